@@ -1,0 +1,43 @@
+# The two commands of the README: `make dev` (local stack) and `make test` (the suite).
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+API_PORT ?= 3000
+WS_PORT ?= 3001
+
+.PHONY: dev test lint bench build deploy lock clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+# Reinstall whenever a requirements or constraints file changes.
+$(STAMP): $(BIN)/python requirements/*.txt layers/dependencies/requirements.txt pyproject.toml
+	$(BIN)/pip install -q --disable-pip-version-check -c requirements/constraints.txt -r requirements/dev.txt
+	$(BIN)/pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e .
+	touch $@
+
+dev: $(STAMP)
+	API_PORT=$(API_PORT) WS_PORT=$(WS_PORT) $(BIN)/python -m local
+
+test: $(STAMP)
+	$(BIN)/cfn-lint template.yaml
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+bench: $(STAMP)
+	$(BIN)/pip install -q --disable-pip-version-check -c requirements/constraints.txt -r requirements/bench.txt
+	$(BIN)/python bench/cold_start.py
+	$(BIN)/python bench/package_size.py
+
+build:
+	sam build
+
+deploy: build
+	sam deploy --guided
+
+lock: $(BIN)/python
+	$(BIN)/pip freeze --exclude-editable > requirements/constraints.txt
+
+clean:
+	rm -rf $(VENV) .aws-sam .pytest_cache

@@ -1,0 +1,1 @@
+"""Embedded local stack: moto server + API Gateway emulation running the template's handlers."""

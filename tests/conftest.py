@@ -1,0 +1,52 @@
+"""Fixtures shared by every test area.
+
+`aws` gives a test its own empty AWS: one moto server per test session (the same server the
+local stack embeds, so pyarrow's S3 client and boto3 both reach it over HTTP), reset before
+each test that asks for it. Fake credentials are set for the whole session so nothing can ever
+reach a real AWS account.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+os.environ.update(
+    AWS_ACCESS_KEY_ID="testing",
+    AWS_SECRET_ACCESS_KEY="testing",
+    AWS_SESSION_TOKEN="testing",
+    AWS_DEFAULT_REGION="us-east-1",
+    AWS_REGION="us-east-1",
+    POWERTOOLS_TRACE_DISABLED="true",
+    POWERTOOLS_METRICS_NAMESPACE="BacktestService",
+    POWERTOOLS_SERVICE_NAME="backtest-service",
+)
+
+
+@pytest.fixture(scope="session")
+def moto_server():
+    """A moto server on a free loopback port for the whole test session; yields its URL."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    url = f"http://{host}:{port}"
+    previous = os.environ.get("AWS_ENDPOINT_URL")
+    os.environ["AWS_ENDPOINT_URL"] = url
+    yield url
+    if previous is None:
+        os.environ.pop("AWS_ENDPOINT_URL", None)
+    else:
+        os.environ["AWS_ENDPOINT_URL"] = previous
+    server.stop()
+
+
+@pytest.fixture
+def aws(moto_server):
+    """An empty AWS for this test: the session's moto server, reset first. Yields its URL."""
+    import urllib.request
+
+    urllib.request.urlopen(urllib.request.Request(f"{moto_server}/moto-api/reset", method="POST")).read()
+    yield moto_server
