@@ -1,0 +1,1 @@
+"""The strategy language: JSON rules -> validated `Strategy` -> entry/exit signals."""
