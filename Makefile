@@ -15,7 +15,7 @@ $(BIN)/python:
 # Reinstall whenever a requirements or constraints file changes.
 $(STAMP): $(BIN)/python requirements/*.txt layers/dependencies/requirements.txt pyproject.toml
 	$(BIN)/pip install -q --disable-pip-version-check -c requirements/constraints.txt -r requirements/dev.txt
-	$(BIN)/pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e .
+	$(BIN)/pip install -q --disable-pip-version-check --no-deps -e .
 	touch $@
 
 dev: $(STAMP)

@@ -1,0 +1,254 @@
+"""The local AWS endpoint: moto's server behind a small front that plays Lambda.
+
+Everything the functions, the tests and moto's own Step Functions interpreter send to
+`AWS_ENDPOINT_URL` arrives here. Two things moto cannot do without Docker are answered by the
+front, the way `sam local start-lambda` would:
+
+* `POST /2015-03-31/functions/{name}/invocations` (Lambda Invoke) runs the template's handler
+  in-process, synchronously (`RequestResponse`) or in the background (`Event`), and reports a
+  handler exception as Lambda does (`X-Amz-Function-Error: Unhandled`).
+* After S3 accepts a new object, the bucket's notification configuration (created from the
+  template) is read back from moto and each matching function receives a real S3 event record,
+  asynchronously, with Lambda's two retries on failure.
+
+Every other request is forwarded to moto unchanged.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import logging
+import re
+import threading
+import time
+import traceback
+import urllib.parse
+import uuid
+from datetime import datetime, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import boto3
+
+from local.functions import LocalFunction
+
+log = logging.getLogger("local.aws")
+
+_INVOKE_PATH = re.compile(r"^/2015-03-31/functions/([^/]+)/invocations$")
+_HOP_HEADERS = {"connection", "keep-alive", "transfer-encoding", "content-length", "host", "server", "date"}
+ASYNC_RETRIES = 2
+
+
+class AwsFront:
+    def __init__(self, moto_url: str, functions: dict[str, LocalFunction], region: str) -> None:
+        self.moto = urllib.parse.urlsplit(moto_url)
+        self.region = region
+        self._by_name = {}
+        for function in functions.values():
+            self._by_name.update({function.name: function, function.arn: function, function.logical_id: function})
+        self._s3 = boto3.client("s3", endpoint_url=moto_url, region_name=region)
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
+        self._server.daemon_threads = True
+        self.port = self._server.server_address[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._thread = threading.Thread(target=self._server.serve_forever, name="aws-front", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    # ------------------------------------------------------------ Lambda
+    def function(self, name_or_arn: str) -> LocalFunction | None:
+        name = urllib.parse.unquote(name_or_arn)
+        return self._by_name.get(name) or self._by_name.get(name.split(":function:")[-1].split(":")[0])
+
+    def invoke(self, function: LocalFunction, payload: Any) -> tuple[Any, str | None]:
+        """Run the handler; returns (result, function_error) the way the Invoke API reports it."""
+        try:
+            return function.invoke(payload), None
+        except Exception as exc:  # noqa: BLE001 - an unhandled handler error is a Lambda result
+            log.exception("function %s failed", function.logical_id)
+            error = {
+                "errorMessage": str(exc),
+                "errorType": type(exc).__name__,
+                "requestId": str(uuid.uuid4()),
+                "stackTrace": traceback.format_exception(exc)[-5:],
+            }
+            return error, "Unhandled"
+
+    def invoke_async(self, function: LocalFunction, payload: Any) -> None:
+        def run() -> None:
+            for attempt in range(ASYNC_RETRIES + 1):
+                _, error = self.invoke(function, payload)
+                if error is None:
+                    return
+                time.sleep(0.2 * (attempt + 1))
+
+        threading.Thread(target=run, name=f"async-{function.logical_id}", daemon=True).start()
+
+    # ------------------------------------------------------------ S3 -> Lambda
+    def notify_object_created(self, bucket: str, key: str, event_name: str, size: int, etag: str) -> None:
+        config = self._s3.get_bucket_notification_configuration(Bucket=bucket)
+        for target in config.get("LambdaFunctionConfigurations", []):
+            if not _event_matches(target["Events"], event_name) or not _key_matches(target.get("Filter"), key):
+                continue
+            function = self.function(target["LambdaFunctionArn"])
+            if function is not None:
+                self.invoke_async(function, _s3_event(self.region, target["Id"], bucket, key, event_name, size, etag))
+
+    # ------------------------------------------------------------ HTTP
+    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
+        front = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: Any) -> None:  # quiet: moto logs its own requests
+                pass
+
+            def _body(self) -> bytes:
+                if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+                    return _read_chunked(self.rfile)
+                length = int(self.headers.get("Content-Length") or 0)
+                return self.rfile.read(length) if length else b""
+
+            def _send(self, status: int, body: bytes, headers: dict[str, str]) -> None:
+                self.send_response(status)
+                for name, value in headers.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def _dispatch(self) -> None:
+                body = self._body()
+                path = urllib.parse.urlsplit(self.path).path
+                match = _INVOKE_PATH.match(path)
+                if match and self.command == "POST":
+                    self._invoke(match.group(1), body)
+                else:
+                    self._forward(body)
+
+            do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = do_PATCH = _dispatch
+
+            def _invoke(self, name: str, body: bytes) -> None:
+                function = front.function(name)
+                if function is None:
+                    error = {"Type": "User", "Message": f"Function not found: {name}"}
+                    self._send(404, json.dumps(error).encode(), {"x-amzn-ErrorType": "ResourceNotFoundException"})
+                    return
+                payload = json.loads(body) if body else {}
+                if self.headers.get("X-Amz-Invocation-Type") == "Event":
+                    front.invoke_async(function, payload)
+                    self._send(202, b"", {})
+                    return
+                result, error = front.invoke(function, payload)
+                headers = {"Content-Type": "application/json", "X-Amz-Executed-Version": "$LATEST"}
+                if error:
+                    headers["X-Amz-Function-Error"] = error
+                self._send(200, json.dumps(result).encode(), headers)
+
+            def _forward(self, body: bytes) -> None:
+                connection = http.client.HTTPConnection(front.moto.hostname, front.moto.port, timeout=300)
+                headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP_HEADERS}
+                headers["Host"] = self.headers.get("Host", front.moto.netloc)
+                connection.request(self.command, self.path, body=body, headers=headers)
+                response = connection.getresponse()
+                data = response.read()
+                out_headers = {k: v for k, v in response.getheaders() if k.lower() not in _HOP_HEADERS}
+                self._send(response.status, data, out_headers)
+                connection.close()
+                created = _object_created(self.command, self.path, self.headers, response.status)
+                if created:
+                    bucket, key, event_name = created
+                    etag = (response.getheader("ETag") or "").strip('"')
+                    size = int(self.headers.get("x-amz-decoded-content-length") or len(body))
+                    front.notify_object_created(bucket, key, event_name, size, etag)
+
+        return Handler
+
+
+def _read_chunked(stream: Any) -> bytes:
+    """Read an HTTP/1.1 chunked request body."""
+    data = bytearray()
+    while True:
+        size = int(stream.readline().split(b";")[0].strip() or b"0", 16)
+        if size == 0:
+            while stream.readline() not in (b"\r\n", b"\n", b""):
+                pass
+            return bytes(data)
+        data += stream.read(size)
+        stream.readline()
+
+
+def _object_created(method: str, raw_path: str, headers: Any, status: int) -> tuple[str, str, str] | None:
+    """(bucket, key, event name) when this request created an S3 object, else None."""
+    if status != 200 or not _is_s3(raw_path, headers):
+        return None
+    parts = urllib.parse.urlsplit(raw_path)
+    query = urllib.parse.parse_qs(parts.query, keep_blank_values=True)
+    bucket, _, key = parts.path.lstrip("/").partition("/")
+    if not key:
+        return None
+    key = urllib.parse.unquote(key)
+    if method == "PUT" and "partNumber" not in query and not _is_subresource(query):
+        return bucket, key, "ObjectCreated:Copy" if headers.get("x-amz-copy-source") else "ObjectCreated:Put"
+    if method == "POST" and "uploadId" in query:
+        return bucket, key, "ObjectCreated:CompleteMultipartUpload"
+    return None
+
+
+def _is_s3(raw_path: str, headers: Any) -> bool:
+    credential = headers.get("Authorization", "") + urllib.parse.unquote(raw_path)
+    return "/s3/aws4_request" in credential
+
+
+def _is_subresource(query: dict[str, list[str]]) -> bool:
+    return bool({"tagging", "acl", "retention", "legal-hold"} & set(query))
+
+
+def _event_matches(patterns: list[str], event_name: str) -> bool:
+    full = f"s3:{event_name}"
+    return any(p == full or (p.endswith("*") and full.startswith(p[:-1])) for p in patterns)
+
+
+def _key_matches(filter_config: dict[str, Any] | None, key: str) -> bool:
+    rules = (filter_config or {}).get("Key", {}).get("FilterRules", [])
+    for rule in rules:
+        name, value = rule["Name"].lower(), rule["Value"]
+        if (name == "prefix" and not key.startswith(value)) or (name == "suffix" and not key.endswith(value)):
+            return False
+    return True
+
+
+def _s3_event(region: str, configuration_id: str, bucket: str, key: str, event_name: str, size: int, etag: str) -> dict:
+    """An S3 event notification record, shaped as S3 sends it (the key URL-encoded)."""
+    return {
+        "Records": [
+            {
+                "eventVersion": "2.1",
+                "eventSource": "aws:s3",
+                "awsRegion": region,
+                "eventTime": datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+                "eventName": event_name,
+                "userIdentity": {"principalId": "local"},
+                "requestParameters": {"sourceIPAddress": "127.0.0.1"},
+                "responseElements": {"x-amz-request-id": uuid.uuid4().hex[:16].upper(), "x-amz-id-2": uuid.uuid4().hex},
+                "s3": {
+                    "s3SchemaVersion": "1.0",
+                    "configurationId": configuration_id,
+                    "bucket": {"name": bucket, "ownerIdentity": {"principalId": "local"}, "arn": f"arn:aws:s3:::{bucket}"},
+                    "object": {
+                        "key": urllib.parse.quote_plus(key, safe="/"),
+                        "size": size,
+                        "eTag": etag,
+                        "sequencer": f"{time.time_ns():X}",
+                    },
+                },
+            }
+        ]
+    }

@@ -1,0 +1,105 @@
+"""The template's Lambda functions, loaded from their CodeUri and invoked in-process.
+
+Each function's handler module is imported from its folder exactly as Lambda would find it
+(`CodeUri` on sys.path, `Handler` = module.function), under a unique module name so that every
+function's `app.py` can coexist in one process. Invocations get a LambdaContext-shaped object.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from local.template import ROOT, Template
+
+
+@dataclass
+class LambdaContext:
+    """The attributes Powertools and handlers read from Lambda's context object."""
+
+    function_name: str
+    memory_limit_in_mb: int
+    timeout_seconds: int
+    invoked_function_arn: str
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    function_version: str = "$LATEST"
+    log_group_name: str = ""
+    log_stream_name: str = "local"
+
+    def __post_init__(self) -> None:
+        self._deadline = time.monotonic() + self.timeout_seconds
+        self.log_group_name = f"/aws/lambda/{self.function_name}"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self._deadline - time.monotonic()) * 1000))
+
+
+@dataclass
+class LocalFunction:
+    logical_id: str
+    name: str
+    arn: str
+    code_dir: Path
+    handler_path: str
+    memory_mb: int
+    timeout_s: int
+    _handler: Callable[[Any, Any], Any] | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def handler(self) -> Callable[[Any, Any], Any]:
+        """Import the handler on first use (a cold start), then reuse it (warm starts)."""
+        with self._lock:
+            if self._handler is None:
+                self._handler = load_handler(self.code_dir, self.handler_path, f"lambda_{self.logical_id}")
+            return self._handler
+
+    def invoke(self, event: Any) -> Any:
+        context = LambdaContext(self.name, self.memory_mb, self.timeout_s, self.arn)
+        return self.handler()(event, context)
+
+
+def load_handler(code_dir: Path, handler_path: str, module_name: str) -> Callable[[Any, Any], Any]:
+    module_file, _, attribute = handler_path.rpartition(".")
+    path = code_dir / (module_file.replace(".", "/") + ".py")
+    if str(code_dir) not in sys.path:
+        sys.path.insert(0, str(code_dir))
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load handler module {path}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    spec.loader.exec_module(module)
+    return getattr(module, attribute)
+
+
+def template_functions(template: Template) -> dict[str, LocalFunction]:
+    """Every AWS::Serverless::Function of the template, by logical id."""
+    functions = {}
+    for logical_id, resource in template.of_type("AWS::Serverless::Function").items():
+        props = resource["Properties"]
+        functions[logical_id] = LocalFunction(
+            logical_id=logical_id,
+            name=template.get_att(logical_id, "Name"),
+            arn=template.arn(logical_id),
+            code_dir=ROOT / props["CodeUri"],
+            handler_path=props["Handler"],
+            memory_mb=int(template.function_setting(logical_id, "MemorySize") or 128),
+            timeout_s=int(template.function_setting(logical_id, "Timeout") or 3),
+        )
+    return functions
+
+
+def merged_environment(template: Template) -> dict[str, str]:
+    """One process hosts every function, so their variables must agree where they overlap."""
+    merged: dict[str, str] = {}
+    for logical_id in template.of_type("AWS::Serverless::Function"):
+        for key, value in template.function_environment(logical_id).items():
+            if merged.setdefault(key, value) != value:
+                raise ValueError(f"functions disagree on {key}: {merged[key]!r} vs {value!r}")
+    return merged

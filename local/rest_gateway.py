@@ -1,0 +1,181 @@
+"""API Gateway REST API emulation: HTTP requests -> proxy integration events -> handlers.
+
+Routes come from the functions' `Api` events in the template. Each request becomes the
+event API Gateway sends a Lambda proxy integration (payload format 1.0), and the handler's
+response dict becomes the HTTP response, so a handler cannot tell it is not on AWS.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import re
+import threading
+import time
+import urllib.parse
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from local.functions import LocalFunction
+from local.template import ACCOUNT_ID, Template
+
+log = logging.getLogger("local.rest")
+
+_TEXT_TYPES = ("application/json", "text/", "application/xml", "application/x-www-form-urlencoded")
+
+
+@dataclass(frozen=True)
+class Route:
+    resource: str  # API Gateway resource path, e.g. /api/v1/{proxy+}
+    method: str  # ANY or an HTTP method
+    function: LocalFunction
+    pattern: re.Pattern[str]
+    parameter_names: tuple[str, ...]
+
+    @property
+    def specificity(self) -> tuple[int, int]:
+        """API Gateway prefers literal paths over parameters, and parameters over greedy {proxy+}."""
+        greedy = "+}" in self.resource
+        return (1 if greedy else 0, -self.resource.count("/"))
+
+
+def template_routes(template: Template, functions: dict[str, LocalFunction], api_logical_id: str) -> list[Route]:
+    routes = []
+    for logical_id, resource in template.of_type("AWS::Serverless::Function").items():
+        for event in resource["Properties"].get("Events", {}).values():
+            props = event.get("Properties", {})
+            if event["Type"] != "Api" or props.get("RestApiId", {}).get("Ref") != api_logical_id:
+                continue
+            names = tuple(n.rstrip("+") for n in re.findall(r"\{([^}]+)\}", props["Path"]))
+            regex = re.sub(r"\{[^}]+\+\}", "(.+)", props["Path"])
+            regex = re.sub(r"\{[^}]+\}", "([^/]+)", regex)
+            routes.append(
+                Route(props["Path"], props["Method"].upper(), functions[logical_id], re.compile(f"^{regex}$"), names)
+            )
+    return sorted(routes, key=lambda r: r.specificity)
+
+
+class RestGateway:
+    def __init__(self, routes: list[Route], stage: str, port: int, api_id: str) -> None:
+        self.routes = routes
+        self.stage = stage
+        self.api_id = api_id
+        self._server = ThreadingHTTPServer(("127.0.0.1", port), self._handler_class())
+        self._server.daemon_threads = True
+        self.port = self._server.server_address[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._thread = threading.Thread(target=self._server.serve_forever, name="rest-gateway", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def match(self, method: str, path: str) -> tuple[Route, dict[str, str]] | None:
+        for route in self.routes:
+            found = route.pattern.match(path)
+            if found and route.method in ("ANY", method):
+                return route, dict(zip(route.parameter_names, found.groups()))
+        return None
+
+    def event(self, route: Route, params: dict[str, str], method: str, raw_path: str, headers: Any,
+              body: bytes, source_ip: str) -> dict[str, Any]:
+        """The REST API proxy integration event (payload format 1.0)."""
+        parts = urllib.parse.urlsplit(raw_path)
+        query = urllib.parse.parse_qs(parts.query, keep_blank_values=True)
+        single_headers = {k: v for k, v in headers.items()}
+        multi_headers: dict[str, list[str]] = {}
+        for k, v in headers.items():
+            multi_headers.setdefault(k, []).append(v)
+        content_type = headers.get("Content-Type", "")
+        is_text = not body or any(content_type.startswith(t) for t in _TEXT_TYPES)
+        now = datetime.now(timezone.utc)
+        return {
+            "resource": route.resource,
+            "path": parts.path,
+            "httpMethod": method,
+            "headers": single_headers or None,
+            "multiValueHeaders": multi_headers or None,
+            "queryStringParameters": {k: v[-1] for k, v in query.items()} or None,
+            "multiValueQueryStringParameters": query or None,
+            "pathParameters": params or None,
+            "stageVariables": None,
+            "requestContext": {
+                "resourceId": uuid.uuid4().hex[:6],
+                "resourcePath": route.resource,
+                "httpMethod": method,
+                "extendedRequestId": uuid.uuid4().hex[:16],
+                "requestTime": now.strftime("%d/%b/%Y:%H:%M:%S +0000"),
+                "path": f"/{self.stage}{parts.path}",
+                "accountId": ACCOUNT_ID,
+                "protocol": "HTTP/1.1",
+                "stage": self.stage,
+                "domainPrefix": self.api_id,
+                "requestTimeEpoch": int(time.time() * 1000),
+                "requestId": str(uuid.uuid4()),
+                "identity": {"sourceIp": source_ip, "userAgent": headers.get("User-Agent")},
+                "domainName": f"127.0.0.1:{self.port}",
+                "apiId": self.api_id,
+            },
+            "body": (body.decode() if is_text else base64.b64encode(body).decode()) if body else None,
+            "isBase64Encoded": bool(body) and not is_text,
+        }
+
+    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
+        gateway = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, fmt: str, *args: Any) -> None:
+                log.info("%s %s", self.address_string(), fmt % args)
+
+            def _send(self, status: int, headers: dict[str, str], body: bytes) -> None:
+                self.send_response(status)
+                for name, value in headers.items():
+                    if name.lower() not in ("content-length", "connection", "transfer-encoding"):
+                        self.send_header(name, value)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(body)
+
+            def _dispatch(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                path = urllib.parse.urlsplit(self.path).path
+                matched = gateway.match(self.command, path)
+                if matched is None:
+                    # What API Gateway answers for a path/method no resource declares.
+                    self._send(403, {"Content-Type": "application/json",
+                                     "x-amzn-ErrorType": "MissingAuthenticationTokenException"},
+                               b'{"message":"Missing Authentication Token"}')
+                    return
+                route, params = matched
+                event = gateway.event(route, params, self.command, self.path, self.headers, body, self.client_address[0])
+                try:
+                    response = route.function.invoke(event)
+                except Exception:  # noqa: BLE001 - API Gateway's answer to a failed integration
+                    log.exception("integration %s failed", route.function.logical_id)
+                    self._send(502, {"Content-Type": "application/json"}, b'{"message": "Internal server error"}')
+                    return
+                self._send(*_http_response(response))
+
+            do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _dispatch
+
+        return Handler
+
+
+def _http_response(response: dict[str, Any]) -> tuple[int, dict[str, str], bytes]:
+    headers = dict(response.get("headers") or {})
+    for name, values in (response.get("multiValueHeaders") or {}).items():
+        headers[name] = ", ".join(values)
+    body = response.get("body") or ""
+    data = base64.b64decode(body) if response.get("isBase64Encoded") else body.encode()
+    return int(response.get("statusCode", 200)), headers, data
+

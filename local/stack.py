@@ -1,0 +1,106 @@
+"""The whole service on one machine: moto as AWS, the template's resources, both APIs.
+
+`LocalStack` is what `make dev` runs and what the smoke and end-to-end tests start on free
+ports. It reads everything from template.yaml and hosts the template's handlers in-process.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import urllib.request
+from dataclasses import dataclass, field
+
+from moto.server import ThreadedMotoServer
+
+from local.aws_front import AwsFront
+from local.functions import LocalFunction, merged_environment, template_functions
+from local.resources import provision
+from local.rest_gateway import RestGateway, template_routes
+from local.template import REGION, TEMPLATE_PATH, Template
+from local.ws_gateway import WebSocketGateway, template_websocket_routes
+
+log = logging.getLogger("local")
+
+REST_API = "RestApi"
+WEBSOCKET_API = "WebSocketApi"
+
+
+@dataclass
+class LocalStack:
+    api_port: int = 3000
+    ws_port: int = 3001
+    template_path: os.PathLike = TEMPLATE_PATH
+    functions: dict[str, LocalFunction] = field(default_factory=dict)
+    _saved_env: dict[str, str | None] = field(default_factory=dict)
+
+    def start(self) -> LocalStack:
+        self.template = Template.load(self.template_path)
+        stage = self.template.parameters["Stage"]
+        self.moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        self.moto.start()
+        host, port = self.moto.get_host_and_port()
+        self.functions = template_functions(self.template)
+        self.aws = AwsFront(f"http://{host}:{port}", self.functions, REGION)
+        self.aws.start()
+        ws_api_id = self.template.physical_name(WEBSOCKET_API)
+        self.ws = WebSocketGateway(template_websocket_routes(self.template, self.functions, WEBSOCKET_API),
+                                   stage, self.ws_port, ws_api_id)
+        # The deployed functions reach the management API at the WebSocket API's execute-api URL.
+        deployed_endpoint = f"https://{ws_api_id}.execute-api.{REGION}.amazonaws.com/{stage}"
+        self.template.overrides[deployed_endpoint] = self.ws.management_url
+        self._set_environment({
+            **merged_environment(self.template),
+            "AWS_ENDPOINT_URL": self.aws.url,
+            "AWS_ACCESS_KEY_ID": "local",
+            "AWS_SECRET_ACCESS_KEY": "local",
+            "AWS_DEFAULT_REGION": REGION,
+            "AWS_REGION": REGION,
+            # moto's Step Functions interpreter invokes Lambda tasks at localhost:$MOTO_PORT.
+            "MOTO_PORT": str(self.aws.port),
+            "POWERTOOLS_TRACE_DISABLED": "true",
+        })
+        provision(self.template, self.aws.url)
+        self._moto_config({"stepfunctions": {"execute_state_machine": True}})
+        self.rest = RestGateway(template_routes(self.template, self.functions, REST_API), stage, self.api_port,
+                                self.template.physical_name(REST_API))
+        self.rest.start()
+        self.ws.start()
+        return self
+
+    def stop(self) -> None:
+        for part in ("rest", "ws", "aws"):
+            if hasattr(self, part):
+                getattr(self, part).stop()
+        if hasattr(self, "moto"):
+            self.moto.stop()
+        for key, value in self._saved_env.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+    def __enter__(self) -> LocalStack:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def api_url(self) -> str:
+        return self.rest.url
+
+    @property
+    def ws_url(self) -> str:
+        return self.ws.url
+
+    def _set_environment(self, variables: dict[str, str]) -> None:
+        for key, value in variables.items():
+            self._saved_env.setdefault(key, os.environ.get(key))
+            os.environ[key] = value
+
+    def _moto_config(self, config: dict) -> None:
+        request = urllib.request.Request(f"{self.aws.url}/moto-api/config", data=json.dumps(config).encode(),
+                                         method="POST", headers={"Content-Type": "application/json"})
+        urllib.request.urlopen(request).read()
