@@ -7,11 +7,13 @@ function's `app.py` can coexist in one process. Invocations get a LambdaContext-
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
 import sys
 import threading
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -49,8 +51,10 @@ class LocalFunction:
     handler_path: str
     memory_mb: int
     timeout_s: int
+    concurrency: int = 4
     _handler: Callable[[Any, Any], Any] | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _environments: ThreadPoolExecutor | None = None
 
     def handler(self) -> Callable[[Any, Any], Any]:
         """Import the handler on first use (a cold start), then reuse it (warm starts)."""
@@ -60,8 +64,29 @@ class LocalFunction:
             return self._handler
 
     def invoke(self, event: Any) -> Any:
+        """Run one invocation in one of the function's execution environments and wait for it.
+
+        Like Lambda, each environment is one thread that runs one invocation at a time and has
+        its own asyncio event loop (Mangum and other adapters rely on one being current).
+        """
+        with self._lock:
+            if self._environments is None:
+                self._environments = ThreadPoolExecutor(
+                    self.concurrency, thread_name_prefix=f"lambda-{self.logical_id}", initializer=_new_event_loop
+                )
+        return self._environments.submit(self._run, event).result()
+
+    def _run(self, event: Any) -> Any:
         context = LambdaContext(self.name, self.memory_mb, self.timeout_s, self.arn)
         return self.handler()(event, context)
+
+    def shutdown(self) -> None:
+        if self._environments is not None:
+            self._environments.shutdown(wait=True, cancel_futures=True)
+
+
+def _new_event_loop() -> None:
+    asyncio.set_event_loop(asyncio.new_event_loop())
 
 
 def load_handler(code_dir: Path, handler_path: str, module_name: str) -> Callable[[Any, Any], Any]:

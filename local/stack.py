@@ -61,8 +61,9 @@ class LocalStack:
             "MOTO_PORT": str(self.aws.port),
             "POWERTOOLS_TRACE_DISABLED": "true",
         })
-        provision(self.template, self.aws.url)
+        # Before provisioning: moto keeps executable state machines in a separate backend.
         self._moto_config({"stepfunctions": {"execute_state_machine": True}})
+        provision(self.template, self.aws.url)
         self.rest = RestGateway(template_routes(self.template, self.functions, REST_API), stage, self.api_port,
                                 self.template.physical_name(REST_API))
         self.rest.start()
@@ -73,6 +74,8 @@ class LocalStack:
         for part in ("rest", "ws", "aws"):
             if hasattr(self, part):
                 getattr(self, part).stop()
+        for function in self.functions.values():
+            function.shutdown()
         if hasattr(self, "moto"):
             self.moto.stop()
         for key, value in self._saved_env.items():

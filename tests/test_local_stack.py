@@ -1,0 +1,150 @@
+"""The local stack: what it provisions equals the template, and both APIs answer over real sockets."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import urllib.error
+import urllib.request
+
+import boto3
+import pytest
+import websockets
+
+from local.resources import bucket_notifications, state_machine_definition
+from local.stack import LocalStack
+from local.template import Template
+
+pytestmark = pytest.mark.stack
+
+
+@pytest.fixture(scope="module")
+def stack():
+    with LocalStack(api_port=0, ws_port=0) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def template(stack):
+    return stack.template
+
+
+def _client(stack, service):
+    return boto3.client(service, endpoint_url=stack.aws.url, region_name="us-east-1")
+
+
+# ---------------------------------------------------------------- resources == template
+def test_tables_equal_the_template(stack, template: Template):
+    dynamodb = _client(stack, "dynamodb")
+    declared = template.of_type("AWS::DynamoDB::Table")
+    assert sorted(dynamodb.list_tables()["TableNames"]) == sorted(template.physical_name(t) for t in declared)
+    for logical_id, resource in declared.items():
+        props = resource["Properties"]
+        name = template.physical_name(logical_id)
+        table = dynamodb.describe_table(TableName=name)["Table"]
+        assert table["KeySchema"] == props["KeySchema"]
+        assert sorted(table["AttributeDefinitions"], key=str) == sorted(props["AttributeDefinitions"], key=str)
+        indexes = {i["IndexName"]: (i["KeySchema"], i["Projection"]) for i in table.get("GlobalSecondaryIndexes", [])}
+        assert indexes == {i["IndexName"]: (i["KeySchema"], i["Projection"]) for i in props.get("GlobalSecondaryIndexes", [])}
+        ttl = dynamodb.describe_time_to_live(TableName=name)["TimeToLiveDescription"]
+        if "TimeToLiveSpecification" in props:
+            assert ttl == {"TimeToLiveStatus": "ENABLED", "AttributeName": props["TimeToLiveSpecification"]["AttributeName"]}
+        else:
+            assert ttl["TimeToLiveStatus"] == "DISABLED"
+
+
+def test_buckets_and_notifications_equal_the_template(stack, template: Template):
+    s3 = _client(stack, "s3")
+    declared = sorted(template.physical_name(b) for b in template.of_type("AWS::S3::Bucket"))
+    assert sorted(b["Name"] for b in s3.list_buckets()["Buckets"]) == declared
+    expected = bucket_notifications(template)
+    assert expected, "the template declares S3 -> Lambda notifications"
+    for bucket in declared:
+        configured = s3.get_bucket_notification_configuration(Bucket=bucket).get("LambdaFunctionConfigurations", [])
+        assert [(c["LambdaFunctionArn"], c["Events"], c.get("Filter")) for c in configured] == [
+            (c["LambdaFunctionArn"], c["Events"], c.get("Filter")) for c in expected.get(bucket, [])
+        ]
+
+
+def test_state_machines_equal_the_template(stack, template: Template):
+    sfn = _client(stack, "stepfunctions")
+    machines = sfn.list_state_machines()["stateMachines"]
+    declared = template.of_type("AWS::Serverless::StateMachine")
+    assert sorted(m["stateMachineArn"] for m in machines) == sorted(template.arn(m) for m in declared)
+    for logical_id in declared:
+        described = sfn.describe_state_machine(stateMachineArn=template.arn(logical_id))
+        assert json.loads(described["definition"]) == state_machine_definition(template, logical_id)
+
+
+# ---------------------------------------------------------------- REST gateway
+def test_health_answers_200_with_the_version_over_http(stack):
+    with urllib.request.urlopen(f"{stack.api_url}/api/v1/health", timeout=30) as response:
+        assert response.status == 200
+        assert json.loads(response.read()) == {"status": "ok", "version": "0.1.0"}
+
+
+def test_a_path_no_resource_declares_gets_api_gateways_answer(stack):
+    with pytest.raises(urllib.error.HTTPError) as error:
+        urllib.request.urlopen(f"{stack.api_url}/not-an-api-path", timeout=30)
+    assert error.value.code == 403
+    assert json.loads(error.value.read()) == {"message": "Missing Authentication Token"}
+
+
+def test_the_api_function_receives_a_rest_proxy_event(stack):
+    seen = []
+    function = stack.functions["ApiFunction"]
+    original = function.invoke
+    function.invoke = lambda event: (seen.append(event), original(event))[1]
+    try:
+        urllib.request.urlopen(f"{stack.api_url}/api/v1/health?x=1&x=2", timeout=30).read()
+    finally:
+        function.invoke = original
+    event = seen[0]
+    assert event["resource"] == "/api/v1/{proxy+}"
+    assert event["path"] == "/api/v1/health"
+    assert event["pathParameters"] == {"proxy": "health"}
+    assert event["httpMethod"] == "GET"
+    assert event["queryStringParameters"] == {"x": "2"}
+    assert event["multiValueQueryStringParameters"] == {"x": ["1", "2"]}
+    assert event["requestContext"]["stage"] == "dev"
+    assert event["requestContext"]["identity"]["sourceIp"] == "127.0.0.1"
+
+
+# ---------------------------------------------------------------- WebSocket gateway
+def _connection_items(stack):
+    table = stack.template.physical_name("ConnectionsTable")
+    return _client(stack, "dynamodb").scan(TableName=table)["Items"]
+
+
+def test_a_websocket_client_connects_pings_and_survives_bad_messages(stack):
+    async def session():
+        async with websockets.connect(stack.ws_url) as ws:
+            assert len(_connection_items(stack)) == 1  # $connect stored the connection
+            await ws.send(json.dumps({"action": "ping"}))
+            assert json.loads(await ws.recv()) == {"event": "pong"}
+            await ws.send("{not json")
+            assert json.loads(await ws.recv())["event"] == "error"
+            await ws.send(json.dumps({"action": "ping"}))
+            assert json.loads(await ws.recv()) == {"event": "pong"}
+
+    asyncio.run(session())
+    deadline = time.monotonic() + 10
+    while _connection_items(stack) and time.monotonic() < deadline:  # $disconnect runs after the close
+        time.sleep(0.05)
+    assert _connection_items(stack) == []
+
+
+def test_producers_reach_a_socket_through_the_management_api(stack):
+    async def session():
+        async with websockets.connect(stack.ws_url) as ws:
+            connection_id = _connection_items(stack)[0]["pk"]["S"]
+            management = boto3.client("apigatewaymanagementapi", endpoint_url=stack.ws.management_url,
+                                      region_name="us-east-1")
+            await asyncio.to_thread(management.post_to_connection, ConnectionId=connection_id, Data=b'{"event":"x"}')
+            assert json.loads(await ws.recv()) == {"event": "x"}
+            return management, connection_id
+
+    management, connection_id = asyncio.run(session())
+    with pytest.raises(management.exceptions.GoneException):
+        management.post_to_connection(ConnectionId=connection_id, Data=b"late")
