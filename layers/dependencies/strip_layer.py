@@ -1,0 +1,55 @@
+"""Remove from an installed layer what the service never loads.
+
+pyarrow's wheel unpacks to ~170 MB; the service uses its core, compute, dataset (with acero),
+Parquet and S3 filesystem only. Like the AWS SDK for pandas layer, drop Flight, Gandiva,
+Substrait, C++ headers, Cython sources and every package's tests and caches.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+
+# Globs relative to the layer's python/ folder.
+UNUSED = [
+    "pyarrow/include",
+    "pyarrow/src",
+    "pyarrow/tests",
+    "pyarrow/*.pyx",
+    "pyarrow/*.pxd",
+    "pyarrow/*.pxi",
+    "pyarrow/**/*.pxd",
+    "pyarrow/_flight*.so",
+    "pyarrow/flight.py",
+    "pyarrow/libarrow_flight.so*",
+    "pyarrow/libarrow_python_flight.so*",
+    "pyarrow/gandiva*.so",
+    "pyarrow/libgandiva.so*",
+    "pyarrow/_substrait*.so",
+    "pyarrow/substrait.py",
+    "pyarrow/libarrow_substrait.so*",
+    "numpy/**/tests",
+    "numpy/_core/include",
+    "numpy/f2py",
+    "numpy/_pyinstaller",
+    "numpy/**/*.pyi",
+    "**/__pycache__",
+    "bin",
+]
+
+
+def strip(root: Path) -> int:
+    removed = 0
+    for pattern in UNUSED:
+        for path in sorted(root.glob(pattern), reverse=True):
+            if not path.exists():
+                continue
+            removed += sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) if path.is_dir() else path.stat().st_size
+            shutil.rmtree(path) if path.is_dir() else path.unlink()
+    return removed
+
+
+if __name__ == "__main__":
+    freed = strip(Path(sys.argv[1]))
+    print(f"stripped {freed / 2**20:.1f} MiB from {sys.argv[1]}")
