@@ -1,0 +1,347 @@
+"""Where and why each candidate trade would end — computed for every candidate entry at once.
+
+A candidate is a bar whose open could fill an entry (the entry rules held at the previous close).
+A trade's exit depends only on its entry bar, never on earlier trades: stops are relative to the
+entry fill price, the trailing stop follows the bars after the entry, and the liquidation price
+follows from the entry price and the leverage. So exits are resolved for all candidates with array
+operations, and the actual trade sequence is picked afterwards by `chain.follow_chain`.
+
+Work is spent only where a stop can matter: the signal exit of every candidate comes from one
+`searchsorted`; each candidate's window (entry bar up to its signal exit) is then checked with one
+`reduceat` per price series for whether any stop level is reachable at all; only the candidates
+that pass are scanned bar by bar, in growing 2-D blocks, to find the first bar that triggers.
+
+Prices inside the stop search are "signed" (multiplied by the direction, +1 long / -1 short), so a
+short is searched exactly like a long: the adverse series is `low` (long) or `-high` (short), the
+favourable series is `high` or `-low`, and every comparison reads "adverse <= level" or
+"favourable >= level". Negation is exact in floating point, so nothing is lost.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from shared.candles import Candles
+from shared.engine.settings import BacktestSettings
+from shared.strategy.model import StrategyConfig
+
+EXIT_REASONS = ("signal", "stop_loss", "take_profit", "trailing_stop", "liquidation", "open")
+SIGNAL, STOP_LOSS, TAKE_PROFIT, TRAILING_STOP, LIQUIDATION, OPEN = range(len(EXIT_REASONS))
+
+# The window pre-check costs O(sum of window lengths); past this multiple of the bar count the
+# candidates are scanned directly (the scan stops at each candidate's first trigger).
+_PRECHECK_MAX_WINDOW_RATIO = 4
+# Cells (candidates x bars) gathered per scan step: bounds the scan's memory to a few MB.
+_SCAN_CELLS = 1 << 18
+_SCAN_FIRST_WIDTH = 8
+
+
+@dataclass(frozen=True)
+class ExitRules:
+    """A strategy's fill and exit parameters as fractions (0.02 for 2 %) and a direction sign."""
+
+    direction: int  # +1 long, -1 short
+    fee: float
+    slippage: float
+    stop_loss: float | None
+    take_profit: float | None
+    trailing_stop: float | None
+    leverage: float
+    maintenance_margin: float
+
+    @classmethod
+    def from_config(cls, config: StrategyConfig, settings: BacktestSettings) -> ExitRules:
+        def fraction(percent: float | None) -> float | None:
+            return None if percent is None else percent / 100.0
+
+        return cls(
+            direction=1 if config.direction == "long" else -1,
+            fee=settings.commission / 100.0,
+            slippage=config.slippage / 100.0,
+            stop_loss=fraction(config.stop_loss),
+            take_profit=fraction(config.take_profit),
+            trailing_stop=fraction(config.trailing_stop),
+            leverage=float(settings.leverage),
+            maintenance_margin=settings.maintenance_margin / 100.0,
+        )
+
+    @property
+    def can_liquidate(self) -> bool:
+        """A long at leverage 1 is fully paid for: its liquidation price is 0, never reached."""
+        return self.direction < 0 or self.leverage > 1.0
+
+    def liquidation_price(self, entry_price: np.ndarray) -> np.ndarray:
+        """Price at which the position's margin, after paying the exit fee, is down to the
+        maintenance margin: entry * (1 - d/L) / (1 - d*(fee + mm)) for direction d = +1/-1.
+
+        Derivation (long): margin = q*entry/L; at price P the margin left after the exit fee is
+        q*entry/L + q*(P - entry) - fee*q*P, which equals mm*q*P at P = entry*(1 - 1/L)/(1 - fee - mm).
+        Including the exit fee is what guarantees that no exit above it (below it for a short)
+        can lose more than the equity committed to the trade.
+        """
+        d = self.direction
+        return entry_price * ((1.0 - d / self.leverage) / (1.0 - d * (self.fee + self.maintenance_margin)))
+
+    @property
+    def has_price_exits(self) -> bool:
+        return (
+            self.stop_loss is not None
+            or self.take_profit is not None
+            or self.trailing_stop is not None
+            or self.can_liquidate
+        )
+
+
+@dataclass(frozen=True, eq=False)
+class CandidateExits:
+    """Column arrays, one row per candidate entry, sorted by `fill_bar`.
+
+    `exit_bar` is the bar during which the exit fills (at its open for a signal exit, intrabar for
+    a stop); it is len(candles) for a trade still open at the end, whose `exit_price` is then the
+    last close (the mark price).
+    """
+
+    fill_bar: np.ndarray
+    entry_price: np.ndarray
+    exit_bar: np.ndarray
+    exit_price: np.ndarray
+    exit_reason: np.ndarray  # int8 index into EXIT_REASONS
+
+    def __len__(self) -> int:
+        return len(self.fill_bar)
+
+
+def resolve_exits(candles: Candles, entry: np.ndarray, exit: np.ndarray, rules: ExitRules) -> CandidateExits:
+    """Exit of the trade that would open at each candidate bar.
+
+    entry[t] / exit[t]: the rules held at bar t's close. A candidate fills at the next bar's open,
+    so the last bar's signals never fill. The signal exit is the first exit signal at or after the
+    entry bar's close, filled at the following open; stops are checked from the entry bar itself
+    up to (not including) the bar where that signal exit fills, because a signal exit at a bar's
+    open comes before that bar's stops.
+    """
+    n = len(candles)
+    d = rules.direction
+    fill_bar = np.flatnonzero(entry[:-1]) + 1
+    exit_signal_bars = np.flatnonzero(exit[:-1])
+    # A sentinel "signal" at the last bar fills at n, meaning: no signal exit before the data ends.
+    following = np.append(exit_signal_bars, n - 1)
+    signal_exit_bar = following[np.searchsorted(exit_signal_bars, fill_bar)] + 1
+
+    entry_price = candles.open[fill_bar] * (1.0 + d * rules.slippage)
+    is_open = signal_exit_bar == n
+    exit_price = candles.open[np.minimum(signal_exit_bar, n - 1)] * (1.0 - d * rules.slippage)
+    exit_price[is_open] = candles.close[n - 1]
+    exit_reason = np.where(is_open, OPEN, SIGNAL).astype(np.int8)
+    exit_bar = signal_exit_bar.copy()
+
+    if rules.has_price_exits and len(fill_bar):
+        levels = _StopLevels.for_entries(entry_price, rules)
+        rows = np.arange(len(fill_bar))
+        if (signal_exit_bar - fill_bar).sum() <= _PRECHECK_MAX_WINDOW_RATIO * n:
+            rows = _rows_that_may_stop(candles, fill_bar, signal_exit_bar, levels, d)
+        if len(rows):
+            stop = _scan_first_stop(candles, rows, fill_bar[rows], signal_exit_bar[rows], levels, rules)
+            exit_bar[stop.rows] = stop.bar
+            exit_price[stop.rows] = stop.price
+            exit_reason[stop.rows] = stop.reason
+
+    return CandidateExits(fill_bar, entry_price, exit_bar, exit_price, exit_reason)
+
+
+@dataclass(frozen=True, eq=False)
+class _StopLevels:
+    """Signed price levels per candidate (-inf / +inf where a level does not exist)."""
+
+    entry: np.ndarray  # signed entry price: where the trailing stop's peak starts
+    stop_loss: np.ndarray
+    liquidation: np.ndarray
+    adverse: np.ndarray  # max(stop_loss, liquidation): the fixed part of the adverse level
+    take_profit: np.ndarray
+    trail_factor: float | None  # signed trailing level = signed peak * trail_factor
+
+    @classmethod
+    def for_entries(cls, entry_price: np.ndarray, rules: ExitRules) -> _StopLevels:
+        d = rules.direction
+        signed_entry = d * entry_price
+        missing_low = np.full(len(entry_price), -np.inf)
+        stop_loss = missing_low if rules.stop_loss is None else signed_entry * (1.0 - d * rules.stop_loss)
+        liquidation = d * rules.liquidation_price(entry_price) if rules.can_liquidate else missing_low
+        take_profit = (
+            np.full(len(entry_price), np.inf)
+            if rules.take_profit is None
+            else signed_entry * (1.0 + d * rules.take_profit)
+        )
+        trail = None if rules.trailing_stop is None else 1.0 - d * rules.trailing_stop
+        return cls(signed_entry, stop_loss, liquidation, np.maximum(stop_loss, liquidation), take_profit, trail)
+
+    def take(self, rows: np.ndarray) -> _StopLevels:
+        return _StopLevels(
+            self.entry[rows],
+            self.stop_loss[rows],
+            self.liquidation[rows],
+            self.adverse[rows],
+            self.take_profit[rows],
+            self.trail_factor,
+        )
+
+
+def _rows_that_may_stop(
+    candles: Candles, fill_bar: np.ndarray, window_end: np.ndarray, levels: _StopLevels, d: int
+) -> np.ndarray:
+    """Candidates whose window [fill_bar, window_end) reaches a stop level at some bar (a superset
+    for trailing stops, whose level is bounded by the window's best price).
+
+    One `reduceat` over interleaved (start, end) pairs gives each window's extreme; the odd slots
+    cover the gaps between windows and are discarded. Window ends equal to n are clipped to n-1 and
+    the last bar is folded in separately, because `reduceat` indices must be < n.
+    """
+    n = len(candles)
+    bounds = np.empty(2 * len(fill_bar), dtype=np.intp)
+    bounds[0::2] = fill_bar
+    bounds[1::2] = np.minimum(window_end, n - 1)
+    reaches_end = window_end == n
+
+    def window_extreme(series: np.ndarray, ufunc: np.ufunc) -> np.ndarray:
+        extreme = ufunc.reduceat(series, bounds)[0::2]
+        extreme[reaches_end] = ufunc(extreme[reaches_end], series[n - 1])
+        return extreme
+
+    if d > 0:
+        worst = window_extreme(candles.low, np.minimum)
+        best = window_extreme(candles.high, np.maximum)
+    else:
+        worst = -window_extreme(candles.high, np.maximum)
+        best = -window_extreme(candles.low, np.minimum)
+    may_stop = (worst <= levels.adverse) | (best >= levels.take_profit)
+    if levels.trail_factor is not None:
+        may_stop |= worst <= np.maximum(levels.entry, best) * levels.trail_factor
+    return np.flatnonzero(may_stop)
+
+
+@dataclass(frozen=True, eq=False)
+class _StopHits:
+    rows: np.ndarray
+    bar: np.ndarray
+    price: np.ndarray
+    reason: np.ndarray
+
+
+def _scan_first_stop(
+    candles: Candles,
+    rows: np.ndarray,
+    start: np.ndarray,
+    end: np.ndarray,
+    all_levels: _StopLevels,
+    rules: ExitRules,
+) -> _StopHits:
+    """First bar in [start, end) at which each row's stop, take-profit, trailing stop or
+    liquidation triggers, scanned in 2-D blocks whose width doubles while rows stay unresolved.
+
+    The trailing level at bar b uses the best price up to bar b-1 (and the entry price), never bar
+    b's own high: within one bar the order of high and low is unknown, so the bar's extreme only
+    moves the stop from the next bar on.
+    """
+    n = len(candles)
+    d = rules.direction
+    levels = all_levels.take(rows)
+    adverse_series, favourable_series = (candles.low, candles.high) if d > 0 else (candles.high, candles.low)
+
+    def signed(series: np.ndarray, bars: np.ndarray) -> np.ndarray:
+        values = series[bars]
+        return values if d > 0 else np.negative(values, out=values)
+
+    peak = levels.entry.copy()
+    position = start.copy()
+    active = np.arange(len(rows))
+    hit_parts: list[tuple[np.ndarray, ...]] = []
+    width = _SCAN_FIRST_WIDTH
+    while active.size:
+        columns = np.arange(width)
+        bars = position[active, None] + columns
+        in_window = bars < end[active, None]
+        np.minimum(bars, n - 1, out=bars)
+        adverse = signed(adverse_series, bars)
+        favourable = signed(favourable_series, bars)
+        level = levels.adverse[active, None]
+        trail = None
+        if levels.trail_factor is not None:
+            running = np.maximum.accumulate(favourable, axis=1)
+            prior_peak = np.empty_like(running)
+            prior_peak[:, 0] = peak[active]
+            np.maximum(running[:, :-1], peak[active, None], out=prior_peak[:, 1:])
+            trail = prior_peak * levels.trail_factor
+            level = np.maximum(level, trail)
+        hit_adverse = adverse <= level
+        hit_favourable = favourable >= levels.take_profit[active, None]
+        hit = (hit_adverse | hit_favourable) & in_window
+        first = hit.argmax(axis=1)
+        picked = np.arange(len(active))
+        found = hit[picked, first]
+        if found.any():
+            cell = (picked[found], first[found])
+            hit_parts.append(
+                (
+                    active[found],
+                    bars[cell],
+                    hit_adverse[cell],
+                    hit_favourable[cell],
+                    np.broadcast_to(level, hit.shape)[cell],
+                    None if trail is None else trail[cell],
+                )
+            )
+        unresolved = ~found & (position[active] + width < end[active])
+        if levels.trail_factor is not None:
+            peak[active] = np.maximum(peak[active], running[:, -1])
+        position[active] += width
+        active = active[unresolved]
+        if active.size:
+            width = max(_SCAN_FIRST_WIDTH, min(2 * width, _SCAN_CELLS // active.size))
+
+    if not hit_parts:
+        empty = np.empty(0, dtype=np.intp)
+        return _StopHits(empty, empty, np.empty(0), np.empty(0, dtype=np.int8))
+    local, bar, hit_adverse, hit_favourable, level, trail = (
+        np.concatenate(part) if part[0] is not None else None for part in zip(*hit_parts)
+    )
+    return _price_stop_hits(candles, rows[local], bar, hit_adverse, hit_favourable, level, trail, levels.take(local), rules)
+
+
+def _price_stop_hits(
+    candles: Candles,
+    rows: np.ndarray,
+    bar: np.ndarray,
+    hit_adverse: np.ndarray,
+    hit_favourable: np.ndarray,
+    adverse_level: np.ndarray,
+    trail: np.ndarray | None,
+    levels: _StopLevels,
+    rules: ExitRules,
+) -> _StopHits:
+    """Fill price and reason at the triggering bar, all in signed prices.
+
+    The open comes first: a gap through the take-profit fills it at the open; a gap through the
+    adverse level fills at the open. Otherwise, when both sides are inside the bar's range, the
+    adverse side is assumed to come first (stop-loss wins). Stop fills pay slippage; the
+    take-profit is a limit order and does not. A fill at or beyond the liquidation price is a
+    liquidation, reported at the liquidation price (the whole committed margin is lost).
+    """
+    d = rules.direction
+    bar_open = d * candles.open[bar]
+    take_profit_gap = hit_favourable & (bar_open >= levels.take_profit)
+    adverse = hit_adverse & ~take_profit_gap
+    stop_fill = np.minimum(bar_open, adverse_level) * (1.0 - d * rules.slippage)
+    liquidated = adverse & (stop_fill <= levels.liquidation)
+    if trail is None:
+        stop_reason = np.full(len(bar), STOP_LOSS, dtype=np.int8)
+    else:
+        stop_reason = np.where(levels.stop_loss >= trail, STOP_LOSS, TRAILING_STOP).astype(np.int8)
+    reason = np.where(adverse, np.where(liquidated, LIQUIDATION, stop_reason), TAKE_PROFIT).astype(np.int8)
+    signed_price = np.where(
+        adverse,
+        np.where(liquidated, levels.liquidation, stop_fill),
+        np.maximum(bar_open, levels.take_profit),
+    )
+    return _StopHits(rows, bar, d * signed_price, reason)

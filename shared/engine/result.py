@@ -1,0 +1,117 @@
+"""What a backtest produces: columnar trades, the equity curve, the summary, drawdown periods.
+
+Trades stay as NumPy columns (building tens of thousands of dicts costs more than the whole
+simulation); `to_records()` / `to_dict()` produce JSON-ready rows with ISO-8601 UTC times only
+when a caller needs them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from shared.engine.exits import EXIT_REASONS
+from shared.metrics import DrawdownPeriods
+
+SIDES = {1: "long", -1: "short"}
+
+
+def iso_utc(epoch_ms: np.ndarray) -> list[str]:
+    """'2024-01-01T00:00:00Z' for each epoch-millisecond value (milliseconds shown only if any)."""
+    values = np.asarray(epoch_ms, dtype=np.int64)
+    unit = "ms" if (values % 1000).any() else "s"
+    return [text + "Z" for text in np.datetime_as_string(values.astype("datetime64[ms]"), unit=unit).tolist()]
+
+
+@dataclass(frozen=True, eq=False)
+class Trades:
+    """One row per trade, in time order. A trade still open at the end has exit_bar = exit_time
+    = -1, exit_reason "open" and exit_price = the last close (the price its pnl is marked at)."""
+
+    entry_bar: np.ndarray  # int64
+    exit_bar: np.ndarray  # int64, -1 while open
+    entry_time: np.ndarray  # int64 epoch ms (the fill bar's open time)
+    exit_time: np.ndarray  # int64 epoch ms, -1 while open
+    side: np.ndarray  # int8, +1 long / -1 short
+    entry_price: np.ndarray
+    exit_price: np.ndarray
+    quantity: np.ndarray
+    pnl: np.ndarray  # after both sides' fees
+    pnl_percentage: np.ndarray  # pnl / (entry notional / leverage) * 100: return on the margin
+    fees: np.ndarray
+    exit_reason: np.ndarray  # int8 index into EXIT_REASONS
+
+    def __len__(self) -> int:
+        return len(self.entry_bar)
+
+    @property
+    def is_open(self) -> np.ndarray:
+        return self.exit_bar < 0
+
+    def to_records(self) -> list[dict]:
+        """JSON-ready dicts with the API's trade fields (plus entry_bar / exit_bar)."""
+        is_open = self.is_open.tolist()
+        exit_times = [None if still_open else text for text, still_open in zip(iso_utc(self.exit_time), is_open)]
+        exit_bars = [None if still_open else bar for bar, still_open in zip(self.exit_bar.tolist(), is_open)]
+        columns = {
+            "entry_time": iso_utc(self.entry_time),
+            "entry_price": self.entry_price.tolist(),
+            "exit_time": exit_times,
+            "exit_price": self.exit_price.tolist(),
+            "quantity": self.quantity.tolist(),
+            "side": [SIDES[side] for side in self.side.tolist()],
+            "pnl": self.pnl.tolist(),
+            "pnl_percentage": self.pnl_percentage.tolist(),
+            "fees": self.fees.tolist(),
+            "entry_reason": ["signal"] * len(self),
+            "exit_reason": [EXIT_REASONS[code] for code in self.exit_reason.tolist()],
+            "entry_bar": self.entry_bar.tolist(),
+            "exit_bar": exit_bars,
+        }
+        keys = tuple(columns)
+        return [dict(zip(keys, row)) for row in zip(*columns.values())]
+
+
+def drawdown_records(periods: DrawdownPeriods, timestamps: np.ndarray) -> list[dict]:
+    """Drawdown periods with ISO-8601 times of their start (peak), trough and recovery."""
+    recovered = (periods.recovery >= 0).tolist()
+    recovery_times = iso_utc(timestamps[np.maximum(periods.recovery, 0)]) if len(periods) else []
+    return [
+        {
+            "start": start,
+            "trough": trough,
+            "recovery": recovery if ok else None,
+            "depth": depth,
+            "depth_percentage": depth_percentage,
+        }
+        for start, trough, recovery, ok, depth, depth_percentage in zip(
+            iso_utc(timestamps[periods.start]),
+            iso_utc(timestamps[periods.trough]),
+            recovery_times,
+            recovered,
+            periods.depth.tolist(),
+            periods.depth_percentage.tolist(),
+        )
+    ]
+
+
+@dataclass(frozen=True, eq=False)
+class BacktestResult:
+    trades: Trades
+    equity_curve: np.ndarray  # float64, mark-to-market at each close, aligned with timestamps
+    timestamps: np.ndarray  # the candles' ts (epoch ms)
+    initial_balance: float
+    final_balance: float
+    performance_summary: dict
+    drawdown_periods: DrawdownPeriods
+
+    def to_dict(self) -> dict:
+        """The JSON shape the CLI prints and the API stores."""
+        return {
+            "initial_balance": self.initial_balance,
+            "final_balance": self.final_balance,
+            "performance_summary": self.performance_summary,
+            "trades": self.trades.to_records(),
+            "drawdown_periods": drawdown_records(self.drawdown_periods, self.timestamps),
+        }

@@ -1,0 +1,130 @@
+"""The simulation: signals + candles -> trades, equity curve, summary.
+
+Steps, each a separate function so that chunked execution (issue 7) can run the heavy ones per
+chunk and redo only the cheap sequential ones when stitching:
+1. `resolve_exits`: every candidate entry's exit (vectorised, independent of other trades);
+2. `next_candidates` + `follow_chain`: which candidates are taken (pointer chasing, per trade);
+3. `size_positions`: quantities and equity (cumulative product, or one step per trade);
+4. `equity_curve`: mark-to-market at every close (vectorised);
+5. metrics.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from shared.candles import Candles
+from shared.engine.chain import follow_chain, next_candidates
+from shared.engine.exits import ExitRules, resolve_exits
+from shared.engine.result import BacktestResult, Trades
+from shared.engine.settings import BacktestSettings
+from shared.engine.sizing import Positions, size_positions
+from shared.errors import FieldError, ValidationFailed
+from shared.metrics import calculate_drawdown, performance_summary
+from shared.strategy.model import Signals, StrategyConfig
+
+if TYPE_CHECKING:
+    from shared.strategy import Strategy
+
+
+def run_backtest(strategy: Strategy, candles: Candles, settings: BacktestSettings) -> BacktestResult:
+    """Evaluate the strategy's rules on the candles and simulate the resulting orders."""
+    return simulate(candles, strategy.signals(candles), strategy.config, settings)
+
+
+def simulate(candles: Candles, signals: Signals, config: StrategyConfig, settings: BacktestSettings) -> BacktestResult:
+    """Simulate one account trading `config` on `candles` from per-bar entry/exit signals."""
+    n = len(candles)
+    if n == 0:
+        raise ValidationFailed("no candles to backtest", [FieldError("candles", "no candles in the requested range")])
+    entry = _signal_column(signals.entry, n, "entry")
+    exit_ = _signal_column(signals.exit, n, "exit")
+    rules = ExitRules.from_config(config, settings)
+
+    candidates = resolve_exits(candles, entry, exit_, rules)
+    chain = follow_chain(next_candidates(candidates.fill_bar, candidates.exit_bar))
+    positions = size_positions(
+        candidates.entry_price[chain],
+        candidates.exit_price[chain],
+        candidates.exit_reason[chain],
+        config,
+        rules,
+        settings.initial_balance,
+    )
+    taken = chain[: len(positions)]
+    fill_bar = candidates.fill_bar[taken]
+    exit_bar = candidates.exit_bar[taken]
+    entry_price = candidates.entry_price[taken]
+    equity = equity_curve(candles.close, fill_bar, exit_bar, entry_price, positions, rules.direction, settings.initial_balance)
+
+    still_open = exit_bar == n
+    trades = Trades(
+        entry_bar=fill_bar,
+        exit_bar=np.where(still_open, -1, exit_bar),
+        entry_time=candles.ts[fill_bar],
+        exit_time=np.where(still_open, -1, candles.ts[np.minimum(exit_bar, n - 1)]),
+        side=np.full(len(taken), rules.direction, dtype=np.int8),
+        entry_price=entry_price,
+        exit_price=candidates.exit_price[taken],
+        quantity=positions.quantity,
+        pnl=positions.pnl,
+        pnl_percentage=100.0 * rules.leverage * positions.pnl / (positions.quantity * entry_price),
+        fees=positions.fees,
+        exit_reason=candidates.exit_reason[taken],
+    )
+    drawdown = calculate_drawdown(equity)
+    summary = performance_summary(
+        trades, equity, candles, initial_balance=settings.initial_balance, timeframe=settings.timeframe, drawdown=drawdown
+    )
+    return BacktestResult(
+        trades=trades,
+        equity_curve=equity,
+        timestamps=candles.ts,
+        initial_balance=float(settings.initial_balance),
+        final_balance=float(equity[-1]),
+        performance_summary=summary,
+        drawdown_periods=drawdown.drawdown_periods,
+    )
+
+
+def equity_curve(
+    close: np.ndarray,
+    fill_bar: np.ndarray,
+    exit_bar: np.ndarray,
+    entry_price: np.ndarray,
+    positions: Positions,
+    direction: int,
+    initial_balance: float,
+) -> np.ndarray:
+    """Equity at every close: cash while flat; cash - entry fee + d*q*(close - entry) while a
+    position is open, i.e. bars fill_bar <= t < exit_bar (no exit fee until the exit happens).
+
+    Built from 2k+1 constant segments (flat, position, flat, ...) as intercept + slope * close.
+    """
+    n = len(close)
+    count = len(positions)
+    intercept = np.empty(2 * count + 1)
+    slope = np.zeros(2 * count + 1)
+    intercept[0] = initial_balance
+    intercept[2::2] = positions.equity_after
+    intercept[1::2] = positions.equity_before - positions.entry_fee - direction * positions.quantity * entry_price
+    slope[1::2] = direction * positions.quantity
+    bounds = np.empty(2 * count + 2, dtype=np.intp)
+    bounds[0], bounds[-1] = 0, n
+    bounds[1:-1:2] = fill_bar
+    bounds[2:-1:2] = exit_bar
+    lengths = np.diff(bounds)
+    equity = np.repeat(intercept, lengths)
+    if count:
+        equity += np.repeat(slope, lengths) * close
+    # Mathematically >= 0 (liquidation closes positions first); clear rounding residue below 0.
+    return np.maximum(equity, 0.0, out=equity)
+
+
+def _signal_column(values: np.ndarray, n: int, name: str) -> np.ndarray:
+    column = np.asarray(values)
+    if column.shape != (n,):
+        raise ValueError(f"{name} signals have shape {column.shape}, expected ({n},) like the candles")
+    return column if column.dtype == np.bool_ else column.astype(bool)

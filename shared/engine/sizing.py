@@ -1,0 +1,129 @@
+"""Position sizes and the equity before each trade, for a chain of trades whose prices are known.
+
+Every mode is expressed through the share phi of equity a trade commits as margin plus entry fee
+(units = phi * equity * L / (entry * (1 + L*fee))), capped at phi = 1: no mode can buy more than
+equity * leverage can pay for, so a trade can never lose more than the equity it commits.
+
+- all_in: phi = 1, i.e. units = equity * L / (entry * (1 + L*fee)) (equity / (entry * (1 + fee))
+  at leverage 1).
+- percent_of_equity: phi = risk_percentage / 100.
+- risk_based: units = equity * risk% / (entry * stop_loss%), the loss at the stop before fees,
+  i.e. phi = (risk% / stop_loss%) * (1 + L*fee) / L.
+- fixed_quantity: units = quantity; fixed_notional: units = notional / entry.
+
+The first three are proportional to equity, so equity follows a cumulative product of per-trade
+growth factors (vectorised). The fixed modes are not (the cap binds only once equity is small),
+so they run one O(1) Python step per trade. Once equity is zero (after a liquidation of a position
+that committed everything) no further trade opens.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from shared.engine.exits import LIQUIDATION, OPEN, ExitRules
+from shared.strategy.model import StrategyConfig
+
+PROPORTIONAL_MODES = ("all_in", "percent_of_equity", "risk_based")
+
+
+@dataclass(frozen=True, eq=False)
+class Positions:
+    """Per taken trade (the first `len` trades of the chain): size, equity before entry, results."""
+
+    quantity: np.ndarray
+    equity_before: np.ndarray
+    equity_after: np.ndarray  # cash once the trade is closed (marked at the last close if open)
+    entry_fee: np.ndarray
+    pnl: np.ndarray
+    fees: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.quantity)
+
+
+def size_positions(
+    entry_price: np.ndarray,
+    exit_price: np.ndarray,
+    exit_reason: np.ndarray,
+    config: StrategyConfig,
+    rules: ExitRules,
+    initial_balance: float,
+) -> Positions:
+    """Sizes for the chain's trades in order; may return fewer rows once equity reaches zero."""
+    leverage, fee = rules.leverage, rules.fee
+    exit_fee_rate = np.where(exit_reason == OPEN, 0.0, np.where(exit_reason == LIQUIDATION, fee + rules.maintenance_margin, fee))
+    fee_per_unit = fee * entry_price + exit_fee_rate * exit_price
+    pnl_per_unit = rules.direction * (exit_price - entry_price) - fee_per_unit
+    units_per_equity = leverage / (entry_price * (1.0 + leverage * fee))
+    liquidated = exit_reason == LIQUIDATION
+
+    if config.position_sizing in PROPORTIONAL_MODES:
+        share = _proportional_share(config, rules)
+        growth = 1.0 + (share * units_per_equity) * pnl_per_unit
+        # A liquidation loses exactly the committed share; computing it directly keeps an all-in
+        # liquidation at exactly zero equity instead of a rounding residue.
+        growth[liquidated] = 1.0 - share
+        np.maximum(growth, 0.0, out=growth)
+        equity = np.cumprod(np.concatenate(([float(initial_balance)], growth)))
+        taken = _count_while_positive(equity[:-1])
+        equity_before, equity_after = equity[:taken], equity[1 : taken + 1]
+        quantity = share * units_per_equity[:taken] * equity_before
+    else:
+        quantity, equity_before, equity_after = _fixed_sizes(
+            units_per_equity, liquidated, pnl_per_unit, entry_price, config, initial_balance
+        )
+        taken = len(quantity)
+    return Positions(
+        quantity=quantity,
+        equity_before=equity_before,
+        equity_after=equity_after,
+        entry_fee=quantity * (fee * entry_price[:taken]),
+        pnl=quantity * pnl_per_unit[:taken],
+        fees=quantity * fee_per_unit[:taken],
+    )
+
+
+def _proportional_share(config: StrategyConfig, rules: ExitRules) -> float:
+    if config.position_sizing == "all_in":
+        return 1.0
+    if config.position_sizing == "percent_of_equity":
+        return min(1.0, config.risk_percentage / 100.0)
+    # risk_based: the strategy validator guarantees a stop_loss and a risk_percentage
+    risk, stop = config.risk_percentage / 100.0, rules.stop_loss
+    return min(1.0, (risk / stop) * (1.0 + rules.leverage * rules.fee) / rules.leverage)
+
+
+def _count_while_positive(equity_before: np.ndarray) -> int:
+    broke = np.flatnonzero(equity_before <= 0.0)
+    return int(broke[0]) if len(broke) else len(equity_before)
+
+
+def _fixed_sizes(
+    units_per_equity: np.ndarray,
+    liquidated: np.ndarray,
+    pnl_per_unit: np.ndarray,
+    entry_price: np.ndarray,
+    config: StrategyConfig,
+    initial_balance: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    if config.position_sizing == "fixed_quantity":
+        wanted = np.full(len(entry_price), float(config.quantity))
+    else:
+        wanted = config.notional / entry_price
+    quantities, before, after = [], [], []
+    equity = float(initial_balance)
+    for want, per_equity, per_unit, liquidation in zip(
+        wanted.tolist(), units_per_equity.tolist(), pnl_per_unit.tolist(), liquidated.tolist()
+    ):
+        if equity <= 0.0:
+            break
+        cap = per_equity * equity
+        quantity = min(want, cap)
+        quantities.append(quantity)
+        before.append(equity)
+        equity = 0.0 if (liquidation and quantity == cap) else max(0.0, equity + quantity * per_unit)
+        after.append(equity)
+    return tuple(np.array(column, dtype=np.float64) for column in (quantities, before, after))

@@ -1,0 +1,223 @@
+"""Performance metrics: pure functions of the trades, the equity curve and the candles.
+
+Definitions (percentages in percent; "None" where the quantity is undefined, never a made-up 0):
+
+- Closed trades are those with an exit (`exit_bar >= 0`); a trade still open at the end counts
+  in the equity (and so in total_pnl, drawdown, Sharpe, ...) but not in the trade statistics.
+  winning: pnl > 0, losing: pnl < 0 (a pnl of exactly 0 is neither).
+- win_rate = 100 * winning / total closed (None without closed trades).
+- profit_factor = sum(pnl of winners) / -sum(pnl of losers); None when there is no losing trade.
+- expectancy = mean pnl per closed trade; average_win / average_loss = mean pnl of winners /
+  losers (average_loss is negative); None when the set is empty.
+- max_consecutive_losses: longest run of consecutive losing closed trades (0 if none).
+- Per-bar returns r_t = equity_t / equity_{t-1} - 1 for t = 1..n-1 (0 once equity is 0), N = n-1.
+  sharpe_ratio = mean(r) / std(r, ddof=1) * sqrt(B), B = bars_per_year(timeframe), risk-free 0;
+  sortino_ratio = mean(r) / sqrt(sum(min(r_t, 0)^2) / N) * sqrt(B) (downside deviation against a
+  target of 0, over all N returns). Both None when N < 2 or the deviation is 0.
+- Drawdown: peak_t = max(equity_0..t); max_drawdown = max(peak_t - equity_t) (currency);
+  max_drawdown_percentage = max(100 * (peak_t - equity_t) / peak_t). The two maxima may come from
+  different periods.
+- total_pnl = final - initial equity; total_pnl_percentage = 100 * total_pnl / initial.
+- cagr = 100 * ((final / initial) ** (1 / years) - 1), years = (last ts - first ts + one bar) /
+  365 days; -100 when final is 0; None when it overflows a float (a big gain over hours).
+  calmar_ratio = cagr / max_drawdown_percentage (None if 0).
+- exposure = 100 * (closes at which a position is open) / n.
+- buy_and_hold_return = 100 * (last close / first open - 1), no fees.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import NamedTuple, Protocol
+
+import numpy as np
+
+from shared.candles import Candles
+from shared.timeframes import YEAR_MS, bars_per_year, timeframe_ms
+
+
+class TradeColumns(Protocol):
+    """What the metrics read from a trade list (the engine's `Trades` provides it)."""
+
+    entry_bar: np.ndarray
+    exit_bar: np.ndarray  # -1 while open
+    pnl: np.ndarray
+
+
+@dataclass(frozen=True, eq=False)
+class DrawdownPeriods:
+    """Column arrays, one row per underwater period in time order (bar indices into the curve).
+
+    start: the bar of the peak the equity fell from; trough: the bar of the lowest equity in the
+    period; recovery: the first bar back at or above the peak, -1 if the data ended first.
+    """
+
+    start: np.ndarray
+    trough: np.ndarray
+    recovery: np.ndarray
+    depth: np.ndarray
+    depth_percentage: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.start)
+
+
+class Drawdown(NamedTuple):
+    max_drawdown: float
+    max_drawdown_percentage: float
+    drawdown_periods: DrawdownPeriods
+
+
+def calculate_drawdown(equity_curve: np.ndarray) -> Drawdown:
+    """Maximum drawdown (currency and percent of the peak) and every underwater period.
+
+    Within one underwater period the peak is constant, so both maxima are maxima over the
+    periods' depths: the curve is scanned once for its running peak and once for the periods.
+    """
+    periods = _underwater_periods(np.asarray(equity_curve, dtype=np.float64))
+    if not len(periods):
+        return Drawdown(0.0, 0.0, periods)
+    return Drawdown(float(periods.depth.max()), float(periods.depth_percentage.max()), periods)
+
+
+def _underwater_periods(equity: np.ndarray) -> DrawdownPeriods:
+    n = len(equity)
+    peak = np.maximum.accumulate(equity)
+    underwater = equity < peak  # never true at bar 0
+    edges = np.diff(underwater.view(np.int8))
+    first_under = np.flatnonzero(edges == 1) + 1
+    if not len(first_under):
+        empty = np.empty(0, dtype=np.int64)
+        return DrawdownPeriods(empty, empty, empty, np.empty(0), np.empty(0))
+    recovered = np.flatnonzero(edges == -1) + 1
+    ends = np.append(recovered, n) if len(recovered) < len(first_under) else recovered
+    # Segments alternate above-water / underwater and cover the curve: [0, u0) [u0, e0) [e0, u1) ...
+    starts = np.empty(2 * len(first_under) + 1, dtype=np.intp)
+    starts[0] = 0
+    starts[1::2] = first_under
+    starts[2::2] = ends
+    lengths = np.diff(starts, append=n)
+    # reduceat indices must be < n: the last start equals n exactly when the curve ends underwater.
+    lowest = np.minimum.reduceat(equity, starts[:-1] if ends[-1] == n else starts)[1::2]
+    # The trough is the first bar of a period whose equity equals the period's minimum.
+    segment_lowest = np.full(len(starts), np.nan)
+    segment_lowest[1::2] = lowest
+    at_lowest = np.flatnonzero(equity == np.repeat(segment_lowest, lengths))
+    trough = at_lowest[np.searchsorted(at_lowest, first_under)]
+    top = peak[first_under]
+    depth = top - lowest
+    with np.errstate(divide="ignore", invalid="ignore"):
+        depth_percentage = np.where(top > 0.0, 100.0 * depth / top, 0.0)
+    return DrawdownPeriods(
+        start=first_under - 1,
+        trough=trough,
+        recovery=np.where(ends == n, -1, ends),
+        depth=depth,
+        depth_percentage=depth_percentage,
+    )
+
+
+def per_bar_returns(equity_curve: np.ndarray) -> np.ndarray:
+    """r_t = equity_t / equity_{t-1} - 1 for t >= 1, and 0 where the previous equity is 0."""
+    equity = np.asarray(equity_curve, dtype=np.float64)
+    previous, current = equity[:-1], equity[1:]
+    if len(previous) and previous.min() > 0.0:
+        returns = np.divide(current, previous)
+        returns -= 1.0
+        return returns
+    returns = np.zeros(len(current))
+    np.divide(current, previous, out=returns, where=previous > 0.0)
+    returns[previous > 0.0] -= 1.0
+    return returns
+
+
+def sharpe_ratio(returns: np.ndarray, periods_per_year: float) -> float | None:
+    """mean / std(ddof=1) * sqrt(periods_per_year); None below 2 returns or at zero deviation."""
+    if len(returns) < 2:
+        return None
+    mean = float(returns.sum()) / len(returns)
+    deviations = returns - mean
+    deviation = math.sqrt(float(np.vdot(deviations, deviations)) / (len(returns) - 1))
+    return None if deviation == 0.0 else mean / deviation * math.sqrt(periods_per_year)
+
+
+def sortino_ratio(returns: np.ndarray, periods_per_year: float) -> float | None:
+    """mean / sqrt(mean(min(r, 0)^2)) * sqrt(periods_per_year); None below 2 returns or without
+    a negative return."""
+    if len(returns) < 2:
+        return None
+    downside = np.minimum(returns, 0.0)
+    deviation = math.sqrt(float(np.vdot(downside, downside)) / len(returns))
+    return None if deviation == 0.0 else float(returns.sum()) / len(returns) / deviation * math.sqrt(periods_per_year)
+
+
+def performance_summary(
+    trades: TradeColumns,
+    equity_curve: np.ndarray,
+    candles: Candles,
+    *,
+    initial_balance: float,
+    timeframe: str,
+    drawdown: Drawdown | None = None,
+) -> dict[str, float | int | None]:
+    """The seed's performance_summary plus CAGR, Calmar, exposure, expectancy, average win/loss,
+    max consecutive losses and buy-and-hold return (definitions in the module docstring).
+    `drawdown` may be passed when the caller already computed it for the same curve."""
+    equity = np.asarray(equity_curve, dtype=np.float64)
+    n = len(equity)
+    drawdown = drawdown or calculate_drawdown(equity)
+    closed = trades.exit_bar >= 0
+    pnl = trades.pnl[closed]
+    wins, losses = pnl[pnl > 0.0], pnl[pnl < 0.0]
+    gross_loss = -float(losses.sum())
+    final = float(equity[-1]) if n else float(initial_balance)
+    total_pnl = final - initial_balance
+    returns = per_bar_returns(equity)
+    periods = bars_per_year(timeframe)
+    cagr = _cagr(initial_balance, final, candles, timeframe)
+    exposure_bars = int(np.where(closed, trades.exit_bar, n).sum() - trades.entry_bar.sum())
+
+    return {
+        "total_trades": len(pnl),
+        "winning_trades": len(wins),
+        "losing_trades": len(losses),
+        "win_rate": 100.0 * len(wins) / len(pnl) if len(pnl) else None,
+        "profit_factor": float(wins.sum()) / gross_loss if gross_loss > 0.0 else None,
+        "max_drawdown": drawdown.max_drawdown,
+        "max_drawdown_percentage": drawdown.max_drawdown_percentage,
+        "sharpe_ratio": sharpe_ratio(returns, periods),
+        "sortino_ratio": sortino_ratio(returns, periods),
+        "total_pnl": total_pnl,
+        "total_pnl_percentage": 100.0 * total_pnl / initial_balance,
+        "cagr": cagr,
+        "calmar_ratio": cagr / drawdown.max_drawdown_percentage
+        if cagr is not None and drawdown.max_drawdown_percentage > 0.0
+        else None,
+        "exposure": 100.0 * exposure_bars / n if n else 0.0,
+        "expectancy": float(pnl.mean()) if len(pnl) else None,
+        "average_win": float(wins.mean()) if len(wins) else None,
+        "average_loss": float(losses.mean()) if len(losses) else None,
+        "max_consecutive_losses": _longest_run(pnl < 0.0),
+        "buy_and_hold_return": 100.0 * (float(candles.close[-1]) / float(candles.open[0]) - 1.0) if len(candles) else None,
+    }
+
+
+def _cagr(initial: float, final: float, candles: Candles, timeframe: str) -> float | None:
+    if not len(candles):
+        return None
+    years = (int(candles.ts[-1]) - int(candles.ts[0]) + timeframe_ms(timeframe)) / YEAR_MS
+    if final <= 0.0:
+        return -100.0
+    try:
+        return 100.0 * ((final / initial) ** (1.0 / years) - 1.0)
+    except OverflowError:  # a large gain over a short span: the annual rate is not a number
+        return None
+
+
+def _longest_run(flags: np.ndarray) -> int:
+    if not flags.any():
+        return 0
+    padded = np.concatenate(([0], flags.view(np.int8), [0]))
+    changes = np.flatnonzero(np.diff(padded))
+    return int((changes[1::2] - changes[0::2]).max())

@@ -1,0 +1,151 @@
+"""Performance metrics against formulas written out independently here (plain Python, statistics)."""
+
+from __future__ import annotations
+
+import math
+import statistics
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from shared.candles import Candles
+from shared.metrics import calculate_drawdown, performance_summary
+from shared.timeframes import bars_per_year
+
+HOUR = 3_600_000
+
+
+def hourly_candles(closes: list[float]) -> Candles:
+    n = len(closes)
+    return Candles.from_arrays(np.arange(n) * HOUR, closes, closes, closes, closes, np.ones(n))
+
+
+def trades(entry_bar, exit_bar, pnl):
+    return SimpleNamespace(
+        entry_bar=np.array(entry_bar, dtype=np.int64),
+        exit_bar=np.array(exit_bar, dtype=np.int64),
+        pnl=np.array(pnl, dtype=float),
+    )
+
+
+class TestDrawdown:
+    def test_periods_maxima_and_unrecovered_tail(self):
+        # Given a curve that falls 120 -> 90, recovers at 130, then dips to 125 and ends at 126
+        curve = [100, 120, 90, 110, 130, 125, 126]
+        max_dd, max_dd_pct, periods = calculate_drawdown(np.array(curve, dtype=float))
+        # Then the first period runs from the 120 peak (bar 1) to its trough (bar 2), recovered at bar 4
+        assert (max_dd, max_dd_pct) == (30.0, 25.0)
+        assert periods.start.tolist() == [1, 4]
+        assert periods.trough.tolist() == [2, 5]
+        assert periods.recovery.tolist() == [4, -1]
+        assert periods.depth.tolist() == [30.0, 5.0]
+        assert periods.depth_percentage.tolist() == pytest.approx([25.0, 100 * 5 / 130])
+
+    def test_the_largest_absolute_and_relative_drawdowns_can_differ(self):
+        # 100 -> 50 is -50 %, 1000 -> 800 is -200 in currency but only -20 %
+        _, _, periods = calculate_drawdown(np.array([100, 50, 1000, 800], dtype=float))
+        max_dd, max_dd_pct, _ = calculate_drawdown(np.array([100, 50, 1000, 800], dtype=float))
+        assert (max_dd, max_dd_pct) == (200.0, 50.0)
+        assert periods.recovery.tolist() == [2, -1]
+
+    def test_recovery_at_exactly_the_peak_ends_the_period_and_first_lowest_bar_is_the_trough(self):
+        _, _, periods = calculate_drawdown(np.array([10, 8, 7, 7, 10, 9], dtype=float))
+        assert periods.start.tolist() == [0, 4]
+        assert periods.trough.tolist() == [2, 5]
+        assert periods.recovery.tolist() == [4, -1]
+
+    def test_monotonic_curve_has_no_drawdown(self):
+        max_dd, max_dd_pct, periods = calculate_drawdown(np.array([1.0, 2.0, 2.0, 3.0]))
+        assert (max_dd, max_dd_pct, len(periods)) == (0.0, 0.0, 0)
+
+    def test_matches_a_brute_force_scan_on_a_random_walk(self):
+        rng = np.random.default_rng(7)
+        curve = 1000 * np.exp(np.cumsum(rng.normal(0, 0.01, 2000)))
+        max_dd, max_dd_pct, periods = calculate_drawdown(curve)
+        peak, best_abs, best_pct = -math.inf, 0.0, 0.0
+        for value in curve.tolist():
+            peak = max(peak, value)
+            best_abs = max(best_abs, peak - value)
+            best_pct = max(best_pct, (peak - value) / peak * 100)
+        assert max_dd == pytest.approx(best_abs, rel=1e-12)
+        assert max_dd_pct == pytest.approx(best_pct, rel=1e-12)
+        for start, trough, recovery in zip(periods.start, periods.trough, periods.recovery):
+            end = len(curve) if recovery < 0 else recovery
+            assert curve[start] == curve[: start + 1].max()
+            assert (curve[start + 1 : end] < curve[start]).all()
+            assert trough == start + 1 + int(np.argmin(curve[start + 1 : end]))
+
+
+class TestSummary:
+    # Equity over 6 hourly bars; two closed trades (+300, -100) and one still open
+    CURVE = [1000.0, 1100.0, 1300.0, 1250.0, 1200.0, 1230.0]
+
+    def summary(self, curve=None, trade_list=None, timeframe="1h"):
+        curve = self.CURVE if curve is None else curve
+        trade_list = trade_list or trades([1, 3, 5], [2, 4, -1], [300.0, -100.0, 30.0])
+        candles = hourly_candles([50.0, 55, 60, 58, 57, 60])
+        return performance_summary(trade_list, np.array(curve), candles, initial_balance=1000.0, timeframe=timeframe)
+
+    def test_sharpe_and_sortino_follow_the_documented_formulas(self):
+        returns = [b / a - 1 for a, b in zip(self.CURVE, self.CURVE[1:])]
+        annual = math.sqrt(bars_per_year("1h"))
+        sharpe = statistics.mean(returns) / statistics.stdev(returns) * annual
+        downside = math.sqrt(sum(min(r, 0.0) ** 2 for r in returns) / len(returns))
+        sortino = statistics.mean(returns) / downside * annual
+        summary = self.summary()
+        assert summary["sharpe_ratio"] == pytest.approx(sharpe, rel=1e-12)
+        assert summary["sortino_ratio"] == pytest.approx(sortino, rel=1e-12)
+
+    def test_trade_statistics_count_closed_trades_only(self):
+        summary = self.summary()
+        assert summary["total_trades"] == 2
+        assert (summary["winning_trades"], summary["losing_trades"]) == (1, 1)
+        assert summary["win_rate"] == 50.0
+        assert summary["profit_factor"] == 3.0
+        assert summary["expectancy"] == 100.0
+        assert (summary["average_win"], summary["average_loss"]) == (300.0, -100.0)
+        assert summary["max_consecutive_losses"] == 1
+
+    def test_totals_drawdown_cagr_calmar_exposure_and_buy_and_hold(self):
+        summary = self.summary()
+        assert summary["total_pnl"] == 230.0
+        assert summary["total_pnl_percentage"] == pytest.approx(23.0)
+        assert summary["max_drawdown"] == 100.0
+        assert summary["max_drawdown_percentage"] == pytest.approx(100 / 1300 * 100)
+        years = 6 * HOUR / (365 * 24 * HOUR)
+        assert summary["cagr"] == pytest.approx((1.23 ** (1 / years) - 1) * 100, rel=1e-12)
+        # Positions open at closes 1, 3 and 5 (bars [1, 2), [3, 4), [5, 6)): 3 of 6
+        assert summary["exposure"] == 50.0
+        assert summary["buy_and_hold_return"] == pytest.approx((60 / 50 - 1) * 100)
+
+    def test_cagr_and_calmar_over_a_year_of_daily_bars(self):
+        closes = [100.0] * 365
+        curve = np.linspace(1000.0, 1210.0, 365)
+        curve[100] = curve[99] * 0.9  # one 10 % dip
+        candles = Candles.from_arrays(np.arange(365) * 86_400_000, closes, closes, closes, closes, np.ones(365))
+        summary = performance_summary(trades([], [], []), curve, candles, initial_balance=1000.0, timeframe="1d")
+        assert summary["cagr"] == pytest.approx(21.0)  # exactly one year: CAGR is the total return
+        assert summary["calmar_ratio"] == pytest.approx(21.0 / summary["max_drawdown_percentage"])
+
+    def test_undefined_ratios_are_none(self):
+        summary = self.summary(curve=[1000.0] * 6, trade_list=trades([], [], []))
+        assert summary["total_trades"] == 0
+        for key in ("win_rate", "profit_factor", "sharpe_ratio", "sortino_ratio", "expectancy", "average_win", "average_loss", "calmar_ratio"):
+            assert summary[key] is None, key
+        assert summary["max_consecutive_losses"] == 0
+        assert summary["cagr"] == 0.0
+
+    def test_profit_factor_without_losses_is_none_and_consecutive_losses_are_counted(self):
+        only_wins = self.summary(trade_list=trades([1, 3], [2, 4], [10.0, 20.0]))
+        assert only_wins["profit_factor"] is None
+        streak = self.summary(trade_list=trades([0, 1, 2, 3, 4], [1, 2, 3, 4, 5], [-1.0, -2.0, 5.0, -1.0, -1.0]))
+        assert streak["max_consecutive_losses"] == 2
+
+    def test_returns_after_equity_reaches_zero_count_as_zero(self):
+        curve = [1000.0, 500.0, 0.0, 0.0, 0.0, 0.0]
+        returns = [-0.5, -1.0, 0.0, 0.0, 0.0]
+        summary = self.summary(curve=curve, trade_list=trades([0], [2], [-1000.0]))
+        expected = statistics.mean(returns) / statistics.stdev(returns) * math.sqrt(bars_per_year("1h"))
+        assert summary["sharpe_ratio"] == pytest.approx(expected, rel=1e-12)
+        assert summary["cagr"] == -100.0
