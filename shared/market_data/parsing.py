@@ -1,0 +1,657 @@
+"""Detect a candle file's format and read it into raw columns, remembering where each row came from.
+
+Formats are recognised from the content, never from a file name or a declared type:
+
+- Binance kline CSV: no header, 12 columns, open time in milliseconds or microseconds
+  (Binance's public spot files switched to microseconds in 2025; both occur).
+- OHLCV CSV with a header row: columns found by name, case-insensitively, with common synonyms
+  (`date`/`time`/`timestamp`, `vol`, `Volume BTC`...); timestamps as ISO-8601,
+  `YYYY-MM-DD HH:MM:SS`, or epoch seconds/milliseconds/microseconds/nanoseconds; banner lines above
+  the header (CryptoDataDownload style) are skipped; rows may be in any order.
+- JSON: an array of objects (keys named like CSV columns) or of arrays (Binance kline order).
+- Parquet: columns named like CSV columns; `ts` as a timestamp, epoch integer or text.
+
+Parsing never judges candles (validation does). A cell that cannot be read becomes NaN and a
+`RowProblem` naming it, so one pass reports every bad line. Clean CSV is read by pyarrow in one
+vectorised pass; a file that pass cannot read is re-read row by row in Python, whose only job is
+to say exactly which line is wrong and why.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from shared.candles import PRICE_FIELDS
+from shared.errors import FieldError, ValidationFailed
+
+FORMAT_BINANCE_CSV = "binance_kline_csv"
+FORMAT_OHLCV_CSV = "ohlcv_csv"
+FORMAT_JSON = "json"
+FORMAT_PARQUET = "parquet"
+FORMAT_BINANCE_API = "binance_api"
+
+# A header is looked for among the first lines only; exports put at most a line or two above it.
+MAX_BANNER_LINES = 10
+HEAD_BYTES = 1 << 16
+
+# Normalised column names accepted for each field, best first. Names are lower-cased and every run of
+# non-alphanumerics becomes "_": "Open Time" -> "open_time", "Volume (BTC)" -> "volume_btc".
+TIME_SYNONYMS = (
+    "open_time", "timestamp", "unix", "unix_timestamp", "datetime", "date_time", "time_open",
+    "start_time", "time", "date", "ts", "t",
+)
+FIELD_SYNONYMS: dict[str, tuple[str, ...]] = {
+    "open": ("open", "o", "open_price", "opening_price", "price_open"),
+    "high": ("high", "h", "high_price", "price_high", "max"),
+    "low": ("low", "l", "low_price", "price_low", "min"),
+    "close": ("close", "c", "close_price", "closing_price", "price_close", "last"),
+    "volume": ("volume", "vol", "v", "base_volume", "volume_base", "base_asset_volume"),
+}
+_TIME_OF_DAY = re.compile(r"^\s*\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?\s*$")
+_NUMBER = r"^\s*[+-]?\d+(\.\d*)?([eE][+-]?\d+)?\s*$"
+_INTEGER = r"^\s*[+-]?\d+\s*$"
+
+
+@dataclass(frozen=True)
+class RowProblem:
+    """A cell or row that could not be read; `row` is the row's index in file order."""
+
+    row: int
+    message: str
+
+
+class RowLocator(Protocol):
+    def describe(self, row: int) -> str:
+        """Where row `row` (0-based, file order) is in the file, e.g. `line 12`."""
+
+
+@dataclass(frozen=True)
+class LineLocator:
+    """CSV rows: consecutive lines from `first_line`, or explicit `lines` when blank lines interleave."""
+
+    first_line: int
+    lines: np.ndarray | None = None
+
+    def describe(self, row: int) -> str:
+        line = self.first_line + row if self.lines is None else int(self.lines[row])
+        return f"line {line}"
+
+
+@dataclass(frozen=True)
+class OrdinalLocator:
+    """Rows known by position only (Parquet rows, klines from the Binance API)."""
+
+    noun: str
+
+    def describe(self, row: int) -> str:
+        return f"{self.noun} {row + 1}"
+
+
+@dataclass(eq=False)
+class JsonItemLocator:
+    """JSON items: the line each item starts on, found only when a message needs it."""
+
+    text: str
+    _item_lines: list[int] | None = field(default=None, repr=False)
+
+    def describe(self, row: int) -> str:
+        if self._item_lines is None:
+            self._item_lines = _json_item_lines(self.text)
+        return f"line {self._item_lines[row]} (item {row + 1})"
+
+
+@dataclass(frozen=True, eq=False)
+class RawCandles:
+    """Columns as read, in file order (not yet sorted, deduplicated or checked)."""
+
+    format: str
+    ts: np.ndarray  # int64 epoch ms; meaningless where a problem names the row's timestamp
+    open: np.ndarray
+    high: np.ndarray
+    low: np.ndarray
+    close: np.ndarray
+    volume: np.ndarray
+    problems: tuple[RowProblem, ...]
+    locator: RowLocator
+
+    def __len__(self) -> int:
+        return len(self.ts)
+
+
+def file_error(message: str) -> ValidationFailed:
+    return ValidationFailed(message, [FieldError("file", message)])
+
+
+def parse_candle_file(content: bytes, symbol: str | None = None) -> RawCandles:
+    """Detect the format of `content` and read it. `symbol` picks the base-asset volume column
+    when a CSV has several (`Volume BTC` and `Volume USDT` for BTCUSDT)."""
+    if content.startswith(b"PAR1"):
+        return _parse_parquet(content, symbol)
+    content = content.removeprefix(b"\xef\xbb\xbf")
+    head = content.lstrip()[:1]
+    if not head:
+        raise file_error("the file is empty")
+    if head in (b"[", b"{"):
+        return _parse_json(content, symbol)
+    return _parse_csv(content, symbol)
+
+
+def parse_kline_rows(rows: list[list[Any]], locator: RowLocator, fmt: str = FORMAT_BINANCE_API) -> RawCandles:
+    """Rows in Binance kline order [open_time, open, high, low, close, volume, ...], values as
+    numbers or numeric strings: the Binance REST wire format and JSON arrays of arrays."""
+    problems: list[RowProblem] = []
+    columns: list[list[Any]] = [[] for _ in range(6)]
+    for index, row in enumerate(rows):
+        if not isinstance(row, list | tuple) or len(row) < 6:
+            problems.append(RowProblem(index, "expected an array of at least 6 values [open_time, open, high, low, close, volume]"))
+            row = [None] * 6
+        for position in range(6):
+            columns[position].append(row[position])
+    return _raw_from_columns(
+        fmt,
+        _python_column(columns[0]),
+        {name: _python_column(values) for name, values in zip(PRICE_FIELDS, columns[1:], strict=True)},
+        locator,
+        problems,
+    )
+
+
+# --- column mapping -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _ColumnMap:
+    ts: int
+    time_of_day: int | None  # a separate time column to join to a date column
+    prices: dict[str, int]
+
+
+def _normalise(name: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "_", name.strip().strip("\"'").lower()).strip("_")
+
+
+def _map_columns(names: list[str], symbol: str | None, first_row: list[Any] | None = None) -> tuple[_ColumnMap | None, list[str]]:
+    """Positions of the candle fields among `names`, or None and the fields not found. A `date`
+    column is joined with a `time` column when the first row's time is a time of day."""
+    normalised = [_normalise(name) for name in names]
+    position = {name: index for index, name in reversed(list(enumerate(normalised)))}
+    missing: list[str] = []
+    ts = next((position[name] for name in TIME_SYNONYMS if name in position), None)
+    if ts is None:
+        missing.append("timestamp")
+    prices: dict[str, int] = {}
+    for field_name, synonyms in FIELD_SYNONYMS.items():
+        found = next((position[name] for name in synonyms if name in position), None)
+        if found is None and field_name == "volume":
+            found = _base_volume_column(normalised, symbol)
+        if found is None:
+            missing.append(field_name)
+        else:
+            prices[field_name] = found
+    if missing:
+        return None, missing
+    time_of_day = None
+    if normalised[ts] in ("date", "time") and "date" in position and "time" in position and first_row:
+        sample = first_row[position["time"]] if position["time"] < len(first_row) else None
+        if isinstance(sample, str) and _TIME_OF_DAY.match(sample):
+            ts, time_of_day = position["date"], position["time"]
+    return _ColumnMap(ts=ts, time_of_day=time_of_day, prices=prices), []
+
+
+def _base_volume_column(normalised: list[str], symbol: str | None) -> int | None:
+    """`volume_btc` for BTCUSDT: the volume in the base asset, never the quote asset's."""
+    candidates = [(i, name.split("_", 1)[1]) for i, name in enumerate(normalised) if re.match(r"^vol(ume)?_[a-z0-9]+$", name)]
+    if symbol:
+        for index, asset in candidates:
+            if symbol.lower().startswith(asset):
+                return index
+        candidates = [(i, asset) for i, asset in candidates if not symbol.lower().endswith(asset)]
+    return candidates[0][0] if len(candidates) == 1 else None
+
+
+# --- CSV -------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _CsvLayout:
+    fmt: str
+    delimiter: str
+    columns: _ColumnMap
+    field_count: int
+    body_offset: int  # byte offset of the first data line
+    body_first_line: int  # its 1-based line number
+
+
+def _split_fields(line: str, delimiter: str) -> list[str]:
+    return next(csv.reader([line], delimiter=delimiter), [])
+
+
+def _guess_delimiter(line: str) -> str:
+    return max((",", ";", "\t"), key=line.count)
+
+
+def _is_number(text: str) -> bool:
+    return re.match(_NUMBER, text) is not None
+
+
+def _csv_layout(content: bytes, symbol: str | None) -> _CsvLayout:
+    head = content[:HEAD_BYTES].split(b"\n")
+    if len(content) > HEAD_BYTES:
+        head.pop()  # cut mid-line
+    offset = 0
+    best_candidate: tuple[int, int, list[str]] | None = None  # (fields matched, line, fields missing)
+    examined = 0
+    for index, raw_line in enumerate(head):
+        line = raw_line.decode("utf-8", errors="replace").rstrip("\r")
+        next_offset = offset + len(raw_line) + 1
+        if not line.strip():
+            offset = next_offset
+            continue
+        delimiter = _guess_delimiter(line)
+        fields = _split_fields(line, delimiter)
+        if examined == 0 and len(fields) >= 6 and all(_is_number(value) for value in fields[:6]):
+            positional = _ColumnMap(ts=0, time_of_day=None, prices={name: i + 1 for i, name in enumerate(PRICE_FIELDS)})
+            fmt = FORMAT_BINANCE_CSV if len(fields) == 12 else FORMAT_OHLCV_CSV
+            return _CsvLayout(fmt, delimiter, positional, len(fields), offset, index + 1)
+        next_line = next((line for line in head[index + 1:] if line.strip()), b"").decode("utf-8", errors="replace")
+        columns, missing = _map_columns(fields, symbol, _split_fields(next_line.rstrip("\r"), delimiter))
+        if columns is not None:
+            return _CsvLayout(FORMAT_OHLCV_CSV, delimiter, columns, len(fields), next_offset, index + 2)
+        matched = 6 - len(missing)
+        if matched >= 3 and (best_candidate is None or matched > best_candidate[0]):
+            best_candidate = (matched, index + 1, missing)
+        offset = next_offset
+        examined += 1
+        if examined > MAX_BANNER_LINES:
+            break
+    if best_candidate is not None:
+        _, line_number, missing = best_candidate
+        raise ValidationFailed(
+            f"the header on line {line_number} has no {', '.join(missing)} column",
+            [FieldError(f"line {line_number}", f"no column for {name}; accepted names: {', '.join(_accepted_names(name))}") for name in missing],
+        )
+    raise file_error(
+        "unrecognised file: expected a Binance kline CSV (no header), a CSV with a header row naming "
+        "timestamp/open/high/low/close/volume columns, a JSON array, or Parquet"
+    )
+
+
+def _accepted_names(field_name: str) -> tuple[str, ...]:
+    return TIME_SYNONYMS if field_name == "timestamp" else FIELD_SYNONYMS[field_name]
+
+
+def _parse_csv(content: bytes, symbol: str | None) -> RawCandles:
+    layout = _csv_layout(content, symbol)
+    body = content[layout.body_offset :]
+    try:
+        return _read_csv_vectorised(body, layout)
+    except (pa.ArrowInvalid, _NeedsRowByRow):
+        return _read_csv_row_by_row(body, layout)
+
+
+class _NeedsRowByRow(Exception):
+    """The vectorised reader met something only the row-by-row reader can describe."""
+
+
+def _read_csv_vectorised(body: bytes, layout: _CsvLayout) -> RawCandles:
+    names = [f"c{i}" for i in range(layout.field_count)]
+    wanted = _wanted_positions(layout.columns)
+    ts_type = pa.int64() if layout.fmt == FORMAT_BINANCE_CSV else pa.string()
+    column_types = {f"c{layout.columns.ts}": ts_type} | {f"c{i}": pa.float64() for i in layout.columns.prices.values()}
+    if layout.columns.time_of_day is not None:
+        column_types[f"c{layout.columns.time_of_day}"] = pa.string()
+    table = pacsv.read_csv(
+        io.BytesIO(body),
+        read_options=pacsv.ReadOptions(column_names=names),
+        parse_options=pacsv.ParseOptions(delimiter=layout.delimiter, newlines_in_values=False),
+        convert_options=pacsv.ConvertOptions(
+            include_columns=[f"c{i}" for i in wanted], column_types=column_types, strings_can_be_null=True
+        ),
+    )
+    if any(table.column(name).null_count for name in table.column_names):
+        raise _NeedsRowByRow
+    lines = _nonblank_line_numbers(body, layout.body_first_line)
+    expected_rows = body.count(b"\n") + (0 if body.endswith(b"\n") or not body else 1) if lines is None else len(lines)
+    if table.num_rows != expected_rows:
+        raise _NeedsRowByRow
+    ts_column = table.column(f"c{layout.columns.ts}")
+    if layout.columns.time_of_day is not None:
+        ts_column = pc.binary_join_element_wise(ts_column, table.column(f"c{layout.columns.time_of_day}"), " ")
+    prices = {name: table.column(f"c{i}") for name, i in layout.columns.prices.items()}
+    raw = _raw_from_columns(layout.fmt, ts_column, prices, LineLocator(layout.body_first_line, lines), [])
+    if raw.problems:
+        raise _NeedsRowByRow
+    return raw
+
+
+def _wanted_positions(columns: _ColumnMap) -> list[int]:
+    wanted = [columns.ts, *columns.prices.values()]
+    if columns.time_of_day is not None:
+        wanted.append(columns.time_of_day)
+    return sorted(set(wanted))
+
+
+def _nonblank_line_numbers(body: bytes, first_line: int) -> np.ndarray | None:
+    """Line numbers of the non-blank lines of `body`, or None when no line is blank (the common,
+    cheap case: row i is then on line first_line + i)."""
+    if not (body.startswith((b"\n", b"\r\n")) or b"\n\n" in body or b"\n\r\n" in body):
+        return None
+    data = np.frombuffer(body, dtype=np.uint8)
+    newlines = np.flatnonzero(data == 10)
+    starts = np.concatenate(([0], newlines + 1))
+    ends = np.concatenate((newlines, [len(data)]))
+    lengths = ends - starts
+    carriage_return_only = (lengths == 1) & (data[np.minimum(starts, len(data) - 1)] == 13)
+    keep = (lengths > 0) & ~carriage_return_only
+    return (np.flatnonzero(keep) + first_line).astype(np.int64)
+
+
+def _read_csv_row_by_row(body: bytes, layout: _CsvLayout) -> RawCandles:
+    wanted = _wanted_positions(layout.columns)
+    needed = max(wanted) + 1
+    cells: dict[int, list[str | None]] = {i: [] for i in wanted}
+    line_numbers: list[int] = []
+    problems: list[RowProblem] = []
+    for offset, raw_line in enumerate(body.split(b"\n")):
+        try:
+            line = raw_line.decode("utf-8").rstrip("\r")
+        except UnicodeDecodeError:
+            line, bad_encoding = raw_line.decode("utf-8", errors="replace"), True
+        else:
+            bad_encoding = False
+        if not line.strip():
+            continue
+        row = len(line_numbers)
+        line_numbers.append(layout.body_first_line + offset)
+        fields = _split_fields(line, layout.delimiter)
+        if bad_encoding:
+            problems.append(RowProblem(row, "the line is not valid UTF-8 text"))
+            fields = []
+        elif len(fields) < needed:
+            problems.append(RowProblem(row, f"expected {layout.field_count} fields, found {len(fields)}"))
+            fields = []
+        for i in wanted:
+            cells[i].append(fields[i] if fields else None)
+    ts_cells = cells[layout.columns.ts]
+    if layout.columns.time_of_day is not None:
+        ts_cells = [None if d is None or t is None else f"{d} {t}" for d, t in zip(ts_cells, cells[layout.columns.time_of_day], strict=True)]
+    return _raw_from_columns(
+        layout.fmt,
+        pa.array(ts_cells, type=pa.string()),
+        {name: pa.array(cells[i], type=pa.string()) for name, i in layout.columns.prices.items()},
+        LineLocator(0, np.asarray(line_numbers, dtype=np.int64)),
+        problems,
+    )
+
+
+# --- JSON ------------------------------------------------------------------------------------------
+
+
+def _parse_json(content: bytes, symbol: str | None) -> RawCandles:
+    try:
+        text = content.decode("utf-8")
+        items = json.loads(text)
+    except UnicodeDecodeError as error:
+        raise file_error(f"the JSON file is not UTF-8 text (byte {error.start})") from None
+    except json.JSONDecodeError as error:
+        raise ValidationFailed(
+            f"invalid JSON at line {error.lineno} column {error.colno}: {error.msg}",
+            [FieldError(f"line {error.lineno}", f"invalid JSON at column {error.colno}: {error.msg}")],
+        ) from None
+    if not isinstance(items, list):
+        raise file_error("expected a JSON array of candles (objects or arrays)")
+    locator = JsonItemLocator(text)
+    if all(isinstance(item, list) for item in items):
+        return parse_kline_rows(items, locator, FORMAT_JSON)
+    return _json_objects(items, locator, symbol)
+
+
+def _json_objects(items: list[Any], locator: JsonItemLocator, symbol: str | None) -> RawCandles:
+    first = next((item for item in items if isinstance(item, dict)), None)
+    if first is None:
+        raise file_error("expected a JSON array of candle objects or arrays")
+    keys = list(first)
+    columns, missing = _map_columns(keys, symbol, list(first.values()))
+    if columns is None:
+        raise ValidationFailed(
+            f"the JSON objects have no {', '.join(missing)} key",
+            [FieldError("file", f"no key for {name}; accepted names: {', '.join(_accepted_names(name))}") for name in missing],
+        )
+    problems: list[RowProblem] = []
+    wanted = {"ts": keys[columns.ts]} | {name: keys[i] for name, i in columns.prices.items()}
+    values: dict[str, list[Any]] = {name: [] for name in wanted}
+    for index, item in enumerate(items):
+        if not isinstance(item, dict):
+            problems.append(RowProblem(index, "expected an object like the first item"))
+            item = {}
+        elif absent := [key for key in wanted.values() if key not in item]:
+            problems.append(RowProblem(index, f"missing key {', '.join(absent)}"))
+        for name, key in wanted.items():
+            values[name].append(item.get(key))
+    ts_values = values.pop("ts")
+    if columns.time_of_day is not None:
+        time_key = keys[columns.time_of_day]
+        times = [item.get(time_key) if isinstance(item, dict) else None for item in items]
+        ts_values = [None if d is None or t is None else f"{d} {t}" for d, t in zip(ts_values, times, strict=True)]
+    return _raw_from_columns(
+        FORMAT_JSON, _python_column(ts_values), {name: _python_column(v) for name, v in values.items()}, locator, problems
+    )
+
+
+def _python_column(values: list[Any]) -> pa.Array:
+    """An Arrow column from JSON values: numeric when every value is a number, else text."""
+    if all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+        return pa.array(values, type=pa.int64())
+    if all(isinstance(v, int | float) and not isinstance(v, bool) for v in values):
+        return pa.array(values, type=pa.float64())
+    return pa.array([None if v is None else str(v) for v in values], type=pa.string())
+
+
+def _json_item_lines(text: str) -> list[int]:
+    decoder = json.JSONDecoder()
+    separators = re.compile(r"[\s,]*")
+    position = text.index("[") + 1
+    line, counted_to = 1, 0
+    lines: list[int] = []
+    while True:
+        position = separators.match(text, position).end()
+        if position >= len(text) or text[position] == "]":
+            return lines
+        line += text.count("\n", counted_to, position)
+        counted_to = position
+        lines.append(line)
+        _, position = decoder.raw_decode(text, position)
+
+
+# --- Parquet ---------------------------------------------------------------------------------------
+
+
+def _parse_parquet(content: bytes, symbol: str | None) -> RawCandles:
+    try:
+        table = pq.read_table(io.BytesIO(content))
+    except (pa.ArrowInvalid, OSError) as error:
+        raise file_error(f"unreadable Parquet file: {error}") from None
+    first_row = [str(value) for value in table.slice(0, 1).to_pylist()[0].values()] if table.num_rows else None
+    columns, missing = _map_columns(table.column_names, symbol, first_row)
+    if columns is None:
+        raise ValidationFailed(
+            f"the Parquet file has no {', '.join(missing)} column",
+            [FieldError("file", f"no column for {name}; accepted names: {', '.join(_accepted_names(name))}") for name in missing],
+        )
+    ts_column = table.column(columns.ts)
+    if columns.time_of_day is not None:
+        ts_column = pc.binary_join_element_wise(ts_column.cast(pa.string()), table.column(columns.time_of_day).cast(pa.string()), " ")
+    prices = {name: table.column(i) for name, i in columns.prices.items()}
+    return _raw_from_columns(FORMAT_PARQUET, ts_column, prices, OrdinalLocator("row"), [])
+
+
+# --- cells to arrays -------------------------------------------------------------------------------
+
+
+def _raw_from_columns(
+    fmt: str,
+    ts_column: pa.Array | pa.ChunkedArray,
+    prices: dict[str, pa.Array | pa.ChunkedArray],
+    locator: RowLocator,
+    problems: list[RowProblem],
+) -> RawCandles:
+    """Convert columns of any type to the canonical arrays, adding a problem for each unreadable
+    cell (rows already known to be broken are not reported again)."""
+    broken = {problem.row for problem in problems}
+    ts = _timestamps_ms(_combined(ts_column), problems, broken)
+    arrays = {name: _floats(_combined(prices[name]), name, problems, broken) for name in PRICE_FIELDS}
+    problems.sort(key=lambda problem: problem.row)
+    return RawCandles(format=fmt, ts=ts, problems=tuple(problems), locator=locator, **arrays)
+
+
+def _combined(column: pa.Array | pa.ChunkedArray) -> pa.Array:
+    return column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+
+
+def _report_nulls(column: pa.Array, name: str, problems: list[RowProblem], broken: set[int]) -> None:
+    """One problem per empty cell, unless its row is already reported; the row is then broken."""
+    if column.null_count:
+        for row in map(int, np.flatnonzero(column.is_null().to_numpy(zero_copy_only=False))):
+            if row not in broken:
+                problems.append(RowProblem(row, f"{name} is empty"))
+                broken.add(row)
+
+
+def _floats(column: pa.Array, name: str, problems: list[RowProblem], broken: set[int]) -> np.ndarray:
+    if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+        try:
+            column = pc.cast(pc.utf8_trim_whitespace(column), pa.float64())
+        except pa.ArrowInvalid:
+            return _floats_row_by_row(column, name, problems, broken)
+    elif not (pa.types.is_floating(column.type) or pa.types.is_integer(column.type) or pa.types.is_decimal(column.type)):
+        raise file_error(f"column {name} has type {column.type}, expected numbers")
+    _report_nulls(column, name, problems, broken)
+    return column.cast(pa.float64()).to_numpy(zero_copy_only=False).astype(np.float64, copy=False)
+
+
+def _floats_row_by_row(column: pa.Array, name: str, problems: list[RowProblem], broken: set[int]) -> np.ndarray:
+    values = np.full(len(column), np.nan)
+    for row, text in enumerate(column.to_pylist()):
+        if text is None or not text.strip():
+            if row not in broken:
+                problems.append(RowProblem(row, f"{name} is empty"))
+            continue
+        try:
+            values[row] = float(text)
+        except ValueError:
+            problems.append(RowProblem(row, f"{name} {text!r} is not a number"))
+    return values
+
+
+def _timestamps_ms(column: pa.Array, problems: list[RowProblem], broken: set[int]) -> np.ndarray:
+    _report_nulls(column, "timestamp", problems, broken)
+    if column.null_count == len(column):
+        return np.zeros(len(column), dtype=np.int64)
+    if column.null_count:
+        column = column.fill_null(pc.drop_null(column)[0])  # reported above; any valid value keeps the column's kind
+    if pa.types.is_timestamp(column.type):
+        unit_per_s = {"s": 1, "ms": 1_000, "us": 1_000_000, "ns": 1_000_000_000}[column.type.unit]
+        values = column.cast(pa.int64()).to_numpy()
+        return values * 1000 if unit_per_s == 1 else _whole_ms(values, unit_per_s // 1000, problems)
+    if pa.types.is_date(column.type):
+        return column.cast(pa.timestamp("ms")).cast(pa.int64()).to_numpy()
+    if pa.types.is_integer(column.type):
+        return _epoch_to_ms(column.cast(pa.int64()).to_numpy(), problems)
+    if pa.types.is_floating(column.type):
+        return _epoch_to_ms(column.to_numpy(), problems)
+    if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
+        raise file_error(f"the timestamp column has type {column.type}, expected text, numbers or timestamps")
+    text = pc.utf8_trim_whitespace(column)
+    if pc.all(pc.match_substring_regex(text, _NUMBER)).as_py():
+        numeric_type = pa.int64() if pc.all(pc.match_substring_regex(text, _INTEGER)).as_py() else pa.float64()
+        return _epoch_to_ms(pc.cast(text, numeric_type).to_numpy(), problems)
+    for target in (pa.timestamp("ms", tz="UTC"), pa.timestamp("ms")):
+        try:
+            return pc.cast(text, target).cast(pa.int64()).to_numpy()
+        except pa.ArrowInvalid:
+            continue
+    return _timestamps_row_by_row(text.to_pylist(), problems, broken)
+
+
+def _timestamps_row_by_row(values: list[str], problems: list[RowProblem], broken: set[int]) -> np.ndarray:
+    result = np.zeros(len(values), dtype=np.int64)
+    for row, text in enumerate(values):
+        if row in broken:
+            continue
+        if not text:
+            problems.append(RowProblem(row, "timestamp is empty"))
+            continue
+        parsed = parse_timestamp_text(text)
+        if parsed is None:
+            problems.append(RowProblem(row, f"timestamp {text!r} is not a date-time or epoch number"))
+        else:
+            result[row] = parsed
+    return result
+
+
+def parse_timestamp_text(text: str) -> int | None:
+    """Epoch ms of one timestamp written as epoch s/ms/µs/ns or ISO-8601 (UTC unless an offset
+    says otherwise); None when it is neither or not a whole millisecond."""
+    text = text.strip()
+    if re.match(_NUMBER, text):
+        problems: list[RowProblem] = []
+        value = _epoch_to_ms(np.array([int(text) if re.match(_INTEGER, text) else float(text)]), problems)
+        return None if problems else int(value[0])
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    milliseconds, remainder = divmod(moment - _EPOCH, timedelta(milliseconds=1))
+    return None if remainder else milliseconds
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# Epoch units told apart by magnitude: seconds below 1e11 (year 5138), milliseconds below 1e14,
+# microseconds below 1e17, nanoseconds above.
+_UNIT_LIMITS = (1e11, 1e14, 1e17)
+
+
+def _epoch_to_ms(values: np.ndarray, problems: list[RowProblem]) -> np.ndarray:
+    """Epoch numbers in any unit (each value's own) to whole milliseconds; integers stay exact."""
+    if values.dtype.kind == "f":
+        for row in np.flatnonzero(~np.isfinite(values)):
+            problems.append(RowProblem(int(row), f"timestamp {values[row]} is not a number"))
+        values = np.where(np.isfinite(values), values, 0.0)
+    magnitude = np.abs(values)
+    unit = np.searchsorted(np.asarray(_UNIT_LIMITS), magnitude, side="right")  # 0 s, 1 ms, 2 µs, 3 ns
+    if values.dtype.kind == "f":
+        if np.all(values == np.trunc(values)) and np.all(magnitude < 2**53):
+            values = values.astype(np.int64)
+        else:  # fractional epoch seconds, e.g. 1704067200.5
+            scaled = values * np.array([1e3, 1.0, 1e-3, 1e-6])[unit]
+            ms = np.round(scaled)
+            for row in np.flatnonzero(np.abs(scaled - ms) > 1e-3):
+                problems.append(RowProblem(int(row), f"timestamp {float(values[row])} is not a whole millisecond"))
+            return ms.astype(np.int64)
+    multiplier = np.array([1000, 1, 1, 1], dtype=np.int64)[unit]
+    divisor = np.array([1, 1, 1_000, 1_000_000], dtype=np.int64)[unit]
+    ms, remainder = np.divmod(values * multiplier, divisor)
+    for row in np.flatnonzero(remainder):
+        problems.append(RowProblem(int(row), f"timestamp {values[row]} is not a whole millisecond"))
+    return ms
+
+
+def _whole_ms(values: np.ndarray, unit_per_ms: int, problems: list[RowProblem]) -> np.ndarray:
+    ms, remainder = np.divmod(values, unit_per_ms)
+    for row in np.flatnonzero(remainder):
+        problems.append(RowProblem(int(row), "timestamp is not a whole millisecond"))
+    return ms
