@@ -137,14 +137,14 @@ def sharpe_ratio(returns: np.ndarray, periods_per_year: float) -> float | None:
     if len(returns) < 2:
         return None
     mean = float(returns.sum()) / len(returns)
-    deviations = returns - mean
+    deviations = np.subtract(returns, mean)
     deviation = math.sqrt(float(np.vdot(deviations, deviations)) / (len(returns) - 1))
     return None if deviation == 0.0 else mean / deviation * math.sqrt(periods_per_year)
 
 
 def sortino_ratio(returns: np.ndarray, periods_per_year: float) -> float | None:
-    """mean / sqrt(mean(min(r, 0)^2)) * sqrt(periods_per_year); None below 2 returns or without
-    a negative return."""
+    """mean / sqrt(sum(min(r, 0)^2) / N) * sqrt(periods_per_year); None below 2 returns or
+    without a negative return."""
     if len(returns) < 2:
         return None
     downside = np.minimum(returns, 0.0)

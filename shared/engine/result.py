@@ -52,7 +52,8 @@ class Trades:
     def to_records(self) -> list[dict]:
         """JSON-ready dicts with the API's trade fields (plus entry_bar / exit_bar)."""
         is_open = self.is_open.tolist()
-        exit_times = [None if still_open else text for text, still_open in zip(iso_utc(self.exit_time), is_open)]
+        known_exit_times = iso_utc(np.where(self.is_open, self.entry_time, self.exit_time))
+        exit_times = [None if still_open else text for text, still_open in zip(known_exit_times, is_open)]
         exit_bars = [None if still_open else bar for bar, still_open in zip(self.exit_bar.tolist(), is_open)]
         columns = {
             "entry_time": iso_utc(self.entry_time),

@@ -1,0 +1,157 @@
+"""`backtest run`: a JSON strategy over a candle file, in-process through main(argv) and once as
+a real subprocess. Expected trades are hand-computed from the documented conventions."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+
+from adapters.cli import main
+from shared.candles import Candles
+
+ROOT = Path(__file__).resolve().parent.parent
+HOUR = 3_600_000
+T0 = 1_704_067_200_000  # 2024-01-01T00:00:00Z
+# Closes 10, 12, 14, 13, 11, 12, 15, 16; open = previous close (10 for the first bar).
+CLOSES = [10.0, 12.0, 14.0, 13.0, 11.0, 12.0, 15.0, 16.0]
+# Entry when close > 11.5 (true at bars 1, 2, 3, 5, 6, 7), exit when close < 12 (bar 4).
+STRATEGY = {
+    "name": "threshold",
+    "entry_rules": {"operator": "and", "conditions": [{"indicator": "price", "params": {}, "comparator": ">", "value": 11.5}]},
+    "exit_rules": {"operator": "and", "conditions": [{"indicator": "price", "params": {}, "comparator": "<", "value": 12}]},
+    "config": {"direction": "long", "position_sizing": "all_in"},
+}
+
+
+def candles() -> Candles:
+    closes = np.array(CLOSES)
+    opens = np.concatenate(([10.0], closes[:-1]))
+    return Candles.from_arrays(
+        T0 + HOUR * np.arange(len(closes)), opens, np.maximum(opens, closes), np.minimum(opens, closes), closes, np.ones(len(closes))
+    )
+
+
+@pytest.fixture
+def files(tmp_path):
+    strategy = tmp_path / "strategy.json"
+    strategy.write_text(json.dumps(STRATEGY))
+    parquet = tmp_path / "candles.parquet"
+    pq.write_table(candles().to_arrow(), parquet)
+    return {"strategy": str(strategy), "parquet": str(parquet), "dir": tmp_path}
+
+
+def run_json(capsys, *argv) -> dict:
+    assert main(["run", *argv, "--json"]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def expected_trades():
+    # Entry signal at bar 1's close -> buy at bar 2's open (12); exit signal at bar 4 -> sell at
+    # bar 5's open (11); entry signal at bar 5 -> buy at bar 6's open (12), open at the end (16).
+    first_units = 10_000 / (12 * 1.001)
+    first_cash = first_units * 11 * 0.999
+    second_units = first_cash / (12 * 1.001)
+    return first_units, first_cash, second_units
+
+
+def test_json_output_has_trades_summary_and_drawdowns(files, capsys):
+    result = run_json(capsys, "--strategy", files["strategy"], "--candles", files["parquet"], "--commission", "0.1")
+    first_units, first_cash, second_units = expected_trades()
+    assert set(result) == {"initial_balance", "final_balance", "performance_summary", "trades", "drawdown_periods"}
+    first, second = result["trades"]
+    assert (first["entry_time"], first["exit_time"]) == ("2024-01-01T02:00:00Z", "2024-01-01T05:00:00Z")
+    assert (first["entry_price"], first["exit_price"], first["exit_reason"]) == (12.0, 11.0, "signal")
+    assert first["quantity"] == pytest.approx(first_units, rel=1e-12)
+    assert (second["entry_time"], second["exit_time"], second["exit_reason"]) == ("2024-01-01T06:00:00Z", None, "open")
+    assert result["final_balance"] == pytest.approx(second_units * 16, rel=1e-12)
+    assert result["performance_summary"]["total_trades"] == 1
+    assert result["performance_summary"]["losing_trades"] == 1
+    # Equity peaks at bar 2 (close 14); its low is bar 5, after the exit fee of the sale at 11
+    assert (result["drawdown_periods"][0]["start"], result["drawdown_periods"][0]["trough"]) == ("2024-01-01T02:00:00Z", "2024-01-01T05:00:00Z")
+
+
+def test_start_and_end_select_candles_and_csv_is_read_too(files, capsys):
+    csv = files["dir"] / "candles.csv"
+    c = candles()
+    rows = [f"{t},{o},{h},{l},{cl},1" for t, o, h, l, cl in zip(c.ts, c.open, c.high, c.low, c.close)]
+    csv.write_text("timestamp,open,high,low,close,volume\n" + "\n".join(rows) + "\n")
+    # Only bars 2..5 (02:00 to before 06:00): entry signal at bar 2 -> buy at bar 3's open (14),
+    # exit signal at bar 4 -> sell at bar 5's open (11).
+    result = run_json(
+        capsys, "--strategy", files["strategy"], "--candles", str(csv), "--commission", "0",
+        "--start", "2024-01-01T02:00:00Z", "--end", "2024-01-01T06:00:00Z",
+    )
+    assert [(t["entry_price"], t["exit_price"]) for t in result["trades"]] == [(14.0, 11.0)]
+    assert result["final_balance"] == pytest.approx(10_000 * 11 / 14, rel=1e-12)
+
+
+def test_leverage_and_initial_balance_reach_the_engine(files, capsys):
+    result = run_json(
+        capsys, "--strategy", files["strategy"], "--candles", files["parquet"], "--commission", "0",
+        "--leverage", "2", "--initial-balance", "1000",
+    )
+    assert result["trades"][0]["quantity"] == pytest.approx(1000 * 2 / 12, rel=1e-12)
+
+
+def test_table_output_is_readable(files, capsys):
+    assert main(["run", "--strategy", files["strategy"], "--candles", files["parquet"]]) == 0
+    out = capsys.readouterr().out
+    assert "final_balance" in out and "sharpe_ratio" in out
+    assert "exits: signal 1, open 1" in out
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda s: s["config"].update(stop_loss=-1), "config.stop_loss"),
+        (lambda s: s["entry_rules"]["conditions"][0].update(indicator="nope"), "entry_rules.conditions[0].indicator"),
+    ],
+)
+def test_invalid_strategy_exits_non_zero_naming_the_field(files, capsys, change, message):
+    strategy = json.loads(json.dumps(STRATEGY))
+    change(strategy)
+    Path(files["strategy"]).write_text(json.dumps(strategy))
+    assert main(["run", "--strategy", files["strategy"], "--candles", files["parquet"]]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and message in err
+
+
+def test_bad_settings_and_files_exit_non_zero_with_one_line(files, capsys):
+    assert main(["run", "--strategy", files["strategy"], "--candles", files["parquet"], "--leverage", "0.5"]) == 2
+    assert "metadata.leverage" in capsys.readouterr().err
+    Path(files["strategy"]).write_text("{not json")
+    assert main(["run", "--strategy", files["strategy"], "--candles", files["parquet"]]) == 2
+    assert "line 1: invalid JSON" in capsys.readouterr().err
+    Path(files["strategy"]).write_text(json.dumps(STRATEGY))
+    assert main(["run", "--strategy", files["strategy"], "--candles", str(files["dir"] / "none.parquet")]) == 2
+    assert "cannot read" in capsys.readouterr().err
+    assert main(["run", "--strategy", files["strategy"], "--candles", files["parquet"], "--start", "2030-01-01"]) == 2
+    assert "no candles between --start and --end" in capsys.readouterr().err
+
+
+def test_backtest_console_script_as_a_subprocess(files):
+    # The installed `backtest` script if present, else the same entry point through python -c
+    script = Path(sys.executable).parent / "backtest"
+    command = [str(script)] if script.exists() else [sys.executable, "-c", "import sys; from adapters.cli import main; sys.exit(main())"]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    ok = subprocess.run(
+        [*command, "run", "--strategy", files["strategy"], "--candles", files["parquet"], "--json"],
+        capture_output=True, text=True, env=env, check=False,
+    )
+    assert ok.returncode == 0, ok.stderr
+    assert len(json.loads(ok.stdout)["trades"]) == 2
+    unsorted = files["dir"] / "bad.csv"
+    unsorted.write_text("timestamp,open,high,low,close,volume\n60000,1,1,1,1,1\n0,1,1,1,1,1\n")
+    bad = subprocess.run(
+        [*command, "run", "--strategy", files["strategy"], "--candles", str(unsorted)],
+        capture_output=True, text=True, env=env, check=False,
+    )
+    assert bad.returncode == 2
+    assert bad.stderr.strip().endswith("line 3: out-of-order timestamp (candles must be sorted and unique)")
