@@ -1,0 +1,65 @@
+"""A validated strategy: its config, its parsed rules, and their evaluation on candles."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from shared.candles import Candles
+from shared.indicators import IndicatorCache, SeriesRef
+from shared.strategy.model import Signals, StrategyConfig
+from shared.strategy.rules import CROSSES, Condition, RuleGroup
+
+
+@dataclass(frozen=True)
+class Strategy:
+    """Built by `validate_strategy`, never from raw input.
+
+    `warmup`: leading bars on which some condition cannot be evaluated yet (an operand still
+    NaN, or, for a cross, its previous bar). `lookback`: bars of history a chunked executor must
+    read before a chunk for every series to equal its full-history value (recursive filters: to
+    1e-12 of their scale); None when some series depends on all history (OBV).
+    """
+
+    config: StrategyConfig
+    entry: RuleGroup
+    exit: RuleGroup | None  # None: positions close only by stops
+    warmup: int
+    lookback: int | None
+
+    @classmethod
+    def from_rules(cls, config: StrategyConfig, entry: RuleGroup, exit: RuleGroup | None) -> Strategy:
+        conditions = list(entry.leaf_conditions()) + (list(exit.leaf_conditions()) if exit else [])
+        memories = [_condition_bars(c, "memory") for c in conditions]
+        return cls(
+            config=config,
+            entry=entry,
+            exit=exit,
+            warmup=max(_condition_bars(c, "warmup") for c in conditions),
+            lookback=None if None in memories else max(memories),
+        )
+
+    def series(self) -> tuple[SeriesRef, ...]:
+        """Every distinct series the rules read, in first-use order."""
+        groups = (self.entry, self.exit) if self.exit else (self.entry,)
+        return tuple(dict.fromkeys(ref for group in groups for ref in group.operands()))
+
+    def signals(self, candles: Candles, cache: IndicatorCache | None = None) -> Signals:
+        """Entry/exit rule outcomes per bar. Pass a `cache` built on these same candles to share
+        indicator series with other evaluations (a parameter sweep)."""
+        if cache is None:
+            cache = IndicatorCache(candles)
+        elif cache.candles is not candles:
+            raise ValueError("the indicator cache belongs to other candles")
+        entry = self.entry.evaluate(cache)
+        exit = self.exit.evaluate(cache) if self.exit else np.zeros(len(candles), dtype=bool)
+        return Signals(entry=entry, exit=exit, warmup=min(self.warmup, len(candles)))
+
+
+def _condition_bars(condition: Condition, attribute: str) -> int | None:
+    """Max warm-up (or memory) of a condition's operands, one more for a cross's previous bar."""
+    values = [getattr(ref, attribute) for ref in condition.operands()]
+    if None in values:
+        return None
+    return max(values) + (1 if condition.comparator in CROSSES else 0)
