@@ -1,33 +1,24 @@
-"""REST API function: the FastAPI application behind API Gateway, adapted by Mangum."""
+"""REST API function: the FastAPI application behind API Gateway, adapted by Mangum.
+
+Cold start imports FastAPI, Powertools and PynamoDB only; boto3 clients, pyarrow and NumPy load
+on the first request that needs them (trades, backtest creation, strategy validation).
+"""
 
 from __future__ import annotations
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.logging import correlation_paths
-from fastapi import FastAPI
 from mangum import Mangum
 
-from shared import __version__
+from api.application import create_app
+from api.settings import ApiSettings
+from api.wiring import build_services
 
 logger = Logger()
 tracer = Tracer()
 metrics = Metrics()
 
-app = FastAPI(
-    title="Backtest Service API",
-    version=__version__,
-    description="Backtest crypto trading strategies written as JSON rules. Current version: v1 (`/api/v1`).",
-    docs_url="/api/docs",
-    openapi_url="/api/openapi.json",
-    redoc_url=None,
-)
-
-
-@app.get("/api/v1/health", tags=["health"], summary="Liveness and version")
-def health() -> dict[str, str]:
-    return {"status": "ok", "version": __version__}
-
-
+app = create_app(build_services(ApiSettings.from_env()))
 _asgi = Mangum(app, lifespan="off")
 
 

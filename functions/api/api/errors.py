@@ -1,0 +1,116 @@
+"""Every error the API answers, in one shape and from one table.
+
+`{"error": {"code", "message", "details": [{"field", "message"}]}}` for each 4xx/5xx: domain errors
+by class, FastAPI's request validation (400 for a body that is not JSON, 422 otherwise), unknown
+routes (404) and methods (405). Unexpected exceptions become a 500 in the middleware, which
+logs them with the request id; no response ever carries a stack trace.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from shared.auth import Unauthenticated
+from shared.errors import Conflict, DomainError, FieldError, Forbidden, NotFound, ValidationFailed
+from shared.services.rate_limits import RateLimited
+
+STATUS_BY_ERROR: Mapping[type[DomainError], int] = {
+    ValidationFailed: 422,
+    NotFound: 404,
+    Forbidden: 403,
+    Conflict: 409,
+    Unauthenticated: 401,
+    RateLimited: 429,
+}
+_CODE_BY_HTTP_STATUS = {400: "bad_request", 404: "not_found", 405: "method_not_allowed", 500: "internal_error"}
+
+
+class ErrorDetail(BaseModel):
+    field: str = Field(examples=["config.stop_loss"])
+    message: str = Field(examples=["must be greater than 0"])
+
+
+class ErrorBody(BaseModel):
+    code: str = Field(examples=["validation_failed"])
+    message: str = Field(examples=["invalid strategy"])
+    details: list[ErrorDetail] = []
+
+
+class ErrorResponse(BaseModel):
+    error: ErrorBody
+
+
+def error_response(status: int, code: str, message: str, details: Iterable[FieldError] = (),
+                   headers: Mapping[str, str] | None = None) -> JSONResponse:
+    body = {"error": {"code": code, "message": message, "details": [d.to_dict() for d in details]}}
+    return JSONResponse(body, status_code=status, headers=dict(headers or {}))
+
+
+def domain_error_response(error: DomainError) -> JSONResponse:
+    status = next(code for kind, code in STATUS_BY_ERROR.items() if isinstance(error, kind))
+    return error_response(status, error.code, error.message, error.errors)
+
+
+def internal_error_response(request_id: str) -> JSONResponse:
+    return error_response(500, _CODE_BY_HTTP_STATUS[500], f"internal error; request id {request_id}")
+
+
+def field_name(location: Sequence[Any]) -> str:
+    """pydantic's error location as the API's dotted field path: ("body", "config", "x") -> "config.x",
+    ("query", "per_page") -> "per_page", list positions as `[i]`."""
+    parts = list(location[1:]) if location and location[0] in ("body", "query", "path", "header") else list(location)
+    text = ""
+    for part in parts:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text or str(location[0] if location else "body")
+
+
+def _request_validation_response(_: Request, error: RequestValidationError) -> JSONResponse:
+    problems = error.errors()
+    if any(problem["type"] == "json_invalid" for problem in problems):
+        return error_response(400, "bad_request", "the request body is not valid JSON")
+    details = [FieldError(field_name(p["loc"]), p["msg"]) for p in problems]
+    return error_response(422, ValidationFailed.code, "invalid request", details)
+
+
+def _http_error_response(request: Request, error: StarletteHTTPException) -> JSONResponse:
+    if error.status_code == 404:
+        message = f"no route {request.method} {request.url.path}"
+    elif error.status_code == 405:
+        message = f"{request.method} is not allowed on {request.url.path}"
+    else:
+        message = str(error.detail)
+    code = _CODE_BY_HTTP_STATUS.get(error.status_code, "http_error")
+    return error_response(error.status_code, code, message, headers=getattr(error, "headers", None))
+
+
+def _domain_error_response(_: Request, error: DomainError) -> JSONResponse:
+    return domain_error_response(error)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(DomainError, _domain_error_response)
+    app.add_exception_handler(RequestValidationError, _request_validation_response)
+    app.add_exception_handler(StarletteHTTPException, _http_error_response)
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` entries for these error statuses, all in the error shape."""
+    descriptions = {
+        400: "The body is not valid JSON.",
+        401: "Missing, invalid, expired or revoked bearer token (or wrong credentials when signing in).",
+        403: "The resource is visible to you but only its owner may change it.",
+        404: "No such resource, or one you may not see.",
+        409: "The resource changed state meanwhile.",
+        422: "Invalid parameters or body; `details` names each field.",
+        429: "Rate limit exceeded; see `Retry-After` and the X-RateLimit-* headers.",
+        500: "Unexpected error; the message carries the request id to report.",
+    }
+    return {status: {"model": ErrorResponse, "description": descriptions[status]} for status in statuses}

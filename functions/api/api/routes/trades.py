@@ -1,0 +1,45 @@
+"""A backtest's trades, by page or one at a time."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+from uuid import UUID
+
+from fastapi import APIRouter, Query
+
+from api import PREFIX
+from api.dependencies import CurrentUser, Pagination, Services
+from api.errors import error_responses
+from api.schemas import TradeList, TradeOut
+from shared.services.records import LONG, LOSS, SHORT, WIN
+
+router = APIRouter(prefix=PREFIX, tags=["trades"], responses=error_responses(401, 404, 422, 429, 500))
+
+Side = Annotated[Literal[LONG, SHORT] | None, Query(description="Only long or only short trades.")]
+Result = Annotated[Literal[WIN, LOSS] | None,
+                   Query(description="win: closed with pnl > 0; loss: closed with pnl < 0 (open trades match neither).")]
+
+
+def _listing(services: Services, user: CurrentUser, backtest_id: UUID, side: str | None, result: str | None,
+             page: Pagination) -> TradeList:
+    found = services.trades.list(user, str(backtest_id), side, result, page)
+    return TradeList(data=[TradeOut.model_validate(t) for t in found.items], meta=found.meta())
+
+
+@router.get("/backtests/{backtest_id}/trades", response_model=TradeList, summary="List a backtest's trades",
+            description="In entry order. Empty until the backtest completed.")
+def list_backtest_trades(backtest_id: UUID, user: CurrentUser, services: Services, page: Pagination,
+                         side: Side = None, result: Result = None) -> TradeList:
+    return _listing(services, user, backtest_id, side, result, page)
+
+
+@router.get("/trades", response_model=TradeList, summary="List a backtest's trades (Level-2 form)",
+            description="The same as `GET /backtests/{backtest_id}/trades`.")
+def list_trades(backtest_id: UUID, user: CurrentUser, services: Services, page: Pagination,
+                side: Side = None, result: Result = None) -> TradeList:
+    return _listing(services, user, backtest_id, side, result, page)
+
+
+@router.get("/trades/{trade_id}", response_model=TradeOut, summary="Get one trade")
+def get_trade(trade_id: UUID, user: CurrentUser, services: Services) -> TradeOut:
+    return TradeOut.model_validate(services.trades.get(user, str(trade_id)))

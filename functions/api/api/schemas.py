@@ -1,0 +1,299 @@
+"""Request and response bodies, and the API's two formatting rules.
+
+- Datetimes: ISO-8601 in UTC with milliseconds and `Z` (`2024-01-01T00:00:00.000Z`, what
+  JavaScript's `toISOString()` prints). Inputs must carry a timezone; they are converted to UTC.
+- Decimals (prices, balances, quantities, pnl, ratios): JSON numbers, rounded to 12 significant
+  digits (floats carry ~15.9; the rounding drops binary noise such as 0.30000000000000004 but
+  never changes a value by more than 5e-13 relative). A value that is not a finite number (a
+  ratio with nothing to divide by) is `null`. Percentages are in percent (2 = 2 %).
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime, timezone
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, PlainSerializer, WithJsonSchema
+
+from shared.services import accounts, backtests, strategies
+from shared.services.records import BACKTEST_STATUSES
+from shared.timeframes import TIMEFRAMES
+
+SIGNIFICANT_DIGITS = 12
+
+
+def format_datetime(value: datetime) -> str:
+    value = value.astimezone(timezone.utc)
+    return f"{value:%Y-%m-%dT%H:%M:%S}.{value.microsecond // 1000:03d}Z"
+
+
+def round_decimal(value: float | None) -> float | None:
+    if value is None or not math.isfinite(value):
+        return None
+    return float(f"{value:.{SIGNIFICANT_DIGITS}g}")
+
+
+def _to_utc_millis(value: datetime) -> datetime:
+    value = value.astimezone(timezone.utc)
+    return value.replace(microsecond=value.microsecond // 1000 * 1000)
+
+
+def round_numbers(document: Any) -> Any:
+    """A JSON document with every float rounded as a decimal (ints, strings, bools unchanged)."""
+    if isinstance(document, float):
+        return round_decimal(document)
+    if isinstance(document, dict):
+        return {key: round_numbers(value) for key, value in document.items()}
+    if isinstance(document, list):
+        return [round_numbers(value) for value in document]
+    return document
+
+
+UtcDateTime = Annotated[
+    datetime,
+    PlainSerializer(format_datetime, return_type=str, when_used="json"),
+    WithJsonSchema({"type": "string", "format": "date-time", "examples": ["2024-01-01T00:00:00.000Z"]}),
+]
+UtcDateTimeInput = Annotated[AwareDatetime, AfterValidator(_to_utc_millis)]
+Decimal = Annotated[
+    float | None,
+    PlainSerializer(round_decimal, return_type=float | None, when_used="json"),
+    WithJsonSchema({"type": ["number", "null"], "examples": [10432.17]}),
+]
+Timeframe = Literal[TIMEFRAMES]  # type: ignore[valid-type]
+Status = Literal[BACKTEST_STATUSES]  # type: ignore[valid-type]
+OrderDir = Literal["asc", "desc"]
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+
+class PageMeta(BaseModel):
+    page: int = Field(examples=[1])
+    per_page: int = Field(examples=[20])
+    total_pages: int = Field(examples=[3])
+    total_count: int = Field(examples=[47])
+    offset: int = Field(examples=[0])
+
+
+# ------------------------------------------------------------------ users and sessions
+class UserCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={
+        "examples": [{"email": "ada@example.com", "password": "correct horse battery", "name": "Ada"}]})
+
+    email: str = Field(max_length=accounts.MAX_EMAIL_LENGTH)
+    password: str = Field(min_length=accounts.MIN_PASSWORD_LENGTH, max_length=accounts.MAX_PASSWORD_LENGTH)
+    name: str = Field(min_length=1, max_length=accounts.MAX_NAME_LENGTH)
+
+
+class SessionCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={
+        "examples": [{"email": "ada@example.com", "password": "correct horse battery"}]})
+
+    email: str = Field(max_length=accounts.MAX_EMAIL_LENGTH)
+    password: str = Field(max_length=accounts.MAX_PASSWORD_LENGTH)
+
+
+class UserOut(_Out):
+    id: UUID
+    email: str = Field(examples=["ada@example.com"])
+    name: str = Field(examples=["Ada"])
+    created_at: UtcDateTime
+
+
+class SessionOut(BaseModel):
+    token: str = Field(description="Send it as `Authorization: Bearer <token>`.",
+                       examples=["q3J0c2VjcmV0LXRva2VuLWV4YW1wbGUtMzItYnl0ZXMtbG9uZw"])
+    expires_at: UtcDateTime
+    user: UserOut
+
+
+# ------------------------------------------------------------------ strategies
+_RULES_EXAMPLE = {
+    "operator": "and",
+    "conditions": [{"indicator": "sma", "params": {"period": 10}, "comparator": "crosses_above",
+                    "value": {"indicator": "sma", "params": {"period": 50}}}],
+}
+_EXIT_EXAMPLE = {
+    "operator": "or",
+    "conditions": [{"indicator": "sma", "params": {"period": 10}, "comparator": "crosses_below",
+                    "value": {"indicator": "sma", "params": {"period": 50}}}],
+}
+_STRATEGY_EXAMPLE = {
+    "name": "SMA 10/50 cross",
+    "description": "Long when the fast average crosses above the slow one.",
+    "strategy_type": "trend",
+    "entry_rules": _RULES_EXAMPLE,
+    "exit_rules": _EXIT_EXAMPLE,
+    "config": {"position_sizing": "percent_of_equity", "risk_percentage": 50, "stop_loss": 2, "take_profit": 4},
+    "is_active": True,
+    "is_public": False,
+}
+Rules = Annotated[dict[str, Any], Field(description="A rule group: `{operator: and|or, conditions: [...]}`.",
+                                        examples=[_RULES_EXAMPLE])]
+
+
+class StrategyCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [_STRATEGY_EXAMPLE]})
+
+    name: str = Field(min_length=1, max_length=strategies.MAX_NAME_LENGTH)
+    description: str = Field("", max_length=strategies.MAX_DESCRIPTION_LENGTH)
+    strategy_type: str | None = Field(None, max_length=strategies.MAX_TYPE_LENGTH,
+                                      description="A free label to group and filter strategies by (Level-2).")
+    entry_rules: Rules
+    exit_rules: Rules
+    config: dict[str, Any] = Field(default_factory=dict, description="Sizing, stops (in percent), parameters.")
+    is_active: bool = True
+    is_public: bool = Field(False, description="Public strategies are readable (not writable) by every user.")
+
+
+class StrategyUpdate(BaseModel):
+    """Any subset of the fields of a new strategy; absent fields keep their value."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"is_active": False},
+                                                                            _STRATEGY_EXAMPLE]})
+
+    name: str = Field(None, min_length=1, max_length=strategies.MAX_NAME_LENGTH)
+    description: str | None = Field(None, max_length=strategies.MAX_DESCRIPTION_LENGTH)
+    strategy_type: str | None = Field(None, max_length=strategies.MAX_TYPE_LENGTH)
+    entry_rules: Rules = None
+    exit_rules: Rules = None
+    config: dict[str, Any] = None
+    is_active: bool = None
+    is_public: bool = None
+
+
+class StrategySummaryOut(_Out):
+    id: UUID
+    owner_id: UUID
+    name: str = Field(examples=["SMA 10/50 cross"])
+    description: str
+    strategy_type: str | None
+    is_active: bool
+    is_public: bool
+    created_at: UtcDateTime
+    updated_at: UtcDateTime
+
+
+class StrategyOut(StrategySummaryOut):
+    entry_rules: dict[str, Any]
+    exit_rules: dict[str, Any]
+    config: dict[str, Any]
+
+
+class StrategyList(BaseModel):
+    data: list[StrategySummaryOut]
+    meta: PageMeta
+
+
+# ------------------------------------------------------------------ backtests
+class BacktestMetadataIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    leverage: float = Field(backtests.DEFAULT_LEVERAGE, ge=backtests.MIN_LEVERAGE, le=backtests.MAX_LEVERAGE,
+                            allow_inf_nan=False)
+    commission: float = Field(backtests.DEFAULT_COMMISSION, ge=backtests.MIN_COMMISSION, le=backtests.MAX_COMMISSION,
+                              allow_inf_nan=False, description="Percent of notional charged on each side.")
+    chunks: int | None = Field(None, ge=1, le=backtests.MAX_CHUNKS,
+                               description="Force the number of parallel chunks (default: planned from the data size).")
+
+
+class BacktestCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
+        "strategy_id": "0b7e3c1e-4f5a-4d8b-9c1e-2f3a4b5c6d7e", "symbol": "BTCUSDT", "timeframe": "1h",
+        "start_time": "2024-01-01T00:00:00Z", "end_time": "2024-07-01T00:00:00Z", "initial_balance": 10000,
+        "metadata": {"leverage": 1, "commission": 0.1},
+    }]})
+
+    strategy_id: UUID
+    symbol: str = Field(min_length=1, max_length=30)
+    timeframe: Timeframe
+    start_time: UtcDateTimeInput
+    end_time: UtcDateTimeInput
+    initial_balance: float = Field(gt=0, le=backtests.MAX_INITIAL_BALANCE, allow_inf_nan=False)
+    metadata: BacktestMetadataIn = Field(default_factory=BacktestMetadataIn)
+
+
+class PerformanceSummary(BaseModel):
+    """The seed's metrics plus the engine's extras (CAGR, Calmar, exposure, ...); ratios with
+    nothing to divide by are null."""
+
+    model_config = ConfigDict(extra="allow")
+
+    total_trades: int
+    winning_trades: int
+    losing_trades: int
+    win_rate: Decimal = None
+    profit_factor: Decimal = None
+    max_drawdown: Decimal = None
+    max_drawdown_percentage: Decimal = None
+    sharpe_ratio: Decimal = None
+    sortino_ratio: Decimal = None
+    total_pnl: Decimal = None
+    total_pnl_percentage: Decimal = None
+
+
+class BacktestSummaryOut(_Out):
+    id: UUID
+    strategy_id: UUID
+    strategy_name: str
+    symbol: str = Field(examples=["BTCUSDT"])
+    timeframe: str = Field(examples=["1h"])
+    start_time: UtcDateTime
+    end_time: UtcDateTime
+    initial_balance: Decimal
+    final_balance: Decimal
+    status: Status
+    progress: int = Field(ge=0, le=100, description="Percent done.")
+    created_at: UtcDateTime
+    updated_at: UtcDateTime
+
+
+class BacktestOut(BacktestSummaryOut):
+    metadata: dict[str, Any] = Field(examples=[{"leverage": 1, "commission": 0.1}])
+    performance_summary: PerformanceSummary | None = Field(description="Present once the backtest completed.")
+    error: str | None = Field(description="Why a failed backtest failed.")
+    started_at: UtcDateTime | None
+    completed_at: UtcDateTime | None
+
+
+class BacktestList(BaseModel):
+    data: list[BacktestSummaryOut]
+    meta: PageMeta
+
+
+class BacktestCancelled(_Out):
+    id: UUID
+    status: Status
+    updated_at: UtcDateTime
+
+
+# ------------------------------------------------------------------ trades
+class TradeOut(_Out):
+    id: UUID
+    backtest_id: UUID
+    entry_time: UtcDateTime
+    entry_price: Decimal
+    exit_time: UtcDateTime | None = Field(description="null while the trade is still open at the end.")
+    exit_price: Decimal = Field(description="For a trade still open: the last close it is marked at.")
+    quantity: Decimal
+    side: Literal["long", "short"]
+    pnl: Decimal
+    pnl_percentage: Decimal
+    fees: Decimal
+    entry_reason: str = Field(examples=["signal"])
+    exit_reason: str = Field(examples=["take_profit"])
+    created_at: UtcDateTime
+
+
+class TradeList(BaseModel):
+    data: list[TradeOut]
+    meta: PageMeta
+
+
+class Health(BaseModel):
+    status: Literal["ok"]
+    version: str

@@ -1,0 +1,40 @@
+"""Reading a backtest's trades: only its owner may, page by page or one by id."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from shared.errors import NotFound
+from shared.services.backtests import Backtests
+from shared.services.pagination import Page, PageRequest
+from shared.services.ports import TradeStore
+from shared.services.records import COMPLETED, Trade, User
+from shared.services.trade_ids import parse_trade_id
+
+
+@dataclass
+class Trades:
+    backtests: Backtests
+    store: TradeStore
+
+    def list(self, user: User, backtest_id: str, side: str | None, result: str | None,
+             page: PageRequest) -> Page[Trade]:
+        """Trades in entry order; `side` long|short, `result` win (closed, pnl > 0) | loss (closed, pnl < 0)."""
+        if self.backtests.get(user, backtest_id).status != COMPLETED:
+            return Page([], 0, page)  # trades are stored when a backtest completes, all at once
+        items, total = self.store.page(backtest_id, side, result, page.offset, page.limit)
+        return Page(items, total, page)
+
+    def get(self, user: User, trade_id: str) -> Trade:
+        parsed = parse_trade_id(trade_id)
+        backtest_id = parsed and self.backtests.repository.find_id_by_trade_key(parsed[0])
+        if not backtest_id:
+            raise NotFound("trade not found")
+        try:
+            backtest = self.backtests.get(user, backtest_id)
+        except NotFound:
+            raise NotFound("trade not found") from None
+        trade = self.store.get(backtest_id, parsed[1]) if backtest.status == COMPLETED else None
+        if trade is None:
+            raise NotFound("trade not found")
+        return trade

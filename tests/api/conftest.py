@@ -1,0 +1,164 @@
+"""Fixtures of the REST API tests: the API in-process (FastAPI's TestClient) on its own moto server,
+whose tables, buckets and state machine are provisioned from template.yaml, and helpers that
+sign users up and create their resources through the API itself."""
+
+from __future__ import annotations
+
+import sys
+import uuid
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+import numpy as np
+import pytest
+
+API_CODE = Path(__file__).resolve().parents[2] / "functions" / "api"
+if str(API_CODE) not in sys.path:
+    sys.path.insert(0, str(API_CODE))
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")  # starlette asks for httpx2 instead of httpx in its TestClient
+    from fastapi.testclient import TestClient
+
+from api.application import create_app  # noqa: E402
+from api.settings import ApiSettings  # noqa: E402
+from api.wiring import ApiServices, build_services  # noqa: E402
+from local.resources import provision  # noqa: E402
+from local.template import Template  # noqa: E402
+from shared.auth import PasswordHasher  # noqa: E402
+from shared.services.records import Backtest  # noqa: E402
+
+# A cheap scrypt cost keeps sign-ups fast; test_api_auth checks the production parameters apart.
+FAST_HASHER = PasswordHasher(n=2**8, r=8, p=1)
+UNLIMITED = {"auth": 10**9, "general": 10**9, "market_data": 10**9, "backtest_creation": 10**9}
+PASSWORD = "correct horse battery"
+
+STRATEGY = {
+    "name": "SMA 10/50 cross",
+    "description": "trend following",
+    "strategy_type": "trend",
+    "entry_rules": {"operator": "and", "conditions": [
+        {"indicator": "sma", "params": {"period": 10}, "comparator": "crosses_above",
+         "value": {"indicator": "sma", "params": {"period": 50}}}]},
+    "exit_rules": {"operator": "or", "conditions": [
+        {"indicator": "sma", "params": {"period": 10}, "comparator": "crosses_below",
+         "value": {"indicator": "sma", "params": {"period": 50}}}]},
+    "config": {"stop_loss": 2, "take_profit": 4},
+}
+
+
+class FakeCatalog:
+    """The market-data store as the backtest service sees it: symbol -> servable timeframes."""
+
+    def __init__(self) -> None:
+        self.series = {"BTCUSDT": ["1m", "5m", "15m", "30m", "1h", "4h", "1d", "1w"], "ETHUSDT": ["1h", "4h", "1d", "1w"]}
+
+    def timeframes(self, symbol: str) -> list[str]:
+        return self.series.get(symbol, [])
+
+
+@dataclass
+class Api:
+    """The API under test plus what a test needs to look behind it."""
+
+    client: TestClient
+    services: ApiServices
+    settings: ApiSettings
+    endpoint_url: str
+
+    def aws(self, service: str) -> Any:
+        return boto3.client(service, endpoint_url=self.endpoint_url, region_name="us-east-1")
+
+    def sign_up(self, name: str = "Ada") -> tuple[str, dict]:
+        """A new user signed in: (token, user)."""
+        email = f"{name.lower()}-{uuid.uuid4().hex[:10]}@example.com"
+        created = self.client.post("/api/v1/users", json={"email": email, "password": PASSWORD, "name": name})
+        assert created.status_code == 201, created.text
+        session = self.client.post("/api/v1/sessions", json={"email": email, "password": PASSWORD})
+        assert session.status_code == 200, session.text
+        return session.json()["token"], created.json()
+
+    def create_strategy(self, token: str, **overrides: Any) -> dict:
+        response = self.client.post("/api/v1/strategies", json={**STRATEGY, **overrides}, headers=bearer(token))
+        assert response.status_code == 201, response.text
+        return response.json()
+
+    def create_backtest(self, token: str, strategy_id: str, **overrides: Any) -> dict:
+        body = {"strategy_id": strategy_id, "symbol": "BTCUSDT", "timeframe": "1h",
+                "start_time": "2024-01-01T00:00:00Z", "end_time": "2024-02-01T00:00:00Z",
+                "initial_balance": 10000, **overrides}
+        response = self.client.post("/api/v1/backtests", json=body, headers=bearer(token))
+        assert response.status_code == 202, response.text
+        return response.json()
+
+    def complete(self, backtest_id: str, trades: Any, final_balance: float = 10500.0,
+                 summary: dict | None = None) -> Backtest:
+        """Play the state machine's part: running, then the results persisted."""
+        from shared.services.backtests import record_results
+        from shared.services.records import utc_now
+
+        repository = self.services.backtests.repository
+        repository.mark_running(backtest_id, utc_now())
+        return record_results(repository, self.services.backtests.trades, backtest_id, final_balance=final_balance,
+                              performance_summary=summary or {"total_trades": len(trades), "winning_trades": 0,
+                                                              "losing_trades": 0},
+                              trade_columns=trades, now=utc_now())
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def engine_trades(sides: list[int], pnls: list[float], open_last: bool = False) -> Any:
+    """Columnar trades as the engine returns them (shared.engine.Trades): trade i enters at bar 2i
+    (hourly bars from 2024-01-01) and exits at bar 2i+1 at a price giving `pnls[i]`."""
+    from shared.engine import Trades
+
+    n = len(sides)
+    entry_bar = np.arange(n, dtype=np.int64) * 2
+    exit_bar = entry_bar + 1
+    if open_last:
+        exit_bar[-1] = -1
+    hour, start = 3_600_000, 1_704_067_200_000
+    return Trades(
+        entry_bar=entry_bar, exit_bar=exit_bar, entry_time=start + entry_bar * hour,
+        exit_time=np.where(exit_bar < 0, -1, start + exit_bar * hour), side=np.asarray(sides, dtype=np.int8),
+        entry_price=np.full(n, 100.0), exit_price=100.0 + np.asarray(pnls, dtype=np.float64),
+        quantity=np.ones(n), pnl=np.asarray(pnls, dtype=np.float64), pnl_percentage=np.asarray(pnls, dtype=np.float64),
+        fees=np.full(n, 0.2), exit_reason=np.where(exit_bar < 0, 5, 0).astype(np.int8),
+    )
+
+
+@pytest.fixture(scope="session")
+def api_aws():
+    """This test area's own moto server with the template's resources; yields (url, settings)."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    url = f"http://{host}:{port}"
+    template = Template.load()
+    provision(template, url)
+    yield url, ApiSettings.from_env(template.function_environment("ApiFunction"))
+    server.stop()
+
+
+def make_api(api_aws: tuple[str, ApiSettings], limits: dict[str, int] = UNLIMITED, clock: Any = None) -> Api:
+    url, settings = api_aws
+    services = build_services(settings, endpoint_url=url)
+    services.accounts.hasher = FAST_HASHER
+    services.rate_limiter.limits = limits
+    if clock is not None:
+        services.rate_limiter.clock = clock
+    services.backtests.catalog = FakeCatalog()
+    return Api(TestClient(create_app(services), raise_server_exceptions=False), services, settings, url)
+
+
+@pytest.fixture(scope="session")
+def api(api_aws) -> Api:
+    """The API with rate limits out of the way; tests isolate themselves by signing up new users."""
+    return make_api(api_aws)
