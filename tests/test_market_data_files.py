@@ -117,20 +117,90 @@ unix,date,symbol,open,high,low,close,Volume BTC,Volume USDT,tradecount
 1709251200000,2024-03-01 00:00:00,BTC/USDT,61000.5,61250,60900.1,61200,12.345,754707.17,1520
 """
 
-JSON_OBJECTS = json.dumps([
-    {"time": "2024-03-01T00:00:00Z", "open": 61000.5, "high": 61250, "low": 60900.1, "close": 61200, "volume": 12.345},
-    {"time": "2024-03-01T01:00:00Z", "open": "61200", "high": "61300.75", "low": "61100", "close": "61150.25", "volume": "8.5"},
-    {"time": "2024-03-01T02:00:00Z", "open": 61150.25, "high": 61180, "low": 60950, "close": 60990, "volume": 20},
-    {"time": "2024-03-01T03:00:00Z", "open": 60990, "high": 61010, "low": 60800.5, "close": 60850, "volume": 0},
-])
+JSON_OBJECTS = json.dumps(
+    [
+        {
+            "time": "2024-03-01T00:00:00Z",
+            "open": 61000.5,
+            "high": 61250,
+            "low": 60900.1,
+            "close": 61200,
+            "volume": 12.345,
+        },
+        {
+            "time": "2024-03-01T01:00:00Z",
+            "open": "61200",
+            "high": "61300.75",
+            "low": "61100",
+            "close": "61150.25",
+            "volume": "8.5",
+        },
+        {"time": "2024-03-01T02:00:00Z", "open": 61150.25, "high": 61180, "low": 60950, "close": 60990, "volume": 20},
+        {"time": "2024-03-01T03:00:00Z", "open": 60990, "high": 61010, "low": 60800.5, "close": 60850, "volume": 0},
+    ]
+)
 
 # Binance REST's own wire format: arrays, prices as strings, times in ms.
-JSON_ARRAYS = json.dumps([
-    [1709251200000, "61000.50000000", "61250.00000000", "60900.10000000", "61200.00000000", "12.34500000", 1709254799999, "0", 1520, "0", "0", "0"],
-    [1709254800000, "61200.00000000", "61300.75000000", "61100.00000000", "61150.25000000", "8.50000000", 1709258399999, "0", 990, "0", "0", "0"],
-    [1709258400000, "61150.25000000", "61180.00000000", "60950.00000000", "60990.00000000", "20.00000000", 1709261999999, "0", 2010, "0", "0", "0"],
-    [1709262000000, "60990.00000000", "61010.00000000", "60800.50000000", "60850.00000000", "0.00000000", 1709265599999, "0", 0, "0", "0", "0"],
-])
+JSON_ARRAYS = json.dumps(
+    [
+        [
+            1709251200000,
+            "61000.50000000",
+            "61250.00000000",
+            "60900.10000000",
+            "61200.00000000",
+            "12.34500000",
+            1709254799999,
+            "0",
+            1520,
+            "0",
+            "0",
+            "0",
+        ],
+        [
+            1709254800000,
+            "61200.00000000",
+            "61300.75000000",
+            "61100.00000000",
+            "61150.25000000",
+            "8.50000000",
+            1709258399999,
+            "0",
+            990,
+            "0",
+            "0",
+            "0",
+        ],
+        [
+            1709258400000,
+            "61150.25000000",
+            "61180.00000000",
+            "60950.00000000",
+            "60990.00000000",
+            "20.00000000",
+            1709261999999,
+            "0",
+            2010,
+            "0",
+            "0",
+            "0",
+        ],
+        [
+            1709262000000,
+            "60990.00000000",
+            "61010.00000000",
+            "60800.50000000",
+            "60850.00000000",
+            "0.00000000",
+            1709265599999,
+            "0",
+            0,
+            "0",
+            "0",
+            "0",
+        ],
+    ]
+)
 
 
 def parquet_file(ts_column: pa.Array, ts_name: str = "ts") -> bytes:
@@ -155,12 +225,21 @@ def parquet_file(ts_column: pa.Array, ts_name: str = "ts") -> bytes:
         pytest.param("\ufeff" + ISO_HEADER, "ohlcv_csv", id="csv-with-byte-order-mark"),
         pytest.param(JSON_OBJECTS, "json", id="json-objects"),
         pytest.param(JSON_ARRAYS, "json", id="json-arrays-binance-wire"),
-        pytest.param(parquet_file(pa.array(EXPECTED_TS, pa.int64()).cast(pa.timestamp("ms", tz="UTC"))), "parquet",
-                     id="parquet-timestamp"),
-        pytest.param(parquet_file(pa.array([t // 1000 for t in EXPECTED_TS], pa.int64()), "open_time"), "parquet",
-                     id="parquet-epoch-seconds"),
-        pytest.param(parquet_file(pa.array(EXPECTED_TS, pa.int64()).cast(pa.timestamp("ms")).cast(pa.timestamp("ns")), "Date"), "parquet",
-                     id="parquet-naive-nanoseconds"),
+        pytest.param(
+            parquet_file(pa.array(EXPECTED_TS, pa.int64()).cast(pa.timestamp("ms", tz="UTC"))),
+            "parquet",
+            id="parquet-timestamp",
+        ),
+        pytest.param(
+            parquet_file(pa.array([t // 1000 for t in EXPECTED_TS], pa.int64()), "open_time"),
+            "parquet",
+            id="parquet-epoch-seconds",
+        ),
+        pytest.param(
+            parquet_file(pa.array(EXPECTED_TS, pa.int64()).cast(pa.timestamp("ms")).cast(pa.timestamp("ns")), "Date"),
+            "parquet",
+            id="parquet-naive-nanoseconds",
+        ),
     ],
 )
 def test_each_format_reads_to_the_same_candles(content, expected_format):
@@ -195,20 +274,40 @@ def iso_file_with(row_2: str) -> str:
 @pytest.mark.parametrize(
     ("bad_row", "message"),
     [
-        ("2024-03-01T01:00:00Z,61200,61100,61100,61150.25,8.5", "high 61100.0 is below max(open 61200.0, close 61150.25)"),
-        ("2024-03-01T01:00:00Z,61200,61300.75,61160,61150.25,8.5", "low 61160.0 is above min(open 61200.0, close 61150.25)"),
+        (
+            "2024-03-01T01:00:00Z,61200,61100,61100,61150.25,8.5",
+            "high 61100.0 is below max(open 61200.0, close 61150.25)",
+        ),
+        (
+            "2024-03-01T01:00:00Z,61200,61300.75,61160,61150.25,8.5",
+            "low 61160.0 is above min(open 61200.0, close 61150.25)",
+        ),
         ("2024-03-01T01:00:00Z,61200,61300.75,61100,61150.25,-1", "volume must not be negative, got -1.0"),
         ("2024-03-01T01:00:00Z,61200,61300.75,0,61150.25,8.5", "low must be above 0, got 0.0"),
         ("2024-03-01T01:00:00Z,nan,61300.75,61100,61150.25,8.5", "open is not a finite number (nan)"),
         ("2024-03-01T01:00:00Z,61200,inf,61100,61150.25,8.5", "high is not a finite number (inf)"),
-        ("2024-03-01T01:30:00Z,61200,61300.75,61100,61150.25,8.5", "timestamp 2024-03-01T01:30:00Z is not on a 1h boundary"),
+        (
+            "2024-03-01T01:30:00Z,61200,61300.75,61100,61150.25,8.5",
+            "timestamp 2024-03-01T01:30:00Z is not on a 1h boundary",
+        ),
         ("2024-03-01T01:00:00Z,abc,61300.75,61100,61150.25,8.5", "open 'abc' is not a number"),
         ("2024-03-01T01:00:00Z,61200,,61100,61150.25,8.5", "high is empty"),
         ("yesterday,61200,61300.75,61100,61150.25,8.5", "timestamp 'yesterday' is not a date-time or epoch number"),
         ("2024-03-01T01:00:00Z,61200,61300.75", "expected 6 fields, found 3"),
     ],
-    ids=["high-below-body", "low-above-body", "negative-volume", "zero-price", "nan", "infinite",
-         "misaligned", "not-a-number", "empty-cell", "bad-timestamp", "short-row"],
+    ids=[
+        "high-below-body",
+        "low-above-body",
+        "negative-volume",
+        "zero-price",
+        "nan",
+        "infinite",
+        "misaligned",
+        "not-a-number",
+        "empty-cell",
+        "bad-timestamp",
+        "short-row",
+    ],
 )
 def test_each_rule_rejects_its_bad_row_by_line(bad_row, message):
     error = rejected(iso_file_with(bad_row))
@@ -218,19 +317,25 @@ def test_each_rule_rejects_its_bad_row_by_line(bad_row, message):
 
 def test_weekly_candles_must_open_on_monday():
     # 1970-01-01 (a Thursday) + 2824 weeks = 2024-02-29, a Thursday: a 7-day multiple but not a Monday.
-    content = "timestamp,open,high,low,close,volume\n2024-02-26T00:00:00Z,1,2,0.5,1.5,3\n2024-02-29T00:00:00Z,1,2,0.5,1.5,3\n"
+    content = (
+        "timestamp,open,high,low,close,volume\n2024-02-26T00:00:00Z,1,2,0.5,1.5,3\n2024-02-29T00:00:00Z,1,2,0.5,1.5,3\n"
+    )
     error = rejected(content, "1w")
-    assert problems(error) == [("line 3", "timestamp 2024-02-29T00:00:00Z is not on a 1w boundary (weeks start Monday 00:00 UTC)")]
+    assert problems(error) == [
+        ("line 3", "timestamp 2024-02-29T00:00:00Z is not on a 1w boundary (weeks start Monday 00:00 UTC)")
+    ]
 
 
 def test_conflicting_duplicate_is_rejected_naming_both_lines():
     # Given line 6 repeats line 3's time (01:00) with another close
     content = ISO_HEADER + "2024-03-01T01:00:00Z,61200,61300.75,61100,61150.5,8.5\n"
     error = rejected(content)
-    assert problems(error) == [(
-        "line 6",
-        "timestamp 2024-03-01T01:00:00Z repeats line 3 with different values: close 61150.25 there, 61150.5 here",
-    )]
+    assert problems(error) == [
+        (
+            "line 6",
+            "timestamp 2024-03-01T01:00:00Z repeats line 3 with different values: close 61150.25 there, 61150.5 here",
+        )
+    ]
 
 
 def test_every_problem_of_a_file_is_reported_in_line_order():
@@ -264,7 +369,9 @@ def test_json_problems_name_the_line_and_item():
     items = json.loads(JSON_OBJECTS)
     items[2]["low"] = 70000
     content = "[\n" + ",\n".join(json.dumps(item) for item in items) + "\n]"
-    assert problems(rejected(content)) == [("line 4 (item 3)", "low 70000.0 is above min(open 61150.25, close 60990.0)")]
+    assert problems(rejected(content)) == [
+        ("line 4 (item 3)", "low 70000.0 is above min(open 61150.25, close 60990.0)")
+    ]
 
 
 def test_json_item_missing_a_key_is_named():
@@ -274,7 +381,9 @@ def test_json_item_missing_a_key_is_named():
 
 
 def test_parquet_problems_name_the_row():
-    table = pa.table({"ts": pa.array(EXPECTED_TS, pa.int64())} | {n: pa.array(v, pa.float64()) for n, v in EXPECTED.items()})
+    table = pa.table(
+        {"ts": pa.array(EXPECTED_TS, pa.int64())} | {n: pa.array(v, pa.float64()) for n, v in EXPECTED.items()}
+    )
     table = table.set_column(5, "volume", pa.array([1.0, 2.0, -3.0, 4.0]))
     sink = io.BytesIO()
     pq.write_table(table, sink)
@@ -322,7 +431,9 @@ def test_a_clean_binance_year_is_read_on_the_vectorised_path(monkeypatch):
     n = 525_600
     ts = 1_704_067_200_000 + np.arange(n, dtype=np.int64) * 60_000
     price = 40_000 + np.arange(n) % 100
-    body = "".join(f"{t},{p}.5,{p + 1},{p},{p}.25,1.5,{t + 59_999},1,1,1,1,0\n" for t, p in zip(ts.tolist(), price.tolist()))
+    body = "".join(
+        f"{t},{p}.5,{p + 1},{p},{p}.25,1.5,{t + 59_999},1,1,1,1,0\n" for t, p in zip(ts.tolist(), price.tolist(), strict=True)
+    )
     valid = read(body, "1m")
     # Then every candle is read, in order, with nothing dropped
     assert len(valid.candles) == n

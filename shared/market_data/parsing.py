@@ -49,8 +49,18 @@ HEAD_BYTES = 1 << 16
 # Normalised column names accepted for each field, best first. Names are lower-cased and every run of
 # non-alphanumerics becomes "_": "Open Time" -> "open_time", "Volume (BTC)" -> "volume_btc".
 TIME_SYNONYMS = (
-    "open_time", "timestamp", "unix", "unix_timestamp", "datetime", "date_time", "time_open",
-    "start_time", "time", "date", "ts", "t",
+    "open_time",
+    "timestamp",
+    "unix",
+    "unix_timestamp",
+    "datetime",
+    "date_time",
+    "time_open",
+    "start_time",
+    "time",
+    "date",
+    "ts",
+    "t",
 )
 FIELD_SYNONYMS: dict[str, tuple[str, ...]] = {
     "open": ("open", "o", "open_price", "opening_price", "price_open"),
@@ -155,7 +165,9 @@ def parse_kline_rows(rows: list[list[Any]], locator: RowLocator, fmt: str = FORM
     columns: list[list[Any]] = [[] for _ in range(6)]
     for index, row in enumerate(rows):
         if not isinstance(row, list | tuple) or len(row) < 6:
-            problems.append(RowProblem(index, "expected an array of at least 6 values [open_time, open, high, low, close, volume]"))
+            problems.append(
+                RowProblem(index, "expected an array of at least 6 values [open_time, open, high, low, close, volume]")
+            )
             row = [None] * 6
         for position in range(6):
             columns[position].append(row[position])
@@ -182,7 +194,9 @@ def _normalise(name: str) -> str:
     return re.sub(r"[^a-z0-9]+", "_", name.strip().strip("\"'").lower()).strip("_")
 
 
-def _map_columns(names: list[str], symbol: str | None, first_row: list[Any] | None = None) -> tuple[_ColumnMap | None, list[str]]:
+def _map_columns(
+    names: list[str], symbol: str | None, first_row: list[Any] | None = None
+) -> tuple[_ColumnMap | None, list[str]]:
     """Positions of the candle fields among `names`, or None and the fields not found. A `date`
     column is joined with a `time` column when the first row's time is a time of day."""
     normalised = [_normalise(name) for name in names]
@@ -212,7 +226,9 @@ def _map_columns(names: list[str], symbol: str | None, first_row: list[Any] | No
 
 def _base_volume_column(normalised: list[str], symbol: str | None) -> int | None:
     """`volume_btc` for BTCUSDT: the volume in the base asset, never the quote asset's."""
-    candidates = [(i, name.split("_", 1)[1]) for i, name in enumerate(normalised) if re.match(r"^vol(ume)?_[a-z0-9]+$", name)]
+    candidates = [
+        (i, name.split("_", 1)[1]) for i, name in enumerate(normalised) if re.match(r"^vol(ume)?_[a-z0-9]+$", name)
+    ]
     if symbol:
         for index, asset in candidates:
             if symbol.lower().startswith(asset):
@@ -265,7 +281,7 @@ def _csv_layout(content: bytes, symbol: str | None) -> _CsvLayout:
             positional = _ColumnMap(ts=0, time_of_day=None, prices={name: i + 1 for i, name in enumerate(PRICE_FIELDS)})
             fmt = FORMAT_BINANCE_CSV if len(fields) == 12 else FORMAT_OHLCV_CSV
             return _CsvLayout(fmt, delimiter, positional, len(fields), offset, index + 1)
-        next_line = next((line for line in head[index + 1:] if line.strip()), b"").decode("utf-8", errors="replace")
+        next_line = next((line for line in head[index + 1 :] if line.strip()), b"").decode("utf-8", errors="replace")
         columns, missing = _map_columns(fields, symbol, _split_fields(next_line.rstrip("\r"), delimiter))
         if columns is not None:
             return _CsvLayout(FORMAT_OHLCV_CSV, delimiter, columns, len(fields), next_offset, index + 2)
@@ -280,7 +296,12 @@ def _csv_layout(content: bytes, symbol: str | None) -> _CsvLayout:
         _, line_number, missing = best_candidate
         raise ValidationFailed(
             f"the header on line {line_number} has no {', '.join(missing)} column",
-            [FieldError(f"line {line_number}", f"no column for {name}; accepted names: {', '.join(_accepted_names(name))}") for name in missing],
+            [
+                FieldError(
+                    f"line {line_number}", f"no column for {name}; accepted names: {', '.join(_accepted_names(name))}"
+                )
+                for name in missing
+            ],
         )
     raise file_error(
         "unrecognised file: expected a Binance kline CSV (no header), a CSV with a header row naming "
@@ -386,7 +407,10 @@ def _read_csv_row_by_row(body: bytes, layout: _CsvLayout) -> RawCandles:
             cells[i].append(fields[i] if fields else None)
     ts_cells = cells[layout.columns.ts]
     if layout.columns.time_of_day is not None:
-        ts_cells = [None if d is None or t is None else f"{d} {t}" for d, t in zip(ts_cells, cells[layout.columns.time_of_day], strict=True)]
+        ts_cells = [
+            None if d is None or t is None else f"{d} {t}"
+            for d, t in zip(ts_cells, cells[layout.columns.time_of_day], strict=True)
+        ]
     return _raw_from_columns(
         layout.fmt,
         pa.array(ts_cells, type=pa.string()),
@@ -427,7 +451,10 @@ def _json_objects(items: list[Any], locator: JsonItemLocator, symbol: str | None
     if columns is None:
         raise ValidationFailed(
             f"the JSON objects have no {', '.join(missing)} key",
-            [FieldError("file", f"no key for {name}; accepted names: {', '.join(_accepted_names(name))}") for name in missing],
+            [
+                FieldError("file", f"no key for {name}; accepted names: {', '.join(_accepted_names(name))}")
+                for name in missing
+            ],
         )
     problems: list[RowProblem] = []
     wanted = {"ts": keys[columns.ts]} | {name: keys[i] for name, i in columns.prices.items()}
@@ -446,7 +473,11 @@ def _json_objects(items: list[Any], locator: JsonItemLocator, symbol: str | None
         times = [item.get(time_key) if isinstance(item, dict) else None for item in items]
         ts_values = [None if d is None or t is None else f"{d} {t}" for d, t in zip(ts_values, times, strict=True)]
     return _raw_from_columns(
-        FORMAT_JSON, _python_column(ts_values), {name: _python_column(v) for name, v in values.items()}, locator, problems
+        FORMAT_JSON,
+        _python_column(ts_values),
+        {name: _python_column(v) for name, v in values.items()},
+        locator,
+        problems,
     )
 
 
@@ -488,11 +519,16 @@ def _parse_parquet(content: bytes, symbol: str | None) -> RawCandles:
     if columns is None:
         raise ValidationFailed(
             f"the Parquet file has no {', '.join(missing)} column",
-            [FieldError("file", f"no column for {name}; accepted names: {', '.join(_accepted_names(name))}") for name in missing],
+            [
+                FieldError("file", f"no column for {name}; accepted names: {', '.join(_accepted_names(name))}")
+                for name in missing
+            ],
         )
     ts_column = table.column(columns.ts)
     if columns.time_of_day is not None:
-        ts_column = pc.binary_join_element_wise(ts_column.cast(pa.string()), table.column(columns.time_of_day).cast(pa.string()), " ")
+        ts_column = pc.binary_join_element_wise(
+            ts_column.cast(pa.string()), table.column(columns.time_of_day).cast(pa.string()), " "
+        )
     prices = {name: table.column(i) for name, i in columns.prices.items()}
     return _raw_from_columns(FORMAT_PARQUET, ts_column, prices, OrdinalLocator("row"), [])
 
@@ -535,7 +571,9 @@ def _floats(column: pa.Array, name: str, problems: list[RowProblem], broken: set
             column = pc.cast(pc.utf8_trim_whitespace(column), pa.float64())
         except pa.ArrowInvalid:
             return _floats_row_by_row(column, name, problems, broken)
-    elif not (pa.types.is_floating(column.type) or pa.types.is_integer(column.type) or pa.types.is_decimal(column.type)):
+    elif not (
+        pa.types.is_floating(column.type) or pa.types.is_integer(column.type) or pa.types.is_decimal(column.type)
+    ):
         raise file_error(f"column {name} has type {column.type}, expected numbers")
     _report_nulls(column, name, problems, broken)
     return column.cast(pa.float64()).to_numpy(zero_copy_only=False).astype(np.float64, copy=False)

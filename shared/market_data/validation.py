@@ -109,8 +109,14 @@ def validate_candles(raw: RawCandles, timeframe: str) -> ValidCandles:
         values = columns[name]
         rule(values <= 0, lambda r, n=name, x=values: f"{n} must be above 0, got {_number(x[r])}")
     rule(v < 0, lambda r: f"volume must not be negative, got {_number(v[r])}")
-    rule(h < np.maximum(o, c), lambda r: f"high {_number(h[r])} is below max(open {_number(o[r])}, close {_number(c[r])})")
-    rule(low > np.minimum(o, c), lambda r: f"low {_number(low[r])} is above min(open {_number(o[r])}, close {_number(c[r])})")
+    rule(
+        h < np.maximum(o, c),
+        lambda r: f"high {_number(h[r])} is below max(open {_number(o[r])}, close {_number(c[r])})",
+    )
+    rule(
+        low > np.minimum(o, c),
+        lambda r: f"low {_number(low[r])} is above min(open {_number(o[r])}, close {_number(c[r])})",
+    )
     in_range = (ts >= EARLIEST_MS) & (ts < LATEST_MS)
     rule(~in_range, lambda r: f"timestamp {ts[r]} ms is outside 1970-2100")
     checked &= in_range
@@ -142,11 +148,13 @@ def _drop_identical_duplicates(rows: np.ndarray, raw: RawCandles, findings: list
     conflicting = np.flatnonzero(repeat & ~same)
     if len(conflicting):
         later, earlier = order[conflicting], first[conflicting]
-        locator = raw.locator
-        findings.append(Finding(later, lambda k: (
-            f"timestamp {iso_utc(raw.ts[later[k]])} repeats {locator.describe(int(earlier[k]))} with different values: "
-            + describe_differences(raw, int(earlier[k]), raw, int(later[k]), "there", "here")
-        )))
+
+        def conflict(k: int) -> str:
+            repeated = raw.locator.describe(int(earlier[k]))
+            differences = describe_differences(raw, int(earlier[k]), raw, int(later[k]), "there", "here")
+            return f"timestamp {iso_utc(raw.ts[later[k]])} repeats {repeated} with different values: {differences}"
+
+        findings.append(Finding(later, conflict))
     return order[~repeat], int(np.count_nonzero(repeat & same))
 
 

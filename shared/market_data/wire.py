@@ -42,8 +42,15 @@ def candle_dict(ts: int, open: float, high: float, low: float, close: float, vol
 def candle_dicts(candles: Candles) -> list[dict[str, Any]]:
     """One dict per candle, in time order (the API's `data` array)."""
     stamps = np.datetime_as_string(candles.ts.astype("datetime64[ms]"), unit="s")
-    columns = zip(stamps, candles.open.tolist(), candles.high.tolist(), candles.low.tolist(),
-                  candles.close.tolist(), candles.volume.tolist(), strict=True)
+    columns = zip(
+        stamps,
+        candles.open.tolist(),
+        candles.high.tolist(),
+        candles.low.tolist(),
+        candles.close.tolist(),
+        candles.volume.tolist(),
+        strict=True,
+    )
     return [
         {"timestamp": f"{stamp}Z", "open": o, "high": h, "low": lo, "close": c, "volume": v}
         for stamp, o, h, lo, c, v in columns

@@ -1,0 +1,159 @@
+"""Binance's public klines endpoint, paged and polite, with the standard library only (no
+`requests` in Lambda).
+
+- Pages through GET /api/v3/klines with limit=1000 and startTime/endTime (both inclusive open
+  times on Binance's side), moving startTime past the last kline received.
+- 429 (rate limited) and 418 (IP banned after ignoring 429s) wait for Retry-After, then retry;
+  5xx and network errors retry with exponential backoff; MAX_ATTEMPTS per request in all.
+- X-MBX-USED-WEIGHT-1M is watched on every response: past WEIGHT_SLOWDOWN_AT of the
+  WEIGHT_LIMIT_PER_MINUTE budget the client waits for the next minute instead of drawing a 429.
+- Other 4xx answers carry Binance's {"code", "msg"}: an unknown symbol is NotFound, the rest
+  ValidationFailed, both naming Binance's message.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Callable
+from datetime import datetime
+from email.message import Message
+from typing import Any
+
+from shared.errors import DomainError, FieldError, NotFound, ValidationFailed
+from shared.market_data.parsing import OrdinalLocator, RawCandles, parse_kline_rows
+from shared.market_data.wire import epoch_ms
+from shared.timeframes import timeframe_ms
+
+log = logging.getLogger(__name__)
+
+DEFAULT_BASE_URL = "https://api.binance.com"
+KLINES_PATH = "/api/v3/klines"
+PAGE_LIMIT = 1000
+WEIGHT_LIMIT_PER_MINUTE = 6000
+WEIGHT_SLOWDOWN_AT = 5000
+WEIGHT_HEADER = "X-MBX-USED-WEIGHT-1M"
+MAX_ATTEMPTS = 6
+MAX_BACKOFF_S = 30.0
+# A Retry-After longer than this (a long IP ban) is not waited out inside one import.
+MAX_RETRY_AFTER_S = 120.0
+UNKNOWN_SYMBOL_CODE = -1121
+
+
+class BinanceUnavailable(Exception):
+    """Binance kept failing (rate limits, server errors, network) after every retry."""
+
+
+class BinanceClient:
+    """The KlineSource port on Binance. `sleep` and `clock` are injectable so tests run instantly."""
+
+    def __init__(
+        self,
+        base_url: str | None = None,
+        *,
+        timeout_s: float = 10.0,
+        max_attempts: int = MAX_ATTEMPTS,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.base_url = (base_url or os.environ.get("BINANCE_BASE_URL") or DEFAULT_BASE_URL).rstrip("/")
+        self.timeout_s = timeout_s
+        self.max_attempts = max_attempts
+        self.sleep = sleep
+        self.clock = clock
+
+    def fetch_klines(self, symbol: str, timeframe: str, start_ms: int, end_ms: int) -> RawCandles:
+        """Every kline with open time in [start_ms, end_ms), in Binance's order (oldest first)."""
+        step = timeframe_ms(timeframe)
+        rows: list[list[Any]] = []
+        cursor = start_ms
+        while cursor < end_ms:
+            page = self.get_json(
+                KLINES_PATH,
+                {
+                    "symbol": symbol,
+                    "interval": timeframe,
+                    "startTime": cursor,
+                    "endTime": end_ms - 1,
+                    "limit": PAGE_LIMIT,
+                },
+            )
+            rows.extend(page)
+            if len(page) < PAGE_LIMIT:
+                break
+            cursor = int(page[-1][0]) + step
+        return parse_kline_rows(rows, OrdinalLocator("kline"))
+
+    def get_json(self, path: str, params: dict[str, Any]) -> Any:
+        """GET a public endpoint, retrying what Binance says to retry."""
+        url = f"{self.base_url}{path}?{urllib.parse.urlencode(params)}"
+        request = urllib.request.Request(url, headers={"Accept": "application/json", "User-Agent": "backtest-service"})
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                with urllib.request.urlopen(request, timeout=self.timeout_s) as response:
+                    body = response.read()
+                    self._respect_weight(response.headers)
+                return json.loads(body)
+            except urllib.error.HTTPError as error:
+                self._respect_weight(error.headers)
+                retryable = error.code in (418, 429) or error.code >= 500
+                if not retryable:
+                    raise _client_error(error) from None
+                delay = self._retry_delay(error, attempt)
+                reason = f"HTTP {error.code}"
+            except (urllib.error.URLError, TimeoutError, ConnectionError) as error:
+                delay, reason = self._backoff(attempt), f"network error: {error}"
+            if attempt == self.max_attempts:
+                raise BinanceUnavailable(f"{path} failed {attempt} times, last: {reason}")
+            log.warning(
+                "Binance %s: %s; retrying in %.1fs (attempt %d/%d)", path, reason, delay, attempt, self.max_attempts
+            )
+            self.sleep(delay)
+
+    def _retry_delay(self, error: urllib.error.HTTPError, attempt: int) -> float:
+        retry_after = error.headers.get("Retry-After") if error.headers else None
+        if retry_after is None:
+            return self._backoff(attempt)
+        seconds = float(retry_after)
+        if seconds > MAX_RETRY_AFTER_S:
+            raise BinanceUnavailable(f"Binance asks to wait {seconds:.0f}s (HTTP {error.code}); try again later")
+        return seconds
+
+    @staticmethod
+    def _backoff(attempt: int) -> float:
+        return min(MAX_BACKOFF_S, 0.5 * 2 ** (attempt - 1))
+
+    def _respect_weight(self, headers: Message | None) -> None:
+        used = headers.get(WEIGHT_HEADER) if headers else None
+        if used is not None and int(used) >= WEIGHT_SLOWDOWN_AT:
+            wait = 60.0 - self.clock() % 60.0 + 0.5
+            log.warning(
+                "Binance request weight %s of %d used this minute; waiting %.1fs", used, WEIGHT_LIMIT_PER_MINUTE, wait
+            )
+            self.sleep(wait)
+
+
+def _client_error(error: urllib.error.HTTPError) -> DomainError:
+    try:
+        payload = json.loads(error.read())
+        code, message = payload.get("code"), payload.get("msg", "")
+    except (ValueError, AttributeError):
+        code, message = None, f"HTTP {error.code}"
+    if code == UNKNOWN_SYMBOL_CODE:
+        return NotFound(f"Binance: {message}", [FieldError("symbol", f"Binance does not list it ({message})")])
+    return ValidationFailed(f"Binance: {message}", [FieldError("binance", f"{message} (code {code})")])
+
+
+def fetch_historical_data(
+    symbol: str, timeframe: str, start: datetime | int, end: datetime | int, client: BinanceClient | None = None
+) -> RawCandles:
+    """Klines of `symbol` at `timeframe` with open time in [start, end), from Binance (the seed's
+    internal `fetch_historical_data`). Import them with CandleImporter.import_raw."""
+    return (client or BinanceClient()).fetch_klines(symbol, timeframe, epoch_ms(start), epoch_ms(end))

@@ -1,0 +1,208 @@
+"""Import jobs: their status record, the imports-bucket keys that start them, and the ports they use.
+
+Every import, however it starts, is a file (or a Binance fetch request) in the imports bucket:
+
+    imports/candles/SYMBOL/TIMEFRAME/<name>                   a candle file (S3 drop)
+    imports/candles/SYMBOL/TIMEFRAME/<import_id>-<filename>   an API or presigned upload
+    imports/candle-fetches/SYMBOL/TIMEFRAME/<import_id>.json  a Binance fetch request {start_ms, end_ms}
+
+Its S3 event runs the import function, which finds (or creates) the status record and runs the
+one pipeline.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass, field, replace
+from typing import Any, Protocol
+from urllib.parse import unquote_plus
+
+from shared.errors import FieldError
+from shared.market_data.parsing import RawCandles
+from shared.market_data.pipeline import ImportReport
+from shared.market_data.wire import iso_utc
+
+CANDLE_FILES_PREFIX = "imports/candles/"
+FETCH_REQUESTS_PREFIX = "imports/candle-fetches/"
+
+PENDING, RUNNING, COMPLETED, FAILED = "pending", "running", "completed", "failed"
+STATUSES = (PENDING, RUNNING, COMPLETED, FAILED)
+# Where an import came from.
+SOURCE_API, SOURCE_UPLOAD, SOURCE_S3, SOURCE_BINANCE = "api", "upload", "s3", "binance"
+
+_IMPORT_ID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+_NAMED_BY_IMPORT = re.compile(rf"^({_IMPORT_ID})(?:-|\.json$)")
+
+
+@dataclass(frozen=True)
+class InboxObject:
+    """What an imports-bucket key asks for."""
+
+    key: str
+    is_fetch_request: bool
+    symbol: str
+    timeframe: str
+    name: str
+    import_id: str | None  # when an API call created the job (and its status record) first
+
+
+def parse_inbox_key(key: str) -> InboxObject | None:
+    """The job an imports-bucket key (URL-encoded, as in S3 events) names, or None for keys the
+    market-data import does not handle."""
+    key = unquote_plus(key)
+    for prefix, is_fetch in ((CANDLE_FILES_PREFIX, False), (FETCH_REQUESTS_PREFIX, True)):
+        if key.startswith(prefix):
+            parts = key[len(prefix) :].split("/")
+            if len(parts) != 3 or not all(parts):
+                return None
+            symbol, timeframe, name = parts
+            match = _NAMED_BY_IMPORT.match(name)
+            return InboxObject(key, is_fetch, symbol, timeframe, name, match[1] if match else None)
+    return None
+
+
+def candle_file_key(symbol: str, timeframe: str, import_id: str, filename: str) -> str:
+    return f"{CANDLE_FILES_PREFIX}{symbol}/{timeframe}/{import_id}-{filename}"
+
+
+def fetch_request_key(symbol: str, timeframe: str, import_id: str) -> str:
+    return f"{FETCH_REQUESTS_PREFIX}{symbol}/{timeframe}/{import_id}.json"
+
+
+def drop_import_id(key: str, sequencer: str) -> str:
+    """The id of a file dropped straight into the bucket: the same for every delivery of one S3
+    event (same key and sequencer), different for each new upload of the key."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"{key}#{sequencer}"))
+
+
+def new_import_id() -> str:
+    return str(uuid.uuid4())
+
+
+@dataclass(frozen=True)
+class ImportStatus:
+    """The status record of one import job (stored by an ImportRecords implementation)."""
+
+    import_id: str
+    symbol: str
+    timeframe: str
+    source: str
+    status: str
+    created_at: str
+    updated_at: str
+    owner_id: str | None = None
+    object_key: str | None = None
+    format: str | None = None
+    rows_in_file: int = 0
+    rows_imported: int = 0
+    rows_unchanged: int = 0
+    duplicates_dropped: int = 0
+    gaps: dict[str, Any] = field(default_factory=lambda: {"missing_candles": 0, "gap_count": 0, "gaps": []})
+    errors: tuple[FieldError, ...] = ()
+    error_count: int = 0
+    first_timestamp: str | None = None
+    last_timestamp: str | None = None
+
+    @classmethod
+    def pending(
+        cls,
+        import_id: str,
+        symbol: str,
+        timeframe: str,
+        source: str,
+        now_ms: int,
+        owner_id: str | None = None,
+        object_key: str | None = None,
+    ) -> ImportStatus:
+        now = _stamp(now_ms)
+        return cls(import_id, symbol, timeframe, source, PENDING, now, now, owner_id, object_key)
+
+    def running(self, now_ms: int) -> ImportStatus:
+        return replace(self, status=RUNNING, updated_at=_stamp(now_ms), errors=(), error_count=0)
+
+    def completed(self, report: ImportReport, now_ms: int) -> ImportStatus:
+        return replace(
+            self,
+            status=COMPLETED,
+            updated_at=_stamp(now_ms),
+            format=report.format,
+            rows_in_file=report.rows_in_file,
+            rows_imported=report.rows_imported,
+            rows_unchanged=report.rows_unchanged,
+            duplicates_dropped=report.duplicates_dropped,
+            gaps=report.gaps.to_dict(),
+            first_timestamp=iso_utc(report.first_ts),
+            last_timestamp=iso_utc(report.last_ts),
+        )
+
+    def failed(self, errors: list[FieldError], error_count: int, now_ms: int) -> ImportStatus:
+        return replace(
+            self,
+            status=FAILED,
+            updated_at=_stamp(now_ms),
+            errors=tuple(errors),
+            error_count=error_count,
+            rows_imported=0,
+            rows_unchanged=0,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """The API's and events' shape of the record."""
+        return {
+            "import_id": self.import_id,
+            "status": self.status,
+            "symbol": self.symbol,
+            "timeframe": self.timeframe,
+            "source": self.source,
+            "format": self.format,
+            "rows_in_file": self.rows_in_file,
+            "rows_imported": self.rows_imported,
+            "rows_unchanged": self.rows_unchanged,
+            "duplicates_dropped": self.duplicates_dropped,
+            "gaps": self.gaps,
+            "errors": [error.to_dict() for error in self.errors],
+            "error_count": self.error_count,
+            "first_timestamp": self.first_timestamp,
+            "last_timestamp": self.last_timestamp,
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+        }
+
+
+def _stamp(now_ms: int) -> str:
+    """Record times to the second, so their text sorts in time order (`2024-03-01T12:00:05Z`)."""
+    return iso_utc(now_ms // 1000 * 1000)
+
+
+class ImportRecords(Protocol):
+    """Status records. Implementation: adapters.models.market_data.DynamoImportRecords."""
+
+    def create(self, status: ImportStatus) -> bool:
+        """Store a new record; False (and nothing written) when the id exists already."""
+
+    def get(self, import_id: str) -> ImportStatus | None: ...
+
+    def save(self, status: ImportStatus) -> None: ...
+
+    def list_by_owner(self, owner_id: str, limit: int) -> list[ImportStatus]:
+        """The owner's imports, newest first."""
+
+
+class ImportInbox(Protocol):
+    """The imports bucket. Implementation: adapters.candle_store.S3ImportInbox."""
+
+    def put(self, key: str, content: bytes) -> None: ...
+
+    def presign_put(self, key: str, expires_in: int) -> str:
+        """A URL anyone holding it may PUT the object `key` to, for `expires_in` seconds."""
+
+    def read(self, key: str, max_bytes: int) -> bytes:
+        """The object's bytes; ValidationFailed when it is larger than `max_bytes` or gone."""
+
+
+class KlineSource(Protocol):
+    """An exchange's historical klines. Implementation: adapters.binance.BinanceClient."""
+
+    def fetch_klines(self, symbol: str, timeframe: str, start_ms: int, end_ms: int) -> RawCandles:
+        """Every kline with open time in [start_ms, end_ms), as read (validation comes after)."""

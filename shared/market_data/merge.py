@@ -1,0 +1,61 @@
+"""Merging validated candles into what a series already holds: new candles are added, identical
+ones are left alone, and one that disagrees with a stored candle rejects the whole file."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from shared.candles import PRICE_FIELDS, Candles
+from shared.market_data.store import month_index, month_name
+from shared.market_data.validation import Finding, ValidCandles, describe_differences, reject
+from shared.market_data.wire import iso_utc
+
+
+@dataclass(frozen=True, eq=False)
+class MergePlan:
+    """The months an import changes (each with its complete new content) and what it did."""
+
+    months: dict[str, Candles]
+    added: int
+    unchanged: int
+
+
+def plan_merge(stored: Candles, incoming: ValidCandles) -> MergePlan:
+    """Merge `incoming` into `stored` (the stored candles of every month `incoming` touches)."""
+    new = incoming.candles
+    position = np.searchsorted(stored.ts, new.ts)
+    present = np.zeros(len(new), dtype=bool)
+    same = np.zeros(len(new), dtype=bool)
+    if len(stored):
+        at = np.minimum(position, len(stored) - 1)  # past the end: compares with the last, never equal
+        present = stored.ts[at] == new.ts
+        same = present & np.all([getattr(stored, name)[at] == getattr(new, name) for name in PRICE_FIELDS], axis=0)
+    conflicts = np.flatnonzero(present & ~same)
+    if len(conflicts):
+        raise reject(
+            [Finding(incoming.rows[conflicts], lambda k: _conflict(stored, position, new, int(conflicts[k])))],
+            incoming.locator,
+            "the file conflicts with stored candles",
+        )
+    added = ~present
+    if not added.any():
+        return MergePlan({}, 0, len(new))
+    ts = np.concatenate((stored.ts, new.ts[added]))
+    order = np.argsort(ts, kind="stable")
+    merged = Candles.from_arrays(
+        ts[order], *(np.concatenate((getattr(stored, n), getattr(new, n)[added]))[order] for n in PRICE_FIELDS)
+    )
+    merged_months = month_index(merged.ts)
+    months: dict[str, Candles] = {}
+    for month in np.unique(month_index(new.ts[added])):
+        lo, hi = np.searchsorted(merged_months, [month, month + 1])
+        months[month_name(month)] = merged.slice(int(lo), int(hi))
+    return MergePlan(months, int(np.count_nonzero(added)), int(np.count_nonzero(present)))
+
+
+def _conflict(stored: Candles, position: np.ndarray, new: Candles, index: int) -> str:
+    return f"the candle at {iso_utc(new.ts[index])} differs from the stored one: " + describe_differences(
+        stored, int(position[index]), new, index, "stored", "in the file"
+    )

@@ -1,0 +1,296 @@
+"""What the market-data API and the import function call: one object wired with its ports.
+
+Build it with `adapters.candle_store.market_data_service_from_env(publisher)`; in tests, with
+adapters pointed at moto and a recording publisher.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from shared.candles import Candles
+from shared.errors import DomainError, FieldError, NotFound, ValidationFailed
+from shared.events import EventPublisher, user_channel
+from shared.market_data.imports import (
+    COMPLETED,
+    SOURCE_API,
+    SOURCE_BINANCE,
+    SOURCE_S3,
+    SOURCE_UPLOAD,
+    ImportInbox,
+    ImportRecords,
+    ImportStatus,
+    InboxObject,
+    KlineSource,
+    candle_file_key,
+    drop_import_id,
+    fetch_request_key,
+    new_import_id,
+    parse_inbox_key,
+)
+from shared.market_data.pipeline import CandleImporter, ImportReport, check_series
+from shared.market_data.query import choose_source, derivable_timeframes, read_series, require_timeframe, stored_series
+from shared.market_data.resample import bucket_start
+from shared.market_data.store import CandleStore
+from shared.market_data.validation import ImportRejected
+from shared.market_data.wire import epoch_ms, iso_utc
+from shared.timeframes import TIMEFRAMES, timeframe_ms
+
+# A file is read into memory whole; the import function's memory is sized for this (see README).
+MAX_IMPORT_BYTES = 256 * 1024 * 1024
+UPLOAD_URL_EXPIRES_S = 900
+DEFAULT_CANDLE_LIMIT = 500
+MAX_CANDLE_LIMIT = 5000
+# About two years of 1m klines: ~1,100 Binance requests, well inside the import function's timeout.
+MAX_FETCH_CANDLES = 1_100_000
+FILE_EXTENSIONS = {"csv": "csv", "json": "json", "parquet": "parquet"}
+IMPORT_UPDATE_EVENT = "market_data:import_update"
+_UNSAFE_FILENAME = re.compile(r"[^A-Za-z0-9._-]+")
+
+Moment = datetime | int  # a datetime (naive = UTC) or epoch milliseconds
+
+
+@dataclass(frozen=True)
+class UploadTicket:
+    """Where and until when the client may PUT its file; the import starts when it lands."""
+
+    status: ImportStatus
+    upload_url: str
+    expires_in: int
+    method: str = "PUT"
+
+    def to_dict(self) -> dict:
+        return {
+            "import_id": self.status.import_id,
+            "status": self.status.status,
+            "upload_url": self.upload_url,
+            "method": self.method,
+            "expires_in": self.expires_in,
+        }
+
+
+class MarketDataService:
+    def __init__(
+        self,
+        store: CandleStore,
+        records: ImportRecords,
+        inbox: ImportInbox,
+        publisher: EventPublisher,
+        klines: KlineSource,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.store = store
+        self.records = records
+        self.inbox = inbox
+        self.publisher = publisher
+        self.klines = klines
+        self.clock = clock
+        self.importer = CandleImporter(store, publisher, clock)
+
+    # --- reading ----------------------------------------------------------------------------------
+
+    def list_symbols(self) -> list[str]:
+        """Symbols with at least one stored series."""
+        return sorted({symbol for symbol, _ in self.store.list_series()})
+
+    def list_timeframes(self, symbol: str | None = None) -> list[str]:
+        """Every supported timeframe, or those a symbol's stored series can serve (NotFound if it has none)."""
+        if symbol is None:
+            return list(TIMEFRAMES)
+        return derivable_timeframes(set(stored_series(self.store, symbol.upper())))
+
+    def get_candles(
+        self,
+        symbol: str,
+        timeframe: str,
+        start: Moment | None = None,
+        end: Moment | None = None,
+        limit: int = DEFAULT_CANDLE_LIMIT,
+    ) -> Candles:
+        """At most `limit` candles with open time in [start, end): the first ones from `start` when
+        it is given, else the latest ones before `end` (or the newest stored), like Binance's klines.
+
+        NotFound: unknown symbol or timeframe. ValidationFailed: end not after start, limit out of
+        1..MAX_CANDLE_LIMIT, or a timeframe finer than the stored data.
+        """
+        symbol = symbol.upper()
+        require_timeframe(timeframe)
+        start_ms = None if start is None else epoch_ms(start)
+        end_ms = None if end is None else epoch_ms(end)
+        errors = []
+        if not 1 <= limit <= MAX_CANDLE_LIMIT:
+            errors.append(FieldError("limit", f"must be between 1 and {MAX_CANDLE_LIMIT}"))
+        if start_ms is not None and end_ms is not None and end_ms <= start_ms:
+            errors.append(FieldError("end_time", "must be after start_time"))
+        if errors:
+            raise ValidationFailed("invalid candle query", errors)
+        source = choose_source(stored_series(self.store, symbol), symbol, timeframe, start_ms, end_ms)
+        # Windows never reach past the stored candles: no reads of empty months.
+        stored_start = bucket_start(source.first_ts, timeframe)
+        stored_end = source.last_ts + timeframe_ms(source.timeframe)
+        if start_ms is not None:
+            start_ms = max(start_ms, stored_start)
+        end_ms = stored_end if end_ms is None else min(end_ms, stored_end)
+        step = timeframe_ms(timeframe)
+        span = limit * step  # exactly enough when the series has no gaps; widened when it has
+        while True:
+            if start_ms is not None:
+                window_end = min(end_ms, start_ms + span)
+                candles = read_series(self.store, source, timeframe, start_ms, window_end)
+                if len(candles) >= limit or window_end >= end_ms:
+                    return candles.slice(0, limit)
+            else:
+                window_start = end_ms - span
+                candles = read_series(self.store, source, timeframe, window_start, end_ms)
+                if len(candles) >= limit or window_start <= stored_start:
+                    return candles.slice(max(0, len(candles) - limit), len(candles))
+            span *= 4
+
+    # --- starting imports (API) -------------------------------------------------------------------
+
+    def submit_file(self, owner_id: str, symbol: str, timeframe: str, file_format: str, content: bytes) -> ImportStatus:
+        """Queue an uploaded file (already base64-decoded): it is written to the imports bucket, whose
+        S3 event runs the import. Returns the pending status."""
+        symbol = symbol.upper()
+        errors = _series_errors(symbol, timeframe)
+        if file_format not in FILE_EXTENSIONS:
+            errors.append(FieldError("file_format", f"expected one of {', '.join(FILE_EXTENSIONS)}"))
+        if not content:
+            errors.append(FieldError("file_content", "the file is empty"))
+        elif len(content) > MAX_IMPORT_BYTES:
+            errors.append(FieldError("file_content", f"larger than {MAX_IMPORT_BYTES} bytes"))
+        if errors:
+            raise ValidationFailed("invalid import", errors)
+        import_id = new_import_id()
+        key = candle_file_key(symbol, timeframe, import_id, f"upload.{FILE_EXTENSIONS[file_format]}")
+        status = self._create(
+            ImportStatus.pending(import_id, symbol, timeframe, SOURCE_API, self._now(), owner_id, key)
+        )
+        self.inbox.put(key, content)
+        return status
+
+    def create_upload(self, owner_id: str, symbol: str, timeframe: str, filename: str) -> UploadTicket:
+        """A presigned PUT URL for a file too large for an API request; its arrival runs the import."""
+        symbol = symbol.upper()
+        errors = _series_errors(symbol, timeframe)
+        safe_name = _UNSAFE_FILENAME.sub("_", re.split(r"[/\\]", filename)[-1]).lstrip("._")[-100:]
+        if not safe_name:
+            errors.append(FieldError("filename", "expected a file name such as BTCUSDT-1m-2024.csv"))
+        if errors:
+            raise ValidationFailed("invalid upload", errors)
+        import_id = new_import_id()
+        key = candle_file_key(symbol, timeframe, import_id, safe_name)
+        status = self._create(
+            ImportStatus.pending(import_id, symbol, timeframe, SOURCE_UPLOAD, self._now(), owner_id, key)
+        )
+        return UploadTicket(status, self.inbox.presign_put(key, UPLOAD_URL_EXPIRES_S), UPLOAD_URL_EXPIRES_S)
+
+    def start_fetch(self, owner_id: str, symbol: str, timeframe: str, start: Moment, end: Moment) -> ImportStatus:
+        """Queue a Binance fetch of klines with open time in [start, end) (end capped at now)."""
+        symbol = symbol.upper()
+        errors = _series_errors(symbol, timeframe)
+        start_ms, end_ms = epoch_ms(start), min(epoch_ms(end), self._now())
+        if end_ms <= start_ms:
+            errors.append(FieldError("end_time", "must be after start_time and start_time before now"))
+        elif not errors and (end_ms - start_ms) // timeframe_ms(timeframe) > MAX_FETCH_CANDLES:
+            errors.append(FieldError("end_time", f"at most {MAX_FETCH_CANDLES} candles per fetch; split the range"))
+        if errors:
+            raise ValidationFailed("invalid fetch", errors)
+        import_id = new_import_id()
+        key = fetch_request_key(symbol, timeframe, import_id)
+        status = self._create(
+            ImportStatus.pending(import_id, symbol, timeframe, SOURCE_BINANCE, self._now(), owner_id, key)
+        )
+        self.inbox.put(key, json.dumps({"start_ms": start_ms, "end_ms": end_ms}).encode())
+        return status
+
+    def get_import(self, import_id: str, owner_id: str) -> ImportStatus:
+        """The owner's import; NotFound for anyone else's (and for files dropped without an owner)."""
+        status = self.records.get(import_id)
+        if status is None or status.owner_id != owner_id:
+            raise NotFound("import not found", [FieldError("import_id", f"no import {import_id!r}")])
+        return status
+
+    def list_imports(self, owner_id: str, limit: int = 20) -> list[ImportStatus]:
+        return self.records.list_by_owner(owner_id, limit)
+
+    # --- running imports (import function) --------------------------------------------------------
+
+    def run_inbox_object(self, key: str, sequencer: str) -> ImportStatus | None:
+        """Run the import an imports-bucket object asks for (None for keys that are not ours).
+
+        The status goes running -> completed | failed, each change published to the owner. A job
+        already completed is not run again. Unexpected errors mark it failed and propagate, so the
+        platform retries (the import is idempotent).
+        """
+        job = parse_inbox_key(key)
+        if job is None:
+            return None
+        status = self._status_for(job, sequencer)
+        if status.status == COMPLETED:
+            return status
+        status = self._transition(status.running(self._now()))
+        try:
+            report = self._run(job)
+        except ImportRejected as rejected:
+            return self._transition(status.failed(rejected.errors, rejected.problem_count, self._now()))
+        except DomainError as error:
+            errors = error.errors or [FieldError("file", error.message)]
+            return self._transition(status.failed(errors, len(errors), self._now()))
+        except Exception:
+            self._transition(
+                status.failed([FieldError("import", "failed unexpectedly; it will be retried")], 1, self._now())
+            )
+            raise
+        return self._transition(status.completed(report, self._now()))
+
+    def _status_for(self, job: InboxObject, sequencer: str) -> ImportStatus:
+        import_id = job.import_id or drop_import_id(job.key, sequencer)
+        status = self.records.get(import_id)
+        if status is None:
+            source = SOURCE_BINANCE if job.is_fetch_request else SOURCE_S3
+            status = ImportStatus.pending(import_id, job.symbol, job.timeframe, source, self._now(), object_key=job.key)
+            if not self.records.create(status):
+                status = self.records.get(import_id)
+        return status
+
+    def _run(self, job: InboxObject) -> ImportReport:
+        check_series(job.symbol, job.timeframe)
+        if not job.is_fetch_request:
+            return self.importer.import_file(job.symbol, job.timeframe, self.inbox.read(job.key, MAX_IMPORT_BYTES))
+        request = json.loads(self.inbox.read(job.key, 4096))
+        start_ms, end_ms = int(request["start_ms"]), int(request["end_ms"])
+        raw = self.klines.fetch_klines(job.symbol, job.timeframe, start_ms, end_ms)
+        if len(raw) == 0:
+            message = (
+                f"Binance has no {job.symbol} {job.timeframe} klines from {iso_utc(start_ms)} to {iso_utc(end_ms)}"
+            )
+            raise ValidationFailed(message, [FieldError("start_time", message)])
+        return self.importer.import_raw(job.symbol, job.timeframe, raw)
+
+    def _create(self, status: ImportStatus) -> ImportStatus:
+        if not self.records.create(status):  # a fresh uuid4 never collides; this guards the invariant
+            raise RuntimeError(f"import id {status.import_id} exists already")
+        return status
+
+    def _transition(self, status: ImportStatus) -> ImportStatus:
+        self.records.save(status)
+        if status.owner_id is not None:
+            self.publisher.publish(user_channel(status.owner_id), IMPORT_UPDATE_EVENT, status.to_dict())
+        return status
+
+    def _now(self) -> int:
+        return int(self.clock() * 1000)
+
+
+def _series_errors(symbol: str, timeframe: str) -> list[FieldError]:
+    try:
+        check_series(symbol, timeframe)
+    except ValidationFailed as error:
+        return list(error.errors)
+    return []

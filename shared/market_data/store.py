@@ -1,0 +1,152 @@
+"""The candle store's port and its manifest: what is stored for a series, one month at a time.
+
+A series (symbol, timeframe) is a set of month partitions, each one immutable object holding that
+month's candles. The manifest names the current object of every month and is the only thing an
+import replaces: new objects are written first, then the manifest is swapped in one conditional
+write. Readers follow the manifest, so they see either the old series or the new one, never half
+an import; objects a swap leaves unreferenced are never read again.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, Protocol
+
+import numpy as np
+
+from shared.candles import PRICE_FIELDS, Candles
+
+MANIFEST_FORMAT = 1
+
+
+class ConcurrentUpdate(Exception):
+    """The manifest changed since it was read (another import committed first); retry from a fresh read."""
+
+
+def month_index(ts_ms: np.ndarray) -> np.ndarray:
+    """Months since 1970-01 of each epoch-ms time (UTC)."""
+    return np.asarray(ts_ms).astype("datetime64[ms]").astype("datetime64[M]").astype(np.int64)
+
+
+def month_name(index: int) -> str:
+    """`2024-03` for a months-since-1970 index."""
+    year, month = divmod(int(index), 12)
+    return f"{1970 + year:04d}-{month + 1:02d}"
+
+
+@dataclass(frozen=True)
+class Partition:
+    """One month of a series: the object holding it and what it holds."""
+
+    month: str  # YYYY-MM
+    key: str
+    rows: int
+    first_ts: int
+    last_ts: int
+    size: int  # bytes
+
+    @classmethod
+    def of(cls, month: str, key: str, candles: Candles, size: int) -> Partition:
+        return cls(month, key, len(candles), int(candles.ts[0]), int(candles.ts[-1]), size)
+
+
+@dataclass(frozen=True)
+class SeriesManifest:
+    """The current content of one series. `version` is the store's token for the manifest read
+    (an S3 ETag), used to swap it conditionally; it is not part of the manifest itself."""
+
+    symbol: str
+    timeframe: str
+    partitions: tuple[Partition, ...] = ()  # by month
+    latest: dict[str, Any] | None = None  # the newest candle: ts + OHLCV
+    updated_at: str = ""
+    version: str | None = field(default=None, compare=False)
+
+    @property
+    def rows(self) -> int:
+        return sum(p.rows for p in self.partitions)
+
+    @property
+    def first_ts(self) -> int | None:
+        return self.partitions[0].first_ts if self.partitions else None
+
+    @property
+    def last_ts(self) -> int | None:
+        return self.partitions[-1].last_ts if self.partitions else None
+
+    def partition(self, month: str) -> Partition | None:
+        return next((p for p in self.partitions if p.month == month), None)
+
+    def overlapping(self, start_ms: int | None, end_ms: int | None) -> list[Partition]:
+        """Partitions holding candles with start_ms <= ts < end_ms (bounds optional)."""
+        return [
+            p
+            for p in self.partitions
+            if (end_ms is None or p.first_ts < end_ms) and (start_ms is None or p.last_ts >= start_ms)
+        ]
+
+    def with_partitions(self, written: Sequence[tuple[Partition, Candles]], updated_at: str) -> SeriesManifest:
+        """This manifest with the given months replaced (or added); the latest candle follows the newest month."""
+        months = {p.month: p for p in self.partitions} | {p.month: p for p, _ in written}
+        newest_partition, newest_candles = max(written, key=lambda item: item[0].month)
+        latest = self.latest
+        if latest is None or newest_partition.last_ts >= latest["ts"]:
+            latest = {"ts": int(newest_candles.ts[-1])} | {
+                name: float(getattr(newest_candles, name)[-1]) for name in PRICE_FIELDS
+            }
+        return replace(
+            self,
+            partitions=tuple(months[m] for m in sorted(months)),
+            latest=latest,
+            updated_at=updated_at,
+            version=None,
+        )
+
+    def to_json(self) -> bytes:
+        document = {
+            "format": MANIFEST_FORMAT,
+            "symbol": self.symbol,
+            "timeframe": self.timeframe,
+            "rows": self.rows,
+            "first_ts": self.first_ts,
+            "last_ts": self.last_ts,
+            "latest": self.latest,
+            "updated_at": self.updated_at,
+            "partitions": [vars(p) for p in self.partitions],
+        }
+        return json.dumps(document, indent=1).encode()
+
+    @classmethod
+    def from_json(cls, data: bytes, version: str | None) -> SeriesManifest:
+        document = json.loads(data)
+        if document.get("format") != MANIFEST_FORMAT:
+            raise ValueError(f"unsupported manifest format {document.get('format')!r}")
+        return cls(
+            symbol=document["symbol"],
+            timeframe=document["timeframe"],
+            partitions=tuple(Partition(**p) for p in document["partitions"]),
+            latest=document["latest"],
+            updated_at=document["updated_at"],
+            version=version,
+        )
+
+
+class CandleStore(Protocol):
+    """Where candles live. Implementations: adapters.candle_store.S3CandleStore."""
+
+    def list_series(self, symbol: str | None = None) -> list[tuple[str, str]]:
+        """(symbol, timeframe) of every stored series (of one symbol when given), sorted."""
+
+    def manifest(self, symbol: str, timeframe: str) -> SeriesManifest | None:
+        """The series' current manifest, or None when nothing is stored for it."""
+
+    def read_partitions(self, partitions: Sequence[Partition], start_ms: int | None, end_ms: int | None) -> Candles:
+        """Candles of the given partitions with start_ms <= ts < end_ms, reading nothing else."""
+
+    def commit(
+        self, symbol: str, timeframe: str, base: SeriesManifest | None, months: Mapping[str, Candles]
+    ) -> SeriesManifest:
+        """Store each month's complete new content and swap the manifest, atomically with respect
+        to `base`: raises ConcurrentUpdate if the manifest is no longer `base`."""

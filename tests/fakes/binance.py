@@ -1,0 +1,193 @@
+"""A fake Binance REST API on 127.0.0.1, speaking Binance's wire format, for tests.
+
+`FakeBinance` serves from a background thread on a free port:
+
+- GET /api/v3/klines (symbol, interval, startTime, endTime, limit: default 500, max 1000):
+  klines with startTime <= open time <= endTime, oldest first (the latest `limit` when no
+  startTime), each as Binance sends it: [open time ms, "open", "high", "low", "close", "volume",
+  close time ms, "quote volume", trades, "taker buy base", "taker buy quote", "0"]. An unknown
+  symbol is 400 {"code": -1121, "msg": "Invalid symbol."}, a bad interval 400 {"code": -1120}.
+- Every response carries X-MBX-USED-WEIGHT-1M (`used_weight`, +2 per klines request; tests may
+  set it to exercise back-off).
+- `fail_next(status, times, retry_after, after)` answers `times` requests, after the next `after`
+  ones, with an error (429, 418, 5xx) in Binance's shape, with Retry-After when given.
+- `route(method, path, handler)` adds an endpoint (e.g. signed /api/v3/myTrades): the handler gets
+  the `FakeRequest` and returns (status, JSON-able body). `requests` logs every request.
+
+Use the `fake_binance` fixture (import it into a test module), which also points
+BINANCE_BASE_URL at the fake.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+import numpy as np
+import pytest
+
+from shared.candles import Candles
+from shared.timeframes import TIMEFRAME_MS
+
+KLINES_WEIGHT = 2
+UNKNOWN_SYMBOL = {"code": -1121, "msg": "Invalid symbol."}
+RATE_LIMITED = {
+    "code": -1003,
+    "msg": "Too much request weight used; current limit is 6000 request weight per 1 MINUTE.",
+}
+INTERNAL_ERROR = {"code": -1001, "msg": "Internal error; unable to process your request. Please try again."}
+
+
+@dataclass(frozen=True)
+class FakeRequest:
+    method: str
+    path: str
+    params: dict[str, str]
+    headers: dict[str, str]
+    body: bytes
+
+
+@dataclass
+class _Failure:
+    status: int
+    remaining: int
+    retry_after: float | None
+    skip: int  # requests to answer normally first
+
+
+@dataclass
+class FakeBinance:
+    used_weight: int = 0
+    requests: list[FakeRequest] = field(default_factory=list)
+    _klines: dict[tuple[str, str], Candles] = field(default_factory=dict)
+    _failures: list[_Failure] = field(default_factory=list)
+    _routes: dict[tuple[str, str], Callable[[FakeRequest], tuple[int, Any]]] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __post_init__(self) -> None:
+        self.route("GET", "/api/v3/klines", self._serve_klines)
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
+        self._server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, args=(0.05,), name="fake-binance", daemon=True
+        )
+
+    def __enter__(self) -> FakeBinance:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def add_klines(self, symbol: str, interval: str, candles: Candles) -> None:
+        self._klines[(symbol, interval)] = candles
+
+    def fail_next(self, status: int, times: int = 1, retry_after: float | None = None, after: int = 0) -> None:
+        self._failures.append(_Failure(status, times, retry_after, after))
+
+    def route(self, method: str, path: str, handler: Callable[[FakeRequest], tuple[int, Any]]) -> None:
+        self._routes[(method, path)] = handler
+
+    def calls(self, path: str) -> list[FakeRequest]:
+        return [request for request in self.requests if request.path == path]
+
+    # ------------------------------------------------------------ endpoints
+    def _serve_klines(self, request: FakeRequest) -> tuple[int, Any]:
+        self.used_weight += KLINES_WEIGHT
+        interval = request.params.get("interval", "")
+        if interval not in TIMEFRAME_MS:
+            return 400, {"code": -1120, "msg": "Invalid interval."}
+        candles = self._klines.get((request.params.get("symbol", ""), interval))
+        if candles is None:
+            return 400, UNKNOWN_SYMBOL
+        limit = min(int(request.params.get("limit", 500)), 1000)
+        start = int(request.params.get("startTime", np.iinfo(np.int64).min))
+        end = int(request.params.get("endTime", np.iinfo(np.int64).max))
+        lo = int(np.searchsorted(candles.ts, start, side="left"))
+        hi = int(np.searchsorted(candles.ts, end, side="right"))
+        window = range(lo, min(hi, lo + limit)) if "startTime" in request.params else range(max(lo, hi - limit), hi)
+        step = TIMEFRAME_MS[interval]
+        return 200, [self._kline(candles, i, step) for i in window]
+
+    @staticmethod
+    def _kline(candles: Candles, i: int, step: int) -> list[Any]:
+        volume, close = float(candles.volume[i]), float(candles.close[i])
+        return [
+            int(candles.ts[i]),
+            f"{candles.open[i]:.8f}",
+            f"{candles.high[i]:.8f}",
+            f"{candles.low[i]:.8f}",
+            f"{close:.8f}",
+            f"{volume:.8f}",
+            int(candles.ts[i]) + step - 1,
+            f"{volume * close:.8f}",
+            100,
+            f"{volume / 2:.8f}",
+            f"{volume * close / 2:.8f}",
+            "0",
+        ]
+
+    # ------------------------------------------------------------ HTTP
+    def _answer(self, request: FakeRequest) -> tuple[int, Any, dict[str, str]]:
+        with self._lock:
+            self.requests.append(request)
+            if self._failures and self._failures[0].skip:
+                self._failures[0].skip -= 1
+            elif self._failures:
+                failure = self._failures[0]
+                failure.remaining -= 1
+                if failure.remaining == 0:
+                    self._failures.pop(0)
+                headers = {} if failure.retry_after is None else {"Retry-After": f"{failure.retry_after:g}"}
+                body = RATE_LIMITED if failure.status in (418, 429) else INTERNAL_ERROR
+                return failure.status, body, headers
+            handler = self._routes.get((request.method, request.path))
+            if handler is None:
+                return 404, {"code": -1, "msg": "Not found."}, {}
+            status, body = handler(request)
+            return status, body, {}
+
+    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def _handle(self) -> None:
+                url = urlsplit(self.path)
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                params = dict(parse_qsl(url.query)) | (dict(parse_qsl(body.decode())) if body else {})
+                request = FakeRequest(self.command, url.path, params, dict(self.headers), body)
+                status, payload, headers = fake._answer(request)
+                data = json.dumps(payload).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json;charset=UTF-8")
+                self.send_header("Content-Length", str(len(data)))
+                self.send_header("X-MBX-USED-WEIGHT-1M", str(fake.used_weight))
+                for name, value in headers.items():
+                    self.send_header(name, value)
+                self.end_headers()
+                self.wfile.write(data)
+
+            do_GET = do_POST = do_DELETE = _handle
+
+        return Handler
+
+
+@pytest.fixture
+def fake_binance(monkeypatch):
+    """A running FakeBinance; BINANCE_BASE_URL points at it for the test."""
+    with FakeBinance() as fake:
+        monkeypatch.setenv("BINANCE_BASE_URL", fake.url)
+        yield fake
