@@ -1,0 +1,85 @@
+"""S3 ObjectCreated on the imports bucket -> the candle import pipeline.
+
+Keys under imports/candles/ are candle files, keys under imports/candle-fetches/ Binance fetch
+requests (see shared.market_data.imports). Each S3 record is processed once: Powertools
+idempotency (table IDEMPOTENCY_TABLE) keys it by bucket, key and sequencer, so a redelivered
+event does nothing; the status record (IMPORTS_TABLE) also refuses to re-run a completed job.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer, IdempotencyConfig, idempotent_function
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from adapters.candle_store import market_data_service_from_env
+from shared.events import EventPublisher
+from shared.market_data.service import MarketDataService
+
+logger = Logger()
+
+
+class LogPublisher:
+    """Writes each event to the function's log."""
+
+    def publish(self, channel: str, event: str, data: dict[str, Any]) -> None:
+        logger.info("event published", extra={"channel": channel, "event": event, "data": data})
+
+
+def make_publisher() -> EventPublisher:
+    """The publisher this function announces imports through. Until the WebSocket fan-out
+    publisher exists this is the log; the lead replaces this one function's body to wire it."""
+    return LogPublisher()
+
+
+@functools.cache
+def _service() -> MarketDataService:
+    return market_data_service_from_env(make_publisher())
+
+
+@functools.cache
+def _idempotency() -> tuple[IdempotencyConfig, Any]:
+    config = IdempotencyConfig(
+        event_key_jmespath="[s3.bucket.name, s3.object.key, s3.object.sequencer]",
+        raise_on_no_idempotency_key=True,
+    )
+    persistence = DynamoDBPersistenceLayer(table_name=os.environ["IDEMPOTENCY_TABLE"])
+    return config, idempotent_function(data_keyword_argument="record", persistence_store=persistence, config=config)(
+        _import_record
+    )
+
+
+def _import_record(record: dict[str, Any], market_data: MarketDataService) -> dict[str, Any] | None:
+    s3_object = record["s3"]["object"]
+    status = market_data.run_inbox_object(s3_object["key"], s3_object.get("sequencer", ""))
+    if status is None:
+        logger.warning("not a candle import key", extra={"key": s3_object["key"]})
+        return None
+    logger.info(
+        "import finished",
+        extra={
+            "import_id": status.import_id,
+            "status": status.status,
+            "rows_imported": status.rows_imported,
+            "error_count": status.error_count,
+        },
+    )
+    return {"import_id": status.import_id, "status": status.status}
+
+
+def handle_event(
+    event: dict[str, Any], context: LambdaContext, market_data: MarketDataService
+) -> list[dict[str, Any] | None]:
+    """Import every S3 record of `event` through `market_data`, each at most once."""
+    config, import_once = _idempotency()
+    config.register_lambda_context(context)
+    return [import_once(record=record, market_data=market_data) for record in event.get("Records", [])]
+
+
+@logger.inject_lambda_context
+def handler(event: dict[str, Any], context: LambdaContext) -> list[dict[str, Any] | None]:
+    return handle_event(event, context, _service())
