@@ -116,7 +116,11 @@ CASES = {
     "macd": (
         lambda d, fast, slow, signal: ind.macd(d.close, fast, slow, signal),
         lambda d, fast, slow, signal: talib.MACD(d.close, fast, slow, signal),
-        [{"fast": 12, "slow": 26, "signal": 9}, {"fast": 2, "slow": 3, "signal": 2}, {"fast": 5, "slow": 20, "signal": 1}],
+        [
+            {"fast": 12, "slow": 26, "signal": 9},
+            {"fast": 2, "slow": 3, "signal": 2},
+            {"fast": 5, "slow": 20, "signal": 1},
+        ],
         "price",
     ),
     "bbands": (
@@ -212,16 +216,15 @@ def test_defaults_are_talibs() -> None:
         assert_matches(a, e, data.price_scale)
     for a, e in zip(ind.bbands(data.close), talib.BBANDS(data.close), strict=True):
         assert_matches(a, e, data.price_scale)
-    assert_matches(ind.atr(data.high, data.low, data.close), talib.ATR(data.high, data.low, data.close), data.price_scale)
-    for a, e in zip(ind.stoch(data.high, data.low, data.close), talib.STOCH(data.high, data.low, data.close), strict=True):
+    hlc = (data.high, data.low, data.close)
+    assert_matches(ind.atr(*hlc), talib.ATR(*hlc), data.price_scale)
+    for a, e in zip(ind.stoch(*hlc), talib.STOCH(*hlc), strict=True):
         assert_matches(a, e, OSCILLATOR)
-    assert_matches(ind.adx(data.high, data.low, data.close), talib.ADX(data.high, data.low, data.close), OSCILLATOR)
-    assert_matches(ind.cci(data.high, data.low, data.close), talib.CCI(data.high, data.low, data.close), OSCILLATOR)
+    assert_matches(ind.adx(*hlc), talib.ADX(*hlc), OSCILLATOR)
+    assert_matches(ind.cci(*hlc), talib.CCI(*hlc), OSCILLATOR)
     assert_matches(ind.roc(data.close), talib.ROC(data.close), OSCILLATOR)
     assert_matches(ind.momentum(data.close), talib.MOM(data.close), data.price_scale)
-    assert_matches(
-        ind.williams_r(data.high, data.low, data.close), talib.WILLR(data.high, data.low, data.close), OSCILLATOR
-    )
+    assert_matches(ind.williams_r(*hlc), talib.WILLR(*hlc), OSCILLATOR)
 
 
 def test_true_range_equals_talib() -> None:

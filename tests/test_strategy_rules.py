@@ -88,9 +88,17 @@ def test_touching_then_leaving_is_a_cross() -> None:
 
 def test_a_nan_operand_makes_every_comparator_false() -> None:
     # SMA(3) is undefined on bars 0-1
-    for comparator in (">", ">=", "<", "<=", "==", "crosses_above", "crosses_below"):
-        signals = entry(bars([5.0, 5.0, 5.0, 5.0]), condition("sma", {"period": 3}, comparator, -1e9 if ">" in comparator else 1e9))
-        assert not signals.entry[:2].any(), comparator
+    # Given thresholds every defined value satisfies
+    for comparator, threshold in ((">", -1e9), (">=", -1e9), ("<", 1e9), ("<=", 1e9), ("==", 5.0)):
+        signals = entry(bars([5.0, 5.0, 5.0, 5.0]), condition("sma", {"period": 3}, comparator, threshold))
+        np.testing.assert_array_equal(signals.entry, [F, F, T, T], err_msg=comparator)
+    # A cross needs the previous bar defined too: close 5, 1, 9, 9 vs SMA(2) nan, 3, 5, 9 is
+    # below on bar 1, but with nothing defined before it that is no cross
+    for comparator in ("crosses_above", "crosses_below"):
+        sma2 = {"indicator": "sma", "params": {"period": 2}}
+        signals = entry(bars([5.0, 1.0, 9.0, 9.0]), condition(comparator=comparator, value=sma2))
+        expected = [F, F, T, F] if comparator == "crosses_above" else [F, F, F, F]
+        np.testing.assert_array_equal(signals.entry, expected, err_msg=comparator)
 
 
 def test_equality_tolerates_rounding_but_not_real_differences() -> None:

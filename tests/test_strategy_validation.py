@@ -8,7 +8,6 @@ import math
 import warnings
 
 import numpy as np
-
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -78,7 +77,10 @@ def test_a_full_strategy_parses_into_rules_and_config() -> None:
     fast, slow = series_ref("sma", {"period": 10}), series_ref("sma", {"period": 50})
     assert parsed.entry == RuleGroup("and", (
         Condition(fast, "crosses_above", slow),
-        RuleGroup("or", (Condition(series_ref("rsi", {"period": 14}), "<", 70.0), Condition(series_ref("adx", {}), ">", 20.0))),
+        RuleGroup("or", (
+            Condition(series_ref("rsi", {"period": 14}), "<", 70.0),
+            Condition(series_ref("adx", {}), ">", 20.0),
+        )),
     ))
     assert parsed.exit == RuleGroup("or", (Condition(series_ref("macd", {}, "histogram"), "crosses_below", 0.0),))
     assert body["entry_rules"]["conditions"][0]["params"] == {"period": "$fast"}  # input untouched
@@ -116,7 +118,8 @@ def test_each_position_sizing_with_what_it_needs(sizing: str, fields: dict) -> N
 
 def test_percent_bounds_follow_the_direction() -> None:
     # A short's stop loss may exceed 100 % (price rising 3x); its take profit may not reach 100 %
-    short = validate_strategy(strategy(config={"direction": "short", "stop_loss": 200, "trailing_stop": 150, "take_profit": 99}))
+    short_config = {"direction": "short", "stop_loss": 200, "trailing_stop": 150, "take_profit": 99}
+    short = validate_strategy(strategy(config=short_config))
     assert (short.config.stop_loss, short.config.trailing_stop, short.config.take_profit) == (200, 150, 99)
     long = validate_strategy(strategy(config={"stop_loss": 99.9, "take_profit": 500}))
     assert (long.config.stop_loss, long.config.take_profit) == (99.9, 500)
@@ -129,75 +132,110 @@ def test_integral_floats_are_accepted_as_periods() -> None:
 
 # -- the error matrix -------------------------------------------------------------------------
 
+C0 = "entry_rules.conditions[0]"
 INVALID = [
     # (description, body, field, part of the message)
     ("not an object", [], "strategy", "must be an object"),
     ("entry rules missing", {"config": {}}, "entry_rules", "is required"),
-    ("entry rules empty", {"entry_rules": {"operator": "and", "conditions": []}}, "entry_rules.conditions", "at least one"),
+    ("entry rules empty", {"entry_rules": {"operator": "and", "conditions": []}},
+     "entry_rules.conditions", "at least one"),
     ("rules not a group", {"entry_rules": [cond()]}, "entry_rules", "must be an object"),
-    ("conditions not a list", {"entry_rules": {"conditions": cond()}}, "entry_rules.conditions", "must be a list"),
-    ("bad operator", {"entry_rules": {"operator": "xor", "conditions": [cond()]}}, "entry_rules.operator", "'and' or 'or'"),
-    ("unknown group field", {"entry_rules": {"conditions": [cond()], "mode": 1}}, "entry_rules.mode", "unknown field"),
-    ("condition not an object", strategy("rsi < 30"), "entry_rules.conditions[0]", "must be a condition"),
-    ("unknown indicator", strategy(cond("supertrend")), "entry_rules.conditions[0].indicator", "unknown indicator 'supertrend'"),
-    ("indicator missing", strategy({"comparator": ">", "value": 1}), "entry_rules.conditions[0].indicator", "is required"),
-    ("unknown condition field", strategy({**cond(), "weight": 2}), "entry_rules.conditions[0].weight", "unknown field"),
-    ("period not a number", strategy(cond(params={"period": "14"})), "entry_rules.conditions[0].params.period", "must be a number"),
-    ("period a bool", strategy(cond(params={"period": True})), "entry_rules.conditions[0].params.period", "must be a number"),
-    ("period fractional", strategy(cond(params={"period": 14.5})), "entry_rules.conditions[0].params.period", "whole number"),
-    ("period too small", strategy(cond("sma", {"period": 1})), "entry_rules.conditions[0].params.period", "between 2 and 100000"),
-    ("period too large", strategy(cond(params={"period": 10**6})), "entry_rules.conditions[0].params.period", "between 2"),
-    ("period infinite", strategy(cond(params={"period": math.inf})), "entry_rules.conditions[0].params.period", "must be a number"),
-    ("period overflowing", strategy(cond(params={"period": 10**400})), "entry_rules.conditions[0].params.period", "must be a number"),
-    ("unknown param", strategy(cond(params={"peroid": 14})), "entry_rules.conditions[0].params.peroid", "unknown parameter of rsi"),
-    ("params not an object", strategy(cond(params=[14])), "entry_rules.conditions[0].params", "must be an object"),
-    ("unknown source", strategy(cond(params={"source": "typical"})), "entry_rules.conditions[0].params.source", "must be one of"),
-    ("source on an HLC indicator", strategy(cond("atr", {"source": "close"}, ">", 1)), "entry_rules.conditions[0].params.source", "unknown parameter of atr"),
-    ("unknown output", strategy(cond("macd", {"output": "hist"}, ">", 0)), "entry_rules.conditions[0].params.output", "outputs: line, signal, histogram"),
-    ("output of a single-output indicator", strategy(cond(params={"output": "value"})), "entry_rules.conditions[0].params.output", "unknown parameter"),
-    ("macd periods inverted", strategy(cond("macd", {"fast_period": 30, "slow_period": 10}, ">", 0)), "entry_rules.conditions[0].params", "fast_period must be less than slow_period"),
-    ("std_dev not positive", strategy(cond("bbands", {"std_dev": 0}, ">", 0)), "entry_rules.conditions[0].params.std_dev", "greater than 0"),
-    ("negative offset", strategy(cond(params={"offset": -1})), "entry_rules.conditions[0].params.offset", "from 0 to"),
-    ("unknown comparator", strategy(cond(comparator="above")), "entry_rules.conditions[0].comparator", "unknown comparator 'above'"),
-    ("comparator missing", strategy({"indicator": "rsi", "value": 30}), "entry_rules.conditions[0].comparator", "is required"),
-    ("comparator not a string", strategy(cond(comparator=1)), "entry_rules.conditions[0].comparator", "unknown comparator"),
-    ("value missing", strategy({"indicator": "rsi", "comparator": "<"}), "entry_rules.conditions[0].value", "is required"),
-    ("value an unknown field", strategy(cond(value="price")), "entry_rules.conditions[0].value", "unknown price field 'price'"),
-    ("value a bool", strategy(cond(value=False)), "entry_rules.conditions[0].value", "must be a number"),
-    ("value a list", strategy(cond(value=[30])), "entry_rules.conditions[0].value", "must be a number"),
-    ("value indicator unknown", strategy(cond(value={"indicator": "kama"})), "entry_rules.conditions[0].value.indicator", "unknown indicator"),
-    ("value indicator bad period", strategy(cond(value={"indicator": "sma", "params": {"period": 0}})), "entry_rules.conditions[0].value.params.period", "between 2"),
-    ("value indicator output misplaced", strategy(cond(value={"indicator": "macd", "output": "signal"})), "entry_rules.conditions[0].value.output", "unknown field"),
-    ("unresolved $name in params", strategy(cond(params={"period": "$len"})), "entry_rules.conditions[0].params.period", "$len is not defined in config.parameters"),
-    ("unresolved $name as value", strategy(cond(value="$floor")), "entry_rules.conditions[0].value", "$floor is not defined"),
-    ("$name resolving to a bad period", strategy(cond(params={"period": "$p"}), config={"parameters": {"p": 2.5}}), "entry_rules.conditions[0].params.period", "whole number, got 2.5 (from $p)"),
-    ("nested group error path", strategy({"operator": "or", "conditions": [cond(), cond(params={"period": 0})]}), "entry_rules.conditions[0].conditions[1].params.period", "between 2"),
-    ("nested group empty", strategy({"operator": "or", "conditions": []}), "entry_rules.conditions[0].conditions", "at least one"),
-    ("exit rules error path", strategy(exit_conditions=[cond(comparator="?")]), "exit_rules.conditions[0].comparator", "unknown comparator"),
+    ("conditions not a list", {"entry_rules": {"conditions": cond()}},
+     "entry_rules.conditions", "must be a list"),
+    ("bad operator", {"entry_rules": {"operator": "xor", "conditions": [cond()]}},
+     "entry_rules.operator", "'and' or 'or'"),
+    ("unknown group field", {"entry_rules": {"conditions": [cond()], "mode": 1}},
+     "entry_rules.mode", "unknown field"),
+    ("condition not an object", strategy("rsi < 30"), C0, "must be a condition"),
+    ("unknown indicator", strategy(cond("supertrend")), C0 + ".indicator", "unknown indicator 'supertrend'"),
+    ("indicator missing", strategy({"comparator": ">", "value": 1}), C0 + ".indicator", "is required"),
+    ("unknown condition field", strategy({**cond(), "weight": 2}), C0 + ".weight", "unknown field"),
+    ("period not a number", strategy(cond(params={"period": "14"})),
+     C0 + ".params.period", "must be a number"),
+    ("period a bool", strategy(cond(params={"period": True})), C0 + ".params.period", "must be a number"),
+    ("period fractional", strategy(cond(params={"period": 14.5})), C0 + ".params.period", "whole number"),
+    ("period too small", strategy(cond("sma", {"period": 1})), C0 + ".params.period", "between 2 and 100000"),
+    ("period too large", strategy(cond(params={"period": 10**6})), C0 + ".params.period", "between 2"),
+    ("period infinite", strategy(cond(params={"period": math.inf})),
+     C0 + ".params.period", "must be a number"),
+    ("period overflowing", strategy(cond(params={"period": 10**400})),
+     C0 + ".params.period", "must be a number"),
+    ("unknown param", strategy(cond(params={"peroid": 14})),
+     C0 + ".params.peroid", "unknown parameter of rsi"),
+    ("params not an object", strategy(cond(params=[14])), C0 + ".params", "must be an object"),
+    ("unknown source", strategy(cond(params={"source": "typical"})), C0 + ".params.source", "must be one of"),
+    ("source on an HLC indicator", strategy(cond("atr", {"source": "close"}, ">", 1)),
+     C0 + ".params.source", "unknown parameter of atr"),
+    ("unknown output", strategy(cond("macd", {"output": "hist"}, ">", 0)),
+     C0 + ".params.output", "outputs: line, signal, histogram"),
+    ("output of a single-output indicator", strategy(cond(params={"output": "value"})),
+     C0 + ".params.output", "unknown parameter"),
+    ("macd periods inverted", strategy(cond("macd", {"fast_period": 30, "slow_period": 10}, ">", 0)),
+     C0 + ".params", "fast_period must be less than slow_period"),
+    ("std_dev not positive", strategy(cond("bbands", {"std_dev": 0}, ">", 0)),
+     C0 + ".params.std_dev", "greater than 0"),
+    ("negative offset", strategy(cond(params={"offset": -1})), C0 + ".params.offset", "from 0 to"),
+    ("unknown comparator", strategy(cond(comparator="above")),
+     C0 + ".comparator", "unknown comparator 'above'"),
+    ("comparator missing", strategy({"indicator": "rsi", "value": 30}), C0 + ".comparator", "is required"),
+    ("comparator not a string", strategy(cond(comparator=1)), C0 + ".comparator", "unknown comparator"),
+    ("value missing", strategy({"indicator": "rsi", "comparator": "<"}), C0 + ".value", "is required"),
+    ("value an unknown field", strategy(cond(value="price")), C0 + ".value", "unknown price field 'price'"),
+    ("value a bool", strategy(cond(value=False)), C0 + ".value", "must be a number"),
+    ("value a list", strategy(cond(value=[30])), C0 + ".value", "must be a number"),
+    ("value indicator unknown", strategy(cond(value={"indicator": "kama"})),
+     C0 + ".value.indicator", "unknown indicator"),
+    ("value indicator bad period", strategy(cond(value={"indicator": "sma", "params": {"period": 0}})),
+     C0 + ".value.params.period", "between 2"),
+    ("value indicator output misplaced", strategy(cond(value={"indicator": "macd", "output": "signal"})),
+     C0 + ".value.output", "unknown field"),
+    ("unresolved $name in params", strategy(cond(params={"period": "$len"})),
+     C0 + ".params.period", "$len is not defined in config.parameters"),
+    ("unresolved $name as value", strategy(cond(value="$floor")), C0 + ".value", "$floor is not defined"),
+    ("$name resolving to a bad period", strategy(cond(params={"period": "$p"}), config={"parameters": {"p": 2.5}}),
+     C0 + ".params.period", "whole number, got 2.5 (from $p)"),
+    ("nested group error path", strategy({"operator": "or", "conditions": [cond(), cond(params={"period": 0})]}),
+     C0 + ".conditions[1].params.period", "between 2"),
+    ("nested group empty", strategy({"operator": "or", "conditions": []}),
+     C0 + ".conditions", "at least one"),
+    ("exit rules error path", strategy(exit_conditions=[cond(comparator="?")]),
+     "exit_rules.conditions[0].comparator", "unknown comparator"),
     ("config not an object", strategy(config=[1]), "config", "must be an object"),
     ("unknown config field", strategy(config={"leverage": 3}), "config.leverage", "unknown field"),
     ("bad direction", strategy(config={"direction": "sideways"}), "config.direction", "long, short"),
-    ("bad sizing", strategy(config={"position_sizing": "kelly"}), "config.position_sizing", "all_in, percent_of_equity"),
-    ("percent_of_equity without risk", strategy(config={"position_sizing": "percent_of_equity"}), "config.risk_percentage", "required when position_sizing is percent_of_equity"),
-    ("fixed_quantity without quantity", strategy(config={"position_sizing": "fixed_quantity"}), "config.quantity", "required"),
-    ("fixed_notional without notional", strategy(config={"position_sizing": "fixed_notional"}), "config.notional", "required"),
-    ("risk_based without stop", strategy(config={"position_sizing": "risk_based", "risk_percentage": 1}), "config.stop_loss", "required when position_sizing is risk_based"),
+    ("bad sizing", strategy(config={"position_sizing": "kelly"}),
+     "config.position_sizing", "all_in, percent_of_equity"),
+    ("percent_of_equity without risk", strategy(config={"position_sizing": "percent_of_equity"}),
+     "config.risk_percentage", "required when position_sizing is percent_of_equity"),
+    ("fixed_quantity without quantity", strategy(config={"position_sizing": "fixed_quantity"}),
+     "config.quantity", "required"),
+    ("fixed_notional without notional", strategy(config={"position_sizing": "fixed_notional"}),
+     "config.notional", "required"),
+    ("risk_based without stop", strategy(config={"position_sizing": "risk_based", "risk_percentage": 1}),
+     "config.stop_loss", "required when position_sizing is risk_based"),
     ("risk over 100", strategy(config={"risk_percentage": 150}), "config.risk_percentage", "at most 100"),
     ("quantity zero", strategy(config={"quantity": 0}), "config.quantity", "greater than 0"),
     ("stop loss zero", strategy(config={"stop_loss": 0}), "config.stop_loss", "greater than 0"),
     ("long stop loss of 100 %", strategy(config={"stop_loss": 100}), "config.stop_loss", "less than 100"),
-    ("long trailing stop over 100 %", strategy(config={"trailing_stop": 120}), "config.trailing_stop", "less than 100"),
-    ("short take profit of 100 %", strategy(config={"direction": "short", "take_profit": 100}), "config.take_profit", "less than 100"),
+    ("long trailing stop over 100 %", strategy(config={"trailing_stop": 120}),
+     "config.trailing_stop", "less than 100"),
+    ("short take profit of 100 %", strategy(config={"direction": "short", "take_profit": 100}),
+     "config.take_profit", "less than 100"),
     ("take profit absurd", strategy(config={"take_profit": 5000}), "config.take_profit", "at most 1000"),
     ("stop loss a string", strategy(config={"stop_loss": "2%"}), "config.stop_loss", "percentage"),
     ("negative slippage", strategy(config={"slippage": -0.1}), "config.slippage", "from 0 to 10"),
-    ("parameters not an object", strategy(config={"parameters": [10]}), "config.parameters", "must be an object"),
-    ("parameter not a number", strategy(config={"parameters": {"fast": "10"}}), "config.parameters.fast", "must be a number"),
-    ("parameter badly named", strategy(config={"parameters": {"2fast": 10}}), "config.parameters.2fast", "letters, digits"),
+    ("parameters not an object", strategy(config={"parameters": [10]}),
+     "config.parameters", "must be an object"),
+    ("parameter not a number", strategy(config={"parameters": {"fast": "10"}}),
+     "config.parameters.fast", "must be a number"),
+    ("parameter badly named", strategy(config={"parameters": {"2fast": 10}}),
+     "config.parameters.2fast", "letters, digits"),
 ]
 
 
-@pytest.mark.parametrize(("body", "field", "message"), [case[1:] for case in INVALID], ids=[case[0] for case in INVALID])
+@pytest.mark.parametrize(
+    ("body", "field", "message"), [case[1:] for case in INVALID], ids=[case[0] for case in INVALID]
+)
 def test_invalid_input_names_the_field(body, field: str, message: str) -> None:
     errors = errors_of(body)
     assert field in errors, errors
@@ -239,31 +277,62 @@ json_values = st.recursive(
 )
 # Near-valid pieces, so that the fuzzing reaches the deep checks too.
 names = st.sampled_from(["sma", "ema", "rsi", "macd", "bbands", "stoch", "donchian", "price", "obv", "nope", ""])
-param_values = st.one_of(st.integers(-5, 60), st.floats(allow_nan=True), st.sampled_from(["$p", "$q", "close", "hl2", "line", "upper", "k"]), json_values)
-params = st.dictionaries(st.sampled_from(["period", "source", "output", "offset", "std_dev", "fast_period", "slow_period", "k_period", "x"]), param_values, max_size=4)
-operands = st.one_of(st.floats(), st.integers(), st.sampled_from(["close", "open", "$p", "$z", "hl3"]), st.fixed_dictionaries({"indicator": names, "params": params}), json_values)
-conditions = st.fixed_dictionaries(
-    {"indicator": names, "params": params, "comparator": st.sampled_from([">", "<=", "crosses_above", "equals", "=>", 3]), "value": operands}
+param_values = st.one_of(
+    st.integers(-5, 60),
+    st.floats(allow_nan=True),
+    st.sampled_from(["$p", "$q", "close", "hl2", "line", "upper", "k"]),
+    json_values,
 )
+param_names = st.sampled_from(["period", "source", "output", "offset", "std_dev", "fast_period", "slow_period", "x"])
+params = st.dictionaries(param_names, param_values, max_size=4)
+operands = st.one_of(
+    st.floats(),
+    st.integers(),
+    st.sampled_from(["close", "open", "$p", "$z", "hl3"]),
+    st.fixed_dictionaries({"indicator": names, "params": params}),
+    json_values,
+)
+comparators = st.sampled_from([">", "<=", "crosses_above", "equals", "=>", 3])
+conditions = st.fixed_dictionaries({"indicator": names, "params": params, "comparator": comparators, "value": operands})
 groups = st.recursive(
     conditions,
-    lambda children: st.fixed_dictionaries({"operator": st.sampled_from(["and", "or", "nand"]), "conditions": st.lists(children, max_size=3)}),
+    lambda children: st.fixed_dictionaries(
+        {"operator": st.sampled_from(["and", "or", "nand"]), "conditions": st.lists(children, max_size=3)}
+    ),
     max_leaves=6,
 )
+config_values = st.one_of(
+    st.sampled_from(["long", "short", "risk_based", "all_in"]),
+    st.floats(),
+    st.integers(-10, 200),
+    st.dictionaries(st.sampled_from(["p", "q", "1"]), json_values | st.integers(2, 30), max_size=3),
+    json_values,
+)
 configs = st.dictionaries(
-    st.sampled_from(["direction", "position_sizing", "risk_percentage", "quantity", "stop_loss", "take_profit", "slippage", "parameters", "extra"]),
-    st.one_of(st.sampled_from(["long", "short", "risk_based", "all_in"]), st.floats(), st.integers(-10, 200),
-              st.dictionaries(st.sampled_from(["p", "q", "1"]), json_values | st.integers(2, 30), max_size=3), json_values),
+    st.sampled_from(["direction", "position_sizing", "risk_percentage", "stop_loss", "take_profit", "parameters", "x"]),
+    config_values,
     max_size=5,
+)
+near_valid = st.fixed_dictionaries({"entry_rules": groups, "exit_rules": st.none() | groups, "config": configs})
+
+_fuzz_close = 100 + np.cumsum(np.random.default_rng(0).normal(size=60))
+FUZZ_CANDLES = Candles.from_arrays(
+    np.arange(60), _fuzz_close, _fuzz_close + 1, _fuzz_close - 1, _fuzz_close, np.ones(60)
 )
 
 
-_fuzz_close = 100 + np.cumsum(np.random.default_rng(0).normal(size=60))
-FUZZ_CANDLES = Candles.from_arrays(np.arange(60), _fuzz_close, _fuzz_close + 1, _fuzz_close - 1, _fuzz_close, np.ones(60))
+def evaluates_cleanly(strategy: Strategy) -> None:
+    """Boolean signals for every bar, and no numpy warning on the way."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        signals = strategy.signals(FUZZ_CANDLES)
+    assert signals.entry.dtype == bool and signals.exit.dtype == bool
+    assert len(signals.entry) == len(signals.exit) == len(FUZZ_CANDLES)
+    assert 0 <= signals.warmup <= len(FUZZ_CANDLES)
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.one_of(json_values, st.fixed_dictionaries({"entry_rules": groups, "exit_rules": st.none() | groups, "config": configs})))
+@given(json_values | near_valid)
 def test_any_input_gives_a_strategy_or_validation_failed(body) -> None:
     before = copy.deepcopy(body)
     try:
@@ -271,12 +340,8 @@ def test_any_input_gives_a_strategy_or_validation_failed(body) -> None:
     except ValidationFailed as failed:
         assert failed.errors and all(isinstance(e, FieldError) and e.field for e in failed.errors)
     else:
-        # and whatever passed validation evaluates cleanly: boolean signals, no numpy warnings
         assert isinstance(result, Strategy)
-        with warnings.catch_warnings():
-            warnings.simplefilter("error")
-            signals = result.signals(FUZZ_CANDLES)
-        assert signals.entry.dtype == bool and len(signals.exit) == len(FUZZ_CANDLES)
+        evaluates_cleanly(result)
     assert repr(body) == repr(before)  # the input is never modified
 
 
@@ -287,11 +352,9 @@ def valid_indicators(draw) -> dict:
     params: dict = {}
     for param in spec.params:
         if draw(st.booleans()):
-            params[param.name] = (
-                draw(st.integers(int(param.minimum), 70)) if param.integer else draw(st.floats(0.1, 5))
-            )
+            params[param.name] = draw(st.integers(int(param.minimum), 70) if param.integer else st.floats(0.1, 5))
     if spec.name == "macd" and params.get("fast_period", 12) >= params.get("slow_period", 26):
-        params.pop("fast_period", None), params.pop("slow_period", None)
+        params["fast_period"], params["slow_period"] = 12, 26
     if spec.default_source and draw(st.booleans()):
         params["source"] = draw(st.sampled_from(SOURCES))
     if len(spec.outputs) > 1 and draw(st.booleans()):
@@ -308,21 +371,21 @@ valid_conditions = st.builds(
     st.one_of(st.floats(-1e6, 1e6), st.sampled_from(SOURCES), valid_indicators()),
 )
 valid_groups = st.recursive(
-    valid_conditions,
-    lambda children: st.fixed_dictionaries({"operator": st.sampled_from(["and", "or"]), "conditions": st.lists(children, min_size=1, max_size=3)}),
+    valid_conditions.map(lambda c: {"conditions": [c]}),
+    lambda children: st.fixed_dictionaries(
+        {
+            "operator": st.sampled_from(["and", "or"]),
+            "conditions": st.lists(children | valid_conditions, min_size=1, max_size=3),
+        }
+    ),
     max_leaves=5,
 )
 
 
 @settings(max_examples=150, deadline=None)
-@given(valid_groups.map(lambda g: g if "operator" in g else {"conditions": [g]}), st.none() | valid_groups.map(lambda g: g if "operator" in g else {"conditions": [g]}))
+@given(valid_groups, st.none() | valid_groups)
 def test_every_valid_strategy_evaluates_to_boolean_signals(entry_rules, exit_rules) -> None:
-    parsed = validate_strategy({"entry_rules": entry_rules, "exit_rules": exit_rules})
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        signals = parsed.signals(FUZZ_CANDLES)
-    assert signals.entry.dtype == bool and signals.exit.dtype == bool
-    assert 0 <= signals.warmup <= len(FUZZ_CANDLES)
+    evaluates_cleanly(validate_strategy({"entry_rules": entry_rules, "exit_rules": exit_rules}))
 
 
 # -- with_parameters ---------------------------------------------------------------------------
@@ -343,7 +406,8 @@ def test_with_parameters_sets_named_parameters_and_dotted_paths() -> None:
 @pytest.mark.parametrize(
     ("key", "message"),
     [("slow", "not declared in config.parameters"), ("config.parameters.x.y", "'x' does not exist"),
-     ("entry_rules.conditions[5].value", "[5] does not exist"), ("entry_rules.conditions[3]", "[3] does not exist"), ("config..stop_loss", "not a valid path"),
+     ("entry_rules.conditions[5].value", "[5] does not exist"), ("entry_rules.conditions[3]", "[3] does not exist"),
+     ("config..stop_loss", "not a valid path"),
      ("entry_rules.conditions[0].params.period.deep", "parent is not an object")],
 )
 def test_with_parameters_rejects_unknown_targets(key: str, message: str) -> None:

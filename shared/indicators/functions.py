@@ -48,6 +48,7 @@ from shared.indicators._kernels import (
     rolling_min,
 )
 
+
 class MACD(NamedTuple):
     line: np.ndarray
     signal: np.ndarray

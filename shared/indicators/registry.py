@@ -344,7 +344,9 @@ class SeriesRef:
         return f"{self.indicator}({shown}){output}{offset}"
 
 
-def series_ref(indicator: str, params: Mapping[str, float | str], output: str | None = None, offset: int = 0) -> SeriesRef:
+def series_ref(
+    indicator: str, params: Mapping[str, float | str], output: str | None = None, offset: int = 0
+) -> SeriesRef:
     """A canonical SeriesRef: defaults filled in, parameters sorted. Assumes validated input."""
     spec = REGISTRY[indicator]
     resolved = spec.defaults() | dict(params)

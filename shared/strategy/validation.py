@@ -202,7 +202,7 @@ class _Validator:
         values = {}
         for name, value in parameters.items():
             if not (isinstance(name, str) and _NAME.match(name)):
-                self.fail(f"config.parameters.{name}", "a parameter name is letters, digits and _, not starting with a digit")
+                self.fail(f"config.parameters.{name}", "must be letters, digits and _, not starting with a digit")
                 continue
             number = _number(value)
             if number is None:
