@@ -1,59 +1,72 @@
-"""WebSocket API function: $connect, $disconnect and $default (client messages)."""
+"""WebSocket API function: $connect, $disconnect and $default (the client's join/leave/ping).
+
+Thin: the protocol and its rules are shared.realtime.ChannelService; this wires it to the
+connections table, the REST API's sessions and backtests tables and the candle store, and turns
+API Gateway's events into calls. The reply to a message is the route response (the `$default`
+route has a RouteResponse), so it reaches the client before anything published afterwards.
+"""
 
 from __future__ import annotations
 
-import json
-import time
-from datetime import datetime, timedelta, timezone
+import functools
+import os
+from datetime import UTC, datetime, timedelta
 
+import boto3
 from aws_lambda_powertools import Logger, Tracer
 
-from adapters.models.connections import CONNECTION_SK, ConnectionItem
+from adapters.connections import ConnectionStore
+from adapters.market_catalog import CandleStoreCatalog
+from adapters.models.backtests import BacktestItem
+from adapters.models.sessions import SessionItem
+from adapters.models.users import UserItem
+from adapters.repositories.backtests import DynamoBacktestRepository
+from adapters.repositories.binding import bind
+from adapters.repositories.sessions import DynamoSessionRepository
+from adapters.repositories.users import DynamoUserRepository
+from shared.realtime import ChannelService, ConnectionInfo, encode
+from shared.services.accounts import Accounts
 
 logger = Logger()
 tracer = Tracer()
 
-# API Gateway closes a WebSocket after 2 hours; its items must not outlive it.
-CONNECTION_LIFETIME = timedelta(hours=2)
+
+@functools.cache
+def _connections() -> ConnectionStore:
+    return ConnectionStore.from_env(boto3.client("dynamodb"))
 
 
-def _reply(payload: dict) -> dict:
-    return {"statusCode": 200, "body": json.dumps(payload)}
+@functools.cache
+def _channels() -> ChannelService:
+    """Built on the first message, not at $connect: a connection that never joins costs nothing more."""
+    accounts = Accounts(
+        users=DynamoUserRepository(bind(UserItem, os.environ["USERS_TABLE"])),
+        sessions=DynamoSessionRepository(bind(SessionItem, os.environ["SESSIONS_TABLE"])),
+        session_ttl=timedelta(hours=float(os.environ["SESSION_TTL_HOURS"])),
+    )
+    backtests = DynamoBacktestRepository(bind(BacktestItem, os.environ["BACKTESTS_TABLE"]))
+    catalog = CandleStoreCatalog(boto3.client("s3"), os.environ["CANDLES_BUCKET"])
+    return ChannelService(accounts, backtests, catalog, _connections())
 
 
-def on_connect(connection_id: str) -> dict:
-    expires_at = datetime.now(timezone.utc) + CONNECTION_LIFETIME
-    ConnectionItem(connection_id, CONNECTION_SK, connected_at=int(time.time()), expires_at=expires_at).save()
-    return {"statusCode": 200}
-
-
-def on_disconnect(connection_id: str) -> dict:
-    with ConnectionItem.batch_write() as batch:
-        for item in ConnectionItem.query(connection_id):
-            batch.delete(item)
-    return {"statusCode": 200}
-
-
-def on_message(body: str | None) -> dict:
-    try:
-        message = json.loads(body or "")
-    except ValueError:
-        return _reply({"event": "error", "message": "message is not valid JSON"})
-    if not isinstance(message, dict) or not isinstance(message.get("action"), str):
-        return _reply({"event": "error", "message": "message must be an object with an 'action'"})
-    if message["action"] == "ping":
-        return _reply({"event": "pong"})
-    return _reply({"event": "error", "message": f"unknown action {message['action']!r}"})
+def _connection(request: dict) -> ConnectionInfo:
+    connected_at = datetime.fromtimestamp(request["connectedAt"] / 1000, UTC)
+    return ConnectionInfo(request["connectionId"], connected_at)
 
 
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
 def handler(event: dict, context: object) -> dict:
     request = event["requestContext"]
-    route, connection_id = request["routeKey"], request["connectionId"]
-    logger.append_keys(connection_id=connection_id, route=route)
+    connection = _connection(request)
+    route = request["routeKey"]
+    logger.append_keys(connection_id=connection.connection_id, route=route)
     if route == "$connect":
-        return on_connect(connection_id)
+        _connections().open(connection)
+        return {"statusCode": 200}
     if route == "$disconnect":
-        return on_disconnect(connection_id)
-    return on_message(event.get("body"))
+        _connections().close(connection.connection_id)
+        return {"statusCode": 200}
+    reply = _channels().handle(connection, event.get("body"))
+    logger.info("message answered", extra={"reply": reply["event"], "channel": reply.get("channel")})
+    return {"statusCode": 200, "body": encode(reply).decode()}
