@@ -127,6 +127,25 @@ def test_cached_series_are_read_only_and_leave_the_candles_writable() -> None:
     data.close[0] = data.close[0]  # the candles' own column is untouched
 
 
+def test_a_bounded_cache_evicts_the_least_recently_used_series() -> None:
+    # Given room for two series of 600 float64 values
+    data = candles()
+    cache = IndicatorCache(data, max_bytes=2 * 600 * 8)
+    sma = {period: series_ref("sma", {"period": period}) for period in (5, 6, 7)}
+    cache.series(sma[5])
+    cache.series(sma[6])
+    cache.series(sma[5])  # used again: now sma(6) is the oldest
+    cache.series(sma[7])  # evicts sma(6)
+    assert cache.computations == 3 and cache.cached_bytes == 2 * 600 * 8
+    cache.series(sma[5])
+    assert cache.computations == 3
+    cache.series(sma[6])
+    assert cache.computations == 4
+    # A price series shares the candles' memory and costs nothing
+    cache.series(series_ref("price", {}))
+    assert cache.cached_bytes == 2 * 600 * 8
+
+
 def test_memory_covers_the_history_a_value_depends_on() -> None:
     # Given an EMA computed on all bars and on only the last `memory` bars before some bar
     data = candles(3000)

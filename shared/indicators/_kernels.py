@@ -16,6 +16,10 @@ import numpy as np
 # Block length of the matrix-product scan. 32 keeps the product (~32 flops per bar) within the
 # cost of one cumsum while the recursion over block states stays short (n / 32, n / 1024, ...).
 _SCAN_BLOCK = 32
+# Rows per matrix product: small enough (rows * 32 * 32 <= 2**18) that OpenBLAS computes it on
+# the calling thread. Its threads cost more than they save on products this thin, and under CPU
+# contention (a busy Lambda host, a shared CI box) they turn 2 ms into 30-100 ms.
+_PRODUCT_ROWS = 256
 # Prefix sums restart every `_PREFIX_BLOCK` bars so that a window sum is the difference of two
 # numbers no larger than one block's total (a global cumsum loses ~1e-8 relative on volume).
 _PREFIX_BLOCK = 2048
@@ -49,10 +53,18 @@ def _scan_blocks(blocks: np.ndarray, c: float, y0: float, out: np.ndarray) -> No
     entering = np.empty(len(blocks))
     entering[0] = y0
     if len(blocks) > 1:
-        block_ends = blocks[:-1] @ powers[:, -1]
+        block_ends = np.empty(len(blocks) - 1)
+        _product(blocks[:-1], powers[:, -1], block_ends)
         entering[1:] = linear_recurrence(block_ends, c**_SCAN_BLOCK, y0)
     blocks[:, 0] += c * entering
-    np.matmul(blocks, powers, out=out)
+    _product(blocks, powers, out)
+
+
+def _product(rows: np.ndarray, matrix: np.ndarray, out: np.ndarray) -> None:
+    """out = rows @ matrix, in single-threaded slices of `_PRODUCT_ROWS` rows."""
+    for start in range(0, len(rows), _PRODUCT_ROWS):
+        stop = start + _PRODUCT_ROWS
+        np.matmul(rows[start:stop], matrix, out=out[start:stop])
 
 
 def linear_recurrence(b: np.ndarray, c: float, y0: float) -> np.ndarray:
@@ -120,14 +132,17 @@ class WindowSums:
             return self._x.copy()
         block = max(_PREFIX_BLOCK, 1 << (period - 1).bit_length())
         prefix = self._block_prefix(block)
-        sums = np.empty_like(prefix)
-        # Window inside its block: difference of two prefixes of the same block.
-        np.subtract(prefix[:, period:], prefix[:, :-period], out=sums[:, period:])
+        flat = prefix.reshape(-1)
+        sums = np.empty_like(flat)
+        # Window inside its block: difference of two prefixes of the same block (one contiguous
+        # pass; the first `period` bars of each block are then redone below).
+        np.subtract(flat[period:], flat[:-period], out=sums[period:])
         # Window starting in the previous block: this block's prefix + the previous block's tail.
-        np.subtract(prefix[:-1, -1:], prefix[:-1, -period:], out=sums[1:, :period])
-        sums[1:, :period] += prefix[1:, :period]
-        sums[0, :period] = prefix[0, :period]
-        out = sums.reshape(-1)[:n]
+        by_block = sums.reshape(prefix.shape)
+        np.subtract(prefix[:-1, -1:], prefix[:-1, -period:], out=by_block[1:, :period])
+        by_block[1:, :period] += prefix[1:, :period]
+        by_block[0, :period] = prefix[0, :period]
+        out = sums[:n]
         out[: period - 1] = np.nan
         return out
 

@@ -11,6 +11,7 @@ candles shares all of it.
 from __future__ import annotations
 
 import math
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
@@ -357,36 +358,61 @@ class IndicatorCache:
     """Indicator series of one set of candles, each computed once.
 
     `computations` counts indicator evaluations (a multi-output indicator counts once for all
-    its outputs); tests and a sweep's statistics read it.
+    its outputs); tests and a sweep's statistics read it. `max_bytes` bounds the memory the
+    cached series take (least recently used first out; a sweep over many periods on a million
+    bars would otherwise hold 8 MB per period); None keeps everything.
     """
 
-    def __init__(self, candles: Candles) -> None:
+    def __init__(self, candles: Candles, max_bytes: int | None = None) -> None:
         self.candles = candles
-        self._inputs = _Inputs(candles)
-        self._outputs: dict[tuple[str, tuple[tuple[str, float | str], ...]], dict[str, np.ndarray]] = {}
-        self._shifted: dict[SeriesRef, np.ndarray] = {}
+        self.max_bytes = max_bytes
         self.computations = 0
+        self._inputs = _Inputs(candles)
+        # (indicator, params) -> every output, and SeriesRef -> an offset copy; oldest first.
+        self._entries: OrderedDict[object, tuple[dict[str, np.ndarray], int]] = OrderedDict()
+        self._bytes = 0
+
+    @property
+    def cached_bytes(self) -> int:
+        return self._bytes
 
     def series(self, ref: SeriesRef) -> np.ndarray:
         """The series `ref` names; read-only (shared with every other reader)."""
-        key = (ref.indicator, ref.params)
-        outputs = self._outputs.get(key)
+        outputs = self._recall((ref.indicator, ref.params))
         if outputs is None:
             spec = ref.spec
             values = spec.compute(self._inputs, dict(ref.params))
             self.computations += 1
             outputs = {name: _read_only(array) for name, array in zip(spec.outputs, values, strict=True)}
-            self._outputs[key] = outputs
+            self._remember((ref.indicator, ref.params), outputs)
         series = outputs[ref.output]
         if ref.offset == 0:
             return series
-        shifted = self._shifted.get(ref)
+        shifted = self._recall(ref)
         if shifted is None:
-            shifted = np.full(len(series), np.nan)
-            shifted[ref.offset :] = series[: len(series) - ref.offset]
-            shifted = _read_only(shifted)
-            self._shifted[ref] = shifted
-        return shifted
+            copy = np.full(len(series), np.nan)
+            copy[ref.offset :] = series[: len(series) - ref.offset]
+            shifted = {ref.output: _read_only(copy)}
+            self._remember(ref, shifted)
+        return shifted[ref.output]
+
+    def _recall(self, key: object) -> dict[str, np.ndarray] | None:
+        entry = self._entries.get(key)
+        if entry is None:
+            return None
+        self._entries.move_to_end(key)
+        return entry[0]
+
+    def _remember(self, key: object, outputs: dict[str, np.ndarray]) -> None:
+        columns = [getattr(self.candles, name) for name in ("open", "high", "low", "close", "volume")]
+        size = sum(  # a price series is the candles' own column: it costs nothing here
+            array.nbytes for array in outputs.values() if not any(np.may_share_memory(array, c) for c in columns)
+        )
+        self._entries[key] = (outputs, size)
+        self._bytes += size
+        while self.max_bytes is not None and self._bytes > self.max_bytes and len(self._entries) > 1:
+            _, (_, evicted) = self._entries.popitem(last=False)
+            self._bytes -= evicted
 
 
 def _read_only(array: np.ndarray) -> np.ndarray:
