@@ -37,6 +37,10 @@ from shared.candles import Candles
 from shared.timeframes import YEAR_MS, bars_per_year, timeframe_ms
 
 
+# Below this many drawdown periods, troughs are found by one argmin per period (see _first_at_lowest).
+_TROUGH_LOOP_MAX_PERIODS = 500
+
+
 class TradeColumns(Protocol):
     """What the metrics read from a trade list (the engine's `Trades` provides it)."""
 
@@ -86,25 +90,21 @@ def _underwater_periods(equity: np.ndarray) -> DrawdownPeriods:
     peak = np.maximum.accumulate(equity)
     underwater = equity < peak  # never true at bar 0
     edges = np.diff(underwater.view(np.int8))
-    first_under = np.flatnonzero(edges == 1) + 1
+    changes = np.flatnonzero(edges) + 1
+    first_under = changes[edges[changes - 1] == 1]
     if not len(first_under):
         empty = np.empty(0, dtype=np.int64)
         return DrawdownPeriods(empty, empty, empty, np.empty(0), np.empty(0))
-    recovered = np.flatnonzero(edges == -1) + 1
+    recovered = changes[edges[changes - 1] == -1]
     ends = np.append(recovered, n) if len(recovered) < len(first_under) else recovered
     # Segments alternate above-water / underwater and cover the curve: [0, u0) [u0, e0) [e0, u1) ...
     starts = np.empty(2 * len(first_under) + 1, dtype=np.intp)
     starts[0] = 0
     starts[1::2] = first_under
     starts[2::2] = ends
-    lengths = np.diff(starts, append=n)
     # reduceat indices must be < n: the last start equals n exactly when the curve ends underwater.
     lowest = np.minimum.reduceat(equity, starts[:-1] if ends[-1] == n else starts)[1::2]
-    # The trough is the first bar of a period whose equity equals the period's minimum.
-    segment_lowest = np.full(len(starts), np.nan)
-    segment_lowest[1::2] = lowest
-    at_lowest = np.flatnonzero(equity == np.repeat(segment_lowest, lengths))
-    trough = at_lowest[np.searchsorted(at_lowest, first_under)]
+    trough = _first_at_lowest(equity, starts, lowest)
     top = peak[first_under]
     depth = top - lowest
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -118,38 +118,52 @@ def _underwater_periods(equity: np.ndarray) -> DrawdownPeriods:
     )
 
 
-def per_bar_returns(equity_curve: np.ndarray) -> np.ndarray:
-    """r_t = equity_t / equity_{t-1} - 1 for t >= 1, and 0 where the previous equity is 0."""
+def _first_at_lowest(equity: np.ndarray, starts: np.ndarray, lowest: np.ndarray) -> np.ndarray:
+    """First bar of each underwater segment (starts[1::2] .. starts[2::2]) whose equity equals
+    the segment's minimum. Few periods: one argmin per period; many: one vectorised pass over the
+    curve (a per-bar copy of each segment's minimum), which costs more until periods number in
+    the hundreds."""
+    first_under, ends = starts[1::2], starts[2::2]
+    if len(first_under) <= _TROUGH_LOOP_MAX_PERIODS:
+        return np.array(
+            [start + int(np.argmin(equity[start:end])) for start, end in zip(first_under.tolist(), ends.tolist())],
+            dtype=np.intp,
+        )
+    segment_lowest = np.full(len(starts), np.nan)
+    segment_lowest[1::2] = lowest
+    at_lowest = np.flatnonzero(equity == np.repeat(segment_lowest, np.diff(starts, append=len(equity))))
+    return at_lowest[np.searchsorted(at_lowest, first_under)]
+
+
+def return_ratios(equity_curve: np.ndarray, periods_per_year: float) -> tuple[float | None, float | None]:
+    """(sharpe_ratio, sortino_ratio) of the per-bar returns r_t = equity_t / equity_{t-1} - 1
+    (0 where the previous equity is 0), annualised by sqrt(periods_per_year):
+    sharpe = mean(r) / std(r, ddof=1), sortino = mean(r) / sqrt(sum(min(r, 0)^2) / N).
+    Each is None below 2 returns or when its deviation is 0. One returns buffer is reused for the
+    downside and the deviations: on a million bars every pass and every fresh array counts."""
     equity = np.asarray(equity_curve, dtype=np.float64)
-    previous, current = equity[:-1], equity[1:]
-    if len(previous) and previous.min() > 0.0:
-        returns = np.divide(current, previous)
+    count = len(equity) - 1
+    if count < 2:
+        return None, None
+    previous = equity[:-1]
+    if previous.min() > 0.0:
+        returns = np.divide(equity[1:], previous)
         returns -= 1.0
-        return returns
-    returns = np.zeros(len(current))
-    np.divide(current, previous, out=returns, where=previous > 0.0)
-    returns[previous > 0.0] -= 1.0
-    return returns
-
-
-def sharpe_ratio(returns: np.ndarray, periods_per_year: float) -> float | None:
-    """mean / std(ddof=1) * sqrt(periods_per_year); None below 2 returns or at zero deviation."""
-    if len(returns) < 2:
-        return None
-    mean = float(returns.sum()) / len(returns)
-    deviations = np.subtract(returns, mean)
-    deviation = math.sqrt(float(np.vdot(deviations, deviations)) / (len(returns) - 1))
-    return None if deviation == 0.0 else mean / deviation * math.sqrt(periods_per_year)
-
-
-def sortino_ratio(returns: np.ndarray, periods_per_year: float) -> float | None:
-    """mean / sqrt(sum(min(r, 0)^2) / N) * sqrt(periods_per_year); None below 2 returns or
-    without a negative return."""
-    if len(returns) < 2:
-        return None
-    downside = np.minimum(returns, 0.0)
-    deviation = math.sqrt(float(np.vdot(downside, downside)) / len(returns))
-    return None if deviation == 0.0 else float(returns.sum()) / len(returns) / deviation * math.sqrt(periods_per_year)
+    else:
+        alive = previous > 0.0
+        returns = np.zeros(count)
+        np.divide(equity[1:], previous, out=returns, where=alive)
+        np.subtract(returns, 1.0, out=returns, where=alive)
+    mean = float(returns.sum()) / count
+    scratch = np.minimum(returns, 0.0)
+    downside = math.sqrt(float(np.einsum("i,i->", scratch, scratch)) / count)
+    np.subtract(returns, mean, out=scratch)
+    deviation = math.sqrt(float(np.einsum("i,i->", scratch, scratch)) / (count - 1))
+    annual = math.sqrt(periods_per_year)
+    return (
+        None if deviation == 0.0 else mean / deviation * annual,
+        None if downside == 0.0 else mean / downside * annual,
+    )
 
 
 def performance_summary(
@@ -173,8 +187,7 @@ def performance_summary(
     gross_loss = -float(losses.sum())
     final = float(equity[-1]) if n else float(initial_balance)
     total_pnl = final - initial_balance
-    returns = per_bar_returns(equity)
-    periods = bars_per_year(timeframe)
+    sharpe, sortino = return_ratios(equity, bars_per_year(timeframe))
     cagr = _cagr(initial_balance, final, candles, timeframe)
     exposure_bars = int(np.where(closed, trades.exit_bar, n).sum() - trades.entry_bar.sum())
 
@@ -186,8 +199,8 @@ def performance_summary(
         "profit_factor": float(wins.sum()) / gross_loss if gross_loss > 0.0 else None,
         "max_drawdown": drawdown.max_drawdown,
         "max_drawdown_percentage": drawdown.max_drawdown_percentage,
-        "sharpe_ratio": sharpe_ratio(returns, periods),
-        "sortino_ratio": sortino_ratio(returns, periods),
+        "sharpe_ratio": sharpe,
+        "sortino_ratio": sortino,
         "total_pnl": total_pnl,
         "total_pnl_percentage": 100.0 * total_pnl / initial_balance,
         "cagr": cagr,

@@ -9,6 +9,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
+from shared import metrics
 from shared.candles import Candles
 from shared.metrics import calculate_drawdown, performance_summary
 from shared.timeframes import bars_per_year
@@ -59,7 +60,9 @@ class TestDrawdown:
         max_dd, max_dd_pct, periods = calculate_drawdown(np.array([1.0, 2.0, 2.0, 3.0]))
         assert (max_dd, max_dd_pct, len(periods)) == (0.0, 0.0, 0)
 
-    def test_matches_a_brute_force_scan_on_a_random_walk(self):
+    @pytest.mark.parametrize("loop_max_periods", [0, 10_000])  # vectorised and per-period trough search
+    def test_matches_a_brute_force_scan_on_a_random_walk(self, monkeypatch, loop_max_periods):
+        monkeypatch.setattr(metrics, "_TROUGH_LOOP_MAX_PERIODS", loop_max_periods)
         rng = np.random.default_rng(7)
         curve = 1000 * np.exp(np.cumsum(rng.normal(0, 0.01, 2000)))
         max_dd, max_dd_pct, periods = calculate_drawdown(curve)

@@ -58,6 +58,8 @@ def simulate(candles: Candles, signals: Signals, config: StrategyConfig, setting
     exit_bar = candidates.exit_bar[taken]
     entry_price = candidates.entry_price[taken]
     equity = equity_curve(candles.close, fill_bar, exit_bar, entry_price, positions, rules.direction, settings.initial_balance)
+    if rules.can_liquidate:  # mathematically >= 0 (liquidation closes first); clear rounding residue
+        np.maximum(equity, 0.0, out=equity)
 
     still_open = exit_bar == n
     trades = Trades(
@@ -118,9 +120,10 @@ def equity_curve(
     lengths = np.diff(bounds)
     equity = np.repeat(intercept, lengths)
     if count:
-        equity += np.repeat(slope, lengths) * close
-    # Mathematically >= 0 (liquidation closes positions first); clear rounding residue below 0.
-    return np.maximum(equity, 0.0, out=equity)
+        marked = np.repeat(slope, lengths)
+        np.multiply(marked, close, out=marked)
+        equity += marked
+    return equity
 
 
 def _signal_column(values: np.ndarray, n: int, name: str) -> np.ndarray:
