@@ -276,7 +276,8 @@ def peer_main(peer: str, data: Path, stops: bool) -> None:
             slow = vbt.MA.run(frame["Close"], SLOW)
             entries = fast.ma_crossed_above(slow).shift(1, fill_value=False)
             exits = fast.ma_crossed_below(slow).shift(1, fill_value=False)
-            kwargs = dict(sl_stop=stop_loss, tp_stop=take_profit) if stops else {}
+            # vectorbt's stops default to the entry bar's close; ours are relative to the fill price
+            kwargs = dict(sl_stop=stop_loss, tp_stop=take_profit, stop_entry_price="fillprice") if stops else {}
             return vbt.Portfolio.from_signals(
                 frame["Close"], entries, exits, price=frame["Open"], open=frame["Open"], high=frame["High"],
                 low=frame["Low"], fees=FEE, init_cash=INITIAL, size=np.inf, direction="longonly", freq="1min", **kwargs,
@@ -327,9 +328,12 @@ def peer_main(peer: str, data: Path, stops: bool) -> None:
         stats = backtest.run()
         out["times"]["first_run"] = time.perf_counter() - start
         trades = stats["_trades"]
+        # finalize_trades closes a position still open at the last close; report it as open
+        last = len(frame) - 1
+        finalized = (trades["ExitBar"].to_numpy() == last) & np.isclose(trades["ExitPrice"].to_numpy(), frame["Close"].iloc[-1], rtol=1e-12)
         out["trades"] = {
             "entry_bar": trades["EntryBar"].to_numpy().tolist(),
-            "exit_bar": trades["ExitBar"].to_numpy().tolist(),
+            "exit_bar": np.where(finalized, -1, trades["ExitBar"].to_numpy()).tolist(),
             "entry_price": trades["EntryPrice"].to_numpy().tolist(),
             "exit_price": trades["ExitPrice"].to_numpy().tolist(),
             "quantity": trades["Size"].to_numpy().tolist(),
