@@ -13,6 +13,8 @@ objects first and then replaces the manifest with a conditional PUT (`If-Match` 
 importer re-reads the manifest, re-merges and tries again, so concurrent imports of one series never
 lose each other's work. A crash before the swap leaves only unreferenced objects: readers follow the
 manifest and never list the prefix. (`_manifests` starts with `_`, which Hive-style readers skip.)
+A month object a swap replaces stays listed under `retired` in the manifest for an hour (readers
+holding the previous manifest may still be reading it); the next commit after that deletes it.
 """
 
 from __future__ import annotations
@@ -36,8 +38,6 @@ import pyarrow.parquet as pq
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from adapters.binance import BinanceClient
-from adapters.models.market_data import DynamoImportRecords
 from shared.candles import CANDLE_SCHEMA, PRICE_FIELDS, Candles
 from shared.errors import FieldError, ValidationFailed
 from shared.events import EventPublisher
@@ -151,7 +151,8 @@ class S3CandleStore:
             self.s3.put_object(Bucket=self.bucket, Key=key, Body=body, ContentType="application/vnd.apache.parquet")
             written.append((Partition.of(month, key, candles, len(body)), candles))
         current = base if base is not None else SeriesManifest(symbol, timeframe)
-        manifest = current.with_partitions(written, updated_at=iso_utc(int(self.clock() * 1000)))
+        now_ms = int(self.clock() * 1000)
+        manifest, expired = current.with_partitions(written, now_ms, updated_at=iso_utc(now_ms))
         condition = {"IfMatch": base.version} if base is not None else {"IfNoneMatch": "*"}
         try:
             response = self.s3.put_object(
@@ -165,6 +166,9 @@ class S3CandleStore:
             if error.response.get("Error", {}).get("Code") in _PRECONDITION_CODES:
                 raise ConcurrentUpdate(f"{symbol} {timeframe} changed while importing") from error
             raise
+        for start in range(0, len(expired), 1000):  # no longer in any manifest a reader could still hold
+            batch = expired[start : start + 1000]
+            self.s3.delete_objects(Bucket=self.bucket, Delete={"Objects": [{"Key": key} for key in batch]})
         return replace(manifest, version=response["ETag"])
 
 
@@ -226,6 +230,10 @@ def market_data_service_from_env(publisher: EventPublisher, s3_client: Any = Non
     """The market-data service of a deployed function: buckets from CANDLES_BUCKET and
     IMPORTS_BUCKET, status records in IMPORTS_TABLE, Binance at BINANCE_BASE_URL (or the default),
     every client pointed at AWS_ENDPOINT_URL when it is set."""
+    # Imported here: functions that only read candles (compute) need neither DynamoDB nor Binance.
+    from adapters.binance import BinanceClient
+    from adapters.models.market_data import DynamoImportRecords
+
     s3 = s3_client or boto3.client("s3", config=Config(signature_version="s3v4"))  # v4: presigned URLs
     return MarketDataService(
         store=S3CandleStore(s3, os.environ["CANDLES_BUCKET"]),

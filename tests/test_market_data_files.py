@@ -432,7 +432,8 @@ def test_a_clean_binance_year_is_read_on_the_vectorised_path(monkeypatch):
     ts = 1_704_067_200_000 + np.arange(n, dtype=np.int64) * 60_000
     price = 40_000 + np.arange(n) % 100
     body = "".join(
-        f"{t},{p}.5,{p + 1},{p},{p}.25,1.5,{t + 59_999},1,1,1,1,0\n" for t, p in zip(ts.tolist(), price.tolist(), strict=True)
+        f"{t},{p}.5,{p + 1},{p},{p}.25,1.5,{t + 59_999},1,1,1,1,0\n"
+        for t, p in zip(ts.tolist(), price.tolist(), strict=True)
     )
     valid = read(body, "1m")
     # Then every candle is read, in order, with nothing dropped

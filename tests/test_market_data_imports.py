@@ -353,3 +353,26 @@ def test_bad_candle_queries(market_data, two_days, query, error, field):
     with pytest.raises(error) as caught:
         market_data.get_candles(**arguments)
     assert caught.value.errors[0].field == field
+
+
+def test_the_deployed_handler_wires_everything_from_its_environment(market_data, s3, monkeypatch):
+    # Given the function's environment (buckets by name), its log, and a file in the bucket
+    logged = []
+    monkeypatch.setattr(candle_import.logger, "info", lambda message, extra: logged.append((message, extra)))
+    monkeypatch.setenv("CANDLES_BUCKET", CANDLES_BUCKET)
+    monkeypatch.setenv("IMPORTS_BUCKET", IMPORTS_BUCKET)
+    candle_import._service.cache_clear()
+    key = "imports/candles/BTCUSDT/1h/day.csv"
+    s3.put_object(Bucket=IMPORTS_BUCKET, Key=key, Body=binance_csv(day_of_candles(), "1h"))
+    try:
+        # When Lambda calls the handler
+        [result] = candle_import.handler(s3_event(s3, key), Context())
+        deployed = candle_import._service()
+    finally:
+        candle_import._service.cache_clear()
+    # Then the import ran, its events went to the publisher (the log, for now), and presigned
+    # upload URLs are signed with SigV4 (the only kind S3 accepts in every region)
+    assert result["status"] == "completed"
+    published = [extra for message, extra in logged if message == "event published"]
+    assert [(e["channel"], e["event"]) for e in published] == [("market:BTCUSDT:1h", "candle_update")]
+    assert "X-Amz-Algorithm=AWS4-HMAC-SHA256" in deployed.inbox.presign_put("imports/candles/X/1h/f.csv", 60)

@@ -110,6 +110,31 @@ def test_a_rejected_file_leaves_the_store_unchanged(candle_store, s3, problem):
     assert stored_state(s3) == before
 
 
+def test_a_replaced_month_object_is_deleted_an_hour_later_by_the_next_commit(s3, candle_store):
+    # Given a store whose clock the test moves
+    now = [1_750_000_000.0]
+    store = S3CandleStore(s3, CANDLES_BUCKET, clock=lambda: now[0])
+    candles = random_candles(MAR_2024, 72, "1h")
+    import_csv(store, candles.slice(0, 24))
+    first_object = store.manifest("BTCUSDT", "1h").partition("2024-03").key
+    # When a second day replaces March's object, the first object is retired but kept
+    import_csv(store, candles.slice(24, 48))
+    assert [r.key for r in store.manifest("BTCUSDT", "1h").retired] == [first_object]
+    assert first_object in object_keys(s3, CANDLES_BUCKET)
+    # And a commit more than an hour later deletes it
+    now[0] += 3601
+    import_csv(store, candles.slice(48, 72))
+    manifest = store.manifest("BTCUSDT", "1h")
+    assert first_object not in object_keys(s3, CANDLES_BUCKET)
+    assert first_object not in [r.key for r in manifest.retired]
+    assert object_keys(s3, CANDLES_BUCKET) == {
+        manifest_key("BTCUSDT", "1h"),
+        manifest.partition("2024-03").key,
+        *(r.key for r in manifest.retired),
+    }
+    assert_same_candles(get_candles(store, "BTCUSDT", "1h"), candles)
+
+
 class _ManifestWriteCrashes:
     """An S3 client that dies when asked to write a manifest (a crash between the two phases)."""
 

@@ -4,7 +4,10 @@ A series (symbol, timeframe) is a set of month partitions, each one immutable ob
 month's candles. The manifest names the current object of every month and is the only thing an
 import replaces: new objects are written first, then the manifest is swapped in one conditional
 write. Readers follow the manifest, so they see either the old series or the new one, never half
-an import; objects a swap leaves unreferenced are never read again.
+an import.
+
+An object a swap replaces is listed as retired in the new manifest and deleted by the first
+commit after RETIRED_GRACE_MS, so a reader still holding the older manifest can finish its read.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import numpy as np
 from shared.candles import PRICE_FIELDS, Candles
 
 MANIFEST_FORMAT = 1
+RETIRED_GRACE_MS = 3_600_000
 
 
 class ConcurrentUpdate(Exception):
@@ -53,6 +57,14 @@ class Partition:
 
 
 @dataclass(frozen=True)
+class RetiredObject:
+    """A month object a newer one replaced, and when (epoch ms)."""
+
+    key: str
+    retired_at: int
+
+
+@dataclass(frozen=True)
 class SeriesManifest:
     """The current content of one series. `version` is the store's token for the manifest read
     (an S3 ETag), used to swap it conditionally; it is not part of the manifest itself."""
@@ -62,6 +74,7 @@ class SeriesManifest:
     partitions: tuple[Partition, ...] = ()  # by month
     latest: dict[str, Any] | None = None  # the newest candle: ts + OHLCV
     updated_at: str = ""
+    retired: tuple[RetiredObject, ...] = ()
     version: str | None = field(default=None, compare=False)
 
     @property
@@ -87,8 +100,18 @@ class SeriesManifest:
             if (end_ms is None or p.first_ts < end_ms) and (start_ms is None or p.last_ts >= start_ms)
         ]
 
-    def with_partitions(self, written: Sequence[tuple[Partition, Candles]], updated_at: str) -> SeriesManifest:
-        """This manifest with the given months replaced (or added); the latest candle follows the newest month."""
+    def with_partitions(
+        self, written: Sequence[tuple[Partition, Candles]], now_ms: int, updated_at: str
+    ) -> tuple[SeriesManifest, list[str]]:
+        """This manifest with the given months replaced (or added), and the retired keys whose
+        grace period is over: they leave the manifest and are to be deleted once it is in place.
+        The latest candle follows the newest month."""
+        replaced = [
+            RetiredObject(old.key, now_ms)
+            for new, _ in written
+            if (old := self.partition(new.month)) is not None and old.key != new.key
+        ]
+        expired = [r for r in self.retired if now_ms - r.retired_at >= RETIRED_GRACE_MS]
         months = {p.month: p for p in self.partitions} | {p.month: p for p, _ in written}
         newest_partition, newest_candles = max(written, key=lambda item: item[0].month)
         latest = self.latest
@@ -96,13 +119,15 @@ class SeriesManifest:
             latest = {"ts": int(newest_candles.ts[-1])} | {
                 name: float(getattr(newest_candles, name)[-1]) for name in PRICE_FIELDS
             }
-        return replace(
+        manifest = replace(
             self,
             partitions=tuple(months[m] for m in sorted(months)),
             latest=latest,
             updated_at=updated_at,
+            retired=tuple(r for r in self.retired if r not in expired) + tuple(replaced),
             version=None,
         )
+        return manifest, [r.key for r in expired]
 
     def to_json(self) -> bytes:
         document = {
@@ -115,6 +140,7 @@ class SeriesManifest:
             "latest": self.latest,
             "updated_at": self.updated_at,
             "partitions": [vars(p) for p in self.partitions],
+            "retired": [vars(r) for r in self.retired],
         }
         return json.dumps(document, indent=1).encode()
 
@@ -129,6 +155,7 @@ class SeriesManifest:
             partitions=tuple(Partition(**p) for p in document["partitions"]),
             latest=document["latest"],
             updated_at=document["updated_at"],
+            retired=tuple(RetiredObject(**r) for r in document["retired"]),
             version=version,
         )
 
