@@ -355,12 +355,11 @@ def test_bad_candle_queries(market_data, two_days, query, error, field):
     assert caught.value.errors[0].field == field
 
 
-def test_the_deployed_handler_wires_everything_from_its_environment(market_data, s3, monkeypatch):
-    # Given the function's environment (buckets by name), its log, and a file in the bucket
-    logged = []
-    monkeypatch.setattr(candle_import.logger, "info", lambda message, extra: logged.append((message, extra)))
+def test_the_deployed_handler_wires_everything_from_its_environment(market_data, s3, publisher, monkeypatch):
+    # Given the function's environment (buckets by name) and a file in the bucket
     monkeypatch.setenv("CANDLES_BUCKET", CANDLES_BUCKET)
     monkeypatch.setenv("IMPORTS_BUCKET", IMPORTS_BUCKET)
+    monkeypatch.setattr(candle_import, "make_publisher", lambda: publisher)
     candle_import._service.cache_clear()
     key = "imports/candles/BTCUSDT/1h/day.csv"
     s3.put_object(Bucket=IMPORTS_BUCKET, Key=key, Body=binance_csv(day_of_candles(), "1h"))
@@ -370,9 +369,20 @@ def test_the_deployed_handler_wires_everything_from_its_environment(market_data,
         deployed = candle_import._service()
     finally:
         candle_import._service.cache_clear()
-    # Then the import ran, its events went to the publisher (the log, for now), and presigned
+    # Then the import ran, its events went through make_publisher's publisher, and presigned
     # upload URLs are signed with SigV4 (the only kind S3 accepts in every region)
     assert result["status"] == "completed"
-    published = [extra for message, extra in logged if message == "event published"]
-    assert [(e["channel"], e["event"]) for e in published] == [("market:BTCUSDT:1h", "candle_update")]
+    assert [event for _, event, _ in publisher.events] == ["candle_update"]
     assert "X-Amz-Algorithm=AWS4-HMAC-SHA256" in deployed.inbox.presign_put("imports/candles/X/1h/f.csv", 60)
+
+
+def test_the_function_publishes_through_the_websocket_publisher(monkeypatch):
+    from adapters.publisher import WebSocketPublisher
+
+    monkeypatch.setenv("WEBSOCKET_API_ENDPOINT", "https://example.execute-api.us-east-1.amazonaws.com/dev")
+    monkeypatch.setenv("CONNECTIONS_TABLE", "connections")
+    publisher = candle_import.make_publisher()
+    try:
+        assert isinstance(publisher, WebSocketPublisher)
+    finally:
+        publisher.shutdown()

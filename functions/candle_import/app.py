@@ -17,23 +17,16 @@ from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from adapters.candle_store import market_data_service_from_env
+from adapters.publisher import publisher_from_env
 from shared.events import EventPublisher
 from shared.market_data.service import MarketDataService
 
 logger = Logger()
 
 
-class LogPublisher:
-    """Writes each event to the function's log."""
-
-    def publish(self, channel: str, event: str, data: dict[str, Any]) -> None:
-        logger.info("event published", extra={"channel": channel, "event": event, "data": data})
-
-
 def make_publisher() -> EventPublisher:
-    """The publisher this function announces imports through. Until the WebSocket fan-out
-    publisher exists this is the log; the lead replaces this one function's body to wire it."""
-    return LogPublisher()
+    """The one place this function's publisher comes from: THE WebSocket publisher."""
+    return publisher_from_env()
 
 
 @functools.cache
