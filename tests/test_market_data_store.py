@@ -91,22 +91,29 @@ def test_a_file_contradicting_stored_candles_is_rejected_and_writes_nothing(cand
     assert stored_state(s3) == before
 
 
-@pytest.mark.parametrize("problem", ["negative-volume", "misaligned", "conflicting-duplicate"])
+# Each breaks line 6 of a Binance kline CSV: fields are open time, open, high, low, close, volume, ...
+BROKEN_LINE = {
+    "unreadable-number": lambda f: f[:1] + ["n/a"] + f[2:],
+    "short-row": lambda f: f[:3],
+    "non-finite": lambda f: f[:4] + ["inf"] + f[5:],
+    "zero-price": lambda f: f[:3] + ["0"] + f[4:],
+    "negative-volume": lambda f: f[:5] + ["-1"] + f[6:],
+    "high-below-body": lambda f: f[:2] + [f[3]] + f[3:],
+    "low-above-body": lambda f: f[:3] + [f[2]] + f[4:],
+    "misaligned": lambda f: [str(int(f[0]) + MINUTE)] + f[1:],
+    "conflicting-duplicate": lambda f: [str(int(f[0]) - HOUR)] + f[1:],  # line 5's time, line 6's prices
+}
+
+
+@pytest.mark.parametrize("problem", list(BROKEN_LINE))
 def test_a_rejected_file_leaves_the_store_unchanged(candle_store, s3, problem):
     import_csv(candle_store, random_candles(MAR_2024, 24, "1h", seed=2))
     before = stored_state(s3)
-    candles = random_candles(MAR_2024 + 24 * HOUR, 24, "1h", seed=3)
-    lines = binance_csv(candles, "1h").decode().splitlines()
-    fields = lines[5].split(",")
-    if problem == "negative-volume":
-        fields[5] = "-1"
-    elif problem == "misaligned":
-        fields[0] = str(int(fields[0]) + MINUTE)
-    else:
-        lines.append(",".join([*lines[5].split(",")[:4], "1.00000000", *lines[5].split(",")[5:]]))
-    lines[5] = ",".join(fields)
-    with pytest.raises(ImportRejected):
+    lines = binance_csv(random_candles(MAR_2024 + 24 * HOUR, 24, "1h", seed=3), "1h").decode().splitlines()
+    lines[5] = ",".join(BROKEN_LINE[problem](lines[5].split(",")))
+    with pytest.raises(ImportRejected) as caught:
         CandleImporter(candle_store).import_file("BTCUSDT", "1h", ("\n".join(lines) + "\n").encode())
+    assert [e.field for e in caught.value.errors] == ["line 6"]
     assert stored_state(s3) == before
 
 
