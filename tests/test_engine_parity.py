@@ -164,9 +164,13 @@ def test_engine_matches_bar_by_bar_simulation(seed, raw, commission, leverage, e
     config = StrategyConfig(**raw, **extra)
     backtest = BacktestSettings(initial_balance=10_000.0, commission=commission, leverage=leverage)
 
-    ratio = exits_module._PRECHECK_MAX_WINDOW_RATIO if precheck else -1
-    with patch.object(exits_module, "_PRECHECK_MAX_WINDOW_RATIO", ratio):
+    # Without the window pre-check every candidate goes through the bar-by-bar block scan.
+    scan_all = patch.object(exits_module, "_rows_that_may_stop", lambda _c, fill_bar, *_: np.arange(len(fill_bar)))
+    if precheck:
         result = simulate(candles, Signals(entry, exit_), config, backtest)
+    else:
+        with scan_all:
+            result = simulate(candles, Signals(entry, exit_), config, backtest)
     expected, curve = bar_by_bar(candles, entry, exit_, config, commission / 100, leverage, 0.005, 10_000.0)
 
     got = result.trades.to_records()
@@ -179,3 +183,20 @@ def test_engine_matches_bar_by_bar_simulation(seed, raw, commission, leverage, e
         )
         np.testing.assert_allclose([record["pnl"], record["fees"]], [pnl, fees], rtol=1e-9, atol=1e-7)
     np.testing.assert_allclose(result.equity_curve, curve, rtol=1e-9, atol=1e-7)
+
+
+@settings(max_examples=100, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), entry_rate=st.floats(0.01, 1.0), exit_rate=st.floats(0.0, 0.5))
+def test_window_extremes_equal_brute_force(seed, entry_rate, exit_rate):
+    # Windows as the engine forms them: from each candidate to its signal exit (or the end)
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(2, 120))
+    series = rng.normal(size=n).round(1)  # rounding makes ties common
+    start = np.flatnonzero(rng.random(n - 1) < entry_rate) + 1
+    signals = np.flatnonzero(rng.random(n - 1) < exit_rate)
+    end = np.append(signals, n - 1)[np.searchsorted(signals, start)] + 1
+    if not len(start):
+        return
+    for ufunc, reduce in ((np.minimum, np.min), (np.maximum, np.max)):
+        got = exits_module._window_extremes(series, ufunc, start, end)
+        assert got.tolist() == [reduce(series[a:b]) for a, b in zip(start, end)]

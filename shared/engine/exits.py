@@ -7,9 +7,10 @@ follows from the entry price and the leverage. So exits are resolved for all can
 operations, and the actual trade sequence is picked afterwards by `chain.follow_chain`.
 
 Work is spent only where a stop can matter: the signal exit of every candidate comes from one
-`searchsorted`; each candidate's window (entry bar up to its signal exit) is then checked with one
-`reduceat` per price series for whether any stop level is reachable at all; only the candidates
-that pass are scanned bar by bar, in growing 2-D blocks, to find the first bar that triggers.
+`searchsorted`; each candidate's window (entry bar up to its signal exit) is then checked, via
+one `reduceat` per price series over the window boundaries, for whether any stop level is
+reachable at all; only the candidates that pass are scanned bar by bar, in growing 2-D blocks,
+to find the first bar that triggers.
 
 Prices inside the stop search are "signed" (multiplied by the direction, +1 long / -1 short), so a
 short is searched exactly like a long: the adverse series is `low` (long) or `-high` (short), the
@@ -30,9 +31,6 @@ from shared.strategy.model import StrategyConfig
 EXIT_REASONS = ("signal", "stop_loss", "take_profit", "trailing_stop", "liquidation", "open")
 SIGNAL, STOP_LOSS, TAKE_PROFIT, TRAILING_STOP, LIQUIDATION, OPEN = range(len(EXIT_REASONS))
 
-# The window pre-check costs O(sum of window lengths); past this multiple of the bar count the
-# candidates are scanned directly (the scan stops at each candidate's first trigger).
-_PRECHECK_MAX_WINDOW_RATIO = 4
 # Cells (candidates x bars) gathered per scan step: bounds the scan's memory to a few MB.
 _SCAN_CELLS = 1 << 18
 _SCAN_FIRST_WIDTH = 8
@@ -139,9 +137,7 @@ def resolve_exits(candles: Candles, entry: np.ndarray, exit: np.ndarray, rules: 
 
     if rules.has_price_exits and len(fill_bar):
         levels = _StopLevels.for_entries(entry_price, rules)
-        rows = np.arange(len(fill_bar))
-        if (signal_exit_bar - fill_bar).sum() <= _PRECHECK_MAX_WINDOW_RATIO * n:
-            rows = _rows_that_may_stop(candles, fill_bar, signal_exit_bar, levels, d)
+        rows = _rows_that_may_stop(candles, fill_bar, signal_exit_bar, levels, d)
         if len(rows):
             stop = _scan_first_stop(candles, rows, fill_bar[rows], signal_exit_bar[rows], levels, rules)
             exit_bar[stop.rows] = stop.bar
@@ -192,33 +188,48 @@ def _rows_that_may_stop(
     candles: Candles, fill_bar: np.ndarray, window_end: np.ndarray, levels: _StopLevels, d: int
 ) -> np.ndarray:
     """Candidates whose window [fill_bar, window_end) reaches a stop level at some bar (a superset
-    for trailing stops, whose level is bounded by the window's best price).
-
-    One `reduceat` over interleaved (start, end) pairs gives each window's extreme; the odd slots
-    cover the gaps between windows and are discarded. Window ends equal to n are clipped to n-1 and
-    the last bar is folded in separately, because `reduceat` indices must be < n.
-    """
-    n = len(candles)
-    bounds = np.empty(2 * len(fill_bar), dtype=np.intp)
-    bounds[0::2] = fill_bar
-    bounds[1::2] = np.minimum(window_end, n - 1)
-    reaches_end = window_end == n
-
-    def window_extreme(series: np.ndarray, ufunc: np.ufunc) -> np.ndarray:
-        extreme = ufunc.reduceat(series, bounds)[0::2]
-        extreme[reaches_end] = ufunc(extreme[reaches_end], series[n - 1])
-        return extreme
-
+    for trailing stops, whose level is bounded by the window's best price)."""
     if d > 0:
-        worst = window_extreme(candles.low, np.minimum)
-        best = window_extreme(candles.high, np.maximum)
+        worst = _window_extremes(candles.low, np.minimum, fill_bar, window_end)
+        best = _window_extremes(candles.high, np.maximum, fill_bar, window_end)
     else:
-        worst = -window_extreme(candles.high, np.maximum)
-        best = -window_extreme(candles.low, np.minimum)
+        worst = -_window_extremes(candles.high, np.maximum, fill_bar, window_end)
+        best = -_window_extremes(candles.low, np.minimum, fill_bar, window_end)
     may_stop = (worst <= levels.adverse) | (best >= levels.take_profit)
     if levels.trail_factor is not None:
         may_stop |= worst <= np.maximum(levels.entry, best) * levels.trail_factor
     return np.flatnonzero(may_stop)
+
+
+def _window_extremes(series: np.ndarray, ufunc: np.ufunc, start: np.ndarray, end: np.ndarray) -> np.ndarray:
+    """ufunc (np.minimum / np.maximum) of series over each window [start_j, end_j), in O(n) plus
+    O(m log m) for m windows, however long and however overlapping they are.
+
+    Windows here are either disjoint or nested with a common end (candidates that share their
+    signal exit). The window boundaries cut the series into segments; one `reduceat` gives each
+    segment's extreme, and a suffix scan within each group of nested windows (doubling steps,
+    never crossing the group's end) turns it into each window's extreme.
+    """
+    n = len(series)
+    cuts = np.concatenate((start, end[end < n]))
+    cuts.sort(kind="stable")  # two sorted runs: a linear merge
+    distinct = np.empty(len(cuts), dtype=bool)
+    distinct[0] = True
+    np.not_equal(cuts[1:], cuts[:-1], out=distinct[1:])
+    cuts = cuts[distinct]
+    extreme = ufunc.reduceat(series, cuts)  # segment i = [cuts[i], cuts[i+1]), the last one to n
+    first = np.searchsorted(cuts, start)
+    stop = np.searchsorted(cuts, end)  # len(cuts) for windows ending at n
+    reach = np.arange(1, len(cuts) + 1)  # exclusive end of each segment's group (itself alone
+    reach[first] = stop  # unless it starts a window)
+    positions = np.arange(len(cuts))
+    span, widest = 1, int((stop - first).max())
+    while span < widest:  # after this step, extreme[s] covers segments [s, s + 2*span) of its group
+        ahead = positions + span
+        inside = np.flatnonzero(ahead < reach)
+        extreme[inside] = ufunc(extreme[inside], extreme[ahead[inside]])
+        span *= 2
+    return extreme[first]
 
 
 @dataclass(frozen=True, eq=False)
