@@ -37,6 +37,8 @@ from shared.candles import Candles
 from shared.timeframes import YEAR_MS, bars_per_year, timeframe_ms
 
 
+# Bars per block of the running-peak computation (see _underwater).
+_PEAK_BLOCK = 1024
 # Below this many drawdown periods, troughs are found by one argmin per period (see _first_at_lowest).
 _TROUGH_LOOP_MAX_PERIODS = 500
 
@@ -77,7 +79,7 @@ def calculate_drawdown(equity_curve: np.ndarray) -> Drawdown:
     """Maximum drawdown (currency and percent of the peak) and every underwater period.
 
     Within one underwater period the peak is constant, so both maxima are maxima over the
-    periods' depths: the curve is scanned once for its running peak and once for the periods.
+    periods' depths.
     """
     periods = _underwater_periods(np.asarray(equity_curve, dtype=np.float64))
     if not len(periods):
@@ -85,10 +87,39 @@ def calculate_drawdown(equity_curve: np.ndarray) -> Drawdown:
     return Drawdown(float(periods.depth.max()), float(periods.depth_percentage.max()), periods)
 
 
+def _underwater(equity: np.ndarray) -> np.ndarray:
+    """equity_t < max(equity_0..t), per bar (never true at bar 0).
+
+    A running maximum is a slow sequential pass; it is only needed inside blocks that reach a
+    new high. Blocks of _PEAK_BLOCK bars whose maximum stays below the peak entering them (most
+    blocks of a curve that is mostly underwater or flat) compare with that one number instead.
+    """
+    n = len(equity)
+    full = n - n % _PEAK_BLOCK
+    rows = equity[:full].reshape(-1, _PEAK_BLOCK)
+    row_max = rows.max(axis=1)
+    entering = np.empty(len(rows))
+    entering[:1] = -np.inf
+    np.maximum.accumulate(row_max[:-1], out=entering[1:])
+    underwater = np.empty(n, dtype=bool)
+    block_underwater = underwater[:full].reshape(-1, _PEAK_BLOCK)
+    np.less(rows, entering[:, None], out=block_underwater)
+    rising = np.flatnonzero(row_max > entering)
+    if len(rising):
+        peaks = np.maximum.accumulate(rows[rising], axis=1)
+        np.maximum(peaks, entering[rising, None], out=peaks)
+        block_underwater[rising] = rows[rising] < peaks
+    if full < n:
+        tail_peak = np.maximum.accumulate(equity[full:])
+        if len(rows):
+            np.maximum(tail_peak, max(entering[-1], row_max[-1]), out=tail_peak)
+        underwater[full:] = equity[full:] < tail_peak
+    return underwater
+
+
 def _underwater_periods(equity: np.ndarray) -> DrawdownPeriods:
     n = len(equity)
-    peak = np.maximum.accumulate(equity)
-    underwater = equity < peak  # never true at bar 0
+    underwater = _underwater(equity)
     edges = np.diff(underwater.view(np.int8))
     changes = np.flatnonzero(edges) + 1
     first_under = changes[edges[changes - 1] == 1]
@@ -105,7 +136,7 @@ def _underwater_periods(equity: np.ndarray) -> DrawdownPeriods:
     # reduceat indices must be < n: the last start equals n exactly when the curve ends underwater.
     lowest = np.minimum.reduceat(equity, starts[:-1] if ends[-1] == n else starts)[1::2]
     trough = _first_at_lowest(equity, starts, lowest)
-    top = peak[first_under]
+    top = equity[first_under - 1]  # the bar before a period is at the peak
     depth = top - lowest
     with np.errstate(divide="ignore", invalid="ignore"):
         depth_percentage = np.where(top > 0.0, 100.0 * depth / top, 0.0)

@@ -60,11 +60,14 @@ class TestDrawdown:
         max_dd, max_dd_pct, periods = calculate_drawdown(np.array([1.0, 2.0, 2.0, 3.0]))
         assert (max_dd, max_dd_pct, len(periods)) == (0.0, 0.0, 0)
 
-    @pytest.mark.parametrize("loop_max_periods", [0, 10_000])  # vectorised and per-period trough search
-    def test_matches_a_brute_force_scan_on_a_random_walk(self, monkeypatch, loop_max_periods):
+    # Both trough searches (vectorised / per period) and several block sizes of the peak scan
+    @pytest.mark.parametrize(("loop_max_periods", "peak_block"), [(0, 1024), (10_000, 1024), (0, 7), (10_000, 64)])
+    @pytest.mark.parametrize("drift", [0.0, 0.002])  # mostly underwater / mostly making new highs
+    def test_matches_a_brute_force_scan_on_a_random_walk(self, monkeypatch, loop_max_periods, peak_block, drift):
         monkeypatch.setattr(metrics, "_TROUGH_LOOP_MAX_PERIODS", loop_max_periods)
+        monkeypatch.setattr(metrics, "_PEAK_BLOCK", peak_block)
         rng = np.random.default_rng(7)
-        curve = 1000 * np.exp(np.cumsum(rng.normal(0, 0.01, 2000)))
+        curve = 1000 * np.exp(np.cumsum(rng.normal(drift, 0.01, 2000)))
         max_dd, max_dd_pct, periods = calculate_drawdown(curve)
         peak, best_abs, best_pct = -math.inf, 0.0, 0.0
         for value in curve.tolist():
