@@ -25,6 +25,7 @@ import os
 import re
 import time
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import Any
 from urllib.parse import urlsplit
@@ -49,6 +50,7 @@ MANIFESTS_PREFIX = "candles/_manifests/"
 # Row groups of 4096 candles: a month of 1m candles is 11 groups, so a one-day read inside a month
 # fetches a fraction of its object; coarser timeframes have one group per month.
 ROW_GROUP_ROWS = 4096
+WRITE_WORKERS = 8
 _MANIFEST_KEY = re.compile(r"symbol=([^/]+)/timeframe=([^/]+)\.json$")
 _PRECONDITION_CODES = {"PreconditionFailed", "ConditionalRequestConflict", "412", "409"}
 
@@ -144,12 +146,15 @@ class S3CandleStore:
     def commit(
         self, symbol: str, timeframe: str, base: SeriesManifest | None, months: Mapping[str, Candles]
     ) -> SeriesManifest:
-        written = []
-        for month, candles in sorted(months.items()):
+        def write_month(month: str, candles: Candles) -> tuple[Partition, Candles]:
             body = parquet_bytes(candles)
             key = partition_key(symbol, timeframe, month, content_digest(candles))
             self.s3.put_object(Bucket=self.bucket, Key=key, Body=body, ContentType="application/vnd.apache.parquet")
-            written.append((Partition.of(month, key, candles, len(body)), candles))
+            return Partition.of(month, key, candles, len(body)), candles
+
+        # Months are independent objects: encode and upload them in parallel (both release the GIL).
+        with ThreadPoolExecutor(max_workers=WRITE_WORKERS) as pool:
+            written = list(pool.map(lambda item: write_month(*item), sorted(months.items())))
         current = base if base is not None else SeriesManifest(symbol, timeframe)
         now_ms = int(self.clock() * 1000)
         manifest, expired = current.with_partitions(written, now_ms, updated_at=iso_utc(now_ms))
