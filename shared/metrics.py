@@ -120,13 +120,13 @@ def _underwater(equity: np.ndarray) -> np.ndarray:
 def _underwater_periods(equity: np.ndarray) -> DrawdownPeriods:
     n = len(equity)
     underwater = _underwater(equity)
-    edges = np.diff(underwater.view(np.int8))
-    changes = np.flatnonzero(edges) + 1
-    first_under = changes[edges[changes - 1] == 1]
+    changes = np.flatnonzero(underwater[1:] != underwater[:-1]) + 1  # bool: the fast nonzero path
+    entering = underwater[changes]
+    first_under = changes[entering]
     if not len(first_under):
         empty = np.empty(0, dtype=np.int64)
         return DrawdownPeriods(empty, empty, empty, np.empty(0), np.empty(0))
-    recovered = changes[edges[changes - 1] == -1]
+    recovered = changes[~entering]
     ends = np.append(recovered, n) if len(recovered) < len(first_under) else recovered
     # Segments alternate above-water / underwater and cover the curve: [0, u0) [u0, e0) [e0, u1) ...
     starts = np.empty(2 * len(first_under) + 1, dtype=np.intp)
