@@ -35,8 +35,9 @@ from shared.timeframes import TIMEFRAMES
 CONNECTION_LIFETIME = timedelta(hours=2)
 # API Gateway refuses a message larger than 128 KiB (post_to_connection and route responses alike).
 MAX_MESSAGE_BYTES = 128 * 1024
-# Trades of one backtest that get trade_executed / trade_closed events (see `sampled_trade_indices`).
-TRADE_EVENT_LIMIT = 1000
+# Trades of one backtest that get trade_executed / trade_closed events (see `sampled_trade_indices`):
+# at most 1,000 events for a backtest of any size, each costing a subscriber lookup and a post per subscriber.
+TRADE_EVENT_LIMIT = 500
 
 USER, BACKTEST, MARKET = "user", "backtest", "market"
 _SEGMENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")

@@ -294,9 +294,9 @@ def test_beyond_the_limit_trades_are_sampled_evenly_with_the_first_and_the_last(
     assert sampled_trade_indices(10, limit=4) == [0, 3, 6, 9]
     # 11 trades, 4 events: step 10/3 = 3.33 -> 0, 3.33, 6.67, 10 rounded -> 0, 3, 7, 10
     assert sampled_trade_indices(11, limit=4) == [0, 3, 7, 10]
-    # 25,000 trades at the default limit: 1,000 distinct trades, first and last included
+    # 25,000 trades at the default limit: 500 distinct trades, first and last included
     sample = sampled_trade_indices(25_000)
-    assert len(set(sample)) == 1000 and sample[0] == 0 and sample[-1] == 24_999
+    assert len(set(sample)) == 500 and sample[0] == 0 and sample[-1] == 24_999
     assert max(np.diff(sample)) - min(np.diff(sample)) <= 1
 
 
