@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import time
 import urllib.request
 from dataclasses import dataclass, field
 
@@ -32,6 +33,7 @@ class LocalStack:
     api_port: int = 3000
     ws_port: int = 3001
     template_path: os.PathLike = TEMPLATE_PATH
+    seed_sample_data: bool = True
     functions: dict[str, LocalFunction] = field(default_factory=dict)
     _saved_env: dict[str, str | None] = field(default_factory=dict)
 
@@ -64,6 +66,8 @@ class LocalStack:
         # Before provisioning: moto keeps executable state machines in a separate backend.
         self._moto_config({"stepfunctions": {"execute_state_machine": True}})
         provision(self.template, self.aws.url)
+        if self.seed_sample_data:
+            self._seed_sample_data()
         self.rest = RestGateway(template_routes(self.template, self.functions, REST_API), stage, self.api_port,
                                 self.template.physical_name(REST_API))
         self.rest.start()
@@ -97,6 +101,16 @@ class LocalStack:
     @property
     def ws_url(self) -> str:
         return self.ws.url
+
+    def _seed_sample_data(self) -> None:
+        """A new user can run a backtest at once: synthetic BTCUSDT/ETHUSDT candles (README, Market data)."""
+        import boto3
+
+        from adapters.candle_store import S3CandleStore
+        from shared.market_data.sample import import_sample_data
+
+        store = S3CandleStore(boto3.client("s3", endpoint_url=self.aws.url), os.environ["CANDLES_BUCKET"])
+        import_sample_data(store, int(time.time() * 1000))
 
     def _set_environment(self, variables: dict[str, str]) -> None:
         for key, value in variables.items():

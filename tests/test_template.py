@@ -128,7 +128,9 @@ def _model_schemas_under_template_names() -> dict[str, dict]:
 
 def _schema(attributes: list, keys: list, indexes: list, ttl: str | None) -> dict:
     """A table's schema in one comparable shape (attribute/key lists use CloudFormation's names)."""
-    key_pairs = lambda key_schema: [[k["AttributeName"], k["KeyType"]] for k in key_schema]  # noqa: E731
+    # DynamoDB key schemas list HASH before RANGE; PynamoDB lists them by attribute name.
+    key_pairs = lambda key_schema: sorted(([k["AttributeName"], k["KeyType"]] for k in key_schema),  # noqa: E731
+                                          key=lambda pair: pair[1])
     return {
         "attributes": sorted([a["AttributeName"], a["AttributeType"]] for a in attributes),
         "keys": key_pairs(keys),
