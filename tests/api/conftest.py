@@ -5,6 +5,7 @@ sign users up and create their resources through the API itself."""
 from __future__ import annotations
 
 import sys
+import threading
 import uuid
 import warnings
 from dataclasses import dataclass
@@ -132,15 +133,38 @@ def engine_trades(sides: list[int], pnls: list[float], open_last: bool = False) 
     )
 
 
+class AtomicMotoServer:
+    """moto's server applying one request at a time. DynamoDB applies each write atomically; moto's
+    UpdateItem is a read-modify-write that two threads can interleave (two concurrent first
+    increments of a new counter both write 1), which would make concurrency tests test moto."""
+
+    def __init__(self) -> None:
+        from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+        from werkzeug.serving import make_server
+
+        dispatcher, lock = DomainDispatcherApplication(create_backend_app), threading.Lock()
+
+        def one_at_a_time(environ, start_response):
+            with lock:
+                return list(dispatcher(environ, start_response))
+
+        self._server = make_server("127.0.0.1", 0, one_at_a_time, threaded=True, request_handler=MotoRequestHandler)
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def start(self) -> str:
+        self._thread.start()
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._thread.join()
+
+
 @pytest.fixture(scope="session")
 def api_aws():
     """This test area's own moto server with the template's resources; yields (url, settings)."""
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    url = f"http://{host}:{port}"
+    server = AtomicMotoServer()
+    url = server.start()
     template = Template.load()
     provision(template, url)
     yield url, ApiSettings.from_env(template.function_environment("ApiFunction"))

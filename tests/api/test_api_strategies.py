@@ -1,0 +1,184 @@
+"""Strategies: create (validated by the engine), read, update, delete, list (issue 6, Resources)."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from tests.api.conftest import STRATEGY, bearer
+
+
+def test_create_returns_201_with_the_strategy(api):
+    token, user = api.sign_up()
+    response = api.client.post("/api/v1/strategies", json=STRATEGY, headers=bearer(token))
+    assert response.status_code == 201
+    body = response.json()
+    assert {k: body[k] for k in STRATEGY} == {**STRATEGY}
+    assert body["owner_id"] == user["id"] and body["is_active"] is True and body["is_public"] is False
+    assert body["created_at"] == body["updated_at"]
+    assert api.client.get(f"/api/v1/strategies/{body['id']}", headers=bearer(token)).json() == body
+
+
+def test_defaults_fill_optional_fields(api):
+    token, _ = api.sign_up()
+    minimal = {k: STRATEGY[k] for k in ("name", "entry_rules", "exit_rules")}
+    body = api.create_strategy(token, **{k: v for k, v in minimal.items()}, description="", strategy_type=None,
+                               config={})
+    assert (body["description"], body["strategy_type"], body["config"], body["is_active"], body["is_public"]) == \
+        ("", None, {}, True, False)
+
+
+def test_rules_are_validated_by_the_engine_with_one_detail_per_problem(api):
+    token, _ = api.sign_up()
+    bad = {**STRATEGY, "entry_rules": {"operator": "xor", "conditions": [
+        {"indicator": "sma", "params": {"period": -3}, "comparator": ">", "value": 1}]},
+           "config": {"stop_loss": -1}}
+    response = api.client.post("/api/v1/strategies", json=bad, headers=bearer(token))
+    assert response.status_code == 422
+    fields = {d["field"] for d in response.json()["error"]["details"]}
+    assert {"entry_rules.operator", "entry_rules.conditions[0].params.period", "config.stop_loss"} <= fields
+
+
+@pytest.mark.parametrize("change, field", [
+    ({"name": ""}, "name"),
+    ({"name": "x" * 201}, "name"),
+    ({"entry_rules": "sma>1"}, "entry_rules"),
+    ({"unexpected": 1}, "unexpected"),
+    ({"is_public": "maybe"}, "is_public"),
+])
+def test_malformed_fields_are_422_naming_the_field(api, change, field):
+    token, _ = api.sign_up()
+    response = api.client.post("/api/v1/strategies", json={**STRATEGY, **change}, headers=bearer(token))
+    assert response.status_code == 422
+    assert field in [d["field"] for d in response.json()["error"]["details"]]
+
+
+def test_oversized_rules_are_422(api):
+    token, _ = api.sign_up()
+    huge = {**STRATEGY, "config": {"parameters": {f"p{i}": i for i in range(8000)}}}
+    response = api.client.post("/api/v1/strategies", json=huge, headers=bearer(token))
+    assert response.status_code == 422
+    assert "KiB" in response.json()["error"]["details"][0]["message"]
+
+
+def test_update_accepts_a_partial_body_and_validates_the_result(api):
+    token, _ = api.sign_up()
+    created = api.create_strategy(token)
+    response = api.client.put(f"/api/v1/strategies/{created['id']}", json={"is_active": False, "name": "Renamed"},
+                              headers=bearer(token))
+    assert response.status_code == 200
+    body = response.json()
+    assert (body["is_active"], body["name"], body["entry_rules"]) == (False, "Renamed", STRATEGY["entry_rules"])
+    assert body["updated_at"] >= created["updated_at"] and body["created_at"] == created["created_at"]
+    invalid = api.client.put(f"/api/v1/strategies/{created['id']}", json={"config": {"stop_loss": 0}},
+                             headers=bearer(token))
+    assert invalid.status_code == 422
+    assert api.client.get(f"/api/v1/strategies/{created['id']}", headers=bearer(token)).json() == body
+
+
+def test_update_with_the_whole_strategy_replaces_it(api):
+    token, _ = api.sign_up()
+    created = api.create_strategy(token)
+    replacement = {**STRATEGY, "name": "v2", "config": {"take_profit": 8}, "is_public": True}
+    body = api.client.put(f"/api/v1/strategies/{created['id']}", json=replacement, headers=bearer(token)).json()
+    assert {k: body[k] for k in replacement} == replacement
+
+
+def test_null_for_a_required_field_is_422(api):
+    token, _ = api.sign_up()
+    created = api.create_strategy(token)
+    response = api.client.put(f"/api/v1/strategies/{created['id']}", json={"name": None}, headers=bearer(token))
+    assert response.status_code == 422
+
+
+def test_delete_is_204_then_404(api):
+    token, _ = api.sign_up()
+    created = api.create_strategy(token)
+    assert api.client.delete(f"/api/v1/strategies/{created['id']}", headers=bearer(token)).status_code == 204
+    for method in ("get", "delete"):
+        response = getattr(api.client, method)(f"/api/v1/strategies/{created['id']}", headers=bearer(token))
+        assert response.status_code == 404
+    assert api.client.put(f"/api/v1/strategies/{created['id']}", json={"name": "x"},
+                          headers=bearer(token)).status_code == 404
+
+
+def test_unknown_and_malformed_ids(api):
+    token, _ = api.sign_up()
+    assert api.client.get(f"/api/v1/strategies/{uuid.uuid4()}", headers=bearer(token)).status_code == 404
+    malformed = api.client.get("/api/v1/strategies/not-a-uuid", headers=bearer(token))
+    assert malformed.status_code == 422
+    assert malformed.json()["error"]["details"][0]["field"] == "strategy_id"
+
+
+# ---------------------------------------------------------------- listing
+def _names(response) -> list[str]:
+    return [s["name"] for s in response.json()["data"]]
+
+
+def test_list_shows_own_strategies_newest_first_without_rules(api):
+    token, _ = api.sign_up()
+    other, _ = api.sign_up("Other")
+    for name in ("a", "b", "c"):
+        api.create_strategy(token, name=name)
+    api.create_strategy(other, name="not mine", is_public=True)
+    response = api.client.get("/api/v1/strategies", headers=bearer(token))
+    assert _names(response) == ["c", "b", "a"]
+    assert "entry_rules" not in response.json()["data"][0]
+    assert response.json()["meta"] == {"page": 1, "per_page": 20, "total_pages": 1, "total_count": 3, "offset": 0}
+
+
+def test_list_filters_by_is_active_and_strategy_type(api):
+    token, _ = api.sign_up()
+    api.create_strategy(token, name="active trend", strategy_type="trend")
+    api.create_strategy(token, name="idle trend", strategy_type="trend", is_active=False)
+    api.create_strategy(token, name="active revert", strategy_type="mean_reversion")
+    get = lambda query: _names(api.client.get(f"/api/v1/strategies?{query}", headers=bearer(token)))  # noqa: E731
+    assert get("is_active=false") == ["idle trend"]
+    assert get("strategy_type=trend&order_by=name&order_dir=asc") == ["active trend", "idle trend"]
+    assert get("is_active=true&strategy_type=mean_reversion") == ["active revert"]
+
+
+def test_list_pages_with_page_per_page_or_limit_offset(api):
+    token, _ = api.sign_up()
+    for i in range(5):
+        api.create_strategy(token, name=f"s{i}")
+    page2 = api.client.get("/api/v1/strategies?page=2&per_page=2&order_by=name&order_dir=asc", headers=bearer(token))
+    assert _names(page2) == ["s2", "s3"]
+    assert page2.json()["meta"] == {"page": 2, "per_page": 2, "total_pages": 3, "total_count": 5, "offset": 2}
+    window = api.client.get("/api/v1/strategies?limit=3&offset=3&order_by=name&order_dir=asc", headers=bearer(token))
+    assert _names(window) == ["s3", "s4"]
+    assert window.json()["meta"]["total_count"] == 5
+    beyond = api.client.get("/api/v1/strategies?page=9&per_page=2", headers=bearer(token))
+    assert beyond.json()["data"] == [] and beyond.json()["meta"]["total_count"] == 5
+
+
+@pytest.mark.parametrize("query, field", [
+    ("per_page=101", "per_page"), ("per_page=0", "per_page"), ("page=0", "page"), ("limit=500", "limit"),
+    ("offset=-1", "offset"), ("page=1&offset=2", "offset"), ("order_by=password", "order_by"), ("scope=all", "scope"),
+])
+def test_bad_listing_parameters_are_422(api, query, field):
+    token, _ = api.sign_up()
+    response = api.client.get(f"/api/v1/strategies?{query}", headers=bearer(token))
+    assert response.status_code == 422
+    assert field in [d["field"] for d in response.json()["error"]["details"]]
+
+
+def test_public_strategies_are_listed_and_readable_by_everyone(api):
+    owner, owner_user = api.sign_up("Owner")
+    reader, _ = api.sign_up("Reader")
+    shared = api.create_strategy(owner, name=f"shared {uuid.uuid4()}", is_public=True)
+    api.create_strategy(owner, name="private")
+    public = api.client.get("/api/v1/strategies?scope=public&per_page=100", headers=bearer(reader)).json()["data"]
+    assert shared["id"] in [s["id"] for s in public]
+    assert all(s["is_public"] for s in public)
+    read = api.client.get(f"/api/v1/strategies/{shared['id']}", headers=bearer(reader))
+    assert read.status_code == 200 and read.json()["owner_id"] == owner_user["id"]
+
+
+def test_making_a_strategy_private_removes_it_from_the_public_listing(api):
+    owner, _ = api.sign_up()
+    shared = api.create_strategy(owner, is_public=True)
+    api.client.put(f"/api/v1/strategies/{shared['id']}", json={"is_public": False}, headers=bearer(owner))
+    public = api.client.get("/api/v1/strategies?scope=public&per_page=100", headers=bearer(owner)).json()["data"]
+    assert shared["id"] not in [s["id"] for s in public]
