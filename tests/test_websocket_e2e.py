@@ -15,14 +15,13 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import boto3
 import numpy as np
 import pytest
 import websockets
 
-from adapters.candle_store import S3CandleStore
 from adapters.connections import ConnectionStore
 from adapters.models.backtests import BacktestItem
 from adapters.publisher import Delivery, publisher_from_env
@@ -64,14 +63,19 @@ def three_trades() -> Trades:
                   pnl_percentage=pnl, fees=np.full(n, 0.2), exit_reason=np.zeros(n, dtype=np.int8))
 
 
+def reset_moto(moto_url: str) -> None:
+    """moto keeps its state per process, not per server: clear what earlier tests (or this
+    module's stack) created, so every stack provisions into an empty AWS."""
+    urllib.request.urlopen(urllib.request.Request(f"{moto_url}/moto-api/reset", method="POST")).read()
+
+
 @pytest.fixture(scope="module")
-def stack():
+def stack(moto_server):
+    """The local stack, seeded with its sample candles (BTCUSDT and ETHUSDT, the last two years)."""
+    reset_moto(moto_server)
     with LocalStack(api_port=0, ws_port=0) as running:
-        s3 = boto3.client("s3", endpoint_url=running.aws.url)
-        bucket = running.template.physical_name("CandlesBucket")
-        candles = random_candles(1_704_067_200_000, 24 * 31, "1h")  # January 2024, hourly
-        S3CandleStore(s3, bucket).commit("BTCUSDT", "1h", None, {"2024-01": candles})
         yield running
+    reset_moto(moto_server)
 
 
 @pytest.fixture(scope="module")
@@ -104,9 +108,11 @@ def sign_up(stack, name: str) -> tuple[str, str]:
 def create_backtest(stack, token: str) -> dict:
     status, strategy = rest(stack, "POST", "/strategies", STRATEGY, token)
     assert status == 201, strategy
+    last_month = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=30)
     status, backtest = rest(stack, "POST", "/backtests", {
-        "strategy_id": strategy["id"], "symbol": "BTCUSDT", "timeframe": "1h", "start_time": "2024-01-01T00:00:00Z",
-        "end_time": "2024-01-31T00:00:00Z", "initial_balance": 10000}, token)
+        "strategy_id": strategy["id"], "symbol": "BTCUSDT", "timeframe": "1h",
+        "start_time": (last_month - timedelta(days=30)).isoformat(), "end_time": last_month.isoformat(),
+        "initial_balance": 10000}, token)
     assert status == 202, backtest
     return backtest
 
