@@ -74,10 +74,10 @@ def parse_message(body: str | bytes | None) -> ClientMessage:
     action = message.get("action")
     if action == "ping":
         return Ping()
+    if action is None:
+        raise ValidationFailed("the message has no action", [FieldError("action", "is required")])
     if action not in ("join", "leave"):
-        detail = "is required" if action is None else "must be one of join, leave, ping"
-        raise ValidationFailed(f"unknown action {action!r}" if action is not None else "the message has no action",
-                               [FieldError("action", detail)])
+        raise ValidationFailed(f"unknown action {action!r}", [FieldError("action", "must be one of join, leave, ping")])
     required = ("channel", "token") if action == "join" else ("channel",)
     errors = [FieldError(name, "must be a non-empty string")
               for name in required if not isinstance(message.get(name), str) or not message[name]]
