@@ -13,7 +13,8 @@ from local.stack import LocalStack
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    stack = LocalStack(api_port=int(os.environ.get("API_PORT", 3000)), ws_port=int(os.environ.get("WS_PORT", 3001)))
+    stack = LocalStack(api_port=int(os.environ.get("API_PORT", 3000)), ws_port=int(os.environ.get("WS_PORT", 3001)),
+                       market_replay=True)
     stack.start()
     api, ws = stack.api_url, stack.ws_url
     print(

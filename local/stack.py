@@ -34,6 +34,7 @@ class LocalStack:
     ws_port: int = 3001
     template_path: os.PathLike = TEMPLATE_PATH
     seed_sample_data: bool = True
+    market_replay: bool = False  # replay stored candles to market channels (the `make dev` demo feed)
     functions: dict[str, LocalFunction] = field(default_factory=dict)
     _saved_env: dict[str, str | None] = field(default_factory=dict)
 
@@ -63,8 +64,10 @@ class LocalStack:
             "MOTO_PORT": str(self.aws.port),
             "POWERTOOLS_TRACE_DISABLED": "true",
         })
+        # moto's backends live in this process: a stack started after another one (tests) starts empty.
+        self._moto_post("/moto-api/reset", None)
         # Before provisioning: moto keeps executable state machines in a separate backend.
-        self._moto_config({"stepfunctions": {"execute_state_machine": True}})
+        self._moto_post("/moto-api/config", {"stepfunctions": {"execute_state_machine": True}})
         provision(self.template, self.aws.url)
         if self.seed_sample_data:
             self._seed_sample_data()
@@ -72,10 +75,15 @@ class LocalStack:
                                 self.template.physical_name(REST_API))
         self.rest.start()
         self.ws.start()
+        if self.market_replay:
+            from local.market_replay import MarketReplay
+
+            self.replay = MarketReplay.from_env()
+            self.replay.start()
         return self
 
     def stop(self) -> None:
-        for part in ("rest", "ws", "aws"):
+        for part in ("replay", "rest", "ws", "aws"):
             if hasattr(self, part):
                 getattr(self, part).stop()
         for function in self.functions.values():
@@ -117,7 +125,8 @@ class LocalStack:
             self._saved_env.setdefault(key, os.environ.get(key))
             os.environ[key] = value
 
-    def _moto_config(self, config: dict) -> None:
-        request = urllib.request.Request(f"{self.aws.url}/moto-api/config", data=json.dumps(config).encode(),
-                                         method="POST", headers={"Content-Type": "application/json"})
+    def _moto_post(self, path: str, body: dict | None) -> None:
+        data = json.dumps(body).encode() if body is not None else b""
+        request = urllib.request.Request(f"{self.aws.url}{path}", data=data, method="POST",
+                                         headers={"Content-Type": "application/json"})
         urllib.request.urlopen(request).read()
