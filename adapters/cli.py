@@ -150,11 +150,12 @@ def _read_parquet(path: str) -> Candles:
 
     columns = ["ts", *PRICE_FIELDS]
     try:
-        schema = pq.read_schema(path)
-        missing = [name for name in columns if name not in schema.names]
+        # ParquetFile, not read_table: read_table goes through pyarrow.dataset, ~50 ms more import.
+        file = pq.ParquetFile(path)
+        missing = [name for name in columns if name not in file.schema_arrow.names]
         if missing:
             raise InputError(f"{path}: missing column(s) {', '.join(missing)} (expected {', '.join(columns)})")
-        table = pq.read_table(path, columns=columns)
+        table = file.read(columns=columns)
     except (pa.ArrowException, OSError) as error:
         raise InputError(f"{path}: not a readable Parquet file: {error}") from None
     for name in columns:

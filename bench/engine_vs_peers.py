@@ -323,20 +323,19 @@ def peer_main(peer: str, data: Path, stops: bool) -> None:
                 elif self.position and crossover(self.slow, self.fast):
                     self.position.close()
 
-        backtest = FractionalBacktest(frame, SmaCross, cash=INITIAL, commission=FEE, fractional_unit=1e-12, finalize_trades=True)
+        unit = 1e-12
+        backtest = FractionalBacktest(frame, SmaCross, cash=INITIAL, commission=FEE, fractional_unit=unit)
         start = time.perf_counter()
         stats = backtest.run()
         out["times"]["first_run"] = time.perf_counter() - start
-        trades = stats["_trades"]
-        # finalize_trades closes a position still open at the last close; report it as open
-        last = len(frame) - 1
-        finalized = (trades["ExitBar"].to_numpy() == last) & np.isclose(trades["ExitPrice"].to_numpy(), frame["Close"].iloc[-1], rtol=1e-12)
+        closed = stats["_trades"]
+        still_open = stats["_strategy"].trades  # in the scaled units FractionalBacktest trades in
         out["trades"] = {
-            "entry_bar": trades["EntryBar"].to_numpy().tolist(),
-            "exit_bar": np.where(finalized, -1, trades["ExitBar"].to_numpy()).tolist(),
-            "entry_price": trades["EntryPrice"].to_numpy().tolist(),
-            "exit_price": trades["ExitPrice"].to_numpy().tolist(),
-            "quantity": trades["Size"].to_numpy().tolist(),
+            "entry_bar": closed["EntryBar"].tolist() + [trade.entry_bar for trade in still_open],
+            "exit_bar": closed["ExitBar"].tolist() + [-1] * len(still_open),
+            "entry_price": closed["EntryPrice"].tolist() + [trade.entry_price / unit for trade in still_open],
+            "exit_price": closed["ExitPrice"].tolist() + [float(frame["Close"].iloc[-1])] * len(still_open),
+            "quantity": closed["Size"].tolist() + [trade.size * unit for trade in still_open],
         }
     print(json.dumps(out))
 
