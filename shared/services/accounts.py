@@ -55,7 +55,8 @@ class Accounts:
 
     def sign_in(self, email: str, password: str) -> tuple[str, Session]:
         """A new token and its session. Unknown email and wrong password fail alike, in alike time."""
-        account = self.users.find_by_email(normalise_email(email))
+        email = normalise_email(email)
+        account = self.users.find_by_email(email) if email else None  # DynamoDB keys cannot be empty
         if account is None:
             self.hasher.burn(password)
             raise Unauthenticated(INVALID_CREDENTIALS)

@@ -4,8 +4,9 @@ sign users up and create their resources through the API itself."""
 
 from __future__ import annotations
 
+import os
+import subprocess
 import sys
-import threading
 import uuid
 import warnings
 from dataclasses import dataclass
@@ -16,7 +17,8 @@ import boto3
 import numpy as np
 import pytest
 
-API_CODE = Path(__file__).resolve().parents[2] / "functions" / "api"
+ROOT = Path(__file__).resolve().parents[2]
+API_CODE = ROOT / "functions" / "api"
 if str(API_CODE) not in sys.path:
     sys.path.insert(0, str(API_CODE))
 
@@ -133,42 +135,21 @@ def engine_trades(sides: list[int], pnls: list[float], open_last: bool = False) 
     )
 
 
-class AtomicMotoServer:
-    """moto's server applying one request at a time. DynamoDB applies each write atomically; moto's
-    UpdateItem is a read-modify-write that two threads can interleave (two concurrent first
-    increments of a new counter both write 1), which would make concurrency tests test moto."""
-
-    def __init__(self) -> None:
-        from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
-        from werkzeug.serving import make_server
-
-        dispatcher, lock = DomainDispatcherApplication(create_backend_app), threading.Lock()
-
-        def one_at_a_time(environ, start_response):
-            with lock:
-                return list(dispatcher(environ, start_response))
-
-        self._server = make_server("127.0.0.1", 0, one_at_a_time, threaded=True, request_handler=MotoRequestHandler)
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-
-    def start(self) -> str:
-        self._thread.start()
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._thread.join()
-
-
 @pytest.fixture(scope="session")
 def api_aws():
-    """This test area's own moto server with the template's resources; yields (url, settings)."""
-    server = AtomicMotoServer()
-    url = server.start()
-    template = Template.load()
-    provision(template, url)
-    yield url, ApiSettings.from_env(template.function_environment("ApiFunction"))
-    server.stop()
+    """This test area's own moto server (tests/api/atomic_moto.py) with the template's resources;
+    yields (url, settings)."""
+    server = subprocess.Popen([sys.executable, str(Path(__file__).with_name("atomic_moto.py"))],
+                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                              env={**os.environ, "PYTHONPATH": str(ROOT)})
+    try:
+        url = f"http://127.0.0.1:{server.stdout.readline().strip()}"
+        template = Template.load()
+        provision(template, url)
+        yield url, ApiSettings.from_env(template.function_environment("ApiFunction"))
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
 
 
 def make_api(api_aws: tuple[str, ApiSettings], limits: dict[str, int] = UNLIMITED, clock: Any = None) -> Api:

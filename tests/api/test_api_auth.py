@@ -116,6 +116,14 @@ def test_wrong_password_and_unknown_email_fail_alike(api):
                                                         "details": []}}
 
 
+@pytest.mark.parametrize("email", ["", "   "])
+def test_a_blank_email_fails_like_an_unknown_one(api, email):
+    with pytest.raises(Unauthenticated):
+        api.services.accounts.sign_in(email, PASSWORD)
+    response = api.client.post("/api/v1/sessions", json={"email": email, "password": PASSWORD})
+    assert response.status_code == (422 if email == "" else 401)
+
+
 class CountingHasher(PasswordHasher):
     """Counts scrypt derivations: the timing of sign-in is the number of hashes it computes."""
 

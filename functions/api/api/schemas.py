@@ -93,7 +93,7 @@ class SessionCreate(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={
         "examples": [{"email": "ada@example.com", "password": "correct horse battery"}]})
 
-    email: str = Field(max_length=accounts.MAX_EMAIL_LENGTH)
+    email: str = Field(min_length=1, max_length=accounts.MAX_EMAIL_LENGTH)
     password: str = Field(max_length=accounts.MAX_PASSWORD_LENGTH)
 
 

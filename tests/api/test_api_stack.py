@@ -1,0 +1,115 @@
+"""The REST API on the local stack (template.yaml's gateway, function, tables, state machine, candle
+store with its sample data): an end-to-end flow over HTTP, and schemathesis against /api/openapi.json."""
+
+from __future__ import annotations
+
+import itertools
+import urllib.request
+import uuid
+
+import httpx
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, settings
+from schemathesis.checks import not_a_server_error
+from schemathesis.config import SchemathesisConfig
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_headers_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
+
+from local.stack import LocalStack
+from tests.api.conftest import PASSWORD, STRATEGY, bearer
+
+pytestmark = pytest.mark.stack
+
+USERS = 4  # schemathesis spreads its requests over several users to stay under 120 requests/min each
+
+
+def _reset_in_process_moto(moto_server: str) -> None:
+    """moto keeps its state in module globals, shared by every moto server of this process: start
+    the stack on an empty AWS and leave one behind (as the `aws` fixture does for each test)."""
+    urllib.request.urlopen(urllib.request.Request(f"{moto_server}/moto-api/reset", method="POST")).read()
+
+
+@pytest.fixture(scope="module")
+def stack(moto_server):
+    _reset_in_process_moto(moto_server)
+    try:
+        with LocalStack(api_port=0, ws_port=0) as running:
+            yield running
+    finally:
+        _reset_in_process_moto(moto_server)
+
+
+@pytest.fixture(scope="module")
+def http(stack):
+    with httpx.Client(base_url=stack.api_url, timeout=30) as client:
+        yield client
+
+
+def _sign_up(http: httpx.Client) -> str:
+    email = f"stack-{uuid.uuid4().hex[:10]}@example.com"
+    assert http.post("/api/v1/users", json={"email": email, "password": PASSWORD, "name": "Stack"}).status_code == 201
+    return http.post("/api/v1/sessions", json={"email": email, "password": PASSWORD}).json()["token"]
+
+
+def test_end_to_end_over_http(http):
+    token = _sign_up(http)
+    strategy = http.post("/api/v1/strategies", json=STRATEGY, headers=bearer(token))
+    assert strategy.status_code == 201
+    assert all(name in strategy.headers for name in ("X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset"))
+
+    # BTCUSDT 1h is in the sample data the local stack imports; the real candle-store catalog checks it.
+    body = {"strategy_id": strategy.json()["id"], "symbol": "BTCUSDT", "timeframe": "4h",
+            "start_time": "2024-01-01T00:00:00Z", "end_time": "2024-03-01T00:00:00Z", "initial_balance": 10000}
+    created = http.post("/api/v1/backtests", json=body, headers=bearer(token))
+    assert created.status_code == 202 and created.json()["status"] == "pending"
+    unknown = http.post("/api/v1/backtests", json={**body, "symbol": "NOPEUSDT"}, headers=bearer(token))
+    assert unknown.status_code == 422 and unknown.json()["error"]["details"][0]["field"] == "symbol"
+
+    backtest_id = created.json()["id"]
+    assert http.get(f"/api/v1/backtests/{backtest_id}", headers=bearer(token)).json()["id"] == backtest_id
+    assert [b["id"] for b in http.get("/api/v1/backtests", headers=bearer(token)).json()["data"]] == [backtest_id]
+    cancelled = http.post(f"/api/v1/backtests/{backtest_id}/cancel", headers=bearer(token))
+    assert cancelled.status_code in (200, 422)  # 422 if the stack's state machine already failed it
+    assert http.delete(f"/api/v1/backtests/{backtest_id}", headers=bearer(token)).status_code == 204
+    assert http.get("/api/v1/no-such-route", headers=bearer(token)).json()["error"]["code"] == "not_found"
+    assert http.delete("/api/v1/sessions", headers=bearer(token)).status_code == 204
+    assert http.get("/api/v1/backtests", headers=bearer(token)).status_code == 401
+
+
+@pytest.fixture(scope="module")
+def tokens(http):
+    return itertools.cycle([_sign_up(http) for _ in range(USERS)])
+
+
+# A bounded run: the schema's explicit examples plus MAX_EXAMPLES generated cases per operation
+# (valid and invalid ones). The coverage phase, which enumerates every boundary of every parameter
+# (hundreds of requests, past the rate limits), is off.
+MAX_EXAMPLES = 6
+SCHEMATHESIS = SchemathesisConfig.from_dict({"phases": {
+    "coverage": {"enabled": False},
+    "fuzzing": {"generation": {"max-examples": MAX_EXAMPLES}},
+}})
+
+
+@pytest.fixture(scope="module")
+def api_schema(stack):
+    return schemathesis.openapi.from_url(f"{stack.api_url}/api/openapi.json", config=SCHEMATHESIS)
+
+
+# Signing out would revoke the token the other operations run with; test_end_to_end_over_http covers it.
+schema = schemathesis.pytest.from_fixture("api_schema").exclude(method="DELETE", path="/api/v1/sessions")
+
+
+@schema.parametrize()
+@settings(deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
+def test_the_api_conforms_to_its_openapi_document(case, tokens):
+    case.call_and_validate(
+        headers=bearer(next(tokens)),
+        checks=[not_a_server_error, status_code_conformance, content_type_conformance,
+                response_headers_conformance, response_schema_conformance],
+    )
