@@ -41,6 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="backtest", description="Backtest crypto trading strategies.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_run_command(commands)
+    _add_users_command(commands)
     return parser
 
 
@@ -252,3 +253,44 @@ def _summary_table(result, timeframe: str) -> str:
         counts = [(EXIT_REASONS[code], int(count)) for code, count in enumerate(np.bincount(trades.exit_reason)) if count]
         lines.append("exits: " + ", ".join(f"{reason} {count}" for reason, count in counts))
     return "\n".join(lines) + "\n"
+
+
+# ---------------------------------------------------------------- backtest users create
+def _add_users_command(commands: argparse._SubParsersAction) -> None:
+    users = commands.add_parser("users", help="manage user accounts").add_subparsers(
+        dest="users_command", required=True, metavar="ACTION")
+    create = users.add_parser(
+        "create",
+        help="create a user account",
+        description="Create an account in the users table named by $USERS_TABLE (the AWS endpoint and "
+        "credentials come from the environment, e.g. AWS_ENDPOINT_URL for the local stack). The password "
+        "is prompted for, or read from standard input with --password-stdin; it never appears in arguments.",
+    )
+    create.add_argument("--email", required=True)
+    create.add_argument("--name", required=True)
+    create.add_argument("--password-stdin", action="store_true", help="read the password from the first line of stdin")
+    create.set_defaults(handler=users_create_command)
+
+
+def users_create_command(args: argparse.Namespace) -> int:
+    import getpass
+    import os
+
+    from adapters.models.users import UserItem
+    from adapters.repositories.binding import bind
+    from adapters.repositories.users import DynamoUserRepository
+    from shared.errors import ValidationFailed
+    from shared.services.accounts import register
+
+    table = os.environ.get("USERS_TABLE")
+    if not table:
+        raise InputError("USERS_TABLE is not set: name the users table of the stack to add the account to")
+    password = sys.stdin.readline().rstrip("\n") if args.password_stdin else getpass.getpass("Password: ")
+    try:
+        user = register(DynamoUserRepository(bind(UserItem, table)), args.email, password, args.name)
+    except ValidationFailed as failure:
+        raise InputError(_describe(failure)) from None
+    created_at = user.created_at.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    created = {"id": user.id, "email": user.email, "name": user.name, "created_at": created_at}
+    sys.stdout.write(json.dumps(created) + "\n")
+    return 0

@@ -25,6 +25,29 @@ def normalise_email(email: str) -> str:
     return email.strip().lower()
 
 
+def register(users: UserRepository, email: str, password: str, name: str, hasher: PasswordHasher = PasswordHasher(),
+             clock: Callable[[], datetime] = utc_now) -> User:
+    """A new account (the API's sign-up and `backtest users create`); ValidationFailed names each bad field."""
+    email, name = normalise_email(email), name.strip()
+    errors = []
+    if len(email) > MAX_EMAIL_LENGTH or not _EMAIL.match(email):
+        errors.append(FieldError("email", "is not a valid email address"))
+    if len(password) < MIN_PASSWORD_LENGTH:
+        errors.append(FieldError("password", f"must be at least {MIN_PASSWORD_LENGTH} characters"))
+    elif len(password) > MAX_PASSWORD_LENGTH:
+        errors.append(FieldError("password", f"must be at most {MAX_PASSWORD_LENGTH} characters"))
+    if not name or len(name) > MAX_NAME_LENGTH:
+        errors.append(FieldError("name", f"must be 1 to {MAX_NAME_LENGTH} characters"))
+    if errors:
+        raise ValidationFailed("invalid user", errors)
+    user = User(id=new_id(), email=email, name=name, created_at=clock())
+    try:
+        users.add(Account(user, hasher.hash(password)))
+    except Conflict:
+        raise ValidationFailed("invalid user", [FieldError("email", "is already registered")]) from None
+    return user
+
+
 @dataclass
 class Accounts:
     users: UserRepository
@@ -34,24 +57,7 @@ class Accounts:
     clock: Callable[[], datetime] = utc_now
 
     def register(self, email: str, password: str, name: str) -> User:
-        email, name = normalise_email(email), name.strip()
-        errors = []
-        if len(email) > MAX_EMAIL_LENGTH or not _EMAIL.match(email):
-            errors.append(FieldError("email", "is not a valid email address"))
-        if len(password) < MIN_PASSWORD_LENGTH:
-            errors.append(FieldError("password", f"must be at least {MIN_PASSWORD_LENGTH} characters"))
-        elif len(password) > MAX_PASSWORD_LENGTH:
-            errors.append(FieldError("password", f"must be at most {MAX_PASSWORD_LENGTH} characters"))
-        if not name or len(name) > MAX_NAME_LENGTH:
-            errors.append(FieldError("name", f"must be 1 to {MAX_NAME_LENGTH} characters"))
-        if errors:
-            raise ValidationFailed("invalid user", errors)
-        user = User(id=new_id(), email=email, name=name, created_at=self.clock())
-        try:
-            self.users.add(Account(user, self.hasher.hash(password)))
-        except Conflict:
-            raise ValidationFailed("invalid user", [FieldError("email", "is already registered")]) from None
-        return user
+        return register(self.users, email, password, name, self.hasher, self.clock)
 
     def sign_in(self, email: str, password: str) -> tuple[str, Session]:
         """A new token and its session. Unknown email and wrong password fail alike, in alike time."""
