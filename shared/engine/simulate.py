@@ -17,7 +17,7 @@ import numpy as np
 
 from shared.candles import Candles
 from shared.engine.chain import follow_chain, next_candidates
-from shared.engine.exits import ExitRules, resolve_exits
+from shared.engine.exits import CandidateExits, ExitRules, resolve_exits
 from shared.engine.result import BacktestResult, Trades
 from shared.engine.settings import BacktestSettings
 from shared.engine.sizing import Positions, size_positions
@@ -45,6 +45,23 @@ def simulate(candles: Candles, signals: Signals, config: StrategyConfig, setting
 
     candidates = resolve_exits(candles, entry, exit_, rules)
     chain = follow_chain(next_candidates(candidates.fill_bar, candidates.exit_bar))
+    return settle_chain(candles, candidates, chain, config, rules, settings)
+
+
+def settle_chain(
+    candles: Candles,
+    candidates: CandidateExits,
+    chain: np.ndarray,
+    config: StrategyConfig,
+    rules: ExitRules,
+    settings: BacktestSettings,
+) -> BacktestResult:
+    """Steps 3-5 for the candidates `chain` selects (in order): sizes, equity curve, trades, metrics.
+
+    Chunked execution (`shared.engine.chunks`) stitches the chain from per-chunk candidates and
+    finishes through this same function, which is what makes its result the single pass's.
+    """
+    n = len(candles)
     positions = size_positions(
         candidates.entry_price[chain],
         candidates.exit_price[chain],
