@@ -223,9 +223,9 @@ class PerformanceSummary(BaseModel):
 
     model_config = ConfigDict(extra="allow")
 
-    total_trades: int
-    winning_trades: int
-    losing_trades: int
+    total_trades: int | None = None
+    winning_trades: int | None = None
+    losing_trades: int | None = None
     win_rate: Decimal = None
     profit_factor: Decimal = None
     max_drawdown: Decimal = None
