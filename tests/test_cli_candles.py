@@ -91,3 +91,13 @@ def test_unreadable_file(tmp_path):
     (tmp_path / "broken.parquet").write_bytes(b"PAR1 this is not parquet")
     with pytest.raises(InputError, match="not a readable Parquet file"):
         read_candles(str(tmp_path / "broken.parquet"))
+
+
+def test_parquet_with_second_precision_or_integer_timestamps(tmp_path):
+    candles = sample_candles()
+    seconds = candles.to_arrow().set_column(0, "ts", pa.array(candles.ts // 1000, type=pa.int64()).cast(pa.timestamp("s", tz="UTC")))
+    pq.write_table(seconds, tmp_path / "s.parquet")
+    assert read_candles(str(tmp_path / "s.parquet")).ts.tolist() == candles.ts.tolist()
+    integers = candles.to_arrow().set_column(0, "ts", pa.array(candles.ts, type=pa.int64()))
+    pq.write_table(integers, tmp_path / "i.parquet")
+    assert read_candles(str(tmp_path / "i.parquet")).ts.tolist() == candles.ts.tolist()
