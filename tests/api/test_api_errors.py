@@ -121,8 +121,9 @@ def document(api):
 
 
 def test_the_document_describes_every_route(document):
+    """Every route of this area (other areas add their routers beside these)."""
     operations = {(method.upper(), path) for path, item in document["paths"].items() for method in item}
-    assert operations == {
+    assert operations >= {
         ("GET", "/api/v1/health"), ("POST", "/api/v1/users"), ("POST", "/api/v1/sessions"),
         ("DELETE", "/api/v1/sessions"), ("GET", "/api/v1/strategies"), ("POST", "/api/v1/strategies"),
         ("GET", "/api/v1/strategies/{strategy_id}"), ("PUT", "/api/v1/strategies/{strategy_id}"),
