@@ -71,11 +71,15 @@ class CandleImportItem(Model):
 
 
 class DynamoImportRecords:
-    """The ImportRecords port on DynamoDB."""
+    """The ImportRecords port on DynamoDB: on the table IMPORTS_TABLE named at import, or on
+    `model`, CandleImportItem bound to a table and endpoint (adapters.repositories.binding.bind)."""
+
+    def __init__(self, model: type[CandleImportItem] = CandleImportItem) -> None:
+        self.model = model
 
     def create(self, status: ImportStatus) -> bool:
         try:
-            CandleImportItem.from_status(status).save(condition=CandleImportItem.import_id.does_not_exist())
+            self.model.from_status(status).save(condition=self.model.import_id.does_not_exist())
         except PutError as error:
             if error.cause_response_code == "ConditionalCheckFailedException":
                 return False
@@ -84,13 +88,15 @@ class DynamoImportRecords:
 
     def get(self, import_id: str) -> ImportStatus | None:
         try:
-            return CandleImportItem.get(import_id).to_status()
+            return self.model.get(import_id).to_status()
         except DoesNotExist:
             return None
 
     def save(self, status: ImportStatus) -> None:
-        CandleImportItem.from_status(status).save()
+        self.model.from_status(status).save()
 
     def list_by_owner(self, owner_id: str, limit: int) -> list[ImportStatus]:
-        items = CandleImportItem.by_owner.query(owner_id, scan_index_forward=False, limit=limit)
+        items = self.model.query(
+            owner_id, index_name=OwnerIndex.Meta.index_name, scan_index_forward=False, limit=limit
+        )
         return [item.to_status() for item in items]

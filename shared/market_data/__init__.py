@@ -6,5 +6,6 @@
 - `store`: the `CandleStore` port and its manifest; `query`: reading and resampling (`get_candles`)
 - `imports`: import jobs (status records, imports-bucket keys); `service`: `MarketDataService`,
   what the API and the import function call
+- `contract`: statuses, formats and bounds, light enough for the API's cold start
 - `resample`, `gaps`, `wire`: helpers; `sample`: SYNTHETIC sample data for the local stack
 """

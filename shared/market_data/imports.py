@@ -19,17 +19,13 @@ from typing import Any, Protocol
 from urllib.parse import unquote_plus
 
 from shared.errors import FieldError
+from shared.market_data.contract import COMPLETED, FAILED, PENDING, RUNNING
 from shared.market_data.parsing import RawCandles
 from shared.market_data.pipeline import ImportReport
 from shared.market_data.wire import iso_utc
 
 CANDLE_FILES_PREFIX = "imports/candles/"
 FETCH_REQUESTS_PREFIX = "imports/candle-fetches/"
-
-PENDING, RUNNING, COMPLETED, FAILED = "pending", "running", "completed", "failed"
-STATUSES = (PENDING, RUNNING, COMPLETED, FAILED)
-# Where an import came from.
-SOURCE_API, SOURCE_UPLOAD, SOURCE_S3, SOURCE_BINANCE = "api", "upload", "s3", "binance"
 
 _IMPORT_ID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
 _NAMED_BY_IMPORT = re.compile(rf"^({_IMPORT_ID})(?:-|\.json$)")

@@ -16,6 +16,7 @@ import numpy as np
 from shared.candles import Candles
 from shared.errors import FieldError, ValidationFailed
 from shared.events import EventPublisher, market_channel
+from shared.market_data.contract import SYMBOL_REGEX
 from shared.market_data.gaps import GapReport, find_gaps
 from shared.market_data.merge import MergePlan, plan_merge
 from shared.market_data.parsing import RawCandles, parse_candle_file
@@ -24,7 +25,7 @@ from shared.market_data.validation import ValidCandles, validate_candles
 from shared.market_data.wire import candle_dict, iso_utc
 from shared.timeframes import TIMEFRAME_MS, TIMEFRAMES, timeframe_ms
 
-SYMBOL_PATTERN = re.compile(r"^[A-Z0-9]{2,20}$")
+SYMBOL_PATTERN = re.compile(SYMBOL_REGEX)
 # Concurrent imports of one series retry from a fresh manifest this many times in all.
 MAX_COMMIT_ATTEMPTS = 5
 CANDLE_UPDATE_EVENT = "candle_update"

@@ -16,12 +16,19 @@ from datetime import datetime
 from shared.candles import Candles
 from shared.errors import DomainError, FieldError, NotFound, ValidationFailed
 from shared.events import EventPublisher, user_channel
-from shared.market_data.imports import (
+from shared.market_data.contract import (
     COMPLETED,
+    DEFAULT_CANDLE_LIMIT,
+    FILE_EXTENSIONS,
+    MAX_CANDLE_LIMIT,
+    MAX_IMPORT_BYTES,
     SOURCE_API,
     SOURCE_BINANCE,
     SOURCE_S3,
     SOURCE_UPLOAD,
+    UPLOAD_URL_EXPIRES_S,
+)
+from shared.market_data.imports import (
     ImportInbox,
     ImportRecords,
     ImportStatus,
@@ -41,14 +48,8 @@ from shared.market_data.validation import ImportRejected
 from shared.market_data.wire import epoch_ms, iso_utc
 from shared.timeframes import TIMEFRAMES, timeframe_ms
 
-# A file is read into memory whole; the import function's memory is sized for this (see README).
-MAX_IMPORT_BYTES = 256 * 1024 * 1024
-UPLOAD_URL_EXPIRES_S = 900
-DEFAULT_CANDLE_LIMIT = 500
-MAX_CANDLE_LIMIT = 5000
 # About two years of 1m klines: ~1,100 Binance requests, well inside the import function's timeout.
 MAX_FETCH_CANDLES = 1_100_000
-FILE_EXTENSIONS = {"csv": "csv", "json": "json", "parquet": "parquet"}
 IMPORT_UPDATE_EVENT = "market_data:import_update"
 _UNSAFE_FILENAME = re.compile(r"[^A-Za-z0-9._-]+")
 

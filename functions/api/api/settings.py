@@ -16,6 +16,8 @@ class ApiSettings:
     rate_limits_table: str
     results_bucket: str
     candles_bucket: str
+    imports_bucket: str
+    imports_table: str
     state_machine_arn: str
     session_ttl_hours: float
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from functools import cached_property
-from typing import Any
+from functools import cache, cached_property, partial
+from typing import TYPE_CHECKING, Any
 
 from adapters.backtest_launcher import StepFunctionsLauncher
 from adapters.market_catalog import CandleStoreCatalog
@@ -27,6 +28,10 @@ from shared.services.backtests import Backtests
 from shared.services.rate_limits import RateLimiter
 from shared.services.strategies import Strategies
 from shared.services.trades import Trades
+
+if TYPE_CHECKING:
+    from shared.events import EventPublisher
+    from shared.market_data.service import MarketDataService
 
 
 class LazyClient:
@@ -54,6 +59,8 @@ class ApiServices:
     backtests: Backtests
     trades: Trades
     rate_limiter: RateLimiter
+    # Made on the first market-data request: it loads NumPy and pyarrow, which other routes do without.
+    market_data: Callable[[], MarketDataService]
 
 
 def build_services(settings: ApiSettings, endpoint_url: str | None = None) -> ApiServices:
@@ -78,4 +85,41 @@ def build_services(settings: ApiSettings, endpoint_url: str | None = None) -> Ap
         backtests=backtests,
         trades=Trades(backtests, backtests.trades),
         rate_limiter=RateLimiter(DynamoRateLimitCounter(bind(RateLimitItem, settings.rate_limits_table, endpoint_url))),
+        market_data=cache(partial(build_market_data, settings, endpoint_url)),
     )
+
+
+def build_market_data(settings: ApiSettings, endpoint_url: str | None = None) -> MarketDataService:
+    """The market-data service as the API uses it: it reads candles and queues imports (files and
+    fetch requests into the imports bucket, whose S3 events run them in the import function)."""
+    import boto3
+    from botocore.config import Config
+
+    from adapters.binance import BinanceClient
+    from adapters.candle_store import S3CandleStore, S3ImportInbox, s3_filesystem
+    from adapters.models.market_data import CandleImportItem, DynamoImportRecords
+    from shared.market_data.service import MarketDataService
+
+    s3 = boto3.client("s3", endpoint_url=endpoint_url, config=Config(signature_version="s3v4"))  # v4: presigned URLs
+    return MarketDataService(
+        store=S3CandleStore(s3, settings.candles_bucket, filesystem=s3_filesystem(endpoint_url)),
+        records=DynamoImportRecords(bind(CandleImportItem, settings.imports_table, endpoint_url)),
+        inbox=S3ImportInbox(s3, settings.imports_bucket),
+        publisher=PublisherOnFirstUse(),
+        klines=BinanceClient(),
+    )
+
+
+class PublisherOnFirstUse:
+    """THE publisher (`adapters.publisher.publisher_from_env`), made when something first publishes:
+    the import function publishes an import's progress, the API only queues it, so API requests
+    should not pay for the publisher's clients."""
+
+    @cached_property
+    def _publisher(self) -> EventPublisher:
+        from adapters.publisher import publisher_from_env
+
+        return publisher_from_env()
+
+    def publish(self, channel: str, event: str, data: dict[str, Any]) -> None:
+        self._publisher.publish(channel, event, data)
