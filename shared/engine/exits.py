@@ -147,6 +147,20 @@ def resolve_exits(candles: Candles, entry: np.ndarray, exit: np.ndarray, rules: 
     return CandidateExits(fill_bar, entry_price, exit_bar, exit_price, exit_reason)
 
 
+def first_price_exits(
+    candles: Candles, entry_price: np.ndarray, start_bar: np.ndarray, end_bar: np.ndarray, rules: ExitRules
+) -> _StopHits:
+    """The stop-loss, take-profit, trailing-stop or liquidation exit of positions entered at any
+    price (a replayed trade's actual fill, not a bar's open): for each row, the first bar in
+    [start_bar, end_bar) that triggers, with the fill price and reason of the conventions above.
+    Rows that never trigger are absent (`rows` indexes the inputs). Windows may overlap in any
+    way: every row is scanned on its own, without the nested-window pre-check."""
+    entry_price = np.asarray(entry_price, dtype=np.float64)
+    rows = np.arange(len(entry_price) if rules.has_price_exits else 0)
+    levels = _StopLevels.for_entries(entry_price, rules)
+    return _scan_first_stop(candles, rows, np.asarray(start_bar)[rows], np.asarray(end_bar)[rows], levels, rules)
+
+
 @dataclass(frozen=True, eq=False)
 class _StopLevels:
     """Signed price levels per candidate (-inf / +inf where a level does not exist)."""
