@@ -347,6 +347,9 @@ def test_openapi_documents_every_market_data_route_with_examples(market):
     }
     assert all(operation["x-rate-limit"]["limit"] == 300 and operation["security"] == [{"bearer": []}]
                for operation in operations.values())
+    candles = operations[("GET", f"{MARKET}/{{symbol}}/{{timeframe}}")]
+    [symbol] = [parameter for parameter in candles["parameters"] if parameter["name"] == "symbol"]
+    assert symbol["schema"]["pattern"] == "^[A-Z0-9]{2,20}$"
     schemas = document["components"]["schemas"]
     for name in ("CandleFileImport", "UploadRequest", "FetchRequest", "ImportOut", "MarketDataPoint", "Candle"):
         assert schemas[name]["examples"], name

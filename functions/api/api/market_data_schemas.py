@@ -47,11 +47,12 @@ def _decode_base64(value: Any) -> Any:
     return content
 
 
-# A trading pair, 2-20 letters or digits, upper-cased (plain constraints, so a Query() or Path() can
-# describe it too).
-Symbol = Annotated[str, BeforeValidator(_upper), StringConstraints(pattern=SYMBOL_REGEX)]
+# A trading pair: upper-cased, then 2-20 letters or digits (plain constraints, so a Query() or Path()
+# can describe it too; in this order the pattern shows in the OpenAPI document).
+Symbol = Annotated[str, StringConstraints(pattern=SYMBOL_REGEX), BeforeValidator(_upper)]
 SYMBOL_EXAMPLE = "BTCUSDT"
-_SYMBOL = Field(description="Trading pair, 2-20 letters or digits (any case).", examples=[SYMBOL_EXAMPLE])
+_SYMBOL = Field(description="Trading pair, 2-20 letters or digits; lower case is upper-cased.",
+                examples=[SYMBOL_EXAMPLE])
 WireDateTime = Annotated[
     str, WithJsonSchema({"type": "string", "format": "date-time", "examples": ["2024-03-01T00:00:00Z"]})
 ]

@@ -55,8 +55,9 @@ def market_data_service(services: Services) -> MarketDataService:
 
 
 MarketData = Annotated[Any, Depends(market_data_service)]  # a MarketDataService (its module loads on first use)
-PathSymbol = Annotated[Symbol, Path(description="Trading pair (any case).", examples=[SYMBOL_EXAMPLE])]
-QuerySymbol = Annotated[Symbol, Query(description="Trading pair (any case).", examples=[SYMBOL_EXAMPLE])]
+SYMBOL = "Trading pair; lower case is upper-cased."
+PathSymbol = Annotated[Symbol, Path(description=SYMBOL, examples=[SYMBOL_EXAMPLE])]
+QuerySymbol = Annotated[Symbol, Query(description=SYMBOL, examples=[SYMBOL_EXAMPLE])]
 Limit = Annotated[int, Query(ge=1, le=MAX_CANDLE_LIMIT, description=(
     f"At most this many candles (default {DEFAULT_CANDLE_LIMIT}): the first ones from the start when it is "
     "given, else the latest ones before the end (or the newest stored). To page forward, start the next "
