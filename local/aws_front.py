@@ -16,6 +16,7 @@ Every other request is forwarded to moto unchanged.
 
 from __future__ import annotations
 
+import functools
 import http.client
 import json
 import logging
@@ -47,7 +48,6 @@ class AwsFront:
         self._by_name = {}
         for function in functions.values():
             self._by_name.update({function.name: function, function.arn: function, function.logical_id: function})
-        self._s3 = boto3.client("s3", endpoint_url=moto_url, region_name=region)
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
         self._server.daemon_threads = True
         self.port = self._server.server_address[1]
@@ -91,6 +91,11 @@ class AwsFront:
         threading.Thread(target=run, name=f"async-{function.logical_id}", daemon=True).start()
 
     # ------------------------------------------------------------ S3 -> Lambda
+    @functools.cached_property
+    def _s3(self) -> Any:
+        """moto's S3, asked for buckets' notification configuration (credentials are the stack's, set by then)."""
+        return boto3.client("s3", endpoint_url=self.moto.geturl(), region_name=self.region)
+
     def notify_object_created(self, bucket: str, key: str, event_name: str, size: int, etag: str) -> None:
         config = self._s3.get_bucket_notification_configuration(Bucket=bucket)
         for target in config.get("LambdaFunctionConfigurations", []):
@@ -106,6 +111,7 @@ class AwsFront:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # headers and body are separate writes: no 40 ms delayed-ACK stalls
 
             def log_message(self, *args: Any) -> None:  # quiet: moto logs its own requests
                 pass

@@ -93,7 +93,7 @@ class RestGateway:
         for k, v in headers.items():
             multi_headers.setdefault(k, []).append(v)
         content_type = headers.get("Content-Type", "")
-        is_text = not body or any(content_type.startswith(t) for t in _TEXT_TYPES)
+        is_text = not body or (any(content_type.startswith(t) for t in _TEXT_TYPES) and is_utf8(body))
         now = datetime.now(timezone.utc)
         return {
             "resource": route.resource,
@@ -131,6 +131,7 @@ class RestGateway:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # headers and body are separate writes: no 40 ms delayed-ACK stalls
 
             def log_message(self, fmt: str, *args: Any) -> None:
                 log.info("%s %s", self.address_string(), fmt % args)
@@ -169,6 +170,14 @@ class RestGateway:
             do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _dispatch
 
         return Handler
+
+
+def is_utf8(body: bytes) -> bool:
+    try:
+        body.decode()
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def _http_response(response: dict[str, Any]) -> tuple[int, dict[str, str], bytes]:

@@ -30,6 +30,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from local.functions import LocalFunction
+from local.rest_gateway import is_utf8
 from local.template import ACCOUNT_ID, Template
 
 log = logging.getLogger("local.ws")
@@ -205,7 +206,7 @@ class WebSocketGateway:
         client = self._clients.get(connection_id)
         if client is None:
             return False
-        payload: str | bytes = data.decode() if _is_text(data) else data
+        payload: str | bytes = data.decode() if is_utf8(data) else data
         try:
             asyncio.run_coroutine_threadsafe(client.connection.send(payload), self._loop).result(timeout=10)
         except ConnectionClosed:
@@ -224,6 +225,7 @@ class WebSocketGateway:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True
 
             def log_message(self, *args: Any) -> None:
                 pass
@@ -272,10 +274,3 @@ class WebSocketGateway:
 
         return Handler
 
-
-def _is_text(data: bytes) -> bool:
-    try:
-        data.decode()
-    except UnicodeDecodeError:
-        return False
-    return True
