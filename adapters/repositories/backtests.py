@@ -73,6 +73,21 @@ class DynamoBacktestRepository:
         model = self._model
         return self._update(backtest_id, {RUNNING}, [model.progress.set(progress), model.updated_at.set(now)])
 
+    def advance_progress(self, backtest_id: str, progress: int, now: datetime) -> bool:
+        """Raise a running backtest's progress; False (nothing written) when it is not running or
+        already at or past `progress` (parallel chunks report out of order)."""
+        model = self._model
+        condition = model.status == RUNNING
+        condition &= model.progress.does_not_exist() | (model.progress < progress)
+        try:
+            model(backtest_id).update(actions=[model.progress.set(progress), model.updated_at.set(now)],
+                                      condition=condition)
+        except UpdateError as error:
+            if not condition_failed(error):
+                raise
+            return False
+        return True
+
     def complete(self, backtest_id: str, final_balance: float, performance_summary: dict[str, Any],
                  now: datetime) -> Backtest:
         # completed -> completed too: a re-run of the persisting step writes the same result again.

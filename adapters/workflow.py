@@ -1,0 +1,103 @@
+"""Composition root of the state machines' functions (compute, workflow), and how their errors
+reach Step Functions.
+
+A Lambda task's error name is the exception's type name. The state machines retry `TransientError`
+(with backoff), end quietly on `BacktestNotRunning`, and hand anything else to the failing step,
+which shows the message of a domain error (`ValidationFailed`, `NotFound`) to the user. So
+`step_errors` turns throttling, 5xx and network failures of AWS calls into `TransientError`, and
+gives domain errors a message that carries their field details.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import cache
+from typing import Any
+
+import boto3
+from botocore.exceptions import (
+    ClientError,
+    ConnectionClosedError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
+    ReadTimeoutError,
+)
+from pynamodb.exceptions import PynamoDBException
+
+from shared.errors import DomainError
+from shared.services.backtest_workflow import BacktestNotRunning, BacktestWorkflow, describe
+
+TRANSIENT_CODES = frozenset({
+    "Throttling", "ThrottlingException", "ThrottledException", "TooManyRequestsException", "RequestLimitExceeded",
+    "ProvisionedThroughputExceededException", "RequestThrottled", "SlowDown", "InternalError", "InternalFailure",
+    "ServiceUnavailable", "InternalServerError", "TransactionInProgressException",
+})
+# How pyarrow's S3 client words the same failures (it raises OSError with the AWS error name).
+_TRANSIENT_ARROW_WORDS = ("SLOW_DOWN", "THROTTLING", "SERVICE_UNAVAILABLE", "INTERNAL_FAILURE", "NETWORK_CONNECTION",
+                          "REQUEST_TIMEOUT", "curlCode")
+_NETWORK_ERRORS = (EndpointConnectionError, ConnectionClosedError, ReadTimeoutError, ConnectTimeoutError)
+
+
+class TransientError(Exception):
+    """An AWS call failed in a way a retry may fix; the state machines retry steps on this name."""
+
+
+@contextmanager
+def step_errors() -> Iterator[None]:
+    """Raise what the state machine should see (see the module docstring)."""
+    try:
+        yield
+    except BacktestNotRunning:
+        raise
+    except DomainError as error:
+        raise type(error)(describe(error), error.errors) from error
+    except ClientError as error:
+        if _transient_client_error(error):
+            raise TransientError(f"temporary AWS error: {error}") from error
+        raise
+    except PynamoDBException as error:
+        if getattr(error, "cause_response_code", None) in TRANSIENT_CODES:
+            raise TransientError(f"temporary DynamoDB error: {error}") from error
+        raise
+    except _NETWORK_ERRORS as error:
+        raise TransientError(f"temporary network error: {error}") from error
+    except OSError as error:
+        if any(word in str(error) for word in _TRANSIENT_ARROW_WORDS):
+            raise TransientError(f"temporary S3 error: {error}") from error
+        raise
+
+
+def _transient_client_error(error: ClientError) -> bool:
+    code = error.response.get("Error", {}).get("Code", "")
+    status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+    return code in TRANSIENT_CODES or status >= 500
+
+
+@cache
+def s3_client() -> Any:
+    return boto3.client("s3")
+
+
+@cache
+def backtest_workflow_from_env() -> BacktestWorkflow:
+    """The backtest workflow of a deployed function (or of the local stack): tables and buckets
+    named by the environment, THE publisher (`adapters.publisher.publisher_from_env`)."""
+    from adapters.candle_store import S3CandleStore
+    from adapters.models.backtests import BacktestItem
+    from adapters.publisher import publisher_from_env
+    from adapters.repositories.backtests import DynamoBacktestRepository
+    from adapters.repositories.binding import bind
+    from adapters.repositories.trades import S3TradeStore
+    from adapters.run_store import S3RunStore
+
+    results = os.environ["RESULTS_BUCKET"]
+    return BacktestWorkflow(
+        backtests=DynamoBacktestRepository(bind(BacktestItem, os.environ["BACKTESTS_TABLE"])),
+        trades=S3TradeStore(s3_client(), results),
+        runs=S3RunStore(s3_client(), results),
+        candles=S3CandleStore(s3_client(), os.environ["CANDLES_BUCKET"]),
+        publisher=publisher_from_env(),
+        bars_per_chunk=int(os.environ["BARS_PER_CHUNK"]),
+    )

@@ -1,0 +1,32 @@
+"""The heavy engine work of the state machines: one chunk of a backtest (`handler`).
+
+Event (a Map item of statemachine/backtest.asl.json): {"backtest_id": ..., "chunk": <index>}.
+The chunk's candles come from the pinned series in the run's plan; its result goes to
+partials/<backtest_id>/chunks/ in the results bucket; the answer is a small pointer.
+
+Test hook: the local stack runs this module in-process, so tests inject chunk failures by
+monkeypatching `compute_chunk_step` on the loaded module; nothing in an event can trigger one.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools import Logger
+
+from adapters.workflow import backtest_workflow_from_env, step_errors
+
+logger = Logger()
+
+
+def compute_chunk_step(backtest_id: str, chunk: int) -> dict[str, Any]:
+    return backtest_workflow_from_env().compute(backtest_id, chunk)
+
+
+@logger.inject_lambda_context(clear_state=True)
+def handler(event: dict[str, Any], context: object) -> dict[str, Any]:
+    logger.append_keys(backtest_id=event["backtest_id"], chunk=event["chunk"])
+    with step_errors():
+        result = compute_chunk_step(event["backtest_id"], int(event["chunk"]))
+    logger.info("chunk computed", extra=result)
+    return result

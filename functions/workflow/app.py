@@ -1,0 +1,58 @@
+"""The orchestration steps of the backtest state machine (statemachine/backtest.asl.json).
+
+One function, one handler per step, picked by the event's `step`: the steps are short glue with
+the same dependencies and permissions, and sharing one function keeps a run's steps on warm
+environments (five cold starts per backtest would cost more than the steps). Each step has its
+own Retry and Catch in the state machine.
+
+Events: {"step": "prepare" | "stitch" | "persist" | "notify", "backtest_id": ...} and
+{"step": "fail", "backtest_id": ..., "error": <Step Functions error name>, "cause": <its cause>}.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from aws_lambda_powertools import Logger
+
+from adapters.workflow import backtest_workflow_from_env, step_errors
+
+logger = Logger()
+
+
+def prepare(event: dict[str, Any]) -> dict[str, Any]:
+    return backtest_workflow_from_env().prepare(event["backtest_id"])
+
+
+def stitch(event: dict[str, Any]) -> dict[str, Any]:
+    return backtest_workflow_from_env().stitch(event["backtest_id"])
+
+
+def persist(event: dict[str, Any]) -> dict[str, Any]:
+    return backtest_workflow_from_env().persist(event["backtest_id"])
+
+
+def notify(event: dict[str, Any]) -> dict[str, Any]:
+    return backtest_workflow_from_env().notify(event["backtest_id"])
+
+
+def fail(event: dict[str, Any]) -> dict[str, Any]:
+    return backtest_workflow_from_env().fail(event["backtest_id"], event["error"], event.get("cause") or "")
+
+
+STEPS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
+    "prepare": prepare, "stitch": stitch, "persist": persist, "notify": notify, "fail": fail,
+}
+
+
+@logger.inject_lambda_context(clear_state=True)
+def handler(event: dict[str, Any], context: object) -> dict[str, Any]:
+    step = STEPS.get(event.get("step", ""))
+    if step is None:
+        raise ValueError(f"unknown step {event.get('step')!r}; expected one of {', '.join(STEPS)}")
+    logger.append_keys(step=event["step"], backtest_id=event.get("backtest_id"))
+    with step_errors():
+        result = step(event)
+    logger.info("step done", extra=result)
+    return result
