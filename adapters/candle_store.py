@@ -237,12 +237,17 @@ def market_data_service_from_env(publisher: EventPublisher, s3_client: Any = Non
     every client pointed at AWS_ENDPOINT_URL when it is set."""
     # Imported here: functions that only read candles (compute) need neither DynamoDB nor Binance.
     from adapters.binance import BinanceClient
-    from adapters.models.market_data import DynamoImportRecords
+    from adapters.models.market_data import CandleImportItem, DynamoImportRecords
+    from adapters.repositories.binding import bind
 
     s3 = s3_client or boto3.client("s3", config=Config(signature_version="s3v4"))  # v4: presigned URLs
     return MarketDataService(
         store=S3CandleStore(s3, os.environ["CANDLES_BUCKET"]),
-        records=DynamoImportRecords(),
+        # Bound to the table and endpoint of the environment now: the model class keeps the first
+        # connection it made, which may be to an earlier local stack in the same process.
+        records=DynamoImportRecords(
+            bind(CandleImportItem, os.environ.get("IMPORTS_TABLE", CandleImportItem.Meta.table_name))
+        ),
         inbox=S3ImportInbox(s3, os.environ["IMPORTS_BUCKET"]),
         publisher=publisher,
         klines=BinanceClient(),
