@@ -1,7 +1,7 @@
 """The `backtest` command line.
 
-    backtest run --strategy STRATEGY.json --candles FILE [--timeframe 1h] [--initial-balance 10000]
-                 [--commission 0.1] [--leverage 1] [--start ISO] [--end ISO] [--json]
+    backtest run --strategy STRATEGY.json --candles FILE [--symbol BTCUSDT] [--timeframe 1h]
+                 [--initial-balance 10000] [--commission 0.1] [--leverage 1] [--start ISO] [--end ISO] [--json]
 
 Subcommands are argparse subparsers registered in `build_parser`, each with its own handler, so
 others (e.g. `backtest users create`) plug in beside `run`. Heavy modules (NumPy, pyarrow, the
@@ -19,6 +19,9 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from shared.candles import Candles
+    from shared.errors import ValidationFailed
+    from shared.market_data.parsing import RawCandles
+    from shared.market_data.validation import Finding, ValidCandles
 
 EXIT_BAD_INPUT = 2
 
@@ -50,12 +53,16 @@ def _add_run_command(commands: argparse._SubParsersAction) -> None:
         "run",
         help="run a JSON strategy over a candle file",
         description="Run a strategy ({entry_rules, exit_rules, config} as POST /api/v1/strategies takes it) "
-        "over OHLCV candles from a Parquet file (ts, open, high, low, close, volume) or a CSV file "
-        "(header timestamp,open,high,low,close,volume; ISO-8601 or epoch-millisecond timestamps).",
+        "over OHLCV candles from any file the market-data importer reads (Parquet; Binance kline CSV; "
+        "CSV with a header naming timestamp/open/high/low/close/volume; JSON), checked by its validator. "
+        "Rows must be in one time order, oldest or newest first, with no row repeated.",
     )
     run.add_argument("--strategy", required=True, metavar="STRATEGY.json")
     run.add_argument("--candles", required=True, metavar="FILE")
-    run.add_argument("--timeframe", default="1h", help="candle timeframe, for annualisation (default 1h)")
+    run.add_argument(
+        "--symbol", help="e.g. BTCUSDT: picks the base-asset volume of a CSV with one per asset (Volume BTC, Volume USDT)"
+    )
+    run.add_argument("--timeframe", default="1h", help="candle timeframe: timestamps must lie on its boundaries; annualises ratios (default 1h)")
     run.add_argument("--initial-balance", type=float, default=10_000.0, metavar="AMOUNT", help="default 10000")
     run.add_argument("--commission", type=float, default=0.1, metavar="PERCENT", help="per side, in percent (default 0.1)")
     run.add_argument("--leverage", type=float, default=1.0, help="default 1")
@@ -80,7 +87,7 @@ def run_command(args: argparse.Namespace) -> int:
         strategy = validate_strategy(_read_strategy_file(args.strategy))
     except ValidationFailed as failure:
         raise InputError(f"{args.strategy}: {_describe(failure)}") from None
-    candles = read_candles(args.candles).between(args.start, args.end)
+    candles = read_candles(args.candles, args.timeframe, args.symbol).between(args.start, args.end)
     if not len(candles):
         raise InputError(f"{args.candles}: no candles between --start and --end")
     result = run_backtest(strategy, candles, settings)
@@ -124,115 +131,88 @@ def _utc_ms(text: str) -> int:
 
 
 # --- candle files ---------------------------------------------------------------------------
-# A deliberately small reader for the two formats the CLI documents. The market-data importer
-# (shared/market_data) owns full validation; `read_candles` is the one seam to swap for it.
+# The market-data importer's parser and validator read the file, so the CLI takes every format
+# the importer takes, under the same rules. On top of them the CLI refuses what the importer
+# quietly repairs: rows in mixed time order (the importer sorts) and repeated rows (it drops them).
 
-CSV_HEADER = ("timestamp", "open", "high", "low", "close", "volume")
 
+def read_candles(path: str, timeframe: str, symbol: str | None = None) -> Candles:
+    """Candles from any file the market-data importer reads, valid for `timeframe` (aligned
+    timestamps included), whose rows are in one time order (oldest first, or newest first as
+    some exports are) with no row repeated. `symbol` picks the base-asset volume column where a
+    file has one per asset. Raises InputError with the first problem and its line."""
+    from shared.errors import ValidationFailed
+    from shared.market_data.parsing import parse_candle_file
+    from shared.market_data.validation import reject, validate_candles
 
-def read_candles(path: str) -> Candles:
-    """Candles from a Parquet or CSV file (told apart by Parquet's magic bytes), validated for
-    finite prices and strictly increasing timestamps. Raises InputError naming the row or line."""
     try:
         with open(path, "rb") as file:
-            is_parquet = file.read(4) == b"PAR1"
+            content = file.read()
     except OSError as error:
         raise InputError(f"{path}: cannot read: {error.strerror}") from None
-    candles, first_line = (_read_parquet(path), 1) if is_parquet else (_read_csv(path), 2)
-    _check_candles(path, candles, first_line, "row" if is_parquet else "line")
-    return candles
-
-
-def _read_parquet(path: str) -> Candles:
-    import numpy as np
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    from shared.candles import PRICE_FIELDS, Candles
-
-    columns = ["ts", *PRICE_FIELDS]
     try:
-        # ParquetFile, not read_table: read_table goes through pyarrow.dataset, ~50 ms more import.
-        file = pq.ParquetFile(path)
-        missing = [name for name in columns if name not in file.schema_arrow.names]
-        if missing:
-            raise InputError(f"{path}: missing column(s) {', '.join(missing)} (expected {', '.join(columns)})")
-        table = file.read(columns=columns)
-    except (pa.ArrowException, OSError) as error:
-        raise InputError(f"{path}: not a readable Parquet file: {error}") from None
-    for name in columns:
-        if table.column(name).null_count:
-            row = table.column(name).is_null().to_numpy(zero_copy_only=False).argmax() + 1
-            raise InputError(f"{path}: row {row}: {name} is empty")
-    try:
-        # Candles.from_arrow casts with pyarrow.compute (~40 ms of import); numpy does it here.
-        ts = table.column("ts").to_numpy()
-        if ts.dtype.kind == "M":
-            ts = ts.astype("datetime64[ms]").view(np.int64)
-        return Candles.from_arrays(ts, *(table.column(name).to_numpy() for name in PRICE_FIELDS))
-    except (pa.ArrowException, TypeError, ValueError) as error:
-        raise InputError(f"{path}: unexpected column types: {error}") from None
+        raw = parse_candle_file(content, symbol)
+        valid = validate_candles(raw, timeframe)
+        findings = [*_repeated_rows(raw, valid), *_mixed_order(valid)]
+        if findings:
+            raise reject(findings, valid.locator, "the file was rejected")
+    except ValidationFailed as failure:
+        raise InputError(f"{path}: {_first_problem(failure)}") from None
+    return valid.candles
 
 
-def _read_csv(path: str) -> Candles:
-    import csv
-
-    from shared.candles import Candles
-
-    rows: list[tuple[int, float, float, float, float, float]] = []
-    try:
-        with open(path, newline="", encoding="utf-8") as file:
-            reader = csv.reader(file)
-            header = tuple(cell.strip().lower() for cell in next(reader, ()))
-            if header != CSV_HEADER:
-                raise InputError(f"{path}: line 1: expected the header {','.join(CSV_HEADER)}")
-            for line, cells in enumerate(reader, start=2):
-                rows.append(_csv_row(path, line, cells))
-    except (OSError, UnicodeDecodeError) as error:
-        raise InputError(f"{path}: cannot read: {error}") from None
-    if not rows:
-        raise InputError(f"{path}: no candles after the header")
-    return Candles.from_arrays(*zip(*rows))
+def _first_problem(failure: ValidationFailed) -> str:
+    """`line 7: high 99.0 is below ... (and 3 more problems)` on one line."""
+    if not failure.errors:
+        return failure.message
+    first = failure.errors[0]
+    text = first.message if first.field == "file" else f"{first.field}: {first.message}"
+    more = getattr(failure, "problem_count", len(failure.errors)) - 1
+    if more:
+        text += f" (and {more} more problem{'s' if more > 1 else ''})"
+    return " ".join(text.split())
 
 
-def _csv_row(path: str, line: int, cells: list[str]) -> tuple[int, float, float, float, float, float]:
-    if len(cells) != len(CSV_HEADER):
-        raise InputError(f"{path}: line {line}: expected {len(CSV_HEADER)} fields, found {len(cells)}")
-    stamp = cells[0].strip()
-    try:
-        ts = int(stamp) if stamp.lstrip("-").isdigit() else _iso_ms(stamp)
-    except ValueError:
-        raise InputError(f"{path}: line {line}: timestamp {stamp!r} is neither ISO-8601 nor epoch milliseconds") from None
-    values = []
-    for name, cell in zip(CSV_HEADER[1:], cells[1:]):
-        try:
-            values.append(float(cell))
-        except ValueError:
-            raise InputError(f"{path}: line {line}: {name} {cell.strip()!r} is not a number") from None
-    return (ts, *values)
-
-
-def _iso_ms(text: str) -> int:
-    moment = datetime.fromisoformat(text)
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return int(moment.timestamp() * 1000)
-
-
-def _check_candles(path: str, candles: Candles, first_line: int, unit: str) -> None:
+def _repeated_rows(raw: RawCandles, valid: ValidCandles) -> list[Finding]:
+    """Rows the validator dropped as identical repeats of an earlier row (the only rows it drops)."""
     import numpy as np
 
-    from shared.candles import PRICE_FIELDS
+    from shared.market_data.validation import Finding
+    from shared.market_data.wire import iso_utc
 
-    for name in PRICE_FIELDS:
-        bad = ~np.isfinite(getattr(candles, name))
-        if bad.any():
-            raise InputError(f"{path}: {unit} {first_line + int(bad.argmax())}: {name} is not a finite number")
-    backwards = np.diff(candles.ts) <= 0
-    if backwards.any():
-        index = int(backwards.argmax()) + 1
-        kind = "duplicate" if candles.ts[index] == candles.ts[index - 1] else "out-of-order"
-        raise InputError(f"{path}: {unit} {first_line + index}: {kind} timestamp (candles must be sorted and unique)")
+    if not valid.duplicates_dropped:
+        return []
+    repeats = np.setdiff1d(np.arange(valid.rows_in_file), valid.rows)
+    originals = valid.rows[np.searchsorted(valid.candles.ts, raw.ts[repeats])]
+
+    def message(k: int) -> str:
+        return f"timestamp {iso_utc(raw.ts[repeats[k]])} repeats {valid.locator.describe(int(originals[k]))} (duplicate row)"
+
+    return [Finding(repeats, message)]
+
+
+def _mixed_order(valid: ValidCandles) -> list[Finding]:
+    """Rows that break the time order the file starts in (the validator sorts whatever it gets)."""
+    import numpy as np
+
+    from shared.market_data.validation import Finding
+    from shared.market_data.wire import iso_utc
+
+    steps = np.diff(valid.rows)  # file rows in time order: all up = oldest first, all down = newest first
+    if np.all(steps > 0) or np.all(steps < 0):
+        return []
+    in_file_order = np.argsort(valid.rows)
+    rows, ts = valid.rows[in_file_order], valid.candles.ts[in_file_order]
+    later = np.diff(ts) > 0
+    breaks = np.flatnonzero(later != later[0]) + 1
+    order = "ascending" if later[0] else "descending"
+
+    def message(k: int) -> str:
+        row = breaks[k]
+        previous = f"{valid.locator.describe(int(rows[row - 1]))} has {iso_utc(ts[row - 1])}"
+        return f"timestamp {iso_utc(ts[row])} is out of order: {previous} and the file starts in {order} time order"
+
+    return [Finding(rows[breaks], message)]
 
 
 # --- output ---------------------------------------------------------------------------------

@@ -77,6 +77,41 @@ def test_json_output_has_trades_summary_and_drawdowns(files, capsys):
     assert (result["drawdown_periods"][0]["start"], result["drawdown_periods"][0]["trough"]) == ("2024-01-01T02:00:00Z", "2024-01-01T05:00:00Z")
 
 
+def kline_lines(c: Candles) -> list[str]:
+    """Binance kline CSV rows (no header, 12 columns, open time in ms) of `c`, in file order."""
+    return [
+        f"{t},{o},{h},{l},{cl},{v},{t + HOUR - 1},0,0,0,0,0"
+        for t, o, h, l, cl, v in zip(c.ts, c.open, c.high, c.low, c.close, c.volume)
+    ]
+
+
+def test_a_newest_first_binance_kline_csv_runs_like_the_parquet_file(files, capsys):
+    # Given the same candles as Binance klines, newest first: the hand-computed trades again
+    klines = files["dir"] / "klines.csv"
+    klines.write_text("\n".join(reversed(kline_lines(candles()))) + "\n")
+    result = run_json(capsys, "--strategy", files["strategy"], "--candles", str(klines), "--timeframe", "1h")
+    first_units, _, second_units = expected_trades()
+    # the second trade is still open, marked at the last close (16)
+    assert [(t["entry_price"], t["exit_price"]) for t in result["trades"]] == [(12.0, 11.0), (12.0, 16.0)]
+    assert result["trades"][0]["quantity"] == pytest.approx(first_units, rel=1e-12)
+    assert result["final_balance"] == pytest.approx(second_units * 16, rel=1e-12)
+
+
+def test_candle_files_are_checked_against_the_timeframe_order_and_repeats(files, capsys):
+    # Hourly candles from 00:00: as 4h candles, rows 2, 3, 4, 6, 7, 8 (01:00, 02:00, 03:00, 05:00...) are off
+    assert main(["run", "--strategy", files["strategy"], "--candles", files["parquet"], "--timeframe", "4h"]) == 2
+    err = capsys.readouterr().err
+    assert err == (
+        f"backtest run: error: {files['parquet']}: row 2: timestamp 2024-01-01T01:00:00Z is not on a 4h boundary "
+        "(and 5 more problems)\n"
+    )
+    lines = kline_lines(candles())
+    repeated = files["dir"] / "repeated.csv"
+    repeated.write_text("\n".join([*lines[:3], lines[2], *lines[3:]]) + "\n")
+    assert main(["run", "--strategy", files["strategy"], "--candles", str(repeated)]) == 2
+    assert capsys.readouterr().err.strip().endswith("line 4: timestamp 2024-01-01T02:00:00Z repeats line 3 (duplicate row)")
+
+
 def test_start_and_end_select_candles_and_csv_is_read_too(files, capsys):
     csv = files["dir"] / "candles.csv"
     c = candles()
@@ -148,10 +183,13 @@ def test_backtest_console_script_as_a_subprocess(files):
     assert ok.returncode == 0, ok.stderr
     assert len(json.loads(ok.stdout)["trades"]) == 2
     unsorted = files["dir"] / "bad.csv"
-    unsorted.write_text("timestamp,open,high,low,close,volume\n60000,1,1,1,1,1\n0,1,1,1,1,1\n")
+    unsorted.write_text(f"timestamp,open,high,low,close,volume\n{T0},1,1,1,1,1\n{T0 + 2 * HOUR},1,1,1,1,1\n{T0 + HOUR},1,1,1,1,1\n")
     bad = subprocess.run(
         [*command, "run", "--strategy", files["strategy"], "--candles", str(unsorted)],
         capture_output=True, text=True, env=env, check=False,
     )
     assert bad.returncode == 2
-    assert bad.stderr.strip().endswith("line 3: out-of-order timestamp (candles must be sorted and unique)")
+    assert bad.stderr.strip().endswith(
+        "line 4: timestamp 2024-01-01T01:00:00Z is out of order: line 3 has 2024-01-01T02:00:00Z "
+        "and the file starts in ascending time order"
+    )
