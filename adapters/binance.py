@@ -45,6 +45,10 @@ MAX_RETRY_AFTER_S = 120.0
 UNKNOWN_SYMBOL_CODE = -1121
 
 
+# params -> (query string, extra headers) of one request: how signed endpoints authenticate.
+Signer = Callable[[dict[str, Any]], tuple[str, dict[str, str]]]
+
+
 class BinanceUnavailable(Exception):
     """Binance kept failing (rate limits, server errors, network) after every retry."""
 
@@ -89,13 +93,16 @@ class BinanceClient:
             cursor = int(page[-1][0]) + step
         return parse_kline_rows(rows, OrdinalLocator("kline"))
 
-    def get_json(self, path: str, params: dict[str, Any]) -> Any:
-        """GET a public endpoint, retrying what Binance says to retry."""
-        url = f"{self.base_url}{path}?{urllib.parse.urlencode(params)}"
-        request = urllib.request.Request(url, headers={"Accept": "application/json", "User-Agent": "backtest-service"})
+    def get_json(self, path: str, params: dict[str, Any], sign: Signer | None = None) -> Any:
+        """GET an endpoint, retrying what Binance says to retry. `sign` (account endpoints) turns
+        the params into the query string and headers of each attempt, so every retry carries a
+        fresh timestamp and signature."""
         attempt = 0
         while True:
             attempt += 1
+            query, headers = (urllib.parse.urlencode(params), {}) if sign is None else sign(params)
+            request = urllib.request.Request(f"{self.base_url}{path}?{query}", headers={
+                "Accept": "application/json", "User-Agent": "backtest-service", **headers})
             try:
                 with urllib.request.urlopen(request, timeout=self.timeout_s) as response:
                     body = response.read()

@@ -106,7 +106,9 @@ def parse_transaction_file(content: bytes, file_format: str, exchange: str) -> P
 
 def fills_from_my_trades(records: list[dict[str, Any]], exchange: str) -> list[Fill]:
     """Binance `myTrades` records (as the API returns them) as fills; ImportRejected naming the
-    record (`trade 3 of BTCUSDT`) for any that cannot be read."""
+    record (`trade 3 (id 28457)`) for any that cannot be read. An account may have none."""
+    if not records:
+        return []
     rows = [_Row(f"trade {i + 1} (id {record.get('id')})", _my_trade_values(record)) for i, record in enumerate(records)]
     return _fills(FORMAT_BINANCE_API, rows, exchange).fills
 

@@ -1,0 +1,82 @@
+"""S3 ObjectCreated under imports/transactions/ -> the transaction import it asks for.
+
+`imports/transactions/<owner>/<import_id>/file.csv|file.json` is an uploaded trade-history file,
+`.../exchange.json` an exchange import (its credentials in Secrets Manager, named by id); see
+shared.transactions.jobs. Each S3 record runs once (Powertools idempotency on bucket, key and
+sequencer, table IDEMPOTENCY_TABLE); a completed job never runs again either. Progress goes to the
+owner as `transaction:import_update` through THE publisher.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from typing import Any
+
+import boto3
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer, IdempotencyConfig, idempotent_function
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from adapters.binance_account import BinanceAccountClient
+from adapters.candle_store import S3ImportInbox
+from adapters.models.transactions import TransactionItem, TransactionJobItem
+from adapters.publisher import publisher_from_env
+from adapters.repositories.binding import bind
+from adapters.repositories.transactions import DynamoImportJobRepository, DynamoTransactionRepository
+from adapters.secrets import SecretsManagerVault
+from shared.transactions.imports import ImportRunner
+
+logger = Logger()
+
+
+def runner_from_env(environ: dict[str, str] | os._Environ = os.environ) -> ImportRunner:
+    """The import runner of the deployed function (every client at AWS_ENDPOINT_URL when set)."""
+    return ImportRunner(
+        jobs=DynamoImportJobRepository(bind(TransactionJobItem, environ["TRANSACTION_JOBS_TABLE"])),
+        transactions=DynamoTransactionRepository(bind(TransactionItem, environ["TRANSACTIONS_TABLE"])),
+        inbox=S3ImportInbox(boto3.client("s3"), environ["IMPORTS_BUCKET"]),
+        vault=SecretsManagerVault(boto3.client("secretsmanager"), environ["EXCHANGE_SECRETS_PREFIX"]),
+        exchanges={"binance": BinanceAccountClient()},
+        publisher=publisher_from_env(),
+    )
+
+
+@functools.cache
+def _runner() -> ImportRunner:
+    return runner_from_env()
+
+
+@functools.cache
+def _import_once() -> tuple[IdempotencyConfig, Any]:
+    config = IdempotencyConfig(
+        event_key_jmespath="[s3.bucket.name, s3.object.key, s3.object.sequencer]",
+        raise_on_no_idempotency_key=True,
+    )
+    persistence = DynamoDBPersistenceLayer(table_name=os.environ["IDEMPOTENCY_TABLE"])
+    return config, idempotent_function(data_keyword_argument="record", persistence_store=persistence, config=config)(
+        _import_record
+    )
+
+
+def _import_record(record: dict[str, Any], runner: ImportRunner) -> dict[str, Any] | None:
+    job = runner.run(record["s3"]["object"]["key"])
+    if job is None:
+        logger.warning("not a transaction import", extra={"key": record["s3"]["object"]["key"]})
+        return None
+    logger.info("transaction import finished", extra={
+        "import_id": job.import_id, "status": job.status, "imported": job.imported, "duplicates": job.duplicates,
+        "error_count": job.error_count})
+    return {"import_id": job.import_id, "status": job.status}
+
+
+def handle_event(event: dict[str, Any], context: LambdaContext, runner: ImportRunner) -> list[dict[str, Any] | None]:
+    """Run the import of every S3 record of `event` through `runner`, each at most once."""
+    config, import_once = _import_once()
+    config.register_lambda_context(context)
+    return [import_once(record=record, runner=runner) for record in event.get("Records", [])]
+
+
+@logger.inject_lambda_context
+def handler(event: dict[str, Any], context: LambdaContext) -> list[dict[str, Any] | None]:
+    return handle_event(event, context, _runner())
