@@ -19,15 +19,19 @@ def execution_arn(state_machine_arn: str, execution_name: str) -> str:
 
 
 class StepFunctionsLauncher:
-    def __init__(self, client: Any, state_machine_arn: str) -> None:
+    """`input_key` names the id in the execution's input: "backtest_id" for the backtest state
+    machine, "optimization_id" for the optimization one."""
+
+    def __init__(self, client: Any, state_machine_arn: str, input_key: str = "backtest_id") -> None:
         self._client = client
         self._state_machine_arn = state_machine_arn
+        self._input_key = input_key
 
     def start(self, backtest_id: str) -> str:
         try:
             response = self._client.start_execution(
                 stateMachineArn=self._state_machine_arn, name=backtest_id,
-                input=json.dumps({"backtest_id": backtest_id}),
+                input=json.dumps({self._input_key: backtest_id}),
             )
         except ClientError as error:
             if error.response.get("Error", {}).get("Code") != "ExecutionAlreadyExists":

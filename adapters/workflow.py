@@ -2,7 +2,8 @@
 reach Step Functions.
 
 A Lambda task's error name is the exception's type name. The state machines retry `TransientError`
-(with backoff), end quietly on `BacktestNotRunning`, and hand anything else to the failing step,
+(with backoff), end quietly on `BacktestNotRunning` / `OptimizationNotRunning`, and hand anything
+else to the failing step,
 which shows the message of a domain error (`ValidationFailed`, `NotFound`) to the user. So
 `step_errors` turns throttling, 5xx and network failures of AWS calls into `TransientError`, and
 gives domain errors a message that carries their field details.
@@ -27,7 +28,9 @@ from botocore.exceptions import (
 from pynamodb.exceptions import PynamoDBException
 
 from shared.errors import DomainError
-from shared.services.backtest_workflow import BacktestNotRunning, BacktestWorkflow, describe
+from shared.services.backtest_workflow import BacktestNotRunning, BacktestWorkflow
+from shared.services.optimization_workflow import OptimizationWorkflow
+from shared.services.step_failures import describe
 
 TRANSIENT_CODES = frozenset({
     "Throttling", "ThrottlingException", "ThrottledException", "TooManyRequestsException", "RequestLimitExceeded",
@@ -100,4 +103,23 @@ def backtest_workflow_from_env() -> BacktestWorkflow:
         candles=S3CandleStore(s3_client(), os.environ["CANDLES_BUCKET"]),
         publisher=publisher_from_env(),
         bars_per_chunk=int(os.environ["BARS_PER_CHUNK"]),
+    )
+
+
+@cache
+def optimization_workflow_from_env() -> OptimizationWorkflow:
+    """The optimization workflow of a deployed function (or of the local stack)."""
+    from adapters.candle_store import S3CandleStore
+    from adapters.models.optimizations import OptimizationItem
+    from adapters.optimization_store import S3OptimizationStore
+    from adapters.publisher import publisher_from_env
+    from adapters.repositories.binding import bind
+    from adapters.repositories.optimizations import DynamoOptimizationRepository
+
+    return OptimizationWorkflow(
+        repository=DynamoOptimizationRepository(bind(OptimizationItem, os.environ["OPTIMIZATIONS_TABLE"])),
+        store=S3OptimizationStore(s3_client(), os.environ["RESULTS_BUCKET"]),
+        candles=S3CandleStore(s3_client(), os.environ["CANDLES_BUCKET"]),
+        publisher=publisher_from_env(),
+        max_concurrency=int(os.environ["MAP_MAX_CONCURRENCY"]),
     )

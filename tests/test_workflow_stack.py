@@ -23,7 +23,7 @@ import websockets
 from adapters.workflow import TransientError
 from shared.engine import BacktestSettings, run_backtest
 from shared.strategy import validate_strategy
-from tests.fanout.stack import HOUR_MS, START_MS, Stack, random_walk, start_stack
+from tests.fanout.stack import HOUR_MS, Stack, random_walk, start_stack
 
 pytestmark = pytest.mark.stack
 

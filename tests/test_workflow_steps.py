@@ -25,12 +25,8 @@ from local.template import Template
 from shared.engine import BacktestSettings, run_backtest
 from shared.errors import FieldError, NotFound, ValidationFailed
 from shared.market_data.store import month_index, month_name
-from shared.services.backtest_workflow import (
-    BacktestNotRunning,
-    BacktestWorkflow,
-    RunPlan,
-    failure_message,
-)
+from shared.services.backtest_workflow import BacktestNotRunning, BacktestWorkflow, RunPlan
+from shared.services.step_failures import failure_message
 from shared.services.records import PENDING, Backtest, new_id, utc_now
 from shared.strategy import validate_strategy
 from tests.fanout.stack import HOUR_MS, START_MS, random_walk

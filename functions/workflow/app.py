@@ -1,12 +1,14 @@
-"""The orchestration steps of the backtest state machine (statemachine/backtest.asl.json).
+"""The orchestration steps of the state machines (statemachine/backtest.asl.json and
+statemachine/optimization.asl.json).
 
 One function, one handler per step, picked by the event's `step`: the steps are short glue with
 the same dependencies and permissions, and sharing one function keeps a run's steps on warm
-environments (five cold starts per backtest would cost more than the steps). Each step has its
-own Retry and Catch in the state machine.
+environments (a cold start per step would cost more than the steps). Each step has its own
+Retry and Catch in the state machines.
 
-Events: {"step": "prepare" | "stitch" | "persist" | "notify", "backtest_id": ...} and
-{"step": "fail", "backtest_id": ..., "error": <Step Functions error name>, "cause": <its cause>}.
+Events: {"step": "prepare" | "stitch" | "persist" | "notify", "backtest_id": ...},
+{"step": "prepare_optimization" | "finish_optimization", "optimization_id": ...}, and the failing
+steps {"step": "fail" | "fail_optimization", <id>, "error": <Step Functions error>, "cause": <its cause>}.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
-from adapters.workflow import backtest_workflow_from_env, step_errors
+from adapters.workflow import backtest_workflow_from_env, optimization_workflow_from_env, step_errors
 
 logger = Logger()
 
@@ -41,8 +43,22 @@ def fail(event: dict[str, Any]) -> dict[str, Any]:
     return backtest_workflow_from_env().fail(event["backtest_id"], event["error"], event.get("cause") or "")
 
 
+def prepare_optimization(event: dict[str, Any]) -> dict[str, Any]:
+    return optimization_workflow_from_env().prepare(event["optimization_id"])
+
+
+def finish_optimization(event: dict[str, Any]) -> dict[str, Any]:
+    return optimization_workflow_from_env().finish(event["optimization_id"])
+
+
+def fail_optimization(event: dict[str, Any]) -> dict[str, Any]:
+    return optimization_workflow_from_env().fail(event["optimization_id"], event["error"], event.get("cause") or "")
+
+
 STEPS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
     "prepare": prepare, "stitch": stitch, "persist": persist, "notify": notify, "fail": fail,
+    "prepare_optimization": prepare_optimization, "finish_optimization": finish_optimization,
+    "fail_optimization": fail_optimization,
 }
 
 
@@ -51,7 +67,8 @@ def handler(event: dict[str, Any], context: object) -> dict[str, Any]:
     step = STEPS.get(event.get("step", ""))
     if step is None:
         raise ValueError(f"unknown step {event.get('step')!r}; expected one of {', '.join(STEPS)}")
-    logger.append_keys(step=event["step"], backtest_id=event.get("backtest_id"))
+    logger.append_keys(step=event["step"], backtest_id=event.get("backtest_id"),
+                       optimization_id=event.get("optimization_id"))
     with step_errors():
         result = step(event)
     logger.info("step done", extra=result)

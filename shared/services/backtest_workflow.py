@@ -43,8 +43,9 @@ from shared.market_data.store import CandleStore, SeriesManifest
 from shared.realtime import trade_events
 from shared.services.ports import BacktestRepository, TradeStore
 from shared.services.records import CANCELLED, COMPLETED, FAILED, RUNNING, Backtest, utc_now
+from shared.services.step_failures import failure_message
 from shared.services.trade_ids import trade_id
-from shared.strategy import Strategy, validate_strategy
+from shared.strategy import validate_strategy
 
 log = logging.getLogger(__name__)
 
@@ -345,29 +346,3 @@ def _stitched_document(result: BacktestResult) -> dict[str, Any]:
             "open_positions": int(np.count_nonzero(~closed)),
         },
     }
-
-
-def failure_message(error: str, cause: str) -> str:
-    """A user-readable reason from Step Functions' (Error, Cause): the step's own message for the
-    service's errors, the exception type otherwise (the details are in the function's logs)."""
-    try:
-        payload = json.loads(cause)
-    except (TypeError, ValueError):
-        payload = None
-    message = payload.get("errorMessage") if isinstance(payload, dict) else None
-    if error in _READABLE_ERRORS and message:
-        return message
-    if error == "States.Timeout":
-        return "a step of the backtest timed out"
-    return f"the backtest failed on an internal error ({error}); the execution's logs have the details"
-
-
-# Errors whose message is written for users (DomainError subclasses, formatted with their field details).
-_READABLE_ERRORS = frozenset({"ValidationFailed", "NotFound", "TransientError"})
-
-
-def describe(error: DomainError) -> str:
-    """A domain error as one line with its field details: what `failure_message` shows."""
-    details = "; ".join(f"{detail.field}: {detail.message}" for detail in error.errors)
-    return f"{error.message} ({details})" if details else error.message
-

@@ -19,6 +19,8 @@ class ApiSettings:
     imports_bucket: str
     imports_table: str
     state_machine_arn: str
+    optimizations_table: str
+    optimization_state_machine_arn: str
     session_ttl_hours: float
 
     @classmethod

@@ -11,11 +11,14 @@ from typing import TYPE_CHECKING, Any
 from adapters.backtest_launcher import StepFunctionsLauncher
 from adapters.market_catalog import CandleStoreCatalog
 from adapters.models.backtests import BacktestItem
+from adapters.models.optimizations import OptimizationItem
+from adapters.optimization_store import S3OptimizationStore
 from adapters.models.rate_limits import RateLimitItem
 from adapters.models.sessions import SessionItem
 from adapters.models.strategies import StrategyItem
 from adapters.models.users import UserItem
 from adapters.repositories.backtests import DynamoBacktestRepository
+from adapters.repositories.optimizations import DynamoOptimizationRepository
 from adapters.repositories.binding import bind
 from adapters.repositories.rate_limits import DynamoRateLimitCounter
 from adapters.repositories.sessions import DynamoSessionRepository
@@ -25,6 +28,7 @@ from adapters.repositories.users import DynamoUserRepository
 from api.settings import ApiSettings
 from shared.services.accounts import Accounts
 from shared.services.backtests import Backtests
+from shared.services.optimizations import Optimizations
 from shared.services.rate_limits import RateLimiter
 from shared.services.strategies import Strategies
 from shared.services.trades import Trades
@@ -61,6 +65,7 @@ class ApiServices:
     rate_limiter: RateLimiter
     # Made on the first market-data request: it loads NumPy and pyarrow, which other routes do without.
     market_data: Callable[[], MarketDataService]
+    optimizations: Optimizations
 
 
 def build_services(settings: ApiSettings, endpoint_url: str | None = None) -> ApiServices:
@@ -86,6 +91,14 @@ def build_services(settings: ApiSettings, endpoint_url: str | None = None) -> Ap
         trades=Trades(backtests, backtests.trades),
         rate_limiter=RateLimiter(DynamoRateLimitCounter(bind(RateLimitItem, settings.rate_limits_table, endpoint_url))),
         market_data=cache(partial(build_market_data, settings, endpoint_url)),
+        optimizations=Optimizations(
+            repository=DynamoOptimizationRepository(bind(OptimizationItem, settings.optimizations_table, endpoint_url)),
+            strategies=strategies,
+            catalog=backtests.catalog,
+            launcher=StepFunctionsLauncher(LazyClient("stepfunctions", endpoint_url),
+                                           settings.optimization_state_machine_arn, input_key="optimization_id"),
+            store=S3OptimizationStore(s3, settings.results_bucket),
+        ),
     )
 
 

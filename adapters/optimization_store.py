@@ -1,0 +1,98 @@
+"""An optimization's objects in the results bucket (JSON, each written whole, so a retried step
+rewrites the same object):
+
+    partials/optimizations/<id>/plan.json           pinned series, settings, batch count
+    partials/optimizations/<id>/batches/<i>.json    the combinations of batch i
+    partials/optimizations/<id>/items.json          the distributed Map's items (its ItemReader)
+    partials/optimizations/<id>/results/<i>.json    batch i's results
+    optimizations/<id>/ranking.json                 every result, ranked (what the API pages through)
+
+The intermediate objects sit under partials/, which the bucket's lifecycle rule expires.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from shared.errors import NotFound
+
+
+def _intermediates(optimization_id: str) -> str:
+    return f"partials/optimizations/{optimization_id}/"
+
+
+def _ranking_key(optimization_id: str) -> str:
+    return f"optimizations/{optimization_id}/ranking.json"
+
+
+class S3OptimizationStore:
+    """The OptimizationStore port of `shared.services.optimizations` on S3."""
+
+    def __init__(self, s3_client: Any, bucket: str) -> None:
+        self._s3 = s3_client
+        self.bucket = bucket
+
+    def put_plan(self, optimization_id: str, plan: dict[str, Any]) -> None:
+        self._put(f"{_intermediates(optimization_id)}plan.json", plan)
+
+    def plan(self, optimization_id: str) -> dict[str, Any]:
+        return self._get(f"{_intermediates(optimization_id)}plan.json")
+
+    def put_batch(self, optimization_id: str, index: int, combos: list[dict[str, Any]]) -> None:
+        self._put(f"{_intermediates(optimization_id)}batches/{index:06d}.json", combos)
+
+    def batch(self, optimization_id: str, index: int) -> list[dict[str, Any]]:
+        return self._get(f"{_intermediates(optimization_id)}batches/{index:06d}.json")
+
+    def put_items(self, optimization_id: str, items: list[dict[str, Any]]) -> str:
+        key = f"{_intermediates(optimization_id)}items.json"
+        self._put(key, items)
+        return key
+
+    def put_results(self, optimization_id: str, index: int, results: dict[str, Any]) -> None:
+        self._put(f"{_intermediates(optimization_id)}results/{index:06d}.json", results)
+
+    def results(self, optimization_id: str) -> list[dict[str, Any]]:
+        return [self._get(key) for key in self._keys(f"{_intermediates(optimization_id)}results/")]
+
+    def results_done(self, optimization_id: str) -> int:
+        return len(self._keys(f"{_intermediates(optimization_id)}results/"))
+
+    def put_ranking(self, optimization_id: str, ranking: list[dict[str, Any]]) -> None:
+        self._put(_ranking_key(optimization_id), ranking)
+
+    def ranking(self, optimization_id: str) -> list[dict[str, Any]] | None:
+        try:
+            return self._get(_ranking_key(optimization_id))
+        except NotFound:
+            return None
+
+    def delete_intermediates(self, optimization_id: str) -> None:
+        self._delete(self._keys(_intermediates(optimization_id)))
+
+    def delete(self, optimization_id: str) -> None:
+        self._delete(self._keys(_intermediates(optimization_id)) + self._keys(f"optimizations/{optimization_id}/"))
+
+    def _put(self, key: str, document: Any) -> None:
+        body = json.dumps(document, separators=(",", ":"), allow_nan=False).encode()
+        self._s3.put_object(Bucket=self.bucket, Key=key, Body=body, ContentType="application/json")
+
+    def _get(self, key: str) -> Any:
+        try:
+            return json.loads(self._s3.get_object(Bucket=self.bucket, Key=key)["Body"].read())
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") in ("NoSuchKey", "404", "NotFound"):
+                raise NotFound(f"s3://{self.bucket}/{key} does not exist") from None
+            raise
+
+    def _keys(self, prefix: str) -> list[str]:
+        pages = self._s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix)
+        return [item["Key"] for page in pages for item in page.get("Contents", [])]
+
+    def _delete(self, keys: list[str]) -> None:
+        for start in range(0, len(keys), 1000):
+            objects = [{"Key": key} for key in keys[start:start + 1000]]
+            self._s3.delete_objects(Bucket=self.bucket, Delete={"Objects": objects, "Quiet": True})

@@ -1,0 +1,157 @@
+"""Parameter sweeps (shared.optimization): the grid and its cap, evaluation with shared indicators
+(each result equal to its own single pass), the ranking; the service's request checks."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from shared.engine import BacktestSettings, run_backtest
+from shared.errors import ValidationFailed
+from shared.optimization import (
+    Combination,
+    batch_count,
+    batches,
+    evaluate_batch,
+    parameter_grid,
+    parameter_values,
+    rank,
+)
+from shared.services.optimizations import OptimizationRequest, Optimizations
+from shared.services.records import Strategy, User
+from shared.strategy import validate_strategy, with_parameters
+from tests.fanout.stack import HOUR_MS, random_walk
+
+SMA_CROSS = {
+    "entry_rules": {"operator": "and", "conditions": [
+        {"indicator": "sma", "params": {"period": "$fast"}, "comparator": "crosses_above",
+         "value": {"indicator": "sma", "params": {"period": "$slow"}}}]},
+    "exit_rules": {"operator": "or", "conditions": [
+        {"indicator": "sma", "params": {"period": "$fast"}, "comparator": "crosses_below",
+         "value": {"indicator": "sma", "params": {"period": "$slow"}}}]},
+    "config": {"stop_loss": 2, "parameters": {"fast": 10, "slow": 50}},
+}
+
+
+def fields_of(error: ValidationFailed) -> list[str]:
+    return [detail.field for detail in error.errors]
+
+
+# ---------------------------------------------------------------- values and grid
+def test_values_come_from_a_list_or_an_inclusive_range():
+    assert parameter_values("fast", [5, 10, 10, 20]) == [5, 10, 20]
+    assert parameter_values("fast", {"start": 5, "stop": 20, "step": 5}) == [5, 10, 15, 20]
+    assert parameter_values("stop", {"start": 0.5, "stop": 1.5, "step": 0.25}) == [0.5, 0.75, 1.0, 1.25, 1.5]
+    assert parameter_values("stop", {"start": 0.1, "stop": 0.3, "step": 0.1}) == [0.1, 0.2, 0.3]  # no float drift
+
+
+@pytest.mark.parametrize(("spec", "field"), [
+    ([], "parameters.fast"),
+    (["5"], "parameters.fast[0]"),
+    ([True], "parameters.fast[0]"),
+    ({"start": 5, "stop": 1, "step": 1}, "parameters.fast.stop"),
+    ({"start": 5, "stop": 10, "step": 0}, "parameters.fast.step"),
+    ({"start": 5, "stop": 10}, "parameters.fast"),
+    ("5..10", "parameters.fast"),
+])
+def test_bad_values_are_refused_naming_the_field(spec, field):
+    with pytest.raises(ValidationFailed) as error:
+        parameter_values("fast", spec)
+    assert fields_of(error.value) == [field]
+
+
+def test_the_grid_is_the_product_with_rule_parameters_varying_slowest():
+    grid = parameter_grid(SMA_CROSS, {"config.stop_loss": [1, 2], "fast": [5, 10], "slow": [30]}, 100)
+    assert [c.params for c in grid] == [
+        {"fast": 5, "slow": 30, "config.stop_loss": 1}, {"fast": 5, "slow": 30, "config.stop_loss": 2},
+        {"fast": 10, "slow": 30, "config.stop_loss": 1}, {"fast": 10, "slow": 30, "config.stop_loss": 2},
+    ]
+    assert [c.index for c in grid] == [0, 1, 2, 3]
+
+
+def test_a_grid_above_the_cap_is_refused():
+    with pytest.raises(ValidationFailed) as error:
+        parameter_grid(SMA_CROSS, {"fast": {"start": 2, "stop": 21, "step": 1}, "slow": [30, 40, 50]}, 59)
+    assert error.value.errors[0].message == "the grid has 60 combinations, more than max_combinations (59)"
+
+
+def test_unknown_parameters_and_invalid_combinations_are_named():
+    with pytest.raises(ValidationFailed) as error:
+        parameter_grid(SMA_CROSS, {"fats": [5], "config.nope.x": [1]}, 10)
+    assert fields_of(error.value) == ["parameters.fats", "parameters.config.nope.x"]
+    with pytest.raises(ValidationFailed) as error:
+        parameter_grid(SMA_CROSS, {"fast": [1, 5]}, 10)  # an SMA period of 1 is not a period
+    assert error.value.errors[0].message.startswith("combination {'fast': 1} makes the strategy invalid:")
+
+
+def test_dotted_paths_reach_any_field():
+    grid = parameter_grid(SMA_CROSS, {"entry_rules.conditions[0].value.params.period": [40, 60]}, 10)
+    assert [with_parameters(SMA_CROSS, c.params)["entry_rules"]["conditions"][0]["value"]["params"]["period"]
+            for c in grid] == [40, 60]
+
+
+def test_batches_use_the_concurrency_but_stay_small():
+    assert batch_count(100, 16) == 16
+    assert batch_count(5, 16) == 5
+    assert batch_count(10_000, 16) == 200  # at most 50 combinations per batch
+    combos = [Combination(i, {}) for i in range(10)]
+    assert [[c.index for c in batch] for batch in batches(combos, 3)] == [[0, 1, 2], [3, 4, 5, 6], [7, 8, 9]]
+
+
+# ---------------------------------------------------------------- evaluation
+def test_a_batch_computes_each_shared_indicator_once_and_each_result_is_its_single_pass():
+    candles = random_walk(11, 1500, HOUR_MS)
+    settings = BacktestSettings(commission=0.1, timeframe="1h")
+    # Given 6 combinations: 2 fast periods x 3 stop-losses, one slow period
+    combos = parameter_grid(SMA_CROSS, {"fast": [5, 10], "config.stop_loss": [1, 2, 3]}, 10)
+    evaluated = evaluate_batch(SMA_CROSS, combos, candles, settings)
+    # Then the batch computed SMA(5), SMA(10) and SMA(50) once each, not 2 series per combination
+    assert evaluated.indicator_computations == 3
+    for combo, result in zip(combos, evaluated.results):
+        single = run_backtest(validate_strategy(with_parameters(SMA_CROSS, combo.params)), candles, settings)
+        assert result["params"] == combo.params
+        assert result["performance_summary"] == single.performance_summary
+        assert result["final_balance"] == single.final_balance
+
+
+def test_ranking_puts_the_best_first_undefined_last_ties_in_grid_order():
+    def result(index, **summary):
+        return {"index": index, "params": {}, "final_balance": 1.0, "performance_summary": summary}
+
+    results = [result(0, sharpe_ratio=1.0, max_drawdown=5.0), result(1, sharpe_ratio=None, max_drawdown=1.0),
+               result(2, sharpe_ratio=2.0, max_drawdown=5.0), result(3, sharpe_ratio=1.0, max_drawdown=9.0)]
+    by_sharpe = rank(results, "sharpe_ratio")
+    assert [(r["index"], r["rank"], r["objective_value"]) for r in by_sharpe] == [
+        (2, 1, 2.0), (0, 2, 1.0), (3, 3, 1.0), (1, 4, None)]
+    assert [r["index"] for r in rank(results, "max_drawdown")] == [1, 0, 2, 3]  # the smallest drawdown first
+
+
+# ---------------------------------------------------------------- the service's request checks
+class _Strategies:
+    def __init__(self, strategy: Strategy) -> None:
+        self.strategy = strategy
+
+    def get(self, strategy_id: str) -> Strategy | None:
+        return self.strategy if strategy_id == self.strategy.id else None
+
+
+class _Catalog:
+    def timeframes(self, symbol: str) -> list[str]:
+        return ["1h"] if symbol == "TESTUSDT" else []
+
+
+def test_create_refuses_a_bad_request_naming_each_field():
+    moment = datetime(2024, 1, 1, tzinfo=UTC)
+    user = User("u-1", "a@example.com", "A", moment)
+    strategy = Strategy(id="s-1", owner_id="u-1", name="x", description="", strategy_type=None, is_active=True,
+                        is_public=False, created_at=moment, updated_at=moment, **{
+                            key: SMA_CROSS[key] for key in ("entry_rules", "exit_rules", "config")})
+    service = Optimizations(repository=None, strategies=_Strategies(strategy), catalog=_Catalog(), launcher=None,
+                            store=None)
+    request = OptimizationRequest(strategy_id="s-1", symbol="nousdt", timeframe="1h", start_time=moment,
+                                  end_time=moment, initial_balance=1000.0, parameters={"fast": [5]},
+                                  objective="luck", leverage=500.0, max_combinations=0)
+    with pytest.raises(ValidationFailed) as error:
+        service.create(user, request)
+    assert fields_of(error.value) == ["end_time", "objective", "max_combinations", "metadata.leverage", "symbol"]
