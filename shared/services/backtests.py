@@ -74,13 +74,15 @@ class Backtests:
     trades: TradeStore
     clock: Callable[[], datetime] = utc_now
 
-    def create(self, user: User, request: BacktestRequest) -> Backtest:
+    def create(self, user: User, request: BacktestRequest, backtest_id: str | None = None) -> Backtest:
+        """`backtest_id`: a caller-chosen id (S3 batches derive one per entry, so a redelivered
+        batch finds the backtests it already created); a new one by default."""
         request = replace(request, symbol=request.symbol.strip().upper())
         self._check(request)
         strategy = Strategies(self.strategies).get(user, request.strategy_id)
         now = self.clock()
         backtest = Backtest(
-            id=new_id(), owner_id=user.id, strategy_id=strategy.id, strategy_name=strategy.name,
+            id=backtest_id or new_id(), owner_id=user.id, strategy_id=strategy.id, strategy_name=strategy.name,
             symbol=request.symbol, timeframe=request.timeframe, start_time=request.start_time,
             end_time=request.end_time, initial_balance=request.initial_balance, final_balance=None,
             status=PENDING, progress=0, created_at=now, updated_at=now, strategy=strategy.definition(),
