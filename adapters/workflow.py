@@ -93,16 +93,20 @@ def backtest_workflow_from_env() -> BacktestWorkflow:
     from adapters.repositories.backtests import DynamoBacktestRepository
     from adapters.repositories.binding import bind
     from adapters.repositories.trades import S3TradeStore
+    from adapters.repositories.transactions import S3ReplayStore
     from adapters.run_store import S3RunStore
+    from shared.transactions.replays import ReplayRunner
 
     results = os.environ["RESULTS_BUCKET"]
+    candles = S3CandleStore(s3_client(), os.environ["CANDLES_BUCKET"])
     return BacktestWorkflow(
         backtests=DynamoBacktestRepository(bind(BacktestItem, os.environ["BACKTESTS_TABLE"])),
         trades=S3TradeStore(s3_client(), results),
         runs=S3RunStore(s3_client(), results),
-        candles=S3CandleStore(s3_client(), os.environ["CANDLES_BUCKET"]),
+        candles=candles,
         publisher=publisher_from_env(),
         bars_per_chunk=int(os.environ["BARS_PER_CHUNK"]),
+        replays=ReplayRunner(S3ReplayStore(s3_client(), results), candles),
     )
 
 

@@ -46,6 +46,7 @@ from shared.services.records import CANCELLED, COMPLETED, FAILED, RUNNING, Backt
 from shared.services.step_failures import failure_message
 from shared.services.trade_ids import trade_id
 from shared.strategy import validate_strategy
+from shared.transactions.replays import REPLAY_PLAN, ReplayRunner, is_replay
 
 log = logging.getLogger(__name__)
 
@@ -144,11 +145,14 @@ class BacktestWorkflow:
     publisher: EventPublisher
     bars_per_chunk: int
     clock: Callable[[], datetime] = utc_now
+    replays: ReplayRunner | None = None  # computes replay backtests (shared.transactions.replays)
 
     def prepare(self, backtest_id: str) -> dict[str, Any]:
         """Validate, mark running, pin the data, plan the chunks. Returns the chunk indices for the
         Map, or `status` alone when there is nothing to run (already finished)."""
         backtest = self._running_or_pending(backtest_id)
+        if is_replay(backtest):
+            return self._prepare_replay(backtest)
         strategy = validate_strategy(backtest.strategy)
         settings = BacktestSettings(
             initial_balance=float(backtest.initial_balance),
@@ -187,11 +191,14 @@ class BacktestWorkflow:
         if not self._is_running(backtest_id):
             return {"chunk": index, "skipped": "the backtest is no longer running"}
         try:
-            plan = RunPlan.from_json(self.runs.plan(backtest_id))
+            plan_document = self.runs.plan(backtest_id)
         except NotFound:
             if not self._is_running(backtest_id):  # the cancel removed the plan meanwhile
                 return {"chunk": index, "skipped": "the backtest is no longer running"}
             raise
+        if plan_document == REPLAY_PLAN:
+            return self._compute_replay(backtest_id)
+        plan = RunPlan.from_json(plan_document)
         started = time.perf_counter()
         window = read_series(self.candles, plan.source, plan.timeframe, plan.read_from_ms[index],
                              plan.end_before_ms[index])
@@ -210,6 +217,8 @@ class BacktestWorkflow:
     def stitch(self, backtest_id: str) -> dict[str, Any]:
         """The single-pass result from the chunks; stored for Persist and Notify."""
         backtest = self._running(backtest_id)
+        if is_replay(backtest):
+            return self._stitch_replay(backtest)
         plan = self._plan(backtest_id)
         loaded = [self.runs.chunk(backtest_id, span.index) for span in plan.chunks]
         candles = read_series(self.candles, plan.source, plan.timeframe, plan.start_ms, plan.end_ms)
@@ -260,6 +269,34 @@ class BacktestWorkflow:
         self.trades.delete(backtest_id)
         self._publish_status(failed, FAILED, failed.progress, message)
         return {"status": FAILED, "message": message}
+
+    # ------------------------------------------------------------ replays: one chunk, trades given
+    def _prepare_replay(self, backtest: Backtest) -> dict[str, Any]:
+        if backtest.status != RUNNING:
+            self._transition(lambda: self.backtests.mark_running(backtest.id, self.clock()))
+        self.runs.put_plan(backtest.id, REPLAY_PLAN)
+        self._progress(backtest, PLANNED, "planned the replay")
+        return {"status": RUNNING, "chunks": [0]}
+
+    def _compute_replay(self, backtest_id: str) -> dict[str, Any]:
+        """The replay's trades, equity and summary (and its comparison), stored as Stitch would."""
+        if self.replays is None:
+            raise RuntimeError("this workflow has no replay runner")
+        started = time.perf_counter()
+        result = self.replays.compute(backtest_id).actual
+        seconds = time.perf_counter() - started
+        self.runs.put_stitched(backtest_id, result.trades, _stitched_document(result))
+        backtest = self.backtests.get(backtest_id)
+        if backtest is None or backtest.status != RUNNING:
+            return {"chunk": 0, "skipped": "the backtest is no longer running"}
+        self._progress(backtest, CHUNKS_TO, f"replayed {len(result.trades)} trade(s)")
+        return {"chunk": 0, "candidates": len(result.trades), "compute_seconds": round(seconds, 6)}
+
+    def _stitch_replay(self, backtest: Backtest) -> dict[str, Any]:
+        trades, document = self.runs.stitched(backtest.id)
+        self._progress(backtest, STITCHED, f"stitched {len(trades)} trade(s)")
+        return {"trades": len(trades), "final_balance": document["final_balance"], "chunk_seconds": [],
+                "stitch_seconds": 0.0}
 
     # ------------------------------------------------------------ helpers
     def _running_or_pending(self, backtest_id: str, also: str | None = None) -> Backtest:

@@ -6,13 +6,10 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from shared.transactions.jobs import ExchangeCredentials, ImportJob, ReplayRecord
 from shared.transactions.model import Transaction
-
-if TYPE_CHECKING:  # NumPy and pyarrow stay out of the API's cold start
-    from shared.candles import Candles
 
 
 @dataclass(frozen=True)
@@ -89,9 +86,3 @@ class ReplayStore(Protocol):
     def put_comparison(self, backtest_id: str, comparison: dict[str, Any]) -> None: ...
 
     def get_comparison(self, backtest_id: str) -> dict[str, Any] | None: ...
-
-
-class CandleSource(Protocol):
-    """Stored candles (adapters.candle_store + shared.market_data.query.get_candles)."""
-
-    def get_candles(self, symbol: str, timeframe: str, start_ms: int, end_ms: int) -> Candles: ...

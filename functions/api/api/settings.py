@@ -21,6 +21,9 @@ class ApiSettings:
     state_machine_arn: str
     optimizations_table: str
     optimization_state_machine_arn: str
+    transactions_table: str
+    transaction_jobs_table: str
+    exchange_secrets_prefix: str
     session_ttl_hours: float
 
     @classmethod

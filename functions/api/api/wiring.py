@@ -34,6 +34,9 @@ from shared.services.strategies import Strategies
 from shared.services.trades import Trades
 
 if TYPE_CHECKING:
+    from shared.transactions.history import TransactionHistory
+    from shared.transactions.imports import TransactionImports
+    from shared.transactions.replays import Replays
     from shared.events import EventPublisher
     from shared.market_data.service import MarketDataService
 
@@ -66,6 +69,15 @@ class ApiServices:
     # Made on the first market-data request: it loads NumPy and pyarrow, which other routes do without.
     market_data: Callable[[], MarketDataService]
     optimizations: Optimizations
+    # Made on the first transaction request: queuing an import reaches the candle store's module.
+    transactions: Callable[[], TransactionServices]
+
+
+@dataclass
+class TransactionServices:
+    imports: TransactionImports
+    history: TransactionHistory
+    replays: Replays
 
 
 def build_services(settings: ApiSettings, endpoint_url: str | None = None) -> ApiServices:
@@ -99,6 +111,36 @@ def build_services(settings: ApiSettings, endpoint_url: str | None = None) -> Ap
                                            settings.optimization_state_machine_arn, input_key="optimization_id"),
             store=S3OptimizationStore(s3, settings.results_bucket),
         ),
+        transactions=cache(partial(build_transactions, settings, endpoint_url, backtests)),
+    )
+
+
+def build_transactions(settings: ApiSettings, endpoint_url: str | None, backtests: Backtests) -> TransactionServices:
+    """Transactions as the API uses them: imports queued into the imports bucket (run by the
+    transaction import function), credentials into Secrets Manager, listings, and replays queued
+    through the backtests service (its repository, catalog and state machine)."""
+    from adapters.candle_store import S3ImportInbox
+    from adapters.models.transactions import TransactionItem, TransactionJobItem
+    from adapters.repositories.transactions import (
+        DynamoImportJobRepository,
+        DynamoReplayRecordRepository,
+        DynamoTransactionRepository,
+        S3ReplayStore,
+    )
+    from adapters.secrets import SecretsManagerVault
+    from shared.transactions.history import TransactionHistory
+    from shared.transactions.imports import TransactionImports
+    from shared.transactions.replays import Replays
+
+    s3 = LazyClient("s3", endpoint_url)
+    jobs = bind(TransactionJobItem, settings.transaction_jobs_table, endpoint_url)
+    transactions = DynamoTransactionRepository(bind(TransactionItem, settings.transactions_table, endpoint_url))
+    vault = SecretsManagerVault(LazyClient("secretsmanager", endpoint_url), settings.exchange_secrets_prefix)
+    return TransactionServices(
+        imports=TransactionImports(DynamoImportJobRepository(jobs), S3ImportInbox(s3, settings.imports_bucket), vault),
+        history=TransactionHistory(transactions),
+        replays=Replays(transactions, DynamoReplayRecordRepository(jobs), backtests,
+                        S3ReplayStore(s3, settings.results_bucket)),
     )
 
 
