@@ -288,6 +288,8 @@ class BacktestWorkflow:
         self.runs.put_stitched(backtest_id, result.trades, _stitched_document(result))
         backtest = self.backtests.get(backtest_id)
         if backtest is None or backtest.status != RUNNING:
+            if backtest is None or backtest.status in (CANCELLED, FAILED):
+                self.trades.delete(backtest_id)  # the cancel may have cleaned up before these writes
             return {"chunk": 0, "skipped": "the backtest is no longer running"}
         self._progress(backtest, CHUNKS_TO, f"replayed {len(result.trades)} trade(s)")
         return {"chunk": 0, "candidates": len(result.trades), "compute_seconds": round(seconds, 6)}

@@ -355,3 +355,27 @@ def test_a_replay_is_its_owners_only(api, worker, user):
     assert api.client.get(f"/api/v1/backtests/{queued['backtest_id']}", headers=bearer(other)).status_code == 404
     pending = api.client.get(f"{TRANSACTIONS}/replays/{queued['replay_id']}", headers=bearer(user[0])).json()
     assert (pending["status"], pending["comparison"]) == ("pending", None)
+
+
+def test_a_replay_cancelled_while_it_computes_leaves_nothing_behind(api, worker, user, monkeypatch):
+    token, _ = user
+    import_file(api, worker, user, TRADES_CSV)
+    mine = transaction_ids(api, token)
+    queued = api.client.post(f"{TRANSACTIONS}/replay", headers=bearer(token), json={
+        "transaction_ids": [mine["b-1"], mine["b-2"]], "symbol": "BTCUSDT", "timeframe": "1h"}).json()
+    backtest_id = queued["backtest_id"]
+    worker.workflow.prepare(backtest_id)
+    runner = worker.workflow.replays
+    compute = runner.compute
+
+    def cancelled_meanwhile(replayed_id: str):
+        """The owner cancels while the compute function works on the replay."""
+        result = compute(replayed_id)
+        assert api.client.post(f"/api/v1/backtests/{backtest_id}/cancel", headers=bearer(token)).status_code == 200
+        return result
+
+    monkeypatch.setattr(runner, "compute", cancelled_meanwhile)
+    assert worker.workflow.compute(backtest_id, 0) == {"chunk": 0, "skipped": "the backtest is no longer running"}
+    s3, bucket = api.aws("s3"), api.settings.results_bucket
+    for prefix in (f"backtests/{backtest_id}/", f"partials/{backtest_id}/"):
+        assert s3.list_objects_v2(Bucket=bucket, Prefix=prefix).get("KeyCount", 0) == 0, prefix
