@@ -23,6 +23,7 @@ from shared.transactions.jobs import (
     COMPLETED,
     EXCHANGES,
     IMPORT_UPDATE_EVENT,
+    MAX_SYMBOLS,
     PENDING,
     SOURCE_EXCHANGE,
     SOURCE_FILE,
@@ -40,7 +41,6 @@ from shared.transactions.ports import CredentialVault, ImportInbox, ImportJobRep
 
 MAX_FILE_BYTES = 10 * 1024 * 1024  # API Gateway takes 10 MB per request; base64 content is larger still
 MAX_REQUEST_BYTES = 64 * 1024
-MAX_SYMBOLS = 20
 FILE_FORMATS = ("csv", "json")
 _EXCHANGE_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,29}$")
 _SYMBOL = re.compile(r"^[A-Z0-9]{2,30}$")

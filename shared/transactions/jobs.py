@@ -32,7 +32,12 @@ EXCHANGES = ("binance",)
 IMPORT_UPDATE_EVENT = "transaction:import_update"
 IMPORTS_PREFIX = "imports/transactions/"
 EXCHANGE_REQUEST_NAME = "exchange.json"
-QUEUED_MESSAGE = "Import job queued successfully"
+IMPORT_QUEUED_MESSAGE = "Import job queued successfully"
+MAX_SYMBOLS = 20  # per exchange import
+# Replays: the request's limits and defaults (the API's schema states them too).
+MAX_REPLAY_TRANSACTIONS = 5000
+DEFAULT_WINDOW = "1d"
+REPLAY_QUEUED_MESSAGE = "Replay job queued successfully"
 
 _UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
 _IMPORT_KEY = re.compile(rf"^{re.escape(IMPORTS_PREFIX)}({_UUID})/({_UUID})/(file\.csv|file\.json|exchange\.json)$")
@@ -111,7 +116,7 @@ class ImportJob:
     duplicates: int = 0  # rows repeated in the file or stored before
     errors: tuple[FieldError, ...] = ()
     error_count: int = 0
-    message: str = QUEUED_MESSAGE
+    message: str = IMPORT_QUEUED_MESSAGE
 
     def running(self, now: datetime) -> ImportJob:
         return replace(self, status=RUNNING, updated_at=now, errors=(), error_count=0, message="Importing")

@@ -26,7 +26,7 @@ from shared.services.backtests import Backtests
 from shared.services.records import COMPLETED, PENDING, Backtest, User, new_id
 from shared.services.strategies import Strategies
 from shared.timeframes import origin_ms, timeframe_ms
-from shared.transactions.jobs import ReplayFill, ReplayInput, ReplayRecord
+from shared.transactions.jobs import DEFAULT_WINDOW, MAX_REPLAY_TRANSACTIONS, ReplayFill, ReplayInput, ReplayRecord
 from shared.transactions.model import Transaction
 from shared.transactions.pairing import capital_needed, pair_round_trips
 from shared.transactions.ports import ReplayRecordRepository, ReplayStore, TransactionRepository
@@ -36,12 +36,9 @@ if TYPE_CHECKING:
     from shared.market_data.store import CandleStore
     from shared.transactions.replay import ReplayResult
 
-MAX_TRANSACTIONS = 5000
 MAX_REPLAY_BARS = 2_000_000
 MAX_INITIAL_BALANCE = 1e15
-DEFAULT_WINDOW = "1d"
 REPLAY_STRATEGY_NAME = "Transaction replay"
-QUEUED_MESSAGE = "Replay job queued successfully"
 
 
 @dataclass(frozen=True)
@@ -149,8 +146,8 @@ class Replays:
 
     def _parse(self, request: ReplayRequest, symbol: str, count: int) -> tuple[tuple[int, int], Alternative]:
         errors = []
-        if not 1 <= count <= MAX_TRANSACTIONS:
-            errors.append(FieldError("transaction_ids", f"name 1 to {MAX_TRANSACTIONS} transactions"))
+        if not 1 <= count <= MAX_REPLAY_TRANSACTIONS:
+            errors.append(FieldError("transaction_ids", f"name 1 to {MAX_REPLAY_TRANSACTIONS} transactions"))
         windows = []
         for name in ("window_before", "window_after"):
             try:

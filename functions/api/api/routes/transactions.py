@@ -4,8 +4,9 @@ replays of transactions as backtests with an alternative beside them.
 Imports run in the transaction import function: these routes queue them (202) and report on them.
 Replays are backtests: `POST /transactions/replay` queues one exactly like `POST /backtests`
 (its progress, trades and summary are the backtest endpoints'), and `GET /transactions/replays/{id}`
-adds the comparison with the alternative. The services are made on the first transaction request
-(ApiServices.transactions): their import path reaches modules the other routes do without.
+adds the comparison with the alternative. The services, and the modules behind them (pairing,
+rules, the candle store's inbox), load on the first transaction request (ApiServices.transactions):
+at cold start this module costs only its schemas.
 """
 
 from __future__ import annotations
@@ -24,14 +25,22 @@ from api.dependencies import CurrentUser, Pagination, Services
 from api.errors import error_responses
 from api.schemas import Decimal, PageMeta, Status, Timeframe, UtcDateTime, UtcDateTimeInput, round_numbers
 from shared.errors import FieldError, ValidationFailed
-from shared.transactions.imports import MAX_SYMBOLS
-from shared.transactions.jobs import IMPORT_STATUSES, SOURCE_EXCHANGE, SOURCE_FILE, ExchangeCredentials, ImportJob
+from shared.transactions.jobs import (
+    DEFAULT_WINDOW,
+    IMPORT_STATUSES,
+    MAX_REPLAY_TRANSACTIONS,
+    MAX_SYMBOLS,
+    REPLAY_QUEUED_MESSAGE,
+    SOURCE_EXCHANGE,
+    SOURCE_FILE,
+    ExchangeCredentials,
+    ImportJob,
+)
 from shared.transactions.model import SIDES, Transaction
-from shared.transactions.ports import TransactionFilters
-from shared.transactions.replays import DEFAULT_WINDOW, MAX_TRANSACTIONS, QUEUED_MESSAGE, ReplayRequest, ReplayView
 
 if TYPE_CHECKING:
     from api.wiring import TransactionServices
+    from shared.transactions.replays import ReplayView
 
 ROUTE = f"{PREFIX}/transactions"
 router = APIRouter(prefix=ROUTE, tags=["transactions"], responses=error_responses(401, 422, 429, 500))
@@ -141,7 +150,7 @@ class ReplayCreate(BaseModel):
         "metadata": {"alternative_exit": "stop_loss:2,take_profit:4"},
     }]})
 
-    transaction_ids: list[UUID] = Field(min_length=1, max_length=MAX_TRANSACTIONS)
+    transaction_ids: list[UUID] = Field(min_length=1, max_length=MAX_REPLAY_TRANSACTIONS)
     symbol: str = Field(min_length=1, max_length=30)
     timeframe: Timeframe
     window_before: str = Field(DEFAULT_WINDOW, max_length=20, description="How early an alternative entry may come.")
@@ -153,7 +162,7 @@ class ReplayQueued(BaseModel):
     replay_id: UUID
     backtest_id: UUID
     status: Literal["pending"]
-    message: str = Field(examples=[QUEUED_MESSAGE])
+    message: str = Field(examples=[REPLAY_QUEUED_MESSAGE])
 
 
 class ReplayOut(BaseModel):
@@ -226,6 +235,8 @@ def list_transactions(
     start_time: Annotated[UtcDateTimeInput | None, Query()] = None,
     end_time: Annotated[UtcDateTimeInput | None, Query()] = None,
 ) -> TransactionList:
+    from shared.transactions.ports import TransactionFilters
+
     found = transactions.history.list(user.id, TransactionFilters(symbol, side, start_time, end_time), page)
     return TransactionList(data=[_transaction_out(t) for t in found.items], meta=found.meta())
 
@@ -237,6 +248,8 @@ def list_transactions(
                          "that are not yours; 422 for windows or rules that do not parse.")
 def replay_transactions(body: ReplayCreate, user: CurrentUser, transactions: Transactions,
                         response: Response) -> ReplayQueued:
+    from shared.transactions.replays import ReplayRequest
+
     request = ReplayRequest(
         transaction_ids=[str(i) for i in body.transaction_ids], symbol=body.symbol, timeframe=body.timeframe,
         window_before=body.window_before, window_after=body.window_after,
@@ -246,7 +259,7 @@ def replay_transactions(body: ReplayCreate, user: CurrentUser, transactions: Tra
     record, backtest = transactions.replays.request(user, request)
     response.headers["Location"] = f"{ROUTE}/replays/{record.replay_id}"
     return ReplayQueued(replay_id=record.replay_id, backtest_id=backtest.id, status=backtest.status,
-                        message=QUEUED_MESSAGE)
+                        message=REPLAY_QUEUED_MESSAGE)
 
 
 @router.get("/replays/{replay_id}", response_model=ReplayOut, responses=error_responses(404),
