@@ -3,10 +3,10 @@ reach Step Functions.
 
 A Lambda task's error name is the exception's type name. The state machines retry `TransientError`
 (with backoff), end quietly on `BacktestNotRunning` / `OptimizationNotRunning`, and hand anything
-else to the failing step,
-which shows the message of a domain error (`ValidationFailed`, `NotFound`) to the user. So
-`step_errors` turns throttling, 5xx and network failures of AWS calls into `TransientError`, and
-gives domain errors a message that carries their field details.
+else to the failing step, which shows the message of a domain error (`ValidationFailed`,
+`NotFound`, see `shared.services.step_failures`) to the user. So `step_errors` turns throttling,
+5xx and network failures of AWS calls into `TransientError`, and gives domain errors a message
+that carries their field details.
 """
 
 from __future__ import annotations
@@ -14,8 +14,6 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from functools import cache
-from typing import Any
 
 import boto3
 from botocore.exceptions import (
@@ -78,15 +76,10 @@ def _transient_client_error(error: ClientError) -> bool:
     return code in TRANSIENT_CODES or status >= 500
 
 
-@cache
-def s3_client() -> Any:
-    return boto3.client("s3")
-
-
-@cache
 def backtest_workflow_from_env() -> BacktestWorkflow:
     """The backtest workflow of a deployed function (or of the local stack): tables and buckets
-    named by the environment, THE publisher (`adapters.publisher.publisher_from_env`)."""
+    named by the environment, THE publisher (`adapters.publisher.publisher_from_env`). Handlers
+    make it once per execution environment (each function module caches its own)."""
     from adapters.candle_store import S3CandleStore
     from adapters.models.backtests import BacktestItem
     from adapters.publisher import publisher_from_env
@@ -97,20 +90,19 @@ def backtest_workflow_from_env() -> BacktestWorkflow:
     from adapters.run_store import S3RunStore
     from shared.transactions.replays import ReplayRunner
 
-    results = os.environ["RESULTS_BUCKET"]
-    candles = S3CandleStore(s3_client(), os.environ["CANDLES_BUCKET"])
+    s3, results = boto3.client("s3"), os.environ["RESULTS_BUCKET"]
+    candles = S3CandleStore(s3, os.environ["CANDLES_BUCKET"])
     return BacktestWorkflow(
         backtests=DynamoBacktestRepository(bind(BacktestItem, os.environ["BACKTESTS_TABLE"])),
-        trades=S3TradeStore(s3_client(), results),
-        runs=S3RunStore(s3_client(), results),
+        trades=S3TradeStore(s3, results),
+        runs=S3RunStore(s3, results),
         candles=candles,
         publisher=publisher_from_env(),
         bars_per_chunk=int(os.environ["BARS_PER_CHUNK"]),
-        replays=ReplayRunner(S3ReplayStore(s3_client(), results), candles),
+        replays=ReplayRunner(S3ReplayStore(s3, results), candles),
     )
 
 
-@cache
 def optimization_workflow_from_env() -> OptimizationWorkflow:
     """The optimization workflow of a deployed function (or of the local stack)."""
     from adapters.candle_store import S3CandleStore
@@ -120,10 +112,11 @@ def optimization_workflow_from_env() -> OptimizationWorkflow:
     from adapters.repositories.binding import bind
     from adapters.repositories.optimizations import DynamoOptimizationRepository
 
+    s3 = boto3.client("s3")
     return OptimizationWorkflow(
         repository=DynamoOptimizationRepository(bind(OptimizationItem, os.environ["OPTIMIZATIONS_TABLE"])),
-        store=S3OptimizationStore(s3_client(), os.environ["RESULTS_BUCKET"]),
-        candles=S3CandleStore(s3_client(), os.environ["CANDLES_BUCKET"]),
+        store=S3OptimizationStore(s3, os.environ["RESULTS_BUCKET"]),
+        candles=S3CandleStore(s3, os.environ["CANDLES_BUCKET"]),
         publisher=publisher_from_env(),
         max_concurrency=int(os.environ["MAP_MAX_CONCURRENCY"]),
     )

@@ -142,10 +142,12 @@ def batches(combos: Sequence[Combination], count: int) -> list[list[Combination]
     return [list(combos[bounds[i]:bounds[i + 1]]) for i in range(count)]
 
 
-def batch_count(combinations: int, concurrency: int, most_per_batch: int = 50) -> int:
-    """As many batches as can run at once, but no batch above `most_per_batch` combinations
-    (each batch is one Lambda run) and none empty."""
-    return max(1, min(combinations, max(concurrency, math.ceil(combinations / most_per_batch))))
+def batch_count(combinations: int, concurrency: int, least_per_batch: int = 10, most_per_batch: int = 50) -> int:
+    """How many batches: as many as can run at once, but each with at least `least_per_batch`
+    combinations (every batch reads the whole range once: a year of 1m candles takes about as
+    long as ten SMA-cross backtests on it) and none above `most_per_batch` (one Lambda run each)."""
+    wanted = min(concurrency, math.ceil(combinations / least_per_batch))
+    return max(1, wanted, math.ceil(combinations / most_per_batch))
 
 
 @dataclass(frozen=True)

@@ -91,10 +91,11 @@ def test_dotted_paths_reach_any_field():
             for c in grid] == [40, 60]
 
 
-def test_batches_use_the_concurrency_but_stay_small():
-    assert batch_count(100, 16) == 16
-    assert batch_count(5, 16) == 5
-    assert batch_count(10_000, 16) == 200  # at most 50 combinations per batch
+def test_batches_use_the_concurrency_with_enough_work_each():
+    assert batch_count(500, 16) == 16
+    assert batch_count(100, 16) == 10  # at least 10 combinations per candle read
+    assert batch_count(5, 16) == 1
+    assert batch_count(10_000, 16) == 200  # at most 50 combinations per batch (one Lambda run)
     combos = [Combination(i, {}) for i in range(10)]
     assert [[c.index for c in batch] for batch in batches(combos, 3)] == [[0, 1, 2], [3, 4, 5, 6], [7, 8, 9]]
 

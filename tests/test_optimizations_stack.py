@@ -5,6 +5,7 @@ interpreter) and the ranked results equal one single pass per combination."""
 from __future__ import annotations
 
 import json
+import sys
 import threading
 import time
 import urllib.request
@@ -71,6 +72,11 @@ def wait_for(stack: Stack, user: StackUser, optimization_id: str, timeout: float
         time.sleep(0.1)
 
 
+def batch_module(stack: Stack):
+    """The optimization batch function's module as the stack loaded it: tests wrap its workflow."""
+    return sys.modules[stack.local.functions["OptimizationBatchFunction"].handler().__module__]
+
+
 def execution(stack: Stack, optimization_id: str) -> dict:
     arn = stack.template.arn("OptimizationStateMachine").replace(":stateMachine:", ":execution:")
     sfn = stack.client("stepfunctions")
@@ -122,9 +128,7 @@ def test_an_optimization_ranks_every_combination_by_its_single_pass(stack, user_
 
 
 def test_a_failing_batch_fails_the_optimization_with_a_readable_message(stack, user_and_strategy, monkeypatch):
-    from adapters.workflow import optimization_workflow_from_env
-
-    workflow = optimization_workflow_from_env()
+    workflow = batch_module(stack).optimizations()
     real = workflow.evaluate
 
     def broken(optimization_id: str, index: int) -> dict:
@@ -145,9 +149,7 @@ def test_a_failing_batch_fails_the_optimization_with_a_readable_message(stack, u
 
 
 def test_results_come_once_completed(stack, user_and_strategy, monkeypatch):
-    from adapters.workflow import optimization_workflow_from_env
-
-    workflow = optimization_workflow_from_env()
+    workflow = batch_module(stack).optimizations()
     real, release = workflow.evaluate, threading.Event()
 
     def held(optimization_id: str, index: int) -> dict:

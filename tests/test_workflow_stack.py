@@ -199,12 +199,10 @@ def test_a_backtest_over_a_range_without_candles_fails_with_the_reason(stack):
 
 
 # ---------------------------------------------------------------- cancel
-def test_cancel_stops_the_execution_sets_cancelled_and_removes_partial_results(stack, monkeypatch):
+def test_cancel_stops_the_execution_sets_cancelled_and_removes_partial_results(stack, compute_module, monkeypatch):
     # Given a 4-chunk backtest whose chunk 3 is computed but held back from writing its result
-    # until the owner cancelled (the workflow's store, wrapped in-process)
-    from adapters.workflow import backtest_workflow_from_env
-
-    runs = backtest_workflow_from_env().runs
+    # until the owner cancelled (the compute function's store, wrapped in-process)
+    runs = compute_module.backtests().runs
     real_put = runs.put_chunk
     cancelled, finished = threading.Event(), threading.Event()
 

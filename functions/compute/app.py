@@ -14,17 +14,30 @@ monkeypatching `compute_chunk_step` on the loaded module; nothing in an event ca
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from aws_lambda_powertools import Logger
 
 from adapters.workflow import backtest_workflow_from_env, optimization_workflow_from_env, step_errors
+from shared.services.backtest_workflow import BacktestWorkflow
+from shared.services.optimization_workflow import OptimizationWorkflow
 
 logger = Logger()
 
 
+@functools.cache
+def backtests() -> BacktestWorkflow:
+    return backtest_workflow_from_env()
+
+
+@functools.cache
+def optimizations() -> OptimizationWorkflow:
+    return optimization_workflow_from_env()
+
+
 def compute_chunk_step(backtest_id: str, chunk: int) -> dict[str, Any]:
-    return backtest_workflow_from_env().compute(backtest_id, chunk)
+    return backtests().compute(backtest_id, chunk)
 
 
 @logger.inject_lambda_context(clear_state=True)
@@ -40,6 +53,6 @@ def handler(event: dict[str, Any], context: object) -> dict[str, Any]:
 def evaluate_batch(event: dict[str, Any], context: object) -> dict[str, Any]:
     logger.append_keys(optimization_id=event["optimization_id"], batch=event["batch"])
     with step_errors():
-        result = optimization_workflow_from_env().evaluate(event["optimization_id"], int(event["batch"]))
+        result = optimizations().evaluate(event["optimization_id"], int(event["batch"]))
     logger.info("batch evaluated", extra=result)
     return result

@@ -13,46 +13,59 @@ steps {"step": "fail" | "fail_optimization", <id>, "error": <Step Functions erro
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any
 
 from aws_lambda_powertools import Logger
 
 from adapters.workflow import backtest_workflow_from_env, optimization_workflow_from_env, step_errors
+from shared.services.backtest_workflow import BacktestWorkflow
+from shared.services.optimization_workflow import OptimizationWorkflow
 
 logger = Logger()
 
 
+@functools.cache
+def backtests() -> BacktestWorkflow:
+    return backtest_workflow_from_env()
+
+
+@functools.cache
+def optimizations() -> OptimizationWorkflow:
+    return optimization_workflow_from_env()
+
+
 def prepare(event: dict[str, Any]) -> dict[str, Any]:
-    return backtest_workflow_from_env().prepare(event["backtest_id"])
+    return backtests().prepare(event["backtest_id"])
 
 
 def stitch(event: dict[str, Any]) -> dict[str, Any]:
-    return backtest_workflow_from_env().stitch(event["backtest_id"])
+    return backtests().stitch(event["backtest_id"])
 
 
 def persist(event: dict[str, Any]) -> dict[str, Any]:
-    return backtest_workflow_from_env().persist(event["backtest_id"])
+    return backtests().persist(event["backtest_id"])
 
 
 def notify(event: dict[str, Any]) -> dict[str, Any]:
-    return backtest_workflow_from_env().notify(event["backtest_id"])
+    return backtests().notify(event["backtest_id"])
 
 
 def fail(event: dict[str, Any]) -> dict[str, Any]:
-    return backtest_workflow_from_env().fail(event["backtest_id"], event["error"], event.get("cause") or "")
+    return backtests().fail(event["backtest_id"], event["error"], event.get("cause") or "")
 
 
 def prepare_optimization(event: dict[str, Any]) -> dict[str, Any]:
-    return optimization_workflow_from_env().prepare(event["optimization_id"])
+    return optimizations().prepare(event["optimization_id"])
 
 
 def finish_optimization(event: dict[str, Any]) -> dict[str, Any]:
-    return optimization_workflow_from_env().finish(event["optimization_id"])
+    return optimizations().finish(event["optimization_id"])
 
 
 def fail_optimization(event: dict[str, Any]) -> dict[str, Any]:
-    return optimization_workflow_from_env().fail(event["optimization_id"], event["error"], event.get("cause") or "")
+    return optimizations().fail(event["optimization_id"], event["error"], event.get("cause") or "")
 
 
 STEPS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {

@@ -202,8 +202,9 @@ class BacktestWorkflow:
         started = time.perf_counter()
         window = read_series(self.candles, plan.source, plan.timeframe, plan.read_from_ms[index],
                              plan.end_before_ms[index])
+        read = time.perf_counter()
         result = compute_chunk(validate_strategy(plan.strategy), window, plan.chunks[index], plan.settings)
-        seconds = time.perf_counter() - started
+        seconds = time.perf_counter() - read
         self.runs.put_chunk(backtest_id, result, seconds)
         backtest = self.backtests.get(backtest_id)
         if backtest is None or backtest.status != RUNNING:
@@ -212,7 +213,8 @@ class BacktestWorkflow:
         done = self.runs.chunks_done(backtest_id)
         progress = CHUNKS_FROM + (CHUNKS_TO - CHUNKS_FROM) * done // len(plan.chunks)
         self._progress(backtest, progress, f"computed {done} of {len(plan.chunks)} chunk(s)")
-        return {"chunk": index, "candidates": len(result.candidates), "seconds": round(seconds, 6)}
+        return {"chunk": index, "candidates": len(result.candidates), "read_seconds": round(read - started, 6),
+                "compute_seconds": round(seconds, 6)}
 
     def stitch(self, backtest_id: str) -> dict[str, Any]:
         """The single-pass result from the chunks; stored for Persist and Notify."""

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import datetime
@@ -81,17 +82,22 @@ class OptimizationWorkflow:
         plan = self.store.plan(optimization_id)
         combos = [Combination(**combo) for combo in self.store.batch(optimization_id, index)]
         source = SeriesManifest.from_json(json.dumps(plan["source"]).encode(), version=None)
+        started = time.perf_counter()
         candles = read_series(self.candles, source, plan["timeframe"], plan["start_ms"], plan["end_ms"])
         if not len(candles):
             raise ValidationFailed("no candles in the requested range", [FieldError(
                 "start_time", f"no {optimization.symbol} {plan['timeframe']} candles between the start and end times")])
+        read = time.perf_counter()
         evaluated = evaluate_batch(plan["strategy"], combos, candles, BacktestSettings(**plan["settings"]))
+        timing = {"read_seconds": round(read - started, 6), "compute_seconds": round(time.perf_counter() - read, 6)}
         self.store.put_results(optimization_id, index, {"batch": index, "results": evaluated.results,
-                                                        "indicator_computations": evaluated.indicator_computations})
+                                                        "indicator_computations": evaluated.indicator_computations}
+                               | timing)
         done = self.store.results_done(optimization_id)
         progress = BATCHES_FROM + (BATCHES_TO - BATCHES_FROM) * done // plan["batches"]
         self._progress(optimization, progress, f"evaluated {done} of {plan['batches']} batch(es)")
-        return {"batch": index, "combinations": len(combos), "indicator_computations": evaluated.indicator_computations}
+        return {"batch": index, "combinations": len(combos),
+                "indicator_computations": evaluated.indicator_computations} | timing
 
     def finish(self, optimization_id: str) -> dict[str, Any]:
         optimization = self._active(optimization_id, also=COMPLETED)
@@ -105,8 +111,9 @@ class OptimizationWorkflow:
         completed = self._transition(lambda: self.repository.complete(optimization_id, ranking[0], self.clock()))
         self.store.delete_intermediates(optimization_id)
         self._publish(completed, COMPLETED, DONE, f"best {optimization.objective}: {ranking[0]['objective_value']}")
-        return {"combinations": len(ranking),
-                "indicator_computations": sum(document["indicator_computations"] for document in documents)}
+        return {"combinations": len(ranking), "batches": len(documents)} | {
+            total: round(sum(document[total] for document in documents), 6)
+            for total in ("indicator_computations", "read_seconds", "compute_seconds")}
 
     def fail(self, optimization_id: str, error: str, cause: str) -> dict[str, Any]:
         message = failure_message(error, cause, subject="optimization")
