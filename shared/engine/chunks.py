@@ -46,7 +46,6 @@ from shared.engine.exits import CandidateExits, ExitRules, resolve_exits
 from shared.engine.result import BacktestResult
 from shared.engine.settings import BacktestSettings
 from shared.engine.simulate import settle_chain
-from shared.indicators import IndicatorCache
 from shared.indicators._kernels import _PREFIX_BLOCK  # the window-sum block grid a warm-up must keep
 from shared.strategy import Strategy, StrategyConfig
 
@@ -97,7 +96,8 @@ def warmup_start(strategy: Strategy, first_bar: int) -> int:
 def _remembers_everything(strategy: Strategy) -> bool:
     """True when a series depends on every earlier bar (a recursive filter or a running sum):
     its memory is unbounded or longer than its window (warm-up + 1)."""
-    return strategy.lookback is None or any(ref.memory is None or ref.memory > ref.warmup + 1 for ref in strategy.series())
+    return strategy.lookback is None or any(
+        ref.memory is None or ref.memory > ref.warmup + 1 for ref in strategy.series())
 
 
 @dataclass(frozen=True, eq=False)
@@ -143,17 +143,11 @@ class ChunkResult:
                    arrays["own_chain"], int(arrays["first_exit_signal"]))
 
 
-def compute_chunk(
-    strategy: Strategy,
-    window: Candles,
-    span: ChunkSpan,
-    settings: BacktestSettings,
-    cache: IndicatorCache | None = None,
-) -> ChunkResult:
+def compute_chunk(strategy: Strategy, window: Candles, span: ChunkSpan, settings: BacktestSettings) -> ChunkResult:
     """The parallel part for one chunk. `window` holds the candles of bars [read_bar, end_bar)."""
     if len(window) != span.end_bar - span.read_bar:
         raise ValueError(f"chunk {span.index} needs {span.end_bar - span.read_bar} candles, got {len(window)}")
-    signals = strategy.signals(window, cache)
+    signals = strategy.signals(window)
     # From the bar before the chunk (its entry signal fills at first_bar) to the chunk's end.
     start = max(span.first_bar - 1, span.read_bar) - span.read_bar
     offset = span.read_bar + start
