@@ -71,7 +71,8 @@ def test_a_base_asset_fee_shrinks_what_a_buy_opens_so_no_dust_is_left_and_pnl_is
 
 
 def test_a_sell_paying_its_fee_in_the_base_asset_disposes_of_quantity_plus_fee():
-    trips = pair_round_trips([fill("b", "buy", 100, 1.0, 1), fill("s", "sell", 110, 0.99, 2, fee=0.01, fee_asset="BTC")])
+    trips = pair_round_trips([fill("b", "buy", 100, 1.0, 1),
+                              fill("s", "sell", 110, 0.99, 2, fee=0.01, fee_asset="BTC")])
     assert summary(trips) == [(LONG, 1.0, "b", "s", 100.0, 110.0)]
     assert trips[0].pnl == pytest.approx(0.99 * 110 - 100, abs=1e-12)  # received 108.9 for 100 spent
 

@@ -109,7 +109,8 @@ def fills_from_my_trades(records: list[dict[str, Any]], exchange: str) -> list[F
     record (`trade 3 (id 28457)`) for any that cannot be read. An account may have none."""
     if not records:
         return []
-    rows = [_Row(f"trade {i + 1} (id {record.get('id')})", _my_trade_values(record)) for i, record in enumerate(records)]
+    rows = [_Row(f"trade {i + 1} (id {record.get('id')})", _my_trade_values(record))
+            for i, record in enumerate(records)]
     return _fills(FORMAT_BINANCE_API, rows, exchange).fills
 
 

@@ -143,9 +143,9 @@ def compute_replay(candles: Candles, trips: Sequence[RoundTrip], settings: Repla
     last = int(np.searchsorted(candles.ts, settings.end_ms, side="left"))
     window = candles.slice(first, last)
     if not len(window):
+        span = f"from {iso_utc(settings.start_ms)} to {iso_utc(settings.end_ms)}"
         raise ValidationFailed("no candles to replay against",
-                               [FieldError("timeframe", f"no {settings.timeframe} candles from {iso_utc(settings.start_ms)} "
-                                                        f"to {iso_utc(settings.end_ms)}")])
+                               [FieldError("timeframe", f"no {settings.timeframe} candles {span}")])
     columns = _Trips.of(trips)
     step = timeframe_ms(settings.timeframe)
     initial = settings.initial_balance or capital_needed(trips)

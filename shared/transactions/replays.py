@@ -7,10 +7,10 @@ backtest state machine named after it. The backtest's `strategy_id` is the repla
 strategy produced these trades), its `strategy_name` "Transaction replay", its metadata the
 replay's parameters. The transactions are marked `is_replayed`.
 
-`ReplayRunner` is the computation an execution runs for a replay backtest: it reads the replay's
-input and its candles, computes the actual trades and the alternative (`shared.transactions.replay`),
-and persists them like any backtest's results (trades, summary, final balance), plus the
-comparison next to them.
+`ReplayRunner` is what the state machine's Compute step runs for a replay backtest (see
+shared.services.backtest_workflow): it reads the replay's input and candles, computes the actual
+trades and the alternative (`shared.transactions.replay`) and stores the comparison; Stitch,
+Persist and Notify then handle the actual trades like any backtest's.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from shared.errors import FieldError, NotFound, ValidationFailed
 from shared.services.backtests import Backtests
-from shared.services.records import COMPLETED, PENDING, Backtest, User, new_id
+from shared.services.records import COMPLETED, PENDING, Backtest, Strategy, User, new_id
 from shared.services.strategies import Strategies
 from shared.timeframes import origin_ms, timeframe_ms
 from shared.transactions.jobs import DEFAULT_WINDOW, MAX_REPLAY_TRANSACTIONS, ReplayFill, ReplayInput, ReplayRecord
@@ -50,7 +50,7 @@ class ReplayRequest:
     window_after: str = DEFAULT_WINDOW
     alternative_entry: str | None = None
     alternative_exit: str | None = None
-    initial_balance: float | None = None  # default: the capital the trades needed (see replay.capital_needed)
+    initial_balance: float | None = None  # default: the capital the trades needed (pairing.capital_needed)
 
 
 @dataclass(frozen=True)
@@ -90,9 +90,8 @@ class Replays:
                  for i, tid in enumerate(ids) if found[tid].symbol != symbol]
         if other:
             raise ValidationFailed("invalid replay", other)
-        visible = Strategies(self.backtests.strategies)
-        entry_strategy = alternative.entry_strategy_id and visible.get(user, alternative.entry_strategy_id)
-        exit_strategy = alternative.exit_strategy_id and visible.get(user, alternative.exit_strategy_id)
+        entry_strategy = self._strategy(user, alternative.entry_strategy_id, "metadata.alternative_entry")
+        exit_strategy = self._strategy(user, alternative.exit_strategy_id, "metadata.alternative_exit")
 
         fills = tuple(_replay_fill(found[tid]) for tid in ids)
         trips = pair_round_trips(fills)
@@ -143,6 +142,15 @@ class Replays:
             raise NotFound("replay not found", [FieldError("replay_id", f"no replay {replay_id}")])
         comparison = self.store.get_comparison(backtest.id) if backtest.status == COMPLETED else None
         return ReplayView(record, backtest, comparison)
+
+    def _strategy(self, user: User, strategy_id: str | None, field: str) -> Strategy | None:
+        """A strategy the user may read (own or public), as for a backtest; NotFound naming `field`."""
+        if strategy_id is None:
+            return None
+        try:
+            return Strategies(self.backtests.strategies).get(user, strategy_id)
+        except NotFound:
+            raise NotFound("strategy not found", [FieldError(field, f"no strategy {strategy_id}")]) from None
 
     def _parse(self, request: ReplayRequest, symbol: str, count: int) -> tuple[tuple[int, int], Alternative]:
         errors = []

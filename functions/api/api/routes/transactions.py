@@ -77,9 +77,10 @@ class TransactionImportCreate(BaseModel):
     file_format: Literal["csv", "json"] | None = None
     api_credentials: ExchangeApiCredentials | None = Field(None, description=(
         "Read-only API key pair: kept in AWS Secrets Manager for the import's duration, never returned or logged."))
-    symbols: list[str] | None = Field(None, max_length=MAX_SYMBOLS,
-                                      description="Exchange imports: the pairs to import (Binance lists trades per pair).")
-    start_time: UtcDateTimeInput | None = Field(None, description="Exchange imports: trades from this time (default: all).")
+    symbols: list[str] | None = Field(None, max_length=MAX_SYMBOLS, description=(
+        "Exchange imports: the pairs to import (Binance lists trades per pair)."))
+    start_time: UtcDateTimeInput | None = Field(None, description=(
+        "Exchange imports: trades from this time (default: all)."))
 
 
 class TransactionImportQueued(BaseModel):
@@ -104,7 +105,8 @@ class TransactionImportOut(BaseModel):
     received: int = Field(description="Rows in the file, or trades the exchange returned.")
     imported: int = Field(description="Transactions this import stored.")
     duplicates: int = Field(description="Rows repeated in the file or imported before: left as they were.")
-    errors: list[TransactionImportProblem] = Field(description="Why it failed: the first 100 problems, each naming its line.")
+    errors: list[TransactionImportProblem] = Field(description=(
+        "Why it failed: the first 100 problems, each naming its line."))
     error_count: int
     message: str
     created_at: UtcDateTime
@@ -272,7 +274,8 @@ def _import_out(job: ImportJob) -> TransactionImportOut:
     return TransactionImportOut(
         import_id=job.import_id, status=job.status, source=job.source, exchange=job.exchange,
         file_format=job.file_format, symbols=list(job.symbols), format=job.format, received=job.received,
-        imported=job.imported, duplicates=job.duplicates, errors=[TransactionImportProblem(**e.to_dict()) for e in job.errors],
+        imported=job.imported, duplicates=job.duplicates,
+        errors=[TransactionImportProblem(**e.to_dict()) for e in job.errors],
         error_count=job.error_count, message=job.message, created_at=job.created_at, updated_at=job.updated_at,
     )
 
