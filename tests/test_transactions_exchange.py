@@ -26,6 +26,7 @@ from tests.test_transactions_imports import (  # noqa: F401 - fixture
     ADA,
     IDEMPOTENCY_TABLE,
     IMPORTS_BUCKET,
+    JOBS_TABLE,
     Stack,
     transaction_models,
 )
@@ -245,3 +246,15 @@ def test_the_secret_lives_in_secrets_manager_only_until_the_import_ends_and_nowh
 def test_a_failed_import_deletes_the_secret_too(stack, account):
     import_from_exchange(stack, ["DOGEUSDT"])
     assert boto3.client("secretsmanager").list_secrets()["SecretList"] == []
+
+
+def test_an_exchange_import_that_cannot_be_queued_fails_and_keeps_no_credentials(stack, monkeypatch):
+    def unavailable(key: str, content: bytes) -> None:
+        raise ConnectionError("S3 is unreachable")
+
+    monkeypatch.setattr(stack.imports.inbox, "put", unavailable)
+    with pytest.raises(ConnectionError):
+        stack.imports.submit_exchange(ADA, "binance", ExchangeCredentials(API_KEY, API_SECRET), ["BTCUSDT"])
+    assert boto3.client("secretsmanager").list_secrets()["SecretList"] == []
+    [item] = stack.dynamodb.scan(TableName=JOBS_TABLE)["Items"]
+    assert json.loads(item["document"]["S"])["status"] == FAILED

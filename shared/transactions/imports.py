@@ -94,10 +94,19 @@ class TransactionImports:
             raise ValidationFailed("invalid import", errors)
         job = self._new_job(owner_id, SOURCE_EXCHANGE, exchange, symbols=wanted)
         self.jobs.add(job)
-        credentials_id = self.vault.store(owner_id, job.import_id, credentials)
-        start_ms = None if start is None else int(start.timestamp() * 1000)
-        request = ExchangeRequest(exchange, wanted, start_ms, credentials_id)
-        self.inbox.put(exchange_request_key(owner_id, job.import_id), request.to_json())
+        credentials_id = None
+        try:
+            credentials_id = self.vault.store(owner_id, job.import_id, credentials)
+            start_ms = None if start is None else int(start.timestamp() * 1000)
+            request = ExchangeRequest(exchange, wanted, start_ms, credentials_id)
+            self.inbox.put(exchange_request_key(owner_id, job.import_id), request.to_json())
+        except Exception:
+            # Nothing will run this job: say so, and keep no credentials for it.
+            if credentials_id is not None:
+                self.vault.delete(credentials_id)
+            message = "the import could not be queued"
+            self.jobs.save(job.failed(message, [FieldError("import", message)], 1, self.clock()))
+            raise
         return job
 
     def get(self, owner_id: str, import_id: str) -> ImportJob:
