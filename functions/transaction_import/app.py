@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import os
+from collections.abc import Mapping
 from typing import Any
 
 import boto3
@@ -30,7 +31,7 @@ from shared.transactions.imports import ImportRunner
 logger = Logger()
 
 
-def runner_from_env(environ: dict[str, str] | os._Environ = os.environ) -> ImportRunner:
+def runner_from_env(environ: Mapping[str, str] = os.environ) -> ImportRunner:
     """The import runner of the deployed function (every client at AWS_ENDPOINT_URL when set)."""
     return ImportRunner(
         jobs=DynamoImportJobRepository(bind(TransactionJobItem, environ["TRANSACTION_JOBS_TABLE"])),
