@@ -1,10 +1,12 @@
 """Chunked backtests on the local stack vs a single pass (issue 7's benchmark).
 
     .venv/bin/python bench/chunked_backtest.py [--bars 1000000] [--chunks 1 2 4 8] [--repeats 3]
+                                               [--strategy sma-cross|heavy]
 
 1M synthetic 1-minute bars (seeded random walk) stored in the candle store of a local stack
 (moto + the template's state machine run by moto's interpreter, every Lambda in-process); SMA(10)
-crosses SMA(50), SL 2 % / TP 4 %, 0.1 % fees. Measured:
+crosses SMA(50), SL 2 % / TP 4 %, 0.1 % fees (or `heavy`: WMA(240)/CCI(120) entries on most
+bars, a trailing stop: a second a single pass). Measured:
 
 - the single pass in-process: `run_backtest` on the candles (engine only), and the candle read
   from the store (what a one-chunk run must also do);
@@ -44,14 +46,28 @@ from tests.fanout.stack import START_MS, random_walk, start_stack  # noqa: E402
 
 MINUTE_MS = 60_000
 SYMBOL = "BENCHUSDT"
-STRATEGY = {
-    "entry_rules": {"operator": "and", "conditions": [
-        {"indicator": "sma", "params": {"period": 10}, "comparator": "crosses_above",
-         "value": {"indicator": "sma", "params": {"period": 50}}}]},
-    "exit_rules": {"operator": "or", "conditions": [
-        {"indicator": "sma", "params": {"period": 10}, "comparator": "crosses_below",
-         "value": {"indicator": "sma", "params": {"period": 50}}}]},
-    "config": {"stop_loss": 2, "take_profit": 4},
+STRATEGIES = {
+    # the issue's benchmark: cheap indicators, sparse entries
+    "sma-cross": {
+        "entry_rules": {"operator": "and", "conditions": [
+            {"indicator": "sma", "params": {"period": 10}, "comparator": "crosses_above",
+             "value": {"indicator": "sma", "params": {"period": 50}}}]},
+        "exit_rules": {"operator": "or", "conditions": [
+            {"indicator": "sma", "params": {"period": 10}, "comparator": "crosses_below",
+             "value": {"indicator": "sma", "params": {"period": 50}}}]},
+        "config": {"stop_loss": 2, "take_profit": 4},
+    },
+    # where the parallel part has work: weighted windows, CCI, dense entries, a trailing stop
+    "heavy": {
+        "entry_rules": {"operator": "and", "conditions": [
+            {"indicator": "price", "params": {}, "comparator": ">",
+             "value": {"indicator": "wma", "params": {"period": 240}}},
+            {"indicator": "cci", "params": {"period": 120}, "comparator": "<", "value": 150}]},
+        "exit_rules": {"operator": "or", "conditions": [
+            {"indicator": "price", "params": {}, "comparator": "crosses_below",
+             "value": {"indicator": "wma", "params": {"period": 60}}}]},
+        "config": {"trailing_stop": 1.5, "take_profit": 3},
+    },
 }
 
 
@@ -77,14 +93,16 @@ def main() -> None:
     parser.add_argument("--bars", type=int, default=1_000_000)
     parser.add_argument("--chunks", type=int, nargs="+", default=[1, 2, 4, 8])
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--strategy", choices=sorted(STRATEGIES), default="sma-cross")
     args = parser.parse_args()
+    definition = STRATEGIES[args.strategy]
     logging.disable(logging.INFO)  # the handlers log every step; the table is the output
     warnings.filterwarnings("ignore", "No application metrics to publish")
 
     candles = random_walk(42, args.bars, MINUTE_MS)
     end_ms = START_MS + args.bars * MINUTE_MS
     settings = BacktestSettings(initial_balance=10_000.0, commission=0.1, timeframe="1m")
-    strategy = validate_strategy(STRATEGY)
+    strategy = validate_strategy(definition)
     local, stack = start_stack()
     try:
         stack.import_candles(SYMBOL, "1m", candles)
@@ -106,7 +124,7 @@ def main() -> None:
               f"{'chunk reads s':>13} {'prepare s':>9} {'map s':>6} {'stitch s':>8} {'(stitch())':>10} {'persist s':>9}")
 
         user = stack.sign_up("Bench")
-        strategy_id = stack.create_strategy(user, STRATEGY)["id"]
+        strategy_id = stack.create_strategy(user, definition)["id"]
         for count in args.chunks:
             walls, computes, reads_sum, stitches, steps = [], [], [], [], []
             for _ in range(args.repeats):
