@@ -30,7 +30,7 @@ every other request. Tokens expire (24 h by default) and `DELETE /api/v1/session
 | category | limit | counted per |
 | --- | --- | --- |
 | auth (`/users`, `/sessions`) | 20 | client IP |
-| backtest creation (`POST /backtests`) | 10 | user |
+| backtest creation (`POST /backtests`, `/transactions/replay`, `/optimizations`) | 10 | user |
 | market data (`/market_data/...`) | 300 | user |
 | everything else | 120 | user (client IP without a valid token) |
 

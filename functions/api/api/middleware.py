@@ -28,7 +28,8 @@ def rate_limit_category(method: str, path: str) -> str:
     """The one category a request counts against (see shared.services.rate_limits)."""
     if path in (f"{PREFIX}/users", f"{PREFIX}/sessions"):
         return AUTH
-    if method == "POST" and path == f"{PREFIX}/backtests":
+    # Every request that starts backtest executions: plain ones, transaction replays, sweeps.
+    if method == "POST" and path in (f"{PREFIX}/backtests", f"{PREFIX}/transactions/replay", f"{PREFIX}/optimizations"):
         return BACKTEST_CREATION
     if path.startswith(f"{PREFIX}/market_data"):
         return MARKET_DATA
