@@ -10,15 +10,14 @@ finds the backtests already created (their ids derive from the same key) and cre
 from __future__ import annotations
 
 import functools
-import os
 import urllib.parse
 from typing import Any
 
 from aws_lambda_powertools import Logger
-from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer, IdempotencyConfig, idempotent_function
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from adapters.backtest_batches import backtest_batches_from_env
+from adapters.s3_events import OncePerRecord
 from shared.services.backtest_batches import BacktestBatches
 
 logger = Logger()
@@ -30,15 +29,8 @@ def _batches() -> BacktestBatches:
 
 
 @functools.cache
-def _idempotency() -> tuple[IdempotencyConfig, Any]:
-    config = IdempotencyConfig(
-        event_key_jmespath="[s3.bucket.name, s3.object.key, s3.object.sequencer]",
-        raise_on_no_idempotency_key=True,
-    )
-    persistence = DynamoDBPersistenceLayer(table_name=os.environ["IDEMPOTENCY_TABLE"])
-    return config, idempotent_function(data_keyword_argument="record", persistence_store=persistence, config=config)(
-        _run_record
-    )
+def _once_per_record() -> OncePerRecord:
+    return OncePerRecord(_run_record)
 
 
 def _run_record(record: dict[str, Any], batches: BacktestBatches) -> dict[str, Any]:
@@ -50,9 +42,7 @@ def _run_record(record: dict[str, Any], batches: BacktestBatches) -> dict[str, A
 
 def handle_event(event: dict[str, Any], context: LambdaContext, batches: BacktestBatches) -> list[dict[str, Any]]:
     """Run every S3 record of `event` through `batches`, each at most once."""
-    config, run_once = _idempotency()
-    config.register_lambda_context(context)
-    return [run_once(record=record, batches=batches) for record in event.get("Records", [])]
+    return _once_per_record()(event, context, batches=batches)
 
 
 @logger.inject_lambda_context(clear_state=True)

@@ -9,15 +9,14 @@ event does nothing; the status record (IMPORTS_TABLE) also refuses to re-run a c
 from __future__ import annotations
 
 import functools
-import os
 from typing import Any
 
 from aws_lambda_powertools import Logger
-from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer, IdempotencyConfig, idempotent_function
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from adapters.candle_store import market_data_service_from_env
 from adapters.publisher import publisher_from_env
+from adapters.s3_events import OncePerRecord
 from shared.events import EventPublisher
 from shared.market_data.service import MarketDataService
 
@@ -35,15 +34,8 @@ def _service() -> MarketDataService:
 
 
 @functools.cache
-def _idempotency() -> tuple[IdempotencyConfig, Any]:
-    config = IdempotencyConfig(
-        event_key_jmespath="[s3.bucket.name, s3.object.key, s3.object.sequencer]",
-        raise_on_no_idempotency_key=True,
-    )
-    persistence = DynamoDBPersistenceLayer(table_name=os.environ["IDEMPOTENCY_TABLE"])
-    return config, idempotent_function(data_keyword_argument="record", persistence_store=persistence, config=config)(
-        _import_record
-    )
+def _once_per_record() -> OncePerRecord:
+    return OncePerRecord(_import_record)
 
 
 def _import_record(record: dict[str, Any], market_data: MarketDataService) -> dict[str, Any] | None:
@@ -68,9 +60,7 @@ def handle_event(
     event: dict[str, Any], context: LambdaContext, market_data: MarketDataService
 ) -> list[dict[str, Any] | None]:
     """Import every S3 record of `event` through `market_data`, each at most once."""
-    config, import_once = _idempotency()
-    config.register_lambda_context(context)
-    return [import_once(record=record, market_data=market_data) for record in event.get("Records", [])]
+    return _once_per_record()(event, context, market_data=market_data)
 
 
 @logger.inject_lambda_context

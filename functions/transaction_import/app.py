@@ -16,7 +16,6 @@ from typing import Any
 
 import boto3
 from aws_lambda_powertools import Logger
-from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer, IdempotencyConfig, idempotent_function
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from adapters.binance_account import BinanceAccountClient
@@ -25,6 +24,7 @@ from adapters.models.transactions import TransactionItem, TransactionJobItem
 from adapters.publisher import publisher_from_env
 from adapters.repositories.binding import bind
 from adapters.repositories.transactions import DynamoImportJobRepository, DynamoTransactionRepository
+from adapters.s3_events import OncePerRecord
 from adapters.secrets import SecretsManagerVault
 from shared.transactions.imports import ImportRunner
 
@@ -49,15 +49,8 @@ def _runner() -> ImportRunner:
 
 
 @functools.cache
-def _import_once() -> tuple[IdempotencyConfig, Any]:
-    config = IdempotencyConfig(
-        event_key_jmespath="[s3.bucket.name, s3.object.key, s3.object.sequencer]",
-        raise_on_no_idempotency_key=True,
-    )
-    persistence = DynamoDBPersistenceLayer(table_name=os.environ["IDEMPOTENCY_TABLE"])
-    return config, idempotent_function(data_keyword_argument="record", persistence_store=persistence, config=config)(
-        _import_record
-    )
+def _once_per_record() -> OncePerRecord:
+    return OncePerRecord(_import_record)
 
 
 def _import_record(record: dict[str, Any], runner: ImportRunner) -> dict[str, Any] | None:
@@ -73,9 +66,7 @@ def _import_record(record: dict[str, Any], runner: ImportRunner) -> dict[str, An
 
 def handle_event(event: dict[str, Any], context: LambdaContext, runner: ImportRunner) -> list[dict[str, Any] | None]:
     """Run the import of every S3 record of `event` through `runner`, each at most once."""
-    config, import_once = _import_once()
-    config.register_lambda_context(context)
-    return [import_once(record=record, runner=runner) for record in event.get("Records", [])]
+    return _once_per_record()(event, context, runner=runner)
 
 
 @logger.inject_lambda_context
