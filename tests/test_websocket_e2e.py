@@ -2,9 +2,9 @@
 over the REST API, events through THE publisher (`publisher_from_env`, as every producer gets
 it) and the management API the stack serves, the market feed function against the fake exchange.
 
-What the Step Functions flow will do itself (running -> progress -> completed, trades persisted)
-is played here by the test with the REST API's own repositories, then published as a producer
-would: the events must agree with what the REST API returns.
+The backtest flow is the real one: created over REST, run by the state machine from
+template.yaml (moto's interpreter calling the handlers), its events published by the workflow
+steps; they must agree with what the REST API returns.
 """
 
 from __future__ import annotations
@@ -18,21 +18,13 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import boto3
-import numpy as np
 import pytest
 import websockets
 
 from adapters.connections import ConnectionStore
-from adapters.models.backtests import BacktestItem
 from adapters.publisher import Delivery, publisher_from_env
-from adapters.repositories.backtests import DynamoBacktestRepository
-from adapters.repositories.binding import bind
-from adapters.repositories.trades import S3TradeStore
 from local.stack import LocalStack
-from shared.engine import Trades
 from shared.realtime import ConnectionInfo, parse_channel, trade_events
-from shared.services.backtests import record_results
-from shared.services.records import utc_now
 from tests.fakes.binance import FakeBinance
 from tests.fakes.market_data import random_candles
 
@@ -49,18 +41,6 @@ STRATEGY = {
         {"indicator": "sma", "params": {"period": 10}, "comparator": "crosses_below",
          "value": {"indicator": "sma", "params": {"period": 50}}}]},
 }
-
-
-def three_trades() -> Trades:
-    """What the engine would hand the persisting step: a long +20, a short -5, a long +15, each
-    entering at 100 on an even hour of 2024-01-01 and leaving an hour later."""
-    hour, start, n = 3_600_000, 1_704_067_200_000, 3
-    entry_bar = np.arange(n, dtype=np.int64) * 2
-    pnl = np.array([20.0, -5.0, 15.0])
-    return Trades(entry_bar=entry_bar, exit_bar=entry_bar + 1, entry_time=start + entry_bar * hour,
-                  exit_time=start + (entry_bar + 1) * hour, side=np.array([1, -1, 1], dtype=np.int8),
-                  entry_price=np.full(n, 100.0), exit_price=100.0 + pnl, quantity=np.ones(n), pnl=pnl,
-                  pnl_percentage=pnl, fees=np.full(n, 0.2), exit_reason=np.zeros(n, dtype=np.int8))
 
 
 def reset_moto(moto_url: str) -> None:
@@ -167,62 +147,111 @@ def wait_until(condition, timeout_s: float = 10) -> None:
 
 
 # ---------------------------------------------------------------- the flow
-def test_the_owner_follows_a_backtest_and_its_events_agree_with_the_rest_api(stack, publisher, alice):
+FLOW_TIMEOUT_S = 120
+
+
+async def join_collecting(client: Client, channel: str, token: str, frames: list[dict]) -> dict:
+    """Join `channel`; events of channels already joined may come first: keep them in `frames`."""
+    await client.socket.send(json.dumps({"action": "join", "channel": channel, "token": token}))
+    while True:
+        frame = await client.next()
+        if frame.get("event") in ("joined", "error") and frame.get("channel") == channel:
+            return frame
+        frames.append(frame)
+
+
+def rest_trades(stack, token: str, backtest_id: str) -> list[dict]:
+    trades, page = [], 1
+    while True:
+        status, body = rest(stack, "GET", f"/backtests/{backtest_id}/trades?per_page=100&page={page}", token=token)
+        assert status == 200, body
+        trades += body["data"]
+        if page >= body["meta"]["total_pages"]:
+            return trades
+        page += 1
+
+
+def test_the_owner_follows_a_backtest_the_state_machine_runs(stack, alice):
+    # Given Alice signed in over REST and following her user channel
     token, user_id = alice
-    backtest = create_backtest(stack, token)
-    backtest_id, channel = backtest["id"], f"backtest:{backtest['id']}"
-    repository = DynamoBacktestRepository(bind(BacktestItem, stack.template.physical_name("BacktestsTable")))
-    trade_store = S3TradeStore(boto3.client("s3", endpoint_url=stack.aws.url),
-                               stack.template.physical_name("ResultsBucket"))
-    order = ["pending", "running", "completed", "failed", "cancelled"]
+    user_channel = f"user:{user_id}"
+    frames: list[dict] = []
 
-    async def scenario(client: Client) -> None:
-        assert await client.join(f"user:{user_id}", token) == {"event": "joined", "channel": f"user:{user_id}"}
-        before = rest(stack, "GET", f"/backtests/{backtest_id}", token=token)[1]["status"]
-        joined = await client.join(channel, token)
-        after = rest(stack, "GET", f"/backtests/{backtest_id}", token=token)[1]["status"]
-        assert joined["event"] == "joined" and joined["channel"] == channel
-        # The snapshot is the backtest as the REST API shows it at the time of the join.
-        assert order.index(before) <= order.index(joined["snapshot"]["status"]) <= order.index(after)
-        assert set(joined["snapshot"]) == {"status", "progress", "message", "trade_count", "performance_summary"}
+    async def scenario(client: Client) -> dict:
+        assert (await join_collecting(client, user_channel, token, frames))["event"] == "joined"
+        # When she creates a backtest over REST (the state machine from template.yaml runs it)
+        backtest = await asyncio.to_thread(create_backtest, stack, token)
+        channel = f"backtest:{backtest['id']}"
+        # and joins its channel: the snapshot is where the run is now
+        joined = await join_collecting(client, channel, token, frames)
+        assert joined["event"] == "joined" and joined["snapshot"]["status"] in ("pending", "running", "completed")
 
-        # The flow's part, played here: running with progress, trades persisted, completed...
-        repository.mark_running(backtest_id, utc_now())
-        for progress in (25, 50, 100):
-            await asyncio.to_thread(publisher.publish, channel, "status_update",
-                                    {"status": "running", "progress": progress, "message": ""})
-        record_results(repository, trade_store, backtest_id, final_balance=10_030.0,
-                       performance_summary={"total_trades": 3, "winning_trades": 2, "losing_trades": 1},
-                       trade_columns=three_trades(), now=utc_now())
-        # ...and the trades published as the REST API returns them.
-        trades = rest(stack, "GET", f"/backtests/{backtest_id}/trades", token=token)[1]["data"]
-        for event, data in trade_events(trades):
-            await asyncio.to_thread(publisher.publish, channel, event, data)
-        await asyncio.to_thread(publisher.publish, channel, "status_update",
-                                {"status": "completed", "progress": 100, "message": ""})
-        await asyncio.to_thread(publisher.publish, f"user:{user_id}", "backtest:status_update",
-                                {"backtest_id": backtest_id, "status": "completed", "progress": 100, "message": ""})
+        def seen(event: str, status: str | None = None) -> bool:
+            return any(f["event"] == event and (status is None or f["data"].get("status") == status) for f in frames)
 
-        received = [await client.next() for _ in range(3 + 6 + 1 + 1)]
-        for message in received:
-            assert set(message) == {"event", "channel", "data", "ts"}
-            assert datetime.fromisoformat(message["ts"]).tzinfo == UTC
-        statuses = [(m["data"]["status"], m["data"]["progress"]) for m in received if m["event"] == "status_update"]
-        assert statuses == [("running", 25), ("running", 50), ("running", 100), ("completed", 100)]
-        executed = [m["data"]["trade"] for m in received if m["event"] == "trade_executed"]
-        closed = [m["data"] for m in received if m["event"] == "trade_closed"]
-        assert [t["id"] for t in executed] == [t["id"] for t in trades] == [c["trade_id"] for c in closed]
-        assert [(t["entry_price"], t["side"]) for t in executed] == [(t["entry_price"], t["side"]) for t in trades]
-        assert [(c["exit_price"], c["pnl"]) for c in closed] == [(t["exit_price"], t["pnl"]) for t in trades]
-        assert received[-1] == {"event": "backtest:status_update", "channel": f"user:{user_id}", "ts": received[-1]["ts"],
-                                "data": {"backtest_id": backtest_id, "status": "completed", "progress": 100, "message": ""}}
+        deadline = time.monotonic() + FLOW_TIMEOUT_S
+        while not (seen("backtest:status_update", "completed") and seen("metrics_update")):
+            assert time.monotonic() < deadline, frames
+            frames.append(json.loads(await asyncio.wait_for(client.socket.recv(), FLOW_TIMEOUT_S)))
+        # Trade events follow the metrics: read until every trade the REST API lists has its events.
+        expected_events = trade_events(rest_trades(stack, token, backtest["id"]))
+        while sum(f["event"] in ("trade_executed", "trade_closed") for f in frames) < len(expected_events):
+            frames.append(json.loads(await asyncio.wait_for(client.socket.recv(), RECV_TIMEOUT_S)))
+        return backtest
 
-        # A client that (re)joins now picks up the finished run from the snapshot.
-        rejoined = await client.join(channel, token)
-        assert rejoined["snapshot"] == {"status": "completed", "progress": 100, "message": None, "trade_count": 3,
-                                        "performance_summary": {"total_trades": 3, "winning_trades": 2, "losing_trades": 1}}
+    backtest = asyncio.run(_with_client(stack, scenario))
+    status, final = rest(stack, "GET", f"/backtests/{backtest['id']}", token=token)
+    assert status == 200 and final["status"] == "completed"
+    trades = rest_trades(stack, token, backtest["id"])
+    assert trades, "the sample data gives the SMA cross some trades"
 
-    run(stack, scenario)
+    # Then every frame is an event envelope
+    for frame in frames:
+        assert set(frame) == {"event", "channel", "data", "ts"}
+        assert datetime.fromisoformat(frame["ts"]).tzinfo == UTC
+    # the user channel saw the status rise in order up to completed
+    user_updates = [f["data"] for f in frames if f["channel"] == user_channel]
+    assert all(u["backtest_id"] == backtest["id"] for u in user_updates)
+    progress = [u["progress"] for u in user_updates]
+    assert progress == sorted(progress) and len(set(progress)) == len(progress)
+    assert [u["status"] for u in user_updates][-1] == "completed" and progress[-1] == 100
+    assert {u["status"] for u in user_updates[:-1]} <= {"running"}
+    # the backtest channel's status updates are in order too, ending completed
+    channel = f"backtest:{backtest['id']}"
+    statuses = [(f["data"]["status"], f["data"]["progress"]) for f in frames
+                if f["channel"] == channel and f["event"] == "status_update"]
+    assert statuses and statuses[-1] == ("completed", 100)
+    assert [p for _, p in statuses] == sorted(p for _, p in statuses)
+    # the final metrics agree with the REST API's backtest
+    metrics = next(f["data"] for f in frames if f["event"] == "metrics_update")
+    assert set(metrics) == {"current_balance", "equity", "drawdown", "drawdown_percentage", "open_positions"}
+    assert metrics["equity"] == pytest.approx(final["final_balance"], rel=1e-9)
+    assert metrics["open_positions"] == sum(t["exit_time"] is None for t in trades)
+    # and the trade events are the REST API's trades, in time order
+    received = [(f["event"], f["data"]) for f in frames if f["event"] in ("trade_executed", "trade_closed")]
+    expected = trade_events(trades)
+    assert [event for event, _ in received] == [event for event, _ in expected]
+    for (_, got), (_, want) in zip(received, expected):
+        got_trade, want_trade = got.get("trade", got), want.get("trade", want)
+        assert got_trade.get("id", got.get("trade_id")) == want_trade.get("id", want.get("trade_id"))
+        for key in ("entry_price", "quantity", "exit_price", "pnl"):
+            if key in want_trade:
+                assert got_trade[key] == pytest.approx(want_trade[key], rel=1e-9)
+
+    # A client that (re)joins now picks up the finished run from the snapshot.
+    async def rejoin(client: Client) -> dict:
+        return await client.join(channel, token)
+
+    snapshot = asyncio.run(_with_client(stack, rejoin))["snapshot"]
+    assert snapshot["status"] == "completed" and snapshot["progress"] == 100
+    # (trade_count counts closed trades, as performance_summary.total_trades does)
+    assert snapshot["trade_count"] == sum(t["exit_time"] is not None for t in trades)
+    assert snapshot["performance_summary"]["total_trades"] == final["performance_summary"]["total_trades"]
+
+
+async def _with_client(stack, scenario):
+    async with websockets.connect(stack.ws_url) as socket:
+        return await scenario(Client(socket))
 
 
 # ---------------------------------------------------------------- authorization over the socket
