@@ -21,8 +21,12 @@ $(STAMP): $(BIN)/python requirements/*.txt layers/dependencies/requirements.txt 
 dev: $(STAMP)
 	API_PORT=$(API_PORT) WS_PORT=$(WS_PORT) $(BIN)/python -m local
 
+# Bytecode first: the local stack imports handlers on worker threads, and compiling source on
+# several threads at once can trip CPython 3.11's AST recursion check (PYTHONDONTWRITEBYTECODE
+# environments would otherwise compile on every import).
 test: $(STAMP)
 	$(BIN)/cfn-lint template.yaml
+	$(BIN)/python -m compileall -q shared adapters functions local tests bench
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # The peers of bench/engine_vs_peers.py need a newer numpy than the Lambda pin: that script
