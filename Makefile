@@ -19,6 +19,7 @@ $(STAMP): $(BIN)/python requirements/*.txt layers/dependencies/requirements.txt 
 	touch $@
 
 dev: $(STAMP)
+	$(BIN)/python -m compileall -q shared adapters functions local
 	API_PORT=$(API_PORT) WS_PORT=$(WS_PORT) $(BIN)/python -m local
 
 # Bytecode first: the local stack imports handlers on worker threads, and compiling source on
