@@ -57,7 +57,7 @@ class Leave:
 
 @dataclass(frozen=True)
 class Ping:
-    pass
+    """`{"action": "ping"}`: answered with a pong, nothing else."""
 
 
 ClientMessage = Join | Leave | Ping
