@@ -10,8 +10,7 @@ from pynamodb.exceptions import DoesNotExist, UpdateError
 from pynamodb.expressions.update import Action
 
 from adapters.models.backtests import BacktestItem, OwnerIndex, TradeKeyIndex
-from adapters.repositories.binding import condition_failed
-from shared.errors import Conflict, NotFound
+from adapters.repositories.binding import condition_failed, update_in_status
 from shared.services.records import (
     CANCELLED,
     COMPLETED,
@@ -109,20 +108,8 @@ class DynamoBacktestRepository:
 
     def _update(self, backtest_id: str, from_statuses: Collection[str] | None, actions: list[Action]) -> Backtest:
         """Apply `actions` if the backtest exists (and is in one of `from_statuses`, when given)."""
-        model = self._model
-        condition = model.id.exists()
-        if from_statuses is not None:
-            condition &= model.status.is_in(*sorted(from_statuses))
-        item = model(backtest_id)
-        try:
-            item.update(actions=actions, condition=condition)
-        except UpdateError as error:
-            if not condition_failed(error):
-                raise
-            current = self.get(backtest_id)
-            if current is None:
-                raise NotFound("backtest not found") from None
-            raise Conflict(f"backtest {backtest_id} is {current.status}") from None
+        item = update_in_status(self._model, backtest_id, from_statuses, actions, lambda: self.get(backtest_id),
+                                "backtest")
         return self._backtest(item)
 
     @staticmethod

@@ -11,8 +11,7 @@ from pynamodb.exceptions import DoesNotExist, UpdateError
 from pynamodb.expressions.update import Action
 
 from adapters.models.optimizations import OptimizationItem, OwnerIndex
-from adapters.repositories.binding import condition_failed
-from shared.errors import Conflict, NotFound
+from adapters.repositories.binding import condition_failed, update_in_status
 from shared.services.optimizations import Optimization
 from shared.services.records import COMPLETED, FAILED, PENDING, RUNNING
 
@@ -70,20 +69,8 @@ class DynamoOptimizationRepository:
             model.status.set(FAILED), model.error.set(error), model.completed_at.set(now), model.updated_at.set(now)])
 
     def _update(self, optimization_id: str, from_statuses: Collection[str] | None, actions: list[Action]) -> Optimization:
-        model = self._model
-        condition = model.id.exists()
-        if from_statuses is not None:
-            condition &= model.status.is_in(*sorted(from_statuses))
-        item = model(optimization_id)
-        try:
-            item.update(actions=actions, condition=condition)
-        except UpdateError as error:
-            if not condition_failed(error):
-                raise
-            current = self.get(optimization_id)
-            if current is None:
-                raise NotFound("optimization not found") from None
-            raise Conflict(f"optimization {optimization_id} is {current.status}") from None
+        item = update_in_status(self._model, optimization_id, from_statuses, actions,
+                                lambda: self.get(optimization_id), "optimization")
         return _optimization(item)
 
 
