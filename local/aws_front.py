@@ -113,8 +113,8 @@ class AwsFront:
             protocol_version = "HTTP/1.1"
             disable_nagle_algorithm = True  # headers and body are separate writes: no 40 ms delayed-ACK stalls
 
-            def log_message(self, *args: Any) -> None:  # quiet: moto logs its own requests
-                pass
+            def log_message(self, *args: Any) -> None:
+                """Quiet: moto logs its own requests."""
 
             def _body(self) -> bytes:
                 if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
@@ -185,7 +185,7 @@ def _read_chunked(stream: Any) -> bytes:
         size = int(stream.readline().split(b";")[0].strip() or b"0", 16)
         if size == 0:
             while stream.readline() not in (b"\r\n", b"\n", b""):
-                pass
+                pass  # trailer fields after the last chunk: skipped
             return bytes(data)
         data += stream.read(size)
         stream.readline()

@@ -172,7 +172,7 @@ class WebSocketGateway:
                 client.last_active_at = time.time()
                 await self._route(connection_id, client, message)
         except ConnectionClosed:
-            pass
+            pass  # the client went away: $disconnect runs below either way
         finally:
             self._clients.pop(connection_id, None)
             event = self._event(connection_id, "$disconnect", "DISCONNECT", client,
@@ -190,7 +190,7 @@ class WebSocketGateway:
             if isinstance(selected, str) and selected in self.routes.functions:
                 route_key = selected
         except (ValueError, AttributeError):
-            pass
+            pass  # not a JSON object: API Gateway routes it to $default
         event = self._event(connection_id, route_key, "MESSAGE", client, body=body)
         try:
             result = await self._invoke(route_key, event)
@@ -228,7 +228,7 @@ class WebSocketGateway:
             disable_nagle_algorithm = True
 
             def log_message(self, *args: Any) -> None:
-                pass
+                """Quiet: producers log their own deliveries."""
 
             def _reply(self, status: int, body: dict | None = None, error_type: str | None = None) -> None:
                 data = json.dumps(body).encode() if body is not None else b""

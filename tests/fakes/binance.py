@@ -161,7 +161,7 @@ class FakeBinance:
             protocol_version = "HTTP/1.1"
 
             def log_message(self, *args: Any) -> None:
-                pass
+                """Quiet: the tests read `requests` instead."""
 
             def _handle(self) -> None:
                 url = urlsplit(self.path)
