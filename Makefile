@@ -6,6 +6,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 API_PORT ?= 3000
 WS_PORT ?= 3001
+# Template parameters for the local stack, as `sam deploy --parameter-overrides` takes them.
+PARAMETER_OVERRIDES ?=
 
 .PHONY: dev test lint bench build deploy lock clean
 
@@ -20,7 +22,7 @@ $(STAMP): $(BIN)/python requirements/*.txt layers/dependencies/requirements.txt 
 
 dev: $(STAMP)
 	$(BIN)/python -m compileall -q shared adapters functions local
-	API_PORT=$(API_PORT) WS_PORT=$(WS_PORT) $(BIN)/python -m local
+	API_PORT=$(API_PORT) WS_PORT=$(WS_PORT) PARAMETER_OVERRIDES="$(PARAMETER_OVERRIDES)" $(BIN)/python -m local
 
 # Bytecode first: the local stack imports handlers on worker threads, and compiling source on
 # several threads at once can trip CPython 3.11's AST recursion check (PYTHONDONTWRITEBYTECODE

@@ -8,13 +8,14 @@ import signal
 import threading
 
 from local.stack import LocalStack
+from local.template import parameter_overrides
 
 
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     stack = LocalStack(api_port=int(os.environ.get("API_PORT", 3000)), ws_port=int(os.environ.get("WS_PORT", 3001)),
-                       market_replay=True)
+                       market_replay=True, parameters=parameter_overrides(os.environ.get("PARAMETER_OVERRIDES", "")))
     stack.start()
     api, ws = stack.api_url, stack.ws_url
     print(

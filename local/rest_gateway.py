@@ -2,12 +2,16 @@
 
 Routes come from the functions' `Api` events in the template. Each request becomes the
 event API Gateway sends a Lambda proxy integration (payload format 1.0), and the handler's
-response dict becomes the HTTP response, so a handler cannot tell it is not on AWS.
+response dict becomes the HTTP response, so a handler cannot tell it is not on AWS. What API
+Gateway answers itself (no such route, a body over its 10 MB limit, a malformed request, a
+failed integration) is the API's `GatewayResponses` from the template, rendered here: no
+request ever gets the HTTP server's own HTML error page.
 """
 
 from __future__ import annotations
 
 import base64
+import json
 import logging
 import re
 import threading
@@ -25,6 +29,34 @@ from local.template import ACCOUNT_ID, Template
 log = logging.getLogger("local.rest")
 
 _TEXT_TYPES = ("application/json", "text/", "application/xml", "application/x-www-form-urlencoded")
+MAX_PAYLOAD_BYTES = 10 * 1024 * 1024  # API Gateway's request payload limit
+_DEFAULT_STATUS = {"DEFAULT_4XX": 400, "DEFAULT_5XX": 502}
+
+
+@dataclass(frozen=True)
+class GatewayResponses:
+    """The API's `GatewayResponses`: what API Gateway answers without calling a function."""
+
+    responses: dict[str, dict[str, Any]]
+
+    @classmethod
+    def from_template(cls, template: Template, api_logical_id: str) -> GatewayResponses:
+        return cls(template.resources[api_logical_id]["Properties"].get("GatewayResponses", {}))
+
+    def render(self, response_type: str, status: int | None, method: str, path: str,
+               message: str) -> tuple[int, dict[str, str], bytes]:
+        """(status, headers, body) of `response_type`, falling back to DEFAULT_4XX/5XX as API Gateway does."""
+        family = "DEFAULT_5XX" if (status or 0) >= 500 else "DEFAULT_4XX"
+        spec = self.responses.get(response_type) or self.responses.get(family) or {}
+        status = int(spec.get("StatusCode") or status or _DEFAULT_STATUS[family])
+        body = spec.get("ResponseTemplates", {}).get("application/json")
+        if body is None:  # no template: API Gateway's own {"message": ...}
+            return status, {"Content-Type": "application/json"}, json.dumps({"message": message}).encode()
+        variables = {"$context.error.messageString": json.dumps(message), "$context.error.message": message,
+                     "$context.httpMethod": method, "$context.path": path}
+        for name in sorted(variables, key=len, reverse=True):
+            body = body.replace(name, variables[name])
+        return status, {"Content-Type": "application/json", "x-amzn-ErrorType": response_type}, body.encode()
 
 
 @dataclass(frozen=True)
@@ -59,8 +91,10 @@ def template_routes(template: Template, functions: dict[str, LocalFunction], api
 
 
 class RestGateway:
-    def __init__(self, routes: list[Route], stage: str, port: int, api_id: str) -> None:
+    def __init__(self, routes: list[Route], stage: str, port: int, api_id: str,
+                 gateway_responses: GatewayResponses = GatewayResponses({})) -> None:
         self.routes = routes
+        self.gateway_responses = gateway_responses
         self.stage = stage
         self.api_id = api_id
         self._server = ThreadingHTTPServer(("127.0.0.1", port), self._handler_class())
@@ -131,6 +165,7 @@ class RestGateway:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            default_request_version = "HTTP/1.1"  # so even a request line that does not parse gets headers
             disable_nagle_algorithm = True  # headers and body are separate writes: no 40 ms delayed-ACK stalls
 
             def log_message(self, fmt: str, *args: Any) -> None:
@@ -146,16 +181,47 @@ class RestGateway:
                 if self.command != "HEAD":
                     self.wfile.write(body)
 
+            def __getattr__(self, name: str) -> Any:
+                """Every method token reaches the gateway (http.server would answer 501 in HTML)."""
+                if name.startswith("do_"):
+                    return self._dispatch
+                raise AttributeError(name)
+
+            def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+                """http.server's answer to a malformed request line or headers, in the API's shape."""
+                self.close_connection = True
+                self._gateway_response("DEFAULT_4XX", code, message or "bad request")
+
+            def _gateway_response(self, response_type: str, status: int | None, message: str) -> None:
+                path = urllib.parse.urlsplit(getattr(self, "path", "") or "/").path
+                method = getattr(self, "command", None) or "-"
+                self._send(*gateway.gateway_responses.render(response_type, status, method, path, message))
+
+            def _body(self) -> bytes | None:
+                """The request body; None once answered (a malformed or too large body closes the connection)."""
+                if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+                    self.close_connection = True
+                    self._gateway_response("DEFAULT_4XX", 411, "send the body with a Content-Length")
+                    return None
+                text = self.headers.get("Content-Length") or "0"
+                if not text.isdigit():
+                    self.close_connection = True
+                    self._gateway_response("DEFAULT_4XX", 400, f"invalid Content-Length {text!r}")
+                    return None
+                if int(text) > MAX_PAYLOAD_BYTES:
+                    self.close_connection = True
+                    self._gateway_response("REQUEST_TOO_LARGE", 413, "Request Too Long")
+                    return None
+                return self.rfile.read(int(text)) if int(text) else b""
+
             def _dispatch(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length) if length else b""
+                body = self._body()
+                if body is None:
+                    return
                 path = urllib.parse.urlsplit(self.path).path
                 matched = gateway.match(self.command, path)
                 if matched is None:
-                    # What API Gateway answers for a path/method no resource declares.
-                    self._send(403, {"Content-Type": "application/json",
-                                     "x-amzn-ErrorType": "MissingAuthenticationTokenException"},
-                               b'{"message":"Missing Authentication Token"}')
+                    self._gateway_response("MISSING_AUTHENTICATION_TOKEN", 403, "Missing Authentication Token")
                     return
                 route, params = matched
                 event = gateway.event(route, params, self.command, self.path, self.headers, body, self.client_address[0])
@@ -163,13 +229,22 @@ class RestGateway:
                     response = route.function.invoke(event)
                 except Exception:  # noqa: BLE001 - API Gateway's answer to a failed integration
                     log.exception("integration %s failed", route.function.logical_id)
-                    self._send(502, {"Content-Type": "application/json"}, b'{"message": "Internal server error"}')
+                    self._gateway_response("DEFAULT_5XX", 502, "Internal server error")
                     return
                 self._send(*_http_response(response))
 
-            do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _dispatch
-
         return Handler
+
+
+_ERROR_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
+                405: "method_not_allowed", 413: "payload_too_large", 426: "upgrade_required", 500: "internal_error",
+                505: "http_version_not_supported"}
+
+
+def error_body(status: int, message: str) -> bytes:
+    """The API's error shape, for what a gateway answers itself."""
+    code = _ERROR_CODES.get(status, "bad_request" if status < 500 else "internal_error")
+    return json.dumps({"error": {"code": code, "message": message, "details": []}}).encode()
 
 
 def is_utf8(body: bytes) -> bool:

@@ -18,7 +18,7 @@ from moto.server import ThreadedMotoServer
 from local.aws_front import AwsFront
 from local.functions import LocalFunction, merged_environment, template_functions
 from local.resources import provision
-from local.rest_gateway import RestGateway, template_routes
+from local.rest_gateway import GatewayResponses, RestGateway, template_routes
 from local.template import REGION, TEMPLATE_PATH, Template
 from local.ws_gateway import WebSocketGateway, template_websocket_routes
 
@@ -35,11 +35,13 @@ class LocalStack:
     template_path: os.PathLike = TEMPLATE_PATH
     seed_sample_data: bool = True
     market_replay: bool = False  # replay stored candles to market channels (the `make dev` demo feed)
+    # Template parameter overrides, as `sam deploy --parameter-overrides` takes them (e.g. raised rate limits).
+    parameters: dict[str, str] = field(default_factory=dict)
     functions: dict[str, LocalFunction] = field(default_factory=dict)
     _saved_env: dict[str, str | None] = field(default_factory=dict)
 
     def start(self) -> LocalStack:
-        self.template = Template.load(self.template_path)
+        self.template = Template.load(self.template_path, **self.parameters)
         stage = self.template.parameters["Stage"]
         self.moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
         self.moto.start()
@@ -72,7 +74,8 @@ class LocalStack:
         if self.seed_sample_data:
             self._seed_sample_data()
         self.rest = RestGateway(template_routes(self.template, self.functions, REST_API), stage, self.api_port,
-                                self.template.physical_name(REST_API))
+                                self.template.physical_name(REST_API),
+                                GatewayResponses.from_template(self.template, REST_API))
         self.rest.start()
         self.ws.start()
         if self.market_replay:

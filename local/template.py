@@ -46,6 +46,15 @@ def load_template(path: Path = TEMPLATE_PATH) -> dict[str, Any]:
     return yaml.load(path.read_text(), Loader=_CfnLoader)  # noqa: S506 - SafeLoader subclass
 
 
+def parameter_overrides(text: str) -> dict[str, str]:
+    """`Name=value Name2=value2`, the form `sam deploy --parameter-overrides` takes."""
+    pairs = [item.partition("=") for item in text.split()]
+    malformed = [name for name, equals, _ in pairs if not equals or not name]
+    if malformed:
+        raise ValueError(f"parameter overrides are Name=value pairs, got {text!r}")
+    return {name: value for name, _, value in pairs}
+
+
 def _bucket_name(logical_id: str) -> str:
     return f"{STACK_NAME}-{logical_id}".lower()
 
@@ -62,6 +71,9 @@ class Template:
     def load(cls, path: Path = TEMPLATE_PATH, **parameters: Any) -> Template:
         body = load_template(path)
         defaults = {name: spec.get("Default") for name, spec in body.get("Parameters", {}).items()}
+        unknown = sorted(set(parameters) - set(defaults))
+        if unknown:
+            raise ValueError(f"the template has no parameters {', '.join(unknown)}")
         return cls(body=body, parameters={**defaults, **parameters})
 
     @property

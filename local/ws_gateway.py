@@ -30,12 +30,37 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from local.functions import LocalFunction
-from local.rest_gateway import is_utf8
+from local.rest_gateway import error_body, is_utf8
 from local.template import ACCOUNT_ID, Template
 
 log = logging.getLogger("local.ws")
 
 _CONNECTION_PATH = re.compile(r"^(?:/[^/]+)?/@connections/([^/?]+)$")
+_MANAGEMENT_METHODS = "DELETE, GET, POST"
+
+
+def _rejection(status: int, text: str) -> Response:
+    """A refused handshake (not an upgrade, a malformed request, $connect said no) in the API's error shape."""
+    status = HTTPStatus(status)
+    body = error_body(status.value, text.strip() or status.phrase)
+    headers = Headers([("Connection", "close"), ("Content-Length", str(len(body))),
+                       ("Content-Type", "application/json")])
+    return Response(status.value, status.phrase, headers, body)
+
+
+def _is_upgrade(request: Request) -> bool:
+    connection = {token.strip().lower() for token in ",".join(request.headers.get_all("Connection")).split(",")}
+    return (request.headers.get("Upgrade", "").lower() == "websocket" and "upgrade" in connection
+            and bool(request.headers.get("Sec-WebSocket-Key")))
+
+
+class _GatewayConnection(ServerConnection):
+    """A connection whose every handshake rejection, even of a request websockets cannot parse
+    (another method than GET, a broken request line), is JSON rather than plain text."""
+
+    def __init__(self, protocol: Any, *args: Any, **kwargs: Any) -> None:
+        protocol.reject = _rejection
+        super().__init__(protocol, *args, **kwargs)
 
 
 @dataclass(frozen=True)
@@ -110,7 +135,8 @@ class WebSocketGateway:
         self._management.server_close()
 
     async def _serve(self) -> Server:
-        return await serve(self._session, "127.0.0.1", self.port, process_request=self._connect)
+        return await serve(self._session, "127.0.0.1", self.port, process_request=self._connect,
+                           create_connection=_GatewayConnection)
 
     # ------------------------------------------------------------ events
     def _event(self, connection_id: str, route_key: str, event_type: str, client: _Client | None, **extra: Any) -> dict:
@@ -143,7 +169,10 @@ class WebSocketGateway:
         return await asyncio.get_running_loop().run_in_executor(None, function.invoke, event)
 
     async def _connect(self, connection: ServerConnection, request: Request) -> Response | None:
-        """$connect runs before the handshake completes; a non-2xx answer refuses the socket."""
+        """$connect runs before the handshake completes; a non-2xx answer refuses the socket.
+        A request that is no WebSocket upgrade never reaches $connect (nor does it on AWS)."""
+        if not _is_upgrade(request):
+            return connection.protocol.accept(request)  # websockets' own refusal (426, 405, 505...), in JSON
         connection_id = base64.urlsafe_b64encode(uuid.uuid4().bytes[:11]).decode()  # API Gateway style: "L0SM9cOFvHcCIhw="
         source_ip = connection.remote_address[0]
         client = _Client(connection, source_ip, request.headers.get("User-Agent", ""))
@@ -159,7 +188,7 @@ class WebSocketGateway:
             result = {"statusCode": 500}
         status = int(result.get("statusCode", 200))
         if not 200 <= status < 300:
-            return Response(status, HTTPStatus(status).phrase, Headers(), b"")
+            return _rejection(status, "the $connect route refused the connection")
         connection.connection_id = connection_id  # type: ignore[attr-defined]
         self._clients[connection_id] = client
         return None
@@ -225,17 +254,35 @@ class WebSocketGateway:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            default_request_version = "HTTP/1.1"  # so even a request line that does not parse gets headers
             disable_nagle_algorithm = True
 
             def log_message(self, *args: Any) -> None:
                 """Quiet: producers log their own deliveries."""
 
-            def _reply(self, status: int, body: dict | None = None, error_type: str | None = None) -> None:
+            def __getattr__(self, name: str) -> Any:
+                """Methods the management API does not have: 405, never http.server's 501 HTML page."""
+                if name.startswith("do_"):
+                    return self._not_allowed
+                raise AttributeError(name)
+
+            def _not_allowed(self) -> None:
+                self._reply(405, {"message": f"{self.command} is not supported"}, "MethodNotAllowedException",
+                            {"Allow": _MANAGEMENT_METHODS})
+
+            def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+                self.close_connection = True
+                self._reply(code, {"message": message or "bad request"}, "BadRequestException")
+
+            def _reply(self, status: int, body: dict | None = None, error_type: str | None = None,
+                       headers: dict[str, str] | None = None) -> None:
                 data = json.dumps(body).encode() if body is not None else b""
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 if error_type:
                     self.send_header("x-amzn-ErrorType", error_type)
+                for name, value in (headers or {}).items():
+                    self.send_header(name, value)
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
                 self.wfile.write(data)

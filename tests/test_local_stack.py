@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 import time
 import urllib.error
 import urllib.request
@@ -84,11 +85,69 @@ def test_health_answers_200_with_the_version_over_http(stack):
         assert json.loads(response.read()) == {"status": "ok", "version": "0.1.0"}
 
 
-def test_a_path_no_resource_declares_gets_api_gateways_answer(stack):
+def test_a_path_no_resource_declares_gets_the_templates_gateway_response(stack):
     with pytest.raises(urllib.error.HTTPError) as error:
         urllib.request.urlopen(f"{stack.api_url}/not-an-api-path", timeout=30)
-    assert error.value.code == 403
-    assert json.loads(error.value.read()) == {"message": "Missing Authentication Token"}
+    assert error.value.code == 404  # GatewayResponses.MISSING_AUTHENTICATION_TOKEN of the template
+    assert json.loads(error.value.read()) == {
+        "error": {"code": "not_found", "message": "no route GET /not-an-api-path", "details": []}}
+
+
+def _raw_exchange(port: int, request: bytes) -> tuple[int, dict[str, str], bytes]:
+    """Send bytes as they are (no client library fixes them up); the status, headers and body back."""
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as connection:
+        connection.sendall(request)
+        data = b""
+        while chunk := connection.recv(65536):
+            data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    status_line, *header_lines = head.decode("latin-1").split("\r\n")
+    headers = {name.lower(): value.strip() for name, _, value in (line.partition(":") for line in header_lines)}
+    return int(status_line.split()[1]), headers, body
+
+
+@pytest.mark.parametrize("method", ["TRACE", "CONNECT", "PROPFIND", "BREW", "PUT"])
+def test_every_method_gets_the_api_error_shape_and_a_405_with_allow(stack, method):
+    port = int(stack.api_url.rsplit(":", 1)[1])
+    status, headers, body = _raw_exchange(port, f"{method} /api/v1/strategies HTTP/1.1\r\nHost: x\r\n"
+                                                f"Content-Length: 0\r\nConnection: close\r\n\r\n".encode())
+    assert status == 405 and headers["allow"] == "GET, POST"
+    assert json.loads(body)["error"]["code"] == "method_not_allowed"
+
+
+@pytest.mark.parametrize("request_bytes, status", [
+    (b"GET / HTTP/1.1 EXTRA\r\nHost: x\r\n\r\n", 400),
+    (b"GET / HTTP/9.9\r\nHost: x\r\n\r\n", 505),
+    (b"POST /api/v1/users HTTP/1.1\r\nHost: x\r\nContent-Length: ten\r\n\r\n", 400),
+    (b"POST /api/v1/users HTTP/1.1\r\nHost: x\r\nContent-Length: 10485761\r\n\r\n", 413),
+    (b"POST /api/v1/users HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 411),
+    (b"GET /api/v1/health HTTP/1.1\r\nHost: x\r\nX-Long: " + b"a" * 70000 + b"\r\n\r\n", 431),
+])
+def test_a_malformed_request_gets_the_api_error_shape(stack, request_bytes, status):
+    port = int(stack.api_url.rsplit(":", 1)[1])
+    answered, headers, body = _raw_exchange(port, request_bytes)
+    assert answered == status and headers["content-type"] == "application/json"
+    error = json.loads(body)["error"]
+    assert error["code"] in ("bad_request", "payload_too_large") and error["message"]
+
+
+@pytest.mark.parametrize("request_bytes, status, code", [
+    (b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", 426, "upgrade_required"),
+    (b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n", 405, "method_not_allowed"),
+    (b"GET / HTTP/1.0\r\nHost: x\r\n\r\n", 505, "http_version_not_supported"),
+])
+def test_the_websocket_gateway_refuses_what_is_not_an_upgrade_in_the_api_error_shape(stack, request_bytes, status,
+                                                                                      code):
+    answered, headers, body = _raw_exchange(stack.ws.port, request_bytes)
+    assert answered == status and json.loads(body)["error"]["code"] == code
+
+
+@pytest.mark.parametrize("method", ["PUT", "TRACE", "PATCH"])
+def test_the_management_api_answers_unknown_methods_405_in_json(stack, method):
+    port = int(stack.ws.management_url.split(":")[2].split("/")[0])
+    status, headers, body = _raw_exchange(port, f"{method} /dev/@connections/abc HTTP/1.1\r\nHost: x\r\n"
+                                                f"Content-Length: 0\r\nConnection: close\r\n\r\n".encode())
+    assert status == 405 and headers["allow"] == "DELETE, GET, POST" and "message" in json.loads(body)
 
 
 def test_the_api_function_receives_a_rest_proxy_event(stack):

@@ -16,7 +16,11 @@ MIN_PASSWORD_LENGTH = 10
 MAX_PASSWORD_LENGTH = 1024
 MAX_EMAIL_LENGTH = 254
 MAX_NAME_LENGTH = 100
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]+$")
+# The sign-up schema's patterns; ASCII whitespace only, so every address the JSON Schema pattern
+# (ECMA-262, Unicode \s) admits passes here too.
+EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s.]+$"
+NAME_PATTERN = r"[^\s\x1c-\x1f]"  # something left once str.strip() removed the whitespace around it
+_EMAIL = re.compile(EMAIL_PATTERN, re.ASCII)
 INVALID_CREDENTIALS = "invalid email or password"
 INVALID_TOKEN = "invalid, expired or revoked token"
 
@@ -44,7 +48,7 @@ def register(users: UserRepository, email: str, password: str, name: str, hasher
     try:
         users.add(Account(user, hasher.hash(password)))
     except Conflict:
-        raise ValidationFailed("invalid user", [FieldError("email", "is already registered")]) from None
+        raise Conflict("email already registered", [FieldError("email", "is already registered")]) from None
     return user
 
 

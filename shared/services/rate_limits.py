@@ -22,8 +22,21 @@ from shared.services.ports import RateLimitCounter
 AUTH, GENERAL, MARKET_DATA, BACKTEST_CREATION = "auth", "general", "market_data", "backtest_creation"
 WINDOW_SECONDS = 60
 SEED_LIMITS: Mapping[str, int] = MappingProxyType({AUTH: 20, GENERAL: 120, MARKET_DATA: 300, BACKTEST_CREATION: 10})
+# Each category's limit can be set per deployment (template parameters -> these variables).
+LIMIT_VARIABLES: Mapping[str, str] = MappingProxyType({category: f"RATE_LIMIT_{category.upper()}" for category in SEED_LIMITS})
 # Counters outlive their window a little so a late request never recreates a reset counter.
 _EXPIRY_SLACK_SECONDS = 60
+
+
+def limits_from(variables: Mapping[str, str]) -> dict[str, int]:
+    """The per-minute limit of each category: its `RATE_LIMIT_<CATEGORY>` variable, else the seed's."""
+    limits = {}
+    for category, seed in SEED_LIMITS.items():
+        text = variables.get(LIMIT_VARIABLES[category]) or str(seed)
+        if not text.isdigit() or int(text) < 1:
+            raise ValueError(f"{LIMIT_VARIABLES[category]} must be a whole number of requests per minute, got {text!r}")
+        limits[category] = int(text)
+    return limits
 
 
 class RateLimited(DomainError):

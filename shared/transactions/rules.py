@@ -25,6 +25,8 @@ from shared.errors import FieldError
 MAX_WINDOW_DAYS = 366
 _UNIT_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 604_800_000}
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$")
+# The durations the API documents (whole numbers with a unit, or 0), a subset of what parses.
+DURATION_PATTERN = r"^(0|[0-9]{1,6}(ms|s|m|h|d|w))$"
 _PERCENT_LIMITS = {"stop_loss": (100.0, False), "take_profit": (1000.0, True), "trailing_stop": (100.0, False)}
 EXIT_RULE_FORMS = "stop_loss:2, take_profit:4, trailing_stop:1.5, time:24h (comma-separated), or a strategy id"
 

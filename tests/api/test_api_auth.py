@@ -74,11 +74,12 @@ def test_sign_up_rejects_invalid_fields_with_422_naming_them(api, body, field):
     assert field in [d["field"] for d in response.json()["error"]["details"]]
 
 
-def test_a_duplicate_email_is_422(api):
+def test_a_duplicate_email_is_a_409_conflict(api):
+    """409, not 422: the body is valid (the schema accepts it); it conflicts with an existing account."""
     email = _email()
     assert api.client.post("/api/v1/users", json={"email": email, "password": PASSWORD, "name": "A"}).status_code == 201
     again = api.client.post("/api/v1/users", json={"email": email.upper(), "password": PASSWORD, "name": "B"})
-    assert again.status_code == 422
+    assert again.status_code == 409 and again.json()["error"]["code"] == "conflict"
     assert again.json()["error"]["details"] == [{"field": "email", "message": "is already registered"}]
 
 

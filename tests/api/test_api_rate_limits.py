@@ -11,7 +11,11 @@ import pytest
 from adapters.models.rate_limits import RateLimitItem
 from adapters.repositories.binding import bind
 from adapters.repositories.rate_limits import DynamoRateLimitCounter
-from shared.services.rate_limits import SEED_LIMITS
+from api.application import create_app
+from api.settings import ApiSettings
+from api.wiring import build_services
+from local.template import Template
+from shared.services.rate_limits import SEED_LIMITS, limits_from
 from api.middleware import rate_limit_category
 from tests.api.conftest import PASSWORD, TestClient, bearer, make_api
 
@@ -42,6 +46,40 @@ def limited(api_aws, clock):
 
 def test_the_seed_limits():
     assert SEED_LIMITS == {"auth": 20, "general": 120, "market_data": 300, "backtest_creation": 10}
+
+
+def test_each_limit_is_configured_by_its_variable_and_the_spec_numbers_are_the_defaults():
+    assert limits_from({}) == SEED_LIMITS
+    assert limits_from({"RATE_LIMIT_GENERAL": "5000", "RATE_LIMIT_AUTH": "7"}) == {**SEED_LIMITS, "general": 5000,
+                                                                                     "auth": 7}
+    for bad in ("0", "-3", "ten", "1.5"):
+        with pytest.raises(ValueError, match="RATE_LIMIT_MARKET_DATA"):
+            limits_from({"RATE_LIMIT_MARKET_DATA": bad})
+
+
+def test_the_template_parameters_default_to_the_spec_numbers_and_reach_the_api_function():
+    template = Template.load()
+    environment = template.function_environment("ApiFunction")
+    assert limits_from(environment) == SEED_LIMITS
+    raised = Template.load(GeneralRateLimit="100000", BacktestCreationRateLimit="50")
+    assert limits_from(raised.function_environment("ApiFunction")) == {**SEED_LIMITS, "general": 100000,
+                                                                        "backtest_creation": 50}
+
+
+def test_the_configured_limits_are_enforced_and_documented(api_aws, clock):
+    endpoint, settings = api_aws
+    environ = {**{f.upper(): str(v) for f, v in vars(settings).items() if f != "rate_limits"},
+               "RATE_LIMIT_GENERAL": "3"}
+    services = build_services(ApiSettings.from_env(environ), endpoint)
+    services.rate_limiter.clock = clock
+    client = TestClient(create_app(services))
+    statuses = [client.get("/api/v1/health").status_code for _ in range(4)]
+    assert statuses == [200, 200, 200, 429]
+    document = client.get("/api/openapi.json")
+    assert document.status_code == 429  # the document counts as a general request too
+    clock.now += 60
+    operation = client.get("/api/openapi.json").json()["paths"]["/api/v1/strategies"]["get"]
+    assert operation["x-rate-limit"]["limit"] == 3 and "3 requests per minute" in operation["description"]
 
 
 @pytest.mark.parametrize("method, path, category", [

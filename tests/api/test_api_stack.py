@@ -1,31 +1,18 @@
 """The REST API on the local stack (template.yaml's gateway, function, tables, state machine, candle
-store with its sample data): an end-to-end flow over HTTP, and schemathesis against /api/openapi.json."""
+store with its sample data): an end-to-end flow over HTTP (schemathesis runs in test_api_fuzz.py)."""
 
 from __future__ import annotations
 
-import itertools
 import urllib.request
 import uuid
 
 import httpx
 import pytest
-import schemathesis
-from hypothesis import HealthCheck, settings
-from schemathesis.checks import not_a_server_error
-from schemathesis.config import SchemathesisConfig
-from schemathesis.specs.openapi.checks import (
-    content_type_conformance,
-    response_headers_conformance,
-    response_schema_conformance,
-    status_code_conformance,
-)
 
 from local.stack import LocalStack
 from tests.api.conftest import PASSWORD, STRATEGY, bearer
 
 pytestmark = pytest.mark.stack
-
-USERS = 4  # schemathesis spreads its requests over several users to stay under 120 requests/min each
 
 
 def _reset_in_process_moto(moto_server: str) -> None:
@@ -79,49 +66,3 @@ def test_end_to_end_over_http(http):
     assert http.get("/api/v1/no-such-route", headers=bearer(token)).json()["error"]["code"] == "not_found"
     assert http.delete("/api/v1/sessions", headers=bearer(token)).status_code == 204
     assert http.get("/api/v1/backtests", headers=bearer(token)).status_code == 401
-
-
-@pytest.fixture(scope="module")
-def tokens(http):
-    return itertools.cycle([_sign_up(http) for _ in range(USERS)])
-
-
-# A bounded run: the schema's explicit examples plus MAX_EXAMPLES generated cases per operation
-# (valid and invalid ones). The coverage phase, which enumerates every boundary of every parameter
-# (hundreds of requests, past the rate limits), is off.
-MAX_EXAMPLES = 6
-SCHEMATHESIS = SchemathesisConfig.from_dict({"phases": {
-    "coverage": {"enabled": False},
-    "fuzzing": {"generation": {"max-examples": MAX_EXAMPLES}},
-}})
-
-
-@pytest.fixture(scope="module")
-def api_schema(stack):
-    return schemathesis.openapi.from_url(f"{stack.api_url}/api/openapi.json", config=SCHEMATHESIS)
-
-
-@schemathesis.hook("filter_body")
-def utf8_bodies_only(_context, body) -> bool:
-    """The local REST gateway decodes a JSON body as UTF-8 to build the Lambda event and drops the
-    connection on other bytes (reported to the lead); such bodies never reach the API, so skip them."""
-    if isinstance(body, bytes):
-        try:
-            body.decode("utf-8")
-        except UnicodeDecodeError:
-            return False
-    return True
-
-
-# Signing out would revoke the token the other operations run with; test_end_to_end_over_http covers it.
-schema = schemathesis.pytest.from_fixture("api_schema").exclude(method="DELETE", path="/api/v1/sessions")
-
-
-@schema.parametrize()
-@settings(deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
-def test_the_api_conforms_to_its_openapi_document(case, tokens):
-    case.call_and_validate(
-        headers=bearer(next(tokens)),
-        checks=[not_a_server_error, status_code_conformance, content_type_conformance,
-                response_headers_conformance, response_schema_conformance],
-    )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from string import Template
 from typing import Any
 
 from fastapi import FastAPI
@@ -11,7 +13,7 @@ from api.middleware import ApiGatewayMiddleware, rate_limit_category
 from api.routes import auth, backtests, health, market_data, optimizations, strategies, trades, transactions
 from api.wiring import ApiServices
 from shared import __version__
-from shared.services.rate_limits import AUTH, SEED_LIMITS
+from shared.services.rate_limits import AUTH
 
 # Each area's router; market data and transactions add theirs here.
 ROUTERS = (health.router, auth.router, strategies.router, backtests.router, trades.router, market_data.router,
@@ -25,14 +27,15 @@ under `/api/v1` (a breaking change would come as `/api/v2`; no version is deprec
 `POST /api/v1/sessions` and send the token it returns as `Authorization: Bearer <token>` on
 every other request. Tokens expire (24 h by default) and `DELETE /api/v1/sessions` revokes one.
 
-**Rate limits** (requests per minute; each request counts in one category):
+**Rate limits** (requests per minute; each request counts in one category; each deployment sets
+them through template parameters, the spec's numbers 20 / 10 / 300 / 120 by default):
 
 | category | limit | counted per |
 | --- | --- | --- |
-| auth (`/users`, `/sessions`) | 20 | client IP |
-| backtest creation (`POST /backtests`, `/transactions/replay`, `/optimizations`) | 10 | user |
-| market data (`/market_data/...`) | 300 | user |
-| everything else | 120 | user (client IP without a valid token) |
+| auth (`/users`, `/sessions`) | ${auth} | client IP |
+| backtest creation (`POST /backtests`, `/transactions/replay`, `/optimizations`) | ${backtest_creation} | user |
+| market data (`/market_data/...`) | ${market_data} | user |
+| everything else | ${general} | user (client IP without a valid token) |
 
 Every response carries `X-RateLimit-Limit`, `X-RateLimit-Remaining` and `X-RateLimit-Reset`
 (Unix time, seconds, when the current one-minute window ends); past the limit the answer is
@@ -59,7 +62,7 @@ def create_app(services: ApiServices) -> FastAPI:
     app = FastAPI(
         title="Backtest Service API",
         version=__version__,
-        description=DESCRIPTION,
+        description=Template(DESCRIPTION).substitute(services.rate_limiter.limits),
         docs_url="/api/docs",
         openapi_url="/api/openapi.json",
         redoc_url=None,
@@ -73,20 +76,20 @@ def create_app(services: ApiServices) -> FastAPI:
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            app.openapi_schema = _with_rate_limits(FastAPI.openapi(app))
+            app.openapi_schema = with_links(_with_rate_limits(FastAPI.openapi(app), services.rate_limiter.limits))
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
     return app
 
 
-def _with_rate_limits(schema: dict[str, Any]) -> dict[str, Any]:
+def _with_rate_limits(schema: dict[str, Any], limits: Mapping[str, int]) -> dict[str, Any]:
     """Document the rate-limit headers on every response and each operation's category."""
     header = {"schema": {"type": "integer"}, "required": True}
     for path, operations in schema["paths"].items():
         for method, operation in operations.items():
             category = rate_limit_category(method.upper(), path)
-            limit, per = SEED_LIMITS[category], "client IP" if category == AUTH else "user"
+            limit, per = limits[category], "client IP" if category == AUTH else "user"
             operation["x-rate-limit"] = {"category": category, "limit": limit, "window_seconds": 60, "per": per}
             note = f"Rate limit: {limit} requests per minute per {per} ({category.replace('_', ' ')})."
             operation["description"] = f"{operation.get('description', '')}\n\n{note}".strip()
@@ -98,3 +101,39 @@ def _with_rate_limits(schema: dict[str, Any]) -> dict[str, Any]:
                     headers["Retry-After"] = {"schema": {"type": "integer"}, "required": True,
                                               "description": "Seconds until the window resets."}
     return schema
+
+
+_ID_FIELDS = ("id", "import_id", "replay_id", "backtest_id")
+
+
+def with_links(schema: dict[str, Any]) -> dict[str, Any]:
+    """OpenAPI `links` from each created resource to the operations on it, so that a client (or a
+    stateful fuzzer) can chain calls: a 201/202 body's `id` fills the path parameter of the
+    operations under the creating path (`POST /strategies` -> `/strategies/{strategy_id}`), and an
+    `import_id`, `replay_id` or `backtest_id` fills the path parameter of that name anywhere."""
+    components = schema.get("components", {}).get("schemas", {})
+    targets = [(path, method, operation, parameter["name"])
+               for path, operations in schema["paths"].items() for method, operation in operations.items()
+               for parameter in operation.get("parameters", []) if parameter["in"] == "path"]
+    for path, operations in schema["paths"].items():
+        for method, operation in operations.items():
+            for status, response in operation["responses"].items():
+                if status not in ("201", "202"):
+                    continue
+                fields = _body_fields(response, components)
+                links = {}
+                for target_path, target_method, target, name in targets:
+                    if "id" in fields and target_path.startswith(f"{path}/{{{name}}}") or name in fields and name != "id":
+                        field = name if name in fields else "id"
+                        links[target["operationId"]] = {"operationId": target["operationId"],
+                                                        "parameters": {name: f"$response.body#/{field}"}}
+                if links:
+                    response["links"] = links
+    return schema
+
+
+def _body_fields(response: dict[str, Any], components: dict[str, Any]) -> set[str]:
+    body = response.get("content", {}).get("application/json", {}).get("schema", {})
+    if "$ref" in body:
+        body = components.get(body["$ref"].rsplit("/", 1)[-1], {})
+    return {name for name in body.get("properties", {}) if name in _ID_FIELDS}

@@ -8,7 +8,9 @@ logs them with the request id; no response ever carries a stack trace.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
+from functools import cache
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -85,10 +87,26 @@ def _http_error_response(request: Request, error: StarletteHTTPException) -> JSO
         message = f"no route {request.method} {request.url.path}"
     elif error.status_code == 405:
         message = f"{request.method} is not allowed on {request.url.path}"
+        return error_response(405, _CODE_BY_HTTP_STATUS[405], message, headers={"Allow": allowed_methods(request)})
     else:
         message = str(error.detail)
     code = _CODE_BY_HTTP_STATUS.get(error.status_code, "http_error")
     return error_response(error.status_code, code, message, headers=getattr(error, "headers", None))
+
+
+def allowed_methods(request: Request) -> str:
+    """Every method the API serves on this path, from its OpenAPI document (Starlette's own Allow
+    names only the first route that matched the path)."""
+    app = request.app
+    paths = {**app.openapi()["paths"], app.docs_url: {"get": {}}, app.openapi_url: {"get": {}}}
+    methods = {method.upper() for template, operations in paths.items() if _path_pattern(template).match(request.url.path)
+               for method in operations}
+    return ", ".join(sorted(methods))
+
+
+@cache
+def _path_pattern(template: str) -> re.Pattern[str]:
+    return re.compile("^" + re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(template)) + "$")
 
 
 def _domain_error_response(_: Request, error: DomainError) -> JSONResponse:

@@ -17,7 +17,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstr
 from pydantic_core import PydanticCustomError
 
 from api.errors import ErrorDetail
-from api.schemas import Timeframe, UtcDateTimeInput
+from api.schemas import RequestBody, Timeframe, UtcDateTimeInput
 from shared.market_data.contract import FILE_EXTENSIONS, SOURCES, STATUSES, SYMBOL_REGEX, UPLOAD_URL_EXPIRES_S
 
 # API Gateway refuses request bodies above 10 MB and base64 makes a file 4/3 larger: 7 MiB is the
@@ -110,8 +110,8 @@ class MarketDataPointList(BaseModel):
 
 
 # ------------------------------------------------------------------ imports
-class CandleFileImport(BaseModel):
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
+class CandleFileImport(RequestBody):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
         "symbol": "BTCUSDT", "timeframe": "1m", "file_format": "csv",
         "file_content": "MTcwOTI1MTIwMDAwMCw2MjAwMC4wLDYyMTAwLjAsNjE5MDAuMCw2MjA1MC4wLDEyLjUK",
     }]})
@@ -123,8 +123,8 @@ class CandleFileImport(BaseModel):
     file_content: Base64File
 
 
-class UploadRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+class UploadRequest(RequestBody):
+    model_config = ConfigDict(json_schema_extra={"examples": [
         {"symbol": "BTCUSDT", "timeframe": "1m", "filename": "BTCUSDT-1m-2024.csv"}]})
 
     symbol: Symbol = _SYMBOL
@@ -133,8 +133,8 @@ class UploadRequest(BaseModel):
                           description="Your file's name; kept (made safe) as the uploaded object's name.")
 
 
-class FetchRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
+class FetchRequest(RequestBody):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
         "symbol": "BTCUSDT", "timeframe": "1h", "start_time": "2024-01-01T00:00:00Z",
         "end_time": "2024-03-01T00:00:00Z"}]})
 

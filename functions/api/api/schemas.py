@@ -11,11 +11,14 @@
 from __future__ import annotations
 
 import math
+import re
 from datetime import datetime, timezone
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, PlainSerializer, WithJsonSchema
+from pydantic import (AfterValidator, AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer,
+                      WithJsonSchema)
+from pydantic_core import PydanticCustomError
 
 from shared.services import accounts, backtests, strategies
 from shared.services.records import BACKTEST_STATUSES
@@ -26,7 +29,8 @@ SIGNIFICANT_DIGITS = 12
 
 def format_datetime(value: datetime) -> str:
     value = value.astimezone(timezone.utc)
-    return f"{value:%Y-%m-%dT%H:%M:%S}.{value.microsecond // 1000:03d}Z"
+    # The year spelled with four digits: strftime's %Y prints year 172 as "172", not RFC 3339.
+    return f"{value.year:04d}-{value:%m-%dT%H:%M:%S}.{value.microsecond // 1000:03d}Z"
 
 
 def round_decimal(value: float | None) -> float | None:
@@ -56,7 +60,20 @@ UtcDateTime = Annotated[
     PlainSerializer(format_datetime, return_type=str, when_used="json"),
     WithJsonSchema({"type": "string", "format": "date-time", "examples": ["2024-01-01T00:00:00.000Z"]}),
 ]
-UtcDateTimeInput = Annotated[AwareDatetime, AfterValidator(_to_utc_millis)]
+# RFC 3339, what the document's `format: date-time` promises (pydantic alone would also take epoch numbers).
+_RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$")
+
+
+def _rfc3339_text(value: Any) -> Any:
+    if not isinstance(value, str) or not _RFC3339.match(value):
+        raise PydanticCustomError("datetime_format", "must be an ISO-8601 date-time with a timezone, "
+                                                     "such as 2024-01-01T00:00:00Z")
+    return value
+
+
+UtcDateTimeInput = Annotated[AwareDatetime, Field(strict=False), BeforeValidator(_rfc3339_text),
+                             AfterValidator(_to_utc_millis)]
+Id = Annotated[UUID, Field(strict=False)]  # a UUID arrives as JSON text: the one lax type of a request body
 Decimal = Annotated[
     float | None,
     PlainSerializer(round_decimal, return_type=float | None, when_used="json"),
@@ -65,6 +82,13 @@ Decimal = Annotated[
 Timeframe = Literal[TIMEFRAMES]  # type: ignore[valid-type]
 Status = Literal[BACKTEST_STATUSES]  # type: ignore[valid-type]
 OrderDir = Literal["asc", "desc"]
+
+
+class RequestBody(BaseModel):
+    """A JSON request body: no unknown fields and no type coercion ("5" is not a number, "false"
+    not a boolean), so what validation accepts is exactly what the OpenAPI document describes."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 class _Out(BaseModel):
@@ -80,17 +104,17 @@ class PageMeta(BaseModel):
 
 
 # ------------------------------------------------------------------ users and sessions
-class UserCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid", json_schema_extra={
+class UserCreate(RequestBody):
+    model_config = ConfigDict(json_schema_extra={
         "examples": [{"email": "ada@example.com", "password": "correct horse battery", "name": "Ada"}]})
 
-    email: str = Field(max_length=accounts.MAX_EMAIL_LENGTH)
+    email: str = Field(max_length=accounts.MAX_EMAIL_LENGTH, pattern=accounts.EMAIL_PATTERN)
     password: str = Field(min_length=accounts.MIN_PASSWORD_LENGTH, max_length=accounts.MAX_PASSWORD_LENGTH)
-    name: str = Field(min_length=1, max_length=accounts.MAX_NAME_LENGTH)
+    name: str = Field(min_length=1, max_length=accounts.MAX_NAME_LENGTH, pattern=accounts.NAME_PATTERN)
 
 
-class SessionCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid", json_schema_extra={
+class SessionCreate(RequestBody):
+    model_config = ConfigDict(json_schema_extra={
         "examples": [{"email": "ada@example.com", "password": "correct horse battery"}]})
 
     email: str = Field(min_length=1, max_length=accounts.MAX_EMAIL_LENGTH)
@@ -136,8 +160,8 @@ Rules = Annotated[dict[str, Any], Field(description="A rule group: `{operator: a
                                         examples=[_RULES_EXAMPLE])]
 
 
-class StrategyCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [_STRATEGY_EXAMPLE]})
+class StrategyCreate(RequestBody):
+    model_config = ConfigDict(json_schema_extra={"examples": [_STRATEGY_EXAMPLE]})
 
     name: str = Field(min_length=1, max_length=strategies.MAX_NAME_LENGTH)
     description: str = Field("", max_length=strategies.MAX_DESCRIPTION_LENGTH)
@@ -150,10 +174,10 @@ class StrategyCreate(BaseModel):
     is_public: bool = Field(False, description="Public strategies are readable (not writable) by every user.")
 
 
-class StrategyUpdate(BaseModel):
+class StrategyUpdate(RequestBody):
     """Any subset of the fields of a new strategy; absent fields keep their value."""
 
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"is_active": False},
+    model_config = ConfigDict(json_schema_extra={"examples": [{"is_active": False},
                                                                             _STRATEGY_EXAMPLE]})
 
     name: str = Field(None, min_length=1, max_length=strategies.MAX_NAME_LENGTH)
@@ -190,8 +214,7 @@ class StrategyList(BaseModel):
 
 
 # ------------------------------------------------------------------ backtests
-class BacktestMetadataIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class BacktestMetadataIn(RequestBody):
 
     leverage: float = Field(backtests.DEFAULT_LEVERAGE, ge=backtests.MIN_LEVERAGE, le=backtests.MAX_LEVERAGE,
                             allow_inf_nan=False)
@@ -201,14 +224,14 @@ class BacktestMetadataIn(BaseModel):
                                description="Force the number of parallel chunks (default: planned from the data size).")
 
 
-class BacktestCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
+class BacktestCreate(RequestBody):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
         "strategy_id": "0b7e3c1e-4f5a-4d8b-9c1e-2f3a4b5c6d7e", "symbol": "BTCUSDT", "timeframe": "1h",
         "start_time": "2024-01-01T00:00:00Z", "end_time": "2024-07-01T00:00:00Z", "initial_balance": 10000,
         "metadata": {"leverage": 1, "commission": 0.1},
     }]})
 
-    strategy_id: UUID
+    strategy_id: Id
     symbol: str = Field(min_length=1, max_length=30)
     timeframe: Timeframe
     start_time: UtcDateTimeInput

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
+
+from shared.services.rate_limits import SEED_LIMITS, limits_from
 
 
 @dataclass(frozen=True)
@@ -25,12 +27,15 @@ class ApiSettings:
     transaction_jobs_table: str
     exchange_secrets_prefix: str
     session_ttl_hours: float
+    # Requests per minute by category; each RATE_LIMIT_<CATEGORY> variable is optional (seed limits).
+    rate_limits: Mapping[str, int] = field(default_factory=lambda: dict(SEED_LIMITS))
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> ApiSettings:
         """Each field from the upper-cased variable of its name; a missing one is a clear error."""
-        missing = [f.name.upper() for f in fields(cls) if not environ.get(f.name.upper())]
+        required = [f.name for f in fields(cls) if f.name != "rate_limits"]
+        missing = [name.upper() for name in required if not environ.get(name.upper())]
         if missing:
             raise RuntimeError(f"the API function needs environment variables {', '.join(missing)}")
-        values = {f.name: environ[f.name.upper()] for f in fields(cls)}
-        return cls(**{**values, "session_ttl_hours": float(values["session_ttl_hours"])})
+        values = {name: environ[name.upper()] for name in required}
+        return cls(**{**values, "session_ttl_hours": float(values["session_ttl_hours"])}, rate_limits=limits_from(environ))

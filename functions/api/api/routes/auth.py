@@ -20,7 +20,7 @@ metrics = Metrics()
 router = APIRouter(prefix=PREFIX, tags=["auth"], responses=error_responses(429, 500))
 
 
-@router.post("/users", status_code=201, response_model=UserOut, responses=error_responses(400, 422),
+@router.post("/users", status_code=201, response_model=UserOut, responses=error_responses(400, 409, 422),
              summary="Sign up", description="Create an account. Passwords need at least 10 characters.")
 def create_user(body: UserCreate, services: Services) -> UserOut:
     user = services.accounts.register(body.email, body.password, body.name)

@@ -13,9 +13,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from api import PREFIX
 from api.dependencies import CurrentUser, Pagination, Services
 from api.errors import error_responses
-from api.schemas import PageMeta, PerformanceSummary, Timeframe, UtcDateTime, UtcDateTimeInput, round_numbers
+from api.schemas import (Id, PageMeta, PerformanceSummary, RequestBody, Timeframe, UtcDateTime, UtcDateTimeInput,
+                         round_numbers)
 from api.schemas import Decimal as DecimalNumber
-from shared.optimization import MAX_COMBINATIONS, OBJECTIVES
+from shared.optimization import MAX_COMBINATIONS, MAX_VALUES_PER_PARAMETER, OBJECTIVES
 from shared.services import backtests
 from shared.services.optimizations import DEFAULT_MAX_COMBINATIONS, Optimization, OptimizationRequest
 
@@ -32,8 +33,16 @@ _EXAMPLE = {
 }
 
 
-class OptimizationMetadataIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+# What `shared.optimization.parameter_values` accepts for one parameter (the range's count and
+# stop >= start are checked there: JSON Schema cannot compare two fields).
+_PARAMETER_VALUES = {"oneOf": [
+    {"type": "array", "items": {"type": "number"}, "minItems": 1, "maxItems": MAX_VALUES_PER_PARAMETER},
+    {"type": "object", "additionalProperties": False, "required": ["start", "stop", "step"], "properties": {
+        "start": {"type": "number"}, "stop": {"type": "number"}, "step": {"type": "number", "exclusiveMinimum": 0}}},
+]}
+
+
+class OptimizationMetadataIn(RequestBody):
 
     leverage: float = Field(backtests.DEFAULT_LEVERAGE, ge=backtests.MIN_LEVERAGE, le=backtests.MAX_LEVERAGE,
                             allow_inf_nan=False)
@@ -41,10 +50,10 @@ class OptimizationMetadataIn(BaseModel):
                               allow_inf_nan=False, description="Percent of notional charged on each side.")
 
 
-class OptimizationCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [_EXAMPLE]})
+class OptimizationCreate(RequestBody):
+    model_config = ConfigDict(json_schema_extra={"examples": [_EXAMPLE]})
 
-    strategy_id: UUID
+    strategy_id: Id
     symbol: str = Field(min_length=1, max_length=30)
     timeframe: Timeframe
     start_time: UtcDateTimeInput
@@ -52,7 +61,7 @@ class OptimizationCreate(BaseModel):
     initial_balance: float = Field(gt=0, le=backtests.MAX_INITIAL_BALANCE, allow_inf_nan=False)
     metadata: OptimizationMetadataIn = Field(default_factory=OptimizationMetadataIn)
     parameters: dict[str, Any] = Field(
-        min_length=1,
+        min_length=1, json_schema_extra={"additionalProperties": _PARAMETER_VALUES},
         description="What to sweep: a name of the strategy's `config.parameters` (what rules reference as "
                     "`$name`) or a dotted path to any field (`config.stop_loss`, "
                     "`entry_rules.conditions[0].params.period`), each with a list of values or an inclusive "

@@ -23,7 +23,8 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from api import PREFIX
 from api.dependencies import CurrentUser, Pagination, Services
 from api.errors import error_responses
-from api.schemas import Decimal, PageMeta, Status, Timeframe, UtcDateTime, UtcDateTimeInput, round_numbers
+from api.schemas import (Decimal, Id, PageMeta, RequestBody, Status, Timeframe, UtcDateTime, UtcDateTimeInput,
+                         round_numbers)
 from shared.errors import FieldError, ValidationFailed
 from shared.transactions.jobs import (
     DEFAULT_WINDOW,
@@ -37,6 +38,7 @@ from shared.transactions.jobs import (
     ImportJob,
 )
 from shared.transactions.model import SIDES, Transaction
+from shared.transactions.rules import DURATION_PATTERN
 
 if TYPE_CHECKING:
     from api.wiring import TransactionServices
@@ -54,15 +56,14 @@ Transactions = Annotated[Any, Depends(transaction_services)]  # api.wiring.Trans
 
 
 # ------------------------------------------------------------------ bodies
-class ExchangeApiCredentials(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class ExchangeApiCredentials(RequestBody):
 
     api_key: SecretStr = Field(min_length=1, max_length=256)
     api_secret: SecretStr = Field(min_length=1, max_length=256)
 
 
-class TransactionImportCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+class TransactionImportCreate(RequestBody):
+    model_config = ConfigDict(json_schema_extra={"examples": [
         {"source": "file", "file_format": "csv", "exchange": "binance",
          "file_content": "time,symbol,side,price,quantity,fee,fee_asset,id\n"
                          "2024-01-01T00:00:00Z,BTCUSDT,buy,42000,0.01,0.42,USDT,1001\n"},
@@ -135,8 +136,7 @@ class TransactionList(BaseModel):
     meta: PageMeta
 
 
-class ReplayMetadata(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class ReplayMetadata(RequestBody):
 
     alternative_entry: str | None = Field(None, description="A strategy id: its entry rules pick the entries.")
     alternative_exit: str | None = Field(None, description=(
@@ -145,18 +145,20 @@ class ReplayMetadata(BaseModel):
         "Default: the cash the transactions needed (most ever tied up net of profit realised before)."))
 
 
-class ReplayCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
+class ReplayCreate(RequestBody):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
         "transaction_ids": ["0b7e3c1e-4f5a-4d8b-9c1e-2f3a4b5c6d7e", "3c9a7f10-2b1d-4e8a-9f6c-1a2b3c4d5e6f"],
         "symbol": "BTCUSDT", "timeframe": "1h", "window_before": "4h", "window_after": "2d",
         "metadata": {"alternative_exit": "stop_loss:2,take_profit:4"},
     }]})
 
-    transaction_ids: list[UUID] = Field(min_length=1, max_length=MAX_REPLAY_TRANSACTIONS)
+    transaction_ids: list[Id] = Field(min_length=1, max_length=MAX_REPLAY_TRANSACTIONS)
     symbol: str = Field(min_length=1, max_length=30)
     timeframe: Timeframe
-    window_before: str = Field(DEFAULT_WINDOW, max_length=20, description="How early an alternative entry may come.")
-    window_after: str = Field(DEFAULT_WINDOW, max_length=20, description="How long after an exit alternatives run.")
+    window_before: str = Field(DEFAULT_WINDOW, max_length=20, pattern=DURATION_PATTERN,
+                               description="How early an alternative entry may come.")
+    window_after: str = Field(DEFAULT_WINDOW, max_length=20, pattern=DURATION_PATTERN,
+                              description="How long after an exit alternatives run.")
     metadata: ReplayMetadata = Field(default_factory=ReplayMetadata)
 
 
