@@ -25,6 +25,7 @@ class ApiSettings:
     transaction_jobs_table: str
     exchange_secrets_prefix: str
     session_ttl_hours: float
+    cors_allowed_origin: str  # Access-Control-Allow-Origin of every answer (the template's CorsAllowedOrigin)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> ApiSettings:

@@ -1,0 +1,1 @@
+"""Backtests: their lifecycle, their trades and the result series they serve."""
