@@ -29,9 +29,14 @@ from datetime import datetime
 from email.message import Message
 from typing import Any
 
+import numpy as np
+
 from shared.errors import DomainError, FieldError, NotFound, UpstreamRefused, ValidationFailed
 from shared.market_data.contract import MARKET_LINEAR, MARKET_SPOT
+from shared.market_data.funding import FundingRates
+from shared.market_data.funding_history import funding_rates
 from shared.market_data.parsing import OrdinalLocator, RawCandles, parse_kline_rows
+from shared.market_data.instruments import rule_value
 from shared.market_data.symbol_rules import SymbolRules
 from shared.market_data.wire import epoch_ms
 from shared.timeframes import timeframe_ms
@@ -41,6 +46,9 @@ log = logging.getLogger(__name__)
 DEFAULT_BASE_URL = "https://data-api.binance.vision"
 DEFAULT_FUTURES_BASE_URL = "https://fapi.binance.com"
 KLINES_PATH = "/api/v3/klines"
+FUTURES_KLINES_PATH = "/fapi/v1/klines"
+FUNDING_PATH = "/fapi/v1/fundingRate"
+FUNDING_LIMIT = 1000
 EXCHANGE_INFO_PATH = "/api/v3/exchangeInfo"
 FUTURES_EXCHANGE_INFO_PATH = "/fapi/v1/exchangeInfo"
 PAGE_LIMIT = 1000
@@ -58,8 +66,12 @@ UNKNOWN_SYMBOL_CODE = -1121
 Signer = Callable[[dict[str, Any]], tuple[str, dict[str, str]]]
 
 
-class BinanceUnavailable(Exception):
-    """Binance kept failing (rate limits, server errors, network) after every retry."""
+class BinanceUnavailable(UpstreamRefused):
+    """Binance kept failing (rate limits, server errors, network) after every retry: the job fails
+    (or the request answers 502) with that reason."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, [FieldError("exchange", message)])
 
 
 class BinanceClient:
@@ -84,14 +96,18 @@ class BinanceClient:
         self.sleep = sleep
         self.clock = clock
 
-    def fetch_klines(self, symbol: str, timeframe: str, start_ms: int, end_ms: int) -> RawCandles:
-        """Every kline with open time in [start_ms, end_ms), in Binance's order (oldest first)."""
+    def fetch_klines(
+        self, symbol: str, timeframe: str, start_ms: int, end_ms: int, market: str = MARKET_SPOT
+    ) -> RawCandles:
+        """Every kline with open time in [start_ms, end_ms), in Binance's order (oldest first):
+        spot's, or USD-M futures' for linear."""
         step = timeframe_ms(timeframe)
+        path, base_url = (FUTURES_KLINES_PATH, self.futures_base_url) if market == MARKET_LINEAR else (KLINES_PATH, None)
         rows: list[list[Any]] = []
         cursor = start_ms
         while cursor < end_ms:
             page = self.get_json(
-                KLINES_PATH,
+                path,
                 {
                     "symbol": symbol,
                     "interval": timeframe,
@@ -99,12 +115,30 @@ class BinanceClient:
                     "endTime": end_ms - 1,
                     "limit": PAGE_LIMIT,
                 },
+                base_url=base_url,
             )
             rows.extend(page)
             if len(page) < PAGE_LIMIT:
                 break
             cursor = int(page[-1][0]) + step
         return parse_kline_rows(rows, OrdinalLocator("kline"))
+
+    def fetch_funding(self, symbol: str, start_ms: int, end_ms: int) -> FundingRates:
+        """USD-M perpetual funding rates with funding time in [start_ms, end_ms), oldest first
+        (`/fapi/v1/fundingRate`, 1000 per page, paged by startTime)."""
+        items: list[dict[str, Any]] = []
+        cursor = start_ms
+        while cursor < end_ms:
+            page = self.get_json(FUNDING_PATH, {"symbol": symbol, "startTime": cursor, "endTime": end_ms - 1,
+                                                "limit": FUNDING_LIMIT}, base_url=self.futures_base_url)
+            items.extend(page)
+            if len(page) < FUNDING_LIMIT:
+                break
+            cursor = int(page[-1]["fundingTime"]) + 1
+        return funding_rates(
+            np.array([int(item["fundingTime"]) for item in items], dtype=np.int64),
+            np.array([float(item["fundingRate"]) for item in items], dtype=np.float64),
+        )
 
     def fetch_symbol_rules(self, symbol: str, market: str = MARKET_SPOT) -> SymbolRules:
         """Tick size (PRICE_FILTER), quantity step (LOT_SIZE) and minimum order value (NOTIONAL, or
@@ -119,9 +153,9 @@ class BinanceClient:
         filters = {item["filterType"]: item for item in info.get("filters", [])}
         notional = filters.get("NOTIONAL") or filters.get("MIN_NOTIONAL") or {}
         return SymbolRules(
-            tick_size=_positive(filters.get("PRICE_FILTER", {}).get("tickSize")),
-            lot_size=_positive(filters.get("LOT_SIZE", {}).get("stepSize")),
-            min_notional=_positive(notional.get("minNotional", notional.get("notional"))),
+            tick_size=rule_value(filters.get("PRICE_FILTER", {}).get("tickSize")),
+            lot_size=rule_value(filters.get("LOT_SIZE", {}).get("stepSize")),
+            min_notional=rule_value(notional.get("minNotional", notional.get("notional"))),
         )
 
     def get_json(
@@ -178,12 +212,6 @@ class BinanceClient:
                 "Binance request weight %s of %d used this minute; waiting %.1fs", used, WEIGHT_LIMIT_PER_MINUTE, wait
             )
             self.sleep(wait)
-
-
-def _positive(value: Any) -> float | None:
-    """A rule's value as Binance sends it (a decimal string); 0 or absent means no such rule."""
-    number = float(value) if value is not None else 0.0
-    return number if number > 0 else None
 
 
 def _client_error(error: urllib.error.HTTPError) -> DomainError:

@@ -237,6 +237,7 @@ def market_data_service_from_env(publisher: EventPublisher, s3_client: Any = Non
     every client pointed at AWS_ENDPOINT_URL when it is set."""
     # Imported here: functions that only read candles (compute) need neither DynamoDB nor Binance.
     from adapters.binance import BinanceClient
+    from adapters.bybit import BybitClient
     from adapters.funding_store import S3FundingStore
     from adapters.models.market_data import CandleImportItem, DynamoImportRecords
     from adapters.repositories.binding import bind
@@ -252,7 +253,7 @@ def market_data_service_from_env(publisher: EventPublisher, s3_client: Any = Non
         ),
         inbox=S3ImportInbox(s3, os.environ["IMPORTS_BUCKET"]),
         publisher=publisher,
-        exchanges={"binance": BinanceClient()},
+        exchanges={"binance": BinanceClient(), "bybit": BybitClient()},
         funding=S3FundingStore(s3, os.environ["CANDLES_BUCKET"]),
         symbol_rules=S3SymbolRulesStore(s3, os.environ["CANDLES_BUCKET"]),
     )

@@ -47,7 +47,7 @@ class Forbidden(DomainError):
 
 
 class UpstreamRefused(DomainError):
-    """An outside service (an exchange) refuses to answer, and retrying will not change that (HTTP 502)."""
+    """An outside service (an exchange) refuses to answer, or kept failing through every retry (HTTP 502)."""
 
     code = "upstream_refused"
 

@@ -141,3 +141,14 @@ def test_binance_refusing_the_region_says_so_without_retrying(fake_binance):  # 
         BinanceClient(sleep=lambda seconds: None).fetch_symbol_rules("BTCUSDT", "spot")
     assert "451" in refused.value.message and "BinanceBaseUrl" in refused.value.message
     assert len(fake_binance.requests) == 1
+
+
+# ---------------------------------------------------------------- Binance funding
+def test_binance_funding_history_is_paged_by_start_time(fake_binance):  # noqa: F811
+    times = [MAR_2024 + i * H8 for i in range(2500)]
+    fake_binance.add_funding("BTCUSDT", times, [f"{0.0001 * (i % 7 - 3):.8f}" for i in range(2500)])
+    series = BinanceClient().fetch_funding("BTCUSDT", MAR_2024 + H8, MAR_2024 + 2400 * H8)
+    assert series.times.tolist() == times[1:2400]
+    assert series.rates[0] == float(f"{0.0001 * (1 % 7 - 3):.8f}")
+    assert [call.params["startTime"] for call in fake_binance.calls("/fapi/v1/fundingRate")] == [
+        str(MAR_2024 + H8), str(times[1000] + 1), str(times[2000] + 1)]

@@ -12,6 +12,12 @@ from shared.market_data.contract import MARKET_SPOT
 from shared.market_data.symbol_rules import SymbolRules
 
 
+def rule_value(value: Any) -> float | None:
+    """A rule as an exchange writes it (a decimal string); 0, empty or absent means no such rule."""
+    number = float(value) if value not in (None, "") else 0.0
+    return number if number > 0 else None
+
+
 def symbol_rules_dict(symbol: str, exchange: str, market: str, rules: SymbolRules) -> dict[str, Any]:
     """The API's shape of a symbol's rules."""
     return {

@@ -11,6 +11,8 @@
   symbol): the symbols `add_symbol_rules` listed, with Binance's filters (PRICE_FILTER tickSize,
   LOT_SIZE stepSize, spot NOTIONAL minNotional, futures MIN_NOTIONAL notional) as decimal strings.
   An unknown spot symbol is 400 {"code": -1121}.
+- GET /fapi/v1/fundingRate (symbol, startTime, endTime, limit: default 100, max 1000): the rates
+  `add_funding` stored, oldest first, as {symbol, fundingTime, fundingRate, markPrice}.
 - Every response carries X-MBX-USED-WEIGHT-1M (`used_weight`, +2 per klines request; tests may
   set it to exercise back-off).
 - `fail_next(status, times, retry_after, after)` answers `times` requests, after the next `after`
@@ -75,6 +77,7 @@ class FakeBinance:
     requests: list[FakeRequest] = field(default_factory=list)
     _klines: dict[tuple[str, str], Candles] = field(default_factory=dict)
     _rules: dict[tuple[str, str], tuple[str, str, str]] = field(default_factory=dict)
+    _funding: dict[str, list[tuple[int, str]]] = field(default_factory=dict)
     _failures: list[_Failure] = field(default_factory=list)
     _routes: dict[tuple[str, str], Callable[[FakeRequest], tuple[int, Any]]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -83,6 +86,7 @@ class FakeBinance:
         self.route("GET", "/api/v3/klines", self._serve_klines)
         self.route("GET", "/api/v3/exchangeInfo", self._serve_spot_info)
         self.route("GET", "/fapi/v1/exchangeInfo", self._serve_futures_info)
+        self.route("GET", "/fapi/v1/fundingRate", self._serve_funding)
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
         self._server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
@@ -104,6 +108,10 @@ class FakeBinance:
     def add_symbol_rules(self, symbol: str, market: str, tick_size: str, step_size: str, min_notional: str) -> None:
         """List `symbol` on `market` (spot | linear) with these filters, written as Binance writes them."""
         self._rules[(symbol, market)] = (tick_size, step_size, min_notional)
+
+    def add_funding(self, symbol: str, times: list[int], rates: list[str]) -> None:
+        """Funding rates of a USD-M perpetual, times ascending, rates as Binance writes them."""
+        self._funding[symbol] = list(zip(times, rates, strict=True))
 
     def fail_next(self, status: int, times: int = 1, retry_after: float | None = None, after: int = 0) -> None:
         self._failures.append(_Failure(status, times, retry_after, after))
@@ -147,6 +155,15 @@ class FakeBinance:
         return 200, {"timezone": "UTC", "serverTime": 1709251200000, "rateLimits": [], "exchangeFilters": [],
                      "symbols": [{"symbol": symbol, "status": "TRADING", "baseAsset": symbol[:-4],
                                   "quoteAsset": symbol[-4:], "filters": filters}]}
+
+    def _serve_funding(self, request: FakeRequest) -> tuple[int, Any]:
+        rows = self._funding.get(request.params.get("symbol", ""), [])
+        start = int(request.params.get("startTime", 0))
+        end = int(request.params.get("endTime", 2**62))
+        limit = min(int(request.params.get("limit", 100)), 1000)
+        selected = [(t, r) for t, r in rows if start <= t <= end][:limit]
+        return 200, [{"symbol": request.params["symbol"], "fundingTime": t, "fundingRate": r,
+                      "markPrice": "61000.00000000"} for t, r in selected]
 
     def _serve_futures_info(self, request: FakeRequest) -> tuple[int, Any]:
         symbols = [

@@ -151,6 +151,7 @@ def build_market_data(settings: ApiSettings, endpoint_url: str | None = None) ->
     from botocore.config import Config
 
     from adapters.binance import BinanceClient
+    from adapters.bybit import BybitClient
     from adapters.candle_store import S3CandleStore, S3ImportInbox, s3_filesystem
     from adapters.funding_store import S3FundingStore
     from adapters.models.market_data import CandleImportItem, DynamoImportRecords
@@ -163,7 +164,7 @@ def build_market_data(settings: ApiSettings, endpoint_url: str | None = None) ->
         records=DynamoImportRecords(bind(CandleImportItem, settings.imports_table, endpoint_url)),
         inbox=S3ImportInbox(s3, settings.imports_bucket),
         publisher=PublisherOnFirstUse(),
-        exchanges={"binance": BinanceClient()},
+        exchanges={"binance": BinanceClient(), "bybit": BybitClient()},
         funding=S3FundingStore(s3, settings.candles_bucket),
         symbol_rules=S3SymbolRulesStore(s3, settings.candles_bucket),
     )
