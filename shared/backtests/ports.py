@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
-from shared.services.records import Account, Backtest, BacktestSummary, Session, Strategy, StrategySummary, Trade
+from shared.backtests.model import Account, Backtest, BacktestSummary, Session, Strategy, StrategySummary, Trade
 
 
 class UserRepository(Protocol):
