@@ -19,7 +19,8 @@ from shared.optimizations.sweep import (
     rank,
 )
 from shared.optimizations.service import OptimizationRequest, Optimizations
-from shared.backtests.model import Strategy, User
+from shared.accounts.model import User
+from shared.strategies.model import Strategy
 from shared.strategy import validate_strategy, with_parameters
 from tests.fanout.stack import HOUR_MS, random_walk
 

@@ -28,7 +28,8 @@ from shared.realtime.protocol import (
     sampled_trade_indices,
     trade_events,
 )
-from shared.backtests.model import Backtest, User
+from shared.accounts.model import User
+from shared.backtests.model import Backtest
 
 ALICE = User("u-alice", "alice@example.com", "Alice", datetime(2024, 1, 1, tzinfo=UTC))
 BOB = User("u-bob", "bob@example.com", "Bob", datetime(2024, 1, 1, tzinfo=UTC))

@@ -7,14 +7,7 @@ from typing import Any
 
 from adapters.models.backtests import BacktestItem, OwnerIndex, TradeKeyIndex
 from adapters.repositories.runs import RunRepository
-from shared.backtests.model import (
-    CANCELLED,
-    COMPLETED,
-    PENDING,
-    RUNNING,
-    Backtest,
-    BacktestSummary,
-)
+from shared.backtests.model import CANCELLED, COMPLETED, PENDING, RUNNING, Backtest, BacktestSummary
 from shared.backtests.trade_ids import trade_key
 
 _SUMMARY_FIELDS = (

@@ -9,8 +9,9 @@ from datetime import datetime, timedelta
 
 from shared.accounts.auth import PasswordHasher, Unauthenticated, new_token, token_digest
 from shared.errors import Conflict, FieldError, ValidationFailed
-from shared.backtests.ports import SessionRepository, UserRepository
-from shared.backtests.model import Account, Session, User, new_id, utc_now
+from shared.accounts.ports import SessionRepository, UserRepository
+from shared.accounts.model import Account, Session, User
+from shared.backtests.model import new_id, utc_now
 
 MIN_PASSWORD_LENGTH = 10
 MAX_PASSWORD_LENGTH = 1024

@@ -29,7 +29,7 @@ from typing import Any, Protocol
 
 from shared.errors import FieldError, NotFound, ValidationFailed
 from shared.backtests.service import BacktestMetadata, BacktestRequest, Backtests
-from shared.backtests.ports import UserRepository
+from shared.accounts.ports import UserRepository
 from shared.backtests.model import FAILED, utc_now
 from shared.timeframes import TIMEFRAMES
 

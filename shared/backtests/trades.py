@@ -8,7 +8,8 @@ from shared.errors import NotFound
 from shared.backtests.service import Backtests
 from shared.pagination import Page, PageRequest
 from shared.backtests.ports import TradeStore
-from shared.backtests.model import COMPLETED, Trade, User
+from shared.accounts.model import User
+from shared.backtests.model import COMPLETED, Trade
 from shared.backtests.trade_ids import parse_trade_id
 
 

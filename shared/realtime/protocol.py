@@ -28,7 +28,8 @@ from typing import Any, Protocol
 
 from shared.errors import DomainError, FieldError, Forbidden, NotFound, ValidationFailed
 from shared.realtime.events import backtest_channel, market_channel, user_channel
-from shared.backtests.model import Backtest, User
+from shared.accounts.model import User
+from shared.backtests.model import Backtest
 from shared.timeframes import TIMEFRAMES
 
 # API Gateway closes every WebSocket after 2 hours; nothing stored for a connection outlives that.

@@ -16,8 +16,10 @@ from typing import Any
 
 from shared.errors import FieldError, Forbidden, NotFound, ValidationFailed
 from shared.pagination import DESC, Page, PageRequest, ordered, paginate
-from shared.backtests.ports import StrategyRepository
-from shared.backtests.model import Strategy, StrategySummary, User, new_id, utc_now
+from shared.strategies.ports import StrategyRepository
+from shared.accounts.model import User
+from shared.backtests.model import new_id, utc_now
+from shared.strategies.model import Strategy, StrategySummary
 
 MAX_NAME_LENGTH = 200
 MAX_DESCRIPTION_LENGTH = 2000

@@ -23,7 +23,9 @@ from typing import TYPE_CHECKING, Any
 
 from shared.errors import FieldError, NotFound, ValidationFailed
 from shared.backtests.service import Backtests
-from shared.backtests.model import COMPLETED, PENDING, Backtest, Strategy, User, new_id
+from shared.accounts.model import User
+from shared.backtests.model import COMPLETED, PENDING, Backtest, new_id
+from shared.strategies.model import Strategy
 from shared.strategies.service import Strategies
 from shared.timeframes import origin_ms, timeframe_ms
 from shared.transactions.jobs import DEFAULT_WINDOW, MAX_REPLAY_TRANSACTIONS, ReplayFill, ReplayInput, ReplayRecord

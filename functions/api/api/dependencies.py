@@ -11,7 +11,7 @@ from api.wiring import ApiServices
 from shared.accounts.auth import Unauthenticated
 from shared.accounts.service import INVALID_TOKEN
 from shared.pagination import MAX_PER_PAGE, PageRequest
-from shared.backtests.model import User
+from shared.accounts.model import User
 
 bearer_scheme = HTTPBearer(
     auto_error=False,

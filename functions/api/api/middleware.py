@@ -16,7 +16,7 @@ from api.errors import domain_error_response, internal_error_response
 from shared.accounts.auth import Unauthenticated
 from shared.accounts.service import Accounts
 from shared.accounts.rate_limits import AUTH, BACKTEST_CREATION, GENERAL, MARKET_DATA, RateLimited, RateLimiter
-from shared.backtests.model import User
+from shared.accounts.model import User
 
 logger = Logger(child=True)
 metrics = Metrics()
