@@ -10,10 +10,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from shared.errors import Conflict, NotFound
-from shared.services.backtests import Backtests
-from shared.services.pagination import Page, PageRequest, paginate
-from shared.services.ports import EquityStore
-from shared.services.records import COMPLETED, User
+from shared.accounts.model import User
+from shared.backtests.model import COMPLETED
+from shared.backtests.ports import EquityStore
+from shared.backtests.service import Backtests
+from shared.pagination import Page, PageRequest, paginate
 
 if TYPE_CHECKING:
     from shared.backtests.equity import EquitySeries, SeriesPoints
