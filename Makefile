@@ -9,7 +9,7 @@ WS_PORT ?= 3001
 WEB_PORT ?= 3002
 WEB_SOURCES := $(shell find web/src web/index.html web/vite.config.ts web/tsconfig.json -type f 2>/dev/null)
 
-.PHONY: dev test lint bench build deploy lock clean
+.PHONY: dev test lint bench build deploy publish-web lock clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -51,8 +51,18 @@ bench: $(STAMP)
 build:
 	sam build
 
-deploy: build
+deploy: build web/dist/index.html
 	sam deploy --guided
+	$(MAKE) publish-web
+
+# The dashboard's files into the stack's WebBucket (config.json is the stack's own: WebConfig),
+# then CloudFront drops its cached index.html (assets are content-hashed).
+STACK ?= $(shell sed -n 's/^stack_name *= *"\(.*\)"/\1/p' samconfig.toml | head -1)
+publish-web: web/dist/index.html
+	bucket=$$(aws cloudformation describe-stacks --stack-name $(STACK) --query "Stacks[0].Outputs[?OutputKey=='WebBucketName'].OutputValue" --output text) && \
+	distribution=$$(aws cloudformation describe-stacks --stack-name $(STACK) --query "Stacks[0].Outputs[?OutputKey=='WebDistributionId'].OutputValue" --output text) && \
+	aws s3 sync web/dist "s3://$$bucket" --delete --exclude config.json && \
+	aws cloudfront create-invalidation --distribution-id "$$distribution" --paths /index.html
 
 lock: $(BIN)/python
 	$(BIN)/pip freeze --exclude-editable > requirements/constraints.txt

@@ -186,6 +186,17 @@ try {
   await shot("05-compare");
   step("two backtests compared");
 
+  // ---------------------------------------------------------------- the other pages draw
+  await page.getByRole("link", { name: "Market data" }).click();
+  assert.ok((await drawnPixels("Live price chart")) > 200, "the live chart shows the stored candles");
+  await page.getByRole("cell", { name: "BTCUSDT", exact: true }).waitFor();
+  await shot("06-market-data");
+  await page.getByRole("link", { name: "Optimizations" }).click();
+  await page.getByRole("button", { name: "Run optimization" }).waitFor();
+  await page.getByRole("link", { name: "Transactions" }).click();
+  await page.getByRole("button", { name: "Replay with alternatives" }).waitFor();
+  step("market data, optimizations and transactions pages render");
+
   assert.deepEqual(problems, [], "no page errors");
   step("passed");
 } catch (error) {

@@ -265,6 +265,9 @@ export class Api {
   importCandles(body: { symbol: string; timeframe: string; file_format: string; file_content: string }): Promise<Json> {
     return this.request("POST", "/market_data/import", { body });
   }
+  candleImport(id: string): Promise<Json> {
+    return this.request("GET", `/market_data/imports/${id}`);
+  }
   candleImports(): Promise<{ data: Json[] }> {
     return this.request("GET", "/market_data/imports");
   }

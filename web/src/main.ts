@@ -11,6 +11,9 @@ import { backtestsPage } from "./pages/backtests";
 import { backtestPage } from "./pages/backtest";
 import { comparePage } from "./pages/compare";
 import { strategiesPage, strategyEditPage } from "./pages/strategies";
+import { optimizationsPage, optimizationPage } from "./pages/optimizations";
+import { transactionsPage } from "./pages/transactions";
+import { marketDataPage } from "./pages/market";
 
 const ROUTES: Route<Page>[] = [
   { pattern: "/signin", page: signInPage, public: true },
@@ -21,12 +24,19 @@ const ROUTES: Route<Page>[] = [
   { pattern: "/backtests", page: backtestsPage },
   { pattern: "/backtests/:id", page: backtestPage },
   { pattern: "/compare", page: comparePage },
+  { pattern: "/optimizations", page: optimizationsPage },
+  { pattern: "/optimizations/:id", page: optimizationPage },
+  { pattern: "/transactions", page: transactionsPage },
+  { pattern: "/market", page: marketDataPage },
 ];
 
 const NAV: [string, string][] = [
   ["#/backtests", "Backtests"],
   ["#/strategies", "Strategies"],
   ["#/compare", "Compare"],
+  ["#/optimizations", "Optimizations"],
+  ["#/transactions", "Transactions"],
+  ["#/market", "Market data"],
 ];
 
 async function start(): Promise<void> {

@@ -1,7 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { formatValue, label, quoteAsset, time, unitOf } from "../src/logic/format";
 import { bbands, donchian, ema, overlay, sma, wma } from "../src/logic/indicators";
-import { emptyGroup, fromJson, indicatorsOf, newCondition, resolveParams, toJson } from "../src/logic/rules";
+import { emptyGroup, fromJson, indicatorsOf, newCondition, resolveParams, toJson, withParameters } from "../src/logic/rules";
+import { waitFor } from "../src/logic/polling";
 import { firstPageFrom, heatmap, increasing, normalise, parseCsv, visibleMarkers } from "../src/logic/series";
 import { normaliseCatalogue, DOCUMENTED } from "../src/logic/catalogue";
 import { matchRoute } from "../src/router";
@@ -68,6 +69,16 @@ describe("rule builder model", () => {
   it("lists each indicator a strategy reads once, values included", () => {
     const used = indicatorsOf(fromJson(json), fromJson({ conditions: [json.conditions[0] as never] }));
     expect(used.map((u) => `${u.indicator}${JSON.stringify(u.params)}`)).toEqual(['sma{"period":10}', 'sma{"period":50}', 'rsi{"period":"$len"}', "price{}"]);
+  });
+  it("applies swept values as the optimizer does: bare names to config.parameters, paths to their field", () => {
+    const strategy = { name: "s", config: { parameters: { fast: 5 }, stop_loss: 1 }, entry_rules: { conditions: [{ params: { period: 3 } }] } };
+    const tuned = withParameters(strategy, { fast: 10, "config.stop_loss": 2, "entry_rules.conditions[0].params.period": 7 });
+    expect(tuned).toEqual({ name: "s", config: { parameters: { fast: 10 }, stop_loss: 2 }, entry_rules: { conditions: [{ params: { period: 7 } }] } });
+    expect(strategy.config.parameters.fast).toBe(5); // a copy
+  });
+  it("polls until done", async () => {
+    let calls = 0;
+    expect(await waitFor(async () => ++calls, (n) => n === 3, 1)).toBe(3);
   });
   it("resolves $names from config.parameters", () => {
     expect(resolveParams({ period: "$fast", std_dev: 2, source: "close" }, { fast: 12 })).toEqual({ period: 12, std_dev: 2 });

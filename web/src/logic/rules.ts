@@ -93,6 +93,24 @@ export function indicatorsOf(...groups: Group[]): { indicator: string; params: R
   return [...seen.values()];
 }
 
+/** A copy of a strategy with swept values applied, as the optimizer applies them: a bare name
+ * sets `config.parameters[name]`, a dotted path (`config.stop_loss`,
+ * `entry_rules.conditions[0].params.period`) sets that field. */
+export function withParameters<T extends { config: Record<string, unknown> }>(strategy: T, values: Record<string, number>): T {
+  const copy = structuredClone(strategy) as T & Record<string, unknown>;
+  for (const [name, value] of Object.entries(values)) {
+    if (!/[.[]/.test(name)) {
+      copy.config.parameters = { ...((copy.config.parameters as Record<string, number>) ?? {}), [name]: value };
+      continue;
+    }
+    const keys = name.replace(/\[(\d+)\]/g, ".$1").split(".");
+    let node: Record<string, unknown> = copy;
+    for (const key of keys.slice(0, -1)) node = (node[key] ??= {}) as Record<string, unknown>;
+    node[keys[keys.length - 1]] = value;
+  }
+  return copy;
+}
+
 /** `$name` references resolved from `config.parameters` (for drawing overlays). */
 export function resolveParams(params: Record<string, number | string>, parameters: Record<string, number> = {}): Record<string, number> {
   const resolved: Record<string, number> = {};

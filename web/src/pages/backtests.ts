@@ -1,7 +1,8 @@
 /** Backtests: run one, watch every run's progress live (the user's channel), cancel, delete. */
 import type { Backtest, StrategySummary } from "../api";
-import type { Page } from "../app";
-import { button, h, input, labelled, select, toast } from "../dom";
+import type { App, Page } from "../app";
+import { runFields } from "../components/runFields";
+import { button, h, toast } from "../dom";
 import { formStatus, submitting } from "../forms";
 import { formatValue, quoteAsset, time } from "../logic/format";
 
@@ -54,7 +55,7 @@ function setProgress(row: HTMLTableRowElement, status: string, progress: number)
   row.dataset.status = status;
 }
 
-function rowOf(app: Parameters<Page>[0], backtest: Backtest, removed: () => void): HTMLTableRowElement {
+function rowOf(app: App, backtest: Backtest, removed: () => void): HTMLTableRowElement {
   const name = `${backtest.strategy_name} ${backtest.symbol} ${backtest.timeframe}`;
   const bar = h("progress", { max: 100, value: backtest.progress, "aria-label": `Progress of ${name}` });
   const actions = h("td", { class: "actions" });
@@ -84,42 +85,13 @@ function rowOf(app: Parameters<Page>[0], backtest: Backtest, removed: () => void
   return row;
 }
 
-function isoDay(value: string): string {
-  return new Date(`${value}T00:00:00Z`).toISOString();
-}
-
-function runForm(app: Parameters<Page>[0], strategies: StrategySummary[], symbols: string[]) {
-  const strategy = select(strategies.map((s) => [s.id, s.name] as [string, string]));
-  const symbol = select(symbols, symbols[0]);
-  const timeframe = select([]);
-  const today = new Date();
-  const monthAgo = new Date(today.getTime() - 30 * 86_400_000);
-  const start = input({ type: "date", value: monthAgo.toISOString().slice(0, 10), required: true });
-  const end = input({ type: "date", value: today.toISOString().slice(0, 10), required: true });
-  const balance = input({ type: "number", value: "10000", min: "0", step: "any", required: true });
-  const leverage = input({ type: "number", value: "1", min: "1", max: "125", step: "any" });
-  const commission = input({ type: "number", value: "0.1", min: "0", max: "10", step: "any" });
+function runForm(app: App, strategies: StrategySummary[], symbols: string[]) {
+  const fields = runFields(app, strategies, symbols);
   const status = formStatus();
-  const loadTimeframes = async () => {
-    const { data } = await app.api.timeframes(symbol.value);
-    timeframe.replaceChildren(...data.map((t) => h("option", { value: t }, t)));
-    timeframe.value = data.includes("1h") ? "1h" : data[0];
-  };
-  symbol.addEventListener("change", () => void loadTimeframes());
-  if (symbols.length) void loadTimeframes();
   const handle = { element: null as unknown as HTMLFormElement, onCreated: (_: Backtest) => undefined as void };
   const form = h("form", { class: "card run", "aria-labelledby": "run-title" },
     h("h2", { id: "run-title" }, "Run a backtest"),
-    h("div", { class: "row" },
-      labelled("Strategy", strategy, "strategy_id"),
-      labelled("Symbol", symbol, "symbol"),
-      labelled("Timeframe", timeframe, "timeframe"),
-      labelled("Start", start, "start_time"),
-      labelled("End", end, "end_time"),
-      labelled("Initial balance", balance, "initial_balance"),
-      labelled("Leverage", leverage, "metadata.leverage"),
-      labelled("Commission %", commission, "metadata.commission"),
-    ),
+    fields.element,
     status,
     h("button", { type: "submit" }, "Run backtest"),
     strategies.length ? null : h("p", {}, "Create a strategy first: ", h("a", { href: "#/strategies/new" }, "New strategy")),
@@ -127,16 +99,7 @@ function runForm(app: Parameters<Page>[0], strategies: StrategySummary[], symbol
   form.addEventListener("submit", (event) => {
     event.preventDefault();
     void submitting(form, status, async () => {
-      const created = await app.api.createBacktest({
-        strategy_id: strategy.value,
-        symbol: symbol.value,
-        timeframe: timeframe.value,
-        start_time: isoDay(start.value),
-        end_time: isoDay(end.value),
-        initial_balance: Number(balance.value),
-        metadata: { leverage: Number(leverage.value), commission: Number(commission.value) },
-      });
-      handle.onCreated(created);
+      handle.onCreated(await app.api.createBacktest(fields.values()));
       toast("Backtest queued");
     });
   });
