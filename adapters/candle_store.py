@@ -41,7 +41,7 @@ from botocore.exceptions import ClientError
 
 from shared.candles import CANDLE_SCHEMA, PRICE_FIELDS, Candles
 from shared.errors import FieldError, ValidationFailed
-from shared.events import EventPublisher
+from shared.realtime.events import EventPublisher
 from shared.market_data.service import MarketDataService
 from shared.market_data.store import ConcurrentUpdate, Partition, SeriesManifest
 from shared.market_data.wire import iso_utc

@@ -9,7 +9,7 @@ import itertools
 import pytest
 
 from shared.errors import ValidationFailed
-from shared.optimization import parameter_grid, random_combinations, rank, search_space, summary_metrics
+from shared.optimizations.sweep import parameter_grid, random_combinations, rank, search_space, summary_metrics
 from shared.optimizations.bayesian import ask_round, tell_round
 from shared.optimizations.constraints import parse_constraints
 from shared.optimizations.estimate import LAMBDA_GB_SECOND_USD, batch_seconds, estimate_sweep

@@ -15,7 +15,7 @@ from datetime import datetime
 
 from shared.candles import Candles
 from shared.errors import DomainError, FieldError, NotFound, ValidationFailed
-from shared.events import EventPublisher, user_channel
+from shared.realtime.events import EventPublisher, user_channel
 from shared.market_data.contract import (
     COMPLETED,
     DEFAULT_CANDLE_LIMIT,

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from shared.errors import ValidationFailed
-from shared.optimization import Combination, SearchSpace, objective_value
+from shared.optimizations.sweep import Combination, SearchSpace, objective_value
 
 if TYPE_CHECKING:  # Optuna loads only in the workflow steps of a Bayesian search
     import optuna

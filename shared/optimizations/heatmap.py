@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from shared.errors import FieldError, ValidationFailed
-from shared.optimization import objective_value
+from shared.optimizations.sweep import objective_value
 
 
 def heatmap(ranking: Sequence[Mapping[str, Any]], parameters: Sequence[str], x: str, y: str, metric: str,

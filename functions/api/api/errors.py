@@ -17,9 +17,9 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from shared.auth import Unauthenticated
+from shared.accounts.auth import Unauthenticated
 from shared.errors import Conflict, DomainError, FieldError, Forbidden, NotFound, ValidationFailed
-from shared.services.rate_limits import RateLimited
+from shared.accounts.rate_limits import RateLimited
 
 STATUS_BY_ERROR: Mapping[type[DomainError], int] = {
     ValidationFailed: 422,

@@ -38,7 +38,7 @@ from api.market_data_schemas import (
 from api.schemas import Timeframe, UtcDateTimeInput
 from shared.errors import ValidationFailed
 from shared.market_data.contract import DEFAULT_CANDLE_LIMIT, MAX_CANDLE_LIMIT
-from shared.services.pagination import MAX_PER_PAGE
+from shared.pagination import MAX_PER_PAGE
 from shared.timeframes import TIMEFRAMES
 
 if TYPE_CHECKING:

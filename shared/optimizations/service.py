@@ -5,7 +5,7 @@ field), snapshots the strategy, stores the optimization pending and starts its e
 optimization state machine (statemachine/optimization.asl.json); list/get/results read it back,
 results ranked by the objective. Private to their owner, like backtests.
 
-The workflow side (the state machine's steps) is `shared.services.optimization_workflow`. This
+The workflow side (the state machine's steps) is `shared.optimizations.workflow`. This
 module imports neither NumPy nor the engine until a request needs them (the API's cold start).
 """
 
@@ -17,11 +17,14 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 from shared.errors import Conflict, FieldError, NotFound, ValidationFailed
-from shared.optimization import DIRECTIONS, MAX_COMBINATIONS, METHODS, default_direction
-from shared.services.pagination import DESC, Page, PageRequest, ordered, paginate
-from shared.services.ports import BacktestLauncher, MarketCatalog, StrategyRepository
-from shared.services.records import COMPLETED, PENDING, Strategy, User, new_id, utc_now
-from shared.services.strategies import Strategies
+from shared.optimizations.sweep import DIRECTIONS, MAX_COMBINATIONS, METHODS, default_direction
+from shared.pagination import DESC, Page, PageRequest, ordered, paginate
+from shared.backtests.ports import BacktestLauncher, MarketCatalog
+from shared.strategies.ports import StrategyRepository
+from shared.accounts.model import User
+from shared.backtests.model import COMPLETED, PENDING, new_id, utc_now
+from shared.strategies.model import Strategy
+from shared.strategies.service import Strategies
 
 if TYPE_CHECKING:
     from shared.engine import BacktestSettings
@@ -200,7 +203,7 @@ class Optimizations:
     def estimate(self, user: User, request: OptimizationRequest) -> dict[str, Any]:
         """What `create` would run (a dry run): the same checks, then counts, Lambda GB-seconds,
         cost and ETA at the template's concurrency; nothing is stored or started."""
-        from shared.optimization import batch_count
+        from shared.optimizations.sweep import batch_count
         from shared.optimizations.estimate import estimate_sweep
         from shared.timeframes import timeframe_ms
 
@@ -224,7 +227,7 @@ class Optimizations:
 
     def _plan(self, user: User, request: OptimizationRequest) -> tuple[OptimizationRequest, Strategy, int]:
         """The checked request, its strategy and how many combinations it runs (422 naming the field)."""
-        from shared.optimization import sweep_combinations  # NumPy and the engine: not at the API's cold start
+        from shared.optimizations.sweep import sweep_combinations  # NumPy and the engine: not at the API's cold start
 
         request = replace(request, symbol=request.symbol.strip().upper(), seed=request.seed or 0)
         if request.method == "bayesian" and request.batch_size is None:
@@ -254,7 +257,7 @@ class Optimizations:
         return paginate(self.store.ranking(optimization_id) or [], page)
 
     def _check(self, request: OptimizationRequest, strategy: dict[str, Any]) -> None:
-        from shared.optimization import summary_metrics
+        from shared.optimizations.sweep import summary_metrics
 
         errors = []
         if request.end_time <= request.start_time:
