@@ -140,6 +140,7 @@ try {
     const pixels = await drawnPixels(label);
     assert.ok(pixels > 200, `${label}: ${pixels} drawn pixels`);
   }
+  await page.screenshot({ path: path.join(ARTIFACTS, "04-backtest-top.png") }); // the viewport: README-sized
   const backtestId = page.url().split("/").pop();
   const listed = await api(`/backtests/${backtestId}/trades?per_page=1`);
   const count = page.locator(".trade-count");

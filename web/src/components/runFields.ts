@@ -1,21 +1,13 @@
 /** The fields a run needs (backtest or optimization): strategy, symbol and timeframe from the
  * market-data API, start, end, initial balance, leverage, commission. */
-import type { StrategySummary } from "../api";
+import type { BacktestInput, StrategySummary } from "../api";
 import type { App } from "../app";
 import { h, input, labelled, select } from "../dom";
 
 export interface RunFields {
   element: HTMLElement;
   strategy: HTMLSelectElement;
-  values(): {
-    strategy_id: string;
-    symbol: string;
-    timeframe: string;
-    start_time: string;
-    end_time: string;
-    initial_balance: number;
-    metadata: { leverage: number; commission: number };
-  };
+  values(): BacktestInput;
 }
 
 export function isoDay(value: string): string {

@@ -61,12 +61,17 @@ async function completedView(app: App, backtest: Backtest, root: HTMLElement): P
   const definition = strategy ?? null;
   const parameters = (definition?.config?.parameters ?? {}) as Record<string, number>;
   const overlays = definition ? indicatorsOf(fromJson(definition.entry_rules), fromJson(definition.exit_rules)).map((use) => ({ indicator: use.indicator, params: resolveParams(use.params, parameters) })) : [];
+  // Each part is shown as soon as it has its data: the price chart does not wait for the rest.
   const chart = priceChart(app.api, backtest, overlays, firstPage.meta.total_count);
-  const equity = await equityCharts(app.api, backtest);
+  const equitySlot = h("div");
   const trades = tradesSection(app.api, backtest, (trade) => void chart.focus(trade));
-  const drawdowns = await drawdownSection(app.api, backtest);
-  root.append(cards, chart.element, equity.element, trades.element, drawdowns);
-  await chart.ready;
+  const drawdownSlot = h("div");
+  root.append(cards, chart.element, equitySlot, trades.element, drawdownSlot);
+  const [equity] = await Promise.all([
+    equityCharts(app.api, backtest).then((part) => (equitySlot.replaceWith(part.element), part)),
+    drawdownSection(app.api, backtest).then((part) => (drawdownSlot.replaceWith(part), part)),
+    chart.ready,
+  ]);
   return [chart.destroy, equity.destroy];
 }
 
