@@ -9,6 +9,7 @@ import threading
 
 from local.stack import LocalStack
 from local.template import parameter_overrides
+from local.web import WebServer
 
 
 def main() -> None:
@@ -18,9 +19,11 @@ def main() -> None:
                        market_replay=True, parameters=parameter_overrides(os.environ.get("PARAMETER_OVERRIDES", "")))
     stack.start()
     api, ws = stack.api_url, stack.ws_url
+    web = WebServer(int(os.environ.get("WEB_PORT", 3002)), api, ws).start()
     print(
         f"""
 Backtest service running locally (embedded AWS: moto at {stack.aws.url})
+  Dashboard  {web.url}
   REST API   {api}/api/v1      docs: {api}/api/docs
   WebSocket  {ws}
 
@@ -37,6 +40,7 @@ Ctrl-C stops everything.
     signal.signal(signal.SIGTERM, lambda *_: stopped.set())
     stopped.wait()
     print("stopping...", flush=True)
+    web.stop()
     stack.stop()
 
 

@@ -4,8 +4,11 @@ Routes come from the functions' `Api` events in the template. Each request becom
 event API Gateway sends a Lambda proxy integration (payload format 1.0), and the handler's
 response dict becomes the HTTP response, so a handler cannot tell it is not on AWS. What API
 Gateway answers itself (no such route, a body over its 10 MB limit, a malformed request, a
-failed integration) is the API's `GatewayResponses` from the template, rendered here: no
-request ever gets the HTTP server's own HTML error page.
+failed integration) is the API's `GatewayResponses` from the template, rendered here with their
+headers: no request ever gets the HTTP server's own HTML error page.
+
+CORS as the template's `Cors` makes API Gateway do it: a preflight (any `OPTIONS` on a declared
+path) is answered 204 by the gateway itself with the template's Allow-Origin/-Methods/-Headers/Max-Age.
 """
 
 from __future__ import annotations
@@ -41,7 +44,7 @@ class GatewayResponses:
 
     @classmethod
     def from_template(cls, template: Template, api_logical_id: str) -> GatewayResponses:
-        return cls(template.resources[api_logical_id]["Properties"].get("GatewayResponses", {}))
+        return cls(template.resolve(template.resources[api_logical_id]["Properties"].get("GatewayResponses", {})))
 
     def render(self, response_type: str, status: int | None, method: str, path: str,
                message: str) -> tuple[int, dict[str, str], bytes]:
@@ -49,14 +52,17 @@ class GatewayResponses:
         family = "DEFAULT_5XX" if (status or 0) >= 500 else "DEFAULT_4XX"
         spec = self.responses.get(response_type) or self.responses.get(family) or {}
         status = int(spec.get("StatusCode") or status or _DEFAULT_STATUS[family])
+        headers = {"Content-Type": "application/json", "x-amzn-ErrorType": response_type,
+                   **{name: _header_value(str(value))
+                      for name, value in (spec.get("ResponseParameters") or {}).get("Headers", {}).items()}}
         body = spec.get("ResponseTemplates", {}).get("application/json")
         if body is None:  # no template: API Gateway's own {"message": ...}
-            return status, {"Content-Type": "application/json"}, json.dumps({"message": message}).encode()
+            return status, headers, json.dumps({"message": message}).encode()
         variables = {"$context.error.messageString": json.dumps(message), "$context.error.message": message,
                      "$context.httpMethod": method, "$context.path": path}
         for name in sorted(variables, key=len, reverse=True):
             body = body.replace(name, variables[name])
-        return status, {"Content-Type": "application/json", "x-amzn-ErrorType": response_type}, body.encode()
+        return status, headers, body.encode()
 
 
 @dataclass(frozen=True)
@@ -90,10 +96,33 @@ def template_routes(template: Template, functions: dict[str, LocalFunction], api
     return sorted(routes, key=lambda r: r.specificity)
 
 
+@dataclass(frozen=True)
+class GatewayCors:
+    """The preflight answer, from the template's `Cors`."""
+
+    preflight: dict[str, str]
+
+
+def _header_value(value: str) -> str:
+    """API Gateway header mappings are static values in single quotes: `'*'`."""
+    return value[1:-1] if len(value) >= 2 and value[0] == value[-1] == "'" else value
+
+
+def template_cors(template: Template, api_logical_id: str) -> GatewayCors:
+    props = template.resolve(template.resources[api_logical_id].get("Properties", {}))
+    cors = props.get("Cors") or {}
+    if isinstance(cors, str):  # the short form: only the origin
+        cors = {"AllowOrigin": cors}
+    names = {"AllowOrigin": "Access-Control-Allow-Origin", "AllowMethods": "Access-Control-Allow-Methods",
+             "AllowHeaders": "Access-Control-Allow-Headers", "MaxAge": "Access-Control-Max-Age"}
+    return GatewayCors({header: _header_value(str(cors[key])) for key, header in names.items() if key in cors})
+
+
 class RestGateway:
     def __init__(self, routes: list[Route], stage: str, port: int, api_id: str,
-                 gateway_responses: GatewayResponses = GatewayResponses({})) -> None:
+                 cors: GatewayCors | None = None, gateway_responses: GatewayResponses = GatewayResponses({})) -> None:
         self.routes = routes
+        self.cors = cors or GatewayCors({})
         self.gateway_responses = gateway_responses
         self.stage = stage
         self.api_id = api_id
@@ -116,6 +145,10 @@ class RestGateway:
             if found and route.method in ("ANY", method):
                 return route, dict(zip(route.parameter_names, found.groups()))
         return None
+
+    def declares(self, path: str) -> bool:
+        """Some resource covers the path (with any method)."""
+        return any(route.pattern.match(path) for route in self.routes)
 
     def event(self, route: Route, params: dict[str, str], method: str, raw_path: str, headers: Any,
               body: bytes, source_ip: str) -> dict[str, Any]:
@@ -219,6 +252,10 @@ class RestGateway:
                 if body is None:
                     return
                 path = urllib.parse.urlsplit(self.path).path
+                if self.command == "OPTIONS" and gateway.cors.preflight and gateway.declares(path):
+                    # SAM's Cors: a mock integration on every resource answers the preflight.
+                    self._send(204, gateway.cors.preflight, b"")
+                    return
                 matched = gateway.match(self.command, path)
                 if matched is None:
                     self._gateway_response("MISSING_AUTHENTICATION_TOKEN", 403, "Missing Authentication Token")

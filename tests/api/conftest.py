@@ -31,8 +31,8 @@ from api.settings import ApiSettings  # noqa: E402
 from api.wiring import ApiServices, build_services  # noqa: E402
 from local.resources import provision  # noqa: E402
 from local.template import Template  # noqa: E402
-from shared.auth import PasswordHasher  # noqa: E402
-from shared.services.records import Backtest  # noqa: E402
+from shared.accounts.auth import PasswordHasher  # noqa: E402
+from shared.backtests.model import Backtest  # noqa: E402
 
 # A cheap scrypt cost keeps sign-ups fast; test_api_auth checks the production parameters apart.
 FAST_HASHER = PasswordHasher(n=2**8, r=8, p=1)
@@ -98,13 +98,16 @@ class Api:
         return response.json()
 
     def complete(self, backtest_id: str, trades: Any, final_balance: float = 10500.0,
-                 summary: dict | None = None) -> Backtest:
-        """Play the state machine's part: running, then the results persisted."""
-        from shared.services.backtests import record_results
-        from shared.services.records import utc_now
+                 summary: dict | None = None, equity: Any = None) -> Backtest:
+        """Play the state machine's part: running, then the results (and `equity`, an
+        EquitySeries, when given) persisted."""
+        from shared.backtests.service import record_results
+        from shared.backtests.model import utc_now
 
         repository = self.services.backtests.repository
         repository.mark_running(backtest_id, utc_now())
+        if equity is not None:
+            self.services.results.equity.save(backtest_id, equity)
         return record_results(repository, self.services.backtests.trades, backtest_id, final_balance=final_balance,
                               performance_summary=summary or {"total_trades": len(trades), "winning_trades": 0,
                                                               "losing_trades": 0},
@@ -160,7 +163,7 @@ def make_api(api_aws: tuple[str, ApiSettings], limits: dict[str, int] = UNLIMITE
     if clock is not None:
         services.rate_limiter.clock = clock
     services.backtests.catalog = FakeCatalog()
-    return Api(TestClient(create_app(services), raise_server_exceptions=False), services, settings, url)
+    return Api(TestClient(create_app(services, settings.cors_allowed_origin), raise_server_exceptions=False), services, settings, url)
 
 
 @pytest.fixture(scope="session")

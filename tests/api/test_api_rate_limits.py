@@ -15,7 +15,7 @@ from api.application import create_app
 from api.settings import ApiSettings
 from api.wiring import build_services
 from local.template import Template
-from shared.services.rate_limits import SEED_LIMITS, limits_from
+from shared.accounts.rate_limits import SEED_LIMITS, limits_from
 from api.middleware import rate_limit_category
 from tests.api.conftest import PASSWORD, TestClient, bearer, make_api
 

@@ -18,7 +18,15 @@ from pydantic_core import PydanticCustomError
 
 from api.errors import ErrorDetail
 from api.schemas import RequestBody, Timeframe, UtcDateTimeInput
-from shared.market_data.contract import FILE_EXTENSIONS, SOURCES, STATUSES, SYMBOL_REGEX, UPLOAD_URL_EXPIRES_S
+from shared.market_data.contract import (
+    EXCHANGES,
+    FILE_EXTENSIONS,
+    MARKETS,
+    SOURCES,
+    STATUSES,
+    SYMBOL_REGEX,
+    UPLOAD_URL_EXPIRES_S,
+)
 
 # API Gateway refuses request bodies above 10 MB and base64 makes a file 4/3 larger: 7 MiB is the
 # most a JSON body can carry. Larger files go through a presigned upload.
@@ -109,6 +117,34 @@ class MarketDataPointList(BaseModel):
     items: list[MarketDataPoint]
 
 
+Exchange = Literal[EXCHANGES]  # type: ignore[valid-type]
+Market = Literal[MARKETS]  # type: ignore[valid-type]
+
+
+# ------------------------------------------------------------------ funding rates and symbol rules
+class FundingRate(BaseModel):
+    time: WireDateTime = Field(description="Funding time (UTC).")
+    rate: float = Field(description="The rate paid at that time, as a fraction (0.0001 = 0.01 %); positive: "
+                                    "longs pay shorts. Exactly as the exchange sent it.", examples=[0.0001])
+
+
+class FundingRateList(BaseModel):
+    data: list[FundingRate]
+
+
+class SymbolInfo(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "symbol": "BTCUSDT", "exchange": "binance", "market": "spot", "tick_size": 0.01, "lot_size": 1e-05,
+        "min_notional": 5.0}]})
+
+    symbol: str
+    exchange: Exchange
+    market: Market
+    tick_size: float | None = Field(description="Price step; null when the exchange sets none.")
+    lot_size: float | None = Field(description="Quantity step; null when the exchange sets none.")
+    min_notional: float | None = Field(description="Smallest order value in quote currency; null when none.")
+
+
 # ------------------------------------------------------------------ imports
 class CandleFileImport(RequestBody):
     model_config = ConfigDict(json_schema_extra={"examples": [{
@@ -162,7 +198,7 @@ class ImportOut(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [{
         "import_id": "6f1c2b9e-3d4a-4c5b-8e7f-1a2b3c4d5e6f", "status": "completed", "symbol": "BTCUSDT",
         "timeframe": "1m", "source": "api", "format": "binance_kline_csv", "rows_in_file": 1440,
-        "rows_imported": 1438, "rows_unchanged": 0, "duplicates_dropped": 2,
+        "rows_imported": 1438, "rows_unchanged": 0, "duplicates_dropped": 2, "rows_without_trades": 0,
         "gaps": {"missing_candles": 2, "gap_count": 1, "gaps": [
             {"start": "2024-03-01T10:00:00Z", "end": "2024-03-01T10:02:00Z", "missing_candles": 2}]},
         "errors": [], "error_count": 0, "first_timestamp": "2024-03-01T00:00:00Z",
@@ -183,6 +219,8 @@ class ImportOut(BaseModel):
     rows_imported: int = Field(description="New candles stored.")
     rows_unchanged: int = Field(description="Candles already stored identically.")
     duplicates_dropped: int = Field(description="Identical repeats within the file.")
+    rows_without_trades: int = Field(description="Rows whose prices are all empty or NaN: periods without "
+                                                 "trades, skipped and counted in `gaps`.")
     gaps: GapsOut
     errors: list[ErrorDetail] = Field(description="Why a failed import failed: the first 100 problems, each "
                                                   "naming its place in the file (`line 12`, `row 5`).")

@@ -20,8 +20,10 @@ from pydantic import (AfterValidator, AwareDatetime, BaseModel, BeforeValidator,
                       WithJsonSchema)
 from pydantic_core import PydanticCustomError
 
-from shared.services import accounts, backtests, strategies
-from shared.services.records import BACKTEST_STATUSES
+from shared.accounts import service as accounts
+from shared.backtests import service as backtests
+from shared.backtests.model import BACKTEST_STATUSES
+from shared.strategies import service as strategies
 from shared.timeframes import TIMEFRAMES
 
 SIGNIFICANT_DIGITS = 12
@@ -314,6 +316,38 @@ class TradeOut(_Out):
 
 class TradeList(BaseModel):
     data: list[TradeOut]
+    meta: PageMeta
+
+
+# ------------------------------------------------------------------ result series
+class EquityPoint(BaseModel):
+    timestamp: UtcDateTime = Field(description="The candle's open time; equity is at its close.")
+    equity: Decimal
+    drawdown: Decimal = Field(description="Below the running peak of the full curve, in currency.")
+    drawdown_percentage: Decimal = Field(description="Below the running peak, in percent of it.")
+    benchmark: Decimal = Field(description="Buy-and-hold of the initial balance: bought at the first open, no fees.")
+
+
+class EquityMeta(BaseModel):
+    points: int = Field(description="Points served.", examples=[1000])
+    total_points: int = Field(description="Candles in the full curve.", examples=[525600])
+
+
+class EquityCurve(BaseModel):
+    data: list[EquityPoint]
+    meta: EquityMeta
+
+
+class DrawdownPeriodOut(BaseModel):
+    start: UtcDateTime = Field(description="The peak's candle.")
+    trough: UtcDateTime = Field(description="The first candle at the period's lowest equity.")
+    recovery: UtcDateTime | None = Field(description="The first candle back at or above the peak; null if never.")
+    depth: Decimal
+    depth_percentage: Decimal
+
+
+class DrawdownPeriodList(BaseModel):
+    data: list[DrawdownPeriodOut]
     meta: PageMeta
 
 

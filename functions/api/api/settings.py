@@ -6,7 +6,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 
-from shared.services.rate_limits import SEED_LIMITS, limits_from
+from shared.accounts.rate_limits import SEED_LIMITS, limits_from
 
 
 @dataclass(frozen=True)
@@ -27,6 +27,10 @@ class ApiSettings:
     transaction_jobs_table: str
     exchange_secrets_prefix: str
     session_ttl_hours: float
+    map_max_concurrency: int
+    optimization_batch_memory_mb: int
+    max_combinations: int
+    cors_allowed_origin: str  # Access-Control-Allow-Origin of every answer (the template's CorsAllowedOrigin)
     # Requests per minute by category; each RATE_LIMIT_<CATEGORY> variable is optional (seed limits).
     rate_limits: Mapping[str, int] = field(default_factory=lambda: dict(SEED_LIMITS))
 
@@ -38,4 +42,7 @@ class ApiSettings:
         if missing:
             raise RuntimeError(f"the API function needs environment variables {', '.join(missing)}")
         values = {name: environ[name.upper()] for name in required}
-        return cls(**{**values, "session_ttl_hours": float(values["session_ttl_hours"])}, rate_limits=limits_from(environ))
+        integers = {name: int(values[name]) for name in ("map_max_concurrency", "optimization_batch_memory_mb",
+                                                         "max_combinations")}
+        return cls(**{**values, "session_ttl_hours": float(values["session_ttl_hours"])} | integers,
+                   rate_limits=limits_from(environ))

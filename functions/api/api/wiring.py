@@ -1,4 +1,4 @@
-"""The composition root: services of `shared.services` wired to their DynamoDB/S3/Step Functions adapters."""
+"""The composition root: the use-cases of `shared/<feature>/` wired to their DynamoDB/S3/Step Functions adapters."""
 
 from __future__ import annotations
 
@@ -23,21 +23,24 @@ from adapters.repositories.binding import bind
 from adapters.repositories.rate_limits import DynamoRateLimitCounter
 from adapters.repositories.sessions import DynamoSessionRepository
 from adapters.repositories.strategies import DynamoStrategyRepository
+from adapters.repositories.equity import S3EquityStore
 from adapters.repositories.trades import S3TradeStore
 from adapters.repositories.users import DynamoUserRepository
 from api.settings import ApiSettings
-from shared.services.accounts import Accounts
-from shared.services.backtests import Backtests
-from shared.services.optimizations import Optimizations
-from shared.services.rate_limits import RateLimiter
-from shared.services.strategies import Strategies
-from shared.services.trades import Trades
+from shared.accounts.service import Accounts
+from shared.backtests.service import Backtests
+from shared.optimizations.service import Optimizations
+from shared.backtests.analyses import Analyses
+from shared.accounts.rate_limits import RateLimiter
+from shared.strategies.service import Strategies
+from shared.backtests.trades import Trades
+from shared.backtests.results import BacktestResults
 
 if TYPE_CHECKING:
     from shared.transactions.history import TransactionHistory
     from shared.transactions.imports import TransactionImports
     from shared.transactions.replays import Replays
-    from shared.events import EventPublisher
+    from shared.realtime.events import EventPublisher
     from shared.market_data.service import MarketDataService
 
 
@@ -65,10 +68,12 @@ class ApiServices:
     strategies: Strategies
     backtests: Backtests
     trades: Trades
+    results: BacktestResults
     rate_limiter: RateLimiter
     # Made on the first market-data request: it loads NumPy and pyarrow, which other routes do without.
     market_data: Callable[[], MarketDataService]
     optimizations: Optimizations
+    analyses: Analyses
     # Made on the first transaction request: queuing an import reaches the candle store's module.
     transactions: Callable[[], TransactionServices]
 
@@ -101,6 +106,7 @@ def build_services(settings: ApiSettings, endpoint_url: str | None = None) -> Ap
         strategies=Strategies(strategies),
         backtests=backtests,
         trades=Trades(backtests, backtests.trades),
+        results=BacktestResults(backtests, S3EquityStore(s3, settings.results_bucket)),
         rate_limiter=RateLimiter(DynamoRateLimitCounter(bind(RateLimitItem, settings.rate_limits_table, endpoint_url)),
                                  limits=dict(settings.rate_limits)),
         market_data=cache(partial(build_market_data, settings, endpoint_url)),
@@ -111,8 +117,11 @@ def build_services(settings: ApiSettings, endpoint_url: str | None = None) -> Ap
             launcher=StepFunctionsLauncher(LazyClient("stepfunctions", endpoint_url),
                                            settings.optimization_state_machine_arn, input_key="optimization_id"),
             store=S3OptimizationStore(s3, settings.results_bucket),
+            max_concurrency=settings.map_max_concurrency, max_combinations=settings.max_combinations,
+            batch_memory_mb=settings.optimization_batch_memory_mb,
         ),
         transactions=cache(partial(build_transactions, settings, endpoint_url, backtests)),
+        analyses=Analyses(backtests),
     )
 
 
@@ -152,8 +161,11 @@ def build_market_data(settings: ApiSettings, endpoint_url: str | None = None) ->
     from botocore.config import Config
 
     from adapters.binance import BinanceClient
+    from adapters.bybit import BybitClient
     from adapters.candle_store import S3CandleStore, S3ImportInbox, s3_filesystem
+    from adapters.funding_store import S3FundingStore
     from adapters.models.market_data import CandleImportItem, DynamoImportRecords
+    from adapters.symbol_rules_store import S3SymbolRulesStore
     from shared.market_data.service import MarketDataService
 
     s3 = boto3.client("s3", endpoint_url=endpoint_url, config=Config(signature_version="s3v4"))  # v4: presigned URLs
@@ -162,7 +174,9 @@ def build_market_data(settings: ApiSettings, endpoint_url: str | None = None) ->
         records=DynamoImportRecords(bind(CandleImportItem, settings.imports_table, endpoint_url)),
         inbox=S3ImportInbox(s3, settings.imports_bucket),
         publisher=PublisherOnFirstUse(),
-        klines=BinanceClient(),
+        exchanges={"binance": BinanceClient(), "bybit": BybitClient()},
+        funding=S3FundingStore(s3, settings.candles_bucket),
+        symbol_rules=S3SymbolRulesStore(s3, settings.candles_bucket),
     )
 
 

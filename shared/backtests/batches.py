@@ -1,0 +1,207 @@
+"""Backtests in bulk from a file dropped into the imports bucket: imports/batches/<name>.json.
+
+    {"owner": "ada@example.com",
+     "backtests": [{"strategy_id": ..., "symbol": "BTCUSDT", "timeframe": "1h",
+                    "start_time": "2024-01-01T00:00:00Z", "end_time": "2024-07-01T00:00:00Z",
+                    "initial_balance": 10000, "metadata": {"leverage": 1, "commission": 0.1}}, ...]}
+
+The owner is an account's email; each entry is what POST /api/v1/backtests takes, checked by the
+same service, so every valid entry becomes a backtest of the owner, started at once, and every
+invalid one is reported, field by field, in the batch's status object
+(imports/batch-status/<name>.json, outside the batches/ prefix so writing it triggers nothing).
+Invalid entries never stop the valid ones.
+
+Once only: each entry's backtest id is derived from the object (bucket, key, S3 sequencer) and
+its position, so processing the same S3 event again finds the backtests already created and
+starts nothing twice (the function also skips a redelivered event outright: Powertools
+idempotency); a new upload of the same key (a new sequencer) is a new batch.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any, Protocol
+
+from shared.errors import FieldError, NotFound, ValidationFailed
+from shared.backtests.service import BacktestMetadata, BacktestRequest, Backtests
+from shared.accounts.ports import UserRepository
+from shared.backtests.model import FAILED, utc_now
+from shared.timeframes import TIMEFRAMES
+
+BATCHES_PREFIX = "imports/batches/"
+STATUS_PREFIX = "imports/batch-status/"
+MAX_ENTRIES = 1_000
+_ENTRY_FIELDS = ("strategy_id", "symbol", "timeframe", "start_time", "end_time", "initial_balance", "metadata")
+_METADATA_FIELDS = ("leverage", "commission", "chunks")
+# Entry ids: uuid5 in a namespace of our own, from "<bucket>/<key>#<sequencer>#<position>".
+_NAMESPACE = uuid.UUID("9a6c1a4e-2f0b-5a43-9d7e-3c1f2b8e7d60")
+
+
+class BatchInbox(Protocol):
+    def read(self, key: str) -> bytes: ...
+
+    def put_status(self, key: str, status: dict[str, Any]) -> None: ...
+
+
+def status_key(batch_key: str) -> str:
+    """imports/batches/<name>.json -> imports/batch-status/<name>.json."""
+    return STATUS_PREFIX + batch_key.removeprefix(BATCHES_PREFIX)
+
+
+def entry_id(bucket: str, key: str, sequencer: str, position: int) -> str:
+    return str(uuid.uuid5(_NAMESPACE, f"{bucket}/{key}#{sequencer}#{position}"))
+
+
+@dataclass
+class BacktestBatches:
+    backtests: Backtests
+    users: UserRepository
+    inbox: BatchInbox
+    bucket: str
+    clock: Callable[[], datetime] = utc_now
+
+    def run(self, key: str, sequencer: str) -> dict[str, Any]:
+        """Create and start the batch's valid backtests; write and return its status."""
+        status: dict[str, Any] = {"batch": key, "sequencer": sequencer}
+        try:
+            owner, entries = parse_batch(self.inbox.read(key))
+        except ValidationFailed as error:
+            status |= {"status": "invalid", "error": error.message, "details": [e.to_dict() for e in error.errors]}
+        else:
+            account = self.users.find_by_email(owner.strip().lower())
+            if account is None:
+                status |= {"status": "invalid", "error": f"no account with email {owner!r}",
+                           "details": [{"field": "owner", "message": "must be the email of an account"}]}
+            else:
+                results = [self._entry(account.user, key, sequencer, position, entry)
+                           for position, entry in enumerate(entries)]
+                started = sum(1 for result in results if result["status"] == "started")
+                status |= {"status": "done", "owner_id": account.user.id, "started": started,
+                           "invalid": len(results) - started, "entries": results}
+        status["processed_at"] = self.clock().isoformat().replace("+00:00", "Z")
+        self.inbox.put_status(status_key(key), status)
+        return status
+
+    def _entry(self, user: Any, key: str, sequencer: str, position: int, entry: Any) -> dict[str, Any]:
+        backtest_id = entry_id(self.bucket, key, sequencer, position)
+        try:
+            request = backtest_request(entry, f"backtests[{position}]")
+            existing = self.backtests.repository.get(backtest_id)
+            if existing is None:
+                self.backtests.create(user, request, backtest_id=backtest_id)
+            elif existing.status == FAILED:  # its start failed the first time (create marked it failed)
+                return {"index": position, "status": FAILED, "backtest_id": backtest_id, "error": existing.error}
+            else:  # created by an earlier attempt at this same event: started once, by name
+                self.backtests.launcher.start(backtest_id)
+        except (ValidationFailed, NotFound) as error:
+            return {"index": position, "status": "invalid", "error": error.message,
+                    "details": [_prefixed(detail, position) for detail in error.errors]}
+        return {"index": position, "status": "started", "backtest_id": backtest_id}
+
+
+def _prefixed(detail: FieldError, position: int) -> dict[str, str]:
+    prefix = f"backtests[{position}]"
+    field = detail.field if detail.field.startswith(prefix) else f"{prefix}.{detail.field}"
+    return {"field": field, "message": detail.message}
+
+
+def parse_batch(content: bytes) -> tuple[str, list[Any]]:
+    try:
+        document = json.loads(content)
+    except json.JSONDecodeError as error:
+        problem = f"line {error.lineno} column {error.colno}: {error.msg}"
+        raise ValidationFailed("the batch is not valid JSON", [FieldError("file", problem)]) from None
+    except UnicodeDecodeError as error:
+        raise ValidationFailed("the batch is not UTF-8 text", [FieldError("file", str(error))]) from None
+    if not isinstance(document, dict):
+        raise ValidationFailed("invalid batch", [FieldError("file", "must be an object {owner, backtests}")])
+    errors = []
+    owner, entries = document.get("owner"), document.get("backtests")
+    if not isinstance(owner, str) or not owner.strip():
+        errors.append(FieldError("owner", "must be the email of an account"))
+    if not isinstance(entries, list) or not entries:
+        errors.append(FieldError("backtests", "must be a non-empty list of backtests"))
+    elif len(entries) > MAX_ENTRIES:
+        errors.append(FieldError("backtests", f"lists {len(entries)} backtests; at most {MAX_ENTRIES}"))
+    unknown = sorted(set(document) - {"owner", "backtests"})
+    errors += [FieldError(name, "unknown field (allowed: owner, backtests)") for name in unknown]
+    if errors:
+        raise ValidationFailed("invalid batch", errors)
+    return owner, entries
+
+
+def backtest_request(entry: Any, path: str) -> BacktestRequest:
+    """An entry as a BacktestRequest; ValidationFailed naming every bad field of it."""
+    if not isinstance(entry, dict):
+        raise ValidationFailed("invalid backtest", [FieldError(path, "must be an object")])
+    errors = [FieldError(f"{path}.{name}", f"unknown field (allowed: {', '.join(_ENTRY_FIELDS)})")
+              for name in sorted(set(entry) - set(_ENTRY_FIELDS))]
+    errors += [FieldError(f"{path}.{name}", "is required") for name in _ENTRY_FIELDS[:-1] if name not in entry]
+
+    def text(name: str) -> str | None:
+        value = entry.get(name)
+        if name in entry and (not isinstance(value, str) or not value.strip()):
+            errors.append(FieldError(f"{path}.{name}", "must be a non-empty string"))
+            return None
+        return value
+
+    def number(mapping: dict, name: str, field: str) -> float | None:
+        value = mapping.get(name)
+        if name in mapping and (isinstance(value, bool) or not isinstance(value, (int, float))
+                                or not math.isfinite(value)):
+            errors.append(FieldError(field, "must be a finite number"))
+            return None
+        return value
+
+    def moment(name: str) -> datetime | None:
+        value = text(name)
+        if value is None:
+            return None
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            errors.append(FieldError(f"{path}.{name}", "must be an ISO-8601 date-time"))
+            return None
+        if parsed.tzinfo is None:
+            errors.append(FieldError(f"{path}.{name}", "needs a timezone (e.g. Z)"))
+            return None
+        return parsed
+
+    strategy_id, symbol, timeframe = text("strategy_id"), text("symbol"), text("timeframe")
+    if timeframe is not None and timeframe not in TIMEFRAMES:
+        errors.append(FieldError(f"{path}.timeframe", f"must be one of {', '.join(TIMEFRAMES)}"))
+    start, end = moment("start_time"), moment("end_time")
+    balance = number(entry, "initial_balance", f"{path}.initial_balance")
+    metadata = entry.get("metadata", {})
+    if not isinstance(metadata, dict):
+        errors.append(FieldError(f"{path}.metadata", "must be an object"))
+        metadata = {}
+    errors += [FieldError(f"{path}.metadata.{name}", f"unknown field (allowed: {', '.join(_METADATA_FIELDS)})")
+               for name in sorted(set(metadata) - set(_METADATA_FIELDS))]
+    leverage = number(metadata, "leverage", f"{path}.metadata.leverage")
+    commission = number(metadata, "commission", f"{path}.metadata.commission")
+    chunks = metadata.get("chunks")
+    if chunks is not None and (isinstance(chunks, bool) or not isinstance(chunks, int)):
+        errors.append(FieldError(f"{path}.metadata.chunks", "must be a whole number"))
+    if errors:
+        raise ValidationFailed("invalid backtest", errors)
+    defaults = BacktestMetadata()
+    return BacktestRequest(
+        strategy_id=strategy_id, symbol=symbol, timeframe=timeframe, start_time=_utc_millis(start),
+        end_time=_utc_millis(end), initial_balance=float(balance),
+        metadata=BacktestMetadata(leverage=defaults.leverage if leverage is None else float(leverage),
+                                  commission=defaults.commission if commission is None else float(commission),
+                                  chunks=chunks),
+    )
+
+
+
+def _utc_millis(moment: datetime) -> datetime:
+    """As the REST API takes times: in UTC, to the millisecond."""
+    moment = moment.astimezone(timezone.utc)
+    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)

@@ -1,0 +1,82 @@
+"""The backtest records the use-cases read and write, as the repositories return them.
+
+Times are timezone-aware UTC datetimes truncated to milliseconds (the precision the API prints);
+ids are UUID strings; money, prices and quantities are floats (see the README's decimal rule).
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+PENDING, RUNNING, COMPLETED, FAILED, CANCELLED = "pending", "running", "completed", "failed", "cancelled"
+BACKTEST_STATUSES = (PENDING, RUNNING, COMPLETED, FAILED, CANCELLED)
+ACTIVE_STATUSES = frozenset({PENDING, RUNNING})
+
+LONG, SHORT = "long", "short"
+WIN, LOSS = "win", "loss"
+
+
+def utc_now() -> datetime:
+    """Now, in UTC, to the millisecond."""
+    now = datetime.now(timezone.utc)
+    return now.replace(microsecond=now.microsecond // 1000 * 1000)
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+@dataclass(frozen=True)
+class BacktestSummary:
+    """What backtest listings show."""
+
+    id: str
+    owner_id: str
+    strategy_id: str
+    strategy_name: str
+    symbol: str
+    timeframe: str
+    start_time: datetime
+    end_time: datetime
+    initial_balance: float
+    final_balance: float | None
+    status: str
+    progress: int  # percent, 0-100
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class Backtest(BacktestSummary):
+    strategy: dict[str, Any]  # the strategy's definition() when the backtest was created
+    metadata: dict[str, Any]  # leverage, commission (percent per side), optional chunks
+    performance_summary: dict[str, Any] | None
+    error: str | None  # why a failed backtest failed
+    execution_arn: str | None
+    started_at: datetime | None
+    completed_at: datetime | None
+
+
+@dataclass(frozen=True)
+class Trade:
+    """One trade of a completed backtest; `seq` is its 0-based position in entry order. A trade
+    still open at the end has no exit_time, exit_reason "open" and exit_price the last close."""
+
+    id: str
+    backtest_id: str
+    seq: int
+    entry_time: datetime
+    entry_price: float
+    exit_time: datetime | None
+    exit_price: float | None
+    quantity: float
+    side: str
+    pnl: float
+    pnl_percentage: float
+    fees: float
+    entry_reason: str
+    exit_reason: str
+    created_at: datetime

@@ -1,0 +1,168 @@
+"""Backtests: created pending and handed to the state machine; read, cancelled and deleted by their owner.
+
+A backtest snapshots its strategy's definition when it is created, so editing or deleting the
+strategy later changes neither a queued run nor a finished result. Backtests are private: any
+other user gets 404 (see `shared.strategies.service` for the visibility rule).
+
+Lifecycle: pending -> running -> completed | failed, and pending/running -> cancelled. Every
+transition is a conditional write in the repository, so a cancelled backtest stays cancelled
+even if its execution's last step races the cancel (`record_results` then discards its trades).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, replace
+from datetime import datetime
+from typing import Any
+
+from shared.errors import Conflict, FieldError, NotFound, ValidationFailed
+from shared.pagination import DESC, Page, PageRequest, ordered, paginate
+from shared.backtests.ports import BacktestLauncher, BacktestRepository, MarketCatalog, TradeStore
+from shared.strategies.ports import StrategyRepository
+from shared.accounts.model import User
+from shared.backtests.model import ACTIVE_STATUSES, PENDING, Backtest, BacktestSummary, new_id, utc_now
+from shared.strategies.service import Strategies
+
+MIN_LEVERAGE, MAX_LEVERAGE = 1.0, 125.0
+MIN_COMMISSION, MAX_COMMISSION = 0.0, 10.0  # percent of notional, per side
+DEFAULT_LEVERAGE, DEFAULT_COMMISSION = 1.0, 0.1  # 0.1 %: a common spot taker fee
+MAX_CHUNKS = 1000
+MAX_INITIAL_BALANCE = 1e15
+ORDER_FIELDS = ("created_at", "updated_at", "start_time", "end_time", "symbol", "status", "final_balance")
+
+
+@dataclass(frozen=True)
+class BacktestMetadata:
+    leverage: float = DEFAULT_LEVERAGE
+    commission: float = DEFAULT_COMMISSION
+    chunks: int | None = None  # force the number of parallel chunks (otherwise planned from the data size)
+
+
+@dataclass(frozen=True)
+class BacktestRequest:
+    strategy_id: str
+    symbol: str
+    timeframe: str
+    start_time: datetime
+    end_time: datetime
+    initial_balance: float
+    metadata: BacktestMetadata = BacktestMetadata()
+
+
+@dataclass(frozen=True)
+class BacktestFilters:
+    strategy_id: str | None = None
+    status: str | None = None
+    symbol: str | None = None
+    order_by: str = "created_at"
+    order_dir: str = DESC
+
+
+@dataclass
+class Backtests:
+    repository: BacktestRepository
+    strategies: StrategyRepository
+    catalog: MarketCatalog
+    launcher: BacktestLauncher
+    trades: TradeStore
+    clock: Callable[[], datetime] = utc_now
+
+    def create(self, user: User, request: BacktestRequest, backtest_id: str | None = None) -> Backtest:
+        """`backtest_id`: a caller-chosen id (S3 batches derive one per entry, so a redelivered
+        batch finds the backtests it already created); a new one by default."""
+        request = replace(request, symbol=request.symbol.strip().upper())
+        self._check(request)
+        strategy = Strategies(self.strategies).get(user, request.strategy_id)
+        now = self.clock()
+        backtest = Backtest(
+            id=backtest_id or new_id(), owner_id=user.id, strategy_id=strategy.id, strategy_name=strategy.name,
+            symbol=request.symbol, timeframe=request.timeframe, start_time=request.start_time,
+            end_time=request.end_time, initial_balance=request.initial_balance, final_balance=None,
+            status=PENDING, progress=0, created_at=now, updated_at=now, strategy=strategy.definition(),
+            metadata={k: v for k, v in asdict(request.metadata).items() if v is not None},
+            performance_summary=None, error=None, execution_arn=None, started_at=None, completed_at=None,
+        )
+        self.repository.add(backtest)
+        try:
+            execution_arn = self.launcher.start(backtest.id)
+        except Exception:
+            # Never leave a backtest pending that nothing will ever run.
+            self.repository.fail(backtest.id, "the backtest could not be started", self.clock())
+            raise
+        self.repository.set_execution(backtest.id, execution_arn, now)
+        return replace(backtest, execution_arn=execution_arn)
+
+    def list(self, user: User, filters: BacktestFilters, page: PageRequest) -> Page[BacktestSummary]:
+        symbol = filters.symbol.strip().upper() if filters.symbol else None
+        matching = [
+            b for b in self.repository.list_owned(user.id)
+            if (filters.strategy_id is None or b.strategy_id == filters.strategy_id)
+            and (filters.status is None or b.status == filters.status)
+            and (symbol is None or b.symbol == symbol)
+        ]
+        return paginate(ordered(matching, lambda b: getattr(b, filters.order_by), filters.order_dir), page)
+
+    def get(self, user: User, backtest_id: str) -> Backtest:
+        backtest = self.repository.get(backtest_id)
+        if backtest is None or backtest.owner_id != user.id:
+            raise NotFound("backtest not found")
+        return backtest
+
+    def cancel(self, user: User, backtest_id: str) -> Backtest:
+        self.get(user, backtest_id)
+        try:
+            cancelled = self.repository.cancel(backtest_id, self.clock())
+        except Conflict:
+            status = self.get(user, backtest_id).status
+            raise ValidationFailed(
+                f"a {status} backtest cannot be cancelled",
+                [FieldError("status", "only pending or running backtests can be cancelled")],
+            ) from None
+        if cancelled.execution_arn:
+            self.launcher.stop(cancelled.execution_arn, "cancelled by its owner")
+        self.trades.delete(backtest_id)
+        return cancelled
+
+    def delete(self, user: User, backtest_id: str) -> None:
+        """Stop it if it runs, then remove its results and trades, then the backtest itself."""
+        backtest = self.get(user, backtest_id)
+        if backtest.status in ACTIVE_STATUSES and backtest.execution_arn:
+            self.launcher.stop(backtest.execution_arn, "deleted by its owner")
+        self.trades.delete(backtest_id)
+        self.repository.delete(backtest_id)
+
+    def _check(self, request: BacktestRequest) -> None:
+        errors = []
+        if request.end_time <= request.start_time:
+            errors.append(FieldError("end_time", "must be after start_time"))
+        if not 0 < request.initial_balance <= MAX_INITIAL_BALANCE:
+            errors.append(FieldError("initial_balance", f"must be greater than 0 and at most {MAX_INITIAL_BALANCE:g}"))
+        metadata = request.metadata
+        if not MIN_LEVERAGE <= metadata.leverage <= MAX_LEVERAGE:
+            errors.append(FieldError("metadata.leverage", f"must be between {MIN_LEVERAGE:g} and {MAX_LEVERAGE:g}"))
+        if not MIN_COMMISSION <= metadata.commission <= MAX_COMMISSION:
+            errors.append(FieldError("metadata.commission",
+                                     f"must be between {MIN_COMMISSION:g} and {MAX_COMMISSION:g} (percent per side)"))
+        if metadata.chunks is not None and not 1 <= metadata.chunks <= MAX_CHUNKS:
+            errors.append(FieldError("metadata.chunks", f"must be between 1 and {MAX_CHUNKS}"))
+        available = self.catalog.timeframes(request.symbol)
+        if not available:
+            errors.append(FieldError("symbol", f"no market data for {request.symbol}"))
+        elif request.timeframe not in available:
+            errors.append(FieldError("timeframe", f"not available for {request.symbol}; available: {', '.join(available)}"))
+        if errors:
+            raise ValidationFailed("invalid backtest", errors)
+
+
+def record_results(repository: BacktestRepository, trades: TradeStore, backtest_id: str, *, final_balance: float,
+                   performance_summary: dict[str, Any], trade_columns: Any, now: datetime) -> Backtest:
+    """Persist a finished run: its trades, then the completion. Safe to repeat (the same trades
+    replace themselves, completed -> completed is allowed). If the backtest was cancelled,
+    failed or deleted meanwhile, the trades just written are removed and Conflict/NotFound raised."""
+    trades.save(backtest_id, trade_columns, now)
+    try:
+        return repository.complete(backtest_id, final_balance, performance_summary, now)
+    except (Conflict, NotFound):
+        trades.delete(backtest_id)
+        raise
