@@ -28,6 +28,7 @@ from pynamodb.exceptions import PynamoDBException
 from shared.errors import DomainError
 from shared.backtests.workflow import BacktestNotRunning, BacktestWorkflow
 from shared.optimizations.workflow import OptimizationWorkflow
+from shared.run_watchdog import RunWatchdog
 from shared.step_failures import describe
 
 TRANSIENT_CODES = frozenset({
@@ -121,4 +122,17 @@ def optimization_workflow_from_env() -> OptimizationWorkflow:
         candles=S3CandleStore(s3, os.environ["CANDLES_BUCKET"]),
         publisher=publisher_from_env(),
         max_concurrency=int(os.environ["MAP_MAX_CONCURRENCY"]),
+    )
+
+
+def run_watchdog_from_env() -> RunWatchdog:
+    """The run watchdog of its function: both workflows (their `fail`), their repositories (the
+    sweep's stale runs), and the template's STUCK_RUN_TIMEOUT_MINUTES."""
+    from datetime import timedelta
+
+    backtests, optimizations = backtest_workflow_from_env(), optimization_workflow_from_env()
+    return RunWatchdog(
+        failing={"backtest_id": backtests, "optimization_id": optimizations},
+        stale_runs={"backtest_id": backtests.backtests, "optimization_id": optimizations.repository},
+        timeout=timedelta(minutes=int(os.environ["STUCK_RUN_TIMEOUT_MINUTES"])),
     )

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from moto.server import ThreadedMotoServer
 
 from local.aws_front import AwsFront
+from local.events import LocalEventBridge
 from local.functions import LocalFunction, merged_environment, template_functions
 from local.resources import provision
 from local.rest_gateway import GatewayResponses, RestGateway, template_cors, template_routes
@@ -35,6 +36,8 @@ class LocalStack:
     template_path: os.PathLike = TEMPLATE_PATH
     seed_sample_data: bool = True
     market_replay: bool = False  # replay stored candles to market channels (the `make dev` demo feed)
+    # Fire the template's Schedule events on their rate (`make dev`); tests fire them by hand.
+    run_schedules: bool = False
     # Template parameter overrides, as `sam deploy --parameter-overrides` takes them (e.g. raised rate limits).
     parameters: dict[str, str] = field(default_factory=dict)
     functions: dict[str, LocalFunction] = field(default_factory=dict)
@@ -73,6 +76,10 @@ class LocalStack:
         provision(self.template, self.aws.url)
         if self.seed_sample_data:
             self._seed_sample_data()
+        state_machines = [self.template.arn(name) for name in self.template.of_type("AWS::Serverless::StateMachine")]
+        self.events = LocalEventBridge(self.template, self.functions, self.aws, state_machines)
+        # The market replay stands in for MarketFeedFunction locally (its schedule would poll Binance).
+        self.events.start(self.run_schedules, frozenset({"MarketFeedFunction"}) if self.market_replay else frozenset())
         self.rest = RestGateway(template_routes(self.template, self.functions, REST_API), stage, self.api_port,
                                 self.template.physical_name(REST_API), template_cors(self.template, REST_API),
                                 GatewayResponses.from_template(self.template, REST_API))
@@ -86,7 +93,7 @@ class LocalStack:
         return self
 
     def stop(self) -> None:
-        for part in ("replay", "rest", "ws", "aws"):
+        for part in ("replay", "events", "rest", "ws", "aws"):
             if hasattr(self, part):
                 getattr(self, part).stop()
         for function in self.functions.values():

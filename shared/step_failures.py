@@ -19,7 +19,9 @@ class OptimizationIncomplete(DomainError):
     code = "optimization_incomplete"
 
 
-READABLE_ERRORS = frozenset({"ValidationFailed", "NotFound", "TransientError", OptimizationIncomplete.__name__})
+# RunStuck: the run watchdog's sweep (shared.run_watchdog), its message written for users too.
+READABLE_ERRORS = frozenset({"ValidationFailed", "NotFound", "TransientError", OptimizationIncomplete.__name__,
+                             "RunStuck"})
 
 
 def failure_message(error: str, cause: str, subject: str = "backtest") -> str:
@@ -31,6 +33,8 @@ def failure_message(error: str, cause: str, subject: str = "backtest") -> str:
     message = payload.get("errorMessage") if isinstance(payload, dict) else None
     if error in READABLE_ERRORS and message:
         return message
+    if error == "States.Aborted":
+        return f"the {subject}'s execution was stopped before it finished"
     if error == "States.Timeout":
         return f"a step of the {subject} timed out"
     if error == "States.ExceedToleratedFailureThreshold":  # a distributed Map's child failed

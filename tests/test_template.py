@@ -184,3 +184,33 @@ def test_shared_domain_package_never_imports_aws_sdks():
                 names = [node.module]
             for name in names:
                 assert name.split(".")[0] not in forbidden, f"{path.relative_to(ROOT)} imports {name}"
+
+
+# What users own: their accounts, strategies, runs, imports, transactions, candles and results.
+# Sessions, connections, rate-limit counters, idempotency records and the web bucket are transient.
+USER_DATA = {"UsersTable", "StrategiesTable", "BacktestsTable", "OptimizationsTable", "TransactionsTable",
+             "TransactionJobsTable", "CandleImportsTable", "CandlesBucket", "ImportsBucket", "ResultsBucket"}
+TRANSIENT = {"SessionsTable", "ConnectionsTable", "RateLimitsTable", "IdempotencyTable", "WebBucket"}
+
+
+def test_every_table_and_bucket_is_classified_as_user_data_or_transient():
+    stores = {**TEMPLATE.of_type("AWS::DynamoDB::Table"), **TEMPLATE.of_type("AWS::S3::Bucket")}
+    assert set(stores) == USER_DATA | TRANSIENT
+
+
+@pytest.mark.parametrize("logical_id", sorted(USER_DATA))
+def test_user_data_survives_deleting_or_replacing_the_stack(logical_id):
+    resource = TEMPLATE.resources[logical_id]
+    assert resource["DeletionPolicy"] == "Retain" and resource["UpdateReplacePolicy"] == "Retain"
+    if resource["Type"] == "AWS::DynamoDB::Table":
+        assert resource["Properties"]["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+
+
+def test_sam_build_has_no_cache_that_could_serve_stale_layer_code():
+    """SAM's build cache keys a layer by its own folder; the domain layer copies shared/ and adapters/."""
+    import tomllib
+
+    config = tomllib.loads((ROOT / "samconfig.toml").read_text())
+    for environment in config.values():
+        if isinstance(environment, dict):
+            assert not environment.get("build", {}).get("parameters", {}).get("cached", False)

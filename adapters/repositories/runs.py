@@ -60,6 +60,13 @@ class RunRepository(ABC, Generic[R]):
             return False
         return True
 
+    def stale(self, before: datetime) -> list[str]:
+        """Ids of the runs pending or running last updated before `before` (the run watchdog's
+        sweep: a filtered Scan, read a page at a time; runs are few next to their trades)."""
+        model = self._model
+        condition = model.status.is_in(PENDING, RUNNING) & (model.updated_at < before)
+        return [item.id for item in model.scan(condition, attributes_to_get=["id"])]
+
     def fail(self, run_id: str, error: str, now: datetime) -> R:
         model = self._model
         return self._update(run_id, {PENDING, RUNNING}, [model.status.set(FAILED), model.error.set(error),

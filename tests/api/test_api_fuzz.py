@@ -21,6 +21,8 @@ import pytest
 
 from local.stack import LocalStack
 from tests.api.conftest import PASSWORD
+from tests.fakes.binance import FakeBinance
+from tests.fakes.bybit import FakeBybit
 
 pytestmark = pytest.mark.stack
 
@@ -32,11 +34,14 @@ RAISED_LIMITS = {name: "1000000" for name in
 
 @pytest.fixture(scope="module")
 def stack(moto_server):
+    """The local stack with raised limits, its exchanges the fakes of the tests (no network here)."""
     reset = urllib.request.Request(f"{moto_server}/moto-api/reset", method="POST")
     urllib.request.urlopen(reset).read()
     try:
-        with LocalStack(api_port=0, ws_port=0, parameters=RAISED_LIMITS) as running:
-            yield running
+        with FakeBinance() as binance, FakeBybit() as bybit:
+            exchanges = {"BinanceBaseUrl": binance.url, "BinanceFuturesBaseUrl": binance.url, "BybitBaseUrl": bybit.url}
+            with LocalStack(api_port=0, ws_port=0, parameters={**RAISED_LIMITS, **exchanges}) as running:
+                yield running
     finally:
         urllib.request.urlopen(reset).read()
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from api.errors import install_error_handlers
+from api.errors import error_responses, install_error_handlers
 from api.middleware import ApiGatewayMiddleware, rate_limit_category
 from api.routes import (
     auth, backtests, health, market_data, monte_carlo, optimizations, strategies, trades, transactions, walk_forwards,
@@ -80,11 +80,25 @@ def create_app(services: ApiServices, allowed_origin: str = "*") -> FastAPI:
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            app.openapi_schema = with_links(_with_rate_limits(FastAPI.openapi(app), services.rate_limiter.limits))
+            document = _with_bad_request(FastAPI.openapi(app))
+            app.openapi_schema = with_links(_with_rate_limits(document, services.rate_limiter.limits))
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
     return app
+
+
+def _with_bad_request(schema: dict[str, Any]) -> dict[str, Any]:
+    """Every operation that takes a body documents the 400 of a body that is not JSON (a route
+    does not have to remember it)."""
+    bad_request = error_responses(400)[400]
+    for operations in schema["paths"].values():
+        for operation in operations.values():
+            if "requestBody" in operation and "400" not in operation["responses"]:
+                operation["responses"]["400"] = {
+                    "description": bad_request["description"],
+                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}}}
+    return schema
 
 
 def _with_rate_limits(schema: dict[str, Any], limits: Mapping[str, int]) -> dict[str, Any]:
