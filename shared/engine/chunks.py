@@ -129,6 +129,7 @@ class ChunkResult:
             "exit_bar": found.exit_bar,
             "exit_price": found.exit_price,
             "exit_reason": found.exit_reason,
+            "ambiguous": found.ambiguous,
             "next_index": self.next_index,
             "own_chain": self.own_chain,
         }
@@ -137,7 +138,8 @@ class ChunkResult:
     def from_arrays(cls, arrays: dict[str, np.ndarray]) -> ChunkResult:
         index, first_bar, end_bar, read_bar = (int(value) for value in arrays["span"])
         candidates = CandidateExits(
-            arrays["fill_bar"], arrays["entry_price"], arrays["exit_bar"], arrays["exit_price"], arrays["exit_reason"]
+            arrays["fill_bar"], arrays["entry_price"], arrays["exit_bar"], arrays["exit_price"], arrays["exit_reason"],
+            arrays["ambiguous"],
         )
         return cls(ChunkSpan(index, first_bar, end_bar, read_bar), candidates, arrays["next_index"],
                    arrays["own_chain"], int(arrays["first_exit_signal"]))
@@ -154,7 +156,7 @@ def compute_chunk(strategy: Strategy, window: Candles, span: ChunkSpan, settings
     found = resolve_exits(window.slice(start, len(window)), signals.entry[start:], signals.exit[start:],
                           ExitRules.from_config(strategy.config, settings))
     candidates = CandidateExits(found.fill_bar + offset, found.entry_price, found.exit_bar + offset,
-                                found.exit_price, found.exit_reason)
+                                found.exit_price, found.exit_reason, found.ambiguous)
     next_index = next_candidates(candidates.fill_bar, candidates.exit_bar)
     exit_signals = np.flatnonzero(signals.exit[start:-1])
     return ChunkResult(
@@ -223,7 +225,7 @@ def _carried_exit(candles: Candles, fill_bar: int, later: Sequence[ChunkResult],
         exit_[signal - (fill_bar - 1)] = True
     found = resolve_exits(window, entry, exit_, rules)
     return CandidateExits(found.fill_bar + fill_bar - 1, found.entry_price, found.exit_bar + fill_bar - 1,
-                          found.exit_price, found.exit_reason)
+                          found.exit_price, found.exit_reason, found.ambiguous)
 
 
 def _take(candidates: CandidateExits, rows: np.ndarray) -> CandidateExits:
@@ -233,17 +235,20 @@ def _take(candidates: CandidateExits, rows: np.ndarray) -> CandidateExits:
 def _with_last_exit(rows: CandidateExits, resolved: CandidateExits) -> CandidateExits:
     """`rows` with its last trade's exit replaced by `resolved` (one row for the same entry)."""
     exit_bar, exit_price, exit_reason = rows.exit_bar.copy(), rows.exit_price.copy(), rows.exit_reason.copy()
+    ambiguous = rows.ambiguous.copy()
     exit_bar[-1], exit_price[-1], exit_reason[-1] = resolved.exit_bar[0], resolved.exit_price[0], resolved.exit_reason[0]
-    return CandidateExits(rows.fill_bar, rows.entry_price, exit_bar, exit_price, exit_reason)
+    ambiguous[-1] = resolved.ambiguous[0]
+    return CandidateExits(rows.fill_bar, rows.entry_price, exit_bar, exit_price, exit_reason, ambiguous)
 
 
 def _concatenate(parts: list[CandidateExits]) -> CandidateExits:
     if not parts:
         empty = np.empty(0, dtype=np.int64)
-        return CandidateExits(empty, np.empty(0), empty, np.empty(0), np.empty(0, dtype=np.int8))
+        return CandidateExits(empty, np.empty(0), empty, np.empty(0), np.empty(0, dtype=np.int8),
+                              np.empty(0, dtype=bool))
     return CandidateExits(*(np.concatenate(columns) for columns in zip(*(_columns(part) for part in parts))))
 
 
 def _columns(candidates: CandidateExits) -> tuple[np.ndarray, ...]:
     return (candidates.fill_bar, candidates.entry_price, candidates.exit_bar, candidates.exit_price,
-            candidates.exit_reason)
+            candidates.exit_reason, candidates.ambiguous)

@@ -97,6 +97,7 @@ def settle_chain(
     summary = performance_summary(
         trades, equity, candles, initial_balance=settings.initial_balance, timeframe=settings.timeframe, drawdown=drawdown
     )
+    summary |= execution_summary(int(candidates.ambiguous[taken].sum()), 0.0, 0)
     return BacktestResult(
         trades=trades,
         equity_curve=equity,
@@ -106,6 +107,11 @@ def settle_chain(
         performance_summary=summary,
         drawdown_periods=drawdown.drawdown_periods,
     )
+
+
+def execution_summary(ambiguous_bars: int, funding_paid: float, skipped_orders: int) -> dict[str, float | int]:
+    """The execution figures every result reports beside the performance metrics."""
+    return {"ambiguous_bars": ambiguous_bars, "funding_paid": funding_paid, "skipped_orders": skipped_orders}
 
 
 def equity_curve(
