@@ -28,8 +28,8 @@ from shared.candles import Candles
 from shared.engine.settings import BacktestSettings
 from shared.strategy.model import StrategyConfig
 
-EXIT_REASONS = ("signal", "stop_loss", "take_profit", "trailing_stop", "liquidation", "open")
-SIGNAL, STOP_LOSS, TAKE_PROFIT, TRAILING_STOP, LIQUIDATION, OPEN = range(len(EXIT_REASONS))
+EXIT_REASONS = ("signal", "stop_loss", "take_profit", "trailing_stop", "liquidation", "open", "reversal")
+SIGNAL, STOP_LOSS, TAKE_PROFIT, TRAILING_STOP, LIQUIDATION, OPEN, REVERSAL = range(len(EXIT_REASONS))
 
 # Cells (candidates x bars) gathered per scan step: bounds the scan's memory to a few MB.
 _SCAN_CELLS = 1 << 18
