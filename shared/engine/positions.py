@@ -693,3 +693,51 @@ def settle_positions(book: Book, walked: Walked, sizer: Sizer, initial_balance: 
         leg=np.array(columns["leg"], dtype=np.int16),
     )
     return trades, equity
+
+
+SIGNAL_NAMES = ("entry", "exit", "short_entry", "short_exit")
+_ENTRY_FIELDS = ("bar", "price", "fee", "at_open", "weight")
+_EXIT_FIELDS = ("bar", "price", "fee", "reason", "at_open", "share")
+
+
+def shifted(position: Position, offset: int) -> Position:
+    """A position resolved on a window starting at global bar `offset`, in global bars (only for
+    positions that did not reach the window's end)."""
+    return Position(
+        signal_bar=position.signal_bar + offset, side=position.side, release=position.release + offset,
+        entries=[Entry(entry.bar + offset, entry.price, entry.fee, entry.at_open, entry.weight)
+                 for entry in position.entries],
+        exits=[Exit(leg.bar + offset, leg.price, leg.fee, leg.reason, leg.at_open, leg.share)
+               for leg in position.exits],
+        ambiguous=position.ambiguous,
+    )
+
+
+def positions_to_arrays(positions: list[Position]) -> dict[str, np.ndarray]:
+    """Flat arrays of resolved positions (a chunk's .npz); `positions_from_arrays` reads them."""
+    entries = [entry for position in positions for entry in position.entries]
+    exits = [leg for position in positions for leg in position.exits]
+    arrays = {
+        "position_head": np.array([[p.signal_bar, p.side, p.release, p.ambiguous, len(p.entries), len(p.exits)]
+                                   for p in positions], dtype=np.int64).reshape(-1, 6),
+    }
+    for name in _ENTRY_FIELDS:
+        arrays[f"position_entry_{name}"] = np.array([getattr(entry, name) for entry in entries], dtype=np.float64)
+    for name in _EXIT_FIELDS:
+        arrays[f"position_exit_{name}"] = np.array([np.nan if getattr(leg, name) is None else getattr(leg, name)
+                                           for leg in exits], dtype=np.float64)
+    return arrays
+
+
+def positions_from_arrays(arrays: dict[str, np.ndarray]) -> list[Position]:
+    entries = [Entry(int(bar), float(price), float(fee), bool(at_open), float(weight))
+               for bar, price, fee, at_open, weight in zip(*(arrays[f"position_entry_{name}"] for name in _ENTRY_FIELDS))]
+    exits = [Exit(int(bar), float(price), float(fee), int(reason), bool(at_open), None if math.isnan(share) else share)
+             for bar, price, fee, reason, at_open, share in zip(*(arrays[f"position_exit_{name}"] for name in _EXIT_FIELDS))]
+    positions, first_entry, first_exit = [], 0, 0
+    for signal_bar, side, release, ambiguous, entry_count, exit_count in arrays["position_head"].tolist():
+        positions.append(Position(signal_bar, side, release, entries[first_entry:first_entry + entry_count],
+                                  exits[first_exit:first_exit + exit_count], ambiguous))
+        first_entry += entry_count
+        first_exit += exit_count
+    return positions
