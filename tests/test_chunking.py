@@ -32,6 +32,7 @@ from shared.indicators import sma
 from shared.market_data.funding import FundingRates
 from shared.market_data.symbol_rules import SymbolRules
 from shared.strategy import validate_strategy
+from tests.test_engine_parity import fine_candles
 
 TRADE_COLUMNS = ("entry_bar", "exit_bar", "entry_time", "exit_time", "side", "entry_price", "exit_price", "quantity",
                  "pnl", "pnl_percentage", "fees", "exit_reason", "funding", "leg")
@@ -193,25 +194,6 @@ def order_rules(draw, definition: dict) -> dict:
         config["direction"] = "both"
         result["short_entry_rules"], result["short_exit_rules"] = definition["exit_rules"] or definition["entry_rules"], None
     return result
-
-
-def fine_candles(candles: Candles, seed: int, parts: int = 5) -> Candles:
-    """Finer candles inside each bar (parts per bar), consistent with the bar's OHLC."""
-    rng = np.random.default_rng(seed)
-    n = len(candles)
-    step = (candles.ts[1] - candles.ts[0]) // parts if n > 1 else 15_000
-    path = np.empty((n, parts + 1))
-    path[:, 0], path[:, -1] = candles.open, candles.close
-    inner = rng.uniform(candles.low[:, None], candles.high[:, None], (n, parts - 1))
-    path[:, 1:-1] = inner
-    opens, closes = path[:, :-1], path[:, 1:]
-    highs, lows = np.maximum(opens, closes), np.minimum(opens, closes)
-    high_part, low_part = rng.integers(0, parts, n), rng.integers(0, parts, n)
-    highs[np.arange(n), high_part] = candles.high
-    lows[np.arange(n), low_part] = candles.low
-    highs, lows = np.maximum(highs, np.maximum(opens, closes)), np.minimum(lows, np.minimum(opens, closes))
-    ts = (candles.ts[:, None] + step * np.arange(parts)).ravel()
-    return Candles.from_arrays(ts, opens.ravel(), highs.ravel(), lows.ravel(), closes.ravel(), np.ones(n * parts))
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])

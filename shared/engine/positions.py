@@ -426,6 +426,8 @@ class _Holding:
             self.position.exits.append(Exit(bar, self.d * signed_price, book.maker, TAKE_PROFIT, at_open,
                                             None if closes else share))
             self.left = 0.0 if closes else self.left - share
+            if closes:
+                self.position.release = bar
             return closes
         self.close(bar, self.d * signed_price, book.maker, TAKE_PROFIT, at_open)
         return True
@@ -525,6 +527,7 @@ class Sizer:
         self.book, self.equity = book, float(initial_balance)
         self.funding = _Funding(book)
         self.rows: list[tuple] = []  # (position no., entry, exit, units)
+        self.corrections: list[float] = []  # per position: sized equity after - (equity before + pnl)
 
     def size(self, position: Position) -> tuple[list[float], int] | None:
         book, config = self.book, self.book.config
@@ -580,6 +583,8 @@ class Sizer:
         pnl -= math.fsum(amount for _, amount in charges)
         liquidated = position.exits[-1].reason == LIQUIDATION and len(position.exits) == 1
         self.equity = 0.0 if (liquidated and committed_all) else max(0.0, equity + pnl)
+        # What the equity curve's cash must step by at the close (liquidation: exactly the equity).
+        self.corrections.append(self.equity - (equity + pnl))
         return result, skipped_adds
 
     def _lots(self, units: float) -> float:
@@ -638,6 +643,7 @@ def settle_positions(book: Book, walked: Walked, sizer: Sizer, initial_balance: 
         rows = by_position.get(number, [])
         for bar, amount in charges[number]:
             intercept[bar] -= amount
+        intercept[position.exits[-1].bar] += sizer.corrections[number]
         row_funding = [math.fsum(amount for _, amount in sizer.funding.charges(
             position.entries[k], position.exits[j], d, units)) for k, j, units in rows]
         for (k, j, units), funding in zip(rows, row_funding):
