@@ -29,7 +29,7 @@ def _ranking_key(optimization_id: str) -> str:
 
 
 class S3OptimizationStore:
-    """The OptimizationStore port of `shared.services.optimizations` on S3."""
+    """The OptimizationStore port of `shared.optimizations.service` on S3."""
 
     def __init__(self, s3_client: Any, bucket: str) -> None:
         self._s3 = s3_client

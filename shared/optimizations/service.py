@@ -5,7 +5,7 @@ field), snapshots the strategy, stores the optimization pending and starts its e
 optimization state machine (statemachine/optimization.asl.json); list/get/results read it back,
 results ranked by the objective. Private to their owner, like backtests.
 
-The workflow side (the state machine's steps) is `shared.services.optimization_workflow`. This
+The workflow side (the state machine's steps) is `shared.optimizations.workflow`. This
 module imports neither NumPy nor the engine until a request needs them (the API's cold start).
 """
 
@@ -17,11 +17,13 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 from shared.errors import Conflict, FieldError, NotFound, ValidationFailed
-from shared.optimization import MAX_COMBINATIONS, OBJECTIVES
-from shared.services.pagination import DESC, Page, PageRequest, ordered, paginate
-from shared.services.ports import BacktestLauncher, MarketCatalog, StrategyRepository
-from shared.services.records import COMPLETED, PENDING, User, new_id, utc_now
-from shared.services.strategies import Strategies
+from shared.optimizations.sweep import MAX_COMBINATIONS, OBJECTIVES
+from shared.pagination import DESC, Page, PageRequest, ordered, paginate
+from shared.backtests.ports import BacktestLauncher, MarketCatalog
+from shared.strategies.ports import StrategyRepository
+from shared.accounts.model import User
+from shared.backtests.model import COMPLETED, PENDING, new_id, utc_now
+from shared.strategies.service import Strategies
 
 if TYPE_CHECKING:
     from shared.engine import BacktestSettings
@@ -141,7 +143,7 @@ class Optimizations:
     clock: Callable[[], datetime] = utc_now
 
     def create(self, user: User, request: OptimizationRequest) -> Optimization:
-        from shared.optimization import parameter_grid  # NumPy and the engine: not at the API's cold start
+        from shared.optimizations.sweep import parameter_grid  # NumPy and the engine: not at the API's cold start
 
         request = replace(request, symbol=request.symbol.strip().upper())
         strategy = Strategies(self.strategies).get(user, request.strategy_id)

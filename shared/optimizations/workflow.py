@@ -4,7 +4,7 @@
 
 Prepare pins the candle series, orders and splits the grid into batches (batches/<i>.json) and
 writes the Map's item list (items.json) for its ItemReader; each Evaluate reads the candles once
-and runs its combinations with one shared indicator cache (`shared.optimization.evaluate_batch`);
+and runs its combinations with one shared indicator cache (`shared.optimizations.sweep.evaluate_batch`);
 Finish ranks every result into ranking.json, records the best and completes. Intermediate objects
 live under partials/optimizations/<id>/ (expired by the bucket's lifecycle if a run dies), the
 ranking under optimizations/<id>/. Steps can run again with the same outcome, and events
@@ -23,13 +23,13 @@ from typing import Any
 
 from shared.engine import BacktestSettings
 from shared.errors import Conflict, DomainError, FieldError, NotFound, ValidationFailed
-from shared.events import EventPublisher, user_channel
+from shared.realtime.events import EventPublisher, user_channel
 from shared.market_data.query import choose_source, read_series, stored_series
 from shared.market_data.store import CandleStore, SeriesManifest
-from shared.optimization import Combination, batch_count, batches, evaluate_batch, parameter_grid, rank
-from shared.services.optimizations import Optimization, OptimizationRepository, OptimizationStore, settings_of
-from shared.services.records import COMPLETED, FAILED, PENDING, RUNNING, utc_now
-from shared.services.step_failures import OptimizationIncomplete, failure_message
+from shared.optimizations.sweep import Combination, batch_count, batches, evaluate_batch, parameter_grid, rank
+from shared.optimizations.service import Optimization, OptimizationRepository, OptimizationStore, settings_of
+from shared.backtests.model import COMPLETED, FAILED, PENDING, RUNNING, utc_now
+from shared.step_failures import OptimizationIncomplete, failure_message
 
 log = logging.getLogger(__name__)
 
