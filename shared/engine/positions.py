@@ -396,13 +396,19 @@ class _Holding:
         fine = self.book._fine
         assert fine is not None
         prices, opens = fine.path(bar, self.d)
-        for point in range(first_point, len(prices)):
+        point = first_point
+        while point < len(prices):
+            reached = np.flatnonzero((prices[point:] <= adverse) | (prices[point:] >= self.next_target()))
+            if not len(reached):
+                return False
+            point += int(reached[0])
             price, at_open = float(prices[point]), bool(opens[point])
             if price <= adverse:
                 return self.stop_out(bar, price if at_open else adverse, adverse, at_open=at_open and point == 0)
             while self.left > 0 and price >= self.next_target():
                 if self.take_profit(bar, price if at_open else self.next_target(), at_open=at_open and point == 0):
                     return True
+            point += 1
         return False
 
     def stop_out(self, bar: int, touched: float, adverse: float, at_open: bool) -> bool:
