@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Protocol
 
+from shared import json_limits
 from shared.errors import FieldError, NotFound, ValidationFailed
 from shared.backtests.service import BacktestMetadata, BacktestRequest, Backtests
 from shared.accounts.ports import UserRepository
@@ -110,7 +111,11 @@ def _prefixed(detail: FieldError, position: int) -> dict[str, str]:
     return {"field": field, "message": detail.message}
 
 
+MAX_BATCH_BYTES = 64 * 1024 * 1024  # a batch is read whole into a 300 s, 1 GB function
+
+
 def parse_batch(content: bytes) -> tuple[str, list[Any]]:
+    json_limits.check(content, MAX_BATCH_BYTES, field="file")
     try:
         document = json.loads(content)
     except json.JSONDecodeError as error:

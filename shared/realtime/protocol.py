@@ -26,6 +26,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Protocol
 
+from shared import json_limits
 from shared.errors import DomainError, FieldError, Forbidden, NotFound, ValidationFailed
 from shared.realtime.events import backtest_channel, market_channel, user_channel
 from shared.accounts.model import User
@@ -64,10 +65,15 @@ class Ping:
 ClientMessage = Join | Leave | Ping
 
 
+MAX_MESSAGE_BYTES = 128 * 1024  # API Gateway's WebSocket message limit
+
+
 def parse_message(body: str | bytes | None) -> ClientMessage:
     """The client message in a frame; ValidationFailed naming the field when it is not one."""
+    raw = body.encode() if isinstance(body, str) else body or b""
+    json_limits.check(raw, MAX_MESSAGE_BYTES, field="message")
     try:
-        message = json.loads(body or "")
+        message = json.loads(raw)
     except (ValueError, UnicodeDecodeError):
         raise ValidationFailed("the message is not valid JSON", [FieldError("message", "must be a JSON object")]) from None
     if not isinstance(message, dict):

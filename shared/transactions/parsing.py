@@ -29,6 +29,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from shared import json_limits
 from shared.errors import FieldError
 from shared.market_data.parsing import JsonItemLocator, parse_timestamp_text
 from shared.market_data.validation import MAX_REPORTED_PROBLEMS, ImportRejected
@@ -188,6 +189,8 @@ def _split_amount(text: str) -> tuple[str, str | None]:
 
 # ------------------------------------------------------------------ JSON
 def _json_rows(text: str) -> tuple[str, list[_Row]]:
+    if json_limits.nesting_depth(text.encode()) > json_limits.MAX_DEPTH:
+        raise file_rejected(f"nests arrays and objects more than {json_limits.MAX_DEPTH} levels deep", "line 1")
     try:
         items = json.loads(text)
     except json.JSONDecodeError as error:

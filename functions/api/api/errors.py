@@ -22,8 +22,10 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from shared.accounts.auth import Unauthenticated
 from shared.errors import Conflict, DomainError, FieldError, Forbidden, NotFound, UpstreamRefused, ValidationFailed
 from shared.accounts.rate_limits import RateLimited
+from shared.json_limits import TooLarge
 
 STATUS_BY_ERROR: Mapping[type[DomainError], int] = {
+    TooLarge: 413,  # before ValidationFailed, of which it is a kind
     ValidationFailed: 422,
     NotFound: 404,
     Forbidden: 403,
@@ -128,6 +130,7 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
         403: "The resource is visible to you but only its owner may change it.",
         404: "No such resource, or one you may not see.",
         409: "The resource changed state meanwhile.",
+        413: "The body is over 10 MiB.",
         422: "Invalid parameters or body; `details` names each field.",
         429: "Rate limit exceeded; see `Retry-After` and the X-RateLimit-* headers.",
         500: "Unexpected error; the message carries the request id to report.",

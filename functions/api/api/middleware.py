@@ -13,15 +13,45 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import PREFIX
 from api.errors import domain_error_response, internal_error_response
+from shared import json_limits
 from shared.accounts.auth import Unauthenticated
 from shared.accounts.service import Accounts
 from shared.accounts.rate_limits import AUTH, BACKTEST_CREATION, GENERAL, MARKET_DATA, RateLimited, RateLimiter
 from shared.accounts.model import User
+from shared.errors import ValidationFailed
 
 logger = Logger(child=True)
 metrics = Metrics()
 
 MAX_TOKEN_LENGTH = 256
+# API Gateway's own request limit; every JSON body is also held to json_limits.MAX_DEPTH.
+MAX_BODY_BYTES = 10 * 1024 * 1024
+_METHODS_WITH_BODY = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+async def _read_body(receive: Receive) -> bytes:
+    chunks, more = [], True
+    while more:
+        message = await receive()
+        if message["type"] != "http.request":
+            break
+        chunks.append(message.get("body", b""))
+        more = message.get("more_body", False)
+    return b"".join(chunks)
+
+
+def _replaying(body: bytes, receive: Receive) -> Receive:
+    """A `receive` that hands the app the body read already, then the original channel."""
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if sent:
+            return await receive()
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return replay
 # What a browser script on another origin may read besides the simple headers.
 EXPOSED_HEADERS = "X-RateLimit-Limit, X-RateLimit-Remaining, X-RateLimit-Reset, Retry-After, Content-Disposition"
 
@@ -104,6 +134,14 @@ class ApiGatewayMiddleware:
                 refused = RateLimited(f"rate limit of {status.limit} requests per minute exceeded ({category})")
                 await domain_error_response(refused)(scope, receive, send_with_headers)
                 return
+            if scope["method"] in _METHODS_WITH_BODY:
+                body = await _read_body(receive)
+                try:
+                    json_limits.check(body, MAX_BODY_BYTES)
+                except ValidationFailed as refused:
+                    await domain_error_response(refused)(scope, receive, send_with_headers)
+                    return
+                receive = _replaying(body, receive)
             await self.app(scope, receive, send_with_headers)
         except Exception:
             rid = request_id(scope)
