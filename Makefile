@@ -37,6 +37,8 @@ web/dist/index.html: web/node_modules/.package-lock.json $(WEB_SOURCES)
 # environments would otherwise compile on every import).
 test: $(STAMP) web/dist/index.html
 	$(BIN)/cfn-lint template.yaml
+	$(BIN)/bandit -q -ll -r shared adapters functions local
+	$(BIN)/pip-audit --progress-spinner off --no-deps --disable-pip -r layers/dependencies/requirements.txt -r requirements/dev.txt
 	$(BIN)/python -m compileall -q shared adapters functions local tests bench
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 	cd web && npm test

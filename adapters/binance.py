@@ -171,7 +171,8 @@ class BinanceClient:
             request = urllib.request.Request(f"{base_url or self.base_url}{path}?{query}", headers={
                 "Accept": "application/json", "User-Agent": "backtest-service", **headers})
             try:
-                with urllib.request.urlopen(request, timeout=self.timeout_s) as response:
+                # the base URLs are the template's Binance parameters (deployment config, https)
+                with urllib.request.urlopen(request, timeout=self.timeout_s) as response:  # nosec B310
                     body = response.read()
                     self._respect_weight(response.headers)
                 return json.loads(body)

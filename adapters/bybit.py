@@ -167,7 +167,8 @@ class BybitClient:
         url = f"{self.base_url}{path}?{urllib.parse.urlencode(params)}"
         request = urllib.request.Request(url, headers={"Accept": "application/json", "User-Agent": "backtest-service"})
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout_s) as response:
+            # the base URL is the template's BybitBaseUrl parameter (deployment config, https)
+            with urllib.request.urlopen(request, timeout=self.timeout_s) as response:  # nosec B310
                 body, headers = response.read(), response.headers
         except urllib.error.HTTPError as error:
             if error.code == 403:  # Bybit's IP rate limit
