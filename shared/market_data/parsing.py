@@ -233,6 +233,18 @@ def parse_kline_rows(rows: list[list[Any]], locator: RowLocator, fmt: str = FORM
     )
 
 
+def concat_raw(parts: list[RawCandles], locator: RowLocator) -> RawCandles:
+    """Several reads of one source (an exchange's pages over several ranges) as one, rows in order."""
+    if len(parts) == 1:
+        return parts[0]
+    offsets = np.cumsum([0] + [len(part) for part in parts])
+    problems = tuple(RowProblem(int(offset) + p.row, p.message) for offset, part in zip(offsets, parts) for p in part.problems)
+    columns = {name: np.concatenate([getattr(part, name) for part in parts]) for name in ("ts", *PRICE_FIELDS)}
+    without = np.concatenate([part.without_trades if part.without_trades is not None else np.zeros(len(part), bool)
+                              for part in parts])
+    return RawCandles(format=parts[0].format, problems=problems, locator=locator, without_trades=without, **columns)
+
+
 # --- column mapping -------------------------------------------------------------------------------
 
 
