@@ -363,6 +363,22 @@ def candle_store_import(store, candles, rows) -> None:
     CandleImporter(store).import_file("BTCUSDT", "1h", binance_csv(kept, "1h"))
 
 
+def test_funding_rate_files_import_through_the_api_and_the_s3_drop(market_data, s3):
+    dump = b"calc_time,funding_interval_hours,last_funding_rate\n1709251200000,8,0.0001\n1709280000000,8,-0.00005\n"
+    s3.put_object(Bucket=IMPORTS_BUCKET, Key="imports/candles/BTCUSDT/funding/BTCUSDT-fundingRate-2024-03.csv",
+                  Body=dump)
+    [dropped] = deliver(s3, market_data, "imports/candles/BTCUSDT/funding/BTCUSDT-fundingRate-2024-03.csv")
+    status = market_data.records.get(dropped["import_id"])
+    assert (status.status, status.timeframe, status.format, status.rows_imported) == (
+        "completed", "funding", "funding_rates", 2)
+    uploaded = market_data.submit_file("user-1", "BTCUSDT", "funding", "csv",
+                                       dump.replace(b"0.0001\n", b"0.0001\n1709308800000,8,0.0002\n", 1))
+    deliver(s3, market_data, uploaded.object_key)
+    done = market_data.get_import(uploaded.import_id, "user-1")
+    assert (done.status, done.rows_imported, done.rows_unchanged) == ("completed", 1, 2)
+    assert market_data.get_funding("BTCUSDT").rates.tolist() == [0.0001, -0.00005, 0.0002]
+
+
 def test_a_fetch_range_must_be_sensible(market_data):
     with pytest.raises(ValidationFailed) as backwards:
         market_data.start_fetch("user-1", "BTCUSDT", "1h", MAR_2024, MAR_2024 - HOUR)

@@ -21,6 +21,9 @@ EXCHANGES = (EXCHANGE_BINANCE, EXCHANGE_BYBIT)
 MARKET_SPOT, MARKET_LINEAR = "spot", "linear"
 MARKETS = (MARKET_SPOT, MARKET_LINEAR)
 
+# The timeframe segment that names a funding-rate history file among imports (API, upload, S3 drop).
+FUNDING_SERIES = "funding"
+
 # File formats an API upload may declare, and the extension its object in the imports bucket gets
 # (the content is detected regardless).
 FILE_EXTENSIONS = {"csv": "csv", "json": "json", "parquet": "parquet"}

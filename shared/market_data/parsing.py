@@ -639,7 +639,17 @@ def _raw_from_columns(
 
 
 def _combined(column: pa.Array | pa.ChunkedArray) -> pa.Array:
-    return column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    if not isinstance(column, pa.ChunkedArray):
+        return column
+    return column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()  # one chunk: no copy
+
+
+def read_timestamps(column: pa.Array) -> tuple[np.ndarray, list[tuple[int, str]]]:
+    """Epoch ms of a column of timestamps in any layout candle files accept, and (row, problem)
+    for each unreadable one (other readers of dated rows use it: funding-rate files)."""
+    problems: list[RowProblem] = []
+    values = _timestamps_ms(column, problems, set())
+    return values, [(problem.row, problem.message) for problem in problems]
 
 
 def _report_nulls(column: pa.Array, name: str, problems: list[RowProblem], broken: set[int]) -> None:

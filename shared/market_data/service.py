@@ -20,6 +20,7 @@ from shared.market_data.contract import (
     COMPLETED,
     EXCHANGE_BINANCE,
     EXCHANGES,
+    FUNDING_SERIES,
     MARKET_LINEAR,
     MARKET_SPOT,
     MARKETS,
@@ -47,7 +48,8 @@ from shared.market_data.imports import (
     new_import_id,
     parse_inbox_key,
 )
-from shared.market_data.gaps import Gap
+from shared.market_data.funding_files import parse_funding_file
+from shared.market_data.gaps import NO_GAPS, Gap
 from shared.market_data.instruments import SymbolRulesStore, symbol_rules_dict
 from shared.market_data.parsing import OrdinalLocator, concat_raw
 from shared.market_data.quality import DEFAULT_SPIKE_K, assess_quality, missing_ranges
@@ -378,6 +380,8 @@ class MarketDataService:
         return status
 
     def _run(self, job: InboxObject) -> ImportReport:
+        if job.timeframe == FUNDING_SERIES and not job.is_fetch_request:
+            return self._import_funding_file(job)
         check_series(job.symbol, job.timeframe)
         if not job.is_fetch_request:
             return self.importer.import_file(job.symbol, job.timeframe, self.inbox.read(job.key, MAX_IMPORT_BYTES))
@@ -395,6 +399,18 @@ class MarketDataService:
             return report
         funding = exchange.fetch_funding(job.symbol, int(ranges[0][0]), int(ranges[-1][1]))
         return replace(report, funding_rates_imported=self.funding.put_funding(job.symbol, funding).added)
+
+    def _import_funding_file(self, job: InboxObject) -> ImportReport:
+        if not SYMBOL_PATTERN.match(job.symbol):
+            raise ValidationFailed("invalid series", [FieldError("symbol", "expected 2-20 upper-case letters or digits")])
+        rates = parse_funding_file(self.inbox.read(job.key, MAX_IMPORT_BYTES))
+        merge = self.funding.put_funding(job.symbol, rates)
+        return ImportReport(
+            symbol=job.symbol, timeframe=FUNDING_SERIES, format="funding_rates", rows_in_file=len(rates.times),
+            rows_imported=merge.added, rows_unchanged=merge.unchanged, duplicates_dropped=0, rows_without_trades=0,
+            gaps=NO_GAPS, first_ts=int(rates.times[0]), last_ts=int(rates.times[-1]),
+            funding_rates_imported=merge.added,
+        )
 
     def _create(self, status: ImportStatus) -> ImportStatus:
         if not self.records.create(status):  # a fresh uuid4 never collides; this guards the invariant
@@ -421,8 +437,9 @@ def _exchange_errors(exchange: str, market: str) -> list[FieldError]:
 
 
 def _series_errors(symbol: str, timeframe: str) -> list[FieldError]:
+    """What is wrong with a series an import names (`funding`: the symbol's funding-rate history)."""
     try:
-        check_series(symbol, timeframe)
+        check_series(symbol, "1m" if timeframe == FUNDING_SERIES else timeframe)
     except ValidationFailed as error:
         return list(error.errors)
     return []

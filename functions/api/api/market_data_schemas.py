@@ -18,8 +18,10 @@ from pydantic_core import PydanticCustomError
 
 from api.errors import ErrorDetail
 from api.schemas import Timeframe, UtcDateTimeInput
+from shared.timeframes import TIMEFRAMES
 from shared.market_data.contract import (
     EXCHANGES,
+    FUNDING_SERIES,
     FILE_EXTENSIONS,
     MARKETS,
     SOURCES,
@@ -146,6 +148,11 @@ class SymbolInfo(BaseModel):
 
 
 # ------------------------------------------------------------------ imports
+ImportTimeframe = Annotated[Literal[(*TIMEFRAMES, FUNDING_SERIES)], Field(  # type: ignore[valid-type]
+    description="The candles' timeframe, or `funding` for a funding-rate history file (time and rate columns: "
+                "Binance's dumps and exports, Bybit's, JSON from their funding endpoints).")]
+
+
 class CandleFileImport(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
         "symbol": "BTCUSDT", "timeframe": "1m", "file_format": "csv",
@@ -153,7 +160,7 @@ class CandleFileImport(BaseModel):
     }]})
 
     symbol: Symbol = _SYMBOL
-    timeframe: Timeframe
+    timeframe: ImportTimeframe
     file_format: FileFormat = Field(description="The extension the file is stored with; the content itself is "
                                                 "detected (Binance kline CSV, OHLCV CSV, JSON, Parquet).")
     file_content: Base64File
@@ -164,7 +171,7 @@ class UploadRequest(BaseModel):
         {"symbol": "BTCUSDT", "timeframe": "1m", "filename": "BTCUSDT-1m-2024.csv"}]})
 
     symbol: Symbol = _SYMBOL
-    timeframe: Timeframe
+    timeframe: ImportTimeframe
     filename: str = Field(min_length=1, max_length=255,
                           description="Your file's name; kept (made safe) as the uploaded object's name.")
 
