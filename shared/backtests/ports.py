@@ -5,9 +5,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from shared.backtests.model import Backtest, BacktestSummary, Trade
+
+if TYPE_CHECKING:
+    from shared.market_data.funding import FundingRates
+    from shared.market_data.symbol_rules import SymbolRules
 
 
 class BacktestRepository(Protocol):
@@ -58,12 +62,28 @@ class TradeStore(Protocol):
     def get(self, backtest_id: str, seq: int) -> Trade | None: ...
 
     def delete(self, backtest_id: str) -> None:
-        """Remove everything the backtest produced (trades and partial results)."""
+        """Remove everything the backtest produced (trades, equity series and partial results)."""
+
+
+class EquityStore(Protocol):
+    """A completed backtest's equity series (`shared.backtests.equity.EquitySeries`), removed
+    with its trades by `TradeStore.delete`."""
+
+    def save(self, backtest_id: str, series: Any) -> None: ...
+
+    def load(self, backtest_id: str) -> Any | None:
+        """None when the backtest has no stored series."""
 
 
 class MarketCatalog(Protocol):
     def timeframes(self, symbol: str) -> Sequence[str]:
         """Timeframes the market-data store can serve for `symbol`; empty for an unknown symbol."""
+
+    def funding(self, symbol: str, start_ms: int, end_ms: int) -> FundingRates:
+        """The stored funding rates with start_ms <= time <= end_ms (empty when none)."""
+
+    def symbol_rules(self, symbol: str, exchange: str, market: str) -> SymbolRules | None:
+        """The stored exchange rules of the symbol, None when none are stored."""
 
 
 class BacktestLauncher(Protocol):

@@ -54,13 +54,21 @@ STRATEGY = {
 
 
 class FakeCatalog:
-    """The market-data store as the backtest service sees it: symbol -> servable timeframes."""
+    """The market-data store as the backtest service sees it: symbol -> servable timeframes (no
+    candles needed); funding rates and symbol rules from the real stores (`stored`)."""
 
-    def __init__(self) -> None:
+    def __init__(self, stored: Any) -> None:
         self.series = {"BTCUSDT": ["1m", "5m", "15m", "30m", "1h", "4h", "1d", "1w"], "ETHUSDT": ["1h", "4h", "1d", "1w"]}
+        self.stored = stored
 
     def timeframes(self, symbol: str) -> list[str]:
         return self.series.get(symbol, [])
+
+    def funding(self, symbol: str, start_ms: int, end_ms: int) -> Any:
+        return self.stored.funding(symbol, start_ms, end_ms)
+
+    def symbol_rules(self, symbol: str, exchange: str, market: str) -> Any:
+        return self.stored.symbol_rules(symbol, exchange, market)
 
 
 @dataclass
@@ -98,13 +106,16 @@ class Api:
         return response.json()
 
     def complete(self, backtest_id: str, trades: Any, final_balance: float = 10500.0,
-                 summary: dict | None = None) -> Backtest:
-        """Play the state machine's part: running, then the results persisted."""
+                 summary: dict | None = None, equity: Any = None) -> Backtest:
+        """Play the state machine's part: running, then the results (and `equity`, an
+        EquitySeries, when given) persisted."""
         from shared.backtests.service import record_results
         from shared.backtests.model import utc_now
 
         repository = self.services.backtests.repository
         repository.mark_running(backtest_id, utc_now())
+        if equity is not None:
+            self.services.results.equity.save(backtest_id, equity)
         return record_results(repository, self.services.backtests.trades, backtest_id, final_balance=final_balance,
                               performance_summary=summary or {"total_trades": len(trades), "winning_trades": 0,
                                                               "losing_trades": 0},
@@ -159,8 +170,8 @@ def make_api(api_aws: tuple[str, ApiSettings], limits: dict[str, int] = UNLIMITE
     services.rate_limiter.limits = limits
     if clock is not None:
         services.rate_limiter.clock = clock
-    services.backtests.catalog = FakeCatalog()
-    return Api(TestClient(create_app(services), raise_server_exceptions=False), services, settings, url)
+    services.backtests.catalog = FakeCatalog(services.backtests.catalog)
+    return Api(TestClient(create_app(services, settings.cors_allowed_origin), raise_server_exceptions=False), services, settings, url)
 
 
 @pytest.fixture(scope="session")
