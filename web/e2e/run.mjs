@@ -197,8 +197,30 @@ try {
   assert.ok((await drawnPixels("Live price chart")) > 200, "the live chart shows the stored candles");
   await page.getByRole("cell", { name: "BTCUSDT", exact: true }).waitFor();
   await shot("06-market-data");
+  // a sweep of a parametrised strategy (made over the API), its heatmap, a row run as a backtest
+  const token = await page.evaluate(() => JSON.parse(sessionStorage.getItem("backtest-session")).token);
+  const cross = (direction) => ({ indicator: "sma", params: { period: "$fast" }, comparator: direction, value: { indicator: "sma", params: { period: "$slow" } } });
+  const created = await fetch(`${stack.api}/api/v1/strategies`, {
+    method: "POST", headers: { Authorization: `Bearer ${token}`, "Content-Type": "application/json" },
+    body: JSON.stringify({ name: "E2E sweep", entry_rules: { conditions: [cross("crosses_above")] }, exit_rules: { conditions: [cross("crosses_below")] }, config: { parameters: { fast: 5, slow: 20 } } }),
+  });
+  assert.equal(created.status, 201);
   await page.getByRole("link", { name: "Optimizations" }).click();
-  await page.getByRole("button", { name: "Run optimization" }).waitFor();
+  await page.getByLabel("Strategy", { exact: true }).selectOption({ label: "E2E sweep" });
+  await page.getByLabel("fast stop").fill("9");
+  await page.getByLabel("fast step").fill("2");
+  await page.getByLabel("slow start").fill("20");
+  await page.getByLabel("slow stop").fill("30");
+  await page.getByLabel("slow step").fill("5");
+  await page.getByRole("button", { name: "Run optimization" }).click();
+  await page.getByRole("table", { name: /^Results, best first/ }).waitFor({ timeout: 90_000 });
+  const heat = page.locator("table.heatmap tbody tr");
+  assert.equal(await heat.count(), 3, "slow 20, 25, 30 as rows");
+  assert.equal(await page.locator("table.results tbody tr").count(), 9, "3 x 3 combinations ranked");
+  await shot("07-optimization");
+  await page.getByRole("button", { name: "Run rank 1 as a backtest" }).click();
+  await page.getByRole("heading", { name: /E2E sweep \(fast=/ }).waitFor();
+  step("a 3 x 3 sweep ranked, its heatmap drawn, rank 1 run as a backtest");
   await page.getByRole("link", { name: "Transactions" }).click();
   await page.getByRole("button", { name: "Replay with alternatives" }).waitFor();
   step("market data, optimizations and transactions pages render");
