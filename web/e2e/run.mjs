@@ -221,8 +221,23 @@ try {
   await page.getByRole("button", { name: "Run rank 1 as a backtest" }).click();
   await page.getByRole("heading", { name: /E2E sweep \(fast=/ }).waitFor();
   step("a 3 x 3 sweep ranked, its heatmap drawn, rank 1 run as a backtest");
+  // transactions: a file of two fills imported, then replayed beside a 2 % stop / 4 % target
   await page.getByRole("link", { name: "Transactions" }).click();
-  await page.getByRole("button", { name: "Replay with alternatives" }).waitFor();
+  const hour = 3_600_000;
+  const at = (hoursAgo) => new Date(Math.floor(Date.now() / hour) * hour - hoursAgo * hour).toISOString();
+  const fills = `time,symbol,side,price,quantity,fee,id\n${at(240)},BTCUSDT,buy,15000,0.1,1.5,e2e-1\n${at(120)},BTCUSDT,sell,15300,0.1,1.53,e2e-2\n`;
+  await page.getByLabel("Transactions file").setInputFiles({ name: "fills.csv", mimeType: "text/csv", buffer: Buffer.from(fills) });
+  await page.getByRole("button", { name: "Import transactions" }).click();
+  await page.locator(".import-progress", { hasText: "completed: 2 imported" }).waitFor({ timeout: 60_000 });
+  await page.getByRole("checkbox", { name: "Select transaction e2e-1" }).waitFor();
+  await page.getByRole("checkbox", { name: "Select transaction e2e-1" }).check();
+  await page.getByRole("checkbox", { name: "Select transaction e2e-2" }).check();
+  await page.getByRole("button", { name: "Replay with alternatives" }).click();
+  const trips = page.getByRole("table", { name: "Round trips" });
+  await trips.waitFor({ timeout: 90_000 });
+  assert.equal(await trips.locator("tbody tr").count(), 1, "one round trip");
+  await shot("08-replay");
+  step("two fills imported and replayed beside an alternative exit");
   step("market data, optimizations and transactions pages render");
 
   assert.deepEqual(problems, [], "no page errors");
