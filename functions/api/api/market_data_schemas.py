@@ -190,8 +190,8 @@ class FetchRequest(RequestBody):
                                                "over the range are stored too).")
 
 
-class RepairRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
+class RepairRequest(RequestBody):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
         "start_time": "2024-01-01T00:00:00Z", "end_time": "2024-03-01T00:00:00Z", "exchange": "binance"}]})
 
     start_time: UtcDateTimeInput = Field(description="Look for missing candles from this open time (inclusive).")
