@@ -29,6 +29,7 @@ MIN_COMMISSION, MAX_COMMISSION = 0.0, 10.0  # percent of notional, per side
 DEFAULT_LEVERAGE, DEFAULT_COMMISSION = 1.0, 0.1  # 0.1 %: a common spot taker fee
 MAX_CHUNKS = 1000
 MAX_INITIAL_BALANCE = 1e15
+MIN_INITIAL_BALANCE = 0.01  # a cent: DynamoDB refuses numbers below 1e-130 (a 500 before this bound)
 EXECUTION_FIELDS = ("maker_fee", "taker_fee", "slippage_ticks", "funding", "intrabar_timeframe", "same_bar_priority",
                     "exchange", "market")
 ORDER_FIELDS = ("created_at", "updated_at", "start_time", "end_time", "symbol", "status", "final_balance")

@@ -15,7 +15,7 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 def iso_utc(ms: int) -> str:
     """`2024-03-01T00:00:00Z` (milliseconds shown only when not zero)."""
     moment = _EPOCH + timedelta(milliseconds=int(ms))
-    text = moment.strftime("%Y-%m-%dT%H:%M:%S")
+    text = f"{moment.year:04d}-{moment:%m-%dT%H:%M:%S}"  # %Y prints year 8 as "8", not RFC 3339
     return f"{text}.{moment.microsecond // 1000:03d}Z" if moment.microsecond else f"{text}Z"
 
 

@@ -256,7 +256,8 @@ class BacktestCreate(RequestBody):
     timeframe: Timeframe
     start_time: UtcDateTimeInput
     end_time: UtcDateTimeInput
-    initial_balance: float = Field(gt=0, le=backtests.MAX_INITIAL_BALANCE, allow_inf_nan=False)
+    initial_balance: float = Field(ge=backtests.MIN_INITIAL_BALANCE, le=backtests.MAX_INITIAL_BALANCE,
+                                   allow_inf_nan=False)
     metadata: BacktestMetadataIn = Field(default_factory=BacktestMetadataIn)
 
 

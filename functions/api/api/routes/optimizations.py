@@ -61,7 +61,8 @@ class SweepCreate(RequestBody):
     timeframe: Timeframe
     start_time: UtcDateTimeInput
     end_time: UtcDateTimeInput
-    initial_balance: float = Field(gt=0, le=backtests.MAX_INITIAL_BALANCE, allow_inf_nan=False)
+    initial_balance: float = Field(ge=backtests.MIN_INITIAL_BALANCE, le=backtests.MAX_INITIAL_BALANCE,
+                                   allow_inf_nan=False)
     metadata: OptimizationMetadataIn = Field(default_factory=OptimizationMetadataIn)
     parameters: dict[str, Any] = Field(
         min_length=1, json_schema_extra={"additionalProperties": _PARAMETER_VALUES},
