@@ -171,6 +171,13 @@ try {
   await shot("04-backtest");
   step("a trade click scrolls the chart to it, with its markers");
 
+  await page.getByRole("button", { name: "Run Monte Carlo" }).click();
+  await page.getByText(/Probability of ruin/).waitFor({ timeout: 30_000 });
+  const bands = await page.getByRole("img", { name: /^Monte Carlo equity bands over \d+ trades$/ }).locator("polyline").getAttribute("points");
+  assert.ok(bands && bands.split(" ").length > 1, "the median band is drawn");
+  assert.equal(await page.getByRole("table", { name: "Monte Carlo percentiles" }).locator("tbody tr").count(), 3);
+  step("Monte Carlo percentiles and bands shown");
+
   // ---------------------------------------------------------------- compare two
   await page.getByRole("link", { name: "Backtests", exact: true }).first().click();
   const second = await runBacktest("4h");
@@ -194,6 +201,7 @@ try {
   await shot("06-market-data");
   await page.getByRole("link", { name: "Optimizations" }).click();
   await page.getByRole("button", { name: "Run optimization" }).waitFor();
+  await page.getByRole("heading", { name: "Walk-forwards" }).waitFor();
   await page.getByRole("link", { name: "Transactions" }).click();
   await page.getByRole("button", { name: "Replay with alternatives" }).waitFor();
   step("market data, optimizations and transactions pages render");

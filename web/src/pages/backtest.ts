@@ -2,6 +2,7 @@
  * with trades and overlays, equity vs buy-and-hold, the underwater chart, the trades table
  * (filters, pages, CSV) and the drawdown periods. Clicking a trade scrolls the chart to it. */
 import { AreaSeries, LineSeries, type UTCTimestamp } from "lightweight-charts";
+import { monteCarloSection } from "../components/monteCarlo";
 import type { Api, Backtest, Trade, TradeQuery } from "../api";
 import type { App, Page } from "../app";
 import { chartBox, fitWhenShown } from "../charts";
@@ -66,7 +67,7 @@ async function completedView(app: App, backtest: Backtest, root: HTMLElement): P
   const equitySlot = h("div");
   const trades = tradesSection(app.api, backtest, (trade) => void chart.focus(trade));
   const drawdownSlot = h("div");
-  root.append(cards, chart.element, equitySlot, trades.element, drawdownSlot);
+  root.append(cards, chart.element, equitySlot, trades.element, drawdownSlot, monteCarloSection(app.api, backtest));
   const [equity] = await Promise.all([
     equityCharts(app.api, backtest).then((part) => (equitySlot.replaceWith(part.element), part)),
     drawdownSection(app.api, backtest).then((part) => (drawdownSlot.replaceWith(part), part)),
