@@ -62,10 +62,12 @@ def create(stack: Stack, user: StackUser, strategy_id: str, **overrides) -> tupl
     return stack.request("POST", "/optimizations", user.token, body)
 
 
-def wait_for(stack: Stack, user: StackUser, optimization_id: str, timeout: float = 60.0) -> dict:
+def wait_for(stack: Stack, user: StackUser, optimization_id: str, timeout: float = 60.0,
+             resource: str = "optimizations") -> dict:
+    """The optimization (or walk-forward) once completed or failed (or as it is at the timeout)."""
     deadline = time.monotonic() + timeout
     while True:
-        status, optimization = stack.request("GET", f"/optimizations/{optimization_id}", user.token)
+        status, optimization = stack.request("GET", f"/{resource}/{optimization_id}", user.token)
         assert status == 200, optimization
         if optimization["status"] in ("completed", "failed") or time.monotonic() > deadline:
             return optimization
