@@ -417,10 +417,11 @@ def _read_csv_vectorised(body: bytes, layout: _CsvLayout) -> RawCandles:
             include_columns=[f"c{i}" for i in wanted], column_types=column_types, strings_can_be_null=True
         ),
     )
-    # pyarrow skips blank lines: when it read one row per line, row i is on line body_first_line + i;
-    # otherwise the blank lines are located (rarely needed, so not paid for on every file).
+    # pyarrow skips blank lines (and nothing else: values hold no newlines): without any, row i is on
+    # line body_first_line + i; otherwise the blank lines are located (rarely needed, so not paid for
+    # on every file).
     lines = None
-    if table.num_rows != body.count(b"\n") + (0 if body.endswith(b"\n") or not body else 1):
+    if b"\n\n" in body or b"\n\r\n" in body or body.startswith((b"\n", b"\r\n")):
         lines = _nonblank_line_numbers(body, layout.body_first_line)
         if table.num_rows != len(lines):
             raise _NeedsRowByRow
