@@ -264,8 +264,8 @@ def users_create_command(args: argparse.Namespace) -> int:
     from adapters.models.users import UserItem
     from adapters.repositories.binding import bind
     from adapters.repositories.users import DynamoUserRepository
-    from shared.errors import ValidationFailed
     from shared.accounts.service import register
+    from shared.errors import ValidationFailed
 
     table = os.environ.get("USERS_TABLE")
     if not table:

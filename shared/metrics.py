@@ -36,7 +36,6 @@ import numpy as np
 from shared.candles import Candles
 from shared.timeframes import YEAR_MS, bars_per_year, timeframe_ms
 
-
 # Bars per block of the running-peak computation (see _underwater).
 _PEAK_BLOCK = 1024
 # Below this many drawdown periods, troughs are found by one argmin per period (see _first_at_lowest).

@@ -7,8 +7,10 @@ from datetime import UTC, datetime
 
 import pytest
 
+from shared.accounts.model import User
 from shared.engine import BacktestSettings, run_backtest
 from shared.errors import ValidationFailed
+from shared.optimizations.service import OptimizationRequest, Optimizations
 from shared.optimizations.sweep import (
     Combination,
     batch_count,
@@ -18,8 +20,6 @@ from shared.optimizations.sweep import (
     parameter_values,
     rank,
 )
-from shared.optimizations.service import OptimizationRequest, Optimizations
-from shared.accounts.model import User
 from shared.strategies.model import Strategy
 from shared.strategy import validate_strategy, with_parameters
 from tests.fanout.stack import HOUR_MS, random_walk

@@ -24,8 +24,8 @@ from adapters.repositories.backtests import DynamoBacktestRepository
 from adapters.repositories.binding import bind
 from adapters.repositories.sessions import DynamoSessionRepository
 from adapters.repositories.users import DynamoUserRepository
-from shared.realtime.protocol import ChannelService, ConnectionInfo, encode
 from shared.accounts.service import Accounts
+from shared.realtime.protocol import ChannelService, ConnectionInfo, encode
 
 logger = Logger()
 tracer = Tracer()

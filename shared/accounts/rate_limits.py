@@ -16,8 +16,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
-from shared.errors import DomainError
 from shared.accounts.ports import RateLimitCounter
+from shared.errors import DomainError
 
 AUTH, GENERAL, MARKET_DATA, BACKTEST_CREATION = "auth", "general", "market_data", "backtest_creation"
 WINDOW_SECONDS = 60

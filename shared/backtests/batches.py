@@ -27,10 +27,10 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Protocol
 
-from shared.errors import FieldError, NotFound, ValidationFailed
-from shared.backtests.service import BacktestMetadata, BacktestRequest, Backtests
 from shared.accounts.ports import UserRepository
 from shared.backtests.model import FAILED, utc_now
+from shared.backtests.service import BacktestMetadata, BacktestRequest, Backtests
+from shared.errors import FieldError, NotFound, ValidationFailed
 from shared.timeframes import TIMEFRAMES
 
 BATCHES_PREFIX = "imports/batches/"

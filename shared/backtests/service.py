@@ -16,12 +16,12 @@ from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from shared.errors import Conflict, FieldError, NotFound, ValidationFailed
-from shared.pagination import DESC, Page, PageRequest, ordered, paginate
-from shared.backtests.ports import BacktestLauncher, BacktestRepository, MarketCatalog, TradeStore
-from shared.strategies.ports import StrategyRepository
 from shared.accounts.model import User
 from shared.backtests.model import ACTIVE_STATUSES, PENDING, Backtest, BacktestSummary, new_id, utc_now
+from shared.backtests.ports import BacktestLauncher, BacktestRepository, MarketCatalog, TradeStore
+from shared.errors import Conflict, FieldError, NotFound, ValidationFailed
+from shared.pagination import DESC, Page, PageRequest, ordered, paginate
+from shared.strategies.ports import StrategyRepository
 from shared.strategies.service import Strategies
 
 MIN_LEVERAGE, MAX_LEVERAGE = 1.0, 125.0

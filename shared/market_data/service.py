@@ -15,7 +15,6 @@ from datetime import datetime
 
 from shared.candles import Candles
 from shared.errors import DomainError, FieldError, NotFound, ValidationFailed
-from shared.realtime.events import EventPublisher, user_channel
 from shared.market_data.contract import (
     COMPLETED,
     DEFAULT_CANDLE_LIMIT,
@@ -46,6 +45,7 @@ from shared.market_data.resample import bucket_start
 from shared.market_data.store import CandleStore
 from shared.market_data.validation import ImportRejected
 from shared.market_data.wire import epoch_ms, iso_utc
+from shared.realtime.events import EventPublisher, user_channel
 from shared.timeframes import TIMEFRAMES, timeframe_ms
 
 # About two years of 1m klines: ~1,100 Binance requests, well inside the import function's timeout.

@@ -16,13 +16,13 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
+from shared.accounts.model import User
+from shared.backtests.model import COMPLETED, PENDING, new_id, utc_now
+from shared.backtests.ports import BacktestLauncher, MarketCatalog
 from shared.errors import Conflict, FieldError, NotFound, ValidationFailed
 from shared.optimizations.sweep import MAX_COMBINATIONS, OBJECTIVES
 from shared.pagination import DESC, Page, PageRequest, ordered, paginate
-from shared.backtests.ports import BacktestLauncher, MarketCatalog
 from shared.strategies.ports import StrategyRepository
-from shared.accounts.model import User
-from shared.backtests.model import COMPLETED, PENDING, new_id, utc_now
 from shared.strategies.service import Strategies
 
 if TYPE_CHECKING:

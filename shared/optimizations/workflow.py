@@ -21,14 +21,14 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
+from shared.backtests.model import COMPLETED, FAILED, PENDING, RUNNING, utc_now
 from shared.engine import BacktestSettings
 from shared.errors import Conflict, DomainError, FieldError, NotFound, ValidationFailed
-from shared.realtime.events import EventPublisher, user_channel
 from shared.market_data.query import choose_source, read_series, stored_series
 from shared.market_data.store import CandleStore, SeriesManifest
-from shared.optimizations.sweep import Combination, batch_count, batches, evaluate_batch, parameter_grid, rank
 from shared.optimizations.service import Optimization, OptimizationRepository, OptimizationStore, settings_of
-from shared.backtests.model import COMPLETED, FAILED, PENDING, RUNNING, utc_now
+from shared.optimizations.sweep import Combination, batch_count, batches, evaluate_batch, parameter_grid, rank
+from shared.realtime.events import EventPublisher, user_channel
 from shared.step_failures import OptimizationIncomplete, failure_message
 
 log = logging.getLogger(__name__)

@@ -26,10 +26,10 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Protocol
 
-from shared.errors import DomainError, FieldError, Forbidden, NotFound, ValidationFailed
-from shared.realtime.events import backtest_channel, market_channel, user_channel
 from shared.accounts.model import User
 from shared.backtests.model import Backtest
+from shared.errors import DomainError, FieldError, Forbidden, NotFound, ValidationFailed
+from shared.realtime.events import backtest_channel, market_channel, user_channel
 from shared.timeframes import TIMEFRAMES
 
 # API Gateway closes every WebSocket after 2 hours; nothing stored for a connection outlives that.

@@ -14,12 +14,12 @@ from dataclasses import dataclass, field, fields, replace
 from datetime import datetime
 from typing import Any
 
-from shared.errors import FieldError, Forbidden, NotFound, ValidationFailed
-from shared.pagination import DESC, Page, PageRequest, ordered, paginate
-from shared.strategies.ports import StrategyRepository
 from shared.accounts.model import User
 from shared.backtests.model import new_id, utc_now
+from shared.errors import FieldError, Forbidden, NotFound, ValidationFailed
+from shared.pagination import DESC, Page, PageRequest, ordered, paginate
 from shared.strategies.model import Strategy, StrategySummary
+from shared.strategies.ports import StrategyRepository
 
 MAX_NAME_LENGTH = 200
 MAX_DESCRIPTION_LENGTH = 2000

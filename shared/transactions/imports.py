@@ -16,9 +16,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from shared.backtests.model import new_id, utc_now
 from shared.errors import DomainError, FieldError, NotFound, ValidationFailed
 from shared.realtime.events import EventPublisher, user_channel
-from shared.backtests.model import new_id, utc_now
 from shared.transactions.jobs import (
     COMPLETED,
     EXCHANGES,
@@ -36,8 +36,13 @@ from shared.transactions.jobs import (
     parse_import_key,
 )
 from shared.transactions.model import Fill, Transaction
-from shared.transactions.ports import CredentialVault, ImportInbox, ImportJobRepository, TradeHistorySource, \
-    TransactionRepository
+from shared.transactions.ports import (
+    CredentialVault,
+    ImportInbox,
+    ImportJobRepository,
+    TradeHistorySource,
+    TransactionRepository,
+)
 
 MAX_FILE_BYTES = 10 * 1024 * 1024  # API Gateway takes 10 MB per request; base64 content is larger still
 MAX_REQUEST_BYTES = 64 * 1024

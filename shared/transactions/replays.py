@@ -21,10 +21,10 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
-from shared.errors import FieldError, NotFound, ValidationFailed
-from shared.backtests.service import Backtests
 from shared.accounts.model import User
 from shared.backtests.model import COMPLETED, PENDING, Backtest, new_id
+from shared.backtests.service import Backtests
+from shared.errors import FieldError, NotFound, ValidationFailed
 from shared.strategies.model import Strategy
 from shared.strategies.service import Strategies
 from shared.timeframes import origin_ms, timeframe_ms

@@ -27,9 +27,9 @@ from adapters.repositories.trades import S3TradeStore
 from adapters.repositories.transactions import DynamoImportJobRepository, DynamoTransactionRepository, S3ReplayStore
 from adapters.run_store import S3RunStore
 from adapters.secrets import SecretsManagerVault
+from shared.backtests.workflow import BacktestWorkflow
 from shared.candles import Candles
 from shared.market_data.store import month_index, month_name
-from shared.backtests.workflow import BacktestWorkflow
 from shared.transactions.imports import ImportRunner
 from shared.transactions.jobs import exchange_request_key, file_key
 from shared.transactions.replays import ReplayRunner

@@ -9,9 +9,9 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from api.wiring import ApiServices
 from shared.accounts.auth import Unauthenticated
+from shared.accounts.model import User
 from shared.accounts.service import INVALID_TOKEN
 from shared.pagination import MAX_PER_PAGE, PageRequest
-from shared.accounts.model import User
 
 bearer_scheme = HTTPBearer(
     auto_error=False,

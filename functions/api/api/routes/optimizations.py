@@ -13,11 +13,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from api import PREFIX
 from api.dependencies import CurrentUser, Pagination, Services
 from api.errors import error_responses
-from api.schemas import PageMeta, PerformanceSummary, Timeframe, UtcDateTime, UtcDateTimeInput, round_numbers
 from api.schemas import Decimal as DecimalNumber
-from shared.optimizations.sweep import MAX_COMBINATIONS, OBJECTIVES
+from api.schemas import PageMeta, PerformanceSummary, Timeframe, UtcDateTime, UtcDateTimeInput, round_numbers
 from shared.backtests import service as backtests
 from shared.optimizations.service import DEFAULT_MAX_COMBINATIONS, Optimization, OptimizationRequest
+from shared.optimizations.sweep import MAX_COMBINATIONS, OBJECTIVES
 
 router = APIRouter(prefix=f"{PREFIX}/optimizations", tags=["optimizations"], responses=error_responses(401, 429, 500))
 
