@@ -69,7 +69,7 @@ class MarketReplay:
         while not self._stopped.wait(self.interval_s):
             try:
                 self.step()
-            except Exception:  # noqa: BLE001 - a demo feed logs and keeps going
+            except Exception:  # a demo feed logs and keeps going
                 log.exception("market replay step failed")
 
     def step(self) -> dict[str, int]:

@@ -15,7 +15,7 @@ import time
 import urllib.parse
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -94,7 +94,7 @@ class RestGateway:
             multi_headers.setdefault(k, []).append(v)
         content_type = headers.get("Content-Type", "")
         is_text = not body or (any(content_type.startswith(t) for t in _TEXT_TYPES) and is_utf8(body))
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         return {
             "resource": route.resource,
             "path": parts.path,
@@ -161,13 +161,13 @@ class RestGateway:
                 event = gateway.event(route, params, self.command, self.path, self.headers, body, self.client_address[0])
                 try:
                     response = route.function.invoke(event)
-                except Exception:  # noqa: BLE001 - API Gateway's answer to a failed integration
+                except Exception:  # API Gateway's answer to a failed integration
                     log.exception("integration %s failed", route.function.logical_id)
                     self._send(502, {"Content-Type": "application/json"}, b'{"message": "Internal server error"}')
                     return
                 self._send(*_http_response(response))
 
-            do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _dispatch
+            do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _dispatch  # noqa: N815 - http.server naming
 
         return Handler
 

@@ -42,7 +42,7 @@ class Candles:
         return len(self.ts)
 
     @classmethod
-    def from_arrays(cls, ts, open, high, low, close, volume) -> Candles:  # noqa: A002 - OHLC names
+    def from_arrays(cls, ts, open, high, low, close, volume) -> Candles:
         """Build from any array-likes, coercing to the canonical dtypes."""
         return cls(
             ts=np.ascontiguousarray(ts, dtype=np.int64),

@@ -234,16 +234,13 @@ def _client_error(code: str, status: int) -> ClientError:
     (KeyError("close"), KeyError),
 ])
 def test_step_errors_name_what_the_state_machine_retries(raised, expected):
-    with pytest.raises(expected):
-        with step_errors():
-            raise raised
+    with pytest.raises(expected), step_errors():
+        raise raised
 
 
 def test_step_errors_carry_a_domain_errors_details_in_its_message():
-    with pytest.raises(ValidationFailed) as caught:
-        with step_errors():
-            raise ValidationFailed("invalid strategy", [FieldError("config.stop_loss", "must be greater than 0")])
+    with pytest.raises(ValidationFailed) as caught, step_errors():
+        raise ValidationFailed("invalid strategy", [FieldError("config.stop_loss", "must be greater than 0")])
     assert str(caught.value) == "invalid strategy (config.stop_loss: must be greater than 0)"
-    with pytest.raises(BacktestNotRunning):
-        with step_errors():
-            raise BacktestNotRunning("backtest b is cancelled")
+    with pytest.raises(BacktestNotRunning), step_errors():
+        raise BacktestNotRunning("backtest b is cancelled")

@@ -24,7 +24,7 @@ import math
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from shared.accounts.ports import UserRepository
@@ -203,5 +203,5 @@ def backtest_request(entry: Any, path: str) -> BacktestRequest:
 
 def _utc_millis(moment: datetime) -> datetime:
     """As the REST API takes times: in UTC, to the millisecond."""
-    moment = moment.astimezone(timezone.utc)
+    moment = moment.astimezone(UTC)
     return moment.replace(microsecond=moment.microsecond // 1000 * 1000)

@@ -345,7 +345,7 @@ class BacktestWorkflow:
     def _publish(self, channel: str, event: str, data: dict[str, Any]) -> None:
         try:
             self.publisher.publish(channel, event, data)
-        except Exception:  # noqa: BLE001 - events are best effort; the backtest goes on
+        except Exception:  # events are best effort; the backtest goes on
             log.exception("could not publish %s on %s", event, channel)
 
 

@@ -28,7 +28,7 @@ def epoch_ms(moment: datetime | int) -> int:
     return int(moment)
 
 
-def candle_dict(ts: int, open: float, high: float, low: float, close: float, volume: float) -> dict[str, Any]:  # noqa: A002
+def candle_dict(ts: int, open: float, high: float, low: float, close: float, volume: float) -> dict[str, Any]:
     return {
         "timestamp": iso_utc(ts),
         "open": float(open),

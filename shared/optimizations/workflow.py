@@ -147,7 +147,7 @@ class OptimizationWorkflow:
         data = {"optimization_id": optimization.id, "status": status, "progress": progress, "message": message}
         try:
             self.publisher.publish(user_channel(optimization.owner_id), STATUS_EVENT, data)
-        except Exception:  # noqa: BLE001 - events are best effort
+        except Exception:  # events are best effort
             log.exception("could not publish %s for optimization %s", STATUS_EVENT, optimization.id)
 
 

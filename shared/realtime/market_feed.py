@@ -94,7 +94,7 @@ class MarketFeed:
             raw = self.klines.fetch_klines(symbol, timeframe, start, end)
             events = market_events(validate_candles(raw, timeframe).candles, timeframe, now_ms,
                                    self.interval_ms) if len(raw) else []
-        except Exception:  # noqa: BLE001 - one channel's failure must not starve the others
+        except Exception:  # one channel's failure must not starve the others
             log.exception("market feed: polling %s failed", name)
             return None
         for event, data in events:

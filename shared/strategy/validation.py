@@ -176,7 +176,7 @@ class _Validator:
         if value is None:
             return None
         number = _number(value)
-        in_range = number is not None and 0 < number and (number <= maximum if inclusive else number < maximum)
+        in_range = number is not None and number > 0 and (number <= maximum if inclusive else number < maximum)
         if not in_range:
             bound = f"at most {maximum:g}" if inclusive else f"less than {maximum:g}"
             self.fail(f"config.{key}", f"must be a percentage greater than 0 and {bound}")

@@ -126,7 +126,7 @@ def _percent(name: str, argument: str, field: str) -> float:
         value = float(argument)
     except ValueError:
         raise RuleError(field, f"{name}:{argument} needs a number (percent)") from None
-    if not (math.isfinite(value) and 0 < value and (value <= high if inclusive else value < high)):
+    if not (math.isfinite(value) and value > 0 and (value <= high if inclusive else value < high)):
         bound = f"at most {high:g}" if inclusive else f"below {high:g}"
         raise RuleError(field, f"{name} must be greater than 0 and {bound} (percent), not {argument}")
     return value

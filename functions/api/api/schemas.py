@@ -11,7 +11,7 @@
 from __future__ import annotations
 
 import math
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
@@ -27,7 +27,7 @@ SIGNIFICANT_DIGITS = 12
 
 
 def format_datetime(value: datetime) -> str:
-    value = value.astimezone(timezone.utc)
+    value = value.astimezone(UTC)
     return f"{value:%Y-%m-%dT%H:%M:%S}.{value.microsecond // 1000:03d}Z"
 
 
@@ -38,7 +38,7 @@ def round_decimal(value: float | None) -> float | None:
 
 
 def _to_utc_millis(value: datetime) -> datetime:
-    value = value.astimezone(timezone.utc)
+    value = value.astimezone(UTC)
     return value.replace(microsecond=value.microsecond // 1000 * 1000)
 
 
