@@ -140,7 +140,7 @@ class S3CandleStore:
         candles = Candles.from_arrow(dataset.to_table(filter=condition))
         if len(candles) > 1 and not np.all(np.diff(candles.ts) > 0):
             order = np.argsort(candles.ts, kind="stable")
-            candles = Candles(*(getattr(candles, name)[order] for name in ("ts",) + PRICE_FIELDS))
+            candles = Candles(*(getattr(candles, name)[order] for name in ("ts", *PRICE_FIELDS)))
         return candles
 
     def commit(
@@ -180,7 +180,7 @@ class S3CandleStore:
 def content_digest(candles: Candles) -> str:
     """Names a month object after its candles, so the same candles always get the same name."""
     digest = hashlib.sha256()
-    for name in ("ts",) + PRICE_FIELDS:
+    for name in ("ts", *PRICE_FIELDS):
         digest.update(np.ascontiguousarray(getattr(candles, name)).tobytes())
     return digest.hexdigest()[:32]
 

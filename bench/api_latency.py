@@ -83,10 +83,8 @@ def cold_import() -> None:
             if name.split(".")[0] in ("fastapi", "aws_xray_sdk", "pynamodb", "mangum", "pydantic", "api", "starlette",
                                       "aws_lambda_powertools", "botocore"):
                 top[name] = int(parts[1]) / 1000
-    packages = {}
-    for name, ms in top.items():
-        if "." not in name or name in ("aws_xray_sdk.core", "pynamodb.models", "api.application"):
-            packages[name] = ms
+    packages = {name: ms for name, ms in top.items()
+                if "." not in name or name in ("aws_xray_sdk.core", "pynamodb.models", "api.application")}
     print("  cumulative import time by package (-X importtime, inflated by the profiler): "
           + ", ".join(f"{k} {v:.0f} ms" for k, v in sorted(packages.items(), key=lambda kv: -kv[1])[:8]))
 

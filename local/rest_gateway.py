@@ -88,7 +88,7 @@ class RestGateway:
         """The REST API proxy integration event (payload format 1.0)."""
         parts = urllib.parse.urlsplit(raw_path)
         query = urllib.parse.parse_qs(parts.query, keep_blank_values=True)
-        single_headers = {k: v for k, v in headers.items()}
+        single_headers = dict(headers.items())
         multi_headers: dict[str, list[str]] = {}
         for k, v in headers.items():
             multi_headers.setdefault(k, []).append(v)

@@ -148,7 +148,7 @@ class WebSocketGateway:
         source_ip = connection.remote_address[0]
         client = _Client(connection, source_ip, request.headers.get("User-Agent", ""))
         query = dict(re.findall(r"[?&]([^=&]+)=([^&]*)", request.path))
-        headers = {k: v for k, v in request.headers.raw_items()}
+        headers = dict(request.headers.raw_items())
         event = self._event(connection_id, "$connect", "CONNECT", client, headers=headers,
                             multiValueHeaders={k: [v] for k, v in headers.items()},
                             queryStringParameters=query or None)

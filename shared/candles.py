@@ -69,7 +69,7 @@ class Candles:
 
     def slice(self, start: int, stop: int) -> Candles:
         """Rows [start, stop) by position (views, no copy)."""
-        return Candles(*(getattr(self, name)[start:stop] for name in ("ts",) + PRICE_FIELDS))
+        return Candles(*(getattr(self, name)[start:stop] for name in ("ts", *PRICE_FIELDS)))
 
     def between(self, start_ms: int | None, end_ms: int | None) -> Candles:
         """Rows with start_ms <= ts < end_ms (either bound optional)."""

@@ -12,6 +12,9 @@ import os
 
 import pytest
 
+# Fixtures of the fakes, for every test module that names them (s3, candle_store, fake_binance).
+pytest_plugins = ["tests.fakes.binance", "tests.fakes.market_data"]
+
 os.environ.update(
     AWS_ACCESS_KEY_ID="testing",
     AWS_SECRET_ACCESS_KEY="testing",
@@ -49,4 +52,4 @@ def aws(moto_server):
     import urllib.request
 
     urllib.request.urlopen(urllib.request.Request(f"{moto_server}/moto-api/reset", method="POST")).read()
-    yield moto_server
+    return moto_server

@@ -39,10 +39,7 @@ def bar_by_bar(candles: Candles, entry, exit_, config: StrategyConfig, fee, leve
         exit_fee = u * (fee + maintenance) * price if liquidation else u * fee * price
         fees = position["entry_fee"] + exit_fee
         pnl = d * u * (price - p) - fees
-        if liquidation and position["all_committed"]:
-            equity = 0.0
-        else:
-            equity = max(0.0, equity + pnl)
+        equity = 0.0 if liquidation and position["all_committed"] else max(0.0, equity + pnl)
         trades.append((position["bar"], t, reason, p, price, u, pnl, fees))
         position = None
 
@@ -61,7 +58,7 @@ def bar_by_bar(candles: Candles, entry, exit_, config: StrategyConfig, fee, leve
                 units = min(most, config.notional / p)
             else:
                 units = min(most, equity * config.risk_percentage / 100 / (p * sl))
-            position = dict(bar=t, entry=p, units=units, entry_fee=units * p * fee, best=p, all_committed=units == most)
+            position = {"bar": t, "entry": p, "units": units, "entry_fee": units * p * fee, "best": p, "all_committed": units == most}
         elif position is not None and pending_exit:
             close_position(t, o[t] * (1 - d * slip), "signal")
         pending_entry = pending_exit = False

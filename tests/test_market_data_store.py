@@ -17,15 +17,13 @@ from shared.market_data.resample import resample
 from shared.market_data.sample import SAMPLE_MARKETS, import_sample_data, sample_series
 from shared.market_data.validation import ImportRejected
 from tests.fakes.counting_fs import counting_filesystem
-from tests.fakes.market_data import (  # noqa: F401 - fixtures
+from tests.fakes.market_data import (
     CANDLES_BUCKET,
     RecordingPublisher,
     assert_same_candles,
     binance_csv,
-    candle_store,
     object_keys,
     random_candles,
-    s3,
 )
 
 MAR_2024 = 1_709_251_200_000  # 2024-03-01T00:00:00Z
@@ -93,15 +91,15 @@ def test_a_file_contradicting_stored_candles_is_rejected_and_writes_nothing(cand
 
 # Each breaks line 6 of a Binance kline CSV: fields are open time, open, high, low, close, volume, ...
 BROKEN_LINE = {
-    "unreadable-number": lambda f: f[:1] + ["n/a"] + f[2:],
+    "unreadable-number": lambda f: [*f[:1], "n/a", *f[2:]],
     "short-row": lambda f: f[:3],
-    "non-finite": lambda f: f[:4] + ["inf"] + f[5:],
-    "zero-price": lambda f: f[:3] + ["0"] + f[4:],
-    "negative-volume": lambda f: f[:5] + ["-1"] + f[6:],
-    "high-below-body": lambda f: f[:2] + [f[3]] + f[3:],
-    "low-above-body": lambda f: f[:3] + [f[2]] + f[4:],
-    "misaligned": lambda f: [str(int(f[0]) + MINUTE)] + f[1:],
-    "conflicting-duplicate": lambda f: [str(int(f[0]) - HOUR)] + f[1:],  # line 5's time, line 6's prices
+    "non-finite": lambda f: [*f[:4], "inf", *f[5:]],
+    "zero-price": lambda f: [*f[:3], "0", *f[4:]],
+    "negative-volume": lambda f: [*f[:5], "-1", *f[6:]],
+    "high-below-body": lambda f: [*f[:2], f[3], *f[3:]],
+    "low-above-body": lambda f: [*f[:3], f[2], *f[4:]],
+    "misaligned": lambda f: [str(int(f[0]) + MINUTE), *f[1:]],
+    "conflicting-duplicate": lambda f: [str(int(f[0]) - HOUR), *f[1:]],  # line 5's time, line 6's prices
 }
 
 

@@ -86,7 +86,7 @@ def test_import_then_replay_through_the_state_machine_with_events(stack: Stack):
     progress = [e["data"]["progress"] for e in events if e["event"] == "backtest:status_update"]
     assert progress == [5, 90, 95, 100]
     # Its backtest and trades are the actual ones
-    status, backtest = stack.request("GET", f"/backtests/{backtest_id}", user.token)
+    _status, backtest = stack.request("GET", f"/backtests/{backtest_id}", user.token)
     actual_pnl = 106.5 - 100.5 - 0.1005 - 0.1065
     assert (backtest["status"], backtest["strategy_name"]) == ("completed", "Transaction replay")
     assert backtest["performance_summary"]["total_pnl"] == pytest.approx(actual_pnl)

@@ -366,7 +366,7 @@ def _api_times(epoch_ms: np.ndarray) -> list[str]:
 
 
 def _epoch_ms(moment: datetime) -> int:
-    return int(round(moment.timestamp() * 1000))
+    return round(moment.timestamp() * 1000)
 
 
 def _stitched_document(result: BacktestResult) -> dict[str, Any]:

@@ -152,4 +152,4 @@ class OptimizationWorkflow:
 
 
 def _epoch_ms(moment: datetime) -> int:
-    return int(round(moment.timestamp() * 1000))
+    return round(moment.timestamp() * 1000)

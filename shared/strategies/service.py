@@ -70,10 +70,7 @@ class Strategies:
     clock: Callable[[], datetime] = utc_now
 
     def list(self, user: User, filters: StrategyFilters, page: PageRequest) -> Page[StrategySummary]:
-        if filters.scope == SCOPE_PUBLIC:
-            found = self.repository.list_public()
-        else:
-            found = self.repository.list_owned(user.id)
+        found = self.repository.list_public() if filters.scope == SCOPE_PUBLIC else self.repository.list_owned(user.id)
         matching = [
             s for s in found
             if (filters.is_active is None or s.is_active == filters.is_active)

@@ -20,7 +20,7 @@ from shared.indicators import IndicatorCache, SeriesRef
 
 EQUALITY_RTOL = 1e-9
 CROSSES = ("crosses_above", "crosses_below")
-COMPARATORS = (">", ">=", "<", "<=", "==") + CROSSES
+COMPARATORS = (">", ">=", "<", "<=", "==", *CROSSES)
 # Word forms accepted for each comparator (case-insensitive).
 COMPARATOR_WORDS: dict[str, str] = {
     "greater_than": ">",

@@ -113,7 +113,7 @@ class FailingLauncher:
 
 
 def test_a_backtest_that_cannot_be_started_is_failed_not_left_pending(api, owner, monkeypatch):
-    token, user, strategy = owner
+    token, _user, strategy = owner
     monkeypatch.setattr(api.services.backtests, "launcher", FailingLauncher())
     response = api.client.post("/api/v1/backtests", headers=bearer(token), json={
         "strategy_id": strategy["id"], "symbol": "BTCUSDT", "timeframe": "1h", "start_time": "2024-01-01T00:00:00Z",

@@ -161,5 +161,5 @@ def test_trade_ids_are_version_8_uuids_that_name_backtest_and_sequence():
     assert trade_id(backtest_id, 7) == trade_id(backtest_id, 7)
     assert trade_key(backtest_id) == backtest_id.replace("-", "")[:16][:12] + "0" + backtest_id.replace("-", "")[13:16]
     assert parse_trade_id(backtest_id) is None and parse_trade_id("nope") is None
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="out of range"):
         trade_id(backtest_id, -1)
