@@ -9,9 +9,11 @@ timestamp in milliseconds).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
+from numpy.typing import ArrayLike, NDArray
 
 PRICE_FIELDS = ("open", "high", "low", "close", "volume")
 
@@ -25,12 +27,12 @@ CANDLE_SCHEMA = pa.schema(
 class Candles:
     """Column arrays of equal length, sorted by `ts`, unique timestamps."""
 
-    ts: np.ndarray  # int64 epoch milliseconds (candle open time, UTC)
-    open: np.ndarray
-    high: np.ndarray
-    low: np.ndarray
-    close: np.ndarray
-    volume: np.ndarray
+    ts: NDArray[Any]  # int64 epoch milliseconds (candle open time, UTC)
+    open: NDArray[Any]
+    high: NDArray[Any]
+    low: NDArray[Any]
+    close: NDArray[Any]
+    volume: NDArray[Any]
 
     def __post_init__(self) -> None:
         n = len(self.ts)
@@ -42,7 +44,8 @@ class Candles:
         return len(self.ts)
 
     @classmethod
-    def from_arrays(cls, ts, open, high, low, close, volume) -> Candles:
+    def from_arrays(cls, ts: ArrayLike, open: ArrayLike, high: ArrayLike, low: ArrayLike, close: ArrayLike,
+                    volume: ArrayLike) -> Candles:
         """Build from any array-likes, coercing to the canonical dtypes."""
         return cls(
             ts=np.ascontiguousarray(ts, dtype=np.int64),

@@ -132,7 +132,7 @@ def parse_batch(content: bytes) -> tuple[str, list[Any]]:
     errors += [FieldError(name, "unknown field (allowed: owner, backtests)") for name in unknown]
     if errors:
         raise ValidationFailed("invalid batch", errors)
-    return owner, entries
+    return document["owner"], document["backtests"]
 
 
 def backtest_request(entry: Any, path: str) -> BacktestRequest:
@@ -150,7 +150,7 @@ def backtest_request(entry: Any, path: str) -> BacktestRequest:
             return None
         return value
 
-    def number(mapping: dict, name: str, field: str) -> float | None:
+    def number(mapping: dict[str, Any], name: str, field: str) -> float | None:
         value = mapping.get(name)
         if name in mapping and (isinstance(value, bool) or not isinstance(value, (int, float))
                                 or not math.isfinite(value)):
@@ -188,7 +188,8 @@ def backtest_request(entry: Any, path: str) -> BacktestRequest:
     chunks = metadata.get("chunks")
     if chunks is not None and (isinstance(chunks, bool) or not isinstance(chunks, int)):
         errors.append(FieldError(f"{path}.metadata.chunks", "must be a whole number"))
-    if errors:
+    if (errors or strategy_id is None or symbol is None or timeframe is None or start is None or end is None
+            or balance is None):  # each None has its error
         raise ValidationFailed("invalid backtest", errors)
     defaults = BacktestMetadata()
     return BacktestRequest(

@@ -29,7 +29,7 @@ class Trades:
     def get(self, user: User, trade_id: str) -> Trade:
         parsed = parse_trade_id(trade_id)
         backtest_id = parsed and self.backtests.repository.find_id_by_trade_key(parsed[0])
-        if not backtest_id:
+        if parsed is None or not backtest_id:
             raise NotFound("trade not found")
         try:
             backtest = self.backtests.get(user, backtest_id)

@@ -33,6 +33,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 import numpy as np
+from numpy.typing import NDArray
 
 from shared.backtests.model import CANCELLED, COMPLETED, FAILED, RUNNING, Backtest, utc_now
 from shared.backtests.ports import BacktestRepository, TradeStore
@@ -361,7 +362,7 @@ def _trade_records(backtest_id: str, trades: Trades) -> list[dict[str, Any]]:
     ]
 
 
-def _api_times(epoch_ms: np.ndarray) -> list[str]:
+def _api_times(epoch_ms: NDArray[Any]) -> list[str]:
     return [text + "Z" for text in np.datetime_as_string(np.asarray(epoch_ms).astype("datetime64[ms]"), unit="ms")]
 
 

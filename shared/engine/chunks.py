@@ -37,8 +37,10 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from shared.candles import Candles
 from shared.engine.chain import follow_chain, next_candidates
@@ -87,10 +89,11 @@ def warmup_start(strategy: Strategy, first_bar: int) -> int:
     Rules are needed from bar first_bar - 1 (its entry signal fills at first_bar); a value at
     bar t depends on bars t - lookback + 1 .. t.
     """
-    if first_bar == 0 or _remembers_everything(strategy):
+    lookback = strategy.lookback
+    if first_bar == 0 or lookback is None or _remembers_everything(strategy):
         return 0
-    grid = max(_PREFIX_BLOCK, 1 << max(0, strategy.lookback - 1).bit_length())
-    return max(0, (first_bar - strategy.lookback) // grid * grid)
+    grid = max(_PREFIX_BLOCK, 1 << max(0, lookback - 1).bit_length())
+    return max(0, (first_bar - lookback) // grid * grid)
 
 
 def _remembers_everything(strategy: Strategy) -> bool:
@@ -114,11 +117,11 @@ class ChunkResult:
 
     span: ChunkSpan
     candidates: CandidateExits
-    next_index: np.ndarray
-    own_chain: np.ndarray
+    next_index: NDArray[Any]
+    own_chain: NDArray[Any]
     first_exit_signal: int
 
-    def to_arrays(self) -> dict[str, np.ndarray]:
+    def to_arrays(self) -> dict[str, NDArray[Any]]:
         """Flat named arrays (for an .npz object); `from_arrays` reads them back."""
         span, found = self.span, self.candidates
         return {
@@ -134,7 +137,7 @@ class ChunkResult:
         }
 
     @classmethod
-    def from_arrays(cls, arrays: dict[str, np.ndarray]) -> ChunkResult:
+    def from_arrays(cls, arrays: dict[str, NDArray[Any]]) -> ChunkResult:
         index, first_bar, end_bar, read_bar = (int(value) for value in arrays["span"])
         candidates = CandidateExits(
             arrays["fill_bar"], arrays["entry_price"], arrays["exit_bar"], arrays["exit_price"], arrays["exit_reason"]
@@ -195,11 +198,11 @@ def _check_cover(chunks: Sequence[ChunkResult], n_bars: int) -> None:
         raise ValueError(f"the chunks do not cover the {n_bars} bars contiguously: {[c.span for c in chunks]}")
 
 
-def _chain_from(chunk: ChunkResult, start: int) -> np.ndarray:
+def _chain_from(chunk: ChunkResult, start: int) -> NDArray[Any]:
     """Candidates the chain takes in this chunk when it enters at `start`: replay pointers until
     the chunk's own chain is reached (or the chunk is left), then the own chain from there."""
     own, pointers = chunk.own_chain, chunk.next_index
-    replayed = []
+    replayed: list[int] = []
     position = start
     while position < len(pointers):
         rank = int(np.searchsorted(own, position))
@@ -226,7 +229,7 @@ def _carried_exit(candles: Candles, fill_bar: int, later: Sequence[ChunkResult],
                           found.exit_price, found.exit_reason)
 
 
-def _take(candidates: CandidateExits, rows: np.ndarray) -> CandidateExits:
+def _take(candidates: CandidateExits, rows: NDArray[Any]) -> CandidateExits:
     return CandidateExits(*(column[rows] for column in _columns(candidates)))
 
 
@@ -244,6 +247,6 @@ def _concatenate(parts: list[CandidateExits]) -> CandidateExits:
     return CandidateExits(*(np.concatenate(columns) for columns in zip(*(_columns(part) for part in parts))))
 
 
-def _columns(candidates: CandidateExits) -> tuple[np.ndarray, ...]:
+def _columns(candidates: CandidateExits) -> tuple[NDArray[Any], ...]:
     return (candidates.fill_bar, candidates.entry_price, candidates.exit_bar, candidates.exit_price,
             candidates.exit_reason)

@@ -8,8 +8,10 @@ when a caller needs them.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, Literal
 
 import numpy as np
+from numpy.typing import NDArray
 
 from shared.engine.exits import EXIT_REASONS
 from shared.metrics import DrawdownPeriods
@@ -17,10 +19,10 @@ from shared.metrics import DrawdownPeriods
 SIDES = {1: "long", -1: "short"}
 
 
-def iso_utc(epoch_ms: np.ndarray) -> list[str]:
+def iso_utc(epoch_ms: NDArray[Any]) -> list[str]:
     """'2024-01-01T00:00:00Z' for each epoch-millisecond value (milliseconds shown only if any)."""
     values = np.asarray(epoch_ms, dtype=np.int64)
-    unit = "ms" if (values % 1000).any() else "s"
+    unit: Literal["ms", "s"] = "ms" if (values % 1000).any() else "s"
     return [text + "Z" for text in np.datetime_as_string(values.astype("datetime64[ms]"), unit=unit).tolist()]
 
 
@@ -29,27 +31,27 @@ class Trades:
     """One row per trade, in time order. A trade still open at the end has exit_bar = exit_time
     = -1, exit_reason "open" and exit_price = the last close (the price its pnl is marked at)."""
 
-    entry_bar: np.ndarray  # int64
-    exit_bar: np.ndarray  # int64, -1 while open
-    entry_time: np.ndarray  # int64 epoch ms (the fill bar's open time)
-    exit_time: np.ndarray  # int64 epoch ms, -1 while open
-    side: np.ndarray  # int8, +1 long / -1 short
-    entry_price: np.ndarray
-    exit_price: np.ndarray
-    quantity: np.ndarray
-    pnl: np.ndarray  # after both sides' fees
-    pnl_percentage: np.ndarray  # pnl / (entry notional / leverage) * 100: return on the margin
-    fees: np.ndarray
-    exit_reason: np.ndarray  # int8 index into EXIT_REASONS
+    entry_bar: NDArray[Any]  # int64
+    exit_bar: NDArray[Any]  # int64, -1 while open
+    entry_time: NDArray[Any]  # int64 epoch ms (the fill bar's open time)
+    exit_time: NDArray[Any]  # int64 epoch ms, -1 while open
+    side: NDArray[Any]  # int8, +1 long / -1 short
+    entry_price: NDArray[Any]
+    exit_price: NDArray[Any]
+    quantity: NDArray[Any]
+    pnl: NDArray[Any]  # after both sides' fees
+    pnl_percentage: NDArray[Any]  # pnl / (entry notional / leverage) * 100: return on the margin
+    fees: NDArray[Any]
+    exit_reason: NDArray[Any]  # int8 index into EXIT_REASONS
 
     def __len__(self) -> int:
         return len(self.entry_bar)
 
     @property
-    def is_open(self) -> np.ndarray:
+    def is_open(self) -> NDArray[Any]:
         return self.exit_bar < 0
 
-    def to_records(self) -> list[dict]:
+    def to_records(self) -> list[dict[str, Any]]:
         """JSON-ready dicts with the API's trade fields (plus entry_bar / exit_bar)."""
         is_open = self.is_open.tolist()
         known_exit_times = iso_utc(np.where(self.is_open, self.entry_time, self.exit_time))
@@ -74,7 +76,7 @@ class Trades:
         return [dict(zip(keys, row)) for row in zip(*columns.values())]
 
 
-def drawdown_records(periods: DrawdownPeriods, timestamps: np.ndarray) -> list[dict]:
+def drawdown_records(periods: DrawdownPeriods, timestamps: NDArray[Any]) -> list[dict[str, Any]]:
     """Drawdown periods with ISO-8601 times of their start (peak), trough and recovery."""
     recovered = (periods.recovery >= 0).tolist()
     recovery_times = iso_utc(timestamps[np.maximum(periods.recovery, 0)]) if len(periods) else []
@@ -100,14 +102,14 @@ def drawdown_records(periods: DrawdownPeriods, timestamps: np.ndarray) -> list[d
 @dataclass(frozen=True, eq=False)
 class BacktestResult:
     trades: Trades
-    equity_curve: np.ndarray  # float64, mark-to-market at each close, aligned with timestamps
-    timestamps: np.ndarray  # the candles' ts (epoch ms)
+    equity_curve: NDArray[Any]  # float64, mark-to-market at each close, aligned with timestamps
+    timestamps: NDArray[Any]  # the candles' ts (epoch ms)
     initial_balance: float
     final_balance: float
-    performance_summary: dict
+    performance_summary: dict[str, Any]
     drawdown_periods: DrawdownPeriods
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         """The JSON shape the CLI prints and the API stores."""
         return {
             "initial_balance": self.initial_balance,

@@ -11,9 +11,10 @@ chunk and redo only the cheap sequential ones when stitching:
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from shared.candles import Candles
 from shared.engine.chain import follow_chain, next_candidates
@@ -51,7 +52,7 @@ def simulate(candles: Candles, signals: Signals, config: StrategyConfig, setting
 def settle_chain(
     candles: Candles,
     candidates: CandidateExits,
-    chain: np.ndarray,
+    chain: NDArray[Any],
     config: StrategyConfig,
     rules: ExitRules,
     settings: BacktestSettings,
@@ -109,14 +110,14 @@ def settle_chain(
 
 
 def equity_curve(
-    close: np.ndarray,
-    fill_bar: np.ndarray,
-    exit_bar: np.ndarray,
-    entry_price: np.ndarray,
+    close: NDArray[Any],
+    fill_bar: NDArray[Any],
+    exit_bar: NDArray[Any],
+    entry_price: NDArray[Any],
     positions: Positions,
     direction: int,
     initial_balance: float,
-) -> np.ndarray:
+) -> NDArray[Any]:
     """Equity at every close: cash while flat; cash - entry fee + d*q*(close - entry) while a
     position is open, i.e. bars fill_bar <= t < exit_bar (no exit fee until the exit happens).
 
@@ -143,7 +144,7 @@ def equity_curve(
     return equity
 
 
-def _signal_column(values: np.ndarray, n: int, name: str) -> np.ndarray:
+def _signal_column(values: NDArray[Any], n: int, name: str) -> NDArray[Any]:
     column = np.asarray(values)
     if column.shape != (n,):
         raise ValueError(f"{name} signals have shape {column.shape}, expected ({n},) like the candles")

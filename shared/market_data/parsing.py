@@ -34,6 +34,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
+from numpy.typing import NDArray
 
 from shared.candles import PRICE_FIELDS
 from shared.errors import FieldError, ValidationFailed
@@ -94,7 +95,7 @@ class LineLocator:
     """CSV rows: consecutive lines from `first_line`, or explicit `lines` when blank lines interleave."""
 
     first_line: int
-    lines: np.ndarray | None = None
+    lines: NDArray[Any] | None = None
 
     def describe(self, row: int) -> str:
         line = self.first_line + row if self.lines is None else int(self.lines[row])
@@ -129,12 +130,12 @@ class RawCandles:
     """Columns as read, in file order (not yet sorted, deduplicated or checked)."""
 
     format: str
-    ts: np.ndarray  # int64 epoch ms; meaningless where a problem names the row's timestamp
-    open: np.ndarray
-    high: np.ndarray
-    low: np.ndarray
-    close: np.ndarray
-    volume: np.ndarray
+    ts: NDArray[Any]  # int64 epoch ms; meaningless where a problem names the row's timestamp
+    open: NDArray[Any]
+    high: NDArray[Any]
+    low: NDArray[Any]
+    close: NDArray[Any]
+    volume: NDArray[Any]
     problems: tuple[RowProblem, ...]
     locator: RowLocator
 
@@ -216,7 +217,7 @@ def _map_columns(
             missing.append(field_name)
         else:
             prices[field_name] = found
-    if missing:
+    if missing or ts is None:  # no timestamp column is missing too
         return None, missing
     time_of_day = None
     if normalised[ts] in ("date", "time") and "date" in position and "time" in position and first_row:
@@ -371,7 +372,7 @@ def _wanted_positions(columns: _ColumnMap) -> list[int]:
     return sorted(set(wanted))
 
 
-def _nonblank_line_numbers(body: bytes, first_line: int) -> np.ndarray:
+def _nonblank_line_numbers(body: bytes, first_line: int) -> NDArray[Any]:
     """Line numbers of the lines of `body` that are not empty (a lone carriage return is empty)."""
     data = np.frombuffer(body, dtype=np.uint8)
     newlines = np.flatnonzero(data == 10)
@@ -501,7 +502,9 @@ def _json_item_lines(text: str) -> list[int]:
     line, counted_to = 1, 0
     lines: list[int] = []
     while True:
-        position = separators.match(text, position).end()
+        skipped = separators.match(text, position)
+        assert skipped is not None  # the pattern matches the empty string
+        position = skipped.end()
         if position >= len(text) or text[position] == "]":
             return lines
         line += text.count("\n", counted_to, position)
@@ -571,7 +574,7 @@ def _report_nulls(column: pa.Array, name: str, problems: list[RowProblem], broke
                 broken.add(row)
 
 
-def _floats(column: pa.Array, name: str, problems: list[RowProblem], broken: set[int]) -> np.ndarray:
+def _floats(column: pa.Array, name: str, problems: list[RowProblem], broken: set[int]) -> NDArray[Any]:
     if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
         import pyarrow.compute as pc
 
@@ -589,7 +592,7 @@ def _floats(column: pa.Array, name: str, problems: list[RowProblem], broken: set
     return column.to_numpy(zero_copy_only=False)
 
 
-def _floats_row_by_row(column: pa.Array, name: str, problems: list[RowProblem], broken: set[int]) -> np.ndarray:
+def _floats_row_by_row(column: pa.Array, name: str, problems: list[RowProblem], broken: set[int]) -> NDArray[Any]:
     values = np.full(len(column), np.nan)
     for row, text in enumerate(column.to_pylist()):
         if text is None or not text.strip():
@@ -603,7 +606,7 @@ def _floats_row_by_row(column: pa.Array, name: str, problems: list[RowProblem], 
     return values
 
 
-def _timestamps_ms(column: pa.Array, problems: list[RowProblem], broken: set[int]) -> np.ndarray:
+def _timestamps_ms(column: pa.Array, problems: list[RowProblem], broken: set[int]) -> NDArray[Any]:
     _report_nulls(column, "timestamp", problems, broken)
     if column.null_count == len(column):
         return np.zeros(len(column), dtype=np.int64)
@@ -637,7 +640,7 @@ def _timestamps_ms(column: pa.Array, problems: list[RowProblem], broken: set[int
     return _timestamps_row_by_row(text.to_pylist(), problems, broken)
 
 
-def _timestamps_row_by_row(values: list[str], problems: list[RowProblem], broken: set[int]) -> np.ndarray:
+def _timestamps_row_by_row(values: list[str], problems: list[RowProblem], broken: set[int]) -> NDArray[Any]:
     result = np.zeros(len(values), dtype=np.int64)
     for row, text in enumerate(values):
         if row in broken:
@@ -677,7 +680,7 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _UNIT_LIMITS = (1e11, 1e14, 1e17)
 
 
-def _epoch_to_ms(values: np.ndarray, problems: list[RowProblem]) -> np.ndarray:
+def _epoch_to_ms(values: NDArray[Any], problems: list[RowProblem]) -> NDArray[Any]:
     """Epoch numbers in any unit (each value's own) to whole milliseconds; integers stay exact."""
     if values.dtype.kind == "f":
         for row in np.flatnonzero(~np.isfinite(values)):
@@ -702,7 +705,7 @@ def _epoch_to_ms(values: np.ndarray, problems: list[RowProblem]) -> np.ndarray:
     return ms
 
 
-def _whole_ms(values: np.ndarray, unit_per_ms: int, problems: list[RowProblem]) -> np.ndarray:
+def _whole_ms(values: NDArray[Any], unit_per_ms: int, problems: list[RowProblem]) -> NDArray[Any]:
     ms, remainder = np.divmod(values, unit_per_ms)
     for row in np.flatnonzero(remainder):
         problems.append(RowProblem(int(row), "timestamp is not a whole millisecond"))

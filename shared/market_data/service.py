@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from shared.candles import Candles
 from shared.errors import DomainError, FieldError, NotFound, ValidationFailed
@@ -65,7 +66,7 @@ class UploadTicket:
     expires_in: int
     method: str = "PUT"
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {
             "import_id": self.status.import_id,
             "status": self.status.status,
@@ -132,8 +133,8 @@ class MarketDataService:
             raise ValidationFailed("invalid candle query", errors)
         source = choose_source(stored_series(self.store, symbol), symbol, timeframe, start_ms, end_ms)
         # Windows never reach past the stored candles: no reads of empty months.
-        stored_start = bucket_start(source.first_ts, timeframe)
-        stored_end = source.last_ts + timeframe_ms(source.timeframe)
+        stored_start = bucket_start(source.partitions[0].first_ts, timeframe)
+        stored_end = source.partitions[-1].last_ts + timeframe_ms(source.timeframe)
         if start_ms is not None:
             start_ms = max(start_ms, stored_start)
         end_ms = stored_end if end_ms is None else min(end_ms, stored_end)
@@ -256,8 +257,8 @@ class MarketDataService:
         if status is None:
             source = SOURCE_BINANCE if job.is_fetch_request else SOURCE_S3
             status = ImportStatus.pending(import_id, job.symbol, job.timeframe, source, self._now(), object_key=job.key)
-            if not self.records.create(status):
-                status = self.records.get(import_id)
+            if not self.records.create(status):  # another delivery created it first
+                return self.records.get(import_id) or status
         return status
 
     def _run(self, job: InboxObject) -> ImportReport:

@@ -178,7 +178,7 @@ def rank(results: Sequence[Mapping[str, Any]], objective: str) -> list[dict[str,
     grid order), each with its 1-based `rank` and `objective_value`."""
     maximize = OBJECTIVES[objective]
 
-    def key(result: Mapping[str, Any]) -> tuple:
+    def key(result: Mapping[str, Any]) -> tuple[bool, float, int]:
         value = result["performance_summary"].get(objective)
         return (value is None, 0.0 if value is None else (-value if maximize else value), result["index"])
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
-import numpy as np
+from numpy.typing import NDArray
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,6 @@ class Signals:
     is still undefined.
     """
 
-    entry: np.ndarray
-    exit: np.ndarray
+    entry: NDArray[Any]
+    exit: NDArray[Any]
     warmup: int = 0

@@ -31,13 +31,14 @@ class Strategy:
     @classmethod
     def from_rules(cls, config: StrategyConfig, entry: RuleGroup, exit: RuleGroup | None) -> Strategy:
         conditions = list(entry.leaf_conditions()) + (list(exit.leaf_conditions()) if exit else [])
-        memories = [_condition_bars(c, "memory") for c in conditions]
+        memories = [_condition_memory(c) for c in conditions]
+        known = [memory for memory in memories if memory is not None]
         return cls(
             config=config,
             entry=entry,
             exit=exit,
-            warmup=max(_condition_bars(c, "warmup") for c in conditions),
-            lookback=None if None in memories else max(memories),
+            warmup=max(_condition_warmup(c) for c in conditions),
+            lookback=max(known) if len(known) == len(memories) else None,
         )
 
     def series(self) -> tuple[SeriesRef, ...]:
@@ -57,9 +58,17 @@ class Strategy:
         return Signals(entry=entry, exit=exit, warmup=min(self.warmup, len(candles)))
 
 
-def _condition_bars(condition: Condition, attribute: str) -> int | None:
-    """Max warm-up (or memory) of a condition's operands, one more for a cross's previous bar."""
-    values = [getattr(ref, attribute) for ref in condition.operands()]
-    if None in values:
-        return None
-    return max(values) + (1 if condition.comparator in CROSSES else 0)
+def _condition_warmup(condition: Condition) -> int:
+    """Max warm-up of a condition's operands, one more for a cross's previous bar."""
+    return max(ref.warmup for ref in condition.operands()) + _cross_bar(condition)
+
+
+def _condition_memory(condition: Condition) -> int | None:
+    """Max memory of a condition's operands (None: unbounded), one more for a cross's previous bar."""
+    memories = [ref.memory for ref in condition.operands()]
+    known = [memory for memory in memories if memory is not None]
+    return max(known) + _cross_bar(condition) if len(known) == len(memories) else None
+
+
+def _cross_bar(condition: Condition) -> int:
+    return 1 if condition.comparator in CROSSES else 0

@@ -136,7 +136,7 @@ class _Validator:
         for name in required:
             if config.get(name) is None:
                 self.fail(f"config.{name}", f"is required when position_sizing is {sizing}")
-        if len(self.errors) > errors_before:
+        if len(self.errors) > errors_before or direction is None or sizing is None:  # None: failed
             return None
         return StrategyConfig(
             direction=direction,
@@ -229,7 +229,7 @@ class _Validator:
         if not conditions and not may_be_empty:
             self.fail(f"{path}.conditions", "must contain at least one condition")
             return None
-        parsed = []
+        parsed: list[Condition | RuleGroup | None] = []
         for index, item in enumerate(conditions):
             item_path = f"{path}.conditions[{index}]"
             if isinstance(item, Mapping) and "conditions" in item and "indicator" not in item:
@@ -239,9 +239,10 @@ class _Validator:
                 parsed.append(self.group(item, item_path, depth + 1, may_be_empty=False))
             else:
                 parsed.append(self.condition(item, item_path))
-        if operator is None or None in parsed:
+        members = [member for member in parsed if member is not None]
+        if operator is None or len(members) < len(parsed):
             return None
-        return RuleGroup(operator.strip().lower(), tuple(parsed))
+        return RuleGroup(operator.strip().lower(), tuple(members))
 
     def condition(self, condition: Any, path: str) -> Condition | None:
         if not isinstance(condition, Mapping):

@@ -190,7 +190,7 @@ class ReplayInput:
     fills: tuple[ReplayFill, ...]
     entry_strategy: dict[str, Any] | None = None
     exit_strategy: dict[str, Any] | None = None
-    exit_rules: dict[str, float | int] | None = None
+    exit_rules: dict[str, Any] | None = None  # ExitRules.to_dict()
 
     def to_json(self) -> bytes:
         document = {name: getattr(self, name) for name in self.__dataclass_fields__ if name != "fills"}

@@ -139,7 +139,7 @@ class Replays:
 
     def get(self, user: User, replay_id: str) -> ReplayView:
         record = self.records.get(user.id, replay_id)
-        backtest = record and self.backtests.repository.get(record.backtest_id)
+        backtest = None if record is None else self.backtests.repository.get(record.backtest_id)
         if record is None or backtest is None:
             raise NotFound("replay not found", [FieldError("replay_id", f"no replay {replay_id}")])
         comparison = self.store.get_comparison(backtest.id) if backtest.status == COMPLETED else None

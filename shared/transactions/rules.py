@@ -19,6 +19,7 @@ import math
 import re
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
 from shared.errors import FieldError
 
@@ -101,7 +102,7 @@ def parse_alternative(entry_rule: str | None, exit_rule: str | None, field_prefi
 
 
 def parse_exit_rules(text: str, field: str) -> ExitRules:
-    values: dict[str, float | int] = {}
+    values: dict[str, Any] = {}  # ExitRules' fields
     for token in text.split(","):
         name, separator, argument = (part.strip() for part in token.partition(":"))
         if not separator or not argument:
