@@ -25,10 +25,15 @@ dev: $(STAMP)
 # Bytecode first: the local stack imports handlers on worker threads, and compiling source on
 # several threads at once can trip CPython 3.11's AST recursion check (PYTHONDONTWRITEBYTECODE
 # environments would otherwise compile on every import).
-test: $(STAMP)
+test: $(STAMP) lint
 	$(BIN)/cfn-lint template.yaml
 	$(BIN)/python -m compileall -q shared adapters functions local tests bench
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# ruff's lint rules over the tree, mypy --strict over shared/ (both configured in pyproject.toml).
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/mypy
 
 # The peers of bench/engine_vs_peers.py need a newer numpy than the Lambda pin: that script
 # builds its own bench/.venv-peers from requirements/bench.txt.
