@@ -151,8 +151,11 @@ def build_market_data(settings: ApiSettings, endpoint_url: str | None = None) ->
     from botocore.config import Config
 
     from adapters.binance import BinanceClient
+    from adapters.bybit import BybitClient
     from adapters.candle_store import S3CandleStore, S3ImportInbox, s3_filesystem
+    from adapters.funding_store import S3FundingStore
     from adapters.models.market_data import CandleImportItem, DynamoImportRecords
+    from adapters.symbol_rules_store import S3SymbolRulesStore
     from shared.market_data.service import MarketDataService
 
     s3 = boto3.client("s3", endpoint_url=endpoint_url, config=Config(signature_version="s3v4"))  # v4: presigned URLs
@@ -161,7 +164,9 @@ def build_market_data(settings: ApiSettings, endpoint_url: str | None = None) ->
         records=DynamoImportRecords(bind(CandleImportItem, settings.imports_table, endpoint_url)),
         inbox=S3ImportInbox(s3, settings.imports_bucket),
         publisher=PublisherOnFirstUse(),
-        klines=BinanceClient(),
+        exchanges={"binance": BinanceClient(), "bybit": BybitClient()},
+        funding=S3FundingStore(s3, settings.candles_bucket),
+        symbol_rules=S3SymbolRulesStore(s3, settings.candles_bucket),
     )
 
 
