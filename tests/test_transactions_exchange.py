@@ -99,7 +99,7 @@ PAGE = 10  # trades per page in these tests (Binance's 1000 is the client's defa
 
 
 @pytest.fixture
-def stack(aws, transaction_models, fake_binance, monkeypatch) -> Stack:  # noqa: F811 - fixtures
+def stack(aws, transaction_models, fake_binance, monkeypatch) -> Stack:
     monkeypatch.setenv("IDEMPOTENCY_TABLE", IDEMPOTENCY_TABLE)
     client = BinanceAccountClient(BinanceClient(fake_binance.url, sleep=lambda seconds: None), page_limit=PAGE)
     return Stack(transaction_models, RecordingPublisher(), {"binance": client})

@@ -11,7 +11,7 @@ module imports neither NumPy nor the engine until a request needs them (the API'
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
@@ -20,8 +20,9 @@ from shared.accounts.model import User
 from shared.backtests.model import COMPLETED, PENDING, new_id, utc_now
 from shared.backtests.ports import BacktestLauncher, MarketCatalog
 from shared.errors import Conflict, FieldError, NotFound, ValidationFailed
-from shared.optimizations.sweep import MAX_COMBINATIONS, OBJECTIVES
+from shared.optimizations.sweep import DIRECTIONS, MAX_COMBINATIONS, METHODS, default_direction
 from shared.pagination import DESC, Page, PageRequest, ordered, paginate
+from shared.strategies.model import Strategy
 from shared.strategies.ports import StrategyRepository
 from shared.strategies.service import Strategies
 
@@ -29,6 +30,8 @@ if TYPE_CHECKING:
     from shared.engine import BacktestSettings
 
 DEFAULT_MAX_COMBINATIONS = 1_000
+DEFAULT_BATCH_SIZE = 10  # a Bayesian round's trials when the request names none
+MAX_BATCH_SIZE = 1_000
 
 
 @dataclass(frozen=True)
@@ -44,6 +47,13 @@ class OptimizationRequest:
     leverage: float = 1.0
     commission: float = 0.1
     max_combinations: int = DEFAULT_MAX_COMBINATIONS
+    method: str = "grid"  # grid | random | bayesian
+    direction: str | None = None  # max | min; None: the objective's default (`default_direction`)
+    constraints: tuple[str, ...] = ()
+    min_trades: int = 0
+    n_trials: int | None = None  # random and bayesian
+    batch_size: int | None = None  # bayesian: trials per round
+    seed: int | None = None  # random and bayesian (None: 0)
 
 
 @dataclass(frozen=True)
@@ -62,7 +72,14 @@ class Optimization:
     parameters: dict[str, Any]
     objective: str
     max_combinations: int
-    combination_count: int
+    combination_count: int  # the grid's (or sample's) size; bayesian: n_trials
+    method: str
+    direction: str
+    constraints: list[str]
+    min_trades: int
+    n_trials: int | None
+    batch_size: int | None
+    seed: int | None
     status: str
     progress: int
     best: dict[str, Any] | None  # the top-ranked result once completed
@@ -112,13 +129,27 @@ class OptimizationStore(Protocol):
 
     def batch(self, optimization_id: str, index: int) -> list[dict[str, Any]]: ...
 
-    def put_items(self, optimization_id: str, items: list[dict[str, Any]]) -> str:
-        """The distributed Map's item list; returns its key (the ItemReader reads it)."""
+    def put_items(self, optimization_id: str, items: list[dict[str, Any]], round_number: int = 0) -> str:
+        """A round's distributed Map item list; returns its key (the ItemReader reads it)."""
+
+    def put_study(self, optimization_id: str, logs: list[dict[str, Any]]) -> None: ...
+
+    def study(self, optimization_id: str) -> list[dict[str, Any]]:
+        """A Bayesian search's journal logs ([] before the first round)."""
+
+    def put_round(self, optimization_id: str, round_number: int, trials: dict[int, int]) -> None: ...
+
+    def round(self, optimization_id: str, round_number: int) -> dict[int, int]: ...
 
     def put_results(self, optimization_id: str, index: int, results: dict[str, Any]) -> None: ...
 
-    def results(self, optimization_id: str) -> list[dict[str, Any]]:
-        """Every batch's results document written so far."""
+    def has_results(self, optimization_id: str, index: int) -> bool: ...
+
+    def finished_batches(self, optimization_id: str) -> set[int]:
+        """The indices of the batches with results."""
+
+    def results(self, optimization_id: str, indices: Iterable[int] | None = None) -> list[dict[str, Any]]:
+        """The results documents of batches `indices` (None: every one written so far)."""
 
     def results_done(self, optimization_id: str) -> int: ...
 
@@ -140,25 +171,25 @@ class Optimizations:
     catalog: MarketCatalog
     launcher: BacktestLauncher
     store: OptimizationStore
+    max_concurrency: int = 16  # the template's MapMaxConcurrency: batches at once (dry-run ETA)
+    max_combinations: int = MAX_COMBINATIONS  # the template's MaxCombinations (at most MAX_COMBINATIONS)
+    batch_memory_mb: int = 3008  # the optimization batch function's MemorySize (dry-run GB-seconds)
     clock: Callable[[], datetime] = utc_now
 
     def create(self, user: User, request: OptimizationRequest) -> Optimization:
-        from shared.optimizations.sweep import parameter_grid  # NumPy and the engine: not at the API's cold start
-
-        request = replace(request, symbol=request.symbol.strip().upper())
-        strategy = Strategies(self.strategies).get(user, request.strategy_id)
-        self._check(request)
-        definition = strategy.definition()
-        combos = parameter_grid(definition, request.parameters, request.max_combinations)
+        request, strategy, count = self._plan(user, request)
         now = self.clock()
         optimization = Optimization(
-            id=new_id(), owner_id=user.id, strategy_id=strategy.id, strategy_name=strategy.name, strategy=definition,
-            symbol=request.symbol, timeframe=request.timeframe, start_time=request.start_time,
-            end_time=request.end_time, initial_balance=request.initial_balance,
+            id=new_id(), owner_id=user.id, strategy_id=strategy.id, strategy_name=strategy.name,
+            strategy=strategy.definition(), symbol=request.symbol, timeframe=request.timeframe,
+            start_time=request.start_time, end_time=request.end_time, initial_balance=request.initial_balance,
             metadata={"leverage": request.leverage, "commission": request.commission},
             parameters=request.parameters, objective=request.objective, max_combinations=request.max_combinations,
-            combination_count=len(combos), status=PENDING, progress=0, best=None, error=None, execution_arn=None,
-            created_at=now, updated_at=now, started_at=None, completed_at=None,
+            combination_count=count, method=request.method,
+            direction=request.direction or default_direction(request.objective),
+            constraints=list(request.constraints), min_trades=request.min_trades, n_trials=request.n_trials,
+            batch_size=request.batch_size, seed=request.seed, status=PENDING, progress=0, best=None, error=None,
+            execution_arn=None, created_at=now, updated_at=now, started_at=None, completed_at=None,
         )
         self.repository.add(optimization)
         try:
@@ -168,6 +199,45 @@ class Optimizations:
             raise
         self.repository.set_execution(optimization.id, execution_arn, now)
         return replace(optimization, execution_arn=execution_arn)
+
+    def estimate(self, user: User, request: OptimizationRequest) -> dict[str, Any]:
+        """What `create` would run (a dry run): the same checks, then counts, Lambda GB-seconds,
+        cost and ETA at the template's concurrency; nothing is stored or started."""
+        from shared.optimizations.estimate import estimate_sweep
+        from shared.optimizations.sweep import batch_count
+        from shared.timeframes import timeframe_ms
+
+        request, _, count = self._plan(user, request)
+        bars = max(1, int((request.end_time - request.start_time).total_seconds() * 1000) // timeframe_ms(request.timeframe))
+        rounds = [count] if request.method != "bayesian" else _rounds(count, request.batch_size or count)
+        return {"dry_run": True, "method": request.method, "combination_count": count} | estimate_sweep(
+            [batch_count(trials, self.max_concurrency) for trials in rounds], rounds, bars, self.max_concurrency,
+            self.batch_memory_mb)
+
+    def heatmap(self, user: User, optimization_id: str, x: str, y: str, metric: str | None) -> dict[str, Any]:
+        """A completed optimization's `metric` (default: its objective) over parameters x and y."""
+        from shared.optimizations.heatmap import heatmap
+
+        optimization = self.get(user, optimization_id)
+        if optimization.status != COMPLETED:
+            raise Conflict(f"the optimization is {optimization.status}: its heatmap comes once it completed")
+        metric = metric or optimization.objective
+        direction = optimization.direction if metric == optimization.objective else default_direction(metric)
+        return heatmap(self.store.ranking(optimization_id) or [], list(optimization.parameters), x, y, metric, direction)
+
+    def _plan(self, user: User, request: OptimizationRequest) -> tuple[OptimizationRequest, Strategy, int]:
+        """The checked request, its strategy and how many combinations it runs (422 naming the field)."""
+        from shared.optimizations.sweep import sweep_combinations  # NumPy and the engine: not at the API's cold start
+
+        request = replace(request, symbol=request.symbol.strip().upper(), seed=request.seed or 0)
+        if request.method == "bayesian" and request.batch_size is None:
+            request = replace(request, batch_size=min(request.n_trials or 1, DEFAULT_BATCH_SIZE))
+        strategy = Strategies(self.strategies).get(user, request.strategy_id)
+        definition = strategy.definition()
+        self._check(request, definition)
+        combos = sweep_combinations(definition, request.method, request.parameters, request.constraints,
+                                    request.max_combinations, request.n_trials, request.seed)
+        return request, strategy, len(combos) if combos is not None else request.n_trials or 0
 
     def list(self, user: User, page: PageRequest, status: str | None = None) -> Page[Optimization]:
         mine = [o for o in self.repository.list_owned(user.id) if status is None or o.status == status]
@@ -186,14 +256,34 @@ class Optimizations:
             raise Conflict(f"the optimization is {optimization.status}: results come once it completed")
         return paginate(self.store.ranking(optimization_id) or [], page)
 
-    def _check(self, request: OptimizationRequest) -> None:
+    def _check(self, request: OptimizationRequest, strategy: dict[str, Any]) -> None:
+        from shared.optimizations.sweep import summary_metrics
+
         errors = []
         if request.end_time <= request.start_time:
             errors.append(FieldError("end_time", "must be after start_time"))
-        if request.objective not in OBJECTIVES:
-            errors.append(FieldError("objective", f"must be one of {', '.join(OBJECTIVES)}"))
-        if not 1 <= request.max_combinations <= MAX_COMBINATIONS:
-            errors.append(FieldError("max_combinations", f"must be between 1 and {MAX_COMBINATIONS}"))
+        metrics = summary_metrics(strategy)
+        if request.objective not in metrics:
+            errors.append(FieldError("objective", f"must be a numeric metric of the performance summary: "
+                                                  f"{', '.join(metrics)}"))
+        if request.method not in METHODS:
+            errors.append(FieldError("method", f"must be one of {', '.join(METHODS)}"))
+        if request.direction is not None and request.direction not in DIRECTIONS:
+            errors.append(FieldError("direction", f"must be one of {', '.join(DIRECTIONS)}"))
+        if not 1 <= request.max_combinations <= self.max_combinations:
+            errors.append(FieldError("max_combinations", f"must be between 1 and {self.max_combinations}"))
+        if request.method == "grid":
+            errors += [FieldError(name, "only for the random and bayesian methods")
+                       for name in ("n_trials", "batch_size") if getattr(request, name) is not None]
+        elif request.n_trials is None or not 1 <= request.n_trials <= request.max_combinations:
+            errors.append(FieldError("n_trials", f"the {request.method} method needs 1 to max_combinations "
+                                                 f"({request.max_combinations}) trials"))
+        if request.method == "random" and request.batch_size is not None:
+            errors.append(FieldError("batch_size", "only for the bayesian method"))
+        if request.method == "bayesian" and not 1 <= (request.batch_size or 0) <= MAX_BATCH_SIZE:
+            errors.append(FieldError("batch_size", f"must be between 1 and {MAX_BATCH_SIZE}"))
+        if request.min_trades < 0:
+            errors.append(FieldError("min_trades", "must be at least 0"))
         try:
             settings_of(request.initial_balance, request.commission, request.leverage, request.timeframe)
         except ValidationFailed as error:
@@ -205,6 +295,11 @@ class Optimizations:
             errors.append(FieldError("timeframe", f"not available for {request.symbol}; available: {', '.join(available)}"))
         if errors:
             raise ValidationFailed("invalid optimization", errors)
+
+
+def _rounds(trials: int, batch_size: int) -> list[int]:
+    """A Bayesian search's rounds: `batch_size` trials each, the last one what remains."""
+    return [min(batch_size, trials - start) for start in range(0, trials, batch_size)]
 
 
 def settings_of(initial_balance: float, commission: float, leverage: float, timeframe: str) -> BacktestSettings:

@@ -16,27 +16,33 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Mapping, Sequence
+import random
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from shared.errors import FieldError, ValidationFailed
+from shared.optimizations.constraints import Constraints, parse_constraints
 
 if TYPE_CHECKING:  # NumPy, pyarrow and the engine load on first use: the API imports this module
     from shared.candles import Candles
     from shared.engine import BacktestSettings
 
-# Objective -> True when larger is better. Every one is a key of the performance summary.
-OBJECTIVES: dict[str, bool] = {
-    "sharpe_ratio": True, "sortino_ratio": True, "total_pnl": True, "total_pnl_percentage": True,
-    "profit_factor": True, "win_rate": True, "cagr": True, "calmar_ratio": True, "expectancy": True,
-    "max_drawdown": False, "max_drawdown_percentage": False,
-}
-MAX_COMBINATIONS = 10_000  # the hard cap; a request's max_combinations may only lower it
+# Metrics where lower is better: their default direction is "min" (any other metric: "max").
+LOWER_IS_BETTER = frozenset({"max_drawdown", "max_drawdown_percentage", "max_consecutive_losses"})
+DIRECTIONS = ("max", "min")
+METHODS = ("grid", "random", "bayesian")
+MAX_COMBINATIONS = 100_000  # the hard cap (the template's MaxCombinations may only lower it)
 MAX_VALUES_PER_PARAMETER = 1_000
+# A grid with constraints is enumerated, then filtered: beyond this many points, sample it instead.
+MAX_ENUMERATED = 1_000_000
 # Bounds the series one batch keeps (a year of 1m bars is 4 MB per series): least recently used go.
 BATCH_CACHE_BYTES = 512 * 2**20
 
+
+def default_direction(metric: str) -> str:
+    """Drawdowns (and any metric named like one) are minimised, every other metric maximised."""
+    return "min" if metric in LOWER_IS_BETTER or "drawdown" in metric else "max"
 
 @dataclass(frozen=True)
 class Combination:
@@ -86,21 +92,42 @@ def _number(value: Any, field: str) -> float:
     return value
 
 
-def parameter_grid(strategy: Mapping[str, Any], parameters: Mapping[str, Any], max_combinations: int) -> list[Combination]:
-    """Every combination, rule parameters varying slowest (see the module docstring).
+@dataclass(frozen=True)
+class SearchSpace:
+    """The swept parameters' values, in grid order (rule parameters first), and the constraints a
+    combination must meet. Point `i` is the i-th of their cartesian product, the last parameter
+    varying fastest (itertools.product's order), so a point is decoded without enumerating."""
 
-    ValidationFailed when a key is not a parameter of the strategy, a value is not a number, the
-    grid exceeds `max_combinations`, or a combination makes the strategy invalid (each named).
-    """
+    values: dict[str, list[float]]
+    constraints: Constraints
+
+    @property
+    def size(self) -> int:
+        return math.prod(len(options) for options in self.values.values())
+
+    def point(self, index: int) -> Combination:
+        params, rest = {}, index
+        for name in reversed(self.values):
+            rest, position = divmod(rest, len(self.values[name]))
+            params[name] = self.values[name][position]
+        return Combination(index, {name: params[name] for name in self.values})
+
+    def index_of(self, params: Mapping[str, float]) -> int:
+        index = 0
+        for name, options in self.values.items():
+            index = index * len(options) + options.index(params[name])
+        return index
+
+
+def search_space(strategy: Mapping[str, Any], parameters: Mapping[str, Any],
+                 constraints: Sequence[str] = ()) -> SearchSpace:
+    """The space of a sweep; ValidationFailed when a key is not a parameter of the strategy, a
+    value is not a number, or a constraint is not valid (each named)."""
     from shared.strategy import with_parameters
 
     if not parameters:
         raise ValidationFailed("nothing to optimise", [FieldError("parameters", "name at least one parameter")])
     values = {name: parameter_values(name, spec) for name, spec in parameters.items()}
-    size = math.prod(len(options) for options in values.values())
-    if size > max_combinations:
-        raise ValidationFailed("too many combinations", [FieldError(
-            "parameters", f"the grid has {size} combinations, more than max_combinations ({max_combinations})")])
     errors = []
     for name, options in values.items():
         try:
@@ -110,9 +137,62 @@ def parameter_grid(strategy: Mapping[str, Any], parameters: Mapping[str, Any], m
     if errors:
         raise ValidationFailed("unknown parameters", errors)
     order = sorted(values, key=lambda name: not _reaches_the_rules(name))  # stable: request order within each
-    combos = [Combination(i, dict(zip(order, point))) for i, point in enumerate(itertools.product(*(values[n] for n in order)))]
+    return SearchSpace({name: values[name] for name in order}, parse_constraints(constraints, order))
+
+
+def parameter_grid(strategy: Mapping[str, Any], parameters: Mapping[str, Any], max_combinations: int,
+                   constraints: Sequence[str] = ()) -> list[Combination]:
+    """Every combination that meets the constraints, rule parameters varying slowest (see the
+    module docstring). ValidationFailed as `search_space`, and when more than `max_combinations`
+    remain or a combination makes the strategy invalid (named)."""
+    space = search_space(strategy, parameters, constraints)
+    if space.size > max(max_combinations, MAX_ENUMERATED if constraints else 0):
+        raise ValidationFailed("too many combinations", [FieldError(
+            "parameters", f"the grid has {space.size} combinations, more than max_combinations ({max_combinations})")])
+    combos = [Combination(i, dict(zip(space.values, point)))
+              for i, point in enumerate(itertools.product(*space.values.values()))]
+    combos = [combo for combo in combos if space.constraints.allows(combo.params)]
+    if len(combos) > max_combinations:
+        raise ValidationFailed("too many combinations", [FieldError(
+            "parameters", f"the grid has {len(combos)} combinations meeting the constraints, more than "
+                          f"max_combinations ({max_combinations})")])
     _check_combinations(strategy, combos)
     return combos
+
+
+def random_combinations(strategy: Mapping[str, Any], parameters: Mapping[str, Any], n_trials: int, seed: int,
+                        constraints: Sequence[str] = ()) -> list[Combination]:
+    """`n_trials` distinct points of the grid that meet the constraints (all of them when fewer
+    do), drawn by a generator seeded with `seed`: the same request samples the same points. They
+    come back in grid order, so a batch's combinations still share their indicator series."""
+    space = search_space(strategy, parameters, constraints)
+    rng, chosen = random.Random(seed), []
+    for index in _distinct_indices(rng, space.size, attempts=100 * n_trials):
+        combo = space.point(index)
+        if space.constraints.allows(combo.params):
+            chosen.append(combo)
+            if len(chosen) == n_trials:
+                break
+    if not chosen:
+        raise ValidationFailed("no combination meets the constraints", [FieldError(
+            "constraints", f"none of the {space.size} combinations tried meets every constraint")])
+    chosen.sort(key=lambda combo: combo.index)
+    _check_combinations(strategy, chosen)
+    return chosen
+
+
+def _distinct_indices(rng: random.Random, size: int, attempts: int) -> Iterator[int]:
+    """Distinct indices in [0, size) in random order: a shuffle of them all when the grid is
+    small enough, else rejection of repeats (rare there), giving up after `attempts` draws."""
+    if size <= MAX_ENUMERATED:
+        yield from rng.sample(range(size), size)
+        return
+    seen: set[int] = set()
+    for _ in range(attempts):
+        index = rng.randrange(size)
+        if index not in seen:
+            seen.add(index)
+            yield index
 
 
 def _reaches_the_rules(name: str) -> bool:
@@ -173,15 +253,55 @@ def evaluate_batch(strategy: Mapping[str, Any], combos: Sequence[Combination], c
     return BatchResult(results, cache.computations)
 
 
-def rank(results: Sequence[Mapping[str, Any]], objective: str) -> list[dict[str, Any]]:
-    """Results best first by `objective` (an undefined value, e.g. no Sharpe ratio, last; ties in
-    grid order), each with its 1-based `rank` and `objective_value`."""
-    maximize = OBJECTIVES[objective]
+def rank(results: Sequence[Mapping[str, Any]], objective: str, direction: str | None = None,
+         min_trades: int = 0) -> list[dict[str, Any]]:
+    """Results best first by `objective` in `direction` ("max"/"min"; default
+    `default_direction`): an undefined value (e.g. no Sharpe ratio) after every defined one, and
+    results with fewer than `min_trades` closed trades after all others; ties in grid order. Each
+    comes with its 1-based `rank` and `objective_value`."""
+    maximize = (direction or default_direction(objective)) == "max"
 
-    def key(result: Mapping[str, Any]) -> tuple[bool, float, int]:
-        value = result["performance_summary"].get(objective)
-        return (value is None, 0.0 if value is None else (-value if maximize else value), result["index"])
+    def key(result: Mapping[str, Any]) -> tuple[bool, bool, float, int]:
+        summary = result["performance_summary"]
+        value = objective_value(summary, objective)
+        too_few = (summary.get("total_trades") or 0) < min_trades
+        return (too_few, value is None, 0.0 if value is None else (-value if maximize else value), result["index"])
 
     ordered = sorted(results, key=key)
-    return [dict(result) | {"rank": position, "objective_value": result["performance_summary"].get(objective)}
+    return [dict(result) | {"rank": position, "objective_value": objective_value(result["performance_summary"], objective)}
             for position, result in enumerate(ordered, start=1)]
+
+
+def objective_value(summary: Mapping[str, Any], metric: str) -> float | None:
+    """A summary's metric as a number, None when it is undefined (or not a number at all)."""
+    value = summary.get(metric)
+    return None if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) else value
+
+
+def summary_metrics(strategy: Mapping[str, Any]) -> list[str]:
+    """The numeric metrics of a performance summary, in the engine's order: whatever the metrics
+    module computes today, read off a run of the strategy on three flat candles."""
+    import numpy as np
+
+    from shared.candles import Candles
+    from shared.engine import BacktestSettings, run_backtest
+    from shared.strategy import validate_strategy
+
+    ts = np.arange(3, dtype=np.int64) * 3_600_000
+    flat = np.full(3, 100.0)
+    summary = run_backtest(validate_strategy(strategy), Candles(ts, flat, flat, flat, flat, flat),
+                           BacktestSettings(initial_balance=1_000.0, timeframe="1h")).performance_summary
+    return [name for name, value in summary.items() if value is None or objective_value(summary, name) is not None]
+
+
+def sweep_combinations(strategy: Mapping[str, Any], method: str, parameters: Mapping[str, Any],
+                       constraints: Sequence[str], max_combinations: int, n_trials: int | None,
+                       seed: int | None) -> list[Combination] | None:
+    """What a grid or random sweep runs, every combination checked; None for a Bayesian search,
+    whose combinations come round by round (its space and constraints are checked here)."""
+    if method == "grid":
+        return parameter_grid(strategy, parameters, max_combinations, constraints)
+    if method == "random":
+        return random_combinations(strategy, parameters, n_trials or 1, seed or 0, constraints)
+    search_space(strategy, parameters, constraints)
+    return None

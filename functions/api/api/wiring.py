@@ -110,6 +110,8 @@ def build_services(settings: ApiSettings, endpoint_url: str | None = None) -> Ap
             launcher=StepFunctionsLauncher(LazyClient("stepfunctions", endpoint_url),
                                            settings.optimization_state_machine_arn, input_key="optimization_id"),
             store=S3OptimizationStore(s3, settings.results_bucket),
+            max_concurrency=settings.map_max_concurrency, max_combinations=settings.max_combinations,
+            batch_memory_mb=settings.optimization_batch_memory_mb,
         ),
         transactions=cache(partial(build_transactions, settings, endpoint_url, backtests)),
     )
