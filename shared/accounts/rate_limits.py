@@ -1,4 +1,4 @@
-"""Request rate limits (seed §5): fixed one-minute windows counted in a shared store.
+"""Request rate limits: fixed one-minute windows counted in a shared store.
 
 Each request counts against exactly one category, the most specific that applies:
 `auth` (sign-up, sign-in, sign-out: 20/min per client IP), `backtest_creation` (POST of a

@@ -7,7 +7,7 @@ bar x (at its open or intrabar) is flat at x's close, so an entry signal at bar 
 the next candidate is the first one whose fill bar is greater than x.
 
 Chains started from different candidates merge: once two chains reach the same candidate they are
-identical from there on. Chunked execution (issue 7) relies on this: a chunk computes its
+identical from there on. Chunked execution relies on this: a chunk computes its
 candidates, exits and its own chain; whatever state the previous chunk hands over only decides
 where the chain starts, and following the pointers from there soon lands on a candidate of the
 chunk's own chain, after which the chunk's precomputed trades are exact.

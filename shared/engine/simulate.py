@@ -1,6 +1,6 @@
 """The simulation: signals + candles -> trades, equity curve, summary.
 
-Steps, each a separate function so that chunked execution (issue 7) can run the heavy ones per
+Steps, each a separate function so that chunked execution can run the heavy ones per
 chunk and redo only the cheap sequential ones when stitching:
 1. `resolve_exits`: every candidate entry's exit (vectorised, independent of other trades);
 2. `next_candidates` + `follow_chain`: which candidates are taken (pointer chasing, per trade);

@@ -1,4 +1,4 @@
-"""Optimizations (Level-2): a strategy's parameter grid backtested over one range, ranked.
+"""Optimizations: a strategy's parameter grid backtested over one range, ranked.
 
 API side (`Optimizations`): create validates the request and the whole grid (422 naming the
 field), snapshots the strategy, stores the optimization pending and starts its execution of the

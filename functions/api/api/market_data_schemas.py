@@ -104,7 +104,7 @@ class CandleList(BaseModel):
 
 
 class MarketDataPoint(Candle):
-    """A candle in the Level-2 contract's shape."""
+    """A candle with an id of its own: `SYMBOL:timeframe:epoch ms`."""
 
     model_config = ConfigDict(json_schema_extra={"examples": [
         {"id": "BTCUSDT:1h:1709251200000", "symbol": "BTCUSDT", **_CANDLE_EXAMPLE}]})

@@ -144,7 +144,7 @@ class StrategyCreate(BaseModel):
     name: str = Field(min_length=1, max_length=strategies.MAX_NAME_LENGTH)
     description: str = Field("", max_length=strategies.MAX_DESCRIPTION_LENGTH)
     strategy_type: str | None = Field(None, max_length=strategies.MAX_TYPE_LENGTH,
-                                      description="A free label to group and filter strategies by (Level-2).")
+                                      description="A free label to group and filter strategies by.")
     entry_rules: Rules
     exit_rules: Rules
     config: dict[str, Any] = Field(default_factory=dict, description="Sizing, stops (in percent), parameters.")
@@ -220,8 +220,8 @@ class BacktestCreate(BaseModel):
 
 
 class PerformanceSummary(BaseModel):
-    """The seed's metrics plus the engine's extras (CAGR, Calmar, exposure, ...); ratios with
-    nothing to divide by are null."""
+    """A backtest's performance: returns, drawdown, trade statistics and risk ratios (CAGR, Calmar,
+    exposure, ...); ratios with nothing to divide by are null."""
 
     model_config = ConfigDict(extra="allow")
 

@@ -1,4 +1,4 @@
-"""Optimizations (Level-2 contract): create (a parameter grid run through the optimization state
+"""Optimizations: create (a parameter grid run through the optimization state
 machine), list, get, and the ranked results."""
 
 from __future__ import annotations

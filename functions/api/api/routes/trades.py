@@ -33,8 +33,8 @@ def list_backtest_trades(backtest_id: UUID, user: CurrentUser, services: Service
     return _listing(services, user, backtest_id, side, result, page)
 
 
-@router.get("/trades", response_model=TradeList, summary="List a backtest's trades (Level-2 form)",
-            description="The same as `GET /backtests/{backtest_id}/trades`.")
+@router.get("/trades", response_model=TradeList, summary="List a backtest's trades by query",
+            description="The same as `GET /backtests/{backtest_id}/trades`, the backtest named by the `backtest_id` query parameter.")
 def list_trades(backtest_id: UUID, user: CurrentUser, services: Services, page: Pagination,
                 side: Side = None, result: Result = None) -> TradeList:
     return _listing(services, user, backtest_id, side, result, page)

@@ -1,4 +1,4 @@
-"""Transaction history (seed §1.6): imports from a file or an exchange, the owner's listing, and
+"""Transaction history: imports from a file or an exchange, the owner's listing, and
 replays of transactions as backtests with an alternative beside them.
 
 Imports run in the transaction import function: these routes queue them (202) and report on them.
