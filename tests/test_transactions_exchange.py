@@ -19,7 +19,8 @@ import pytest
 from adapters.binance import BinanceClient
 from adapters.binance_account import MY_TRADES_PATH, RECV_WINDOW_MS, BinanceAccountClient
 from shared.errors import ValidationFailed
-from shared.transactions.jobs import COMPLETED, FAILED, ExchangeCredentials, exchange_request_key
+from shared.statuses import COMPLETED, FAILED
+from shared.transactions.jobs import ExchangeCredentials, exchange_request_key
 from tests.fakes.binance import FakeBinance, FakeRequest
 from tests.fakes.market_data import RecordingPublisher
 from tests.test_transactions_imports import (  # noqa: F401 - fixture

@@ -18,9 +18,10 @@ from adapters.repositories.transactions import DynamoImportJobRepository, Dynamo
 from adapters.secrets import SecretsManagerVault
 from shared.errors import NotFound, ValidationFailed
 from shared.pagination import PageRequest
+from shared.statuses import COMPLETED, FAILED, RUNNING
 from shared.transactions.history import TransactionHistory
 from shared.transactions.imports import ImportRunner, TransactionImports
-from shared.transactions.jobs import COMPLETED, FAILED, IMPORT_UPDATE_EVENT, RUNNING, file_key
+from shared.transactions.jobs import IMPORT_UPDATE_EVENT, file_key
 from shared.transactions.model import transaction_uuid
 from shared.transactions.ports import TransactionFilters
 from tests.fakes.market_data import RecordingPublisher

@@ -28,9 +28,10 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from shared.accounts.ports import UserRepository
-from shared.backtests.model import FAILED, utc_now
+from shared.backtests.model import utc_now
 from shared.backtests.service import BacktestMetadata, BacktestRequest, Backtests
 from shared.errors import FieldError, NotFound, ValidationFailed
+from shared.statuses import FAILED
 from shared.timeframes import TIMEFRAMES
 
 BATCHES_PREFIX = "imports/batches/"

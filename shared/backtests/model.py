@@ -11,10 +11,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-PENDING, RUNNING, COMPLETED, FAILED, CANCELLED = "pending", "running", "completed", "failed", "cancelled"
-BACKTEST_STATUSES = (PENDING, RUNNING, COMPLETED, FAILED, CANCELLED)
-ACTIVE_STATUSES = frozenset({PENDING, RUNNING})
-
 LONG, SHORT = "long", "short"
 WIN, LOSS = "win", "loss"
 

@@ -17,10 +17,11 @@ from datetime import datetime
 from typing import Any
 
 from shared.accounts.model import User
-from shared.backtests.model import ACTIVE_STATUSES, PENDING, Backtest, BacktestSummary, new_id, utc_now
+from shared.backtests.model import Backtest, BacktestSummary, new_id, utc_now
 from shared.backtests.ports import BacktestLauncher, BacktestRepository, MarketCatalog, TradeStore
 from shared.errors import Conflict, FieldError, NotFound, ValidationFailed
 from shared.pagination import DESC, Page, PageRequest, ordered, paginate
+from shared.statuses import ACTIVE_STATUSES, PENDING
 from shared.strategies.ports import StrategyRepository
 from shared.strategies.service import Strategies
 

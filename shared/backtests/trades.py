@@ -5,12 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from shared.accounts.model import User
-from shared.backtests.model import COMPLETED, Trade
+from shared.backtests.model import Trade
 from shared.backtests.ports import TradeStore
 from shared.backtests.service import Backtests
 from shared.backtests.trade_ids import parse_trade_id
 from shared.errors import NotFound
 from shared.pagination import Page, PageRequest
+from shared.statuses import COMPLETED
 
 
 @dataclass

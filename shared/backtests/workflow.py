@@ -35,7 +35,7 @@ from typing import Any, Protocol
 import numpy as np
 from numpy.typing import NDArray
 
-from shared.backtests.model import CANCELLED, COMPLETED, FAILED, RUNNING, Backtest, utc_now
+from shared.backtests.model import Backtest, utc_now
 from shared.backtests.ports import BacktestRepository, TradeStore
 from shared.backtests.trade_ids import trade_id
 from shared.engine import BacktestResult, BacktestSettings, Trades
@@ -45,6 +45,7 @@ from shared.market_data.query import choose_source, read_series, stored_series
 from shared.market_data.store import CandleStore, SeriesManifest
 from shared.realtime.events import EventPublisher, backtest_channel, user_channel
 from shared.realtime.protocol import trade_events
+from shared.statuses import CANCELLED, COMPLETED, FAILED, RUNNING
 from shared.step_failures import failure_message
 from shared.strategy import validate_strategy
 from shared.transactions.replays import REPLAY_PLAN, ReplayRunner, is_replay

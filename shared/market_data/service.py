@@ -17,7 +17,6 @@ from typing import Any
 from shared.candles import Candles
 from shared.errors import DomainError, FieldError, NotFound, ValidationFailed
 from shared.market_data.contract import (
-    COMPLETED,
     DEFAULT_CANDLE_LIMIT,
     EXCHANGE_BINANCE,
     EXCHANGES,
@@ -54,6 +53,7 @@ from shared.market_data.store import CandleStore
 from shared.market_data.validation import ImportRejected
 from shared.market_data.wire import epoch_ms, iso_utc
 from shared.realtime.events import EventPublisher, user_channel
+from shared.statuses import COMPLETED
 from shared.timeframes import TIMEFRAMES, timeframe_ms
 
 # About two years of 1m klines: ~1,100 Binance requests, well inside the import function's timeout.

@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
-from shared.backtests.model import COMPLETED, FAILED, PENDING, RUNNING, utc_now
+from shared.backtests.model import utc_now
 from shared.engine import BacktestSettings
 from shared.errors import Conflict, DomainError, FieldError, NotFound, ValidationFailed
 from shared.market_data.query import choose_source, read_series, stored_series
@@ -37,6 +37,7 @@ from shared.optimizations.sweep import (
     sweep_combinations,
 )
 from shared.realtime.events import EventPublisher, user_channel
+from shared.statuses import COMPLETED, FAILED, PENDING, RUNNING
 from shared.step_failures import OptimizationIncomplete, failure_message
 
 log = logging.getLogger(__name__)

@@ -20,12 +20,11 @@ from typing import Any
 from shared.backtests.model import new_id, utc_now
 from shared.errors import DomainError, FieldError, NotFound, ValidationFailed
 from shared.realtime.events import EventPublisher, user_channel
+from shared.statuses import COMPLETED, PENDING
 from shared.transactions.jobs import (
-    COMPLETED,
     EXCHANGES,
     IMPORT_UPDATE_EVENT,
     MAX_SYMBOLS,
-    PENDING,
     SOURCE_EXCHANGE,
     SOURCE_FILE,
     ExchangeCredentials,

@@ -24,9 +24,8 @@ from typing import Any
 from urllib.parse import unquote_plus
 
 from shared.errors import FieldError
+from shared.statuses import COMPLETED, FAILED, RUNNING
 
-PENDING, RUNNING, COMPLETED, FAILED = "pending", "running", "completed", "failed"
-IMPORT_STATUSES = (PENDING, RUNNING, COMPLETED, FAILED)
 SOURCE_FILE, SOURCE_EXCHANGE = "file", "exchange"
 EXCHANGES = ("binance",)
 IMPORT_UPDATE_EVENT = "transaction:import_update"

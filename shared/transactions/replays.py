@@ -22,9 +22,10 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from shared.accounts.model import User
-from shared.backtests.model import COMPLETED, PENDING, Backtest, new_id
+from shared.backtests.model import Backtest, new_id
 from shared.backtests.service import Backtests
 from shared.errors import FieldError, NotFound, ValidationFailed
+from shared.statuses import COMPLETED, PENDING
 from shared.strategies.model import Strategy
 from shared.strategies.service import Strategies
 from shared.timeframes import origin_ms, timeframe_ms

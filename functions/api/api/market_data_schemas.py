@@ -18,15 +18,8 @@ from pydantic_core import PydanticCustomError
 
 from api.errors import ErrorDetail
 from api.schemas import Timeframe, UtcDateTimeInput
-from shared.market_data.contract import (
-    EXCHANGES,
-    FILE_EXTENSIONS,
-    MARKETS,
-    SOURCES,
-    STATUSES,
-    SYMBOL_REGEX,
-    UPLOAD_URL_EXPIRES_S,
-)
+from shared.market_data.contract import EXCHANGES, FILE_EXTENSIONS, MARKETS, SOURCES, SYMBOL_REGEX, UPLOAD_URL_EXPIRES_S
+from shared.statuses import JOB_STATUSES
 
 # API Gateway refuses request bodies above 10 MB and base64 makes a file 4/3 larger: 7 MiB is the
 # most a JSON body can carry. Larger files go through a presigned upload.
@@ -207,7 +200,7 @@ class ImportOut(BaseModel):
     }]})
 
     import_id: UUID
-    status: Literal[STATUSES]  # type: ignore[valid-type]
+    status: Literal[JOB_STATUSES]  # type: ignore[valid-type]
     symbol: str
     timeframe: str
     source: Literal[SOURCES] = Field(  # type: ignore[valid-type]
@@ -244,7 +237,7 @@ class UploadTicketOut(BaseModel):
     }]})
 
     import_id: UUID
-    status: Literal[STATUSES]  # type: ignore[valid-type]
+    status: Literal[JOB_STATUSES]  # type: ignore[valid-type]
     upload_url: str = Field(description="PUT the file's bytes here (no other headers needed).")
     method: Literal["PUT"]
     expires_in: int = Field(description="Seconds the URL stays valid.")

@@ -19,7 +19,7 @@ from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
 from shared.accounts import service as accounts
 from shared.backtests import service as backtests
-from shared.backtests.model import BACKTEST_STATUSES
+from shared.statuses import BACKTEST_STATUSES
 from shared.strategies import service as strategies
 from shared.timeframes import TIMEFRAMES
 

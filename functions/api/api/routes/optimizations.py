@@ -19,12 +19,13 @@ from api.schemas import PageMeta, PerformanceSummary, Timeframe, UtcDateTime, Ut
 from shared.backtests import service as backtests
 from shared.optimizations.service import DEFAULT_MAX_COMBINATIONS, MAX_BATCH_SIZE, Optimization, OptimizationRequest
 from shared.optimizations.sweep import MAX_COMBINATIONS
+from shared.statuses import JOB_STATUSES
 
 router = APIRouter(prefix=f"{PREFIX}/optimizations", tags=["optimizations"], responses=error_responses(401, 429, 500))
 
 Method = Literal["grid", "random", "bayesian"]
 Direction = Literal["max", "min"]
-OptimizationStatus = Literal["pending", "running", "completed", "failed"]
+OptimizationStatus = Literal[JOB_STATUSES]  # type: ignore[valid-type]
 _EXAMPLE = {
     "strategy_id": "0b7e3c1e-4f5a-4d8b-9c1e-2f3a4b5c6d7e", "symbol": "BTCUSDT", "timeframe": "1h",
     "start_time": "2024-01-01T00:00:00Z", "end_time": "2024-07-01T00:00:00Z", "initial_balance": 10000,

@@ -25,9 +25,9 @@ from api.dependencies import CurrentUser, Pagination, Services
 from api.errors import error_responses
 from api.schemas import Decimal, PageMeta, Status, Timeframe, UtcDateTime, UtcDateTimeInput, round_numbers
 from shared.errors import FieldError, ValidationFailed
+from shared.statuses import JOB_STATUSES
 from shared.transactions.jobs import (
     DEFAULT_WINDOW,
-    IMPORT_STATUSES,
     MAX_REPLAY_TRANSACTIONS,
     MAX_SYMBOLS,
     REPLAY_QUEUED_MESSAGE,
@@ -96,7 +96,7 @@ class TransactionImportProblem(BaseModel):
 
 class TransactionImportOut(BaseModel):
     import_id: UUID
-    status: Literal[IMPORT_STATUSES]  # type: ignore[valid-type]
+    status: Literal[JOB_STATUSES]  # type: ignore[valid-type]
     source: Literal[SOURCE_FILE, SOURCE_EXCHANGE]
     exchange: str
     file_format: str | None
