@@ -43,8 +43,8 @@ from shared.candles import CANDLE_SCHEMA, PRICE_FIELDS, Candles
 from shared.errors import FieldError, ValidationFailed
 from shared.market_data.service import MarketDataService
 from shared.market_data.store import ConcurrentUpdate, Partition, SeriesManifest
-from shared.market_data.wire import iso_utc
 from shared.realtime.events import EventPublisher
+from shared.times import iso_utc
 
 MANIFESTS_PREFIX = "candles/_manifests/"
 # Row groups of 4096 candles: a month of 1m candles is 11 groups, so a one-day read inside a month

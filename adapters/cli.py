@@ -14,8 +14,9 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING
+
+from shared.times import epoch_ms, iso_utc_ms, parse_iso_utc
 
 if TYPE_CHECKING:
     from shared.candles import Candles
@@ -122,12 +123,9 @@ def _utc_ms(text: str) -> int:
     if text.lstrip("-").isdigit():
         return int(text)
     try:
-        moment = datetime.fromisoformat(text)
+        return epoch_ms(parse_iso_utc(text))
     except ValueError:
         raise argparse.ArgumentTypeError(f"not an ISO-8601 time: {text!r}") from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return int(moment.timestamp() * 1000)
 
 
 # --- candle files ---------------------------------------------------------------------------
@@ -178,7 +176,7 @@ def _repeated_rows(raw: RawCandles, valid: ValidCandles) -> list[Finding]:
     import numpy as np
 
     from shared.market_data.validation import Finding
-    from shared.market_data.wire import iso_utc
+    from shared.times import iso_utc
 
     if not valid.duplicates_dropped:
         return []
@@ -197,7 +195,7 @@ def _mixed_order(valid: ValidCandles) -> list[Finding]:
     import numpy as np
 
     from shared.market_data.validation import Finding
-    from shared.market_data.wire import iso_utc
+    from shared.times import iso_utc
 
     steps = np.diff(valid.rows)  # file rows in time order: all up = oldest first, all down = newest first
     if np.all(steps > 0) or np.all(steps < 0):
@@ -223,9 +221,9 @@ def _summary_table(result, timeframe: str) -> str:
     import numpy as np
 
     from shared.engine import EXIT_REASONS
-    from shared.engine.result import iso_utc
+    from shared.times import iso_utc_array
 
-    first, last = iso_utc(result.timestamps[[0, -1]])
+    first, last = iso_utc_array(result.timestamps[[0, -1]])
     lines = [
         f"Backtest {first} .. {last}  ({len(result.timestamps)} candles, {timeframe})",
         f"{'initial_balance':<26}{result.initial_balance:>18,.2f}",
@@ -276,7 +274,7 @@ def users_create_command(args: argparse.Namespace) -> int:
         user = register(DynamoUserRepository(bind(UserItem, table)), args.email, password, args.name)
     except ValidationFailed as failure:
         raise InputError(_describe(failure)) from None
-    created_at = user.created_at.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    created_at = iso_utc_ms(user.created_at)
     created = {"id": user.id, "email": user.email, "name": user.name, "created_at": created_at}
     sys.stdout.write(json.dumps(created) + "\n")
     return 0

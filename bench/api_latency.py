@@ -102,9 +102,9 @@ def on_local_stack(seconds: float, users: int, trade_count: int) -> None:
         sys.path.insert(0, str(ROOT / "functions" / "api"))
         from api.settings import ApiSettings
         from api.wiring import build_services
-        from shared.backtests.model import utc_now
         from shared.backtests.service import record_results
         from shared.engine import Trades
+        from shared.times import utc_now
 
         services = build_services(ApiSettings.from_env())
         repository, store = services.backtests.repository, services.backtests.trades

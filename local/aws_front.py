@@ -33,6 +33,7 @@ from typing import Any
 import boto3
 
 from local.functions import LocalFunction
+from shared.times import iso_utc_ms
 
 log = logging.getLogger("local.aws")
 
@@ -239,7 +240,7 @@ def _s3_event(region: str, configuration_id: str, bucket: str, key: str, event_n
                 "eventVersion": "2.1",
                 "eventSource": "aws:s3",
                 "awsRegion": region,
-                "eventTime": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+                "eventTime": iso_utc_ms(datetime.now(UTC)),
                 "eventName": event_name,
                 "userIdentity": {"principalId": "local"},
                 "requestParameters": {"sourceIPAddress": "127.0.0.1"},

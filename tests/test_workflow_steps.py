@@ -22,14 +22,16 @@ from adapters.run_store import S3RunStore
 from adapters.workflow import TransientError, step_errors
 from local.resources import provision
 from local.template import Template
-from shared.backtests.model import Backtest, new_id, utc_now
+from shared.backtests.model import Backtest
 from shared.backtests.workflow import BacktestNotRunning, BacktestWorkflow, RunPlan
 from shared.engine import BacktestSettings, run_backtest
 from shared.errors import FieldError, NotFound, ValidationFailed
+from shared.ids import new_id
 from shared.market_data.store import month_index, month_name
 from shared.statuses import PENDING
 from shared.step_failures import failure_message
 from shared.strategy import validate_strategy
+from shared.times import utc_now
 from tests.fanout.stack import HOUR_MS, START_MS, random_walk
 
 TEMPLATE = Template.load()

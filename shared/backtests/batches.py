@@ -24,15 +24,15 @@ import math
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Protocol
 
 from shared.accounts.ports import UserRepository
-from shared.backtests.model import utc_now
 from shared.backtests.service import BacktestMetadata, BacktestRequest, Backtests
 from shared.errors import FieldError, NotFound, ValidationFailed
 from shared.statuses import FAILED
 from shared.timeframes import TIMEFRAMES
+from shared.times import iso_utc_ms, to_millisecond, utc_now
 
 BATCHES_PREFIX = "imports/batches/"
 STATUS_PREFIX = "imports/batch-status/"
@@ -84,7 +84,7 @@ class BacktestBatches:
                 started = sum(1 for result in results if result["status"] == "started")
                 status |= {"status": "done", "owner_id": account.user.id, "started": started,
                            "invalid": len(results) - started, "entries": results}
-        status["processed_at"] = self.clock().isoformat().replace("+00:00", "Z")
+        status["processed_at"] = iso_utc_ms(self.clock())
         self.inbox.put_status(status_key(key), status)
         return status
 
@@ -194,16 +194,10 @@ def backtest_request(entry: Any, path: str) -> BacktestRequest:
         raise ValidationFailed("invalid backtest", errors)
     defaults = BacktestMetadata()
     return BacktestRequest(
-        strategy_id=strategy_id, symbol=symbol, timeframe=timeframe, start_time=_utc_millis(start),
-        end_time=_utc_millis(end), initial_balance=float(balance),
+        strategy_id=strategy_id, symbol=symbol, timeframe=timeframe, start_time=to_millisecond(start),
+        end_time=to_millisecond(end), initial_balance=float(balance),
         metadata=BacktestMetadata(leverage=defaults.leverage if leverage is None else float(leverage),
                                   commission=defaults.commission if commission is None else float(commission),
                                   chunks=chunks),
     )
 
-
-
-def _utc_millis(moment: datetime) -> datetime:
-    """As the REST API takes times: in UTC, to the millisecond."""
-    moment = moment.astimezone(UTC)
-    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)

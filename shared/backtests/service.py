@@ -17,13 +17,15 @@ from datetime import datetime
 from typing import Any
 
 from shared.accounts.model import User
-from shared.backtests.model import Backtest, BacktestSummary, new_id, utc_now
+from shared.backtests.model import Backtest, BacktestSummary
 from shared.backtests.ports import BacktestLauncher, BacktestRepository, MarketCatalog, TradeStore
 from shared.errors import Conflict, FieldError, NotFound, ValidationFailed
+from shared.ids import new_id
 from shared.pagination import DESC, Page, PageRequest, ordered, paginate
 from shared.statuses import ACTIVE_STATUSES, PENDING
 from shared.strategies.ports import StrategyRepository
 from shared.strategies.service import Strategies
+from shared.times import utc_now
 
 MIN_LEVERAGE, MAX_LEVERAGE = 1.0, 125.0
 MIN_COMMISSION, MAX_COMMISSION = 0.0, 10.0  # percent of notional, per side

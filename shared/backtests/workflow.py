@@ -33,9 +33,8 @@ from datetime import datetime
 from typing import Any, Protocol
 
 import numpy as np
-from numpy.typing import NDArray
 
-from shared.backtests.model import Backtest, utc_now
+from shared.backtests.model import Backtest
 from shared.backtests.ports import BacktestRepository, TradeStore
 from shared.backtests.trade_ids import trade_id
 from shared.engine import BacktestResult, BacktestSettings, Trades
@@ -48,6 +47,7 @@ from shared.realtime.protocol import trade_events
 from shared.statuses import CANCELLED, COMPLETED, FAILED, RUNNING
 from shared.step_failures import failure_message
 from shared.strategy import validate_strategy
+from shared.times import iso_utc_array, utc_now
 from shared.transactions.replays import REPLAY_PLAN, ReplayRunner, is_replay
 
 log = logging.getLogger(__name__)
@@ -355,16 +355,14 @@ def _trade_records(backtest_id: str, trades: Trades) -> list[dict[str, Any]]:
     """The trades as the REST API shows them (ids, times to the millisecond with `Z`), which is
     what trade events carry (`shared.realtime.protocol.trade_events`)."""
     records = trades.to_records()
-    entry_times, exit_times = _api_times(trades.entry_time), _api_times(trades.exit_time)
+    entry_times = iso_utc_array(trades.entry_time, always_ms=True)
+    exit_times = iso_utc_array(trades.exit_time, always_ms=True)
     return [
         record | {"id": trade_id(backtest_id, seq), "entry_time": entry_times[seq],
                   "exit_time": exit_times[seq] if record["exit_time"] is not None else None}
         for seq, record in enumerate(records)
     ]
 
-
-def _api_times(epoch_ms: NDArray[Any]) -> list[str]:
-    return [text + "Z" for text in np.datetime_as_string(np.asarray(epoch_ms).astype("datetime64[ms]"), unit="ms")]
 
 
 def _epoch_ms(moment: datetime) -> int:

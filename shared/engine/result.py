@@ -8,22 +8,16 @@ when a caller needs them.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
 from shared.engine.exits import EXIT_REASONS
 from shared.metrics import DrawdownPeriods
+from shared.times import iso_utc_array
 
 SIDES = {1: "long", -1: "short"}
-
-
-def iso_utc(epoch_ms: NDArray[Any]) -> list[str]:
-    """'2024-01-01T00:00:00Z' for each epoch-millisecond value (milliseconds shown only if any)."""
-    values = np.asarray(epoch_ms, dtype=np.int64)
-    unit: Literal["ms", "s"] = "ms" if (values % 1000).any() else "s"
-    return [text + "Z" for text in np.datetime_as_string(values.astype("datetime64[ms]"), unit=unit).tolist()]
 
 
 @dataclass(frozen=True, eq=False)
@@ -54,11 +48,11 @@ class Trades:
     def to_records(self) -> list[dict[str, Any]]:
         """JSON-ready dicts with the API's trade fields (plus entry_bar / exit_bar)."""
         is_open = self.is_open.tolist()
-        known_exit_times = iso_utc(np.where(self.is_open, self.entry_time, self.exit_time))
+        known_exit_times = iso_utc_array(np.where(self.is_open, self.entry_time, self.exit_time))
         exit_times = [None if still_open else text for text, still_open in zip(known_exit_times, is_open)]
         exit_bars = [None if still_open else bar for bar, still_open in zip(self.exit_bar.tolist(), is_open)]
         columns = {
-            "entry_time": iso_utc(self.entry_time),
+            "entry_time": iso_utc_array(self.entry_time),
             "entry_price": self.entry_price.tolist(),
             "exit_time": exit_times,
             "exit_price": self.exit_price.tolist(),
@@ -79,7 +73,7 @@ class Trades:
 def drawdown_records(periods: DrawdownPeriods, timestamps: NDArray[Any]) -> list[dict[str, Any]]:
     """Drawdown periods with ISO-8601 times of their start (peak), trough and recovery."""
     recovered = (periods.recovery >= 0).tolist()
-    recovery_times = iso_utc(timestamps[np.maximum(periods.recovery, 0)]) if len(periods) else []
+    recovery_times = iso_utc_array(timestamps[np.maximum(periods.recovery, 0)]) if len(periods) else []
     return [
         {
             "start": start,
@@ -89,8 +83,8 @@ def drawdown_records(periods: DrawdownPeriods, timestamps: NDArray[Any]) -> list
             "depth_percentage": depth_percentage,
         }
         for start, trough, recovery, ok, depth, depth_percentage in zip(
-            iso_utc(timestamps[periods.start]),
-            iso_utc(timestamps[periods.trough]),
+            iso_utc_array(timestamps[periods.start]),
+            iso_utc_array(timestamps[periods.trough]),
             recovery_times,
             recovered,
             periods.depth.tolist(),

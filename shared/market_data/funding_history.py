@@ -15,7 +15,7 @@ from numpy.typing import NDArray
 
 from shared.errors import FieldError, ValidationFailed
 from shared.market_data.funding import FundingRates
-from shared.market_data.wire import iso_utc
+from shared.times import iso_utc
 
 MAX_LISTED_CONFLICTS = 100
 

@@ -8,8 +8,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from shared.market_data.wire import iso_utc
 from shared.timeframes import timeframe_ms
+from shared.times import iso_utc
 
 MAX_REPORTED_GAPS = 20
 

@@ -22,8 +22,8 @@ from shared.errors import FieldError
 from shared.market_data.instruments import InstrumentSource
 from shared.market_data.parsing import RawCandles
 from shared.market_data.pipeline import ImportReport
-from shared.market_data.wire import iso_utc
 from shared.statuses import COMPLETED, FAILED, PENDING, RUNNING
+from shared.times import iso_utc
 
 CANDLE_FILES_PREFIX = "imports/candles/"
 FETCH_REQUESTS_PREFIX = "imports/candle-fetches/"

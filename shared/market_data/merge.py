@@ -12,7 +12,7 @@ from numpy.typing import NDArray
 from shared.candles import PRICE_FIELDS, Candles
 from shared.market_data.store import month_index, month_name
 from shared.market_data.validation import Finding, ValidCandles, describe_differences, reject
-from shared.market_data.wire import iso_utc
+from shared.times import iso_utc
 
 
 @dataclass(frozen=True, eq=False)

@@ -36,7 +36,7 @@ import json
 import re
 import zipfile
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any, Protocol
 
 import numpy as np
@@ -48,6 +48,7 @@ from numpy.typing import NDArray
 from shared.candles import PRICE_FIELDS
 from shared.errors import FieldError, ValidationFailed
 from shared.market_data.contract import MAX_IMPORT_BYTES
+from shared.times import EPOCH, parse_iso_utc
 
 FORMAT_BINANCE_CSV = "binance_kline_csv"
 FORMAT_KRAKEN_CSV = "kraken_ohlcvt_csv"
@@ -732,16 +733,13 @@ def parse_timestamp_text(text: str) -> int | None:
         value = _epoch_to_ms(np.array([int(text) if re.match(_INTEGER, text) else float(text)]), problems)
         return None if problems else int(value[0])
     try:
-        moment = datetime.fromisoformat(text)
+        moment = parse_iso_utc(text)
     except ValueError:
         return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    milliseconds, remainder = divmod(moment - _EPOCH, timedelta(milliseconds=1))
+    milliseconds, remainder = divmod(moment - EPOCH, timedelta(milliseconds=1))
     return None if remainder else milliseconds
 
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # Epoch units told apart by magnitude: seconds below 1e11 (year 5138), milliseconds below 1e14,
 # microseconds below 1e17, nanoseconds above.
 _UNIT_LIMITS = (1e11, 1e14, 1e17)

@@ -51,10 +51,10 @@ from shared.market_data.query import choose_source, derivable_timeframes, read_s
 from shared.market_data.resample import bucket_start
 from shared.market_data.store import CandleStore
 from shared.market_data.validation import ImportRejected
-from shared.market_data.wire import epoch_ms, iso_utc
 from shared.realtime.events import EventPublisher, user_channel
 from shared.statuses import COMPLETED
 from shared.timeframes import TIMEFRAMES, timeframe_ms
+from shared.times import epoch_ms, iso_utc
 
 # About two years of 1m klines: ~1,100 Binance requests, well inside the import function's timeout.
 MAX_FETCH_CANDLES = 1_100_000

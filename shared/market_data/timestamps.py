@@ -27,13 +27,13 @@ from dateutil import parser as dateutil_parser
 from numpy.typing import NDArray
 
 from shared.errors import FieldError, ValidationFailed
+from shared.times import EPOCH
 
 # `09-AM` -> `09 AM`: dateutil reads the second, not the first.
 _HOUR_DASH_MERIDIEM = r"(?i)(\d)\s*-\s*([ap]m)\b"
 # The date is everything before the first space or `T`; the time of day (maybe empty) the rest.
 _DATE_AND_TIME = r"^(?P<date>[^\sT]+)(?:(?:T|\s+)(?P<time>.*))?$"
 _NUMERIC_DATE = re.compile(r"^(\d{1,4})([./-])(\d{1,2})\2(\d{1,4})$")
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _DAY = timedelta(days=1)
 _MS = timedelta(milliseconds=1)
 
@@ -109,7 +109,7 @@ def _date_ms(value: str | None, dayfirst: bool) -> int | None:
         return None
     if moment.time() != datetime.min.time() or moment.tzinfo is not None:
         return None
-    return (moment.replace(tzinfo=UTC) - _EPOCH) // _MS
+    return (moment.replace(tzinfo=UTC) - EPOCH) // _MS
 
 
 def _time_of_day_ms(value: str) -> int | None:

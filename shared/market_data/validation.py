@@ -27,8 +27,8 @@ from numpy.typing import NDArray
 from shared.candles import PRICE_FIELDS, Candles
 from shared.errors import FieldError, ValidationFailed
 from shared.market_data.parsing import RawCandles, RowLocator
-from shared.market_data.wire import iso_utc
 from shared.timeframes import origin_ms, timeframe_ms
+from shared.times import iso_utc
 
 MAX_REPORTED_PROBLEMS = 100
 EARLIEST_MS = 0

@@ -17,15 +17,16 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 from shared.accounts.model import User
-from shared.backtests.model import new_id, utc_now
 from shared.backtests.ports import BacktestLauncher, MarketCatalog
 from shared.errors import Conflict, FieldError, NotFound, ValidationFailed
+from shared.ids import new_id
 from shared.optimizations.sweep import DIRECTIONS, MAX_COMBINATIONS, METHODS, default_direction
 from shared.pagination import DESC, Page, PageRequest, ordered, paginate
 from shared.statuses import COMPLETED, PENDING
 from shared.strategies.model import Strategy
 from shared.strategies.ports import StrategyRepository
 from shared.strategies.service import Strategies
+from shared.times import utc_now
 
 if TYPE_CHECKING:
     from shared.engine import BacktestSettings

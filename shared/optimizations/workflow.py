@@ -21,7 +21,6 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
-from shared.backtests.model import utc_now
 from shared.engine import BacktestSettings
 from shared.errors import Conflict, DomainError, FieldError, NotFound, ValidationFailed
 from shared.market_data.query import choose_source, read_series, stored_series
@@ -39,6 +38,7 @@ from shared.optimizations.sweep import (
 from shared.realtime.events import EventPublisher, user_channel
 from shared.statuses import COMPLETED, FAILED, PENDING, RUNNING
 from shared.step_failures import OptimizationIncomplete, failure_message
+from shared.times import utc_now
 
 log = logging.getLogger(__name__)
 

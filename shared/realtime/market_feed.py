@@ -24,10 +24,11 @@ from typing import Any
 from shared.candles import Candles
 from shared.market_data.imports import KlineSource
 from shared.market_data.validation import validate_candles
-from shared.market_data.wire import candle_dict, iso_utc
+from shared.market_data.wire import candle_dict
 from shared.realtime.events import EventPublisher
 from shared.realtime.protocol import MARKET, parse_channel
 from shared.timeframes import timeframe_ms
+from shared.times import iso_utc
 
 log = logging.getLogger(__name__)
 

@@ -15,11 +15,12 @@ from datetime import datetime
 from typing import Any
 
 from shared.accounts.model import User
-from shared.backtests.model import new_id, utc_now
 from shared.errors import FieldError, Forbidden, NotFound, ValidationFailed
+from shared.ids import new_id
 from shared.pagination import DESC, Page, PageRequest, ordered, paginate
 from shared.strategies.model import Strategy, StrategySummary
 from shared.strategies.ports import StrategyRepository
+from shared.times import utc_now
 
 MAX_NAME_LENGTH = 200
 MAX_DESCRIPTION_LENGTH = 2000

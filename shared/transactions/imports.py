@@ -17,10 +17,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from shared.backtests.model import new_id, utc_now
 from shared.errors import DomainError, FieldError, NotFound, ValidationFailed
+from shared.ids import new_id
 from shared.realtime.events import EventPublisher, user_channel
 from shared.statuses import COMPLETED, PENDING
+from shared.times import utc_now
 from shared.transactions.jobs import (
     EXCHANGES,
     IMPORT_UPDATE_EVENT,

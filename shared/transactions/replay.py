@@ -40,9 +40,9 @@ from shared.engine import BacktestResult, Trades
 from shared.engine.exits import EXIT_REASONS, LIQUIDATION, OPEN, SIGNAL, first_price_exits
 from shared.engine.exits import ExitRules as EngineExitRules
 from shared.errors import FieldError, ValidationFailed
-from shared.market_data.wire import iso_utc
 from shared.metrics import calculate_drawdown, performance_summary
 from shared.timeframes import timeframe_ms
+from shared.times import iso_utc
 from shared.transactions.pairing import RoundTrip, capital_needed
 from shared.transactions.rules import ExitRules
 

@@ -18,17 +18,18 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from shared.accounts.model import User
-from shared.backtests.model import Backtest, new_id
+from shared.backtests.model import Backtest
 from shared.backtests.service import Backtests
 from shared.errors import FieldError, NotFound, ValidationFailed
+from shared.ids import new_id
 from shared.statuses import COMPLETED, PENDING
 from shared.strategies.model import Strategy
 from shared.strategies.service import Strategies
 from shared.timeframes import origin_ms, timeframe_ms
+from shared.times import datetime_of_ms
 from shared.transactions.jobs import DEFAULT_WINDOW, MAX_REPLAY_TRANSACTIONS, ReplayFill, ReplayInput, ReplayRecord
 from shared.transactions.model import Transaction
 from shared.transactions.pairing import capital_needed, pair_round_trips
@@ -117,7 +118,7 @@ class Replays:
         )
         backtest = Backtest(
             id=backtest_id, owner_id=user.id, strategy_id=replay_id, strategy_name=REPLAY_STRATEGY_NAME,
-            symbol=symbol, timeframe=request.timeframe, start_time=_datetime(start_ms), end_time=_datetime(end_ms),
+            symbol=symbol, timeframe=request.timeframe, start_time=datetime_of_ms(start_ms), end_time=datetime_of_ms(end_ms),
             initial_balance=initial_balance, final_balance=None, status=PENDING, progress=0, created_at=now,
             updated_at=now, strategy={name: definition for name, definition in (
                 ("alternative_entry", replay_input.entry_strategy), ("alternative_exit", replay_input.exit_strategy))
@@ -213,9 +214,6 @@ def _replay_metadata(record: ReplayRecord) -> dict[str, Any]:
             "window_after": record.window_after, "alternative_entry": record.alternative_entry,
             "alternative_exit": record.alternative_exit}
 
-
-def _datetime(epoch_ms: int) -> datetime:
-    return datetime.fromtimestamp(epoch_ms / 1000, tz=UTC)
 
 
 def is_replay(backtest: Backtest) -> bool:

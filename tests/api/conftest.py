@@ -100,8 +100,8 @@ class Api:
     def complete(self, backtest_id: str, trades: Any, final_balance: float = 10500.0,
                  summary: dict | None = None) -> Backtest:
         """Play the state machine's part: running, then the results persisted."""
-        from shared.backtests.model import utc_now
         from shared.backtests.service import record_results
+        from shared.times import utc_now
 
         repository = self.services.backtests.repository
         repository.mark_running(backtest_id, utc_now())

@@ -8,9 +8,9 @@ import uuid
 import pytest
 
 from adapters.repositories.trades import filters_key, trades_key
-from shared.backtests.model import utc_now
 from shared.backtests.service import record_results
 from shared.errors import Conflict
+from shared.times import utc_now
 from tests.api.conftest import bearer, engine_trades
 
 SUMMARY = {

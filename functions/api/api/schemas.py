@@ -11,7 +11,7 @@
 from __future__ import annotations
 
 import math
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
@@ -22,13 +22,10 @@ from shared.backtests import service as backtests
 from shared.statuses import BACKTEST_STATUSES
 from shared.strategies import service as strategies
 from shared.timeframes import TIMEFRAMES
+from shared.times import iso_utc_ms, to_millisecond
 
 SIGNIFICANT_DIGITS = 12
 
-
-def format_datetime(value: datetime) -> str:
-    value = value.astimezone(UTC)
-    return f"{value:%Y-%m-%dT%H:%M:%S}.{value.microsecond // 1000:03d}Z"
 
 
 def round_decimal(value: float | None) -> float | None:
@@ -36,10 +33,6 @@ def round_decimal(value: float | None) -> float | None:
         return None
     return float(f"{value:.{SIGNIFICANT_DIGITS}g}")
 
-
-def _to_utc_millis(value: datetime) -> datetime:
-    value = value.astimezone(UTC)
-    return value.replace(microsecond=value.microsecond // 1000 * 1000)
 
 
 def round_numbers(document: Any) -> Any:
@@ -55,10 +48,10 @@ def round_numbers(document: Any) -> Any:
 
 UtcDateTime = Annotated[
     datetime,
-    PlainSerializer(format_datetime, return_type=str, when_used="json"),
+    PlainSerializer(iso_utc_ms, return_type=str, when_used="json"),
     WithJsonSchema({"type": "string", "format": "date-time", "examples": ["2024-01-01T00:00:00.000Z"]}),
 ]
-UtcDateTimeInput = Annotated[AwareDatetime, AfterValidator(_to_utc_millis)]
+UtcDateTimeInput = Annotated[AwareDatetime, AfterValidator(to_millisecond)]
 Decimal = Annotated[
     float | None,
     PlainSerializer(round_decimal, return_type=float | None, when_used="json"),

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 from uuid import UUID
 
@@ -26,6 +25,7 @@ from api.errors import error_responses
 from api.schemas import Decimal, PageMeta, Status, Timeframe, UtcDateTime, UtcDateTimeInput, round_numbers
 from shared.errors import FieldError, ValidationFailed
 from shared.statuses import JOB_STATUSES
+from shared.times import datetime_of_ms
 from shared.transactions.jobs import (
     DEFAULT_WINDOW,
     MAX_REPLAY_TRANSACTIONS,
@@ -282,7 +282,7 @@ def _import_out(job: ImportJob) -> TransactionImportOut:
 
 def _transaction_out(t: Transaction) -> TransactionOut:
     return TransactionOut(
-        id=t.id, transaction_time=datetime.fromtimestamp(t.time_ms / 1000, UTC), symbol=t.symbol,
+        id=t.id, transaction_time=datetime_of_ms(t.time_ms), symbol=t.symbol,
         price=t.price, quantity=t.quantity, side=t.side, transaction_type=t.transaction_type,
         transaction_id=t.transaction_id, exchange=t.exchange, fee=t.fee, fee_asset=t.fee_asset,
         import_id=t.import_id, is_replayed=t.is_replayed, created_at=t.created_at,
