@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 from dataclasses import dataclass
 
 from shared.accounts.model import User
@@ -12,6 +13,8 @@ from shared.backtests.trade_ids import parse_trade_id
 from shared.errors import NotFound
 from shared.pagination import Page, PageRequest
 from shared.statuses import COMPLETED
+
+EVERY = 2**62  # a page size beyond any backtest's trade count
 
 
 @dataclass
@@ -26,6 +29,12 @@ class Trades:
             return Page([], 0, page)  # trades are stored when a backtest completes, all at once
         items, total = self.store.page(backtest_id, side, result, page.offset, page.limit)
         return Page(items, total, page)
+
+    def every(self, user: User, backtest_id: str, side: str | None, result: str | None) -> builtins.list[Trade]:
+        """Every matching trade at once (a download), in entry order."""
+        if self.backtests.get(user, backtest_id).status != COMPLETED:
+            return []
+        return self.store.page(backtest_id, side, result, 0, EVERY)[0]
 
     def get(self, user: User, trade_id: str) -> Trade:
         parsed = parse_trade_id(trade_id)

@@ -8,14 +8,25 @@ from fastapi import FastAPI
 
 from api.errors import install_error_handlers
 from api.middleware import ApiGatewayMiddleware, rate_limit_category
-from api.routes import auth, backtests, health, market_data, optimizations, strategies, trades, transactions
+from api.routes import (
+    auth,
+    backtests,
+    health,
+    market_data,
+    monte_carlo,
+    optimizations,
+    strategies,
+    trades,
+    transactions,
+    walk_forwards,
+)
 from api.wiring import ApiServices
 from shared import __version__
 from shared.accounts.rate_limits import AUTH, SEED_LIMITS
 
 # Each area's router; market data and transactions add theirs here.
 ROUTERS = (health.router, auth.router, strategies.router, backtests.router, trades.router, market_data.router,
-           optimizations.router, transactions.router)
+           optimizations.router, transactions.router, monte_carlo.router, walk_forwards.router)
 
 DESCRIPTION = """
 Backtest crypto trading strategies written as JSON rules. Current version: **v1**, every route
@@ -55,7 +66,8 @@ _RATE_LIMIT_HEADERS = {
 }
 
 
-def create_app(services: ApiServices) -> FastAPI:
+def create_app(services: ApiServices, allowed_origin: str = "*") -> FastAPI:
+    """`allowed_origin`: the Access-Control-Allow-Origin of every answer (CorsAllowedOrigin)."""
     app = FastAPI(
         title="Backtest Service API",
         version=__version__,
@@ -69,7 +81,8 @@ def create_app(services: ApiServices) -> FastAPI:
     for router in ROUTERS:
         app.include_router(router)
     install_error_handlers(app)
-    app.add_middleware(ApiGatewayMiddleware, accounts=services.accounts, rate_limiter=services.rate_limiter)
+    app.add_middleware(ApiGatewayMiddleware, accounts=services.accounts, rate_limiter=services.rate_limiter,
+                       allowed_origin=allowed_origin)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:

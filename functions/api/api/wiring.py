@@ -19,6 +19,7 @@ from adapters.models.users import UserItem
 from adapters.optimization_store import S3OptimizationStore
 from adapters.repositories.backtests import DynamoBacktestRepository
 from adapters.repositories.binding import bind
+from adapters.repositories.equity import S3EquityStore
 from adapters.repositories.optimizations import DynamoOptimizationRepository
 from adapters.repositories.rate_limits import DynamoRateLimitCounter
 from adapters.repositories.sessions import DynamoSessionRepository
@@ -28,6 +29,8 @@ from adapters.repositories.users import DynamoUserRepository
 from api.settings import ApiSettings
 from shared.accounts.rate_limits import RateLimiter
 from shared.accounts.service import Accounts
+from shared.backtests.analyses import Analyses
+from shared.backtests.results import BacktestResults
 from shared.backtests.service import Backtests
 from shared.backtests.trades import Trades
 from shared.optimizations.service import Optimizations
@@ -65,10 +68,12 @@ class ApiServices:
     strategies: Strategies
     backtests: Backtests
     trades: Trades
+    results: BacktestResults
     rate_limiter: RateLimiter
     # Made on the first market-data request: it loads NumPy and pyarrow, which other routes do without.
     market_data: Callable[[], MarketDataService]
     optimizations: Optimizations
+    analyses: Analyses
     # Made on the first transaction request: queuing an import reaches the candle store's module.
     transactions: Callable[[], TransactionServices]
 
@@ -101,6 +106,7 @@ def build_services(settings: ApiSettings, endpoint_url: str | None = None) -> Ap
         strategies=Strategies(strategies),
         backtests=backtests,
         trades=Trades(backtests, backtests.trades),
+        results=BacktestResults(backtests, S3EquityStore(s3, settings.results_bucket)),
         rate_limiter=RateLimiter(DynamoRateLimitCounter(bind(RateLimitItem, settings.rate_limits_table, endpoint_url))),
         market_data=cache(partial(build_market_data, settings, endpoint_url)),
         optimizations=Optimizations(
@@ -114,6 +120,7 @@ def build_services(settings: ApiSettings, endpoint_url: str | None = None) -> Ap
             batch_memory_mb=settings.optimization_batch_memory_mb,
         ),
         transactions=cache(partial(build_transactions, settings, endpoint_url, backtests)),
+        analyses=Analyses(backtests),
     )
 
 
