@@ -16,6 +16,7 @@ import json
 import sys
 from typing import TYPE_CHECKING
 
+from shared.backtests.settings import BacktestSettings
 from shared.times import epoch_ms, iso_utc_ms, parse_iso_utc
 
 if TYPE_CHECKING:
@@ -64,9 +65,9 @@ def _add_run_command(commands: argparse._SubParsersAction) -> None:
         "--symbol", help="e.g. BTCUSDT: picks the base-asset volume of a CSV with one per asset (Volume BTC, Volume USDT)"
     )
     run.add_argument("--timeframe", default="1h", help="candle timeframe: timestamps must lie on its boundaries; annualises ratios (default 1h)")
-    run.add_argument("--initial-balance", type=float, default=10_000.0, metavar="AMOUNT", help="default 10000")
-    run.add_argument("--commission", type=float, default=0.1, metavar="PERCENT", help="per side, in percent (default 0.1)")
-    run.add_argument("--leverage", type=float, default=1.0, help="default 1")
+    run.add_argument("--initial-balance", type=float, default=BacktestSettings.initial_balance, metavar="AMOUNT", help="default 10000")
+    run.add_argument("--commission", type=float, default=BacktestSettings.commission, metavar="PERCENT", help="per side, in percent (default 0.1)")
+    run.add_argument("--leverage", type=float, default=BacktestSettings.leverage, help="default 1")
     run.add_argument("--start", type=_utc_ms, metavar="ISO", help="first candle open time included (UTC)")
     run.add_argument("--end", type=_utc_ms, metavar="ISO", help="candles open before this time (UTC)")
     run.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
@@ -74,7 +75,7 @@ def _add_run_command(commands: argparse._SubParsersAction) -> None:
 
 
 def run_command(args: argparse.Namespace) -> int:
-    from shared.engine import BacktestSettings, run_backtest
+    from shared.engine import run_backtest
     from shared.errors import ValidationFailed
     from shared.strategy import validate_strategy
 

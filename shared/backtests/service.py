@@ -19,6 +19,7 @@ from typing import Any
 from shared.accounts.model import User
 from shared.backtests.model import Backtest, BacktestSummary
 from shared.backtests.ports import BacktestLauncher, BacktestRepository, MarketCatalog, TradeStore
+from shared.backtests.settings import BacktestSettings
 from shared.errors import Conflict, FieldError, NotFound, ValidationFailed
 from shared.ids import new_id
 from shared.pagination import DESC, Page, PageRequest, ordered, paginate
@@ -27,18 +28,14 @@ from shared.strategies.ports import StrategyRepository
 from shared.strategies.service import Strategies
 from shared.times import utc_now
 
-MIN_LEVERAGE, MAX_LEVERAGE = 1.0, 125.0
-MIN_COMMISSION, MAX_COMMISSION = 0.0, 10.0  # percent of notional, per side
-DEFAULT_LEVERAGE, DEFAULT_COMMISSION = 1.0, 0.1  # 0.1 %: a common spot taker fee
 MAX_CHUNKS = 1000
-MAX_INITIAL_BALANCE = 1e15
 ORDER_FIELDS = ("created_at", "updated_at", "start_time", "end_time", "symbol", "status", "final_balance")
 
 
 @dataclass(frozen=True)
 class BacktestMetadata:
-    leverage: float = DEFAULT_LEVERAGE
-    commission: float = DEFAULT_COMMISSION
+    leverage: float = BacktestSettings.leverage
+    commission: float = BacktestSettings.commission
     chunks: int | None = None  # force the number of parallel chunks (otherwise planned from the data size)
 
 
@@ -139,14 +136,14 @@ class Backtests:
         errors = []
         if request.end_time <= request.start_time:
             errors.append(FieldError("end_time", "must be after start_time"))
-        if not 0 < request.initial_balance <= MAX_INITIAL_BALANCE:
-            errors.append(FieldError("initial_balance", f"must be greater than 0 and at most {MAX_INITIAL_BALANCE:g}"))
+        if not 0 < request.initial_balance <= BacktestSettings.MAX_INITIAL_BALANCE:
+            errors.append(FieldError("initial_balance", f"must be greater than 0 and at most {BacktestSettings.MAX_INITIAL_BALANCE:g}"))
         metadata = request.metadata
-        if not MIN_LEVERAGE <= metadata.leverage <= MAX_LEVERAGE:
-            errors.append(FieldError("metadata.leverage", f"must be between {MIN_LEVERAGE:g} and {MAX_LEVERAGE:g}"))
-        if not MIN_COMMISSION <= metadata.commission <= MAX_COMMISSION:
+        if not BacktestSettings.MIN_LEVERAGE <= metadata.leverage <= BacktestSettings.MAX_LEVERAGE:
+            errors.append(FieldError("metadata.leverage", f"must be between {BacktestSettings.MIN_LEVERAGE:g} and {BacktestSettings.MAX_LEVERAGE:g}"))
+        if not BacktestSettings.MIN_COMMISSION <= metadata.commission <= BacktestSettings.MAX_COMMISSION:
             errors.append(FieldError("metadata.commission",
-                                     f"must be between {MIN_COMMISSION:g} and {MAX_COMMISSION:g} (percent per side)"))
+                                     f"must be between {BacktestSettings.MIN_COMMISSION:g} and {BacktestSettings.MAX_COMMISSION:g} (percent per side)"))
         if metadata.chunks is not None and not 1 <= metadata.chunks <= MAX_CHUNKS:
             errors.append(FieldError("metadata.chunks", f"must be between 1 and {MAX_CHUNKS}"))
         available = self.catalog.timeframes(request.symbol)

@@ -164,8 +164,8 @@ class BacktestWorkflow:
         strategy = validate_strategy(backtest.strategy)
         settings = BacktestSettings(
             initial_balance=float(backtest.initial_balance),
-            commission=float(backtest.metadata.get("commission", 0.0)),
-            leverage=float(backtest.metadata.get("leverage", 1.0)),
+            commission=float(backtest.metadata.get("commission", BacktestSettings.commission)),
+            leverage=float(backtest.metadata.get("leverage", BacktestSettings.leverage)),
             timeframe=backtest.timeframe,
         )
         if backtest.status != RUNNING:

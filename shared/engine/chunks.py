@@ -42,11 +42,11 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from shared.backtests.settings import BacktestSettings
 from shared.candles import Candles
 from shared.engine.chain import follow_chain, next_candidates
 from shared.engine.exits import CandidateExits, ExitRules, resolve_exits
 from shared.engine.result import BacktestResult
-from shared.engine.settings import BacktestSettings
 from shared.engine.simulate import settle_chain
 from shared.indicators._kernels import _PREFIX_BLOCK  # the window-sum block grid a warm-up must keep
 from shared.strategy import Strategy, StrategyConfig

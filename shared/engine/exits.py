@@ -26,8 +26,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from shared.backtests.settings import BacktestSettings
 from shared.candles import Candles
-from shared.engine.settings import BacktestSettings
 from shared.strategy.model import StrategyConfig
 
 EXIT_REASONS = ("signal", "stop_loss", "take_profit", "trailing_stop", "liquidation", "open")
@@ -36,6 +36,11 @@ SIGNAL, STOP_LOSS, TAKE_PROFIT, TRAILING_STOP, LIQUIDATION, OPEN = range(len(EXI
 # Cells (candidates x bars) gathered per scan step: bounds the scan's memory to a few MB.
 _SCAN_CELLS = 1 << 18
 _SCAN_FIRST_WIDTH = 8
+
+
+def fraction(percent: float | None) -> float | None:
+    """A percentage of the configuration (2 = 2 %) as the fraction the engine computes with."""
+    return None if percent is None else percent / 100.0
 
 
 @dataclass(frozen=True)
@@ -53,9 +58,6 @@ class ExitRules:
 
     @classmethod
     def from_config(cls, config: StrategyConfig, settings: BacktestSettings) -> ExitRules:
-        def fraction(percent: float | None) -> float | None:
-            return None if percent is None else percent / 100.0
-
         return cls(
             direction=1 if config.direction == "long" else -1,
             fee=settings.commission / 100.0,

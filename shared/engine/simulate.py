@@ -16,11 +16,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import NDArray
 
+from shared.backtests.settings import BacktestSettings
 from shared.candles import Candles
 from shared.engine.chain import follow_chain, next_candidates
 from shared.engine.exits import CandidateExits, ExitRules, resolve_exits
 from shared.engine.result import BacktestResult, Trades
-from shared.engine.settings import BacktestSettings
 from shared.engine.sizing import Positions, size_positions
 from shared.errors import FieldError, ValidationFailed
 from shared.metrics import calculate_drawdown, performance_summary

@@ -35,9 +35,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import NDArray
 
+from shared.backtests.settings import BacktestSettings
 from shared.candles import Candles
 from shared.engine import BacktestResult, Trades
-from shared.engine.exits import EXIT_REASONS, LIQUIDATION, OPEN, SIGNAL, first_price_exits
+from shared.engine.exits import EXIT_REASONS, LIQUIDATION, OPEN, SIGNAL, first_price_exits, fraction
 from shared.engine.exits import ExitRules as EngineExitRules
 from shared.errors import FieldError, ValidationFailed
 from shared.metrics import calculate_drawdown, performance_summary
@@ -49,7 +50,8 @@ from shared.transactions.rules import ExitRules
 if TYPE_CHECKING:
     from shared.strategy import Strategy
 
-MAINTENANCE_MARGIN = 0.005  # the engine's default 0.5 %: only places a short's liquidation price
+# The engine's default maintenance margin: only places a short's liquidation price.
+MAINTENANCE_MARGIN = BacktestSettings.maintenance_margin / 100.0
 ACTUAL, STRATEGY, TIME, WINDOW_END = "actual", "strategy", "time", "window_end"
 
 
@@ -288,18 +290,15 @@ def _apply_stops(window: Candles, trips: _Trips, entry_price: NDArray[Any], star
                  stops: dict[str, float | None], entered: NDArray[Any], exit_bar: NDArray[Any], exit_time: NDArray[Any],
                  exit_price: NDArray[Any], exit_fee_rate: NDArray[Any], exit_reasons: list[str]) -> None:
     """Overwrite the exits of rows whose stop-loss, take-profit, trailing stop or liquidation comes first."""
-    def fraction(name: str) -> float | None:
-        percent = stops[name]
-        return None if percent is None else percent / 100.0
-
     for direction in (1, -1):
         rows = np.flatnonzero(entered & (trips.direction == direction))
         if not len(rows):
             continue
         # The fee only places the liquidation price; the largest of the rows' exit fee rates errs early.
         rules = EngineExitRules(direction=direction, fee=float(trips.exit_fee_rate[rows].max()),
-                                slippage=fraction("slippage") or 0.0, stop_loss=fraction("stop_loss"),
-                                take_profit=fraction("take_profit"), trailing_stop=fraction("trailing_stop"),
+                                slippage=fraction(stops["slippage"]) or 0.0, stop_loss=fraction(stops["stop_loss"]),
+                                take_profit=fraction(stops["take_profit"]),
+                                trailing_stop=fraction(stops["trailing_stop"]),
                                 leverage=1.0, maintenance_margin=MAINTENANCE_MARGIN)
         hits = first_price_exits(window, entry_price[rows], start[rows], end[rows], rules)
         hit_rows = rows[hits.rows]

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from shared.accounts.model import User
 from shared.backtests.model import Backtest
 from shared.backtests.service import Backtests
+from shared.backtests.settings import BacktestSettings
 from shared.errors import FieldError, NotFound, ValidationFailed
 from shared.ids import new_id
 from shared.statuses import COMPLETED, PENDING
@@ -41,7 +42,6 @@ if TYPE_CHECKING:
     from shared.transactions.replay import ReplayResult
 
 MAX_REPLAY_BARS = 2_000_000
-MAX_INITIAL_BALANCE = 1e15
 REPLAY_STRATEGY_NAME = "Transaction replay"
 
 
@@ -172,9 +172,9 @@ class Replays:
         except RuleError as error:
             errors.append(error.error)
         balance = request.initial_balance
-        if balance is not None and not (math.isfinite(balance) and 0 < balance <= MAX_INITIAL_BALANCE):
+        if balance is not None and not (math.isfinite(balance) and 0 < balance <= BacktestSettings.MAX_INITIAL_BALANCE):
             errors.append(FieldError("metadata.initial_balance", f"must be greater than 0 and at most "
-                                                                 f"{MAX_INITIAL_BALANCE:g}"))
+                                                                 f"{BacktestSettings.MAX_INITIAL_BALANCE:g}"))
         available = self.backtests.catalog.timeframes(symbol)
         if not available:
             errors.append(FieldError("symbol", f"no market data for {symbol}"))

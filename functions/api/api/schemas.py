@@ -19,6 +19,7 @@ from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
 from shared.accounts import service as accounts
 from shared.backtests import service as backtests
+from shared.backtests.settings import BacktestSettings
 from shared.statuses import BACKTEST_STATUSES
 from shared.strategies import service as strategies
 from shared.timeframes import TIMEFRAMES
@@ -188,9 +189,9 @@ class StrategyList(BaseModel):
 class BacktestMetadataIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    leverage: float = Field(backtests.DEFAULT_LEVERAGE, ge=backtests.MIN_LEVERAGE, le=backtests.MAX_LEVERAGE,
+    leverage: float = Field(BacktestSettings.leverage, ge=BacktestSettings.MIN_LEVERAGE, le=BacktestSettings.MAX_LEVERAGE,
                             allow_inf_nan=False)
-    commission: float = Field(backtests.DEFAULT_COMMISSION, ge=backtests.MIN_COMMISSION, le=backtests.MAX_COMMISSION,
+    commission: float = Field(BacktestSettings.commission, ge=BacktestSettings.MIN_COMMISSION, le=BacktestSettings.MAX_COMMISSION,
                               allow_inf_nan=False, description="Percent of notional charged on each side.")
     chunks: int | None = Field(None, ge=1, le=backtests.MAX_CHUNKS,
                                description="Force the number of parallel chunks (default: planned from the data size).")
@@ -208,7 +209,7 @@ class BacktestCreate(BaseModel):
     timeframe: Timeframe
     start_time: UtcDateTimeInput
     end_time: UtcDateTimeInput
-    initial_balance: float = Field(gt=0, le=backtests.MAX_INITIAL_BALANCE, allow_inf_nan=False)
+    initial_balance: float = Field(gt=0, le=BacktestSettings.MAX_INITIAL_BALANCE, allow_inf_nan=False)
     metadata: BacktestMetadataIn = Field(default_factory=BacktestMetadataIn)
 
 

@@ -16,7 +16,7 @@ from api.dependencies import CurrentUser, Pagination, Services
 from api.errors import error_responses
 from api.schemas import Decimal as DecimalNumber
 from api.schemas import PageMeta, PerformanceSummary, Timeframe, UtcDateTime, UtcDateTimeInput, round_numbers
-from shared.backtests import service as backtests
+from shared.backtests.settings import BacktestSettings
 from shared.optimizations.service import DEFAULT_MAX_COMBINATIONS, MAX_BATCH_SIZE, Optimization, OptimizationRequest
 from shared.optimizations.sweep import MAX_COMBINATIONS
 from shared.statuses import JOB_STATUSES
@@ -38,9 +38,9 @@ _EXAMPLE = {
 class OptimizationMetadataIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    leverage: float = Field(backtests.DEFAULT_LEVERAGE, ge=backtests.MIN_LEVERAGE, le=backtests.MAX_LEVERAGE,
+    leverage: float = Field(BacktestSettings.leverage, ge=BacktestSettings.MIN_LEVERAGE, le=BacktestSettings.MAX_LEVERAGE,
                             allow_inf_nan=False)
-    commission: float = Field(backtests.DEFAULT_COMMISSION, ge=backtests.MIN_COMMISSION, le=backtests.MAX_COMMISSION,
+    commission: float = Field(BacktestSettings.commission, ge=BacktestSettings.MIN_COMMISSION, le=BacktestSettings.MAX_COMMISSION,
                               allow_inf_nan=False, description="Percent of notional charged on each side.")
 
 
@@ -54,7 +54,7 @@ class SweepCreate(BaseModel):
     timeframe: Timeframe
     start_time: UtcDateTimeInput
     end_time: UtcDateTimeInput
-    initial_balance: float = Field(gt=0, le=backtests.MAX_INITIAL_BALANCE, allow_inf_nan=False)
+    initial_balance: float = Field(gt=0, le=BacktestSettings.MAX_INITIAL_BALANCE, allow_inf_nan=False)
     metadata: OptimizationMetadataIn = Field(default_factory=OptimizationMetadataIn)
     parameters: dict[str, Any] = Field(
         min_length=1,
