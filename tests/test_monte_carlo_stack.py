@@ -9,7 +9,7 @@ from tests.test_optimizations_stack import (
     RANGE,
     SMA_CROSS,
     SYMBOL,
-    stack,  # noqa: F401 - this module's own stack
+    stack_candles,  # noqa: F401 - this module's candles (the stack is conftest's)
 )
 
 pytestmark = pytest.mark.stack

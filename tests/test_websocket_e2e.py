@@ -25,6 +25,7 @@ from adapters.connections import ConnectionStore
 from adapters.publisher import Delivery, publisher_from_env
 from local.stack import LocalStack
 from shared.realtime.protocol import ConnectionInfo, parse_channel, trade_events
+from tests.conftest import reset_moto
 from tests.fakes.binance import FakeBinance
 from tests.fakes.market_data import random_candles
 
@@ -41,12 +42,6 @@ STRATEGY = {
         {"indicator": "sma", "params": {"period": 10}, "comparator": "crosses_below",
          "value": {"indicator": "sma", "params": {"period": 50}}}]},
 }
-
-
-def reset_moto(moto_url: str) -> None:
-    """moto keeps its state per process, not per server: clear what earlier tests (or this
-    module's stack) created, so every stack provisions into an empty AWS."""
-    urllib.request.urlopen(urllib.request.Request(f"{moto_url}/moto-api/reset", method="POST")).read()
 
 
 @pytest.fixture(scope="module")
