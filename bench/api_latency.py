@@ -33,6 +33,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from tests.fanout.fake_aws import use_fake_aws  # noqa: E402
+
 PASSWORD = "bench password 123"
 STRATEGY = {
     "name": "bench SMA cross",
@@ -194,8 +196,7 @@ def main() -> None:
     socketserver.StreamRequestHandler.disable_nagle_algorithm = not args.keep_nagle
     # The local state machine fails its Configure step until the fan-out lands; moto logs each failure.
     logging.getLogger("moto").setLevel(logging.CRITICAL)
-    # Fake credentials: moto accepts any, and nothing here may ever reach a real account.
-    os.environ.update(AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench", AWS_DEFAULT_REGION="us-east-1")
+    use_fake_aws()
     cold_import()
     on_local_stack(args.seconds, args.users, args.trades)
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import statistics
 import sys
 import time
@@ -26,9 +25,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-os.environ.setdefault("AWS_ACCESS_KEY_ID", "local")
-os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "local")
-os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+from tests.fanout.fake_aws import use_fake_aws  # noqa: E402
+
+use_fake_aws()
 
 from shared.engine import BacktestSettings, run_backtest  # noqa: E402
 from shared.optimizations.sweep import batch_count, batches, evaluate_batch, parameter_grid  # noqa: E402

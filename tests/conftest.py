@@ -12,19 +12,12 @@ import os
 
 import pytest
 
+from tests.fanout.fake_aws import use_fake_aws
+
 # Fixtures of the fakes, for every test module that names them (s3, candle_store, fake_binance).
 pytest_plugins = ["tests.fakes.binance", "tests.fakes.market_data"]
 
-os.environ.update(
-    AWS_ACCESS_KEY_ID="testing",
-    AWS_SECRET_ACCESS_KEY="testing",
-    AWS_SESSION_TOKEN="testing",
-    AWS_DEFAULT_REGION="us-east-1",
-    AWS_REGION="us-east-1",
-    POWERTOOLS_TRACE_DISABLED="true",
-    POWERTOOLS_METRICS_NAMESPACE="BacktestService",
-    POWERTOOLS_SERVICE_NAME="backtest-service",
-)
+use_fake_aws()
 
 
 @pytest.fixture(scope="session")
