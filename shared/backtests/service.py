@@ -11,7 +11,7 @@ even if its execution's last step races the cancel (`record_results` then discar
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 from typing import Any
@@ -26,17 +26,30 @@ from shared.pagination import DESC, Page, PageRequest, ordered, paginate
 from shared.statuses import ACTIVE_STATUSES, PENDING
 from shared.strategies.ports import StrategyRepository
 from shared.strategies.service import Strategies
-from shared.times import utc_now
+from shared.times import epoch_ms, utc_now
 
 MAX_CHUNKS = 1000
+EXECUTION_FIELDS = ("maker_fee", "taker_fee", "slippage_ticks", "funding", "intrabar_timeframe", "same_bar_priority",
+                    "exchange", "market")
 ORDER_FIELDS = ("created_at", "updated_at", "start_time", "end_time", "symbol", "status", "final_balance")
 
 
 @dataclass(frozen=True)
 class BacktestMetadata:
+    """Account, cost and execution settings (see `shared.backtests.settings.BacktestSettings` and the README's
+    execution conventions); None: not set."""
+
     leverage: float = BacktestSettings.leverage
     commission: float = BacktestSettings.commission
     chunks: int | None = None  # force the number of parallel chunks (otherwise planned from the data size)
+    maker_fee: float | None = None  # percent; default: commission
+    taker_fee: float | None = None
+    slippage_ticks: float | None = None
+    funding: bool | None = None
+    intrabar_timeframe: str | None = None
+    same_bar_priority: str | None = None
+    exchange: str | None = None  # whose stored symbol rules apply (tick, lot, min notional)
+    market: str | None = None  # spot | linear
 
 
 @dataclass(frozen=True)
@@ -153,6 +166,23 @@ class Backtests:
             errors.append(FieldError("timeframe", f"not available for {request.symbol}; available: {', '.join(available)}"))
         if errors:
             raise ValidationFailed("invalid backtest", errors)
+        self._check_execution(request, available)
+
+    def _check_execution(self, request: BacktestRequest, available: Sequence[str]) -> None:
+        """Costs and market data the metadata asks for: valid, and stored for the range. (Only
+        then are the engine's modules loaded: plain backtests keep NumPy out of the API.)"""
+        if all(getattr(request.metadata, name) is None for name in EXECUTION_FIELDS):
+            return
+        from shared.backtests import execution
+
+        metadata = {k: v for k, v in asdict(request.metadata).items() if v is not None}
+        settings = execution.backtest_settings(request.initial_balance, request.timeframe, metadata)
+        execution.symbol_rules(request.symbol, metadata, self.catalog.symbol_rules)
+        execution.check_intrabar(request.symbol, settings, list(available))
+        if settings.funding:
+            start_ms, end_ms = epoch_ms(request.start_time), epoch_ms(request.end_time)
+            execution.checked_funding(request.symbol, self.catalog.funding(request.symbol, start_ms, end_ms),
+                                      start_ms, end_ms)
 
 
 def record_results(repository: BacktestRepository, trades: TradeStore, backtest_id: str, *, final_balance: float,

@@ -23,7 +23,12 @@ SIDES = {1: "long", -1: "short"}
 @dataclass(frozen=True, eq=False)
 class Trades:
     """One row per trade, in time order. A trade still open at the end has exit_bar = exit_time
-    = -1, exit_reason "open" and exit_price = the last close (the price its pnl is marked at)."""
+    = -1, exit_reason "open" and exit_price = the last close (the price its pnl is marked at).
+
+    A position closed in parts (take-profit levels) gives one row per part, `leg` 1, 2, ... in
+    exit order; a pyramided position is one row at its average entry price. `funding`: funding
+    paid (negative: received) while the row's quantity was open, already in its pnl.
+    """
 
     entry_bar: NDArray[Any]  # int64
     exit_bar: NDArray[Any]  # int64, -1 while open
@@ -37,6 +42,15 @@ class Trades:
     pnl_percentage: NDArray[Any]  # pnl / (entry notional / leverage) * 100: return on the margin
     fees: NDArray[Any]
     exit_reason: NDArray[Any]  # int8 index into EXIT_REASONS
+    funding: NDArray[Any] | None = None  # float64; None: no funding (zeros)
+    leg: NDArray[Any] | None = None  # int16; None: every position closed at once (ones)
+
+    def __post_init__(self) -> None:
+        count = len(self.entry_bar)
+        if self.funding is None:
+            object.__setattr__(self, "funding", np.zeros(count))
+        if self.leg is None:
+            object.__setattr__(self, "leg", np.ones(count, dtype=np.int16))
 
     def __len__(self) -> int:
         return len(self.entry_bar)
@@ -61,6 +75,8 @@ class Trades:
             "pnl": self.pnl.tolist(),
             "pnl_percentage": self.pnl_percentage.tolist(),
             "fees": self.fees.tolist(),
+            "funding": np.asarray(self.funding).tolist(),
+            "leg": np.asarray(self.leg).tolist(),
             "entry_reason": ["signal"] * len(self),
             "exit_reason": [EXIT_REASONS[code] for code in self.exit_reason.tolist()],
             "entry_bar": self.entry_bar.tolist(),

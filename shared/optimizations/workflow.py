@@ -40,6 +40,7 @@ from shared.optimizations.walk_forward import Window, lay_out, walk_forward
 from shared.realtime.events import EventPublisher, user_channel
 from shared.statuses import COMPLETED, FAILED, PENDING, RUNNING
 from shared.step_failures import OptimizationIncomplete, failure_message
+from shared.timeframes import timeframe_ms
 from shared.times import utc_now
 
 log = logging.getLogger(__name__)
@@ -200,7 +201,8 @@ class OptimizationWorkflow:
         for window, combos in enumerate(combos_by_window):
             if not combos:
                 continue
-            count = batch_count(len(combos), self.max_concurrency)
+            start_ms, end_ms = plan["windows"][window]
+            count = batch_count(len(combos), self.max_concurrency, _bars(start_ms, end_ms, plan["timeframe"]))
             for offset, batch in enumerate(batches(combos, count)):
                 self.store.put_batch(optimization.id, first + offset,
                                      {"window": window, "combos": [asdict(combo) for combo in batch]})
@@ -270,6 +272,10 @@ def _windows(optimization: Optimization) -> list[Window]:
     if optimization.walk_forward is None:
         return [Window(start_ms, end_ms, end_ms, end_ms)]
     return lay_out(start_ms, end_ms, **optimization.walk_forward)
+
+
+def _bars(start_ms: int, end_ms: int, timeframe: str) -> int:
+    return max(1, (end_ms - start_ms) // timeframe_ms(timeframe))
 
 
 def _epoch_ms(moment: datetime) -> int:
