@@ -34,18 +34,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from tests.fanout.fake_aws import use_fake_aws  # noqa: E402
+from tests.fanout.strategies import sma_cross  # noqa: E402
 
 PASSWORD = "bench password 123"
-STRATEGY = {
-    "name": "bench SMA cross",
-    "entry_rules": {"operator": "and", "conditions": [
-        {"indicator": "sma", "params": {"period": 10}, "comparator": "crosses_above",
-         "value": {"indicator": "sma", "params": {"period": 50}}}]},
-    "exit_rules": {"operator": "or", "conditions": [
-        {"indicator": "sma", "params": {"period": 10}, "comparator": "crosses_below",
-         "value": {"indicator": "sma", "params": {"period": 50}}}]},
-    "config": {"stop_loss": 2, "take_profit": 4},
-}
+STRATEGY = {"name": "bench SMA cross", **sma_cross(stop_loss=2, take_profit=4)}
 SUMMARY = {"total_trades": 0, "winning_trades": 0, "losing_trades": 0, "win_rate": None, "profit_factor": None,
            "max_drawdown": 0.0, "max_drawdown_percentage": 0.0, "sharpe_ratio": None, "sortino_ratio": None,
            "total_pnl": 0.0, "total_pnl_percentage": 0.0}

@@ -42,20 +42,13 @@ import warnings  # noqa: E402
 from shared.engine import BacktestSettings, run_backtest  # noqa: E402
 from shared.strategy import validate_strategy  # noqa: E402
 from tests.fanout.stack import START_MS, random_walk, start_stack  # noqa: E402
+from tests.fanout.strategies import sma_cross  # noqa: E402
 
 MINUTE_MS = 60_000
 SYMBOL = "BENCHUSDT"
 STRATEGIES = {
     # the benchmark: cheap indicators, sparse entries
-    "sma-cross": {
-        "entry_rules": {"operator": "and", "conditions": [
-            {"indicator": "sma", "params": {"period": 10}, "comparator": "crosses_above",
-             "value": {"indicator": "sma", "params": {"period": 50}}}]},
-        "exit_rules": {"operator": "or", "conditions": [
-            {"indicator": "sma", "params": {"period": 10}, "comparator": "crosses_below",
-             "value": {"indicator": "sma", "params": {"period": 50}}}]},
-        "config": {"stop_loss": 2, "take_profit": 4},
-    },
+    "sma-cross": sma_cross(stop_loss=2, take_profit=4),
     # where the parallel part has work: weighted windows, CCI, dense entries, a trailing stop
     "heavy": {
         "entry_rules": {"operator": "and", "conditions": [

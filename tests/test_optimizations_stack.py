@@ -15,19 +15,12 @@ from adapters.optimization_store import S3OptimizationStore
 from shared.engine import BacktestSettings, run_backtest
 from shared.strategy import validate_strategy, with_parameters
 from tests.fanout.stack import HOUR_MS, Stack, StackUser, random_walk
+from tests.fanout.strategies import sma_cross
 
 pytestmark = pytest.mark.stack
 
 SYMBOL = "OPTUSDT"
-SMA_CROSS = {
-    "entry_rules": {"operator": "and", "conditions": [
-        {"indicator": "sma", "params": {"period": "$fast"}, "comparator": "crosses_above",
-         "value": {"indicator": "sma", "params": {"period": "$slow"}}}]},
-    "exit_rules": {"operator": "or", "conditions": [
-        {"indicator": "sma", "params": {"period": "$fast"}, "comparator": "crosses_below",
-         "value": {"indicator": "sma", "params": {"period": "$slow"}}}]},
-    "config": {"stop_loss": 2, "parameters": {"fast": 10, "slow": 50}},
-}
+SMA_CROSS = sma_cross("$fast", "$slow", stop_loss=2, parameters={"fast": 10, "slow": 50})
 RANGE = {"start_time": "2024-01-01T00:00:00Z", "end_time": "2024-03-15T00:00:00Z"}
 START_MS, END_MS = 1_704_067_200_000, 1_710_460_800_000
 GRID = {"fast": [5, 10, 15], "slow": {"start": 30, "stop": 50, "step": 10}, "config.stop_loss": [1, 2]}

@@ -28,20 +28,13 @@ from shared.realtime.protocol import ConnectionInfo, parse_channel, trade_events
 from tests.conftest import reset_moto
 from tests.fakes.binance import FakeBinance
 from tests.fakes.market_data import random_candles
+from tests.fanout.strategies import sma_cross
 
 pytestmark = pytest.mark.stack
 
 PASSWORD = "correct horse battery"
 RECV_TIMEOUT_S = 10
-STRATEGY = {
-    "name": "SMA 10/50 cross",
-    "entry_rules": {"operator": "and", "conditions": [
-        {"indicator": "sma", "params": {"period": 10}, "comparator": "crosses_above",
-         "value": {"indicator": "sma", "params": {"period": 50}}}]},
-    "exit_rules": {"operator": "or", "conditions": [
-        {"indicator": "sma", "params": {"period": 10}, "comparator": "crosses_below",
-         "value": {"indicator": "sma", "params": {"period": 50}}}]},
-}
+STRATEGY = {"name": "SMA 10/50 cross", **sma_cross()}
 
 
 @pytest.fixture(scope="module")

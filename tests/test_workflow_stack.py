@@ -23,20 +23,13 @@ from adapters.workflow import TransientError
 from shared.engine import BacktestSettings, run_backtest
 from shared.strategy import validate_strategy
 from tests.fanout.stack import HOUR_MS, Stack, random_walk
+from tests.fanout.strategies import sma_cross
 
 pytestmark = pytest.mark.stack
 
 SYMBOL = "TESTUSDT"
 BARS = 3000
-SMA_CROSS = {
-    "entry_rules": {"operator": "and", "conditions": [
-        {"indicator": "sma", "params": {"period": 10}, "comparator": "crosses_above",
-         "value": {"indicator": "sma", "params": {"period": 50}}}]},
-    "exit_rules": {"operator": "or", "conditions": [
-        {"indicator": "sma", "params": {"period": 10}, "comparator": "crosses_below",
-         "value": {"indicator": "sma", "params": {"period": 50}}}]},
-    "config": {"stop_loss": 2, "take_profit": 4, "trailing_stop": 3},
-}
+SMA_CROSS = sma_cross(stop_loss=2, take_profit=4, trailing_stop=3)
 RANGE = {"start_time": "2024-01-01T00:00:00Z", "end_time": "2024-04-15T00:00:00Z"}
 
 
