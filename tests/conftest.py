@@ -14,8 +14,8 @@ import pytest
 
 from tests.fanout.fake_aws import use_fake_aws
 
-# Fixtures of the fakes, for every test module that names them (s3, candle_store, fake_binance).
-pytest_plugins = ["tests.fakes.binance", "tests.fakes.market_data"]
+# Fixtures of the fakes, for every test module that names them (s3, candle_store, fake_binance, fake_bybit).
+pytest_plugins = ["tests.fakes.binance", "tests.fakes.bybit", "tests.fakes.market_data"]
 
 use_fake_aws()
 

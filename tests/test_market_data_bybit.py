@@ -11,7 +11,7 @@ from adapters.bybit import BybitClient, BybitUnavailable
 from shared.errors import NotFound
 from shared.market_data.funding_history import funding_rates
 from shared.market_data.symbol_rules import SymbolRules
-from tests.fakes.bybit import NOW_MS, fake_bybit  # noqa: F401 - fixture
+from tests.fakes.bybit import NOW_MS
 from tests.fakes.market_data import random_candles
 
 MAR_2024 = 1_709_251_200_000
