@@ -43,6 +43,11 @@ class Candles:
     def __len__(self) -> int:
         return len(self.ts)
 
+    def rows(self) -> list[tuple[int, float, float, float, float, float]]:
+        """(ts, open, high, low, close, volume) of each candle, in Python numbers."""
+        return list(zip(self.ts.tolist(), self.open.tolist(), self.high.tolist(), self.low.tolist(),
+                        self.close.tolist(), self.volume.tolist(), strict=True))
+
     @classmethod
     def from_arrays(cls, ts: ArrayLike, open: ArrayLike, high: ArrayLike, low: ArrayLike, close: ArrayLike,
                     volume: ArrayLike) -> Candles:

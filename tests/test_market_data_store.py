@@ -288,20 +288,6 @@ def reference_resample(candles: Candles, timeframe: str) -> list[tuple]:
     ]
 
 
-def as_rows(candles: Candles) -> list[tuple]:
-    return list(
-        zip(
-            candles.ts.tolist(),
-            candles.open.tolist(),
-            candles.high.tolist(),
-            candles.low.tolist(),
-            candles.close.tolist(),
-            candles.volume.tolist(),
-            strict=True,
-        )
-    )
-
-
 def test_coarser_timeframes_match_an_independent_resampling(candle_store):
     # Given three days of 1m candles from a Friday 22:17 with a 95-minute hole
     candles = random_candles(MAR_2024 - 2 * HOUR + 17 * MINUTE, 3 * 24 * 60, "1m")
@@ -310,7 +296,7 @@ def test_coarser_timeframes_match_an_independent_resampling(candle_store):
     holed = Candles(*(getattr(candles, name)[keep] for name in ("ts", "open", "high", "low", "close", "volume")))
     import_csv(candle_store, holed, "1m")
     for timeframe in ("5m", "15m", "30m", "1h", "4h", "1d", "1w"):
-        actual = as_rows(get_candles(candle_store, "BTCUSDT", timeframe))
+        actual = get_candles(candle_store, "BTCUSDT", timeframe).rows()
         expected = reference_resample(holed, timeframe)
         assert [row[0] for row in actual] == [row[0] for row in expected], timeframe
         np.testing.assert_allclose(np.array(actual), np.array(expected), rtol=1e-12, err_msg=timeframe)

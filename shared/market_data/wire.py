@@ -21,16 +21,7 @@ def candle_dict(ts: int, open: float, high: float, low: float, close: float, vol
 
 def candle_dicts(candles: Candles) -> list[dict[str, Any]]:
     """One dict per candle, in time order (the API's `data` array)."""
-    columns = zip(
-        iso_utc_array(candles.ts),
-        candles.open.tolist(),
-        candles.high.tolist(),
-        candles.low.tolist(),
-        candles.close.tolist(),
-        candles.volume.tolist(),
-        strict=True,
-    )
     return [
         {"timestamp": stamp, "open": o, "high": h, "low": lo, "close": c, "volume": v}
-        for stamp, o, h, lo, c, v in columns
+        for stamp, (_, o, h, lo, c, v) in zip(iso_utc_array(candles.ts), candles.rows(), strict=True)
     ]
