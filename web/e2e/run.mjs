@@ -157,7 +157,12 @@ try {
   for (const field of ["ambiguous_bars", "funding_paid", "skipped_orders"]) {
     assert.equal(await page.locator(`.summary-card[data-field="${field}"]`).count(), 1, `a ${field} card`);
   }
-  step(`charts drawn; ${listed.meta.total_count} trades, as the API says`);
+  const full = await api(`/backtests/${backtestId}`);
+  const curve = await api(`/backtests/${backtestId}/equity?points=40`);
+  assert.ok(curve.meta.points <= 40 && curve.meta.total_points > 40, JSON.stringify(curve.meta));
+  assert.equal(curve.data.at(-1).equity, full.final_balance, "the last point is the final balance");
+  assert.equal(Math.max(...curve.data.map((p) => p.drawdown_percentage)), summary.max_drawdown_percentage, "the served points keep the maximum drawdown");
+  step(`charts drawn; ${listed.meta.total_count} trades, as the API says; a 40-point curve keeps the final balance and max drawdown`);
 
   const [download] = await Promise.all([page.waitForEvent("download"), page.getByRole("button", { name: "Download CSV" }).click()]);
   const csv = readFileSync(await download.path(), "utf8").trim().split(/\r?\n/);

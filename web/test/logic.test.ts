@@ -153,9 +153,11 @@ describe("series for charts", () => {
 describe("catalogue and routes", () => {
   it("falls back to the documented indicators and reads a catalogue route's shapes", () => {
     expect(normaliseCatalogue({})).toBe(DOCUMENTED);
-    expect(normaliseCatalogue({ data: [{ name: "kama", params: { period: { default: 30 } }, outputs: ["value"] }] })).toEqual([
-      { name: "kama", params: [{ name: "period", default: 30 }], outputs: ["value"], source: false },
-    ]);
+    const answered = { data: [{ name: "sma", aliases: [], group: "overlap", parameters: [
+      { name: "timeperiod", default: 30, type: "integer", minimum: 2, maximum: 100000, aliases: ["period"] },
+      { name: "matype", default: "sma", type: "choice", minimum: null, maximum: null, aliases: [] },
+    ], sources: [{ name: "source", default: "close" }], outputs: [{ name: "value", aliases: ["real"] }] }] };
+    expect(normaliseCatalogue(answered)).toEqual([{ name: "sma", params: [{ name: "period", default: 30, min: 2 }], outputs: ["value"], source: true }]);
   });
   it("matches hash routes with parameters and a query", () => {
     const routes = [{ pattern: "/backtests", page: 1 }, { pattern: "/backtests/:id", page: 2 }, { pattern: "/compare", page: 3 }];
