@@ -226,7 +226,12 @@ def performance_summary(
     total_pnl = final - initial_balance
     sharpe, sortino = return_ratios(equity, bars_per_year(timeframe))
     cagr = _cagr(initial_balance, final, candles, timeframe)
-    exposure_bars = int(np.where(closed, trades.exit_bar, n).sum() - trades.entry_bar.sum())
+    # Closes with a position open: the union of the trades' [entry, exit) spans (the legs of a
+    # position closed in parts share their entry).
+    held = np.zeros(n + 1, dtype=np.int64)
+    np.add.at(held, trades.entry_bar, 1)
+    np.add.at(held, np.where(closed, trades.exit_bar, n), -1)
+    exposure_bars = int(np.count_nonzero(np.cumsum(held[:n]) > 0))
 
     return {
         "total_trades": len(pnl),

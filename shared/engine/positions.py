@@ -454,20 +454,24 @@ class _FinePath:
             raise ValueError("intrabar resolution needs the finer candles (MarketData.fine)")
         self.fine = fine
         step = TIMEFRAME_MS[settings.timeframe]
-        self.first = np.searchsorted(fine.ts, candles.ts)
-        self.last = np.searchsorted(fine.ts, candles.ts + step)
+        self.first = np.searchsorted(fine.ts, candles.ts).tolist()
+        self.last = np.searchsorted(fine.ts, candles.ts + step).tolist()
 
     def covers(self, bar: int) -> bool:
-        return bool(self.last[bar] > self.first[bar])
+        return self.last[bar] > self.first[bar]
 
     def path(self, bar: int, d: int) -> tuple[NDArray[Any], NDArray[Any]]:
         """Signed prices of the path through the bar and whether each point is a finer open.
         Each finer candle goes open, the extreme nearer its open (the high on a tie), the other
         extreme, close."""
-        rows = slice(int(self.first[bar]), int(self.last[bar]))
+        rows = slice(self.first[bar], self.last[bar])
         o, h, l, c = self.fine.open[rows], self.fine.high[rows], self.fine.low[rows], self.fine.close[rows]
         high_first = (h - o) <= (o - l)
-        points = np.stack((o, np.where(high_first, h, l), np.where(high_first, l, h), c), axis=1).ravel()
+        points = np.empty((len(o), 4))
+        points[:, 0], points[:, 3] = o, c
+        points[:, 1] = np.where(high_first, h, l)
+        points[:, 2] = np.where(high_first, l, h)
+        points = points.ravel()
         opens = np.zeros(points.shape, dtype=bool)
         opens[::4] = True
         return d * points, opens
