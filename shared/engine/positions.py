@@ -467,7 +467,7 @@ class _FinePath:
         rows = slice(self.first[bar], self.last[bar])
         o, h, l, c = self.fine.open[rows], self.fine.high[rows], self.fine.low[rows], self.fine.close[rows]
         high_first = (h - o) <= (o - l)
-        points = np.empty((len(o), 4))
+        points: NDArray[Any] = np.empty((len(o), 4))
         points[:, 0], points[:, 3] = o, c
         points[:, 1] = np.where(high_first, h, l)
         points[:, 2] = np.where(high_first, l, h)
