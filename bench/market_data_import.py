@@ -23,9 +23,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-os.environ.update(
-    AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench", AWS_DEFAULT_REGION="us-east-1", AWS_REGION="us-east-1"
-)
+from tests.fanout.fake_aws import use_fake_aws  # noqa: E402
+
+use_fake_aws()
 
 import boto3  # noqa: E402
 import numpy as np  # noqa: E402
