@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 from typing import Any
 
+import boto3
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
@@ -35,7 +36,7 @@ def _service() -> MarketDataService:
 
 @functools.cache
 def _once_per_record() -> OncePerRecord:
-    return OncePerRecord(_import_record)
+    return OncePerRecord.from_env(_import_record, boto3.client("dynamodb"))
 
 
 def _import_record(record: dict[str, Any], market_data: MarketDataService) -> dict[str, Any] | None:
