@@ -47,12 +47,12 @@ from shared.optimizations import estimate  # noqa: E402
 from shared.optimizations.sweep import batch_count, parameter_grid  # noqa: E402
 from shared.strategy import validate_strategy, with_parameters  # noqa: E402
 from tests.fanout.stack import HOUR_MS, START_MS, random_walk, start_stack  # noqa: E402
-from tests.test_optimizations import SMA_CROSS  # noqa: E402
+from tests.fanout.strategies import sma_cross  # noqa: E402
 
 BARS = 17_520
 SYMBOL = "SWEEPUSDT"
 COMMISSION = 0.1
-STRATEGY = SMA_CROSS | {"config": {"parameters": {"fast": 10, "slow": 200}}}  # no stops: the floor has none
+STRATEGY = sma_cross("$fast", "$slow", parameters={"fast": 10, "slow": 200})
 GRID = {"fast": {"start": 2, "stop": 101, "step": 1}, "slow": {"start": 110, "stop": 1100, "step": 10}}
 
 

@@ -148,9 +148,15 @@ try {
   assert.equal(Number(await count.getAttribute("data-count")), listed.meta.total_count);
   assert.ok(listed.meta.total_count > 0, "the sample data gives trades");
   assert.equal(await page.locator("table.trades tbody tr").count(), Math.min(50, listed.meta.total_count));
+  for (const column of ["Leg", "Funding"]) {  // partial legs and funding (issue 16)
+    assert.equal(await page.locator("table.trades th", { hasText: column }).count(), 1, `a ${column} column`);
+  }
   const cards = await page.locator(".summary-card").count();
   const summary = (await api(`/backtests/${backtestId}`)).performance_summary;
   assert.equal(cards, Object.keys(summary).length + 1, "a card per summary field + the final balance");
+  for (const field of ["ambiguous_bars", "funding_paid", "skipped_orders"]) {
+    assert.equal(await page.locator(`.summary-card[data-field="${field}"]`).count(), 1, `a ${field} card`);
+  }
   const full = await api(`/backtests/${backtestId}`);
   const curve = await api(`/backtests/${backtestId}/equity?points=40`);
   assert.ok(curve.meta.points <= 40 && curve.meta.total_points > 40, JSON.stringify(curve.meta));
