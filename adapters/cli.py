@@ -87,6 +87,9 @@ def run_command(args: argparse.Namespace) -> int:
         strategy = validate_strategy(_read_strategy_file(args.strategy))
     except ValidationFailed as failure:
         raise InputError(f"{args.strategy}: {_describe(failure)}") from None
+    problems = strategy.timeframe_problems(args.timeframe)
+    if problems:
+        raise InputError(f"{args.strategy}: {'; '.join(problems)}")
     candles = read_candles(args.candles, args.timeframe, args.symbol).between(args.start, args.end)
     if not len(candles):
         raise InputError(f"{args.candles}: no candles between --start and --end")

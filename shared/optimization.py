@@ -163,7 +163,7 @@ def evaluate_batch(strategy: Mapping[str, Any], combos: Sequence[Combination], c
     from shared.indicators import IndicatorCache
     from shared.strategy import validate_strategy, with_parameters
 
-    cache = IndicatorCache(candles, max_bytes=BATCH_CACHE_BYTES)
+    cache = IndicatorCache(candles, max_bytes=BATCH_CACHE_BYTES, timeframe=settings.timeframe)
     results = []
     for combo in combos:
         variant = validate_strategy(with_parameters(strategy, combo.params))

@@ -81,8 +81,8 @@ def test_unknown_parameters_and_invalid_combinations_are_named():
         parameter_grid(SMA_CROSS, {"fats": [5], "config.nope.x": [1]}, 10)
     assert fields_of(error.value) == ["parameters.fats", "parameters.config.nope.x"]
     with pytest.raises(ValidationFailed) as error:
-        parameter_grid(SMA_CROSS, {"fast": [1, 5]}, 10)  # an SMA period of 1 is not a period
-    assert error.value.errors[0].message.startswith("combination {'fast': 1} makes the strategy invalid:")
+        parameter_grid(SMA_CROSS, {"fast": [0, 5]}, 10)  # an SMA period of 0 is not a period
+    assert error.value.errors[0].message.startswith("combination {'fast': 0} makes the strategy invalid:")
 
 
 def test_dotted_paths_reach_any_field():

@@ -147,7 +147,7 @@ def compute_chunk(strategy: Strategy, window: Candles, span: ChunkSpan, settings
     """The parallel part for one chunk. `window` holds the candles of bars [read_bar, end_bar)."""
     if len(window) != span.end_bar - span.read_bar:
         raise ValueError(f"chunk {span.index} needs {span.end_bar - span.read_bar} candles, got {len(window)}")
-    signals = strategy.signals(window)
+    signals = strategy.signals(window, timeframe=settings.timeframe)
     # From the bar before the chunk (its entry signal fills at first_bar) to the chunk's end.
     start = max(span.first_bar - 1, span.read_bar) - span.read_bar
     offset = span.read_bar + start

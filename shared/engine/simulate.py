@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 
 def run_backtest(strategy: Strategy, candles: Candles, settings: BacktestSettings) -> BacktestResult:
     """Evaluate the strategy's rules on the candles and simulate the resulting orders."""
-    return simulate(candles, strategy.signals(candles), strategy.config, settings)
+    return simulate(candles, strategy.signals(candles, timeframe=settings.timeframe), strategy.config, settings)
 
 
 def simulate(candles: Candles, signals: Signals, config: StrategyConfig, settings: BacktestSettings) -> BacktestResult:

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from shared.errors import Conflict, FieldError, NotFound, ValidationFailed
 from shared.optimization import MAX_COMBINATIONS, OBJECTIVES
+from shared.services.backtests import check_condition_timeframes
 from shared.services.pagination import DESC, Page, PageRequest, ordered, paginate
 from shared.services.ports import BacktestLauncher, MarketCatalog, StrategyRepository
 from shared.services.records import COMPLETED, PENDING, User, new_id, utc_now
@@ -147,6 +148,7 @@ class Optimizations:
         strategy = Strategies(self.strategies).get(user, request.strategy_id)
         self._check(request)
         definition = strategy.definition()
+        check_condition_timeframes(definition, request.timeframe)
         combos = parameter_grid(definition, request.parameters, request.max_combinations)
         now = self.clock()
         optimization = Optimization(
