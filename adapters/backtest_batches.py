@@ -11,7 +11,7 @@ import boto3
 from botocore.exceptions import ClientError
 
 from shared.errors import FieldError, ValidationFailed
-from shared.services.backtest_batches import BacktestBatches
+from shared.backtests.batches import BacktestBatches
 
 MAX_BATCH_BYTES = 5 * 2**20
 
@@ -54,7 +54,7 @@ def backtest_batches_from_env() -> BacktestBatches:
     from adapters.repositories.strategies import DynamoStrategyRepository
     from adapters.repositories.trades import S3TradeStore
     from adapters.repositories.users import DynamoUserRepository
-    from shared.services.backtests import Backtests
+    from shared.backtests.service import Backtests
 
     s3 = boto3.client("s3")
     backtests = Backtests(

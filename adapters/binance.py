@@ -8,7 +8,11 @@
 - X-MBX-USED-WEIGHT-1M is watched on every response: past WEIGHT_SLOWDOWN_AT of the
   WEIGHT_LIMIT_PER_MINUTE budget the client waits for the next minute instead of drawing a 429.
 - Other 4xx answers carry Binance's {"code", "msg"}: an unknown symbol is NotFound, the rest
-  ValidationFailed, both naming Binance's message.
+  ValidationFailed, both naming Binance's message. 451 (Binance refuses the caller's region) is
+  UpstreamRefused saying so: retrying cannot help, another base URL can.
+- The default base URLs serve public market data from US regions too: api.binance.com answers
+  451 there, data-api.binance.vision (spot market data only) does not. USD-M futures
+  (fapi.binance.com) have no such mirror; BINANCE_FUTURES_BASE_URL points elsewhere when needed.
 """
 
 from __future__ import annotations
@@ -25,15 +29,28 @@ from datetime import datetime
 from email.message import Message
 from typing import Any
 
-from shared.errors import DomainError, FieldError, NotFound, ValidationFailed
+import numpy as np
+
+from shared.errors import DomainError, FieldError, NotFound, UpstreamRefused, ValidationFailed
+from shared.market_data.contract import MARKET_LINEAR, MARKET_SPOT
+from shared.market_data.funding import FundingRates
+from shared.market_data.funding_history import funding_rates
 from shared.market_data.parsing import OrdinalLocator, RawCandles, parse_kline_rows
+from shared.market_data.instruments import rule_value
+from shared.market_data.symbol_rules import SymbolRules
 from shared.market_data.wire import epoch_ms
 from shared.timeframes import timeframe_ms
 
 log = logging.getLogger(__name__)
 
-DEFAULT_BASE_URL = "https://api.binance.com"
+DEFAULT_BASE_URL = "https://data-api.binance.vision"
+DEFAULT_FUTURES_BASE_URL = "https://fapi.binance.com"
 KLINES_PATH = "/api/v3/klines"
+FUTURES_KLINES_PATH = "/fapi/v1/klines"
+FUNDING_PATH = "/fapi/v1/fundingRate"
+FUNDING_LIMIT = 1000
+EXCHANGE_INFO_PATH = "/api/v3/exchangeInfo"
+FUTURES_EXCHANGE_INFO_PATH = "/fapi/v1/exchangeInfo"
 PAGE_LIMIT = 1000
 WEIGHT_LIMIT_PER_MINUTE = 6000
 WEIGHT_SLOWDOWN_AT = 5000
@@ -49,8 +66,12 @@ UNKNOWN_SYMBOL_CODE = -1121
 Signer = Callable[[dict[str, Any]], tuple[str, dict[str, str]]]
 
 
-class BinanceUnavailable(Exception):
-    """Binance kept failing (rate limits, server errors, network) after every retry."""
+class BinanceUnavailable(UpstreamRefused):
+    """Binance kept failing (rate limits, server errors, network) after every retry: the job fails
+    (or the request answers 502) with that reason."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, [FieldError("exchange", message)])
 
 
 class BinanceClient:
@@ -60,25 +81,33 @@ class BinanceClient:
         self,
         base_url: str | None = None,
         *,
+        futures_base_url: str | None = None,
         timeout_s: float = 10.0,
         max_attempts: int = MAX_ATTEMPTS,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.base_url = (base_url or os.environ.get("BINANCE_BASE_URL") or DEFAULT_BASE_URL).rstrip("/")
+        self.futures_base_url = (
+            futures_base_url or os.environ.get("BINANCE_FUTURES_BASE_URL") or DEFAULT_FUTURES_BASE_URL
+        ).rstrip("/")
         self.timeout_s = timeout_s
         self.max_attempts = max_attempts
         self.sleep = sleep
         self.clock = clock
 
-    def fetch_klines(self, symbol: str, timeframe: str, start_ms: int, end_ms: int) -> RawCandles:
-        """Every kline with open time in [start_ms, end_ms), in Binance's order (oldest first)."""
+    def fetch_klines(
+        self, symbol: str, timeframe: str, start_ms: int, end_ms: int, market: str = MARKET_SPOT
+    ) -> RawCandles:
+        """Every kline with open time in [start_ms, end_ms), in Binance's order (oldest first):
+        spot's, or USD-M futures' for linear."""
         step = timeframe_ms(timeframe)
+        path, base_url = (FUTURES_KLINES_PATH, self.futures_base_url) if market == MARKET_LINEAR else (KLINES_PATH, None)
         rows: list[list[Any]] = []
         cursor = start_ms
         while cursor < end_ms:
             page = self.get_json(
-                KLINES_PATH,
+                path,
                 {
                     "symbol": symbol,
                     "interval": timeframe,
@@ -86,6 +115,7 @@ class BinanceClient:
                     "endTime": end_ms - 1,
                     "limit": PAGE_LIMIT,
                 },
+                base_url=base_url,
             )
             rows.extend(page)
             if len(page) < PAGE_LIMIT:
@@ -93,7 +123,44 @@ class BinanceClient:
             cursor = int(page[-1][0]) + step
         return parse_kline_rows(rows, OrdinalLocator("kline"))
 
-    def get_json(self, path: str, params: dict[str, Any], sign: Signer | None = None) -> Any:
+    def fetch_funding(self, symbol: str, start_ms: int, end_ms: int) -> FundingRates:
+        """USD-M perpetual funding rates with funding time in [start_ms, end_ms), oldest first
+        (`/fapi/v1/fundingRate`, 1000 per page, paged by startTime)."""
+        items: list[dict[str, Any]] = []
+        cursor = start_ms
+        while cursor < end_ms:
+            page = self.get_json(FUNDING_PATH, {"symbol": symbol, "startTime": cursor, "endTime": end_ms - 1,
+                                                "limit": FUNDING_LIMIT}, base_url=self.futures_base_url)
+            items.extend(page)
+            if len(page) < FUNDING_LIMIT:
+                break
+            cursor = int(page[-1]["fundingTime"]) + 1
+        return funding_rates(
+            np.array([int(item["fundingTime"]) for item in items], dtype=np.int64),
+            np.array([float(item["fundingRate"]) for item in items], dtype=np.float64),
+        )
+
+    def fetch_symbol_rules(self, symbol: str, market: str = MARKET_SPOT) -> SymbolRules:
+        """Tick size (PRICE_FILTER), quantity step (LOT_SIZE) and minimum order value (NOTIONAL, or
+        MIN_NOTIONAL on older listings) from exchangeInfo: spot's, or USD-M futures' for linear."""
+        if market == MARKET_LINEAR:
+            listed = self.get_json(FUTURES_EXCHANGE_INFO_PATH, {}, base_url=self.futures_base_url)["symbols"]
+        else:
+            listed = self.get_json(EXCHANGE_INFO_PATH, {"symbol": symbol})["symbols"]
+        info = next((item for item in listed if item.get("symbol") == symbol), None)
+        if info is None:
+            raise NotFound(f"Binance does not list {symbol}", [FieldError("symbol", f"Binance {market} has no {symbol}")])
+        filters = {item["filterType"]: item for item in info.get("filters", [])}
+        notional = filters.get("NOTIONAL") or filters.get("MIN_NOTIONAL") or {}
+        return SymbolRules(
+            tick_size=rule_value(filters.get("PRICE_FILTER", {}).get("tickSize")),
+            lot_size=rule_value(filters.get("LOT_SIZE", {}).get("stepSize")),
+            min_notional=rule_value(notional.get("minNotional", notional.get("notional"))),
+        )
+
+    def get_json(
+        self, path: str, params: dict[str, Any], sign: Signer | None = None, base_url: str | None = None
+    ) -> Any:
         """GET an endpoint, retrying what Binance says to retry. `sign` (account endpoints) turns
         the params into the query string and headers of each attempt, so every retry carries a
         fresh timestamp and signature."""
@@ -101,7 +168,7 @@ class BinanceClient:
         while True:
             attempt += 1
             query, headers = (urllib.parse.urlencode(params), {}) if sign is None else sign(params)
-            request = urllib.request.Request(f"{self.base_url}{path}?{query}", headers={
+            request = urllib.request.Request(f"{base_url or self.base_url}{path}?{query}", headers={
                 "Accept": "application/json", "User-Agent": "backtest-service", **headers})
             try:
                 with urllib.request.urlopen(request, timeout=self.timeout_s) as response:
@@ -148,6 +215,12 @@ class BinanceClient:
 
 
 def _client_error(error: urllib.error.HTTPError) -> DomainError:
+    if error.code == 451:
+        message = (
+            f"Binance refuses requests from this region (HTTP 451) at {error.url.split('?')[0]}; "
+            "point the BinanceBaseUrl parameter at a host that serves it"
+        )
+        return UpstreamRefused(message, [FieldError("exchange", message)])
     try:
         payload = json.loads(error.read())
         code, message = payload.get("code"), payload.get("msg", "")

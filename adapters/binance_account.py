@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import os
 import time
 import urllib.parse
 from collections.abc import Callable
@@ -26,6 +27,7 @@ from shared.errors import DomainError, FieldError
 from shared.transactions.jobs import ExchangeCredentials
 
 MY_TRADES_PATH = "/api/v3/myTrades"
+ACCOUNT_BASE_URL = "https://api.binance.com"
 MY_TRADES_LIMIT = 1000
 RECV_WINDOW_MS = 10_000
 DAY_MS = 86_400_000
@@ -47,7 +49,8 @@ class BinanceAccountClient:
     """The TradeHistorySource port on Binance."""
 
     def __init__(self, http: BinanceClient | None = None, page_limit: int = MY_TRADES_LIMIT) -> None:
-        self.http = http or BinanceClient()
+        # Account endpoints live on the API host only, not on the public market-data mirror.
+        self.http = http or BinanceClient(os.environ.get("BINANCE_ACCOUNT_BASE_URL") or ACCOUNT_BASE_URL)
         self.page_limit = page_limit
 
     def my_trades(self, credentials: ExchangeCredentials, symbol: str, start_ms: int | None) -> list[dict[str, Any]]:

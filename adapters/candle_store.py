@@ -41,7 +41,7 @@ from botocore.exceptions import ClientError
 
 from shared.candles import CANDLE_SCHEMA, PRICE_FIELDS, Candles
 from shared.errors import FieldError, ValidationFailed
-from shared.events import EventPublisher
+from shared.realtime.events import EventPublisher
 from shared.market_data.service import MarketDataService
 from shared.market_data.store import ConcurrentUpdate, Partition, SeriesManifest
 from shared.market_data.wire import iso_utc
@@ -237,8 +237,11 @@ def market_data_service_from_env(publisher: EventPublisher, s3_client: Any = Non
     every client pointed at AWS_ENDPOINT_URL when it is set."""
     # Imported here: functions that only read candles (compute) need neither DynamoDB nor Binance.
     from adapters.binance import BinanceClient
+    from adapters.bybit import BybitClient
+    from adapters.funding_store import S3FundingStore
     from adapters.models.market_data import CandleImportItem, DynamoImportRecords
     from adapters.repositories.binding import bind
+    from adapters.symbol_rules_store import S3SymbolRulesStore
 
     s3 = s3_client or boto3.client("s3", config=Config(signature_version="s3v4"))  # v4: presigned URLs
     return MarketDataService(
@@ -250,5 +253,7 @@ def market_data_service_from_env(publisher: EventPublisher, s3_client: Any = Non
         ),
         inbox=S3ImportInbox(s3, os.environ["IMPORTS_BUCKET"]),
         publisher=publisher,
-        klines=BinanceClient(),
+        exchanges={"binance": BinanceClient(), "bybit": BybitClient()},
+        funding=S3FundingStore(s3, os.environ["CANDLES_BUCKET"]),
+        symbol_rules=S3SymbolRulesStore(s3, os.environ["CANDLES_BUCKET"]),
     )

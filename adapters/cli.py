@@ -268,7 +268,7 @@ def users_create_command(args: argparse.Namespace) -> int:
     from adapters.repositories.binding import bind
     from adapters.repositories.users import DynamoUserRepository
     from shared.errors import ValidationFailed
-    from shared.services.accounts import register
+    from shared.accounts.service import register
 
     table = os.environ.get("USERS_TABLE")
     if not table:

@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from adapters.models.connections import CONNECTION_SK, SUBSCRIPTION_PREFIX, ConnectionItem, subscription_sk
-from shared.realtime import Channel, ConnectionInfo
+from shared.realtime.protocol import Channel, ConnectionInfo
 
 BATCH_WRITE_SIZE = 25  # DynamoDB's BatchWriteItem limit
 BATCH_RETRIES = 8

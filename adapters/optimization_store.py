@@ -3,8 +3,10 @@ rewrites the same object):
 
     partials/optimizations/<id>/plan.json           pinned series, settings, batch count
     partials/optimizations/<id>/batches/<i>.json    the combinations of batch i
-    partials/optimizations/<id>/items.json          the distributed Map's items (its ItemReader)
+    partials/optimizations/<id>/items/<r>.json      round r's distributed Map items (its ItemReader)
     partials/optimizations/<id>/results/<i>.json    batch i's results
+    partials/optimizations/<id>/study.json          a Bayesian search's study (Optuna journal logs)
+    partials/optimizations/<id>/rounds/<r>.json     round r's trials (grid index -> trial number)
     optimizations/<id>/ranking.json                 every result, ranked (what the API pages through)
 
 The intermediate objects sit under partials/, which the bucket's lifecycle rule expires.
@@ -13,6 +15,7 @@ The intermediate objects sit under partials/, which the bucket's lifecycle rule 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -29,7 +32,7 @@ def _ranking_key(optimization_id: str) -> str:
 
 
 class S3OptimizationStore:
-    """The OptimizationStore port of `shared.services.optimizations` on S3."""
+    """The OptimizationStore port of `shared.optimizations.service` on S3."""
 
     def __init__(self, s3_client: Any, bucket: str) -> None:
         self._s3 = s3_client
@@ -47,15 +50,39 @@ class S3OptimizationStore:
     def batch(self, optimization_id: str, index: int) -> list[dict[str, Any]]:
         return self._get(f"{_intermediates(optimization_id)}batches/{index:06d}.json")
 
-    def put_items(self, optimization_id: str, items: list[dict[str, Any]]) -> str:
-        key = f"{_intermediates(optimization_id)}items.json"
+    def put_items(self, optimization_id: str, items: list[dict[str, Any]], round_number: int = 0) -> str:
+        key = f"{_intermediates(optimization_id)}items/{round_number:04d}.json"
         self._put(key, items)
         return key
+
+    def put_study(self, optimization_id: str, logs: list[dict[str, Any]]) -> None:
+        self._put(f"{_intermediates(optimization_id)}study.json", logs)
+
+    def study(self, optimization_id: str) -> list[dict[str, Any]]:
+        try:
+            return self._get(f"{_intermediates(optimization_id)}study.json")
+        except NotFound:
+            return []
+
+    def put_round(self, optimization_id: str, round_number: int, trials: dict[int, int]) -> None:
+        self._put(f"{_intermediates(optimization_id)}rounds/{round_number:04d}.json", [[i, n] for i, n in trials.items()])
+
+    def round(self, optimization_id: str, round_number: int) -> dict[int, int]:
+        return dict(map(tuple, self._get(f"{_intermediates(optimization_id)}rounds/{round_number:04d}.json")))
+
+    def has_results(self, optimization_id: str, index: int) -> bool:
+        return bool(self._keys(f"{_intermediates(optimization_id)}results/{index:06d}.json"))
+
+    def finished_batches(self, optimization_id: str) -> set[int]:
+        prefix = f"{_intermediates(optimization_id)}results/"
+        return {int(key[len(prefix):].removesuffix(".json")) for key in self._keys(prefix)}
 
     def put_results(self, optimization_id: str, index: int, results: dict[str, Any]) -> None:
         self._put(f"{_intermediates(optimization_id)}results/{index:06d}.json", results)
 
-    def results(self, optimization_id: str) -> list[dict[str, Any]]:
+    def results(self, optimization_id: str, indices: Iterable[int] | None = None) -> list[dict[str, Any]]:
+        if indices is not None:
+            return [self._get(f"{_intermediates(optimization_id)}results/{index:06d}.json") for index in indices]
         return [self._get(key) for key in self._keys(f"{_intermediates(optimization_id)}results/")]
 
     def results_done(self, optimization_id: str) -> int:

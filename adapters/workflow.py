@@ -4,7 +4,7 @@ reach Step Functions.
 A Lambda task's error name is the exception's type name. The state machines retry `TransientError`
 (with backoff), end quietly on `BacktestNotRunning` / `OptimizationNotRunning`, and hand anything
 else to the failing step, which shows the message of a domain error (`ValidationFailed`,
-`NotFound`, see `shared.services.step_failures`) to the user. So `step_errors` turns throttling,
+`NotFound`, see `shared.step_failures`) to the user. So `step_errors` turns throttling,
 5xx and network failures of AWS calls into `TransientError`, and gives domain errors a message
 that carries their field details.
 """
@@ -26,9 +26,9 @@ from botocore.exceptions import (
 from pynamodb.exceptions import PynamoDBException
 
 from shared.errors import DomainError
-from shared.services.backtest_workflow import BacktestNotRunning, BacktestWorkflow
-from shared.services.optimization_workflow import OptimizationWorkflow
-from shared.services.step_failures import describe
+from shared.backtests.workflow import BacktestNotRunning, BacktestWorkflow
+from shared.optimizations.workflow import OptimizationWorkflow
+from shared.step_failures import describe
 
 TRANSIENT_CODES = frozenset({
     "Throttling", "ThrottlingException", "ThrottledException", "TooManyRequestsException", "RequestLimitExceeded",

@@ -105,8 +105,8 @@ def on_local_stack(seconds: float, users: int, trade_count: int) -> None:
         from api.settings import ApiSettings
         from api.wiring import build_services
         from shared.engine import Trades
-        from shared.services.backtests import record_results
-        from shared.services.records import utc_now
+        from shared.backtests.service import record_results
+        from shared.backtests.model import utc_now
 
         services = build_services(ApiSettings.from_env())
         repository, store = services.backtests.repository, services.backtests.trades

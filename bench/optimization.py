@@ -31,7 +31,7 @@ os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "local")
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 
 from shared.engine import BacktestSettings, run_backtest  # noqa: E402
-from shared.optimization import batch_count, batches, evaluate_batch, parameter_grid  # noqa: E402
+from shared.optimizations.sweep import batch_count, batches, evaluate_batch, parameter_grid  # noqa: E402
 from shared.strategy import validate_strategy, with_parameters  # noqa: E402
 from tests.fanout.stack import START_MS, random_walk, start_stack  # noqa: E402
 

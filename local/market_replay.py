@@ -5,7 +5,7 @@ subscribed to advances one candle through the latest `REPLAY_CANDLES` stored can
 series (resampled when only finer candles are stored), wrapping around, and gets what the
 deployed feed would publish if it polled in the middle of that candle: the previous candle
 `candle_update` closed, this one `candle_update` in progress, and a `ticker_update`
-(shared.market_feed's rule with a replay clock). Events go through THE publisher, so they reach
+(shared.realtime.market_feed's rule with a replay clock). Events go through THE publisher, so they reach
 sockets exactly as the deployed feed's do.
 
 Wiring (LocalStack): `replay = MarketReplay.from_env(); replay.start()` after the stack is up,
@@ -26,11 +26,11 @@ from adapters.connections import ConnectionStore
 from adapters.publisher import publisher_from_env
 from shared.candles import Candles
 from shared.errors import DomainError
-from shared.events import EventPublisher
+from shared.realtime.events import EventPublisher
 from shared.market_data.query import choose_source, read_series, stored_series
 from shared.market_data.store import CandleStore
-from shared.market_feed import market_events
-from shared.realtime import MARKET, parse_channel
+from shared.realtime.market_feed import market_events
+from shared.realtime.protocol import MARKET, parse_channel
 from shared.timeframes import timeframe_ms
 
 log = logging.getLogger("local.market_replay")

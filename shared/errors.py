@@ -46,6 +46,12 @@ class Forbidden(DomainError):
     code = "forbidden"
 
 
+class UpstreamRefused(DomainError):
+    """An outside service (an exchange) refuses to answer, or kept failing through every retry (HTTP 502)."""
+
+    code = "upstream_refused"
+
+
 class Conflict(DomainError):
     """A request that contradicts the resource's current state (HTTP 409/422 by route)."""
 

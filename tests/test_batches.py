@@ -1,4 +1,4 @@
-"""Backtest batch files (shared.services.backtest_batches): what a file and an entry must be, with
+"""Backtest batch files (shared.backtests.batches): what a file and an entry must be, with
 every problem named by its field (`backtests[i].<field>`), and the ids that make a batch run once."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import pytest
 
 from shared.errors import ValidationFailed
-from shared.services.backtest_batches import backtest_request, entry_id, parse_batch, status_key
+from shared.backtests.batches import backtest_request, entry_id, parse_batch, status_key
 
 ENTRY = {"strategy_id": "s-1", "symbol": "btcusdt", "timeframe": "1h", "start_time": "2024-01-01T01:00:00+01:00",
          "end_time": "2024-02-01T00:00:00Z", "initial_balance": 10000, "metadata": {"leverage": 2, "chunks": 4}}

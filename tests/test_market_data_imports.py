@@ -16,7 +16,9 @@ from botocore.config import Config
 
 from adapters.binance import BinanceClient
 from adapters.candle_store import S3ImportInbox
+from adapters.funding_store import S3FundingStore
 from adapters.models.market_data import CandleImportItem, DynamoImportRecords
+from adapters.symbol_rules_store import S3SymbolRulesStore
 from shared.errors import NotFound, ValidationFailed
 from shared.market_data.service import MAX_CANDLE_LIMIT, MarketDataService
 from shared.timeframes import TIMEFRAMES
@@ -87,7 +89,9 @@ def market_data(candle_store, s3, tables, fake_binance, publisher) -> MarketData
         DynamoImportRecords(),
         S3ImportInbox(presigning, IMPORTS_BUCKET),
         publisher,
-        BinanceClient(sleep=lambda seconds: None),
+        {"binance": BinanceClient(sleep=lambda seconds: None)},
+        S3FundingStore(s3, CANDLES_BUCKET),
+        S3SymbolRulesStore(s3, CANDLES_BUCKET),
     )
 
 

@@ -1,4 +1,4 @@
-"""Parameter sweeps (shared.optimization): the grid and its cap, evaluation with shared indicators
+"""Parameter sweeps (shared.optimizations.sweep): the grid and its cap, evaluation with shared indicators
 (each result equal to its own single pass), the ranking; the service's request checks."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import pytest
 
 from shared.engine import BacktestSettings, run_backtest
 from shared.errors import ValidationFailed
-from shared.optimization import (
+from shared.optimizations.sweep import (
     Combination,
     batch_count,
     batches,
@@ -18,8 +18,9 @@ from shared.optimization import (
     parameter_values,
     rank,
 )
-from shared.services.optimizations import OptimizationRequest, Optimizations
-from shared.services.records import Strategy, User
+from shared.optimizations.service import OptimizationRequest, Optimizations
+from shared.accounts.model import User
+from shared.strategies.model import Strategy
 from shared.strategy import validate_strategy, with_parameters
 from tests.fanout.stack import HOUR_MS, random_walk
 

@@ -17,7 +17,7 @@ from adapters.repositories.binding import bind
 from adapters.repositories.transactions import DynamoImportJobRepository, DynamoTransactionRepository
 from adapters.secrets import SecretsManagerVault
 from shared.errors import NotFound, ValidationFailed
-from shared.services.pagination import PageRequest
+from shared.pagination import PageRequest
 from shared.transactions.history import TransactionHistory
 from shared.transactions.imports import ImportRunner, TransactionImports
 from shared.transactions.jobs import COMPLETED, FAILED, IMPORT_UPDATE_EVENT, RUNNING, file_key

@@ -1,4 +1,4 @@
-"""The market channels' feed (shared.market_feed): which klines become candle_update /
+"""The market channels' feed (shared.realtime.market_feed): which klines become candle_update /
 ticker_update events, and a poll against the fake exchange through the real Binance client."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import pytest
 
 from adapters.binance import BinanceClient
 from shared.candles import Candles
-from shared.market_feed import CLOSE_GRACE_MS, MarketFeed, klines_window, market_events
+from shared.realtime.market_feed import CLOSE_GRACE_MS, MarketFeed, klines_window, market_events
 from tests.fakes.binance import FakeBinance, fake_binance  # noqa: F401 - fixture
 
 MINUTE, HOUR = 60_000, 3_600_000

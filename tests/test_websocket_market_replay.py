@@ -11,7 +11,7 @@ import pytest
 from adapters.candle_store import S3CandleStore
 from adapters.connections import ConnectionStore
 from local.market_replay import REPLAY_CANDLES, MarketReplay
-from shared.realtime import ConnectionInfo, parse_channel
+from shared.realtime.protocol import ConnectionInfo, parse_channel
 from tests.fakes.market_data import RecordingPublisher, random_candles
 from tests.test_websocket_publisher import TABLE, dynamodb  # noqa: F401 - fixture
 

@@ -1,4 +1,4 @@
-"""The WebSocket protocol (shared.realtime): messages, channels, who may join what, replies,
+"""The WebSocket protocol (shared.realtime.protocol): messages, channels, who may join what, replies,
 envelopes and the trade-event sampling rule. Pure: the lookups are in-memory fakes."""
 
 from __future__ import annotations
@@ -10,9 +10,9 @@ from decimal import Decimal
 import numpy as np
 import pytest
 
-from shared.auth import Unauthenticated
+from shared.accounts.auth import Unauthenticated
 from shared.errors import ValidationFailed
-from shared.realtime import (
+from shared.realtime.protocol import (
     MAX_MESSAGE_BYTES,
     Channel,
     ChannelService,
@@ -28,7 +28,8 @@ from shared.realtime import (
     sampled_trade_indices,
     trade_events,
 )
-from shared.services.records import Backtest, User
+from shared.accounts.model import User
+from shared.backtests.model import Backtest
 
 ALICE = User("u-alice", "alice@example.com", "Alice", datetime(2024, 1, 1, tzinfo=UTC))
 BOB = User("u-bob", "bob@example.com", "Bob", datetime(2024, 1, 1, tzinfo=UTC))

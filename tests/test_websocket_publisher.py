@@ -14,7 +14,7 @@ from botocore.exceptions import ClientError
 from adapters.connections import ConnectionStore
 from adapters.publisher import Delivery, WebSocketPublisher
 from local.template import Template
-from shared.realtime import ConnectionInfo, parse_channel
+from shared.realtime.protocol import ConnectionInfo, parse_channel
 
 TABLE = "connections-test"
 CONNECTED_AT = datetime(2024, 3, 1, 12, 0, tzinfo=UTC)

@@ -1,4 +1,4 @@
-"""The backtest workflow's steps one by one (shared.services.backtest_workflow) on moto with the
+"""The backtest workflow's steps one by one (shared.backtests.workflow) on moto with the
 template's tables and buckets: idempotent steps, the cancel race, progress that only rises,
 best-effort events, readable failure messages, and the error names the state machine acts on."""
 
@@ -25,9 +25,9 @@ from local.template import Template
 from shared.engine import BacktestSettings, run_backtest
 from shared.errors import FieldError, NotFound, ValidationFailed
 from shared.market_data.store import month_index, month_name
-from shared.services.backtest_workflow import BacktestNotRunning, BacktestWorkflow, RunPlan
-from shared.services.step_failures import failure_message
-from shared.services.records import PENDING, Backtest, new_id, utc_now
+from shared.backtests.workflow import BacktestNotRunning, BacktestWorkflow, RunPlan
+from shared.step_failures import failure_message
+from shared.backtests.model import PENDING, Backtest, new_id, utc_now
 from shared.strategy import validate_strategy
 from tests.fanout.stack import HOUR_MS, START_MS, random_walk
 

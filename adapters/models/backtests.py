@@ -2,7 +2,7 @@
 
 `owner-index` lists a user's backtests with what a listing shows, filters and sorts on (in
 memory, as for strategies); `trade-key-index` resolves a trade id to its backtest (see
-shared.services.trade_ids). Free-form documents (the strategy snapshot, metadata, performance
+shared.backtests.trade_ids). Free-form documents (the strategy snapshot, metadata, performance
 summary) are JSON strings, which keep ints and floats apart exactly as the engine produced them.
 """
 

@@ -17,5 +17,5 @@ class UserItem(Model):
     email = UnicodeAttribute(hash_key=True)
     id = UnicodeAttribute()
     name = UnicodeAttribute()
-    password_hash = UnicodeAttribute()  # shared.auth's scrypt string, never the password
+    password_hash = UnicodeAttribute()  # shared.accounts.auth's scrypt string, never the password
     created_at = UTCDateTimeAttribute()

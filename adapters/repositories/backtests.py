@@ -7,15 +7,8 @@ from typing import Any
 
 from adapters.models.backtests import BacktestItem, OwnerIndex, TradeKeyIndex
 from adapters.repositories.runs import RunRepository
-from shared.services.records import (
-    CANCELLED,
-    COMPLETED,
-    PENDING,
-    RUNNING,
-    Backtest,
-    BacktestSummary,
-)
-from shared.services.trade_ids import trade_key
+from shared.backtests.model import CANCELLED, COMPLETED, PENDING, RUNNING, Backtest, BacktestSummary
+from shared.backtests.trade_ids import trade_key
 
 _SUMMARY_FIELDS = (
     "id", "owner_id", "strategy_id", "strategy_name", "symbol", "timeframe", "start_time", "end_time",

@@ -8,11 +8,12 @@ from typing import Any
 
 from adapters.models.optimizations import OptimizationItem, OwnerIndex
 from adapters.repositories.runs import RunRepository
-from shared.services.optimizations import Optimization
-from shared.services.records import COMPLETED, RUNNING
+from shared.optimizations.service import Optimization
+from shared.backtests.model import COMPLETED, RUNNING
 
 _FIELDS = tuple(field.name for field in fields(Optimization))
-_INTEGERS = ("max_combinations", "combination_count", "progress")
+_INTEGERS = ("max_combinations", "combination_count", "progress", "min_trades")
+_OPTIONAL_INTEGERS = ("n_trials", "batch_size", "seed")
 
 
 class DynamoOptimizationRepository(RunRepository[Optimization]):
@@ -40,4 +41,5 @@ class DynamoOptimizationRepository(RunRepository[Optimization]):
 
 def _optimization(item: OptimizationItem) -> Optimization:
     values = {name: getattr(item, name) for name in _FIELDS}
-    return Optimization(**values | {name: int(values[name] or 0) for name in _INTEGERS})
+    return Optimization(**values | {name: int(values[name] or 0) for name in _INTEGERS}
+                        | {name: None if values[name] is None else int(values[name]) for name in _OPTIONAL_INTEGERS})

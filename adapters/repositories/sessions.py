@@ -5,7 +5,7 @@ from __future__ import annotations
 from pynamodb.exceptions import DoesNotExist
 
 from adapters.models.sessions import SessionItem
-from shared.services.records import Session, User
+from shared.accounts.model import Session, User
 
 
 class DynamoSessionRepository:

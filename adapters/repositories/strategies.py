@@ -7,7 +7,7 @@ from pynamodb.exceptions import DeleteError, DoesNotExist, PutError
 from adapters.models.strategies import PUBLIC_LISTING, OwnerIndex, PublicIndex, StrategyItem
 from adapters.repositories.binding import condition_failed
 from shared.errors import NotFound
-from shared.services.records import Strategy, StrategySummary
+from shared.strategies.model import Strategy, StrategySummary
 
 
 def _summary(item: StrategyItem) -> StrategySummary:

@@ -27,8 +27,8 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from shared.services.records import LONG, LOSS, SHORT, WIN, Trade
-from shared.services.trade_ids import trade_id
+from shared.backtests.model import LONG, LOSS, SHORT, WIN, Trade
+from shared.backtests.trade_ids import trade_id
 
 if TYPE_CHECKING:
     import pyarrow as pa

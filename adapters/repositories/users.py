@@ -7,7 +7,7 @@ from pynamodb.exceptions import DoesNotExist, PutError
 from adapters.models.users import UserItem
 from adapters.repositories.binding import condition_failed
 from shared.errors import Conflict
-from shared.services.records import Account, User
+from shared.accounts.model import Account, User
 
 
 class DynamoUserRepository:

@@ -1,6 +1,6 @@
 """S3 ObjectCreated under imports/batches/ in the imports bucket -> one backtest per valid entry
 of the batch file, started; the batch's status object lists what was started and what was
-invalid (shared.services.backtest_batches).
+invalid (shared.backtests.batches).
 
 Each S3 record is processed once: Powertools idempotency (table IDEMPOTENCY_TABLE) keys it by
 bucket, key and sequencer, so a redelivered event does nothing; if a run dies half-way, the retry
@@ -18,7 +18,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from adapters.backtest_batches import backtest_batches_from_env
 from adapters.s3_events import OncePerRecord
-from shared.services.backtest_batches import BacktestBatches
+from shared.backtests.batches import BacktestBatches
 
 logger = Logger()
 

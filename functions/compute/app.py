@@ -20,8 +20,8 @@ from typing import Any
 from aws_lambda_powertools import Logger
 
 from adapters.workflow import backtest_workflow_from_env, optimization_workflow_from_env, step_errors
-from shared.services.backtest_workflow import BacktestWorkflow
-from shared.services.optimization_workflow import OptimizationWorkflow
+from shared.backtests.workflow import BacktestWorkflow
+from shared.optimizations.workflow import OptimizationWorkflow
 
 logger = Logger()
 

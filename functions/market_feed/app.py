@@ -1,7 +1,7 @@
 """Scheduled every minute: the live candles and ticker of every market channel someone is in.
 
 Which channels: the connections table's `kind-index` (market subscriptions). What they get:
-shared.market_feed's rule over the exchange's latest klines (adapters.binance), delivered by
+shared.realtime.market_feed's rule over the exchange's latest klines (adapters.binance), delivered by
 THE publisher.
 """
 
@@ -15,8 +15,8 @@ from aws_lambda_powertools import Logger
 from adapters.binance import BinanceClient
 from adapters.connections import ConnectionStore
 from adapters.publisher import publisher_from_env
-from shared.market_feed import MarketFeed
-from shared.realtime import MARKET
+from shared.realtime.market_feed import MarketFeed
+from shared.realtime.protocol import MARKET
 
 logger = Logger()
 

@@ -1,6 +1,6 @@
 """WebSocket API function: $connect, $disconnect and $default (the client's join/leave/ping).
 
-Thin: the protocol and its rules are shared.realtime.ChannelService; this wires it to the
+Thin: the protocol and its rules are shared.realtime.protocol.ChannelService; this wires it to the
 connections table, the REST API's sessions and backtests tables and the candle store, and turns
 API Gateway's events into calls. The reply to a message is the route response (the `$default`
 route has a RouteResponse), so it reaches the client before anything published afterwards.
@@ -24,8 +24,8 @@ from adapters.repositories.backtests import DynamoBacktestRepository
 from adapters.repositories.binding import bind
 from adapters.repositories.sessions import DynamoSessionRepository
 from adapters.repositories.users import DynamoUserRepository
-from shared.realtime import ChannelService, ConnectionInfo, encode
-from shared.services.accounts import Accounts
+from shared.realtime.protocol import ChannelService, ConnectionInfo, encode
+from shared.accounts.service import Accounts
 
 logger = Logger()
 tracer = Tracer()

@@ -7,7 +7,8 @@ environments (a cold start per step would cost more than the steps). Each step h
 Retry and Catch in the state machines.
 
 Events: {"step": "prepare" | "stitch" | "persist" | "notify", "backtest_id": ...},
-{"step": "prepare_optimization" | "finish_optimization", "optimization_id": ...}, and the failing
+{"step": "prepare_optimization" | "finish_optimization", "optimization_id": ...},
+{"step": "tell_optimization", "optimization_id": ..., "round": <the round the Map just ran>}, and the failing
 steps {"step": "fail" | "fail_optimization", <id>, "error": <Step Functions error>, "cause": <its cause>}.
 """
 
@@ -20,8 +21,8 @@ from typing import Any
 from aws_lambda_powertools import Logger
 
 from adapters.workflow import backtest_workflow_from_env, optimization_workflow_from_env, step_errors
-from shared.services.backtest_workflow import BacktestWorkflow
-from shared.services.optimization_workflow import OptimizationWorkflow
+from shared.backtests.workflow import BacktestWorkflow
+from shared.optimizations.workflow import OptimizationWorkflow
 
 logger = Logger()
 
@@ -60,6 +61,10 @@ def prepare_optimization(event: dict[str, Any]) -> dict[str, Any]:
     return optimizations().prepare(event["optimization_id"])
 
 
+def tell_optimization(event: dict[str, Any]) -> dict[str, Any]:
+    return optimizations().tell(event["optimization_id"], int(event["round"]))
+
+
 def finish_optimization(event: dict[str, Any]) -> dict[str, Any]:
     return optimizations().finish(event["optimization_id"])
 
@@ -70,7 +75,8 @@ def fail_optimization(event: dict[str, Any]) -> dict[str, Any]:
 
 STEPS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
     "prepare": prepare, "stitch": stitch, "persist": persist, "notify": notify, "fail": fail,
-    "prepare_optimization": prepare_optimization, "finish_optimization": finish_optimization,
+    "prepare_optimization": prepare_optimization, "tell_optimization": tell_optimization,
+    "finish_optimization": finish_optimization,
     "fail_optimization": fail_optimization,
 }
 

@@ -2,7 +2,8 @@
 
 pyarrow's wheel unpacks to ~170 MB; the service uses its core, compute, dataset (with acero),
 Parquet and S3 filesystem only. Like the AWS SDK for pandas layer, drop Flight, Gandiva,
-the Substrait bindings, C++ headers, Cython sources and every package's tests.
+the Substrait bindings, C++ headers, Cython sources and every package's tests; and the SQL
+storage packages Optuna installs (SQLAlchemy, Alembic, Mako), which journal storage never loads.
 `tests/test_packaging.py` imports every handler from the built layers alone, so a library
 stripped here that something still links fails the suite.
 """
@@ -36,6 +37,15 @@ UNUSED = [
     "numpy/f2py",
     "numpy/_pyinstaller",
     "numpy/**/*.pyi",
+    # Optuna's RDB storage (and its migrations) only: the service keeps studies as journal logs.
+    "sqlalchemy",
+    "SQLAlchemy-*.dist-info",
+    "sqlalchemy-*.dist-info",
+    "alembic",
+    "alembic-*.dist-info",
+    "mako",
+    "Mako-*.dist-info",
+    "mako-*.dist-info",
     "bin",
 ]
 

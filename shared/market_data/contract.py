@@ -14,6 +14,13 @@ STATUSES = (PENDING, RUNNING, COMPLETED, FAILED)
 SOURCE_API, SOURCE_UPLOAD, SOURCE_S3, SOURCE_BINANCE = "api", "upload", "s3", "binance"
 SOURCES = (SOURCE_API, SOURCE_UPLOAD, SOURCE_S3, SOURCE_BINANCE)
 
+# Exchanges candles, funding rates and symbol rules are fetched from, and their markets: spot, and
+# linear (USDT-margined) perpetual futures, which pay funding.
+EXCHANGE_BINANCE, EXCHANGE_BYBIT = "binance", "bybit"
+EXCHANGES = (EXCHANGE_BINANCE, EXCHANGE_BYBIT)
+MARKET_SPOT, MARKET_LINEAR = "spot", "linear"
+MARKETS = (MARKET_SPOT, MARKET_LINEAR)
+
 # File formats an API upload may declare, and the extension its object in the imports bucket gets
 # (the content is detected regardless).
 FILE_EXTENSIONS = {"csv": "csv", "json": "json", "parquet": "parquet"}

@@ -20,6 +20,7 @@ from urllib.parse import unquote_plus
 
 from shared.errors import FieldError
 from shared.market_data.contract import COMPLETED, FAILED, PENDING, RUNNING
+from shared.market_data.instruments import InstrumentSource
 from shared.market_data.parsing import RawCandles
 from shared.market_data.pipeline import ImportReport
 from shared.market_data.wire import iso_utc
@@ -202,3 +203,7 @@ class KlineSource(Protocol):
 
     def fetch_klines(self, symbol: str, timeframe: str, start_ms: int, end_ms: int) -> RawCandles:
         """Every kline with open time in [start_ms, end_ms), as read (validation comes after)."""
+
+
+class ExchangeSource(KlineSource, InstrumentSource, Protocol):
+    """An exchange's public market data. Implementations: adapters.binance.BinanceClient."""

@@ -15,7 +15,7 @@ import numpy as np
 
 from shared.candles import Candles
 from shared.errors import FieldError, ValidationFailed
-from shared.events import EventPublisher, market_channel
+from shared.realtime.events import EventPublisher, market_channel
 from shared.market_data.contract import SYMBOL_REGEX
 from shared.market_data.gaps import GapReport, find_gaps
 from shared.market_data.merge import MergePlan, plan_merge

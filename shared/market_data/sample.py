@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from shared.candles import Candles
-from shared.events import EventPublisher
+from shared.realtime.events import EventPublisher
 from shared.market_data.parsing import OrdinalLocator, RawCandles
 from shared.market_data.pipeline import CandleImporter, ImportReport
 from shared.market_data.resample import resample

@@ -9,15 +9,19 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
 from shared.candles import Candles
 from shared.errors import DomainError, FieldError, NotFound, ValidationFailed
-from shared.events import EventPublisher, user_channel
+from shared.realtime.events import EventPublisher, user_channel
 from shared.market_data.contract import (
     COMPLETED,
+    EXCHANGE_BINANCE,
+    EXCHANGES,
+    MARKET_SPOT,
+    MARKETS,
     DEFAULT_CANDLE_LIMIT,
     FILE_EXTENSIONS,
     MAX_CANDLE_LIMIT,
@@ -28,19 +32,22 @@ from shared.market_data.contract import (
     SOURCE_UPLOAD,
     UPLOAD_URL_EXPIRES_S,
 )
+from shared.market_data.funding import FundingRates
+from shared.market_data.funding_history import FundingStore
 from shared.market_data.imports import (
+    ExchangeSource,
     ImportInbox,
     ImportRecords,
     ImportStatus,
     InboxObject,
-    KlineSource,
     candle_file_key,
     drop_import_id,
     fetch_request_key,
     new_import_id,
     parse_inbox_key,
 )
-from shared.market_data.pipeline import CandleImporter, ImportReport, check_series
+from shared.market_data.instruments import SymbolRulesStore, symbol_rules_dict
+from shared.market_data.pipeline import SYMBOL_PATTERN, CandleImporter, ImportReport, check_series
 from shared.market_data.query import choose_source, derivable_timeframes, read_series, require_timeframe, stored_series
 from shared.market_data.resample import bucket_start
 from shared.market_data.store import CandleStore
@@ -82,14 +89,18 @@ class MarketDataService:
         records: ImportRecords,
         inbox: ImportInbox,
         publisher: EventPublisher,
-        klines: KlineSource,
+        exchanges: Mapping[str, ExchangeSource],
+        funding: FundingStore,
+        symbol_rules: SymbolRulesStore,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.store = store
         self.records = records
         self.inbox = inbox
         self.publisher = publisher
-        self.klines = klines
+        self.exchanges = exchanges
+        self.funding = funding
+        self.symbol_rules = symbol_rules
         self.clock = clock
         self.importer = CandleImporter(store, publisher, clock)
 
@@ -151,6 +162,36 @@ class MarketDataService:
                 if len(candles) >= limit or window_start <= stored_start:
                     return candles.slice(max(0, len(candles) - limit), len(candles))
             span *= 4
+
+    def get_funding(self, symbol: str, start: Moment | None = None, end: Moment | None = None) -> FundingRates:
+        """The symbol's stored funding rates with funding time in [start, end) (bounds optional).
+        NotFound when no rate is stored for the symbol; ValidationFailed when end is not after start."""
+        symbol = symbol.upper()
+        start_ms = None if start is None else epoch_ms(start)
+        end_ms = None if end is None else epoch_ms(end)
+        if start_ms is not None and end_ms is not None and end_ms <= start_ms:
+            raise ValidationFailed("invalid funding query", [FieldError("end_time", "must be after start_time")])
+        if not self.funding.has_funding(symbol):
+            raise NotFound(f"no funding rates stored for {symbol}",
+                           [FieldError("symbol", f"no funding rates stored for {symbol}; fetch or import them first")])
+        return self.funding.get_funding(symbol, start_ms, None if end_ms is None else end_ms - 1)
+
+    def symbol_info(self, symbol: str, exchange: str = EXCHANGE_BINANCE, market: str = MARKET_SPOT) -> dict:
+        """The symbol's trading rules on the exchange's market: the stored ones, else fetched from
+        the exchange's instrument endpoint and stored. NotFound when the exchange does not list it."""
+        symbol = symbol.upper()
+        errors = [] if SYMBOL_PATTERN.match(symbol) else [FieldError("symbol", "expected 2-20 letters or digits")]
+        if exchange not in EXCHANGES:
+            errors.append(FieldError("exchange", f"expected one of {', '.join(EXCHANGES)}"))
+        if market not in MARKETS:
+            errors.append(FieldError("market", f"expected one of {', '.join(MARKETS)}"))
+        if errors:
+            raise ValidationFailed("invalid symbol query", errors)
+        rules = self.symbol_rules.get_rules(symbol, exchange, market)
+        if rules is None:
+            rules = self.exchanges[exchange].fetch_symbol_rules(symbol, market)
+            self.symbol_rules.put_rules(symbol, exchange, rules, market)
+        return symbol_rules_dict(symbol, exchange, market, rules)
 
     # --- starting imports (API) -------------------------------------------------------------------
 
@@ -266,7 +307,7 @@ class MarketDataService:
             return self.importer.import_file(job.symbol, job.timeframe, self.inbox.read(job.key, MAX_IMPORT_BYTES))
         request = json.loads(self.inbox.read(job.key, 4096))
         start_ms, end_ms = int(request["start_ms"]), int(request["end_ms"])
-        raw = self.klines.fetch_klines(job.symbol, job.timeframe, start_ms, end_ms)
+        raw = self.exchanges[EXCHANGE_BINANCE].fetch_klines(job.symbol, job.timeframe, start_ms, end_ms)
         if len(raw) == 0:
             message = (
                 f"Binance has no {job.symbol} {job.timeframe} klines from {iso_utc(start_ms)} to {iso_utc(end_ms)}"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from shared.errors import FieldError, ValidationFailed
-from shared.services.pagination import Page, PageRequest
+from shared.pagination import Page, PageRequest
 from shared.transactions.model import SIDES, Transaction
 from shared.transactions.ports import TransactionFilters, TransactionRepository
 

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from shared.errors import DomainError, FieldError, NotFound, ValidationFailed
-from shared.events import EventPublisher, user_channel
-from shared.services.records import new_id, utc_now
+from shared.realtime.events import EventPublisher, user_channel
+from shared.backtests.model import new_id, utc_now
 from shared.transactions.jobs import (
     COMPLETED,
     EXCHANGES,

@@ -8,7 +8,7 @@ strategy produced these trades), its `strategy_name` "Transaction replay", its m
 replay's parameters. The transactions are marked `is_replayed`.
 
 `ReplayRunner` is what the state machine's Compute step runs for a replay backtest (see
-shared.services.backtest_workflow): it reads the replay's input and candles, computes the actual
+shared.backtests.workflow): it reads the replay's input and candles, computes the actual
 trades and the alternative (`shared.transactions.replay`) and stores the comparison; Stitch,
 Persist and Notify then handle the actual trades like any backtest's.
 """
@@ -22,9 +22,11 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from shared.errors import FieldError, NotFound, ValidationFailed
-from shared.services.backtests import Backtests
-from shared.services.records import COMPLETED, PENDING, Backtest, Strategy, User, new_id
-from shared.services.strategies import Strategies
+from shared.backtests.service import Backtests
+from shared.accounts.model import User
+from shared.backtests.model import COMPLETED, PENDING, Backtest, new_id
+from shared.strategies.model import Strategy
+from shared.strategies.service import Strategies
 from shared.timeframes import origin_ms, timeframe_ms
 from shared.transactions.jobs import DEFAULT_WINDOW, MAX_REPLAY_TRANSACTIONS, ReplayFill, ReplayInput, ReplayRecord
 from shared.transactions.model import Transaction
@@ -227,7 +229,7 @@ REPLAY_PLAN = b'{"replay": true}'
 @dataclass
 class ReplayRunner:
     """Computes a replay backtest from its stored input: the replay's part of an execution of the
-    backtest state machine (see shared.services.backtest_workflow)."""
+    backtest state machine (see shared.backtests.workflow)."""
 
     store: ReplayStore
     candles: CandleStore

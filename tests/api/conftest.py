@@ -31,8 +31,8 @@ from api.settings import ApiSettings  # noqa: E402
 from api.wiring import ApiServices, build_services  # noqa: E402
 from local.resources import provision  # noqa: E402
 from local.template import Template  # noqa: E402
-from shared.auth import PasswordHasher  # noqa: E402
-from shared.services.records import Backtest  # noqa: E402
+from shared.accounts.auth import PasswordHasher  # noqa: E402
+from shared.backtests.model import Backtest  # noqa: E402
 
 # A cheap scrypt cost keeps sign-ups fast; test_api_auth checks the production parameters apart.
 FAST_HASHER = PasswordHasher(n=2**8, r=8, p=1)
@@ -100,8 +100,8 @@ class Api:
     def complete(self, backtest_id: str, trades: Any, final_balance: float = 10500.0,
                  summary: dict | None = None) -> Backtest:
         """Play the state machine's part: running, then the results persisted."""
-        from shared.services.backtests import record_results
-        from shared.services.records import utc_now
+        from shared.backtests.service import record_results
+        from shared.backtests.model import utc_now
 
         repository = self.services.backtests.repository
         repository.mark_running(backtest_id, utc_now())

@@ -8,9 +8,9 @@ from datetime import timedelta
 
 import pytest
 
-from shared.auth import PasswordHasher, Unauthenticated, new_token, token_digest
+from shared.accounts.auth import PasswordHasher, Unauthenticated, new_token, token_digest
 from shared.errors import ValidationFailed
-from shared.services.accounts import INVALID_CREDENTIALS, Accounts
+from shared.accounts.service import INVALID_CREDENTIALS, Accounts
 from tests.api.conftest import PASSWORD, bearer
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from shared.services.trade_ids import trade_id
+from shared.backtests.trade_ids import trade_id
 from tests.api.conftest import STRATEGY, bearer, engine_trades
 
 

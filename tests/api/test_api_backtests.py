@@ -9,8 +9,8 @@ import pytest
 
 from adapters.repositories.trades import filters_key, trades_key
 from shared.errors import Conflict
-from shared.services.backtests import record_results
-from shared.services.records import utc_now
+from shared.backtests.service import record_results
+from shared.backtests.model import utc_now
 from tests.api.conftest import bearer, engine_trades
 
 SUMMARY = {

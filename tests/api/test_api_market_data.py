@@ -65,8 +65,8 @@ def market(api):
     return api, token
 
 
-def _get(market, path: str, **params):
-    api, token = market
+def _get(context, path: str, **params):
+    api, token = context
     return api.client.get(f"{MARKET}{path}", params=params, headers=bearer(token))
 
 
@@ -99,6 +99,7 @@ def test_timeframes_are_every_supported_one_or_what_a_symbol_can_serve(market):
     ("GET", "/symbols"), ("GET", "/timeframes"), ("GET", f"/{HOURLY}/1h"), ("GET", f"?symbol={HOURLY}"),
     ("GET", f"/{HOURLY}/latest_candle"), ("POST", "/import"), ("POST", "/uploads"), ("POST", "/fetch"),
     ("GET", "/imports"), ("GET", "/imports/00000000-0000-4000-8000-000000000000"),
+    ("GET", f"/{HOURLY}/funding"), ("GET", f"/{HOURLY}/info"),
 ])
 def test_every_route_needs_a_valid_token(market, method, path):
     api, _ = market
@@ -333,6 +334,72 @@ def test_imports_are_their_creators_alone_newest_first(market):
     assert _fields(api.client.get(f"{MARKET}/imports/not-an-id", headers=bearer(bob)), 422) == {"import_id"}
 
 
+# ------------------------------------------------------------------ funding rates and symbol rules
+FUNDED = "FUNDEDTEST"
+H8_MS = 8 * HOUR_MS
+
+
+@pytest.fixture(scope="module")
+def funded(market):
+    """FUNDED has rates 0.0001·(i + 1) at 2024-03-01 + 8h·i for i in 0..5 (every 8 hours, 2 days)."""
+    from adapters.funding_store import S3FundingStore
+    from shared.market_data.funding_history import funding_rates
+
+    api, _ = market
+    times = [MAR_1_MS + i * H8_MS for i in range(6)]
+    S3FundingStore(api.aws("s3"), api.settings.candles_bucket).put_funding(
+        FUNDED, funding_rates(times, [0.0001 * (i + 1) for i in range(6)]))
+    return market
+
+
+def test_funding_rates_in_a_range_oldest_first_end_excluded(funded):
+    response = _get(funded, f"/{FUNDED.lower()}/funding", start_time="2024-03-01T08:00:00Z",
+                    end_time="2024-03-02T00:00:00Z")
+    assert response.status_code == 200, response.text
+    assert response.json() == {"data": [{"time": "2024-03-01T08:00:00Z", "rate": 0.0002},
+                                        {"time": "2024-03-01T16:00:00Z", "rate": 0.00030000000000000003}]}
+    assert len(_get(funded, f"/{FUNDED}/funding").json()["data"]) == 6
+
+
+def test_funding_of_a_symbol_with_none_stored_is_404_and_a_bad_range_422(funded):
+    assert _fields(_get(funded, f"/{HOURLY}/funding"), 404) == {"symbol"}
+    assert _fields(_get(funded, f"/{FUNDED}/funding", start_time="2024-03-02T00:00:00Z",
+                        end_time="2024-03-01T00:00:00Z"), 422) == {"end_time"}
+
+
+@pytest.fixture
+def binance_listing(market, monkeypatch):
+    """The API's Binance client pointed at a fake listing BTCUSDT (spot and linear)."""
+    from adapters.binance import BinanceClient
+    from tests.fakes.binance import FakeBinance
+
+    api, _ = market
+    with FakeBinance() as fake:
+        fake.add_symbol_rules("INFOUSDT", "spot", "0.01000000", "0.00001000", "5.00000000")
+        fake.add_symbol_rules("INFOUSDT", "linear", "0.10", "0.001", "100")
+        monkeypatch.setitem(api.services.market_data().exchanges, "binance",
+                            BinanceClient(fake.url, futures_base_url=fake.url, sleep=lambda seconds: None))
+        yield fake
+
+
+def test_symbol_info_is_fetched_once_from_the_exchange_then_served_from_the_store(market, binance_listing):
+    expected = {"symbol": "INFOUSDT", "exchange": "binance", "market": "spot", "tick_size": 0.01,
+                "lot_size": 0.00001, "min_notional": 5.0}
+    assert _get(market, "/infousdt/info").json() == expected
+    assert _get(market, "/INFOUSDT/info", exchange="binance").json() == expected
+    assert len(binance_listing.calls("/api/v3/exchangeInfo")) == 1
+    linear = _get(market, "/INFOUSDT/info", market="linear").json()
+    assert (linear["tick_size"], linear["lot_size"], linear["min_notional"]) == (0.1, 0.001, 100.0)
+
+
+def test_symbol_info_errors(market, binance_listing):
+    assert _fields(_get(market, "/NOPEUSDT/info"), 404) == {"symbol"}
+    assert _fields(_get(market, "/INFOUSDT/info", exchange="kraken"), 422) == {"exchange"}
+    binance_listing.fail_next(451)
+    refused = _error(_get(market, "/OTHERUSDT/info"), 502)
+    assert refused["code"] == "upstream_refused" and "451" in refused["message"]
+
+
 # ------------------------------------------------------------------ documentation and cold start
 def test_openapi_documents_every_market_data_route_with_examples(market):
     api, _ = market
@@ -344,6 +411,7 @@ def test_openapi_documents_every_market_data_route_with_examples(market):
         ("GET", f"{MARKET}/{{symbol}}/{{timeframe}}"), ("GET", f"{MARKET}/{{symbol}}/latest_candle"),
         ("POST", f"{MARKET}/import"), ("POST", f"{MARKET}/uploads"), ("POST", f"{MARKET}/fetch"),
         ("GET", f"{MARKET}/imports"), ("GET", f"{MARKET}/imports/{{import_id}}"),
+        ("GET", f"{MARKET}/{{symbol}}/funding"), ("GET", f"{MARKET}/{{symbol}}/info"),
     }
     assert all(operation["x-rate-limit"]["limit"] == 300 and operation["security"] == [{"bearer": []}]
                for operation in operations.values())
@@ -351,7 +419,8 @@ def test_openapi_documents_every_market_data_route_with_examples(market):
     [symbol] = [parameter for parameter in candles["parameters"] if parameter["name"] == "symbol"]
     assert symbol["schema"]["pattern"] == "^[A-Z0-9]{2,20}$"
     schemas = document["components"]["schemas"]
-    for name in ("CandleFileImport", "UploadRequest", "FetchRequest", "ImportOut", "MarketDataPoint", "Candle"):
+    for name in ("CandleFileImport", "UploadRequest", "FetchRequest", "ImportOut", "MarketDataPoint", "Candle",
+                 "SymbolInfo"):
         assert schemas[name]["examples"], name
 
 

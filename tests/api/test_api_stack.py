@@ -22,6 +22,8 @@ from schemathesis.specs.openapi.checks import (
 
 from local.stack import LocalStack
 from tests.api.conftest import PASSWORD, STRATEGY, bearer
+from tests.fakes.binance import FakeBinance
+from tests.fakes.bybit import FakeBybit
 
 pytestmark = pytest.mark.stack
 
@@ -38,8 +40,13 @@ def _reset_in_process_moto(moto_server: str) -> None:
 def stack(moto_server):
     _reset_in_process_moto(moto_server)
     try:
-        with LocalStack(api_port=0, ws_port=0) as running:
-            yield running
+        with LocalStack(api_port=0, ws_port=0) as running, FakeBinance() as binance, FakeBybit() as bybit:
+            # The functions read the exchanges' URLs when they first call them: no request leaves the machine.
+            with pytest.MonkeyPatch.context() as patch:
+                patch.setenv("BINANCE_BASE_URL", binance.url)
+                patch.setenv("BINANCE_FUTURES_BASE_URL", binance.url)
+                patch.setenv("BYBIT_BASE_URL", bybit.url)
+                yield running
     finally:
         _reset_in_process_moto(moto_server)
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from adapters.repositories.trades import ROW_GROUP_ROWS, S3TradeStore
-from shared.services.trade_ids import parse_trade_id, trade_id, trade_key
+from shared.backtests.trade_ids import parse_trade_id, trade_id, trade_key
 from tests.api.conftest import bearer, engine_trades
 
 # Six trades: sides and pnls chosen so every filter combination is distinct; the last one is open.

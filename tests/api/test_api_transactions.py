@@ -29,7 +29,7 @@ from adapters.run_store import S3RunStore
 from adapters.secrets import SecretsManagerVault
 from shared.candles import Candles
 from shared.market_data.store import month_index, month_name
-from shared.services.backtest_workflow import BacktestWorkflow
+from shared.backtests.workflow import BacktestWorkflow
 from shared.transactions.imports import ImportRunner
 from shared.transactions.jobs import exchange_request_key, file_key
 from shared.transactions.replays import ReplayRunner

@@ -7,10 +7,16 @@
   startTime), each as Binance sends it: [open time ms, "open", "high", "low", "close", "volume",
   close time ms, "quote volume", trades, "taker buy base", "taker buy quote", "0"]. An unknown
   symbol is 400 {"code": -1121, "msg": "Invalid symbol."}, a bad interval 400 {"code": -1120}.
+- GET /api/v3/exchangeInfo?symbol= (spot) and GET /fapi/v1/exchangeInfo (USD-M futures, every
+  symbol): the symbols `add_symbol_rules` listed, with Binance's filters (PRICE_FILTER tickSize,
+  LOT_SIZE stepSize, spot NOTIONAL minNotional, futures MIN_NOTIONAL notional) as decimal strings.
+  An unknown spot symbol is 400 {"code": -1121}.
+- GET /fapi/v1/fundingRate (symbol, startTime, endTime, limit: default 100, max 1000): the rates
+  `add_funding` stored, oldest first, as {symbol, fundingTime, fundingRate, markPrice}.
 - Every response carries X-MBX-USED-WEIGHT-1M (`used_weight`, +2 per klines request; tests may
   set it to exercise back-off).
 - `fail_next(status, times, retry_after, after)` answers `times` requests, after the next `after`
-  ones, with an error (429, 418, 5xx) in Binance's shape, with Retry-After when given.
+  ones, with an error (429, 418, 451, 5xx) in Binance's shape, with Retry-After when given.
 - `route(method, path, handler)` adds an endpoint (e.g. signed /api/v3/myTrades): the handler gets
   the `FakeRequest` and returns (status, JSON-able body). `requests` logs every request.
 
@@ -40,6 +46,11 @@ RATE_LIMITED = {
     "code": -1003,
     "msg": "Too much request weight used; current limit is 6000 request weight per 1 MINUTE.",
 }
+RESTRICTED_LOCATION = {
+    "code": 0,
+    "msg": "Service unavailable from a restricted location according to 'b. Eligibility' in "
+    "https://www.binance.com/en/terms. Please contact customer service if you believe you received this message in error.",
+}
 INTERNAL_ERROR = {"code": -1001, "msg": "Internal error; unable to process your request. Please try again."}
 
 
@@ -65,12 +76,17 @@ class FakeBinance:
     used_weight: int = 0
     requests: list[FakeRequest] = field(default_factory=list)
     _klines: dict[tuple[str, str], Candles] = field(default_factory=dict)
+    _rules: dict[tuple[str, str], tuple[str, str, str]] = field(default_factory=dict)
+    _funding: dict[str, list[tuple[int, str]]] = field(default_factory=dict)
     _failures: list[_Failure] = field(default_factory=list)
     _routes: dict[tuple[str, str], Callable[[FakeRequest], tuple[int, Any]]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
         self.route("GET", "/api/v3/klines", self._serve_klines)
+        self.route("GET", "/api/v3/exchangeInfo", self._serve_spot_info)
+        self.route("GET", "/fapi/v1/exchangeInfo", self._serve_futures_info)
+        self.route("GET", "/fapi/v1/fundingRate", self._serve_funding)
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
         self._server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
@@ -88,6 +104,14 @@ class FakeBinance:
 
     def add_klines(self, symbol: str, interval: str, candles: Candles) -> None:
         self._klines[(symbol, interval)] = candles
+
+    def add_symbol_rules(self, symbol: str, market: str, tick_size: str, step_size: str, min_notional: str) -> None:
+        """List `symbol` on `market` (spot | linear) with these filters, written as Binance writes them."""
+        self._rules[(symbol, market)] = (tick_size, step_size, min_notional)
+
+    def add_funding(self, symbol: str, times: list[int], rates: list[str]) -> None:
+        """Funding rates of a USD-M perpetual, times ascending, rates as Binance writes them."""
+        self._funding[symbol] = list(zip(times, rates, strict=True))
 
     def fail_next(self, status: int, times: int = 1, retry_after: float | None = None, after: int = 0) -> None:
         self._failures.append(_Failure(status, times, retry_after, after))
@@ -115,6 +139,44 @@ class FakeBinance:
         window = range(lo, min(hi, lo + limit)) if "startTime" in request.params else range(max(lo, hi - limit), hi)
         step = TIMEFRAME_MS[interval]
         return 200, [self._kline(candles, i, step) for i in window]
+
+    def _serve_spot_info(self, request: FakeRequest) -> tuple[int, Any]:
+        symbol = request.params.get("symbol", "")
+        if (symbol, "spot") not in self._rules:
+            return 400, UNKNOWN_SYMBOL
+        tick, step, notional = self._rules[(symbol, "spot")]
+        filters = [
+            {"filterType": "PRICE_FILTER", "minPrice": tick, "maxPrice": "1000000.00000000", "tickSize": tick},
+            {"filterType": "LOT_SIZE", "minQty": step, "maxQty": "9000.00000000", "stepSize": step},
+            {"filterType": "ICEBERG_PARTS", "limit": 10},
+            {"filterType": "NOTIONAL", "minNotional": notional, "applyMinToMarket": True,
+             "maxNotional": "9000000.00000000", "applyMaxToMarket": False, "avgPriceMins": 5},
+        ]
+        return 200, {"timezone": "UTC", "serverTime": 1709251200000, "rateLimits": [], "exchangeFilters": [],
+                     "symbols": [{"symbol": symbol, "status": "TRADING", "baseAsset": symbol[:-4],
+                                  "quoteAsset": symbol[-4:], "filters": filters}]}
+
+    def _serve_funding(self, request: FakeRequest) -> tuple[int, Any]:
+        rows = self._funding.get(request.params.get("symbol", ""), [])
+        start = int(request.params.get("startTime", 0))
+        end = int(request.params.get("endTime", 2**62))
+        limit = min(int(request.params.get("limit", 100)), 1000)
+        selected = [(t, r) for t, r in rows if start <= t <= end][:limit]
+        return 200, [{"symbol": request.params["symbol"], "fundingTime": t, "fundingRate": r,
+                      "markPrice": "61000.00000000"} for t, r in selected]
+
+    def _serve_futures_info(self, request: FakeRequest) -> tuple[int, Any]:
+        symbols = [
+            {"symbol": symbol, "pair": symbol, "contractType": "PERPETUAL", "status": "TRADING", "filters": [
+                {"minPrice": "556.80", "maxPrice": "4529764", "filterType": "PRICE_FILTER", "tickSize": tick},
+                {"stepSize": step, "filterType": "LOT_SIZE", "maxQty": "1000", "minQty": step},
+                {"stepSize": step, "filterType": "MARKET_LOT_SIZE", "maxQty": "120", "minQty": step},
+                {"filterType": "MIN_NOTIONAL", "notional": notional},
+            ]}
+            for (symbol, market), (tick, step, notional) in self._rules.items() if market == "linear"
+        ]
+        return 200, {"timezone": "UTC", "serverTime": 1709251200000, "rateLimits": [], "assets": [],
+                     "symbols": symbols}
 
     @staticmethod
     def _kline(candles: Candles, i: int, step: int) -> list[Any]:
@@ -146,7 +208,7 @@ class FakeBinance:
                 if failure.remaining == 0:
                     self._failures.pop(0)
                 headers = {} if failure.retry_after is None else {"Retry-After": f"{failure.retry_after:g}"}
-                body = RATE_LIMITED if failure.status in (418, 429) else INTERNAL_ERROR
+                body = {418: RATE_LIMITED, 429: RATE_LIMITED, 451: RESTRICTED_LOCATION}.get(failure.status, INTERNAL_ERROR)
                 return failure.status, body, headers
             handler = self._routes.get((request.method, request.path))
             if handler is None:
@@ -190,4 +252,5 @@ def fake_binance(monkeypatch):
     """A running FakeBinance; BINANCE_BASE_URL points at it for the test."""
     with FakeBinance() as fake:
         monkeypatch.setenv("BINANCE_BASE_URL", fake.url)
+        monkeypatch.setenv("BINANCE_FUTURES_BASE_URL", fake.url)
         yield fake

@@ -11,7 +11,7 @@ from api.middleware import ApiGatewayMiddleware, rate_limit_category
 from api.routes import auth, backtests, health, indicators, market_data, optimizations, strategies, trades, transactions
 from api.wiring import ApiServices
 from shared import __version__
-from shared.services.rate_limits import AUTH, SEED_LIMITS
+from shared.accounts.rate_limits import AUTH, SEED_LIMITS
 
 # Each area's router; market data and transactions add theirs here.
 ROUTERS = (health.router, auth.router, strategies.router, backtests.router, trades.router, market_data.router,

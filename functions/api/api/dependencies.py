@@ -8,10 +8,10 @@ from fastapi import Depends, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from api.wiring import ApiServices
-from shared.auth import Unauthenticated
-from shared.services.accounts import INVALID_TOKEN
-from shared.services.pagination import MAX_PER_PAGE, PageRequest
-from shared.services.records import User
+from shared.accounts.auth import Unauthenticated
+from shared.accounts.service import INVALID_TOKEN
+from shared.pagination import MAX_PER_PAGE, PageRequest
+from shared.accounts.model import User
 
 bearer_scheme = HTTPBearer(
     auto_error=False,

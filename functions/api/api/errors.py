@@ -17,9 +17,9 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from shared.auth import Unauthenticated
-from shared.errors import Conflict, DomainError, FieldError, Forbidden, NotFound, ValidationFailed
-from shared.services.rate_limits import RateLimited
+from shared.accounts.auth import Unauthenticated
+from shared.errors import Conflict, DomainError, FieldError, Forbidden, NotFound, UpstreamRefused, ValidationFailed
+from shared.accounts.rate_limits import RateLimited
 
 STATUS_BY_ERROR: Mapping[type[DomainError], int] = {
     ValidationFailed: 422,
@@ -28,6 +28,7 @@ STATUS_BY_ERROR: Mapping[type[DomainError], int] = {
     Conflict: 409,
     Unauthenticated: 401,
     RateLimited: 429,
+    UpstreamRefused: 502,
 }
 _CODE_BY_HTTP_STATUS = {400: "bad_request", 404: "not_found", 405: "method_not_allowed", 500: "internal_error"}
 
@@ -112,5 +113,6 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
         422: "Invalid parameters or body; `details` names each field.",
         429: "Rate limit exceeded; see `Retry-After` and the X-RateLimit-* headers.",
         500: "Unexpected error; the message carries the request id to report.",
+        502: "An exchange refused to answer (e.g. HTTP 451 from a restricted region); the message says why.",
     }
     return {status: {"model": ErrorResponse, "description": descriptions[status]} for status in statuses}

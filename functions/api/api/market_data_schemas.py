@@ -18,7 +18,15 @@ from pydantic_core import PydanticCustomError
 
 from api.errors import ErrorDetail
 from api.schemas import Timeframe, UtcDateTimeInput
-from shared.market_data.contract import FILE_EXTENSIONS, SOURCES, STATUSES, SYMBOL_REGEX, UPLOAD_URL_EXPIRES_S
+from shared.market_data.contract import (
+    EXCHANGES,
+    FILE_EXTENSIONS,
+    MARKETS,
+    SOURCES,
+    STATUSES,
+    SYMBOL_REGEX,
+    UPLOAD_URL_EXPIRES_S,
+)
 
 # API Gateway refuses request bodies above 10 MB and base64 makes a file 4/3 larger: 7 MiB is the
 # most a JSON body can carry. Larger files go through a presigned upload.
@@ -107,6 +115,34 @@ class MarketDataPoint(Candle):
 
 class MarketDataPointList(BaseModel):
     items: list[MarketDataPoint]
+
+
+Exchange = Literal[EXCHANGES]  # type: ignore[valid-type]
+Market = Literal[MARKETS]  # type: ignore[valid-type]
+
+
+# ------------------------------------------------------------------ funding rates and symbol rules
+class FundingRate(BaseModel):
+    time: WireDateTime = Field(description="Funding time (UTC).")
+    rate: float = Field(description="The rate paid at that time, as a fraction (0.0001 = 0.01 %); positive: "
+                                    "longs pay shorts. Exactly as the exchange sent it.", examples=[0.0001])
+
+
+class FundingRateList(BaseModel):
+    data: list[FundingRate]
+
+
+class SymbolInfo(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "symbol": "BTCUSDT", "exchange": "binance", "market": "spot", "tick_size": 0.01, "lot_size": 1e-05,
+        "min_notional": 5.0}]})
+
+    symbol: str
+    exchange: Exchange
+    market: Market
+    tick_size: float | None = Field(description="Price step; null when the exchange sets none.")
+    lot_size: float | None = Field(description="Quantity step; null when the exchange sets none.")
+    min_notional: float | None = Field(description="Smallest order value in quote currency; null when none.")
 
 
 # ------------------------------------------------------------------ imports

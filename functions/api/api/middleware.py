@@ -13,10 +13,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import PREFIX
 from api.errors import domain_error_response, internal_error_response
-from shared.auth import Unauthenticated
-from shared.services.accounts import Accounts
-from shared.services.rate_limits import AUTH, BACKTEST_CREATION, GENERAL, MARKET_DATA, RateLimited, RateLimiter
-from shared.services.records import User
+from shared.accounts.auth import Unauthenticated
+from shared.accounts.service import Accounts
+from shared.accounts.rate_limits import AUTH, BACKTEST_CREATION, GENERAL, MARKET_DATA, RateLimited, RateLimiter
+from shared.accounts.model import User
 
 logger = Logger(child=True)
 metrics = Metrics()
@@ -25,7 +25,7 @@ MAX_TOKEN_LENGTH = 256
 
 
 def rate_limit_category(method: str, path: str) -> str:
-    """The one category a request counts against (see shared.services.rate_limits)."""
+    """The one category a request counts against (see shared.accounts.rate_limits)."""
     if path in (f"{PREFIX}/users", f"{PREFIX}/sessions"):
         return AUTH
     # Every request that starts backtest executions: plain ones, transaction replays, sweeps.

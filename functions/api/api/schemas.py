@@ -17,8 +17,10 @@ from uuid import UUID
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, PlainSerializer, WithJsonSchema
 
-from shared.services import accounts, backtests, strategies
-from shared.services.records import BACKTEST_STATUSES
+from shared.accounts import service as accounts
+from shared.backtests import service as backtests
+from shared.backtests.model import BACKTEST_STATUSES
+from shared.strategies import service as strategies
 from shared.timeframes import TIMEFRAMES
 
 SIGNIFICANT_DIGITS = 12

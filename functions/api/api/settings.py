@@ -25,6 +25,9 @@ class ApiSettings:
     transaction_jobs_table: str
     exchange_secrets_prefix: str
     session_ttl_hours: float
+    map_max_concurrency: int
+    optimization_batch_memory_mb: int
+    max_combinations: int
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> ApiSettings:
@@ -33,4 +36,6 @@ class ApiSettings:
         if missing:
             raise RuntimeError(f"the API function needs environment variables {', '.join(missing)}")
         values = {f.name: environ[f.name.upper()] for f in fields(cls)}
-        return cls(**{**values, "session_ttl_hours": float(values["session_ttl_hours"])})
+        integers = {name: int(values[name]) for name in ("map_max_concurrency", "optimization_batch_memory_mb",
+                                                         "max_combinations")}
+        return cls(**{**values, "session_ttl_hours": float(values["session_ttl_hours"])} | integers)

@@ -1,4 +1,4 @@
-"""The composition root: services of `shared.services` wired to their DynamoDB/S3/Step Functions adapters."""
+"""The composition root: the use-cases of `shared/<feature>/` wired to their DynamoDB/S3/Step Functions adapters."""
 
 from __future__ import annotations
 
@@ -26,18 +26,18 @@ from adapters.repositories.strategies import DynamoStrategyRepository
 from adapters.repositories.trades import S3TradeStore
 from adapters.repositories.users import DynamoUserRepository
 from api.settings import ApiSettings
-from shared.services.accounts import Accounts
-from shared.services.backtests import Backtests
-from shared.services.optimizations import Optimizations
-from shared.services.rate_limits import RateLimiter
-from shared.services.strategies import Strategies
-from shared.services.trades import Trades
+from shared.accounts.service import Accounts
+from shared.backtests.service import Backtests
+from shared.optimizations.service import Optimizations
+from shared.accounts.rate_limits import RateLimiter
+from shared.strategies.service import Strategies
+from shared.backtests.trades import Trades
 
 if TYPE_CHECKING:
     from shared.transactions.history import TransactionHistory
     from shared.transactions.imports import TransactionImports
     from shared.transactions.replays import Replays
-    from shared.events import EventPublisher
+    from shared.realtime.events import EventPublisher
     from shared.market_data.service import MarketDataService
 
 
@@ -110,6 +110,8 @@ def build_services(settings: ApiSettings, endpoint_url: str | None = None) -> Ap
             launcher=StepFunctionsLauncher(LazyClient("stepfunctions", endpoint_url),
                                            settings.optimization_state_machine_arn, input_key="optimization_id"),
             store=S3OptimizationStore(s3, settings.results_bucket),
+            max_concurrency=settings.map_max_concurrency, max_combinations=settings.max_combinations,
+            batch_memory_mb=settings.optimization_batch_memory_mb,
         ),
         transactions=cache(partial(build_transactions, settings, endpoint_url, backtests)),
     )
@@ -151,8 +153,11 @@ def build_market_data(settings: ApiSettings, endpoint_url: str | None = None) ->
     from botocore.config import Config
 
     from adapters.binance import BinanceClient
+    from adapters.bybit import BybitClient
     from adapters.candle_store import S3CandleStore, S3ImportInbox, s3_filesystem
+    from adapters.funding_store import S3FundingStore
     from adapters.models.market_data import CandleImportItem, DynamoImportRecords
+    from adapters.symbol_rules_store import S3SymbolRulesStore
     from shared.market_data.service import MarketDataService
 
     s3 = boto3.client("s3", endpoint_url=endpoint_url, config=Config(signature_version="s3v4"))  # v4: presigned URLs
@@ -161,7 +166,9 @@ def build_market_data(settings: ApiSettings, endpoint_url: str | None = None) ->
         records=DynamoImportRecords(bind(CandleImportItem, settings.imports_table, endpoint_url)),
         inbox=S3ImportInbox(s3, settings.imports_bucket),
         publisher=PublisherOnFirstUse(),
-        klines=BinanceClient(),
+        exchanges={"binance": BinanceClient(), "bybit": BybitClient()},
+        funding=S3FundingStore(s3, settings.candles_bucket),
+        symbol_rules=S3SymbolRulesStore(s3, settings.candles_bucket),
     )
 
 

@@ -13,8 +13,8 @@ from api import PREFIX
 from api.dependencies import Services, bearer_scheme
 from api.errors import error_responses
 from api.schemas import SessionCreate, SessionOut, UserCreate, UserOut
-from shared.auth import Unauthenticated
-from shared.services.accounts import INVALID_TOKEN
+from shared.accounts.auth import Unauthenticated
+from shared.accounts.service import INVALID_TOKEN
 
 metrics = Metrics()
 router = APIRouter(prefix=PREFIX, tags=["auth"], responses=error_responses(429, 500))

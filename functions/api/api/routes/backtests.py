@@ -23,8 +23,8 @@ from api.schemas import (
     Status,
     round_numbers,
 )
-from shared.services.backtests import ORDER_FIELDS, BacktestFilters, BacktestMetadata, BacktestRequest
-from shared.services.records import Backtest
+from shared.backtests.service import ORDER_FIELDS, BacktestFilters, BacktestMetadata, BacktestRequest
+from shared.backtests.model import Backtest
 
 metrics = Metrics()
 router = APIRouter(prefix=f"{PREFIX}/backtests", tags=["backtests"], responses=error_responses(401, 429, 500))

@@ -24,12 +24,16 @@ from api.market_data_schemas import (
     SYMBOL_EXAMPLE,
     CandleFileImport,
     CandleList,
+    Exchange,
     FetchRequest,
+    FundingRateList,
     ImportList,
     ImportOut,
     MarketDataPoint,
+    Market,
     MarketDataPointList,
     Symbol,
+    SymbolInfo,
     SymbolList,
     TimeframeList,
     UploadRequest,
@@ -38,7 +42,7 @@ from api.market_data_schemas import (
 from api.schemas import Timeframe, UtcDateTimeInput
 from shared.errors import ValidationFailed
 from shared.market_data.contract import DEFAULT_CANDLE_LIMIT, MAX_CANDLE_LIMIT
-from shared.services.pagination import MAX_PER_PAGE
+from shared.pagination import MAX_PER_PAGE
 from shared.timeframes import TIMEFRAMES
 
 if TYPE_CHECKING:
@@ -162,8 +166,38 @@ def get_import(import_id: UUID, user: CurrentUser, market_data: MarketData) -> d
     return market_data.get_import(str(import_id), user.id).to_dict()
 
 
-# ------------------------------------------------------------------ candles of one symbol
-# Declared after /imports/{import_id}, and latest_candle before {timeframe}: these patterns match them too.
+# ------------------------------------------------------------------ candles, funding and rules of one symbol
+# Declared after /imports/{import_id}, and latest_candle, funding and info before {timeframe}: these
+# patterns match them too.
+@router.get("/{symbol}/funding", response_model=FundingRateList, responses=error_responses(404),
+            summary="Get funding-rate history",
+            description="The symbol's stored perpetual funding rates with funding time in [`start_time`, `end_time`), "
+                        "oldest first (fetched from Binance or Bybit, or imported from a file). 404 when none is "
+                        "stored for the symbol.")
+def get_funding(symbol: PathSymbol, _: CurrentUser, market_data: MarketData,
+                start_time: Annotated[UtcDateTimeInput | None, Query(description="First funding time (inclusive), "
+                                                                                  "ISO-8601 with a timezone.")] = None,
+                end_time: Annotated[UtcDateTimeInput | None, Query(description="Funding times before this one "
+                                                                                "(exclusive).")] = None,
+                ) -> JSONResponse:
+    from shared.market_data.funding_history import funding_dicts
+
+    return JSONResponse({"data": funding_dicts(market_data.get_funding(symbol, start_time, end_time))})
+
+
+@router.get("/{symbol}/info", response_model=SymbolInfo, responses=error_responses(404, 502),
+            summary="Get a symbol's trading rules",
+            description="Tick size, lot size (quantity step) and minimum order value on the exchange's market, from "
+                        "its instrument endpoint (Binance `exchangeInfo`, Bybit `instruments-info`); fetched once, "
+                        "then served from the store. 404 when the exchange does not list the symbol; 502 when "
+                        "the exchange refuses to answer.")
+def get_symbol_info(symbol: PathSymbol, _: CurrentUser, market_data: MarketData,
+                    exchange: Annotated[Exchange, Query(description="The exchange whose rules apply.")] = "binance",
+                    market: Annotated[Market, Query(description="spot, or linear (USDT-margined perpetuals).")] = "spot",
+                    ) -> dict[str, Any]:
+    return market_data.symbol_info(symbol, exchange, market)
+
+
 @router.get("/{symbol}/latest_candle", response_model=MarketDataPoint, responses=error_responses(404),
             summary="Get the newest candle",
             description="The Level-2 `GET /market_data/{id}/latest_candle`, the id being the symbol. "

@@ -7,7 +7,8 @@ from dataclasses import asdict
 from typing import Any, Literal
 from uuid import UUID
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from api import PREFIX
@@ -15,13 +16,14 @@ from api.dependencies import CurrentUser, Pagination, Services
 from api.errors import error_responses
 from api.schemas import PageMeta, PerformanceSummary, Timeframe, UtcDateTime, UtcDateTimeInput, round_numbers
 from api.schemas import Decimal as DecimalNumber
-from shared.optimization import MAX_COMBINATIONS, OBJECTIVES
-from shared.services import backtests
-from shared.services.optimizations import DEFAULT_MAX_COMBINATIONS, Optimization, OptimizationRequest
+from shared.optimizations.sweep import MAX_COMBINATIONS
+from shared.backtests import service as backtests
+from shared.optimizations.service import DEFAULT_MAX_COMBINATIONS, MAX_BATCH_SIZE, Optimization, OptimizationRequest
 
 router = APIRouter(prefix=f"{PREFIX}/optimizations", tags=["optimizations"], responses=error_responses(401, 429, 500))
 
-Objective = Literal[tuple(OBJECTIVES)]  # type: ignore[valid-type]
+Method = Literal["grid", "random", "bayesian"]
+Direction = Literal["max", "min"]
 OptimizationStatus = Literal["pending", "running", "completed", "failed"]
 _EXAMPLE = {
     "strategy_id": "0b7e3c1e-4f5a-4d8b-9c1e-2f3a4b5c6d7e", "symbol": "BTCUSDT", "timeframe": "1h",
@@ -57,10 +59,28 @@ class OptimizationCreate(BaseModel):
                     "`$name`) or a dotted path to any field (`config.stop_loss`, "
                     "`entry_rules.conditions[0].params.period`), each with a list of values or an inclusive "
                     "range `{start, stop, step}`. The grid is their cartesian product.")
-    objective: Objective = Field("sharpe_ratio", description="The summary metric results are ranked by "
-                                                             "(max_drawdown and max_drawdown_percentage: lowest first).")
+    objective: str = Field("sharpe_ratio", min_length=1, max_length=64,
+                           description="Any numeric metric of the performance summary; results are ranked by it.")
+    direction: Direction | None = Field(None, description="`max` or `min`; default `min` for drawdowns and "
+                                                          "max_consecutive_losses, else `max`.")
     max_combinations: int = Field(DEFAULT_MAX_COMBINATIONS, ge=1, le=MAX_COMBINATIONS,
-                                  description="A larger grid is refused (422).")
+                                  description="A larger grid (or more trials) is refused (422); the deployment's "
+                                              "MaxCombinations caps it.")
+    method: Method = Field("grid", description="`grid`: every combination; `random`: `n_trials` distinct "
+                                               "combinations of the grid drawn with `seed`; `bayesian`: Optuna's TPE "
+                                               "sampler, rounds of `batch_size` trials.")
+    n_trials: int | None = Field(None, ge=1, le=MAX_COMBINATIONS, description="random and bayesian: how many.")
+    batch_size: int | None = Field(None, ge=1, le=MAX_BATCH_SIZE,
+                                   description="bayesian: trials per round (default 10).")
+    seed: int | None = Field(None, ge=0, le=2**32 - 1, description="random and bayesian: the same seed, the same "
+                                                                   "trials (default 0).")
+    constraints: list[str] = Field(default_factory=list, max_length=20, examples=[["fast < slow"]],
+                                   description="Expressions over the swept parameters a combination must meet before "
+                                               "it runs: numbers, parameter names, + - * / // %, comparisons, "
+                                               "and/or/not.")
+    min_trades: int = Field(0, ge=0, le=1_000_000, description="Results with fewer closed trades rank last.")
+    dry_run: bool = Field(False, description="Only check and estimate (200): combination and batch counts, Lambda "
+                                             "GB-seconds, cost and ETA; nothing runs.")
 
 
 class OptimizationResultOut(BaseModel):
@@ -83,8 +103,16 @@ class OptimizationOut(BaseModel):
     metadata: dict[str, Any]
     parameters: dict[str, Any]
     objective: str
+    direction: Direction
+    method: Method
+    n_trials: int | None
+    batch_size: int | None
+    seed: int | None
+    constraints: list[str]
+    min_trades: int
     max_combinations: int
-    combination_count: int = Field(description="Size of the grid.")
+    combination_count: int = Field(description="How many combinations run: the grid's size (after the constraints), "
+                                               "the random sample's, or a Bayesian search's n_trials.")
     status: OptimizationStatus
     progress: int = Field(ge=0, le=100, description="Percent done.")
     best: OptimizationResultOut | None = Field(description="The top-ranked result, once completed.")
@@ -93,6 +121,29 @@ class OptimizationOut(BaseModel):
     updated_at: UtcDateTime
     started_at: UtcDateTime | None
     completed_at: UtcDateTime | None
+
+
+class OptimizationEstimate(BaseModel):
+    dry_run: Literal[True]
+    method: Method
+    combination_count: int
+    batch_count: int
+    rounds: int = Field(description="Sequential rounds (a Bayesian search's; 1 otherwise).")
+    bars: int = Field(description="Candles of the range at the timeframe (what each combination runs over).")
+    concurrency: int = Field(description="Batches at once (the deployment's MapMaxConcurrency).")
+    lambda_gb_seconds: float
+    estimated_cost_usd: float = Field(description="Lambda and Step Functions list prices, us-east-1.")
+    eta_seconds: float
+
+
+class Heatmap(BaseModel):
+    x: str
+    y: str
+    metric: str
+    x_values: list[float]
+    y_values: list[float]
+    values: list[list[DecimalNumber]] = Field(description="values[j][i]: the best metric at y_values[j], x_values[i] "
+                                                          "over the other parameters; null where nothing ran.")
 
 
 class OptimizationList(BaseModel):
@@ -116,17 +167,25 @@ def _result(result: dict[str, Any] | None) -> OptimizationResultOut | None:
         {key: result[key] for key in ("rank", "params", "objective_value", "final_balance", "performance_summary")}))
 
 
-@router.post("", status_code=202, response_model=OptimizationOut, responses=error_responses(400, 404, 422),
+@router.post("", status_code=202, response_model=OptimizationOut,
+             responses=error_responses(400, 404, 422) | {200: {"model": OptimizationEstimate,
+                                                                "description": "A dry run's estimate."}},
              summary="Run an optimization",
-             description="Validates every combination of the grid, then queues the optimization (status `pending`) "
-                         "and starts it: each combination is a backtest over the whole range.")
-def create_optimization(body: OptimizationCreate, user: CurrentUser, services: Services) -> OptimizationOut:
+             description="Validates every combination, then queues the optimization (status `pending`) and starts "
+                         "it: each combination is a backtest over the whole range. With `dry_run: true`, answers "
+                         "the estimate (200) instead.")
+def create_optimization(body: OptimizationCreate, user: CurrentUser, services: Services) -> Any:
     request = OptimizationRequest(
         strategy_id=str(body.strategy_id), symbol=body.symbol, timeframe=body.timeframe, start_time=body.start_time,
         end_time=body.end_time, initial_balance=body.initial_balance, parameters=body.parameters,
         objective=body.objective, leverage=body.metadata.leverage, commission=body.metadata.commission,
-        max_combinations=body.max_combinations,
+        max_combinations=body.max_combinations, method=body.method, direction=body.direction,
+        constraints=tuple(body.constraints), min_trades=body.min_trades, n_trials=body.n_trials,
+        batch_size=body.batch_size, seed=body.seed,
     )
+    if body.dry_run:
+        estimate = OptimizationEstimate.model_validate(services.optimizations.estimate(user, request))
+        return JSONResponse(estimate.model_dump(mode="json"), status_code=200)
     return present(services.optimizations.create(user, request))
 
 
@@ -152,3 +211,13 @@ def optimization_results(optimization_id: UUID, user: CurrentUser, services: Ser
                          page: Pagination) -> OptimizationResultList:
     found = services.optimizations.results(user, str(optimization_id), page)
     return OptimizationResultList(data=[_result(result) for result in found.items], meta=found.meta())
+
+
+@router.get("/{optimization_id}/heatmap", response_model=Heatmap, responses=error_responses(404, 409, 422),
+            summary="A metric over two parameters",
+            description="The grid of `metric` (default: the objective) over parameters `x` and `y`, each cell the best "
+                        "over the other parameters in the optimization's direction; 409 until completed.")
+def optimization_heatmap(optimization_id: UUID, user: CurrentUser, services: Services,
+                         x: str = Query(min_length=1, max_length=200), y: str = Query(min_length=1, max_length=200),
+                         metric: str | None = Query(None, min_length=1, max_length=64)) -> Heatmap:
+    return Heatmap.model_validate(round_numbers(services.optimizations.heatmap(user, str(optimization_id), x, y, metric)))

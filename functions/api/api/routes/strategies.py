@@ -11,7 +11,7 @@ from api import PREFIX
 from api.dependencies import CurrentUser, Pagination, Services
 from api.errors import error_responses
 from api.schemas import OrderDir, StrategyCreate, StrategyList, StrategyOut, StrategySummaryOut, StrategyUpdate
-from shared.services.strategies import ORDER_FIELDS, SCOPE_OWN, SCOPE_PUBLIC, StrategyDraft, StrategyFilters
+from shared.strategies.service import ORDER_FIELDS, SCOPE_OWN, SCOPE_PUBLIC, StrategyDraft, StrategyFilters
 
 router = APIRouter(prefix=f"{PREFIX}/strategies", tags=["strategies"], responses=error_responses(401, 429, 500))
 

@@ -11,7 +11,7 @@ from api import PREFIX
 from api.dependencies import CurrentUser, Pagination, Services
 from api.errors import error_responses
 from api.schemas import TradeList, TradeOut
-from shared.services.records import LONG, LOSS, SHORT, WIN
+from shared.backtests.model import LONG, LOSS, SHORT, WIN
 
 router = APIRouter(prefix=PREFIX, tags=["trades"], responses=error_responses(401, 404, 422, 429, 500))
 

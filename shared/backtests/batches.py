@@ -28,9 +28,9 @@ from datetime import datetime, timezone
 from typing import Any, Protocol
 
 from shared.errors import FieldError, NotFound, ValidationFailed
-from shared.services.backtests import BacktestMetadata, BacktestRequest, Backtests
-from shared.services.ports import UserRepository
-from shared.services.records import FAILED, utc_now
+from shared.backtests.service import BacktestMetadata, BacktestRequest, Backtests
+from shared.accounts.ports import UserRepository
+from shared.backtests.model import FAILED, utc_now
 from shared.timeframes import TIMEFRAMES
 
 BATCHES_PREFIX = "imports/batches/"

@@ -11,7 +11,7 @@ Client -> server (JSON text frames):
     {"action": "ping"}
 Server -> client replies: {"event": "joined"|"left", "channel": ...} (a backtest's `joined` also
 carries `snapshot`), {"event": "pong"} and {"event": "error", "channel": ..., "error": {"code",
-"message", "details"}}; the error codes are the REST API's (shared.errors, shared.auth).
+"message", "details"}}; the error codes are the REST API's (shared.errors, shared.accounts.auth).
 Server -> client events: {"event": <name>, "channel": <channel>, "data": {...}, "ts": <ISO-8601>}.
 """
 
@@ -27,8 +27,9 @@ from decimal import Decimal
 from typing import Any, Protocol
 
 from shared.errors import DomainError, FieldError, Forbidden, NotFound, ValidationFailed
-from shared.events import backtest_channel, market_channel, user_channel
-from shared.services.records import Backtest, User
+from shared.realtime.events import backtest_channel, market_channel, user_channel
+from shared.accounts.model import User
+from shared.backtests.model import Backtest
 from shared.timeframes import TIMEFRAMES
 
 # API Gateway closes every WebSocket after 2 hours; nothing stored for a connection outlives that.
@@ -132,20 +133,20 @@ def parse_channel(name: str) -> Channel:
 
 # ---------------------------------------------------------------- lookups (ports)
 class Authenticator(Protocol):
-    """shared.services.accounts.Accounts: the REST API's token check, reused as is."""
+    """shared.accounts.service.Accounts: the REST API's token check, reused as is."""
 
     def authenticate(self, token: str) -> User:
-        """The signed-in user; shared.auth.Unauthenticated for an unknown, expired or revoked token."""
+        """The signed-in user; shared.accounts.auth.Unauthenticated for an unknown, expired or revoked token."""
 
 
 class BacktestReader(Protocol):
-    """The `get` of shared.services.ports.BacktestRepository."""
+    """The `get` of shared.backtests.ports.BacktestRepository."""
 
     def get(self, backtest_id: str) -> Backtest | None: ...
 
 
 class SymbolCatalog(Protocol):
-    """shared.services.ports.MarketCatalog: what market data the service has."""
+    """shared.backtests.ports.MarketCatalog: what market data the service has."""
 
     def timeframes(self, symbol: str) -> Sequence[str]:
         """Timeframes the store can serve for `symbol`; empty for an unknown symbol."""

@@ -37,14 +37,14 @@ import numpy as np
 from shared.engine import BacktestResult, BacktestSettings, Trades
 from shared.engine.chunks import ChunkResult, ChunkSpan, chunk_count, compute_chunk, plan_chunks, stitch
 from shared.errors import Conflict, DomainError, FieldError, NotFound, ValidationFailed
-from shared.events import EventPublisher, backtest_channel, user_channel
+from shared.realtime.events import EventPublisher, backtest_channel, user_channel
 from shared.market_data.query import choose_source, read_series, stored_series
 from shared.market_data.store import CandleStore, SeriesManifest
-from shared.realtime import trade_events
-from shared.services.ports import BacktestRepository, TradeStore
-from shared.services.records import CANCELLED, COMPLETED, FAILED, RUNNING, Backtest, utc_now
-from shared.services.step_failures import failure_message
-from shared.services.trade_ids import trade_id
+from shared.realtime.protocol import trade_events
+from shared.backtests.ports import BacktestRepository, TradeStore
+from shared.backtests.model import CANCELLED, COMPLETED, FAILED, RUNNING, Backtest, utc_now
+from shared.step_failures import failure_message
+from shared.backtests.trade_ids import trade_id
 from shared.strategy import validate_strategy
 from shared.transactions.replays import REPLAY_PLAN, ReplayRunner, is_replay
 
@@ -237,7 +237,7 @@ class BacktestWorkflow:
 
     def persist(self, backtest_id: str) -> dict[str, Any]:
         """Trades, summary, final balance, completion. A cancelled backtest keeps no trades."""
-        from shared.services.backtests import record_results
+        from shared.backtests.service import record_results
 
         self._running_or_pending(backtest_id, also=COMPLETED)  # completed: a re-run writes the same again
         trades, document = self.runs.stitched(backtest_id)
@@ -351,7 +351,7 @@ class BacktestWorkflow:
 
 def _trade_records(backtest_id: str, trades: Trades) -> list[dict[str, Any]]:
     """The trades as the REST API shows them (ids, times to the millisecond with `Z`), which is
-    what trade events carry (`shared.realtime.trade_events`)."""
+    what trade events carry (`shared.realtime.protocol.trade_events`)."""
     records = trades.to_records()
     entry_times, exit_times = _api_times(trades.entry_time), _api_times(trades.exit_time)
     return [

@@ -1,4 +1,4 @@
-"""The records the API's use-cases read and write, as the repositories return them.
+"""The backtest records the use-cases read and write, as the repositories return them.
 
 Times are timezone-aware UTC datetimes truncated to milliseconds (the precision the API prints);
 ids are UUID strings; money, prices and quantities are floats (see the README's decimal rule).
@@ -27,58 +27,6 @@ def utc_now() -> datetime:
 
 def new_id() -> str:
     return str(uuid.uuid4())
-
-
-@dataclass(frozen=True)
-class User:
-    id: str
-    email: str
-    name: str
-    created_at: datetime
-
-
-@dataclass(frozen=True)
-class Account:
-    """A user with the scrypt hash of their password (never leaves the accounts service)."""
-
-    user: User
-    password_hash: str
-
-
-@dataclass(frozen=True)
-class Session:
-    """A signed-in token, known only by its digest."""
-
-    token_digest: str
-    user: User
-    created_at: datetime
-    expires_at: datetime
-
-
-@dataclass(frozen=True)
-class StrategySummary:
-    """What strategy listings show: everything but the rules."""
-
-    id: str
-    owner_id: str
-    name: str
-    description: str
-    strategy_type: str | None
-    is_active: bool
-    is_public: bool
-    created_at: datetime
-    updated_at: datetime
-
-
-@dataclass(frozen=True)
-class Strategy(StrategySummary):
-    entry_rules: dict[str, Any]
-    exit_rules: dict[str, Any]
-    config: dict[str, Any]
-
-    def definition(self) -> dict[str, Any]:
-        """The part the engine runs, as `validate_strategy` takes it and a backtest snapshots it."""
-        return {"entry_rules": self.entry_rules, "exit_rules": self.exit_rules, "config": self.config}
 
 
 @dataclass(frozen=True)

@@ -22,11 +22,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from shared.candles import Candles
-from shared.events import EventPublisher
+from shared.realtime.events import EventPublisher
 from shared.market_data.imports import KlineSource
 from shared.market_data.validation import validate_candles
 from shared.market_data.wire import candle_dict, iso_utc
-from shared.realtime import MARKET, parse_channel
+from shared.realtime.protocol import MARKET, parse_channel
 from shared.timeframes import timeframe_ms
 
 log = logging.getLogger(__name__)

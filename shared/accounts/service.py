@@ -7,10 +7,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from shared.auth import PasswordHasher, Unauthenticated, new_token, token_digest
+from shared.accounts.auth import PasswordHasher, Unauthenticated, new_token, token_digest
 from shared.errors import Conflict, FieldError, ValidationFailed
-from shared.services.ports import SessionRepository, UserRepository
-from shared.services.records import Account, Session, User, new_id, utc_now
+from shared.accounts.ports import SessionRepository, UserRepository
+from shared.accounts.model import Account, Session, User
+from shared.backtests.model import new_id, utc_now
 
 MIN_PASSWORD_LENGTH = 10
 MAX_PASSWORD_LENGTH = 1024

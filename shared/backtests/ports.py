@@ -1,4 +1,4 @@
-"""What the use-cases need from storage and infrastructure. The DynamoDB/S3/Step Functions
+"""What the backtest use-cases need from storage and infrastructure. The DynamoDB/S3/Step Functions
 implementations live in `adapters`; tests may hand the services fakes of these."""
 
 from __future__ import annotations
@@ -7,39 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
-from shared.services.records import Account, Backtest, BacktestSummary, Session, Strategy, StrategySummary, Trade
-
-
-class UserRepository(Protocol):
-    def add(self, account: Account) -> None:
-        """Store a new account; `Conflict` when its email is already registered."""
-
-    def find_by_email(self, email: str) -> Account | None: ...
-
-
-class SessionRepository(Protocol):
-    def add(self, session: Session) -> None: ...
-
-    def find(self, token_digest: str) -> Session | None:
-        """The session, even if expired (the caller checks `expires_at`)."""
-
-    def delete(self, token_digest: str) -> None: ...
-
-
-class StrategyRepository(Protocol):
-    def add(self, strategy: Strategy) -> None: ...
-
-    def get(self, strategy_id: str) -> Strategy | None: ...
-
-    def replace(self, strategy: Strategy) -> None:
-        """Overwrite an existing strategy; `NotFound` when it no longer exists."""
-
-    def delete(self, strategy_id: str) -> None:
-        """`NotFound` when it does not exist."""
-
-    def list_owned(self, owner_id: str) -> list[StrategySummary]: ...
-
-    def list_public(self) -> list[StrategySummary]: ...
+from shared.backtests.model import Backtest, BacktestSummary, Trade
 
 
 class BacktestRepository(Protocol):
@@ -104,9 +72,3 @@ class BacktestLauncher(Protocol):
 
     def stop(self, execution_arn: str, cause: str) -> None:
         """Stop a running execution; nothing happens if it already ended."""
-
-
-class RateLimitCounter(Protocol):
-    def hit(self, key: str, limit: int, expires_at: int) -> int | None:
-        """Count one request against `key` unless it already reached `limit`: the new count, or
-        None when the request is refused. Atomic across processes."""

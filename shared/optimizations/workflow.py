@@ -4,7 +4,7 @@
 
 Prepare pins the candle series, orders and splits the grid into batches (batches/<i>.json) and
 writes the Map's item list (items.json) for its ItemReader; each Evaluate reads the candles once
-and runs its combinations with one shared indicator cache (`shared.optimization.evaluate_batch`);
+and runs its combinations with one shared indicator cache (`shared.optimizations.sweep.evaluate_batch`);
 Finish ranks every result into ranking.json, records the best and completes. Intermediate objects
 live under partials/optimizations/<id>/ (expired by the bucket's lifecycle if a run dies), the
 ranking under optimizations/<id>/. Steps can run again with the same outcome, and events
@@ -23,13 +23,15 @@ from typing import Any
 
 from shared.engine import BacktestSettings
 from shared.errors import Conflict, DomainError, FieldError, NotFound, ValidationFailed
-from shared.events import EventPublisher, user_channel
+from shared.realtime.events import EventPublisher, user_channel
 from shared.market_data.query import choose_source, read_series, stored_series
 from shared.market_data.store import CandleStore, SeriesManifest
-from shared.optimization import Combination, batch_count, batches, evaluate_batch, parameter_grid, rank
-from shared.services.optimizations import Optimization, OptimizationRepository, OptimizationStore, settings_of
-from shared.services.records import COMPLETED, FAILED, PENDING, RUNNING, utc_now
-from shared.services.step_failures import OptimizationIncomplete, failure_message
+from shared.optimizations.sweep import (
+    Combination, batch_count, batches, evaluate_batch, rank, search_space, sweep_combinations,
+)
+from shared.optimizations.service import Optimization, OptimizationRepository, OptimizationStore, settings_of
+from shared.backtests.model import COMPLETED, FAILED, PENDING, RUNNING, utc_now
+from shared.step_failures import OptimizationIncomplete, failure_message
 
 log = logging.getLogger(__name__)
 
@@ -56,29 +58,29 @@ class OptimizationWorkflow:
         optimization = self._active(optimization_id)
         if optimization.status == PENDING:
             self._transition(lambda: self.repository.mark_running(optimization_id, self.clock()))
-        combos = parameter_grid(optimization.strategy, optimization.parameters, optimization.max_combinations)
         start_ms, end_ms = _epoch_ms(optimization.start_time), _epoch_ms(optimization.end_time)
         source = choose_source(stored_series(self.candles, optimization.symbol), optimization.symbol,
                                optimization.timeframe, start_ms, end_ms)
-        count = batch_count(len(combos), self.max_concurrency)
-        self.store.put_plan(optimization_id, {
+        plan = {
             "strategy": optimization.strategy, "timeframe": optimization.timeframe, "start_ms": start_ms,
             "end_ms": end_ms, "source": json.loads(source.to_json()),
             "settings": asdict(settings_of(optimization.initial_balance, optimization.metadata["commission"],
                                          optimization.metadata["leverage"], optimization.timeframe)),
-            "batches": count,
-        })
-        for index, batch in enumerate(batches(combos, count)):
-            self.store.put_batch(optimization_id, index, [asdict(combo) for combo in batch])
-        items_key = self.store.put_items(optimization_id, [{"optimization_id": optimization_id, "batch": i}
-                                                           for i in range(count)])
-        self._progress(optimization, PREPARED, f"{len(combos)} combination(s) in {count} batch(es)")
-        return {"bucket": self.store.bucket, "items_key": items_key, "batches": count}
+            "batches": 0, "rounds": [], "trials": 0,
+        }
+        if optimization.method == "bayesian":
+            return self._next_round(optimization, plan, [])
+        combos = sweep_combinations(optimization.strategy, optimization.method, optimization.parameters,
+                                    optimization.constraints, optimization.max_combinations, optimization.n_trials,
+                                    optimization.seed)
+        return self._start_round(optimization, plan, combos or [])
 
     def evaluate(self, optimization_id: str, index: int) -> dict[str, Any]:
         optimization = self.repository.get(optimization_id)
         if optimization is None or optimization.status != RUNNING:
             return {"batch": index, "skipped": "the optimization is no longer running"}
+        if self.store.has_results(optimization_id, index):  # a retried or redriven execution
+            return {"batch": index, "skipped": "already evaluated"}
         plan = self.store.plan(optimization_id)
         combos = [Combination(**combo) for combo in self.store.batch(optimization_id, index)]
         source = SeriesManifest.from_json(json.dumps(plan["source"]).encode(), version=None)
@@ -94,19 +96,38 @@ class OptimizationWorkflow:
                                                         "indicator_computations": evaluated.indicator_computations}
                                | timing)
         done = self.store.results_done(optimization_id)
-        progress = BATCHES_FROM + (BATCHES_TO - BATCHES_FROM) * done // plan["batches"]
+        trials_done = done * plan["trials"] // max(1, plan["batches"])
+        progress = BATCHES_FROM + (BATCHES_TO - BATCHES_FROM) * min(trials_done, optimization.combination_count) // max(
+            1, optimization.combination_count)
         self._progress(optimization, progress, f"evaluated {done} of {plan['batches']} batch(es)")
         return {"batch": index, "combinations": len(combos),
                 "indicator_computations": evaluated.indicator_computations} | timing
 
+    def tell(self, optimization_id: str, round_number: int) -> dict[str, Any]:
+        """After a round's Map: a Bayesian search tells the study the round's results and asks the
+        next round (`more`), until n_trials were evaluated or the space is exhausted; a grid or random
+        sweep has a single round. Runs again with the same outcome (the plan records each round)."""
+        optimization = self._active(optimization_id)
+        plan = self.store.plan(optimization_id)
+        if len(plan["rounds"]) > round_number + 1:  # told already: a retried step answers the same
+            return self._round_answer(optimization_id, plan, len(plan["rounds"]) - 1, more=True)
+        if optimization.method != "bayesian" or plan["trials"] >= (optimization.n_trials or 0):
+            return self._round_answer(optimization_id, plan, round_number, more=False)
+        from shared.optimizations.bayesian import tell_round
+
+        first, count = plan["rounds"][round_number]
+        documents = self._round_results(optimization_id, range(first, first + count))
+        logs = tell_round(self.store.study(optimization_id), optimization.direction, optimization.seed or 0,
+                          round_number, self.store.round(optimization_id, round_number),
+                          [result for document in documents for result in document["results"]],
+                          optimization.objective, optimization.min_trades)
+        return self._next_round(optimization, plan, logs)
+
     def finish(self, optimization_id: str) -> dict[str, Any]:
         optimization = self._active(optimization_id, also=COMPLETED)
-        documents = self.store.results(optimization_id)
-        missing = sorted(set(range(self.store.plan(optimization_id)["batches"])) - {d["batch"] for d in documents})
-        if missing:  # a batch failed (a distributed Map tolerates no failure on AWS; moto lets it pass)
-            raise OptimizationIncomplete(f"batch(es) {', '.join(map(str, missing))} of the optimization failed: "
-                                         "their combinations have no results")
-        ranking = rank([result for document in documents for result in document["results"]], optimization.objective)
+        documents = self._round_results(optimization_id, range(self.store.plan(optimization_id)["batches"]))
+        ranking = rank([result for document in documents for result in document["results"]], optimization.objective,
+                       optimization.direction, optimization.min_trades)
         self.store.put_ranking(optimization_id, ranking)
         completed = self._transition(lambda: self.repository.complete(optimization_id, ranking[0], self.clock()))
         self.store.delete_intermediates(optimization_id)
@@ -114,6 +135,53 @@ class OptimizationWorkflow:
         return {"combinations": len(ranking), "batches": len(documents)} | {
             total: round(sum(document[total] for document in documents), 6)
             for total in ("indicator_computations", "read_seconds", "compute_seconds")}
+
+    def _next_round(self, optimization: Optimization, plan: dict[str, Any], logs: list[dict[str, Any]]) -> dict[str, Any]:
+        """Ask a Bayesian search's next round and start it (none left: the answer says no `more`)."""
+        from shared.optimizations.bayesian import ask_round
+
+        space = search_space(optimization.strategy, optimization.parameters, optimization.constraints)
+        round_number = len(plan["rounds"])
+        wanted = min(optimization.batch_size or 1, (optimization.n_trials or 0) - plan["trials"])
+        asked = ask_round(space, optimization.strategy, logs, optimization.direction, optimization.seed or 0,
+                          round_number, wanted)
+        if not asked.combos and round_number == 0:
+            raise ValidationFailed("no combination meets the constraints", [FieldError(
+                "constraints", "no combination asked meets every constraint and makes a valid strategy")])
+        if not asked.combos:  # every combination the constraints allow was evaluated
+            self.store.put_study(optimization.id, asked.logs)
+            return self._round_answer(optimization.id, plan, round_number - 1, more=False)
+        self.store.put_round(optimization.id, round_number, asked.trials)
+        self.store.put_study(optimization.id, asked.logs)
+        return self._start_round(optimization, plan, asked.combos)
+
+    def _start_round(self, optimization: Optimization, plan: dict[str, Any], combos: list[Combination]) -> dict[str, Any]:
+        """Write a round's batches and Map items, then the plan that records them (the commit point)."""
+        count, first, round_number = batch_count(len(combos), self.max_concurrency), plan["batches"], len(plan["rounds"])
+        for offset, batch in enumerate(batches(combos, count)):
+            self.store.put_batch(optimization.id, first + offset, [asdict(combo) for combo in batch])
+        plan = plan | {"batches": first + count, "rounds": [*plan["rounds"], [first, count]],
+                       "trials": plan["trials"] + len(combos)}
+        self.store.put_plan(optimization.id, plan)
+        if round_number == 0:
+            self._progress(optimization, PREPARED, f"{len(combos)} combination(s) in {count} batch(es)")
+        return self._round_answer(optimization.id, plan, round_number, more=True)
+
+    def _round_answer(self, optimization_id: str, plan: dict[str, Any], round_number: int, more: bool) -> dict[str, Any]:
+        first, count = plan["rounds"][round_number]
+        items_key = self.store.put_items(optimization_id, [{"optimization_id": optimization_id, "batch": first + i}
+                                                           for i in range(count)], round_number)
+        return {"bucket": self.store.bucket, "items_key": items_key, "round": round_number, "batches": count,
+                "more": more}
+
+    def _round_results(self, optimization_id: str, indices: range) -> list[dict[str, Any]]:
+        """The results of batches `indices`; OptimizationIncomplete naming those without any."""
+        finished = self.store.finished_batches(optimization_id)
+        missing = [index for index in indices if index not in finished]
+        if missing:  # a batch failed (a distributed Map tolerates no failure on AWS; moto lets it pass)
+            raise OptimizationIncomplete(f"batch(es) {', '.join(map(str, missing))} of the optimization failed: "
+                                         "their combinations have no results")
+        return self.store.results(optimization_id, indices)
 
     def fail(self, optimization_id: str, error: str, cause: str) -> dict[str, Any]:
         message = failure_message(error, cause, subject="optimization")

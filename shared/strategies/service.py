@@ -15,9 +15,11 @@ from datetime import datetime
 from typing import Any
 
 from shared.errors import FieldError, Forbidden, NotFound, ValidationFailed
-from shared.services.pagination import DESC, Page, PageRequest, ordered, paginate
-from shared.services.ports import StrategyRepository
-from shared.services.records import Strategy, StrategySummary, User, new_id, utc_now
+from shared.pagination import DESC, Page, PageRequest, ordered, paginate
+from shared.strategies.ports import StrategyRepository
+from shared.accounts.model import User
+from shared.backtests.model import new_id, utc_now
+from shared.strategies.model import Strategy, StrategySummary
 
 MAX_NAME_LENGTH = 200
 MAX_DESCRIPTION_LENGTH = 2000

@@ -2,7 +2,7 @@
 
 A backtest snapshots its strategy's definition when it is created, so editing or deleting the
 strategy later changes neither a queued run nor a finished result. Backtests are private: any
-other user gets 404 (see `shared.services.strategies` for the visibility rule).
+other user gets 404 (see `shared.strategies.service` for the visibility rule).
 
 Lifecycle: pending -> running -> completed | failed, and pending/running -> cancelled. Every
 transition is a conditional write in the repository, so a cancelled backtest stays cancelled
@@ -17,18 +17,12 @@ from datetime import datetime
 from typing import Any
 
 from shared.errors import Conflict, FieldError, NotFound, ValidationFailed
-from shared.services.pagination import DESC, Page, PageRequest, ordered, paginate
-from shared.services.ports import BacktestLauncher, BacktestRepository, MarketCatalog, StrategyRepository, TradeStore
-from shared.services.records import (
-    ACTIVE_STATUSES,
-    PENDING,
-    Backtest,
-    BacktestSummary,
-    User,
-    new_id,
-    utc_now,
-)
-from shared.services.strategies import Strategies
+from shared.pagination import DESC, Page, PageRequest, ordered, paginate
+from shared.backtests.ports import BacktestLauncher, BacktestRepository, MarketCatalog, TradeStore
+from shared.strategies.ports import StrategyRepository
+from shared.accounts.model import User
+from shared.backtests.model import ACTIVE_STATUSES, PENDING, Backtest, BacktestSummary, new_id, utc_now
+from shared.strategies.service import Strategies
 
 MIN_LEVERAGE, MAX_LEVERAGE = 1.0, 125.0
 MIN_COMMISSION, MAX_COMMISSION = 0.0, 10.0  # percent of notional, per side

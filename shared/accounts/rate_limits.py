@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from shared.errors import DomainError
-from shared.services.ports import RateLimitCounter
+from shared.accounts.ports import RateLimitCounter
 
 AUTH, GENERAL, MARKET_DATA, BACKTEST_CREATION = "auth", "general", "market_data", "backtest_creation"
 WINDOW_SECONDS = 60

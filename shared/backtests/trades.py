@@ -5,11 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from shared.errors import NotFound
-from shared.services.backtests import Backtests
-from shared.services.pagination import Page, PageRequest
-from shared.services.ports import TradeStore
-from shared.services.records import COMPLETED, Trade, User
-from shared.services.trade_ids import parse_trade_id
+from shared.backtests.service import Backtests
+from shared.pagination import Page, PageRequest
+from shared.backtests.ports import TradeStore
+from shared.accounts.model import User
+from shared.backtests.model import COMPLETED, Trade
+from shared.backtests.trade_ids import parse_trade_id
 
 
 @dataclass

@@ -1,0 +1,5 @@
+"""Optimizations: a strategy's parameter grid backtested over one range, ranked.
+
+- `sweep`: the grid of combinations, their evaluation and ranking (NumPy);
+- `service`: `Optimizations`, the API's use-case; `workflow`: the optimization state machine's steps.
+"""

@@ -1,0 +1,312 @@
+"""Optimizations (Level-2): a strategy's parameter grid backtested over one range, ranked.
+
+API side (`Optimizations`): create validates the request and the whole grid (422 naming the
+field), snapshots the strategy, stores the optimization pending and starts its execution of the
+optimization state machine (statemachine/optimization.asl.json); list/get/results read it back,
+results ranked by the objective. Private to their owner, like backtests.
+
+The workflow side (the state machine's steps) is `shared.optimizations.workflow`. This
+module imports neither NumPy nor the engine until a request needs them (the API's cold start).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Protocol
+
+from shared.errors import Conflict, FieldError, NotFound, ValidationFailed
+from shared.optimizations.sweep import DIRECTIONS, MAX_COMBINATIONS, METHODS, default_direction
+from shared.pagination import DESC, Page, PageRequest, ordered, paginate
+from shared.backtests.ports import BacktestLauncher, MarketCatalog
+from shared.backtests.service import check_condition_timeframes
+from shared.strategies.ports import StrategyRepository
+from shared.accounts.model import User
+from shared.backtests.model import COMPLETED, PENDING, new_id, utc_now
+from shared.strategies.model import Strategy
+from shared.strategies.service import Strategies
+
+if TYPE_CHECKING:
+    from shared.engine import BacktestSettings
+
+DEFAULT_MAX_COMBINATIONS = 1_000
+DEFAULT_BATCH_SIZE = 10  # a Bayesian round's trials when the request names none
+MAX_BATCH_SIZE = 1_000
+
+
+@dataclass(frozen=True)
+class OptimizationRequest:
+    strategy_id: str
+    symbol: str
+    timeframe: str
+    start_time: datetime
+    end_time: datetime
+    initial_balance: float
+    parameters: dict[str, Any]  # name or dotted path -> [values] | {start, stop, step}
+    objective: str = "sharpe_ratio"
+    leverage: float = 1.0
+    commission: float = 0.1
+    max_combinations: int = DEFAULT_MAX_COMBINATIONS
+    method: str = "grid"  # grid | random | bayesian
+    direction: str | None = None  # max | min; None: the objective's default (`default_direction`)
+    constraints: tuple[str, ...] = ()
+    min_trades: int = 0
+    n_trials: int | None = None  # random and bayesian
+    batch_size: int | None = None  # bayesian: trials per round
+    seed: int | None = None  # random and bayesian (None: 0)
+
+
+@dataclass(frozen=True)
+class Optimization:
+    id: str
+    owner_id: str
+    strategy_id: str
+    strategy_name: str
+    strategy: dict[str, Any]  # the strategy's definition when the optimization was created
+    symbol: str
+    timeframe: str
+    start_time: datetime
+    end_time: datetime
+    initial_balance: float
+    metadata: dict[str, Any]  # leverage, commission
+    parameters: dict[str, Any]
+    objective: str
+    max_combinations: int
+    combination_count: int  # the grid's (or sample's) size; bayesian: n_trials
+    method: str
+    direction: str
+    constraints: list[str]
+    min_trades: int
+    n_trials: int | None
+    batch_size: int | None
+    seed: int | None
+    status: str
+    progress: int
+    best: dict[str, Any] | None  # the top-ranked result once completed
+    error: str | None
+    execution_arn: str | None
+    created_at: datetime
+    updated_at: datetime
+    started_at: datetime | None
+    completed_at: datetime | None
+
+
+# ---------------------------------------------------------------- ports
+class OptimizationRepository(Protocol):
+    """Status changes are conditional writes, as for backtests (`Conflict` from another status)."""
+
+    def add(self, optimization: Optimization) -> None: ...
+
+    def get(self, optimization_id: str) -> Optimization | None: ...
+
+    def list_owned(self, owner_id: str) -> list[Optimization]: ...
+
+    def set_execution(self, optimization_id: str, execution_arn: str, now: datetime) -> None: ...
+
+    def mark_running(self, optimization_id: str, now: datetime) -> Optimization:
+        """pending -> running (running -> running: a re-run Prepare)."""
+
+    def advance_progress(self, optimization_id: str, progress: int, now: datetime) -> bool:
+        """Raise a running optimization's progress; False when not running or already past it."""
+
+    def complete(self, optimization_id: str, best: dict[str, Any] | None, now: datetime) -> Optimization:
+        """running -> completed (completed -> completed: a re-run Finish)."""
+
+    def fail(self, optimization_id: str, error: str, now: datetime) -> Optimization:
+        """pending/running -> failed."""
+
+
+class OptimizationStore(Protocol):
+    """An optimization's objects in the results bucket."""
+
+    bucket: str
+
+    def put_plan(self, optimization_id: str, plan: dict[str, Any]) -> None: ...
+
+    def plan(self, optimization_id: str) -> dict[str, Any]: ...
+
+    def put_batch(self, optimization_id: str, index: int, combos: list[dict[str, Any]]) -> None: ...
+
+    def batch(self, optimization_id: str, index: int) -> list[dict[str, Any]]: ...
+
+    def put_items(self, optimization_id: str, items: list[dict[str, Any]], round_number: int = 0) -> str:
+        """A round's distributed Map item list; returns its key (the ItemReader reads it)."""
+
+    def put_study(self, optimization_id: str, logs: list[dict[str, Any]]) -> None: ...
+
+    def study(self, optimization_id: str) -> list[dict[str, Any]]:
+        """A Bayesian search's journal logs ([] before the first round)."""
+
+    def put_round(self, optimization_id: str, round_number: int, trials: dict[int, int]) -> None: ...
+
+    def round(self, optimization_id: str, round_number: int) -> dict[int, int]: ...
+
+    def put_results(self, optimization_id: str, index: int, results: dict[str, Any]) -> None: ...
+
+    def has_results(self, optimization_id: str, index: int) -> bool: ...
+
+    def finished_batches(self, optimization_id: str) -> set[int]:
+        """The indices of the batches with results."""
+
+    def results(self, optimization_id: str, indices: Iterable[int] | None = None) -> list[dict[str, Any]]:
+        """The results documents of batches `indices` (None: every one written so far)."""
+
+    def results_done(self, optimization_id: str) -> int: ...
+
+    def put_ranking(self, optimization_id: str, ranking: list[dict[str, Any]]) -> None: ...
+
+    def ranking(self, optimization_id: str) -> list[dict[str, Any]] | None: ...
+
+    def delete_intermediates(self, optimization_id: str) -> None: ...
+
+    def delete(self, optimization_id: str) -> None:
+        """Everything of the optimization, ranking included."""
+
+
+# ---------------------------------------------------------------- API side
+@dataclass
+class Optimizations:
+    repository: OptimizationRepository
+    strategies: StrategyRepository
+    catalog: MarketCatalog
+    launcher: BacktestLauncher
+    store: OptimizationStore
+    max_concurrency: int = 16  # the template's MapMaxConcurrency: batches at once (dry-run ETA)
+    max_combinations: int = MAX_COMBINATIONS  # the template's MaxCombinations (at most MAX_COMBINATIONS)
+    batch_memory_mb: int = 3008  # the optimization batch function's MemorySize (dry-run GB-seconds)
+    clock: Callable[[], datetime] = utc_now
+
+    def create(self, user: User, request: OptimizationRequest) -> Optimization:
+        request, strategy, count = self._plan(user, request)
+        now = self.clock()
+        optimization = Optimization(
+            id=new_id(), owner_id=user.id, strategy_id=strategy.id, strategy_name=strategy.name,
+            strategy=strategy.definition(), symbol=request.symbol, timeframe=request.timeframe,
+            start_time=request.start_time, end_time=request.end_time, initial_balance=request.initial_balance,
+            metadata={"leverage": request.leverage, "commission": request.commission},
+            parameters=request.parameters, objective=request.objective, max_combinations=request.max_combinations,
+            combination_count=count, method=request.method,
+            direction=request.direction or default_direction(request.objective),
+            constraints=list(request.constraints), min_trades=request.min_trades, n_trials=request.n_trials,
+            batch_size=request.batch_size, seed=request.seed, status=PENDING, progress=0, best=None, error=None,
+            execution_arn=None, created_at=now, updated_at=now, started_at=None, completed_at=None,
+        )
+        self.repository.add(optimization)
+        try:
+            execution_arn = self.launcher.start(optimization.id)
+        except Exception:
+            self.repository.fail(optimization.id, "the optimization could not be started", self.clock())
+            raise
+        self.repository.set_execution(optimization.id, execution_arn, now)
+        return replace(optimization, execution_arn=execution_arn)
+
+    def estimate(self, user: User, request: OptimizationRequest) -> dict[str, Any]:
+        """What `create` would run (a dry run): the same checks, then counts, Lambda GB-seconds,
+        cost and ETA at the template's concurrency; nothing is stored or started."""
+        from shared.optimizations.sweep import batch_count
+        from shared.optimizations.estimate import estimate_sweep
+        from shared.timeframes import timeframe_ms
+
+        request, _, count = self._plan(user, request)
+        bars = max(1, int((request.end_time - request.start_time).total_seconds() * 1000) // timeframe_ms(request.timeframe))
+        rounds = [count] if request.method != "bayesian" else _rounds(count, request.batch_size or count)
+        return {"dry_run": True, "method": request.method, "combination_count": count} | estimate_sweep(
+            [batch_count(trials, self.max_concurrency) for trials in rounds], rounds, bars, self.max_concurrency,
+            self.batch_memory_mb)
+
+    def heatmap(self, user: User, optimization_id: str, x: str, y: str, metric: str | None) -> dict[str, Any]:
+        """A completed optimization's `metric` (default: its objective) over parameters x and y."""
+        from shared.optimizations.heatmap import heatmap
+
+        optimization = self.get(user, optimization_id)
+        if optimization.status != COMPLETED:
+            raise Conflict(f"the optimization is {optimization.status}: its heatmap comes once it completed")
+        metric = metric or optimization.objective
+        direction = optimization.direction if metric == optimization.objective else default_direction(metric)
+        return heatmap(self.store.ranking(optimization_id) or [], list(optimization.parameters), x, y, metric, direction)
+
+    def _plan(self, user: User, request: OptimizationRequest) -> tuple[OptimizationRequest, Strategy, int]:
+        """The checked request, its strategy and how many combinations it runs (422 naming the field)."""
+        from shared.optimizations.sweep import sweep_combinations  # NumPy and the engine: not at the API's cold start
+
+        request = replace(request, symbol=request.symbol.strip().upper(), seed=request.seed or 0)
+        if request.method == "bayesian" and request.batch_size is None:
+            request = replace(request, batch_size=min(request.n_trials or 1, DEFAULT_BATCH_SIZE))
+        strategy = Strategies(self.strategies).get(user, request.strategy_id)
+        definition = strategy.definition()
+        self._check(request, definition)
+        check_condition_timeframes(definition, request.timeframe)
+        combos = sweep_combinations(definition, request.method, request.parameters, request.constraints,
+                                    request.max_combinations, request.n_trials, request.seed)
+        return request, strategy, len(combos) if combos is not None else request.n_trials or 0
+
+    def list(self, user: User, page: PageRequest, status: str | None = None) -> Page[Optimization]:
+        mine = [o for o in self.repository.list_owned(user.id) if status is None or o.status == status]
+        return paginate(ordered(mine, lambda o: o.created_at, DESC), page)
+
+    def get(self, user: User, optimization_id: str) -> Optimization:
+        optimization = self.repository.get(optimization_id)
+        if optimization is None or optimization.owner_id != user.id:
+            raise NotFound("optimization not found")
+        return optimization
+
+    def results(self, user: User, optimization_id: str, page: PageRequest) -> Page[dict[str, Any]]:
+        """The ranked results (best first), once completed; Conflict before."""
+        optimization = self.get(user, optimization_id)
+        if optimization.status != COMPLETED:
+            raise Conflict(f"the optimization is {optimization.status}: results come once it completed")
+        return paginate(self.store.ranking(optimization_id) or [], page)
+
+    def _check(self, request: OptimizationRequest, strategy: dict[str, Any]) -> None:
+        from shared.optimizations.sweep import summary_metrics
+
+        errors = []
+        if request.end_time <= request.start_time:
+            errors.append(FieldError("end_time", "must be after start_time"))
+        metrics = summary_metrics(strategy)
+        if request.objective not in metrics:
+            errors.append(FieldError("objective", f"must be a numeric metric of the performance summary: "
+                                                  f"{', '.join(metrics)}"))
+        if request.method not in METHODS:
+            errors.append(FieldError("method", f"must be one of {', '.join(METHODS)}"))
+        if request.direction is not None and request.direction not in DIRECTIONS:
+            errors.append(FieldError("direction", f"must be one of {', '.join(DIRECTIONS)}"))
+        if not 1 <= request.max_combinations <= self.max_combinations:
+            errors.append(FieldError("max_combinations", f"must be between 1 and {self.max_combinations}"))
+        if request.method == "grid":
+            errors += [FieldError(name, "only for the random and bayesian methods")
+                       for name in ("n_trials", "batch_size") if getattr(request, name) is not None]
+        elif request.n_trials is None or not 1 <= request.n_trials <= request.max_combinations:
+            errors.append(FieldError("n_trials", f"the {request.method} method needs 1 to max_combinations "
+                                                 f"({request.max_combinations}) trials"))
+        if request.method == "random" and request.batch_size is not None:
+            errors.append(FieldError("batch_size", "only for the bayesian method"))
+        if request.method == "bayesian" and not 1 <= (request.batch_size or 0) <= MAX_BATCH_SIZE:
+            errors.append(FieldError("batch_size", f"must be between 1 and {MAX_BATCH_SIZE}"))
+        if request.min_trades < 0:
+            errors.append(FieldError("min_trades", "must be at least 0"))
+        try:
+            settings_of(request.initial_balance, request.commission, request.leverage, request.timeframe)
+        except ValidationFailed as error:
+            errors += error.errors
+        available = self.catalog.timeframes(request.symbol)
+        if not available:
+            errors.append(FieldError("symbol", f"no market data for {request.symbol}"))
+        elif request.timeframe not in available:
+            errors.append(FieldError("timeframe", f"not available for {request.symbol}; available: {', '.join(available)}"))
+        if errors:
+            raise ValidationFailed("invalid optimization", errors)
+
+
+def _rounds(trials: int, batch_size: int) -> list[int]:
+    """A Bayesian search's rounds: `batch_size` trials each, the last one what remains."""
+    return [min(batch_size, trials - start) for start in range(0, trials, batch_size)]
+
+
+def settings_of(initial_balance: float, commission: float, leverage: float, timeframe: str) -> BacktestSettings:
+    """The engine's settings of an optimization (ValidationFailed naming `metadata.*` fields)."""
+    from shared.engine import BacktestSettings
+
+    return BacktestSettings(initial_balance=float(initial_balance), commission=float(commission),
+                            leverage=float(leverage), timeframe=timeframe)
