@@ -194,7 +194,7 @@ def test_the_indicator_catalogue_lists_every_indicator_with_its_parameters(api):
     assert macd["group"] == "momentum" and macd["default_output"] == "macd"
     assert [p["name"] for p in macd["parameters"]] == ["fastperiod", "slowperiod", "signalperiod"]
     assert macd["parameters"][0] == {"name": "fastperiod", "default": 12, "type": "integer", "minimum": 2,
-                                     "maximum": 100000, "aliases": ["fast_period"]}
+                                     "maximum": 100000, "choices": None, "aliases": ["fast_period"]}
     assert macd["outputs"][2] == {"name": "macdhist", "aliases": ["histogram"]}
     assert macd["sources"] == [{"name": "source", "default": "close"}] and macd["warmup"] == 33
     assert catalogue["pivots"]["parameters"][0]["choices"] == ["standard", "fibonacci", "camarilla", "woodie"]

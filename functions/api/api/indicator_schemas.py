@@ -9,11 +9,11 @@ from pydantic import BaseModel, Field
 
 class IndicatorParameterOut(BaseModel):
     name: str = Field(description="TA-Lib's parameter name (or the indicator's own, for those TA-Lib lacks).")
-    default: float | str
+    default: int | float | str
     type: Literal["integer", "number", "choice"]
-    minimum: float | None = Field(None, description="Inclusive; absent for a choice.")
-    maximum: float | None = Field(None, description="Inclusive; absent for a choice.")
-    choices: list[str] | None = Field(None, description="The words a choice accepts.")
+    minimum: int | float | None = Field(None, description="Inclusive; null for a choice.")
+    maximum: int | float | None = Field(None, description="Inclusive; null for a choice.")
+    choices: list[str] | None = Field(None, description="The words a choice accepts; null for a number.")
     aliases: list[str] = Field(description="Older project names accepted for it (`period` for `timeperiod`).")
 
 
