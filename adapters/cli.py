@@ -15,7 +15,7 @@ import argparse
 import json
 import sys
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from shared.candles import Candles
@@ -233,9 +233,14 @@ def _summary_table(result, timeframe: str) -> str:
         f"{'initial_balance':<26}{result.initial_balance:>18,.2f}",
         f"{'final_balance':<26}{result.final_balance:>18,.2f}",
     ]
+    def shown(value: Any) -> str:
+        return "n/a" if value is None else f"{value:,}" if isinstance(value, int) else f"{value:,.4f}"
+
     for key, value in result.performance_summary.items():
-        shown = "n/a" if value is None else f"{value:,}" if isinstance(value, int) else f"{value:,.4f}"
-        lines.append(f"{key:<26}{shown:>18}")
+        if isinstance(value, dict):  # the long / short sub-summaries
+            lines.append(f"{key:<26}" + "  ".join(f"{name} {shown(part)}" for name, part in value.items()))
+        else:
+            lines.append(f"{key:<26}{shown(value):>18}")
     trades = result.trades
     if len(trades):
         counts = [(EXIT_REASONS[code], int(count)) for code, count in enumerate(np.bincount(trades.exit_reason)) if count]

@@ -80,3 +80,10 @@ class Trade:
     entry_reason: str
     exit_reason: str
     created_at: datetime
+    # Maximum adverse / favourable excursion (price, and percent of the entry price) and bars
+    # held; None for trades stored before they were recorded.
+    mae: float | None = None
+    mfe: float | None = None
+    mae_percentage: float | None = None
+    mfe_percentage: float | None = None
+    bars: int | None = None

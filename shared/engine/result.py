@@ -7,10 +7,11 @@ when a caller needs them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
+from shared.candles import Candles
 from shared.engine.exits import EXIT_REASONS
 from shared.metrics import DrawdownPeriods
 
@@ -41,6 +42,10 @@ class Trades:
     pnl_percentage: np.ndarray  # pnl / (entry notional / leverage) * 100: return on the margin
     fees: np.ndarray
     exit_reason: np.ndarray  # int8 index into EXIT_REASONS
+    # Maximum adverse / favourable excursion in price (>= 0) and bars held: `with_excursions`.
+    mae: np.ndarray | None = None
+    mfe: np.ndarray | None = None
+    bars: np.ndarray | None = None  # int64: exit_bar - entry_bar, or bars so far while open
 
     def __len__(self) -> int:
         return len(self.entry_bar)
@@ -48,6 +53,38 @@ class Trades:
     @property
     def is_open(self) -> np.ndarray:
         return self.exit_bar < 0
+
+    def with_excursions(self, candles: Candles) -> Trades:
+        """These trades with mae, mfe and bars filled in from the candles they were traded on.
+
+        A position is open from its fill bar's open to its exit: the excursions range over the
+        highs and lows of the bars from the fill bar up to (not including) the exit bar, the
+        entry price and the exit price (a stop's fill is the extreme its exit bar reached before
+        the exit; the rest of that bar came after). A trade still open spans to the last bar.
+        """
+        n = len(candles)
+        end = np.where(self.is_open, n, self.exit_bar)
+        lowest = np.minimum(self.entry_price, self.exit_price)
+        highest = np.maximum(self.entry_price, self.exit_price)
+        spans = end > self.entry_bar
+        if spans.any():
+            # reduceat over [start, end) pairs: even positions; a sentinel lets end reach n.
+            bounds = np.empty(2 * int(spans.sum()), dtype=np.intp)
+            bounds[0::2], bounds[1::2] = self.entry_bar[spans], end[spans]
+            lows = np.minimum.reduceat(np.append(candles.low, np.inf), bounds)[0::2]
+            highs = np.maximum.reduceat(np.append(candles.high, -np.inf), bounds)[0::2]
+            lowest[spans] = np.minimum(lowest[spans], lows)
+            highest[spans] = np.maximum(highest[spans], highs)
+        long = self.side > 0
+        adverse = np.where(long, self.entry_price - lowest, highest - self.entry_price)
+        favourable = np.where(long, highest - self.entry_price, self.entry_price - lowest)
+        return replace(self, mae=adverse, mfe=favourable, bars=(end - self.entry_bar).astype(np.int64))
+
+    def excursion_percentages(self) -> tuple[np.ndarray, np.ndarray]:
+        """(mae, mfe) in percent of the entry price."""
+        if self.mae is None or self.mfe is None:
+            raise ValueError("excursions not computed: call with_excursions first")
+        return 100.0 * self.mae / self.entry_price, 100.0 * self.mfe / self.entry_price
 
     def to_records(self) -> list[dict]:
         """JSON-ready dicts with the API's trade fields (plus entry_bar / exit_bar)."""
@@ -70,6 +107,10 @@ class Trades:
             "entry_bar": self.entry_bar.tolist(),
             "exit_bar": exit_bars,
         }
+        if self.mae is not None and self.mfe is not None and self.bars is not None:
+            mae_percentage, mfe_percentage = self.excursion_percentages()
+            columns |= {"mae": self.mae.tolist(), "mfe": self.mfe.tolist(), "mae_percentage": mae_percentage.tolist(),
+                        "mfe_percentage": mfe_percentage.tolist(), "bars": self.bars.tolist()}
         keys = tuple(columns)
         return [dict(zip(keys, row)) for row in zip(*columns.values())]
 

@@ -92,7 +92,7 @@ def settle_chain(
         pnl_percentage=100.0 * rules.leverage * positions.pnl / (positions.quantity * entry_price),
         fees=positions.fees,
         exit_reason=candidates.exit_reason[taken],
-    )
+    ).with_excursions(candles)
     drawdown = calculate_drawdown(equity)
     summary = performance_summary(
         trades, equity, candles, initial_balance=settings.initial_balance, timeframe=settings.timeframe, drawdown=drawdown

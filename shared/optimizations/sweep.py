@@ -29,7 +29,8 @@ if TYPE_CHECKING:  # NumPy, pyarrow and the engine load on first use: the API im
     from shared.engine import BacktestSettings
 
 # Metrics where lower is better: their default direction is "min" (any other metric: "max").
-LOWER_IS_BETTER = frozenset({"max_drawdown", "max_drawdown_percentage", "max_consecutive_losses"})
+LOWER_IS_BETTER = frozenset({"max_drawdown", "max_drawdown_percentage", "max_consecutive_losses", "ulcer_index",
+                             "commission_paid"})
 DIRECTIONS = ("max", "min")
 METHODS = ("grid", "random", "bayesian")
 MAX_COMBINATIONS = 100_000  # the hard cap (the template's MaxCombinations may only lower it)

@@ -335,7 +335,7 @@ def _backtest(window: Candles, trips: _Trips, legs: _Legs, initial_balance: floa
         entry_price=entry_price, exit_price=legs.exit_price[rows], quantity=quantity, pnl=pnl,
         pnl_percentage=100.0 * pnl / (quantity * entry_price), fees=entry_fee + exit_fee,
         exit_reason=np.where(is_open, OPEN, SIGNAL).astype(np.int8),
-    )
+    ).with_excursions(window)
     drawdown = calculate_drawdown(equity)
     summary = performance_summary(trades, equity, window, initial_balance=initial_balance, timeframe=timeframe,
                                   drawdown=drawdown)
