@@ -185,7 +185,8 @@ def _repeated_rows(raw: RawCandles, valid: ValidCandles) -> list[Finding]:
 
     if not valid.duplicates_dropped:
         return []
-    repeats = np.setdiff1d(np.arange(valid.rows_in_file), valid.rows)
+    traded = np.arange(valid.rows_in_file) if raw.without_trades is None else np.flatnonzero(~raw.without_trades)
+    repeats = np.setdiff1d(traded, valid.rows)
     originals = valid.rows[np.searchsorted(valid.candles.ts, raw.ts[repeats])]
 
     def message(k: int) -> str:

@@ -2,12 +2,13 @@
 rewrites the same object):
 
     partials/optimizations/<id>/plan.json           pinned series, settings, batch count
-    partials/optimizations/<id>/batches/<i>.json    the combinations of batch i
+    partials/optimizations/<id>/batches/<i>.json    batch i: its window and combinations
     partials/optimizations/<id>/items/<r>.json      round r's distributed Map items (its ItemReader)
     partials/optimizations/<id>/results/<i>.json    batch i's results
-    partials/optimizations/<id>/study.json          a Bayesian search's study (Optuna journal logs)
-    partials/optimizations/<id>/rounds/<r>.json     round r's trials (grid index -> trial number)
+    partials/optimizations/<id>/studies/<w>.json    window w's Bayesian study (Optuna journal logs)
+    partials/optimizations/<id>/rounds/<r>-<w>.json round r's trials of window w (grid index -> trial)
     optimizations/<id>/ranking.json                 every result, ranked (what the API pages through)
+    optimizations/<id>/walk_forward.json            a walk-forward's windows, stitched OOS, figures
 
 The intermediate objects sit under partials/, which the bucket's lifecycle rule expires.
 """
@@ -31,6 +32,10 @@ def _ranking_key(optimization_id: str) -> str:
     return f"optimizations/{optimization_id}/ranking.json"
 
 
+def _walk_forward_key(optimization_id: str) -> str:
+    return f"optimizations/{optimization_id}/walk_forward.json"
+
+
 class S3OptimizationStore:
     """The OptimizationStore port of `shared.optimizations.service` on S3."""
 
@@ -44,10 +49,10 @@ class S3OptimizationStore:
     def plan(self, optimization_id: str) -> dict[str, Any]:
         return self._get(f"{_intermediates(optimization_id)}plan.json")
 
-    def put_batch(self, optimization_id: str, index: int, combos: list[dict[str, Any]]) -> None:
-        self._put(f"{_intermediates(optimization_id)}batches/{index:06d}.json", combos)
+    def put_batch(self, optimization_id: str, index: int, batch: dict[str, Any]) -> None:
+        self._put(f"{_intermediates(optimization_id)}batches/{index:06d}.json", batch)
 
-    def batch(self, optimization_id: str, index: int) -> list[dict[str, Any]]:
+    def batch(self, optimization_id: str, index: int) -> dict[str, Any]:
         return self._get(f"{_intermediates(optimization_id)}batches/{index:06d}.json")
 
     def put_items(self, optimization_id: str, items: list[dict[str, Any]], round_number: int = 0) -> str:
@@ -55,20 +60,31 @@ class S3OptimizationStore:
         self._put(key, items)
         return key
 
-    def put_study(self, optimization_id: str, logs: list[dict[str, Any]]) -> None:
-        self._put(f"{_intermediates(optimization_id)}study.json", logs)
+    def put_study(self, optimization_id: str, logs: list[dict[str, Any]], window: int = 0) -> None:
+        self._put(f"{_intermediates(optimization_id)}studies/{window:04d}.json", logs)
 
-    def study(self, optimization_id: str) -> list[dict[str, Any]]:
+    def study(self, optimization_id: str, window: int = 0) -> list[dict[str, Any]]:
         try:
-            return self._get(f"{_intermediates(optimization_id)}study.json")
+            return self._get(f"{_intermediates(optimization_id)}studies/{window:04d}.json")
         except NotFound:
             return []
 
-    def put_round(self, optimization_id: str, round_number: int, trials: dict[int, int]) -> None:
-        self._put(f"{_intermediates(optimization_id)}rounds/{round_number:04d}.json", [[i, n] for i, n in trials.items()])
+    def put_round(self, optimization_id: str, round_number: int, trials: dict[int, int], window: int = 0) -> None:
+        self._put(f"{_intermediates(optimization_id)}rounds/{round_number:04d}-{window:04d}.json",
+                  [[i, n] for i, n in trials.items()])
 
-    def round(self, optimization_id: str, round_number: int) -> dict[int, int]:
-        return dict(map(tuple, self._get(f"{_intermediates(optimization_id)}rounds/{round_number:04d}.json")))
+    def round(self, optimization_id: str, round_number: int, window: int = 0) -> dict[int, int]:
+        pairs = self._get(f"{_intermediates(optimization_id)}rounds/{round_number:04d}-{window:04d}.json")
+        return {index: number for index, number in pairs}
+
+    def put_walk_forward(self, optimization_id: str, result: dict[str, Any]) -> None:
+        self._put(_walk_forward_key(optimization_id), result)
+
+    def walk_forward(self, optimization_id: str) -> dict[str, Any] | None:
+        try:
+            return self._get(_walk_forward_key(optimization_id))
+        except NotFound:
+            return None
 
     def has_results(self, optimization_id: str, index: int) -> bool:
         return bool(self._keys(f"{_intermediates(optimization_id)}results/{index:06d}.json"))

@@ -166,7 +166,7 @@ def test_a_broken_parquet_file(tmp_path):
         pytest.param(csv_rows("2024-03-01T00:00:00Z,1,1,1,1,1", "2024-03-01T01:00:00Z,1,1,1,1"), "line 3: expected 6 fields, found 5", id="fields"),
         pytest.param(csv_rows("2024-03-01T00:00:00Z,1,1,1,1,1", "yesterday,1,1,1,1,1"), "line 3: timestamp 'yesterday' is not a date-time", id="timestamp"),
         pytest.param(csv_rows("2024-03-01T00:00:00Z,1,1,1,abc,1"), "line 2: close 'abc' is not a number", id="number"),
-        pytest.param(csv_rows("2024-03-01T00:00:00Z,1,1,1,1,1", "2024-03-01T01:00:00Z,1,1,1,nan,1"), "line 3: close is not a finite number", id="nan"),
+        pytest.param(csv_rows("2024-03-01T00:00:00Z,1,1,1,1,1", "2024-03-01T01:00:00Z,1,1,1,nan,1"), "line 3: close is empty or NaN", id="nan"),
         pytest.param(csv_rows("2024-03-01T00:00:00Z,2,1.5,1,1.2,1"), "line 2: high 1.5 is below max(open 2.0, close 1.2)", id="high"),
         pytest.param(csv_rows("2024-03-01T00:00:00Z,1,1,1,1,-3"), "line 2: volume must not be negative, got -3.0", id="volume"),
         pytest.param(HEADER + "\n", "no candle rows found", id="no-rows"),
@@ -180,7 +180,7 @@ def test_a_bad_text_file_names_its_first_bad_line(tmp_path, content, expected):
 def test_a_parquet_file_names_its_row(tmp_path):
     ts = pa.array(EXPECTED_TS, type=pa.timestamp("ms", tz="UTC"))
     path = parquet(tmp_path, "holes.parquet", ts, close=[61200.0, None, 60990.0])
-    assert error_of(path) == "row 2: close is empty"
+    assert error_of(path) == "row 2: close is empty or NaN while the row has other prices"
 
 
 def test_more_problems_are_counted_after_the_first(tmp_path):

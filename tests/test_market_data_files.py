@@ -284,15 +284,15 @@ def iso_file_with(row_2: str) -> str:
         ),
         ("2024-03-01T01:00:00Z,61200,61300.75,61100,61150.25,-1", "volume must not be negative, got -1.0"),
         ("2024-03-01T01:00:00Z,61200,61300.75,0,61150.25,8.5", "low must be above 0, got 0.0"),
-        ("2024-03-01T01:00:00Z,nan,61300.75,61100,61150.25,8.5", "open is not a finite number (nan)"),
+        ("2024-03-01T01:00:00Z,nan,61300.75,61100,61150.25,8.5", "open is empty or NaN while the row has other prices"),
         ("2024-03-01T01:00:00Z,61200,inf,61100,61150.25,8.5", "high is not a finite number (inf)"),
         (
             "2024-03-01T01:30:00Z,61200,61300.75,61100,61150.25,8.5",
             "timestamp 2024-03-01T01:30:00Z is not on a 1h boundary",
         ),
         ("2024-03-01T01:00:00Z,abc,61300.75,61100,61150.25,8.5", "open 'abc' is not a number"),
-        ("2024-03-01T01:00:00Z,61200,,61100,61150.25,8.5", "high is empty"),
-        ("yesterday,61200,61300.75,61100,61150.25,8.5", "timestamp 'yesterday' is not a date-time or epoch number"),
+        ("2024-03-01T01:00:00Z,61200,,61100,61150.25,8.5", "high is empty or NaN while the row has other prices"),
+        ("yesterday,61200,61300.75,61100,61150.25,8.5", "timestamp 'yesterday' is not a date-time"),
         ("2024-03-01T01:00:00Z,61200,61300.75", "expected 6 fields, found 3"),
     ],
     ids=[

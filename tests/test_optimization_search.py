@@ -14,6 +14,7 @@ from shared.optimizations.bayesian import ask_round, tell_round
 from shared.optimizations.constraints import parse_constraints
 from shared.optimizations.estimate import LAMBDA_GB_SECOND_USD, batch_seconds, estimate_sweep
 from shared.optimizations.heatmap import heatmap
+from shared.optimizations.walk_forward import lay_out, stability
 from tests.test_optimizations import SMA_CROSS, fields_of
 
 WIDE = {"fast": {"start": 2, "stop": 40, "step": 1}, "slow": {"start": 10, "stop": 80, "step": 1}}
@@ -161,3 +162,27 @@ def test_the_estimate_counts_waves_of_batches_per_round():
     assert one["estimated_cost_usd"] > one["lambda_gb_seconds"] * LAMBDA_GB_SECOND_USD
     rounds = estimate_sweep([1, 1, 1], [10, 10, 10], bars, concurrency=16, memory_mb=memory_mb)
     assert rounds["eta_seconds"] == pytest.approx(3 * batch_seconds(10, bars), abs=0.05)  # rounds one after another
+
+
+# ---------------------------------------------------------------- walk-forward windows
+def test_walk_forward_windows_roll_or_anchor_from_the_start():
+    day = 86_400_000
+    rolling = lay_out(0, 100 * day, "30d", "10d", None, anchored=False)
+    assert [(w.train_start_ms // day, w.train_end_ms // day, w.test_start_ms // day, w.test_end_ms // day)
+            for w in rolling] == [(k * 10, 30 + k * 10, 30 + k * 10, 40 + k * 10) for k in range(7)]
+    anchored = lay_out(0, 100 * day, "30d", "10d", "20d", anchored=True)
+    assert [(w.train_start_ms, w.test_start_ms // day) for w in anchored] == [(0, 30), (0, 50), (0, 70), (0, 90)]
+    with pytest.raises(ValidationFailed) as error:
+        lay_out(0, 39 * day, "30d", "10d", None, anchored=False)
+    assert fields_of(error.value) == ["end_time"]
+    with pytest.raises(ValidationFailed) as error:
+        lay_out(0, 39 * day, "30d", "0d", None, anchored=False)
+    assert fields_of(error.value) == ["test"]
+
+
+def test_parameter_stability_counts_the_choices():
+    answer = stability([{"fast": 5, "slow": 30}, {"fast": 5, "slow": 40}, {"fast": 10, "slow": 30}, {"fast": 5, "slow": 50}])
+    assert answer["fast"]["mode"] == 5 and answer["fast"]["mode_share"] == 0.75
+    # fast: mean 6.25, population std sqrt((3 * 1.25^2 + 3.75^2) / 4) = 2.165...
+    assert answer["fast"]["coefficient_of_variation"] == pytest.approx(2.1650635094610964 / 6.25)
+    assert answer["slow"]["values"] == [30, 40, 30, 50]

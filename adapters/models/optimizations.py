@@ -47,6 +47,7 @@ class OptimizationItem(Model):
     n_trials = NumberAttribute(null=True)
     batch_size = NumberAttribute(null=True)
     seed = NumberAttribute(null=True)
+    walk_forward = JSONAttribute(null=True)
     status = UnicodeAttribute()
     progress = NumberAttribute(default=0)
     best = JSONAttribute(null=True)

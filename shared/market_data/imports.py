@@ -95,6 +95,7 @@ class ImportStatus:
     rows_imported: int = 0
     rows_unchanged: int = 0
     duplicates_dropped: int = 0
+    rows_without_trades: int = 0
     gaps: dict[str, Any] = field(default_factory=lambda: {"missing_candles": 0, "gap_count": 0, "gaps": []})
     errors: tuple[FieldError, ...] = ()
     error_count: int = 0
@@ -128,6 +129,7 @@ class ImportStatus:
             rows_imported=report.rows_imported,
             rows_unchanged=report.rows_unchanged,
             duplicates_dropped=report.duplicates_dropped,
+            rows_without_trades=report.rows_without_trades,
             gaps=report.gaps.to_dict(),
             first_timestamp=iso_utc(report.first_ts),
             last_timestamp=iso_utc(report.last_ts),
@@ -157,6 +159,7 @@ class ImportStatus:
             "rows_imported": self.rows_imported,
             "rows_unchanged": self.rows_unchanged,
             "duplicates_dropped": self.duplicates_dropped,
+            "rows_without_trades": self.rows_without_trades,
             "gaps": self.gaps,
             "errors": [error.to_dict() for error in self.errors],
             "error_count": self.error_count,

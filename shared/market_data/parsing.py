@@ -3,13 +3,19 @@
 Formats are recognised from the content, never from a file name or a declared type:
 
 - Binance kline CSV: no header, 12 columns, open time in milliseconds or microseconds
-  (Binance's public spot files switched to microseconds in 2025; both occur).
+  (Binance's public spot files switched to microseconds in 2025; both occur). Kraken's OHLCVT:
+  no header, 7 columns (time in seconds, OHLC, volume, trade count).
 - OHLCV CSV with a header row: columns found by name, case-insensitively, with common synonyms
-  (`date`/`time`/`timestamp`, `vol`, `Volume BTC`...); timestamps as ISO-8601,
-  `YYYY-MM-DD HH:MM:SS`, or epoch seconds/milliseconds/microseconds/nanoseconds; banner lines above
-  the header (CryptoDataDownload style) are skipped; rows may be in any order.
+  (`date`/`time`/`timestamp`/`Gmt time`/`Datetime`, `vol`, `Volume BTC`, `Volume_(BTC)`,
+  MetaTrader's `<DATE>` `<TIME>` `<OPEN>` ... `<VOL>`, or `<TICKVOL>` when every `<VOL>` is 0);
+  other columns (`Adj Close`, trade counts, quote volumes) are ignored; banner lines above the header
+  (CryptoDataDownload style) are skipped; rows may be in any order. Timestamps: see `timestamps`.
 - JSON: an array of objects (keys named like CSV columns) or of arrays (Binance kline order).
-- Parquet: columns named like CSV columns; `ts` as a timestamp, epoch integer or text.
+- Parquet: columns named like CSV columns; `ts` as a timestamp of any unit and zone, epoch integer or text.
+- Any of these gzip-compressed, or as the one file of a zip archive (exchanges' public dumps).
+- A byte-order mark, CRLF line ends and quoted fields are read as such; numbers with thousands
+  separators (`1,234.5`) are refused naming the line. A row whose prices are all empty or NaN is a
+  period without trades (`RawCandles.without_trades`): a gap, not an error.
 
 Parsing never judges candles (validation does). A cell that cannot be read becomes NaN and a
 `RowProblem` naming it, so one pass reports every bad line. Clean CSV is read by pyarrow in one
@@ -24,8 +30,11 @@ in the candle schema (the `backtest` CLI's usual input) does not pay for it; Par
 from __future__ import annotations
 
 import csv
+import gzip
+import io
 import json
 import re
+import zipfile
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
@@ -37,8 +46,10 @@ import pyarrow.parquet as pq
 
 from shared.candles import PRICE_FIELDS
 from shared.errors import FieldError, ValidationFailed
+from shared.market_data.contract import MAX_IMPORT_BYTES
 
 FORMAT_BINANCE_CSV = "binance_kline_csv"
+FORMAT_KRAKEN_CSV = "kraken_ohlcvt_csv"
 FORMAT_OHLCV_CSV = "ohlcv_csv"
 FORMAT_JSON = "json"
 FORMAT_PARQUET = "parquet"
@@ -57,6 +68,8 @@ TIME_SYNONYMS = (
     "unix_timestamp",
     "datetime",
     "date_time",
+    "gmt_time",
+    "utc_time",
     "time_open",
     "start_time",
     "time",
@@ -71,6 +84,11 @@ FIELD_SYNONYMS: dict[str, tuple[str, ...]] = {
     "close": ("close", "c", "close_price", "closing_price", "price_close", "last"),
     "volume": ("volume", "vol", "v", "base_volume", "volume_base", "base_asset_volume"),
 }
+# MetaTrader writes `<VOL>` (exchange volume, all 0 for most CFDs) and `<TICKVOL>` (ticks in the bar).
+TICK_VOLUME_NAMES = ("tickvol", "tick_volume")
+# Per-asset volume columns that are never the base asset's.
+QUOTE_VOLUME_ASSETS = ("currency", "quote")
+_THOUSANDS = re.compile(r"^\s*[+-]?\d{1,3}([,.' ]\d{3})+([.,]\d+)?\s*$")
 _TIME_OF_DAY = re.compile(r"^\s*\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?\s*$")
 _NUMBER = r"^\s*[+-]?\d+(\.\d*)?([eE][+-]?\d+)?\s*$"
 _INTEGER = r"^\s*[+-]?\d+\s*$"
@@ -137,6 +155,8 @@ class RawCandles:
     volume: np.ndarray
     problems: tuple[RowProblem, ...]
     locator: RowLocator
+    # Rows whose open, high, low and close are all empty or NaN (periods without trades).
+    without_trades: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.ts)
@@ -149,6 +169,7 @@ def file_error(message: str) -> ValidationFailed:
 def parse_candle_file(content: bytes, symbol: str | None = None) -> RawCandles:
     """Detect the format of `content` and read it. `symbol` picks the base-asset volume column
     when a CSV has several (`Volume BTC` and `Volume USDT` for BTCUSDT)."""
+    content = unpack_archive(content)
     if content.startswith(b"PAR1"):
         return _parse_parquet(content, symbol)
     content = content.removeprefix(b"\xef\xbb\xbf")
@@ -158,6 +179,36 @@ def parse_candle_file(content: bytes, symbol: str | None = None) -> RawCandles:
     if head in (b"[", b"{"):
         return _parse_json(content, symbol)
     return _parse_csv(content, symbol)
+
+
+def unpack_archive(content: bytes) -> bytes:
+    """The file inside a gzip stream or a one-file zip archive; anything else as it is."""
+    if content.startswith(b"\x1f\x8b"):
+        try:
+            with gzip.GzipFile(fileobj=io.BytesIO(content)) as stream:
+                data = stream.read(MAX_IMPORT_BYTES + 1)
+        except (OSError, EOFError) as error:
+            raise file_error(f"unreadable gzip file: {error}") from None
+        return _within_limit(data, "the gzip file")
+    if content.startswith(b"PK\x03\x04") or content.startswith(b"PK\x05\x06"):
+        try:
+            archive = zipfile.ZipFile(io.BytesIO(content))
+            members = [i for i in archive.infolist() if not i.is_dir() and not i.filename.startswith("__MACOSX/")]
+            if len(members) != 1:
+                names = ", ".join(m.filename for m in members[:10]) or "nothing"
+                raise file_error(f"the zip archive holds {len(members)} files ({names}); expected exactly one CSV")
+            if members[0].file_size > MAX_IMPORT_BYTES:
+                _within_limit(b"", f"{members[0].filename} ({members[0].file_size} bytes)", members[0].file_size)
+            return archive.read(members[0])
+        except (zipfile.BadZipFile, NotImplementedError, RuntimeError) as error:
+            raise file_error(f"unreadable zip archive: {error}") from None
+    return content
+
+
+def _within_limit(data: bytes, what: str, size: int | None = None) -> bytes:
+    if (size if size is not None else len(data)) > MAX_IMPORT_BYTES:
+        raise file_error(f"{what} unpacks to more than {MAX_IMPORT_BYTES} bytes, the most one import reads")
+    return data
 
 
 def parse_kline_rows(rows: list[list[Any]], locator: RowLocator, fmt: str = FORMAT_BINANCE_API) -> RawCandles:
@@ -190,6 +241,7 @@ class _ColumnMap:
     ts: int
     time_of_day: int | None  # a separate time column to join to a date column
     prices: dict[str, int]
+    tick_volume: int | None = None  # MetaTrader's <TICKVOL>: the volume when every <VOL> is 0
 
 
 def _normalise(name: str) -> str:
@@ -216,6 +268,10 @@ def _map_columns(
             missing.append(field_name)
         else:
             prices[field_name] = found
+    tick_volume = next((position[name] for name in TICK_VOLUME_NAMES if name in position), None)
+    if "volume" in missing and tick_volume is not None:
+        missing.remove("volume")
+        prices["volume"], tick_volume = tick_volume, None
     if missing:
         return None, missing
     time_of_day = None
@@ -223,13 +279,15 @@ def _map_columns(
         sample = first_row[position["time"]] if position["time"] < len(first_row) else None
         if isinstance(sample, str) and _TIME_OF_DAY.match(sample):
             ts, time_of_day = position["date"], position["time"]
-    return _ColumnMap(ts=ts, time_of_day=time_of_day, prices=prices), []
+    return _ColumnMap(ts=ts, time_of_day=time_of_day, prices=prices, tick_volume=tick_volume), []
 
 
 def _base_volume_column(normalised: list[str], symbol: str | None) -> int | None:
     """`volume_btc` for BTCUSDT: the volume in the base asset, never the quote asset's."""
     candidates = [
-        (i, name.split("_", 1)[1]) for i, name in enumerate(normalised) if re.match(r"^vol(ume)?_[a-z0-9]+$", name)
+        (i, name.split("_", 1)[1])
+        for i, name in enumerate(normalised)
+        if re.match(r"^vol(ume)?_[a-z0-9]+$", name) and name.split("_", 1)[1] not in QUOTE_VOLUME_ASSETS
     ]
     if symbol:
         for index, asset in candidates:
@@ -281,7 +339,7 @@ def _csv_layout(content: bytes, symbol: str | None) -> _CsvLayout:
         fields = _split_fields(line, delimiter)
         if examined == 0 and len(fields) >= 6 and all(_is_number(value) for value in fields[:6]):
             positional = _ColumnMap(ts=0, time_of_day=None, prices={name: i + 1 for i, name in enumerate(PRICE_FIELDS)})
-            fmt = FORMAT_BINANCE_CSV if len(fields) == 12 else FORMAT_OHLCV_CSV
+            fmt = {12: FORMAT_BINANCE_CSV, 7: FORMAT_KRAKEN_CSV}.get(len(fields), FORMAT_OHLCV_CSV)
             return _CsvLayout(fmt, delimiter, positional, len(fields), offset, index + 1)
         next_line = next((line for line in head[index + 1 :] if line.strip()), b"").decode("utf-8", errors="replace")
         columns, missing = _map_columns(fields, symbol, _split_fields(next_line.rstrip("\r"), delimiter))
@@ -337,6 +395,8 @@ def _read_csv_vectorised(body: bytes, layout: _CsvLayout) -> RawCandles:
     column_types = {f"c{layout.columns.ts}": ts_type} | {f"c{i}": pa.float64() for i in layout.columns.prices.values()}
     if layout.columns.time_of_day is not None:
         column_types[f"c{layout.columns.time_of_day}"] = pa.string()
+    if layout.columns.tick_volume is not None:
+        column_types[f"c{layout.columns.tick_volume}"] = pa.float64()
     table = pacsv.read_csv(
         pa.BufferReader(body),
         read_options=pacsv.ReadOptions(column_names=names),
@@ -345,8 +405,6 @@ def _read_csv_vectorised(body: bytes, layout: _CsvLayout) -> RawCandles:
             include_columns=[f"c{i}" for i in wanted], column_types=column_types, strings_can_be_null=True
         ),
     )
-    if any(table.column(name).null_count for name in table.column_names):
-        raise _NeedsRowByRow
     # pyarrow skips blank lines: when it read one row per line, row i is on line body_first_line + i;
     # otherwise the blank lines are located (rarely needed, so not paid for on every file).
     lines = None
@@ -358,7 +416,8 @@ def _read_csv_vectorised(body: bytes, layout: _CsvLayout) -> RawCandles:
     if layout.columns.time_of_day is not None:
         ts_column = pc.binary_join_element_wise(ts_column, table.column(f"c{layout.columns.time_of_day}"), " ")
     prices = {name: table.column(f"c{i}") for name, i in layout.columns.prices.items()}
-    raw = _raw_from_columns(layout.fmt, ts_column, prices, LineLocator(layout.body_first_line, lines), [])
+    ticks = None if layout.columns.tick_volume is None else table.column(f"c{layout.columns.tick_volume}")
+    raw = _raw_from_columns(layout.fmt, ts_column, prices, LineLocator(layout.body_first_line, lines), [], ticks)
     if raw.problems:
         raise _NeedsRowByRow
     return raw
@@ -366,8 +425,7 @@ def _read_csv_vectorised(body: bytes, layout: _CsvLayout) -> RawCandles:
 
 def _wanted_positions(columns: _ColumnMap) -> list[int]:
     wanted = [columns.ts, *columns.prices.values()]
-    if columns.time_of_day is not None:
-        wanted.append(columns.time_of_day)
+    wanted += [i for i in (columns.time_of_day, columns.tick_volume) if i is not None]
     return sorted(set(wanted))
 
 
@@ -421,6 +479,7 @@ def _read_csv_row_by_row(body: bytes, layout: _CsvLayout) -> RawCandles:
         {name: pa.array(cells[i], type=pa.string()) for name, i in layout.columns.prices.items()},
         LineLocator(0, np.asarray(line_numbers, dtype=np.int64)),
         problems,
+        None if layout.columns.tick_volume is None else pa.array(cells[layout.columns.tick_volume], type=pa.string()),
     )
 
 
@@ -548,14 +607,23 @@ def _raw_from_columns(
     prices: dict[str, pa.Array | pa.ChunkedArray],
     locator: RowLocator,
     problems: list[RowProblem],
+    tick_volume: pa.Array | pa.ChunkedArray | None = None,
 ) -> RawCandles:
     """Convert columns of any type to the canonical arrays, adding a problem for each unreadable
-    cell (rows already known to be broken are not reported again)."""
+    cell (rows already known to be broken are not reported again). Empty price cells become NaN:
+    a row without any price is a period without trades, one with some prices missing is invalid
+    (validation says so). `tick_volume` replaces a volume column that is 0 throughout."""
     broken = {problem.row for problem in problems}
     ts = _timestamps_ms(_combined(ts_column), problems, broken)
     arrays = {name: _floats(_combined(prices[name]), name, problems, broken) for name in PRICE_FIELDS}
+    if tick_volume is not None and not np.any(arrays["volume"][np.isfinite(arrays["volume"])]):
+        arrays["volume"] = _floats(_combined(tick_volume), "tick volume", problems, broken)
     problems.sort(key=lambda problem: problem.row)
-    return RawCandles(format=fmt, ts=ts, problems=tuple(problems), locator=locator, **arrays)
+    without_trades = np.all([np.isnan(arrays[name]) for name in PRICE_FIELDS[:4]], axis=0)
+    if problems:
+        without_trades[[problem.row for problem in problems]] = False
+    return RawCandles(format=fmt, ts=ts, problems=tuple(problems), locator=locator, without_trades=without_trades,
+                      **arrays)
 
 
 def _combined(column: pa.Array | pa.ChunkedArray) -> pa.Array:
@@ -583,7 +651,6 @@ def _floats(column: pa.Array, name: str, problems: list[RowProblem], broken: set
         pa.types.is_floating(column.type) or pa.types.is_integer(column.type) or pa.types.is_decimal(column.type)
     ):
         raise file_error(f"column {name} has type {column.type}, expected numbers")
-    _report_nulls(column, name, problems, broken)
     if column.type != pa.float64():
         column = column.cast(pa.float64())  # Array.cast imports pyarrow.compute: only when needed
     return column.to_numpy(zero_copy_only=False)
@@ -593,13 +660,14 @@ def _floats_row_by_row(column: pa.Array, name: str, problems: list[RowProblem], 
     values = np.full(len(column), np.nan)
     for row, text in enumerate(column.to_pylist()):
         if text is None or not text.strip():
-            if row not in broken:
-                problems.append(RowProblem(row, f"{name} is empty"))
-            continue
+            continue  # NaN: judged with the row's other prices
         try:
             values[row] = float(text)
         except ValueError:
-            problems.append(RowProblem(row, f"{name} {text!r} is not a number"))
+            if _THOUSANDS.match(text):
+                problems.append(RowProblem(row, f"{name} {text!r} has a thousands separator; write numbers without one"))
+            else:
+                problems.append(RowProblem(row, f"{name} {text!r} is not a number"))
     return values
 
 
@@ -634,23 +702,22 @@ def _timestamps_ms(column: pa.Array, problems: list[RowProblem], broken: set[int
             return pc.cast(text, target).cast(pa.int64()).to_numpy()
         except pa.ArrowInvalid:
             continue
-    return _timestamps_row_by_row(text.to_pylist(), problems, broken)
+    from shared.market_data.timestamps import parse_text_timestamps  # dateutil: only for other layouts
 
-
-def _timestamps_row_by_row(values: list[str], problems: list[RowProblem], broken: set[int]) -> np.ndarray:
-    result = np.zeros(len(values), dtype=np.int64)
-    for row, text in enumerate(values):
-        if row in broken:
-            continue
-        if not text:
-            problems.append(RowProblem(row, "timestamp is empty"))
-            continue
-        parsed = parse_timestamp_text(text)
-        if parsed is None:
-            problems.append(RowProblem(row, f"timestamp {text!r} is not a date-time or epoch number"))
-        else:
-            result[row] = parsed
-    return result
+    numeric = pc.match_substring_regex(text, _NUMBER).to_numpy(zero_copy_only=False)
+    dated = np.flatnonzero(~numeric)
+    values = np.zeros(len(text), dtype=np.int64)
+    parsed, unreadable = parse_text_timestamps(text.take(pa.array(dated)))
+    values[dated] = parsed
+    problems.extend(RowProblem(int(dated[i]), message) for i, message in unreadable if int(dated[i]) not in broken)
+    if numeric.any():  # epoch numbers among the dates (a few exporters mix them)
+        for row, value in zip(np.flatnonzero(numeric).tolist(), text.filter(pa.array(numeric)).to_pylist(), strict=True):
+            epoch = parse_timestamp_text(value)
+            if epoch is None:
+                problems.append(RowProblem(row, f"timestamp {value!r} is not a whole millisecond"))
+            else:
+                values[row] = epoch
+    return values
 
 
 def parse_timestamp_text(text: str) -> int | None:

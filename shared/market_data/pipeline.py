@@ -53,6 +53,7 @@ class ImportReport:
     rows_imported: int  # new candles stored
     rows_unchanged: int  # candles already stored identically
     duplicates_dropped: int  # identical repeats within the file
+    rows_without_trades: int  # rows with no price at all: periods without trades (gaps)
     gaps: GapReport  # holes between the file's own candles
     first_ts: int
     last_ts: int
@@ -66,6 +67,7 @@ class ImportReport:
             "rows_imported": self.rows_imported,
             "rows_unchanged": self.rows_unchanged,
             "duplicates_dropped": self.duplicates_dropped,
+            "rows_without_trades": self.rows_without_trades,
             "gaps": self.gaps.to_dict(),
             "first_timestamp": iso_utc(self.first_ts),
             "last_timestamp": iso_utc(self.last_ts),
@@ -133,6 +135,7 @@ class CandleImporter:
             rows_imported=plan.added,
             rows_unchanged=plan.unchanged,
             duplicates_dropped=valid.duplicates_dropped,
+            rows_without_trades=valid.rows_without_trades,
             gaps=find_gaps(candles.ts, timeframe),
             first_ts=int(candles.ts[0]),
             last_ts=int(candles.ts[-1]),

@@ -2,7 +2,9 @@
 
 Rules (each failing row is reported with its place in the file; all rules run, so one pass
 lists every problem):
-- every cell read (see parsing) and finite;
+- a row whose open, high, low and close are all empty or NaN is a period without trades: it is
+  skipped and counted (its candle is a gap), never an error;
+- otherwise every cell read (see parsing) and finite: a row with only some prices is an error;
 - open, high, low, close > 0 and volume >= 0;
 - high >= max(open, close) and low <= min(open, close) (so high >= low);
 - timestamps between 1970 and 2100 and on a boundary of the timeframe (weeks start Monday 00:00 UTC);
@@ -50,6 +52,7 @@ class ValidCandles:
     format: str
     rows_in_file: int
     duplicates_dropped: int
+    rows_without_trades: int = 0
 
     def describe(self, index: int) -> str:
         return self.locator.describe(int(self.rows[index]))
@@ -93,7 +96,8 @@ def validate_candles(raw: RawCandles, timeframe: str) -> ValidCandles:
     problem_rows = np.array([p.row for p in problems], dtype=np.int64)
     if problems:
         findings.append(Finding(problem_rows, lambda k: problems[k].message))
-    checked = np.ones(len(raw), dtype=bool)
+    without_trades = raw.without_trades if raw.without_trades is not None else np.zeros(len(raw), dtype=bool)
+    checked = ~without_trades
     checked[problem_rows] = False
 
     def rule(failing: np.ndarray, message: Callable[[int], str]) -> None:
@@ -102,7 +106,9 @@ def validate_candles(raw: RawCandles, timeframe: str) -> ValidCandles:
             findings.append(Finding(rows, lambda k: message(int(rows[k]))))
 
     for name, values in columns.items():
-        rule(~np.isfinite(values), lambda r, n=name, v=values: f"{n} is not a finite number ({_number(v[r])})")
+        rule(~np.isfinite(values), lambda r, n=name, v=values: (
+            f"{n} is empty or NaN while the row has other prices" if np.isnan(v[r])
+            else f"{n} is not a finite number ({_number(v[r])})"))
     checked &= np.all([np.isfinite(values) for values in columns.values()], axis=0)
     o, h, low, c, v = (columns[name] for name in PRICE_FIELDS)
     for name in ("open", "high", "low", "close"):
@@ -123,14 +129,17 @@ def validate_candles(raw: RawCandles, timeframe: str) -> ValidCandles:
     week_note = " (weeks start Monday 00:00 UTC)" if timeframe == "1w" else ""
     rule((ts - origin) % step != 0, lambda r: f"timestamp {iso_utc(ts[r])} is not on a {timeframe} boundary{week_note}")
 
-    clean = np.ones(len(raw), dtype=bool)
+    clean = ~without_trades
     for finding in findings:
         clean[finding.rows] = False
     keep, duplicates = _drop_identical_duplicates(np.flatnonzero(clean), raw, findings)
     if findings:
         raise reject(findings, raw.locator, "the file was rejected")
+    if len(keep) == 0:
+        raise ImportRejected("the file holds no candles with trades",
+                             [FieldError("file", "every row's prices are empty or NaN")], 1)
     candles = Candles.from_arrays(ts[keep], *(columns[name][keep] for name in PRICE_FIELDS))
-    return ValidCandles(candles, keep, raw.locator, raw.format, len(raw), duplicates)
+    return ValidCandles(candles, keep, raw.locator, raw.format, len(raw), duplicates, int(without_trades.sum()))
 
 
 def _drop_identical_duplicates(rows: np.ndarray, raw: RawCandles, findings: list[Finding]) -> tuple[np.ndarray, int]:

@@ -55,6 +55,7 @@ class OptimizationRequest:
     n_trials: int | None = None  # random and bayesian
     batch_size: int | None = None  # bayesian: trials per round
     seed: int | None = None  # random and bayesian (None: 0)
+    walk_forward: dict[str, Any] | None = None  # {train, test, step, anchored}: a walk-forward
 
 
 @dataclass(frozen=True)
@@ -81,6 +82,7 @@ class Optimization:
     n_trials: int | None
     batch_size: int | None
     seed: int | None
+    walk_forward: dict[str, Any] | None  # {train, test, step, anchored}: a walk-forward's windows
     status: str
     progress: int
     best: dict[str, Any] | None  # the top-ranked result once completed
@@ -126,21 +128,26 @@ class OptimizationStore(Protocol):
 
     def plan(self, optimization_id: str) -> dict[str, Any]: ...
 
-    def put_batch(self, optimization_id: str, index: int, combos: list[dict[str, Any]]) -> None: ...
+    def put_batch(self, optimization_id: str, index: int, batch: dict[str, Any]) -> None:
+        """Batch `index`: {"window": its train window, "combos": its combinations}."""
 
-    def batch(self, optimization_id: str, index: int) -> list[dict[str, Any]]: ...
+    def batch(self, optimization_id: str, index: int) -> dict[str, Any]: ...
 
     def put_items(self, optimization_id: str, items: list[dict[str, Any]], round_number: int = 0) -> str:
         """A round's distributed Map item list; returns its key (the ItemReader reads it)."""
 
-    def put_study(self, optimization_id: str, logs: list[dict[str, Any]]) -> None: ...
+    def put_study(self, optimization_id: str, logs: list[dict[str, Any]], window: int = 0) -> None: ...
 
-    def study(self, optimization_id: str) -> list[dict[str, Any]]:
-        """A Bayesian search's journal logs ([] before the first round)."""
+    def study(self, optimization_id: str, window: int = 0) -> list[dict[str, Any]]:
+        """A window's Bayesian study as journal logs ([] before the first round)."""
 
-    def put_round(self, optimization_id: str, round_number: int, trials: dict[int, int]) -> None: ...
+    def put_round(self, optimization_id: str, round_number: int, trials: dict[int, int], window: int = 0) -> None: ...
 
-    def round(self, optimization_id: str, round_number: int) -> dict[int, int]: ...
+    def round(self, optimization_id: str, round_number: int, window: int = 0) -> dict[int, int]: ...
+
+    def put_walk_forward(self, optimization_id: str, result: dict[str, Any]) -> None: ...
+
+    def walk_forward(self, optimization_id: str) -> dict[str, Any] | None: ...
 
     def put_results(self, optimization_id: str, index: int, results: dict[str, Any]) -> None: ...
 
@@ -189,7 +196,8 @@ class Optimizations:
             combination_count=count, method=request.method,
             direction=request.direction or default_direction(request.objective),
             constraints=list(request.constraints), min_trades=request.min_trades, n_trials=request.n_trials,
-            batch_size=request.batch_size, seed=request.seed, status=PENDING, progress=0, best=None, error=None,
+            batch_size=request.batch_size, seed=request.seed, walk_forward=request.walk_forward, status=PENDING,
+            progress=0, best=None, error=None,
             execution_arn=None, created_at=now, updated_at=now, started_at=None, completed_at=None,
         )
         self.repository.add(optimization)
@@ -239,17 +247,33 @@ class Optimizations:
         check_condition_timeframes(definition, request.timeframe)
         combos = sweep_combinations(definition, request.method, request.parameters, request.constraints,
                                     request.max_combinations, request.n_trials, request.seed)
-        return request, strategy, len(combos) if combos is not None else request.n_trials or 0
+        per_window = len(combos) if combos is not None else request.n_trials or 0
+        if request.walk_forward is None:
+            return request, strategy, per_window
+        from shared.optimizations.walk_forward import lay_out
 
-    def list(self, user: User, page: PageRequest, status: str | None = None) -> Page[Optimization]:
-        mine = [o for o in self.repository.list_owned(user.id) if status is None or o.status == status]
+        windows = lay_out(int(request.start_time.timestamp() * 1000), int(request.end_time.timestamp() * 1000),
+                          **request.walk_forward)
+        return request, strategy, per_window * len(windows)
+
+    def list(self, user: User, page: PageRequest, status: str | None = None,
+             walk_forwards: bool = False) -> Page[Optimization]:
+        """The user's optimizations (or walk-forwards), newest first."""
+        mine = [o for o in self.repository.list_owned(user.id)
+                if (status is None or o.status == status) and (o.walk_forward is not None) == walk_forwards]
         return paginate(ordered(mine, lambda o: o.created_at, DESC), page)
 
-    def get(self, user: User, optimization_id: str) -> Optimization:
+    def get(self, user: User, optimization_id: str, walk_forward: bool = False) -> Optimization:
+        """The user's optimization (or walk-forward: the two are separate resources); NotFound otherwise."""
         optimization = self.repository.get(optimization_id)
-        if optimization is None or optimization.owner_id != user.id:
-            raise NotFound("optimization not found")
+        if optimization is None or optimization.owner_id != user.id or (optimization.walk_forward is not None) != walk_forward:
+            raise NotFound("walk-forward not found" if walk_forward else "optimization not found")
         return optimization
+
+    def walk_forward_result(self, user: User, walk_forward_id: str) -> tuple[Optimization, dict[str, Any] | None]:
+        """A walk-forward and, once completed, its windows, stitched out-of-sample run and figures."""
+        walk_forward = self.get(user, walk_forward_id, walk_forward=True)
+        return walk_forward, self.store.walk_forward(walk_forward_id) if walk_forward.status == COMPLETED else None
 
     def results(self, user: User, optimization_id: str, page: PageRequest) -> Page[dict[str, Any]]:
         """The ranked results (best first), once completed; Conflict before."""

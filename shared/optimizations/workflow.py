@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
+from shared.candles import Candles
 from shared.engine import BacktestSettings
 from shared.errors import Conflict, DomainError, FieldError, NotFound, ValidationFailed
 from shared.realtime.events import EventPublisher, user_channel
@@ -29,6 +30,7 @@ from shared.market_data.store import CandleStore, SeriesManifest
 from shared.optimizations.sweep import (
     Combination, batch_count, batches, evaluate_batch, rank, search_space, sweep_combinations,
 )
+from shared.optimizations.walk_forward import Window, lay_out, walk_forward
 from shared.optimizations.service import Optimization, OptimizationRepository, OptimizationStore, settings_of
 from shared.backtests.model import COMPLETED, FAILED, PENDING, RUNNING, utc_now
 from shared.step_failures import OptimizationIncomplete, failure_message
@@ -61,19 +63,21 @@ class OptimizationWorkflow:
         start_ms, end_ms = _epoch_ms(optimization.start_time), _epoch_ms(optimization.end_time)
         source = choose_source(stored_series(self.candles, optimization.symbol), optimization.symbol,
                                optimization.timeframe, start_ms, end_ms)
+        windows = _windows(optimization)
         plan = {
             "strategy": optimization.strategy, "timeframe": optimization.timeframe, "start_ms": start_ms,
             "end_ms": end_ms, "source": json.loads(source.to_json()),
             "settings": asdict(settings_of(optimization.initial_balance, optimization.metadata["commission"],
                                          optimization.metadata["leverage"], optimization.timeframe)),
-            "batches": 0, "rounds": [], "trials": 0,
+            "windows": [[w.train_start_ms, w.train_end_ms] for w in windows],
+            "batches": 0, "rounds": [], "trials": [0] * len(windows),
         }
         if optimization.method == "bayesian":
-            return self._next_round(optimization, plan, [])
+            return self._next_round(optimization, plan, [[] for _ in windows])
         combos = sweep_combinations(optimization.strategy, optimization.method, optimization.parameters,
                                     optimization.constraints, optimization.max_combinations, optimization.n_trials,
-                                    optimization.seed)
-        return self._start_round(optimization, plan, combos or [])
+                                    optimization.seed) or []
+        return self._start_round(optimization, plan, [combos for _ in windows])
 
     def evaluate(self, optimization_id: str, index: int) -> dict[str, Any]:
         optimization = self.repository.get(optimization_id)
@@ -82,21 +86,23 @@ class OptimizationWorkflow:
         if self.store.has_results(optimization_id, index):  # a retried or redriven execution
             return {"batch": index, "skipped": "already evaluated"}
         plan = self.store.plan(optimization_id)
-        combos = [Combination(**combo) for combo in self.store.batch(optimization_id, index)]
-        source = SeriesManifest.from_json(json.dumps(plan["source"]).encode(), version=None)
+        batch = self.store.batch(optimization_id, index)
+        combos = [Combination(**combo) for combo in batch["combos"]]
+        start_ms, end_ms = plan["windows"][batch["window"]]
         started = time.perf_counter()
-        candles = read_series(self.candles, source, plan["timeframe"], plan["start_ms"], plan["end_ms"])
+        candles = self._candles(plan, start_ms, end_ms)
         if not len(candles):
             raise ValidationFailed("no candles in the requested range", [FieldError(
                 "start_time", f"no {optimization.symbol} {plan['timeframe']} candles between the start and end times")])
         read = time.perf_counter()
         evaluated = evaluate_batch(plan["strategy"], combos, candles, BacktestSettings(**plan["settings"]))
         timing = {"read_seconds": round(read - started, 6), "compute_seconds": round(time.perf_counter() - read, 6)}
-        self.store.put_results(optimization_id, index, {"batch": index, "results": evaluated.results,
+        self.store.put_results(optimization_id, index, {"batch": index, "window": batch["window"],
+                                                        "results": evaluated.results,
                                                         "indicator_computations": evaluated.indicator_computations}
                                | timing)
         done = self.store.results_done(optimization_id)
-        trials_done = done * plan["trials"] // max(1, plan["batches"])
+        trials_done = done * sum(plan["trials"]) // max(1, plan["batches"])
         progress = BATCHES_FROM + (BATCHES_TO - BATCHES_FROM) * min(trials_done, optimization.combination_count) // max(
             1, optimization.combination_count)
         self._progress(optimization, progress, f"evaluated {done} of {plan['batches']} batch(es)")
@@ -104,74 +110,105 @@ class OptimizationWorkflow:
                 "indicator_computations": evaluated.indicator_computations} | timing
 
     def tell(self, optimization_id: str, round_number: int) -> dict[str, Any]:
-        """After a round's Map: a Bayesian search tells the study the round's results and asks the
-        next round (`more`), until n_trials were evaluated or the space is exhausted; a grid or random
-        sweep has a single round. Runs again with the same outcome (the plan records each round)."""
+        """After a round's Map: a Bayesian search tells each window's study the round's results and
+        asks the next round (`more`), until n_trials were evaluated or the space is exhausted; a grid
+        or random sweep has a single round. Runs again with the same outcome (the plan records each
+        round)."""
         optimization = self._active(optimization_id)
         plan = self.store.plan(optimization_id)
         if len(plan["rounds"]) > round_number + 1:  # told already: a retried step answers the same
             return self._round_answer(optimization_id, plan, len(plan["rounds"]) - 1, more=True)
-        if optimization.method != "bayesian" or plan["trials"] >= (optimization.n_trials or 0):
+        if optimization.method != "bayesian":
             return self._round_answer(optimization_id, plan, round_number, more=False)
         from shared.optimizations.bayesian import tell_round
 
-        first, count = plan["rounds"][round_number]
-        documents = self._round_results(optimization_id, range(first, first + count))
-        logs = tell_round(self.store.study(optimization_id), optimization.direction, optimization.seed or 0,
-                          round_number, self.store.round(optimization_id, round_number),
-                          [result for document in documents for result in document["results"]],
-                          optimization.objective, optimization.min_trades)
+        logs = [self.store.study(optimization_id, window) for window in range(len(plan["windows"]))]
+        for window, first, count in plan["rounds"][round_number]:
+            documents = self._round_results(optimization_id, range(first, first + count))
+            logs[window] = tell_round(logs[window], optimization.direction, optimization.seed or 0, round_number,
+                                      self.store.round(optimization_id, round_number, window),
+                                      [result for document in documents for result in document["results"]],
+                                      optimization.objective, optimization.min_trades)
         return self._next_round(optimization, plan, logs)
 
     def finish(self, optimization_id: str) -> dict[str, Any]:
         optimization = self._active(optimization_id, also=COMPLETED)
-        documents = self._round_results(optimization_id, range(self.store.plan(optimization_id)["batches"]))
-        ranking = rank([result for document in documents for result in document["results"]], optimization.objective,
-                       optimization.direction, optimization.min_trades)
-        self.store.put_ranking(optimization_id, ranking)
-        completed = self._transition(lambda: self.repository.complete(optimization_id, ranking[0], self.clock()))
+        plan = self.store.plan(optimization_id)
+        documents = self._round_results(optimization_id, range(plan["batches"]))
+        rankings = [rank([result for document in documents if document["window"] == window
+                          for result in document["results"]], optimization.objective, optimization.direction,
+                         optimization.min_trades) for window in range(len(plan["windows"]))]
+        if optimization.walk_forward is None:
+            self.store.put_ranking(optimization_id, rankings[0])
+            best = rankings[0][0]
+            message = f"best {optimization.objective}: {best['objective_value']}"
+        else:
+            result = walk_forward(plan["strategy"], _windows(optimization), [ranking[0] for ranking in rankings],
+                                  lambda start, end: self._candles(plan, start, end), BacktestSettings(**plan["settings"]))
+            self.store.put_walk_forward(optimization_id, result)
+            best = {key: result[key] for key in ("walk_forward_efficiency", "in_sample_annualised_return")} | {
+                "out_of_sample_final_balance": result["out_of_sample"]["final_balance"]}
+            message = f"walk-forward efficiency: {best['walk_forward_efficiency']}"
+        completed = self._transition(lambda: self.repository.complete(optimization_id, best, self.clock()))
         self.store.delete_intermediates(optimization_id)
-        self._publish(completed, COMPLETED, DONE, f"best {optimization.objective}: {ranking[0]['objective_value']}")
-        return {"combinations": len(ranking), "batches": len(documents)} | {
+        self._publish(completed, COMPLETED, DONE, message)
+        return {"combinations": sum(len(ranking) for ranking in rankings), "batches": len(documents)} | {
             total: round(sum(document[total] for document in documents), 6)
             for total in ("indicator_computations", "read_seconds", "compute_seconds")}
 
-    def _next_round(self, optimization: Optimization, plan: dict[str, Any], logs: list[dict[str, Any]]) -> dict[str, Any]:
-        """Ask a Bayesian search's next round and start it (none left: the answer says no `more`)."""
+    def _candles(self, plan: dict[str, Any], start_ms: int, end_ms: int) -> Candles:
+        source = SeriesManifest.from_json(json.dumps(plan["source"]).encode(), version=None)
+        return read_series(self.candles, source, plan["timeframe"], start_ms, end_ms)
+
+    def _next_round(self, optimization: Optimization, plan: dict[str, Any],
+                    logs: list[list[dict[str, Any]]]) -> dict[str, Any]:
+        """Ask each window's next round of a Bayesian search and start it (none left: no `more`)."""
         from shared.optimizations.bayesian import ask_round
 
         space = search_space(optimization.strategy, optimization.parameters, optimization.constraints)
-        round_number = len(plan["rounds"])
-        wanted = min(optimization.batch_size or 1, (optimization.n_trials or 0) - plan["trials"])
-        asked = ask_round(space, optimization.strategy, logs, optimization.direction, optimization.seed or 0,
-                          round_number, wanted)
-        if not asked.combos and round_number == 0:
+        round_number, asked_combos = len(plan["rounds"]), []
+        for window, window_logs in enumerate(logs):
+            wanted = min(optimization.batch_size or 1, (optimization.n_trials or 0) - plan["trials"][window])
+            if wanted <= 0:
+                asked_combos.append([])
+                continue
+            asked = ask_round(space, optimization.strategy, window_logs, optimization.direction,
+                              optimization.seed or 0, round_number, wanted)
+            self.store.put_round(optimization.id, round_number, asked.trials, window)
+            self.store.put_study(optimization.id, asked.logs, window)
+            asked_combos.append(asked.combos)
+        if not any(asked_combos) and round_number == 0:
             raise ValidationFailed("no combination meets the constraints", [FieldError(
                 "constraints", "no combination asked meets every constraint and makes a valid strategy")])
-        if not asked.combos:  # every combination the constraints allow was evaluated
-            self.store.put_study(optimization.id, asked.logs)
+        if not any(asked_combos):  # every combination the constraints allow was evaluated
             return self._round_answer(optimization.id, plan, round_number - 1, more=False)
-        self.store.put_round(optimization.id, round_number, asked.trials)
-        self.store.put_study(optimization.id, asked.logs)
-        return self._start_round(optimization, plan, asked.combos)
+        return self._start_round(optimization, plan, asked_combos)
 
-    def _start_round(self, optimization: Optimization, plan: dict[str, Any], combos: list[Combination]) -> dict[str, Any]:
-        """Write a round's batches and Map items, then the plan that records them (the commit point)."""
-        count, first, round_number = batch_count(len(combos), self.max_concurrency), plan["batches"], len(plan["rounds"])
-        for offset, batch in enumerate(batches(combos, count)):
-            self.store.put_batch(optimization.id, first + offset, [asdict(combo) for combo in batch])
-        plan = plan | {"batches": first + count, "rounds": [*plan["rounds"], [first, count]],
-                       "trials": plan["trials"] + len(combos)}
+    def _start_round(self, optimization: Optimization, plan: dict[str, Any],
+                     combos_by_window: list[list[Combination]]) -> dict[str, Any]:
+        """Write a round's batches (each window's combinations split as `batch_count` says), then the
+        plan that records them (the commit point)."""
+        first, round_number, entries, trials = plan["batches"], len(plan["rounds"]), [], list(plan["trials"])
+        for window, combos in enumerate(combos_by_window):
+            if not combos:
+                continue
+            count = batch_count(len(combos), self.max_concurrency)
+            for offset, batch in enumerate(batches(combos, count)):
+                self.store.put_batch(optimization.id, first + offset,
+                                     {"window": window, "combos": [asdict(combo) for combo in batch]})
+            entries.append([window, first, count])
+            first, trials[window] = first + count, trials[window] + len(combos)
+        plan = plan | {"batches": first, "rounds": [*plan["rounds"], entries], "trials": trials}
         self.store.put_plan(optimization.id, plan)
         if round_number == 0:
-            self._progress(optimization, PREPARED, f"{len(combos)} combination(s) in {count} batch(es)")
+            self._progress(optimization, PREPARED, f"{sum(trials)} combination(s) in {first} batch(es)")
         return self._round_answer(optimization.id, plan, round_number, more=True)
 
     def _round_answer(self, optimization_id: str, plan: dict[str, Any], round_number: int, more: bool) -> dict[str, Any]:
-        first, count = plan["rounds"][round_number]
-        items_key = self.store.put_items(optimization_id, [{"optimization_id": optimization_id, "batch": first + i}
-                                                           for i in range(count)], round_number)
-        return {"bucket": self.store.bucket, "items_key": items_key, "round": round_number, "batches": count,
+        indices = [first + i for _, first, count in plan["rounds"][round_number] for i in range(count)]
+        items_key = self.store.put_items(optimization_id, [{"optimization_id": optimization_id, "batch": index}
+                                                           for index in indices], round_number)
+        return {"bucket": self.store.bucket, "items_key": items_key, "round": round_number, "batches": len(indices),
                 "more": more}
 
     def _round_results(self, optimization_id: str, indices: range) -> list[dict[str, Any]]:
@@ -217,6 +254,14 @@ class OptimizationWorkflow:
             self.publisher.publish(user_channel(optimization.owner_id), STATUS_EVENT, data)
         except Exception:  # noqa: BLE001 - events are best effort
             log.exception("could not publish %s for optimization %s", STATUS_EVENT, optimization.id)
+
+
+def _windows(optimization: Optimization) -> list[Window]:
+    """The train windows a sweep runs on: a walk-forward's, or the whole range once."""
+    start_ms, end_ms = _epoch_ms(optimization.start_time), _epoch_ms(optimization.end_time)
+    if optimization.walk_forward is None:
+        return [Window(start_ms, end_ms, end_ms, end_ms)]
+    return lay_out(start_ms, end_ms, **optimization.walk_forward)
 
 
 def _epoch_ms(moment: datetime) -> int:

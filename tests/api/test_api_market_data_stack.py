@@ -131,3 +131,44 @@ def test_a_bad_file_uploaded_to_its_url_fails_naming_its_lines_and_stores_nothin
     assert status["error_count"] == 3 and status["rows_imported"] == 0
     missing = http.get(f"{MARKET}/BADCOIN/1h", headers=bearer(token))
     assert missing.status_code == 404 and missing.json()["error"]["details"][0]["field"] == "symbol"
+
+
+def test_every_exporter_layout_imports_through_the_api_the_s3_drop_and_the_cli_to_the_same_candles(
+        http, token, tmp_path):
+    """Acceptance: each layout of tests/fakes/exporter_files.py, posted to the API, dropped into the
+    imports bucket (its S3 event runs the import function) and read by the CLI, gives the same candles."""
+    import os
+
+    import boto3
+
+    from adapters.cli import read_candles
+    from shared.market_data.wire import candle_dicts
+    from tests.fakes.exporter_files import LAYOUTS
+
+    s3 = boto3.client("s3")  # the stack's AWS_ENDPOINT_URL
+    queued = {}
+    for i, (name, sample) in enumerate(LAYOUTS.items()):
+        api_symbol, s3_symbol = f"{sample.symbol}{i:02d}API", f"{sample.symbol}{i:02d}S3"
+        body = {"symbol": api_symbol, "timeframe": "1h", "file_format": "csv",
+                "file_content": base64.b64encode(sample.content).decode()}
+        response = http.post(f"{MARKET}/import", json=body, headers=bearer(token))
+        assert response.status_code == 202, (name, response.text)
+        s3.put_object(Bucket=os.environ["IMPORTS_BUCKET"], Key=f"imports/candles/{s3_symbol}/1h/{name}.dat",
+                      Body=sample.content)
+        queued[name] = (response.json()["import_id"], api_symbol, s3_symbol)
+
+    for name, (import_id, api_symbol, s3_symbol) in queued.items():
+        sample = LAYOUTS[name]
+        status = _finished(http, token, import_id)
+        assert status["status"] == "completed", (name, status)
+        assert status["rows_without_trades"] == sample.rows_without_trades, name
+        path = tmp_path / f"{name}.dat"
+        path.write_bytes(sample.content)
+        cli = candle_dicts(read_candles(str(path), "1h", sample.symbol))
+        assert [c["volume"] for c in cli] == list(sample.volume), name
+        assert http.get(f"{MARKET}/{api_symbol}/1h", headers=bearer(token)).json()["data"] == cli, name
+        deadline = time.monotonic() + IMPORT_TIMEOUT_S
+        while (dropped := http.get(f"{MARKET}/{s3_symbol}/1h", headers=bearer(token))).status_code == 404:
+            assert time.monotonic() < deadline, f"{name}: the S3 drop was not imported"
+            time.sleep(0.1)
+        assert dropped.json()["data"] == cli, name

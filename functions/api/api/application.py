@@ -8,14 +8,17 @@ from fastapi import FastAPI
 
 from api.errors import install_error_handlers
 from api.middleware import ApiGatewayMiddleware, rate_limit_category
-from api.routes import auth, backtests, health, indicators, market_data, optimizations, strategies, trades, transactions
+from api.routes import (
+    auth, backtests, health, indicators, market_data, monte_carlo, optimizations, strategies, trades, transactions,
+    walk_forwards,
+)
 from api.wiring import ApiServices
 from shared import __version__
 from shared.accounts.rate_limits import AUTH, SEED_LIMITS
 
 # Each area's router; market data and transactions add theirs here.
 ROUTERS = (health.router, auth.router, strategies.router, backtests.router, trades.router, market_data.router,
-           optimizations.router, transactions.router, indicators.router)
+           optimizations.router, transactions.router, monte_carlo.router, walk_forwards.router, indicators.router)
 
 DESCRIPTION = """
 Backtest crypto trading strategies written as JSON rules. Current version: **v1**, every route

@@ -198,7 +198,7 @@ class ImportOut(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [{
         "import_id": "6f1c2b9e-3d4a-4c5b-8e7f-1a2b3c4d5e6f", "status": "completed", "symbol": "BTCUSDT",
         "timeframe": "1m", "source": "api", "format": "binance_kline_csv", "rows_in_file": 1440,
-        "rows_imported": 1438, "rows_unchanged": 0, "duplicates_dropped": 2,
+        "rows_imported": 1438, "rows_unchanged": 0, "duplicates_dropped": 2, "rows_without_trades": 0,
         "gaps": {"missing_candles": 2, "gap_count": 1, "gaps": [
             {"start": "2024-03-01T10:00:00Z", "end": "2024-03-01T10:02:00Z", "missing_candles": 2}]},
         "errors": [], "error_count": 0, "first_timestamp": "2024-03-01T00:00:00Z",
@@ -219,6 +219,8 @@ class ImportOut(BaseModel):
     rows_imported: int = Field(description="New candles stored.")
     rows_unchanged: int = Field(description="Candles already stored identically.")
     duplicates_dropped: int = Field(description="Identical repeats within the file.")
+    rows_without_trades: int = Field(description="Rows whose prices are all empty or NaN: periods without "
+                                                 "trades, skipped and counted in `gaps`.")
     gaps: GapsOut
     errors: list[ErrorDetail] = Field(description="Why a failed import failed: the first 100 problems, each "
                                                   "naming its place in the file (`line 12`, `row 5`).")

@@ -29,6 +29,7 @@ from api.settings import ApiSettings
 from shared.accounts.service import Accounts
 from shared.backtests.service import Backtests
 from shared.optimizations.service import Optimizations
+from shared.backtests.analyses import Analyses
 from shared.accounts.rate_limits import RateLimiter
 from shared.strategies.service import Strategies
 from shared.backtests.trades import Trades
@@ -69,6 +70,7 @@ class ApiServices:
     # Made on the first market-data request: it loads NumPy and pyarrow, which other routes do without.
     market_data: Callable[[], MarketDataService]
     optimizations: Optimizations
+    analyses: Analyses
     # Made on the first transaction request: queuing an import reaches the candle store's module.
     transactions: Callable[[], TransactionServices]
 
@@ -114,6 +116,7 @@ def build_services(settings: ApiSettings, endpoint_url: str | None = None) -> Ap
             batch_memory_mb=settings.optimization_batch_memory_mb,
         ),
         transactions=cache(partial(build_transactions, settings, endpoint_url, backtests)),
+        analyses=Analyses(backtests),
     )
 
 

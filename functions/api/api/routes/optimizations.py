@@ -43,8 +43,10 @@ class OptimizationMetadataIn(BaseModel):
                               allow_inf_nan=False, description="Percent of notional charged on each side.")
 
 
-class OptimizationCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [_EXAMPLE]})
+class SweepCreate(BaseModel):
+    """What an optimization and a walk-forward share: the strategy, range, parameters and search."""
+
+    model_config = ConfigDict(extra="forbid")
 
     strategy_id: UUID
     symbol: str = Field(min_length=1, max_length=30)
@@ -79,6 +81,20 @@ class OptimizationCreate(BaseModel):
                                                "it runs: numbers, parameter names, + - * / // %, comparisons, "
                                                "and/or/not.")
     min_trades: int = Field(0, ge=0, le=1_000_000, description="Results with fewer closed trades rank last.")
+
+    def request(self, **extra: Any) -> OptimizationRequest:
+        return OptimizationRequest(
+            strategy_id=str(self.strategy_id), symbol=self.symbol, timeframe=self.timeframe,
+            start_time=self.start_time, end_time=self.end_time, initial_balance=self.initial_balance,
+            parameters=self.parameters, objective=self.objective, leverage=self.metadata.leverage,
+            commission=self.metadata.commission, max_combinations=self.max_combinations, method=self.method,
+            direction=self.direction, constraints=tuple(self.constraints), min_trades=self.min_trades,
+            n_trials=self.n_trials, batch_size=self.batch_size, seed=self.seed, **extra)
+
+
+class OptimizationCreate(SweepCreate):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [_EXAMPLE]})
+
     dry_run: bool = Field(False, description="Only check and estimate (200): combination and batch counts, Lambda "
                                              "GB-seconds, cost and ETA; nothing runs.")
 
@@ -175,14 +191,7 @@ def _result(result: dict[str, Any] | None) -> OptimizationResultOut | None:
                          "it: each combination is a backtest over the whole range. With `dry_run: true`, answers "
                          "the estimate (200) instead.")
 def create_optimization(body: OptimizationCreate, user: CurrentUser, services: Services) -> Any:
-    request = OptimizationRequest(
-        strategy_id=str(body.strategy_id), symbol=body.symbol, timeframe=body.timeframe, start_time=body.start_time,
-        end_time=body.end_time, initial_balance=body.initial_balance, parameters=body.parameters,
-        objective=body.objective, leverage=body.metadata.leverage, commission=body.metadata.commission,
-        max_combinations=body.max_combinations, method=body.method, direction=body.direction,
-        constraints=tuple(body.constraints), min_trades=body.min_trades, n_trials=body.n_trials,
-        batch_size=body.batch_size, seed=body.seed,
-    )
+    request = body.request()
     if body.dry_run:
         estimate = OptimizationEstimate.model_validate(services.optimizations.estimate(user, request))
         return JSONResponse(estimate.model_dump(mode="json"), status_code=200)

@@ -1,0 +1,68 @@
+"""Analyses of a completed backtest (its owner's only): Monte Carlo resampling of its trades' returns
+or of its equity curve's bar returns (`shared.backtests.monte_carlo`, NumPy: loaded per request)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from shared.accounts.model import User
+from shared.backtests.model import COMPLETED, Backtest
+from shared.backtests.service import Backtests
+from shared.errors import Conflict, FieldError, ValidationFailed
+
+ALL_TRADES = 10**9
+MONTE_CARLO_METHODS = ("trade_permutation", "trade_bootstrap", "block_bootstrap")
+MAX_SIMULATIONS = 10_000
+
+
+@dataclass(frozen=True)
+class MonteCarloRequest:
+    method: str
+    simulations: int
+    seed: int = 0
+    block: int = 20  # block_bootstrap: bars per block
+    ruin_threshold: float = 0.5  # ruin: equity below this fraction of the initial balance
+
+
+@dataclass
+class Analyses:
+    backtests: Backtests
+    # A completed backtest's per-bar equity curve (None when none is stored): block_bootstrap's input.
+    equity: Callable[[str], Any | None] | None = None
+
+    def monte_carlo(self, user: User, backtest_id: str, request: MonteCarloRequest) -> dict[str, Any]:
+        import numpy as np
+
+        from shared.backtests import monte_carlo
+
+        backtest = self.backtests.get(user, backtest_id)
+        if backtest.status != COMPLETED:
+            raise Conflict(f"the backtest is {backtest.status}: Monte Carlo needs a completed backtest")
+        years = monte_carlo.years_between(_ms(backtest.start_time), _ms(backtest.end_time))
+        if request.method == "block_bootstrap":
+            curve = self.equity(backtest_id) if self.equity else None
+            if curve is None:
+                raise ValidationFailed("no equity curve", [FieldError(
+                    "method", "block_bootstrap needs the backtest's stored equity curve, which this backtest has not")])
+            outcome = monte_carlo.simulate(monte_carlo.bar_returns(curve), backtest.initial_balance, years, request)
+            return self._answer(backtest, request, outcome, trades=None)
+        trades = [t for t in self.backtests.trades.page(backtest_id, None, None, 0, ALL_TRADES)[0]
+                  if t.exit_time is not None]
+        returns = monte_carlo.trade_returns(
+            np.array([_ms(t.entry_time) for t in trades], dtype=np.int64),
+            np.array([_ms(t.exit_time) for t in trades], dtype=np.int64),
+            np.array([t.pnl for t in trades], dtype=np.float64), backtest.initial_balance)
+        outcome = monte_carlo.simulate(returns, backtest.initial_balance, years, request)
+        return self._answer(backtest, request, outcome, trades=len(trades))
+
+    @staticmethod
+    def _answer(backtest: Backtest, request: MonteCarloRequest, outcome: dict[str, Any],
+                trades: int | None) -> dict[str, Any]:
+        return {"backtest_id": backtest.id, "initial_balance": backtest.initial_balance,
+                "backtest_final_balance": backtest.final_balance, "trades": trades} | asdict(request) | outcome
+
+
+def _ms(moment: Any) -> int:
+    return int(round(moment.timestamp() * 1000))
