@@ -342,19 +342,24 @@ def _equity_statistics(equity: np.ndarray, drawdown: Drawdown, total_pnl: float)
     if not n:
         return dict.fromkeys(("recovery_factor", "ulcer_index", "max_run_up", "max_run_up_percentage",
                               "average_drawdown_duration", "max_drawdown_duration"))
-    peak = np.maximum.accumulate(equity)
-    underwater = np.divide(peak - equity, peak, out=np.zeros(n), where=peak > 0.0)
-    underwater *= 100.0
-    trough = np.minimum.accumulate(equity)
-    run_up = equity - trough
-    run_up_percentage = np.divide(run_up, trough, out=np.zeros(n), where=trough > 0.0)
+    # Two running extremes and a few passes over two buffers: this runs on every backtest.
+    extreme = np.maximum.accumulate(equity)
+    ratio = np.ones(n)
+    np.divide(equity, extreme, out=ratio, where=extreme > 0.0)
+    ratio -= 1.0  # minus the drawdown as a fraction of the peak
+    ulcer = 100.0 * math.sqrt(float(np.einsum("i,i->", ratio, ratio)) / n)
+    np.minimum.accumulate(equity, out=extreme)  # now the trough so far
+    ratio[:] = 1.0
+    np.divide(equity, extreme, out=ratio, where=extreme > 0.0)
+    max_run_up_percentage = 100.0 * (float(ratio.max()) - 1.0)
+    np.subtract(equity, extreme, out=ratio)
     periods = drawdown.drawdown_periods
     durations = np.where(periods.recovery >= 0, periods.recovery, n - 1) - periods.start
     return {
         "recovery_factor": total_pnl / drawdown.max_drawdown if drawdown.max_drawdown > 0.0 else None,
-        "ulcer_index": math.sqrt(float(np.einsum("i,i->", underwater, underwater)) / n),
-        "max_run_up": float(run_up.max()),
-        "max_run_up_percentage": 100.0 * float(run_up_percentage.max()),
+        "ulcer_index": ulcer,
+        "max_run_up": float(ratio.max()),
+        "max_run_up_percentage": max_run_up_percentage,
         "average_drawdown_duration": _mean(durations),
         "max_drawdown_duration": int(durations.max()) if len(durations) else 0,
     }

@@ -9,21 +9,13 @@ import pytest
 
 from shared.candles import Candles
 from shared.indicators import REGISTRY, IndicatorCache, series_ref
+from tests.test_indicators import walk
 
 BARS = 300
 TRUNCATIONS = (40, 97, 180, 251, BARS - 1)
 
 
-def candles(n: int = BARS, seed: int = 17, spacing_ms: int = 3_600_000) -> Candles:
-    rng = np.random.default_rng(seed)
-    close = 100 * np.exp(np.cumsum(rng.normal(0, 0.01, n)))
-    open_ = np.concatenate(([close[0]], close[:-1])) * np.exp(rng.normal(0, 0.002, n))
-    high = np.maximum(open_, close) * (1 + rng.uniform(0, 0.005, n))
-    low = np.minimum(open_, close) * (1 - rng.uniform(0, 0.005, n))
-    return Candles.from_arrays(np.arange(n) * spacing_ms, open_, high, low, close, rng.uniform(1, 5, n))
-
-
-DATA = candles()
+DATA = walk(BARS, seed=17)
 
 
 def assert_no_lookahead(ref, data: Candles, timeframe: str | None = None) -> None:
@@ -42,6 +34,6 @@ def test_no_indicator_output_looks_ahead(name: str) -> None:
 @pytest.mark.parametrize("name", ["sma", "rsi", "macd", "ichimoku", "pivots", "fractals", "supertrend", "cdlengulfing"])
 def test_no_coarser_timeframe_value_looks_ahead(name: str) -> None:
     # Given hourly candles and the indicator on 4h candles resampled from them
-    data = candles(BARS * 4, seed=5)
+    data = walk(BARS * 4, seed=5)
     for output in REGISTRY[name].outputs:
         assert_no_lookahead(series_ref(name, {}, output, timeframe="4h"), data, timeframe="1h")

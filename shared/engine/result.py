@@ -66,15 +66,17 @@ class Trades:
         end = np.where(self.is_open, n, self.exit_bar)
         lowest = np.minimum(self.entry_price, self.exit_price)
         highest = np.maximum(self.entry_price, self.exit_price)
-        spans = end > self.entry_bar
-        if spans.any():
-            # reduceat over [start, end) pairs: even positions; a sentinel lets end reach n.
-            bounds = np.empty(2 * int(spans.sum()), dtype=np.intp)
-            bounds[0::2], bounds[1::2] = self.entry_bar[spans], end[spans]
-            lows = np.minimum.reduceat(np.append(candles.low, np.inf), bounds)[0::2]
-            highs = np.maximum.reduceat(np.append(candles.high, -np.inf), bounds)[0::2]
-            lowest[spans] = np.minimum(lowest[spans], lows)
-            highest[spans] = np.maximum(highest[spans], highs)
+        closed_span = (end > self.entry_bar) & (end < n)
+        if closed_span.any():
+            # reduceat over [start, end) pairs: the even positions (end < n is a valid index).
+            bounds = np.empty(2 * int(closed_span.sum()), dtype=np.intp)
+            bounds[0::2], bounds[1::2] = self.entry_bar[closed_span], end[closed_span]
+            lowest[closed_span] = np.minimum(lowest[closed_span], np.minimum.reduceat(candles.low, bounds)[0::2])
+            highest[closed_span] = np.maximum(highest[closed_span], np.maximum.reduceat(candles.high, bounds)[0::2])
+        for row in np.flatnonzero((end == n) & (end > self.entry_bar)):  # still open: few
+            start = int(self.entry_bar[row])
+            lowest[row] = min(lowest[row], float(candles.low[start:].min()))
+            highest[row] = max(highest[row], float(candles.high[start:].max()))
         long = self.side > 0
         adverse = np.where(long, self.entry_price - lowest, highest - self.entry_price)
         favourable = np.where(long, highest - self.entry_price, self.entry_price - lowest)

@@ -178,8 +178,9 @@ def unbounded(p: Params) -> None:
 
 
 def after_warmup(values: np.ndarray, warmup: int) -> np.ndarray:
-    """values as float64 with its first `warmup` bars NaN (TA-Lib leaves 0 there for integer
-    outputs such as candlestick patterns)."""
-    out = np.array(values, dtype=np.float64)
+    """values (a fresh array the caller owns) as float64 with its first `warmup` bars NaN, in
+    place when it is float64 already (TA-Lib leaves 0 there for integer outputs such as
+    candlestick patterns, which are converted)."""
+    out = np.asarray(values, dtype=np.float64)
     out[:warmup] = np.nan
     return out
