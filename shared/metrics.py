@@ -342,17 +342,13 @@ def _equity_statistics(equity: np.ndarray, drawdown: Drawdown, total_pnl: float)
     if not n:
         return dict.fromkeys(("recovery_factor", "ulcer_index", "max_run_up", "max_run_up_percentage",
                               "average_drawdown_duration", "max_drawdown_duration"))
-    # Two running extremes and a few passes over two buffers: this runs on every backtest.
-    extreme = np.maximum.accumulate(equity)
-    ratio = np.ones(n)
-    np.divide(equity, extreme, out=ratio, where=extreme > 0.0)
+    # Two running extremes and a few passes over one buffer: this runs on every backtest.
+    ratio = _ratio_to(equity, np.maximum.accumulate(equity))
     ratio -= 1.0  # minus the drawdown as a fraction of the peak
     ulcer = 100.0 * math.sqrt(float(np.einsum("i,i->", ratio, ratio)) / n)
-    np.minimum.accumulate(equity, out=extreme)  # now the trough so far
-    ratio[:] = 1.0
-    np.divide(equity, extreme, out=ratio, where=extreme > 0.0)
-    max_run_up_percentage = 100.0 * (float(ratio.max()) - 1.0)
-    np.subtract(equity, extreme, out=ratio)
+    trough = np.minimum.accumulate(equity)
+    max_run_up_percentage = 100.0 * (float(_ratio_to(equity, trough).max()) - 1.0)
+    np.subtract(equity, trough, out=ratio)
     periods = drawdown.drawdown_periods
     durations = np.where(periods.recovery >= 0, periods.recovery, n - 1) - periods.start
     return {
@@ -363,6 +359,15 @@ def _equity_statistics(equity: np.ndarray, drawdown: Drawdown, total_pnl: float)
         "average_drawdown_duration": _mean(durations),
         "max_drawdown_duration": int(durations.max()) if len(durations) else 0,
     }
+
+
+def _ratio_to(values: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """values / reference, 1 where the reference is not positive (a blown account)."""
+    if reference.min() > 0.0:
+        return values / reference
+    out = np.ones(len(values))
+    np.divide(values, reference, out=out, where=reference > 0.0)
+    return out
 
 
 def _side_summary(trades: TradeColumns, closed: np.ndarray, side: int) -> dict[str, float | int | None]:
