@@ -6,8 +6,10 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 API_PORT ?= 3000
 WS_PORT ?= 3001
+WEB_PORT ?= 3002
+WEB_SOURCES := $(shell find web/src web/index.html web/vite.config.ts web/tsconfig.json -type f 2>/dev/null)
 
-.PHONY: dev test lint bench build deploy lock clean
+.PHONY: dev test lint bench build deploy publish-web lock clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -18,17 +20,26 @@ $(STAMP): $(BIN)/python requirements/*.txt layers/dependencies/requirements.txt 
 	$(BIN)/pip install -q --disable-pip-version-check --no-deps -e .
 	touch $@
 
-dev: $(STAMP)
+dev: $(STAMP) web/dist/index.html
 	$(BIN)/python -m compileall -q shared adapters functions local
-	API_PORT=$(API_PORT) WS_PORT=$(WS_PORT) $(BIN)/python -m local
+	API_PORT=$(API_PORT) WS_PORT=$(WS_PORT) WEB_PORT=$(WEB_PORT) $(BIN)/python -m local
+
+# The dashboard: Node packages exactly as locked, then the static build `make dev` serves.
+web/node_modules/.package-lock.json: web/package-lock.json
+	cd web && npm ci --no-audit --no-fund
+web/dist/index.html: web/node_modules/.package-lock.json $(WEB_SOURCES)
+	cd web && npm run build
 
 # Bytecode first: the local stack imports handlers on worker threads, and compiling source on
 # several threads at once can trip CPython 3.11's AST recursion check (PYTHONDONTWRITEBYTECODE
 # environments would otherwise compile on every import).
-test: $(STAMP)
+test: $(STAMP) web/dist/index.html
 	$(BIN)/cfn-lint template.yaml
 	$(BIN)/python -m compileall -q shared adapters functions local tests bench
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	cd web && npm test
+	@test -x /usr/bin/chromium || { echo "the dashboard's end-to-end test needs /usr/bin/chromium (apt-get install -y chromium)"; exit 1; }
+	cd web && node e2e/run.mjs
 
 # The peers of bench/engine_vs_peers.py need a newer numpy than the Lambda pin: that script
 # builds its own bench/.venv-peers from requirements/bench.txt.
@@ -40,11 +51,21 @@ bench: $(STAMP)
 build:
 	sam build
 
-deploy: build
+deploy: build web/dist/index.html
 	sam deploy --guided
+	$(MAKE) publish-web
+
+# The dashboard's files into the stack's WebBucket (config.json is the stack's own: WebConfig),
+# then CloudFront drops its cached index.html (assets are content-hashed).
+STACK ?= $(shell sed -n 's/^stack_name *= *"\(.*\)"/\1/p' samconfig.toml | head -1)
+publish-web: web/dist/index.html
+	bucket=$$(aws cloudformation describe-stacks --stack-name $(STACK) --query "Stacks[0].Outputs[?OutputKey=='WebBucketName'].OutputValue" --output text) && \
+	distribution=$$(aws cloudformation describe-stacks --stack-name $(STACK) --query "Stacks[0].Outputs[?OutputKey=='WebDistributionId'].OutputValue" --output text) && \
+	aws s3 sync web/dist "s3://$$bucket" --delete --exclude config.json && \
+	aws cloudfront create-invalidation --distribution-id "$$distribution" --paths /index.html
 
 lock: $(BIN)/python
 	$(BIN)/pip freeze --exclude-editable > requirements/constraints.txt
 
 clean:
-	rm -rf $(VENV) .aws-sam .pytest_cache
+	rm -rf $(VENV) .aws-sam .pytest_cache web/node_modules web/dist

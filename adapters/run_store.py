@@ -3,6 +3,7 @@
     plan.json                 Prepare's plan (pinned candle series, chunk spans)
     chunks/<index>.npz        each chunk's result (`ChunkResult.to_arrays()` + its compute seconds)
     stitched.npz              the stitched trades' columns + a JSON document (balance, summary, metrics)
+    equity.npz                the stitched equity series beside buy-and-hold (Persist stores it for the API)
 
 Everything is written whole and deterministically, so a retried step rewrites the same object.
 The prefix is what `S3TradeStore.delete` removes along with the trades (a cancel, a delete, a
@@ -18,6 +19,7 @@ from typing import Any
 import numpy as np
 from botocore.exceptions import ClientError
 
+from shared.backtests.equity import EquitySeries
 from shared.engine import Trades
 from shared.engine.chunks import ChunkResult
 from shared.errors import NotFound
@@ -68,6 +70,13 @@ class S3RunStore:
     def stitched(self, backtest_id: str) -> tuple[Trades, dict[str, Any]]:
         arrays = _arrays(self._get(f"{run_prefix(backtest_id)}stitched.npz"))
         return Trades(**{name: arrays[name] for name in _TRADE_COLUMNS}), json.loads(str(arrays["document"]))
+
+    def put_equity(self, backtest_id: str, series: EquitySeries) -> None:
+        arrays = {"timestamps": series.timestamps, "equity": series.equity, "benchmark": series.benchmark}
+        self._put(f"{run_prefix(backtest_id)}equity.npz", _npz(arrays))
+
+    def equity(self, backtest_id: str) -> EquitySeries:
+        return EquitySeries(**_arrays(self._get(f"{run_prefix(backtest_id)}equity.npz")))
 
     def delete(self, backtest_id: str) -> None:
         paginator = self._s3.get_paginator("list_objects_v2")

@@ -85,6 +85,7 @@ def backtest_workflow_from_env() -> BacktestWorkflow:
     from adapters.publisher import publisher_from_env
     from adapters.repositories.backtests import DynamoBacktestRepository
     from adapters.repositories.binding import bind
+    from adapters.repositories.equity import S3EquityStore
     from adapters.repositories.trades import S3TradeStore
     from adapters.repositories.transactions import S3ReplayStore
     from adapters.run_store import S3RunStore
@@ -95,6 +96,7 @@ def backtest_workflow_from_env() -> BacktestWorkflow:
     return BacktestWorkflow(
         backtests=DynamoBacktestRepository(bind(BacktestItem, os.environ["BACKTESTS_TABLE"])),
         trades=S3TradeStore(s3, results),
+        equity=S3EquityStore(s3, results),
         runs=S3RunStore(s3, results),
         candles=candles,
         publisher=publisher_from_env(),

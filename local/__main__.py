@@ -8,6 +8,7 @@ import signal
 import threading
 
 from local.stack import LocalStack
+from local.web import WebServer
 
 
 def main() -> None:
@@ -17,9 +18,11 @@ def main() -> None:
                        market_replay=True)
     stack.start()
     api, ws = stack.api_url, stack.ws_url
+    web = WebServer(int(os.environ.get("WEB_PORT", 3002)), api, ws).start()
     print(
         f"""
 Backtest service running locally (embedded AWS: moto at {stack.aws.url})
+  Dashboard  {web.url}
   REST API   {api}/api/v1      docs: {api}/api/docs
   WebSocket  {ws}
 
@@ -36,6 +39,7 @@ Ctrl-C stops everything.
     signal.signal(signal.SIGTERM, lambda *_: stopped.set())
     stopped.wait()
     print("stopping...", flush=True)
+    web.stop()
     stack.stop()
 
 

@@ -3,6 +3,11 @@
 Routes come from the functions' `Api` events in the template. Each request becomes the
 event API Gateway sends a Lambda proxy integration (payload format 1.0), and the handler's
 response dict becomes the HTTP response, so a handler cannot tell it is not on AWS.
+
+CORS as the template's `Cors` makes API Gateway do it: a preflight (any
+`OPTIONS` on a declared path) is answered 204 by the gateway itself with the template's
+Allow-Origin/-Methods/-Headers/Max-Age, and the gateway's own errors (403 for an undeclared
+path, 502 for a failed integration) carry the headers of the template's `GatewayResponses`.
 """
 
 from __future__ import annotations
@@ -58,9 +63,42 @@ def template_routes(template: Template, functions: dict[str, LocalFunction], api
     return sorted(routes, key=lambda r: r.specificity)
 
 
+@dataclass(frozen=True)
+class GatewayCors:
+    """The preflight answer and the headers of gateway-made 4xx/5xx answers, from the template."""
+
+    preflight: dict[str, str]
+    errors_4xx: dict[str, str]
+    errors_5xx: dict[str, str]
+
+
+def _header_value(value: str) -> str:
+    """API Gateway header mappings are static values in single quotes: `'*'`."""
+    return value[1:-1] if len(value) >= 2 and value[0] == value[-1] == "'" else value
+
+
+def template_cors(template: Template, api_logical_id: str) -> GatewayCors:
+    props = template.resolve(template.resources[api_logical_id].get("Properties", {}))
+    cors = props.get("Cors") or {}
+    if isinstance(cors, str):  # the short form: only the origin
+        cors = {"AllowOrigin": cors}
+    names = {"AllowOrigin": "Access-Control-Allow-Origin", "AllowMethods": "Access-Control-Allow-Methods",
+             "AllowHeaders": "Access-Control-Allow-Headers", "MaxAge": "Access-Control-Max-Age"}
+    preflight = {header: _header_value(str(cors[key])) for key, header in names.items() if key in cors}
+
+    def gateway_headers(kind: str) -> dict[str, str]:
+        response = (props.get("GatewayResponses") or {}).get(kind) or {}
+        headers = (response.get("ResponseParameters") or {}).get("Headers") or {}
+        return {name: _header_value(str(value)) for name, value in headers.items()}
+
+    return GatewayCors(preflight, gateway_headers("DEFAULT_4XX"), gateway_headers("DEFAULT_5XX"))
+
+
 class RestGateway:
-    def __init__(self, routes: list[Route], stage: str, port: int, api_id: str) -> None:
+    def __init__(self, routes: list[Route], stage: str, port: int, api_id: str,
+                 cors: GatewayCors | None = None) -> None:
         self.routes = routes
+        self.cors = cors or GatewayCors({}, {}, {})
         self.stage = stage
         self.api_id = api_id
         self._server = ThreadingHTTPServer(("127.0.0.1", port), self._handler_class())
@@ -82,6 +120,10 @@ class RestGateway:
             if found and route.method in ("ANY", method):
                 return route, dict(zip(route.parameter_names, found.groups()))
         return None
+
+    def declares(self, path: str) -> bool:
+        """Some resource covers the path (with any method)."""
+        return any(route.pattern.match(path) for route in self.routes)
 
     def event(self, route: Route, params: dict[str, str], method: str, raw_path: str, headers: Any,
               body: bytes, source_ip: str) -> dict[str, Any]:
@@ -150,11 +192,16 @@ class RestGateway:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
                 path = urllib.parse.urlsplit(self.path).path
+                if self.command == "OPTIONS" and gateway.cors.preflight and gateway.declares(path):
+                    # SAM's Cors: a mock integration on every resource answers the preflight.
+                    self._send(204, gateway.cors.preflight, b"")
+                    return
                 matched = gateway.match(self.command, path)
                 if matched is None:
                     # What API Gateway answers for a path/method no resource declares.
                     self._send(403, {"Content-Type": "application/json",
-                                     "x-amzn-ErrorType": "MissingAuthenticationTokenException"},
+                                     "x-amzn-ErrorType": "MissingAuthenticationTokenException",
+                                     **gateway.cors.errors_4xx},
                                b'{"message":"Missing Authentication Token"}')
                     return
                 route, params = matched
@@ -163,7 +210,8 @@ class RestGateway:
                     response = route.function.invoke(event)
                 except Exception:  # noqa: BLE001 - API Gateway's answer to a failed integration
                     log.exception("integration %s failed", route.function.logical_id)
-                    self._send(502, {"Content-Type": "application/json"}, b'{"message": "Internal server error"}')
+                    self._send(502, {"Content-Type": "application/json", **gateway.cors.errors_5xx},
+                               b'{"message": "Internal server error"}')
                     return
                 self._send(*_http_response(response))
 

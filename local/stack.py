@@ -18,7 +18,7 @@ from moto.server import ThreadedMotoServer
 from local.aws_front import AwsFront
 from local.functions import LocalFunction, merged_environment, template_functions
 from local.resources import provision
-from local.rest_gateway import RestGateway, template_routes
+from local.rest_gateway import RestGateway, template_cors, template_routes
 from local.template import REGION, TEMPLATE_PATH, Template
 from local.ws_gateway import WebSocketGateway, template_websocket_routes
 
@@ -72,7 +72,7 @@ class LocalStack:
         if self.seed_sample_data:
             self._seed_sample_data()
         self.rest = RestGateway(template_routes(self.template, self.functions, REST_API), stage, self.api_port,
-                                self.template.physical_name(REST_API))
+                                self.template.physical_name(REST_API), template_cors(self.template, REST_API))
         self.rest.start()
         self.ws.start()
         if self.market_replay:

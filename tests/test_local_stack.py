@@ -91,6 +91,34 @@ def test_a_path_no_resource_declares_gets_api_gateways_answer(stack):
     assert json.loads(error.value.read()) == {"message": "Missing Authentication Token"}
 
 
+def test_a_preflight_is_answered_by_the_gateway_with_the_templates_cors(stack):
+    # Given a browser on another origin, When it preflights a bearer-token POST,
+    # Then the gateway answers 204 with the template's Cors (CorsAllowedOrigin defaults to *).
+    request = urllib.request.Request(f"{stack.api_url}/api/v1/backtests", method="OPTIONS", headers={
+        "Origin": "http://127.0.0.1:3002", "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "authorization, content-type"})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        assert response.status == 204
+        headers = response.headers
+    assert headers["Access-Control-Allow-Origin"] == "*"
+    assert headers["Access-Control-Allow-Headers"] == "authorization, content-type"
+    assert set(headers["Access-Control-Allow-Methods"].split(",")) >= {"GET", "POST", "PUT", "DELETE"}
+    assert headers["Access-Control-Max-Age"] == "600"
+
+
+def test_every_answer_carries_allow_origin_and_exposes_the_rate_limit_headers(stack):
+    with urllib.request.urlopen(f"{stack.api_url}/api/v1/health", timeout=30) as response:
+        ok = response.headers
+    with pytest.raises(urllib.error.HTTPError) as unauthorized:  # the function's 401
+        urllib.request.urlopen(f"{stack.api_url}/api/v1/backtests", timeout=30)
+    with pytest.raises(urllib.error.HTTPError) as undeclared:  # the gateway's own 403
+        urllib.request.urlopen(f"{stack.api_url}/not-an-api-path", timeout=30)
+    for headers in (ok, unauthorized.value.headers, undeclared.value.headers):
+        assert headers["Access-Control-Allow-Origin"] == "*"
+        exposed = {name.strip() for name in headers["Access-Control-Expose-Headers"].split(",")}
+        assert exposed >= {"X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset"}
+
+
 def test_the_api_function_receives_a_rest_proxy_event(stack):
     seen = []
     function = stack.functions["ApiFunction"]

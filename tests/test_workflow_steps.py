@@ -17,6 +17,7 @@ from adapters.candle_store import S3CandleStore, s3_filesystem
 from adapters.models.backtests import BacktestItem
 from adapters.repositories.backtests import DynamoBacktestRepository
 from adapters.repositories.binding import bind
+from adapters.repositories.equity import S3EquityStore
 from adapters.repositories.trades import S3TradeStore
 from adapters.run_store import S3RunStore
 from adapters.workflow import TransientError, step_errors
@@ -70,7 +71,8 @@ def world(aws):
     publisher = RecordingPublisher()
     workflow = BacktestWorkflow(
         backtests=DynamoBacktestRepository(bind(BacktestItem, TEMPLATE.physical_name("BacktestsTable"), aws)),
-        trades=S3TradeStore(s3, results), runs=S3RunStore(s3, results), candles=candles, publisher=publisher,
+        trades=S3TradeStore(s3, results), equity=S3EquityStore(s3, results), runs=S3RunStore(s3, results),
+        candles=candles, publisher=publisher,
         bars_per_chunk=500,
     )
     return workflow, publisher, series
@@ -129,6 +131,20 @@ def test_every_step_can_run_again_with_the_same_outcome(world):
     assert workflow.trades.page(backtest.id, None, None, 0, 1000)[1] == len(expected.trades) > 0
     completed = workflow.backtests.get(backtest.id)
     assert completed.status == "completed" and completed.performance_summary == expected.performance_summary
+
+
+def test_persist_stores_the_equity_series_beside_buy_and_hold(world):
+    workflow, _, series = world
+    backtest = new_backtest(workflow, chunks=3)
+    run_to_stitched(workflow, backtest.id)
+    workflow.persist(backtest.id)
+    stored = workflow.equity.load(backtest.id)
+    expected = run_backtest(validate_strategy(STRATEGY), series, BacktestSettings(commission=0.1, timeframe="1h"))
+    assert np.array_equal(stored.timestamps, series.ts)
+    assert np.array_equal(stored.equity, expected.equity_curve)
+    assert stored.equity[-1] == workflow.backtests.get(backtest.id).final_balance
+    # buy-and-hold of 10,000 bought at the first open, marked at each close
+    assert stored.benchmark == pytest.approx(10_000.0 * series.close / series.open[0], rel=1e-12)
 
 
 def test_a_cancel_between_stitch_and_persist_leaves_it_cancelled_without_trades(world):

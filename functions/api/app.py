@@ -18,7 +18,8 @@ logger = Logger()
 tracer = Tracer()
 metrics = Metrics()
 
-app = create_app(build_services(ApiSettings.from_env()))
+settings = ApiSettings.from_env()
+app = create_app(build_services(settings), allowed_origin=settings.cors_allowed_origin)
 _asgi = Mangum(app, lifespan="off")
 
 

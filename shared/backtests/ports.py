@@ -58,7 +58,17 @@ class TradeStore(Protocol):
     def get(self, backtest_id: str, seq: int) -> Trade | None: ...
 
     def delete(self, backtest_id: str) -> None:
-        """Remove everything the backtest produced (trades and partial results)."""
+        """Remove everything the backtest produced (trades, equity series and partial results)."""
+
+
+class EquityStore(Protocol):
+    """A completed backtest's equity series (`shared.backtests.equity.EquitySeries`), removed
+    with its trades by `TradeStore.delete`."""
+
+    def save(self, backtest_id: str, series: Any) -> None: ...
+
+    def load(self, backtest_id: str) -> Any | None:
+        """None when the backtest has no stored series."""
 
 
 class MarketCatalog(Protocol):

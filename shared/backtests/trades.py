@@ -13,6 +13,9 @@ from shared.backtests.model import COMPLETED, Trade
 from shared.backtests.trade_ids import parse_trade_id
 
 
+EVERY = 2**62  # a page size beyond any backtest's trade count
+
+
 @dataclass
 class Trades:
     backtests: Backtests
@@ -25,6 +28,12 @@ class Trades:
             return Page([], 0, page)  # trades are stored when a backtest completes, all at once
         items, total = self.store.page(backtest_id, side, result, page.offset, page.limit)
         return Page(items, total, page)
+
+    def every(self, user: User, backtest_id: str, side: str | None, result: str | None) -> list[Trade]:
+        """Every matching trade at once (a download), in entry order."""
+        if self.backtests.get(user, backtest_id).status != COMPLETED:
+            return []
+        return self.store.page(backtest_id, side, result, 0, EVERY)[0]
 
     def get(self, user: User, trade_id: str) -> Trade:
         parsed = parse_trade_id(trade_id)

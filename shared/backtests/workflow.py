@@ -34,14 +34,16 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from shared.backtests.equity import EquitySeries
 from shared.engine import BacktestResult, BacktestSettings, Trades
+from shared.engine.result import iso_utc_millis
 from shared.engine.chunks import ChunkResult, ChunkSpan, chunk_count, compute_chunk, plan_chunks, stitch
 from shared.errors import Conflict, DomainError, FieldError, NotFound, ValidationFailed
 from shared.realtime.events import EventPublisher, backtest_channel, user_channel
-from shared.market_data.query import choose_source, read_series, stored_series
+from shared.market_data.query import choose_source, get_candles, read_series, stored_series
 from shared.market_data.store import CandleStore, SeriesManifest
 from shared.realtime.protocol import trade_events
-from shared.backtests.ports import BacktestRepository, TradeStore
+from shared.backtests.ports import BacktestRepository, EquityStore, TradeStore
 from shared.backtests.model import CANCELLED, COMPLETED, FAILED, RUNNING, Backtest, utc_now
 from shared.step_failures import failure_message
 from shared.backtests.trade_ids import trade_id
@@ -125,6 +127,10 @@ class RunStore(Protocol):
 
     def stitched(self, backtest_id: str) -> tuple[Any, dict[str, Any]]: ...
 
+    def put_equity(self, backtest_id: str, series: EquitySeries) -> None: ...
+
+    def equity(self, backtest_id: str) -> EquitySeries: ...
+
     def delete(self, backtest_id: str) -> None:
         """Remove every intermediate object of the run."""
 
@@ -140,6 +146,7 @@ class ProgressRepository(BacktestRepository, Protocol):
 class BacktestWorkflow:
     backtests: ProgressRepository
     trades: TradeStore
+    equity: EquityStore
     runs: RunStore
     candles: CandleStore
     publisher: EventPublisher
@@ -231,6 +238,7 @@ class BacktestWorkflow:
         result = stitch(candles, [chunk for chunk, _ in loaded], strategy.config, plan.settings)
         stitch_seconds = time.perf_counter() - started
         self.runs.put_stitched(backtest_id, result.trades, _stitched_document(result))
+        self.runs.put_equity(backtest_id, EquitySeries.of(result.equity_curve, candles, plan.settings.initial_balance))
         self._progress(backtest, STITCHED, f"stitched {len(result.trades)} trade(s)")
         return {"trades": len(result.trades), "final_balance": result.final_balance,
                 "chunk_seconds": [round(seconds, 6) for _, seconds in loaded], "stitch_seconds": round(stitch_seconds, 6)}
@@ -241,6 +249,7 @@ class BacktestWorkflow:
 
         self._running_or_pending(backtest_id, also=COMPLETED)  # completed: a re-run writes the same again
         trades, document = self.runs.stitched(backtest_id)
+        self.equity.save(backtest_id, self.runs.equity(backtest_id))  # removed with the trades if completion fails
         self._transition(lambda: record_results(
             self.backtests, self.trades, backtest_id, final_balance=document["final_balance"],
             performance_summary=document["performance_summary"], trade_columns=trades, now=self.clock()))
@@ -288,6 +297,7 @@ class BacktestWorkflow:
         result = self.replays.compute(backtest_id).actual
         seconds = time.perf_counter() - started
         self.runs.put_stitched(backtest_id, result.trades, _stitched_document(result))
+        self.runs.put_equity(backtest_id, self._replay_equity(backtest_id, result))
         backtest = self.backtests.get(backtest_id)
         if backtest is None or backtest.status != RUNNING:
             if backtest is None or backtest.status in (CANCELLED, FAILED):
@@ -295,6 +305,16 @@ class BacktestWorkflow:
             return {"chunk": 0, "skipped": "the backtest is no longer running"}
         self._progress(backtest, CHUNKS_TO, f"replayed {len(result.trades)} trade(s)")
         return {"chunk": 0, "candidates": len(result.trades), "compute_seconds": round(seconds, 6)}
+
+    def _replay_equity(self, backtest_id: str, result: BacktestResult) -> EquitySeries:
+        """The replay's curve beside buy-and-hold over the same candles (read again: the replay
+        runner reads them with indicator history before the first replayed bar)."""
+        backtest = self.backtests.get(backtest_id)
+        if backtest is None:
+            raise BacktestNotRunning(f"backtest {backtest_id} is deleted")
+        ts = result.timestamps
+        candles = get_candles(self.candles, backtest.symbol, backtest.timeframe, int(ts[0]), int(ts[-1]) + 1)
+        return EquitySeries.of(result.equity_curve, candles, result.initial_balance)
 
     def _stitch_replay(self, backtest: Backtest) -> dict[str, Any]:
         trades, document = self.runs.stitched(backtest.id)
@@ -353,16 +373,12 @@ def _trade_records(backtest_id: str, trades: Trades) -> list[dict[str, Any]]:
     """The trades as the REST API shows them (ids, times to the millisecond with `Z`), which is
     what trade events carry (`shared.realtime.protocol.trade_events`)."""
     records = trades.to_records()
-    entry_times, exit_times = _api_times(trades.entry_time), _api_times(trades.exit_time)
+    entry_times, exit_times = iso_utc_millis(trades.entry_time), iso_utc_millis(trades.exit_time)
     return [
         record | {"id": trade_id(backtest_id, seq), "entry_time": entry_times[seq],
                   "exit_time": exit_times[seq] if record["exit_time"] is not None else None}
         for seq, record in enumerate(records)
     ]
-
-
-def _api_times(epoch_ms: np.ndarray) -> list[str]:
-    return [text + "Z" for text in np.datetime_as_string(np.asarray(epoch_ms).astype("datetime64[ms]"), unit="ms")]
 
 
 def _epoch_ms(moment: datetime) -> int:

@@ -25,6 +25,12 @@ def iso_utc(epoch_ms: np.ndarray) -> list[str]:
     return [text + "Z" for text in np.datetime_as_string(values.astype("datetime64[ms]"), unit=unit).tolist()]
 
 
+def iso_utc_millis(epoch_ms: np.ndarray) -> list[str]:
+    """'2024-01-01T00:00:00.000Z' for each epoch-millisecond value: the REST API's datetime format."""
+    values = np.asarray(epoch_ms).astype("datetime64[ms]")
+    return [text + "Z" for text in np.datetime_as_string(values, unit="ms").tolist()]
+
+
 @dataclass(frozen=True, eq=False)
 class Trades:
     """One row per trade, in time order. A trade still open at the end has exit_bar = exit_time

@@ -98,13 +98,16 @@ class Api:
         return response.json()
 
     def complete(self, backtest_id: str, trades: Any, final_balance: float = 10500.0,
-                 summary: dict | None = None) -> Backtest:
-        """Play the state machine's part: running, then the results persisted."""
+                 summary: dict | None = None, equity: Any = None) -> Backtest:
+        """Play the state machine's part: running, then the results (and `equity`, an
+        EquitySeries, when given) persisted."""
         from shared.backtests.service import record_results
         from shared.backtests.model import utc_now
 
         repository = self.services.backtests.repository
         repository.mark_running(backtest_id, utc_now())
+        if equity is not None:
+            self.services.results.equity.save(backtest_id, equity)
         return record_results(repository, self.services.backtests.trades, backtest_id, final_balance=final_balance,
                               performance_summary=summary or {"total_trades": len(trades), "winning_trades": 0,
                                                               "losing_trades": 0},
@@ -163,7 +166,7 @@ def make_api(api_aws: tuple[str, ApiSettings], limits: dict[str, int] = UNLIMITE
     if clock is not None:
         services.rate_limiter.clock = clock
     services.backtests.catalog = FakeCatalog()
-    return Api(TestClient(create_app(services), raise_server_exceptions=False), services, settings, url)
+    return Api(TestClient(create_app(services, settings.cors_allowed_origin), raise_server_exceptions=False), services, settings, url)
 
 
 @pytest.fixture(scope="session")

@@ -23,6 +23,7 @@ from adapters.models.backtests import BacktestItem
 from adapters.models.transactions import TransactionItem, TransactionJobItem
 from adapters.repositories.backtests import DynamoBacktestRepository
 from adapters.repositories.binding import bind
+from adapters.repositories.equity import S3EquityStore
 from adapters.repositories.trades import S3TradeStore
 from adapters.repositories.transactions import DynamoImportJobRepository, DynamoTransactionRepository, S3ReplayStore
 from adapters.run_store import S3RunStore
@@ -71,7 +72,8 @@ class Worker:
         self.candles = S3CandleStore(s3, settings.candles_bucket, filesystem=s3_filesystem(url))
         self.workflow = BacktestWorkflow(
             backtests=DynamoBacktestRepository(bind(BacktestItem, settings.backtests_table, url)),
-            trades=S3TradeStore(s3, settings.results_bucket), runs=S3RunStore(s3, settings.results_bucket),
+            trades=S3TradeStore(s3, settings.results_bucket), equity=S3EquityStore(s3, settings.results_bucket),
+            runs=S3RunStore(s3, settings.results_bucket),
             candles=self.candles, publisher=self.publisher, bars_per_chunk=500_000,
             replays=ReplayRunner(S3ReplayStore(s3, settings.results_bucket), self.candles))
 

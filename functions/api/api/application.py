@@ -58,7 +58,8 @@ _RATE_LIMIT_HEADERS = {
 }
 
 
-def create_app(services: ApiServices) -> FastAPI:
+def create_app(services: ApiServices, allowed_origin: str = "*") -> FastAPI:
+    """`allowed_origin`: the Access-Control-Allow-Origin of every answer (CorsAllowedOrigin)."""
     app = FastAPI(
         title="Backtest Service API",
         version=__version__,
@@ -72,7 +73,8 @@ def create_app(services: ApiServices) -> FastAPI:
     for router in ROUTERS:
         app.include_router(router)
     install_error_handlers(app)
-    app.add_middleware(ApiGatewayMiddleware, accounts=services.accounts, rate_limiter=services.rate_limiter)
+    app.add_middleware(ApiGatewayMiddleware, accounts=services.accounts, rate_limiter=services.rate_limiter,
+                       allowed_origin=allowed_origin)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:

@@ -1,5 +1,5 @@
 """What happens around every request: who is calling, whether they are over their rate limit,
-the X-RateLimit-* headers on every response, and a logged 500 for anything unexpected."""
+the X-RateLimit-* and CORS headers on every response, and a logged 500 for anything unexpected."""
 
 from __future__ import annotations
 
@@ -22,6 +22,16 @@ logger = Logger(child=True)
 metrics = Metrics()
 
 MAX_TOKEN_LENGTH = 256
+# What a browser script on another origin may read besides the simple headers.
+EXPOSED_HEADERS = "X-RateLimit-Limit, X-RateLimit-Remaining, X-RateLimit-Reset, Retry-After, Content-Disposition"
+
+
+def cors_headers(allowed_origin: str) -> dict[str, str]:
+    """The headers every answer carries (API Gateway answers preflights itself: template.yaml's `Cors`)."""
+    headers = {"Access-Control-Allow-Origin": allowed_origin, "Access-Control-Expose-Headers": EXPOSED_HEADERS}
+    if allowed_origin != "*":
+        headers["Vary"] = "Origin"
+    return headers
 
 
 def rate_limit_category(method: str, path: str) -> str:
@@ -57,17 +67,18 @@ def request_id(scope: Scope) -> str:
 class ApiGatewayMiddleware:
     """Pure ASGI middleware (no response buffering). Sets `request.state.user` for routes."""
 
-    def __init__(self, app: ASGIApp, accounts: Accounts, rate_limiter: RateLimiter) -> None:
+    def __init__(self, app: ASGIApp, accounts: Accounts, rate_limiter: RateLimiter, allowed_origin: str) -> None:
         self.app = app
         self.accounts = accounts
         self.rate_limiter = rate_limiter
+        self.cors = cors_headers(allowed_origin)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         _stage_root_path(scope)
-        headers: dict[str, str] = {}
+        headers: dict[str, str] = dict(self.cors)
         response_status = 0
 
         async def send_with_headers(message: Message) -> None:

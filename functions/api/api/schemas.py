@@ -336,6 +336,38 @@ class TradeList(BaseModel):
     meta: PageMeta
 
 
+# ------------------------------------------------------------------ result series
+class EquityPoint(BaseModel):
+    timestamp: UtcDateTime = Field(description="The candle's open time; equity is at its close.")
+    equity: Decimal
+    drawdown: Decimal = Field(description="Below the running peak of the full curve, in currency.")
+    drawdown_percentage: Decimal = Field(description="Below the running peak, in percent of it.")
+    benchmark: Decimal = Field(description="Buy-and-hold of the initial balance: bought at the first open, no fees.")
+
+
+class EquityMeta(BaseModel):
+    points: int = Field(description="Points served.", examples=[1000])
+    total_points: int = Field(description="Candles in the full curve.", examples=[525600])
+
+
+class EquityCurve(BaseModel):
+    data: list[EquityPoint]
+    meta: EquityMeta
+
+
+class DrawdownPeriodOut(BaseModel):
+    start: UtcDateTime = Field(description="The peak's candle.")
+    trough: UtcDateTime = Field(description="The first candle at the period's lowest equity.")
+    recovery: UtcDateTime | None = Field(description="The first candle back at or above the peak; null if never.")
+    depth: Decimal
+    depth_percentage: Decimal
+
+
+class DrawdownPeriodList(BaseModel):
+    data: list[DrawdownPeriodOut]
+    meta: PageMeta
+
+
 class Health(BaseModel):
     status: Literal["ok"]
     version: str

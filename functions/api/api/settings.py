@@ -28,6 +28,7 @@ class ApiSettings:
     map_max_concurrency: int
     optimization_batch_memory_mb: int
     max_combinations: int
+    cors_allowed_origin: str  # Access-Control-Allow-Origin of every answer (the template's CorsAllowedOrigin)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> ApiSettings:

@@ -23,6 +23,7 @@ from adapters.repositories.binding import bind
 from adapters.repositories.rate_limits import DynamoRateLimitCounter
 from adapters.repositories.sessions import DynamoSessionRepository
 from adapters.repositories.strategies import DynamoStrategyRepository
+from adapters.repositories.equity import S3EquityStore
 from adapters.repositories.trades import S3TradeStore
 from adapters.repositories.users import DynamoUserRepository
 from api.settings import ApiSettings
@@ -33,6 +34,7 @@ from shared.backtests.analyses import Analyses
 from shared.accounts.rate_limits import RateLimiter
 from shared.strategies.service import Strategies
 from shared.backtests.trades import Trades
+from shared.backtests.results import BacktestResults
 
 if TYPE_CHECKING:
     from shared.transactions.history import TransactionHistory
@@ -66,6 +68,7 @@ class ApiServices:
     strategies: Strategies
     backtests: Backtests
     trades: Trades
+    results: BacktestResults
     rate_limiter: RateLimiter
     # Made on the first market-data request: it loads NumPy and pyarrow, which other routes do without.
     market_data: Callable[[], MarketDataService]
@@ -103,6 +106,7 @@ def build_services(settings: ApiSettings, endpoint_url: str | None = None) -> Ap
         strategies=Strategies(strategies),
         backtests=backtests,
         trades=Trades(backtests, backtests.trades),
+        results=BacktestResults(backtests, S3EquityStore(s3, settings.results_bucket)),
         rate_limiter=RateLimiter(DynamoRateLimitCounter(bind(RateLimitItem, settings.rate_limits_table, endpoint_url))),
         market_data=cache(partial(build_market_data, settings, endpoint_url)),
         optimizations=Optimizations(

@@ -9,6 +9,7 @@ from uuid import UUID
 from aws_lambda_powertools import Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from fastapi import APIRouter, Query, Response
+from fastapi.responses import JSONResponse
 
 from api import PREFIX
 from api.dependencies import CurrentUser, Pagination, Services
@@ -19,10 +20,14 @@ from api.schemas import (
     BacktestList,
     BacktestOut,
     BacktestSummaryOut,
+    DrawdownPeriodList,
+    DrawdownPeriodOut,
+    EquityCurve,
     OrderDir,
     Status,
     round_numbers,
 )
+from shared.backtests.results import DEFAULT_POINTS, MAX_POINTS, MIN_POINTS
 from shared.backtests.service import ORDER_FIELDS, BacktestFilters, BacktestMetadata, BacktestRequest
 from shared.backtests.model import Backtest
 
@@ -85,3 +90,29 @@ def delete_backtest(backtest_id: UUID, user: CurrentUser, services: Services) ->
              summary="Cancel a backtest", description="Only a pending or running backtest can be cancelled (else 422).")
 def cancel_backtest(backtest_id: UUID, user: CurrentUser, services: Services) -> BacktestCancelled:
     return BacktestCancelled.model_validate(services.backtests.cancel(user, str(backtest_id)))
+
+
+@router.get("/{backtest_id}/equity", response_model=EquityCurve, responses=error_responses(404, 409, 422),
+            summary="A completed backtest's equity curve, downsampled, beside buy-and-hold",
+            description="At most `points` points. Per time bucket the candles of the lowest and of the highest "
+                        "equity are kept, plus the first and the last candle and the peak and trough of the "
+                        "maximum drawdown: the last `equity` is `final_balance` and the maximum "
+                        "`drawdown_percentage` of the points is the summary's `max_drawdown_percentage`. "
+                        "409 until the backtest completed.")
+def get_equity(backtest_id: UUID, user: CurrentUser, services: Services,
+               points: Annotated[int, Query(ge=MIN_POINTS, le=MAX_POINTS, description="Most points to serve.")]
+               = DEFAULT_POINTS) -> JSONResponse:
+    served = services.results.equity_points(user, str(backtest_id), points)
+    # Built as JSON directly: validating up to 10,000 points through the response model costs more than the rest.
+    return JSONResponse({"data": round_numbers(served.records()),
+                         "meta": {"points": len(served.timestamps), "total_points": served.total_points}})
+
+
+@router.get("/{backtest_id}/drawdowns", response_model=DrawdownPeriodList, responses=error_responses(404, 409, 422),
+            summary="A completed backtest's drawdown periods, deepest first",
+            description="Each period runs from a peak (`start`) through its `trough` to the first candle back at "
+                        "or above the peak (`recovery`, null if it never recovered). 409 until completed.")
+def list_drawdowns(backtest_id: UUID, user: CurrentUser, services: Services, page: Pagination) -> DrawdownPeriodList:
+    found = services.results.drawdown_periods(user, str(backtest_id), page)
+    return DrawdownPeriodList(data=[DrawdownPeriodOut.model_validate(round_numbers(p)) for p in found.items],
+                              meta=found.meta())

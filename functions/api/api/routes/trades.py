@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import csv
+import io
 from typing import Annotated, Literal
 from uuid import UUID
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Header, Query, Response
 
 from api import PREFIX
 from api.dependencies import CurrentUser, Pagination, Services
@@ -20,16 +22,41 @@ Result = Annotated[Literal[WIN, LOSS] | None,
                    Query(description="win: closed with pnl > 0; loss: closed with pnl < 0 (open trades match neither).")]
 
 
+Format = Annotated[Literal["json", "csv"] | None,
+                   Query(description="csv: every matching trade in one download (also with `Accept: text/csv`).")]
+CSV_TYPE = "text/csv"
+
+
 def _listing(services: Services, user: CurrentUser, backtest_id: UUID, side: str | None, result: str | None,
              page: Pagination) -> TradeList:
     found = services.trades.list(user, str(backtest_id), side, result, page)
     return TradeList(data=[TradeOut.model_validate(t) for t in found.items], meta=found.meta())
 
 
+def _csv_download(services: Services, user: CurrentUser, backtest_id: UUID, side: str | None,
+                  result: str | None) -> Response:
+    """The JSON fields as columns, one row per trade, values as JSON shows them (empty for null)."""
+    sink = io.StringIO()
+    writer = csv.DictWriter(sink, fieldnames=list(TradeOut.model_fields), lineterminator="\r\n")
+    writer.writeheader()
+    for trade in services.trades.every(user, str(backtest_id), side, result):
+        writer.writerow(TradeOut.model_validate(trade).model_dump(mode="json"))
+    filename = f"backtest-{backtest_id}-trades.csv"
+    return Response(sink.getvalue(), media_type=f"{CSV_TYPE}; charset=utf-8",
+                    headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+
+
 @router.get("/backtests/{backtest_id}/trades", response_model=TradeList, summary="List a backtest's trades",
-            description="In entry order. Empty until the backtest completed.")
+            description="In entry order. Empty until the backtest completed. With `format=csv` or "
+                        "`Accept: text/csv`: every matching trade as one CSV download (header row, the JSON "
+                        "fields as columns; pagination does not apply).",
+            responses={200: {"content": {CSV_TYPE: {"schema": {"type": "string"}}}}})
 def list_backtest_trades(backtest_id: UUID, user: CurrentUser, services: Services, page: Pagination,
-                         side: Side = None, result: Result = None) -> TradeList:
+                         side: Side = None, result: Result = None, format: Format = None,  # noqa: A002
+                         accept: Annotated[str | None, Header(include_in_schema=False)] = None) -> TradeList | Response:
+    wants_csv = format == "csv" or (format is None and CSV_TYPE in (accept or "").lower())
+    if wants_csv:
+        return _csv_download(services, user, backtest_id, side, result)
     return _listing(services, user, backtest_id, side, result, page)
 
 

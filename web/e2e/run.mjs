@@ -1,0 +1,213 @@
+// End to end, in headless Chromium against the real `make dev` stack (another origin than the API):
+// sign up through the UI, build a strategy in the rule builder (an invalid rule first: the API's
+// message shows next to its field), run a backtest on the sample data and watch its progress reach
+// 100 % live, see the charts drawn, the trades table's count equal the API's, the CSV's rows equal
+// the trades, click a trade to scroll the chart, then compare two backtests. Screenshots land in
+// e2e/artifacts/.
+import { chromium } from "playwright-core";
+import assert from "node:assert/strict";
+import { mkdtempSync, mkdirSync, readFileSync, rmSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { CHROMIUM_ARGS, startDev } from "./stack.mjs";
+
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+const ARTIFACTS = path.join(HERE, "artifacts");
+mkdirSync(ARTIFACTS, { recursive: true });
+
+const started = Date.now();
+const step = (text) => console.log(`[e2e ${((Date.now() - started) / 1000).toFixed(1)}s] ${text}`);
+
+const stack = await startDev();
+step(`stack up: web ${stack.web}, api ${stack.api}, ws ${stack.ws}`);
+const profile = mkdtempSync(path.join(os.tmpdir(), "e2e-chromium-"));
+const context = await chromium.launchPersistentContext(profile, {
+  executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
+  headless: true,
+  args: CHROMIUM_ARGS,
+  acceptDownloads: true,
+  viewport: { width: 1360, height: 900 },
+});
+const page = context.pages()[0] ?? (await context.newPage());
+const problems = [];
+page.on("pageerror", (error) => problems.push(`page error: ${error.message}`));
+// HTTP errors the app handles (the 422 above, a missing optional route) are not script errors
+page.on("console", (message) => message.type() === "error" && !message.text().startsWith("Failed to load resource") && problems.push(`console: ${message.text()}`));
+const shot = (name) => page.screenshot({ path: path.join(ARTIFACTS, `${name}.png`), fullPage: true });
+
+async function api(pathname, { accept = "application/json" } = {}) {
+  const token = await page.evaluate(() => JSON.parse(sessionStorage.getItem("backtest-session")).token);
+  const response = await fetch(`${stack.api}/api/v1${pathname}`, { headers: { Authorization: `Bearer ${token}`, Accept: accept } });
+  assert.equal(response.status, 200, `${pathname}: ${response.status}`);
+  return accept.includes("json") ? response.json() : response.text();
+}
+
+/** Canvas pixels that are not the background: the chart drew something. */
+async function drawnPixels(label) {
+  const chart = page.getByRole("img", { name: label, exact: true });
+  await chart.waitFor();
+  await page.waitForTimeout(300);
+  return chart.evaluate((element) =>
+    [...element.querySelectorAll("canvas")].reduce((count, canvas) => {
+      const { data } = canvas.getContext("2d").getImageData(0, 0, canvas.width, canvas.height);
+      for (let i = 0; i < data.length; i += 16) if (data[i + 3] > 0 && (data[i] < 200 || data[i + 1] < 200 || data[i + 2] < 200)) count++;
+      return count;
+    }, 0),
+  );
+}
+
+async function runBacktest(timeframe) {
+  await page.getByLabel("Strategy", { exact: true }).selectOption({ label: "E2E SMA cross" });
+  await page.getByLabel("Symbol", { exact: true }).selectOption("BTCUSDT");
+  await page.getByLabel("Timeframe", { exact: true }).selectOption(timeframe);
+  await page.getByLabel("Initial balance").fill("10000");
+  await page.getByRole("button", { name: "Run backtest" }).click();
+  const row = page.locator("tbody tr").filter({ hasText: timeframe }).filter({ hasText: "E2E SMA cross" }).first();
+  await row.waitFor();
+  return row;
+}
+
+try {
+  // ---------------------------------------------------------------- sign up
+  await page.goto(stack.web);
+  await page.getByRole("heading", { name: "Sign in" }).waitFor();
+  await page.getByRole("link", { name: "Sign up" }).click();
+  const email = `e2e-${Date.now()}@example.com`;
+  await page.getByLabel("Name").fill("E2E Trader");
+  await page.getByLabel("Email").fill(email);
+  await page.getByLabel("Password").fill("correct horse battery");
+  await shot("01-sign-up");
+  await page.getByRole("button", { name: "Sign up" }).click();
+  await page.getByRole("heading", { name: "Backtests", exact: true }).waitFor();
+  step("signed up");
+
+  // ---------------------------------------------------------------- strategy in the rule builder
+  await page.getByRole("link", { name: "Strategies" }).click();
+  await page.getByRole("link", { name: "New strategy" }).click();
+  await page.getByLabel("Name", { exact: true }).fill("E2E SMA cross");
+  const entry = page.locator("fieldset.rules").nth(0);
+  await entry.getByLabel("Indicator", { exact: true }).selectOption("sma");
+  await entry.getByLabel("Period", { exact: true }).fill("1"); // invalid: an SMA needs at least 2
+  await entry.getByLabel("Comparator").selectOption("crosses_above");
+  await entry.getByLabel("Compare with").selectOption("indicator");
+  await entry.getByLabel("Value indicator").selectOption("sma");
+  await entry.getByLabel("Value period").fill("30");
+  const exit = page.locator("fieldset.rules").nth(1);
+  await exit.getByRole("button", { name: "Add condition" }).click();
+  await exit.getByLabel("Indicator", { exact: true }).selectOption("sma");
+  await exit.getByLabel("Period", { exact: true }).fill("10");
+  await exit.getByLabel("Comparator").selectOption("crosses_below");
+  await exit.getByLabel("Compare with").selectOption("indicator");
+  await exit.getByLabel("Value indicator").selectOption("sma");
+  await exit.getByLabel("Value period").fill("30");
+  await page.getByLabel("Stop loss %").fill("3");
+  await page.getByRole("button", { name: "Create strategy" }).click();
+  const periodError = page.locator('[data-error-for="entry_rules.conditions[0].params.period"]');
+  await periodError.filter({ hasText: /./ }).waitFor();
+  const message = await periodError.textContent();
+  const period = entry.getByLabel("Period", { exact: true });
+  assert.equal(await period.getAttribute("aria-invalid"), "true");
+  assert.ok((await period.getAttribute("aria-describedby")) === (await periodError.getAttribute("id")), "the message describes the field");
+  await shot("02-invalid-rule");
+  step(`the API's 422 shows next to the period: "${message}"`);
+  await period.fill("10");
+  await page.getByRole("button", { name: "Create strategy" }).click();
+  await page.getByRole("cell", { name: "E2E SMA cross", exact: true }).waitFor();
+  step("strategy created");
+
+  // ---------------------------------------------------------------- run, live progress
+  await page.getByRole("link", { name: "Backtests", exact: true }).first().click();
+  await page.getByRole("button", { name: "Run backtest" }).waitFor();
+  await page.evaluate(() => (window.__notReloaded = true));
+  const row = await runBacktest("1h");
+  const seen = new Set();
+  const progress = row.getByRole("progressbar");
+  for (let i = 0; i < 600 && !seen.has(100); i++) {
+    seen.add(Number(await progress.getAttribute("value")));
+    await page.waitForTimeout(50);
+  }
+  assert.ok(seen.has(100), `progress seen: ${[...seen]}`);
+  await row.locator(".status", { hasText: "completed" }).waitFor();
+  assert.equal(await page.evaluate(() => window.__notReloaded), true, "the progress arrived without a reload");
+  await shot("03-backtests");
+  step(`progress live: ${[...seen].sort((a, b) => a - b).join(" → ")}`);
+
+  // ---------------------------------------------------------------- the backtest
+  await row.getByRole("link").click();
+  await page.getByRole("heading", { name: "Trades", exact: true }).waitFor();
+  for (const label of ["Price chart", "Equity curve", "Drawdown"]) {
+    const pixels = await drawnPixels(label);
+    assert.ok(pixels > 200, `${label}: ${pixels} drawn pixels`);
+  }
+  await page.screenshot({ path: path.join(ARTIFACTS, "04-backtest-top.png") }); // the viewport: README-sized
+  const backtestId = page.url().split("/").pop();
+  const listed = await api(`/backtests/${backtestId}/trades?per_page=1`);
+  const count = page.locator(".trade-count");
+  await count.filter({ hasText: "trades" }).waitFor();
+  assert.equal(Number(await count.getAttribute("data-count")), listed.meta.total_count);
+  assert.ok(listed.meta.total_count > 0, "the sample data gives trades");
+  assert.equal(await page.locator("table.trades tbody tr").count(), Math.min(50, listed.meta.total_count));
+  const cards = await page.locator(".summary-card").count();
+  const summary = (await api(`/backtests/${backtestId}`)).performance_summary;
+  assert.equal(cards, Object.keys(summary).length + 1, "a card per summary field + the final balance");
+  step(`charts drawn; ${listed.meta.total_count} trades, as the API says`);
+
+  const [download] = await Promise.all([page.waitForEvent("download"), page.getByRole("button", { name: "Download CSV" }).click()]);
+  const csv = readFileSync(await download.path(), "utf8").trim().split(/\r?\n/);
+  assert.equal(csv.length - 1, listed.meta.total_count, "one CSV row per trade");
+  assert.equal(csv[1].split(",")[0], listed.data[0].id);
+  step(`CSV: ${csv.length - 1} rows`);
+
+  await page.getByLabel("Side").selectOption("long");
+  const longs = await api(`/backtests/${backtestId}/trades?per_page=1&side=long`);
+  await count.filter({ hasText: `${longs.meta.total_count} trades` }).waitFor();
+  await page.getByLabel("Side").selectOption("");
+  await count.filter({ hasText: `${listed.meta.total_count} trades` }).waitFor();
+
+  await page.getByRole("button", { name: "Show trade 1 on the chart" }).click();
+  await page.locator(".chart-note", { hasText: /[1-9]\d* trade markers in view/ }).waitFor();
+  await page.waitForTimeout(600);
+  await shot("04-backtest");
+  step("a trade click scrolls the chart to it, with its markers");
+
+  // ---------------------------------------------------------------- compare two
+  await page.getByRole("link", { name: "Backtests", exact: true }).first().click();
+  const second = await runBacktest("4h");
+  await second.locator(".status", { hasText: "completed" }).waitFor({ timeout: 60_000 });
+  await page.getByRole("link", { name: "Compare" }).click();
+  const boxes = page.getByRole("checkbox", { name: /^Compare E2E SMA cross/ });
+  await boxes.nth(1).waitFor();
+  await boxes.nth(0).check();
+  await boxes.nth(1).check();
+  await page.getByRole("button", { name: "Compare", exact: true }).click();
+  assert.ok((await drawnPixels("Equity curves normalised to 100")) > 200);
+  const headers = await page.locator("table.metrics thead th").count();
+  assert.equal(headers, 3, "metric + two backtests");
+  await shot("05-compare");
+  step("two backtests compared");
+
+  // ---------------------------------------------------------------- the other pages draw
+  await page.getByRole("link", { name: "Market data" }).click();
+  assert.ok((await drawnPixels("Live price chart")) > 200, "the live chart shows the stored candles");
+  await page.getByRole("cell", { name: "BTCUSDT", exact: true }).waitFor();
+  await shot("06-market-data");
+  await page.getByRole("link", { name: "Optimizations" }).click();
+  await page.getByRole("button", { name: "Run optimization" }).waitFor();
+  await page.getByRole("link", { name: "Transactions" }).click();
+  await page.getByRole("button", { name: "Replay with alternatives" }).waitFor();
+  step("market data, optimizations and transactions pages render");
+
+  assert.deepEqual(problems, [], "no page errors");
+  step("passed");
+} catch (error) {
+  await shot("failure").catch(() => undefined);
+  console.error(error);
+  console.error(problems.join("\n"));
+  console.error(stack.log().slice(-4000));
+  process.exitCode = 1;
+} finally {
+  await context.close();
+  await stack.stop();
+  rmSync(profile, { recursive: true, force: true });
+}

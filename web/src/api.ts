@@ -1,0 +1,312 @@
+/** A small typed client of the REST API (`/api/v1`): one method per route the dashboard uses.
+ * Errors come back as `ApiError` with the API's `{code, message, details[{field, message}]}`;
+ * a 401 on an authenticated call also tells the app to go back to sign in. */
+import type { Session, SessionUser } from "./session";
+
+export interface FieldProblem {
+  field: string;
+  message: string;
+}
+
+export class ApiError extends Error {
+  constructor(readonly status: number, readonly code: string, message: string, readonly details: FieldProblem[] = []) {
+    super(message);
+  }
+}
+
+export interface PageMeta {
+  page: number;
+  per_page: number;
+  total_pages: number;
+  total_count: number;
+  offset: number;
+}
+export interface Listing<T> {
+  data: T[];
+  meta: PageMeta;
+}
+
+export type Json = Record<string, unknown>;
+export interface RuleGroupJson {
+  operator?: "and" | "or";
+  conditions: (RuleConditionJson | RuleGroupJson)[];
+}
+export interface RuleConditionJson {
+  indicator: string;
+  params?: Record<string, number | string>;
+  comparator: string;
+  value: number | string | { indicator: string; params?: Record<string, number | string> };
+}
+
+export interface StrategyInput {
+  name: string;
+  description?: string;
+  strategy_type?: string | null;
+  entry_rules: RuleGroupJson;
+  exit_rules: RuleGroupJson;
+  config: Json;
+  is_public?: boolean;
+}
+export interface Strategy extends StrategyInput {
+  id: string;
+  owner_id: string;
+  is_active: boolean;
+  is_public: boolean;
+  created_at: string;
+  updated_at: string;
+}
+export type StrategySummary = Omit<Strategy, "entry_rules" | "exit_rules" | "config">;
+
+export type BacktestStatus = "pending" | "running" | "completed" | "failed" | "cancelled";
+export interface Backtest {
+  id: string;
+  strategy_id: string;
+  strategy_name: string;
+  symbol: string;
+  timeframe: string;
+  start_time: string;
+  end_time: string;
+  initial_balance: number;
+  final_balance: number | null;
+  status: BacktestStatus;
+  progress: number;
+  created_at: string;
+  updated_at: string;
+  metadata?: Json;
+  performance_summary?: Record<string, number | null> | null;
+  error?: string | null;
+}
+export interface BacktestInput {
+  strategy_id: string;
+  symbol: string;
+  timeframe: string;
+  start_time: string;
+  end_time: string;
+  initial_balance: number;
+  metadata: { leverage: number; commission: number };
+}
+
+export interface Trade {
+  id: string;
+  backtest_id: string;
+  entry_time: string;
+  entry_price: number;
+  exit_time: string | null;
+  exit_price: number;
+  quantity: number;
+  side: "long" | "short";
+  pnl: number;
+  pnl_percentage: number;
+  fees: number;
+  entry_reason: string;
+  exit_reason: string;
+  created_at: string;
+}
+export interface TradeQuery {
+  page?: number;
+  per_page?: number;
+  side?: "long" | "short";
+  result?: "win" | "loss";
+}
+
+export interface EquityPoint {
+  timestamp: string;
+  equity: number;
+  drawdown: number;
+  drawdown_percentage: number;
+  benchmark: number;
+}
+export interface EquityCurve {
+  data: EquityPoint[];
+  meta: { points: number; total_points: number };
+}
+export interface DrawdownPeriod {
+  start: string;
+  trough: string;
+  recovery: string | null;
+  depth: number;
+  depth_percentage: number;
+}
+
+export interface Candle {
+  timestamp: string;
+  open: number;
+  high: number;
+  low: number;
+  close: number;
+  volume: number;
+}
+
+export interface Optimization {
+  id: string;
+  strategy_id: string;
+  status: BacktestStatus;
+  progress: number;
+  [field: string]: unknown;
+}
+export interface OptimizationResult {
+  rank?: number;
+  params: Record<string, number>;
+  performance_summary: Record<string, number | null>;
+  [field: string]: unknown;
+}
+
+type Query = Record<string, string | number | undefined | null>;
+
+export class Api {
+  constructor(
+    readonly baseUrl: string,
+    private readonly session: Session,
+    private readonly onUnauthorized: () => void = () => undefined,
+  ) {}
+
+  // ------------------------------------------------------------ plumbing
+  async request<T>(method: string, path: string, options: { body?: unknown; query?: Query; accept?: string } = {}): Promise<T> {
+    const response = await this.send(method, path, options);
+    if (response.status === 204) return undefined as T;
+    return options.accept && !options.accept.includes("json") ? ((await response.text()) as T) : ((await response.json()) as T);
+  }
+
+  url(path: string, query: Query = {}): string {
+    const url = new URL(`${this.baseUrl}/api/v1${path}`);
+    for (const [name, value] of Object.entries(query)) {
+      if (value !== undefined && value !== null && value !== "") url.searchParams.set(name, String(value));
+    }
+    return url.toString();
+  }
+
+  private async send(method: string, path: string, options: { body?: unknown; query?: Query; accept?: string }): Promise<Response> {
+    const headers: Record<string, string> = { Accept: options.accept ?? "application/json" };
+    const token = this.session.token;
+    if (token) headers.Authorization = `Bearer ${token}`;
+    if (options.body !== undefined) headers["Content-Type"] = "application/json";
+    const response = await fetch(this.url(path, options.query), {
+      method,
+      headers,
+      body: options.body === undefined ? undefined : JSON.stringify(options.body),
+    });
+    if (response.ok) return response;
+    const payload = await response.json().catch(() => ({}));
+    const error = payload?.error ?? {};
+    if (response.status === 401 && token) this.onUnauthorized();
+    throw new ApiError(response.status, error.code ?? "http_error", error.message ?? payload?.message ?? response.statusText, error.details ?? []);
+  }
+
+  // ------------------------------------------------------------ accounts
+  signUp(email: string, password: string, name: string): Promise<SessionUser> {
+    return this.request("POST", "/users", { body: { email, password, name } });
+  }
+  signIn(email: string, password: string): Promise<{ token: string; expires_at: string; user: SessionUser }> {
+    return this.request("POST", "/sessions", { body: { email, password } });
+  }
+  signOut(): Promise<void> {
+    return this.request("DELETE", "/sessions");
+  }
+
+  // ------------------------------------------------------------ strategies
+  strategies(query: Query = {}): Promise<Listing<StrategySummary>> {
+    return this.request("GET", "/strategies", { query: { per_page: 100, ...query } });
+  }
+  strategy(id: string): Promise<Strategy> {
+    return this.request("GET", `/strategies/${id}`);
+  }
+  createStrategy(body: StrategyInput): Promise<Strategy> {
+    return this.request("POST", "/strategies", { body });
+  }
+  updateStrategy(id: string, body: Partial<StrategyInput>): Promise<Strategy> {
+    return this.request("PUT", `/strategies/${id}`, { body });
+  }
+  deleteStrategy(id: string): Promise<void> {
+    return this.request("DELETE", `/strategies/${id}`);
+  }
+  indicators(): Promise<{ data: IndicatorInfo[] }> {
+    return this.request("GET", "/indicators");
+  }
+
+  // ------------------------------------------------------------ backtests
+  backtests(query: Query = {}): Promise<Listing<Backtest>> {
+    return this.request("GET", "/backtests", { query: { per_page: 100, ...query } });
+  }
+  backtest(id: string): Promise<Backtest> {
+    return this.request("GET", `/backtests/${id}`);
+  }
+  createBacktest(body: BacktestInput): Promise<Backtest> {
+    return this.request("POST", "/backtests", { body });
+  }
+  cancelBacktest(id: string): Promise<unknown> {
+    return this.request("POST", `/backtests/${id}/cancel`);
+  }
+  deleteBacktest(id: string): Promise<void> {
+    return this.request("DELETE", `/backtests/${id}`);
+  }
+  equity(id: string, points = 1000): Promise<EquityCurve> {
+    return this.request("GET", `/backtests/${id}/equity`, { query: { points } });
+  }
+  drawdowns(id: string, page = 1, perPage = 10): Promise<Listing<DrawdownPeriod>> {
+    return this.request("GET", `/backtests/${id}/drawdowns`, { query: { page, per_page: perPage } });
+  }
+  trades(id: string, query: TradeQuery = {}): Promise<Listing<Trade>> {
+    return this.request("GET", `/backtests/${id}/trades`, { query: { ...query } });
+  }
+  tradesCsv(id: string, query: TradeQuery = {}): Promise<string> {
+    return this.request("GET", `/backtests/${id}/trades`, { query: { side: query.side, result: query.result, format: "csv" }, accept: "text/csv" });
+  }
+
+  // ------------------------------------------------------------ market data
+  symbols(): Promise<{ data: string[] }> {
+    return this.request("GET", "/market_data/symbols");
+  }
+  timeframes(symbol?: string): Promise<{ data: string[] }> {
+    return this.request("GET", "/market_data/timeframes", { query: { symbol } });
+  }
+  candles(symbol: string, timeframe: string, query: { start_time?: string; end_time?: string; limit?: number } = {}): Promise<{ data: Candle[] }> {
+    return this.request("GET", `/market_data/${symbol}/${timeframe}`, { query });
+  }
+  importCandles(body: { symbol: string; timeframe: string; file_format: string; file_content: string }): Promise<Json> {
+    return this.request("POST", "/market_data/import", { body });
+  }
+  candleImport(id: string): Promise<Json> {
+    return this.request("GET", `/market_data/imports/${id}`);
+  }
+  candleImports(): Promise<{ data: Json[] }> {
+    return this.request("GET", "/market_data/imports");
+  }
+
+  // ------------------------------------------------------------ optimizations
+  optimizations(query: Query = {}): Promise<Listing<Optimization>> {
+    return this.request("GET", "/optimizations", { query: { per_page: 100, ...query } });
+  }
+  optimization(id: string): Promise<Optimization> {
+    return this.request("GET", `/optimizations/${id}`);
+  }
+  createOptimization(body: Json): Promise<Optimization> {
+    return this.request("POST", "/optimizations", { body });
+  }
+  optimizationResults(id: string, query: Query = {}): Promise<Listing<OptimizationResult>> {
+    return this.request("GET", `/optimizations/${id}/results`, { query: { per_page: 100, ...query } });
+  }
+
+  // ------------------------------------------------------------ transactions
+  importTransactions(body: Json): Promise<Json> {
+    return this.request("POST", "/transactions/import", { body });
+  }
+  transactionImport(id: string): Promise<Json> {
+    return this.request("GET", `/transactions/imports/${id}`);
+  }
+  transactions(query: Query = {}): Promise<Listing<Json>> {
+    return this.request("GET", "/transactions", { query });
+  }
+  replay(body: Json): Promise<{ replay_id: string; backtest_id: string; status: string }> {
+    return this.request("POST", "/transactions/replay", { body });
+  }
+  replayResult(id: string): Promise<Json> {
+    return this.request("GET", `/transactions/replays/${id}`);
+  }
+}
+
+export interface IndicatorInfo {
+  name: string;
+  params: { name: string; default: number; min?: number }[];
+  outputs: string[];
+  source?: boolean;
+}

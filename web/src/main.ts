@@ -1,0 +1,104 @@
+/** The dashboard: one page module per route; this file wires them to the API, session and socket. */
+import { Api } from "./api";
+import type { App, Page } from "./app";
+import { loadConfig } from "./config";
+import { h } from "./dom";
+import { Live } from "./live";
+import { matchRoute, type Route } from "./router";
+import { Session } from "./session";
+import { signInPage, signUpPage } from "./pages/auth";
+import { backtestsPage } from "./pages/backtests";
+import { backtestPage } from "./pages/backtest";
+import { comparePage } from "./pages/compare";
+import { strategiesPage, strategyEditPage } from "./pages/strategies";
+import { optimizationsPage, optimizationPage } from "./pages/optimizations";
+import { transactionsPage } from "./pages/transactions";
+import { marketDataPage } from "./pages/market";
+
+const ROUTES: Route<Page>[] = [
+  { pattern: "/signin", page: signInPage, public: true },
+  { pattern: "/signup", page: signUpPage, public: true },
+  { pattern: "/strategies", page: strategiesPage },
+  { pattern: "/strategies/new", page: strategyEditPage },
+  { pattern: "/strategies/:id", page: strategyEditPage },
+  { pattern: "/backtests", page: backtestsPage },
+  { pattern: "/backtests/:id", page: backtestPage },
+  { pattern: "/compare", page: comparePage },
+  { pattern: "/optimizations", page: optimizationsPage },
+  { pattern: "/optimizations/:id", page: optimizationPage },
+  { pattern: "/transactions", page: transactionsPage },
+  { pattern: "/market", page: marketDataPage },
+];
+
+const NAV: [string, string][] = [
+  ["#/backtests", "Backtests"],
+  ["#/strategies", "Strategies"],
+  ["#/compare", "Compare"],
+  ["#/optimizations", "Optimizations"],
+  ["#/transactions", "Transactions"],
+  ["#/market", "Market data"],
+];
+
+async function start(): Promise<void> {
+  const root = document.getElementById("app")!;
+  const config = await loadConfig();
+  const session = new Session();
+  let leave: (() => void) | void;
+  const app: App = {
+    config,
+    session,
+    api: new Api(config.apiUrl, session, () => {
+      session.clear();
+      app.navigate("#/signin");
+    }),
+    live: new Live(config.wsUrl, () => session.token),
+    navigate: (hash) => {
+      if (location.hash === hash) void render();
+      else location.hash = hash;
+    },
+  };
+
+  async function render(): Promise<void> {
+    leave?.();
+    leave = undefined;
+    const path = location.hash.replace(/^#/, "") || "/backtests";
+    const matched = matchRoute(ROUTES, path) ?? matchRoute(ROUTES, "/backtests")!;
+    if (!matched.route.public && !session.token) return app.navigate("#/signin");
+    header(app);
+    root.replaceChildren();
+    try {
+      leave = await matched.route.page(app, root, matched.params);
+    } catch (error) {
+      root.append(h("p", { class: "error", role: "alert" }, `Could not load this page: ${(error as Error).message}`));
+    }
+    root.focus({ preventScroll: true });
+  }
+
+  window.addEventListener("hashchange", () => void render());
+  await render();
+}
+
+function header(app: App): void {
+  const nav = document.getElementById("nav")!;
+  const who = document.getElementById("who")!;
+  if (!app.session.token) {
+    nav.replaceChildren();
+    who.replaceChildren();
+    return;
+  }
+  nav.replaceChildren(...NAV.map(([href, text]) => h("a", { href, "aria-current": location.hash.startsWith(href) ? "page" : undefined }, text)));
+  who.replaceChildren(
+    h("span", {}, app.session.user?.name ?? ""),
+    h("button", {
+      type: "button",
+      onclick: (async () => {
+        await app.api.signOut().catch(() => undefined);
+        app.session.clear();
+        app.live.close();
+        app.navigate("#/signin");
+      }) as EventListener,
+    }, "Sign out"),
+  );
+}
+
+void start();
