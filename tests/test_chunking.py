@@ -78,12 +78,14 @@ def channel(kind: str) -> tuple[dict, dict]:
                  "value": {"indicator": "sma", "params": {"period": "$fast", "source": "volume"}}}]})
 
 
-def trend_state(kind: str) -> tuple[dict, dict]:
+def trend_state(kind: str, timeframe: str | None = None) -> tuple[dict, dict]:
     """Entry while the close is above the slow average: a state, true on long runs of bars, so
-    candidates are dense and stops make chains diverge (what exercises the replay)."""
+    candidates are dense and stops make chains diverge (what exercises the replay). `timeframe`:
+    the averages on coarser candles."""
     def versus(comparator: str, period: str) -> dict:
+        params = {"period": period} | ({"timeframe": timeframe} if timeframe else {})
         return {"indicator": "price", "params": {}, "comparator": comparator,
-                "value": {"indicator": kind, "params": {"period": period}}}
+                "value": {"indicator": kind, "params": params}}
 
     return {"operator": "and", "conditions": [versus(">", "$slow")]}, {"operator": "or", "conditions": [versus("<", "$fast")]}
 
@@ -93,12 +95,14 @@ def strategies(draw) -> dict:
     fast = draw(st.integers(2, 12))
     slow = draw(st.integers(fast + 1, 40))
     family = draw(st.sampled_from(["sma", "ema", "wma", "rsi", "stoch", "cci", "williams_r", "donchian", "bbands",
-                                   *["trend_sma", "trend_ema"] * 4]))
-    if family in ("sma", "ema", "wma"):
+                                   "keltner", "kama", "trend_sma_5m", *["trend_sma", "trend_ema"] * 4]))
+    if family in ("sma", "ema", "wma", "kama"):
         entry, exit_ = ma_cross(family, fast, slow)
+    elif family == "trend_sma_5m":
+        entry, exit_ = trend_state("sma", "5m")
     elif family.startswith("trend_"):
         entry, exit_ = trend_state(family.removeprefix("trend_"))
-    elif family in ("donchian", "bbands"):
+    elif family in ("donchian", "bbands", "keltner"):
         entry, exit_ = channel(family)
     else:
         low, high = {"rsi": (30, 70), "stoch": (20, 80), "cci": (-100, 100), "williams_r": (-80, -20)}[family]

@@ -154,6 +154,17 @@ describe("catalogue and routes", () => {
       { name: "kama", params: [{ name: "period", default: 30 }], outputs: ["value"], source: false },
     ]);
   });
+  it("reads the API's catalogue: project aliases for names, no word parameters, sources", () => {
+    const bbands = { name: "bbands", sources: [{ name: "source", default: "close" }], outputs: [{ name: "upperband", aliases: ["upper"] }],
+      parameters: [{ name: "timeperiod", default: 20, minimum: 2, aliases: ["period"] }, { name: "nbdevup", default: 2, minimum: -3e37, aliases: ["std_dev"] },
+        { name: "nbdevdn", default: 2, minimum: -3e37, aliases: ["std_dev"] }] };
+    const pivots = { name: "pivots", sources: [], outputs: [{ name: "pp", aliases: [] }], parameters: [{ name: "kind", default: "standard", aliases: [] }] };
+    expect(normaliseCatalogue({ data: [bbands, pivots] })).toEqual([
+      { name: "bbands", params: [{ name: "period", default: 20, min: 2 }, { name: "nbdevup", default: 2, min: -3e37 }, { name: "nbdevdn", default: 2, min: -3e37 }],
+        outputs: ["upperband"], source: true },
+      { name: "pivots", params: [], outputs: ["pp"], source: false },
+    ]);
+  });
   it("matches hash routes with parameters and a query", () => {
     const routes = [{ pattern: "/backtests", page: 1 }, { pattern: "/backtests/:id", page: 2 }, { pattern: "/compare", page: 3 }];
     expect(matchRoute(routes, "/backtests/abc")).toEqual({ route: routes[1], params: { id: "abc" } });
