@@ -2,6 +2,9 @@
 
     backtest run --strategy STRATEGY.json --candles FILE [--symbol BTCUSDT] [--timeframe 1h]
                  [--initial-balance 10000] [--commission 0.1] [--leverage 1] [--start ISO] [--end ISO] [--json]
+                 [--maker-fee PCT] [--taker-fee PCT] [--slippage-ticks N] [--same-bar-priority stop_loss|take_profit]
+                 [--tick-size X] [--lot-size X] [--min-notional X] [--funding RATES.csv]
+                 [--intrabar-candles FILE --intrabar-timeframe 1m]
 
 Subcommands are argparse subparsers registered in `build_parser`, each with its own handler, so
 others (e.g. `backtest users create`) plug in beside `run`. Heavy modules (NumPy, pyarrow, the
@@ -69,12 +72,27 @@ def _add_run_command(commands: argparse._SubParsersAction) -> None:
     run.add_argument("--start", type=_utc_ms, metavar="ISO", help="first candle open time included (UTC)")
     run.add_argument("--end", type=_utc_ms, metavar="ISO", help="candles open before this time (UTC)")
     run.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    costs = run.add_argument_group("orders and costs (README: execution conventions)")
+    costs.add_argument("--maker-fee", type=float, metavar="PERCENT", help="limit fills (default: --commission)")
+    costs.add_argument("--taker-fee", type=float, metavar="PERCENT", help="market and stop fills (default: --commission)")
+    costs.add_argument("--slippage-ticks", type=float, metavar="N", help="market fills move N ticks (needs --tick-size)")
+    costs.add_argument("--same-bar-priority", choices=("stop_loss", "take_profit"), default="stop_loss",
+                       help="which of a stop and a target inside one bar fills first (default stop_loss)")
+    costs.add_argument("--tick-size", type=float, metavar="PRICE", help="prices round to this tick")
+    costs.add_argument("--lot-size", type=float, metavar="UNITS", help="quantities round down to this step")
+    costs.add_argument("--min-notional", type=float, metavar="AMOUNT", help="smaller orders are skipped")
+    costs.add_argument("--funding", metavar="RATES.csv",
+                       help="charge funding from a CSV of time (ISO or epoch ms), rate (a fraction) rows")
+    costs.add_argument("--intrabar-candles", metavar="FILE", help="finer candles resolving fills inside each bar")
+    costs.add_argument("--intrabar-timeframe", default="1m", help="their timeframe (default 1m)")
     run.set_defaults(handler=run_command)
 
 
 def run_command(args: argparse.Namespace) -> int:
     from shared.engine import BacktestSettings, run_backtest
+    from shared.engine.positions import MarketData
     from shared.errors import ValidationFailed
+    from shared.market_data.symbol_rules import SymbolRules
     from shared.strategy import validate_strategy
 
     try:
@@ -83,7 +101,21 @@ def run_command(args: argparse.Namespace) -> int:
             commission=args.commission,
             leverage=args.leverage,
             timeframe=args.timeframe,
+            maker_fee=args.maker_fee,
+            taker_fee=args.taker_fee,
+            slippage_ticks=args.slippage_ticks,
+            funding=args.funding is not None,
+            intrabar_timeframe=args.intrabar_timeframe if args.intrabar_candles else None,
+            same_bar_priority=args.same_bar_priority,
         )
+    except ValidationFailed as failure:
+        raise InputError(f"{args.strategy}: {_describe(failure)}") from None
+    for flag in ("tick_size", "lot_size", "min_notional"):
+        if getattr(args, flag) is not None and not getattr(args, flag) > 0:
+            raise InputError(f"--{flag.replace('_', '-')}: must be greater than 0")
+    if args.slippage_ticks is not None and args.tick_size is None:
+        raise InputError("--slippage-ticks: needs --tick-size")
+    try:
         strategy = validate_strategy(_read_strategy_file(args.strategy))
     except ValidationFailed as failure:
         raise InputError(f"{args.strategy}: {_describe(failure)}") from None
@@ -93,7 +125,12 @@ def run_command(args: argparse.Namespace) -> int:
     candles = read_candles(args.candles, args.timeframe, args.symbol).between(args.start, args.end)
     if not len(candles):
         raise InputError(f"{args.candles}: no candles between --start and --end")
-    result = run_backtest(strategy, candles, settings)
+    market = MarketData(
+        rules=SymbolRules(args.tick_size, args.lot_size, args.min_notional),
+        funding=_read_funding_file(args.funding, candles) if args.funding else None,
+        fine=read_candles(args.intrabar_candles, args.intrabar_timeframe, args.symbol) if args.intrabar_candles else None,
+    )
+    result = run_backtest(strategy, candles, settings, market)
     if args.json:
         sys.stdout.write(json.dumps(result.to_dict(), allow_nan=False) + "\n")
     else:
@@ -118,6 +155,34 @@ def _read_strategy_file(path: str) -> dict:
     if not isinstance(strategy, dict):
         raise InputError(f"{path}: expected a JSON object with entry_rules, exit_rules and config")
     return strategy
+
+
+def _read_funding_file(path: str, candles: Candles):
+    """Funding rates from a CSV of `time,rate` rows (a header line is allowed), covering the candles."""
+    import csv
+
+    from shared.backtests.execution import checked_funding
+    from shared.errors import ValidationFailed
+    from shared.market_data.funding_history import funding_rates
+
+    times, rates = [], []
+    try:
+        with open(path, encoding="utf-8", newline="") as file:
+            for number, row in enumerate(csv.reader(file), start=1):
+                if not row or (number == 1 and not row[0].strip().lstrip("-").isdigit() and row[0][:1].isalpha()):
+                    continue
+                try:
+                    times.append(_utc_ms(row[0].strip()))
+                    rates.append(float(row[1]))
+                except (IndexError, ValueError, argparse.ArgumentTypeError):
+                    raise InputError(f"{path}: line {number}: expected time,rate") from None
+    except OSError as error:
+        raise InputError(f"{path}: cannot read: {error.strerror}") from None
+    try:
+        step = int(candles.ts[1] - candles.ts[0]) if len(candles) > 1 else 0
+        return checked_funding("the file's", funding_rates(times, rates), int(candles.ts[0]), int(candles.ts[-1]) + step)
+    except ValidationFailed as failure:
+        raise InputError(f"{path}: {_describe(failure).replace('metadata.funding', '--funding')}") from None
 
 
 def _utc_ms(text: str) -> int:

@@ -81,6 +81,7 @@ def backtest_workflow_from_env() -> BacktestWorkflow:
     named by the environment, THE publisher (`adapters.publisher.publisher_from_env`). Handlers
     make it once per execution environment (each function module caches its own)."""
     from adapters.candle_store import S3CandleStore
+    from adapters.funding_store import S3FundingStore
     from adapters.models.backtests import BacktestItem
     from adapters.publisher import publisher_from_env
     from adapters.repositories.backtests import DynamoBacktestRepository
@@ -89,6 +90,7 @@ def backtest_workflow_from_env() -> BacktestWorkflow:
     from adapters.repositories.trades import S3TradeStore
     from adapters.repositories.transactions import S3ReplayStore
     from adapters.run_store import S3RunStore
+    from adapters.symbol_rules_store import S3SymbolRulesStore
     from shared.transactions.replays import ReplayRunner
 
     s3, results = boto3.client("s3"), os.environ["RESULTS_BUCKET"]
@@ -102,6 +104,8 @@ def backtest_workflow_from_env() -> BacktestWorkflow:
         publisher=publisher_from_env(),
         bars_per_chunk=int(os.environ["BARS_PER_CHUNK"]),
         replays=ReplayRunner(S3ReplayStore(s3, results), candles),
+        funding=S3FundingStore(s3, os.environ["CANDLES_BUCKET"]),
+        symbol_rules=S3SymbolRulesStore(s3, os.environ["CANDLES_BUCKET"]),
     )
 
 

@@ -81,7 +81,7 @@ def main() -> None:
         grid = parameter_grid(STRATEGY, GRID, 100)
         started = time.perf_counter()
         in_process = [evaluate_batch(STRATEGY, batch, stored, settings)
-                      for batch in batches(grid, batch_count(len(grid), MAP_MAX_CONCURRENCY))]
+                      for batch in batches(grid, batch_count(len(grid), MAP_MAX_CONCURRENCY, args.bars))]
         sequential_s = time.perf_counter() - started
 
         user = stack.sign_up("Bench")

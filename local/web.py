@@ -7,6 +7,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import sys
 import threading
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -25,7 +26,7 @@ class WebServer:
             raise FileNotFoundError(f"{directory}/index.html is missing: build the dashboard (cd web && npm ci && npm run build)")
         config = json.dumps({"apiUrl": api_url, "wsUrl": ws_url}).encode()
         handler = functools.partial(_Handler, config, directory=str(directory))
-        self._server = ThreadingHTTPServer(("127.0.0.1", port), handler)
+        self._server = _Server(("127.0.0.1", port), handler)
         self._server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
         self._thread = threading.Thread(target=self._server.serve_forever, name="web", daemon=True)
@@ -37,6 +38,13 @@ class WebServer:
     def stop(self) -> None:
         self._server.shutdown()
         self._server.server_close()
+
+
+class _Server(ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A browser closing a page mid-download is no error worth a traceback."""
+        if not isinstance(sys.exc_info()[1], (BrokenPipeError, ConnectionResetError)):
+            super().handle_error(request, client_address)
 
 
 class _Handler(SimpleHTTPRequestHandler):

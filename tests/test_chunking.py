@@ -28,11 +28,15 @@ from shared.engine.chunks import (
     stitch,
     warmup_start,
 )
+from shared.engine.positions import MarketData
 from shared.indicators.functions import vwap
+from shared.market_data.funding import FundingRates
+from shared.market_data.symbol_rules import SymbolRules
 from shared.strategy import validate_strategy
+from tests.test_engine_parity import fine_candles
 
 TRADE_COLUMNS = ("entry_bar", "exit_bar", "entry_time", "exit_time", "side", "entry_price", "exit_price", "quantity",
-                 "pnl", "pnl_percentage", "fees", "exit_reason")
+                 "pnl", "pnl_percentage", "fees", "exit_reason", "funding", "leg")
 
 
 # ---------------------------------------------------------------- data and strategies
@@ -137,12 +141,14 @@ def chunk_spans(draw, strategy, n: int) -> list[ChunkSpan]:
     return [ChunkSpan(i, bounds[i], bounds[i + 1], warmup_start(strategy, bounds[i])) for i in range(len(bounds) - 1)]
 
 
-def run_chunked(strategy, candles: Candles, spans: list[ChunkSpan], backtest: BacktestSettings):
+def run_chunked(strategy, candles: Candles, spans: list[ChunkSpan], backtest: BacktestSettings,
+                market: MarketData | None = None):
     """What the state machine does: each chunk on its own window, then the stitch."""
-    results = [compute_chunk(strategy, candles.slice(span.read_bar, span.end_bar), span, backtest) for span in spans]
+    results = [compute_chunk(strategy, candles.slice(span.read_bar, span.end_bar), span, backtest, market)
+               for span in spans]
     # Through the storage format, as the partials travel between Lambdas.
     results = [ChunkResult.from_arrays(result.to_arrays()) for result in results]
-    return stitch(candles, results, strategy.config, backtest)
+    return stitch(candles, results, strategy.config, backtest, market)
 
 
 def assert_identical(chunked, single) -> None:
@@ -168,6 +174,57 @@ def test_stitched_chunks_equal_the_single_pass(data, definition, seed, n, volati
     chunked = run_chunked(strategy, candles, spans, backtest)
     # Then the result is the single pass's, field for field
     assert_identical(chunked, run_backtest(strategy, candles, backtest))
+
+
+@st.composite
+def order_rules(draw, definition: dict) -> dict:
+    """`definition` with the rules resolved position by position: entry orders, take-profit
+    levels, break-even, trailing activation, pyramiding, long and short."""
+    config = dict(definition["config"])
+    kind = draw(st.sampled_from(["market", "limit", "stop"]))
+    if kind != "market":
+        config["entry_order"] = {"type": kind, "offset": draw(st.floats(0.0, 2.0)), "expire_bars": draw(st.integers(1, 6))}
+    if draw(st.booleans()):
+        config["pyramiding"] = {"max_entries": draw(st.integers(1, 4))}
+    elif draw(st.booleans()):
+        first = draw(st.floats(0.2, 3.0))
+        config["take_profit_levels"] = [{"percent": first, "size": draw(st.floats(10.0, 60.0))},
+                                        {"percent": first + draw(st.floats(0.1, 3.0)), "size": draw(st.floats(10.0, 40.0))}]
+        if draw(st.booleans()):
+            config["break_even_after"] = 1
+    if "trailing_stop" in config and draw(st.booleans()):
+        config["trailing_activation"] = draw(st.floats(0.1, 3.0))
+    result = {**definition, "config": config}
+    if draw(st.booleans()):
+        config["direction"] = "both"
+        result["short_entry_rules"], result["short_exit_rules"] = definition["exit_rules"] or definition["entry_rules"], None
+    return result
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data(), strategies(), st.integers(0, 2**32 - 1), st.integers(40, 400), st.sampled_from([0.002, 0.01, 0.03]),
+       st.sampled_from([0.0, 0.3]), st.sampled_from([1.0, 3.0, 20.0]), st.booleans(), st.booleans())
+def test_stitched_chunks_equal_the_single_pass_with_orders_and_costs(
+    data, definition, seed, n, volatility, flat_share, leverage, exchange_rules, intrabar
+):
+    # Given a strategy with entry orders, partial exits, pyramiding or both sides
+    strategy = validate_strategy(data.draw(order_rules(definition)))
+    path = price_path(seed, n, volatility, flat_share)
+    candles = Candles.from_arrays(path.ts[0] + 300_000 * np.arange(n), path.open, path.high, path.low, path.close,
+                                  path.volume)
+    # and maker/taker fees, funding, exchange rules and finer candles
+    backtest = BacktestSettings(initial_balance=10_000.0, maker_fee=0.02, taker_fee=0.05, leverage=leverage,
+                                timeframe="5m", funding=True, intrabar_timeframe="1m" if intrabar else None,
+                                same_bar_priority=data.draw(st.sampled_from(["stop_loss", "take_profit"])))
+    times = candles.ts[0] + 100_000 * np.arange(3 * n)  # every 100 s: at bar opens and inside bars
+    funding = FundingRates(times, np.random.default_rng(seed).normal(0.0001, 0.0003, len(times)))
+    rules = SymbolRules(tick_size=0.01, lot_size=0.001, min_notional=50.0) if exchange_rules else SymbolRules()
+    market = MarketData(rules=rules, funding=funding, fine=fine_candles(candles, seed) if intrabar else None)
+    spans = data.draw(chunk_spans(strategy, n))
+    # When the chunks are computed separately and stitched
+    chunked = run_chunked(strategy, candles, spans, backtest, market)
+    # Then the result is the single pass's, field for field
+    assert_identical(chunked, run_backtest(strategy, candles, backtest, market))
 
 
 # ---------------------------------------------------------------- stitching cases by hand

@@ -11,18 +11,22 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import boto3
+import numpy as np
 import pytest
 from botocore.config import Config
 
 from adapters.binance import BinanceClient
+from adapters.bybit import BybitClient
 from adapters.candle_store import S3ImportInbox
 from adapters.funding_store import S3FundingStore
 from adapters.models.market_data import CandleImportItem, DynamoImportRecords
 from adapters.symbol_rules_store import S3SymbolRulesStore
+from shared.candles import Candles
 from shared.errors import NotFound, ValidationFailed
 from shared.market_data.service import MAX_CANDLE_LIMIT, MarketDataService
 from shared.timeframes import TIMEFRAMES
 from tests.fakes.binance import fake_binance  # noqa: F401 - fixture
+from tests.fakes.bybit import fake_bybit  # noqa: F401 - fixture
 from tests.fakes.market_data import (  # noqa: F401 - fixtures
     CANDLES_BUCKET,
     RecordingPublisher,
@@ -81,7 +85,7 @@ def publisher() -> RecordingPublisher:
 
 
 @pytest.fixture
-def market_data(candle_store, s3, tables, fake_binance, publisher) -> MarketDataService:
+def market_data(candle_store, s3, tables, fake_binance, fake_bybit, publisher) -> MarketDataService:
     s3.create_bucket(Bucket=IMPORTS_BUCKET)
     presigning = boto3.client("s3", config=Config(signature_version="s3v4"))
     return MarketDataService(
@@ -89,7 +93,7 @@ def market_data(candle_store, s3, tables, fake_binance, publisher) -> MarketData
         DynamoImportRecords(),
         S3ImportInbox(presigning, IMPORTS_BUCKET),
         publisher,
-        {"binance": BinanceClient(sleep=lambda seconds: None)},
+        {"binance": BinanceClient(sleep=lambda seconds: None), "bybit": BybitClient(sleep=lambda seconds: None)},
         S3FundingStore(s3, CANDLES_BUCKET),
         S3SymbolRulesStore(s3, CANDLES_BUCKET),
     )
@@ -298,6 +302,81 @@ def test_a_binance_fetch_of_an_unknown_symbol_fails_naming_it(market_data, s3, f
     failed = market_data.get_import(status.import_id, "user-1")
     assert failed.status == "failed"
     assert [e.field for e in failed.errors] == ["symbol"]
+
+
+def test_binance_refusing_the_region_fails_the_fetch_with_that_reason(market_data, s3, fake_binance):
+    fake_binance.fail_next(451)
+    status = market_data.start_fetch("user-1", "BTCUSDT", "1h", MAR_2024, MAR_2024 + 24 * HOUR)
+    deliver(s3, market_data, status.object_key)
+    failed = market_data.get_import(status.import_id, "user-1")
+    assert failed.status == "failed" and failed.errors[0].field == "exchange"
+    assert "HTTP 451" in failed.errors[0].message and "BinanceBaseUrl" in failed.errors[0].message
+
+
+def test_a_bybit_linear_fetch_stores_the_candles_and_the_ranges_funding(market_data, s3, fake_bybit):
+    from shared.market_data.funding_history import funding_rates
+
+    candles = random_candles(MAR_2024, 48, "1h")
+    fake_bybit.add_klines("linear", "BTCUSDT", "1h", candles)
+    times = [MAR_2024 + i * 8 * HOUR for i in range(9)]
+    fake_bybit.add_funding("BTCUSDT", funding_rates(times, [0.0001 * i for i in range(9)]))
+    status = market_data.start_fetch("user-1", "BTCUSDT", "1h", MAR_2024, MAR_2024 + 48 * HOUR, "bybit", "linear")
+    assert status.source == "bybit"
+    deliver(s3, market_data, status.object_key)
+    done = market_data.get_import(status.import_id, "user-1")
+    assert (done.status, done.rows_imported, done.format, done.funding_rates_imported) == (
+        "completed", 48, "bybit_api", 6)
+    assert_same_candles(market_data.get_candles("BTCUSDT", "1h", limit=100), candles)
+    assert market_data.get_funding("BTCUSDT").times.tolist() == times[:6]
+
+
+def test_a_repair_fetches_exactly_the_missing_ranges(market_data, s3, fake_binance, candle_store):
+    # Given a day of candles stored with hours 5-6 and 20 missing, and Binance holding them all
+    candles = random_candles(MAR_2024, 24, "1h")
+    kept = np.setdiff1d(np.arange(24), [5, 6, 20])
+    candle_store_import(candle_store, candles, kept)
+    fake_binance.add_klines("BTCUSDT", "1h", candles)
+    ranges, status = market_data.start_repair("user-1", "BTCUSDT", "1h", MAR_2024, MAR_2024 + 24 * HOUR)
+    assert [(g.start_ms, g.end_ms, g.missing) for g in ranges] == [
+        (MAR_2024 + 5 * HOUR, MAR_2024 + 7 * HOUR, 2), (MAR_2024 + 20 * HOUR, MAR_2024 + 21 * HOUR, 1)]
+    deliver(s3, market_data, status.object_key)
+    done = market_data.get_import(status.import_id, "user-1")
+    assert (done.status, done.rows_imported, done.rows_unchanged) == ("completed", 3, 0)
+    calls = [(int(c.params["startTime"]), int(c.params["endTime"])) for c in fake_binance.calls("/api/v3/klines")]
+    assert calls == [(MAR_2024 + 5 * HOUR, MAR_2024 + 7 * HOUR - 1), (MAR_2024 + 20 * HOUR, MAR_2024 + 21 * HOUR - 1)]
+    assert_same_candles(market_data.get_candles("BTCUSDT", "1h", limit=100), candles)
+    # And a second repair finds nothing to do
+    assert market_data.start_repair("user-1", "BTCUSDT", "1h", MAR_2024, MAR_2024 + 24 * HOUR) == ([], None)
+
+
+def test_a_repair_needs_the_series_stored_at_that_timeframe(market_data, candle_store):
+    candle_store_import(candle_store, random_candles(MAR_2024, 24, "1h"), np.arange(24))
+    with pytest.raises(NotFound) as missing:
+        market_data.start_repair("user-1", "BTCUSDT", "4h", MAR_2024, MAR_2024 + 24 * HOUR)
+    assert missing.value.errors[0].field == "timeframe"
+
+
+def candle_store_import(store, candles, rows) -> None:
+    from shared.market_data.pipeline import CandleImporter
+
+    kept = Candles(*(getattr(candles, name)[rows] for name in ("ts", "open", "high", "low", "close", "volume")))
+    CandleImporter(store).import_file("BTCUSDT", "1h", binance_csv(kept, "1h"))
+
+
+def test_funding_rate_files_import_through_the_api_and_the_s3_drop(market_data, s3):
+    dump = b"calc_time,funding_interval_hours,last_funding_rate\n1709251200000,8,0.0001\n1709280000000,8,-0.00005\n"
+    s3.put_object(Bucket=IMPORTS_BUCKET, Key="imports/candles/BTCUSDT/funding/BTCUSDT-fundingRate-2024-03.csv",
+                  Body=dump)
+    [dropped] = deliver(s3, market_data, "imports/candles/BTCUSDT/funding/BTCUSDT-fundingRate-2024-03.csv")
+    status = market_data.records.get(dropped["import_id"])
+    assert (status.status, status.timeframe, status.format, status.rows_imported) == (
+        "completed", "funding", "funding_rates", 2)
+    uploaded = market_data.submit_file("user-1", "BTCUSDT", "funding", "csv",
+                                       dump.replace(b"0.0001\n", b"0.0001\n1709308800000,8,0.0002\n", 1))
+    deliver(s3, market_data, uploaded.object_key)
+    done = market_data.get_import(uploaded.import_id, "user-1")
+    assert (done.status, done.rows_imported, done.rows_unchanged) == ("completed", 1, 2)
+    assert market_data.get_funding("BTCUSDT").rates.tolist() == [0.0001, -0.00005, 0.0002]
 
 
 def test_a_fetch_range_must_be_sensible(market_data):

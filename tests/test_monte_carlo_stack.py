@@ -64,3 +64,15 @@ def test_bad_requests_and_strangers_are_refused(stack, completed):  # noqa: F811
     status, answer = analyse(stack, user, backtest["id"], method="shuffle")
     assert status == 422 and answer["error"]["details"][0]["field"] == "method"
     assert analyse(stack, stack.sign_up("Eve"), backtest["id"])[0] == 404
+
+
+def test_a_block_bootstrap_resamples_the_stored_equity_curve(stack, completed):  # noqa: F811
+    user, backtest, _ = completed
+    # block = the whole curve: every simulation replays the backtest's own bars
+    status, whole = analyse(stack, user, backtest["id"], simulations=20, method="block_bootstrap", block=100_000)
+    assert status == 200, whole
+    assert whole["final_balance"]["p5"] == pytest.approx(backtest["final_balance"], rel=1e-9)
+    assert whole["trades"] is None and whole["equity_bands"]["unit"] == "bar"
+    status, blocks = analyse(stack, user, backtest["id"], simulations=500, method="block_bootstrap", block=24, seed=3)
+    assert status == 200 and blocks["final_balance"]["p5"] < blocks["final_balance"]["p95"]
+    assert blocks["equity_bands"]["steps"][-1] == whole["equity_bands"]["steps"][-1]

@@ -82,7 +82,7 @@ def test_a_dry_run_estimates_and_runs_nothing(stack, user_and_strategy):
     assert status == 200, estimate
     assert estimate["dry_run"] is True and estimate["combination_count"] == 18 and estimate["rounds"] == 1
     assert estimate["bars"] == (END_MS - START_MS) // HOUR_MS and estimate["concurrency"] == 16
-    assert estimate["batch_count"] == 2 and estimate["lambda_gb_seconds"] > 0 and estimate["estimated_cost_usd"] > 0
+    assert estimate["batch_count"] == 1 and estimate["lambda_gb_seconds"] > 0 and estimate["estimated_cost_usd"] > 0
     bayesian = create(stack, user, strategy["id"], dry_run=True, method="bayesian", n_trials=18, batch_size=5)[1]
     assert bayesian["rounds"] == 4 and bayesian["eta_seconds"] > estimate["eta_seconds"]
     assert stack.request("GET", "/optimizations", user.token)[1]["data"] == []

@@ -93,10 +93,16 @@ def test_dotted_paths_reach_any_field():
 
 
 def test_batches_use_the_concurrency_with_enough_work_each():
-    assert batch_count(500, 16) == 16
-    assert batch_count(100, 16) == 10  # at least 10 combinations per candle read
-    assert batch_count(5, 16) == 1
-    assert batch_count(10_000, 16) == 200  # at most 50 combinations per batch (one Lambda run)
+    year_of_1m, two_years_of_1h = 525_600, 17_520
+    assert batch_count(500, 16, year_of_1m) == 16
+    assert batch_count(100, 16, year_of_1m) == 10  # at least 10 combinations per candle read
+    assert batch_count(5, 16, year_of_1m) == 1
+    assert batch_count(10_000, 16, year_of_1m) == 200  # at most 50 combinations per batch (one Lambda run)
+    # Short ranges: at least 300 and at most 1,500 combinations per batch
+    assert batch_count(10_000, 16, two_years_of_1h) == 16
+    assert batch_count(1_000, 16, two_years_of_1h) == 4
+    assert batch_count(100_000, 1000, two_years_of_1h) == 334
+    assert batch_count(100_000, 16, two_years_of_1h) == 67
     combos = [Combination(i, {}) for i in range(10)]
     assert [[c.index for c in batch] for batch in batches(combos, 3)] == [[0, 1, 2], [3, 4, 5, 6], [7, 8, 9]]
 

@@ -132,7 +132,7 @@ def test_a_failing_batch_fails_the_optimization_with_a_readable_message(stack, u
     real = workflow.evaluate
 
     def broken(optimization_id: str, index: int) -> dict:
-        if index == 1:
+        if index == 0:
             raise MemoryError("batch too large")
         return real(optimization_id, index)
 
@@ -143,7 +143,7 @@ def test_a_failing_batch_fails_the_optimization_with_a_readable_message(stack, u
     assert optimization["status"] == "failed"
     # (on AWS the distributed Map fails first: "a batch of the optimization failed; ..."; moto's map
     # run lets a failed child pass, and Finish finds the batch without results)
-    assert optimization["error"] == "batch(es) 1 of the optimization failed: their combinations have no results"
+    assert optimization["error"] == "batch(es) 0 of the optimization failed: their combinations have no results"
     assert stack.keys("ResultsBucket", f"partials/optimizations/{created['id']}/") == []
     assert stack.keys("ResultsBucket", f"optimizations/{created['id']}/") == []
 

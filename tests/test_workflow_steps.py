@@ -78,13 +78,13 @@ def world(aws):
     return workflow, publisher, series
 
 
-def new_backtest(workflow: BacktestWorkflow, **metadata) -> Backtest:
+def new_backtest(workflow: BacktestWorkflow, strategy: dict = STRATEGY, **metadata) -> Backtest:
     now = utc_now()
     backtest = Backtest(
         id=new_id(), owner_id="owner-1", strategy_id="s-1", strategy_name="under test", symbol="TESTUSDT",
         timeframe="1h", start_time=datetime.fromtimestamp(START_MS / 1000, UTC),
         end_time=datetime.fromtimestamp((START_MS + BARS * HOUR_MS) / 1000, UTC), initial_balance=10_000.0,
-        final_balance=None, status=PENDING, progress=0, created_at=now, updated_at=now, strategy=STRATEGY,
+        final_balance=None, status=PENDING, progress=0, created_at=now, updated_at=now, strategy=strategy,
         metadata={"commission": 0.1, "leverage": 1.0, **metadata}, performance_summary=None, error=None,
         execution_arn=None, started_at=None, completed_at=None,
     )
@@ -263,3 +263,55 @@ def test_step_errors_carry_a_domain_errors_details_in_its_message():
     with pytest.raises(BacktestNotRunning):
         with step_errors():
             raise BacktestNotRunning("backtest b is cancelled")
+
+
+# ---------------------------------------------------------------- orders and costs through the steps
+ORDER_STRATEGY = {**STRATEGY, "config": {
+    "stop_loss": 1.5, "entry_order": {"type": "limit", "offset": 0.2, "expire_bars": 3},
+    "take_profit_levels": [{"percent": 1, "size": 50}], "break_even_after": 1}}
+
+
+def test_funding_exchange_rules_and_finer_candles_reach_the_engine_through_the_steps(world, aws):
+    from adapters.funding_store import S3FundingStore
+    from adapters.symbol_rules_store import S3SymbolRulesStore
+    from shared.backtests.execution import backtest_settings
+    from shared.engine.positions import MarketData
+    from shared.market_data.funding import FundingRates
+    from shared.market_data.symbol_rules import SymbolRules
+    from tests.test_engine_parity import fine_candles
+
+    workflow, _, series = world
+    s3, bucket = boto3.client("s3", endpoint_url=aws), TEMPLATE.physical_name("CandlesBucket")
+    workflow.funding, workflow.symbol_rules = S3FundingStore(s3, bucket), S3SymbolRulesStore(s3, bucket)
+    rates = FundingRates(START_MS + 8 * HOUR_MS * np.arange(BARS // 8 + 1), np.full(BARS // 8 + 1, 2e-4))
+    workflow.funding.put_funding("TESTUSDT", rates)
+    rules = SymbolRules(tick_size=0.01, lot_size=0.001, min_notional=10.0)
+    workflow.symbol_rules.put_rules("TESTUSDT", "binance", rules, market="linear")
+    fine = fine_candles(series, 7, parts=4)
+    months = month_index(fine.ts)
+    workflow.candles.commit("TESTUSDT", "15m", None, {
+        month_name(m): fine.slice(int(np.flatnonzero(months == m)[0]), int(np.flatnonzero(months == m)[-1]) + 1)
+        for m in np.unique(months)})
+    metadata = {"funding": True, "exchange": "binance", "market": "linear", "slippage_ticks": 1,
+                "intrabar_timeframe": "15m", "maker_fee": 0.02, "taker_fee": 0.05, "chunks": 3}
+    backtest = new_backtest(workflow, ORDER_STRATEGY, **metadata)
+    run_to_stitched(workflow, backtest.id)
+    workflow.persist(backtest.id)
+    settings = backtest_settings(10_000.0, "1h", {"commission": 0.1, **metadata})
+    expected = run_backtest(validate_strategy(ORDER_STRATEGY), series, settings,
+                            MarketData(rules=rules, funding=rates, fine=fine))
+    completed = workflow.backtests.get(backtest.id)
+    assert completed.status == "completed" and completed.performance_summary == expected.performance_summary
+    assert expected.performance_summary["funding_paid"] != 0.0 and len(expected.trades) > 0
+    assert set(expected.trades.leg.tolist()) == {1, 2}
+
+
+def test_funding_missing_for_the_range_fails_prepare_naming_the_field(world, aws):
+    from adapters.funding_store import S3FundingStore
+
+    workflow, _, _ = world
+    workflow.funding = S3FundingStore(boto3.client("s3", endpoint_url=aws), TEMPLATE.physical_name("CandlesBucket"))
+    backtest = new_backtest(workflow, funding=True)
+    with pytest.raises(ValidationFailed) as failure:
+        workflow.prepare(backtest.id)
+    assert [error.field for error in failure.value.errors] == ["metadata.funding"]

@@ -48,6 +48,7 @@ class CandleImportItem(Model):
     rows_unchanged = NumberAttribute(default=0)
     duplicates_dropped = NumberAttribute(default=0)
     rows_without_trades = NumberAttribute(default=0)
+    funding_rates_imported = NumberAttribute(default=0)
     gaps = JSONAttribute()
     errors = JSONAttribute()  # [{field, message}], the first 100
     error_count = NumberAttribute(default=0)

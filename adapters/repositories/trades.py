@@ -201,6 +201,8 @@ def _trade_tables(trades: Any, created_at: datetime) -> tuple[pa.Table, pa.Table
         "fees": floats(trades.fees),
         "entry_reason": labels(np.zeros(len(pnl), dtype=np.int8), ["signal"]),
         "exit_reason": labels(np.asarray(trades.exit_reason, dtype=np.int8), list(EXIT_REASONS)),
+        "funding": floats(trades.funding),
+        "leg": pa.array(np.asarray(trades.leg, dtype=np.int16)),
         **_excursion_columns(trades),
     }).replace_schema_metadata({_CREATED_AT: created_at.isoformat().encode()})
     return table, pa.table({"side": side, "result": result})

@@ -3,12 +3,12 @@ or of its equity curve's bar returns (`shared.backtests.monte_carlo`, NumPy: loa
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
 from shared.accounts.model import User
 from shared.backtests.model import COMPLETED, Backtest
+from shared.backtests.ports import EquityStore
 from shared.backtests.service import Backtests
 from shared.errors import Conflict, FieldError, ValidationFailed
 
@@ -29,8 +29,7 @@ class MonteCarloRequest:
 @dataclass
 class Analyses:
     backtests: Backtests
-    # A completed backtest's per-bar equity curve (None when none is stored): block_bootstrap's input.
-    equity: Callable[[str], Any | None] | None = None
+    equity: EquityStore | None = None  # the per-bar equity curves block_bootstrap resamples
 
     def monte_carlo(self, user: User, backtest_id: str, request: MonteCarloRequest) -> dict[str, Any]:
         import numpy as np
@@ -42,11 +41,12 @@ class Analyses:
             raise Conflict(f"the backtest is {backtest.status}: Monte Carlo needs a completed backtest")
         years = monte_carlo.years_between(_ms(backtest.start_time), _ms(backtest.end_time))
         if request.method == "block_bootstrap":
-            curve = self.equity(backtest_id) if self.equity else None
-            if curve is None:
+            series = self.equity.load(backtest_id) if self.equity else None
+            if series is None:
                 raise ValidationFailed("no equity curve", [FieldError(
                     "method", "block_bootstrap needs the backtest's stored equity curve, which this backtest has not")])
-            outcome = monte_carlo.simulate(monte_carlo.bar_returns(curve), backtest.initial_balance, years, request)
+            outcome = monte_carlo.simulate(monte_carlo.bar_returns(series.equity), backtest.initial_balance, years,
+                                           request)
             return self._answer(backtest, request, outcome, trades=None)
         trades = [t for t in self.backtests.trades.page(backtest_id, None, None, 0, ALL_TRADES)[0]
                   if t.exit_time is not None]

@@ -63,7 +63,9 @@ class Backtest(BacktestSummary):
 @dataclass(frozen=True)
 class Trade:
     """One trade of a completed backtest; `seq` is its 0-based position in entry order. A trade
-    still open at the end has no exit_time, exit_reason "open" and exit_price the last close."""
+    still open at the end has no exit_time, exit_reason "open" and exit_price the last close.
+    `leg`: which part of a position closed in parts (take-profit levels) this is, from 1;
+    `funding`: the funding it paid (negative: received), included in its pnl."""
 
     id: str
     backtest_id: str
@@ -80,6 +82,8 @@ class Trade:
     entry_reason: str
     exit_reason: str
     created_at: datetime
+    funding: float = 0.0
+    leg: int = 1
     # Maximum adverse / favourable excursion (price, and percent of the entry price) and bars
     # held; None for trades stored before they were recorded.
     mae: float | None = None

@@ -5,9 +5,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from shared.backtests.model import Backtest, BacktestSummary, Trade
+
+if TYPE_CHECKING:
+    from shared.market_data.funding import FundingRates
+    from shared.market_data.symbol_rules import SymbolRules
 
 
 class BacktestRepository(Protocol):
@@ -74,6 +78,12 @@ class EquityStore(Protocol):
 class MarketCatalog(Protocol):
     def timeframes(self, symbol: str) -> Sequence[str]:
         """Timeframes the market-data store can serve for `symbol`; empty for an unknown symbol."""
+
+    def funding(self, symbol: str, start_ms: int, end_ms: int) -> FundingRates:
+        """The stored funding rates with start_ms <= time <= end_ms (empty when none)."""
+
+    def symbol_rules(self, symbol: str, exchange: str, market: str) -> SymbolRules | None:
+        """The stored exchange rules of the symbol, None when none are stored."""
 
 
 class BacktestLauncher(Protocol):

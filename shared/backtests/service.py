@@ -29,14 +29,27 @@ MIN_COMMISSION, MAX_COMMISSION = 0.0, 10.0  # percent of notional, per side
 DEFAULT_LEVERAGE, DEFAULT_COMMISSION = 1.0, 0.1  # 0.1 %: a common spot taker fee
 MAX_CHUNKS = 1000
 MAX_INITIAL_BALANCE = 1e15
+EXECUTION_FIELDS = ("maker_fee", "taker_fee", "slippage_ticks", "funding", "intrabar_timeframe", "same_bar_priority",
+                    "exchange", "market")
 ORDER_FIELDS = ("created_at", "updated_at", "start_time", "end_time", "symbol", "status", "final_balance")
 
 
 @dataclass(frozen=True)
 class BacktestMetadata:
+    """Account, cost and execution settings (see `shared.engine.BacktestSettings` and the README's
+    execution conventions); None: not set."""
+
     leverage: float = DEFAULT_LEVERAGE
     commission: float = DEFAULT_COMMISSION
     chunks: int | None = None  # force the number of parallel chunks (otherwise planned from the data size)
+    maker_fee: float | None = None  # percent; default: commission
+    taker_fee: float | None = None
+    slippage_ticks: float | None = None
+    funding: bool | None = None
+    intrabar_timeframe: str | None = None
+    same_bar_priority: str | None = None
+    exchange: str | None = None  # whose stored symbol rules apply (tick, lot, min notional)
+    market: str | None = None  # spot | linear
 
 
 @dataclass(frozen=True)
@@ -154,6 +167,23 @@ class Backtests:
             errors.append(FieldError("timeframe", f"not available for {request.symbol}; available: {', '.join(available)}"))
         if errors:
             raise ValidationFailed("invalid backtest", errors)
+        self._check_execution(request, available)
+
+    def _check_execution(self, request: BacktestRequest, available: list[str] | tuple[str, ...]) -> None:
+        """Costs and market data the metadata asks for: valid, and stored for the range. (Only
+        then are the engine's modules loaded: plain backtests keep NumPy out of the API.)"""
+        if all(getattr(request.metadata, name) is None for name in EXECUTION_FIELDS):
+            return
+        from shared.backtests import execution
+
+        metadata = {k: v for k, v in asdict(request.metadata).items() if v is not None}
+        settings = execution.backtest_settings(request.initial_balance, request.timeframe, metadata)
+        execution.symbol_rules(request.symbol, metadata, self.catalog.symbol_rules)
+        execution.check_intrabar(request.symbol, settings, list(available))
+        if settings.funding:
+            start_ms, end_ms = (int(round(moment.timestamp() * 1000)) for moment in (request.start_time, request.end_time))
+            execution.checked_funding(request.symbol, self.catalog.funding(request.symbol, start_ms, end_ms),
+                                      start_ms, end_ms)
 
 
 def check_condition_timeframes(definition: dict[str, Any], timeframe: str) -> None:

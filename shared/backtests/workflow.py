@@ -40,7 +40,13 @@ from shared.engine.result import iso_utc_millis
 from shared.engine.chunks import ChunkResult, ChunkSpan, chunk_count, compute_chunk, plan_chunks, stitch
 from shared.errors import Conflict, DomainError, FieldError, NotFound, ValidationFailed
 from shared.realtime.events import EventPublisher, backtest_channel, user_channel
-from shared.market_data.query import choose_source, get_candles, read_series, stored_series
+from shared.backtests.execution import backtest_settings, check_fine_cover, check_intrabar, checked_funding, symbol_rules
+from shared.engine.positions import MarketData
+from shared.market_data.funding import FundingRates
+from shared.market_data.funding_history import FundingStore
+from shared.market_data.instruments import SymbolRulesStore
+from shared.market_data.query import choose_source, derivable_timeframes, get_candles, read_series, stored_series
+from shared.market_data.symbol_rules import SymbolRules
 from shared.market_data.store import CandleStore, SeriesManifest
 from shared.realtime.protocol import trade_events
 from shared.backtests.ports import BacktestRepository, EquityStore, TradeStore
@@ -80,9 +86,13 @@ class RunPlan:
     chunks: tuple[ChunkSpan, ...]
     read_from_ms: tuple[int, ...]  # open time of each chunk's first bar read (its warm-up start)
     end_before_ms: tuple[int, ...]  # open time of the bar after each chunk (end_ms for the last)
+    symbol_rules: SymbolRules = SymbolRules()  # the exchange rules applied (metadata.exchange)
+    fine_source: SeriesManifest | None = None  # the finer candles pinned (metadata.intrabar_timeframe)
 
     def to_json(self) -> bytes:
         document = {
+            "symbol_rules": asdict(self.symbol_rules),
+            "fine_source": json.loads(self.fine_source.to_json()) if self.fine_source else None,
             "backtest_id": self.backtest_id, "owner_id": self.owner_id, "strategy": self.strategy,
             "settings": asdict(self.settings), "symbol": self.symbol, "timeframe": self.timeframe,
             "start_ms": self.start_ms, "end_ms": self.end_ms, "source": json.loads(self.source.to_json()),
@@ -101,6 +111,9 @@ class RunPlan:
             source=SeriesManifest.from_json(json.dumps(document["source"]).encode(), version=None),
             n_bars=document["n_bars"], chunks=tuple(ChunkSpan(**span) for span in document["chunks"]),
             read_from_ms=tuple(document["read_from_ms"]), end_before_ms=tuple(document["end_before_ms"]),
+            symbol_rules=SymbolRules(**document["symbol_rules"]),
+            fine_source=None if document["fine_source"] is None else SeriesManifest.from_json(
+                json.dumps(document["fine_source"]).encode(), version=None),
         )
 
 
@@ -153,6 +166,8 @@ class BacktestWorkflow:
     bars_per_chunk: int
     clock: Callable[[], datetime] = utc_now
     replays: ReplayRunner | None = None  # computes replay backtests (shared.transactions.replays)
+    funding: FundingStore | None = None  # funding rates (metadata.funding)
+    symbol_rules: SymbolRulesStore | None = None  # exchange rules (metadata.exchange)
 
     def prepare(self, backtest_id: str) -> dict[str, Any]:
         """Validate, mark running, pin the data, plan the chunks. Returns the chunk indices for the
@@ -161,21 +176,25 @@ class BacktestWorkflow:
         if is_replay(backtest):
             return self._prepare_replay(backtest)
         strategy = validate_strategy(backtest.strategy)
-        settings = BacktestSettings(
-            initial_balance=float(backtest.initial_balance),
-            commission=float(backtest.metadata.get("commission", 0.0)),
-            leverage=float(backtest.metadata.get("leverage", 1.0)),
-            timeframe=backtest.timeframe,
-        )
+        settings = backtest_settings(backtest.initial_balance, backtest.timeframe, backtest.metadata)
+        rules = symbol_rules(backtest.symbol, backtest.metadata, self._stored_rules)
         if backtest.status != RUNNING:
             self._transition(lambda: self.backtests.mark_running(backtest_id, self.clock()))
         start_ms, end_ms = _epoch_ms(backtest.start_time), _epoch_ms(backtest.end_time)
-        source = choose_source(stored_series(self.candles, backtest.symbol), backtest.symbol, backtest.timeframe,
-                               start_ms, end_ms)
+        series = stored_series(self.candles, backtest.symbol)
+        source = choose_source(series, backtest.symbol, backtest.timeframe, start_ms, end_ms)
         ts = read_series(self.candles, source, backtest.timeframe, start_ms, end_ms).ts
         if len(ts) == 0:
             raise ValidationFailed("no candles in the requested range", [FieldError(
                 "start_time", f"no {backtest.symbol} {backtest.timeframe} candles between the start and end times")])
+        fine_source = None
+        if settings.intrabar_timeframe is not None:
+            check_intrabar(backtest.symbol, settings, derivable_timeframes(set(series)))
+            fine_source = choose_source(series, backtest.symbol, settings.intrabar_timeframe, start_ms, end_ms)
+            fine_ts = read_series(self.candles, fine_source, settings.intrabar_timeframe, start_ms, end_ms).ts
+            check_fine_cover(backtest.symbol, settings, int(ts[0]), int(ts[-1]), fine_ts)
+        if settings.funding:
+            self._funding_rates(backtest.symbol, start_ms, end_ms)
         spans = plan_chunks(strategy, len(ts), chunk_count(len(ts), self.bars_per_chunk, backtest.metadata.get("chunks")))
         plan = RunPlan(
             backtest_id=backtest_id, owner_id=backtest.owner_id, strategy=backtest.strategy, settings=settings,
@@ -183,6 +202,7 @@ class BacktestWorkflow:
             n_bars=len(ts), chunks=tuple(spans),
             read_from_ms=tuple(int(ts[span.read_bar]) for span in spans),
             end_before_ms=tuple(int(ts[span.end_bar]) if span.end_bar < len(ts) else end_ms for span in spans),
+            symbol_rules=rules, fine_source=fine_source,
         )
         self.runs.put_plan(backtest_id, plan.to_json())
         self._progress(backtest, PLANNED, f"planned {len(spans)} chunk(s) over {len(ts)} bars")
@@ -209,8 +229,9 @@ class BacktestWorkflow:
         started = time.perf_counter()
         window = read_series(self.candles, plan.source, plan.timeframe, plan.read_from_ms[index],
                              plan.end_before_ms[index])
+        market = self._market(plan, plan.read_from_ms[index], plan.end_before_ms[index], with_funding=False)
         read = time.perf_counter()
-        result = compute_chunk(validate_strategy(plan.strategy), window, plan.chunks[index], plan.settings)
+        result = compute_chunk(validate_strategy(plan.strategy), window, plan.chunks[index], plan.settings, market)
         seconds = time.perf_counter() - read
         self.runs.put_chunk(backtest_id, result, seconds)
         backtest = self.backtests.get(backtest_id)
@@ -235,7 +256,8 @@ class BacktestWorkflow:
             raise ValueError(f"the pinned candles changed: {len(candles)} bars, planned {plan.n_bars}")
         strategy = validate_strategy(plan.strategy)
         started = time.perf_counter()
-        result = stitch(candles, [chunk for chunk, _ in loaded], strategy.config, plan.settings)
+        market = self._market(plan, plan.start_ms, plan.end_ms, with_funding=plan.settings.funding)
+        result = stitch(candles, [chunk for chunk, _ in loaded], strategy.config, plan.settings, market)
         stitch_seconds = time.perf_counter() - started
         self.runs.put_stitched(backtest_id, result.trades, _stitched_document(result))
         self.runs.put_equity(backtest_id, EquitySeries.of(result.equity_curve, candles, plan.settings.initial_balance))
@@ -321,6 +343,25 @@ class BacktestWorkflow:
         self._progress(backtest, STITCHED, f"stitched {len(trades)} trade(s)")
         return {"trades": len(trades), "final_balance": document["final_balance"], "chunk_seconds": [],
                 "stitch_seconds": 0.0}
+
+    # ------------------------------------------------------------ market data beyond candles
+    def _stored_rules(self, symbol: str, exchange: str, market: str) -> SymbolRules | None:
+        if self.symbol_rules is None:
+            raise RuntimeError("this workflow has no symbol-rules store")
+        return self.symbol_rules.get_rules(symbol, exchange, market)
+
+    def _funding_rates(self, symbol: str, start_ms: int, end_ms: int) -> FundingRates:
+        if self.funding is None:
+            raise RuntimeError("this workflow has no funding store")
+        return checked_funding(symbol, self.funding.get_funding(symbol, start_ms, end_ms), start_ms, end_ms)
+
+    def _market(self, plan: RunPlan, start_ms: int, end_ms: int, with_funding: bool) -> MarketData:
+        """Exchange rules, funding (the stitch sizes positions) and finer candles of a range."""
+        fine = None
+        if plan.fine_source is not None and plan.settings.intrabar_timeframe is not None:
+            fine = read_series(self.candles, plan.fine_source, plan.settings.intrabar_timeframe, start_ms, end_ms)
+        funding = self._funding_rates(plan.symbol, plan.start_ms, plan.end_ms) if with_funding else None
+        return MarketData(rules=plan.symbol_rules, funding=funding, fine=fine)
 
     # ------------------------------------------------------------ helpers
     def _running_or_pending(self, backtest_id: str, also: str | None = None) -> Backtest:

@@ -45,9 +45,22 @@ from shared.engine.chain import follow_chain, next_candidates
 from shared.engine.exits import CandidateExits, ExitRules, resolve_exits
 from shared.engine.result import BacktestResult
 from shared.engine.settings import BacktestSettings
-from shared.engine.simulate import settle_chain
+from shared.engine.positions import (
+    SIGNAL_NAMES,
+    Book,
+    MarketData,
+    Position,
+    Sizer,
+    needs_positions,
+    own_chain,
+    positions_from_arrays,
+    positions_to_arrays,
+    shifted,
+    walk,
+)
+from shared.engine.simulate import settle_chain, settle_walk
 from shared.indicators._kernels import _PREFIX_BLOCK  # the window-sum block grid a warm-up must keep
-from shared.strategy import Strategy, StrategyConfig
+from shared.strategy import Signals, Strategy, StrategyConfig
 
 NO_SIGNAL = -1
 
@@ -117,11 +130,20 @@ class ChunkResult:
     next_index: np.ndarray
     own_chain: np.ndarray
     first_exit_signal: int
+    # Backtests resolved position by position (`positions`): the chunk's signals (global bars in
+    # [first_bar - 1, end_bar - 1), per `positions.SIGNAL_NAMES`) and its own chain's positions
+    # that close inside the chunk. None for the vectorised pass.
+    signal_bars: dict[str, np.ndarray] | None = None
+    positions: list[Position] | None = None
 
     def to_arrays(self) -> dict[str, np.ndarray]:
         """Flat named arrays (for an .npz object); `from_arrays` reads them back."""
         span, found = self.span, self.candidates
-        return {
+        walked = {}
+        if self.positions is not None and self.signal_bars is not None:
+            walked = {f"signal_{name}": bars for name, bars in self.signal_bars.items()}
+            walked |= positions_to_arrays(self.positions)
+        return walked | {
             "span": np.array([span.index, span.first_bar, span.end_bar, span.read_bar], dtype=np.int64),
             "first_exit_signal": np.array(self.first_exit_signal, dtype=np.int64),
             "fill_bar": found.fill_bar,
@@ -129,6 +151,7 @@ class ChunkResult:
             "exit_bar": found.exit_bar,
             "exit_price": found.exit_price,
             "exit_reason": found.exit_reason,
+            "ambiguous": found.ambiguous,
             "next_index": self.next_index,
             "own_chain": self.own_chain,
         }
@@ -137,24 +160,34 @@ class ChunkResult:
     def from_arrays(cls, arrays: dict[str, np.ndarray]) -> ChunkResult:
         index, first_bar, end_bar, read_bar = (int(value) for value in arrays["span"])
         candidates = CandidateExits(
-            arrays["fill_bar"], arrays["entry_price"], arrays["exit_bar"], arrays["exit_price"], arrays["exit_reason"]
+            arrays["fill_bar"], arrays["entry_price"], arrays["exit_bar"], arrays["exit_price"], arrays["exit_reason"],
+            arrays["ambiguous"],
         )
+        walked = "position_head" in arrays
         return cls(ChunkSpan(index, first_bar, end_bar, read_bar), candidates, arrays["next_index"],
-                   arrays["own_chain"], int(arrays["first_exit_signal"]))
+                   arrays["own_chain"], int(arrays["first_exit_signal"]),
+                   signal_bars={name: arrays[f"signal_{name}"] for name in SIGNAL_NAMES} if walked else None,
+                   positions=positions_from_arrays(arrays) if walked else None)
 
 
-def compute_chunk(strategy: Strategy, window: Candles, span: ChunkSpan, settings: BacktestSettings) -> ChunkResult:
-    """The parallel part for one chunk. `window` holds the candles of bars [read_bar, end_bar)."""
+def compute_chunk(
+    strategy: Strategy, window: Candles, span: ChunkSpan, settings: BacktestSettings, market: MarketData | None = None
+) -> ChunkResult:
+    """The parallel part for one chunk. `window` holds the candles of bars [read_bar, end_bar);
+    `market.fine`, when intrabar resolution is on, at least the finer candles of those bars."""
     if len(window) != span.end_bar - span.read_bar:
         raise ValueError(f"chunk {span.index} needs {span.end_bar - span.read_bar} candles, got {len(window)}")
+    market = market or MarketData()
     signals = strategy.signals(window, timeframe=settings.timeframe)
     # From the bar before the chunk (its entry signal fills at first_bar) to the chunk's end.
     start = max(span.first_bar - 1, span.read_bar) - span.read_bar
     offset = span.read_bar + start
+    if needs_positions(strategy.config, settings, market):
+        return _walked_chunk(strategy, window.slice(start, len(window)), signals, start, offset, span, settings, market)
     found = resolve_exits(window.slice(start, len(window)), signals.entry[start:], signals.exit[start:],
                           ExitRules.from_config(strategy.config, settings))
     candidates = CandidateExits(found.fill_bar + offset, found.entry_price, found.exit_bar + offset,
-                                found.exit_price, found.exit_reason)
+                                found.exit_price, found.exit_reason, found.ambiguous)
     next_index = next_candidates(candidates.fill_bar, candidates.exit_bar)
     exit_signals = np.flatnonzero(signals.exit[start:-1])
     return ChunkResult(
@@ -166,11 +199,52 @@ def compute_chunk(strategy: Strategy, window: Candles, span: ChunkSpan, settings
     )
 
 
-def stitch(
-    candles: Candles, chunks: Sequence[ChunkResult], config: StrategyConfig, settings: BacktestSettings
+def _walked_chunk(
+    strategy: Strategy, candles: Candles, signals: Signals, start: int, offset: int, span: ChunkSpan,
+    settings: BacktestSettings, market: MarketData,
+) -> ChunkResult:
+    """A chunk of a backtest resolved position by position: its signals and its own chain."""
+    own = {name: getattr(signals, name)[start:] for name in SIGNAL_NAMES if getattr(signals, name) is not None}
+    book = Book(candles, Signals(**own), strategy.config, settings, market)
+    positions = [shifted(position, offset) for position in own_chain(book) if not position.reached_end]
+    signal_bars = {name: np.flatnonzero(own[name][:-1]) + offset if name in own else np.empty(0, dtype=np.int64)
+                   for name in SIGNAL_NAMES}
+    empty = np.empty(0, dtype=np.int64)
+    nothing = CandidateExits(empty, np.empty(0), empty, np.empty(0), np.empty(0, dtype=np.int8), np.empty(0, dtype=bool))
+    return ChunkResult(span, nothing, empty, empty, NO_SIGNAL, signal_bars=signal_bars, positions=positions)
+
+
+def _stitch_walked(
+    candles: Candles, chunks: Sequence[ChunkResult], config: StrategyConfig, settings: BacktestSettings,
+    market: MarketData,
 ) -> BacktestResult:
-    """The single-pass result from the chunks' results (`candles`: the whole range)."""
+    """Walk the whole range with the chunks' positions as a cache (see `positions`)."""
+    n = len(candles)
+    columns = {name: np.zeros(n, dtype=bool) for name in SIGNAL_NAMES}
+    cache = {}
+    for chunk in chunks:
+        assert chunk.signal_bars is not None and chunk.positions is not None
+        for name, bars in chunk.signal_bars.items():
+            columns[name][bars] = True
+        cache.update((position.signal_bar, position) for position in chunk.positions)
+    both = config.direction == "both"
+    signals = Signals(columns["entry"], columns["exit"], short_entry=columns["short_entry"] if both else None,
+                      short_exit=columns["short_exit"] if both else None)
+    book = Book(candles, signals, config, settings, market)
+    sizer = Sizer(book, settings.initial_balance)
+    return settle_walk(book, walk(book, sizer, cache), sizer)
+
+
+def stitch(
+    candles: Candles, chunks: Sequence[ChunkResult], config: StrategyConfig, settings: BacktestSettings,
+    market: MarketData | None = None,
+) -> BacktestResult:
+    """The single-pass result from the chunks' results (`candles`: the whole range; `market`:
+    the exchange rules, funding and finer candles of the whole range)."""
     _check_cover(chunks, len(candles))
+    market = market or MarketData()
+    if needs_positions(config, settings, market):
+        return _stitch_walked(candles, chunks, config, settings, market)
     rules = ExitRules.from_config(config, settings)
     taken: list[CandidateExits] = []
     last_exit = -1  # exit bar of the last trade taken: the next one fills after it
@@ -223,7 +297,7 @@ def _carried_exit(candles: Candles, fill_bar: int, later: Sequence[ChunkResult],
         exit_[signal - (fill_bar - 1)] = True
     found = resolve_exits(window, entry, exit_, rules)
     return CandidateExits(found.fill_bar + fill_bar - 1, found.entry_price, found.exit_bar + fill_bar - 1,
-                          found.exit_price, found.exit_reason)
+                          found.exit_price, found.exit_reason, found.ambiguous)
 
 
 def _take(candidates: CandidateExits, rows: np.ndarray) -> CandidateExits:
@@ -233,17 +307,20 @@ def _take(candidates: CandidateExits, rows: np.ndarray) -> CandidateExits:
 def _with_last_exit(rows: CandidateExits, resolved: CandidateExits) -> CandidateExits:
     """`rows` with its last trade's exit replaced by `resolved` (one row for the same entry)."""
     exit_bar, exit_price, exit_reason = rows.exit_bar.copy(), rows.exit_price.copy(), rows.exit_reason.copy()
+    ambiguous = rows.ambiguous.copy()
     exit_bar[-1], exit_price[-1], exit_reason[-1] = resolved.exit_bar[0], resolved.exit_price[0], resolved.exit_reason[0]
-    return CandidateExits(rows.fill_bar, rows.entry_price, exit_bar, exit_price, exit_reason)
+    ambiguous[-1] = resolved.ambiguous[0]
+    return CandidateExits(rows.fill_bar, rows.entry_price, exit_bar, exit_price, exit_reason, ambiguous)
 
 
 def _concatenate(parts: list[CandidateExits]) -> CandidateExits:
     if not parts:
         empty = np.empty(0, dtype=np.int64)
-        return CandidateExits(empty, np.empty(0), empty, np.empty(0), np.empty(0, dtype=np.int8))
+        return CandidateExits(empty, np.empty(0), empty, np.empty(0), np.empty(0, dtype=np.int8),
+                              np.empty(0, dtype=bool))
     return CandidateExits(*(np.concatenate(columns) for columns in zip(*(_columns(part) for part in parts))))
 
 
 def _columns(candidates: CandidateExits) -> tuple[np.ndarray, ...]:
     return (candidates.fill_bar, candidates.entry_price, candidates.exit_bar, candidates.exit_price,
-            candidates.exit_reason)
+            candidates.exit_reason, candidates.ambiguous)

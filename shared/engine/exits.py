@@ -28,8 +28,8 @@ from shared.candles import Candles
 from shared.engine.settings import BacktestSettings
 from shared.strategy.model import StrategyConfig
 
-EXIT_REASONS = ("signal", "stop_loss", "take_profit", "trailing_stop", "liquidation", "open")
-SIGNAL, STOP_LOSS, TAKE_PROFIT, TRAILING_STOP, LIQUIDATION, OPEN = range(len(EXIT_REASONS))
+EXIT_REASONS = ("signal", "stop_loss", "take_profit", "trailing_stop", "liquidation", "open", "reversal")
+SIGNAL, STOP_LOSS, TAKE_PROFIT, TRAILING_STOP, LIQUIDATION, OPEN, REVERSAL = range(len(EXIT_REASONS))
 
 # Cells (candidates x bars) gathered per scan step: bounds the scan's memory to a few MB.
 _SCAN_CELLS = 1 << 18
@@ -41,13 +41,15 @@ class ExitRules:
     """A strategy's fill and exit parameters as fractions (0.02 for 2 %) and a direction sign."""
 
     direction: int  # +1 long, -1 short
-    fee: float
+    fee: float  # the taker fee: market and stop fills
     slippage: float
     stop_loss: float | None
     take_profit: float | None
     trailing_stop: float | None
     leverage: float
     maintenance_margin: float
+    maker_fee: float = 0.0  # limit fills: the take-profit
+    take_profit_first: bool = False  # metadata.same_bar_priority: take_profit
 
     @classmethod
     def from_config(cls, config: StrategyConfig, settings: BacktestSettings) -> ExitRules:
@@ -56,13 +58,15 @@ class ExitRules:
 
         return cls(
             direction=1 if config.direction == "long" else -1,
-            fee=settings.commission / 100.0,
+            fee=settings.taker / 100.0,
             slippage=config.slippage / 100.0,
             stop_loss=fraction(config.stop_loss),
             take_profit=fraction(config.take_profit),
             trailing_stop=fraction(config.trailing_stop),
             leverage=float(settings.leverage),
             maintenance_margin=settings.maintenance_margin / 100.0,
+            maker_fee=settings.maker / 100.0,
+            take_profit_first=settings.same_bar_priority == "take_profit",
         )
 
     @property
@@ -106,6 +110,7 @@ class CandidateExits:
     exit_bar: np.ndarray
     exit_price: np.ndarray
     exit_reason: np.ndarray  # int8 index into EXIT_REASONS
+    ambiguous: np.ndarray  # bool: the exit bar held both a stop and the take-profit (same_bar_priority decided)
 
     def __len__(self) -> int:
         return len(self.fill_bar)
@@ -134,6 +139,7 @@ def resolve_exits(candles: Candles, entry: np.ndarray, exit: np.ndarray, rules: 
     exit_price[is_open] = candles.close[n - 1]
     exit_reason = np.where(is_open, OPEN, SIGNAL).astype(np.int8)
     exit_bar = signal_exit_bar.copy()
+    ambiguous = np.zeros(len(fill_bar), dtype=bool)
 
     if rules.has_price_exits and len(fill_bar):
         levels = _StopLevels.for_entries(entry_price, rules)
@@ -143,8 +149,9 @@ def resolve_exits(candles: Candles, entry: np.ndarray, exit: np.ndarray, rules: 
             exit_bar[stop.rows] = stop.bar
             exit_price[stop.rows] = stop.price
             exit_reason[stop.rows] = stop.reason
+            ambiguous[stop.rows] = stop.ambiguous
 
-    return CandidateExits(fill_bar, entry_price, exit_bar, exit_price, exit_reason)
+    return CandidateExits(fill_bar, entry_price, exit_bar, exit_price, exit_reason, ambiguous)
 
 
 def first_price_exits(
@@ -252,6 +259,7 @@ class _StopHits:
     bar: np.ndarray
     price: np.ndarray
     reason: np.ndarray
+    ambiguous: np.ndarray
 
 
 def _scan_first_stop(
@@ -327,7 +335,7 @@ def _scan_first_stop(
 
     if not hit_parts:
         empty = np.empty(0, dtype=np.intp)
-        return _StopHits(empty, empty, np.empty(0), np.empty(0, dtype=np.int8))
+        return _StopHits(empty, empty, np.empty(0), np.empty(0, dtype=np.int8), np.empty(0, dtype=bool))
     local, bar, hit_adverse, hit_favourable, level, trail = (
         np.concatenate(part) if part[0] is not None else None for part in zip(*hit_parts)
     )
@@ -348,15 +356,19 @@ def _price_stop_hits(
     """Fill price and reason at the triggering bar, all in signed prices.
 
     The open comes first: a gap through the take-profit fills it at the open; a gap through the
-    adverse level fills at the open. Otherwise, when both sides are inside the bar's range, the
-    adverse side is assumed to come first (stop-loss wins). Stop fills pay slippage; the
-    take-profit is a limit order and does not. A fill at or beyond the liquidation price is a
-    liquidation, reported at the liquidation price (the whole committed margin is lost).
+    adverse level fills at the open. Otherwise, when both sides are inside the bar's range (an
+    ambiguous bar), the adverse side is assumed to come first (stop-loss wins) unless
+    same_bar_priority is take_profit. Stop fills pay slippage; the take-profit is a limit order
+    and does not. A fill at or beyond the liquidation price is a liquidation, reported at the
+    liquidation price (the whole committed margin is lost).
     """
     d = rules.direction
     bar_open = d * candles.open[bar]
     take_profit_gap = hit_favourable & (bar_open >= levels.take_profit)
+    ambiguous = hit_adverse & hit_favourable & ~take_profit_gap & (bar_open > adverse_level)
     adverse = hit_adverse & ~take_profit_gap
+    if rules.take_profit_first:
+        adverse &= ~ambiguous
     stop_fill = np.minimum(bar_open, adverse_level) * (1.0 - d * rules.slippage)
     liquidated = adverse & (stop_fill <= levels.liquidation)
     if trail is None:
@@ -369,4 +381,4 @@ def _price_stop_hits(
         np.where(liquidated, levels.liquidation, stop_fill),
         np.maximum(bar_open, levels.take_profit),
     )
-    return _StopHits(rows, bar, d * signed_price, reason)
+    return _StopHits(rows, bar, d * signed_price, reason, ambiguous)

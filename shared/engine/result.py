@@ -34,7 +34,12 @@ def iso_utc_millis(epoch_ms: np.ndarray) -> list[str]:
 @dataclass(frozen=True, eq=False)
 class Trades:
     """One row per trade, in time order. A trade still open at the end has exit_bar = exit_time
-    = -1, exit_reason "open" and exit_price = the last close (the price its pnl is marked at)."""
+    = -1, exit_reason "open" and exit_price = the last close (the price its pnl is marked at).
+
+    A position closed in parts (take-profit levels) gives one row per part, `leg` 1, 2, ... in
+    exit order; a pyramided position is one row at its average entry price. `funding`: funding
+    paid (negative: received) while the row's quantity was open, already in its pnl.
+    """
 
     entry_bar: np.ndarray  # int64
     exit_bar: np.ndarray  # int64, -1 while open
@@ -48,10 +53,19 @@ class Trades:
     pnl_percentage: np.ndarray  # pnl / (entry notional / leverage) * 100: return on the margin
     fees: np.ndarray
     exit_reason: np.ndarray  # int8 index into EXIT_REASONS
+    funding: np.ndarray | None = None  # float64; None: no funding (zeros)
+    leg: np.ndarray | None = None  # int16; None: every position closed at once (ones)
     # Maximum adverse / favourable excursion in price (>= 0) and bars held: `with_excursions`.
     mae: np.ndarray | None = None
     mfe: np.ndarray | None = None
     bars: np.ndarray | None = None  # int64: exit_bar - entry_bar, or bars so far while open
+
+    def __post_init__(self) -> None:
+        count = len(self.entry_bar)
+        if self.funding is None:
+            object.__setattr__(self, "funding", np.zeros(count))
+        if self.leg is None:
+            object.__setattr__(self, "leg", np.ones(count, dtype=np.int16))
 
     def __len__(self) -> int:
         return len(self.entry_bar)
@@ -110,6 +124,8 @@ class Trades:
             "pnl": self.pnl.tolist(),
             "pnl_percentage": self.pnl_percentage.tolist(),
             "fees": self.fees.tolist(),
+            "funding": np.asarray(self.funding).tolist(),
+            "leg": np.asarray(self.leg).tolist(),
             "entry_reason": ["signal"] * len(self),
             "exit_reason": [EXIT_REASONS[code] for code in self.exit_reason.tolist()],
             "entry_bar": self.entry_bar.tolist(),

@@ -10,15 +10,22 @@ from shared.timeframes import TIMEFRAME_MS, TIMEFRAMES
 
 MAX_LEVERAGE = 125.0
 MAX_COMMISSION = 10.0  # percent per side; anything above is a typo, not a fee schedule
+MAX_SLIPPAGE_TICKS = 10_000.0
+SAME_BAR_PRIORITIES = ("stop_loss", "take_profit")
 
 
 @dataclass(frozen=True)
 class BacktestSettings:
     """Account and market settings of one backtest. Percentages are in percent.
 
-    `commission` is charged per side on each fill's notional. `maintenance_margin` is the share of a
-    position's notional the exchange keeps in reserve; it only moves the liquidation price
-    (see `ExitRules.liquidation_price`). Invalid values raise `ValidationFailed` naming the field
+    Fees are charged per side on each fill's notional: `maker_fee` on limit fills (limit entries,
+    take-profits), `taker_fee` on every other fill; each defaults to `commission`, the shorthand
+    for both. `maintenance_margin` is the share of a position's notional the exchange keeps in
+    reserve; it only moves the liquidation price (see `ExitRules.liquidation_price`).
+    `slippage_ticks`: market fills move that many price ticks adversely. `funding`: charge
+    perpetual funding while a position is open. `intrabar_timeframe`: resolve fills inside a bar
+    on candles of that finer timeframe; without it `same_bar_priority` decides which of two
+    levels inside one bar fills first. Invalid values raise `ValidationFailed` naming the field
     as the API receives it (`metadata.leverage`, ...).
     """
 
@@ -27,6 +34,22 @@ class BacktestSettings:
     leverage: float = 1.0
     timeframe: str = "1h"
     maintenance_margin: float = 0.5
+    maker_fee: float | None = None
+    taker_fee: float | None = None
+    slippage_ticks: float | None = None
+    funding: bool = False
+    intrabar_timeframe: str | None = None
+    same_bar_priority: str = "stop_loss"
+
+    @property
+    def maker(self) -> float:
+        """The maker fee in percent."""
+        return self.commission if self.maker_fee is None else self.maker_fee
+
+    @property
+    def taker(self) -> float:
+        """The taker fee in percent."""
+        return self.commission if self.taker_fee is None else self.taker_fee
 
     def __post_init__(self) -> None:
         errors = []
@@ -42,7 +65,23 @@ class BacktestSettings:
         check("metadata.commission", self.commission, 0.0, MAX_COMMISSION, low_open=False)
         check("metadata.leverage", self.leverage, 1.0, MAX_LEVERAGE, low_open=False)
         check("metadata.maintenance_margin", self.maintenance_margin, 0.0, 50.0, low_open=False)
+        for name in ("maker_fee", "taker_fee"):
+            if getattr(self, name) is not None:
+                check(f"metadata.{name}", getattr(self, name), -MAX_COMMISSION, MAX_COMMISSION, low_open=False)
+        if self.slippage_ticks is not None:
+            check("metadata.slippage_ticks", self.slippage_ticks, 0.0, MAX_SLIPPAGE_TICKS, low_open=False)
+        if not isinstance(self.funding, bool):
+            errors.append(FieldError("metadata.funding", "must be true or false"))
+        if self.same_bar_priority not in SAME_BAR_PRIORITIES:
+            errors.append(FieldError("metadata.same_bar_priority", f"must be one of {', '.join(SAME_BAR_PRIORITIES)}"))
         if self.timeframe not in TIMEFRAME_MS:
             errors.append(FieldError("timeframe", f"must be one of {', '.join(TIMEFRAMES)}"))
+        elif self.intrabar_timeframe is not None:
+            if self.intrabar_timeframe not in TIMEFRAME_MS:
+                errors.append(FieldError("metadata.intrabar_timeframe", f"must be one of {', '.join(TIMEFRAMES)}"))
+            elif (TIMEFRAME_MS[self.intrabar_timeframe] >= TIMEFRAME_MS[self.timeframe]
+                  or TIMEFRAME_MS[self.timeframe] % TIMEFRAME_MS[self.intrabar_timeframe]):
+                errors.append(FieldError("metadata.intrabar_timeframe",
+                                         f"must be finer than the backtest's timeframe {self.timeframe} and divide it"))
         if errors:
             raise ValidationFailed("invalid backtest settings", errors)

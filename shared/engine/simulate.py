@@ -11,6 +11,7 @@ chunk and redo only the cheap sequential ones when stitching:
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -18,6 +19,7 @@ import numpy as np
 from shared.candles import Candles
 from shared.engine.chain import follow_chain, next_candidates
 from shared.engine.exits import CandidateExits, ExitRules, resolve_exits
+from shared.engine.positions import Book, MarketData, Sizer, Walked, needs_positions, settle_positions, walk
 from shared.engine.result import BacktestResult, Trades
 from shared.engine.settings import BacktestSettings
 from shared.engine.sizing import Positions, size_positions
@@ -29,18 +31,36 @@ if TYPE_CHECKING:
     from shared.strategy import Strategy
 
 
-def run_backtest(strategy: Strategy, candles: Candles, settings: BacktestSettings) -> BacktestResult:
+def run_backtest(
+    strategy: Strategy, candles: Candles, settings: BacktestSettings, market: MarketData | None = None
+) -> BacktestResult:
     """Evaluate the strategy's rules on the candles and simulate the resulting orders."""
-    return simulate(candles, strategy.signals(candles, timeframe=settings.timeframe), strategy.config, settings)
+    return simulate(candles, strategy.signals(candles, timeframe=settings.timeframe), strategy.config, settings, market)
 
 
-def simulate(candles: Candles, signals: Signals, config: StrategyConfig, settings: BacktestSettings) -> BacktestResult:
-    """Simulate one account trading `config` on `candles` from per-bar entry/exit signals."""
+def simulate(
+    candles: Candles,
+    signals: Signals,
+    config: StrategyConfig,
+    settings: BacktestSettings,
+    market: MarketData | None = None,
+) -> BacktestResult:
+    """Simulate one account trading `config` on `candles` from per-bar entry/exit signals.
+
+    Single-entry market orders without exchange rules, funding or intrabar data take the
+    vectorised pass (`exits`, `chain`, `sizing`); everything else resolves positions one at a
+    time (`positions`), by the same conventions.
+    """
     n = len(candles)
     if n == 0:
         raise ValidationFailed("no candles to backtest", [FieldError("candles", "no candles in the requested range")])
+    market = market or MarketData()
     entry = _signal_column(signals.entry, n, "entry")
     exit_ = _signal_column(signals.exit, n, "exit")
+    if needs_positions(config, settings, market):
+        book = Book(candles, signals, config, settings, market)
+        sizer = Sizer(book, settings.initial_balance)
+        return settle_walk(book, walk(book, sizer), sizer)
     rules = ExitRules.from_config(config, settings)
 
     candidates = resolve_exits(candles, entry, exit_, rules)
@@ -92,11 +112,29 @@ def settle_chain(
         pnl_percentage=100.0 * rules.leverage * positions.pnl / (positions.quantity * entry_price),
         fees=positions.fees,
         exit_reason=candidates.exit_reason[taken],
-    ).with_excursions(candles)
+    )
+    return backtest_result(candles, trades, equity, settings, execution_summary(int(candidates.ambiguous[taken].sum()), 0.0, 0))
+
+
+def settle_walk(book: Book, positions: Walked, sizer: Sizer) -> BacktestResult:
+    """The result of positions walked and sized by `sizer` (`positions.walk`); chunked execution
+    finishes through it too."""
+    trades, equity = settle_positions(book, positions, sizer, book.settings.initial_balance)
+    extra = execution_summary(sum(position.ambiguous for position in positions.positions),
+                              math.fsum(trades.funding.tolist()), positions.skipped_orders)
+    return backtest_result(book.candles, trades, equity, book.settings, extra)
+
+
+def backtest_result(
+    candles: Candles, trades: Trades, equity: np.ndarray, settings: BacktestSettings, extra: dict
+) -> BacktestResult:
+    """Metrics and drawdowns of a simulated account, with the execution figures `extra`."""
+    trades = trades.with_excursions(candles)
     drawdown = calculate_drawdown(equity)
     summary = performance_summary(
         trades, equity, candles, initial_balance=settings.initial_balance, timeframe=settings.timeframe, drawdown=drawdown
     )
+    summary |= extra
     return BacktestResult(
         trades=trades,
         equity_curve=equity,
@@ -106,6 +144,11 @@ def settle_chain(
         performance_summary=summary,
         drawdown_periods=drawdown.drawdown_periods,
     )
+
+
+def execution_summary(ambiguous_bars: int, funding_paid: float, skipped_orders: int) -> dict[str, float | int]:
+    """The execution figures every result reports beside the performance metrics."""
+    return {"ambiguous_bars": ambiguous_bars, "funding_paid": funding_paid, "skipped_orders": skipped_orders}
 
 
 def equity_curve(

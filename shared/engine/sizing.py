@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from shared.engine.exits import LIQUIDATION, OPEN, ExitRules
+from shared.engine.exits import LIQUIDATION, OPEN, TAKE_PROFIT, ExitRules
 from shared.strategy.model import StrategyConfig
 
 PROPORTIONAL_MODES = ("all_in", "percent_of_equity", "risk_based")
@@ -54,7 +54,11 @@ def size_positions(
 ) -> Positions:
     """Sizes for the chain's trades in order; may return fewer rows once equity reaches zero."""
     leverage, fee = rules.leverage, rules.fee
-    exit_fee_rate = np.where(exit_reason == OPEN, 0.0, np.where(exit_reason == LIQUIDATION, fee + rules.maintenance_margin, fee))
+    exit_fee_rate = np.select(
+        [exit_reason == OPEN, exit_reason == LIQUIDATION, exit_reason == TAKE_PROFIT],
+        [0.0, fee + rules.maintenance_margin, rules.maker_fee],
+        fee,
+    )
     fee_per_unit = fee * entry_price + exit_fee_rate * exit_price
     pnl_per_unit = rules.direction * (exit_price - entry_price) - fee_per_unit
     units_per_equity = leverage / (entry_price * (1.0 + leverage * fee))

@@ -11,8 +11,8 @@ SYMBOL_REGEX = r"^[A-Z0-9]{2,20}$"
 PENDING, RUNNING, COMPLETED, FAILED = "pending", "running", "completed", "failed"
 STATUSES = (PENDING, RUNNING, COMPLETED, FAILED)
 # Where an import came from.
-SOURCE_API, SOURCE_UPLOAD, SOURCE_S3, SOURCE_BINANCE = "api", "upload", "s3", "binance"
-SOURCES = (SOURCE_API, SOURCE_UPLOAD, SOURCE_S3, SOURCE_BINANCE)
+SOURCE_API, SOURCE_UPLOAD, SOURCE_S3, SOURCE_BINANCE, SOURCE_BYBIT = "api", "upload", "s3", "binance", "bybit"
+SOURCES = (SOURCE_API, SOURCE_UPLOAD, SOURCE_S3, SOURCE_BINANCE, SOURCE_BYBIT)
 
 # Exchanges candles, funding rates and symbol rules are fetched from, and their markets: spot, and
 # linear (USDT-margined) perpetual futures, which pay funding.
@@ -20,6 +20,9 @@ EXCHANGE_BINANCE, EXCHANGE_BYBIT = "binance", "bybit"
 EXCHANGES = (EXCHANGE_BINANCE, EXCHANGE_BYBIT)
 MARKET_SPOT, MARKET_LINEAR = "spot", "linear"
 MARKETS = (MARKET_SPOT, MARKET_LINEAR)
+
+# The timeframe segment that names a funding-rate history file among imports (API, upload, S3 drop).
+FUNDING_SERIES = "funding"
 
 # File formats an API upload may declare, and the extension its object in the imports bucket gets
 # (the content is detected regardless).

@@ -4,7 +4,8 @@ Every import, however it starts, is a file (or a Binance fetch request) in the i
 
     imports/candles/SYMBOL/TIMEFRAME/<name>                   a candle file (S3 drop)
     imports/candles/SYMBOL/TIMEFRAME/<import_id>-<filename>   an API or presigned upload
-    imports/candle-fetches/SYMBOL/TIMEFRAME/<import_id>.json  a Binance fetch request {start_ms, end_ms}
+    imports/candle-fetches/SYMBOL/TIMEFRAME/<import_id>.json  an exchange fetch request
+                                                              {ranges: [[start_ms, end_ms], ...], exchange, market}
 
 Its S3 event runs the import function, which finds (or creates) the status record and runs the
 one pipeline.
@@ -20,6 +21,7 @@ from urllib.parse import unquote_plus
 
 from shared.errors import FieldError
 from shared.market_data.contract import COMPLETED, FAILED, PENDING, RUNNING
+from shared.market_data.funding import FundingRates
 from shared.market_data.instruments import InstrumentSource
 from shared.market_data.parsing import RawCandles
 from shared.market_data.pipeline import ImportReport
@@ -96,6 +98,7 @@ class ImportStatus:
     rows_unchanged: int = 0
     duplicates_dropped: int = 0
     rows_without_trades: int = 0
+    funding_rates_imported: int = 0
     gaps: dict[str, Any] = field(default_factory=lambda: {"missing_candles": 0, "gap_count": 0, "gaps": []})
     errors: tuple[FieldError, ...] = ()
     error_count: int = 0
@@ -130,6 +133,7 @@ class ImportStatus:
             rows_unchanged=report.rows_unchanged,
             duplicates_dropped=report.duplicates_dropped,
             rows_without_trades=report.rows_without_trades,
+            funding_rates_imported=report.funding_rates_imported,
             gaps=report.gaps.to_dict(),
             first_timestamp=iso_utc(report.first_ts),
             last_timestamp=iso_utc(report.last_ts),
@@ -160,6 +164,7 @@ class ImportStatus:
             "rows_unchanged": self.rows_unchanged,
             "duplicates_dropped": self.duplicates_dropped,
             "rows_without_trades": self.rows_without_trades,
+            "funding_rates_imported": self.funding_rates_imported,
             "gaps": self.gaps,
             "errors": [error.to_dict() for error in self.errors],
             "error_count": self.error_count,
@@ -204,9 +209,14 @@ class ImportInbox(Protocol):
 class KlineSource(Protocol):
     """An exchange's historical klines. Implementation: adapters.binance.BinanceClient."""
 
-    def fetch_klines(self, symbol: str, timeframe: str, start_ms: int, end_ms: int) -> RawCandles:
-        """Every kline with open time in [start_ms, end_ms), as read (validation comes after)."""
+    def fetch_klines(self, symbol: str, timeframe: str, start_ms: int, end_ms: int, market: str = "spot") -> RawCandles:
+        """Every kline with open time in [start_ms, end_ms) of the market (spot | linear), as read
+        (validation comes after)."""
 
 
 class ExchangeSource(KlineSource, InstrumentSource, Protocol):
-    """An exchange's public market data. Implementations: adapters.binance.BinanceClient."""
+    """An exchange's public market data. Implementations: adapters.binance.BinanceClient,
+    adapters.bybit.BybitClient."""
+
+    def fetch_funding(self, symbol: str, start_ms: int, end_ms: int) -> FundingRates:
+        """The linear perpetual's funding rates with funding time in [start_ms, end_ms)."""

@@ -233,6 +233,18 @@ def parse_kline_rows(rows: list[list[Any]], locator: RowLocator, fmt: str = FORM
     )
 
 
+def concat_raw(parts: list[RawCandles], locator: RowLocator) -> RawCandles:
+    """Several reads of one source (an exchange's pages over several ranges) as one, rows in order."""
+    if len(parts) == 1:
+        return parts[0]
+    offsets = np.cumsum([0] + [len(part) for part in parts])
+    problems = tuple(RowProblem(int(offset) + p.row, p.message) for offset, part in zip(offsets, parts) for p in part.problems)
+    columns = {name: np.concatenate([getattr(part, name) for part in parts]) for name in ("ts", *PRICE_FIELDS)}
+    without = np.concatenate([part.without_trades if part.without_trades is not None else np.zeros(len(part), bool)
+                              for part in parts])
+    return RawCandles(format=parts[0].format, problems=problems, locator=locator, without_trades=without, **columns)
+
+
 # --- column mapping -------------------------------------------------------------------------------
 
 
@@ -627,7 +639,17 @@ def _raw_from_columns(
 
 
 def _combined(column: pa.Array | pa.ChunkedArray) -> pa.Array:
-    return column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    if not isinstance(column, pa.ChunkedArray):
+        return column
+    return column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()  # one chunk: no copy
+
+
+def read_timestamps(column: pa.Array) -> tuple[np.ndarray, list[tuple[int, str]]]:
+    """Epoch ms of a column of timestamps in any layout candle files accept, and (row, problem)
+    for each unreadable one (other readers of dated rows use it: funding-rate files)."""
+    problems: list[RowProblem] = []
+    values = _timestamps_ms(column, problems, set())
+    return values, [(problem.row, problem.message) for problem in problems]
 
 
 def _report_nulls(column: pa.Array, name: str, problems: list[RowProblem], broken: set[int]) -> None:

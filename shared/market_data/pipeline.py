@@ -57,6 +57,7 @@ class ImportReport:
     gaps: GapReport  # holes between the file's own candles
     first_ts: int
     last_ts: int
+    funding_rates_imported: int = 0  # linear fetches: new funding rates stored beside the candles
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -68,6 +69,7 @@ class ImportReport:
             "rows_unchanged": self.rows_unchanged,
             "duplicates_dropped": self.duplicates_dropped,
             "rows_without_trades": self.rows_without_trades,
+            "funding_rates_imported": self.funding_rates_imported,
             "gaps": self.gaps.to_dict(),
             "first_timestamp": iso_utc(self.first_ts),
             "last_timestamp": iso_utc(self.last_ts),

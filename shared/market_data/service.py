@@ -10,7 +10,7 @@ import json
 import re
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from shared.candles import Candles
@@ -20,6 +20,8 @@ from shared.market_data.contract import (
     COMPLETED,
     EXCHANGE_BINANCE,
     EXCHANGES,
+    FUNDING_SERIES,
+    MARKET_LINEAR,
     MARKET_SPOT,
     MARKETS,
     DEFAULT_CANDLE_LIMIT,
@@ -46,7 +48,11 @@ from shared.market_data.imports import (
     new_import_id,
     parse_inbox_key,
 )
+from shared.market_data.funding_files import parse_funding_file
+from shared.market_data.gaps import NO_GAPS, Gap
 from shared.market_data.instruments import SymbolRulesStore, symbol_rules_dict
+from shared.market_data.parsing import OrdinalLocator, concat_raw
+from shared.market_data.quality import DEFAULT_SPIKE_K, assess_quality, missing_ranges
 from shared.market_data.pipeline import SYMBOL_PATTERN, CandleImporter, ImportReport, check_series
 from shared.market_data.query import choose_source, derivable_timeframes, read_series, require_timeframe, stored_series
 from shared.market_data.resample import bucket_start
@@ -57,6 +63,8 @@ from shared.timeframes import TIMEFRAMES, timeframe_ms
 
 # About two years of 1m klines: ~1,100 Binance requests, well inside the import function's timeout.
 MAX_FETCH_CANDLES = 1_100_000
+# A repair request lists every missing range: up to a few hundred thousand of them in theory.
+MAX_FETCH_REQUEST_BYTES = 64 * 1024 * 1024
 IMPORT_UPDATE_EVENT = "market_data:import_update"
 _UNSAFE_FILENAME = re.compile(r"[^A-Za-z0-9._-]+")
 
@@ -181,10 +189,7 @@ class MarketDataService:
         the exchange's instrument endpoint and stored. NotFound when the exchange does not list it."""
         symbol = symbol.upper()
         errors = [] if SYMBOL_PATTERN.match(symbol) else [FieldError("symbol", "expected 2-20 letters or digits")]
-        if exchange not in EXCHANGES:
-            errors.append(FieldError("exchange", f"expected one of {', '.join(EXCHANGES)}"))
-        if market not in MARKETS:
-            errors.append(FieldError("market", f"expected one of {', '.join(MARKETS)}"))
+        errors += _exchange_errors(exchange, market)
         if errors:
             raise ValidationFailed("invalid symbol query", errors)
         rules = self.symbol_rules.get_rules(symbol, exchange, market)
@@ -232,10 +237,20 @@ class MarketDataService:
         )
         return UploadTicket(status, self.inbox.presign_put(key, UPLOAD_URL_EXPIRES_S), UPLOAD_URL_EXPIRES_S)
 
-    def start_fetch(self, owner_id: str, symbol: str, timeframe: str, start: Moment, end: Moment) -> ImportStatus:
-        """Queue a Binance fetch of klines with open time in [start, end) (end capped at now)."""
+    def start_fetch(
+        self,
+        owner_id: str,
+        symbol: str,
+        timeframe: str,
+        start: Moment,
+        end: Moment,
+        exchange: str = EXCHANGE_BINANCE,
+        market: str = MARKET_SPOT,
+    ) -> ImportStatus:
+        """Queue a fetch of the exchange's klines with open time in [start, end) (end capped at now);
+        for a linear perpetual, its funding rates over the range come too."""
         symbol = symbol.upper()
-        errors = _series_errors(symbol, timeframe)
+        errors = _series_errors(symbol, timeframe) + _exchange_errors(exchange, market)
         start_ms, end_ms = epoch_ms(start), min(epoch_ms(end), self._now())
         if end_ms <= start_ms:
             errors.append(FieldError("end_time", "must be after start_time and start_time before now"))
@@ -243,12 +258,75 @@ class MarketDataService:
             errors.append(FieldError("end_time", f"at most {MAX_FETCH_CANDLES} candles per fetch; split the range"))
         if errors:
             raise ValidationFailed("invalid fetch", errors)
+        return self._queue_fetch(owner_id, symbol, timeframe, [(start_ms, end_ms)], exchange, market)
+
+    def quality(
+        self, symbol: str, timeframe: str, start: Moment | None = None, end: Moment | None = None,
+        spike_k: float = DEFAULT_SPIKE_K,
+    ) -> dict:
+        """The quality report of the symbol's stored `timeframe` candles in [start, end) (see
+        shared.market_data.quality). NotFound when the series is not stored at that timeframe."""
+        symbol = symbol.upper()
+        candles, start_ms, end_ms = self._stored_range(symbol, timeframe, start, end)
+        report = assess_quality(candles, timeframe, start_ms, end_ms, self._now(), spike_k)
+        return {"symbol": symbol, "timeframe": timeframe, "start_time": None if start_ms is None else iso_utc(start_ms),
+                "end_time": None if end_ms is None else iso_utc(end_ms), **report}
+
+    def start_repair(
+        self, owner_id: str, symbol: str, timeframe: str, start: Moment, end: Moment,
+        exchange: str = EXCHANGE_BINANCE, market: str = MARKET_SPOT,
+    ) -> tuple[list[Gap], ImportStatus | None]:
+        """Queue a fetch of exactly the candles missing from the stored series in [start, end) (end
+        capped at now), imported through the one pipeline. Returns the missing ranges and the queued
+        import (None when nothing is missing)."""
+        symbol = symbol.upper()
+        errors = _exchange_errors(exchange, market)
+        if errors:
+            raise ValidationFailed("invalid repair", errors)
+        closed_end = min(epoch_ms(end), self._now() // timeframe_ms(timeframe) * timeframe_ms(timeframe))
+        candles, start_ms, _ = self._stored_range(symbol, timeframe, start, closed_end)
+        if closed_end <= start_ms:
+            raise ValidationFailed("invalid repair", [FieldError("end_time", "must be after start_time, before now")])
+        ranges = missing_ranges(candles.ts, timeframe, start_ms, closed_end)
+        missing = sum(gap.missing for gap in ranges)
+        if missing > MAX_FETCH_CANDLES:
+            message = f"{missing} candles are missing; at most {MAX_FETCH_CANDLES} per repair: split the range"
+            raise ValidationFailed("invalid repair", [FieldError("end_time", message)])
+        if not ranges:
+            return ranges, None
+        pieces = [(gap.start_ms, gap.end_ms) for gap in ranges]
+        return ranges, self._queue_fetch(owner_id, symbol, timeframe, pieces, exchange, market)
+
+    def _stored_range(
+        self, symbol: str, timeframe: str, start: Moment | None, end: Moment | None
+    ) -> tuple[Candles, int | None, int | None]:
+        """The series stored at exactly `timeframe` (resampling would hide its gaps), read over
+        [start, end); NotFound when it is not stored, ValidationFailed for a bad or too large range."""
+        require_timeframe(timeframe)
+        start_ms = None if start is None else epoch_ms(start)
+        end_ms = None if end is None else epoch_ms(end)
+        if start_ms is not None and end_ms is not None and end_ms <= start_ms:
+            raise ValidationFailed("invalid range", [FieldError("end_time", "must be after start_time")])
+        manifest = self.store.manifest(symbol, timeframe)
+        if manifest is None:
+            raise NotFound(f"no {timeframe} candles stored for {symbol}",
+                           [FieldError("timeframe", f"{symbol} has no series stored at {timeframe}")])
+        first = manifest.first_ts if start_ms is None else max(start_ms, manifest.first_ts)
+        last = manifest.last_ts + 1 if end_ms is None else min(end_ms, manifest.last_ts + 1)
+        if (last - first) // timeframe_ms(timeframe) > MAX_FETCH_CANDLES:
+            message = f"at most {MAX_FETCH_CANDLES} candles at once; narrow start_time/end_time"
+            raise ValidationFailed("range too large", [FieldError("end_time", message)])
+        candles = self.store.read_partitions(manifest.overlapping(start_ms, end_ms), start_ms, end_ms)
+        return candles, start_ms, end_ms
+
+    def _queue_fetch(
+        self, owner_id: str, symbol: str, timeframe: str, ranges: list[tuple[int, int]], exchange: str, market: str
+    ) -> ImportStatus:
         import_id = new_import_id()
         key = fetch_request_key(symbol, timeframe, import_id)
-        status = self._create(
-            ImportStatus.pending(import_id, symbol, timeframe, SOURCE_BINANCE, self._now(), owner_id, key)
-        )
-        self.inbox.put(key, json.dumps({"start_ms": start_ms, "end_ms": end_ms}).encode())
+        status = self._create(ImportStatus.pending(import_id, symbol, timeframe, exchange, self._now(), owner_id, key))
+        request = {"ranges": ranges, "exchange": exchange, "market": market}
+        self.inbox.put(key, json.dumps(request).encode())
         return status
 
     def get_import(self, import_id: str, owner_id: str) -> ImportStatus:
@@ -302,18 +380,37 @@ class MarketDataService:
         return status
 
     def _run(self, job: InboxObject) -> ImportReport:
+        if job.timeframe == FUNDING_SERIES and not job.is_fetch_request:
+            return self._import_funding_file(job)
         check_series(job.symbol, job.timeframe)
         if not job.is_fetch_request:
             return self.importer.import_file(job.symbol, job.timeframe, self.inbox.read(job.key, MAX_IMPORT_BYTES))
-        request = json.loads(self.inbox.read(job.key, 4096))
-        start_ms, end_ms = int(request["start_ms"]), int(request["end_ms"])
-        raw = self.exchanges[EXCHANGE_BINANCE].fetch_klines(job.symbol, job.timeframe, start_ms, end_ms)
+        request = json.loads(self.inbox.read(job.key, MAX_FETCH_REQUEST_BYTES))
+        ranges, exchange_name, market = request["ranges"], request["exchange"], request["market"]
+        exchange = self.exchanges[exchange_name]
+        parts = [exchange.fetch_klines(job.symbol, job.timeframe, int(s), int(e), market) for s, e in ranges]
+        raw = concat_raw(parts, OrdinalLocator("kline"))
         if len(raw) == 0:
-            message = (
-                f"Binance has no {job.symbol} {job.timeframe} klines from {iso_utc(start_ms)} to {iso_utc(end_ms)}"
-            )
+            span = f"from {iso_utc(ranges[0][0])} to {iso_utc(ranges[-1][1])}"
+            message = f"{exchange_name} has no {job.symbol} {job.timeframe} {market} klines {span}"
             raise ValidationFailed(message, [FieldError("start_time", message)])
-        return self.importer.import_raw(job.symbol, job.timeframe, raw)
+        report = self.importer.import_raw(job.symbol, job.timeframe, raw)
+        if market != MARKET_LINEAR:
+            return report
+        funding = exchange.fetch_funding(job.symbol, int(ranges[0][0]), int(ranges[-1][1]))
+        return replace(report, funding_rates_imported=self.funding.put_funding(job.symbol, funding).added)
+
+    def _import_funding_file(self, job: InboxObject) -> ImportReport:
+        if not SYMBOL_PATTERN.match(job.symbol):
+            raise ValidationFailed("invalid series", [FieldError("symbol", "expected 2-20 upper-case letters or digits")])
+        rates = parse_funding_file(self.inbox.read(job.key, MAX_IMPORT_BYTES))
+        merge = self.funding.put_funding(job.symbol, rates)
+        return ImportReport(
+            symbol=job.symbol, timeframe=FUNDING_SERIES, format="funding_rates", rows_in_file=len(rates.times),
+            rows_imported=merge.added, rows_unchanged=merge.unchanged, duplicates_dropped=0, rows_without_trades=0,
+            gaps=NO_GAPS, first_ts=int(rates.times[0]), last_ts=int(rates.times[-1]),
+            funding_rates_imported=merge.added,
+        )
 
     def _create(self, status: ImportStatus) -> ImportStatus:
         if not self.records.create(status):  # a fresh uuid4 never collides; this guards the invariant
@@ -330,9 +427,19 @@ class MarketDataService:
         return int(self.clock() * 1000)
 
 
+def _exchange_errors(exchange: str, market: str) -> list[FieldError]:
+    errors = []
+    if exchange not in EXCHANGES:
+        errors.append(FieldError("exchange", f"expected one of {', '.join(EXCHANGES)}"))
+    if market not in MARKETS:
+        errors.append(FieldError("market", f"expected one of {', '.join(MARKETS)}"))
+    return errors
+
+
 def _series_errors(symbol: str, timeframe: str) -> list[FieldError]:
+    """What is wrong with a series an import names (`funding`: the symbol's funding-rate history)."""
     try:
-        check_series(symbol, timeframe)
+        check_series(symbol, "1m" if timeframe == FUNDING_SERIES else timeframe)
     except ValidationFailed as error:
         return list(error.errors)
     return []

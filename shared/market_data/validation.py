@@ -138,14 +138,20 @@ def validate_candles(raw: RawCandles, timeframe: str) -> ValidCandles:
     if len(keep) == 0:
         raise ImportRejected("the file holds no candles with trades",
                              [FieldError("file", "every row's prices are empty or NaN")], 1)
-    candles = Candles.from_arrays(ts[keep], *(columns[name][keep] for name in PRICE_FIELDS))
+    if len(keep) == len(raw) and bool(np.all(keep[1:] > keep[:-1])):  # every row, in file order: no copy
+        candles = Candles.from_arrays(ts, *(columns[name] for name in PRICE_FIELDS))
+    else:
+        candles = Candles.from_arrays(ts[keep], *(columns[name][keep] for name in PRICE_FIELDS))
     return ValidCandles(candles, keep, raw.locator, raw.format, len(raw), duplicates, int(without_trades.sum()))
 
 
 def _drop_identical_duplicates(rows: np.ndarray, raw: RawCandles, findings: list[Finding]) -> tuple[np.ndarray, int]:
     """Rows sorted by time with identical repeats dropped; a repeat that disagrees with the first
     row of its timestamp becomes a finding. Returns (kept rows, identical repeats dropped)."""
-    order = rows[np.argsort(raw.ts[rows], kind="stable")]
+    ts = raw.ts[rows]
+    if len(ts) < 2 or bool(np.all(ts[1:] > ts[:-1])):  # already in order without repeats: most files
+        return rows, 0
+    order = rows[np.argsort(ts, kind="stable")]
     ts = raw.ts[order]
     repeat = np.zeros(len(order), dtype=bool)
     repeat[1:] = ts[1:] == ts[:-1]

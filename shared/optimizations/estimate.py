@@ -14,8 +14,11 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-SECONDS_PER_COMBINATION_BAR = 1.6e-7  # engine + metrics per bar of one combination (SMA cross, 1h)
-READ_SECONDS_PER_BAR = 1.2e-6  # a batch's candle read from S3 Parquet
+# Measured by bench/sweep_scale.py (2 shared cores): an SMA cross on 17,520 1h bars costs 3.8 ms per
+# combination in a batch (variant 0.7, signals 0.5, simulation with its summary 2.6), and a
+# batch's candle read ~0.2 s for them; bench/optimization.py: ~0.6 s per 1M 1m bars.
+SECONDS_PER_COMBINATION_BAR = 2.2e-7
+READ_SECONDS_PER_BAR = 6e-7
 FIXED_BATCH_SECONDS = 0.25  # invoke, plan and batch objects, results write
 LAMBDA_GB_SECOND_USD = 0.0000166667
 LAMBDA_REQUEST_USD = 0.20 / 1_000_000

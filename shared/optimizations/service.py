@@ -220,7 +220,7 @@ class Optimizations:
         bars = max(1, int((request.end_time - request.start_time).total_seconds() * 1000) // timeframe_ms(request.timeframe))
         rounds = [count] if request.method != "bayesian" else _rounds(count, request.batch_size or count)
         return {"dry_run": True, "method": request.method, "combination_count": count} | estimate_sweep(
-            [batch_count(trials, self.max_concurrency) for trials in rounds], rounds, bars, self.max_concurrency,
+            [batch_count(trials, self.max_concurrency, bars) for trials in rounds], rounds, bars, self.max_concurrency,
             self.batch_memory_mb)
 
     def heatmap(self, user: User, optimization_id: str, x: str, y: str, metric: str | None) -> dict[str, Any]:

@@ -223,12 +223,22 @@ def batches(combos: Sequence[Combination], count: int) -> list[list[Combination]
     return [list(combos[bounds[i]:bounds[i + 1]]) for i in range(count)]
 
 
-def batch_count(combinations: int, concurrency: int, least_per_batch: int = 10, most_per_batch: int = 50) -> int:
-    """How many batches: as many as can run at once, but each with at least `least_per_batch`
-    combinations (every batch reads the whole range once: a year of 1m candles takes about as
-    long as ten SMA-cross backtests on it) and none above `most_per_batch` (one Lambda run each)."""
-    wanted = min(concurrency, math.ceil(combinations / least_per_batch))
-    return max(1, wanted, math.ceil(combinations / most_per_batch))
+# A batch's work in bar-combinations (bars of the range x combinations): at least MIN, so the
+# candle read and the invocation stay small beside the engine (a year of 1m candles reads in about
+# the time of ten SMA-cross backtests on it: 10 x 525,600), and at most MAX, one Lambda run of
+# well under a minute (50 such backtests).
+MIN_BATCH_WORK = 5_256_000
+MAX_BATCH_WORK = 26_280_000
+
+
+def batch_count(combinations: int, concurrency: int, bars: int) -> int:
+    """How many batches: as many as can run at once, each of at least MIN_BATCH_WORK and at most
+    MAX_BATCH_WORK bar-combinations (short ranges get many combinations per batch, so per-batch
+    costs - a Map child execution, a candle read, result writes - do not dominate)."""
+    least = max(1, math.ceil(MIN_BATCH_WORK / max(bars, 1)))
+    most = max(least, MAX_BATCH_WORK // max(bars, 1))
+    wanted = min(concurrency, math.ceil(combinations / least))
+    return max(1, wanted, math.ceil(combinations / most))
 
 
 @dataclass(frozen=True)

@@ -33,6 +33,7 @@ from shared.optimizations.sweep import (
 from shared.optimizations.walk_forward import Window, lay_out, walk_forward
 from shared.optimizations.service import Optimization, OptimizationRepository, OptimizationStore, settings_of
 from shared.backtests.model import COMPLETED, FAILED, PENDING, RUNNING, utc_now
+from shared.timeframes import timeframe_ms
 from shared.step_failures import OptimizationIncomplete, failure_message
 
 log = logging.getLogger(__name__)
@@ -192,7 +193,8 @@ class OptimizationWorkflow:
         for window, combos in enumerate(combos_by_window):
             if not combos:
                 continue
-            count = batch_count(len(combos), self.max_concurrency)
+            start_ms, end_ms = plan["windows"][window]
+            count = batch_count(len(combos), self.max_concurrency, _bars(start_ms, end_ms, plan["timeframe"]))
             for offset, batch in enumerate(batches(combos, count)):
                 self.store.put_batch(optimization.id, first + offset,
                                      {"window": window, "combos": [asdict(combo) for combo in batch]})
@@ -262,6 +264,10 @@ def _windows(optimization: Optimization) -> list[Window]:
     if optimization.walk_forward is None:
         return [Window(start_ms, end_ms, end_ms, end_ms)]
     return lay_out(start_ms, end_ms, **optimization.walk_forward)
+
+
+def _bars(start_ms: int, end_ms: int, timeframe: str) -> int:
+    return max(1, (end_ms - start_ms) // timeframe_ms(timeframe))
 
 
 def _epoch_ms(moment: datetime) -> int:

@@ -29,10 +29,20 @@ class Strategy:
     exit: RuleGroup | None  # None: positions close only by stops
     warmup: int
     lookback: int | None
+    short_entry: RuleGroup | None = None  # direction both: the short side's rules
+    short_exit: RuleGroup | None = None
 
     @classmethod
-    def from_rules(cls, config: StrategyConfig, entry: RuleGroup, exit: RuleGroup | None) -> Strategy:
-        conditions = list(entry.leaf_conditions()) + (list(exit.leaf_conditions()) if exit else [])
+    def from_rules(
+        cls,
+        config: StrategyConfig,
+        entry: RuleGroup,
+        exit: RuleGroup | None,
+        short_entry: RuleGroup | None = None,
+        short_exit: RuleGroup | None = None,
+    ) -> Strategy:
+        groups = [group for group in (entry, exit, short_entry, short_exit) if group is not None]
+        conditions = [condition for group in groups for condition in group.leaf_conditions()]
         memories = [_condition_bars(c, "memory") for c in conditions]
         return cls(
             config=config,
@@ -40,7 +50,12 @@ class Strategy:
             exit=exit,
             warmup=max(_condition_bars(c, "warmup") for c in conditions),
             lookback=None if None in memories else max(memories),
+            short_entry=short_entry,
+            short_exit=short_exit,
         )
+
+    def groups(self) -> tuple[RuleGroup, ...]:
+        return tuple(group for group in (self.entry, self.exit, self.short_entry, self.short_exit) if group)
 
     def timeframes(self) -> set[str]:
         """The coarser timeframes conditions compute on (`params.timeframe`)."""
@@ -56,8 +71,7 @@ class Strategy:
 
     def series(self) -> tuple[SeriesRef, ...]:
         """Every distinct series the rules read, in first-use order."""
-        groups = (self.entry, self.exit) if self.exit else (self.entry,)
-        return tuple(dict.fromkeys(ref for group in groups for ref in group.operands()))
+        return tuple(dict.fromkeys(ref for group in self.groups() for ref in group.operands()))
 
     def signals(self, candles: Candles, cache: IndicatorCache | None = None, timeframe: str | None = None) -> Signals:
         """Entry/exit rule outcomes per bar. Pass a `cache` built on these same candles to share
@@ -67,9 +81,17 @@ class Strategy:
             cache = IndicatorCache(candles, timeframe=timeframe)
         elif cache.candles is not candles:
             raise ValueError("the indicator cache belongs to other candles")
-        entry = self.entry.evaluate(cache)
-        exit = self.exit.evaluate(cache) if self.exit else np.zeros(len(candles), dtype=bool)
-        return Signals(entry=entry, exit=exit, warmup=min(self.warmup, len(candles)))
+        def outcome(group: RuleGroup | None) -> np.ndarray:
+            return group.evaluate(cache) if group else np.zeros(len(candles), dtype=bool)
+
+        both = self.config.direction == "both"
+        return Signals(
+            entry=self.entry.evaluate(cache),
+            exit=outcome(self.exit),
+            warmup=min(self.warmup, len(candles)),
+            short_entry=outcome(self.short_entry) if both else None,
+            short_exit=outcome(self.short_exit) if both else None,
+        )
 
 
 def _condition_bars(condition: Condition, attribute: str) -> int | None:

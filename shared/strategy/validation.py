@@ -15,14 +15,18 @@ from typing import Any
 
 from shared.errors import FieldError, ValidationFailed
 from shared.indicators import MAX_PERIOD, SOURCES, IndicatorSpec, Param, SeriesRef, find_indicator, series_ref
+from shared.strategy.model import EntryOrder, Pyramiding, StrategyConfig, TakeProfitLevel
 from shared.timeframes import TIMEFRAMES
-from shared.strategy.model import StrategyConfig
 from shared.strategy.rules import COMPARATORS, Condition, RuleGroup, canonical_comparator
 from shared.strategy.strategy import Strategy
 
 MAX_DEPTH = 8  # nested groups below the top-level one
 MAX_CONDITIONS = 100  # per strategy: each may compute an indicator over millions of bars
-DIRECTIONS = ("long", "short")
+DIRECTIONS = ("long", "short", "both")
+ENTRY_ORDER_TYPES = ("market", "limit", "stop")
+MAX_EXPIRE_BARS = 10_000
+MAX_TAKE_PROFIT_LEVELS = 10
+MAX_PYRAMID_ENTRIES = 20
 POSITION_SIZINGS = ("all_in", "percent_of_equity", "fixed_quantity", "fixed_notional", "risk_based")
 # Percent of the entry price a stop may sit away, per direction. A long's stop loss or trailing
 # stop below 100 % (price 0), a short's take profit likewise; the other side is bounded only to
@@ -44,7 +48,15 @@ _CONFIG_KEYS = (
     "trailing_stop",
     "slippage",
     "parameters",
+    "entry_order",
+    "take_profit_levels",
+    "break_even_after",
+    "trailing_activation",
+    "pyramiding",
 )
+_ENTRY_ORDER_KEYS = ("type", "offset", "expire_bars")
+_LEVEL_KEYS = ("percent", "size")
+_PYRAMIDING_KEYS = ("max_entries", "size")
 
 
 def validate_strategy(strategy: Mapping[str, Any]) -> Strategy:
@@ -96,14 +108,30 @@ class _Validator:
             entry = None
         else:
             entry = self.group(strategy["entry_rules"], "entry_rules", depth=0, may_be_empty=False)
-        exit_rules = strategy.get("exit_rules")
-        exit_ = None
-        if exit_rules is not None and exit_rules != {}:
-            exit_ = self.group(exit_rules, "exit_rules", depth=0, may_be_empty=True)
+        exit_ = self.exit_group(strategy, "exit_rules")
+        both = config is not None and config.direction == "both"
+        short_entry = short_exit = None
+        if both and strategy.get("short_entry_rules") is None:
+            self.fail("short_entry_rules", "is required when config.direction is both")
+        elif both:
+            short_entry = self.group(strategy["short_entry_rules"], "short_entry_rules", depth=0, may_be_empty=False)
+            short_exit = self.exit_group(strategy, "short_exit_rules")
+        elif config is not None:
+            for key in ("short_entry_rules", "short_exit_rules"):
+                if strategy.get(key) not in (None, {}):
+                    self.fail(key, "is only used when config.direction is both")
         if self.errors:
             raise ValidationFailed("invalid strategy", self.errors)
         assert config is not None and entry is not None  # no errors: both parsed
-        return Strategy.from_rules(config, entry, exit_ if exit_ and exit_.conditions else None)
+        return Strategy.from_rules(config, entry, exit_, short_entry, short_exit)
+
+    def exit_group(self, strategy: Mapping[str, Any], key: str) -> RuleGroup | None:
+        """An exit rule group, None when absent or empty (positions then close by stops only)."""
+        rules = strategy.get(key)
+        if rules is None or rules == {}:
+            return None
+        group = self.group(rules, key, depth=0, may_be_empty=True)
+        return group if group and group.conditions else None
 
     # -- config -----------------------------------------------------------------------------
 
@@ -117,16 +145,26 @@ class _Validator:
         self.unknown_keys(config, _CONFIG_KEYS, "config")
         direction = self.choice(config, "direction", DIRECTIONS, "long")
         sizing = self.choice(config, "position_sizing", POSITION_SIZINGS, "all_in")
-        short = direction == "short"
+        sides = {"long": (False,), "short": (True,)}.get(direction or "", (False, True))
         values = {
             "risk_percentage": self.percent(config, "risk_percentage", maximum=100.0, inclusive=True),
             "quantity": self.positive(config, "quantity"),
             "notional": self.positive(config, "notional"),
-            "stop_loss": self.percent(config, "stop_loss", *self.move_bound(adverse=True, short=short)),
-            "take_profit": self.percent(config, "take_profit", *self.move_bound(adverse=False, short=short)),
-            "trailing_stop": self.percent(config, "trailing_stop", *self.move_bound(adverse=True, short=short)),
+            "stop_loss": self.percent(config, "stop_loss", *self.move_bound(adverse=True, sides=sides)),
+            "take_profit": self.percent(config, "take_profit", *self.move_bound(adverse=False, sides=sides)),
+            "trailing_stop": self.percent(config, "trailing_stop", *self.move_bound(adverse=True, sides=sides)),
+            "trailing_activation": self.percent(config, "trailing_activation",
+                                                *self.move_bound(adverse=False, sides=sides)),
         }
         slippage = self.slippage(config)
+        entry_order = self.entry_order(config.get("entry_order"), sides)
+        levels = self.take_profit_levels(config.get("take_profit_levels"), sides)
+        break_even_after = self.break_even_after(config.get("break_even_after"), levels)
+        pyramiding = self.pyramiding(config.get("pyramiding"))
+        if pyramiding is not None and levels:
+            self.fail("config.take_profit_levels", "cannot be combined with config.pyramiding")
+        if values["trailing_activation"] is not None and config.get("trailing_stop") is None:
+            self.fail("config.trailing_activation", "needs config.trailing_stop")
         self.parameters = self.parameter_values(config.get("parameters"))
         required = {
             "percent_of_equity": ("risk_percentage",),
@@ -144,14 +182,117 @@ class _Validator:
             position_sizing=sizing,
             slippage=slippage,
             parameters=dict(self.parameters),
+            entry_order=entry_order,
+            take_profit_levels=levels,
+            break_even_after=break_even_after,
+            pyramiding=pyramiding,
             **values,
         )
 
     @staticmethod
-    def move_bound(adverse: bool, short: bool) -> tuple[float, bool]:
-        """(maximum, inclusive) percent for a stop: a move toward 0 stays below 100 %."""
-        toward_zero = adverse != short  # a long's stop loss, a short's take profit
+    def move_bound(adverse: bool, sides: tuple[bool, ...]) -> tuple[float, bool]:
+        """(maximum, inclusive) percent for a stop on every traded side (short = True): a move
+        toward 0 stays below 100 %."""
+        toward_zero = any(adverse != short for short in sides)  # a long's stop loss, a short's take profit
         return (100.0, False) if toward_zero else (_UNBOUNDED_MOVE, True)
+
+    def entry_order(self, order: Any, sides: tuple[bool, ...]) -> EntryOrder:
+        path = "config.entry_order"
+        if order is None:
+            return EntryOrder()
+        if not isinstance(order, Mapping):
+            self.fail(path, "must be an object {type, offset, expire_bars}")
+            return EntryOrder()
+        self.unknown_keys(order, _ENTRY_ORDER_KEYS, path)
+        kind = order.get("type", "market")
+        if kind not in ENTRY_ORDER_TYPES:
+            self.fail(f"{path}.type", f"must be one of {_names(ENTRY_ORDER_TYPES)}")
+            return EntryOrder()
+        if kind == "market":
+            for key in ("offset", "expire_bars"):
+                if order.get(key) is not None:
+                    self.fail(f"{path}.{key}", "is only used by limit and stop orders")
+            return EntryOrder()
+        # A long's limit (a short's stop) sits below the close: it must stay above 0.
+        below = any((kind == "limit") != short for short in sides)
+        offset = _number(order.get("offset", 0.0))
+        if offset is None or offset < 0 or (below and offset >= 100) or offset > _UNBOUNDED_MOVE:
+            bound = "less than 100" if below else f"at most {_UNBOUNDED_MOVE:g}"
+            self.fail(f"{path}.offset", f"must be a percentage from 0, {bound}")
+            offset = 0.0
+        expire = order.get("expire_bars", 1)
+        if isinstance(expire, bool) or not isinstance(expire, int) or not 1 <= expire <= MAX_EXPIRE_BARS:
+            self.fail(f"{path}.expire_bars", f"must be a whole number of bars from 1 to {MAX_EXPIRE_BARS}")
+            expire = 1
+        return EntryOrder(kind, offset, expire)
+
+    def take_profit_levels(self, levels: Any, sides: tuple[bool, ...]) -> tuple[TakeProfitLevel, ...]:
+        path = "config.take_profit_levels"
+        if levels is None:
+            return ()
+        if not isinstance(levels, list) or not 1 <= len(levels) <= MAX_TAKE_PROFIT_LEVELS:
+            self.fail(path, f"must be a list of 1 to {MAX_TAKE_PROFIT_LEVELS} levels {{percent, size}}")
+            return ()
+        maximum, inclusive = self.move_bound(adverse=False, sides=sides)
+        parsed = []
+        for index, level in enumerate(levels):
+            item = f"{path}[{index}]"
+            if not isinstance(level, Mapping):
+                self.fail(item, "must be an object {percent, size}")
+                continue
+            self.unknown_keys(level, _LEVEL_KEYS, item)
+            percent, size = _number(level.get("percent")), _number(level.get("size"))
+            if percent is None or percent <= 0 or (percent > maximum if inclusive else percent >= maximum):
+                self.fail(f"{item}.percent", f"must be a percentage greater than 0 and "
+                                             f"{'at most' if inclusive else 'less than'} {maximum:g}")
+            elif parsed and percent <= parsed[-1].percent:
+                self.fail(f"{item}.percent", "must be greater than the previous level's")
+            if size is None or not 0 < size <= 100:
+                self.fail(f"{item}.size", "must be a percentage of the position greater than 0 and at most 100")
+            if percent is not None and size is not None:
+                parsed.append(TakeProfitLevel(percent, size))
+        if len(parsed) == len(levels) and sum(level.size for level in parsed) > 100 + 1e-9:
+            self.fail(path, "sizes must sum to at most 100 (percent of the position)")
+        return tuple(parsed)
+
+    def break_even_after(self, value: Any, levels: tuple[TakeProfitLevel, ...]) -> int | None:
+        if value is None:
+            return None
+        if not levels:
+            self.fail("config.break_even_after", "needs config.take_profit_levels")
+            return None
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= len(levels):
+            self.fail("config.break_even_after", f"must be a take-profit level number from 1 to {len(levels)}")
+            return None
+        return value
+
+    def pyramiding(self, pyramiding: Any) -> Pyramiding | None:
+        path = "config.pyramiding"
+        if pyramiding is None:
+            return None
+        if not isinstance(pyramiding, Mapping):
+            self.fail(path, "must be an object {max_entries, size}")
+            return None
+        self.unknown_keys(pyramiding, _PYRAMIDING_KEYS, path)
+        count = pyramiding.get("max_entries")
+        if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= MAX_PYRAMID_ENTRIES:
+            self.fail(f"{path}.max_entries", f"must be a whole number from 1 to {MAX_PYRAMID_ENTRIES}")
+            return None
+        sizes = pyramiding.get("size")
+        if sizes is None:
+            return Pyramiding(count, tuple([100.0 / count] * count))
+        if not isinstance(sizes, list) or len(sizes) != count:
+            self.fail(f"{path}.size", f"must be a list of {count} percentages (one per entry)")
+            return None
+        numbers = [_number(size) for size in sizes]
+        for index, number in enumerate(numbers):
+            if number is None or not 0 < number <= 100:
+                self.fail(f"{path}.size[{index}]", "must be a percentage greater than 0 and at most 100")
+        if None in numbers:
+            return None
+        if sum(numbers) > 100 + 1e-9:
+            self.fail(f"{path}.size", "must sum to at most 100 (percent of a single entry's size)")
+        return Pyramiding(count, tuple(numbers))
 
     def choice(self, config: Mapping[str, Any], key: str, options: tuple[str, ...], default: str) -> str | None:
         value = config.get(key)

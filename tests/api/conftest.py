@@ -54,13 +54,21 @@ STRATEGY = {
 
 
 class FakeCatalog:
-    """The market-data store as the backtest service sees it: symbol -> servable timeframes."""
+    """The market-data store as the backtest service sees it: symbol -> servable timeframes (no
+    candles needed); funding rates and symbol rules from the real stores (`stored`)."""
 
-    def __init__(self) -> None:
+    def __init__(self, stored: Any) -> None:
         self.series = {"BTCUSDT": ["1m", "5m", "15m", "30m", "1h", "4h", "1d", "1w"], "ETHUSDT": ["1h", "4h", "1d", "1w"]}
+        self.stored = stored
 
     def timeframes(self, symbol: str) -> list[str]:
         return self.series.get(symbol, [])
+
+    def funding(self, symbol: str, start_ms: int, end_ms: int) -> Any:
+        return self.stored.funding(symbol, start_ms, end_ms)
+
+    def symbol_rules(self, symbol: str, exchange: str, market: str) -> Any:
+        return self.stored.symbol_rules(symbol, exchange, market)
 
 
 @dataclass
@@ -165,7 +173,7 @@ def make_api(api_aws: tuple[str, ApiSettings], limits: dict[str, int] = UNLIMITE
     services.rate_limiter.limits = limits
     if clock is not None:
         services.rate_limiter.clock = clock
-    services.backtests.catalog = FakeCatalog()
+    services.backtests.catalog = FakeCatalog(services.backtests.catalog)
     return Api(TestClient(create_app(services, settings.cors_allowed_origin), raise_server_exceptions=False), services, settings, url)
 
 

@@ -78,6 +78,20 @@ def test_default_metadata(api, owner):
     ({"metadata": {"commission": 11}}, "metadata.commission"),
     ({"metadata": {"chunks": 0}}, "metadata.chunks"),
     ({"metadata": {"slippage": 1}}, "metadata.slippage"),
+    ({"metadata": {"maker_fee": 11}}, "metadata.maker_fee"),
+    ({"metadata": {"taker_fee": "high"}}, "metadata.taker_fee"),
+    ({"metadata": {"slippage_ticks": -1}}, "metadata.slippage_ticks"),
+    ({"metadata": {"same_bar_priority": "signal"}}, "metadata.same_bar_priority"),
+    ({"metadata": {"intrabar_timeframe": "2h"}}, "metadata.intrabar_timeframe"),
+    ({"metadata": {"intrabar_timeframe": "4h"}}, "metadata.intrabar_timeframe"),  # not finer than 1h
+    ({"symbol": "ETHUSDT", "timeframe": "1h", "metadata": {"intrabar_timeframe": "1m"}},
+     "metadata.intrabar_timeframe"),  # not stored
+    ({"metadata": {"funding": "yes"}}, "metadata.funding"),
+    ({"metadata": {"funding": True}}, "metadata.funding"),  # no funding rates stored for the range
+    ({"metadata": {"exchange": "kraken"}}, "metadata.exchange"),
+    ({"metadata": {"exchange": "binance"}}, "metadata.exchange"),  # no rules stored
+    ({"metadata": {"market": "margin"}}, "metadata.market"),
+    ({"metadata": {"slippage_ticks": 2}}, "metadata.slippage_ticks"),  # no tick size known
     ({"start_time": "2024-01-01T00:00:00"}, "start_time"),
     ({"strategy_id": "nope"}, "strategy_id"),
 ])
@@ -88,6 +102,35 @@ def test_invalid_requests_are_422_naming_the_field(api, owner, change, field):
     response = api.client.post("/api/v1/backtests", json=body, headers=bearer(token))
     assert response.status_code == 422, response.text
     assert field in [d["field"] for d in response.json()["error"]["details"]]
+
+
+def test_stored_funding_rates_and_symbol_rules_let_the_costs_through(api, owner):
+    import numpy as np
+
+    from adapters.funding_store import S3FundingStore
+    from adapters.symbol_rules_store import S3SymbolRulesStore
+    from shared.market_data.funding import FundingRates
+    from shared.market_data.symbol_rules import SymbolRules
+
+    token, _, strategy = owner
+    start = 1_704_067_200_000  # 2024-01-01, every 8 hours to 2024-02-01
+    times = start + 8 * 3_600_000 * np.arange(94)
+    S3FundingStore(api.aws("s3"), api.settings.candles_bucket).put_funding("BTCUSDT", FundingRates(times, np.full(94, 1e-4)))
+    S3SymbolRulesStore(api.aws("s3"), api.settings.candles_bucket).put_rules(
+        "BTCUSDT", "binance", SymbolRules(0.01, 0.001, 5.0), market="linear")
+    metadata = {"funding": True, "exchange": "binance", "market": "linear", "slippage_ticks": 2, "maker_fee": 0.02,
+                "taker_fee": 0.05, "same_bar_priority": "take_profit"}
+    body = {"strategy_id": strategy["id"], "symbol": "BTCUSDT", "timeframe": "1h", "start_time": "2024-01-01T00:00:00Z",
+            "end_time": "2024-02-01T00:00:00Z", "initial_balance": 1000, "metadata": metadata}
+    response = api.client.post("/api/v1/backtests", json=body, headers=bearer(token))
+    assert response.status_code == 202, response.text
+    assert response.json()["metadata"] == {"leverage": 1.0, "commission": 0.1, **metadata}
+    # a range the stored rates do not cover names the field and the gap
+    late = api.client.post("/api/v1/backtests", headers=bearer(token),
+                           json={**body, "end_time": "2024-02-03T00:00:00Z"})
+    assert late.status_code == 422
+    detail = late.json()["error"]["details"][0]
+    assert detail["field"] == "metadata.funding" and "2024-02-03T00:00:00Z" in detail["message"]
 
 
 def test_an_unknown_strategy_is_404(api, owner):

@@ -99,7 +99,8 @@ def test_timeframes_are_every_supported_one_or_what_a_symbol_can_serve(market):
     ("GET", "/symbols"), ("GET", "/timeframes"), ("GET", f"/{HOURLY}/1h"), ("GET", f"?symbol={HOURLY}"),
     ("GET", f"/{HOURLY}/latest_candle"), ("POST", "/import"), ("POST", "/uploads"), ("POST", "/fetch"),
     ("GET", "/imports"), ("GET", "/imports/00000000-0000-4000-8000-000000000000"),
-    ("GET", f"/{HOURLY}/funding"), ("GET", f"/{HOURLY}/info"),
+    ("GET", f"/{HOURLY}/funding"), ("GET", f"/{HOURLY}/info"), ("GET", f"/{HOURLY}/1h/quality"),
+    ("POST", f"/{HOURLY}/1h/repair"),
 ])
 def test_every_route_needs_a_valid_token(market, method, path):
     api, _ = market
@@ -292,7 +293,7 @@ def test_a_fetch_is_queued_as_a_request_object(market):
     status = response.json()
     assert (status["status"], status["source"], status["symbol"]) == ("pending", "binance", "BTCUSDT")
     request = json.loads(_imports_object(market, f"imports/candle-fetches/BTCUSDT/1h/{status['import_id']}.json"))
-    assert request == {"start_ms": 1_704_067_200_000, "end_ms": 1_704_153_600_000}
+    assert request == {"ranges": [[1_704_067_200_000, 1_704_153_600_000]], "exchange": "binance", "market": "spot"}
 
 
 @pytest.mark.parametrize("change, field", [
@@ -400,6 +401,61 @@ def test_symbol_info_errors(market, binance_listing):
     assert refused["code"] == "upstream_refused" and "451" in refused["message"]
 
 
+# ------------------------------------------------------------------ quality and repair
+def test_quality_of_a_complete_stretch(market):
+    report = _get(market, f"/{HOURLY}/1h/quality", start_time="2024-03-01T00:00:00Z",
+                  end_time="2024-03-01T06:00:00Z").json()
+    assert (report["candles"], report["first_timestamp"], report["last_timestamp"]) == (
+        6, "2024-03-01T00:00:00Z", "2024-03-01T05:00:00Z")
+    assert report["gaps"] == {"missing_candles": 0, "gap_count": 0, "gaps": []}
+    assert report["stale_end"] == {"stale": False, "candles_behind": 0, "until": "2024-03-01T06:00:00Z"}
+    assert (report["zero_volume_runs"]["count"], report["spikes"]["count"], report["flat_stretches"]["count"]) == (
+        0, 0, 0)
+
+
+def test_quality_reports_the_missing_start_and_the_stale_end(market):
+    # HOURLY holds hours 0-29 of March 1-2; asked from Feb 29 22:00 to March 2 08:00.
+    report = _get(market, f"/{HOURLY}/1h/quality", start_time="2024-02-29T22:00:00Z",
+                  end_time="2024-03-02T08:00:00Z").json()
+    assert report["gaps"]["gaps"] == [{"start": "2024-02-29T22:00:00Z", "end": "2024-03-01T00:00:00Z",
+                                       "missing_candles": 2}]
+    assert report["stale_end"] == {"stale": True, "candles_behind": 2, "until": "2024-03-02T08:00:00Z"}
+
+
+def test_quality_needs_the_series_stored_at_that_timeframe(market):
+    assert _fields(_get(market, f"/{HOURLY}/4h/quality"), 404) == {"timeframe"}
+    assert _fields(_get(market, f"/{HOURLY}/1h/quality", k=0), 422) == {"k"}
+
+
+def test_a_repair_queues_a_fetch_of_exactly_the_missing_ranges(market):
+    response = _post(market, f"/{HOURLY}/1h/repair", {"start_time": "2024-03-01T00:00:00Z",
+                                                       "end_time": "2024-03-02T08:00:00Z", "exchange": "bybit"})
+    assert response.status_code == 202, response.text
+    body = response.json()
+    assert body["missing_candles"] == 2
+    assert body["ranges"] == [{"start": "2024-03-02T06:00:00Z", "end": "2024-03-02T08:00:00Z", "missing_candles": 2}]
+    assert (body["import"]["status"], body["import"]["source"]) == ("pending", "bybit")
+    assert response.headers["Location"] == f"{MARKET}/imports/{body['import']['import_id']}"
+    request = json.loads(_imports_object(market, f"imports/candle-fetches/{HOURLY}/1h/{body['import']['import_id']}.json"))
+    assert request == {"ranges": [[MAR_1_MS + 30 * HOUR_MS, MAR_1_MS + 32 * HOUR_MS]], "exchange": "bybit",
+                       "market": "spot"}
+
+
+def test_a_repair_of_a_complete_range_queues_nothing(market):
+    response = _post(market, f"/{HOURLY}/1h/repair", {"start_time": "2024-03-01T00:00:00Z",
+                                                       "end_time": "2024-03-01T10:00:00Z"})
+    assert response.status_code == 200
+    assert response.json() == {"missing_candles": 0, "ranges": [], "import": None}
+
+
+def test_repair_errors_name_the_field(market):
+    body = {"start_time": "2024-03-01T00:00:00Z", "end_time": "2024-03-02T00:00:00Z"}
+    assert _fields(_post(market, f"/{HOURLY}/4h/repair", body), 404) == {"timeframe"}
+    assert _fields(_post(market, f"/{HOURLY}/1h/repair", {**body, "exchange": "kraken"}), 422) == {"exchange"}
+    assert _fields(_post(market, f"/{HOURLY}/1h/repair", {**body, "end_time": "2024-02-01T00:00:00Z"}), 422) == {
+        "end_time"}
+
+
 # ------------------------------------------------------------------ documentation and cold start
 def test_openapi_documents_every_market_data_route_with_examples(market):
     api, _ = market
@@ -412,6 +468,7 @@ def test_openapi_documents_every_market_data_route_with_examples(market):
         ("POST", f"{MARKET}/import"), ("POST", f"{MARKET}/uploads"), ("POST", f"{MARKET}/fetch"),
         ("GET", f"{MARKET}/imports"), ("GET", f"{MARKET}/imports/{{import_id}}"),
         ("GET", f"{MARKET}/{{symbol}}/funding"), ("GET", f"{MARKET}/{{symbol}}/info"),
+        ("GET", f"{MARKET}/{{symbol}}/{{timeframe}}/quality"), ("POST", f"{MARKET}/{{symbol}}/{{timeframe}}/repair"),
     }
     assert all(operation["x-rate-limit"]["limit"] == 300 and operation["security"] == [{"bearer": []}]
                for operation in operations.values())

@@ -108,3 +108,18 @@ def test_the_csv_takes_the_filters_but_not_the_pagination(api, completed):
     response = api.client.get(f"/api/v1/backtests/{backtest['id']}/trades?format=csv&side=short&per_page=1",
                               headers=bearer(token))
     assert [float(r["pnl"]) for r in _csv_rows(response)] == [-5.0, 7.5]
+
+
+def test_every_answer_names_the_configured_origin_and_exposes_the_rate_limit_headers(api_aws):
+    from api.application import create_app
+    from api.wiring import build_services
+    from fastapi.testclient import TestClient
+
+    url, settings = api_aws
+    client = TestClient(create_app(build_services(settings, endpoint_url=url), "https://dash.example.com"),
+                        raise_server_exceptions=False)
+    for response in (client.get("/api/v1/health"), client.get("/api/v1/backtests")):  # a 200 and a 401
+        assert response.headers["access-control-allow-origin"] == "https://dash.example.com"
+        assert response.headers["vary"] == "Origin"  # caches keep answers per origin
+        exposed = {name.strip() for name in response.headers["access-control-expose-headers"].split(",")}
+        assert {"X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset", "Content-Disposition"} <= exposed

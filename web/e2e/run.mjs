@@ -151,7 +151,12 @@ try {
   const cards = await page.locator(".summary-card").count();
   const summary = (await api(`/backtests/${backtestId}`)).performance_summary;
   assert.equal(cards, Object.keys(summary).length + 1, "a card per summary field + the final balance");
-  step(`charts drawn; ${listed.meta.total_count} trades, as the API says`);
+  const full = await api(`/backtests/${backtestId}`);
+  const curve = await api(`/backtests/${backtestId}/equity?points=40`);
+  assert.ok(curve.meta.points <= 40 && curve.meta.total_points > 40, JSON.stringify(curve.meta));
+  assert.equal(curve.data.at(-1).equity, full.final_balance, "the last point is the final balance");
+  assert.equal(Math.max(...curve.data.map((p) => p.drawdown_percentage)), summary.max_drawdown_percentage, "the served points keep the maximum drawdown");
+  step(`charts drawn; ${listed.meta.total_count} trades, as the API says; a 40-point curve keeps the final balance and max drawdown`);
 
   const [download] = await Promise.all([page.waitForEvent("download"), page.getByRole("button", { name: "Download CSV" }).click()]);
   const csv = readFileSync(await download.path(), "utf8").trim().split(/\r?\n/);

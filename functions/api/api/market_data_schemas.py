@@ -18,8 +18,10 @@ from pydantic_core import PydanticCustomError
 
 from api.errors import ErrorDetail
 from api.schemas import Timeframe, UtcDateTimeInput
+from shared.timeframes import TIMEFRAMES
 from shared.market_data.contract import (
     EXCHANGES,
+    FUNDING_SERIES,
     FILE_EXTENSIONS,
     MARKETS,
     SOURCES,
@@ -146,6 +148,11 @@ class SymbolInfo(BaseModel):
 
 
 # ------------------------------------------------------------------ imports
+ImportTimeframe = Annotated[Literal[(*TIMEFRAMES, FUNDING_SERIES)], Field(  # type: ignore[valid-type]
+    description="The candles' timeframe, or `funding` for a funding-rate history file (time and rate columns: "
+                "Binance's dumps and exports, Bybit's, JSON from their funding endpoints).")]
+
+
 class CandleFileImport(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
         "symbol": "BTCUSDT", "timeframe": "1m", "file_format": "csv",
@@ -153,7 +160,7 @@ class CandleFileImport(BaseModel):
     }]})
 
     symbol: Symbol = _SYMBOL
-    timeframe: Timeframe
+    timeframe: ImportTimeframe
     file_format: FileFormat = Field(description="The extension the file is stored with; the content itself is "
                                                 "detected (Binance kline CSV, OHLCV CSV, JSON, Parquet).")
     file_content: Base64File
@@ -164,7 +171,7 @@ class UploadRequest(BaseModel):
         {"symbol": "BTCUSDT", "timeframe": "1m", "filename": "BTCUSDT-1m-2024.csv"}]})
 
     symbol: Symbol = _SYMBOL
-    timeframe: Timeframe
+    timeframe: ImportTimeframe
     filename: str = Field(min_length=1, max_length=255,
                           description="Your file's name; kept (made safe) as the uploaded object's name.")
 
@@ -178,6 +185,19 @@ class FetchRequest(BaseModel):
     timeframe: Timeframe
     start_time: UtcDateTimeInput = Field(description="First open time to fetch (inclusive).")
     end_time: UtcDateTimeInput = Field(description="Open times before this one (exclusive; capped at now).")
+    exchange: Exchange = Field("binance", description="Where to fetch from: Binance or Bybit (v5 public API).")
+    market: Market = Field("spot", description="spot, or linear (USDT-margined perpetuals: their funding rates "
+                                               "over the range are stored too).")
+
+
+class RepairRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
+        "start_time": "2024-01-01T00:00:00Z", "end_time": "2024-03-01T00:00:00Z", "exchange": "binance"}]})
+
+    start_time: UtcDateTimeInput = Field(description="Look for missing candles from this open time (inclusive).")
+    end_time: UtcDateTimeInput = Field(description="... to this one (exclusive; capped at the candle in progress).")
+    exchange: Exchange = Field("binance", description="Where to fetch the missing candles from.")
+    market: Market = "spot"
 
 
 class GapOut(BaseModel):
@@ -189,7 +209,8 @@ class GapOut(BaseModel):
 class GapsOut(BaseModel):
     missing_candles: int = Field(description="Candles missing between the file's first and last.")
     gap_count: int
-    gaps: list[GapOut] = Field(description="The first 20 gaps, in time order.")
+    gaps: list[GapOut] = Field(description="The first gaps, in time order (20 in import records, 100 in quality "
+                                           "reports).")
 
 
 class ImportOut(BaseModel):
@@ -221,6 +242,7 @@ class ImportOut(BaseModel):
     duplicates_dropped: int = Field(description="Identical repeats within the file.")
     rows_without_trades: int = Field(description="Rows whose prices are all empty or NaN: periods without "
                                                  "trades, skipped and counted in `gaps`.")
+    funding_rates_imported: int = Field(description="Linear fetches: new funding rates stored beside the candles.")
     gaps: GapsOut
     errors: list[ErrorDetail] = Field(description="Why a failed import failed: the first 100 problems, each "
                                                   "naming its place in the file (`line 12`, `row 5`).")
@@ -229,6 +251,65 @@ class ImportOut(BaseModel):
     last_timestamp: WireDateTime | None
     created_at: WireDateTime
     updated_at: WireDateTime
+
+
+class RepairOut(BaseModel):
+    missing_candles: int = Field(description="Candles missing from the stored series in the range.")
+    ranges: list[GapOut] = Field(description="Every missing range, fetched exactly.")
+    # Named `import` on the wire (a Python keyword).
+    import_: ImportOut | None = Field(alias="import", description="The queued fetch; null when nothing is missing.")
+
+
+class RunOut(BaseModel):
+    start: WireDateTime
+    end: WireDateTime = Field(description="Open time after the run's last candle.")
+    candles: int
+
+
+class RunsOut(BaseModel):
+    count: int
+    candles: int
+    runs: list[RunOut] = Field(description="The first 100, in time order.")
+
+
+class StretchesOut(BaseModel):
+    min_candles: int = Field(description="Shortest run counted.")
+    count: int
+    candles: int
+    stretches: list[RunOut] = Field(description="The first 100, in time order.")
+
+
+class SpikeOut(BaseModel):
+    timestamp: WireDateTime = Field(description="Open time of the candle whose close jumped.")
+    return_: float = Field(alias="return", description="Close-to-close simple return (0.3 = +30 %).")
+    deviations: float = Field(description="Robust deviations (1.4826 x MAD of log returns) from the median.")
+
+
+class SpikesOut(BaseModel):
+    k: float
+    count: int
+    spikes: list[SpikeOut] = Field(description="The first 100, in time order.")
+
+
+class StaleEndOut(BaseModel):
+    stale: bool
+    candles_behind: int = Field(description="Closed candles missing after the last stored one, up to the end.")
+    until: WireDateTime | None = Field(description="The end checked against: end_time, or now's candle.")
+
+
+class QualityOut(BaseModel):
+    symbol: str
+    timeframe: str
+    start_time: WireDateTime | None
+    end_time: WireDateTime | None
+    candles: int
+    first_timestamp: WireDateTime | None
+    last_timestamp: WireDateTime | None
+    gaps: GapsOut
+    zero_volume_runs: RunsOut
+    spikes: SpikesOut
+    flat_stretches: StretchesOut
+    stale_end: StaleEndOut
 
 
 class ImportList(BaseModel):

@@ -201,6 +201,24 @@ class BacktestMetadataIn(BaseModel):
                               allow_inf_nan=False, description="Percent of notional charged on each side.")
     chunks: int | None = Field(None, ge=1, le=backtests.MAX_CHUNKS,
                                description="Force the number of parallel chunks (default: planned from the data size).")
+    maker_fee: float | None = Field(None, ge=-backtests.MAX_COMMISSION, le=backtests.MAX_COMMISSION, allow_inf_nan=False,
+                                    description="Percent of notional on limit fills (limit entries, take-profits); "
+                                                "default: commission.")
+    taker_fee: float | None = Field(None, ge=-backtests.MAX_COMMISSION, le=backtests.MAX_COMMISSION, allow_inf_nan=False,
+                                    description="Percent of notional on market and stop fills; default: commission.")
+    slippage_ticks: float | None = Field(None, ge=0, le=10_000, allow_inf_nan=False,
+                                         description="Market fills move this many price ticks adversely "
+                                                     "(needs `exchange` rules with a tick size).")
+    funding: bool | None = Field(None, description="Charge perpetual funding while a position is open, from the "
+                                                   "stored funding rates (422 when the range has none).")
+    intrabar_timeframe: Timeframe | None = Field(None, description="Resolve fills inside a bar on stored candles "
+                                                                   "of this finer timeframe.")
+    same_bar_priority: Literal["stop_loss", "take_profit"] | None = Field(
+        None, description="Without intrabar data, which of a stop and a target inside one bar fills first "
+                          "(default stop_loss).")
+    exchange: Literal["binance", "bybit"] | None = Field(
+        None, description="Apply the symbol's stored rules on this exchange (tick size, lot size, min notional).")
+    market: Literal["spot", "linear"] | None = Field(None, description="The exchange's market (default spot).")
 
 
 class BacktestCreate(BaseModel):
@@ -245,6 +263,10 @@ class PerformanceSummary(BaseModel):
     sortino_ratio: Decimal = None
     total_pnl: Decimal = None
     total_pnl_percentage: Decimal = None
+    ambiguous_bars: int | None = Field(None, description="Exits whose order inside one bar the bar's OHLC could not "
+                                                         "decide (same_bar_priority or the finer candles decided).")
+    funding_paid: Decimal = Field(None, description="Funding paid over the backtest (negative: received).")
+    skipped_orders: int | None = Field(None, description="Orders skipped for being below the symbol's min notional.")
     gross_profit: Decimal = None
     gross_loss: Decimal = None
     largest_win: Decimal = None
@@ -322,6 +344,8 @@ class TradeOut(_Out):
     fees: Decimal
     entry_reason: str = Field(examples=["signal"])
     exit_reason: str = Field(examples=["take_profit"])
+    funding: Decimal = Field(0.0, description="Funding paid while open (negative: received), in the pnl.")
+    leg: int = Field(1, ge=1, description="Which part of a position closed in parts (take-profit levels) this is.")
     created_at: UtcDateTime
     mae: Decimal = Field(None, description="Maximum adverse excursion in price (>= 0) while open; "
                                                    "null for trades stored before it was recorded.")

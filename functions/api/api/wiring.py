@@ -97,6 +97,7 @@ def build_services(settings: ApiSettings, endpoint_url: str | None = None) -> Ap
         launcher=StepFunctionsLauncher(LazyClient("stepfunctions", endpoint_url), settings.state_machine_arn),
         trades=S3TradeStore(s3, settings.results_bucket),
     )
+    equity = S3EquityStore(s3, settings.results_bucket)
     return ApiServices(
         accounts=Accounts(
             users=DynamoUserRepository(bind(UserItem, settings.users_table, endpoint_url)),
@@ -106,7 +107,7 @@ def build_services(settings: ApiSettings, endpoint_url: str | None = None) -> Ap
         strategies=Strategies(strategies),
         backtests=backtests,
         trades=Trades(backtests, backtests.trades),
-        results=BacktestResults(backtests, S3EquityStore(s3, settings.results_bucket)),
+        results=BacktestResults(backtests, equity),
         rate_limiter=RateLimiter(DynamoRateLimitCounter(bind(RateLimitItem, settings.rate_limits_table, endpoint_url))),
         market_data=cache(partial(build_market_data, settings, endpoint_url)),
         optimizations=Optimizations(
@@ -120,7 +121,7 @@ def build_services(settings: ApiSettings, endpoint_url: str | None = None) -> Ap
             batch_memory_mb=settings.optimization_batch_memory_mb,
         ),
         transactions=cache(partial(build_transactions, settings, endpoint_url, backtests)),
-        analyses=Analyses(backtests),
+        analyses=Analyses(backtests, equity),
     )
 
 

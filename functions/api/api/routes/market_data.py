@@ -32,6 +32,9 @@ from api.market_data_schemas import (
     MarketDataPoint,
     Market,
     MarketDataPointList,
+    QualityOut,
+    RepairOut,
+    RepairRequest,
     Symbol,
     SymbolInfo,
     SymbolList,
@@ -140,12 +143,14 @@ def create_upload(body: UploadRequest, user: CurrentUser, market_data: MarketDat
 
 
 @router.post("/fetch", status_code=202, response_model=ImportOut, responses=_queued_responses(202),
-             summary="Fetch candles from Binance",
-             description="Queues a fetch of Binance's klines with open time in [start_time, end_time) (at most about "
-                         "two years of 1m candles per request); they are imported like a file.")
+             summary="Fetch candles from an exchange",
+             description="Queues a fetch of Binance's or Bybit's klines (spot or linear perpetuals) with open time in "
+                         "[start_time, end_time) (at most about two years of 1m candles per request); they are "
+                         "imported like a file. A linear fetch stores the range's funding rates too.")
 def fetch_candles(body: FetchRequest, user: CurrentUser, market_data: MarketData,
                   response: Response) -> dict[str, Any]:
-    status = market_data.start_fetch(user.id, body.symbol, body.timeframe, body.start_time, body.end_time)
+    status = market_data.start_fetch(user.id, body.symbol, body.timeframe, body.start_time, body.end_time,
+                                     body.exchange, body.market)
     _point_to_status(response, status)
     return status.to_dict()
 
@@ -208,6 +213,50 @@ def get_latest_candle(symbol: PathSymbol, _: CurrentUser, market_data: MarketDat
     timeframe = timeframe or _finest_timeframe(market_data, symbol)
     [latest] = _market_data_points(symbol, timeframe, market_data.get_candles(symbol, timeframe, limit=1))
     return JSONResponse(latest)
+
+
+@router.get("/{symbol}/{timeframe}/quality", response_model=QualityOut, responses=error_responses(404),
+            summary="Check a stored series' quality",
+            description="Over the series stored at exactly this timeframe, in [`start_time`, `end_time`) (default: all "
+                        "of it): gaps (ranges, counts), zero-volume runs, price spikes (close-to-close returns beyond "
+                        "`k` robust deviations), flat stretches (5+ candles repeating the last close with no range) "
+                        "and a stale end (closed candles missing after the last one). 404 when the series is not "
+                        "stored at this timeframe.")
+def get_quality(
+    symbol: PathSymbol,
+    timeframe: Annotated[Timeframe, Path(description="A stored timeframe.", examples=["1h"])],
+    _: CurrentUser,
+    market_data: MarketData,
+    start_time: Annotated[UtcDateTimeInput | None, Query(description=START)] = None,
+    end_time: Annotated[UtcDateTimeInput | None, Query(description=END)] = None,
+    k: Annotated[float, Query(gt=0, le=1000, description="Spike threshold in robust deviations.")] = 10.0,
+) -> dict[str, Any]:
+    return market_data.quality(symbol, timeframe, start_time, end_time, k)
+
+
+@router.post("/{symbol}/{timeframe}/repair", status_code=202, response_model=RepairOut,
+             responses={**_queued_responses(202), **error_responses(404), 200: {
+                 "model": RepairOut, "description": "Nothing is missing: nothing queued (`import` is null)."}},
+             summary="Fetch the candles missing from a stored series",
+             description="Finds the candles missing from the series stored at this timeframe in [start_time, end_time) "
+                         "and queues a fetch of exactly those ranges from the exchange, imported through the same "
+                         "pipeline as any file (follow it at the `Location`). 200 with `import` null when nothing is "
+                         "missing; 404 when the series is not stored at this timeframe.")
+def repair_series(
+    symbol: PathSymbol,
+    timeframe: Annotated[Timeframe, Path(description="A stored timeframe.", examples=["1h"])],
+    body: RepairRequest,
+    user: CurrentUser,
+    market_data: MarketData,
+    response: Response,
+) -> JSONResponse:
+    ranges, status = market_data.start_repair(user.id, symbol, timeframe, body.start_time, body.end_time,
+                                              body.exchange, body.market)
+    content = {"missing_candles": sum(gap.missing for gap in ranges), "ranges": [gap.to_dict() for gap in ranges],
+               "import": None if status is None else status.to_dict()}
+    if status is None:
+        return JSONResponse(content, status_code=200)
+    return JSONResponse(content, status_code=202, headers={"Location": f"{ROUTE}/imports/{status.import_id}"})
 
 
 @router.get("/{symbol}/{timeframe}", response_model=CandleList, responses=error_responses(404),

@@ -1,0 +1,189 @@
+"""Sweep time against the number of combinations, on the local stack, against a NumPy floor (issue 17).
+
+    .venv/bin/python bench/sweep_scale.py [--sizes 100 1000 10000]
+
+Two years of synthetic 1h candles (17,520 bars); an SMA cross (fast 2..101 x slow 110..1100, no
+stops) swept over the first N combinations of that grid: created over REST, run by the
+optimization state machine from template.yaml (distributed Map over batches in S3) on moto.
+Reported per size, in the same run:
+- wall: POST to `completed`; per combination; and its ratio to
+- the floor: a single process computing the same combinations with NumPy alone (each distinct SMA
+  once by cumsum, per combination the position (fast > slow, filled at the next open), the equity
+  curve from open-to-open returns less commission on each switch, final balance, max drawdown and
+  Sharpe): what any engine must at least do;
+- where the time goes: the batches' compute and candle-read seconds (from the execution's
+  output), and in-process on a sample of 300 combinations the split between building the
+  strategy variant (with_parameters + validate_strategy), signals, simulation and metrics;
+- a model of AWS wall time and cost at MapMaxConcurrency 100 and 1,000 for 10k and 100k
+  combinations from the measured per-combination and per-batch times
+  (shared/optimizations/estimate.py's cost model with these measured constants).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import os
+import statistics
+import sys
+import time
+import warnings
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("AWS_ACCESS_KEY_ID", "local")
+os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "local")
+os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+
+import numpy as np  # noqa: E402
+
+from shared.engine import BacktestSettings, simulate  # noqa: E402
+from shared.indicators import IndicatorCache  # noqa: E402
+from shared.metrics import performance_summary  # noqa: E402
+from shared.optimizations import estimate  # noqa: E402
+from shared.optimizations.sweep import batch_count, parameter_grid  # noqa: E402
+from shared.strategy import validate_strategy, with_parameters  # noqa: E402
+from tests.fanout.stack import HOUR_MS, START_MS, random_walk, start_stack  # noqa: E402
+
+BARS = 17_520
+SYMBOL = "SWEEPUSDT"
+COMMISSION = 0.1
+STRATEGY = {
+    "entry_rules": {"operator": "and", "conditions": [
+        {"indicator": "sma", "params": {"period": "$fast"}, "comparator": "crosses_above",
+         "value": {"indicator": "sma", "params": {"period": "$slow"}}}]},
+    "exit_rules": {"operator": "or", "conditions": [
+        {"indicator": "sma", "params": {"period": "$fast"}, "comparator": "crosses_below",
+         "value": {"indicator": "sma", "params": {"period": "$slow"}}}]},
+    "config": {"parameters": {"fast": 10, "slow": 200}},
+}
+GRID = {"fast": {"start": 2, "stop": 101, "step": 1}, "slow": {"start": 110, "stop": 1100, "step": 10}}
+
+
+def iso(ms: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ms / 1000))
+
+
+def numpy_floor(candles, combos) -> float:
+    """Seconds for the floor over `combos` (see the module docstring)."""
+    started = time.perf_counter()
+    close, opens = candles.close.astype(np.float64), candles.open.astype(np.float64)
+    sums = np.concatenate([[0.0], np.cumsum(close)])
+    periods = {p for c in combos for p in (c.params["fast"], c.params["slow"])}
+    sma = {p: np.concatenate([np.full(p - 1, np.nan), (sums[p:] - sums[:-p]) / p]) for p in periods}
+    returns = np.concatenate([[0.0], opens[1:] / opens[:-1] - 1.0])
+    fee = COMMISSION / 100.0
+    for combo in combos:
+        above = sma[combo.params["fast"]] > sma[combo.params["slow"]]
+        position = np.concatenate([[0.0, 0.0], above[:-2]]).astype(np.float64)  # decided at close, filled next open
+        switches = np.abs(np.diff(position, prepend=0.0))
+        equity = 10_000.0 * np.cumprod(1.0 + position * returns - fee * switches)
+        peak = np.maximum.accumulate(equity)
+        _ = equity[-1], ((peak - equity) / peak).max(), np.diff(equity).mean() / (np.diff(equity).std() or 1.0)
+    return time.perf_counter() - started
+
+
+def in_process_split(candles, combos, settings) -> dict[str, float]:
+    """Seconds per combination of each part of `evaluate_batch`, on `combos` sharing one cache."""
+    cache, parts = IndicatorCache(candles), {"variant": 0.0, "signals": 0.0, "simulate": 0.0, "metrics": 0.0}
+    for combo in combos:
+        t0 = time.perf_counter()
+        variant = validate_strategy(with_parameters(STRATEGY, combo.params))
+        t1 = time.perf_counter()
+        signals = variant.signals(candles, cache)
+        t2 = time.perf_counter()
+        result = simulate(candles, signals, variant.config, settings)
+        t3 = time.perf_counter()
+        performance_summary(result.trades, result.equity_curve, candles, initial_balance=10_000.0, timeframe="1h")
+        t4 = time.perf_counter()
+        parts["variant"] += t1 - t0
+        parts["signals"] += t2 - t1
+        parts["simulate"] += t3 - t2  # includes the summary once (simulate computes it)
+        parts["metrics"] += t4 - t3
+    return {name: seconds / len(combos) for name, seconds in parts.items()}
+
+
+def run_on_stack(stack, user, strategy_id: str, size: int) -> tuple[float, dict]:
+    body = {"strategy_id": strategy_id, "symbol": SYMBOL, "timeframe": "1h", "start_time": iso(START_MS),
+            "end_time": iso(START_MS + BARS * HOUR_MS), "initial_balance": 10_000, "parameters": GRID,
+            "method": "random", "n_trials": size, "seed": 1, "objective": "sharpe_ratio", "max_combinations": size}
+    started = time.perf_counter()
+    status, created = stack.request("POST", "/optimizations", user.token, body)
+    assert status == 202, created
+    while (got := stack.request("GET", f"/optimizations/{created['id']}", user.token)[1])["status"] not in (
+            "completed", "failed"):
+        time.sleep(0.1)
+    wall = time.perf_counter() - started
+    assert got["status"] == "completed", got
+    sfn = stack.client("stepfunctions")
+    arn = stack.template.arn("OptimizationStateMachine").replace(":stateMachine:", ":execution:") + f":{created['id']}"
+    while (described := sfn.describe_execution(executionArn=arn))["status"] == "RUNNING":
+        time.sleep(0.1)
+    return wall, json.loads(described["output"])["finished"]
+
+
+def aws_model(per_combination: float, read_per_batch: float, combinations: int, concurrency: int) -> str:
+    batches = batch_count(combinations, concurrency, BARS)
+    per_batch = estimate.FIXED_BATCH_SECONDS + read_per_batch + math.ceil(combinations / batches) * per_combination
+    wall = math.ceil(batches / concurrency) * per_batch
+    gb_seconds = batches * per_batch * 3008 / 1024
+    cost = (gb_seconds * estimate.LAMBDA_GB_SECOND_USD + batches * estimate.LAMBDA_REQUEST_USD
+            + batches * estimate.TRANSITIONS_PER_BATCH * estimate.STATE_TRANSITION_USD)
+    return (f"{combinations:>7} combos @ MapMaxConcurrency {concurrency:>4}: {batches:>4} batches, "
+            f"~{wall:6.1f} s wall, {gb_seconds:8.0f} GB-s, ~${cost:.3f}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[100, 1_000, 10_000])
+    args = parser.parse_args()
+    logging.disable(logging.INFO)
+    warnings.filterwarnings("ignore", "No application metrics to publish")
+
+    candles = random_walk(11, BARS, HOUR_MS)
+    settings = BacktestSettings(initial_balance=10_000.0, commission=COMMISSION, timeframe="1h")
+    grid = parameter_grid(STRATEGY, GRID, 10_000)
+    split = in_process_split(candles, grid[::len(grid) // 300][:300], settings)
+    local, stack = start_stack()
+    try:
+        stack.import_candles(SYMBOL, "1h", candles)
+        user = stack.sign_up("Bench")
+        strategy_id = stack.create_strategy(user, STRATEGY)["id"]
+        print(f"{BARS} 1h bars; SMA cross; local stack (moto), MapMaxConcurrency 16")
+        print("in-process per combination: " + ", ".join(f"{k} {v * 1000:.2f} ms" for k, v in split.items()))
+        measured = {}
+        for size in args.sizes:
+            sample = random_combinations_like(grid, size)
+            floor = statistics.median(numpy_floor(candles, sample) for _ in range(3))
+            wall, finished = run_on_stack(stack, user, strategy_id, size)
+            measured[size] = finished
+            print(f"{size:>6} combos: wall {wall:7.2f} s ({wall / size * 1000:6.2f} ms/combo) vs NumPy floor "
+                  f"{floor:6.2f} s ({floor / size * 1000:5.3f} ms/combo) = {wall / floor:5.1f}x; "
+                  f"{finished['batches']} batches, compute {finished['compute_seconds']:.1f} s, "
+                  f"reads {finished['read_seconds']:.2f} s, outside the batches' compute "
+                  f"{wall - finished['compute_seconds']:.1f} s")
+        # One Lambda batch runs alone on its vCPUs: the in-process cost per combination, and the candle
+        # read of the smallest run (one batch, no other batch reading at the same time).
+        per_combination = split["variant"] + split["signals"] + split["simulate"]
+        smallest = measured[min(measured)]
+        read_per_batch = smallest["read_seconds"] / smallest["batches"]
+        print(f"AWS model ({per_combination * 1000:.2f} ms/combo in-process, {read_per_batch * 1000:.0f} ms candle "
+              f"read per batch; 3008 MB batches; {estimate.FIXED_BATCH_SECONDS} s per batch invocation):")
+        for combinations in (10_000, 100_000):
+            for concurrency in (100, 1_000):
+                print("  " + aws_model(per_combination, read_per_batch, combinations, concurrency))
+    finally:
+        local.stop()
+
+
+def random_combinations_like(grid, size: int):
+    """The floor's combinations: as many as the stack's random sample, spread over the same grid."""
+    step = max(1, len(grid) // size)
+    return grid[::step][:size]
+
+
+if __name__ == "__main__":
+    main()
