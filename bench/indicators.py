@@ -65,8 +65,10 @@ def timed(function) -> float:
 
 
 def indicator_costs(candles: Candles) -> None:
-    reference = timed(lambda: talib.SMA(candles.close, 30))
-    per_group: dict[str, list[tuple[float, str]]] = defaultdict(list)
+    """Each indicator's best of two runs, over the reference timed just before it (the machine
+    is shared: a reference measured once would drift from the load the indicator saw)."""
+    per_group: dict[str, list[tuple[float, float, str]]] = defaultdict(list)
+    references = []
     for name, spec in sorted(REGISTRY.items()):
         refs = [series_ref(name, {}, output) for output in spec.outputs]
 
@@ -75,15 +77,19 @@ def indicator_costs(candles: Candles) -> None:
             for ref in refs:
                 cache.series(ref)
 
-        per_group[spec.group].append((min(timed(compute) for _ in range(2)), name))
-    reference = min(reference, timed(lambda: talib.SMA(candles.close, 30)))
-    print(f"indicator cost on {len(candles):,} bars (reference: talib.SMA(30) {reference * 1000:.1f} ms)")
-    print(f"{'group':22} {'count':>5} {'median ms':>10} {'x ref':>7}  slowest")
+        reference = min(timed(lambda: talib.SMA(candles.close, 30)) for _ in range(2))
+        cost = min(timed(compute) for _ in range(2))
+        references.append(reference)
+        per_group[spec.group].append((cost / reference, cost, name))
+    print(f"indicator cost on {len(candles):,} bars at default parameters, as multiples of talib.SMA(30) "
+          f"(median {statistics.median(references) * 1000:.1f} ms)")
+    print(f"{'group':22} {'count':>5} {'median x':>9} {'median ms':>10}  slowest")
     for group, costs in sorted(per_group.items()):
-        median = statistics.median(cost for cost, _ in costs)
-        slowest, name = max(costs)
-        print(f"{group:22} {len(costs):5d} {median * 1000:10.1f} {median / reference:7.1f}  "
-              f"{name} {slowest * 1000:.0f} ms ({slowest / reference:.0f}x)")
+        ratio = statistics.median(r for r, _, _ in costs)
+        milliseconds = statistics.median(c for _, c, _ in costs)
+        slowest_ratio, slowest, name = max(costs)
+        print(f"{group:22} {len(costs):5d} {ratio:9.1f} {milliseconds * 1000:10.1f}  "
+              f"{name} {slowest * 1000:.0f} ms ({slowest_ratio:.0f}x)")
 
 
 def floor(candles: Candles) -> tuple[np.ndarray, np.ndarray, float]:
