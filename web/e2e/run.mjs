@@ -148,9 +148,15 @@ try {
   assert.equal(Number(await count.getAttribute("data-count")), listed.meta.total_count);
   assert.ok(listed.meta.total_count > 0, "the sample data gives trades");
   assert.equal(await page.locator("table.trades tbody tr").count(), Math.min(50, listed.meta.total_count));
+  for (const column of ["Leg", "Funding"]) {  // partial legs and funding (issue 16)
+    assert.equal(await page.locator("table.trades th", { hasText: column }).count(), 1, `a ${column} column`);
+  }
   const cards = await page.locator(".summary-card").count();
   const summary = (await api(`/backtests/${backtestId}`)).performance_summary;
   assert.equal(cards, Object.keys(summary).length + 1, "a card per summary field + the final balance");
+  for (const field of ["ambiguous_bars", "funding_paid", "skipped_orders"]) {
+    assert.equal(await page.locator(`.summary-card[data-field="${field}"]`).count(), 1, `a ${field} card`);
+  }
   const full = await api(`/backtests/${backtestId}`);
   const curve = await api(`/backtests/${backtestId}/equity?points=40`);
   assert.ok(curve.meta.points <= 40 && curve.meta.total_points > 40, JSON.stringify(curve.meta));
@@ -197,10 +203,47 @@ try {
   assert.ok((await drawnPixels("Live price chart")) > 200, "the live chart shows the stored candles");
   await page.getByRole("cell", { name: "BTCUSDT", exact: true }).waitFor();
   await shot("06-market-data");
+  // a sweep of a parametrised strategy (made over the API), its heatmap, a row run as a backtest
+  const token = await page.evaluate(() => JSON.parse(sessionStorage.getItem("backtest-session")).token);
+  const cross = (direction) => ({ indicator: "sma", params: { period: "$fast" }, comparator: direction, value: { indicator: "sma", params: { period: "$slow" } } });
+  const created = await fetch(`${stack.api}/api/v1/strategies`, {
+    method: "POST", headers: { Authorization: `Bearer ${token}`, "Content-Type": "application/json" },
+    body: JSON.stringify({ name: "E2E sweep", entry_rules: { conditions: [cross("crosses_above")] }, exit_rules: { conditions: [cross("crosses_below")] }, config: { parameters: { fast: 5, slow: 20 } } }),
+  });
+  assert.equal(created.status, 201);
   await page.getByRole("link", { name: "Optimizations" }).click();
-  await page.getByRole("button", { name: "Run optimization" }).waitFor();
+  await page.getByLabel("Strategy", { exact: true }).selectOption({ label: "E2E sweep" });
+  await page.getByLabel("fast stop").fill("9");
+  await page.getByLabel("fast step").fill("2");
+  await page.getByLabel("slow start").fill("20");
+  await page.getByLabel("slow stop").fill("30");
+  await page.getByLabel("slow step").fill("5");
+  await page.getByRole("button", { name: "Run optimization" }).click();
+  await page.getByRole("table", { name: /^Results, best first/ }).waitFor({ timeout: 90_000 });
+  const heat = page.locator("table.heatmap tbody tr");
+  assert.equal(await heat.count(), 3, "slow 20, 25, 30 as rows");
+  assert.equal(await page.locator("table.results tbody tr").count(), 9, "3 x 3 combinations ranked");
+  await shot("07-optimization");
+  await page.getByRole("button", { name: "Run rank 1 as a backtest" }).click();
+  await page.getByRole("heading", { name: /E2E sweep \(fast=/ }).waitFor();
+  step("a 3 x 3 sweep ranked, its heatmap drawn, rank 1 run as a backtest");
+  // transactions: a file of two fills imported, then replayed beside a 2 % stop / 4 % target
   await page.getByRole("link", { name: "Transactions" }).click();
-  await page.getByRole("button", { name: "Replay with alternatives" }).waitFor();
+  const hour = 3_600_000;
+  const at = (hoursAgo) => new Date(Math.floor(Date.now() / hour) * hour - hoursAgo * hour).toISOString();
+  const fills = `time,symbol,side,price,quantity,fee,id\n${at(240)},BTCUSDT,buy,15000,0.1,1.5,e2e-1\n${at(120)},BTCUSDT,sell,15300,0.1,1.53,e2e-2\n`;
+  await page.getByLabel("Transactions file").setInputFiles({ name: "fills.csv", mimeType: "text/csv", buffer: Buffer.from(fills) });
+  await page.getByRole("button", { name: "Import transactions" }).click();
+  await page.locator(".import-progress", { hasText: "completed: 2 imported" }).waitFor({ timeout: 60_000 });
+  await page.getByRole("checkbox", { name: "Select transaction e2e-1" }).waitFor();
+  await page.getByRole("checkbox", { name: "Select transaction e2e-1" }).check();
+  await page.getByRole("checkbox", { name: "Select transaction e2e-2" }).check();
+  await page.getByRole("button", { name: "Replay with alternatives" }).click();
+  const trips = page.getByRole("table", { name: "Round trips" });
+  await trips.waitFor({ timeout: 90_000 });
+  assert.equal(await trips.locator("tbody tr").count(), 1, "one round trip");
+  await shot("08-replay");
+  step("two fills imported and replayed beside an alternative exit");
   step("market data, optimizations and transactions pages render");
 
   assert.deepEqual(problems, [], "no page errors");

@@ -98,6 +98,8 @@ export interface Trade {
   pnl: number;
   pnl_percentage: number;
   fees: number;
+  funding: number;
+  leg: number;
   entry_reason: string;
   exit_reason: string;
   created_at: string;

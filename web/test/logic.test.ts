@@ -97,6 +97,9 @@ describe("formatting", () => {
     expect(unitOf("max_drawdown")).toBe("money");
     expect(unitOf("sharpe_ratio")).toBe("ratio");
     expect(unitOf("total_trades")).toBe("count");
+    expect(unitOf("ambiguous_bars")).toBe("count");
+    expect(unitOf("skipped_orders")).toBe("count");
+    expect(unitOf("funding_paid")).toBe("money");
     expect(formatValue(12.3456, "percent")).toBe("12.35 %");
     expect(formatValue(-1234.5, "money", "USDT")).toBe("-1,234.50 USDT");
     expect(formatValue(null, "ratio")).toBe("—");
@@ -150,20 +153,11 @@ describe("series for charts", () => {
 describe("catalogue and routes", () => {
   it("falls back to the documented indicators and reads a catalogue route's shapes", () => {
     expect(normaliseCatalogue({})).toBe(DOCUMENTED);
-    expect(normaliseCatalogue({ data: [{ name: "kama", params: { period: { default: 30 } }, outputs: ["value"] }] })).toEqual([
-      { name: "kama", params: [{ name: "period", default: 30 }], outputs: ["value"], source: false },
-    ]);
-  });
-  it("reads the API's catalogue: project aliases for names, no word parameters, sources", () => {
-    const bbands = { name: "bbands", sources: [{ name: "source", default: "close" }], outputs: [{ name: "upperband", aliases: ["upper"] }],
-      parameters: [{ name: "timeperiod", default: 20, minimum: 2, aliases: ["period"] }, { name: "nbdevup", default: 2, minimum: -3e37, aliases: ["std_dev"] },
-        { name: "nbdevdn", default: 2, minimum: -3e37, aliases: ["std_dev"] }] };
-    const pivots = { name: "pivots", sources: [], outputs: [{ name: "pp", aliases: [] }], parameters: [{ name: "kind", default: "standard", aliases: [] }] };
-    expect(normaliseCatalogue({ data: [bbands, pivots] })).toEqual([
-      { name: "bbands", params: [{ name: "period", default: 20, min: 2 }, { name: "nbdevup", default: 2, min: -3e37 }, { name: "nbdevdn", default: 2, min: -3e37 }],
-        outputs: ["upperband"], source: true },
-      { name: "pivots", params: [], outputs: ["pp"], source: false },
-    ]);
+    const answered = { data: [{ name: "sma", aliases: [], group: "overlap", parameters: [
+      { name: "timeperiod", default: 30, type: "integer", minimum: 2, maximum: 100000, aliases: ["period"] },
+      { name: "matype", default: "sma", type: "choice", minimum: null, maximum: null, aliases: [] },
+    ], sources: [{ name: "source", default: "close" }], outputs: [{ name: "value", aliases: ["real"] }] }] };
+    expect(normaliseCatalogue(answered)).toEqual([{ name: "sma", params: [{ name: "period", default: 30, min: 2 }], outputs: ["value"], source: true }]);
   });
   it("matches hash routes with parameters and a query", () => {
     const routes = [{ pattern: "/backtests", page: 1 }, { pattern: "/backtests/:id", page: 2 }, { pattern: "/compare", page: 3 }];

@@ -24,33 +24,25 @@ export const DOCUMENTED: IndicatorInfo[] = [
   { name: "donchian", params: [p("period", 20)], outputs: ["middle", "upper", "lower"] },
 ];
 
-/** Whatever shape the catalogue route answers with, as name -> parameters with defaults. */
+/** The catalogue route's answer (`{data: [{name, parameters: [{name, default, minimum, aliases}],
+ * sources, outputs: [{name}]}]}`) as the builder's entries. A parameter is shown under its first
+ * alias when it has one: TA-Lib's `timeperiod` is the strategy language's `period`. */
 export function normaliseCatalogue(payload: unknown): IndicatorInfo[] {
   const items = (payload as { data?: unknown[] })?.data;
   if (!Array.isArray(items) || !items.length) return DOCUMENTED;
   return items.map((raw) => {
     const item = raw as Record<string, unknown>;
-    const params = item.params ?? item.parameters ?? [];
-    // The API's catalogue names parameters as TA-Lib does, with the project's names as aliases:
-    // the builder shows an alias that stands for that one parameter (`period`), and leaves word
-    // parameters (pivots' `kind`) to their server-side defaults.
-    const numeric = Array.isArray(params) ? params.filter((param) => typeof (param as Record<string, unknown>).default !== "string") : [];
-    const aliasUses = new Map<string, number>();
-    for (const param of numeric) for (const alias of ((param as Record<string, unknown>).aliases as unknown[] | undefined) ?? []) aliasUses.set(String(alias), (aliasUses.get(String(alias)) ?? 0) + 1);
-    const list = Array.isArray(params)
-      ? numeric.map((param) => {
-          const entry = param as Record<string, unknown>;
-          const alias = (((entry.aliases as unknown[] | undefined) ?? []).map(String)).find((name) => aliasUses.get(name) === 1);
-          const minimum = entry.min ?? entry.minimum;
-          return { name: alias ?? String(entry.name), default: Number(entry.default ?? 0), min: minimum === undefined || minimum === null ? undefined : Number(minimum) };
-        })
-      : Object.entries(params as Record<string, unknown>).map(([name, spec]) => ({
-          name,
-          default: Number(typeof spec === "object" && spec !== null ? ((spec as Record<string, unknown>).default ?? 0) : spec),
-        }));
-    const outputs = Array.isArray(item.outputs) ? item.outputs.map((o) => (typeof o === "string" ? o : String((o as Record<string, unknown>).name))) : ["value"];
-    const sources = Array.isArray(item.sources) ? item.sources.length > 0 : undefined;
-    return { name: String(item.name ?? item.id), params: list, outputs, source: Boolean(item.source ?? item.accepts_source ?? sources) };
+    const params = ((item.parameters ?? item.params ?? []) as Record<string, unknown>[]).filter((param) => typeof param.default === "number");
+    return {
+      name: String(item.name),
+      params: params.map((param) => {
+        const aliases = (param.aliases ?? []) as string[];
+        const minimum = param.minimum ?? param.min;
+        return { name: aliases[0] ?? String(param.name), default: Number(param.default), min: minimum === undefined || minimum === null ? undefined : Number(minimum) };
+      }),
+      outputs: ((item.outputs ?? []) as (string | { name: string })[]).map((output) => (typeof output === "string" ? output : output.name)),
+      source: Array.isArray(item.sources) ? item.sources.length > 0 : Boolean(item.source),
+    };
   });
 }
 

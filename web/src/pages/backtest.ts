@@ -114,10 +114,12 @@ function tradesSection(api: Api, backtest: Backtest, onTrade: (trade: Trade) => 
     const listing = await api.trades(backtest.id, { ...query(), page, per_page: 50 });
     count.textContent = `${listing.meta.total_count} trades`;
     count.dataset.count = String(listing.meta.total_count);
-    holder.replaceChildren(table("Trades", ["#", "Side", "Entry", "Entry price", "Exit", "Exit price", "Quantity", "PnL", "PnL %", "Exit reason", ""],
+    // A position closed in parts (take-profit levels) shows one row per leg; funding is in the pnl.
+    holder.replaceChildren(table("Trades", ["#", "Side", "Leg", "Entry", "Entry price", "Exit", "Exit price", "Quantity", "PnL", "PnL %", "Funding", "Exit reason", ""],
       listing.data.map((trade, i) => [
-        String(listing.meta.offset + i + 1), trade.side, time(trade.entry_time), price(trade.entry_price), time(trade.exit_time), price(trade.exit_price),
-        price(trade.quantity), h("span", { class: trade.pnl >= 0 ? "gain" : "loss" }, formatValue(trade.pnl, "money", currency)), formatValue(trade.pnl_percentage, "percent"), trade.exit_reason,
+        String(listing.meta.offset + i + 1), trade.side, String(trade.leg ?? 1), time(trade.entry_time), price(trade.entry_price), time(trade.exit_time), price(trade.exit_price),
+        price(trade.quantity), h("span", { class: trade.pnl >= 0 ? "gain" : "loss" }, formatValue(trade.pnl, "money", currency)), formatValue(trade.pnl_percentage, "percent"),
+        formatValue(trade.funding ?? 0, "money", currency), trade.exit_reason,
         button("Show on chart", () => onTrade(trade), { "aria-label": `Show trade ${listing.meta.offset + i + 1} on the chart` }),
       ]), { class: "trades" }));
     pager.replaceChildren(

@@ -109,7 +109,7 @@ function resultsTable(app: App, optimization: Optimization, results: Optimizatio
       formatValue(result.objective_value as number | null, unitOf(String(optimization.objective)), currency),
       formatValue(result.final_balance as number | null, "money", currency),
       ...shown.map((field) => formatValue(result.performance_summary[field] ?? null, unitOf(field), currency)),
-      button("Run as backtest", () => void runAsBacktest(app, optimization, result), { "aria-label": `Run rank ${result.rank} as a backtest` }),
+      button("Run as backtest", () => void runAsBacktest(app, optimization, result).catch((error: Error) => toast(error.message)), { "aria-label": `Run rank ${result.rank} as a backtest` }),
     ]), { class: "results" }));
 }
 
@@ -118,7 +118,10 @@ async function runAsBacktest(app: App, optimization: Optimization, result: Optim
   const strategy: Strategy = await app.api.strategy(String(optimization.strategy_id));
   const tuned = withParameters(strategy, result.params);
   const suffix = Object.entries(result.params).map(([k, v]) => `${k}=${v}`).join(", ");
-  const copy = await app.api.createStrategy({ ...tuned, name: `${strategy.name} (${suffix})`.slice(0, 100) });
+  const copy = await app.api.createStrategy({
+    name: `${strategy.name} (${suffix})`.slice(0, 100), description: `From optimization ${optimization.id}`, strategy_type: strategy.strategy_type,
+    entry_rules: tuned.entry_rules, exit_rules: tuned.exit_rules, config: tuned.config,
+  });
   const metadata = (optimization.metadata ?? {}) as { leverage?: number; commission?: number };
   const backtest = await app.api.createBacktest({
     strategy_id: copy.id, symbol: String(optimization.symbol), timeframe: String(optimization.timeframe),
