@@ -55,7 +55,6 @@ from numpy.typing import NDArray
 from shared.candles import Candles
 from shared.timeframes import YEAR_MS, bars_per_year, timeframe_ms
 
-
 DAY_MS = 86_400_000
 # Bars per block of the running-peak computation (see _underwater).
 _PEAK_BLOCK = 1024
@@ -327,11 +326,11 @@ def _longest_run(flags: NDArray[Any]) -> int:
     return int((changes[1::2] - changes[0::2]).max())
 
 
-def _mean(values: np.ndarray) -> float | None:
+def _mean(values: NDArray[Any]) -> float | None:
     return float(values.mean()) if len(values) else None
 
 
-def _trade_statistics(trades: TradeColumns, closed: np.ndarray, pnl: np.ndarray) -> dict[str, float | int | None]:
+def _trade_statistics(trades: TradeColumns, closed: NDArray[Any], pnl: NDArray[Any]) -> dict[str, float | int | None]:
     """The per-trade figures of closed trades (fees: of every trade, open ones included)."""
     wins, losses = pnl[pnl > 0.0], pnl[pnl < 0.0]
     average_win, average_loss = _mean(wins), _mean(losses)
@@ -359,7 +358,7 @@ def _trade_statistics(trades: TradeColumns, closed: np.ndarray, pnl: np.ndarray)
     }
 
 
-def _equity_statistics(equity: np.ndarray, drawdown: Drawdown, total_pnl: float) -> dict[str, float | None]:
+def _equity_statistics(equity: NDArray[Any], drawdown: Drawdown, total_pnl: float) -> dict[str, float | None]:
     """Figures of the equity curve: recovery, ulcer index, run-up, drawdown durations."""
     n = len(equity)
     if not n:
@@ -384,7 +383,7 @@ def _equity_statistics(equity: np.ndarray, drawdown: Drawdown, total_pnl: float)
     }
 
 
-def _ratio_to(values: np.ndarray, reference: np.ndarray) -> np.ndarray:
+def _ratio_to(values: NDArray[Any], reference: NDArray[Any]) -> NDArray[Any]:
     """values / reference, 1 where the reference is not positive (a blown account)."""
     if reference.min() > 0.0:
         return values / reference
@@ -393,7 +392,7 @@ def _ratio_to(values: np.ndarray, reference: np.ndarray) -> np.ndarray:
     return out
 
 
-def _side_summary(trades: TradeColumns, closed: np.ndarray, side: int) -> dict[str, float | int | None]:
+def _side_summary(trades: TradeColumns, closed: NDArray[Any], side: int) -> dict[str, float | int | None]:
     pnl = trades.pnl[closed & (trades.side == side)]
     wins, losses = pnl[pnl > 0.0], pnl[pnl < 0.0]
     gross_loss = -float(losses.sum())

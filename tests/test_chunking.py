@@ -11,8 +11,8 @@ identical, not close.
 from __future__ import annotations
 
 import numpy as np
-import talib
 import pytest
+import talib
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 

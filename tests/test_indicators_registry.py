@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from shared.candles import Candles
 import talib
 from talib import abstract
 
+from shared.candles import Candles
 from shared.indicators import REGISTRY, IndicatorCache, find_indicator, series_ref
 from shared.indicators.custom import DATA_DEPENDENT_WARMUP
 

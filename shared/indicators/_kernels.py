@@ -8,14 +8,17 @@ read starts on, which is what lets a chunked executor read a finite warm-up (see
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
+from numpy.typing import NDArray
 
 # Prefix sums restart every `_PREFIX_BLOCK` bars so that a window sum is the difference of two
 # numbers no larger than one block's total (a global cumsum loses ~1e-8 relative on volume).
 _PREFIX_BLOCK = 2048
 
 
-def nan_array(n: int) -> np.ndarray:
+def nan_array(n: int) -> NDArray[Any]:
     return np.full(n, np.nan)
 
 
@@ -28,11 +31,11 @@ class WindowSums:
     how an SMA(10)/SMA(50) pair or a parameter sweep over periods pays for one prefix pass.
     """
 
-    def __init__(self, x: np.ndarray) -> None:
+    def __init__(self, x: NDArray[Any]) -> None:
         self._x = x
-        self._prefixes: dict[int, np.ndarray] = {}
+        self._prefixes: dict[int, NDArray[Any]] = {}
 
-    def _block_prefix(self, block: int) -> np.ndarray:
+    def _block_prefix(self, block: int) -> NDArray[Any]:
         """Inclusive prefix sums restarting every `block` bars, shape (n_blocks, block)."""
         prefix = self._prefixes.get(block)
         if prefix is None:
@@ -43,7 +46,7 @@ class WindowSums:
             self._prefixes[block] = prefix
         return prefix
 
-    def sum(self, period: int) -> np.ndarray:
+    def sum(self, period: int) -> NDArray[Any]:
         """sum(x[t-period+1 .. t]) at each t; NaN for the first period-1 bars. A fresh array."""
         n = len(self._x)
         if period > n:

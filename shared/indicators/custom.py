@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-import numpy as np
+from typing import Any
+
 import talib
+from numpy.typing import NDArray
 
 from shared.indicators import functions as fn
 from shared.indicators.spec import IndicatorSpec, Inputs, Param, Params, finite, period, unbounded
@@ -21,7 +23,7 @@ def _window_warmup(p: Params) -> int:
     return _int(p, "timeperiod") - 1
 
 
-def _ichimoku(i: Inputs, p: Params) -> tuple[np.ndarray, ...]:
+def _ichimoku(i: Inputs, p: Params) -> tuple[NDArray[Any], ...]:
     return tuple(fn.ichimoku(i.high, i.low, _int(p, "tenkan_period"), _int(p, "kijun_period"), _int(p, "senkou_period")))
 
 
@@ -29,7 +31,7 @@ def _ichimoku_warmup(p: Params) -> int:
     return fn.ichimoku_warmup(_int(p, "tenkan_period"), _int(p, "kijun_period"), _int(p, "senkou_period"))
 
 
-def _volume_sma(i: Inputs, p: Params) -> tuple[np.ndarray, ...]:
+def _volume_sma(i: Inputs, p: Params) -> tuple[NDArray[Any], ...]:
     return (talib.SMA(i.volume, _int(p, "timeperiod")),)
 
 

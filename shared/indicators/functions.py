@@ -6,48 +6,49 @@ are the reference everyone quotes.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 import talib
+from numpy.typing import NDArray
 
 from shared.indicators._kernels import WindowSums, nan_array
 from shared.timeframes import origin_ms, timeframe_ms
 
 
 class Bands(NamedTuple):
-    upper: np.ndarray
-    middle: np.ndarray
-    lower: np.ndarray
+    upper: NDArray[Any]
+    middle: NDArray[Any]
+    lower: NDArray[Any]
 
 
 class Ichimoku(NamedTuple):
-    tenkan: np.ndarray
-    kijun: np.ndarray
-    senkou_a: np.ndarray
-    senkou_b: np.ndarray
+    tenkan: NDArray[Any]
+    kijun: NDArray[Any]
+    senkou_a: NDArray[Any]
+    senkou_b: NDArray[Any]
 
 
 class Pivots(NamedTuple):
-    pp: np.ndarray
-    r1: np.ndarray
-    r2: np.ndarray
-    r3: np.ndarray
-    s1: np.ndarray
-    s2: np.ndarray
-    s3: np.ndarray
+    pp: NDArray[Any]
+    r1: NDArray[Any]
+    r2: NDArray[Any]
+    r3: NDArray[Any]
+    s1: NDArray[Any]
+    s2: NDArray[Any]
+    s3: NDArray[Any]
 
 
 class Fractals(NamedTuple):
-    up: np.ndarray
-    down: np.ndarray
+    up: NDArray[Any]
+    down: NDArray[Any]
 
 
 PIVOT_KINDS = ("standard", "fibonacci", "camarilla", "woodie")
 PIVOT_ANCHORS = {"day": "1d", "week": "1w"}
 
 
-def vwap(x: np.ndarray, volume: np.ndarray, period: int = 20) -> np.ndarray:
+def vwap(x: NDArray[Any], volume: NDArray[Any], period: int = 20) -> NDArray[Any]:
     """Rolling volume-weighted average of x over `period` bars; NaN where that volume is 0."""
     traded = WindowSums(x * volume).sum(period)
     total = WindowSums(volume).sum(period)
@@ -57,7 +58,7 @@ def vwap(x: np.ndarray, volume: np.ndarray, period: int = 20) -> np.ndarray:
 
 
 def keltner(
-    high: np.ndarray, low: np.ndarray, close: np.ndarray, period: int = 20, atr_period: int = 10, multiplier: float = 2.0
+    high: NDArray[Any], low: NDArray[Any], close: NDArray[Any], period: int = 20, atr_period: int = 10, multiplier: float = 2.0
 ) -> Bands:
     """EMA(close, period) +/- multiplier * ATR(atr_period); NaN until both are defined."""
     middle = talib.EMA(close, period)
@@ -66,12 +67,12 @@ def keltner(
     return Bands(middle + width, middle, middle - width)
 
 
-def _midrange(high: np.ndarray, low: np.ndarray, period: int) -> np.ndarray:
-    out: np.ndarray = (talib.MAX(high, period) + talib.MIN(low, period)) / 2
+def _midrange(high: NDArray[Any], low: NDArray[Any], period: int) -> NDArray[Any]:
+    out: NDArray[Any] = (talib.MAX(high, period) + talib.MIN(low, period)) / 2
     return out
 
 
-def _shifted(x: np.ndarray, bars: int) -> np.ndarray:
+def _shifted(x: NDArray[Any], bars: int) -> NDArray[Any]:
     out = nan_array(len(x))
     if bars < len(x):
         out[bars:] = x[: len(x) - bars]
@@ -79,7 +80,7 @@ def _shifted(x: np.ndarray, bars: int) -> np.ndarray:
 
 
 def ichimoku(
-    high: np.ndarray, low: np.ndarray, tenkan_period: int = 9, kijun_period: int = 26, senkou_period: int = 52
+    high: NDArray[Any], low: NDArray[Any], tenkan_period: int = 9, kijun_period: int = 26, senkou_period: int = 52
 ) -> Ichimoku:
     """Tenkan/kijun = midpoint of the highest high and lowest low over their periods; senkou A =
     (tenkan + kijun) / 2 and senkou B = the senkou_period midpoint, both shifted forward
@@ -101,8 +102,8 @@ def ichimoku_warmup(tenkan_period: int, kijun_period: int, senkou_period: int) -
 
 
 def ease_of_movement(
-    high: np.ndarray, low: np.ndarray, volume: np.ndarray, period: int = 14, divisor: float = 1e8
-) -> np.ndarray:
+    high: NDArray[Any], low: NDArray[Any], volume: NDArray[Any], period: int = 14, divisor: float = 1e8
+) -> NDArray[Any]:
     """SMA(period) of the one-bar EMV = (midpoint - previous midpoint) * (high - low) * divisor
     / volume (the distance moved per box ratio volume / divisor / range); EMV is 0 on a bar
     without volume."""
@@ -117,7 +118,7 @@ def ease_of_movement(
     return out
 
 
-def linreg_r2(x: np.ndarray, period: int = 14) -> np.ndarray:
+def linreg_r2(x: NDArray[Any], period: int = 14) -> NDArray[Any]:
     """R² of the least-squares line through the last `period` values against time:
     slope² * var(time) / var(x), var(time) = (period² - 1) / 12; 0 for a flat window."""
     slope = talib.LINEARREG_SLOPE(x, period)
@@ -129,7 +130,7 @@ def linreg_r2(x: np.ndarray, period: int = 14) -> np.ndarray:
     return r2
 
 
-def linreg_channel(x: np.ndarray, period: int = 20, deviations: float = 2.0) -> Bands:
+def linreg_channel(x: NDArray[Any], period: int = 20, deviations: float = 2.0) -> Bands:
     """The least-squares line's value at t (LINEARREG) +/- `deviations` standard deviations of
     the window's residuals about it: sqrt(var(x) * (1 - R²))."""
     middle = talib.LINEARREG(x, period)
@@ -138,7 +139,7 @@ def linreg_channel(x: np.ndarray, period: int = 20, deviations: float = 2.0) -> 
     return Bands(middle + width, middle, middle - width)
 
 
-def pivots(ts: np.ndarray, high: np.ndarray, low: np.ndarray, close: np.ndarray, kind: str = "standard",
+def pivots(ts: NDArray[Any], high: NDArray[Any], low: NDArray[Any], close: NDArray[Any], kind: str = "standard",
            anchor: str = "day") -> Pivots:
     """Floor pivots from the previous UTC day's (or Monday-aligned week's) high, low and close,
     the one before the period holding each bar; NaN during the first period in the data.
@@ -171,7 +172,7 @@ def pivots(ts: np.ndarray, high: np.ndarray, low: np.ndarray, close: np.ndarray,
     owner = np.repeat(np.arange(len(starts)), np.diff(np.concatenate((starts, [n])))) - 1
     defined = owner >= 0
 
-    def per_bar(values: np.ndarray) -> np.ndarray:
+    def per_bar(values: NDArray[Any]) -> NDArray[Any]:
         out = nan_array(n)
         out[defined] = values[owner[defined]]
         return out
@@ -179,7 +180,7 @@ def pivots(ts: np.ndarray, high: np.ndarray, low: np.ndarray, close: np.ndarray,
     return Pivots(*(per_bar(values) for values in [p, *levels]))
 
 
-def fractals(high: np.ndarray, low: np.ndarray) -> Fractals:
+def fractals(high: NDArray[Any], low: NDArray[Any]) -> Fractals:
     """Bill Williams' fractals, known two bars after the fractal bar k: an up fractal when
     high[k] is above the highs of the two bars before and after it, a down fractal when low[k]
     is below theirs. Each output is the level of the latest confirmed fractal (its high / low),
@@ -187,7 +188,7 @@ def fractals(high: np.ndarray, low: np.ndarray) -> Fractals:
     return Fractals(_latest_fractal(high, np.greater), _latest_fractal(low, np.less))
 
 
-def _latest_fractal(x: np.ndarray, beyond: np.ufunc) -> np.ndarray:
+def _latest_fractal(x: NDArray[Any], beyond: np.ufunc) -> NDArray[Any]:
     n = len(x)
     out = nan_array(n)
     if n < 5:

@@ -13,15 +13,17 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from shared.candles import Candles
-from shared.market_data.resample import resample
-from shared.timeframes import timeframe_ms
 from shared.indicators.custom import CUSTOM_SPECS
 from shared.indicators.spec import IndicatorSpec, Inputs
 from shared.indicators.talib_specs import INDICATOR_ALIASES, talib_specs
+from shared.market_data.resample import resample
+from shared.timeframes import timeframe_ms
 
 REGISTRY: dict[str, IndicatorSpec] = {spec.name: spec for spec in (*talib_specs(), *CUSTOM_SPECS)}
 
@@ -115,14 +117,14 @@ class IndicatorCache:
         self.computations = 0
         self._inputs = Inputs(candles)
         # (indicator, params) -> every output, and SeriesRef -> an offset copy; oldest first.
-        self._entries: OrderedDict[object, tuple[dict[str, np.ndarray], int]] = OrderedDict()
+        self._entries: OrderedDict[object, tuple[dict[str, NDArray[Any]], int]] = OrderedDict()
         self._bytes = 0
 
     @property
     def cached_bytes(self) -> int:
         return self._bytes
 
-    def series(self, ref: SeriesRef) -> np.ndarray:
+    def series(self, ref: SeriesRef) -> NDArray[Any]:
         """The series `ref` names; read-only (shared with every other reader)."""
         if ref.timeframe is not None and ref.timeframe != self.timeframe:
             return self._coarser_series(ref)
@@ -144,7 +146,7 @@ class IndicatorCache:
             self._remember(ref, shifted)
         return shifted[ref.output]
 
-    def _coarser_series(self, ref: SeriesRef) -> np.ndarray:
+    def _coarser_series(self, ref: SeriesRef) -> NDArray[Any]:
         aligned = self._recall(ref)
         if aligned is not None:
             return aligned[ref.output]
@@ -167,14 +169,14 @@ class IndicatorCache:
         self._remember(ref, aligned)
         return aligned[ref.output]
 
-    def _recall(self, key: object) -> dict[str, np.ndarray] | None:
+    def _recall(self, key: object) -> dict[str, NDArray[Any]] | None:
         entry = self._entries.get(key)
         if entry is None:
             return None
         self._entries.move_to_end(key)
         return entry[0]
 
-    def _remember(self, key: object, outputs: dict[str, np.ndarray]) -> None:
+    def _remember(self, key: object, outputs: dict[str, NDArray[Any]]) -> None:
         columns = [getattr(self.candles, name) for name in ("open", "high", "low", "close", "volume")]
         size = sum(  # a price series is the candles' own column: it costs nothing here
             array.nbytes for array in outputs.values() if not any(np.may_share_memory(array, c) for c in columns)
@@ -186,7 +188,7 @@ class IndicatorCache:
             self._bytes -= evicted
 
 
-def _read_only(array: np.ndarray) -> np.ndarray:
+def _read_only(array: NDArray[Any]) -> NDArray[Any]:
     """A read-only view: cached series are shared, and a price series is the candles' own column."""
     view = array.view()
     view.flags.writeable = False

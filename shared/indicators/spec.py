@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from shared.candles import Candles
 from shared.indicators._kernels import WindowSums
@@ -64,34 +66,34 @@ class Inputs:
 
     def __init__(self, candles: Candles) -> None:
         self.candles = candles
-        self._sources: dict[str, np.ndarray] = {}
+        self._sources: dict[str, NDArray[Any]] = {}
         self._window_sums: dict[str, WindowSums] = {}
 
     @property
-    def ts(self) -> np.ndarray:
+    def ts(self) -> NDArray[Any]:
         return self.candles.ts
 
     @property
-    def open(self) -> np.ndarray:
+    def open(self) -> NDArray[Any]:
         return self.candles.open
 
     @property
-    def high(self) -> np.ndarray:
+    def high(self) -> NDArray[Any]:
         return self.candles.high
 
     @property
-    def low(self) -> np.ndarray:
+    def low(self) -> NDArray[Any]:
         return self.candles.low
 
     @property
-    def close(self) -> np.ndarray:
+    def close(self) -> NDArray[Any]:
         return self.candles.close
 
     @property
-    def volume(self) -> np.ndarray:
+    def volume(self) -> NDArray[Any]:
         return self.candles.volume
 
-    def source(self, name: str) -> np.ndarray:
+    def source(self, name: str) -> NDArray[Any]:
         series = self._sources.get(name)
         if series is None:
             series = _source_series(self.candles, name)
@@ -106,7 +108,7 @@ class Inputs:
         return sums
 
 
-def _source_series(candles: Candles, name: str) -> np.ndarray:
+def _source_series(candles: Candles, name: str) -> NDArray[Any]:
     c = candles
     if name == "hl2":
         return (c.high + c.low) / 2
@@ -114,7 +116,7 @@ def _source_series(candles: Candles, name: str) -> np.ndarray:
         return (c.high + c.low + c.close) / 3
     if name == "ohlc4":
         return (c.open + c.high + c.low + c.close) / 4
-    series: np.ndarray = getattr(c, name)
+    series: NDArray[Any] = getattr(c, name)
     return series
 
 
@@ -134,7 +136,7 @@ class IndicatorSpec:
     name: str
     group: str
     params: tuple[Param, ...]
-    compute: Callable[[Inputs, Params], tuple[np.ndarray, ...]]
+    compute: Callable[[Inputs, Params], tuple[NDArray[Any], ...]]
     warmup: Callable[[Params], int]
     memory: Callable[[Params], int | None]
     outputs: tuple[str, ...] = ("value",)  # in the order `compute` returns them
@@ -159,7 +161,7 @@ class IndicatorSpec:
         aliases: dict[str, tuple[str, ...]] = {}
         for param in self.params:
             for alias in param.aliases:
-                aliases[alias] = aliases.get(alias, ()) + (param.name,)
+                aliases[alias] = (*aliases.get(alias, ()), param.name)
         return aliases
 
     def output(self, name: str) -> str | None:
@@ -174,10 +176,10 @@ def finite(warmup: Callable[[Params], int]) -> Callable[[Params], int]:
 
 def unbounded(p: Params) -> None:
     """memory of an indicator whose value depends on every earlier bar."""
-    return None
+    return
 
 
-def after_warmup(values: np.ndarray, warmup: int) -> np.ndarray:
+def after_warmup(values: NDArray[Any], warmup: int) -> NDArray[Any]:
     """values (a fresh array the caller owns) as float64 with its first `warmup` bars NaN, in
     place when it is float64 already (TA-Lib leaves 0 there for integer outputs such as
     candlestick patterns, which are converted)."""

@@ -73,7 +73,7 @@ def _default_sources(info: dict[str, Any]) -> list[str]:
 def _accepts(function: Any, arrays: list[Any], params: dict[str, Any]) -> bool:
     try:
         function(*arrays, **params)
-    except Exception:  # TA-Lib raises a bare Exception naming TA_BAD_PARAM
+    except Exception:  # noqa: BLE001 - TA-Lib raises a bare Exception naming TA_BAD_PARAM
         return False
     return True
 
@@ -112,22 +112,22 @@ def _function_entry(name: str, candles: dict[str, Any]) -> dict[str, Any]:
     import talib
     from talib import abstract
 
-    info = abstract.Function(name).info
+    info = abstract.Function(name).info  # type: ignore[attr-defined]
     function = getattr(talib, name)
     columns = _inputs(info)
     defaults = _default_sources(info)
     arrays = [candles[defaults[0] if c == "$source" else defaults[-1] if c == "$source1" else c] for c in columns]
     types = {
         spec["name"]: spec["type"]
-        for spec in (talib._ta_lib._ta_getOptInputParameterInfo(name.encode(), i)
-                     for i in range(talib._ta_lib._ta_getFuncInfo(name.encode())["num_opt_inputs"]))
+        for spec in (talib._ta_lib._ta_getOptInputParameterInfo(name.encode(), i)  # type: ignore[attr-defined]
+                     for i in range(talib._ta_lib._ta_getFuncInfo(name.encode())["num_opt_inputs"]))  # type: ignore[attr-defined]
     }
     parameters = []
     for param, default in info["parameters"].items():
         integer = types[param] != 0  # 0: real; 2: integer; 3: an MA type (integer code)
         params = dict(info["parameters"])
 
-        def accepted(value: float, param: str = param, params: dict[str, Any] = params) -> bool:
+        def accepted(value: float, param: str = param, params: dict[str, Any] = params, integer: bool = integer) -> bool:
             return _accepts(function, arrays, params | {param: int(value) if integer else float(value)})
 
         minimum, maximum = _range(accepted, default, integer)
@@ -154,7 +154,7 @@ def build_talib_functions() -> list[dict[str, Any]]:
     candles = _probe_candles()
     return [
         _function_entry(name, candles)
-        for group in talib.get_function_groups().values()
+        for group in talib.get_function_groups().values()  # type: ignore[no-untyped-call]
         for name in group
         if name.lower() not in EXCLUDED
     ]

@@ -17,8 +17,8 @@ import functools
 from collections.abc import Mapping
 from typing import Any
 
-import numpy as np
 import talib
+from numpy.typing import NDArray
 from talib import abstract
 
 from shared.indicators.spec import IndicatorSpec, Inputs, Param, Params, after_warmup, unbounded
@@ -64,7 +64,7 @@ _EXACT_WINDOW = frozenset(
 
 
 def _macd_order(p: Params) -> str | None:
-    return None if p["fastperiod"] < p["slowperiod"] else "fastperiod must be less than slowperiod"
+    return None if float(p["fastperiod"]) < float(p["slowperiod"]) else "fastperiod must be less than slowperiod"
 
 
 _CONSTRAINTS = {"macd": _macd_order}
@@ -72,7 +72,7 @@ _CONSTRAINTS = {"macd": _macd_order}
 
 @functools.lru_cache(maxsize=4096)
 def _lookback(name: str, params: tuple[tuple[str, float], ...]) -> int:
-    function = abstract.Function(name)
+    function = abstract.Function(name)  # type: ignore[attr-defined]
     function.set_parameters(dict(params))
     return int(function.lookback)
 
@@ -101,7 +101,7 @@ def _spec(entry: Mapping[str, Any]) -> IndicatorSpec:
     def warmup(p: Params) -> int:
         return _lookback(upper, _call_params(entry, p))
 
-    def compute(data: Inputs, p: Params) -> tuple[np.ndarray, ...]:
+    def compute(data: Inputs, p: Params) -> tuple[NDArray[Any], ...]:
         arrays = [data.source(str(p["source"] if c == "$source" else p["source1"] if c == "$source1" else c))
                   for c in inputs]
         values = function(*arrays, **dict(_call_params(entry, p)))

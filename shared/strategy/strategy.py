@@ -10,8 +10,8 @@ from numpy.typing import NDArray
 
 from shared.candles import Candles
 from shared.indicators import IndicatorCache, SeriesRef
-from shared.strategy.model import Signals, StrategyConfig
 from shared.market_data.resample import can_resample
+from shared.strategy.model import Signals, StrategyConfig
 from shared.strategy.rules import CROSSES, Condition, RuleGroup
 from shared.timeframes import timeframe_ms
 

@@ -16,9 +16,9 @@ from typing import Any
 from shared.errors import FieldError, ValidationFailed
 from shared.indicators import MAX_PERIOD, SOURCES, IndicatorSpec, Param, SeriesRef, find_indicator, series_ref
 from shared.strategy.model import EntryOrder, Pyramiding, StrategyConfig, TakeProfitLevel
-from shared.timeframes import TIMEFRAMES
 from shared.strategy.rules import COMPARATORS, Condition, RuleGroup, canonical_comparator
 from shared.strategy.strategy import Strategy
+from shared.timeframes import TIMEFRAMES
 
 MAX_DEPTH = 8  # nested groups below the top-level one
 MAX_CONDITIONS = 100  # per strategy: each may compute an indicator over millions of bars
