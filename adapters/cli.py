@@ -17,7 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from shared.backtests.settings import BacktestSettings
 from shared.times import epoch_ms, iso_utc_ms, parse_iso_utc
@@ -121,6 +121,9 @@ def run_command(args: argparse.Namespace) -> int:
         strategy = validate_strategy(_read_strategy_file(args.strategy))
     except ValidationFailed as failure:
         raise InputError(f"{args.strategy}: {_describe(failure)}") from None
+    problems = strategy.timeframe_problems(args.timeframe)
+    if problems:
+        raise InputError(f"{args.strategy}: {'; '.join(problems)}")
     candles = read_candles(args.candles, args.timeframe, args.symbol).between(args.start, args.end)
     if not len(candles):
         raise InputError(f"{args.candles}: no candles between --start and --end")
@@ -295,9 +298,14 @@ def _summary_table(result, timeframe: str) -> str:
         f"{'initial_balance':<26}{result.initial_balance:>18,.2f}",
         f"{'final_balance':<26}{result.final_balance:>18,.2f}",
     ]
+    def shown(value: Any) -> str:
+        return "n/a" if value is None else f"{value:,}" if isinstance(value, int) else f"{value:,.4f}"
+
     for key, value in result.performance_summary.items():
-        shown = "n/a" if value is None else f"{value:,}" if isinstance(value, int) else f"{value:,.4f}"
-        lines.append(f"{key:<26}{shown:>18}")
+        if isinstance(value, dict):  # the long / short sub-summaries
+            lines.append(f"{key:<26}" + "  ".join(f"{name} {shown(part)}" for name, part in value.items()))
+        else:
+            lines.append(f"{key:<26}{shown(value):>18}")
     trades = result.trades
     if len(trades):
         counts = [(EXIT_REASONS[code], int(count)) for code, count in enumerate(np.bincount(trades.exit_reason)) if count]

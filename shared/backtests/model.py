@@ -69,3 +69,10 @@ class Trade:
     created_at: datetime
     funding: float = 0.0
     leg: int = 1
+    # Maximum adverse / favourable excursion (price, and percent of the entry price) and bars
+    # held; None for trades stored before they were recorded.
+    mae: float | None = None
+    mfe: float | None = None
+    mae_percentage: float | None = None
+    mfe_percentage: float | None = None
+    bars: int | None = None

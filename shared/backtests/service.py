@@ -87,6 +87,7 @@ class Backtests:
         request = replace(request, symbol=request.symbol.strip().upper())
         self._check(request)
         strategy = Strategies(self.strategies).get(user, request.strategy_id)
+        check_condition_timeframes(strategy.definition(), request.timeframe)
         now = self.clock()
         backtest = Backtest(
             id=backtest_id or new_id(), owner_id=user.id, strategy_id=strategy.id, strategy_name=strategy.name,
@@ -183,6 +184,16 @@ class Backtests:
             start_ms, end_ms = epoch_ms(request.start_time), epoch_ms(request.end_time)
             execution.checked_funding(request.symbol, self.catalog.funding(request.symbol, start_ms, end_ms),
                                       start_ms, end_ms)
+
+
+def check_condition_timeframes(definition: dict[str, Any], timeframe: str) -> None:
+    """Conditions on another timeframe (`params.timeframe`) need a coarser one the backtest's
+    candles resample to. Loads the engine (on first use: the API's cold start stays without it)."""
+    from shared.strategy import validate_strategy
+
+    problems = validate_strategy(definition).timeframe_problems(timeframe)
+    if problems:
+        raise ValidationFailed("invalid backtest", [FieldError("timeframe", problem) for problem in problems])
 
 
 def record_results(repository: BacktestRepository, trades: TradeStore, backtest_id: str, *, final_balance: float,

@@ -181,7 +181,7 @@ def compute_chunk(
     if len(window) != span.end_bar - span.read_bar:
         raise ValueError(f"chunk {span.index} needs {span.end_bar - span.read_bar} candles, got {len(window)}")
     market = market or MarketData()
-    signals = strategy.signals(window)
+    signals = strategy.signals(window, timeframe=settings.timeframe)
     # From the bar before the chunk (its entry signal fills at first_bar) to the chunk's end.
     start = max(span.first_bar - 1, span.read_bar) - span.read_bar
     offset = span.read_bar + start

@@ -7,12 +7,13 @@ when a caller needs them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
+from shared.candles import Candles
 from shared.engine.exits import EXIT_REASONS
 from shared.metrics import DrawdownPeriods
 from shared.times import iso_utc_array
@@ -44,6 +45,10 @@ class Trades:
     exit_reason: NDArray[Any]  # int8 index into EXIT_REASONS
     funding: NDArray[Any] | None = None  # float64; None: no funding (zeros)
     leg: NDArray[Any] | None = None  # int16; None: every position closed at once (ones)
+    # Maximum adverse / favourable excursion in price (>= 0) and bars held: `with_excursions`.
+    mae: NDArray[Any] | None = None
+    mfe: NDArray[Any] | None = None
+    bars: NDArray[Any] | None = None  # int64: exit_bar - entry_bar, or bars so far while open
 
     def __post_init__(self) -> None:
         count = len(self.entry_bar)
@@ -58,6 +63,40 @@ class Trades:
     @property
     def is_open(self) -> NDArray[Any]:
         return self.exit_bar < 0
+
+    def with_excursions(self, candles: Candles) -> Trades:
+        """These trades with mae, mfe and bars filled in from the candles they were traded on.
+
+        A position is open from its fill bar's open to its exit: the excursions range over the
+        highs and lows of the bars from the fill bar up to (not including) the exit bar, the
+        entry price and the exit price (a stop's fill is the extreme its exit bar reached before
+        the exit; the rest of that bar came after). A trade still open spans to the last bar.
+        """
+        n = len(candles)
+        end = np.where(self.is_open, n, self.exit_bar)
+        lowest = np.minimum(self.entry_price, self.exit_price)
+        highest = np.maximum(self.entry_price, self.exit_price)
+        closed_span = (end > self.entry_bar) & (end < n)
+        if closed_span.any():
+            # reduceat over [start, end) pairs: the even positions (end < n is a valid index).
+            bounds = np.empty(2 * int(closed_span.sum()), dtype=np.intp)
+            bounds[0::2], bounds[1::2] = self.entry_bar[closed_span], end[closed_span]
+            lowest[closed_span] = np.minimum(lowest[closed_span], np.minimum.reduceat(candles.low, bounds)[0::2])
+            highest[closed_span] = np.maximum(highest[closed_span], np.maximum.reduceat(candles.high, bounds)[0::2])
+        for row in np.flatnonzero((end == n) & (end > self.entry_bar)):  # still open: few
+            start = int(self.entry_bar[row])
+            lowest[row] = min(lowest[row], float(candles.low[start:].min()))
+            highest[row] = max(highest[row], float(candles.high[start:].max()))
+        long = self.side > 0
+        adverse = np.where(long, self.entry_price - lowest, highest - self.entry_price)
+        favourable = np.where(long, highest - self.entry_price, self.entry_price - lowest)
+        return replace(self, mae=adverse, mfe=favourable, bars=(end - self.entry_bar).astype(np.int64))
+
+    def excursion_percentages(self) -> tuple[NDArray[Any], NDArray[Any]]:
+        """(mae, mfe) in percent of the entry price."""
+        if self.mae is None or self.mfe is None:
+            raise ValueError("excursions not computed: call with_excursions first")
+        return 100.0 * self.mae / self.entry_price, 100.0 * self.mfe / self.entry_price
 
     def to_records(self) -> list[dict[str, Any]]:
         """JSON-ready dicts with the API's trade fields (plus entry_bar / exit_bar)."""
@@ -82,6 +121,10 @@ class Trades:
             "entry_bar": self.entry_bar.tolist(),
             "exit_bar": exit_bars,
         }
+        if self.mae is not None and self.mfe is not None and self.bars is not None:
+            mae_percentage, mfe_percentage = self.excursion_percentages()
+            columns |= {"mae": self.mae.tolist(), "mfe": self.mfe.tolist(), "mae_percentage": mae_percentage.tolist(),
+                        "mfe_percentage": mfe_percentage.tolist(), "bars": self.bars.tolist()}
         keys = tuple(columns)
         return [dict(zip(keys, row)) for row in zip(*columns.values())]
 

@@ -36,7 +36,7 @@ def run_backtest(
     strategy: Strategy, candles: Candles, settings: BacktestSettings, market: MarketData | None = None
 ) -> BacktestResult:
     """Evaluate the strategy's rules on the candles and simulate the resulting orders."""
-    return simulate(candles, strategy.signals(candles), strategy.config, settings, market)
+    return simulate(candles, strategy.signals(candles, timeframe=settings.timeframe), strategy.config, settings, market)
 
 
 def simulate(
@@ -130,6 +130,7 @@ def backtest_result(
     candles: Candles, trades: Trades, equity: NDArray[Any], settings: BacktestSettings, extra: dict[str, Any]
 ) -> BacktestResult:
     """Metrics and drawdowns of a simulated account, with the execution figures `extra`."""
+    trades = trades.with_excursions(candles)
     drawdown = calculate_drawdown(equity)
     summary = performance_summary(
         trades, equity, candles, initial_balance=settings.initial_balance, timeframe=settings.timeframe, drawdown=drawdown

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from shared.accounts.model import User
 from shared.backtests.ports import BacktestLauncher, MarketCatalog
+from shared.backtests.service import check_condition_timeframes
 from shared.errors import Conflict, FieldError, NotFound, ValidationFailed
 from shared.ids import new_id
 from shared.optimizations.sweep import DIRECTIONS, MAX_COMBINATIONS, METHODS, default_direction
@@ -245,6 +246,7 @@ class Optimizations:
         strategy = Strategies(self.strategies).get(user, request.strategy_id)
         definition = strategy.definition()
         self._check(request, definition)
+        check_condition_timeframes(definition, request.timeframe)
         combos = sweep_combinations(definition, request.method, request.parameters, request.constraints,
                                     request.max_combinations, request.n_trials, request.seed)
         per_window = len(combos) if combos is not None else request.n_trials or 0

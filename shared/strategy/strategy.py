@@ -10,8 +10,10 @@ from numpy.typing import NDArray
 
 from shared.candles import Candles
 from shared.indicators import IndicatorCache, SeriesRef
+from shared.market_data.resample import can_resample
 from shared.strategy.model import Signals, StrategyConfig
 from shared.strategy.rules import CROSSES, Condition, RuleGroup
+from shared.timeframes import timeframe_ms
 
 
 @dataclass(frozen=True)
@@ -58,15 +60,28 @@ class Strategy:
     def groups(self) -> tuple[RuleGroup, ...]:
         return tuple(group for group in (self.entry, self.exit, self.short_entry, self.short_exit) if group)
 
+    def timeframes(self) -> set[str]:
+        """The coarser timeframes conditions compute on (`params.timeframe`)."""
+        return {ref.timeframe for ref in self.series() if ref.timeframe is not None}
+
+    def timeframe_problems(self, timeframe: str) -> list[str]:
+        """Why this strategy cannot run on `timeframe` candles: a condition's timeframe that is not
+        coarser than it, or not a whole number of its candles."""
+        return [f"condition timeframe {other} must be coarser than the backtest's {timeframe} and a whole number of "
+                f"its candles" for other in sorted(self.timeframes())
+                if other != timeframe and not (timeframe_ms(other) > timeframe_ms(timeframe)
+                                               and can_resample(timeframe, other))]
+
     def series(self) -> tuple[SeriesRef, ...]:
         """Every distinct series the rules read, in first-use order."""
         return tuple(dict.fromkeys(ref for group in self.groups() for ref in group.operands()))
 
-    def signals(self, candles: Candles, cache: IndicatorCache | None = None) -> Signals:
+    def signals(self, candles: Candles, cache: IndicatorCache | None = None, timeframe: str | None = None) -> Signals:
         """Entry/exit rule outcomes per bar. Pass a `cache` built on these same candles to share
-        indicator series with other evaluations (a parameter sweep)."""
+        indicator series with other evaluations (a parameter sweep); `timeframe` (the candles')
+        is needed by conditions on a coarser timeframe."""
         if cache is None:
-            cache = IndicatorCache(candles)
+            cache = IndicatorCache(candles, timeframe=timeframe)
         elif cache.candles is not candles:
             raise ValueError("the indicator cache belongs to other candles")
         def outcome(group: RuleGroup | None) -> NDArray[Any]:

@@ -14,10 +14,11 @@ from collections.abc import Mapping
 from typing import Any
 
 from shared.errors import FieldError, ValidationFailed
-from shared.indicators import MAX_PERIOD, REGISTRY, SOURCES, IndicatorSpec, SeriesRef, series_ref
+from shared.indicators import MAX_PERIOD, SOURCES, IndicatorSpec, Param, SeriesRef, find_indicator, series_ref
 from shared.strategy.model import EntryOrder, Pyramiding, StrategyConfig, TakeProfitLevel
 from shared.strategy.rules import COMPARATORS, Condition, RuleGroup, canonical_comparator
 from shared.strategy.strategy import Strategy
+from shared.timeframes import TIMEFRAMES
 
 MAX_DEPTH = 8  # nested groups below the top-level one
 MAX_CONDITIONS = 100  # per strategy: each may compute an indicator over millions of bars
@@ -444,9 +445,9 @@ class _Validator:
         if name is None:
             self.fail(f"{path}.indicator", "is required")
             return None
-        spec = REGISTRY.get(name) if isinstance(name, str) else None
+        spec = find_indicator(name) if isinstance(name, str) else None
         if spec is None:
-            self.fail(f"{path}.indicator", f"unknown indicator {name!r} (known: {_names(list(REGISTRY))})")
+            self.fail(f"{path}.indicator", f"unknown indicator {name!r} (GET /api/v1/indicators lists them)")
             return None
         params = obj.get("params", {})
         if params is None:
@@ -457,24 +458,29 @@ class _Validator:
         return self.params(spec, params, f"{path}.params")
 
     def params(self, spec: IndicatorSpec, params: Mapping[Any, Any], path: str) -> SeriesRef | None:
+        """Parameters by their canonical name or an alias (one alias may set several), each
+        given once; `source`(`source1`), `output` (or an alias), `offset`, `timeframe`."""
         errors_before = len(self.errors)
         numeric = {p.name: p for p in spec.params}
-        accepted = list(numeric) + (["source"] if spec.default_source else [])
-        accepted += (["output"] if len(spec.outputs) > 1 else []) + ["offset"]
+        aliases = spec.param_aliases()
+        sources = dict(spec.sources)
+        accepted = list(numeric) + list(sources)
+        accepted += (["output"] if len(spec.outputs) > 1 else []) + ["offset", "timeframe"]
         resolved: dict[str, float | str] = {}
+        given_as: dict[str, str] = {}
         output = None
         offset = 0
+        timeframe = None
         for key, value in params.items():
             field = f"{path}.{key}"
-            if key == "source" and spec.default_source:
+            if key in sources:
                 if value in SOURCES:
-                    resolved["source"] = value
+                    resolved[key] = value
                 else:
                     self.fail(field, f"must be one of {_names(SOURCES)}")
             elif key == "output" and len(spec.outputs) > 1:
-                if value in spec.outputs:
-                    output = value
-                else:
+                output = spec.output(value) if isinstance(value, str) else None
+                if output is None:
                     self.fail(field, f"unknown output {value!r} of {spec.name} (outputs: {_names(spec.outputs)})")
             elif key == "offset":
                 number = self.param_number(value, field)
@@ -483,24 +489,46 @@ class _Validator:
                         offset = int(number)
                     else:
                         self.fail(field, f"must be a whole number of bars from 0 to {MAX_PERIOD}{_origin(value)}")
-            elif key in numeric:
-                number = self.param_number(value, field)
-                if number is not None:
-                    problem = numeric[key].problem(number)
-                    if problem:
-                        self.fail(field, problem + _origin(value))
-                    else:
-                        resolved[key] = int(number) if numeric[key].integer else number
+            elif key == "timeframe":
+                if value in TIMEFRAMES:
+                    timeframe = value
+                else:
+                    self.fail(field, f"must be one of {_names(TIMEFRAMES)}")
+            elif key in numeric or key in aliases:
+                for name in (key,) if key in numeric else aliases[key]:
+                    if name in given_as:
+                        self.fail(field, f"sets {name}, already given as {given_as[name]}")
+                        continue
+                    given_as[name] = key
+                    value_ = self.param_value(numeric[name], value, field)
+                    if value_ is not None:
+                        resolved[name] = value_
             else:
                 self.fail(field, f"unknown parameter of {spec.name} (takes: {_names(accepted)})")
         if len(self.errors) > errors_before:
             return None
-        ref = series_ref(spec.name, resolved, output, offset)
+        ref = series_ref(spec.name, resolved, output, offset, timeframe)
         problem = spec.constraint(dict(ref.params))
         if problem:
             self.fail(path, problem)
             return None
         return ref
+
+    def param_value(self, param: Param, value: Any, field: str) -> float | str | None:
+        if param.choices:
+            problem = param.problem(value) if isinstance(value, str) else f"must be one of {_names(param.choices)}"
+            if problem:
+                self.fail(field, problem)
+                return None
+            return str(value)
+        number = self.param_number(value, field)
+        if number is None:
+            return None
+        problem = param.problem(number)
+        if problem:
+            self.fail(field, problem + _origin(value))
+            return None
+        return int(number) if param.integer else number
 
     def param_number(self, value: Any, field: str) -> float | None:
         if isinstance(value, str) and value.startswith("$"):

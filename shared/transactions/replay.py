@@ -201,7 +201,7 @@ def _alternative_legs(candles: Candles, first: int, last: int, window: Candles, 
     entry_reasons = [ACTUAL] * count
     if alternative.entry_strategy is not None:
         strategy = alternative.entry_strategy
-        signal = strategy.signals(candles).entry[first:last]
+        signal = strategy.signals(candles, timeframe=settings.timeframe).entry[first:last]
         entered, fill_bar = _strategy_entries(window, signal, trips, settings.window_before_ms)
         entry_bar = np.where(entered, fill_bar, actual.entry_bar)
         entry_time = np.where(entered, window.ts[entry_bar], actual.entry_time)
@@ -218,7 +218,7 @@ def _alternative_legs(candles: Candles, first: int, last: int, window: Candles, 
     span_end = np.where(trips.is_open, n,
                         np.searchsorted(window.ts, trips.exit_time + settings.window_after_ms, side="right"))
     scheduled, scheduled_price, scheduled_reason, stops = _scheduled_exits(
-        candles, first, last, window, trips, entry_bar, entry_time, span_end, alternative)
+        candles, first, last, window, trips, entry_bar, entry_time, span_end, alternative, settings.timeframe)
     at_open = scheduled < n
     end = np.where(at_open, scheduled, n if alternative.exit_strategy is None and _has_time_limit(alternative)
                    else span_end)
@@ -258,7 +258,7 @@ def _strategy_entries(window: Candles, signal: NDArray[Any], trips: _Trips,
 
 
 def _scheduled_exits(candles: Candles, first: int, last: int, window: Candles, trips: _Trips, entry_bar: NDArray[Any],
-                     entry_time: NDArray[Any], span_end: NDArray[Any], alternative: AlternativeSetup,
+                     entry_time: NDArray[Any], span_end: NDArray[Any], alternative: AlternativeSetup, timeframe: str,
                      ) -> tuple[NDArray[Any], NDArray[Any], str, dict[str, float | None]]:
     """Exits at a bar's open (n: none) — a time limit, or a strategy's exit signal inside the span —
     their fill prices, their reason, and the stop levels (percent) that may come first."""
@@ -267,7 +267,7 @@ def _scheduled_exits(candles: Candles, first: int, last: int, window: Candles, t
     if alternative.exit_strategy is not None:
         strategy = alternative.exit_strategy
         # An exit signal at or after the entry bar's close fills at the next open (the engine's rule).
-        signal_bars = np.flatnonzero(strategy.signals(candles).exit[first:last][:-1])
+        signal_bars = np.flatnonzero(strategy.signals(candles, timeframe=timeframe).exit[first:last][:-1])
         position = np.searchsorted(signal_bars, entry_bar, side="left")
         found = position < len(signal_bars)
         scheduled[found] = signal_bars[position[found]] + 1
@@ -337,7 +337,7 @@ def _backtest(window: Candles, trips: _Trips, legs: _Legs, initial_balance: floa
         entry_price=entry_price, exit_price=legs.exit_price[rows], quantity=quantity, pnl=pnl,
         pnl_percentage=100.0 * pnl / (quantity * entry_price), fees=entry_fee + exit_fee,
         exit_reason=np.where(is_open, OPEN, SIGNAL).astype(np.int8),
-    )
+    ).with_excursions(window)
     drawdown = calculate_drawdown(equity)
     summary = performance_summary(trades, equity, window, initial_balance=initial_balance, timeframe=timeframe,
                                   drawdown=drawdown)

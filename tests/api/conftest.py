@@ -124,6 +124,7 @@ def bearer(token: str) -> dict[str, str]:
 def engine_trades(sides: list[int], pnls: list[float], open_last: bool = False) -> Any:
     """Columnar trades as the engine returns them (shared.engine.Trades): trade i enters at bar 2i
     (hourly bars from 2024-01-01) and exits at bar 2i+1 at a price giving `pnls[i]`."""
+    from shared.candles import Candles
     from shared.engine import Trades
 
     n = len(sides)
@@ -138,7 +139,9 @@ def engine_trades(sides: list[int], pnls: list[float], open_last: bool = False) 
         entry_price=np.full(n, 100.0), exit_price=100.0 + np.asarray(pnls, dtype=np.float64),
         quantity=np.ones(n), pnl=np.asarray(pnls, dtype=np.float64), pnl_percentage=np.asarray(pnls, dtype=np.float64),
         fees=np.full(n, 0.2), exit_reason=np.where(exit_bar < 0, 5, 0).astype(np.int8),
-    )
+    ).with_excursions(Candles.from_arrays(start + np.arange(2 * n) * hour, np.full(2 * n, 100.0),
+                                          np.full(2 * n, 104.0), np.full(2 * n, 97.0), np.full(2 * n, 100.0),
+                                          np.ones(2 * n)))
 
 
 @pytest.fixture(scope="session")

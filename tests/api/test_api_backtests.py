@@ -309,3 +309,18 @@ def test_a_failed_backtest_keeps_its_reason(api, owner):
     assert (body["status"], body["error"]) == ("failed", "no candles in range")
     with pytest.raises(Conflict):
         api.services.backtests.repository.mark_running(backtest["id"], utc_now())
+
+
+def test_a_condition_on_a_finer_timeframe_than_the_backtests_is_422(api, owner):
+    token, _, _ = owner
+    rsi_4h = {"indicator": "rsi", "params": {"timeframe": "4h"}, "comparator": "<", "value": 30}
+    strategy = api.create_strategy(token, entry_rules={"conditions": [rsi_4h]}, exit_rules={})
+    # A 4h condition runs on a 1h backtest...
+    assert api.create_backtest(token, strategy["id"], timeframe="1h")["status"] == "pending"
+    # ...not on a 1d one
+    body = {"strategy_id": strategy["id"], "symbol": "BTCUSDT", "timeframe": "1d", "start_time": "2024-01-01T00:00:00Z",
+            "end_time": "2024-02-01T00:00:00Z", "initial_balance": 10000}
+    response = api.client.post("/api/v1/backtests", json=body, headers=bearer(token))
+    assert response.status_code == 422
+    [detail] = response.json()["error"]["details"]
+    assert detail["field"] == "timeframe" and "condition timeframe 4h must be coarser than the backtest's 1d" in detail["message"]

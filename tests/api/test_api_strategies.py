@@ -182,3 +182,21 @@ def test_making_a_strategy_private_removes_it_from_the_public_listing(api):
     api.client.put(f"/api/v1/strategies/{shared['id']}", json={"is_public": False}, headers=bearer(owner))
     public = api.client.get("/api/v1/strategies?scope=public&per_page=100", headers=bearer(owner)).json()["data"]
     assert shared["id"] not in [s["id"] for s in public]
+
+
+def test_the_indicator_catalogue_lists_every_indicator_with_its_parameters(api):
+    token, _ = api.sign_up()
+    response = api.client.get("/api/v1/indicators", headers=bearer(token))
+    assert response.status_code == 200
+    catalogue = {entry["name"]: entry for entry in response.json()["data"]}
+    assert {"sma", "macd", "cdlengulfing", "ichimoku", "pivots", "vwap"} <= set(catalogue)
+    macd = catalogue["macd"]
+    assert macd["group"] == "momentum" and macd["default_output"] == "macd"
+    assert [p["name"] for p in macd["parameters"]] == ["fastperiod", "slowperiod", "signalperiod"]
+    assert macd["parameters"][0] == {"name": "fastperiod", "default": 12, "type": "integer", "minimum": 2,
+                                     "maximum": 100000, "choices": None, "aliases": ["fast_period"]}
+    assert macd["outputs"][2] == {"name": "macdhist", "aliases": ["histogram"]}
+    assert macd["sources"] == [{"name": "source", "default": "close"}] and macd["warmup"] == 33
+    assert catalogue["pivots"]["parameters"][0]["choices"] == ["standard", "fibonacci", "camarilla", "woodie"]
+    assert "williams_r" not in catalogue and catalogue["willr"]["aliases"] == ["williams_r"]
+    assert api.client.get("/api/v1/indicators").status_code == 401

@@ -43,6 +43,8 @@ def test_trades_come_in_entry_order_with_the_seed_fields(api, completed):
         "exit_time": "2024-01-01T01:00:00.000Z", "exit_price": 110.0, "quantity": 1.0, "side": "long",
         "pnl": 10.0, "pnl_percentage": 10.0, "fees": 0.2, "entry_reason": "signal", "exit_reason": "signal",
         "funding": 0.0, "leg": 1, "created_at": first["created_at"],
+        # held bar 0 (high 104, low 97) from 100 to the exit at 110
+        "mae": 3.0, "mfe": 10.0, "mae_percentage": 3.0, "mfe_percentage": 10.0, "bars": 1,
     }
     last = data[-1]
     assert (last["exit_time"], last["exit_reason"]) == (None, "open")

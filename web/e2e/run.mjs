@@ -88,7 +88,7 @@ try {
   await page.getByLabel("Name", { exact: true }).fill("E2E SMA cross");
   const entry = page.locator("fieldset.rules").nth(0);
   await entry.getByLabel("Indicator", { exact: true }).selectOption("sma");
-  await entry.getByLabel("Period", { exact: true }).fill("1"); // invalid: an SMA needs at least 2
+  await entry.getByLabel("Period", { exact: true }).fill("0"); // invalid: TA-Lib's SMA needs at least 1
   await entry.getByLabel("Comparator").selectOption("crosses_above");
   await entry.getByLabel("Compare with").selectOption("indicator");
   await entry.getByLabel("Value indicator").selectOption("sma");

@@ -12,6 +12,7 @@ from api.routes import (
     auth,
     backtests,
     health,
+    indicators,
     market_data,
     monte_carlo,
     optimizations,
@@ -26,7 +27,7 @@ from shared.accounts.rate_limits import AUTH, SEED_LIMITS
 
 # Each area's router; market data and transactions add theirs here.
 ROUTERS = (health.router, auth.router, strategies.router, backtests.router, trades.router, market_data.router,
-           optimizations.router, transactions.router, monte_carlo.router, walk_forwards.router)
+           optimizations.router, transactions.router, monte_carlo.router, walk_forwards.router, indicators.router)
 
 DESCRIPTION = """
 Backtest crypto trading strategies written as JSON rules. Current version: **v1**, every route

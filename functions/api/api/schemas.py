@@ -231,6 +231,15 @@ class BacktestCreate(BaseModel):
     metadata: BacktestMetadataIn = Field(default_factory=BacktestMetadataIn)
 
 
+class SideSummary(BaseModel):
+    """The closed trades of one side (long or short)."""
+
+    trades: int
+    win_rate: Decimal = None
+    total_pnl: Decimal = None
+    profit_factor: Decimal = None
+
+
 class PerformanceSummary(BaseModel):
     """A backtest's performance: returns, drawdown, trade statistics and risk ratios (CAGR, Calmar,
     exposure, ...); ratios with nothing to divide by are null."""
@@ -252,6 +261,31 @@ class PerformanceSummary(BaseModel):
                                                          "decide (same_bar_priority or the finer candles decided).")
     funding_paid: Decimal = Field(None, description="Funding paid over the backtest (negative: received).")
     skipped_orders: int | None = Field(None, description="Orders skipped for being below the symbol's min notional.")
+    gross_profit: Decimal = None
+    gross_loss: Decimal = None
+    largest_win: Decimal = None
+    largest_loss: Decimal = None
+    break_even_trades: int | None = None
+    max_consecutive_wins: int | None = None
+    average_trade: Decimal = None
+    win_loss_ratio: Decimal = None
+    commission_paid: Decimal = None
+    average_bars_in_trade: Decimal = None
+    average_bars_in_winning_trade: Decimal = None
+    average_bars_in_losing_trade: Decimal = None
+    average_trade_duration: Decimal = Field(None, description="Seconds.")
+    recovery_factor: Decimal = None
+    ulcer_index: Decimal = None
+    sqn: Decimal = None
+    kelly: Decimal = None
+    max_run_up: Decimal = None
+    max_run_up_percentage: Decimal = None
+    average_drawdown_duration: Decimal = Field(None, description="Bars.")
+    max_drawdown_duration: int | None = Field(None, description="Bars.")
+    trades_per_day: Decimal = None
+    long: SideSummary | None = None
+    short: SideSummary | None = None
+    buy_and_hold_outperformance: Decimal = None
 
 
 class BacktestSummaryOut(_Out):
@@ -307,6 +341,12 @@ class TradeOut(_Out):
     funding: Decimal = Field(0.0, description="Funding paid while open (negative: received), in the pnl.")
     leg: int = Field(1, ge=1, description="Which part of a position closed in parts (take-profit levels) this is.")
     created_at: UtcDateTime
+    mae: Decimal = Field(None, description="Maximum adverse excursion in price (>= 0) while open; "
+                                                   "null for trades stored before it was recorded.")
+    mfe: Decimal = Field(None, description="Maximum favourable excursion in price (>= 0) while open.")
+    mae_percentage: Decimal = Field(None, description="mae in percent of the entry price.")
+    mfe_percentage: Decimal = Field(None, description="mfe in percent of the entry price.")
+    bars: int | None = Field(None, description="Bars held: exit bar - entry bar (bars so far while open).")
 
 
 class TradeList(BaseModel):
