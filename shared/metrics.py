@@ -29,13 +29,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol
 
 import numpy as np
+from numpy.typing import NDArray
 
 from shared.candles import Candles
 from shared.timeframes import YEAR_MS, bars_per_year, timeframe_ms
-
 
 # Bars per block of the running-peak computation (see _underwater).
 _PEAK_BLOCK = 1024
@@ -46,9 +46,15 @@ _TROUGH_LOOP_MAX_PERIODS = 500
 class TradeColumns(Protocol):
     """What the metrics read from a trade list (the engine's `Trades` provides it)."""
 
-    entry_bar: np.ndarray
-    exit_bar: np.ndarray  # -1 while open
-    pnl: np.ndarray
+    @property
+    def entry_bar(self) -> NDArray[Any]: ...
+
+    @property
+    def exit_bar(self) -> NDArray[Any]:
+        """-1 while open."""
+
+    @property
+    def pnl(self) -> NDArray[Any]: ...
 
 
 @dataclass(frozen=True, eq=False)
@@ -59,11 +65,11 @@ class DrawdownPeriods:
     period; recovery: the first bar back at or above the peak, -1 if the data ended first.
     """
 
-    start: np.ndarray
-    trough: np.ndarray
-    recovery: np.ndarray
-    depth: np.ndarray
-    depth_percentage: np.ndarray
+    start: NDArray[Any]
+    trough: NDArray[Any]
+    recovery: NDArray[Any]
+    depth: NDArray[Any]
+    depth_percentage: NDArray[Any]
 
     def __len__(self) -> int:
         return len(self.start)
@@ -75,7 +81,7 @@ class Drawdown(NamedTuple):
     drawdown_periods: DrawdownPeriods
 
 
-def calculate_drawdown(equity_curve: np.ndarray) -> Drawdown:
+def calculate_drawdown(equity_curve: NDArray[Any]) -> Drawdown:
     """Maximum drawdown (currency and percent of the peak) and every underwater period.
 
     Within one underwater period the peak is constant, so both maxima are maxima over the
@@ -87,7 +93,7 @@ def calculate_drawdown(equity_curve: np.ndarray) -> Drawdown:
     return Drawdown(float(periods.depth.max()), float(periods.depth_percentage.max()), periods)
 
 
-def _underwater(equity: np.ndarray) -> np.ndarray:
+def _underwater(equity: NDArray[Any]) -> NDArray[Any]:
     """equity_t < max(equity_0..t), per bar (never true at bar 0).
 
     A running maximum is a slow sequential pass; it is only needed inside blocks that reach a
@@ -117,7 +123,7 @@ def _underwater(equity: np.ndarray) -> np.ndarray:
     return underwater
 
 
-def _underwater_periods(equity: np.ndarray) -> DrawdownPeriods:
+def _underwater_periods(equity: NDArray[Any]) -> DrawdownPeriods:
     n = len(equity)
     underwater = _underwater(equity)
     changes = np.flatnonzero(underwater[1:] != underwater[:-1]) + 1  # bool: the fast nonzero path
@@ -149,7 +155,7 @@ def _underwater_periods(equity: np.ndarray) -> DrawdownPeriods:
     )
 
 
-def _first_at_lowest(equity: np.ndarray, starts: np.ndarray, lowest: np.ndarray) -> np.ndarray:
+def _first_at_lowest(equity: NDArray[Any], starts: NDArray[Any], lowest: NDArray[Any]) -> NDArray[Any]:
     """First bar of each underwater segment (starts[1::2] .. starts[2::2]) whose equity equals
     the segment's minimum. Few periods: one argmin per period; many: one vectorised pass over the
     curve (a per-bar copy of each segment's minimum), which costs more until periods number in
@@ -166,7 +172,7 @@ def _first_at_lowest(equity: np.ndarray, starts: np.ndarray, lowest: np.ndarray)
     return at_lowest[np.searchsorted(at_lowest, first_under)]
 
 
-def return_ratios(equity_curve: np.ndarray, periods_per_year: float) -> tuple[float | None, float | None]:
+def return_ratios(equity_curve: NDArray[Any], periods_per_year: float) -> tuple[float | None, float | None]:
     """(sharpe_ratio, sortino_ratio) of the per-bar returns r_t = equity_t / equity_{t-1} - 1
     (0 where the previous equity is 0), annualised by sqrt(periods_per_year):
     sharpe = mean(r) / std(r, ddof=1), sortino = mean(r) / sqrt(sum(min(r, 0)^2) / N).
@@ -199,7 +205,7 @@ def return_ratios(equity_curve: np.ndarray, periods_per_year: float) -> tuple[fl
 
 def performance_summary(
     trades: TradeColumns,
-    equity_curve: np.ndarray,
+    equity_curve: NDArray[Any],
     candles: Candles,
     *,
     initial_balance: float,
@@ -264,7 +270,7 @@ def _cagr(initial: float, final: float, candles: Candles, timeframe: str) -> flo
         return None
 
 
-def _longest_run(flags: np.ndarray) -> int:
+def _longest_run(flags: NDArray[Any]) -> int:
     if not flags.any():
         return 0
     padded = np.concatenate(([0], flags.view(np.int8), [0]))

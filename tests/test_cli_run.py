@@ -63,7 +63,7 @@ def expected_trades():
 
 def test_json_output_has_trades_summary_and_drawdowns(files, capsys):
     result = run_json(capsys, "--strategy", files["strategy"], "--candles", files["parquet"], "--commission", "0.1")
-    first_units, first_cash, second_units = expected_trades()
+    first_units, _first_cash, second_units = expected_trades()
     assert set(result) == {"initial_balance", "final_balance", "performance_summary", "trades", "drawdown_periods"}
     first, second = result["trades"]
     assert (first["entry_time"], first["exit_time"]) == ("2024-01-01T02:00:00Z", "2024-01-01T05:00:00Z")

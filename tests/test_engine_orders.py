@@ -5,6 +5,8 @@ rules, intrabar paths, both sides. Expected numbers come from the documented for
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import numpy as np
 import pytest
 
@@ -284,7 +286,7 @@ class TestIntrabar:
 
 
 class TestValidation:
-    ENTRY = {"operator": "and", "conditions": [{"indicator": "price", "params": {}, "comparator": ">", "value": 1}]}
+    ENTRY: ClassVar[dict] = {"operator": "and", "conditions": [{"indicator": "price", "params": {}, "comparator": ">", "value": 1}]}
 
     def errors(self, config: dict, **extra) -> dict[str, str]:
         with pytest.raises(ValidationFailed) as failure:

@@ -122,7 +122,7 @@ def test_different_sources_or_params_are_different_series() -> None:
 def test_cached_series_are_read_only_and_leave_the_candles_writable() -> None:
     data = candles()
     close = IndicatorCache(data).series(series_ref("price", {}))
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="read-only"):
         close[0] = 1.0
     data.close[0] = data.close[0]  # the candles' own column is untouched
 

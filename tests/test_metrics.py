@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import statistics
 from types import SimpleNamespace
+from typing import ClassVar
 
 import numpy as np
 import pytest
@@ -85,7 +86,7 @@ class TestDrawdown:
 
 class TestSummary:
     # Equity over 6 hourly bars; two closed trades (+300, -100) and one still open
-    CURVE = [1000.0, 1100.0, 1300.0, 1250.0, 1200.0, 1230.0]
+    CURVE: ClassVar[list[float]] = [1000.0, 1100.0, 1300.0, 1250.0, 1200.0, 1230.0]
 
     def summary(self, curve=None, trade_list=None, timeframe="1h"):
         curve = self.CURVE if curve is None else curve

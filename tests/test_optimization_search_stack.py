@@ -8,8 +8,15 @@ import pytest
 
 from adapters.optimization_store import S3OptimizationStore
 from tests.fanout.stack import HOUR_MS, Stack
-from tests.test_optimizations_stack import END_MS, START_MS, create, execution, wait_for
-from tests.test_optimizations_stack import stack, user_and_strategy  # noqa: F401 - this module's own stack
+from tests.test_optimizations_stack import (  # noqa: F401 - the candles of its stack
+    END_MS,
+    START_MS,
+    create,
+    execution,
+    stack_candles,
+    user_and_strategy,
+    wait_for,
+)
 
 pytestmark = pytest.mark.stack
 

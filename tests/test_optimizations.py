@@ -7,8 +7,10 @@ from datetime import UTC, datetime
 
 import pytest
 
+from shared.accounts.model import User
 from shared.engine import BacktestSettings, run_backtest
 from shared.errors import ValidationFailed
+from shared.optimizations.service import OptimizationRequest, Optimizations
 from shared.optimizations.sweep import (
     Combination,
     batch_count,
@@ -18,21 +20,12 @@ from shared.optimizations.sweep import (
     parameter_values,
     rank,
 )
-from shared.optimizations.service import OptimizationRequest, Optimizations
-from shared.accounts.model import User
 from shared.strategies.model import Strategy
 from shared.strategy import validate_strategy, with_parameters
 from tests.fanout.stack import HOUR_MS, random_walk
+from tests.fanout.strategies import sma_cross
 
-SMA_CROSS = {
-    "entry_rules": {"operator": "and", "conditions": [
-        {"indicator": "sma", "params": {"period": "$fast"}, "comparator": "crosses_above",
-         "value": {"indicator": "sma", "params": {"period": "$slow"}}}]},
-    "exit_rules": {"operator": "or", "conditions": [
-        {"indicator": "sma", "params": {"period": "$fast"}, "comparator": "crosses_below",
-         "value": {"indicator": "sma", "params": {"period": "$slow"}}}]},
-    "config": {"stop_loss": 2, "parameters": {"fast": 10, "slow": 50}},
-}
+SMA_CROSS = sma_cross("$fast", "$slow", stop_loss=2, parameters={"fast": 10, "slow": 50})
 
 
 def fields_of(error: ValidationFailed) -> list[str]:

@@ -11,8 +11,7 @@ import pytest
 from shared.engine import BacktestSettings, run_backtest
 from shared.optimizations.sweep import parameter_grid, rank
 from shared.strategy import validate_strategy, with_parameters
-from tests.test_optimizations_stack import SMA_CROSS, START_MS, SYMBOL, execution
-from tests.test_optimizations_stack import stack, user_and_strategy  # noqa: F401 - this module's own stack
+from tests.test_optimizations_stack import SMA_CROSS, START_MS, SYMBOL, execution, stack_candles, user_and_strategy  # noqa: F401 - the candles of its stack
 
 pytestmark = pytest.mark.stack
 

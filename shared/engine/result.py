@@ -8,26 +8,16 @@ when a caller needs them.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from shared.engine.exits import EXIT_REASONS
 from shared.metrics import DrawdownPeriods
+from shared.times import iso_utc_array
 
 SIDES = {1: "long", -1: "short"}
-
-
-def iso_utc(epoch_ms: np.ndarray) -> list[str]:
-    """'2024-01-01T00:00:00Z' for each epoch-millisecond value (milliseconds shown only if any)."""
-    values = np.asarray(epoch_ms, dtype=np.int64)
-    unit = "ms" if (values % 1000).any() else "s"
-    return [text + "Z" for text in np.datetime_as_string(values.astype("datetime64[ms]"), unit=unit).tolist()]
-
-
-def iso_utc_millis(epoch_ms: np.ndarray) -> list[str]:
-    """'2024-01-01T00:00:00.000Z' for each epoch-millisecond value: the REST API's datetime format."""
-    values = np.asarray(epoch_ms).astype("datetime64[ms]")
-    return [text + "Z" for text in np.datetime_as_string(values, unit="ms").tolist()]
 
 
 @dataclass(frozen=True, eq=False)
@@ -40,20 +30,20 @@ class Trades:
     paid (negative: received) while the row's quantity was open, already in its pnl.
     """
 
-    entry_bar: np.ndarray  # int64
-    exit_bar: np.ndarray  # int64, -1 while open
-    entry_time: np.ndarray  # int64 epoch ms (the fill bar's open time)
-    exit_time: np.ndarray  # int64 epoch ms, -1 while open
-    side: np.ndarray  # int8, +1 long / -1 short
-    entry_price: np.ndarray
-    exit_price: np.ndarray
-    quantity: np.ndarray
-    pnl: np.ndarray  # after both sides' fees
-    pnl_percentage: np.ndarray  # pnl / (entry notional / leverage) * 100: return on the margin
-    fees: np.ndarray
-    exit_reason: np.ndarray  # int8 index into EXIT_REASONS
-    funding: np.ndarray | None = None  # float64; None: no funding (zeros)
-    leg: np.ndarray | None = None  # int16; None: every position closed at once (ones)
+    entry_bar: NDArray[Any]  # int64
+    exit_bar: NDArray[Any]  # int64, -1 while open
+    entry_time: NDArray[Any]  # int64 epoch ms (the fill bar's open time)
+    exit_time: NDArray[Any]  # int64 epoch ms, -1 while open
+    side: NDArray[Any]  # int8, +1 long / -1 short
+    entry_price: NDArray[Any]
+    exit_price: NDArray[Any]
+    quantity: NDArray[Any]
+    pnl: NDArray[Any]  # after both sides' fees
+    pnl_percentage: NDArray[Any]  # pnl / (entry notional / leverage) * 100: return on the margin
+    fees: NDArray[Any]
+    exit_reason: NDArray[Any]  # int8 index into EXIT_REASONS
+    funding: NDArray[Any] | None = None  # float64; None: no funding (zeros)
+    leg: NDArray[Any] | None = None  # int16; None: every position closed at once (ones)
 
     def __post_init__(self) -> None:
         count = len(self.entry_bar)
@@ -66,17 +56,17 @@ class Trades:
         return len(self.entry_bar)
 
     @property
-    def is_open(self) -> np.ndarray:
+    def is_open(self) -> NDArray[Any]:
         return self.exit_bar < 0
 
-    def to_records(self) -> list[dict]:
+    def to_records(self) -> list[dict[str, Any]]:
         """JSON-ready dicts with the API's trade fields (plus entry_bar / exit_bar)."""
         is_open = self.is_open.tolist()
-        known_exit_times = iso_utc(np.where(self.is_open, self.entry_time, self.exit_time))
+        known_exit_times = iso_utc_array(np.where(self.is_open, self.entry_time, self.exit_time))
         exit_times = [None if still_open else text for text, still_open in zip(known_exit_times, is_open)]
         exit_bars = [None if still_open else bar for bar, still_open in zip(self.exit_bar.tolist(), is_open)]
         columns = {
-            "entry_time": iso_utc(self.entry_time),
+            "entry_time": iso_utc_array(self.entry_time),
             "entry_price": self.entry_price.tolist(),
             "exit_time": exit_times,
             "exit_price": self.exit_price.tolist(),
@@ -96,10 +86,10 @@ class Trades:
         return [dict(zip(keys, row)) for row in zip(*columns.values())]
 
 
-def drawdown_records(periods: DrawdownPeriods, timestamps: np.ndarray) -> list[dict]:
+def drawdown_records(periods: DrawdownPeriods, timestamps: NDArray[Any]) -> list[dict[str, Any]]:
     """Drawdown periods with ISO-8601 times of their start (peak), trough and recovery."""
     recovered = (periods.recovery >= 0).tolist()
-    recovery_times = iso_utc(timestamps[np.maximum(periods.recovery, 0)]) if len(periods) else []
+    recovery_times = iso_utc_array(timestamps[np.maximum(periods.recovery, 0)]) if len(periods) else []
     return [
         {
             "start": start,
@@ -109,8 +99,8 @@ def drawdown_records(periods: DrawdownPeriods, timestamps: np.ndarray) -> list[d
             "depth_percentage": depth_percentage,
         }
         for start, trough, recovery, ok, depth, depth_percentage in zip(
-            iso_utc(timestamps[periods.start]),
-            iso_utc(timestamps[periods.trough]),
+            iso_utc_array(timestamps[periods.start]),
+            iso_utc_array(timestamps[periods.trough]),
             recovery_times,
             recovered,
             periods.depth.tolist(),
@@ -122,14 +112,14 @@ def drawdown_records(periods: DrawdownPeriods, timestamps: np.ndarray) -> list[d
 @dataclass(frozen=True, eq=False)
 class BacktestResult:
     trades: Trades
-    equity_curve: np.ndarray  # float64, mark-to-market at each close, aligned with timestamps
-    timestamps: np.ndarray  # the candles' ts (epoch ms)
+    equity_curve: NDArray[Any]  # float64, mark-to-market at each close, aligned with timestamps
+    timestamps: NDArray[Any]  # the candles' ts (epoch ms)
     initial_balance: float
     final_balance: float
-    performance_summary: dict
+    performance_summary: dict[str, Any]
     drawdown_periods: DrawdownPeriods
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         """The JSON shape the CLI prints and the API stores."""
         return {
             "initial_balance": self.initial_balance,

@@ -10,8 +10,10 @@ temporaries are few: on Firecracker VMs (Lambda) every fresh megabyte costs page
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 # Block length of the matrix-product scan. 32 keeps the product (~32 flops per bar) within the
 # cost of one cumsum while the recursion over block states stays short (n / 32, n / 1024, ...).
@@ -25,22 +27,22 @@ _PRODUCT_ROWS = 256
 _PREFIX_BLOCK = 2048
 
 
-def nan_array(n: int) -> np.ndarray:
+def nan_array(n: int) -> NDArray[Any]:
     return np.full(n, np.nan)
 
 
-def _block_powers(c: float) -> np.ndarray:
+def _block_powers(c: float) -> NDArray[Any]:
     """powers[k, j] = c**(j-k) for j >= k, else 0: one block's zero-state response matrix."""
     lag = np.arange(_SCAN_BLOCK)[None, :] - np.arange(_SCAN_BLOCK)[:, None]
     return np.where(lag >= 0, c ** np.abs(lag), 0.0)
 
 
-def _blocked(n: int) -> np.ndarray:
+def _blocked(n: int) -> NDArray[Any]:
     """A zeroed (blocks, _SCAN_BLOCK) buffer whose flat view holds n values."""
     return np.zeros((max(1, -(-n // _SCAN_BLOCK)), _SCAN_BLOCK))
 
 
-def _scan_blocks(blocks: np.ndarray, c: float, y0: float, out: np.ndarray) -> None:
+def _scan_blocks(blocks: NDArray[Any], c: float, y0: float, out: NDArray[Any]) -> None:
     """y[t] = c * y[t-1] + b[t] over the flattened `blocks` (overwritten), y[-1] = y0, into
     `out` (same shape).
 
@@ -60,14 +62,14 @@ def _scan_blocks(blocks: np.ndarray, c: float, y0: float, out: np.ndarray) -> No
     _product(blocks, powers, out)
 
 
-def _product(rows: np.ndarray, matrix: np.ndarray, out: np.ndarray) -> None:
+def _product(rows: NDArray[Any], matrix: NDArray[Any], out: NDArray[Any]) -> None:
     """out = rows @ matrix, in single-threaded slices of `_PRODUCT_ROWS` rows."""
     for start in range(0, len(rows), _PRODUCT_ROWS):
         stop = start + _PRODUCT_ROWS
         np.matmul(rows[start:stop], matrix, out=out[start:stop])
 
 
-def linear_recurrence(b: np.ndarray, c: float, y0: float) -> np.ndarray:
+def linear_recurrence(b: NDArray[Any], c: float, y0: float) -> NDArray[Any]:
     """y[t] = c * y[t-1] + b[t] for t = 0..n-1, with y[-1] = y0 and a constant 0 <= c <= 1."""
     n = len(b)
     blocks = _blocked(n)
@@ -77,7 +79,7 @@ def linear_recurrence(b: np.ndarray, c: float, y0: float) -> np.ndarray:
     return out.reshape(-1)[:n]
 
 
-def exponential_smoothing(x: np.ndarray, alpha: float, seed: float) -> np.ndarray:
+def exponential_smoothing(x: NDArray[Any], alpha: float, seed: float) -> NDArray[Any]:
     """y[0] = seed, y[t] = y[t-1] + alpha * (x[t] - y[t-1]): an EMA (alpha = 2/(n+1)) or
     Wilder's smoothing (alpha = 1/n) of x, given the value at its first bar.
 
@@ -108,11 +110,11 @@ class WindowSums:
     how an SMA(10)/SMA(50) pair or a parameter sweep over periods pays for one prefix pass.
     """
 
-    def __init__(self, x: np.ndarray) -> None:
+    def __init__(self, x: NDArray[Any]) -> None:
         self._x = x
-        self._prefixes: dict[int, np.ndarray] = {}
+        self._prefixes: dict[int, NDArray[Any]] = {}
 
-    def _block_prefix(self, block: int) -> np.ndarray:
+    def _block_prefix(self, block: int) -> NDArray[Any]:
         """Inclusive prefix sums restarting every `block` bars, shape (n_blocks, block)."""
         prefix = self._prefixes.get(block)
         if prefix is None:
@@ -123,7 +125,7 @@ class WindowSums:
             self._prefixes[block] = prefix
         return prefix
 
-    def sum(self, period: int) -> np.ndarray:
+    def sum(self, period: int) -> NDArray[Any]:
         """sum(x[t-period+1 .. t]) at each t; NaN for the first period-1 bars. A fresh array."""
         n = len(self._x)
         if period > n:
@@ -147,7 +149,7 @@ class WindowSums:
         return out
 
 
-def _rolling_extreme(x: np.ndarray, period: int, extreme: np.ufunc) -> np.ndarray:
+def _rolling_extreme(x: NDArray[Any], period: int, extreme: np.ufunc) -> NDArray[Any]:
     """Doubling: after k passes buffer[t] is the extreme of the 2**k bars ending at t; a window
     of `period` is then covered by two overlapping power-of-two windows. Exact, log2 passes."""
     n = len(x)
@@ -165,15 +167,15 @@ def _rolling_extreme(x: np.ndarray, period: int, extreme: np.ufunc) -> np.ndarra
     return out
 
 
-def rolling_max(x: np.ndarray, period: int) -> np.ndarray:
+def rolling_max(x: NDArray[Any], period: int) -> NDArray[Any]:
     return _rolling_extreme(x, period, np.maximum)
 
 
-def rolling_min(x: np.ndarray, period: int) -> np.ndarray:
+def rolling_min(x: NDArray[Any], period: int) -> NDArray[Any]:
     return _rolling_extreme(x, period, np.minimum)
 
 
-def lagged_sum(x: np.ndarray, period: int, term: Callable[[np.ndarray, int, np.ndarray], np.ndarray]) -> np.ndarray:
+def lagged_sum(x: NDArray[Any], period: int, term: Callable[[NDArray[Any], int, NDArray[Any]], NDArray[Any]]) -> NDArray[Any]:
     """For every full trailing window ending at t: the sum over lag = 0..period-1 of
     term(x[t - lag], lag).
 

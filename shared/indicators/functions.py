@@ -35,9 +35,10 @@ series is exactly flat, CCI of a flat window is exactly 0.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
+from numpy.typing import NDArray
 
 from shared.indicators._kernels import (
     WindowSums,
@@ -50,30 +51,30 @@ from shared.indicators._kernels import (
 
 
 class MACD(NamedTuple):
-    line: np.ndarray
-    signal: np.ndarray
-    histogram: np.ndarray
+    line: NDArray[Any]
+    signal: NDArray[Any]
+    histogram: NDArray[Any]
 
 
 class Bands(NamedTuple):
-    upper: np.ndarray
-    middle: np.ndarray
-    lower: np.ndarray
+    upper: NDArray[Any]
+    middle: NDArray[Any]
+    lower: NDArray[Any]
 
 
 class Stochastic(NamedTuple):
-    k: np.ndarray
-    d: np.ndarray
+    k: NDArray[Any]
+    d: NDArray[Any]
 
 
-def _after(start: int, n: int, tail: np.ndarray) -> np.ndarray:
+def _after(start: int, n: int, tail: NDArray[Any]) -> NDArray[Any]:
     """A length-n series: NaN before `start`, then `tail` (which may itself begin with NaN)."""
     out = nan_array(n)
     out[start:] = tail
     return out
 
 
-def true_range(high: np.ndarray, low: np.ndarray, close: np.ndarray) -> np.ndarray:
+def true_range(high: NDArray[Any], low: NDArray[Any], close: NDArray[Any]) -> NDArray[Any]:
     """max(high - low, |high - prev close|, |low - prev close|); NaN on the first bar."""
     out = nan_array(len(close))
     if len(close) > 1:
@@ -85,37 +86,37 @@ def true_range(high: np.ndarray, low: np.ndarray, close: np.ndarray) -> np.ndarr
     return out
 
 
-def sma(x: np.ndarray, period: int = 30) -> np.ndarray:
+def sma(x: NDArray[Any], period: int = 30) -> NDArray[Any]:
     return sma_from_sums(WindowSums(x), period)
 
 
-def sma_from_sums(sums: WindowSums, period: int) -> np.ndarray:
+def sma_from_sums(sums: WindowSums, period: int) -> NDArray[Any]:
     """SMA from window sums another SMA of the same series may already have prepared."""
     average = sums.sum(period)
     average /= period
     return average
 
 
-def _ema_from(x: np.ndarray, start: int, period: int) -> np.ndarray:
+def _ema_from(x: NDArray[Any], start: int, period: int) -> NDArray[Any]:
     """EMA seeded at bar `start` with the SMA of the `period` values ending there (summed as
     deviations from x[start], so that a flat window seeds exactly at its price)."""
     seed = x[start] + (x[start - period + 1 : start + 1] - x[start]).sum() / period
     return _after(start, len(x), exponential_smoothing(x[start:], 2.0 / (period + 1), seed))
 
 
-def ema(x: np.ndarray, period: int = 30) -> np.ndarray:
+def ema(x: NDArray[Any], period: int = 30) -> NDArray[Any]:
     if period > len(x):
         return nan_array(len(x))
     return _ema_from(x, period - 1, period)
 
 
-def wma(x: np.ndarray, period: int = 30) -> np.ndarray:
+def wma(x: NDArray[Any], period: int = 30) -> NDArray[Any]:
     """Linearly weighted: weights 1..period, newest heaviest."""
     weighted = lagged_sum(x, period, lambda values, lag, out: np.multiply(values, float(period - lag), out=out))
     return weighted / (period * (period + 1) / 2)
 
 
-def _wilder(values: np.ndarray, period: int) -> np.ndarray:
+def _wilder(values: NDArray[Any], period: int) -> NDArray[Any]:
     """Wilder's smoothing of values[1:], seeded at bar `period` with the mean of values[1..period]
     (values[0] is undefined: a difference or a true range needs a previous bar)."""
     n = len(values)
@@ -125,7 +126,7 @@ def _wilder(values: np.ndarray, period: int) -> np.ndarray:
     return _after(period, n, exponential_smoothing(values[period:], 1.0 / period, seed))
 
 
-def rsi(x: np.ndarray, period: int = 14) -> np.ndarray:
+def rsi(x: NDArray[Any], period: int = 14) -> NDArray[Any]:
     """Wilder's RSI: 100 * avg gain / (avg gain + avg loss); 0 when both are 0."""
     change = np.diff(x, prepend=np.nan)
     gain = _wilder(np.maximum(change, 0.0), period)
@@ -135,7 +136,7 @@ def rsi(x: np.ndarray, period: int = 14) -> np.ndarray:
     return 100.0 * ratio
 
 
-def macd(x: np.ndarray, fast_period: int = 12, slow_period: int = 26, signal_period: int = 9) -> MACD:
+def macd(x: NDArray[Any], fast_period: int = 12, slow_period: int = 26, signal_period: int = 9) -> MACD:
     if not fast_period < slow_period:
         raise ValueError("fast_period must be less than slow_period")
     n = len(x)
@@ -149,30 +150,30 @@ def macd(x: np.ndarray, fast_period: int = 12, slow_period: int = 26, signal_per
     return MACD(line, signal, line - signal)
 
 
-def _deviation_sum(x: np.ndarray, centre: np.ndarray, period: int, measure: np.ufunc) -> np.ndarray:
+def _deviation_sum(x: NDArray[Any], centre: NDArray[Any], period: int, measure: np.ufunc) -> NDArray[Any]:
     """sum over each trailing window of measure(x - the window's centre), measure = abs / square."""
     window_centre = centre[period - 1 :]
 
-    def term(values: np.ndarray, lag: int, out: np.ndarray) -> np.ndarray:
+    def term(values: NDArray[Any], lag: int, out: NDArray[Any]) -> NDArray[Any]:
         return measure(np.subtract(values, window_centre, out=out), out=out)
 
     return lagged_sum(x, period, term)
 
 
-def bbands(x: np.ndarray, period: int = 20, std_dev: float = 2.0) -> Bands:
+def bbands(x: NDArray[Any], period: int = 20, std_dev: float = 2.0) -> Bands:
     """Middle = SMA(period); upper/lower = middle +/- std_dev * population standard deviation."""
     middle = sma(x, period)
     width = std_dev * np.sqrt(_deviation_sum(x, middle, period, np.square) / period)
     return Bands(middle + width, middle, middle - width)
 
 
-def atr(high: np.ndarray, low: np.ndarray, close: np.ndarray, period: int = 14) -> np.ndarray:
+def atr(high: NDArray[Any], low: NDArray[Any], close: NDArray[Any], period: int = 14) -> NDArray[Any]:
     """Wilder's average true range; period 1 is the true range itself."""
     tr = true_range(high, low, close)
     return tr if period == 1 else _wilder(tr, period)
 
 
-def _range_position(numerator: np.ndarray, highest: np.ndarray, lowest: np.ndarray, scale: float) -> np.ndarray:
+def _range_position(numerator: NDArray[Any], highest: NDArray[Any], lowest: NDArray[Any], scale: float) -> NDArray[Any]:
     """numerator / ((highest - lowest) / scale), 0 where the range is 0 (TA-Lib's operation
     order); NaN stays NaN."""
     span = (highest - lowest) / scale
@@ -180,7 +181,7 @@ def _range_position(numerator: np.ndarray, highest: np.ndarray, lowest: np.ndarr
 
 
 def stoch(
-    high: np.ndarray, low: np.ndarray, close: np.ndarray, k_period: int = 5, k_smoothing: int = 3, d_period: int = 3
+    high: NDArray[Any], low: NDArray[Any], close: NDArray[Any], k_period: int = 5, k_smoothing: int = 3, d_period: int = 3
 ) -> Stochastic:
     """Slow stochastic: %K = SMA(k_smoothing) of 100 * (close - lowest low) / range over
     k_period; %D = SMA(d_period) of %K. Both start where %D does, as in TA-Lib."""
@@ -198,7 +199,7 @@ def stoch(
     return Stochastic(k, d)
 
 
-def _directional_movement(high: np.ndarray, low: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _directional_movement(high: NDArray[Any], low: NDArray[Any]) -> tuple[NDArray[Any], NDArray[Any]]:
     """(+DM, -DM) per bar: the larger of the up-move and down-move if positive, else 0."""
     up = np.diff(high, prepend=np.nan)
     down = -np.diff(low, prepend=np.nan)
@@ -207,7 +208,7 @@ def _directional_movement(high: np.ndarray, low: np.ndarray) -> tuple[np.ndarray
     return plus, minus
 
 
-def adx(high: np.ndarray, low: np.ndarray, close: np.ndarray, period: int = 14) -> np.ndarray:
+def adx(high: NDArray[Any], low: NDArray[Any], close: NDArray[Any], period: int = 14) -> NDArray[Any]:
     """Wilder's average directional index.
 
     +DM, -DM and TR are Wilder-smoothed from a seed summing bars 1..period-1; DX = 100 *
@@ -223,7 +224,7 @@ def adx(high: np.ndarray, low: np.ndarray, close: np.ndarray, period: int = 14) 
     tr = true_range(high, low, close)
     alpha = 1.0 / period
 
-    def smoothed(values: np.ndarray) -> np.ndarray:
+    def smoothed(values: NDArray[Any]) -> NDArray[Any]:
         # TA-Lib's sum S <- S - S/period + v is period * this average.
         seed = values[1:period].sum() / period
         return exponential_smoothing(values[period - 1 :], alpha, seed)[1:]
@@ -244,7 +245,7 @@ def adx(high: np.ndarray, low: np.ndarray, close: np.ndarray, period: int = 14) 
     return _after(first_adx, n, values[np.concatenate(([0], np.cumsum(later_defined)))])
 
 
-def cci(high: np.ndarray, low: np.ndarray, close: np.ndarray, period: int = 14) -> np.ndarray:
+def cci(high: NDArray[Any], low: NDArray[Any], close: NDArray[Any], period: int = 14) -> NDArray[Any]:
     """(typical price - its SMA) / (0.015 * mean absolute deviation); 0 when either is 0."""
     typical = (high + low + close) / 3
     # The mean from direct window sums: CCI divides by the small distance typical - mean.
@@ -259,7 +260,7 @@ def cci(high: np.ndarray, low: np.ndarray, close: np.ndarray, period: int = 14) 
     return out
 
 
-def obv(x: np.ndarray, volume: np.ndarray) -> np.ndarray:
+def obv(x: NDArray[Any], volume: NDArray[Any]) -> NDArray[Any]:
     """On-balance volume: starts at the first bar's volume, then adds the volume of up bars
     and subtracts that of down bars."""
     signed = np.sign(np.diff(x, prepend=np.nan)) * volume
@@ -268,7 +269,7 @@ def obv(x: np.ndarray, volume: np.ndarray) -> np.ndarray:
     return np.cumsum(signed)
 
 
-def vwap(x: np.ndarray, volume: np.ndarray, period: int = 20) -> np.ndarray:
+def vwap(x: NDArray[Any], volume: NDArray[Any], period: int = 20) -> NDArray[Any]:
     """Rolling volume-weighted average of x over `period` bars; NaN where that volume is 0."""
     traded = WindowSums(x * volume).sum(period)
     total = WindowSums(volume).sum(period)
@@ -277,7 +278,7 @@ def vwap(x: np.ndarray, volume: np.ndarray, period: int = 20) -> np.ndarray:
     return out
 
 
-def roc(x: np.ndarray, period: int = 10) -> np.ndarray:
+def roc(x: NDArray[Any], period: int = 10) -> NDArray[Any]:
     """Rate of change in percent: (x / x[t-period] - 1) * 100; 0 after a zero price."""
     out = nan_array(len(x))
     if period < len(x):
@@ -287,7 +288,7 @@ def roc(x: np.ndarray, period: int = 10) -> np.ndarray:
     return out
 
 
-def momentum(x: np.ndarray, period: int = 10) -> np.ndarray:
+def momentum(x: NDArray[Any], period: int = 10) -> NDArray[Any]:
     """x - x[t-period]."""
     out = nan_array(len(x))
     if period < len(x):
@@ -295,13 +296,13 @@ def momentum(x: np.ndarray, period: int = 10) -> np.ndarray:
     return out
 
 
-def williams_r(high: np.ndarray, low: np.ndarray, close: np.ndarray, period: int = 14) -> np.ndarray:
+def williams_r(high: NDArray[Any], low: NDArray[Any], close: NDArray[Any], period: int = 14) -> NDArray[Any]:
     """-100 * (highest high - close) / (highest high - lowest low), in [-100, 0]; 0 on a zero range."""
     highest = rolling_max(high, period)
     return _range_position(highest - close, highest, rolling_min(low, period), -100.0)
 
 
-def donchian(high: np.ndarray, low: np.ndarray, period: int = 20) -> Bands:
+def donchian(high: NDArray[Any], low: NDArray[Any], period: int = 20) -> Bands:
     """Highest high and lowest low of the last `period` bars (this bar included), and their midpoint."""
     upper = rolling_max(high, period)
     lower = rolling_min(low, period)

@@ -14,8 +14,10 @@ import math
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from shared.candles import Candles
 from shared.indicators import functions as fn
@@ -27,7 +29,7 @@ MAX_PERIOD = 100_000  # TA-Lib's bound for every period
 # A recursive filter's "memory": bars after which an older bar's weight is below this fraction.
 _NEGLIGIBLE_WEIGHT = 1e-12
 
-Params = Mapping[str, float]
+Params = Mapping[str, Any]  # numbers by name, and `source`: the input column's name
 
 
 @dataclass(frozen=True)
@@ -67,26 +69,26 @@ class _Inputs:
 
     def __init__(self, candles: Candles) -> None:
         self.candles = candles
-        self._sources: dict[str, np.ndarray] = {}
+        self._sources: dict[str, NDArray[Any]] = {}
         self._window_sums: dict[str, WindowSums] = {}
 
     @property
-    def high(self) -> np.ndarray:
+    def high(self) -> NDArray[Any]:
         return self.candles.high
 
     @property
-    def low(self) -> np.ndarray:
+    def low(self) -> NDArray[Any]:
         return self.candles.low
 
     @property
-    def close(self) -> np.ndarray:
+    def close(self) -> NDArray[Any]:
         return self.candles.close
 
     @property
-    def volume(self) -> np.ndarray:
+    def volume(self) -> NDArray[Any]:
         return self.candles.volume
 
-    def source(self, name: str) -> np.ndarray:
+    def source(self, name: str) -> NDArray[Any]:
         series = self._sources.get(name)
         if series is None:
             series = _source_series(self.candles, name)
@@ -101,7 +103,7 @@ class _Inputs:
         return sums
 
 
-def _source_series(candles: Candles, name: str) -> np.ndarray:
+def _source_series(candles: Candles, name: str) -> NDArray[Any]:
     c = candles
     if name == "hl2":
         return (c.high + c.low) / 2
@@ -124,7 +126,7 @@ class IndicatorSpec:
 
     name: str
     params: tuple[Param, ...]
-    compute: Callable[[_Inputs, Params], tuple[np.ndarray, ...]]
+    compute: Callable[[_Inputs, Params], tuple[NDArray[Any], ...]]
     warmup: Callable[[Params], int]
     memory: Callable[[Params], int | None]
     outputs: tuple[str, ...] = ("value",)  # in the order `compute` returns them
@@ -369,14 +371,14 @@ class IndicatorCache:
         self.computations = 0
         self._inputs = _Inputs(candles)
         # (indicator, params) -> every output, and SeriesRef -> an offset copy; oldest first.
-        self._entries: OrderedDict[object, tuple[dict[str, np.ndarray], int]] = OrderedDict()
+        self._entries: OrderedDict[object, tuple[dict[str, NDArray[Any]], int]] = OrderedDict()
         self._bytes = 0
 
     @property
     def cached_bytes(self) -> int:
         return self._bytes
 
-    def series(self, ref: SeriesRef) -> np.ndarray:
+    def series(self, ref: SeriesRef) -> NDArray[Any]:
         """The series `ref` names; read-only (shared with every other reader)."""
         outputs = self._recall((ref.indicator, ref.params))
         if outputs is None:
@@ -396,14 +398,14 @@ class IndicatorCache:
             self._remember(ref, shifted)
         return shifted[ref.output]
 
-    def _recall(self, key: object) -> dict[str, np.ndarray] | None:
+    def _recall(self, key: object) -> dict[str, NDArray[Any]] | None:
         entry = self._entries.get(key)
         if entry is None:
             return None
         self._entries.move_to_end(key)
         return entry[0]
 
-    def _remember(self, key: object, outputs: dict[str, np.ndarray]) -> None:
+    def _remember(self, key: object, outputs: dict[str, NDArray[Any]]) -> None:
         columns = [getattr(self.candles, name) for name in ("open", "high", "low", "close", "volume")]
         size = sum(  # a price series is the candles' own column: it costs nothing here
             array.nbytes for array in outputs.values() if not any(np.may_share_memory(array, c) for c in columns)
@@ -415,7 +417,7 @@ class IndicatorCache:
             self._bytes -= evicted
 
 
-def _read_only(array: np.ndarray) -> np.ndarray:
+def _read_only(array: NDArray[Any]) -> NDArray[Any]:
     """A read-only view: cached series are shared, and a price series is the candles' own column."""
     view = array.view()
     view.flags.writeable = False

@@ -1,4 +1,4 @@
-"""Optimizations (Level-2): a strategy's parameter grid backtested over one range, ranked.
+"""Optimizations: a strategy's parameter grid backtested over one range, ranked.
 
 API side (`Optimizations`): create validates the request and the whole grid (422 naming the
 field), snapshots the strategy, stores the optimization pending and starts its execution of the
@@ -16,15 +16,17 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
+from shared.accounts.model import User
+from shared.backtests.ports import BacktestLauncher, MarketCatalog
 from shared.errors import Conflict, FieldError, NotFound, ValidationFailed
+from shared.ids import new_id
 from shared.optimizations.sweep import DIRECTIONS, MAX_COMBINATIONS, METHODS, default_direction
 from shared.pagination import DESC, Page, PageRequest, ordered, paginate
-from shared.backtests.ports import BacktestLauncher, MarketCatalog
-from shared.strategies.ports import StrategyRepository
-from shared.accounts.model import User
-from shared.backtests.model import COMPLETED, PENDING, new_id, utc_now
+from shared.statuses import COMPLETED, PENDING
 from shared.strategies.model import Strategy
+from shared.strategies.ports import StrategyRepository
 from shared.strategies.service import Strategies
+from shared.times import utc_now
 
 if TYPE_CHECKING:
     from shared.engine import BacktestSettings
@@ -211,8 +213,8 @@ class Optimizations:
     def estimate(self, user: User, request: OptimizationRequest) -> dict[str, Any]:
         """What `create` would run (a dry run): the same checks, then counts, Lambda GB-seconds,
         cost and ETA at the template's concurrency; nothing is stored or started."""
-        from shared.optimizations.sweep import batch_count
         from shared.optimizations.estimate import estimate_sweep
+        from shared.optimizations.sweep import batch_count
         from shared.timeframes import timeframe_ms
 
         request, _, count = self._plan(user, request)

@@ -271,7 +271,7 @@ def rank(results: Sequence[Mapping[str, Any]], objective: str, direction: str | 
     comes with its 1-based `rank` and `objective_value`."""
     maximize = (direction or default_direction(objective)) == "max"
 
-    def key(result: Mapping[str, Any]) -> tuple:
+    def key(result: Mapping[str, Any]) -> tuple[bool, bool, float, int]:
         summary = result["performance_summary"]
         value = objective_value(summary, objective)
         too_few = (summary.get("total_trades") or 0) < min_trades

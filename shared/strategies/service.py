@@ -14,12 +14,13 @@ from dataclasses import dataclass, field, fields, replace
 from datetime import datetime
 from typing import Any
 
-from shared.errors import FieldError, Forbidden, NotFound, ValidationFailed
-from shared.pagination import DESC, Page, PageRequest, ordered, paginate
-from shared.strategies.ports import StrategyRepository
 from shared.accounts.model import User
-from shared.backtests.model import new_id, utc_now
+from shared.errors import FieldError, Forbidden, NotFound, ValidationFailed
+from shared.ids import new_id
+from shared.pagination import DESC, Page, PageRequest, ordered, paginate
 from shared.strategies.model import Strategy, StrategySummary, definition_of
+from shared.strategies.ports import StrategyRepository
+from shared.times import utc_now
 
 MAX_NAME_LENGTH = 200
 MAX_DESCRIPTION_LENGTH = 2000
@@ -72,10 +73,7 @@ class Strategies:
     clock: Callable[[], datetime] = utc_now
 
     def list(self, user: User, filters: StrategyFilters, page: PageRequest) -> Page[StrategySummary]:
-        if filters.scope == SCOPE_PUBLIC:
-            found = self.repository.list_public()
-        else:
-            found = self.repository.list_owned(user.id)
+        found = self.repository.list_public() if filters.scope == SCOPE_PUBLIC else self.repository.list_owned(user.id)
         matching = [
             s for s in found
             if (filters.is_active is None or s.is_active == filters.is_active)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from shared.candles import Candles
 from shared.indicators import IndicatorCache, SeriesRef
@@ -41,13 +43,14 @@ class Strategy:
     ) -> Strategy:
         groups = [group for group in (entry, exit, short_entry, short_exit) if group is not None]
         conditions = [condition for group in groups for condition in group.leaf_conditions()]
-        memories = [_condition_bars(c, "memory") for c in conditions]
+        memories = [_condition_memory(c) for c in conditions]
+        known = [memory for memory in memories if memory is not None]
         return cls(
             config=config,
             entry=entry,
             exit=exit,
-            warmup=max(_condition_bars(c, "warmup") for c in conditions),
-            lookback=None if None in memories else max(memories),
+            warmup=max(_condition_warmup(c) for c in conditions),
+            lookback=max(known) if len(known) == len(memories) else None,
             short_entry=short_entry,
             short_exit=short_exit,
         )
@@ -66,7 +69,7 @@ class Strategy:
             cache = IndicatorCache(candles)
         elif cache.candles is not candles:
             raise ValueError("the indicator cache belongs to other candles")
-        def outcome(group: RuleGroup | None) -> np.ndarray:
+        def outcome(group: RuleGroup | None) -> NDArray[Any]:
             return group.evaluate(cache) if group else np.zeros(len(candles), dtype=bool)
 
         both = self.config.direction == "both"
@@ -79,9 +82,17 @@ class Strategy:
         )
 
 
-def _condition_bars(condition: Condition, attribute: str) -> int | None:
-    """Max warm-up (or memory) of a condition's operands, one more for a cross's previous bar."""
-    values = [getattr(ref, attribute) for ref in condition.operands()]
-    if None in values:
-        return None
-    return max(values) + (1 if condition.comparator in CROSSES else 0)
+def _condition_warmup(condition: Condition) -> int:
+    """Max warm-up of a condition's operands, one more for a cross's previous bar."""
+    return max(ref.warmup for ref in condition.operands()) + _cross_bar(condition)
+
+
+def _condition_memory(condition: Condition) -> int | None:
+    """Max memory of a condition's operands (None: unbounded), one more for a cross's previous bar."""
+    memories = [ref.memory for ref in condition.operands()]
+    known = [memory for memory in memories if memory is not None]
+    return max(known) + _cross_bar(condition) if len(known) == len(memories) else None
+
+
+def _cross_bar(condition: Condition) -> int:
+    return 1 if condition.comparator in CROSSES else 0

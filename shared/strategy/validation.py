@@ -174,7 +174,7 @@ class _Validator:
         for name in required:
             if config.get(name) is None:
                 self.fail(f"config.{name}", f"is required when position_sizing is {sizing}")
-        if len(self.errors) > errors_before:
+        if len(self.errors) > errors_before or direction is None or sizing is None:  # None: failed
             return None
         return StrategyConfig(
             direction=direction,
@@ -233,7 +233,7 @@ class _Validator:
             self.fail(path, f"must be a list of 1 to {MAX_TAKE_PROFIT_LEVELS} levels {{percent, size}}")
             return ()
         maximum, inclusive = self.move_bound(adverse=False, sides=sides)
-        parsed = []
+        parsed: list[TakeProfitLevel] = []
         for index, level in enumerate(levels):
             item = f"{path}[{index}]"
             if not isinstance(level, Mapping):
@@ -287,11 +287,12 @@ class _Validator:
         for index, number in enumerate(numbers):
             if number is None or not 0 < number <= 100:
                 self.fail(f"{path}.size[{index}]", "must be a percentage greater than 0 and at most 100")
-        if None in numbers:
+        sized = [number for number in numbers if number is not None]
+        if len(sized) < len(numbers):
             return None
-        if sum(numbers) > 100 + 1e-9:
+        if sum(sized) > 100 + 1e-9:
             self.fail(f"{path}.size", "must sum to at most 100 (percent of a single entry's size)")
-        return Pyramiding(count, tuple(numbers))
+        return Pyramiding(count, tuple(sized))
 
     def choice(self, config: Mapping[str, Any], key: str, options: tuple[str, ...], default: str) -> str | None:
         value = config.get(key)
@@ -317,7 +318,7 @@ class _Validator:
         if value is None:
             return None
         number = _number(value)
-        in_range = number is not None and 0 < number and (number <= maximum if inclusive else number < maximum)
+        in_range = number is not None and number > 0 and (number <= maximum if inclusive else number < maximum)
         if not in_range:
             bound = f"at most {maximum:g}" if inclusive else f"less than {maximum:g}"
             self.fail(f"config.{key}", f"must be a percentage greater than 0 and {bound}")
@@ -370,7 +371,7 @@ class _Validator:
         if not conditions and not may_be_empty:
             self.fail(f"{path}.conditions", "must contain at least one condition")
             return None
-        parsed = []
+        parsed: list[Condition | RuleGroup | None] = []
         for index, item in enumerate(conditions):
             item_path = f"{path}.conditions[{index}]"
             if isinstance(item, Mapping) and "conditions" in item and "indicator" not in item:
@@ -380,9 +381,10 @@ class _Validator:
                 parsed.append(self.group(item, item_path, depth + 1, may_be_empty=False))
             else:
                 parsed.append(self.condition(item, item_path))
-        if operator is None or None in parsed:
+        members = [member for member in parsed if member is not None]
+        if operator is None or len(members) < len(parsed):
             return None
-        return RuleGroup(operator.strip().lower(), tuple(parsed))
+        return RuleGroup(operator.strip().lower(), tuple(members))
 
     def condition(self, condition: Any, path: str) -> Condition | None:
         if not isinstance(condition, Mapping):

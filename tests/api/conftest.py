@@ -33,6 +33,7 @@ from local.resources import provision  # noqa: E402
 from local.template import Template  # noqa: E402
 from shared.accounts.auth import PasswordHasher  # noqa: E402
 from shared.backtests.model import Backtest  # noqa: E402
+from tests.fanout.strategies import sma_cross  # noqa: E402
 
 # A cheap scrypt cost keeps sign-ups fast; test_api_auth checks the production parameters apart.
 FAST_HASHER = PasswordHasher(n=2**8, r=8, p=1)
@@ -43,13 +44,7 @@ STRATEGY = {
     "name": "SMA 10/50 cross",
     "description": "trend following",
     "strategy_type": "trend",
-    "entry_rules": {"operator": "and", "conditions": [
-        {"indicator": "sma", "params": {"period": 10}, "comparator": "crosses_above",
-         "value": {"indicator": "sma", "params": {"period": 50}}}]},
-    "exit_rules": {"operator": "or", "conditions": [
-        {"indicator": "sma", "params": {"period": 10}, "comparator": "crosses_below",
-         "value": {"indicator": "sma", "params": {"period": 50}}}]},
-    "config": {"stop_loss": 2, "take_profit": 4},
+    **sma_cross(stop_loss=2, take_profit=4),
 }
 
 
@@ -110,7 +105,7 @@ class Api:
         """Play the state machine's part: running, then the results (and `equity`, an
         EquitySeries, when given) persisted."""
         from shared.backtests.service import record_results
-        from shared.backtests.model import utc_now
+        from shared.times import utc_now
 
         repository = self.services.backtests.repository
         repository.mark_running(backtest_id, utc_now())

@@ -8,9 +8,9 @@ import uuid
 import pytest
 
 from adapters.repositories.trades import filters_key, trades_key
-from shared.errors import Conflict
 from shared.backtests.service import record_results
-from shared.backtests.model import utc_now
+from shared.errors import Conflict
+from shared.times import utc_now
 from tests.api.conftest import bearer, engine_trades
 
 SUMMARY = {
@@ -156,7 +156,7 @@ class FailingLauncher:
 
 
 def test_a_backtest_that_cannot_be_started_is_failed_not_left_pending(api, owner, monkeypatch):
-    token, user, strategy = owner
+    token, _user, strategy = owner
     monkeypatch.setattr(api.services.backtests, "launcher", FailingLauncher())
     response = api.client.post("/api/v1/backtests", headers=bearer(token), json={
         "strategy_id": strategy["id"], "symbol": "BTCUSDT", "timeframe": "1h", "start_time": "2024-01-01T00:00:00Z",

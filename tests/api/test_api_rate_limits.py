@@ -11,8 +11,8 @@ import pytest
 from adapters.models.rate_limits import RateLimitItem
 from adapters.repositories.binding import bind
 from adapters.repositories.rate_limits import DynamoRateLimitCounter
-from shared.accounts.rate_limits import SEED_LIMITS
 from api.middleware import rate_limit_category
+from shared.accounts.rate_limits import SEED_LIMITS
 from tests.api.conftest import PASSWORD, TestClient, bearer, make_api
 
 

@@ -23,7 +23,7 @@ def test_create_returns_201_with_the_strategy(api):
 def test_defaults_fill_optional_fields(api):
     token, _ = api.sign_up()
     minimal = {k: STRATEGY[k] for k in ("name", "entry_rules", "exit_rules")}
-    body = api.create_strategy(token, **{k: v for k, v in minimal.items()}, description="", strategy_type=None,
+    body = api.create_strategy(token, **minimal, description="", strategy_type=None,
                                config={})
     assert (body["description"], body["strategy_type"], body["config"], body["is_active"], body["is_public"]) == \
         ("", None, {}, True, False)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import numpy as np
 import pytest
@@ -134,7 +134,7 @@ def test_pages_deep_in_a_large_backtest_read_only_what_they_need(api):
     s3 = CountingS3(api.aws("s3"))
     store = S3TradeStore(s3, api.settings.results_bucket)
     backtest_id = str(uuid.uuid4())
-    assert store.save(backtest_id, engine_trades(sides, pnls), datetime.now(timezone.utc)) == n
+    assert store.save(backtest_id, engine_trades(sides, pnls), datetime.now(UTC)) == n
 
     s3.gets = 0
     rows, total = store.page(backtest_id, None, None, offset=2 * ROW_GROUP_ROWS + 5, limit=10)
@@ -161,5 +161,5 @@ def test_trade_ids_are_version_8_uuids_that_name_backtest_and_sequence():
     assert trade_id(backtest_id, 7) == trade_id(backtest_id, 7)
     assert trade_key(backtest_id) == backtest_id.replace("-", "")[:16][:12] + "0" + backtest_id.replace("-", "")[13:16]
     assert parse_trade_id(backtest_id) is None and parse_trade_id("nope") is None
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="out of range"):
         trade_id(backtest_id, -1)

@@ -9,7 +9,16 @@ from fastapi import FastAPI
 from api.errors import install_error_handlers
 from api.middleware import ApiGatewayMiddleware, rate_limit_category
 from api.routes import (
-    auth, backtests, health, market_data, monte_carlo, optimizations, strategies, trades, transactions, walk_forwards,
+    auth,
+    backtests,
+    health,
+    market_data,
+    monte_carlo,
+    optimizations,
+    strategies,
+    trades,
+    transactions,
+    walk_forwards,
 )
 from api.wiring import ApiServices
 from shared import __version__

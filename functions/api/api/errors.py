@@ -18,8 +18,8 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from shared.accounts.auth import Unauthenticated
-from shared.errors import Conflict, DomainError, FieldError, Forbidden, NotFound, UpstreamRefused, ValidationFailed
 from shared.accounts.rate_limits import RateLimited
+from shared.errors import Conflict, DomainError, FieldError, Forbidden, NotFound, UpstreamRefused, ValidationFailed
 
 STATUS_BY_ERROR: Mapping[type[DomainError], int] = {
     ValidationFailed: 422,

@@ -14,9 +14,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from api import PREFIX
 from api.errors import domain_error_response, internal_error_response
 from shared.accounts.auth import Unauthenticated
-from shared.accounts.service import Accounts
-from shared.accounts.rate_limits import AUTH, BACKTEST_CREATION, GENERAL, MARKET_DATA, RateLimited, RateLimiter
 from shared.accounts.model import User
+from shared.accounts.rate_limits import AUTH, BACKTEST_CREATION, GENERAL, MARKET_DATA, RateLimited, RateLimiter
+from shared.accounts.service import Accounts
 
 logger = Logger(child=True)
 metrics = Metrics()

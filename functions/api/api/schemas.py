@@ -11,7 +11,7 @@
 from __future__ import annotations
 
 import math
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
@@ -19,16 +19,14 @@ from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
 from shared.accounts import service as accounts
 from shared.backtests import service as backtests
-from shared.backtests.model import BACKTEST_STATUSES
+from shared.backtests.settings import BacktestSettings
+from shared.statuses import BACKTEST_STATUSES
 from shared.strategies import service as strategies
 from shared.timeframes import TIMEFRAMES
+from shared.times import iso_utc_ms, to_millisecond
 
 SIGNIFICANT_DIGITS = 12
 
-
-def format_datetime(value: datetime) -> str:
-    value = value.astimezone(timezone.utc)
-    return f"{value:%Y-%m-%dT%H:%M:%S}.{value.microsecond // 1000:03d}Z"
 
 
 def round_decimal(value: float | None) -> float | None:
@@ -36,10 +34,6 @@ def round_decimal(value: float | None) -> float | None:
         return None
     return float(f"{value:.{SIGNIFICANT_DIGITS}g}")
 
-
-def _to_utc_millis(value: datetime) -> datetime:
-    value = value.astimezone(timezone.utc)
-    return value.replace(microsecond=value.microsecond // 1000 * 1000)
 
 
 def round_numbers(document: Any) -> Any:
@@ -55,10 +49,10 @@ def round_numbers(document: Any) -> Any:
 
 UtcDateTime = Annotated[
     datetime,
-    PlainSerializer(format_datetime, return_type=str, when_used="json"),
+    PlainSerializer(iso_utc_ms, return_type=str, when_used="json"),
     WithJsonSchema({"type": "string", "format": "date-time", "examples": ["2024-01-01T00:00:00.000Z"]}),
 ]
-UtcDateTimeInput = Annotated[AwareDatetime, AfterValidator(_to_utc_millis)]
+UtcDateTimeInput = Annotated[AwareDatetime, AfterValidator(to_millisecond)]
 Decimal = Annotated[
     float | None,
     PlainSerializer(round_decimal, return_type=float | None, when_used="json"),
@@ -144,7 +138,7 @@ class StrategyCreate(BaseModel):
     name: str = Field(min_length=1, max_length=strategies.MAX_NAME_LENGTH)
     description: str = Field("", max_length=strategies.MAX_DESCRIPTION_LENGTH)
     strategy_type: str | None = Field(None, max_length=strategies.MAX_TYPE_LENGTH,
-                                      description="A free label to group and filter strategies by (Level-2).")
+                                      description="A free label to group and filter strategies by.")
     entry_rules: Rules
     exit_rules: Rules
     config: dict[str, Any] = Field(default_factory=dict, description="Sizing, stops (in percent), parameters.")
@@ -202,18 +196,18 @@ class StrategyList(BaseModel):
 class BacktestMetadataIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    leverage: float = Field(backtests.DEFAULT_LEVERAGE, ge=backtests.MIN_LEVERAGE, le=backtests.MAX_LEVERAGE,
+    leverage: float = Field(BacktestSettings.leverage, ge=BacktestSettings.MIN_LEVERAGE, le=BacktestSettings.MAX_LEVERAGE,
                             allow_inf_nan=False)
-    commission: float = Field(backtests.DEFAULT_COMMISSION, ge=backtests.MIN_COMMISSION, le=backtests.MAX_COMMISSION,
+    commission: float = Field(BacktestSettings.commission, ge=BacktestSettings.MIN_COMMISSION, le=BacktestSettings.MAX_COMMISSION,
                               allow_inf_nan=False, description="Percent of notional charged on each side.")
     chunks: int | None = Field(None, ge=1, le=backtests.MAX_CHUNKS,
                                description="Force the number of parallel chunks (default: planned from the data size).")
-    maker_fee: float | None = Field(None, ge=-backtests.MAX_COMMISSION, le=backtests.MAX_COMMISSION, allow_inf_nan=False,
+    maker_fee: float | None = Field(None, ge=-BacktestSettings.MAX_COMMISSION, le=BacktestSettings.MAX_COMMISSION, allow_inf_nan=False,
                                     description="Percent of notional on limit fills (limit entries, take-profits); "
                                                 "default: commission.")
-    taker_fee: float | None = Field(None, ge=-backtests.MAX_COMMISSION, le=backtests.MAX_COMMISSION, allow_inf_nan=False,
+    taker_fee: float | None = Field(None, ge=-BacktestSettings.MAX_COMMISSION, le=BacktestSettings.MAX_COMMISSION, allow_inf_nan=False,
                                     description="Percent of notional on market and stop fills; default: commission.")
-    slippage_ticks: float | None = Field(None, ge=0, le=10_000, allow_inf_nan=False,
+    slippage_ticks: float | None = Field(None, ge=0, le=BacktestSettings.MAX_SLIPPAGE_TICKS, allow_inf_nan=False,
                                          description="Market fills move this many price ticks adversely "
                                                      "(needs `exchange` rules with a tick size).")
     funding: bool | None = Field(None, description="Charge perpetual funding while a position is open, from the "
@@ -240,13 +234,13 @@ class BacktestCreate(BaseModel):
     timeframe: Timeframe
     start_time: UtcDateTimeInput
     end_time: UtcDateTimeInput
-    initial_balance: float = Field(gt=0, le=backtests.MAX_INITIAL_BALANCE, allow_inf_nan=False)
+    initial_balance: float = Field(gt=0, le=BacktestSettings.MAX_INITIAL_BALANCE, allow_inf_nan=False)
     metadata: BacktestMetadataIn = Field(default_factory=BacktestMetadataIn)
 
 
 class PerformanceSummary(BaseModel):
-    """The seed's metrics plus the engine's extras (CAGR, Calmar, exposure, ...); ratios with
-    nothing to divide by are null."""
+    """A backtest's performance: returns, drawdown, trade statistics and risk ratios (CAGR, Calmar,
+    exposure, ...); ratios with nothing to divide by are null."""
 
     model_config = ConfigDict(extra="allow")
 
