@@ -200,3 +200,23 @@ def test_the_indicator_catalogue_lists_every_indicator_with_its_parameters(api):
     assert catalogue["pivots"]["parameters"][0]["choices"] == ["standard", "fibonacci", "camarilla", "woodie"]
     assert "williams_r" not in catalogue and catalogue["willr"]["aliases"] == ["williams_r"]
     assert api.client.get("/api/v1/indicators").status_code == 401
+
+
+def test_a_long_and_short_strategy_keeps_its_short_rules(api):
+    token, _ = api.sign_up()
+    short = {"operator": "and", "conditions": [{"indicator": "rsi", "params": {"period": 14}, "comparator": ">",
+                                                "value": 70}]}
+    created = api.create_strategy(token, config={"direction": "both"}, short_entry_rules=short)
+    assert created["short_entry_rules"] == short and created["short_exit_rules"] is None
+    fetched = api.client.get(f"/api/v1/strategies/{created['id']}", headers=bearer(token)).json()
+    assert fetched["short_entry_rules"] == short
+    backtest = api.create_backtest(token, created["id"])
+    assert api.services.backtests.repository.get(backtest["id"]).strategy["short_entry_rules"] == short
+
+
+def test_direction_both_needs_short_entry_rules(api):
+    token, _ = api.sign_up()
+    response = api.client.post("/api/v1/strategies", headers=bearer(token),
+                               json={**STRATEGY, "config": {"direction": "both"}})
+    assert response.status_code == 422
+    assert "short_entry_rules" in [detail["field"] for detail in response.json()["error"]["details"]]

@@ -142,6 +142,9 @@ class StrategyCreate(BaseModel):
     entry_rules: Rules
     exit_rules: Rules
     config: dict[str, Any] = Field(default_factory=dict, description="Sizing, stops (in percent), parameters.")
+    short_entry_rules: Rules | None = Field(None, description="With config.direction both: the short side's entry "
+                                                              "rules (entry_rules/exit_rules are the long side's).")
+    short_exit_rules: Rules | None = Field(None, description="With config.direction both: the short side's exit rules.")
     is_active: bool = True
     is_public: bool = Field(False, description="Public strategies are readable (not writable) by every user.")
 
@@ -158,6 +161,8 @@ class StrategyUpdate(BaseModel):
     entry_rules: Rules = None
     exit_rules: Rules = None
     config: dict[str, Any] = None
+    short_entry_rules: Rules | None = None
+    short_exit_rules: Rules | None = None
     is_active: bool = None
     is_public: bool = None
 
@@ -178,6 +183,8 @@ class StrategyOut(StrategySummaryOut):
     entry_rules: dict[str, Any]
     exit_rules: dict[str, Any]
     config: dict[str, Any]
+    short_entry_rules: dict[str, Any] | None = None
+    short_exit_rules: dict[str, Any] | None = None
 
 
 class StrategyList(BaseModel):
