@@ -35,7 +35,7 @@ web/dist/index.html: web/node_modules/.package-lock.json $(WEB_SOURCES)
 # Bytecode first: the local stack imports handlers on worker threads, and compiling source on
 # several threads at once can trip CPython 3.11's AST recursion check (PYTHONDONTWRITEBYTECODE
 # environments would otherwise compile on every import).
-test: $(STAMP) web/dist/index.html
+test: $(STAMP) lint web/dist/index.html
 	$(BIN)/cfn-lint template.yaml
 	$(BIN)/bandit -q -ll -r shared adapters functions local
 	$(BIN)/pip-audit --progress-spinner off --no-deps --disable-pip -r layers/dependencies/requirements.txt -r requirements/dev.txt
@@ -44,6 +44,11 @@ test: $(STAMP) web/dist/index.html
 	cd web && npm test
 	@test -x /usr/bin/chromium || { echo "the dashboard's end-to-end test needs /usr/bin/chromium (apt-get install -y chromium)"; exit 1; }
 	cd web && node e2e/run.mjs
+
+# ruff's lint rules over the tree, mypy --strict over shared/ (both configured in pyproject.toml).
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/mypy
 
 # The peers of bench/engine_vs_peers.py need a newer numpy than the Lambda pin: that script
 # builds its own bench/.venv-peers from requirements/bench.txt.

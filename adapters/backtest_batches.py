@@ -10,8 +10,8 @@ from typing import Any
 import boto3
 from botocore.exceptions import ClientError
 
-from shared.errors import FieldError, ValidationFailed
 from shared.backtests.batches import BacktestBatches
+from shared.errors import FieldError, ValidationFailed
 
 MAX_BATCH_BYTES = 5 * 2**20
 

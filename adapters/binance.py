@@ -35,11 +35,11 @@ from shared.errors import DomainError, FieldError, NotFound, UpstreamRefused, Va
 from shared.market_data.contract import MARKET_LINEAR, MARKET_SPOT
 from shared.market_data.funding import FundingRates
 from shared.market_data.funding_history import funding_rates
-from shared.market_data.parsing import OrdinalLocator, RawCandles, parse_kline_rows
 from shared.market_data.instruments import rule_value
+from shared.market_data.parsing import OrdinalLocator, RawCandles, parse_kline_rows
 from shared.market_data.symbol_rules import SymbolRules
-from shared.market_data.wire import epoch_ms
 from shared.timeframes import timeframe_ms
+from shared.times import epoch_ms
 
 log = logging.getLogger(__name__)
 

@@ -34,8 +34,8 @@ from shared.errors import FieldError, NotFound, UpstreamRefused, ValidationFaile
 from shared.market_data.contract import MARKET_LINEAR, MARKET_SPOT
 from shared.market_data.funding import FundingRates
 from shared.market_data.funding_history import funding_rates
-from shared.market_data.parsing import OrdinalLocator, RawCandles, parse_kline_rows
 from shared.market_data.instruments import rule_value
+from shared.market_data.parsing import OrdinalLocator, RawCandles, parse_kline_rows
 from shared.market_data.symbol_rules import SymbolRules
 
 log = logging.getLogger(__name__)

@@ -41,10 +41,10 @@ from botocore.exceptions import ClientError
 
 from shared.candles import CANDLE_SCHEMA, PRICE_FIELDS, Candles
 from shared.errors import FieldError, ValidationFailed
-from shared.realtime.events import EventPublisher
 from shared.market_data.service import MarketDataService
 from shared.market_data.store import ConcurrentUpdate, Partition, SeriesManifest
-from shared.market_data.wire import iso_utc
+from shared.realtime.events import EventPublisher
+from shared.times import iso_utc
 
 MANIFESTS_PREFIX = "candles/_manifests/"
 # Row groups of 4096 candles: a month of 1m candles is 11 groups, so a one-day read inside a month
@@ -140,7 +140,7 @@ class S3CandleStore:
         candles = Candles.from_arrow(dataset.to_table(filter=condition))
         if len(candles) > 1 and not np.all(np.diff(candles.ts) > 0):
             order = np.argsort(candles.ts, kind="stable")
-            candles = Candles(*(getattr(candles, name)[order] for name in ("ts",) + PRICE_FIELDS))
+            candles = Candles(*(getattr(candles, name)[order] for name in ("ts", *PRICE_FIELDS)))
         return candles
 
     def commit(
@@ -180,7 +180,7 @@ class S3CandleStore:
 def content_digest(candles: Candles) -> str:
     """Names a month object after its candles, so the same candles always get the same name."""
     digest = hashlib.sha256()
-    for name in ("ts",) + PRICE_FIELDS:
+    for name in ("ts", *PRICE_FIELDS):
         digest.update(np.ascontiguousarray(getattr(candles, name)).tobytes())
     return digest.hexdigest()[:32]
 
@@ -194,7 +194,7 @@ def parquet_bytes(candles: Candles) -> bytes:
         compression="zstd",
         row_group_size=ROW_GROUP_ROWS,
         use_dictionary=False,
-        column_encoding={"ts": "DELTA_BINARY_PACKED"} | {name: "BYTE_STREAM_SPLIT" for name in PRICE_FIELDS},
+        column_encoding={"ts": "DELTA_BINARY_PACKED"} | dict.fromkeys(PRICE_FIELDS, "BYTE_STREAM_SPLIT"),
         write_statistics=True,
     )
     return sink.getvalue()

@@ -17,8 +17,10 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from datetime import datetime, timezone
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+
+from shared.backtests.settings import BacktestSettings
+from shared.times import epoch_ms, iso_utc_ms, parse_iso_utc
 
 if TYPE_CHECKING:
     from shared.candles import Candles
@@ -66,9 +68,9 @@ def _add_run_command(commands: argparse._SubParsersAction) -> None:
         "--symbol", help="e.g. BTCUSDT: picks the base-asset volume of a CSV with one per asset (Volume BTC, Volume USDT)"
     )
     run.add_argument("--timeframe", default="1h", help="candle timeframe: timestamps must lie on its boundaries; annualises ratios (default 1h)")
-    run.add_argument("--initial-balance", type=float, default=10_000.0, metavar="AMOUNT", help="default 10000")
-    run.add_argument("--commission", type=float, default=0.1, metavar="PERCENT", help="per side, in percent (default 0.1)")
-    run.add_argument("--leverage", type=float, default=1.0, help="default 1")
+    run.add_argument("--initial-balance", type=float, default=BacktestSettings.initial_balance, metavar="AMOUNT", help="default 10000")
+    run.add_argument("--commission", type=float, default=BacktestSettings.commission, metavar="PERCENT", help="per side, in percent (default 0.1)")
+    run.add_argument("--leverage", type=float, default=BacktestSettings.leverage, help="default 1")
     run.add_argument("--start", type=_utc_ms, metavar="ISO", help="first candle open time included (UTC)")
     run.add_argument("--end", type=_utc_ms, metavar="ISO", help="candles open before this time (UTC)")
     run.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
@@ -89,7 +91,7 @@ def _add_run_command(commands: argparse._SubParsersAction) -> None:
 
 
 def run_command(args: argparse.Namespace) -> int:
-    from shared.engine import BacktestSettings, run_backtest
+    from shared.engine import run_backtest
     from shared.engine.positions import MarketData
     from shared.errors import ValidationFailed
     from shared.market_data.symbol_rules import SymbolRules
@@ -119,6 +121,9 @@ def run_command(args: argparse.Namespace) -> int:
         strategy = validate_strategy(_read_strategy_file(args.strategy))
     except ValidationFailed as failure:
         raise InputError(f"{args.strategy}: {_describe(failure)}") from None
+    problems = strategy.timeframe_problems(args.timeframe)
+    if problems:
+        raise InputError(f"{args.strategy}: {'; '.join(problems)}")
     candles = read_candles(args.candles, args.timeframe, args.symbol).between(args.start, args.end)
     if not len(candles):
         raise InputError(f"{args.candles}: no candles between --start and --end")
@@ -187,12 +192,9 @@ def _utc_ms(text: str) -> int:
     if text.lstrip("-").isdigit():
         return int(text)
     try:
-        moment = datetime.fromisoformat(text)
+        return epoch_ms(parse_iso_utc(text))
     except ValueError:
         raise argparse.ArgumentTypeError(f"not an ISO-8601 time: {text!r}") from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return int(moment.timestamp() * 1000)
 
 
 # --- candle files ---------------------------------------------------------------------------
@@ -243,7 +245,7 @@ def _repeated_rows(raw: RawCandles, valid: ValidCandles) -> list[Finding]:
     import numpy as np
 
     from shared.market_data.validation import Finding
-    from shared.market_data.wire import iso_utc
+    from shared.times import iso_utc
 
     if not valid.duplicates_dropped:
         return []
@@ -262,7 +264,7 @@ def _mixed_order(valid: ValidCandles) -> list[Finding]:
     import numpy as np
 
     from shared.market_data.validation import Finding
-    from shared.market_data.wire import iso_utc
+    from shared.times import iso_utc
 
     steps = np.diff(valid.rows)  # file rows in time order: all up = oldest first, all down = newest first
     if np.all(steps > 0) or np.all(steps < 0):
@@ -288,17 +290,22 @@ def _summary_table(result, timeframe: str) -> str:
     import numpy as np
 
     from shared.engine import EXIT_REASONS
-    from shared.engine.result import iso_utc
+    from shared.times import iso_utc_array
 
-    first, last = iso_utc(result.timestamps[[0, -1]])
+    first, last = iso_utc_array(result.timestamps[[0, -1]])
     lines = [
         f"Backtest {first} .. {last}  ({len(result.timestamps)} candles, {timeframe})",
         f"{'initial_balance':<26}{result.initial_balance:>18,.2f}",
         f"{'final_balance':<26}{result.final_balance:>18,.2f}",
     ]
+    def shown(value: Any) -> str:
+        return "n/a" if value is None else f"{value:,}" if isinstance(value, int) else f"{value:,.4f}"
+
     for key, value in result.performance_summary.items():
-        shown = "n/a" if value is None else f"{value:,}" if isinstance(value, int) else f"{value:,.4f}"
-        lines.append(f"{key:<26}{shown:>18}")
+        if isinstance(value, dict):  # the long / short sub-summaries
+            lines.append(f"{key:<26}" + "  ".join(f"{name} {shown(part)}" for name, part in value.items()))
+        else:
+            lines.append(f"{key:<26}{shown(value):>18}")
     trades = result.trades
     if len(trades):
         counts = [(EXIT_REASONS[code], int(count)) for code, count in enumerate(np.bincount(trades.exit_reason)) if count]
@@ -330,8 +337,8 @@ def users_create_command(args: argparse.Namespace) -> int:
     from adapters.models.users import UserItem
     from adapters.repositories.binding import bind
     from adapters.repositories.users import DynamoUserRepository
-    from shared.errors import ValidationFailed
     from shared.accounts.service import register
+    from shared.errors import ValidationFailed
 
     table = os.environ.get("USERS_TABLE")
     if not table:
@@ -341,7 +348,7 @@ def users_create_command(args: argparse.Namespace) -> int:
         user = register(DynamoUserRepository(bind(UserItem, table)), args.email, password, args.name)
     except ValidationFailed as failure:
         raise InputError(_describe(failure)) from None
-    created_at = user.created_at.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    created_at = iso_utc_ms(user.created_at)
     created = {"id": user.id, "email": user.email, "name": user.name, "created_at": created_at}
     sys.stdout.write(json.dumps(created) + "\n")
     return 0

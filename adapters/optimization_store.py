@@ -75,7 +75,7 @@ class S3OptimizationStore:
 
     def round(self, optimization_id: str, round_number: int, window: int = 0) -> dict[int, int]:
         pairs = self._get(f"{_intermediates(optimization_id)}rounds/{round_number:04d}-{window:04d}.json")
-        return {index: number for index, number in pairs}
+        return dict(pairs)
 
     def put_walk_forward(self, optimization_id: str, result: dict[str, Any]) -> None:
         self._put(_walk_forward_key(optimization_id), result)

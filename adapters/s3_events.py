@@ -8,7 +8,8 @@ the event's sequencer (a new upload of the same key is new work, a redelivery is
 from __future__ import annotations
 
 import os
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer, IdempotencyConfig, idempotent_function
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -17,14 +18,19 @@ S3_RECORD_KEY = "[s3.bucket.name, s3.object.key, s3.object.sequencer]"
 
 
 class OncePerRecord:
-    """Runs `process(record=..., **dependencies)` for each record of an S3 event, each once."""
+    """Runs `process(record=..., **dependencies)` for each record of an S3 event, each once; the
+    idempotency records live in `table_name`, reached through the given DynamoDB client."""
 
-    def __init__(self, process: Callable[..., Any], table_name: str | None = None) -> None:
+    def __init__(self, process: Callable[..., Any], table_name: str, dynamodb_client: Any) -> None:
         self._config = IdempotencyConfig(event_key_jmespath=S3_RECORD_KEY, raise_on_no_idempotency_key=True)
-        persistence = DynamoDBPersistenceLayer(table_name=table_name or os.environ["IDEMPOTENCY_TABLE"])
+        persistence = DynamoDBPersistenceLayer(table_name=table_name, boto3_client=dynamodb_client)
         self._process = idempotent_function(
             data_keyword_argument="record", persistence_store=persistence, config=self._config
         )(process)
+
+    @classmethod
+    def from_env(cls, process: Callable[..., Any], dynamodb_client: Any) -> OncePerRecord:
+        return cls(process, os.environ["IDEMPOTENCY_TABLE"], dynamodb_client)
 
     def __call__(self, event: dict[str, Any], context: LambdaContext, **dependencies: Any) -> list[Any]:
         self._config.register_lambda_context(context)

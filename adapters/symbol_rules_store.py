@@ -16,7 +16,7 @@ from botocore.exceptions import ClientError
 from adapters.candle_store import _is_missing
 from shared.market_data.contract import MARKET_SPOT
 from shared.market_data.symbol_rules import SymbolRules
-from shared.market_data.wire import iso_utc
+from shared.times import iso_utc
 
 
 def symbol_rules_key(symbol: str, exchange: str, market: str) -> str:

@@ -25,8 +25,8 @@ from botocore.exceptions import (
 )
 from pynamodb.exceptions import PynamoDBException
 
-from shared.errors import DomainError
 from shared.backtests.workflow import BacktestNotRunning, BacktestWorkflow
+from shared.errors import DomainError
 from shared.optimizations.workflow import OptimizationWorkflow
 from shared.run_watchdog import RunWatchdog
 from shared.step_failures import describe

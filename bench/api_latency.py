@@ -33,17 +33,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from tests.fanout.fake_aws import use_fake_aws  # noqa: E402
+from tests.fanout.strategies import sma_cross  # noqa: E402
+
 PASSWORD = "bench password 123"
-STRATEGY = {
-    "name": "bench SMA cross",
-    "entry_rules": {"operator": "and", "conditions": [
-        {"indicator": "sma", "params": {"period": 10}, "comparator": "crosses_above",
-         "value": {"indicator": "sma", "params": {"period": 50}}}]},
-    "exit_rules": {"operator": "or", "conditions": [
-        {"indicator": "sma", "params": {"period": 10}, "comparator": "crosses_below",
-         "value": {"indicator": "sma", "params": {"period": 50}}}]},
-    "config": {"stop_loss": 2, "take_profit": 4},
-}
+STRATEGY = {"name": "bench SMA cross", **sma_cross(stop_loss=2, take_profit=4)}
 SUMMARY = {"total_trades": 0, "winning_trades": 0, "losing_trades": 0, "win_rate": None, "profit_factor": None,
            "max_drawdown": 0.0, "max_drawdown_percentage": 0.0, "sharpe_ratio": None, "sortino_ratio": None,
            "total_pnl": 0.0, "total_pnl_percentage": 0.0}
@@ -83,10 +77,8 @@ def cold_import() -> None:
             if name.split(".")[0] in ("fastapi", "aws_xray_sdk", "pynamodb", "mangum", "pydantic", "api", "starlette",
                                       "aws_lambda_powertools", "botocore"):
                 top[name] = int(parts[1]) / 1000
-    packages = {}
-    for name, ms in top.items():
-        if "." not in name or name in ("aws_xray_sdk.core", "pynamodb.models", "api.application"):
-            packages[name] = ms
+    packages = {name: ms for name, ms in top.items()
+                if "." not in name or name in ("aws_xray_sdk.core", "pynamodb.models", "api.application")}
     print("  cumulative import time by package (-X importtime, inflated by the profiler): "
           + ", ".join(f"{k} {v:.0f} ms" for k, v in sorted(packages.items(), key=lambda kv: -kv[1])[:8]))
 
@@ -104,9 +96,9 @@ def on_local_stack(seconds: float, users: int, trade_count: int) -> None:
         sys.path.insert(0, str(ROOT / "functions" / "api"))
         from api.settings import ApiSettings
         from api.wiring import build_services
-        from shared.engine import Trades
         from shared.backtests.service import record_results
-        from shared.backtests.model import utc_now
+        from shared.engine import Trades
+        from shared.times import utc_now
 
         services = build_services(ApiSettings.from_env())
         repository, store = services.backtests.repository, services.backtests.trades
@@ -196,8 +188,7 @@ def main() -> None:
     socketserver.StreamRequestHandler.disable_nagle_algorithm = not args.keep_nagle
     # The local state machine fails its Configure step until the fan-out lands; moto logs each failure.
     logging.getLogger("moto").setLevel(logging.CRITICAL)
-    # Fake credentials: moto accepts any, and nothing here may ever reach a real account.
-    os.environ.update(AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench", AWS_DEFAULT_REGION="us-east-1")
+    use_fake_aws()
     cold_import()
     on_local_stack(args.seconds, args.users, args.trades)
 

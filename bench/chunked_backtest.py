@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import sys
 import time
@@ -33,9 +32,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-os.environ.setdefault("AWS_ACCESS_KEY_ID", "local")
-os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "local")
-os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+from tests.fanout.fake_aws import use_fake_aws  # noqa: E402
+
+use_fake_aws()
 
 import logging  # noqa: E402
 import warnings  # noqa: E402
@@ -43,20 +42,13 @@ import warnings  # noqa: E402
 from shared.engine import BacktestSettings, run_backtest  # noqa: E402
 from shared.strategy import validate_strategy  # noqa: E402
 from tests.fanout.stack import START_MS, random_walk, start_stack  # noqa: E402
+from tests.fanout.strategies import sma_cross  # noqa: E402
 
 MINUTE_MS = 60_000
 SYMBOL = "BENCHUSDT"
 STRATEGIES = {
     # the benchmark: cheap indicators, sparse entries
-    "sma-cross": {
-        "entry_rules": {"operator": "and", "conditions": [
-            {"indicator": "sma", "params": {"period": 10}, "comparator": "crosses_above",
-             "value": {"indicator": "sma", "params": {"period": 50}}}]},
-        "exit_rules": {"operator": "or", "conditions": [
-            {"indicator": "sma", "params": {"period": 10}, "comparator": "crosses_below",
-             "value": {"indicator": "sma", "params": {"period": 50}}}]},
-        "config": {"stop_loss": 2, "take_profit": 4},
-    },
+    "sma-cross": sma_cross(stop_loss=2, take_profit=4),
     # where the parallel part has work: weighted windows, CCI, dense entries, a trailing stop
     "heavy": {
         "entry_rules": {"operator": "and", "conditions": [

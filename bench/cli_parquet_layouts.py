@@ -26,8 +26,8 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 import pyarrow as pa  # noqa: E402
 import pyarrow.parquet as pq  # noqa: E402
-
 from engine_vs_peers import process_times, strategy_json, synthetic_ohlc  # noqa: E402
+
 from shared.candles import Candles  # noqa: E402
 from tests.fakes.market_data import binance_csv  # noqa: E402
 

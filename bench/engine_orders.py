@@ -25,13 +25,13 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.engine_vs_peers import interleaved_times, milliseconds, strategy_json, synthetic_ohlc  # noqa: E402
-from shared.candles import Candles  # noqa: E402
-from shared.engine import BacktestSettings, run_backtest, simulate  # noqa: E402
-from shared.engine.positions import MarketData  # noqa: E402
-from shared.market_data.funding import FundingRates  # noqa: E402
-from shared.market_data.symbol_rules import SymbolRules  # noqa: E402
-from shared.strategy import validate_strategy  # noqa: E402
+from bench.engine_vs_peers import interleaved_times, milliseconds, strategy_json, synthetic_ohlc
+from shared.candles import Candles
+from shared.engine import BacktestSettings, run_backtest, simulate
+from shared.engine.positions import MarketData
+from shared.market_data.funding import FundingRates
+from shared.market_data.symbol_rules import SymbolRules
+from shared.strategy import validate_strategy
 
 MINUTES_PER_YEAR = 365 * 24 * 60
 

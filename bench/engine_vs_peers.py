@@ -277,7 +277,7 @@ def peer_main(peer: str, data: Path, stops: bool) -> None:
             entries = fast.ma_crossed_above(slow).shift(1, fill_value=False)
             exits = fast.ma_crossed_below(slow).shift(1, fill_value=False)
             # vectorbt's stops default to the entry bar's close; ours are relative to the fill price
-            kwargs = dict(sl_stop=stop_loss, tp_stop=take_profit, stop_entry_price="fillprice") if stops else {}
+            kwargs = {"sl_stop": stop_loss, "tp_stop": take_profit, "stop_entry_price": "fillprice"} if stops else {}
             return vbt.Portfolio.from_signals(
                 frame["Close"], entries, exits, price=frame["Open"], open=frame["Open"], high=frame["High"],
                 low=frame["Low"], fees=FEE, init_cash=INITIAL, size=np.inf, direction="longonly", freq="1min", **kwargs,
@@ -405,9 +405,11 @@ def main() -> None:
     parser.add_argument("--reference-process", metavar="PARQUET", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.peer:
-        return peer_main(args.peer, args.data, args.stops)
+        peer_main(args.peer, args.data, args.stops)
+        return
     if args.reference_process:
-        return reference_process_main(args.reference_process, args.stops)
+        reference_process_main(args.reference_process, args.stops)
+        return
 
     sys.path.insert(0, str(ROOT))
     import numpy as np
@@ -433,13 +435,13 @@ def main() -> None:
             (data / f"strategy-{int(stops)}.json").write_text(json.dumps(document))
 
             def engine():
-                return run_backtest(strategy, candles, settings)
+                return run_backtest(strategy, candles, settings)  # noqa: B023 - timed within this iteration
 
             def reference():
-                return numpy_reference(candles.open, candles.high, candles.low, candles.close, stop_loss, take_profit)
+                return numpy_reference(candles.open, candles.high, candles.low, candles.close, stop_loss, take_profit)  # noqa: B023
 
             def reference_with_metrics():
-                return numpy_reference(candles.open, candles.high, candles.low, candles.close, stop_loss, take_profit, metrics=True)
+                return numpy_reference(candles.open, candles.high, candles.low, candles.close, stop_loss, take_profit, metrics=True)  # noqa: B023
 
             times = interleaved_times(
                 {"engine": engine, "numpy reference": reference, "numpy reference + metrics": reference_with_metrics},

@@ -16,6 +16,7 @@ from one IP would otherwise spend the auth category's 20 sign-ins a minute.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import statistics
@@ -24,7 +25,7 @@ import threading
 import time
 import uuid
 from collections import defaultdict
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -42,10 +43,9 @@ STRATEGY = {
 }
 BACKTEST = {"symbol": "BTCUSDT", "timeframe": "4h", "initial_balance": 10_000}
 # 180 days of the sample candles the local stack seeds (hourly for the 730 days before its start).
-_END = datetime.now(timezone.utc).replace(minute=0, second=0, microsecond=0) - timedelta(days=40)
+_END = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(days=40)
 RANGE = {"start_time": (_END - timedelta(days=180)).isoformat(), "end_time": _END.isoformat()}
-RAISED_LIMITS = {name: "1000000" for name in
-                 ("AuthRateLimit", "GeneralRateLimit", "MarketDataRateLimit", "BacktestCreationRateLimit")}
+RAISED_LIMITS = dict.fromkeys(("AuthRateLimit", "GeneralRateLimit", "MarketDataRateLimit", "BacktestCreationRateLimit"), "1000000")
 TERMINAL = {"completed", "failed", "cancelled"}
 SETUP = frozenset({"sign_up", "sign_in", "create_strategy"})
 
@@ -97,10 +97,8 @@ def _user(api_url: str, ws_url: str, recorder: Recorder, seconds: float, start_g
     except Exception as error:  # noqa: BLE001 - a user that could not go on is a failure of the run
         with recorder._lock:
             recorder.failures.append(f"{type(error).__name__}: {error}")
-        try:
+        with contextlib.suppress(threading.BrokenBarrierError):
             start_gate.abort()
-        except threading.BrokenBarrierError:
-            pass
 
 
 def _one_backtest(client, socket, recorder: Recorder, auth: dict, token: str, strategy_id: str) -> None:
@@ -156,10 +154,10 @@ def run(users: int, seconds: float) -> dict:
                    for _ in range(users)]
         for thread in threads:
             thread.start()
-        try:
-            gate.wait()  # every user signed in and joined: the timed window starts
-        except threading.BrokenBarrierError:
-            pass  # a user failed its set-up (recorded): the others go on
+        # Every user signed in and joined: the timed window starts (a broken barrier is a user whose
+        # set-up failed, recorded: the others go on).
+        with contextlib.suppress(threading.BrokenBarrierError):
+            gate.wait()
         began = time.monotonic()
         for thread in threads:
             thread.join()

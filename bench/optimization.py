@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import statistics
 import sys
 import time
@@ -26,27 +25,20 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-os.environ.setdefault("AWS_ACCESS_KEY_ID", "local")
-os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "local")
-os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+from tests.fanout.fake_aws import use_fake_aws  # noqa: E402
+
+use_fake_aws()
 
 from shared.engine import BacktestSettings, run_backtest  # noqa: E402
 from shared.optimizations.sweep import batch_count, batches, evaluate_batch, parameter_grid  # noqa: E402
 from shared.strategy import validate_strategy, with_parameters  # noqa: E402
 from tests.fanout.stack import START_MS, random_walk, start_stack  # noqa: E402
+from tests.fanout.strategies import sma_cross  # noqa: E402
 
 MINUTE_MS = 60_000
 MAP_MAX_CONCURRENCY = 16  # template.yaml's default, which the local stack uses
 SYMBOL = "OPTBENCHUSDT"
-STRATEGY = {
-    "entry_rules": {"operator": "and", "conditions": [
-        {"indicator": "sma", "params": {"period": "$fast"}, "comparator": "crosses_above",
-         "value": {"indicator": "sma", "params": {"period": "$slow"}}}]},
-    "exit_rules": {"operator": "or", "conditions": [
-        {"indicator": "sma", "params": {"period": "$fast"}, "comparator": "crosses_below",
-         "value": {"indicator": "sma", "params": {"period": "$slow"}}}]},
-    "config": {"stop_loss": 2, "take_profit": 4, "parameters": {"fast": 10, "slow": 60}},
-}
+STRATEGY = sma_cross("$fast", "$slow", stop_loss=2, take_profit=4, parameters={"fast": 10, "slow": 60})
 GRID = {"fast": {"start": 5, "stop": 50, "step": 5}, "slow": [60, 90, 120, 150, 200], "config.stop_loss": [1, 2]}
 
 

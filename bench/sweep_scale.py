@@ -47,19 +47,12 @@ from shared.optimizations import estimate  # noqa: E402
 from shared.optimizations.sweep import batch_count, parameter_grid  # noqa: E402
 from shared.strategy import validate_strategy, with_parameters  # noqa: E402
 from tests.fanout.stack import HOUR_MS, START_MS, random_walk, start_stack  # noqa: E402
+from tests.fanout.strategies import sma_cross  # noqa: E402
 
 BARS = 17_520
 SYMBOL = "SWEEPUSDT"
 COMMISSION = 0.1
-STRATEGY = {
-    "entry_rules": {"operator": "and", "conditions": [
-        {"indicator": "sma", "params": {"period": "$fast"}, "comparator": "crosses_above",
-         "value": {"indicator": "sma", "params": {"period": "$slow"}}}]},
-    "exit_rules": {"operator": "or", "conditions": [
-        {"indicator": "sma", "params": {"period": "$fast"}, "comparator": "crosses_below",
-         "value": {"indicator": "sma", "params": {"period": "$slow"}}}]},
-    "config": {"parameters": {"fast": 10, "slow": 200}},
-}
+STRATEGY = sma_cross("$fast", "$slow", parameters={"fast": 10, "slow": 200})
 GRID = {"fast": {"start": 2, "stop": 101, "step": 1}, "slow": {"start": 110, "stop": 1100, "step": 10}}
 
 

@@ -26,13 +26,14 @@ import time
 import traceback
 import urllib.parse
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import boto3
 
 from local.functions import LocalFunction
+from shared.times import iso_utc_ms
 
 log = logging.getLogger("local.aws")
 
@@ -70,7 +71,7 @@ class AwsFront:
         """Run the handler; returns (result, function_error) the way the Invoke API reports it."""
         try:
             return function.invoke(payload), None
-        except Exception as exc:  # noqa: BLE001 - an unhandled handler error is a Lambda result
+        except Exception as exc:  # an unhandled handler error is a Lambda result
             log.exception("function %s failed", function.logical_id)
             error = {
                 "errorMessage": str(exc),
@@ -139,7 +140,7 @@ class AwsFront:
                 else:
                     self._forward(body)
 
-            do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = do_PATCH = _dispatch
+            do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = do_PATCH = _dispatch  # noqa: N815 - http.server naming
 
             def _invoke(self, name: str, body: bytes) -> None:
                 function = front.function(name)
@@ -239,7 +240,7 @@ def _s3_event(region: str, configuration_id: str, bucket: str, key: str, event_n
                 "eventVersion": "2.1",
                 "eventSource": "aws:s3",
                 "awsRegion": region,
-                "eventTime": datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+                "eventTime": iso_utc_ms(datetime.now(UTC)),
                 "eventName": event_name,
                 "userIdentity": {"principalId": "local"},
                 "requestParameters": {"sourceIPAddress": "127.0.0.1"},

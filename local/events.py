@@ -18,7 +18,7 @@ import threading
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import boto3
@@ -87,7 +87,7 @@ def matches(pattern: Any, event: Any) -> bool:
 
 def _event(source: str, detail_type: str, resources: list[str], detail: dict[str, Any]) -> dict[str, Any]:
     return {"version": "0", "id": str(uuid.uuid4()), "detail-type": detail_type, "source": source,
-            "account": ACCOUNT_ID, "time": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "account": ACCOUNT_ID, "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
             "region": REGION, "resources": resources, "detail": detail}
 
 
@@ -151,7 +151,7 @@ class LocalEventBridge:
         while not self._stopped.wait(self.POLL_SECONDS):
             try:
                 self._put_status_changes()
-            except Exception:  # noqa: BLE001 - moto stopping under the poller, or a transient error
+            except Exception:
                 if not self._stopped.is_set():
                     log.exception("polling Step Functions executions failed")
 

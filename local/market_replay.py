@@ -26,9 +26,9 @@ from adapters.connections import ConnectionStore
 from adapters.publisher import publisher_from_env
 from shared.candles import Candles
 from shared.errors import DomainError
-from shared.realtime.events import EventPublisher
 from shared.market_data.query import choose_source, read_series, stored_series
 from shared.market_data.store import CandleStore
+from shared.realtime.events import EventPublisher
 from shared.realtime.market_feed import market_events
 from shared.realtime.protocol import MARKET, parse_channel
 from shared.timeframes import timeframe_ms
@@ -69,7 +69,7 @@ class MarketReplay:
         while not self._stopped.wait(self.interval_s):
             try:
                 self.step()
-            except Exception:  # noqa: BLE001 - a demo feed logs and keeps going
+            except Exception:  # a demo feed logs and keeps going
                 log.exception("market replay step failed")
 
     def step(self) -> dict[str, int]:

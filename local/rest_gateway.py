@@ -22,7 +22,7 @@ import time
 import urllib.parse
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -155,13 +155,13 @@ class RestGateway:
         """The REST API proxy integration event (payload format 1.0)."""
         parts = urllib.parse.urlsplit(raw_path)
         query = urllib.parse.parse_qs(parts.query, keep_blank_values=True)
-        single_headers = {k: v for k, v in headers.items()}
+        single_headers = dict(headers.items())
         multi_headers: dict[str, list[str]] = {}
         for k, v in headers.items():
             multi_headers.setdefault(k, []).append(v)
         content_type = headers.get("Content-Type", "")
         is_text = not body or (any(content_type.startswith(t) for t in _TEXT_TYPES) and is_utf8(body))
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         return {
             "resource": route.resource,
             "path": parts.path,
@@ -264,7 +264,7 @@ class RestGateway:
                 event = gateway.event(route, params, self.command, self.path, self.headers, body, self.client_address[0])
                 try:
                     response = route.function.invoke(event)
-                except Exception:  # noqa: BLE001 - API Gateway's answer to a failed integration
+                except Exception:  # API Gateway's answer to a failed integration
                     log.exception("integration %s failed", route.function.logical_id)
                     self._gateway_response("DEFAULT_5XX", 502, "Internal server error")
                     return

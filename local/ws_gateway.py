@@ -19,7 +19,7 @@ import time
 import urllib.parse
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -148,7 +148,7 @@ class WebSocketGateway:
             "connectionId": connection_id,
             "connectedAt": int((client.connected_at if client else now) * 1000),
             "requestTimeEpoch": int(now * 1000),
-            "requestTime": datetime.now(timezone.utc).strftime("%d/%b/%Y:%H:%M:%S +0000"),
+            "requestTime": datetime.now(UTC).strftime("%d/%b/%Y:%H:%M:%S +0000"),
             "requestId": uuid.uuid4().hex[:16],
             "extendedRequestId": uuid.uuid4().hex[:16],
             "domainName": f"127.0.0.1:{self.port}",
@@ -177,13 +177,13 @@ class WebSocketGateway:
         source_ip = connection.remote_address[0]
         client = _Client(connection, source_ip, request.headers.get("User-Agent", ""))
         query = dict(re.findall(r"[?&]([^=&]+)=([^&]*)", request.path))
-        headers = {k: v for k, v in request.headers.raw_items()}
+        headers = dict(request.headers.raw_items())
         event = self._event(connection_id, "$connect", "CONNECT", client, headers=headers,
                             multiValueHeaders={k: [v] for k, v in headers.items()},
                             queryStringParameters=query or None)
         try:
             result = await self._invoke("$connect", event) or {"statusCode": 200}
-        except Exception:  # noqa: BLE001 - a failing $connect refuses the connection, as on AWS
+        except Exception:  # a failing $connect refuses the connection, as on AWS
             log.exception("$connect failed")
             result = {"statusCode": 500}
         status = int(result.get("statusCode", 200))
@@ -208,7 +208,7 @@ class WebSocketGateway:
                                 disconnectStatusCode=connection.close_code, disconnectReason=connection.close_reason or "")
             try:
                 await self._invoke("$disconnect", event)
-            except Exception:  # noqa: BLE001 - nothing to answer once the socket is gone
+            except Exception:  # nothing to answer once the socket is gone
                 log.exception("$disconnect failed")
 
     async def _route(self, connection_id: str, client: _Client, message: str | bytes) -> None:
@@ -223,7 +223,7 @@ class WebSocketGateway:
         event = self._event(connection_id, route_key, "MESSAGE", client, body=body)
         try:
             result = await self._invoke(route_key, event)
-        except Exception:  # noqa: BLE001 - API Gateway's reply to a failed integration
+        except Exception:  # API Gateway's reply to a failed integration
             log.exception("route %s failed", route_key)
             await client.connection.send(json.dumps({"message": "Internal server error", "connectionId": connection_id}))
             return
@@ -294,7 +294,7 @@ class WebSocketGateway:
             def _gone(self) -> None:
                 self._reply(410, {"message": None, "__type": "GoneException"}, "GoneException")
 
-            def do_POST(self) -> None:  # noqa: N802 - http.server naming
+            def do_POST(self) -> None:  # http.server naming
                 data = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 connection_id = self._connection_id()
                 if connection_id is None:
@@ -304,16 +304,16 @@ class WebSocketGateway:
                 else:
                     self._gone()
 
-            def do_GET(self) -> None:  # noqa: N802
+            def do_GET(self) -> None:
                 client = gateway._clients.get(self._connection_id() or "")
                 if client is None:
                     self._gone()
                     return
-                iso = lambda t: datetime.fromtimestamp(t, timezone.utc).isoformat()  # noqa: E731
+                iso = lambda t: datetime.fromtimestamp(t, UTC).isoformat()  # noqa: E731
                 self._reply(200, {"ConnectedAt": iso(client.connected_at), "LastActiveAt": iso(client.last_active_at),
                                   "Identity": {"SourceIp": client.source_ip, "UserAgent": client.user_agent}})
 
-            def do_DELETE(self) -> None:  # noqa: N802
+            def do_DELETE(self) -> None:
                 if gateway._delete(self._connection_id() or ""):
                     self._reply(204)
                 else:

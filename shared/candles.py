@@ -9,9 +9,11 @@ timestamp in milliseconds).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
+from numpy.typing import ArrayLike, NDArray
 
 PRICE_FIELDS = ("open", "high", "low", "close", "volume")
 
@@ -25,12 +27,12 @@ CANDLE_SCHEMA = pa.schema(
 class Candles:
     """Column arrays of equal length, sorted by `ts`, unique timestamps."""
 
-    ts: np.ndarray  # int64 epoch milliseconds (candle open time, UTC)
-    open: np.ndarray
-    high: np.ndarray
-    low: np.ndarray
-    close: np.ndarray
-    volume: np.ndarray
+    ts: NDArray[Any]  # int64 epoch milliseconds (candle open time, UTC)
+    open: NDArray[Any]
+    high: NDArray[Any]
+    low: NDArray[Any]
+    close: NDArray[Any]
+    volume: NDArray[Any]
 
     def __post_init__(self) -> None:
         n = len(self.ts)
@@ -41,8 +43,14 @@ class Candles:
     def __len__(self) -> int:
         return len(self.ts)
 
+    def rows(self) -> list[tuple[int, float, float, float, float, float]]:
+        """(ts, open, high, low, close, volume) of each candle, in Python numbers."""
+        return list(zip(self.ts.tolist(), self.open.tolist(), self.high.tolist(), self.low.tolist(),
+                        self.close.tolist(), self.volume.tolist(), strict=True))
+
     @classmethod
-    def from_arrays(cls, ts, open, high, low, close, volume) -> Candles:  # noqa: A002 - OHLC names
+    def from_arrays(cls, ts: ArrayLike, open: ArrayLike, high: ArrayLike, low: ArrayLike, close: ArrayLike,
+                    volume: ArrayLike) -> Candles:
         """Build from any array-likes, coercing to the canonical dtypes."""
         return cls(
             ts=np.ascontiguousarray(ts, dtype=np.int64),
@@ -69,7 +77,7 @@ class Candles:
 
     def slice(self, start: int, stop: int) -> Candles:
         """Rows [start, stop) by position (views, no copy)."""
-        return Candles(*(getattr(self, name)[start:stop] for name in ("ts",) + PRICE_FIELDS))
+        return Candles(*(getattr(self, name)[start:stop] for name in ("ts", *PRICE_FIELDS)))
 
     def between(self, start_ms: int | None, end_ms: int | None) -> Candles:
         """Rows with start_ms <= ts < end_ms (either bound optional)."""

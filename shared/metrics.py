@@ -22,21 +22,40 @@ Definitions (percentages in percent; "None" where the quantity is undefined, nev
   365 days; -100 when final is 0; None when it overflows a float (a big gain over hours).
   calmar_ratio = cagr / max_drawdown_percentage (None if 0).
 - exposure = 100 * (closes at which a position is open) / n.
-- buy_and_hold_return = 100 * (last close / first open - 1), no fees.
+- buy_and_hold_return = 100 * (last close / first open - 1), no fees;
+  buy_and_hold_outperformance = total_pnl_percentage - buy_and_hold_return.
+- gross_profit = sum of winning pnl (0 without winners); gross_loss = sum of losing pnl (<= 0);
+  largest_win / largest_loss = pnl of the best / worst closed trade; break_even_trades: pnl == 0;
+  max_consecutive_wins: longest run of winning closed trades; average_trade = expectancy;
+  win_loss_ratio = average_win / |average_loss|; commission_paid = sum of the fees of every
+  trade, open ones included.
+- average_bars_in_trade (_winning_ / _losing_): mean of exit_bar - entry_bar over the closed
+  trades of the set; average_trade_duration: mean of exit_time - entry_time in seconds.
+- sqn = sqrt(N) * mean(pnl) / std(pnl, ddof=1) over the N closed trades (None below 2 or when
+  the deviation is 0); kelly = win_rate/100 - (1 - win_rate/100) / win_loss_ratio.
+- recovery_factor = total_pnl / max_drawdown; ulcer_index = sqrt(mean over every bar of
+  drawdown_percentage_t^2), drawdown_percentage_t = 100 * (peak_t - equity_t) / peak_t;
+  max_run_up = max(equity_t - min(equity_0..t)), max_run_up_percentage = max of that rise in
+  percent of the trough it started from; drawdown durations in bars from the peak to the
+  recovery (to the last bar for a period still open): average_drawdown_duration (None without
+  drawdown) and max_drawdown_duration (0 without).
+- trades_per_day = closed trades / days of data (the span of the candles plus one bar).
+- long / short: {trades, win_rate, total_pnl, profit_factor} of the closed trades of that side.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol
 
 import numpy as np
+from numpy.typing import NDArray
 
 from shared.candles import Candles
 from shared.timeframes import YEAR_MS, bars_per_year, timeframe_ms
 
-
+DAY_MS = 86_400_000
 # Bars per block of the running-peak computation (see _underwater).
 _PEAK_BLOCK = 1024
 # Below this many drawdown periods, troughs are found by one argmin per period (see _first_at_lowest).
@@ -46,9 +65,30 @@ _TROUGH_LOOP_MAX_PERIODS = 500
 class TradeColumns(Protocol):
     """What the metrics read from a trade list (the engine's `Trades` provides it)."""
 
-    entry_bar: np.ndarray
-    exit_bar: np.ndarray  # -1 while open
-    pnl: np.ndarray
+    @property
+    def entry_bar(self) -> NDArray[Any]: ...
+
+    @property
+    def exit_bar(self) -> NDArray[Any]:
+        """-1 while open."""
+
+    @property
+    def pnl(self) -> NDArray[Any]: ...
+
+    @property
+    def entry_time(self) -> NDArray[Any]:
+        """Epoch ms."""
+
+    @property
+    def exit_time(self) -> NDArray[Any]:
+        """Epoch ms, -1 while open."""
+
+    @property
+    def side(self) -> NDArray[Any]:
+        """+1 long / -1 short."""
+
+    @property
+    def fees(self) -> NDArray[Any]: ...
 
 
 @dataclass(frozen=True, eq=False)
@@ -59,11 +99,11 @@ class DrawdownPeriods:
     period; recovery: the first bar back at or above the peak, -1 if the data ended first.
     """
 
-    start: np.ndarray
-    trough: np.ndarray
-    recovery: np.ndarray
-    depth: np.ndarray
-    depth_percentage: np.ndarray
+    start: NDArray[Any]
+    trough: NDArray[Any]
+    recovery: NDArray[Any]
+    depth: NDArray[Any]
+    depth_percentage: NDArray[Any]
 
     def __len__(self) -> int:
         return len(self.start)
@@ -75,7 +115,7 @@ class Drawdown(NamedTuple):
     drawdown_periods: DrawdownPeriods
 
 
-def calculate_drawdown(equity_curve: np.ndarray) -> Drawdown:
+def calculate_drawdown(equity_curve: NDArray[Any]) -> Drawdown:
     """Maximum drawdown (currency and percent of the peak) and every underwater period.
 
     Within one underwater period the peak is constant, so both maxima are maxima over the
@@ -87,7 +127,7 @@ def calculate_drawdown(equity_curve: np.ndarray) -> Drawdown:
     return Drawdown(float(periods.depth.max()), float(periods.depth_percentage.max()), periods)
 
 
-def _underwater(equity: np.ndarray) -> np.ndarray:
+def _underwater(equity: NDArray[Any]) -> NDArray[Any]:
     """equity_t < max(equity_0..t), per bar (never true at bar 0).
 
     A running maximum is a slow sequential pass; it is only needed inside blocks that reach a
@@ -117,7 +157,7 @@ def _underwater(equity: np.ndarray) -> np.ndarray:
     return underwater
 
 
-def _underwater_periods(equity: np.ndarray) -> DrawdownPeriods:
+def _underwater_periods(equity: NDArray[Any]) -> DrawdownPeriods:
     n = len(equity)
     underwater = _underwater(equity)
     changes = np.flatnonzero(underwater[1:] != underwater[:-1]) + 1  # bool: the fast nonzero path
@@ -149,7 +189,7 @@ def _underwater_periods(equity: np.ndarray) -> DrawdownPeriods:
     )
 
 
-def _first_at_lowest(equity: np.ndarray, starts: np.ndarray, lowest: np.ndarray) -> np.ndarray:
+def _first_at_lowest(equity: NDArray[Any], starts: NDArray[Any], lowest: NDArray[Any]) -> NDArray[Any]:
     """First bar of each underwater segment (starts[1::2] .. starts[2::2]) whose equity equals
     the segment's minimum. Few periods: one argmin per period; many: one vectorised pass over the
     curve (a per-bar copy of each segment's minimum), which costs more until periods number in
@@ -166,7 +206,7 @@ def _first_at_lowest(equity: np.ndarray, starts: np.ndarray, lowest: np.ndarray)
     return at_lowest[np.searchsorted(at_lowest, first_under)]
 
 
-def return_ratios(equity_curve: np.ndarray, periods_per_year: float) -> tuple[float | None, float | None]:
+def return_ratios(equity_curve: NDArray[Any], periods_per_year: float) -> tuple[float | None, float | None]:
     """(sharpe_ratio, sortino_ratio) of the per-bar returns r_t = equity_t / equity_{t-1} - 1
     (0 where the previous equity is 0), annualised by sqrt(periods_per_year):
     sharpe = mean(r) / std(r, ddof=1), sortino = mean(r) / sqrt(sum(min(r, 0)^2) / N).
@@ -199,15 +239,15 @@ def return_ratios(equity_curve: np.ndarray, periods_per_year: float) -> tuple[fl
 
 def performance_summary(
     trades: TradeColumns,
-    equity_curve: np.ndarray,
+    equity_curve: NDArray[Any],
     candles: Candles,
     *,
     initial_balance: float,
     timeframe: str,
     drawdown: Drawdown | None = None,
-) -> dict[str, float | int | None]:
-    """The seed's performance_summary plus CAGR, Calmar, exposure, expectancy, average win/loss,
-    max consecutive losses and buy-and-hold return (definitions in the module docstring).
+) -> dict[str, Any]:
+    """The seed's performance_summary plus the engine's full metrics set (definitions in the
+    module docstring).
     `drawdown` may be passed when the caller already computed it for the same curve."""
     equity = np.asarray(equity_curve, dtype=np.float64)
     n = len(equity)
@@ -220,9 +260,14 @@ def performance_summary(
     total_pnl = final - initial_balance
     sharpe, sortino = return_ratios(equity, bars_per_year(timeframe))
     cagr = _cagr(initial_balance, final, candles, timeframe)
-    exposure_bars = int(np.where(closed, trades.exit_bar, n).sum() - trades.entry_bar.sum())
+    # Closes with a position open: the union of the trades' [entry, exit) spans (the legs of a
+    # position closed in parts share their entry).
+    held = np.zeros(n + 1, dtype=np.int64)
+    np.add.at(held, trades.entry_bar, 1)
+    np.add.at(held, np.where(closed, trades.exit_bar, n), -1)
+    exposure_bars = int(np.count_nonzero(np.cumsum(held[:n]) > 0))
 
-    return {
+    summary: dict[str, Any] = {
         "total_trades": len(pnl),
         "winning_trades": len(wins),
         "losing_trades": len(losses),
@@ -245,6 +290,20 @@ def performance_summary(
         "max_consecutive_losses": _longest_run(pnl < 0.0),
         "buy_and_hold_return": 100.0 * (float(candles.close[-1]) / float(candles.open[0]) - 1.0) if len(candles) else None,
     }
+    summary.update(_trade_statistics(trades, closed, pnl))
+    summary.update(_equity_statistics(equity, drawdown, total_pnl))
+    summary["trades_per_day"] = len(pnl) / _days(candles, timeframe) if len(candles) else None
+    summary["long"] = _side_summary(trades, closed, 1)
+    summary["short"] = _side_summary(trades, closed, -1)
+    buy_and_hold = summary["buy_and_hold_return"]
+    summary["buy_and_hold_outperformance"] = (
+        summary["total_pnl_percentage"] - buy_and_hold if buy_and_hold is not None else None
+    )
+    return summary
+
+
+def _days(candles: Candles, timeframe: str) -> float:
+    return (int(candles.ts[-1]) - int(candles.ts[0]) + timeframe_ms(timeframe)) / DAY_MS
 
 
 def _cagr(initial: float, final: float, candles: Candles, timeframe: str) -> float | None:
@@ -259,9 +318,87 @@ def _cagr(initial: float, final: float, candles: Candles, timeframe: str) -> flo
         return None
 
 
-def _longest_run(flags: np.ndarray) -> int:
+def _longest_run(flags: NDArray[Any]) -> int:
     if not flags.any():
         return 0
     padded = np.concatenate(([0], flags.view(np.int8), [0]))
     changes = np.flatnonzero(np.diff(padded))
     return int((changes[1::2] - changes[0::2]).max())
+
+
+def _mean(values: NDArray[Any]) -> float | None:
+    return float(values.mean()) if len(values) else None
+
+
+def _trade_statistics(trades: TradeColumns, closed: NDArray[Any], pnl: NDArray[Any]) -> dict[str, float | int | None]:
+    """The per-trade figures of closed trades (fees: of every trade, open ones included)."""
+    wins, losses = pnl[pnl > 0.0], pnl[pnl < 0.0]
+    average_win, average_loss = _mean(wins), _mean(losses)
+    win_loss_ratio = average_win / -average_loss if average_win is not None and average_loss is not None else None
+    win_rate = len(wins) / len(pnl) if len(pnl) else None
+    held = (trades.exit_bar - trades.entry_bar)[closed]
+    durations = (trades.exit_time - trades.entry_time)[closed] / 1000.0
+    deviation = float(pnl.std(ddof=1)) if len(pnl) > 1 else 0.0
+    return {
+        "gross_profit": float(wins.sum()),
+        "gross_loss": float(losses.sum()),
+        "largest_win": float(pnl.max()) if len(pnl) else None,
+        "largest_loss": float(pnl.min()) if len(pnl) else None,
+        "break_even_trades": int((pnl == 0.0).sum()),
+        "max_consecutive_wins": _longest_run(pnl > 0.0),
+        "average_trade": _mean(pnl),
+        "win_loss_ratio": win_loss_ratio,
+        "commission_paid": float(trades.fees.sum()),
+        "average_bars_in_trade": _mean(held),
+        "average_bars_in_winning_trade": _mean(held[pnl > 0.0]),
+        "average_bars_in_losing_trade": _mean(held[pnl < 0.0]),
+        "average_trade_duration": _mean(durations),
+        "sqn": math.sqrt(len(pnl)) * float(pnl.mean()) / deviation if deviation > 0.0 else None,
+        "kelly": win_rate - (1.0 - win_rate) / win_loss_ratio if win_rate is not None and win_loss_ratio else None,
+    }
+
+
+def _equity_statistics(equity: NDArray[Any], drawdown: Drawdown, total_pnl: float) -> dict[str, float | None]:
+    """Figures of the equity curve: recovery, ulcer index, run-up, drawdown durations."""
+    n = len(equity)
+    if not n:
+        return dict.fromkeys(("recovery_factor", "ulcer_index", "max_run_up", "max_run_up_percentage",
+                              "average_drawdown_duration", "max_drawdown_duration"))
+    # Two running extremes and a few passes over one buffer: this runs on every backtest.
+    ratio = _ratio_to(equity, np.maximum.accumulate(equity))
+    ratio -= 1.0  # minus the drawdown as a fraction of the peak
+    ulcer = 100.0 * math.sqrt(float(np.einsum("i,i->", ratio, ratio)) / n)
+    trough = np.minimum.accumulate(equity)
+    max_run_up_percentage = 100.0 * (float(_ratio_to(equity, trough).max()) - 1.0)
+    np.subtract(equity, trough, out=ratio)
+    periods = drawdown.drawdown_periods
+    durations = np.where(periods.recovery >= 0, periods.recovery, n - 1) - periods.start
+    return {
+        "recovery_factor": total_pnl / drawdown.max_drawdown if drawdown.max_drawdown > 0.0 else None,
+        "ulcer_index": ulcer,
+        "max_run_up": float(ratio.max()),
+        "max_run_up_percentage": max_run_up_percentage,
+        "average_drawdown_duration": _mean(durations),
+        "max_drawdown_duration": int(durations.max()) if len(durations) else 0,
+    }
+
+
+def _ratio_to(values: NDArray[Any], reference: NDArray[Any]) -> NDArray[Any]:
+    """values / reference, 1 where the reference is not positive (a blown account)."""
+    if reference.min() > 0.0:
+        return values / reference
+    out = np.ones(len(values))
+    np.divide(values, reference, out=out, where=reference > 0.0)
+    return out
+
+
+def _side_summary(trades: TradeColumns, closed: NDArray[Any], side: int) -> dict[str, float | int | None]:
+    pnl = trades.pnl[closed & (trades.side == side)]
+    wins, losses = pnl[pnl > 0.0], pnl[pnl < 0.0]
+    gross_loss = -float(losses.sum())
+    return {
+        "trades": len(pnl),
+        "win_rate": 100.0 * len(wins) / len(pnl) if len(pnl) else None,
+        "total_pnl": float(pnl.sum()),
+        "profit_factor": float(wins.sum()) / gross_loss if gross_loss > 0.0 else None,
+    }

@@ -1,4 +1,4 @@
-"""Pages of listings: the seed's page/per_page and Level-2's limit/offset, one meta shape.
+"""Pages of listings: page/per_page or limit/offset, one meta shape.
 
 A request names a window either as `page` (1-based) + `per_page` or as `offset` + `limit`, never
 both; the window size defaults to 20 and is at most 100. Every listing answers with

@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from shared.backtests.model import FAILED, utc_now
+from shared.statuses import FAILED
+from shared.times import utc_now
 
 FAILURE_STATUSES = frozenset({"FAILED", "TIMED_OUT", "ABORTED"})
 ABORTED_ERROR = "States.Aborted"

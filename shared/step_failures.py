@@ -31,7 +31,7 @@ def failure_message(error: str, cause: str, subject: str = "backtest") -> str:
     except (TypeError, ValueError):
         payload = None
     message = payload.get("errorMessage") if isinstance(payload, dict) else None
-    if error in READABLE_ERRORS and message:
+    if error in READABLE_ERRORS and isinstance(message, str) and message:
         return message
     if error == "States.Aborted":
         return f"the {subject}'s execution was stopped before it finished"

@@ -12,16 +12,12 @@ import os
 
 import pytest
 
-os.environ.update(
-    AWS_ACCESS_KEY_ID="testing",
-    AWS_SECRET_ACCESS_KEY="testing",
-    AWS_SESSION_TOKEN="testing",
-    AWS_DEFAULT_REGION="us-east-1",
-    AWS_REGION="us-east-1",
-    POWERTOOLS_TRACE_DISABLED="true",
-    POWERTOOLS_METRICS_NAMESPACE="BacktestService",
-    POWERTOOLS_SERVICE_NAME="backtest-service",
-)
+from tests.fanout.fake_aws import use_fake_aws
+
+# Fixtures of the fakes, for every test module that names them (s3, candle_store, fake_binance, fake_bybit).
+pytest_plugins = ["tests.fakes.binance", "tests.fakes.bybit", "tests.fakes.market_data"]
+
+use_fake_aws()
 
 
 @pytest.fixture(scope="session")
@@ -43,10 +39,42 @@ def moto_server():
     server.stop()
 
 
+def reset_moto(moto_url: str) -> None:
+    """moto keeps its state per process, not per server: clear what earlier tests (or a module's
+    stack) created, so that every stack provisions into an empty AWS."""
+    import urllib.request
+
+    urllib.request.urlopen(urllib.request.Request(f"{moto_url}/moto-api/reset", method="POST")).read()
+
+
+@pytest.fixture(scope="module")
+def stack_candles() -> dict:
+    """The candles a module's `stack` starts with, {(symbol, timeframe): Candles}; a module that
+    needs some overrides this fixture."""
+    return {}
+
+
+@pytest.fixture(scope="module")
+def stack(moto_server, stack_candles):
+    """The local stack of a module (tests.fanout.stack.Stack): the template's functions on the
+    session's moto server, emptied before and after, holding the module's `stack_candles`."""
+    from tests.fanout.stack import start_stack
+
+    reset_moto(moto_server)
+    local, started = start_stack()
+    try:
+        for (symbol, timeframe), candles in stack_candles.items():
+            started.import_candles(symbol, timeframe, candles)
+        yield started
+    finally:
+        local.stop()
+        reset_moto(moto_server)
+
+
 @pytest.fixture
 def aws(moto_server):
     """An empty AWS for this test: the session's moto server, reset first. Yields its URL."""
     import urllib.request
 
     urllib.request.urlopen(urllib.request.Request(f"{moto_server}/moto-api/reset", method="POST")).read()
-    yield moto_server
+    return moto_server

@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from shared.errors import ValidationFailed
 from shared.backtests.batches import backtest_request, entry_id, parse_batch, status_key
+from shared.errors import ValidationFailed
 
 ENTRY = {"strategy_id": "s-1", "symbol": "btcusdt", "timeframe": "1h", "start_time": "2024-01-01T01:00:00+01:00",
          "end_time": "2024-02-01T00:00:00Z", "initial_balance": 10000, "metadata": {"leverage": 2, "chunks": 4}}

@@ -7,13 +7,12 @@ from __future__ import annotations
 
 import json
 import time
-import urllib.request
 
 import boto3
 import pytest
 
 from local.aws_front import _s3_event
-from tests.fanout.stack import HOUR_MS, Stack, random_walk, start_stack
+from tests.fanout.stack import HOUR_MS, Stack, random_walk
 
 pytestmark = pytest.mark.stack
 
@@ -29,20 +28,9 @@ STRATEGY = {
 }
 
 
-def reset_moto(moto_url: str) -> None:
-    urllib.request.urlopen(urllib.request.Request(f"{moto_url}/moto-api/reset", method="POST")).read()
-
-
 @pytest.fixture(scope="module")
-def stack(moto_server):
-    reset_moto(moto_server)
-    local, stack = start_stack()
-    try:
-        stack.import_candles(SYMBOL, "1h", random_walk(5, 1500, HOUR_MS))
-        yield stack
-    finally:
-        local.stop()
-        reset_moto(moto_server)
+def stack_candles() -> dict:
+    return {(SYMBOL, "1h"): random_walk(5, 1500, HOUR_MS)}
 
 
 def entry(strategy_id: str, **overrides) -> dict:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import talib
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -28,7 +29,7 @@ from shared.engine.chunks import (
     warmup_start,
 )
 from shared.engine.positions import MarketData
-from shared.indicators import sma
+from shared.indicators.functions import vwap
 from shared.market_data.funding import FundingRates
 from shared.market_data.symbol_rules import SymbolRules
 from shared.strategy import validate_strategy
@@ -81,12 +82,14 @@ def channel(kind: str) -> tuple[dict, dict]:
                  "value": {"indicator": "sma", "params": {"period": "$fast", "source": "volume"}}}]})
 
 
-def trend_state(kind: str) -> tuple[dict, dict]:
+def trend_state(kind: str, timeframe: str | None = None) -> tuple[dict, dict]:
     """Entry while the close is above the slow average: a state, true on long runs of bars, so
-    candidates are dense and stops make chains diverge (what exercises the replay)."""
+    candidates are dense and stops make chains diverge (what exercises the replay). `timeframe`:
+    the averages on coarser candles."""
     def versus(comparator: str, period: str) -> dict:
+        params = {"period": period} | ({"timeframe": timeframe} if timeframe else {})
         return {"indicator": "price", "params": {}, "comparator": comparator,
-                "value": {"indicator": kind, "params": {"period": period}}}
+                "value": {"indicator": kind, "params": params}}
 
     return {"operator": "and", "conditions": [versus(">", "$slow")]}, {"operator": "or", "conditions": [versus("<", "$fast")]}
 
@@ -96,12 +99,14 @@ def strategies(draw) -> dict:
     fast = draw(st.integers(2, 12))
     slow = draw(st.integers(fast + 1, 40))
     family = draw(st.sampled_from(["sma", "ema", "wma", "rsi", "stoch", "cci", "williams_r", "donchian", "bbands",
-                                   *["trend_sma", "trend_ema"] * 4]))
-    if family in ("sma", "ema", "wma"):
+                                   "keltner", "kama", "trend_sma_5m", *["trend_sma", "trend_ema"] * 4]))
+    if family in ("sma", "ema", "wma", "kama"):
         entry, exit_ = ma_cross(family, fast, slow)
+    elif family == "trend_sma_5m":
+        entry, exit_ = trend_state("sma", "5m")
     elif family.startswith("trend_"):
         entry, exit_ = trend_state(family.removeprefix("trend_"))
-    elif family in ("donchian", "bbands"):
+    elif family in ("donchian", "bbands", "keltner"):
         entry, exit_ = channel(family)
     else:
         low, high = {"rsi": (30, 70), "stoch": (20, 80), "cci": (-100, 100), "williams_r": (-80, -20)}[family]
@@ -306,8 +311,8 @@ def test_plan_chunks_covers_the_range_with_near_equal_chunks():
 
 
 def test_a_finite_window_warm_up_starts_on_the_window_sum_grid():
-    # SMA(10) crosses SMA(50): lookback 51 bars; the prefix sums restart every 2048 bars
-    strategy = validate_strategy({"entry_rules": ma_cross("sma", 10, 50)[0], "exit_rules": ma_cross("sma", 10, 50)[1],
+    # rolling VWAP(10) crosses VWAP(50): lookback 51 bars; the prefix sums restart every 2048 bars
+    strategy = validate_strategy({"entry_rules": ma_cross("vwap", 10, 50)[0], "exit_rules": ma_cross("vwap", 10, 50)[1],
                                   "config": {"parameters": {"fast": 10, "slow": 50}}})
     assert strategy.lookback == 51
     assert warmup_start(strategy, 0) == 0
@@ -315,14 +320,15 @@ def test_a_finite_window_warm_up_starts_on_the_window_sum_grid():
     assert warmup_start(strategy, 2048 + 51) == 2048
     assert warmup_start(strategy, 2048 + 50) == 0  # 2048 + 50 - 51 = 2047 rounds down to 0
     # a window longer than the block: the grid is the next power of two of the lookback
-    long_window = validate_strategy({"entry_rules": ma_cross("sma", 10, 3000)[0], "exit_rules": None,
+    long_window = validate_strategy({"entry_rules": ma_cross("vwap", 10, 3000)[0], "exit_rules": None,
                                      "config": {"stop_loss": 1, "parameters": {"fast": 10, "slow": 3000}}})
     assert warmup_start(long_window, 20_000) == 16_384
 
 
 def test_recursive_filters_and_running_sums_read_from_the_first_bar():
-    for kind in ("ema", "rsi"):
-        entry, exit_ = ma_cross(kind, 5, 20) if kind == "ema" else oscillator(kind, 5, 30, 70)
+    # TA-Lib's SMA too: its running sum carries rounding from the first bar it reads
+    for kind in ("ema", "rsi", "sma"):
+        entry, exit_ = ma_cross(kind, 5, 20) if kind != "rsi" else oscillator(kind, 5, 30, 70)
         strategy = validate_strategy({"entry_rules": entry, "exit_rules": exit_, "config": {"parameters": {"fast": 5, "slow": 20}}})
         assert warmup_start(strategy, 100_000) == 0
     obv = validate_strategy({"entry_rules": channel("donchian")[1], "exit_rules": None,
@@ -333,22 +339,21 @@ def test_recursive_filters_and_running_sums_read_from_the_first_bar():
 def test_why_the_warm_up_keeps_the_grid_window_sums_depend_on_where_the_read_starts():
     # Given prices whose prefix sums round (0.1 is not a binary fraction)
     x = np.full(6000, 0.1) + np.repeat(np.arange(3) * 0.3, 2000)
-    full = sma(x, 10)
-    # Then a read starting on the 2048 grid reproduces every SMA value bit for bit...
-    np.testing.assert_array_equal(sma(x[2048:], 10)[10:], full[2048 + 10:])
+    volume = np.ones(6000)
+    full = vwap(x, volume, 10)
+    # Then a read starting on the 2048 grid reproduces every VWAP value bit for bit...
+    np.testing.assert_array_equal(vwap(x[2048:], volume[2048:], 10)[10:], full[2048 + 10:])
     # ...and one starting elsewhere does not (which flips `>`/`crosses` on flat stretches)
-    assert not np.array_equal(sma(x[2000:], 10)[10:], full[2000 + 10:])
+    assert not np.array_equal(vwap(x[2000:], volume[2000:], 10)[10:], full[2000 + 10:])
 
 
 def test_why_rsi_needs_the_whole_history_a_flat_stretch_keeps_its_old_ratio():
     # Given a rise, then 600 flat bars (longer than RSI(14)'s nominal memory of ~390 bars)
-    from shared.indicators import rsi
-
     x = np.concatenate((100 + np.arange(30.0), np.full(600, 129.0)))
     # The single pass holds RSI at 100 through the flat stretch (gains only, decayed alike)...
-    assert rsi(x, 14)[-1] == 100.0
+    assert talib.RSI(x, 14)[-1] == 100.0
     # ...while a warm-up starting inside the flat stretch sees no gains and no losses: RSI 0
-    assert rsi(x[-450:], 14)[-1] == 0.0
+    assert talib.RSI(x[-450:], 14)[-1] == 0.0
 
 
 def test_a_chunk_refuses_a_window_of_the_wrong_size():

@@ -63,7 +63,7 @@ def expected_trades():
 
 def test_json_output_has_trades_summary_and_drawdowns(files, capsys):
     result = run_json(capsys, "--strategy", files["strategy"], "--candles", files["parquet"], "--commission", "0.1")
-    first_units, first_cash, second_units = expected_trades()
+    first_units, _first_cash, second_units = expected_trades()
     assert set(result) == {"initial_balance", "final_balance", "performance_summary", "trades", "drawdown_periods"}
     first, second = result["trades"]
     assert (first["entry_time"], first["exit_time"]) == ("2024-01-01T02:00:00Z", "2024-01-01T05:00:00Z")
@@ -193,3 +193,22 @@ def test_backtest_console_script_as_a_subprocess(files):
         "line 4: timestamp 2024-01-01T01:00:00Z is out of order: line 3 has 2024-01-01T02:00:00Z "
         "and the file starts in ascending time order"
     )
+
+
+def test_talib_indicators_timeframes_and_the_full_metrics_set(files, capsys):
+    # Given a strategy on TA-Lib's KAMA and the 4h close (coarser than the 1h candles)
+    strategy = {"entry_rules": {"conditions": [
+        {"indicator": "price", "params": {}, "comparator": ">", "value": {"indicator": "kama", "params": {"timeperiod": 2}}},
+        {"indicator": "price", "params": {}, "comparator": ">=", "value": {"indicator": "price", "params": {"timeframe": "4h"}}}]}}
+    path = files["dir"] / "talib.json"
+    path.write_text(json.dumps(strategy))
+    result = run_json(capsys, "--strategy", str(path), "--candles", files["parquet"])
+    summary = result["performance_summary"]
+    for metric in ("sqn", "kelly", "ulcer_index", "max_run_up", "commission_paid", "long", "buy_and_hold_outperformance"):
+        assert metric in summary
+    assert result["trades"] and {"mae", "mfe", "mae_percentage", "mfe_percentage", "bars"} <= set(result["trades"][0])
+    # A condition on a finer timeframe than the candles' is refused, naming it
+    strategy["entry_rules"]["conditions"][1]["value"]["params"]["timeframe"] = "30m"
+    path.write_text(json.dumps(strategy))
+    assert main(["run", "--strategy", str(path), "--candles", files["parquet"]]) == 2
+    assert "condition timeframe 30m must be coarser than the backtest's 1h" in capsys.readouterr().err

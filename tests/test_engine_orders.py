@@ -5,6 +5,8 @@ rules, intrabar paths, both sides. Expected numbers come from the documented for
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import numpy as np
 import pytest
 
@@ -136,6 +138,14 @@ class TestTakeProfitLevels:
                      break_even_after=1)
         legs = result.trades.to_records()
         assert [(r["exit_reason"], r["exit_price"]) for r in legs] == [("take_profit", 102.0), ("stop_loss", 100.0)]
+
+    def test_exposure_counts_a_position_closed_in_legs_once(self):
+        # In the position at the closes of bars 1 and 2 (half sold at bar 2, the rest stopped at bar 3)
+        candles = make_candles(flat(100), (100, 101, 99.5, 100.5), (100.5, 102.5, 100, 102), (101, 101.5, 96, 96.5),
+                               flat(96.5))
+        result = run(candles, signals(5, entries=[0]), take_profit_levels=self.LEVELS, stop_loss=3.0)
+        assert [r["exit_bar"] for r in result.trades.to_records()] == [2, 3]
+        assert result.performance_summary["exposure"] == pytest.approx(100 * 2 / 5)
 
     def test_levels_summing_to_100_close_the_position_at_the_last_one(self):
         candles = make_candles(flat(100), (100, 101.2, 99.8, 101), (101, 103.5, 100.5, 103), flat(103))
@@ -276,7 +286,7 @@ class TestIntrabar:
 
 
 class TestValidation:
-    ENTRY = {"operator": "and", "conditions": [{"indicator": "price", "params": {}, "comparator": ">", "value": 1}]}
+    ENTRY: ClassVar[dict] = {"operator": "and", "conditions": [{"indicator": "price", "params": {}, "comparator": ">", "value": 1}]}
 
     def errors(self, config: dict, **extra) -> dict[str, str]:
         with pytest.raises(ValidationFailed) as failure:

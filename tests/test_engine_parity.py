@@ -43,10 +43,7 @@ def bar_by_bar(candles: Candles, entry, exit_, config: StrategyConfig, fee, leve
         exit_fee = u * (fee + maintenance) * price if liquidation else u * fee * price
         fees = position["entry_fee"] + exit_fee
         pnl = d * u * (price - p) - fees
-        if liquidation and position["all_committed"]:
-            equity = 0.0
-        else:
-            equity = max(0.0, equity + pnl)
+        equity = 0.0 if liquidation and position["all_committed"] else max(0.0, equity + pnl)
         trades.append((position["bar"], t, reason, p, price, u, pnl, fees))
         position = None
 
@@ -65,7 +62,7 @@ def bar_by_bar(candles: Candles, entry, exit_, config: StrategyConfig, fee, leve
                 units = min(most, config.notional / p)
             else:
                 units = min(most, equity * config.risk_percentage / 100 / (p * sl))
-            position = dict(bar=t, entry=p, units=units, entry_fee=units * p * fee, best=p, all_committed=units == most)
+            position = {"bar": t, "entry": p, "units": units, "entry_fee": units * p * fee, "best": p, "all_committed": units == most}
         elif position is not None and pending_exit:
             close_position(t, o[t] * (1 - d * slip), "signal")
         pending_entry = pending_exit = False
@@ -296,9 +293,9 @@ def bar_by_bar_orders(candles: Candles, signals: Signals, config: StrategyConfig
         if units == 0.0:
             skipped += 1
             return False
-        entry = dict(bar=t, price=price, fee=fee, at_open=at_open, weight=weight(price, fee, 0), units=units)
-        pos = dict(side=d, entries=[entry], equity=cash, committed=at_cap, peak=d * price, hit=0, be=False,
-                   left_units=units, total=units, legs=[])
+        entry = {"bar": t, "price": price, "fee": fee, "at_open": at_open, "weight": weight(price, fee, 0), "units": units}
+        pos = {"side": d, "entries": [entry], "equity": cash, "committed": at_cap, "peak": d * price, "hit": 0, "be": False,
+                   "left_units": units, "total": units, "legs": []}
         alive.append(pos)
         return True
 
@@ -319,7 +316,7 @@ def bar_by_bar_orders(candles: Candles, signals: Signals, config: StrategyConfig
                 trail = level if tick is None else d * round(d * level / tick) * tick
         targets = [d * rnd(avg * (1 + d * lv.percent / 100)) for lv in config.take_profit_levels]
         final = math.inf if config.take_profit is None else d * rnd(avg * (1 + d * config.take_profit / 100))
-        return dict(avg=avg, fixed=fixed, liq=liq, adverse=max(fixed, trail), targets=targets, final=final)
+        return {"avg": avg, "fixed": fixed, "liq": liq, "adverse": max(fixed, trail), "targets": targets, "final": final}
 
     def target(lv):
         return lv["targets"][pos["hit"]] if pos["hit"] < len(lv["targets"]) else lv["final"]
@@ -333,7 +330,7 @@ def bar_by_bar_orders(candles: Candles, signals: Signals, config: StrategyConfig
             u = e["units"] * share if len(pos["entries"]) > 1 else units
             realised += d * u * (price - e["price"]) - u * e["price"] * e["fee"] - u * price * fee
         cash += realised
-        pos["legs"].append(dict(bar=t, price=price, fee=fee, reason=reason, at_open=at_open, units=units))
+        pos["legs"].append({"bar": t, "price": price, "fee": fee, "reason": reason, "at_open": at_open, "units": units})
         pos["left_units"] -= units
 
     def finish(t):
@@ -347,19 +344,19 @@ def bar_by_bar_orders(candles: Candles, signals: Signals, config: StrategyConfig
                 if leg["units"] <= 0:
                     continue
                 fees = leg["units"] * (e["price"] * e["fee"] + leg["price"] * leg["fee"])
-                trades.append(dict(entry_bar=e["bar"], exit_bar=leg["bar"], side=d, entry_price=e["price"],
-                                   exit_price=leg["price"], quantity=leg["units"], fees=fees, reason=leg["reason"],
-                                   leg=number + 1, pnl=d * leg["units"] * (leg["price"] - e["price"]) - fees,
-                                   entries=[e], exit_open=leg["at_open"], units_of=lambda _e, u=leg["units"]: u))
+                trades.append({"entry_bar": e["bar"], "exit_bar": leg["bar"], "side": d, "entry_price": e["price"],
+                                   "exit_price": leg["price"], "quantity": leg["units"], "fees": fees, "reason": leg["reason"],
+                                   "leg": number + 1, "pnl": d * leg["units"] * (leg["price"] - e["price"]) - fees,
+                                   "entries": [e], "exit_open": leg["at_open"], "units_of": lambda _e, u=leg["units"]: u})
         else:
             leg = pos["legs"][0]
             q = sum(e["units"] for e in entries)
             cost = sum(e["units"] * e["price"] for e in entries)
             fees = sum(e["units"] * (e["price"] * e["fee"] + leg["price"] * leg["fee"]) for e in entries)
-            trades.append(dict(entry_bar=entries[0]["bar"], exit_bar=leg["bar"], side=d, entry_price=cost / q,
-                               exit_price=leg["price"], quantity=q, fees=fees, reason=leg["reason"], leg=1,
-                               pnl=d * (q * leg["price"] - cost) - fees, entries=entries, exit_open=leg["at_open"],
-                               units_of=lambda e: e["units"]))
+            trades.append({"entry_bar": entries[0]["bar"], "exit_bar": leg["bar"], "side": d, "entry_price": cost / q,
+                               "exit_price": leg["price"], "quantity": q, "fees": fees, "reason": leg["reason"], "leg": 1,
+                               "pnl": d * (q * leg["price"] - cost) - fees, "entries": entries, "exit_open": leg["at_open"],
+                               "units_of": lambda e: e["units"]})
         held["wiped"] = pos["legs"][-1]["reason"] == "liquidation" and len(pos["legs"]) == 1 and pos["committed"]
         pos = None
 
@@ -437,11 +434,11 @@ def bar_by_bar_orders(candles: Candles, signals: Signals, config: StrategyConfig
     def place(t, d):
         nonlocal order
         if order_type == "market":
-            order = dict(side=d, type="market", bar=t + 1)
+            order = {"side": d, "type": "market", "bar": t + 1}
         else:
             off = config.entry_order.offset / 100
             level = rnd(c[t] * (1 - d * off if order_type == "limit" else 1 + d * off))
-            order = dict(side=d, type=order_type, level=level, first=t + 1, last=t + config.entry_order.expire_bars)
+            order = {"side": d, "type": order_type, "level": level, "first": t + 1, "last": t + config.entry_order.expire_bars}
 
     for t in range(n):
         # ---- at the open
@@ -461,8 +458,8 @@ def bar_by_bar_orders(candles: Candles, signals: Signals, config: StrategyConfig
                 units, _ = units_for(k, price, taker, pos["equity"])
                 if units == 0.0:
                     skipped += 1
-                pos["entries"].append(dict(bar=t, price=price, fee=taker, at_open=True, weight=weight(price, taker, k),
-                                           units=units))
+                pos["entries"].append({"bar": t, "price": price, "fee": taker, "at_open": True, "weight": weight(price, taker, k),
+                                           "units": units})
                 pos["total"] += units
                 pos["left_units"] += units
         pending = None

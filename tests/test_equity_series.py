@@ -98,7 +98,7 @@ def test_buy_and_hold_buys_at_the_first_open_and_marks_at_each_close():
     candles = Candles.from_arrays(np.asarray([0, HOUR]), [50.0, 55.0], [56.0, 56.0], [49.0, 39.0], [55.0, 40.0],
                                   [1.0, 1.0])
     assert EquitySeries.of(np.asarray([1000.0, 990.0]), candles, 1000.0).benchmark.tolist() == [1100.0, 800.0]
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError):  # noqa: PT011 - numpy's own shape error
         EquitySeries.of(np.asarray([1000.0]), candles, 1000.0)
 
 

@@ -138,7 +138,7 @@ def test_a_malformed_request_gets_the_api_error_shape(stack, request_bytes, stat
 ])
 def test_the_websocket_gateway_refuses_what_is_not_an_upgrade_in_the_api_error_shape(stack, request_bytes, status,
                                                                                       code):
-    answered, headers, body = _raw_exchange(stack.ws.port, request_bytes)
+    answered, _headers, body = _raw_exchange(stack.ws.port, request_bytes)
     assert answered == status and json.loads(body)["error"]["code"] == code
 
 

@@ -10,7 +10,7 @@ import pytest
 from adapters.binance import PAGE_LIMIT, WEIGHT_SLOWDOWN_AT, BinanceClient, BinanceUnavailable, fetch_historical_data
 from shared.errors import NotFound
 from shared.market_data.validation import validate_candles
-from tests.fakes.binance import FakeBinance, fake_binance  # noqa: F401 - fixture
+from tests.fakes.binance import FakeBinance
 from tests.fakes.market_data import assert_same_candles, random_candles
 
 JAN_2024 = 1_704_067_200_000  # 2024-01-01T00:00:00Z

@@ -25,17 +25,13 @@ from shared.candles import Candles
 from shared.errors import NotFound, ValidationFailed
 from shared.market_data.service import MAX_CANDLE_LIMIT, MarketDataService
 from shared.timeframes import TIMEFRAMES
-from tests.fakes.binance import fake_binance  # noqa: F401 - fixture
-from tests.fakes.bybit import fake_bybit  # noqa: F401 - fixture
-from tests.fakes.market_data import (  # noqa: F401 - fixtures
+from tests.fakes.market_data import (
     CANDLES_BUCKET,
     RecordingPublisher,
     assert_same_candles,
     binance_csv,
-    candle_store,
     object_keys,
     random_candles,
-    s3,
 )
 
 IMPORTS_BUCKET = "test-imports"

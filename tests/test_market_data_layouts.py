@@ -56,7 +56,7 @@ def test_one_date_past_the_12th_decides_the_whole_column():
 
 def test_a_column_mixing_both_layouts_is_refused():
     content = b"Date,Open,High,Low,Close,Volume\n13/04/2024,1,1,1,1,1\n04/13/2024,1,1,1,1,1\n"
-    [(field, message)] = refusal(content)
+    [(_field, message)] = refusal(content)
     assert "mix day-first and month-first" in message and "13/04/2024" in message and "04/13/2024" in message
 
 

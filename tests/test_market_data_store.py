@@ -17,15 +17,13 @@ from shared.market_data.resample import resample
 from shared.market_data.sample import SAMPLE_MARKETS, import_sample_data, sample_series
 from shared.market_data.validation import ImportRejected
 from tests.fakes.counting_fs import counting_filesystem
-from tests.fakes.market_data import (  # noqa: F401 - fixtures
+from tests.fakes.market_data import (
     CANDLES_BUCKET,
     RecordingPublisher,
     assert_same_candles,
     binance_csv,
-    candle_store,
     object_keys,
     random_candles,
-    s3,
 )
 
 MAR_2024 = 1_709_251_200_000  # 2024-03-01T00:00:00Z
@@ -93,15 +91,15 @@ def test_a_file_contradicting_stored_candles_is_rejected_and_writes_nothing(cand
 
 # Each breaks line 6 of a Binance kline CSV: fields are open time, open, high, low, close, volume, ...
 BROKEN_LINE = {
-    "unreadable-number": lambda f: f[:1] + ["n/a"] + f[2:],
+    "unreadable-number": lambda f: [*f[:1], "n/a", *f[2:]],
     "short-row": lambda f: f[:3],
-    "non-finite": lambda f: f[:4] + ["inf"] + f[5:],
-    "zero-price": lambda f: f[:3] + ["0"] + f[4:],
-    "negative-volume": lambda f: f[:5] + ["-1"] + f[6:],
-    "high-below-body": lambda f: f[:2] + [f[3]] + f[3:],
-    "low-above-body": lambda f: f[:3] + [f[2]] + f[4:],
-    "misaligned": lambda f: [str(int(f[0]) + MINUTE)] + f[1:],
-    "conflicting-duplicate": lambda f: [str(int(f[0]) - HOUR)] + f[1:],  # line 5's time, line 6's prices
+    "non-finite": lambda f: [*f[:4], "inf", *f[5:]],
+    "zero-price": lambda f: [*f[:3], "0", *f[4:]],
+    "negative-volume": lambda f: [*f[:5], "-1", *f[6:]],
+    "high-below-body": lambda f: [*f[:2], f[3], *f[3:]],
+    "low-above-body": lambda f: [*f[:3], f[2], *f[4:]],
+    "misaligned": lambda f: [str(int(f[0]) + MINUTE), *f[1:]],
+    "conflicting-duplicate": lambda f: [str(int(f[0]) - HOUR), *f[1:]],  # line 5's time, line 6's prices
 }
 
 
@@ -290,20 +288,6 @@ def reference_resample(candles: Candles, timeframe: str) -> list[tuple]:
     ]
 
 
-def as_rows(candles: Candles) -> list[tuple]:
-    return list(
-        zip(
-            candles.ts.tolist(),
-            candles.open.tolist(),
-            candles.high.tolist(),
-            candles.low.tolist(),
-            candles.close.tolist(),
-            candles.volume.tolist(),
-            strict=True,
-        )
-    )
-
-
 def test_coarser_timeframes_match_an_independent_resampling(candle_store):
     # Given three days of 1m candles from a Friday 22:17 with a 95-minute hole
     candles = random_candles(MAR_2024 - 2 * HOUR + 17 * MINUTE, 3 * 24 * 60, "1m")
@@ -312,7 +296,7 @@ def test_coarser_timeframes_match_an_independent_resampling(candle_store):
     holed = Candles(*(getattr(candles, name)[keep] for name in ("ts", "open", "high", "low", "close", "volume")))
     import_csv(candle_store, holed, "1m")
     for timeframe in ("5m", "15m", "30m", "1h", "4h", "1d", "1w"):
-        actual = as_rows(get_candles(candle_store, "BTCUSDT", timeframe))
+        actual = get_candles(candle_store, "BTCUSDT", timeframe).rows()
         expected = reference_resample(holed, timeframe)
         assert [row[0] for row in actual] == [row[0] for row in expected], timeframe
         np.testing.assert_allclose(np.array(actual), np.array(expected), rtol=1e-12, err_msg=timeframe)

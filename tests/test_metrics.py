@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import statistics
 from types import SimpleNamespace
+from typing import ClassVar
 
 import numpy as np
 import pytest
@@ -22,11 +23,17 @@ def hourly_candles(closes: list[float]) -> Candles:
     return Candles.from_arrays(np.arange(n) * HOUR, closes, closes, closes, closes, np.ones(n))
 
 
-def trades(entry_bar, exit_bar, pnl):
+def trades(entry_bar, exit_bar, pnl, side=None, fees=None):
+    """Trades on hourly bars (times at their bars' opens), long and fee-free unless given."""
+    entry, exit_ = np.array(entry_bar, dtype=np.int64), np.array(exit_bar, dtype=np.int64)
     return SimpleNamespace(
-        entry_bar=np.array(entry_bar, dtype=np.int64),
-        exit_bar=np.array(exit_bar, dtype=np.int64),
+        entry_bar=entry,
+        exit_bar=exit_,
+        entry_time=entry * HOUR,
+        exit_time=np.where(exit_ >= 0, exit_ * HOUR, -1),
+        side=np.array(side if side is not None else [1] * len(entry), dtype=np.int8),
         pnl=np.array(pnl, dtype=float),
+        fees=np.array(fees if fees is not None else [0.0] * len(entry), dtype=float),
     )
 
 
@@ -85,7 +92,7 @@ class TestDrawdown:
 
 class TestSummary:
     # Equity over 6 hourly bars; two closed trades (+300, -100) and one still open
-    CURVE = [1000.0, 1100.0, 1300.0, 1250.0, 1200.0, 1230.0]
+    CURVE: ClassVar[list[float]] = [1000.0, 1100.0, 1300.0, 1250.0, 1200.0, 1230.0]
 
     def summary(self, curve=None, trade_list=None, timeframe="1h"):
         curve = self.CURVE if curve is None else curve
@@ -155,3 +162,94 @@ class TestSummary:
         expected = statistics.mean(returns) / statistics.stdev(returns) * math.sqrt(bars_per_year("1h"))
         assert summary["sharpe_ratio"] == pytest.approx(expected, rel=1e-12)
         assert summary["cagr"] == -100.0
+
+
+class TestFullMetricsSet:
+    """Every issue-14 metric, against formulas written here from their definitions."""
+
+    def test_hand_made_trades_and_curve(self):
+        # Given 6 hourly bars, a curve 1000 -> 1100 -> 990 -> 1045 -> 1200 -> 1150, and four trades:
+        # a long win of 150 (bars 0-2), a short loss of -50 (2-3), a long break-even (3-4), and a
+        # long still open (4-), fees 1, 2, 3, 4
+        curve = np.array([1000.0, 1100.0, 990.0, 1045.0, 1200.0, 1150.0])
+        listed = trades([0, 2, 3, 4], [2, 3, 4, -1], [150.0, -50.0, 0.0, 7.0], side=[1, -1, 1, 1],
+                        fees=[1.0, 2.0, 3.0, 4.0])
+        summary = performance_summary(listed, curve, hourly_candles([100.0] * 6), initial_balance=1000.0,
+                                      timeframe="1h")
+        assert (summary["gross_profit"], summary["gross_loss"]) == (150.0, -50.0)
+        assert (summary["largest_win"], summary["largest_loss"]) == (150.0, -50.0)
+        assert summary["break_even_trades"] == 1 and summary["max_consecutive_wins"] == 1
+        assert summary["average_trade"] == summary["expectancy"] == pytest.approx(100 / 3)
+        assert summary["win_loss_ratio"] == 3.0
+        assert summary["commission_paid"] == 10.0  # the open trade's fee included
+        assert summary["average_bars_in_trade"] == pytest.approx((2 + 1 + 1) / 3)
+        assert (summary["average_bars_in_winning_trade"], summary["average_bars_in_losing_trade"]) == (2.0, 1.0)
+        assert summary["average_trade_duration"] == pytest.approx((2 + 1 + 1) / 3 * 3600)
+        # total pnl 150, max drawdown 1100 -> 990 = 110
+        assert summary["recovery_factor"] == pytest.approx(150 / 110)
+        drawdowns = [0, 0, 10.0, 100 * 55 / 1100, 0, 100 * 50 / 1200]
+        assert summary["ulcer_index"] == pytest.approx(math.sqrt(sum(d * d for d in drawdowns) / 6))
+        pnls = [150.0, -50.0, 0.0]
+        assert summary["sqn"] == pytest.approx(math.sqrt(3) * statistics.mean(pnls) / statistics.stdev(pnls))
+        assert summary["kelly"] == pytest.approx(1 / 3 - (2 / 3) / 3.0)
+        # run-up: from the 990 trough to 1200
+        assert summary["max_run_up"] == 210.0
+        assert summary["max_run_up_percentage"] == pytest.approx(100 * 210 / 990)
+        # drawdown periods: peak bar 1 -> recovered bar 4 (3 bars), peak bar 4 -> still open at bar 5 (1 bar)
+        assert (summary["average_drawdown_duration"], summary["max_drawdown_duration"]) == (2.0, 3)
+        assert summary["trades_per_day"] == pytest.approx(3 / (6 / 24))
+        assert summary["long"] == {"trades": 2, "win_rate": 50.0, "total_pnl": 150.0, "profit_factor": None}
+        assert summary["short"] == {"trades": 1, "win_rate": 0.0, "total_pnl": -50.0, "profit_factor": 0.0}
+        assert summary["buy_and_hold_outperformance"] == pytest.approx(15.0 - 0.0)
+
+    def test_undefined_metrics_are_null(self):
+        summary = performance_summary(trades([], [], []), np.full(4, 1000.0), hourly_candles([100.0] * 4),
+                                      initial_balance=1000.0, timeframe="1h")
+        for name in ("largest_win", "largest_loss", "average_trade", "win_loss_ratio", "average_bars_in_trade",
+                     "average_trade_duration", "recovery_factor", "sqn", "kelly", "average_drawdown_duration"):
+            assert summary[name] is None, name
+        assert (summary["gross_profit"], summary["ulcer_index"], summary["max_drawdown_duration"]) == (0.0, 0.0, 0)
+
+    @pytest.mark.parametrize("seed", [1, 2, 3])
+    def test_random_trades_and_curves(self, seed):
+        rng = np.random.default_rng(seed)
+        n, count = 300, 40
+        curve = 1000.0 * np.exp(np.cumsum(rng.normal(0, 0.01, n)))
+        entry = np.sort(rng.choice(n - 10, count, replace=False))
+        held = rng.integers(0, 10, count)
+        pnl = np.round(rng.normal(0, 10, count), 0)  # whole numbers: some exactly 0
+        side = rng.choice([1, -1], count)
+        fees = rng.uniform(0, 1, count)
+        listed = trades(entry, entry + held, pnl, side=side, fees=fees)
+        summary = performance_summary(listed, curve, hourly_candles(list(np.full(n, 100.0))),
+                                      initial_balance=1000.0, timeframe="1h")
+        values = pnl.tolist()
+        wins, losses = [p for p in values if p > 0], [p for p in values if p < 0]
+        assert summary["gross_profit"] == pytest.approx(sum(wins))
+        assert summary["gross_loss"] == pytest.approx(sum(losses))
+        assert summary["break_even_trades"] == values.count(0.0)
+        longest = current = 0
+        for p in values:
+            current = current + 1 if p > 0 else 0
+            longest = max(longest, current)
+        assert summary["max_consecutive_wins"] == longest
+        ratio = statistics.mean(wins) / abs(statistics.mean(losses))
+        assert summary["win_loss_ratio"] == pytest.approx(ratio)
+        rate = len(wins) / count
+        assert summary["kelly"] == pytest.approx(rate - (1 - rate) / ratio)
+        assert summary["commission_paid"] == pytest.approx(sum(fees))
+        assert summary["average_bars_in_winning_trade"] == pytest.approx(
+            statistics.mean(h for h, p in zip(held.tolist(), values) if p > 0))
+        assert summary["sqn"] == pytest.approx(math.sqrt(count) * statistics.mean(values) / statistics.stdev(values))
+        peak, squares, trough, run_up, run_up_pct = -math.inf, 0.0, math.inf, 0.0, 0.0
+        for value in curve.tolist():
+            peak, trough = max(peak, value), min(trough, value)
+            squares += (100 * (peak - value) / peak) ** 2
+            run_up, run_up_pct = max(run_up, value - trough), max(run_up_pct, 100 * (value - trough) / trough)
+        assert summary["ulcer_index"] == pytest.approx(math.sqrt(squares / n))
+        assert (summary["max_run_up"], summary["max_run_up_percentage"]) == (pytest.approx(run_up),
+                                                                             pytest.approx(run_up_pct))
+        for name, wanted in (("long", 1), ("short", -1)):
+            mine = [p for p, s in zip(values, side.tolist()) if s == wanted]
+            assert summary[name]["trades"] == len(mine)
+            assert summary[name]["total_pnl"] == pytest.approx(sum(mine))

@@ -5,15 +5,18 @@ from __future__ import annotations
 
 import pytest
 
-from tests.fanout.stack import HOUR_MS, random_walk
-from tests.test_optimizations_stack import RANGE, SMA_CROSS, SYMBOL
-from tests.test_optimizations_stack import stack  # noqa: F401 - this module's own stack
+from tests.test_optimizations_stack import (
+    RANGE,
+    SMA_CROSS,
+    SYMBOL,
+    stack_candles,  # noqa: F401 - this module's candles (the stack is conftest's)
+)
 
 pytestmark = pytest.mark.stack
 
 
 @pytest.fixture(scope="module")
-def completed(stack):  # noqa: F811
+def completed(stack):
     user = stack.sign_up()
     strategy = stack.create_strategy(user, SMA_CROSS | {"config": {"stop_loss": 2, "parameters": {"fast": 5, "slow": 30}}})
     created = stack.create_backtest(user, strategy["id"], symbol=SYMBOL, timeframe="1h", initial_balance=10_000, **RANGE)
@@ -24,11 +27,11 @@ def completed(stack):  # noqa: F811
     return user, backtest, trades["data"]
 
 
-def analyse(stack, user, backtest_id: str, **body) -> tuple[int, dict]:  # noqa: F811 - the fixture's name
+def analyse(stack, user, backtest_id: str, **body) -> tuple[int, dict]:
     return stack.request("POST", f"/backtests/{backtest_id}/monte_carlo", user.token, body)
 
 
-def test_a_permutation_of_all_in_trade_returns_keeps_every_final_balance(stack, completed):  # noqa: F811
+def test_a_permutation_of_all_in_trade_returns_keeps_every_final_balance(stack, completed):
     user, backtest, trades = completed
     status, answer = analyse(stack, user, backtest["id"], simulations=2_000, method="trade_permutation", seed=5)
     assert status == 200, answer
@@ -46,7 +49,7 @@ def test_a_permutation_of_all_in_trade_returns_keeps_every_final_balance(stack, 
     assert bands["p5"][-1] == pytest.approx(expected, rel=1e-9) and bands["p50"][0] == 10_000
 
 
-def test_a_bootstrap_is_deterministic_for_a_seed(stack, completed):  # noqa: F811
+def test_a_bootstrap_is_deterministic_for_a_seed(stack, completed):
     user, backtest, _ = completed
     body = {"simulations": 3_000, "method": "trade_bootstrap", "seed": 11, "ruin_threshold": 0.9}
     first, second = analyse(stack, user, backtest["id"], **body)[1], analyse(stack, user, backtest["id"], **body)[1]
@@ -57,7 +60,7 @@ def test_a_bootstrap_is_deterministic_for_a_seed(stack, completed):  # noqa: F81
     assert 0.0 <= first["probability_of_ruin"] <= 1.0
 
 
-def test_bad_requests_and_strangers_are_refused(stack, completed):  # noqa: F811
+def test_bad_requests_and_strangers_are_refused(stack, completed):
     user, backtest, _ = completed
     status, answer = analyse(stack, user, backtest["id"], simulations=10_001)
     assert status == 422 and answer["error"]["details"][0]["field"] == "simulations"
@@ -66,7 +69,7 @@ def test_bad_requests_and_strangers_are_refused(stack, completed):  # noqa: F811
     assert analyse(stack, stack.sign_up("Eve"), backtest["id"])[0] == 404
 
 
-def test_a_block_bootstrap_resamples_the_stored_equity_curve(stack, completed):  # noqa: F811
+def test_a_block_bootstrap_resamples_the_stored_equity_curve(stack, completed):
     user, backtest, _ = completed
     # block = the whole curve: every simulation replays the backtest's own bars
     status, whole = analyse(stack, user, backtest["id"], simulations=20, method="block_bootstrap", block=100_000)

@@ -9,11 +9,11 @@ import itertools
 import pytest
 
 from shared.errors import ValidationFailed
-from shared.optimizations.sweep import parameter_grid, random_combinations, rank, search_space, summary_metrics
 from shared.optimizations.bayesian import ask_round, tell_round
 from shared.optimizations.constraints import parse_constraints
 from shared.optimizations.estimate import LAMBDA_GB_SECOND_USD, batch_seconds, estimate_sweep
 from shared.optimizations.heatmap import heatmap
+from shared.optimizations.sweep import parameter_grid, random_combinations, rank, search_space, summary_metrics
 from shared.optimizations.walk_forward import lay_out, stability
 from tests.test_optimizations import SMA_CROSS, fields_of
 

@@ -8,8 +8,16 @@ import pytest
 
 from adapters.optimization_store import S3OptimizationStore
 from tests.fanout.stack import HOUR_MS, Stack
-from tests.test_optimizations_stack import END_MS, START_MS, create, execution, wait_for
-from tests.test_optimizations_stack import stack, user_and_strategy  # noqa: F401 - this module's own stack
+from tests.test_optimizations_stack import (  # noqa: F401 - the candles of its stack
+    END_MS,
+    START_MS,
+    batch_module,
+    create,
+    execution,
+    stack_candles,
+    user_and_strategy,
+    wait_for,
+)
 
 pytestmark = pytest.mark.stack
 
@@ -104,3 +112,20 @@ def test_the_heatmap_answers_a_metric_over_two_parameters(stack, user_and_strate
             assert answer["values"][j][i] == pytest.approx(max(v for v in cell if v is not None), rel=1e-11)
     status, answer = stack.request("GET", f"/optimizations/{created['id']}/heatmap?x=fast&y=nope", user.token)
     assert status == 422 and answer["error"]["details"][0]["field"] == "y"
+
+
+def test_a_batch_evaluated_again_is_skipped(stack, user_and_strategy, monkeypatch):
+    workflow = batch_module(stack).optimizations()
+    real, again = workflow.evaluate, []
+
+    def twice(optimization_id: str, index: int) -> dict:
+        first = real(optimization_id, index)
+        again.append(real(optimization_id, index))  # as a retried task or a redriven execution would
+        return first
+
+    monkeypatch.setattr(workflow, "evaluate", twice)
+    user, strategy = user_and_strategy
+    created = create(stack, user, strategy["id"])[1]
+    assert wait_for(stack, user, created["id"])["status"] == "completed"
+    assert again == [{"batch": 0, "skipped": "already evaluated"}]
+    assert len(ranking_of(stack, created["id"])) == 18

@@ -7,8 +7,10 @@ from datetime import UTC, datetime
 
 import pytest
 
+from shared.accounts.model import User
 from shared.engine import BacktestSettings, run_backtest
 from shared.errors import ValidationFailed
+from shared.optimizations.service import OptimizationRequest, Optimizations
 from shared.optimizations.sweep import (
     Combination,
     batch_count,
@@ -18,21 +20,12 @@ from shared.optimizations.sweep import (
     parameter_values,
     rank,
 )
-from shared.optimizations.service import OptimizationRequest, Optimizations
-from shared.accounts.model import User
 from shared.strategies.model import Strategy
 from shared.strategy import validate_strategy, with_parameters
 from tests.fanout.stack import HOUR_MS, random_walk
+from tests.fanout.strategies import sma_cross
 
-SMA_CROSS = {
-    "entry_rules": {"operator": "and", "conditions": [
-        {"indicator": "sma", "params": {"period": "$fast"}, "comparator": "crosses_above",
-         "value": {"indicator": "sma", "params": {"period": "$slow"}}}]},
-    "exit_rules": {"operator": "or", "conditions": [
-        {"indicator": "sma", "params": {"period": "$fast"}, "comparator": "crosses_below",
-         "value": {"indicator": "sma", "params": {"period": "$slow"}}}]},
-    "config": {"stop_loss": 2, "parameters": {"fast": 10, "slow": 50}},
-}
+SMA_CROSS = sma_cross("$fast", "$slow", stop_loss=2, parameters={"fast": 10, "slow": 50})
 
 
 def fields_of(error: ValidationFailed) -> list[str]:
@@ -82,8 +75,8 @@ def test_unknown_parameters_and_invalid_combinations_are_named():
         parameter_grid(SMA_CROSS, {"fats": [5], "config.nope.x": [1]}, 10)
     assert fields_of(error.value) == ["parameters.fats", "parameters.config.nope.x"]
     with pytest.raises(ValidationFailed) as error:
-        parameter_grid(SMA_CROSS, {"fast": [1, 5]}, 10)  # an SMA period of 1 is not a period
-    assert error.value.errors[0].message.startswith("combination {'fast': 1} makes the strategy invalid:")
+        parameter_grid(SMA_CROSS, {"fast": [0, 5]}, 10)  # an SMA period of 0 is not a period
+    assert error.value.errors[0].message.startswith("combination {'fast': 0} makes the strategy invalid:")
 
 
 def test_dotted_paths_reach_any_field():
@@ -121,6 +114,25 @@ def test_a_batch_computes_each_shared_indicator_once_and_each_result_is_its_sing
         assert result["params"] == combo.params
         assert result["performance_summary"] == single.performance_summary
         assert result["final_balance"] == single.final_balance
+
+
+def test_a_sweep_over_a_talib_indicator_on_a_coarser_timeframe_ranks_by_a_new_metric():
+    # Given KAMA(timeperiod) on 4h candles against the hourly close, swept over two periods
+    strategy = {"entry_rules": {"conditions": [{"indicator": "price", "params": {}, "comparator": "crosses_above",
+                                                "value": {"indicator": "kama", "params": {"timeperiod": 10,
+                                                                                          "timeframe": "4h"}}}]},
+                "config": {"stop_loss": 2, "take_profit": 3}}
+    candles = random_walk(12, 1500, HOUR_MS)
+    settings = BacktestSettings(timeframe="1h")
+    combos = parameter_grid(strategy, {"entry_rules.conditions[0].value.params.timeperiod": [5, 20]}, 10)
+    results = evaluate_batch(strategy, combos, candles, settings).results
+    # Then each result is its single pass, with the new metrics, and they rank by SQN
+    for combo, result in zip(combos, results):
+        single = run_backtest(validate_strategy(with_parameters(strategy, combo.params)), candles, settings)
+        assert result["performance_summary"] == single.performance_summary
+    ranked = rank(results, "sqn")
+    assert [r["objective_value"] for r in ranked] == sorted((r["performance_summary"]["sqn"] for r in results),
+                                                              reverse=True)
 
 
 def test_ranking_puts_the_best_first_undefined_last_ties_in_grid_order():

@@ -8,46 +8,27 @@ import json
 import sys
 import threading
 import time
-import urllib.request
 
 import pytest
 
 from adapters.optimization_store import S3OptimizationStore
 from shared.engine import BacktestSettings, run_backtest
 from shared.strategy import validate_strategy, with_parameters
-from tests.fanout.stack import HOUR_MS, Stack, StackUser, random_walk, start_stack
+from tests.fanout.stack import HOUR_MS, Stack, StackUser, random_walk
+from tests.fanout.strategies import sma_cross
 
 pytestmark = pytest.mark.stack
 
 SYMBOL = "OPTUSDT"
-SMA_CROSS = {
-    "entry_rules": {"operator": "and", "conditions": [
-        {"indicator": "sma", "params": {"period": "$fast"}, "comparator": "crosses_above",
-         "value": {"indicator": "sma", "params": {"period": "$slow"}}}]},
-    "exit_rules": {"operator": "or", "conditions": [
-        {"indicator": "sma", "params": {"period": "$fast"}, "comparator": "crosses_below",
-         "value": {"indicator": "sma", "params": {"period": "$slow"}}}]},
-    "config": {"stop_loss": 2, "parameters": {"fast": 10, "slow": 50}},
-}
+SMA_CROSS = sma_cross("$fast", "$slow", stop_loss=2, parameters={"fast": 10, "slow": 50})
 RANGE = {"start_time": "2024-01-01T00:00:00Z", "end_time": "2024-03-15T00:00:00Z"}
 START_MS, END_MS = 1_704_067_200_000, 1_710_460_800_000
 GRID = {"fast": [5, 10, 15], "slow": {"start": 30, "stop": 50, "step": 10}, "config.stop_loss": [1, 2]}
 
 
-def reset_moto(moto_url: str) -> None:
-    urllib.request.urlopen(urllib.request.Request(f"{moto_url}/moto-api/reset", method="POST")).read()
-
-
 @pytest.fixture(scope="module")
-def stack(moto_server):
-    reset_moto(moto_server)
-    local, stack = start_stack()
-    try:
-        stack.import_candles(SYMBOL, "1h", random_walk(21, 2000, HOUR_MS))
-        yield stack
-    finally:
-        local.stop()
-        reset_moto(moto_server)
+def stack_candles() -> dict:
+    return {(SYMBOL, "1h"): random_walk(21, 2000, HOUR_MS)}
 
 
 @pytest.fixture
@@ -62,10 +43,12 @@ def create(stack: Stack, user: StackUser, strategy_id: str, **overrides) -> tupl
     return stack.request("POST", "/optimizations", user.token, body)
 
 
-def wait_for(stack: Stack, user: StackUser, optimization_id: str, timeout: float = 60.0) -> dict:
+def wait_for(stack: Stack, user: StackUser, optimization_id: str, timeout: float = 60.0,
+             resource: str = "optimizations") -> dict:
+    """The optimization (or walk-forward) once completed or failed (or as it is at the timeout)."""
     deadline = time.monotonic() + timeout
     while True:
-        status, optimization = stack.request("GET", f"/optimizations/{optimization_id}", user.token)
+        status, optimization = stack.request("GET", f"/{resource}/{optimization_id}", user.token)
         assert status == 200, optimization
         if optimization["status"] in ("completed", "failed") or time.monotonic() > deadline:
             return optimization

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -11,7 +11,7 @@ from local.events import matches
 from shared.run_watchdog import RunWatchdog, execution_error, run_of
 from shared.step_failures import failure_message
 
-NOW = datetime(2024, 6, 1, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2024, 6, 1, 12, 0, tzinfo=UTC)
 
 
 class Runs:
@@ -87,5 +87,5 @@ def test_event_patterns_match_as_eventbridge_content_filters():
     assert not matches(pattern, {"source": "aws.states", "detail": {"status": "SUCCEEDED"}})
     assert not matches(pattern, {"source": "aws.states"})
     assert matches({"resources": ["a"]}, {"resources": ["b", "a"]})
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="does not support the pattern"):
         matches({"source": [{"prefix": "aws."}]}, {"source": "aws.states"})

@@ -12,7 +12,7 @@ import sys
 import threading
 import time
 import urllib.request
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -141,7 +141,7 @@ def test_the_sweep_fails_runs_without_progress_past_the_timeout_and_leaves_the_o
     steps("prepare", lambda event: (release.wait(60), real(event))[1])
     user, stuck = _backtest(stack)
     other, fresh = _backtest(stack)
-    long_ago = (datetime.now(timezone.utc) - timedelta(minutes=61)).strftime("%Y-%m-%dT%H:%M:%S.%f+0000")
+    long_ago = (datetime.now(UTC) - timedelta(minutes=61)).strftime("%Y-%m-%dT%H:%M:%S.%f+0000")
     stack.client("dynamodb").update_item(
         TableName=stack.template.physical_name("BacktestsTable"), Key={"id": {"S": stuck["id"]}},
         UpdateExpression="SET updated_at = :t", ExpressionAttributeValues={":t": {"S": long_ago}})

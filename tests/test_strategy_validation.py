@@ -147,14 +147,14 @@ INVALID = [
     ("unknown group field", {"entry_rules": {"conditions": [cond()], "mode": 1}},
      "entry_rules.mode", "unknown field"),
     ("condition not an object", strategy("rsi < 30"), C0, "must be a condition"),
-    ("unknown indicator", strategy(cond("supertrend")), C0 + ".indicator", "unknown indicator 'supertrend'"),
+    ("unknown indicator", strategy(cond("supertrendz")), C0 + ".indicator", "unknown indicator 'supertrendz'"),
     ("indicator missing", strategy({"comparator": ">", "value": 1}), C0 + ".indicator", "is required"),
     ("unknown condition field", strategy({**cond(), "weight": 2}), C0 + ".weight", "unknown field"),
     ("period not a number", strategy(cond(params={"period": "14"})),
      C0 + ".params.period", "must be a number"),
     ("period a bool", strategy(cond(params={"period": True})), C0 + ".params.period", "must be a number"),
     ("period fractional", strategy(cond(params={"period": 14.5})), C0 + ".params.period", "whole number"),
-    ("period too small", strategy(cond("sma", {"period": 1})), C0 + ".params.period", "between 2 and 100000"),
+    ("period too small", strategy(cond("rsi", {"period": 1})), C0 + ".params.period", "between 2 and 100000"),
     ("period too large", strategy(cond(params={"period": 10**6})), C0 + ".params.period", "between 2"),
     ("period infinite", strategy(cond(params={"period": math.inf})),
      C0 + ".params.period", "must be a number"),
@@ -167,13 +167,19 @@ INVALID = [
     ("source on an HLC indicator", strategy(cond("atr", {"source": "close"}, ">", 1)),
      C0 + ".params.source", "unknown parameter of atr"),
     ("unknown output", strategy(cond("macd", {"output": "hist"}, ">", 0)),
-     C0 + ".params.output", "outputs: line, signal, histogram"),
+     C0 + ".params.output", "outputs: macd, macdsignal, macdhist"),
     ("output of a single-output indicator", strategy(cond(params={"output": "value"})),
      C0 + ".params.output", "unknown parameter"),
     ("macd periods inverted", strategy(cond("macd", {"fast_period": 30, "slow_period": 10}, ">", 0)),
-     C0 + ".params", "fast_period must be less than slow_period"),
-    ("std_dev not positive", strategy(cond("bbands", {"std_dev": 0}, ">", 0)),
-     C0 + ".params.std_dev", "greater than 0"),
+     C0 + ".params", "fastperiod must be less than slowperiod"),
+    ("alias and name both given", strategy(cond("bbands", {"std_dev": 1, "nbdevup": 2}, ">", 0)),
+     C0 + ".params.nbdevup", "already given as std_dev"),
+    ("acceleration out of range", strategy(cond("sar", {"acceleration": -1}, ">", 0)),
+     C0 + ".params.acceleration", "between 0 and"),
+    ("choice not offered", strategy(cond("pivots", {"kind": "demark"}, ">", 0)),
+     C0 + ".params.kind", "must be one of standard, fibonacci, camarilla, woodie"),
+    ("timeframe unknown", strategy(cond("rsi", {"timeframe": "2h"}, ">", 0)),
+     C0 + ".params.timeframe", "must be one of 1m"),
     ("negative offset", strategy(cond(params={"offset": -1})), C0 + ".params.offset", "from 0 to"),
     ("unknown comparator", strategy(cond(comparator="above")),
      C0 + ".comparator", "unknown comparator 'above'"),
@@ -183,10 +189,10 @@ INVALID = [
     ("value an unknown field", strategy(cond(value="price")), C0 + ".value", "unknown price field 'price'"),
     ("value a bool", strategy(cond(value=False)), C0 + ".value", "must be a number"),
     ("value a list", strategy(cond(value=[30])), C0 + ".value", "must be a number"),
-    ("value indicator unknown", strategy(cond(value={"indicator": "kama"})),
+    ("value indicator unknown", strategy(cond(value={"indicator": "kamax"})),
      C0 + ".value.indicator", "unknown indicator"),
     ("value indicator bad period", strategy(cond(value={"indicator": "sma", "params": {"period": 0}})),
-     C0 + ".value.params.period", "between 2"),
+     C0 + ".value.params.period", "between 1"),
     ("value indicator output misplaced", strategy(cond(value={"indicator": "macd", "output": "signal"})),
      C0 + ".value.output", "unknown field"),
     ("unresolved $name in params", strategy(cond(params={"period": "$len"})),
@@ -338,7 +344,7 @@ def test_any_input_gives_a_strategy_or_validation_failed(body) -> None:
     try:
         result = validate_strategy(body)
     except ValidationFailed as failed:
-        assert failed.errors and all(isinstance(e, FieldError) and e.field for e in failed.errors)
+        assert failed.errors and all(isinstance(e, FieldError) and e.field for e in failed.errors)  # noqa: PT017 - hypothesis: either outcome, each checked
     else:
         assert isinstance(result, Strategy)
         evaluates_cleanly(result)
@@ -352,9 +358,14 @@ def valid_indicators(draw) -> dict:
     params: dict = {}
     for param in spec.params:
         if draw(st.booleans()):
-            params[param.name] = draw(st.integers(int(param.minimum), 70) if param.integer else st.floats(0.1, 5))
-    if spec.name == "macd" and params.get("fast_period", 12) >= params.get("slow_period", 26):
-        params["fast_period"], params["slow_period"] = 12, 26
+            if param.choices:
+                params[param.name] = draw(st.sampled_from(param.choices))
+            elif param.integer:
+                params[param.name] = draw(st.integers(int(param.minimum), min(int(param.maximum), 70)))
+            else:
+                params[param.name] = draw(st.floats(param.minimum, min(param.maximum, 5.0)))
+    if spec.name == "macd" and params.get("fastperiod", 12) >= params.get("slowperiod", 26):
+        params["fastperiod"], params["slowperiod"] = 12, 26
     if spec.default_source and draw(st.booleans()):
         params["source"] = draw(st.sampled_from(SOURCES))
     if len(spec.outputs) > 1 and draw(st.booleans()):

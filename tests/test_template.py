@@ -72,7 +72,7 @@ def test_function_folders_do_not_share_top_level_module_names():
     for logical_id, resource in FUNCTIONS.items():
         code_dir = ROOT / resource["Properties"]["CodeUri"]
         for entry in code_dir.iterdir():
-            if entry.suffix == ".py" and entry.stem != "app" or entry.is_dir() and (entry / "__init__.py").exists():
+            if (entry.suffix == ".py" and entry.stem != "app") or (entry.is_dir() and (entry / "__init__.py").exists()):
                 assert entry.stem not in seen, f"{entry.stem} is in {seen.get(entry.stem)} and {logical_id}"
                 seen[entry.stem] = logical_id
 

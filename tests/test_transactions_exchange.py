@@ -19,8 +19,9 @@ import pytest
 from adapters.binance import BinanceClient
 from adapters.binance_account import MY_TRADES_PATH, RECV_WINDOW_MS, BinanceAccountClient
 from shared.errors import ValidationFailed
-from shared.transactions.jobs import COMPLETED, FAILED, ExchangeCredentials, exchange_request_key
-from tests.fakes.binance import FakeBinance, FakeRequest, fake_binance  # noqa: F401 - fixture
+from shared.statuses import COMPLETED, FAILED
+from shared.transactions.jobs import ExchangeCredentials, exchange_request_key
+from tests.fakes.binance import FakeBinance, FakeRequest
 from tests.fakes.market_data import RecordingPublisher
 from tests.test_transactions_imports import (  # noqa: F401 - fixture
     ADA,
@@ -89,7 +90,7 @@ class FakeAccount:
 
 
 @pytest.fixture
-def account(fake_binance) -> FakeAccount:  # noqa: F811 - the fixture
+def account(fake_binance) -> FakeAccount:
     account = FakeAccount(API_KEY, API_SECRET)
     fake_binance.route("GET", MY_TRADES_PATH, account.serve)
     return account
@@ -99,7 +100,7 @@ PAGE = 10  # trades per page in these tests (Binance's 1000 is the client's defa
 
 
 @pytest.fixture
-def stack(aws, transaction_models, fake_binance, monkeypatch) -> Stack:  # noqa: F811 - fixtures
+def stack(aws, transaction_models, fake_binance, monkeypatch) -> Stack:
     monkeypatch.setenv("IDEMPOTENCY_TABLE", IDEMPOTENCY_TABLE)
     client = BinanceAccountClient(BinanceClient(fake_binance.url, sleep=lambda seconds: None), page_limit=PAGE)
     return Stack(transaction_models, RecordingPublisher(), {"binance": client})
@@ -117,7 +118,7 @@ def my_trades_calls(fake: FakeBinance) -> list[dict[str, str]]:
 
 
 # ---------------------------------------------------------------- signed, paged imports
-def test_every_trade_is_imported_through_signed_pages(stack, account, fake_binance):  # noqa: F811
+def test_every_trade_is_imported_through_signed_pages(stack, account, fake_binance):
     account.add_trades("BTCUSDT", 25, first_id=1, start_ms=MAR_1, step_ms=HOUR)
     account.add_trades("ETHUSDT", 3, first_id=1, start_ms=MAR_1, step_ms=DAY)
     job = import_from_exchange(stack, ["btcusdt", "ETHUSDT"])
@@ -137,7 +138,7 @@ def test_every_trade_is_imported_through_signed_pages(stack, account, fake_binan
         "25", "buy", 103.5, 0.25, 0.025125, MAR_1 + 24 * HOUR)
 
 
-def test_pages_ask_for_binances_maximum_of_1000_by_default(fake_binance, account):  # noqa: F811
+def test_pages_ask_for_binances_maximum_of_1000_by_default(fake_binance, account):
     account.add_trades("BTCUSDT", 2, first_id=1, start_ms=MAR_1, step_ms=HOUR)
     client = BinanceAccountClient(BinanceClient(fake_binance.url, sleep=lambda seconds: None))
     assert len(client.my_trades(ExchangeCredentials(API_KEY, API_SECRET), "BTCUSDT", None)) == 2
@@ -152,7 +153,7 @@ def test_importing_the_account_again_adds_only_new_trades(stack, account):
     assert (job.received, job.imported, job.duplicates) == (7, 2, 5)
 
 
-def test_a_start_time_is_found_day_by_day_then_paged_by_id(stack, account, fake_binance):  # noqa: F811
+def test_a_start_time_is_found_day_by_day_then_paged_by_id(stack, account, fake_binance):
     # trades every 6 h from Mar 1; the import asks from Mar 3 12:00 -> the first is id 11 (Mar 3 12:00)
     account.add_trades("BTCUSDT", 40, first_id=1, start_ms=MAR_1, step_ms=6 * HOUR)
     start = datetime.fromtimestamp((MAR_1 + 2 * DAY + 12 * HOUR) / 1000, UTC)
@@ -165,7 +166,7 @@ def test_a_start_time_is_found_day_by_day_then_paged_by_id(stack, account, fake_
     assert [call["fromId"] for call in paged] == ["11", "21", "31", "41"]
 
 
-def test_a_start_time_after_the_last_trade_imports_nothing(stack, account, fake_binance):  # noqa: F811
+def test_a_start_time_after_the_last_trade_imports_nothing(stack, account, fake_binance):
     account.add_trades("BTCUSDT", 4, first_id=1, start_ms=MAR_1, step_ms=HOUR)
     now = time.time() * 1000
     job = import_from_exchange(stack, ["BTCUSDT"], datetime.fromtimestamp((now - 2.5 * DAY) / 1000, UTC))
@@ -173,7 +174,7 @@ def test_a_start_time_after_the_last_trade_imports_nothing(stack, account, fake_
     assert len(my_trades_calls(fake_binance)) == 3  # three day windows up to now, all empty
 
 
-def test_rate_limits_are_waited_out_and_each_retry_is_signed_afresh(stack, account, fake_binance):  # noqa: F811
+def test_rate_limits_are_waited_out_and_each_retry_is_signed_afresh(stack, account, fake_binance):
     account.add_trades("BTCUSDT", 3, first_id=1, start_ms=MAR_1, step_ms=HOUR)
     fake_binance.fail_next(429, times=2, retry_after=1)
     job = import_from_exchange(stack, ["BTCUSDT"])

@@ -18,9 +18,10 @@ from adapters.repositories.transactions import DynamoImportJobRepository, Dynamo
 from adapters.secrets import SecretsManagerVault
 from shared.errors import NotFound, ValidationFailed
 from shared.pagination import PageRequest
+from shared.statuses import COMPLETED, FAILED, RUNNING
 from shared.transactions.history import TransactionHistory
 from shared.transactions.imports import ImportRunner, TransactionImports
-from shared.transactions.jobs import COMPLETED, FAILED, IMPORT_UPDATE_EVENT, RUNNING, file_key
+from shared.transactions.jobs import IMPORT_UPDATE_EVENT, file_key
 from shared.transactions.model import transaction_uuid
 from shared.transactions.ports import TransactionFilters
 from tests.fakes.market_data import RecordingPublisher
@@ -33,12 +34,12 @@ JAN_1 = 1_704_067_200_000
 HOUR = 3_600_000
 
 GENERIC_CSV = (
-    "time,symbol,side,price,quantity,fee,fee_asset,id\n"
-    "2024-01-01T00:00:00Z,BTCUSDT,buy,42000,0.5,21,USDT,1001\n"
-    "2024-01-01T01:00:00Z,ETHUSDT,buy,2200,2,4.4,USDT,2001\n"
-    "2024-01-01T02:00:00Z,BTCUSDT,sell,42500,0.5,21.25,USDT,1002\n"
-    "2024-01-01T03:00:00Z,ETHUSDT,sell,2300,2,4.6,USDT,2002\n"
-).encode()
+    b"time,symbol,side,price,quantity,fee,fee_asset,id\n"
+    b"2024-01-01T00:00:00Z,BTCUSDT,buy,42000,0.5,21,USDT,1001\n"
+    b"2024-01-01T01:00:00Z,ETHUSDT,buy,2200,2,4.4,USDT,2001\n"
+    b"2024-01-01T02:00:00Z,BTCUSDT,sell,42500,0.5,21.25,USDT,1002\n"
+    b"2024-01-01T03:00:00Z,ETHUSDT,sell,2300,2,4.6,USDT,2002\n"
+)
 
 
 def _load(name: str, folder: str):

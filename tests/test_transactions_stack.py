@@ -7,14 +7,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-import urllib.request
 
 import numpy as np
 import pytest
 import websockets
 
 from shared.candles import Candles
-from tests.fanout.stack import HOUR_MS, START_MS, Stack, StackUser, start_stack
+from tests.fanout.stack import HOUR_MS, START_MS, Stack, StackUser
 
 pytestmark = pytest.mark.stack
 
@@ -31,21 +30,10 @@ TRADES_CSV = (
 )
 
 
-def reset_moto(moto_url: str) -> None:
-    urllib.request.urlopen(urllib.request.Request(f"{moto_url}/moto-api/reset", method="POST")).read()
-
-
 @pytest.fixture(scope="module")
-def stack(moto_server):
-    reset_moto(moto_server)
-    local, stack = start_stack()
-    try:
-        stack.import_candles(SYMBOL, "1h", Candles.from_arrays(START_MS + np.arange(12) * HOUR_MS, OPEN, HIGH, LOW,
-                                                               CLOSE, np.ones(12)))
-        yield stack
-    finally:
-        local.stop()
-        reset_moto(moto_server)
+def stack_candles() -> dict:
+    return {(SYMBOL, "1h"): Candles.from_arrays(START_MS + np.arange(12) * HOUR_MS, OPEN, HIGH, LOW, CLOSE,
+                                                         np.ones(12))}
 
 
 def test_import_then_replay_through_the_state_machine_with_events(stack: Stack):
@@ -86,7 +74,7 @@ def test_import_then_replay_through_the_state_machine_with_events(stack: Stack):
     progress = [e["data"]["progress"] for e in events if e["event"] == "backtest:status_update"]
     assert progress == [5, 90, 95, 100]
     # Its backtest and trades are the actual ones
-    status, backtest = stack.request("GET", f"/backtests/{backtest_id}", user.token)
+    _status, backtest = stack.request("GET", f"/backtests/{backtest_id}", user.token)
     actual_pnl = 106.5 - 100.5 - 0.1005 - 0.1065
     assert (backtest["status"], backtest["strategy_name"]) == ("completed", "Transaction replay")
     assert backtest["performance_summary"]["total_pnl"] == pytest.approx(actual_pnl)

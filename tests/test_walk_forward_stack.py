@@ -11,8 +11,15 @@ import pytest
 from shared.engine import BacktestSettings, run_backtest
 from shared.optimizations.sweep import parameter_grid, rank
 from shared.strategy import validate_strategy, with_parameters
-from tests.test_optimizations_stack import SMA_CROSS, START_MS, SYMBOL, execution
-from tests.test_optimizations_stack import stack, user_and_strategy  # noqa: F401 - this module's own stack
+from tests.test_optimizations_stack import (  # noqa: F401 - the candles of its stack
+    SMA_CROSS,
+    START_MS,
+    SYMBOL,
+    execution,
+    stack_candles,
+    user_and_strategy,
+    wait_for,
+)
 
 pytestmark = pytest.mark.stack
 
@@ -28,7 +35,7 @@ def test_a_walk_forward_chooses_on_train_windows_and_trades_them_out_of_sample(s
     status, created = stack.request("POST", "/walk_forwards", user.token, body)
     assert status == 202, created
     assert created["combination_count"] == 8 * 4 and created["step"] == "10d" and created["anchored"] is False
-    assert wait_for_walk_forward(stack, user, created["id"])["status"] == "completed"
+    assert wait_for(stack, user, created["id"], timeout=120, resource="walk_forwards")["status"] == "completed"
     assert execution(stack, created["id"])["status"] == "SUCCEEDED"
     status, walk_forward = stack.request("GET", f"/walk_forwards/{created['id']}", user.token)
     assert status == 200
@@ -82,16 +89,6 @@ def test_a_range_too_short_for_one_window_is_refused(stack, user_and_strategy):
     assert status == 422 and answer["error"]["details"][0]["field"] == "end_time"
     status, answer = stack.request("POST", "/walk_forwards", user.token, body | {"train": "30 days"})
     assert status == 422 and answer["error"]["details"][0]["field"] == "train"
-
-
-def wait_for_walk_forward(stack, user, walk_forward_id: str, timeout: float = 120.0) -> dict:
-    deadline = time.monotonic() + timeout
-    while True:
-        status, found = stack.request("GET", f"/walk_forwards/{walk_forward_id}", user.token)
-        assert status == 200, found
-        if found["status"] in ("completed", "failed") or time.monotonic() > deadline:
-            return found
-        time.sleep(0.1)
 
 
 def iso(epoch_ms: int) -> str:

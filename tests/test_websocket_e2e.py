@@ -25,28 +25,16 @@ from adapters.connections import ConnectionStore
 from adapters.publisher import Delivery, publisher_from_env
 from local.stack import LocalStack
 from shared.realtime.protocol import ConnectionInfo, parse_channel, trade_events
+from tests.conftest import reset_moto
 from tests.fakes.binance import FakeBinance
 from tests.fakes.market_data import random_candles
+from tests.fanout.strategies import sma_cross
 
 pytestmark = pytest.mark.stack
 
 PASSWORD = "correct horse battery"
 RECV_TIMEOUT_S = 10
-STRATEGY = {
-    "name": "SMA 10/50 cross",
-    "entry_rules": {"operator": "and", "conditions": [
-        {"indicator": "sma", "params": {"period": 10}, "comparator": "crosses_above",
-         "value": {"indicator": "sma", "params": {"period": 50}}}]},
-    "exit_rules": {"operator": "or", "conditions": [
-        {"indicator": "sma", "params": {"period": 10}, "comparator": "crosses_below",
-         "value": {"indicator": "sma", "params": {"period": 50}}}]},
-}
-
-
-def reset_moto(moto_url: str) -> None:
-    """moto keeps its state per process, not per server: clear what earlier tests (or this
-    module's stack) created, so every stack provisions into an empty AWS."""
-    urllib.request.urlopen(urllib.request.Request(f"{moto_url}/moto-api/reset", method="POST")).read()
+STRATEGY = {"name": "SMA 10/50 cross", **sma_cross()}
 
 
 @pytest.fixture(scope="module")

@@ -20,9 +20,9 @@ from adapters.repositories.sessions import DynamoSessionRepository
 from local.functions import load_handler
 from local.template import ROOT, Template
 from shared.accounts.auth import new_token, token_digest
-from shared.candles import Candles
 from shared.accounts.model import Session, User
-from shared.backtests.model import utc_now
+from shared.candles import Candles
+from shared.times import utc_now
 from tests.test_websocket_protocol import a_backtest
 
 TABLES = {"ConnectionsTable": "CONNECTIONS_TABLE", "SessionsTable": "SESSIONS_TABLE",

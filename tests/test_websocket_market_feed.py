@@ -10,7 +10,7 @@ import pytest
 from adapters.binance import BinanceClient
 from shared.candles import Candles
 from shared.realtime.market_feed import CLOSE_GRACE_MS, MarketFeed, klines_window, market_events
-from tests.fakes.binance import FakeBinance, fake_binance  # noqa: F401 - fixture
+from tests.fakes.binance import FakeBinance
 
 MINUTE, HOUR = 60_000, 3_600_000
 
@@ -84,7 +84,7 @@ class RecordingPublisher:
         self.events.append((channel, event, data))
 
 
-def test_a_poll_publishes_each_market_channel_and_skips_one_that_fails(fake_binance: FakeBinance):  # noqa: F811
+def test_a_poll_publishes_each_market_channel_and_skips_one_that_fails(fake_binance: FakeBinance):
     fake_binance.add_klines("BTCUSDT", "1m", candles("2024-03-01T11:59:00", "2024-03-01T12:00:00"))
     fake_binance.add_klines("ETHUSDT", "1h", candles("2024-03-01T11:00:00", "2024-03-01T12:00:00", step=HOUR))
     publisher = RecordingPublisher()
@@ -103,7 +103,7 @@ def test_a_poll_publishes_each_market_channel_and_skips_one_that_fails(fake_bina
     assert (int(request.params["startTime"]), int(request.params["endTime"])) == (start, end - 1)
 
 
-def test_a_channel_without_klines_in_the_window_publishes_nothing(fake_binance: FakeBinance):  # noqa: F811
+def test_a_channel_without_klines_in_the_window_publishes_nothing(fake_binance: FakeBinance):
     fake_binance.add_klines("BTCUSDT", "1d", candles("2020-01-01T00:00:00", step=24 * HOUR))
     publisher = RecordingPublisher()
     feed = MarketFeed(BinanceClient(fake_binance.url, max_attempts=1), publisher, clock=lambda: ms("2024-03-01T12:00:30") / 1000)

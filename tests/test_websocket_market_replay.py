@@ -33,7 +33,7 @@ def subscribe(connections: ConnectionStore, *channels: str) -> None:
         connections.subscribe("c1", parse_channel(channel), "u1", connection.expires_at)
 
 
-def test_each_tick_replays_the_next_stored_candle_on_each_subscribed_channel(store, dynamodb):  # noqa: F811
+def test_each_tick_replays_the_next_stored_candle_on_each_subscribed_channel(store, dynamodb):
     candles = random_candles(JAN_2024, 3, "1h")
     store.commit("BTCUSDT", "1h", None, {"2024-01": candles})
     connections = ConnectionStore(dynamodb, TABLE)
@@ -59,7 +59,7 @@ def test_each_tick_replays_the_next_stored_candle_on_each_subscribed_channel(sto
         "2024-01-01T00:00:00Z", "2024-01-01T01:00:00Z"]
 
 
-def test_coarser_channels_replay_resampled_candles_of_the_latest_window(store, dynamodb):  # noqa: F811
+def test_coarser_channels_replay_resampled_candles_of_the_latest_window(store, dynamodb):
     minutes = random_candles(JAN_2024, 60 * 24 * 2, "1m")  # two days of 1m
     store.commit("ETHUSDT", "1m", None, {"2024-01": minutes})
     connections = ConnectionStore(dynamodb, TABLE)
@@ -74,7 +74,7 @@ def test_coarser_channels_replay_resampled_candles_of_the_latest_window(store, d
     assert first_closed["high"] == minutes.high[:240].max()
 
 
-def test_a_channel_without_stored_candles_gets_nothing(store, dynamodb):  # noqa: F811
+def test_a_channel_without_stored_candles_gets_nothing(store, dynamodb):
     connections = ConnectionStore(dynamodb, TABLE)
     subscribe(connections, "market:DOGEUSDT:1m")
     publisher = RecordingPublisher()

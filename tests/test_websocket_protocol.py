@@ -11,6 +11,8 @@ import numpy as np
 import pytest
 
 from shared.accounts.auth import Unauthenticated
+from shared.accounts.model import User
+from shared.backtests.model import Backtest
 from shared.errors import ValidationFailed
 from shared.realtime.protocol import (
     MAX_MESSAGE_BYTES,
@@ -28,8 +30,6 @@ from shared.realtime.protocol import (
     sampled_trade_indices,
     trade_events,
 )
-from shared.accounts.model import User
-from shared.backtests.model import Backtest
 
 ALICE = User("u-alice", "alice@example.com", "Alice", datetime(2024, 1, 1, tzinfo=UTC))
 BOB = User("u-bob", "bob@example.com", "Bob", datetime(2024, 1, 1, tzinfo=UTC))

@@ -14,7 +14,6 @@ import json
 import sys
 import threading
 import time
-import urllib.request
 from datetime import datetime
 
 import pytest
@@ -23,39 +22,20 @@ import websockets
 from adapters.workflow import TransientError
 from shared.engine import BacktestSettings, run_backtest
 from shared.strategy import validate_strategy
-from tests.fanout.stack import HOUR_MS, Stack, random_walk, start_stack
+from tests.fanout.stack import HOUR_MS, Stack, random_walk
+from tests.fanout.strategies import sma_cross
 
 pytestmark = pytest.mark.stack
 
 SYMBOL = "TESTUSDT"
 BARS = 3000
-SMA_CROSS = {
-    "entry_rules": {"operator": "and", "conditions": [
-        {"indicator": "sma", "params": {"period": 10}, "comparator": "crosses_above",
-         "value": {"indicator": "sma", "params": {"period": 50}}}]},
-    "exit_rules": {"operator": "or", "conditions": [
-        {"indicator": "sma", "params": {"period": 10}, "comparator": "crosses_below",
-         "value": {"indicator": "sma", "params": {"period": 50}}}]},
-    "config": {"stop_loss": 2, "take_profit": 4, "trailing_stop": 3},
-}
+SMA_CROSS = sma_cross(stop_loss=2, take_profit=4, trailing_stop=3)
 RANGE = {"start_time": "2024-01-01T00:00:00Z", "end_time": "2024-04-15T00:00:00Z"}
 
 
-def reset_moto(moto_url: str) -> None:
-    """moto's state is per process: start from (and leave) an empty AWS for the other modules."""
-    urllib.request.urlopen(urllib.request.Request(f"{moto_url}/moto-api/reset", method="POST")).read()
-
-
 @pytest.fixture(scope="module")
-def stack(moto_server):
-    reset_moto(moto_server)
-    local, stack = start_stack()
-    try:
-        stack.import_candles(SYMBOL, "1h", random_walk(7, BARS, HOUR_MS))
-        yield stack
-    finally:
-        local.stop()
-        reset_moto(moto_server)
+def stack_candles() -> dict:
+    return {(SYMBOL, "1h"): random_walk(7, BARS, HOUR_MS)}
 
 
 @pytest.fixture

@@ -23,13 +23,16 @@ from adapters.run_store import S3RunStore
 from adapters.workflow import TransientError, step_errors
 from local.resources import provision
 from local.template import Template
+from shared.backtests.model import Backtest
+from shared.backtests.workflow import BacktestNotRunning, BacktestWorkflow, RunPlan
 from shared.engine import BacktestSettings, run_backtest
 from shared.errors import FieldError, NotFound, ValidationFailed
+from shared.ids import new_id
 from shared.market_data.store import month_index, month_name
-from shared.backtests.workflow import BacktestNotRunning, BacktestWorkflow, RunPlan
+from shared.statuses import PENDING
 from shared.step_failures import failure_message
-from shared.backtests.model import PENDING, Backtest, new_id, utc_now
 from shared.strategy import validate_strategy
+from shared.times import utc_now
 from tests.fanout.stack import HOUR_MS, START_MS, random_walk
 
 TEMPLATE = Template.load()
@@ -250,19 +253,16 @@ def _client_error(code: str, status: int) -> ClientError:
     (KeyError("close"), KeyError),
 ])
 def test_step_errors_name_what_the_state_machine_retries(raised, expected):
-    with pytest.raises(expected):
-        with step_errors():
-            raise raised
+    with pytest.raises(expected), step_errors():
+        raise raised
 
 
 def test_step_errors_carry_a_domain_errors_details_in_its_message():
-    with pytest.raises(ValidationFailed) as caught:
-        with step_errors():
-            raise ValidationFailed("invalid strategy", [FieldError("config.stop_loss", "must be greater than 0")])
+    with pytest.raises(ValidationFailed) as caught, step_errors():
+        raise ValidationFailed("invalid strategy", [FieldError("config.stop_loss", "must be greater than 0")])
     assert str(caught.value) == "invalid strategy (config.stop_loss: must be greater than 0)"
-    with pytest.raises(BacktestNotRunning):
-        with step_errors():
-            raise BacktestNotRunning("backtest b is cancelled")
+    with pytest.raises(BacktestNotRunning), step_errors():
+        raise BacktestNotRunning("backtest b is cancelled")
 
 
 # ---------------------------------------------------------------- orders and costs through the steps

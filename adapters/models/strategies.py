@@ -49,6 +49,8 @@ class StrategyItem(Model):
     entry_rules = JSONAttribute()
     exit_rules = JSONAttribute()
     config = JSONAttribute()
+    short_entry_rules = JSONAttribute(null=True)  # config.direction both
+    short_exit_rules = JSONAttribute(null=True)
     is_active = BooleanAttribute()
     is_public = BooleanAttribute()
     public_listing = UnicodeAttribute(null=True)  # PUBLIC_LISTING when is_public, else absent

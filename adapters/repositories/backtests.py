@@ -7,8 +7,9 @@ from typing import Any
 
 from adapters.models.backtests import BacktestItem, OwnerIndex, TradeKeyIndex
 from adapters.repositories.runs import RunRepository
-from shared.backtests.model import CANCELLED, COMPLETED, PENDING, RUNNING, Backtest, BacktestSummary
+from shared.backtests.model import Backtest, BacktestSummary
 from shared.backtests.trade_ids import trade_key
+from shared.statuses import CANCELLED, COMPLETED, PENDING, RUNNING
 
 _SUMMARY_FIELDS = (
     "id", "owner_id", "strategy_id", "strategy_name", "symbol", "timeframe", "start_time", "end_time",

@@ -9,7 +9,7 @@ from typing import Any
 from adapters.models.optimizations import OptimizationItem, OwnerIndex
 from adapters.repositories.runs import RunRepository
 from shared.optimizations.service import Optimization
-from shared.backtests.model import COMPLETED, RUNNING
+from shared.statuses import COMPLETED, RUNNING
 
 _FIELDS = tuple(field.name for field in fields(Optimization))
 _INTEGERS = ("max_combinations", "combination_count", "progress", "min_trades")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from pynamodb.exceptions import UpdateError
 
@@ -21,7 +21,7 @@ class DynamoRateLimitCounter:
         item = model(key)
         try:
             item.update(
-                actions=[model.hits.add(1), model.expires_at.set(datetime.fromtimestamp(expires_at, timezone.utc))],
+                actions=[model.hits.add(1), model.expires_at.set(datetime.fromtimestamp(expires_at, UTC))],
                 condition=model.hits.does_not_exist() | (model.hits < limit),
             )
         except UpdateError as error:

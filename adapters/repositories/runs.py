@@ -17,7 +17,7 @@ from pynamodb.exceptions import DoesNotExist, UpdateError
 from pynamodb.expressions.update import Action
 
 from adapters.repositories.binding import condition_failed, update_in_status
-from shared.backtests.model import FAILED, PENDING, RUNNING
+from shared.statuses import FAILED, PENDING, RUNNING
 
 R = TypeVar("R")
 

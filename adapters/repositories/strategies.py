@@ -31,7 +31,8 @@ class DynamoStrategyRepository:
         except DoesNotExist:
             return None
         summary = _summary(item)
-        return Strategy(**vars(summary), entry_rules=item.entry_rules, exit_rules=item.exit_rules, config=item.config)
+        return Strategy(**vars(summary), entry_rules=item.entry_rules, exit_rules=item.exit_rules, config=item.config,
+                        short_entry_rules=item.short_entry_rules, short_exit_rules=item.short_exit_rules)
 
     def replace(self, strategy: Strategy) -> None:
         try:
@@ -59,7 +60,8 @@ class DynamoStrategyRepository:
         return self._model(
             strategy.id, owner_id=strategy.owner_id, name=strategy.name, description=strategy.description,
             strategy_type=strategy.strategy_type, entry_rules=strategy.entry_rules, exit_rules=strategy.exit_rules,
-            config=strategy.config, is_active=strategy.is_active, is_public=strategy.is_public,
+            config=strategy.config, short_entry_rules=strategy.short_entry_rules,
+            short_exit_rules=strategy.short_exit_rules, is_active=strategy.is_active, is_public=strategy.is_public,
             public_listing=PUBLIC_LISTING if strategy.is_public else None,
             created_at=strategy.created_at, updated_at=strategy.updated_at,
         )

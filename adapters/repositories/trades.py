@@ -203,8 +203,22 @@ def _trade_tables(trades: Any, created_at: datetime) -> tuple[pa.Table, pa.Table
         "exit_reason": labels(np.asarray(trades.exit_reason, dtype=np.int8), list(EXIT_REASONS)),
         "funding": floats(trades.funding),
         "leg": pa.array(np.asarray(trades.leg, dtype=np.int16)),
+        **_excursion_columns(trades),
     }).replace_schema_metadata({_CREATED_AT: created_at.isoformat().encode()})
     return table, pa.table({"side": side, "result": result})
+
+
+def _excursion_columns(trades: Any) -> dict[str, pa.Array]:
+    """mae / mfe (price and percent) and bars, when the engine computed them."""
+    import numpy as np
+    import pyarrow as pa
+
+    if getattr(trades, "mae", None) is None:
+        return {}
+    mae_percentage, mfe_percentage = trades.excursion_percentages()
+    columns = {"mae": trades.mae, "mfe": trades.mfe, "mae_percentage": mae_percentage, "mfe_percentage": mfe_percentage}
+    return {name: pa.array(np.asarray(values, dtype=np.float64)) for name, values in columns.items()} | {
+        "bars": pa.array(np.asarray(trades.bars, dtype=np.int64))}
 
 
 def _read_rows(parquet: pq.ParquetFile, backtest_id: str, rows: list[int]) -> list[Trade]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Collection, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -27,6 +27,7 @@ from adapters.models.transactions import (
 from adapters.repositories.binding import condition_failed
 from adapters.repositories.trades import result_prefixes
 from shared.errors import FieldError
+from shared.times import datetime_of_ms
 from shared.transactions.jobs import ImportJob, ReplayRecord
 from shared.transactions.model import Transaction
 from shared.transactions.ports import TransactionFilters
@@ -34,9 +35,6 @@ from shared.transactions.ports import TransactionFilters
 WRITE_WORKERS = 8
 BATCH_GET_KEYS = 100
 
-
-def _datetime(epoch_ms: int) -> datetime:
-    return datetime.fromtimestamp(epoch_ms / 1000, tz=timezone.utc)
 
 
 def _epoch_ms(moment: datetime) -> int:
@@ -115,7 +113,7 @@ class DynamoTransactionRepository:
         return self._model(
             t.owner_id, t.id, exchange=t.exchange, transaction_id=t.transaction_id, symbol=t.symbol, side=t.side,
             price=t.price, quantity=t.quantity, fee=t.fee, fee_asset=t.fee_asset,
-            transaction_time=_datetime(t.time_ms), transaction_type=t.transaction_type, import_id=t.import_id,
+            transaction_time=datetime_of_ms(t.time_ms), transaction_type=t.transaction_type, import_id=t.import_id,
             is_replayed=t.is_replayed, created_at=t.created_at,
         )
 

@@ -6,8 +6,8 @@ from pynamodb.exceptions import DoesNotExist, PutError
 
 from adapters.models.users import UserItem
 from adapters.repositories.binding import condition_failed
-from shared.errors import Conflict
 from shared.accounts.model import Account, User
+from shared.errors import Conflict
 
 
 class DynamoUserRepository:

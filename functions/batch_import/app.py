@@ -13,6 +13,7 @@ import functools
 import urllib.parse
 from typing import Any
 
+import boto3
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
@@ -30,7 +31,7 @@ def _batches() -> BacktestBatches:
 
 @functools.cache
 def _once_per_record() -> OncePerRecord:
-    return OncePerRecord(_run_record)
+    return OncePerRecord.from_env(_run_record, boto3.client("dynamodb"))
 
 
 def _run_record(record: dict[str, Any], batches: BacktestBatches) -> dict[str, Any]:

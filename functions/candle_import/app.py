@@ -11,14 +11,15 @@ from __future__ import annotations
 import functools
 from typing import Any
 
+import boto3
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from adapters.candle_store import market_data_service_from_env
 from adapters.publisher import publisher_from_env
 from adapters.s3_events import OncePerRecord
-from shared.realtime.events import EventPublisher
 from shared.market_data.service import MarketDataService
+from shared.realtime.events import EventPublisher
 
 logger = Logger()
 
@@ -35,7 +36,7 @@ def _service() -> MarketDataService:
 
 @functools.cache
 def _once_per_record() -> OncePerRecord:
-    return OncePerRecord(_import_record)
+    return OncePerRecord.from_env(_import_record, boto3.client("dynamodb"))
 
 
 def _import_record(record: dict[str, Any], market_data: MarketDataService) -> dict[str, Any] | None:

@@ -50,7 +50,7 @@ def _runner() -> ImportRunner:
 
 @functools.cache
 def _once_per_record() -> OncePerRecord:
-    return OncePerRecord(_import_record)
+    return OncePerRecord.from_env(_import_record, boto3.client("dynamodb"))
 
 
 def _import_record(record: dict[str, Any], runner: ImportRunner) -> dict[str, Any] | None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 import os
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import boto3
 from aws_lambda_powertools import Logger, Tracer
@@ -24,8 +24,9 @@ from adapters.repositories.backtests import DynamoBacktestRepository
 from adapters.repositories.binding import bind
 from adapters.repositories.sessions import DynamoSessionRepository
 from adapters.repositories.users import DynamoUserRepository
-from shared.realtime.protocol import ChannelService, ConnectionInfo, encode
 from shared.accounts.service import Accounts
+from shared.realtime.protocol import ChannelService, ConnectionInfo, encode
+from shared.times import datetime_of_ms
 
 logger = Logger()
 tracer = Tracer()
@@ -50,7 +51,7 @@ def _channels() -> ChannelService:
 
 
 def _connection(request: dict) -> ConnectionInfo:
-    connected_at = datetime.fromtimestamp(request["connectedAt"] / 1000, UTC)
+    connected_at = datetime_of_ms(request["connectedAt"])
     return ConnectionInfo(request["connectionId"], connected_at)
 
 

@@ -3,7 +3,8 @@
 pyarrow's wheel unpacks to ~170 MB; the service uses its core, compute, dataset (with acero),
 Parquet and S3 filesystem only. Like the AWS SDK for pandas layer, drop Flight, Gandiva,
 the Substrait bindings, C++ headers, Cython sources and every package's tests; and the SQL
-storage packages Optuna installs (SQLAlchemy, Alembic, Mako), which journal storage never loads.
+storage packages Optuna installs (SQLAlchemy, Alembic, Mako), which journal storage never loads;
+and TA-Lib's generated C and Cython sources.
 `tests/test_packaging.py` imports every handler from the built layers alone, so a library
 stripped here that something still links fails the suite.
 """
@@ -47,6 +48,12 @@ UNUSED = [
     "Mako-*.dist-info",
     "mako-*.dist-info",
     "bin",
+    # TA-Lib's wrapper ships its generated C (20 MB) and Cython sources beside the built module.
+    "talib/*.c",
+    "talib/*.pxi",
+    "talib/*.pyx",
+    "talib/*.pxd",
+    "talib/*.pyi",
 ]
 
 

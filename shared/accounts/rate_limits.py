@@ -1,4 +1,4 @@
-"""Request rate limits (seed §5): fixed one-minute windows counted in a shared store.
+"""Request rate limits: fixed one-minute windows counted in a shared store.
 
 Each request counts against exactly one category, the most specific that applies:
 `auth` (sign-up, sign-in, sign-out: 20/min per client IP), `backtest_creation` (POST of a
@@ -16,8 +16,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
-from shared.errors import DomainError
 from shared.accounts.ports import RateLimitCounter
+from shared.errors import DomainError
 
 AUTH, GENERAL, MARKET_DATA, BACKTEST_CREATION = "auth", "general", "market_data", "backtest_creation"
 WINDOW_SECONDS = 60

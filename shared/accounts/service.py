@@ -8,10 +8,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from shared.accounts.auth import PasswordHasher, Unauthenticated, new_token, token_digest
-from shared.errors import Conflict, FieldError, ValidationFailed
-from shared.accounts.ports import SessionRepository, UserRepository
 from shared.accounts.model import Account, Session, User
-from shared.backtests.model import new_id, utc_now
+from shared.accounts.ports import SessionRepository, UserRepository
+from shared.errors import Conflict, FieldError, ValidationFailed
+from shared.ids import new_id
+from shared.times import utc_now
 
 MIN_PASSWORD_LENGTH = 10
 MAX_PASSWORD_LENGTH = 1024

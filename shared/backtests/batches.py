@@ -24,15 +24,16 @@ import math
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any, Protocol
 
 from shared import json_limits
-from shared.errors import FieldError, NotFound, ValidationFailed
-from shared.backtests.service import BacktestMetadata, BacktestRequest, Backtests
 from shared.accounts.ports import UserRepository
-from shared.backtests.model import FAILED, utc_now
+from shared.backtests.service import BacktestMetadata, BacktestRequest, Backtests
+from shared.errors import FieldError, NotFound, ValidationFailed
+from shared.statuses import FAILED
 from shared.timeframes import TIMEFRAMES
+from shared.times import iso_utc_ms, to_millisecond, utc_now
 
 BATCHES_PREFIX = "imports/batches/"
 STATUS_PREFIX = "imports/batch-status/"
@@ -84,7 +85,7 @@ class BacktestBatches:
                 started = sum(1 for result in results if result["status"] == "started")
                 status |= {"status": "done", "owner_id": account.user.id, "started": started,
                            "invalid": len(results) - started, "entries": results}
-        status["processed_at"] = self.clock().isoformat().replace("+00:00", "Z")
+        status["processed_at"] = iso_utc_ms(self.clock())
         self.inbox.put_status(status_key(key), status)
         return status
 
@@ -137,7 +138,7 @@ def parse_batch(content: bytes) -> tuple[str, list[Any]]:
     errors += [FieldError(name, "unknown field (allowed: owner, backtests)") for name in unknown]
     if errors:
         raise ValidationFailed("invalid batch", errors)
-    return owner, entries
+    return document["owner"], document["backtests"]
 
 
 def backtest_request(entry: Any, path: str) -> BacktestRequest:
@@ -155,7 +156,7 @@ def backtest_request(entry: Any, path: str) -> BacktestRequest:
             return None
         return value
 
-    def number(mapping: dict, name: str, field: str) -> float | None:
+    def number(mapping: dict[str, Any], name: str, field: str) -> float | None:
         value = mapping.get(name)
         if name in mapping and (isinstance(value, bool) or not isinstance(value, (int, float))
                                 or not math.isfinite(value)):
@@ -193,20 +194,15 @@ def backtest_request(entry: Any, path: str) -> BacktestRequest:
     chunks = metadata.get("chunks")
     if chunks is not None and (isinstance(chunks, bool) or not isinstance(chunks, int)):
         errors.append(FieldError(f"{path}.metadata.chunks", "must be a whole number"))
-    if errors:
+    if (errors or strategy_id is None or symbol is None or timeframe is None or start is None or end is None
+            or balance is None):  # each None has its error
         raise ValidationFailed("invalid backtest", errors)
     defaults = BacktestMetadata()
     return BacktestRequest(
-        strategy_id=strategy_id, symbol=symbol, timeframe=timeframe, start_time=_utc_millis(start),
-        end_time=_utc_millis(end), initial_balance=float(balance),
+        strategy_id=strategy_id, symbol=symbol, timeframe=timeframe, start_time=to_millisecond(start),
+        end_time=to_millisecond(end), initial_balance=float(balance),
         metadata=BacktestMetadata(leverage=defaults.leverage if leverage is None else float(leverage),
                                   commission=defaults.commission if commission is None else float(commission),
                                   chunks=chunks),
     )
 
-
-
-def _utc_millis(moment: datetime) -> datetime:
-    """As the REST API takes times: in UTC, to the millisecond."""
-    moment = moment.astimezone(timezone.utc)
-    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)

@@ -14,26 +14,30 @@ as `buy_and_hold_return`), marked at each close.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from shared.candles import Candles
-from shared.engine.result import drawdown_records, iso_utc_millis
+from shared.engine.result import drawdown_records
 from shared.metrics import calculate_drawdown
+from shared.times import iso_utc_array
+
 
 @dataclass(frozen=True, eq=False)
 class EquitySeries:
     """Aligned columns, one row per candle: open time (epoch ms), equity at its close, buy-and-hold."""
 
-    timestamps: np.ndarray  # int64 epoch ms
-    equity: np.ndarray  # float64
-    benchmark: np.ndarray  # float64
+    timestamps: NDArray[Any]  # int64 epoch ms
+    equity: NDArray[Any]  # float64
+    benchmark: NDArray[Any]  # float64
 
     def __len__(self) -> int:
         return len(self.timestamps)
 
     @classmethod
-    def of(cls, equity: np.ndarray, candles: Candles, initial_balance: float) -> EquitySeries:
+    def of(cls, equity: NDArray[Any], candles: Candles, initial_balance: float) -> EquitySeries:
         """A run's curve (one value per candle of `candles`) beside buy-and-hold of its balance."""
         if len(equity) != len(candles):
             raise ValueError(f"{len(equity)} equity values for {len(candles)} candles")
@@ -45,26 +49,26 @@ class EquitySeries:
 class SeriesPoints:
     """The served rows of a series, with each row's drawdown from the FULL series' running peak."""
 
-    timestamps: np.ndarray
-    equity: np.ndarray
-    benchmark: np.ndarray
-    drawdown: np.ndarray
-    drawdown_percentage: np.ndarray
+    timestamps: NDArray[Any]
+    equity: NDArray[Any]
+    benchmark: NDArray[Any]
+    drawdown: NDArray[Any]
+    drawdown_percentage: NDArray[Any]
     total_points: int
 
-    def records(self) -> list[dict]:
-        columns = {"timestamp": iso_utc_millis(self.timestamps), "equity": self.equity.tolist(),
+    def records(self) -> list[dict[str, Any]]:
+        columns = {"timestamp": iso_utc_array(self.timestamps, always_ms=True), "equity": self.equity.tolist(),
                    "drawdown": self.drawdown.tolist(), "drawdown_percentage": self.drawdown_percentage.tolist(),
                    "benchmark": self.benchmark.tolist()}
         return [dict(zip(columns, row)) for row in zip(*columns.values())]
 
 
-def buy_and_hold(first_open: float, closes: np.ndarray, initial_balance: float) -> np.ndarray:
+def buy_and_hold(first_open: float, closes: NDArray[Any], initial_balance: float) -> NDArray[Any]:
     return initial_balance * np.asarray(closes, dtype=np.float64) / first_open
 
 
-def drawdowns(equity: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """peak − equity and 100·(peak − equity)/peak per bar (0 where the peak is 0), as in `shared.metrics`."""
+def drawdowns(equity: NDArray[Any]) -> tuple[NDArray[Any], NDArray[Any]]:
+    """peak - equity and 100·(peak - equity)/peak per bar (0 where the peak is 0), as in `shared.metrics`."""
     peak = np.maximum.accumulate(equity)
     depth = peak - equity
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -72,7 +76,7 @@ def drawdowns(equity: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return depth, percentage
 
 
-def downsample_indices(timestamps: np.ndarray, equity: np.ndarray, points: int) -> np.ndarray:
+def downsample_indices(timestamps: NDArray[Any], equity: NDArray[Any], points: int) -> NDArray[Any]:
     """At most `points` row indices, ascending (every row when there are no more than that)."""
     n = len(equity)
     if n <= points:
@@ -89,7 +93,7 @@ def downsample_indices(timestamps: np.ndarray, equity: np.ndarray, points: int) 
     return np.union1d(required, _bucket_extremes(np.asarray(timestamps, dtype=np.int64), equity, buckets))
 
 
-def _bucket_extremes(timestamps: np.ndarray, equity: np.ndarray, buckets: int) -> np.ndarray:
+def _bucket_extremes(timestamps: NDArray[Any], equity: NDArray[Any], buckets: int) -> NDArray[Any]:
     """The first bar of the lowest and of the highest equity in each of `buckets` equal time spans."""
     first, span = int(timestamps[0]), int(timestamps[-1]) - int(timestamps[0]) + 1
     bucket = (timestamps - first) * buckets // span
@@ -110,7 +114,7 @@ def downsample(series: EquitySeries, points: int) -> SeriesPoints:
                         percentage[rows], total_points=len(series))
 
 
-def drawdown_periods(series: EquitySeries) -> list[dict]:
+def drawdown_periods(series: EquitySeries) -> list[dict[str, Any]]:
     """`calculate_drawdown`'s periods (start = peak bar, trough, recovery or None, depth, depth %),
     deepest first (by depth %, then earliest start)."""
     records = drawdown_records(calculate_drawdown(series.equity).drawdown_periods, series.timestamps)

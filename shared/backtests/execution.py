@@ -11,13 +11,14 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from shared.engine import BacktestSettings
 from shared.errors import FieldError, ValidationFailed
 from shared.market_data.funding import FundingRates
 from shared.market_data.symbol_rules import SymbolRules
-from shared.market_data.wire import iso_utc
 from shared.timeframes import TIMEFRAME_MS
+from shared.times import iso_utc
 
 # The longest interval between two funding times on Binance or Bybit perpetuals.
 FUNDING_INTERVAL_MS = 8 * 3_600_000
@@ -28,8 +29,8 @@ def backtest_settings(initial_balance: float, timeframe: str, metadata: Mapping[
     """The engine's settings from a backtest's stored metadata (validated by BacktestSettings)."""
     return BacktestSettings(
         initial_balance=float(initial_balance),
-        commission=float(metadata.get("commission", 0.0)),
-        leverage=float(metadata.get("leverage", 1.0)),
+        commission=float(metadata.get("commission", BacktestSettings.commission)),
+        leverage=float(metadata.get("leverage", BacktestSettings.leverage)),
         timeframe=timeframe,
         **{name: metadata[name] for name in SETTINGS_FIELDS if metadata.get(name) is not None},
     )
@@ -79,7 +80,7 @@ def check_intrabar(symbol: str, settings: BacktestSettings, timeframes: list[str
             "metadata.intrabar_timeframe", f"no {symbol} {wanted} candles stored (available: {', '.join(timeframes)})")])
 
 
-def check_fine_cover(symbol: str, settings: BacktestSettings, first_ts: int, last_ts: int, fine_ts: np.ndarray) -> None:
+def check_fine_cover(symbol: str, settings: BacktestSettings, first_ts: int, last_ts: int, fine_ts: NDArray[Any]) -> None:
     """The finer candles must span the backtest's bars (gaps inside fall back to same_bar_priority)."""
     step = TIMEFRAME_MS[settings.timeframe]
     fine_step = TIMEFRAME_MS[settings.intrabar_timeframe or settings.timeframe]

@@ -6,27 +6,12 @@ ids are UUID strings; money, prices and quantities are floats (see the README's 
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
-
-PENDING, RUNNING, COMPLETED, FAILED, CANCELLED = "pending", "running", "completed", "failed", "cancelled"
-BACKTEST_STATUSES = (PENDING, RUNNING, COMPLETED, FAILED, CANCELLED)
-ACTIVE_STATUSES = frozenset({PENDING, RUNNING})
 
 LONG, SHORT = "long", "short"
 WIN, LOSS = "win", "loss"
-
-
-def utc_now() -> datetime:
-    """Now, in UTC, to the millisecond."""
-    now = datetime.now(timezone.utc)
-    return now.replace(microsecond=now.microsecond // 1000 * 1000)
-
-
-def new_id() -> str:
-    return str(uuid.uuid4())
 
 
 @dataclass(frozen=True)
@@ -84,3 +69,10 @@ class Trade:
     created_at: datetime
     funding: float = 0.0
     leg: int = 1
+    # Maximum adverse / favourable excursion (price, and percent of the entry price) and bars
+    # held; None for trades stored before they were recorded.
+    mae: float | None = None
+    mfe: float | None = None
+    mae_percentage: float | None = None
+    mfe_percentage: float | None = None
+    bars: int | None = None

@@ -24,6 +24,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from shared.backtests.analyses import MAX_SIMULATIONS, MONTE_CARLO_METHODS, MonteCarloRequest
 from shared.errors import FieldError, ValidationFailed
@@ -35,7 +36,7 @@ MAX_STEPS_SIMULATED = 400_000_000  # simulations x path length: bounds one reque
 CHUNK_VALUES = 4_000_000  # simulations x path length held in memory at once
 
 
-def trade_returns(entry_ms: np.ndarray, exit_ms: np.ndarray, pnl: np.ndarray, initial_balance: float) -> np.ndarray:
+def trade_returns(entry_ms: NDArray[Any], exit_ms: NDArray[Any], pnl: NDArray[Any], initial_balance: float) -> NDArray[Any]:
     """Each closed trade's return on the balance at its entry, in exit order."""
     order = np.argsort(exit_ms, kind="stable")
     entry_ms, exit_ms, pnl = entry_ms[order], exit_ms[order], np.asarray(pnl, dtype=np.float64)[order]
@@ -45,14 +46,14 @@ def trade_returns(entry_ms: np.ndarray, exit_ms: np.ndarray, pnl: np.ndarray, in
         return np.where(balance > 0.0, pnl / balance, -1.0)
 
 
-def bar_returns(equity: np.ndarray) -> np.ndarray:
+def bar_returns(equity: NDArray[Any]) -> NDArray[Any]:
     """r_t = equity_t / equity_{t-1} - 1 (0 once the equity is 0), as the metrics define them."""
     equity = np.asarray(equity, dtype=np.float64)
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(equity[:-1] > 0.0, equity[1:] / equity[:-1] - 1.0, 0.0)
 
 
-def simulate(returns: np.ndarray, initial_balance: float, years: float, request: MonteCarloRequest) -> dict[str, Any]:
+def simulate(returns: NDArray[Any], initial_balance: float, years: float, request: MonteCarloRequest) -> dict[str, Any]:
     """The distribution of outcomes over `request.simulations` resampled paths of `returns`."""
     _check(request, len(returns))
     n, rng = len(returns), np.random.default_rng(request.seed)
@@ -83,7 +84,7 @@ def simulate(returns: np.ndarray, initial_balance: float, years: float, request:
     }
 
 
-def _resample(returns: np.ndarray, count: int, request: MonteCarloRequest, rng: np.random.Generator) -> np.ndarray:
+def _resample(returns: NDArray[Any], count: int, request: MonteCarloRequest, rng: np.random.Generator) -> NDArray[Any]:
     n = len(returns)
     if request.method == "trade_permutation":
         return rng.permuted(np.broadcast_to(returns, (count, n)), axis=1)
@@ -96,12 +97,12 @@ def _resample(returns: np.ndarray, count: int, request: MonteCarloRequest, rng: 
     return returns[indices]
 
 
-def _distribution(values: np.ndarray) -> dict[str, float]:
+def _distribution(values: NDArray[Any]) -> dict[str, float]:
     return {f"p{q}": float(v) for q, v in zip(PERCENTILES, np.percentile(values, PERCENTILES))} | {
         "mean": float(values.mean())}
 
 
-def _cagr(final: np.ndarray, initial: float, years: float) -> np.ndarray:
+def _cagr(final: NDArray[Any], initial: float, years: float) -> NDArray[Any]:
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         grown = 100.0 * (np.power(np.maximum(final, 0.0) / initial, 1.0 / years) - 1.0)
     return np.where(final <= 0.0, -100.0, grown)

@@ -9,12 +9,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from shared.errors import Conflict, NotFound
 from shared.accounts.model import User
-from shared.backtests.model import COMPLETED
 from shared.backtests.ports import EquityStore
 from shared.backtests.service import Backtests
+from shared.errors import Conflict, NotFound
 from shared.pagination import Page, PageRequest, paginate
+from shared.statuses import COMPLETED
 
 if TYPE_CHECKING:
     from shared.backtests.equity import EquitySeries, SeriesPoints

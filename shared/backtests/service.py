@@ -11,25 +11,24 @@ even if its execution's last step races the cancel (`record_results` then discar
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from shared.errors import Conflict, FieldError, NotFound, ValidationFailed
-from shared.pagination import DESC, Page, PageRequest, ordered, paginate
-from shared.backtests.ports import BacktestLauncher, BacktestRepository, MarketCatalog, TradeStore
-from shared.strategies.ports import StrategyRepository
 from shared.accounts.model import User
-from shared.backtests.model import ACTIVE_STATUSES, PENDING, Backtest, BacktestSummary, new_id, utc_now
+from shared.backtests.model import Backtest, BacktestSummary
+from shared.backtests.ports import BacktestLauncher, BacktestRepository, MarketCatalog, TradeStore
+from shared.backtests.settings import BacktestSettings
+from shared.errors import Conflict, FieldError, NotFound, ValidationFailed
+from shared.ids import new_id
+from shared.pagination import DESC, Page, PageRequest, ordered, paginate
+from shared.statuses import ACTIVE_STATUSES, PENDING
+from shared.strategies.ports import StrategyRepository
 from shared.strategies.service import Strategies
+from shared.times import epoch_ms, utc_now
 
-MIN_LEVERAGE, MAX_LEVERAGE = 1.0, 125.0
-MIN_COMMISSION, MAX_COMMISSION = 0.0, 10.0  # percent of notional, per side
-DEFAULT_LEVERAGE, DEFAULT_COMMISSION = 1.0, 0.1  # 0.1 %: a common spot taker fee
 MAX_CHUNKS = 1000
-MAX_INITIAL_BALANCE = 1e15
-MIN_INITIAL_BALANCE = 0.01  # a cent: DynamoDB refuses numbers below 1e-130 (a 500 before this bound)
 EXECUTION_FIELDS = ("maker_fee", "taker_fee", "slippage_ticks", "funding", "intrabar_timeframe", "same_bar_priority",
                     "exchange", "market")
 ORDER_FIELDS = ("created_at", "updated_at", "start_time", "end_time", "symbol", "status", "final_balance")
@@ -37,11 +36,11 @@ ORDER_FIELDS = ("created_at", "updated_at", "start_time", "end_time", "symbol", 
 
 @dataclass(frozen=True)
 class BacktestMetadata:
-    """Account, cost and execution settings (see `shared.engine.BacktestSettings` and the README's
+    """Account, cost and execution settings (see `shared.backtests.settings.BacktestSettings` and the README's
     execution conventions); None: not set."""
 
-    leverage: float = DEFAULT_LEVERAGE
-    commission: float = DEFAULT_COMMISSION
+    leverage: float = BacktestSettings.leverage
+    commission: float = BacktestSettings.commission
     chunks: int | None = None  # force the number of parallel chunks (otherwise planned from the data size)
     maker_fee: float | None = None  # percent; default: commission
     taker_fee: float | None = None
@@ -88,6 +87,7 @@ class Backtests:
         request = replace(request, symbol=request.symbol.strip().upper())
         self._check(request)
         strategy = Strategies(self.strategies).get(user, request.strategy_id)
+        check_condition_timeframes(strategy.definition(), request.timeframe)
         now = self.clock()
         backtest = Backtest(
             id=backtest_id or new_id(), owner_id=user.id, strategy_id=strategy.id, strategy_name=strategy.name,
@@ -150,14 +150,14 @@ class Backtests:
         errors = []
         if request.end_time <= request.start_time:
             errors.append(FieldError("end_time", "must be after start_time"))
-        if not 0 < request.initial_balance <= MAX_INITIAL_BALANCE:
-            errors.append(FieldError("initial_balance", f"must be greater than 0 and at most {MAX_INITIAL_BALANCE:g}"))
+        if not 0 < request.initial_balance <= BacktestSettings.MAX_INITIAL_BALANCE:
+            errors.append(FieldError("initial_balance", f"must be greater than 0 and at most {BacktestSettings.MAX_INITIAL_BALANCE:g}"))
         metadata = request.metadata
-        if not MIN_LEVERAGE <= metadata.leverage <= MAX_LEVERAGE:
-            errors.append(FieldError("metadata.leverage", f"must be between {MIN_LEVERAGE:g} and {MAX_LEVERAGE:g}"))
-        if not MIN_COMMISSION <= metadata.commission <= MAX_COMMISSION:
+        if not BacktestSettings.MIN_LEVERAGE <= metadata.leverage <= BacktestSettings.MAX_LEVERAGE:
+            errors.append(FieldError("metadata.leverage", f"must be between {BacktestSettings.MIN_LEVERAGE:g} and {BacktestSettings.MAX_LEVERAGE:g}"))
+        if not BacktestSettings.MIN_COMMISSION <= metadata.commission <= BacktestSettings.MAX_COMMISSION:
             errors.append(FieldError("metadata.commission",
-                                     f"must be between {MIN_COMMISSION:g} and {MAX_COMMISSION:g} (percent per side)"))
+                                     f"must be between {BacktestSettings.MIN_COMMISSION:g} and {BacktestSettings.MAX_COMMISSION:g} (percent per side)"))
         if metadata.chunks is not None and not 1 <= metadata.chunks <= MAX_CHUNKS:
             errors.append(FieldError("metadata.chunks", f"must be between 1 and {MAX_CHUNKS}"))
         available = self.catalog.timeframes(request.symbol)
@@ -169,7 +169,7 @@ class Backtests:
             raise ValidationFailed("invalid backtest", errors)
         self._check_execution(request, available)
 
-    def _check_execution(self, request: BacktestRequest, available: list[str] | tuple[str, ...]) -> None:
+    def _check_execution(self, request: BacktestRequest, available: Sequence[str]) -> None:
         """Costs and market data the metadata asks for: valid, and stored for the range. (Only
         then are the engine's modules loaded: plain backtests keep NumPy out of the API.)"""
         if all(getattr(request.metadata, name) is None for name in EXECUTION_FIELDS):
@@ -181,9 +181,19 @@ class Backtests:
         execution.symbol_rules(request.symbol, metadata, self.catalog.symbol_rules)
         execution.check_intrabar(request.symbol, settings, list(available))
         if settings.funding:
-            start_ms, end_ms = (int(round(moment.timestamp() * 1000)) for moment in (request.start_time, request.end_time))
+            start_ms, end_ms = epoch_ms(request.start_time), epoch_ms(request.end_time)
             execution.checked_funding(request.symbol, self.catalog.funding(request.symbol, start_ms, end_ms),
                                       start_ms, end_ms)
+
+
+def check_condition_timeframes(definition: dict[str, Any], timeframe: str) -> None:
+    """Conditions on another timeframe (`params.timeframe`) need a coarser one the backtest's
+    candles resample to. Loads the engine (on first use: the API's cold start stays without it)."""
+    from shared.strategy import validate_strategy
+
+    problems = validate_strategy(definition).timeframe_problems(timeframe)
+    if problems:
+        raise ValidationFailed("invalid backtest", [FieldError("timeframe", problem) for problem in problems])
 
 
 def record_results(repository: BacktestRepository, trades: TradeStore, backtest_id: str, *, final_balance: float,

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+import builtins
 from dataclasses import dataclass
 
-from shared.errors import NotFound
-from shared.backtests.service import Backtests
-from shared.pagination import Page, PageRequest
-from shared.backtests.ports import TradeStore
 from shared.accounts.model import User
-from shared.backtests.model import COMPLETED, Trade
+from shared.backtests.model import Trade
+from shared.backtests.ports import TradeStore
+from shared.backtests.service import Backtests
 from shared.backtests.trade_ids import parse_trade_id
-
+from shared.errors import NotFound
+from shared.pagination import Page, PageRequest
+from shared.statuses import COMPLETED
 
 EVERY = 2**62  # a page size beyond any backtest's trade count
 
@@ -29,7 +30,7 @@ class Trades:
         items, total = self.store.page(backtest_id, side, result, page.offset, page.limit)
         return Page(items, total, page)
 
-    def every(self, user: User, backtest_id: str, side: str | None, result: str | None) -> list[Trade]:
+    def every(self, user: User, backtest_id: str, side: str | None, result: str | None) -> builtins.list[Trade]:
         """Every matching trade at once (a download), in entry order."""
         if self.backtests.get(user, backtest_id).status != COMPLETED:
             return []
@@ -38,7 +39,7 @@ class Trades:
     def get(self, user: User, trade_id: str) -> Trade:
         parsed = parse_trade_id(trade_id)
         backtest_id = parsed and self.backtests.repository.find_id_by_trade_key(parsed[0])
-        if not backtest_id:
+        if parsed is None or not backtest_id:
             raise NotFound("trade not found")
         try:
             backtest = self.backtests.get(user, backtest_id)

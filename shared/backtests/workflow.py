@@ -35,25 +35,32 @@ from typing import Any, Protocol
 import numpy as np
 
 from shared.backtests.equity import EquitySeries
+from shared.backtests.execution import (
+    backtest_settings,
+    check_fine_cover,
+    check_intrabar,
+    checked_funding,
+    symbol_rules,
+)
+from shared.backtests.model import Backtest
+from shared.backtests.ports import BacktestRepository, EquityStore, TradeStore
+from shared.backtests.trade_ids import trade_id
 from shared.engine import BacktestResult, BacktestSettings, Trades
-from shared.engine.result import iso_utc_millis
 from shared.engine.chunks import ChunkResult, ChunkSpan, chunk_count, compute_chunk, plan_chunks, stitch
-from shared.errors import Conflict, DomainError, FieldError, NotFound, ValidationFailed
-from shared.realtime.events import EventPublisher, backtest_channel, user_channel
-from shared.backtests.execution import backtest_settings, check_fine_cover, check_intrabar, checked_funding, symbol_rules
 from shared.engine.positions import MarketData
+from shared.errors import Conflict, DomainError, FieldError, NotFound, ValidationFailed
 from shared.market_data.funding import FundingRates
 from shared.market_data.funding_history import FundingStore
 from shared.market_data.instruments import SymbolRulesStore
 from shared.market_data.query import choose_source, derivable_timeframes, get_candles, read_series, stored_series
-from shared.market_data.symbol_rules import SymbolRules
 from shared.market_data.store import CandleStore, SeriesManifest
+from shared.market_data.symbol_rules import SymbolRules
+from shared.realtime.events import EventPublisher, backtest_channel, user_channel
 from shared.realtime.protocol import trade_events
-from shared.backtests.ports import BacktestRepository, EquityStore, TradeStore
-from shared.backtests.model import CANCELLED, COMPLETED, FAILED, RUNNING, Backtest, utc_now
+from shared.statuses import CANCELLED, COMPLETED, FAILED, RUNNING
 from shared.step_failures import failure_message
-from shared.backtests.trade_ids import trade_id
 from shared.strategy import validate_strategy
+from shared.times import iso_utc_array, utc_now
 from shared.transactions.replays import REPLAY_PLAN, ReplayRunner, is_replay
 
 log = logging.getLogger(__name__)
@@ -406,7 +413,7 @@ class BacktestWorkflow:
     def _publish(self, channel: str, event: str, data: dict[str, Any]) -> None:
         try:
             self.publisher.publish(channel, event, data)
-        except Exception:  # noqa: BLE001 - events are best effort; the backtest goes on
+        except Exception:  # events are best effort; the backtest goes on
             log.exception("could not publish %s on %s", event, channel)
 
 
@@ -414,7 +421,8 @@ def _trade_records(backtest_id: str, trades: Trades) -> list[dict[str, Any]]:
     """The trades as the REST API shows them (ids, times to the millisecond with `Z`), which is
     what trade events carry (`shared.realtime.protocol.trade_events`)."""
     records = trades.to_records()
-    entry_times, exit_times = iso_utc_millis(trades.entry_time), iso_utc_millis(trades.exit_time)
+    entry_times = iso_utc_array(trades.entry_time, always_ms=True)
+    exit_times = iso_utc_array(trades.exit_time, always_ms=True)
     return [
         record | {"id": trade_id(backtest_id, seq), "entry_time": entry_times[seq],
                   "exit_time": exit_times[seq] if record["exit_time"] is not None else None}
@@ -423,7 +431,7 @@ def _trade_records(backtest_id: str, trades: Trades) -> list[dict[str, Any]]:
 
 
 def _epoch_ms(moment: datetime) -> int:
-    return int(round(moment.timestamp() * 1000))
+    return round(moment.timestamp() * 1000)
 
 
 def _stitched_document(result: BacktestResult) -> dict[str, Any]:

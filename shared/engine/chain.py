@@ -7,7 +7,7 @@ bar x (at its open or intrabar) is flat at x's close, so an entry signal at bar 
 the next candidate is the first one whose fill bar is greater than x.
 
 Chains started from different candidates merge: once two chains reach the same candidate they are
-identical from there on. Chunked execution (issue 7) relies on this: a chunk computes its
+identical from there on. Chunked execution relies on this: a chunk computes its
 candidates, exits and its own chain; whatever state the previous chunk hands over only decides
 where the chain starts, and following the pointers from there soon lands on a candidate of the
 chunk's own chain, after which the chunk's precomputed trades are exact.
@@ -15,16 +15,19 @@ chunk's own chain, after which the chunk's precomputed trades are exact.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
+from numpy.typing import NDArray
 
 
-def next_candidates(fill_bar: np.ndarray, exit_bar: np.ndarray) -> np.ndarray:
+def next_candidates(fill_bar: NDArray[Any], exit_bar: NDArray[Any]) -> NDArray[Any]:
     """For each candidate, the index of the first candidate filling after its exit bar
     (len(fill_bar) when there is none). Always greater than the candidate's own index."""
     return np.searchsorted(fill_bar, exit_bar, side="right")
 
 
-def follow_chain(next_index: np.ndarray, start: int = 0) -> np.ndarray:
+def follow_chain(next_index: NDArray[Any], start: int = 0) -> NDArray[Any]:
     """Indices of the candidates taken, starting with `start` and following `next_index`.
 
     Costs O(len(result)) Python steps at worst, with a vectorised shortcut for the common case of

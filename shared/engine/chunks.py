@@ -37,14 +37,15 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
+from shared.backtests.settings import BacktestSettings
 from shared.candles import Candles
 from shared.engine.chain import follow_chain, next_candidates
 from shared.engine.exits import CandidateExits, ExitRules, resolve_exits
-from shared.engine.result import BacktestResult
-from shared.engine.settings import BacktestSettings
 from shared.engine.positions import (
     SIGNAL_NAMES,
     Book,
@@ -58,6 +59,7 @@ from shared.engine.positions import (
     shifted,
     walk,
 )
+from shared.engine.result import BacktestResult
 from shared.engine.simulate import settle_chain, settle_walk
 from shared.indicators._kernels import _PREFIX_BLOCK  # the window-sum block grid a warm-up must keep
 from shared.strategy import Signals, Strategy, StrategyConfig
@@ -100,10 +102,11 @@ def warmup_start(strategy: Strategy, first_bar: int) -> int:
     Rules are needed from bar first_bar - 1 (its entry signal fills at first_bar); a value at
     bar t depends on bars t - lookback + 1 .. t.
     """
-    if first_bar == 0 or _remembers_everything(strategy):
+    lookback = strategy.lookback
+    if first_bar == 0 or lookback is None or _remembers_everything(strategy):
         return 0
-    grid = max(_PREFIX_BLOCK, 1 << max(0, strategy.lookback - 1).bit_length())
-    return max(0, (first_bar - strategy.lookback) // grid * grid)
+    grid = max(_PREFIX_BLOCK, 1 << max(0, lookback - 1).bit_length())
+    return max(0, (first_bar - lookback) // grid * grid)
 
 
 def _remembers_everything(strategy: Strategy) -> bool:
@@ -127,16 +130,16 @@ class ChunkResult:
 
     span: ChunkSpan
     candidates: CandidateExits
-    next_index: np.ndarray
-    own_chain: np.ndarray
+    next_index: NDArray[Any]
+    own_chain: NDArray[Any]
     first_exit_signal: int
     # Backtests resolved position by position (`positions`): the chunk's signals (global bars in
     # [first_bar - 1, end_bar - 1), per `positions.SIGNAL_NAMES`) and its own chain's positions
     # that close inside the chunk. None for the vectorised pass.
-    signal_bars: dict[str, np.ndarray] | None = None
+    signal_bars: dict[str, NDArray[Any]] | None = None
     positions: list[Position] | None = None
 
-    def to_arrays(self) -> dict[str, np.ndarray]:
+    def to_arrays(self) -> dict[str, NDArray[Any]]:
         """Flat named arrays (for an .npz object); `from_arrays` reads them back."""
         span, found = self.span, self.candidates
         walked = {}
@@ -157,7 +160,7 @@ class ChunkResult:
         }
 
     @classmethod
-    def from_arrays(cls, arrays: dict[str, np.ndarray]) -> ChunkResult:
+    def from_arrays(cls, arrays: dict[str, NDArray[Any]]) -> ChunkResult:
         index, first_bar, end_bar, read_bar = (int(value) for value in arrays["span"])
         candidates = CandidateExits(
             arrays["fill_bar"], arrays["entry_price"], arrays["exit_bar"], arrays["exit_price"], arrays["exit_reason"],
@@ -178,7 +181,7 @@ def compute_chunk(
     if len(window) != span.end_bar - span.read_bar:
         raise ValueError(f"chunk {span.index} needs {span.end_bar - span.read_bar} candles, got {len(window)}")
     market = market or MarketData()
-    signals = strategy.signals(window)
+    signals = strategy.signals(window, timeframe=settings.timeframe)
     # From the bar before the chunk (its entry signal fills at first_bar) to the chunk's end.
     start = max(span.first_bar - 1, span.read_bar) - span.read_bar
     offset = span.read_bar + start
@@ -221,7 +224,7 @@ def _stitch_walked(
     """Walk the whole range with the chunks' positions as a cache (see `positions`)."""
     n = len(candles)
     columns = {name: np.zeros(n, dtype=bool) for name in SIGNAL_NAMES}
-    cache = {}
+    cache: dict[int, Position] = {}
     for chunk in chunks:
         assert chunk.signal_bars is not None and chunk.positions is not None
         for name, bars in chunk.signal_bars.items():
@@ -269,11 +272,11 @@ def _check_cover(chunks: Sequence[ChunkResult], n_bars: int) -> None:
         raise ValueError(f"the chunks do not cover the {n_bars} bars contiguously: {[c.span for c in chunks]}")
 
 
-def _chain_from(chunk: ChunkResult, start: int) -> np.ndarray:
+def _chain_from(chunk: ChunkResult, start: int) -> NDArray[Any]:
     """Candidates the chain takes in this chunk when it enters at `start`: replay pointers until
     the chunk's own chain is reached (or the chunk is left), then the own chain from there."""
     own, pointers = chunk.own_chain, chunk.next_index
-    replayed = []
+    replayed: list[int] = []
     position = start
     while position < len(pointers):
         rank = int(np.searchsorted(own, position))
@@ -300,7 +303,7 @@ def _carried_exit(candles: Candles, fill_bar: int, later: Sequence[ChunkResult],
                           found.exit_price, found.exit_reason, found.ambiguous)
 
 
-def _take(candidates: CandidateExits, rows: np.ndarray) -> CandidateExits:
+def _take(candidates: CandidateExits, rows: NDArray[Any]) -> CandidateExits:
     return CandidateExits(*(column[rows] for column in _columns(candidates)))
 
 
@@ -321,6 +324,6 @@ def _concatenate(parts: list[CandidateExits]) -> CandidateExits:
     return CandidateExits(*(np.concatenate(columns) for columns in zip(*(_columns(part) for part in parts))))
 
 
-def _columns(candidates: CandidateExits) -> tuple[np.ndarray, ...]:
+def _columns(candidates: CandidateExits) -> tuple[NDArray[Any], ...]:
     return (candidates.fill_bar, candidates.entry_price, candidates.exit_bar, candidates.exit_price,
             candidates.exit_reason, candidates.ambiguous)

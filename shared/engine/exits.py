@@ -21,11 +21,13 @@ favourable series is `high` or `-low`, and every comparison reads "adverse <= le
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
+from shared.backtests.settings import BacktestSettings
 from shared.candles import Candles
-from shared.engine.settings import BacktestSettings
 from shared.strategy.model import StrategyConfig
 
 EXIT_REASONS = ("signal", "stop_loss", "take_profit", "trailing_stop", "liquidation", "open", "reversal")
@@ -34,6 +36,11 @@ SIGNAL, STOP_LOSS, TAKE_PROFIT, TRAILING_STOP, LIQUIDATION, OPEN, REVERSAL = ran
 # Cells (candidates x bars) gathered per scan step: bounds the scan's memory to a few MB.
 _SCAN_CELLS = 1 << 18
 _SCAN_FIRST_WIDTH = 8
+
+
+def fraction(percent: float | None) -> float | None:
+    """A percentage of the configuration (2 = 2 %) as the fraction the engine computes with."""
+    return None if percent is None else percent / 100.0
 
 
 @dataclass(frozen=True)
@@ -53,9 +60,6 @@ class ExitRules:
 
     @classmethod
     def from_config(cls, config: StrategyConfig, settings: BacktestSettings) -> ExitRules:
-        def fraction(percent: float | None) -> float | None:
-            return None if percent is None else percent / 100.0
-
         return cls(
             direction=1 if config.direction == "long" else -1,
             fee=settings.taker / 100.0,
@@ -74,7 +78,7 @@ class ExitRules:
         """A long at leverage 1 is fully paid for: its liquidation price is 0, never reached."""
         return self.direction < 0 or self.leverage > 1.0
 
-    def liquidation_price(self, entry_price: np.ndarray) -> np.ndarray:
+    def liquidation_price(self, entry_price: NDArray[Any]) -> NDArray[Any]:
         """Price at which the position's margin, after paying the exit fee, is down to the
         maintenance margin: entry * (1 - d/L) / (1 - d*(fee + mm)) for direction d = +1/-1.
 
@@ -105,18 +109,18 @@ class CandidateExits:
     last close (the mark price).
     """
 
-    fill_bar: np.ndarray
-    entry_price: np.ndarray
-    exit_bar: np.ndarray
-    exit_price: np.ndarray
-    exit_reason: np.ndarray  # int8 index into EXIT_REASONS
-    ambiguous: np.ndarray  # bool: the exit bar held both a stop and the take-profit (same_bar_priority decided)
+    fill_bar: NDArray[Any]
+    entry_price: NDArray[Any]
+    exit_bar: NDArray[Any]
+    exit_price: NDArray[Any]
+    exit_reason: NDArray[Any]  # int8 index into EXIT_REASONS
+    ambiguous: NDArray[Any]  # bool: the exit bar held both a stop and the take-profit (same_bar_priority decided)
 
     def __len__(self) -> int:
         return len(self.fill_bar)
 
 
-def resolve_exits(candles: Candles, entry: np.ndarray, exit: np.ndarray, rules: ExitRules) -> CandidateExits:
+def resolve_exits(candles: Candles, entry: NDArray[Any], exit: NDArray[Any], rules: ExitRules) -> CandidateExits:
     """Exit of the trade that would open at each candidate bar.
 
     entry[t] / exit[t]: the rules held at bar t's close. A candidate fills at the next bar's open,
@@ -155,7 +159,7 @@ def resolve_exits(candles: Candles, entry: np.ndarray, exit: np.ndarray, rules: 
 
 
 def first_price_exits(
-    candles: Candles, entry_price: np.ndarray, start_bar: np.ndarray, end_bar: np.ndarray, rules: ExitRules
+    candles: Candles, entry_price: NDArray[Any], start_bar: NDArray[Any], end_bar: NDArray[Any], rules: ExitRules
 ) -> _StopHits:
     """The stop-loss, take-profit, trailing-stop or liquidation exit of positions entered at any
     price (a replayed trade's actual fill, not a bar's open): for each row, the first bar in
@@ -172,15 +176,15 @@ def first_price_exits(
 class _StopLevels:
     """Signed price levels per candidate (-inf / +inf where a level does not exist)."""
 
-    entry: np.ndarray  # signed entry price: where the trailing stop's peak starts
-    stop_loss: np.ndarray
-    liquidation: np.ndarray
-    adverse: np.ndarray  # max(stop_loss, liquidation): the fixed part of the adverse level
-    take_profit: np.ndarray
+    entry: NDArray[Any]  # signed entry price: where the trailing stop's peak starts
+    stop_loss: NDArray[Any]
+    liquidation: NDArray[Any]
+    adverse: NDArray[Any]  # max(stop_loss, liquidation): the fixed part of the adverse level
+    take_profit: NDArray[Any]
     trail_factor: float | None  # signed trailing level = signed peak * trail_factor
 
     @classmethod
-    def for_entries(cls, entry_price: np.ndarray, rules: ExitRules) -> _StopLevels:
+    def for_entries(cls, entry_price: NDArray[Any], rules: ExitRules) -> _StopLevels:
         d = rules.direction
         signed_entry = d * entry_price
         missing_low = np.full(len(entry_price), -np.inf)
@@ -194,7 +198,7 @@ class _StopLevels:
         trail = None if rules.trailing_stop is None else 1.0 - d * rules.trailing_stop
         return cls(signed_entry, stop_loss, liquidation, np.maximum(stop_loss, liquidation), take_profit, trail)
 
-    def take(self, rows: np.ndarray) -> _StopLevels:
+    def take(self, rows: NDArray[Any]) -> _StopLevels:
         return _StopLevels(
             self.entry[rows],
             self.stop_loss[rows],
@@ -206,8 +210,8 @@ class _StopLevels:
 
 
 def _rows_that_may_stop(
-    candles: Candles, fill_bar: np.ndarray, window_end: np.ndarray, levels: _StopLevels, d: int
-) -> np.ndarray:
+    candles: Candles, fill_bar: NDArray[Any], window_end: NDArray[Any], levels: _StopLevels, d: int
+) -> NDArray[Any]:
     """Candidates whose window [fill_bar, window_end) reaches a stop level at some bar (a superset
     for trailing stops, whose level is bounded by the window's best price)."""
     if d > 0:
@@ -222,7 +226,7 @@ def _rows_that_may_stop(
     return np.flatnonzero(may_stop)
 
 
-def _window_extremes(series: np.ndarray, ufunc: np.ufunc, start: np.ndarray, end: np.ndarray) -> np.ndarray:
+def _window_extremes(series: NDArray[Any], ufunc: np.ufunc, start: NDArray[Any], end: NDArray[Any]) -> NDArray[Any]:
     """ufunc (np.minimum / np.maximum) of series over each window [start_j, end_j), in O(n) plus
     O(m log m) for m windows, however long and however overlapping they are.
 
@@ -255,18 +259,18 @@ def _window_extremes(series: np.ndarray, ufunc: np.ufunc, start: np.ndarray, end
 
 @dataclass(frozen=True, eq=False)
 class _StopHits:
-    rows: np.ndarray
-    bar: np.ndarray
-    price: np.ndarray
-    reason: np.ndarray
-    ambiguous: np.ndarray
+    rows: NDArray[Any]
+    bar: NDArray[Any]
+    price: NDArray[Any]
+    reason: NDArray[Any]
+    ambiguous: NDArray[Any]
 
 
 def _scan_first_stop(
     candles: Candles,
-    rows: np.ndarray,
-    start: np.ndarray,
-    end: np.ndarray,
+    rows: NDArray[Any],
+    start: NDArray[Any],
+    end: NDArray[Any],
     all_levels: _StopLevels,
     rules: ExitRules,
 ) -> _StopHits:
@@ -282,14 +286,14 @@ def _scan_first_stop(
     levels = all_levels.take(rows)
     adverse_series, favourable_series = (candles.low, candles.high) if d > 0 else (candles.high, candles.low)
 
-    def signed(series: np.ndarray, bars: np.ndarray) -> np.ndarray:
+    def signed(series: NDArray[Any], bars: NDArray[Any]) -> NDArray[Any]:
         values = series[bars]
         return values if d > 0 else np.negative(values, out=values)
 
     peak = levels.entry.copy()
     position = start.copy()
     active = np.arange(len(rows))
-    hit_parts: list[tuple[np.ndarray, ...]] = []
+    hit_parts: list[tuple[Any, ...]] = []  # per scan: rows, bars, hits, levels, trail levels (or None)
     width = _SCAN_FIRST_WIDTH
     while active.size:
         columns = np.arange(width)
@@ -336,20 +340,19 @@ def _scan_first_stop(
     if not hit_parts:
         empty = np.empty(0, dtype=np.intp)
         return _StopHits(empty, empty, np.empty(0), np.empty(0, dtype=np.int8), np.empty(0, dtype=bool))
-    local, bar, hit_adverse, hit_favourable, level, trail = (
-        np.concatenate(part) if part[0] is not None else None for part in zip(*hit_parts)
-    )
+    merged: list[Any] = [np.concatenate(part) if part[0] is not None else None for part in zip(*hit_parts)]
+    local, bar, hit_adverse, hit_favourable, level, trail = merged
     return _price_stop_hits(candles, rows[local], bar, hit_adverse, hit_favourable, level, trail, levels.take(local), rules)
 
 
 def _price_stop_hits(
     candles: Candles,
-    rows: np.ndarray,
-    bar: np.ndarray,
-    hit_adverse: np.ndarray,
-    hit_favourable: np.ndarray,
-    adverse_level: np.ndarray,
-    trail: np.ndarray | None,
+    rows: NDArray[Any],
+    bar: NDArray[Any],
+    hit_adverse: NDArray[Any],
+    hit_favourable: NDArray[Any],
+    adverse_level: NDArray[Any],
+    trail: NDArray[Any] | None,
     levels: _StopLevels,
     rules: ExitRules,
 ) -> _StopHits:
@@ -371,6 +374,7 @@ def _price_stop_hits(
         adverse &= ~ambiguous
     stop_fill = np.minimum(bar_open, adverse_level) * (1.0 - d * rules.slippage)
     liquidated = adverse & (stop_fill <= levels.liquidation)
+    stop_reason: NDArray[np.int8]
     if trail is None:
         stop_reason = np.full(len(bar), STOP_LOSS, dtype=np.int8)
     else:

@@ -25,13 +25,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
+from shared.backtests.settings import BacktestSettings
 from shared.candles import Candles
 from shared.engine.exits import LIQUIDATION, OPEN, REVERSAL, SIGNAL, STOP_LOSS, TAKE_PROFIT, TRAILING_STOP
 from shared.engine.result import Trades
-from shared.engine.settings import BacktestSettings
 from shared.market_data.funding import FundingRates
 from shared.market_data.symbol_rules import SymbolRules
 from shared.strategy.model import Signals, StrategyConfig
@@ -243,7 +245,7 @@ class _Holding:
     def next_target(self) -> float:
         return self.targets[self.hit_levels] if self.hit_levels < len(self.targets) else self.final_target
 
-    def trail_levels(self, prior_peak: np.ndarray) -> np.ndarray:
+    def trail_levels(self, prior_peak: NDArray[Any]) -> NDArray[Any]:
         assert self.trail is not None
         level = prior_peak * self.trail
         if self.book.tick is not None:
@@ -315,7 +317,7 @@ class _Holding:
         width, bar = _FIRST_WIDTH, start
         while bar < end:
             stop = min(end, bar + width)
-            adverse: float | np.ndarray = self.fixed_adverse
+            adverse: float | NDArray[Any] = self.fixed_adverse
             running = None
             if self.trail is not None:
                 running = np.maximum.accumulate(best[bar:stop])
@@ -452,20 +454,24 @@ class _FinePath:
             raise ValueError("intrabar resolution needs the finer candles (MarketData.fine)")
         self.fine = fine
         step = TIMEFRAME_MS[settings.timeframe]
-        self.first = np.searchsorted(fine.ts, candles.ts)
-        self.last = np.searchsorted(fine.ts, candles.ts + step)
+        self.first = np.searchsorted(fine.ts, candles.ts).tolist()
+        self.last = np.searchsorted(fine.ts, candles.ts + step).tolist()
 
     def covers(self, bar: int) -> bool:
-        return bool(self.last[bar] > self.first[bar])
+        return self.last[bar] > self.first[bar]
 
-    def path(self, bar: int, d: int) -> tuple[np.ndarray, np.ndarray]:
+    def path(self, bar: int, d: int) -> tuple[NDArray[Any], NDArray[Any]]:
         """Signed prices of the path through the bar and whether each point is a finer open.
         Each finer candle goes open, the extreme nearer its open (the high on a tie), the other
         extreme, close."""
-        rows = slice(int(self.first[bar]), int(self.last[bar]))
+        rows = slice(self.first[bar], self.last[bar])
         o, h, l, c = self.fine.open[rows], self.fine.high[rows], self.fine.low[rows], self.fine.close[rows]
         high_first = (h - o) <= (o - l)
-        points = np.stack((o, np.where(high_first, h, l), np.where(high_first, l, h), c), axis=1).ravel()
+        points: NDArray[Any] = np.empty((len(o), 4))
+        points[:, 0], points[:, 3] = o, c
+        points[:, 1] = np.where(high_first, h, l)
+        points[:, 2] = np.where(high_first, l, h)
+        points = points.ravel()
         opens = np.zeros(points.shape, dtype=bool)
         opens[::4] = True
         return d * points, opens
@@ -532,7 +538,7 @@ class Sizer:
     def __init__(self, book: Book, initial_balance: float) -> None:
         self.book, self.equity = book, float(initial_balance)
         self.funding = _Funding(book)
-        self.rows: list[tuple] = []  # (position no., entry, exit, units)
+        self.rows: list[tuple[int, int, int, float]] = []  # (position no., entry, exit, units)
         self.corrections: list[float] = []  # per position: sized equity after - (equity before + pnl)
 
     def size(self, position: Position) -> tuple[list[float], int] | None:
@@ -608,7 +614,7 @@ class _Funding:
         rates = book.market.funding if book.settings.funding else None
         if rates is None:
             self.times = np.empty(0, dtype=np.int64)
-            self.bar = np.empty(0, dtype=np.intp)
+            self.bar: NDArray[Any] = np.empty(0, dtype=np.intp)
             self.price_rate = np.empty(0)
             return
         ts = book.candles.ts
@@ -631,13 +637,13 @@ class _Funding:
         return [(int(self.bar[i]), d * units * float(self.price_rate[i])) for i in range(first, last)]
 
 
-def settle_positions(book: Book, walked: Walked, sizer: Sizer, initial_balance: float) -> tuple[Trades, np.ndarray]:
+def settle_positions(book: Book, walked: Walked, sizer: Sizer, initial_balance: float) -> tuple[Trades, NDArray[Any]]:
     """Trades (one per exit leg, or one per pyramided position) and the equity at every close:
     cash, minus the open rows' entry fees, plus d * units * (close - entry) while open, minus the
     funding paid so far."""
     n, close, ts = book.n, book.close, book.candles.ts
     intercept, slope = np.zeros(n + 1), np.zeros(n + 1)
-    columns: dict[str, list] = {name: [] for name in (
+    columns: dict[str, list[Any]] = {name: [] for name in (
         "entry_bar", "exit_bar", "side", "entry_price", "exit_price", "quantity", "pnl", "fees", "exit_reason",
         "funding", "leg")}
     charges = sizer.funding.charges_by_position
@@ -652,7 +658,7 @@ def settle_positions(book: Book, walked: Walked, sizer: Sizer, initial_balance: 
         intercept[position.exits[-1].bar] += sizer.corrections[number]
         row_funding = [math.fsum(amount for _, amount in sizer.funding.charges(
             position.entries[k], position.exits[j], d, units)) for k, j, units in rows]
-        for (k, j, units), funding in zip(rows, row_funding):
+        for (k, j, units), _funding in zip(rows, row_funding):
             entry, leg = position.entries[k], position.exits[j]
             entry_fee = units * entry.price * entry.fee
             realised = d * units * (leg.price - entry.price) - entry_fee - units * leg.price * leg.fee
@@ -686,7 +692,7 @@ def settle_positions(book: Book, walked: Walked, sizer: Sizer, initial_balance: 
         np.maximum(equity, 0.0, out=equity)
     entry_bar = np.array(columns["entry_bar"], dtype=np.int64)
     exit_bar = np.array(columns["exit_bar"], dtype=np.int64)
-    entry_price, quantity = np.array(columns["entry_price"]), np.array(columns["quantity"])
+    entry_price, quantities = np.array(columns["entry_price"]), np.array(columns["quantity"])
     pnl = np.array(columns["pnl"])
     trades = Trades(
         entry_bar=entry_bar,
@@ -696,9 +702,9 @@ def settle_positions(book: Book, walked: Walked, sizer: Sizer, initial_balance: 
         side=np.array(columns["side"], dtype=np.int8),
         entry_price=entry_price,
         exit_price=np.array(columns["exit_price"]),
-        quantity=quantity,
+        quantity=quantities,
         pnl=pnl,
-        pnl_percentage=100.0 * book.leverage * pnl / (quantity * entry_price) if len(pnl) else pnl.copy(),
+        pnl_percentage=100.0 * book.leverage * pnl / (quantities * entry_price) if len(pnl) else pnl.copy(),
         fees=np.array(columns["fees"]),
         exit_reason=np.array(columns["exit_reason"], dtype=np.int8),
         funding=np.array(columns["funding"]),
@@ -725,11 +731,11 @@ def shifted(position: Position, offset: int) -> Position:
     )
 
 
-def positions_to_arrays(positions: list[Position]) -> dict[str, np.ndarray]:
+def positions_to_arrays(positions: list[Position]) -> dict[str, NDArray[Any]]:
     """Flat arrays of resolved positions (a chunk's .npz); `positions_from_arrays` reads them."""
     entries = [entry for position in positions for entry in position.entries]
     exits = [leg for position in positions for leg in position.exits]
-    arrays = {
+    arrays: dict[str, NDArray[Any]] = {
         "position_head": np.array([[p.signal_bar, p.side, p.release, p.ambiguous, len(p.entries), len(p.exits)]
                                    for p in positions], dtype=np.int64).reshape(-1, 6),
     }
@@ -741,7 +747,7 @@ def positions_to_arrays(positions: list[Position]) -> dict[str, np.ndarray]:
     return arrays
 
 
-def positions_from_arrays(arrays: dict[str, np.ndarray]) -> list[Position]:
+def positions_from_arrays(arrays: dict[str, NDArray[Any]]) -> list[Position]:
     entries = [Entry(int(bar), float(price), float(fee), bool(at_open), float(weight))
                for bar, price, fee, at_open, weight in zip(*(arrays[f"position_entry_{name}"] for name in _ENTRY_FIELDS))]
     exits = [Exit(int(bar), float(price), float(fee), int(reason), bool(at_open), None if math.isnan(share) else share)

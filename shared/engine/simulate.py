@@ -1,6 +1,6 @@
 """The simulation: signals + candles -> trades, equity curve, summary.
 
-Steps, each a separate function so that chunked execution (issue 7) can run the heavy ones per
+Steps, each a separate function so that chunked execution can run the heavy ones per
 chunk and redo only the cheap sequential ones when stitching:
 1. `resolve_exits`: every candidate entry's exit (vectorised, independent of other trades);
 2. `next_candidates` + `follow_chain`: which candidates are taken (pointer chasing, per trade);
@@ -12,16 +12,17 @@ chunk and redo only the cheap sequential ones when stitching:
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from numpy.typing import NDArray
 
+from shared.backtests.settings import BacktestSettings
 from shared.candles import Candles
 from shared.engine.chain import follow_chain, next_candidates
 from shared.engine.exits import CandidateExits, ExitRules, resolve_exits
 from shared.engine.positions import Book, MarketData, Sizer, Walked, needs_positions, settle_positions, walk
 from shared.engine.result import BacktestResult, Trades
-from shared.engine.settings import BacktestSettings
 from shared.engine.sizing import Positions, size_positions
 from shared.errors import FieldError, ValidationFailed
 from shared.metrics import calculate_drawdown, performance_summary
@@ -35,7 +36,7 @@ def run_backtest(
     strategy: Strategy, candles: Candles, settings: BacktestSettings, market: MarketData | None = None
 ) -> BacktestResult:
     """Evaluate the strategy's rules on the candles and simulate the resulting orders."""
-    return simulate(candles, strategy.signals(candles), strategy.config, settings, market)
+    return simulate(candles, strategy.signals(candles, timeframe=settings.timeframe), strategy.config, settings, market)
 
 
 def simulate(
@@ -71,7 +72,7 @@ def simulate(
 def settle_chain(
     candles: Candles,
     candidates: CandidateExits,
-    chain: np.ndarray,
+    chain: NDArray[Any],
     config: StrategyConfig,
     rules: ExitRules,
     settings: BacktestSettings,
@@ -121,14 +122,15 @@ def settle_walk(book: Book, positions: Walked, sizer: Sizer) -> BacktestResult:
     finishes through it too."""
     trades, equity = settle_positions(book, positions, sizer, book.settings.initial_balance)
     extra = execution_summary(sum(position.ambiguous for position in positions.positions),
-                              math.fsum(trades.funding.tolist()), positions.skipped_orders)
+                              math.fsum(np.asarray(trades.funding).tolist()), positions.skipped_orders)
     return backtest_result(book.candles, trades, equity, book.settings, extra)
 
 
 def backtest_result(
-    candles: Candles, trades: Trades, equity: np.ndarray, settings: BacktestSettings, extra: dict
+    candles: Candles, trades: Trades, equity: NDArray[Any], settings: BacktestSettings, extra: dict[str, Any]
 ) -> BacktestResult:
     """Metrics and drawdowns of a simulated account, with the execution figures `extra`."""
+    trades = trades.with_excursions(candles)
     drawdown = calculate_drawdown(equity)
     summary = performance_summary(
         trades, equity, candles, initial_balance=settings.initial_balance, timeframe=settings.timeframe, drawdown=drawdown
@@ -151,14 +153,14 @@ def execution_summary(ambiguous_bars: int, funding_paid: float, skipped_orders: 
 
 
 def equity_curve(
-    close: np.ndarray,
-    fill_bar: np.ndarray,
-    exit_bar: np.ndarray,
-    entry_price: np.ndarray,
+    close: NDArray[Any],
+    fill_bar: NDArray[Any],
+    exit_bar: NDArray[Any],
+    entry_price: NDArray[Any],
     positions: Positions,
     direction: int,
     initial_balance: float,
-) -> np.ndarray:
+) -> NDArray[Any]:
     """Equity at every close: cash while flat; cash - entry fee + d*q*(close - entry) while a
     position is open, i.e. bars fill_bar <= t < exit_bar (no exit fee until the exit happens).
 
@@ -185,7 +187,7 @@ def equity_curve(
     return equity
 
 
-def _signal_column(values: np.ndarray, n: int, name: str) -> np.ndarray:
+def _signal_column(values: NDArray[Any], n: int, name: str) -> NDArray[Any]:
     column = np.asarray(values)
     if column.shape != (n,):
         raise ValueError(f"{name} signals have shape {column.shape}, expected ({n},) like the candles")

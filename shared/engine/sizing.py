@@ -20,8 +20,10 @@ that committed everything) no further trade opens.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from shared.engine.exits import LIQUIDATION, OPEN, TAKE_PROFIT, ExitRules
 from shared.strategy.model import StrategyConfig
@@ -33,21 +35,21 @@ PROPORTIONAL_MODES = ("all_in", "percent_of_equity", "risk_based")
 class Positions:
     """Per taken trade (the first `len` trades of the chain): size, equity before entry, results."""
 
-    quantity: np.ndarray
-    equity_before: np.ndarray
-    equity_after: np.ndarray  # cash once the trade is closed (marked at the last close if open)
-    entry_fee: np.ndarray
-    pnl: np.ndarray
-    fees: np.ndarray
+    quantity: NDArray[Any]
+    equity_before: NDArray[Any]
+    equity_after: NDArray[Any]  # cash once the trade is closed (marked at the last close if open)
+    entry_fee: NDArray[Any]
+    pnl: NDArray[Any]
+    fees: NDArray[Any]
 
     def __len__(self) -> int:
         return len(self.quantity)
 
 
 def size_positions(
-    entry_price: np.ndarray,
-    exit_price: np.ndarray,
-    exit_reason: np.ndarray,
+    entry_price: NDArray[Any],
+    exit_price: NDArray[Any],
+    exit_reason: NDArray[Any],
     config: StrategyConfig,
     rules: ExitRules,
     initial_balance: float,
@@ -93,31 +95,38 @@ def size_positions(
 def _proportional_share(config: StrategyConfig, rules: ExitRules) -> float:
     if config.position_sizing == "all_in":
         return 1.0
+    # the strategy validator guarantees a risk_percentage, and for risk_based a stop_loss
+    assert config.risk_percentage is not None
     if config.position_sizing == "percent_of_equity":
         return min(1.0, config.risk_percentage / 100.0)
-    # risk_based: the strategy validator guarantees a stop_loss and a risk_percentage
+    assert rules.stop_loss is not None
     risk, stop = config.risk_percentage / 100.0, rules.stop_loss
     return min(1.0, (risk / stop) * (1.0 + rules.leverage * rules.fee) / rules.leverage)
 
 
-def _count_while_positive(equity_before: np.ndarray) -> int:
+def _count_while_positive(equity_before: NDArray[Any]) -> int:
     broke = np.flatnonzero(equity_before <= 0.0)
     return int(broke[0]) if len(broke) else len(equity_before)
 
 
 def _fixed_sizes(
-    units_per_equity: np.ndarray,
-    liquidated: np.ndarray,
-    pnl_per_unit: np.ndarray,
-    entry_price: np.ndarray,
+    units_per_equity: NDArray[Any],
+    liquidated: NDArray[Any],
+    pnl_per_unit: NDArray[Any],
+    entry_price: NDArray[Any],
     config: StrategyConfig,
     initial_balance: float,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+) -> tuple[NDArray[Any], NDArray[Any], NDArray[Any]]:
+    wanted: NDArray[Any]
     if config.position_sizing == "fixed_quantity":
+        assert config.quantity is not None  # the strategy validator requires it
         wanted = np.full(len(entry_price), float(config.quantity))
     else:
+        assert config.notional is not None  # the strategy validator requires it
         wanted = config.notional / entry_price
-    quantities, before, after = [], [], []
+    quantities: list[float] = []
+    before: list[float] = []
+    after: list[float] = []
     equity = float(initial_balance)
     for want, per_equity, per_unit, liquidation in zip(
         wanted.tolist(), units_per_equity.tolist(), pnl_per_unit.tolist(), liquidated.tolist()
@@ -130,4 +139,5 @@ def _fixed_sizes(
         before.append(equity)
         equity = 0.0 if (liquidation and quantity == cap) else max(0.0, equity + quantity * per_unit)
         after.append(equity)
-    return tuple(np.array(column, dtype=np.float64) for column in (quantities, before, after))
+    return (np.array(quantities, dtype=np.float64), np.array(before, dtype=np.float64),
+            np.array(after, dtype=np.float64))

@@ -1,69 +1,23 @@
-"""Technical indicators (pure NumPy, equal to TA-Lib) and the registry the strategy language uses.
+"""Technical indicators and the registry the strategy language uses.
 
-`functions` holds the indicators as array functions; `registry` describes each one to the
-strategy language (parameters, outputs, warm-up) and caches computed series per candle set.
+`talib_specs`: every TA-Lib function, computed by TA-Lib; `custom` (functions in `functions`):
+the indicators TA-Lib lacks; `registry` joins them into one table and caches computed series
+per candle set; `catalogue` describes them for the API (`GET /api/v1/indicators`).
 """
 
-from shared.indicators.functions import (
-    MACD,
-    Bands,
-    Stochastic,
-    adx,
-    atr,
-    bbands,
-    cci,
-    donchian,
-    ema,
-    macd,
-    momentum,
-    obv,
-    roc,
-    rsi,
-    sma,
-    stoch,
-    true_range,
-    vwap,
-    williams_r,
-    wma,
-)
-from shared.indicators.registry import (
-    MAX_PERIOD,
-    REGISTRY,
-    SOURCES,
-    IndicatorCache,
-    IndicatorSpec,
-    Param,
-    SeriesRef,
-    series_ref,
-)
+from shared.indicators.registry import REGISTRY, IndicatorCache, SeriesRef, find_indicator, series_ref
+from shared.indicators.spec import MAX_PERIOD, SOURCES, IndicatorSpec, Param
+from shared.indicators.talib_specs import INDICATOR_ALIASES
 
 __all__ = [
-    "MACD",
+    "INDICATOR_ALIASES",
     "MAX_PERIOD",
     "REGISTRY",
     "SOURCES",
-    "Bands",
     "IndicatorCache",
     "IndicatorSpec",
     "Param",
     "SeriesRef",
-    "Stochastic",
-    "adx",
-    "atr",
-    "bbands",
-    "cci",
-    "donchian",
-    "ema",
-    "macd",
-    "momentum",
-    "obv",
-    "roc",
-    "rsi",
+    "find_indicator",
     "series_ref",
-    "sma",
-    "stoch",
-    "true_range",
-    "vwap",
-    "williams_r",
-    "wma",
 ]

@@ -1,274 +1,54 @@
-"""Technical indicators as pure functions of NumPy arrays, equal to TA-Lib's (default settings).
-
-float64 arrays in (finite values), float64 arrays of the same length out, NaN during warm-up.
-Defaults are TA-Lib's. Warm-up = number of leading NaNs, identical to TA-Lib's lookback:
-
-    indicator    warm-up (leading NaN bars)                 TA-Lib equivalent
-    ----------   ----------------------------------------   ---------------------------
-    sma          period - 1                                 SMA
-    ema          period - 1                                 EMA
-    wma          period - 1                                 WMA
-    rsi          period                                     RSI
-    macd         slow_period + signal_period - 2 (all 3)    MACD
-    bbands       period - 1                                 BBANDS (matype SMA)
-    atr          period                                     ATR
-    stoch        k_period + k_smoothing + d_period - 3      STOCH (SMA smoothing)
-    adx          2 * period - 1                             ADX
-    cci          period - 1                                 CCI
-    obv          0                                          OBV
-    vwap         period - 1                                 (none: rolling window)
-    roc          period                                     ROC
-    momentum     period                                     MOM
-    williams_r   period - 1                                 WILLR
-    donchian     period - 1                                 (none: MAX/MIN channel)
-
-Conventions copied from TA-Lib (0.8: its zero tests are exact, so every indicator is
-independent of the price scale): EMA seeds with the SMA of its first `period` values; MACD
-seeds its fast EMA at the slow EMA's first bar (with the SMA of the `fast_period` values ending
-there) and reports all three outputs from the signal's first bar; RSI, ATR and ADX use Wilder's
-smoothing seeded with a plain average; RSI is 0 when average gain + average loss is 0; STOCH %K,
-Williams %R and CCI are 0 on a zero range / zero deviation; ROC is 0 after a zero price; ADX
-keeps its previous value on a bar whose DX is undefined (zero true range or zero +DI + -DI).
-Where TA-Lib's answer is rounding noise, ours is the exact one: an EMA (and so MACD) of a flat
-series is exactly flat, CCI of a flat window is exactly 0.
+"""The indicators TA-Lib lacks, as functions of NumPy arrays (float64 in, float64 out, NaN
+during warm-up). Definitions and references are in the README's indicator table; each is built
+from TA-Lib's primitives where one fits (EMA, ATR, MAX, MIN, LINEARREG, VAR), so that the parts
+are the reference everyone quotes.
 """
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
+import talib
+from numpy.typing import NDArray
 
-from shared.indicators._kernels import (
-    WindowSums,
-    exponential_smoothing,
-    lagged_sum,
-    nan_array,
-    rolling_max,
-    rolling_min,
-)
-
-
-class MACD(NamedTuple):
-    line: np.ndarray
-    signal: np.ndarray
-    histogram: np.ndarray
+from shared.indicators._kernels import WindowSums, nan_array
+from shared.timeframes import origin_ms, timeframe_ms
 
 
 class Bands(NamedTuple):
-    upper: np.ndarray
-    middle: np.ndarray
-    lower: np.ndarray
+    upper: NDArray[Any]
+    middle: NDArray[Any]
+    lower: NDArray[Any]
 
 
-class Stochastic(NamedTuple):
-    k: np.ndarray
-    d: np.ndarray
+class Ichimoku(NamedTuple):
+    tenkan: NDArray[Any]
+    kijun: NDArray[Any]
+    senkou_a: NDArray[Any]
+    senkou_b: NDArray[Any]
 
 
-def _after(start: int, n: int, tail: np.ndarray) -> np.ndarray:
-    """A length-n series: NaN before `start`, then `tail` (which may itself begin with NaN)."""
-    out = nan_array(n)
-    out[start:] = tail
-    return out
+class Pivots(NamedTuple):
+    pp: NDArray[Any]
+    r1: NDArray[Any]
+    r2: NDArray[Any]
+    r3: NDArray[Any]
+    s1: NDArray[Any]
+    s2: NDArray[Any]
+    s3: NDArray[Any]
 
 
-def true_range(high: np.ndarray, low: np.ndarray, close: np.ndarray) -> np.ndarray:
-    """max(high - low, |high - prev close|, |low - prev close|); NaN on the first bar."""
-    out = nan_array(len(close))
-    if len(close) > 1:
-        prev_close = close[:-1]
-        out[1:] = np.maximum(
-            high[1:] - low[1:],
-            np.maximum(np.abs(high[1:] - prev_close), np.abs(low[1:] - prev_close)),
-        )
-    return out
+class Fractals(NamedTuple):
+    up: NDArray[Any]
+    down: NDArray[Any]
 
 
-def sma(x: np.ndarray, period: int = 30) -> np.ndarray:
-    return sma_from_sums(WindowSums(x), period)
+PIVOT_KINDS = ("standard", "fibonacci", "camarilla", "woodie")
+PIVOT_ANCHORS = {"day": "1d", "week": "1w"}
 
 
-def sma_from_sums(sums: WindowSums, period: int) -> np.ndarray:
-    """SMA from window sums another SMA of the same series may already have prepared."""
-    average = sums.sum(period)
-    average /= period
-    return average
-
-
-def _ema_from(x: np.ndarray, start: int, period: int) -> np.ndarray:
-    """EMA seeded at bar `start` with the SMA of the `period` values ending there (summed as
-    deviations from x[start], so that a flat window seeds exactly at its price)."""
-    seed = x[start] + (x[start - period + 1 : start + 1] - x[start]).sum() / period
-    return _after(start, len(x), exponential_smoothing(x[start:], 2.0 / (period + 1), seed))
-
-
-def ema(x: np.ndarray, period: int = 30) -> np.ndarray:
-    if period > len(x):
-        return nan_array(len(x))
-    return _ema_from(x, period - 1, period)
-
-
-def wma(x: np.ndarray, period: int = 30) -> np.ndarray:
-    """Linearly weighted: weights 1..period, newest heaviest."""
-    weighted = lagged_sum(x, period, lambda values, lag, out: np.multiply(values, float(period - lag), out=out))
-    return weighted / (period * (period + 1) / 2)
-
-
-def _wilder(values: np.ndarray, period: int) -> np.ndarray:
-    """Wilder's smoothing of values[1:], seeded at bar `period` with the mean of values[1..period]
-    (values[0] is undefined: a difference or a true range needs a previous bar)."""
-    n = len(values)
-    if period >= n:
-        return nan_array(n)
-    seed = values[1 : period + 1].sum() / period
-    return _after(period, n, exponential_smoothing(values[period:], 1.0 / period, seed))
-
-
-def rsi(x: np.ndarray, period: int = 14) -> np.ndarray:
-    """Wilder's RSI: 100 * avg gain / (avg gain + avg loss); 0 when both are 0."""
-    change = np.diff(x, prepend=np.nan)
-    gain = _wilder(np.maximum(change, 0.0), period)
-    loss = _wilder(np.maximum(-change, 0.0), period)
-    total = gain + loss
-    ratio = np.divide(gain, total, out=np.zeros(len(x)), where=total != 0)
-    return 100.0 * ratio
-
-
-def macd(x: np.ndarray, fast_period: int = 12, slow_period: int = 26, signal_period: int = 9) -> MACD:
-    if not fast_period < slow_period:
-        raise ValueError("fast_period must be less than slow_period")
-    n = len(x)
-    first_line = slow_period - 1
-    first_signal = first_line + signal_period - 1
-    if first_signal >= n:
-        return MACD(nan_array(n), nan_array(n), nan_array(n))
-    line = _ema_from(x, first_line, fast_period) - _ema_from(x, first_line, slow_period)
-    signal = _after(first_line, n, _ema_from(line[first_line:], signal_period - 1, signal_period))
-    line[:first_signal] = np.nan
-    return MACD(line, signal, line - signal)
-
-
-def _deviation_sum(x: np.ndarray, centre: np.ndarray, period: int, measure: np.ufunc) -> np.ndarray:
-    """sum over each trailing window of measure(x - the window's centre), measure = abs / square."""
-    window_centre = centre[period - 1 :]
-
-    def term(values: np.ndarray, lag: int, out: np.ndarray) -> np.ndarray:
-        return measure(np.subtract(values, window_centre, out=out), out=out)
-
-    return lagged_sum(x, period, term)
-
-
-def bbands(x: np.ndarray, period: int = 20, std_dev: float = 2.0) -> Bands:
-    """Middle = SMA(period); upper/lower = middle +/- std_dev * population standard deviation."""
-    middle = sma(x, period)
-    width = std_dev * np.sqrt(_deviation_sum(x, middle, period, np.square) / period)
-    return Bands(middle + width, middle, middle - width)
-
-
-def atr(high: np.ndarray, low: np.ndarray, close: np.ndarray, period: int = 14) -> np.ndarray:
-    """Wilder's average true range; period 1 is the true range itself."""
-    tr = true_range(high, low, close)
-    return tr if period == 1 else _wilder(tr, period)
-
-
-def _range_position(numerator: np.ndarray, highest: np.ndarray, lowest: np.ndarray, scale: float) -> np.ndarray:
-    """numerator / ((highest - lowest) / scale), 0 where the range is 0 (TA-Lib's operation
-    order); NaN stays NaN."""
-    span = (highest - lowest) / scale
-    return np.divide(numerator, span, out=np.zeros(len(span)), where=span != 0.0)
-
-
-def stoch(
-    high: np.ndarray, low: np.ndarray, close: np.ndarray, k_period: int = 5, k_smoothing: int = 3, d_period: int = 3
-) -> Stochastic:
-    """Slow stochastic: %K = SMA(k_smoothing) of 100 * (close - lowest low) / range over
-    k_period; %D = SMA(d_period) of %K. Both start where %D does, as in TA-Lib."""
-    n = len(close)
-    first_fast = k_period - 1
-    first_d = first_fast + k_smoothing - 1 + d_period - 1
-    if first_d >= n:
-        return Stochastic(nan_array(n), nan_array(n))
-    lowest = rolling_min(low, k_period)
-    fast_k = _range_position(close - lowest, rolling_max(high, k_period), lowest, 100.0)
-    k = _after(first_fast, n, sma(fast_k[first_fast:], k_smoothing))
-    first_k = first_fast + k_smoothing - 1
-    d = _after(first_k, n, sma(k[first_k:], d_period))
-    k[:first_d] = np.nan
-    return Stochastic(k, d)
-
-
-def _directional_movement(high: np.ndarray, low: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(+DM, -DM) per bar: the larger of the up-move and down-move if positive, else 0."""
-    up = np.diff(high, prepend=np.nan)
-    down = -np.diff(low, prepend=np.nan)
-    plus = np.where((up > 0) & (up > down), up, 0.0)
-    minus = np.where((down > 0) & (up < down), down, 0.0)
-    return plus, minus
-
-
-def adx(high: np.ndarray, low: np.ndarray, close: np.ndarray, period: int = 14) -> np.ndarray:
-    """Wilder's average directional index.
-
-    +DM, -DM and TR are Wilder-smoothed from a seed summing bars 1..period-1; DX = 100 *
-    |+DI - -DI| / (+DI + -DI) from bar `period`; ADX starts at bar 2*period-1 as the mean of
-    the first `period` DX (an undefined DX counting 0) and is Wilder-smoothed after that,
-    holding its value on bars where DX is undefined (zero true range or zero +DI + -DI).
-    """
-    n = len(close)
-    first_adx = 2 * period - 1
-    if first_adx >= n:
-        return nan_array(n)
-    plus, minus = _directional_movement(high, low)
-    tr = true_range(high, low, close)
-    alpha = 1.0 / period
-
-    def smoothed(values: np.ndarray) -> np.ndarray:
-        # TA-Lib's sum S <- S - S/period + v is period * this average.
-        seed = values[1:period].sum() / period
-        return exponential_smoothing(values[period - 1 :], alpha, seed)[1:]
-
-    plus_s, minus_s, tr_s = smoothed(plus), smoothed(minus), smoothed(tr)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        plus_di = 100.0 * (plus_s / tr_s)
-        minus_di = 100.0 * (minus_s / tr_s)
-        di_sum = minus_di + plus_di
-        dx = 100.0 * (np.abs(minus_di - plus_di) / di_sum)
-    defined = (tr_s != 0) & (di_sum != 0)
-    dx = np.where(defined, dx, 0.0)  # dx[i] is bar period + i
-    seed = dx[:period].sum() / period
-    later_dx = dx[period:]
-    later_defined = defined[period:]
-    values = exponential_smoothing(np.concatenate(([seed], later_dx[later_defined])), alpha, seed)
-    # On each bar, the ADX after the last defined DX so far (values[0] = the seed).
-    return _after(first_adx, n, values[np.concatenate(([0], np.cumsum(later_defined)))])
-
-
-def cci(high: np.ndarray, low: np.ndarray, close: np.ndarray, period: int = 14) -> np.ndarray:
-    """(typical price - its SMA) / (0.015 * mean absolute deviation); 0 when either is 0."""
-    typical = (high + low + close) / 3
-    # The mean from direct window sums: CCI divides by the small distance typical - mean.
-    mean = lagged_sum(typical, period, lambda values, lag, out: values) / period
-    deviation = _deviation_sum(typical, mean, period, np.abs) / period
-    distance = typical - mean
-    # A flat window is 0 even when its mean rounds an ulp away from its values.
-    flat = rolling_max(typical, period) == rolling_min(typical, period)
-    defined = (distance != 0) & (deviation != 0) & ~flat
-    out = np.divide(distance, 0.015 * deviation, out=np.zeros(len(close)), where=defined)
-    out[np.isnan(mean)] = np.nan
-    return out
-
-
-def obv(x: np.ndarray, volume: np.ndarray) -> np.ndarray:
-    """On-balance volume: starts at the first bar's volume, then adds the volume of up bars
-    and subtracts that of down bars."""
-    signed = np.sign(np.diff(x, prepend=np.nan)) * volume
-    if len(signed):
-        signed[0] = volume[0]
-    return np.cumsum(signed)
-
-
-def vwap(x: np.ndarray, volume: np.ndarray, period: int = 20) -> np.ndarray:
+def vwap(x: NDArray[Any], volume: NDArray[Any], period: int = 20) -> NDArray[Any]:
     """Rolling volume-weighted average of x over `period` bars; NaN where that volume is 0."""
     traded = WindowSums(x * volume).sum(period)
     total = WindowSums(volume).sum(period)
@@ -277,32 +57,149 @@ def vwap(x: np.ndarray, volume: np.ndarray, period: int = 20) -> np.ndarray:
     return out
 
 
-def roc(x: np.ndarray, period: int = 10) -> np.ndarray:
-    """Rate of change in percent: (x / x[t-period] - 1) * 100; 0 after a zero price."""
-    out = nan_array(len(x))
-    if period < len(x):
-        before = x[:-period]
-        with np.errstate(invalid="ignore", divide="ignore"):
-            out[period:] = np.where(before != 0, (x[period:] / before - 1.0) * 100.0, 0.0)
+def keltner(
+    high: NDArray[Any], low: NDArray[Any], close: NDArray[Any], period: int = 20, atr_period: int = 10, multiplier: float = 2.0
+) -> Bands:
+    """EMA(close, period) +/- multiplier * ATR(atr_period); NaN until both are defined."""
+    middle = talib.EMA(close, period)
+    width = multiplier * talib.ATR(high, low, close, atr_period)
+    middle[np.isnan(width)] = np.nan
+    return Bands(middle + width, middle, middle - width)
+
+
+def _midrange(high: NDArray[Any], low: NDArray[Any], period: int) -> NDArray[Any]:
+    out: NDArray[Any] = (talib.MAX(high, period) + talib.MIN(low, period)) / 2
     return out
 
 
-def momentum(x: np.ndarray, period: int = 10) -> np.ndarray:
-    """x - x[t-period]."""
+def _shifted(x: NDArray[Any], bars: int) -> NDArray[Any]:
     out = nan_array(len(x))
-    if period < len(x):
-        out[period:] = x[period:] - x[:-period]
+    if bars < len(x):
+        out[bars:] = x[: len(x) - bars]
     return out
 
 
-def williams_r(high: np.ndarray, low: np.ndarray, close: np.ndarray, period: int = 14) -> np.ndarray:
-    """-100 * (highest high - close) / (highest high - lowest low), in [-100, 0]; 0 on a zero range."""
-    highest = rolling_max(high, period)
-    return _range_position(highest - close, highest, rolling_min(low, period), -100.0)
+def ichimoku(
+    high: NDArray[Any], low: NDArray[Any], tenkan_period: int = 9, kijun_period: int = 26, senkou_period: int = 52
+) -> Ichimoku:
+    """Tenkan/kijun = midpoint of the highest high and lowest low over their periods; senkou A =
+    (tenkan + kijun) / 2 and senkou B = the senkou_period midpoint, both shifted forward
+    kijun_period bars as published, so the cloud at t was known at t - kijun_period. No chikou:
+    it is today's close drawn in the past (compare close with `price` at `offset` instead)."""
+    tenkan = _midrange(high, low, tenkan_period)
+    kijun = _midrange(high, low, kijun_period)
+    senkou_a = _shifted((tenkan + kijun) / 2, kijun_period)
+    senkou_b = _shifted(_midrange(high, low, senkou_period), kijun_period)
+    warmup = ichimoku_warmup(tenkan_period, kijun_period, senkou_period)
+    series = Ichimoku(tenkan, kijun, senkou_a, senkou_b)
+    for values in series:
+        values[:warmup] = np.nan
+    return series
 
 
-def donchian(high: np.ndarray, low: np.ndarray, period: int = 20) -> Bands:
-    """Highest high and lowest low of the last `period` bars (this bar included), and their midpoint."""
-    upper = rolling_max(high, period)
-    lower = rolling_min(low, period)
-    return Bands(upper, (upper + lower) / 2, lower)
+def ichimoku_warmup(tenkan_period: int, kijun_period: int, senkou_period: int) -> int:
+    return max(tenkan_period, kijun_period, senkou_period) - 1 + kijun_period
+
+
+def ease_of_movement(
+    high: NDArray[Any], low: NDArray[Any], volume: NDArray[Any], period: int = 14, divisor: float = 1e8
+) -> NDArray[Any]:
+    """SMA(period) of the one-bar EMV = (midpoint - previous midpoint) * (high - low) * divisor
+    / volume (the distance moved per box ratio volume / divisor / range); EMV is 0 on a bar
+    without volume."""
+    midpoint = (high + low) / 2
+    distance = np.diff(midpoint, prepend=np.nan)
+    moved = distance * (high - low) * divisor
+    emv = np.divide(moved, volume, out=np.zeros(len(volume)), where=volume > 0)
+    emv[0] = np.nan
+    out = nan_array(len(emv))
+    if len(emv) > period:
+        out[1:] = talib.SMA(emv[1:], period)
+    return out
+
+
+def linreg_r2(x: NDArray[Any], period: int = 14) -> NDArray[Any]:
+    """R² of the least-squares line through the last `period` values against time:
+    slope² * var(time) / var(x), var(time) = (period² - 1) / 12; 0 for a flat window."""
+    slope = talib.LINEARREG_SLOPE(x, period)
+    variance = talib.VAR(x, period)
+    explained = slope * slope * ((period * period - 1) / 12.0)
+    r2 = np.divide(explained, variance, out=np.zeros(len(x)), where=variance > 0)
+    np.clip(r2, 0.0, 1.0, out=r2)
+    r2[np.isnan(slope)] = np.nan
+    return r2
+
+
+def linreg_channel(x: NDArray[Any], period: int = 20, deviations: float = 2.0) -> Bands:
+    """The least-squares line's value at t (LINEARREG) +/- `deviations` standard deviations of
+    the window's residuals about it: sqrt(var(x) * (1 - R²))."""
+    middle = talib.LINEARREG(x, period)
+    residual = np.sqrt(np.maximum(talib.VAR(x, period) * (1.0 - linreg_r2(x, period)), 0.0))
+    width = deviations * residual
+    return Bands(middle + width, middle, middle - width)
+
+
+def pivots(ts: NDArray[Any], high: NDArray[Any], low: NDArray[Any], close: NDArray[Any], kind: str = "standard",
+           anchor: str = "day") -> Pivots:
+    """Floor pivots from the previous UTC day's (or Monday-aligned week's) high, low and close,
+    the one before the period holding each bar; NaN during the first period in the data.
+
+    standard:  P = (H + L + C) / 3, R1 = 2P - L, S1 = 2P - H, R2 = P + (H - L), S2 = P - (H - L),
+               R3 = H + 2(P - L), S3 = L - 2(H - P)
+    fibonacci: P as standard, R/S n = P +/- (0.382, 0.618, 1.000) * (H - L)
+    camarilla: P as standard, R/S n = C +/- 1.1 * (H - L) * (1/12, 1/6, 1/4)
+    woodie:    P = (H + L + 2C) / 4, the rest as standard.
+    """
+    timeframe = PIVOT_ANCHORS[anchor]
+    period_index = (ts - origin_ms(timeframe)) // timeframe_ms(timeframe)
+    n = len(ts)
+    starts = np.flatnonzero(np.concatenate(([True], period_index[1:] != period_index[:-1]))) if n else np.empty(0, int)
+    if len(starts) < 2:
+        return Pivots(*(nan_array(n) for _ in Pivots._fields))
+    ends = np.concatenate((starts[1:], [n])) - 1
+    h = np.maximum.reduceat(high, starts)[:-1]
+    lo = np.minimum.reduceat(low, starts)[:-1]
+    c = close[ends][:-1]
+    span = h - lo
+    p = (h + lo + 2 * c) / 4 if kind == "woodie" else (h + lo + c) / 3
+    if kind == "fibonacci":
+        levels = [p + f * span for f in (0.382, 0.618, 1.0)] + [p - f * span for f in (0.382, 0.618, 1.0)]
+    elif kind == "camarilla":
+        levels = [c + 1.1 * span * f for f in (1 / 12, 1 / 6, 1 / 4)] + [c - 1.1 * span * f for f in (1 / 12, 1 / 6, 1 / 4)]
+    else:
+        levels = [2 * p - lo, p + span, h + 2 * (p - lo), 2 * p - h, p - span, lo - 2 * (h - p)]
+    # Bars of period k (k >= 1) take the levels of period k - 1.
+    owner = np.repeat(np.arange(len(starts)), np.diff(np.concatenate((starts, [n])))) - 1
+    defined = owner >= 0
+
+    def per_bar(values: NDArray[Any]) -> NDArray[Any]:
+        out = nan_array(n)
+        out[defined] = values[owner[defined]]
+        return out
+
+    return Pivots(*(per_bar(values) for values in [p, *levels]))
+
+
+def fractals(high: NDArray[Any], low: NDArray[Any]) -> Fractals:
+    """Bill Williams' fractals, known two bars after the fractal bar k: an up fractal when
+    high[k] is above the highs of the two bars before and after it, a down fractal when low[k]
+    is below theirs. Each output is the level of the latest confirmed fractal (its high / low),
+    from its confirmation bar k + 2 on; NaN before the first."""
+    return Fractals(_latest_fractal(high, np.greater), _latest_fractal(low, np.less))
+
+
+def _latest_fractal(x: NDArray[Any], beyond: np.ufunc) -> NDArray[Any]:
+    n = len(x)
+    out = nan_array(n)
+    if n < 5:
+        return out
+    centre = x[2:-2]
+    is_fractal = beyond(centre, x[:-4]) & beyond(centre, x[1:-3]) & beyond(centre, x[3:-1]) & beyond(centre, x[4:])
+    confirmed = np.flatnonzero(is_fractal) + 4  # fractal bar k = index + 2, known at k + 2
+    if len(confirmed):
+        latest = np.full(n, -1)
+        latest[confirmed] = confirmed
+        np.maximum.accumulate(latest, out=latest)
+        known = latest >= 0
+        out[known] = x[latest[known] - 2]
+    return out

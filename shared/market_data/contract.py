@@ -7,9 +7,6 @@ from __future__ import annotations
 # Symbols as the store names them; the API upper-cases what it is sent first.
 SYMBOL_REGEX = r"^[A-Z0-9]{2,20}$"
 
-# An import job's status, in the order it passes through them.
-PENDING, RUNNING, COMPLETED, FAILED = "pending", "running", "completed", "failed"
-STATUSES = (PENDING, RUNNING, COMPLETED, FAILED)
 # Where an import came from.
 SOURCE_API, SOURCE_UPLOAD, SOURCE_S3, SOURCE_BINANCE, SOURCE_BYBIT = "api", "upload", "s3", "binance", "bybit"
 SOURCES = (SOURCE_API, SOURCE_UPLOAD, SOURCE_S3, SOURCE_BINANCE, SOURCE_BYBIT)

@@ -7,16 +7,17 @@ rate means longs pay shorts.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
+from numpy.typing import NDArray
 
 
 class FundingRates(NamedTuple):
     """Funding times (int64 epoch ms, strictly increasing) and rates (float64 fractions)."""
 
-    times: np.ndarray
-    rates: np.ndarray
+    times: NDArray[Any]
+    rates: NDArray[Any]
 
     def between(self, start_ms: int, end_ms: int) -> FundingRates:
         """The funding events with start_ms <= time <= end_ms."""

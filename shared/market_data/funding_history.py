@@ -11,10 +11,11 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 import numpy as np
+from numpy.typing import NDArray
 
 from shared.errors import FieldError, ValidationFailed
 from shared.market_data.funding import FundingRates
-from shared.market_data.wire import iso_utc
+from shared.times import iso_utc
 
 MAX_LISTED_CONFLICTS = 100
 
@@ -23,7 +24,7 @@ def empty_funding() -> FundingRates:
     return FundingRates(np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float64))
 
 
-def funding_rates(times: np.ndarray, rates: np.ndarray) -> FundingRates:
+def funding_rates(times: NDArray[Any], rates: NDArray[Any]) -> FundingRates:
     """FundingRates from unordered rows: sorted by time, identical repeats dropped; ValidationFailed
     naming each time given two different rates, or a rate that is not a finite number."""
     times = np.asarray(times, dtype=np.int64)

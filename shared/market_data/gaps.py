@@ -6,9 +6,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
-from shared.market_data.wire import iso_utc
 from shared.timeframes import timeframe_ms
+from shared.times import iso_utc
 
 MAX_REPORTED_GAPS = 20
 
@@ -44,7 +45,7 @@ class GapReport:
 NO_GAPS = GapReport(0, 0, ())
 
 
-def find_gaps(ts: np.ndarray, timeframe: str) -> GapReport:
+def find_gaps(ts: NDArray[Any], timeframe: str) -> GapReport:
     """Gaps between consecutive candles of sorted, unique, aligned open times `ts`."""
     step = timeframe_ms(timeframe)
     if len(ts) < 2:

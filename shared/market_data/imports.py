@@ -20,12 +20,12 @@ from typing import Any, Protocol
 from urllib.parse import unquote_plus
 
 from shared.errors import FieldError
-from shared.market_data.contract import COMPLETED, FAILED, PENDING, RUNNING
 from shared.market_data.funding import FundingRates
 from shared.market_data.instruments import InstrumentSource
 from shared.market_data.parsing import RawCandles
 from shared.market_data.pipeline import ImportReport
-from shared.market_data.wire import iso_utc
+from shared.statuses import COMPLETED, FAILED, PENDING, RUNNING
+from shared.times import iso_utc
 
 CANDLE_FILES_PREFIX = "imports/candles/"
 FETCH_REQUESTS_PREFIX = "imports/candle-fetches/"

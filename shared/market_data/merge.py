@@ -4,13 +4,15 @@ ones are left alone, and one that disagrees with a stored candle rejects the who
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from shared.candles import PRICE_FIELDS, Candles
 from shared.market_data.store import month_index, month_name
 from shared.market_data.validation import Finding, ValidCandles, describe_differences, reject
-from shared.market_data.wire import iso_utc
+from shared.times import iso_utc
 
 
 @dataclass(frozen=True, eq=False)
@@ -55,7 +57,7 @@ def plan_merge(stored: Candles, incoming: ValidCandles) -> MergePlan:
     return MergePlan(months, int(np.count_nonzero(added)), int(np.count_nonzero(present)))
 
 
-def _conflict(stored: Candles, position: np.ndarray, new: Candles, index: int) -> str:
+def _conflict(stored: Candles, position: NDArray[Any], new: Candles, index: int) -> str:
     return f"the candle at {iso_utc(new.ts[index])} differs from the stored one: " + describe_differences(
         stored, int(position[index]), new, index, "stored", "in the file"
     )

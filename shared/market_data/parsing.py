@@ -36,17 +36,19 @@ import json
 import re
 import zipfile
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any, Protocol
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
+from numpy.typing import NDArray
 
 from shared.candles import PRICE_FIELDS
 from shared.errors import FieldError, ValidationFailed
 from shared.market_data.contract import MAX_IMPORT_BYTES
+from shared.times import EPOCH, parse_iso_utc
 
 FORMAT_BINANCE_CSV = "binance_kline_csv"
 FORMAT_KRAKEN_CSV = "kraken_ohlcvt_csv"
@@ -112,7 +114,7 @@ class LineLocator:
     """CSV rows: consecutive lines from `first_line`, or explicit `lines` when blank lines interleave."""
 
     first_line: int
-    lines: np.ndarray | None = None
+    lines: NDArray[Any] | None = None
 
     def describe(self, row: int) -> str:
         line = self.first_line + row if self.lines is None else int(self.lines[row])
@@ -147,16 +149,16 @@ class RawCandles:
     """Columns as read, in file order (not yet sorted, deduplicated or checked)."""
 
     format: str
-    ts: np.ndarray  # int64 epoch ms; meaningless where a problem names the row's timestamp
-    open: np.ndarray
-    high: np.ndarray
-    low: np.ndarray
-    close: np.ndarray
-    volume: np.ndarray
+    ts: NDArray[Any]  # int64 epoch ms; meaningless where a problem names the row's timestamp
+    open: NDArray[Any]
+    high: NDArray[Any]
+    low: NDArray[Any]
+    close: NDArray[Any]
+    volume: NDArray[Any]
     problems: tuple[RowProblem, ...]
     locator: RowLocator
     # Rows whose open, high, low and close are all empty or NaN (periods without trades).
-    without_trades: np.ndarray | None = None
+    without_trades: NDArray[Any] | None = None
 
     def __len__(self) -> int:
         return len(self.ts)
@@ -190,7 +192,7 @@ def unpack_archive(content: bytes) -> bytes:
         except (OSError, EOFError) as error:
             raise file_error(f"unreadable gzip file: {error}") from None
         return _within_limit(data, "the gzip file")
-    if content.startswith(b"PK\x03\x04") or content.startswith(b"PK\x05\x06"):
+    if content.startswith((b"PK\x03\x04", b"PK\x05\x06")):
         try:
             archive = zipfile.ZipFile(io.BytesIO(content))
             members = [i for i in archive.infolist() if not i.is_dir() and not i.filename.startswith("__MACOSX/")]
@@ -284,7 +286,7 @@ def _map_columns(
     if "volume" in missing and tick_volume is not None:
         missing.remove("volume")
         prices["volume"], tick_volume = tick_volume, None
-    if missing:
+    if missing or ts is None:  # no timestamp column is missing too
         return None, missing
     time_of_day = None
     if normalised[ts] in ("date", "time") and "date" in position and "time" in position and first_row:
@@ -417,10 +419,11 @@ def _read_csv_vectorised(body: bytes, layout: _CsvLayout) -> RawCandles:
             include_columns=[f"c{i}" for i in wanted], column_types=column_types, strings_can_be_null=True
         ),
     )
-    # pyarrow skips blank lines: when it read one row per line, row i is on line body_first_line + i;
-    # otherwise the blank lines are located (rarely needed, so not paid for on every file).
+    # pyarrow skips blank lines (and nothing else: values hold no newlines): without any, row i is on
+    # line body_first_line + i; otherwise the blank lines are located (rarely needed, so not paid for
+    # on every file).
     lines = None
-    if table.num_rows != body.count(b"\n") + (0 if body.endswith(b"\n") or not body else 1):
+    if b"\n\n" in body or b"\n\r\n" in body or body.startswith((b"\n", b"\r\n")):
         lines = _nonblank_line_numbers(body, layout.body_first_line)
         if table.num_rows != len(lines):
             raise _NeedsRowByRow
@@ -441,7 +444,7 @@ def _wanted_positions(columns: _ColumnMap) -> list[int]:
     return sorted(set(wanted))
 
 
-def _nonblank_line_numbers(body: bytes, first_line: int) -> np.ndarray:
+def _nonblank_line_numbers(body: bytes, first_line: int) -> NDArray[Any]:
     """Line numbers of the lines of `body` that are not empty (a lone carriage return is empty)."""
     data = np.frombuffer(body, dtype=np.uint8)
     newlines = np.flatnonzero(data == 10)
@@ -572,7 +575,9 @@ def _json_item_lines(text: str) -> list[int]:
     line, counted_to = 1, 0
     lines: list[int] = []
     while True:
-        position = separators.match(text, position).end()
+        skipped = separators.match(text, position)
+        assert skipped is not None  # the pattern matches the empty string
+        position = skipped.end()
         if position >= len(text) or text[position] == "]":
             return lines
         line += text.count("\n", counted_to, position)
@@ -644,7 +649,7 @@ def _combined(column: pa.Array | pa.ChunkedArray) -> pa.Array:
     return column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()  # one chunk: no copy
 
 
-def read_timestamps(column: pa.Array) -> tuple[np.ndarray, list[tuple[int, str]]]:
+def read_timestamps(column: pa.Array) -> tuple[NDArray[Any], list[tuple[int, str]]]:
     """Epoch ms of a column of timestamps in any layout candle files accept, and (row, problem)
     for each unreadable one (other readers of dated rows use it: funding-rate files)."""
     problems: list[RowProblem] = []
@@ -661,7 +666,7 @@ def _report_nulls(column: pa.Array, name: str, problems: list[RowProblem], broke
                 broken.add(row)
 
 
-def _floats(column: pa.Array, name: str, problems: list[RowProblem], broken: set[int]) -> np.ndarray:
+def _floats(column: pa.Array, name: str, problems: list[RowProblem], broken: set[int]) -> NDArray[Any]:
     if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
         import pyarrow.compute as pc
 
@@ -678,7 +683,7 @@ def _floats(column: pa.Array, name: str, problems: list[RowProblem], broken: set
     return column.to_numpy(zero_copy_only=False)
 
 
-def _floats_row_by_row(column: pa.Array, name: str, problems: list[RowProblem], broken: set[int]) -> np.ndarray:
+def _floats_row_by_row(column: pa.Array, name: str, problems: list[RowProblem], broken: set[int]) -> NDArray[Any]:
     values = np.full(len(column), np.nan)
     for row, text in enumerate(column.to_pylist()):
         if text is None or not text.strip():
@@ -693,7 +698,7 @@ def _floats_row_by_row(column: pa.Array, name: str, problems: list[RowProblem], 
     return values
 
 
-def _timestamps_ms(column: pa.Array, problems: list[RowProblem], broken: set[int]) -> np.ndarray:
+def _timestamps_ms(column: pa.Array, problems: list[RowProblem], broken: set[int]) -> NDArray[Any]:
     _report_nulls(column, "timestamp", problems, broken)
     if column.null_count == len(column):
         return np.zeros(len(column), dtype=np.int64)
@@ -751,22 +756,19 @@ def parse_timestamp_text(text: str) -> int | None:
         value = _epoch_to_ms(np.array([int(text) if re.match(_INTEGER, text) else float(text)]), problems)
         return None if problems else int(value[0])
     try:
-        moment = datetime.fromisoformat(text)
+        moment = parse_iso_utc(text)
     except ValueError:
         return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    milliseconds, remainder = divmod(moment - _EPOCH, timedelta(milliseconds=1))
+    milliseconds, remainder = divmod(moment - EPOCH, timedelta(milliseconds=1))
     return None if remainder else milliseconds
 
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # Epoch units told apart by magnitude: seconds below 1e11 (year 5138), milliseconds below 1e14,
 # microseconds below 1e17, nanoseconds above.
 _UNIT_LIMITS = (1e11, 1e14, 1e17)
 
 
-def _epoch_to_ms(values: np.ndarray, problems: list[RowProblem]) -> np.ndarray:
+def _epoch_to_ms(values: NDArray[Any], problems: list[RowProblem]) -> NDArray[Any]:
     """Epoch numbers in any unit (each value's own) to whole milliseconds; integers stay exact."""
     if values.dtype.kind == "f":
         for row in np.flatnonzero(~np.isfinite(values)):
@@ -791,7 +793,7 @@ def _epoch_to_ms(values: np.ndarray, problems: list[RowProblem]) -> np.ndarray:
     return ms
 
 
-def _whole_ms(values: np.ndarray, unit_per_ms: int, problems: list[RowProblem]) -> np.ndarray:
+def _whole_ms(values: NDArray[Any], unit_per_ms: int, problems: list[RowProblem]) -> NDArray[Any]:
     ms, remainder = np.divmod(values, unit_per_ms)
     for row in np.flatnonzero(remainder):
         problems.append(RowProblem(int(row), "timestamp is not a whole millisecond"))

@@ -15,15 +15,16 @@ import numpy as np
 
 from shared.candles import Candles
 from shared.errors import FieldError, ValidationFailed
-from shared.realtime.events import EventPublisher, market_channel
 from shared.market_data.contract import SYMBOL_REGEX
 from shared.market_data.gaps import GapReport, find_gaps
 from shared.market_data.merge import MergePlan, plan_merge
 from shared.market_data.parsing import RawCandles, parse_candle_file
 from shared.market_data.store import CandleStore, ConcurrentUpdate, SeriesManifest, month_index, month_name
 from shared.market_data.validation import ValidCandles, validate_candles
-from shared.market_data.wire import candle_dict, iso_utc
+from shared.market_data.wire import candle_dict
+from shared.realtime.events import EventPublisher, market_channel
 from shared.timeframes import TIMEFRAME_MS, TIMEFRAMES, timeframe_ms
+from shared.times import iso_utc
 
 SYMBOL_PATTERN = re.compile(SYMBOL_REGEX)
 # Concurrent imports of one series retry from a fresh manifest this many times in all.

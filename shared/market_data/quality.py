@@ -18,11 +18,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from shared.candles import Candles
 from shared.market_data.gaps import Gap
-from shared.market_data.wire import iso_utc
 from shared.timeframes import timeframe_ms
+from shared.times import iso_utc
 
 DEFAULT_SPIKE_K = 10.0
 DEFAULT_FLAT_MIN_CANDLES = 5
@@ -30,7 +31,7 @@ MAX_LISTED = 100
 MAD_TO_SIGMA = 1.4826  # 1 / Phi^-1(3/4): the MAD of a normal distribution times this is its sigma
 
 
-def missing_ranges(ts: np.ndarray, timeframe: str, start_ms: int | None, end_ms: int | None) -> list[Gap]:
+def missing_ranges(ts: NDArray[Any], timeframe: str, start_ms: int | None, end_ms: int | None) -> list[Gap]:
     """Every range of missing open times in [start_ms, end_ms) around sorted aligned `ts` (bounds
     optional: without one, nothing is missing beyond the first or last candle). Bounds are
     rounded up to the timeframe's grid as the candles are."""
@@ -62,13 +63,13 @@ class Run:
     last: int
 
 
-def _runs(mask: np.ndarray, min_length: int = 1) -> list[Run]:
+def _runs(mask: NDArray[Any], min_length: int = 1) -> list[Run]:
     edges = np.diff(np.concatenate(([0], mask.astype(np.int8), [0])))
     starts, stops = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
     return [Run(int(a), int(b) - 1) for a, b in zip(starts, stops, strict=True) if b - a >= min_length]
 
 
-def _runs_dict(runs: list[Run], ts: np.ndarray, step: int, key: str) -> dict[str, Any]:
+def _runs_dict(runs: list[Run], ts: NDArray[Any], step: int, key: str) -> dict[str, Any]:
     return {
         "count": len(runs),
         "candles": sum(run.last - run.first + 1 for run in runs),

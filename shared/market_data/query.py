@@ -78,7 +78,7 @@ def _source_range(timeframe: str, start_ms: int | None, end_ms: int | None) -> t
 
 def _coverage(manifest: SeriesManifest, start_ms: int | None, end_ms: int | None) -> int:
     """Milliseconds of [start_ms, end_ms) the series spans."""
-    first, last = manifest.first_ts, manifest.last_ts + timeframe_ms(manifest.timeframe)
+    first, last = manifest.partitions[0].first_ts, manifest.partitions[-1].last_ts + timeframe_ms(manifest.timeframe)
     return max(
         0, min(last, end_ms if end_ms is not None else last) - max(first, start_ms if start_ms is not None else first)
     )

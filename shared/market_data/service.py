@@ -12,20 +12,19 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
+from typing import Any
 
 from shared.candles import Candles
 from shared.errors import DomainError, FieldError, NotFound, ValidationFailed
-from shared.realtime.events import EventPublisher, user_channel
 from shared.market_data.contract import (
-    COMPLETED,
+    DEFAULT_CANDLE_LIMIT,
     EXCHANGE_BINANCE,
     EXCHANGES,
+    FILE_EXTENSIONS,
     FUNDING_SERIES,
     MARKET_LINEAR,
     MARKET_SPOT,
     MARKETS,
-    DEFAULT_CANDLE_LIMIT,
-    FILE_EXTENSIONS,
     MAX_CANDLE_LIMIT,
     MAX_IMPORT_BYTES,
     SOURCE_API,
@@ -35,7 +34,9 @@ from shared.market_data.contract import (
     UPLOAD_URL_EXPIRES_S,
 )
 from shared.market_data.funding import FundingRates
+from shared.market_data.funding_files import parse_funding_file
 from shared.market_data.funding_history import FundingStore
+from shared.market_data.gaps import NO_GAPS, Gap
 from shared.market_data.imports import (
     ExchangeSource,
     ImportInbox,
@@ -48,18 +49,18 @@ from shared.market_data.imports import (
     new_import_id,
     parse_inbox_key,
 )
-from shared.market_data.funding_files import parse_funding_file
-from shared.market_data.gaps import NO_GAPS, Gap
 from shared.market_data.instruments import SymbolRulesStore, symbol_rules_dict
 from shared.market_data.parsing import OrdinalLocator, concat_raw
-from shared.market_data.quality import DEFAULT_SPIKE_K, assess_quality, missing_ranges
 from shared.market_data.pipeline import SYMBOL_PATTERN, CandleImporter, ImportReport, check_series
+from shared.market_data.quality import DEFAULT_SPIKE_K, assess_quality, missing_ranges
 from shared.market_data.query import choose_source, derivable_timeframes, read_series, require_timeframe, stored_series
 from shared.market_data.resample import bucket_start
 from shared.market_data.store import CandleStore
 from shared.market_data.validation import ImportRejected
-from shared.market_data.wire import epoch_ms, iso_utc
+from shared.realtime.events import EventPublisher, user_channel
+from shared.statuses import COMPLETED
 from shared.timeframes import TIMEFRAMES, timeframe_ms
+from shared.times import epoch_ms, iso_utc
 
 # About two years of 1m klines: ~1,100 Binance requests, well inside the import function's timeout.
 MAX_FETCH_CANDLES = 1_100_000
@@ -80,7 +81,7 @@ class UploadTicket:
     expires_in: int
     method: str = "PUT"
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {
             "import_id": self.status.import_id,
             "status": self.status.status,
@@ -151,8 +152,8 @@ class MarketDataService:
             raise ValidationFailed("invalid candle query", errors)
         source = choose_source(stored_series(self.store, symbol), symbol, timeframe, start_ms, end_ms)
         # Windows never reach past the stored candles: no reads of empty months.
-        stored_start = bucket_start(source.first_ts, timeframe)
-        stored_end = source.last_ts + timeframe_ms(source.timeframe)
+        stored_start = bucket_start(source.partitions[0].first_ts, timeframe)
+        stored_end = source.partitions[-1].last_ts + timeframe_ms(source.timeframe)
         if start_ms is not None:
             start_ms = max(start_ms, stored_start)
         end_ms = stored_end if end_ms is None else min(end_ms, stored_end)
@@ -184,7 +185,7 @@ class MarketDataService:
                            [FieldError("symbol", f"no funding rates stored for {symbol}; fetch or import them first")])
         return self.funding.get_funding(symbol, start_ms, None if end_ms is None else end_ms - 1)
 
-    def symbol_info(self, symbol: str, exchange: str = EXCHANGE_BINANCE, market: str = MARKET_SPOT) -> dict:
+    def symbol_info(self, symbol: str, exchange: str = EXCHANGE_BINANCE, market: str = MARKET_SPOT) -> dict[str, Any]:
         """The symbol's trading rules on the exchange's market: the stored ones, else fetched from
         the exchange's instrument endpoint and stored. NotFound when the exchange does not list it."""
         symbol = symbol.upper()
@@ -263,7 +264,7 @@ class MarketDataService:
     def quality(
         self, symbol: str, timeframe: str, start: Moment | None = None, end: Moment | None = None,
         spike_k: float = DEFAULT_SPIKE_K,
-    ) -> dict:
+    ) -> dict[str, Any]:
         """The quality report of the symbol's stored `timeframe` candles in [start, end) (see
         shared.market_data.quality). NotFound when the series is not stored at that timeframe."""
         symbol = symbol.upper()
@@ -284,7 +285,8 @@ class MarketDataService:
         if errors:
             raise ValidationFailed("invalid repair", errors)
         closed_end = min(epoch_ms(end), self._now() // timeframe_ms(timeframe) * timeframe_ms(timeframe))
-        candles, start_ms, _ = self._stored_range(symbol, timeframe, start, closed_end)
+        candles, _, _ = self._stored_range(symbol, timeframe, start, closed_end)
+        start_ms = epoch_ms(start)
         if closed_end <= start_ms:
             raise ValidationFailed("invalid repair", [FieldError("end_time", "must be after start_time, before now")])
         ranges = missing_ranges(candles.ts, timeframe, start_ms, closed_end)
@@ -311,8 +313,9 @@ class MarketDataService:
         if manifest is None:
             raise NotFound(f"no {timeframe} candles stored for {symbol}",
                            [FieldError("timeframe", f"{symbol} has no series stored at {timeframe}")])
-        first = manifest.first_ts if start_ms is None else max(start_ms, manifest.first_ts)
-        last = manifest.last_ts + 1 if end_ms is None else min(end_ms, manifest.last_ts + 1)
+        stored_first, stored_last = manifest.partitions[0].first_ts, manifest.partitions[-1].last_ts
+        first = stored_first if start_ms is None else max(start_ms, stored_first)
+        last = stored_last + 1 if end_ms is None else min(end_ms, stored_last + 1)
         if (last - first) // timeframe_ms(timeframe) > MAX_FETCH_CANDLES:
             message = f"at most {MAX_FETCH_CANDLES} candles at once; narrow start_time/end_time"
             raise ValidationFailed("range too large", [FieldError("end_time", message)])
@@ -375,8 +378,8 @@ class MarketDataService:
         if status is None:
             source = SOURCE_BINANCE if job.is_fetch_request else SOURCE_S3
             status = ImportStatus.pending(import_id, job.symbol, job.timeframe, source, self._now(), object_key=job.key)
-            if not self.records.create(status):
-                status = self.records.get(import_id)
+            if not self.records.create(status):  # another delivery created it first
+                return self.records.get(import_id) or status
         return status
 
     def _run(self, job: InboxObject) -> ImportReport:

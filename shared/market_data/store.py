@@ -18,6 +18,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 import numpy as np
+from numpy.typing import NDArray
 
 from shared.candles import PRICE_FIELDS, Candles
 
@@ -29,7 +30,7 @@ class ConcurrentUpdate(Exception):
     """The manifest changed since it was read (another import committed first); retry from a fresh read."""
 
 
-def month_index(ts_ms: np.ndarray) -> np.ndarray:
+def month_index(ts_ms: NDArray[Any]) -> NDArray[Any]:
     """Months since 1970-01 of each epoch-ms time (UTC)."""
     return np.asarray(ts_ms).astype("datetime64[ms]").astype("datetime64[M]").astype(np.int64)
 

@@ -18,27 +18,29 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from dateutil import parser as dateutil_parser
+from numpy.typing import NDArray
 
 from shared.errors import FieldError, ValidationFailed
+from shared.times import EPOCH
 
 # `09-AM` -> `09 AM`: dateutil reads the second, not the first.
 _HOUR_DASH_MERIDIEM = r"(?i)(\d)\s*-\s*([ap]m)\b"
 # The date is everything before the first space or `T`; the time of day (maybe empty) the rest.
 _DATE_AND_TIME = r"^(?P<date>[^\sT]+)(?:(?:T|\s+)(?P<time>.*))?$"
 _NUMERIC_DATE = re.compile(r"^(\d{1,4})([./-])(\d{1,2})\2(\d{1,4})$")
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _DAY = timedelta(days=1)
 _MS = timedelta(milliseconds=1)
 
 Problems = list[tuple[int, str]]  # (row, message)
 
 
-def parse_text_timestamps(text: pa.Array) -> tuple[np.ndarray, Problems]:
+def parse_text_timestamps(text: pa.Array) -> tuple[NDArray[Any], Problems]:
     """Epoch ms of each value of a non-null text column, and a problem for each value that is not
     a date-time. ValidationFailed when the column's dates are ambiguous (day-first or month-first)."""
     normalised = pc.replace_substring_regex(text, _HOUR_DASH_MERIDIEM, r"\1 \2")
@@ -89,7 +91,7 @@ def _day_first(dates: list[str | None]) -> bool:
 
 
 def _numeric(dates: list[str | None]) -> list[str]:
-    return [v for v in dates if (m := _NUMERIC_DATE.match(v or "")) and len(m[1]) < 3]
+    return [v for v in dates if v is not None and (m := _NUMERIC_DATE.match(v)) and len(m[1]) < 3]
 
 
 def _example(dates: list[str | None], firsts: list[int], seconds: list[int], day_first: bool) -> str:
@@ -107,7 +109,7 @@ def _date_ms(value: str | None, dayfirst: bool) -> int | None:
         return None
     if moment.time() != datetime.min.time() or moment.tzinfo is not None:
         return None
-    return (moment.replace(tzinfo=UTC) - _EPOCH) // _MS
+    return (moment.replace(tzinfo=UTC) - EPOCH) // _MS
 
 
 def _time_of_day_ms(value: str) -> int | None:

@@ -18,14 +18,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
+from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from shared.candles import PRICE_FIELDS, Candles
 from shared.errors import FieldError, ValidationFailed
 from shared.market_data.parsing import RawCandles, RowLocator
-from shared.market_data.wire import iso_utc
 from shared.timeframes import origin_ms, timeframe_ms
+from shared.times import iso_utc
 
 MAX_REPORTED_PROBLEMS = 100
 EARLIEST_MS = 0
@@ -47,7 +50,7 @@ class ValidCandles:
     candle i came from, so later checks (conflicts with stored data) can name its line."""
 
     candles: Candles
-    rows: np.ndarray
+    rows: NDArray[Any]
     locator: RowLocator
     format: str
     rows_in_file: int
@@ -62,7 +65,7 @@ class ValidCandles:
 class Finding:
     """Rows failing one rule and how to word the problem of the k-th of them."""
 
-    rows: np.ndarray
+    rows: NDArray[Any]
     message: Callable[[int], str]
 
 
@@ -84,6 +87,16 @@ def _number(value: float) -> str:
     return repr(float(value))
 
 
+def _not_finite(name: str, values: NDArray[Any], row: int) -> str:
+    if np.isnan(values[row]):
+        return f"{name} is empty or NaN while the row has other prices"
+    return f"{name} is not a finite number ({_number(values[row])})"
+
+
+def _not_positive(name: str, values: NDArray[Any], row: int) -> str:
+    return f"{name} must be above 0, got {_number(values[row])}"
+
+
 def validate_candles(raw: RawCandles, timeframe: str) -> ValidCandles:
     """Check `raw` against every rule; the valid candles, or ImportRejected naming each bad row."""
     step, origin = timeframe_ms(timeframe), origin_ms(timeframe)
@@ -100,20 +113,18 @@ def validate_candles(raw: RawCandles, timeframe: str) -> ValidCandles:
     checked = ~without_trades
     checked[problem_rows] = False
 
-    def rule(failing: np.ndarray, message: Callable[[int], str]) -> None:
+    def rule(failing: NDArray[Any], message: Callable[[int], str]) -> None:
         rows = np.flatnonzero(checked & failing)
         if len(rows):
             findings.append(Finding(rows, lambda k: message(int(rows[k]))))
 
     for name, values in columns.items():
-        rule(~np.isfinite(values), lambda r, n=name, v=values: (
-            f"{n} is empty or NaN while the row has other prices" if np.isnan(v[r])
-            else f"{n} is not a finite number ({_number(v[r])})"))
+        rule(~np.isfinite(values), partial(_not_finite, name, values))
     checked &= np.all([np.isfinite(values) for values in columns.values()], axis=0)
     o, h, low, c, v = (columns[name] for name in PRICE_FIELDS)
     for name in ("open", "high", "low", "close"):
         values = columns[name]
-        rule(values <= 0, lambda r, n=name, x=values: f"{n} must be above 0, got {_number(x[r])}")
+        rule(values <= 0, partial(_not_positive, name, values))
     rule(v < 0, lambda r: f"volume must not be negative, got {_number(v[r])}")
     rule(
         h < np.maximum(o, c),
@@ -145,7 +156,7 @@ def validate_candles(raw: RawCandles, timeframe: str) -> ValidCandles:
     return ValidCandles(candles, keep, raw.locator, raw.format, len(raw), duplicates, int(without_trades.sum()))
 
 
-def _drop_identical_duplicates(rows: np.ndarray, raw: RawCandles, findings: list[Finding]) -> tuple[np.ndarray, int]:
+def _drop_identical_duplicates(rows: NDArray[Any], raw: RawCandles, findings: list[Finding]) -> tuple[NDArray[Any], int]:
     """Rows sorted by time with identical repeats dropped; a repeat that disagrees with the first
     row of its timestamp becomes a finding. Returns (kept rows, identical repeats dropped)."""
     ts = raw.ts[rows]
@@ -173,7 +184,7 @@ def _drop_identical_duplicates(rows: np.ndarray, raw: RawCandles, findings: list
     return order[~repeat], int(np.count_nonzero(repeat & same))
 
 
-def describe_differences(a, a_row: int, b, b_row: int, a_name: str, b_name: str) -> str:
+def describe_differences(a: Any, a_row: int, b: Any, b_row: int, a_name: str, b_name: str) -> str:
     """`close 101.5 there, 101.7 here` for each OHLCV field that differs between two rows of
     anything with OHLCV columns (raw files, candles)."""
     return ", ".join(

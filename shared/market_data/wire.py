@@ -1,34 +1,14 @@
-"""JSON shapes of candles and times, shared by API responses and WebSocket events."""
+"""JSON shapes of candles, shared by API responses and WebSocket events."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import numpy as np
-
 from shared.candles import Candles
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-def iso_utc(ms: int) -> str:
-    """`2024-03-01T00:00:00Z` (milliseconds shown only when not zero)."""
-    moment = _EPOCH + timedelta(milliseconds=int(ms))
-    text = f"{moment.year:04d}-{moment:%m-%dT%H:%M:%S}"  # %Y prints year 8 as "8", not RFC 3339
-    return f"{text}.{moment.microsecond // 1000:03d}Z" if moment.microsecond else f"{text}Z"
+from shared.times import iso_utc, iso_utc_array
 
 
-def epoch_ms(moment: datetime | int) -> int:
-    """Epoch milliseconds of a datetime (naive ones are UTC) or of an epoch-ms integer."""
-    if isinstance(moment, datetime):
-        if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=UTC)
-        return (moment - _EPOCH) // timedelta(milliseconds=1)
-    return int(moment)
-
-
-def candle_dict(ts: int, open: float, high: float, low: float, close: float, volume: float) -> dict[str, Any]:  # noqa: A002
+def candle_dict(ts: int, open: float, high: float, low: float, close: float, volume: float) -> dict[str, Any]:
     return {
         "timestamp": iso_utc(ts),
         "open": float(open),
@@ -41,17 +21,7 @@ def candle_dict(ts: int, open: float, high: float, low: float, close: float, vol
 
 def candle_dicts(candles: Candles) -> list[dict[str, Any]]:
     """One dict per candle, in time order (the API's `data` array)."""
-    stamps = np.datetime_as_string(candles.ts.astype("datetime64[ms]"), unit="s")
-    columns = zip(
-        stamps,
-        candles.open.tolist(),
-        candles.high.tolist(),
-        candles.low.tolist(),
-        candles.close.tolist(),
-        candles.volume.tolist(),
-        strict=True,
-    )
     return [
-        {"timestamp": f"{stamp}Z", "open": o, "high": h, "low": lo, "close": c, "volume": v}
-        for stamp, o, h, lo, c, v in columns
+        {"timestamp": stamp, "open": o, "high": h, "low": lo, "close": c, "volume": v}
+        for stamp, (_, o, h, lo, c, v) in zip(iso_utc_array(candles.ts), candles.rows(), strict=True)
     ]

@@ -56,7 +56,8 @@ def _study(logs: list[dict[str, Any]], direction: str, seed: int, round_number: 
     BaseJournalBackend.register(_JournalInMemory)
     journal = _JournalInMemory(logs)
     sampler = optuna.samplers.TPESampler(seed=seed * 1_000_003 + round_number, constant_liar=True)
-    study = optuna.create_study(storage=JournalStorage(journal), sampler=sampler, study_name=STUDY_NAME,
+    storage = JournalStorage(journal)  # type: ignore[arg-type]  # a BaseJournalBackend by registration
+    study = optuna.create_study(storage=storage, sampler=sampler, study_name=STUDY_NAME,
                                 direction="maximize" if direction == "max" else "minimize", load_if_exists=True)
     return study, journal
 
@@ -65,12 +66,14 @@ def ask_round(space: SearchSpace, strategy: Mapping[str, Any], logs: list[dict[s
               seed: int, round_number: int, wanted: int) -> AskedRound:
     """Up to `wanted` new combinations to evaluate (fewer once the space is exhausted)."""
     import optuna
-    from optuna.distributions import IntDistribution
+    from optuna.distributions import BaseDistribution, IntDistribution
 
     from shared.strategy import validate_strategy, with_parameters
 
     study, journal = _study(logs, direction, seed, round_number)
-    distributions = {name: IntDistribution(0, len(options) - 1) for name, options in space.values.items()}
+    distributions: dict[str, BaseDistribution] = {
+        name: IntDistribution(0, len(options) - 1) for name, options in space.values.items()
+    }
     known = {space.index_of(_params(space, trial.params)): trial.value for trial in study.get_trials(deepcopy=False)
              if trial.state == optuna.trial.TrialState.COMPLETE}
     trials: dict[int, int] = {}

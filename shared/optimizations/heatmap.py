@@ -32,5 +32,6 @@ def heatmap(ranking: Sequence[Mapping[str, Any]], parameters: Sequence[str], x: 
         if value is None:
             continue
         j, i = row[result["params"][y]], column[result["params"][x]]
-        values[j][i] = value if values[j][i] is None else better(values[j][i], value)
+        current = values[j][i]
+        values[j][i] = value if current is None else better(current, value)
     return {"x": x, "y": y, "metric": metric, "x_values": x_values, "y_values": y_values, "values": values}

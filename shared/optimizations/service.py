@@ -1,4 +1,4 @@
-"""Optimizations (Level-2): a strategy's parameter grid backtested over one range, ranked.
+"""Optimizations: a strategy's parameter grid backtested over one range, ranked.
 
 API side (`Optimizations`): create validates the request and the whole grid (422 naming the
 field), snapshots the strategy, stores the optimization pending and starts its execution of the
@@ -16,15 +16,18 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
+from shared.accounts.model import User
+from shared.backtests.ports import BacktestLauncher, MarketCatalog
+from shared.backtests.service import check_condition_timeframes
 from shared.errors import Conflict, FieldError, NotFound, ValidationFailed
+from shared.ids import new_id
 from shared.optimizations.sweep import DIRECTIONS, MAX_COMBINATIONS, METHODS, default_direction
 from shared.pagination import DESC, Page, PageRequest, ordered, paginate
-from shared.backtests.ports import BacktestLauncher, MarketCatalog
-from shared.strategies.ports import StrategyRepository
-from shared.accounts.model import User
-from shared.backtests.model import COMPLETED, PENDING, new_id, utc_now
+from shared.statuses import COMPLETED, PENDING
 from shared.strategies.model import Strategy
+from shared.strategies.ports import StrategyRepository
 from shared.strategies.service import Strategies
+from shared.times import utc_now
 
 if TYPE_CHECKING:
     from shared.engine import BacktestSettings
@@ -211,8 +214,8 @@ class Optimizations:
     def estimate(self, user: User, request: OptimizationRequest) -> dict[str, Any]:
         """What `create` would run (a dry run): the same checks, then counts, Lambda GB-seconds,
         cost and ETA at the template's concurrency; nothing is stored or started."""
-        from shared.optimizations.sweep import batch_count
         from shared.optimizations.estimate import estimate_sweep
+        from shared.optimizations.sweep import batch_count
         from shared.timeframes import timeframe_ms
 
         request, _, count = self._plan(user, request)
@@ -243,6 +246,7 @@ class Optimizations:
         strategy = Strategies(self.strategies).get(user, request.strategy_id)
         definition = strategy.definition()
         self._check(request, definition)
+        check_condition_timeframes(definition, request.timeframe)
         combos = sweep_combinations(definition, request.method, request.parameters, request.constraints,
                                     request.max_combinations, request.n_trials, request.seed)
         per_window = len(combos) if combos is not None else request.n_trials or 0

@@ -29,7 +29,8 @@ if TYPE_CHECKING:  # NumPy, pyarrow and the engine load on first use: the API im
     from shared.engine import BacktestSettings
 
 # Metrics where lower is better: their default direction is "min" (any other metric: "max").
-LOWER_IS_BETTER = frozenset({"max_drawdown", "max_drawdown_percentage", "max_consecutive_losses"})
+LOWER_IS_BETTER = frozenset({"max_drawdown", "max_drawdown_percentage", "max_consecutive_losses", "ulcer_index",
+                             "commission_paid"})
 DIRECTIONS = ("max", "min")
 METHODS = ("grid", "random", "bayesian")
 MAX_COMBINATIONS = 100_000  # the hard cap (the template's MaxCombinations may only lower it)
@@ -253,7 +254,7 @@ def evaluate_batch(strategy: Mapping[str, Any], combos: Sequence[Combination], c
     from shared.indicators import IndicatorCache
     from shared.strategy import validate_strategy, with_parameters
 
-    cache = IndicatorCache(candles, max_bytes=BATCH_CACHE_BYTES)
+    cache = IndicatorCache(candles, max_bytes=BATCH_CACHE_BYTES, timeframe=settings.timeframe)
     results = []
     for combo in combos:
         variant = validate_strategy(with_parameters(strategy, combo.params))
@@ -271,7 +272,7 @@ def rank(results: Sequence[Mapping[str, Any]], objective: str, direction: str | 
     comes with its 1-based `rank` and `objective_value`."""
     maximize = (direction or default_direction(objective)) == "max"
 
-    def key(result: Mapping[str, Any]) -> tuple:
+    def key(result: Mapping[str, Any]) -> tuple[bool, bool, float, int]:
         summary = result["performance_summary"]
         value = objective_value(summary, objective)
         too_few = (summary.get("total_trades") or 0) < min_trades

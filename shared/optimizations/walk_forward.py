@@ -60,7 +60,7 @@ def lay_out(start_ms: int, end_ms: int, train: str, test: str, step: str | None,
     """The windows of a walk-forward over [start_ms, end_ms); ValidationFailed when none fits."""
     train_ms, test_ms = duration_ms(train, "train"), duration_ms(test, "test")
     step_ms = test_ms if step is None else duration_ms(step, "step")
-    windows = []
+    windows: list[Window] = []
     test_start = start_ms + train_ms
     while test_start + test_ms <= end_ms and len(windows) <= MAX_WINDOWS:
         windows.append(Window(start_ms if anchored else test_start - train_ms, test_start, test_start,

@@ -24,17 +24,24 @@ from typing import Any
 from shared.candles import Candles
 from shared.engine import BacktestSettings
 from shared.errors import Conflict, DomainError, FieldError, NotFound, ValidationFailed
-from shared.realtime.events import EventPublisher, user_channel
 from shared.market_data.query import choose_source, read_series, stored_series
 from shared.market_data.store import CandleStore, SeriesManifest
+from shared.optimizations.service import Optimization, OptimizationRepository, OptimizationStore, settings_of
 from shared.optimizations.sweep import (
-    Combination, batch_count, batches, evaluate_batch, rank, search_space, sweep_combinations,
+    Combination,
+    batch_count,
+    batches,
+    evaluate_batch,
+    rank,
+    search_space,
+    sweep_combinations,
 )
 from shared.optimizations.walk_forward import Window, lay_out, walk_forward
-from shared.optimizations.service import Optimization, OptimizationRepository, OptimizationStore, settings_of
-from shared.backtests.model import COMPLETED, FAILED, PENDING, RUNNING, utc_now
-from shared.timeframes import timeframe_ms
+from shared.realtime.events import EventPublisher, user_channel
+from shared.statuses import COMPLETED, FAILED, PENDING, RUNNING
 from shared.step_failures import OptimizationIncomplete, failure_message
+from shared.timeframes import timeframe_ms
+from shared.times import utc_now
 
 log = logging.getLogger(__name__)
 
@@ -167,7 +174,8 @@ class OptimizationWorkflow:
         from shared.optimizations.bayesian import ask_round
 
         space = search_space(optimization.strategy, optimization.parameters, optimization.constraints)
-        round_number, asked_combos = len(plan["rounds"]), []
+        round_number = len(plan["rounds"])
+        asked_combos: list[list[Combination]] = []
         for window, window_logs in enumerate(logs):
             wanted = min(optimization.batch_size or 1, (optimization.n_trials or 0) - plan["trials"][window])
             if wanted <= 0:
@@ -254,7 +262,7 @@ class OptimizationWorkflow:
         data = {"optimization_id": optimization.id, "status": status, "progress": progress, "message": message}
         try:
             self.publisher.publish(user_channel(optimization.owner_id), STATUS_EVENT, data)
-        except Exception:  # noqa: BLE001 - events are best effort
+        except Exception:  # events are best effort
             log.exception("could not publish %s for optimization %s", STATUS_EVENT, optimization.id)
 
 
@@ -271,4 +279,4 @@ def _bars(start_ms: int, end_ms: int, timeframe: str) -> int:
 
 
 def _epoch_ms(moment: datetime) -> int:
-    return int(round(moment.timestamp() * 1000))
+    return round(moment.timestamp() * 1000)

@@ -22,12 +22,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from shared.candles import Candles
-from shared.realtime.events import EventPublisher
 from shared.market_data.imports import KlineSource
 from shared.market_data.validation import validate_candles
-from shared.market_data.wire import candle_dict, iso_utc
+from shared.market_data.wire import candle_dict
+from shared.realtime.events import EventPublisher
 from shared.realtime.protocol import MARKET, parse_channel
 from shared.timeframes import timeframe_ms
+from shared.times import iso_utc
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +95,7 @@ class MarketFeed:
             raw = self.klines.fetch_klines(symbol, timeframe, start, end)
             events = market_events(validate_candles(raw, timeframe).candles, timeframe, now_ms,
                                    self.interval_ms) if len(raw) else []
-        except Exception:  # noqa: BLE001 - one channel's failure must not starve the others
+        except Exception:  # one channel's failure must not starve the others
             log.exception("market feed: polling %s failed", name)
             return None
         for event, data in events:

@@ -27,11 +27,12 @@ from decimal import Decimal
 from typing import Any, Protocol
 
 from shared import json_limits
-from shared.errors import DomainError, FieldError, Forbidden, NotFound, ValidationFailed
-from shared.realtime.events import backtest_channel, market_channel, user_channel
 from shared.accounts.model import User
 from shared.backtests.model import Backtest
+from shared.errors import DomainError, FieldError, Forbidden, NotFound, ValidationFailed
+from shared.realtime.events import backtest_channel, market_channel, user_channel
 from shared.timeframes import TIMEFRAMES
+from shared.times import epoch_ms, iso_utc, iso_utc_ms
 
 # API Gateway closes every WebSocket after 2 hours; nothing stored for a connection outlives that.
 CONNECTION_LIFETIME = timedelta(hours=2)
@@ -264,7 +265,7 @@ class ChannelService:
 # ---------------------------------------------------------------- events
 def iso_now(clock: Callable[[], float]) -> str:
     """ISO-8601 UTC to the millisecond: `2024-03-01T12:00:00.123Z`."""
-    return datetime.fromtimestamp(clock(), UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return iso_utc_ms(datetime.fromtimestamp(clock(), UTC))
 
 
 def event_envelope(event: str, channel: str, data: dict[str, Any], ts: str) -> dict[str, Any]:
@@ -276,7 +277,7 @@ def _json_default(value: Any) -> Any:
     if isinstance(value, Decimal):
         return int(value) if value == value.to_integral_value() else float(value)
     if isinstance(value, datetime):
-        return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+        return iso_utc(epoch_ms(value))
     if hasattr(value, "item"):  # numpy scalar
         return value.item()
     raise TypeError(f"{type(value).__name__} is not JSON serializable")

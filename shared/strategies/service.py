@@ -14,12 +14,13 @@ from dataclasses import dataclass, field, fields, replace
 from datetime import datetime
 from typing import Any
 
-from shared.errors import FieldError, Forbidden, NotFound, ValidationFailed
-from shared.pagination import DESC, Page, PageRequest, ordered, paginate
-from shared.strategies.ports import StrategyRepository
 from shared.accounts.model import User
-from shared.backtests.model import new_id, utc_now
-from shared.strategies.model import Strategy, StrategySummary
+from shared.errors import FieldError, Forbidden, NotFound, ValidationFailed
+from shared.ids import new_id
+from shared.pagination import DESC, Page, PageRequest, ordered, paginate
+from shared.strategies.model import Strategy, StrategySummary, definition_of
+from shared.strategies.ports import StrategyRepository
+from shared.times import utc_now
 
 MAX_NAME_LENGTH = 200
 MAX_DESCRIPTION_LENGTH = 2000
@@ -49,6 +50,8 @@ class StrategyDraft:
     strategy_type: str | None = None
     is_active: bool = True
     is_public: bool = False
+    short_entry_rules: dict[str, Any] | None = None
+    short_exit_rules: dict[str, Any] | None = None
 
 
 _EDITABLE = tuple(f.name for f in fields(StrategyDraft))
@@ -70,10 +73,7 @@ class Strategies:
     clock: Callable[[], datetime] = utc_now
 
     def list(self, user: User, filters: StrategyFilters, page: PageRequest) -> Page[StrategySummary]:
-        if filters.scope == SCOPE_PUBLIC:
-            found = self.repository.list_public()
-        else:
-            found = self.repository.list_owned(user.id)
+        found = self.repository.list_public() if filters.scope == SCOPE_PUBLIC else self.repository.list_owned(user.id)
         matching = [
             s for s in found
             if (filters.is_active is None or s.is_active == filters.is_active)
@@ -132,7 +132,7 @@ class Strategies:
             errors.append(FieldError("description", f"must be at most {MAX_DESCRIPTION_LENGTH} characters"))
         if draft.strategy_type is not None and len(draft.strategy_type) > MAX_TYPE_LENGTH:
             errors.append(FieldError("strategy_type", f"must be at most {MAX_TYPE_LENGTH} characters"))
-        definition = {"entry_rules": draft.entry_rules, "exit_rules": draft.exit_rules, "config": draft.config}
+        definition = definition_of(draft)
         if len(json.dumps(definition)) > MAX_DEFINITION_BYTES:
             errors.append(FieldError("entry_rules", f"rules and config exceed {MAX_DEFINITION_BYTES // 1024} KiB"))
         else:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
-import numpy as np
+from numpy.typing import NDArray
 
 
 @dataclass(frozen=True)
@@ -68,8 +69,8 @@ class Signals:
     short_entry/short_exit the short ones (None otherwise).
     """
 
-    entry: np.ndarray
-    exit: np.ndarray
+    entry: NDArray[Any]
+    exit: NDArray[Any]
     warmup: int = 0
-    short_entry: np.ndarray | None = None
-    short_exit: np.ndarray | None = None
+    short_entry: NDArray[Any] | None = None
+    short_exit: NDArray[Any] | None = None

@@ -13,14 +13,16 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from shared.indicators import IndicatorCache, SeriesRef
 
 EQUALITY_RTOL = 1e-9
 CROSSES = ("crosses_above", "crosses_below")
-COMPARATORS = (">", ">=", "<", "<=", "==") + CROSSES
+COMPARATORS = (">", ">=", "<", "<=", "==", *CROSSES)
 # Word forms accepted for each comparator (case-insensitive).
 COMPARATOR_WORDS: dict[str, str] = {
     "greater_than": ">",
@@ -66,7 +68,7 @@ class Condition:
         if isinstance(self.right, SeriesRef):
             yield self.right
 
-    def evaluate(self, cache: IndicatorCache) -> np.ndarray:
+    def evaluate(self, cache: IndicatorCache) -> NDArray[Any]:
         right = cache.series(self.right) if isinstance(self.right, SeriesRef) else self.right
         return compare(cache.series(self.left), self.comparator, right)
 
@@ -87,7 +89,7 @@ class RuleGroup:
             else:
                 yield condition
 
-    def evaluate(self, cache: IndicatorCache) -> np.ndarray:
+    def evaluate(self, cache: IndicatorCache) -> NDArray[Any]:
         combine = np.logical_and if self.operator == "and" else np.logical_or
         first, *rest = self.conditions
         result = first.evaluate(cache)
@@ -96,7 +98,7 @@ class RuleGroup:
         return result
 
 
-def compare(a: np.ndarray, comparator: str, b: np.ndarray | float) -> np.ndarray:
+def compare(a: NDArray[Any], comparator: str, b: NDArray[Any] | float) -> NDArray[Any]:
     """Bar-by-bar `a comparator b` as a fresh boolean array (see the module docstring)."""
     if comparator == ">":
         return np.greater(a, b)

@@ -14,10 +14,11 @@ from collections.abc import Mapping
 from typing import Any
 
 from shared.errors import FieldError, ValidationFailed
-from shared.indicators import MAX_PERIOD, REGISTRY, SOURCES, IndicatorSpec, SeriesRef, series_ref
+from shared.indicators import MAX_PERIOD, SOURCES, IndicatorSpec, Param, SeriesRef, find_indicator, series_ref
 from shared.strategy.model import EntryOrder, Pyramiding, StrategyConfig, TakeProfitLevel
 from shared.strategy.rules import COMPARATORS, Condition, RuleGroup, canonical_comparator
 from shared.strategy.strategy import Strategy
+from shared.timeframes import TIMEFRAMES
 
 MAX_DEPTH = 8  # nested groups below the top-level one
 MAX_CONDITIONS = 100  # per strategy: each may compute an indicator over millions of bars
@@ -174,7 +175,7 @@ class _Validator:
         for name in required:
             if config.get(name) is None:
                 self.fail(f"config.{name}", f"is required when position_sizing is {sizing}")
-        if len(self.errors) > errors_before:
+        if len(self.errors) > errors_before or direction is None or sizing is None:  # None: failed
             return None
         return StrategyConfig(
             direction=direction,
@@ -233,7 +234,7 @@ class _Validator:
             self.fail(path, f"must be a list of 1 to {MAX_TAKE_PROFIT_LEVELS} levels {{percent, size}}")
             return ()
         maximum, inclusive = self.move_bound(adverse=False, sides=sides)
-        parsed = []
+        parsed: list[TakeProfitLevel] = []
         for index, level in enumerate(levels):
             item = f"{path}[{index}]"
             if not isinstance(level, Mapping):
@@ -287,11 +288,12 @@ class _Validator:
         for index, number in enumerate(numbers):
             if number is None or not 0 < number <= 100:
                 self.fail(f"{path}.size[{index}]", "must be a percentage greater than 0 and at most 100")
-        if None in numbers:
+        sized = [number for number in numbers if number is not None]
+        if len(sized) < len(numbers):
             return None
-        if sum(numbers) > 100 + 1e-9:
+        if sum(sized) > 100 + 1e-9:
             self.fail(f"{path}.size", "must sum to at most 100 (percent of a single entry's size)")
-        return Pyramiding(count, tuple(numbers))
+        return Pyramiding(count, tuple(sized))
 
     def choice(self, config: Mapping[str, Any], key: str, options: tuple[str, ...], default: str) -> str | None:
         value = config.get(key)
@@ -317,7 +319,7 @@ class _Validator:
         if value is None:
             return None
         number = _number(value)
-        in_range = number is not None and 0 < number and (number <= maximum if inclusive else number < maximum)
+        in_range = number is not None and number > 0 and (number <= maximum if inclusive else number < maximum)
         if not in_range:
             bound = f"at most {maximum:g}" if inclusive else f"less than {maximum:g}"
             self.fail(f"config.{key}", f"must be a percentage greater than 0 and {bound}")
@@ -370,7 +372,7 @@ class _Validator:
         if not conditions and not may_be_empty:
             self.fail(f"{path}.conditions", "must contain at least one condition")
             return None
-        parsed = []
+        parsed: list[Condition | RuleGroup | None] = []
         for index, item in enumerate(conditions):
             item_path = f"{path}.conditions[{index}]"
             if isinstance(item, Mapping) and "conditions" in item and "indicator" not in item:
@@ -380,9 +382,10 @@ class _Validator:
                 parsed.append(self.group(item, item_path, depth + 1, may_be_empty=False))
             else:
                 parsed.append(self.condition(item, item_path))
-        if operator is None or None in parsed:
+        members = [member for member in parsed if member is not None]
+        if operator is None or len(members) < len(parsed):
             return None
-        return RuleGroup(operator.strip().lower(), tuple(parsed))
+        return RuleGroup(operator.strip().lower(), tuple(members))
 
     def condition(self, condition: Any, path: str) -> Condition | None:
         if not isinstance(condition, Mapping):
@@ -442,9 +445,9 @@ class _Validator:
         if name is None:
             self.fail(f"{path}.indicator", "is required")
             return None
-        spec = REGISTRY.get(name) if isinstance(name, str) else None
+        spec = find_indicator(name) if isinstance(name, str) else None
         if spec is None:
-            self.fail(f"{path}.indicator", f"unknown indicator {name!r} (known: {_names(list(REGISTRY))})")
+            self.fail(f"{path}.indicator", f"unknown indicator {name!r} (GET /api/v1/indicators lists them)")
             return None
         params = obj.get("params", {})
         if params is None:
@@ -455,24 +458,29 @@ class _Validator:
         return self.params(spec, params, f"{path}.params")
 
     def params(self, spec: IndicatorSpec, params: Mapping[Any, Any], path: str) -> SeriesRef | None:
+        """Parameters by their canonical name or an alias (one alias may set several), each
+        given once; `source`(`source1`), `output` (or an alias), `offset`, `timeframe`."""
         errors_before = len(self.errors)
         numeric = {p.name: p for p in spec.params}
-        accepted = list(numeric) + (["source"] if spec.default_source else [])
-        accepted += (["output"] if len(spec.outputs) > 1 else []) + ["offset"]
+        aliases = spec.param_aliases()
+        sources = dict(spec.sources)
+        accepted = list(numeric) + list(sources)
+        accepted += (["output"] if len(spec.outputs) > 1 else []) + ["offset", "timeframe"]
         resolved: dict[str, float | str] = {}
+        given_as: dict[str, str] = {}
         output = None
         offset = 0
+        timeframe = None
         for key, value in params.items():
             field = f"{path}.{key}"
-            if key == "source" and spec.default_source:
+            if key in sources:
                 if value in SOURCES:
-                    resolved["source"] = value
+                    resolved[key] = value
                 else:
                     self.fail(field, f"must be one of {_names(SOURCES)}")
             elif key == "output" and len(spec.outputs) > 1:
-                if value in spec.outputs:
-                    output = value
-                else:
+                output = spec.output(value) if isinstance(value, str) else None
+                if output is None:
                     self.fail(field, f"unknown output {value!r} of {spec.name} (outputs: {_names(spec.outputs)})")
             elif key == "offset":
                 number = self.param_number(value, field)
@@ -481,24 +489,46 @@ class _Validator:
                         offset = int(number)
                     else:
                         self.fail(field, f"must be a whole number of bars from 0 to {MAX_PERIOD}{_origin(value)}")
-            elif key in numeric:
-                number = self.param_number(value, field)
-                if number is not None:
-                    problem = numeric[key].problem(number)
-                    if problem:
-                        self.fail(field, problem + _origin(value))
-                    else:
-                        resolved[key] = int(number) if numeric[key].integer else number
+            elif key == "timeframe":
+                if value in TIMEFRAMES:
+                    timeframe = value
+                else:
+                    self.fail(field, f"must be one of {_names(TIMEFRAMES)}")
+            elif key in numeric or key in aliases:
+                for name in (key,) if key in numeric else aliases[key]:
+                    if name in given_as:
+                        self.fail(field, f"sets {name}, already given as {given_as[name]}")
+                        continue
+                    given_as[name] = key
+                    value_ = self.param_value(numeric[name], value, field)
+                    if value_ is not None:
+                        resolved[name] = value_
             else:
                 self.fail(field, f"unknown parameter of {spec.name} (takes: {_names(accepted)})")
         if len(self.errors) > errors_before:
             return None
-        ref = series_ref(spec.name, resolved, output, offset)
+        ref = series_ref(spec.name, resolved, output, offset, timeframe)
         problem = spec.constraint(dict(ref.params))
         if problem:
             self.fail(path, problem)
             return None
         return ref
+
+    def param_value(self, param: Param, value: Any, field: str) -> float | str | None:
+        if param.choices:
+            problem = param.problem(value) if isinstance(value, str) else f"must be one of {_names(param.choices)}"
+            if problem:
+                self.fail(field, problem)
+                return None
+            return str(value)
+        number = self.param_number(value, field)
+        if number is None:
+            return None
+        problem = param.problem(number)
+        if problem:
+            self.fail(field, problem + _origin(value))
+            return None
+        return int(number) if param.integer else number
 
     def param_number(self, value: Any, field: str) -> float | None:
         if isinstance(value, str) and value.startswith("$"):

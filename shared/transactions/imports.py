@@ -15,16 +15,17 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from shared.errors import DomainError, FieldError, NotFound, ValidationFailed
+from shared.ids import new_id
 from shared.realtime.events import EventPublisher, user_channel
-from shared.backtests.model import new_id, utc_now
+from shared.statuses import COMPLETED, PENDING
+from shared.times import utc_now
 from shared.transactions.jobs import (
-    COMPLETED,
     EXCHANGES,
     IMPORT_UPDATE_EVENT,
     MAX_SYMBOLS,
-    PENDING,
     SOURCE_EXCHANGE,
     SOURCE_FILE,
     ExchangeCredentials,
@@ -36,8 +37,13 @@ from shared.transactions.jobs import (
     parse_import_key,
 )
 from shared.transactions.model import Fill, Transaction
-from shared.transactions.ports import CredentialVault, ImportInbox, ImportJobRepository, TradeHistorySource, \
-    TransactionRepository
+from shared.transactions.ports import (
+    CredentialVault,
+    ImportInbox,
+    ImportJobRepository,
+    TradeHistorySource,
+    TransactionRepository,
+)
 
 MAX_FILE_BYTES = 10 * 1024 * 1024  # API Gateway takes 10 MB per request; base64 content is larger still
 MAX_REQUEST_BYTES = 64 * 1024
@@ -115,7 +121,7 @@ class TransactionImports:
             raise NotFound("import not found", [FieldError("import_id", f"no import {import_id}")])
         return job
 
-    def _new_job(self, owner_id: str, source: str, exchange: str, **details: object) -> ImportJob:
+    def _new_job(self, owner_id: str, source: str, exchange: str, **details: Any) -> ImportJob:
         now = self.clock()
         return ImportJob(import_id=new_id(), owner_id=owner_id, source=source, exchange=exchange, status=PENDING,
                          created_at=now, updated_at=now, **details)
@@ -139,7 +145,9 @@ class ImportRunner:
         A completed job is never run again. Unexpected errors mark the job failed and propagate,
         so the platform retries (the import is idempotent)."""
         target = parse_import_key(key)
-        job = None if target is None else self.jobs.get(target.owner_id, target.import_id)
+        if target is None:
+            return None
+        job = self.jobs.get(target.owner_id, target.import_id)
         if job is None or job.status == COMPLETED:
             return job
         job = self._transition(job.running(self.clock()))

@@ -24,9 +24,8 @@ from typing import Any
 from urllib.parse import unquote_plus
 
 from shared.errors import FieldError
+from shared.statuses import COMPLETED, FAILED, RUNNING
 
-PENDING, RUNNING, COMPLETED, FAILED = "pending", "running", "completed", "failed"
-IMPORT_STATUSES = (PENDING, RUNNING, COMPLETED, FAILED)
 SOURCE_FILE, SOURCE_EXCHANGE = "file", "exchange"
 EXCHANGES = ("binance",)
 IMPORT_UPDATE_EVENT = "transaction:import_update"
@@ -190,7 +189,7 @@ class ReplayInput:
     fills: tuple[ReplayFill, ...]
     entry_strategy: dict[str, Any] | None = None
     exit_strategy: dict[str, Any] | None = None
-    exit_rules: dict[str, float | int] | None = None
+    exit_rules: dict[str, Any] | None = None  # ExitRules.to_dict()
 
     def to_json(self) -> bytes:
         document = {name: getattr(self, name) for name in self.__dataclass_fields__ if name != "fills"}

@@ -35,14 +35,22 @@ LONG, SHORT = "long", "short"
 class PairableFill(Protocol):
     """What pairing reads of a stored transaction (`shared.transactions.model.Transaction`)."""
 
-    id: str
-    symbol: str
-    side: str
-    price: float
-    quantity: float
-    fee: float
-    fee_asset: str | None
-    time_ms: int
+    @property
+    def id(self) -> str: ...
+    @property
+    def symbol(self) -> str: ...
+    @property
+    def side(self) -> str: ...
+    @property
+    def price(self) -> float: ...
+    @property
+    def quantity(self) -> float: ...
+    @property
+    def fee(self) -> float: ...
+    @property
+    def fee_asset(self) -> str | None: ...
+    @property
+    def time_ms(self) -> int: ...
 
 
 @dataclass(frozen=True)
@@ -167,10 +175,10 @@ def capital_needed(trips: Sequence[RoundTrip]) -> float:
     """The cash the round trips needed: the most ever tied up in open positions (entry notional
     plus entry fee) net of the profit realised before (exits first at the same millisecond). The
     default initial balance of a replay, so that its equity is the trader's own account."""
-    events = []
+    events: list[tuple[int, int, float]] = []
     for trip in trips:
         events.append((trip.entry_time_ms, 1, trip.quantity * trip.entry_price + trip.entry_fee))
-        if not trip.is_open:
+        if trip.exit_time_ms is not None and trip.pnl is not None:
             events.append((trip.exit_time_ms, 0, -(trip.quantity * trip.entry_price + trip.entry_fee) - trip.pnl))
     needed = peak = 0.0
     for _, _, change in sorted(events, key=lambda event: event[:2]):

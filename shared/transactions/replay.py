@@ -33,22 +33,25 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from numpy.typing import NDArray
 
+from shared.backtests.settings import BacktestSettings
 from shared.candles import Candles
 from shared.engine import BacktestResult, Trades
-from shared.engine.exits import EXIT_REASONS, LIQUIDATION, OPEN, SIGNAL, first_price_exits
+from shared.engine.exits import EXIT_REASONS, LIQUIDATION, OPEN, SIGNAL, first_price_exits, fraction
 from shared.engine.exits import ExitRules as EngineExitRules
 from shared.errors import FieldError, ValidationFailed
-from shared.market_data.wire import iso_utc
 from shared.metrics import calculate_drawdown, performance_summary
 from shared.timeframes import timeframe_ms
+from shared.times import iso_utc
 from shared.transactions.pairing import RoundTrip, capital_needed
 from shared.transactions.rules import ExitRules
 
 if TYPE_CHECKING:
     from shared.strategy import Strategy
 
-MAINTENANCE_MARGIN = 0.005  # the engine's default 0.5 %: only places a short's liquidation price
+# The engine's default maintenance margin: only places a short's liquidation price.
+MAINTENANCE_MARGIN = BacktestSettings.maintenance_margin / 100.0
 ACTUAL, STRATEGY, TIME, WINDOW_END = "actual", "strategy", "time", "window_end"
 
 
@@ -86,14 +89,14 @@ class ReplayResult:
 class _Legs:
     """One row per round trip: where and at what price it enters and exits (bars index the replay candles)."""
 
-    entered: np.ndarray  # bool
-    entry_bar: np.ndarray
-    entry_time: np.ndarray
-    entry_price: np.ndarray
-    exit_bar: np.ndarray  # n while still open at the end
-    exit_time: np.ndarray  # -1 while open
-    exit_price: np.ndarray  # the last close while open
-    exit_fee_rate: np.ndarray  # 0 while open (no exit fee until an exit happens)
+    entered: NDArray[Any]  # bool
+    entry_bar: NDArray[Any]
+    entry_time: NDArray[Any]
+    entry_price: NDArray[Any]
+    exit_bar: NDArray[Any]  # n while still open at the end
+    exit_time: NDArray[Any]  # -1 while open
+    exit_price: NDArray[Any]  # the last close while open
+    exit_fee_rate: NDArray[Any]  # 0 while open (no exit fee until an exit happens)
     entry_reasons: list[str]
     exit_reasons: list[str]
 
@@ -102,14 +105,14 @@ class _Legs:
 class _Trips:
     """The round trips as columns."""
 
-    direction: np.ndarray
-    quantity: np.ndarray
-    entry_time: np.ndarray
-    entry_price: np.ndarray
-    entry_fee_rate: np.ndarray
-    exit_time: np.ndarray  # -1 while open
-    exit_price: np.ndarray  # nan while open
-    exit_fee_rate: np.ndarray
+    direction: NDArray[Any]
+    quantity: NDArray[Any]
+    entry_time: NDArray[Any]
+    entry_price: NDArray[Any]
+    entry_fee_rate: NDArray[Any]
+    exit_time: NDArray[Any]  # -1 while open
+    exit_price: NDArray[Any]  # nan while open
+    exit_fee_rate: NDArray[Any]
 
     @classmethod
     def of(cls, trips: Sequence[RoundTrip]) -> _Trips:
@@ -126,7 +129,7 @@ class _Trips:
                    exit_price, exit_fee_rate)
 
     @property
-    def is_open(self) -> np.ndarray:
+    def is_open(self) -> NDArray[Any]:
         return self.exit_time < 0
 
 
@@ -160,7 +163,7 @@ def compute_replay(candles: Candles, trips: Sequence[RoundTrip], settings: Repla
 
 
 # ------------------------------------------------------------------ legs
-def _bars(window: Candles, times: np.ndarray, step: int) -> np.ndarray:
+def _bars(window: Candles, times: NDArray[Any], step: int) -> NDArray[Any]:
     """The candle each time falls in; ValidationFailed naming the first time no candle covers."""
     bars = np.searchsorted(window.ts, times, side="right") - 1
     uncovered = (bars < 0) | (times >= window.ts[np.maximum(bars, 0)] + step)
@@ -191,14 +194,14 @@ def _alternative_legs(candles: Candles, first: int, last: int, window: Candles, 
                       settings: ReplaySettings, alternative: AlternativeSetup) -> _Legs:
     n = len(window)
     count = len(trips.direction)
-    entered = np.ones(count, dtype=bool)
+    entered: NDArray[Any] = np.ones(count, dtype=bool)
     entry_bar, entry_time, entry_price = actual.entry_bar, actual.entry_time, actual.entry_price
     # Stops see the entry bar only when the fill was at its open (the rest of its range came after).
     scan_start = np.where(entry_time == window.ts[entry_bar], entry_bar, entry_bar + 1)
     entry_reasons = [ACTUAL] * count
     if alternative.entry_strategy is not None:
         strategy = alternative.entry_strategy
-        signal = strategy.signals(candles).entry[first:last]
+        signal = strategy.signals(candles, timeframe=settings.timeframe).entry[first:last]
         entered, fill_bar = _strategy_entries(window, signal, trips, settings.window_before_ms)
         entry_bar = np.where(entered, fill_bar, actual.entry_bar)
         entry_time = np.where(entered, window.ts[entry_bar], actual.entry_time)
@@ -215,7 +218,7 @@ def _alternative_legs(candles: Candles, first: int, last: int, window: Candles, 
     span_end = np.where(trips.is_open, n,
                         np.searchsorted(window.ts, trips.exit_time + settings.window_after_ms, side="right"))
     scheduled, scheduled_price, scheduled_reason, stops = _scheduled_exits(
-        candles, first, last, window, trips, entry_bar, entry_time, span_end, alternative)
+        candles, first, last, window, trips, entry_bar, entry_time, span_end, alternative, settings.timeframe)
     at_open = scheduled < n
     end = np.where(at_open, scheduled, n if alternative.exit_strategy is None and _has_time_limit(alternative)
                    else span_end)
@@ -239,8 +242,8 @@ def _has_time_limit(alternative: AlternativeSetup) -> bool:
     return alternative.exit_rules is not None and alternative.exit_rules.time_limit_ms is not None
 
 
-def _strategy_entries(window: Candles, signal: np.ndarray, trips: _Trips,
-                      window_before_ms: int) -> tuple[np.ndarray, np.ndarray]:
+def _strategy_entries(window: Candles, signal: NDArray[Any], trips: _Trips,
+                      window_before_ms: int) -> tuple[NDArray[Any], NDArray[Any]]:
     """(entered, fill bar): the open after the first signal bar from the one holding entry -
     window_before, if that open comes before the actual exit."""
     n = len(window)
@@ -254,17 +257,17 @@ def _strategy_entries(window: Candles, signal: np.ndarray, trips: _Trips,
     return entered, fill_bar
 
 
-def _scheduled_exits(candles: Candles, first: int, last: int, window: Candles, trips: _Trips, entry_bar: np.ndarray,
-                     entry_time: np.ndarray, span_end: np.ndarray, alternative: AlternativeSetup,
-                     ) -> tuple[np.ndarray, np.ndarray, str, dict[str, float | None]]:
+def _scheduled_exits(candles: Candles, first: int, last: int, window: Candles, trips: _Trips, entry_bar: NDArray[Any],
+                     entry_time: NDArray[Any], span_end: NDArray[Any], alternative: AlternativeSetup, timeframe: str,
+                     ) -> tuple[NDArray[Any], NDArray[Any], str, dict[str, float | None]]:
     """Exits at a bar's open (n: none) — a time limit, or a strategy's exit signal inside the span —
     their fill prices, their reason, and the stop levels (percent) that may come first."""
     n = len(window)
-    scheduled = np.full(len(trips.direction), n, dtype=np.int64)
+    scheduled: NDArray[np.int64] = np.full(len(trips.direction), n, dtype=np.int64)
     if alternative.exit_strategy is not None:
         strategy = alternative.exit_strategy
         # An exit signal at or after the entry bar's close fills at the next open (the engine's rule).
-        signal_bars = np.flatnonzero(strategy.signals(candles).exit[first:last][:-1])
+        signal_bars = np.flatnonzero(strategy.signals(candles, timeframe=timeframe).exit[first:last][:-1])
         position = np.searchsorted(signal_bars, entry_bar, side="left")
         found = position < len(signal_bars)
         scheduled[found] = signal_bars[position[found]] + 1
@@ -275,6 +278,7 @@ def _scheduled_exits(candles: Candles, first: int, last: int, window: Candles, t
                  "trailing_stop": config.trailing_stop, "slippage": config.slippage}
         return scheduled, window.open[np.minimum(scheduled, n - 1)] * (1.0 - slip), EXIT_REASONS[SIGNAL], stops
     rules = alternative.exit_rules
+    assert rules is not None  # an alternative has an exit strategy or exit rules
     if rules.time_limit_ms is not None:
         scheduled = np.searchsorted(window.ts, entry_time + rules.time_limit_ms, side="left").astype(np.int64)
     stops = {"stop_loss": rules.stop_loss, "take_profit": rules.take_profit, "trailing_stop": rules.trailing_stop,
@@ -282,21 +286,19 @@ def _scheduled_exits(candles: Candles, first: int, last: int, window: Candles, t
     return scheduled, window.open[np.minimum(scheduled, n - 1)], TIME, stops
 
 
-def _apply_stops(window: Candles, trips: _Trips, entry_price: np.ndarray, start: np.ndarray, end: np.ndarray,
-                 stops: dict[str, float | None], entered: np.ndarray, exit_bar: np.ndarray, exit_time: np.ndarray,
-                 exit_price: np.ndarray, exit_fee_rate: np.ndarray, exit_reasons: list[str]) -> None:
+def _apply_stops(window: Candles, trips: _Trips, entry_price: NDArray[Any], start: NDArray[Any], end: NDArray[Any],
+                 stops: dict[str, float | None], entered: NDArray[Any], exit_bar: NDArray[Any], exit_time: NDArray[Any],
+                 exit_price: NDArray[Any], exit_fee_rate: NDArray[Any], exit_reasons: list[str]) -> None:
     """Overwrite the exits of rows whose stop-loss, take-profit, trailing stop or liquidation comes first."""
-    def fraction(name: str) -> float | None:
-        return None if stops[name] is None else stops[name] / 100.0
-
     for direction in (1, -1):
         rows = np.flatnonzero(entered & (trips.direction == direction))
         if not len(rows):
             continue
         # The fee only places the liquidation price; the largest of the rows' exit fee rates errs early.
         rules = EngineExitRules(direction=direction, fee=float(trips.exit_fee_rate[rows].max()),
-                                slippage=stops["slippage"] / 100.0, stop_loss=fraction("stop_loss"),
-                                take_profit=fraction("take_profit"), trailing_stop=fraction("trailing_stop"),
+                                slippage=fraction(stops["slippage"]) or 0.0, stop_loss=fraction(stops["stop_loss"]),
+                                take_profit=fraction(stops["take_profit"]),
+                                trailing_stop=fraction(stops["trailing_stop"]),
                                 leverage=1.0, maintenance_margin=MAINTENANCE_MARGIN)
         hits = first_price_exits(window, entry_price[rows], start[rows], end[rows], rules)
         hit_rows = rows[hits.rows]
@@ -311,7 +313,7 @@ def _apply_stops(window: Candles, trips: _Trips, entry_price: np.ndarray, start:
 
 
 # ------------------------------------------------------------------ results
-def _pnl(trips: _Trips, legs: _Legs) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _pnl(trips: _Trips, legs: _Legs) -> tuple[NDArray[Any], NDArray[Any], NDArray[Any]]:
     """(pnl, entry fee, exit fee) per row, in the quote asset."""
     entry_fee = trips.entry_fee_rate * trips.quantity * legs.entry_price
     exit_fee = legs.exit_fee_rate * trips.quantity * legs.exit_price
@@ -335,7 +337,7 @@ def _backtest(window: Candles, trips: _Trips, legs: _Legs, initial_balance: floa
         entry_price=entry_price, exit_price=legs.exit_price[rows], quantity=quantity, pnl=pnl,
         pnl_percentage=100.0 * pnl / (quantity * entry_price), fees=entry_fee + exit_fee,
         exit_reason=np.where(is_open, OPEN, SIGNAL).astype(np.int8),
-    )
+    ).with_excursions(window)
     drawdown = calculate_drawdown(equity)
     summary = performance_summary(trades, equity, window, initial_balance=initial_balance, timeframe=timeframe,
                                   drawdown=drawdown)
@@ -344,8 +346,8 @@ def _backtest(window: Candles, trips: _Trips, legs: _Legs, initial_balance: floa
                           drawdown_periods=drawdown.drawdown_periods)
 
 
-def _equity(close: np.ndarray, entry_bar: np.ndarray, held_until: np.ndarray, signed_quantity: np.ndarray,
-            entry_price: np.ndarray, entry_fee: np.ndarray, pnl: np.ndarray, initial_balance: float) -> np.ndarray:
+def _equity(close: NDArray[Any], entry_bar: NDArray[Any], held_until: NDArray[Any], signed_quantity: NDArray[Any],
+            entry_price: NDArray[Any], entry_fee: NDArray[Any], pnl: NDArray[Any], initial_balance: float) -> NDArray[Any]:
     """Equity at every close: initial + realised pnl of positions closed by then + each position
     held at that close marked at it (minus its entry fee). Positions may overlap."""
     n = len(close)
@@ -361,7 +363,7 @@ def _equity(close: np.ndarray, entry_bar: np.ndarray, held_until: np.ndarray, si
     return (initial_balance + np.cumsum(intercept[:n]) + np.cumsum(realised[:n])) + np.cumsum(slope[:n]) * close
 
 
-def _leg_record(trips: _Trips, legs: _Legs, pnl: np.ndarray, row: int) -> dict[str, Any]:
+def _leg_record(trips: _Trips, legs: _Legs, pnl: NDArray[Any], row: int) -> dict[str, Any]:
     still_open = legs.exit_time[row] < 0
     return {
         "entry_time": iso_utc(int(legs.entry_time[row])),
@@ -380,7 +382,7 @@ def _comparison(trips: _Trips, actual_legs: _Legs, actual: BacktestResult, alter
     actual_pnl = _pnl(trips, actual_legs)[0]
     alternative_pnl = None if alternative_legs is None else np.where(alternative_legs.entered,
                                                                      _pnl(trips, alternative_legs)[0], 0.0)
-    rows = []
+    rows: list[dict[str, Any]] = []
     for row, trip in enumerate(round_trips):
         entry = {
             "trade_number": row + 1,
@@ -390,7 +392,7 @@ def _comparison(trips: _Trips, actual_legs: _Legs, actual: BacktestResult, alter
             "exit_transaction_id": trip.exit_transaction_id,
             "actual": _leg_record(trips, actual_legs, actual_pnl, row),
         }
-        if alternative_legs is not None:
+        if alternative_legs is not None and alternative_pnl is not None:
             entered = bool(alternative_legs.entered[row])
             entry["alternative"] = _leg_record(trips, alternative_legs, alternative_pnl, row) if entered else None
             entry["pnl_difference"] = float(alternative_pnl[row] - actual_pnl[row])
@@ -400,7 +402,7 @@ def _comparison(trips: _Trips, actual_legs: _Legs, actual: BacktestResult, alter
         for asset, amount in trip.unconverted_fees.items():
             unconverted[asset] = unconverted.get(asset, 0.0) + amount
     totals: dict[str, Any] = {"trades": len(rows), "actual_pnl": float(actual_pnl.sum())}
-    if alternative_pnl is not None:
+    if alternative_legs is not None and alternative_pnl is not None:
         totals |= {"alternative_pnl": float(alternative_pnl.sum()),
                    "pnl_difference": float(alternative_pnl.sum() - actual_pnl.sum()),
                    "alternative_trades": int(alternative_legs.entered.sum())}

@@ -18,16 +18,19 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
-from shared.errors import FieldError, NotFound, ValidationFailed
-from shared.backtests.service import Backtests
 from shared.accounts.model import User
-from shared.backtests.model import COMPLETED, PENDING, Backtest, new_id
+from shared.backtests.model import Backtest
+from shared.backtests.service import Backtests
+from shared.backtests.settings import BacktestSettings
+from shared.errors import FieldError, NotFound, ValidationFailed
+from shared.ids import new_id
+from shared.statuses import COMPLETED, PENDING
 from shared.strategies.model import Strategy
 from shared.strategies.service import Strategies
 from shared.timeframes import origin_ms, timeframe_ms
+from shared.times import datetime_of_ms
 from shared.transactions.jobs import DEFAULT_WINDOW, MAX_REPLAY_TRANSACTIONS, ReplayFill, ReplayInput, ReplayRecord
 from shared.transactions.model import Transaction
 from shared.transactions.pairing import capital_needed, pair_round_trips
@@ -39,7 +42,6 @@ if TYPE_CHECKING:
     from shared.transactions.replay import ReplayResult
 
 MAX_REPLAY_BARS = 2_000_000
-MAX_INITIAL_BALANCE = 1e15
 REPLAY_STRATEGY_NAME = "Transaction replay"
 
 
@@ -116,7 +118,7 @@ class Replays:
         )
         backtest = Backtest(
             id=backtest_id, owner_id=user.id, strategy_id=replay_id, strategy_name=REPLAY_STRATEGY_NAME,
-            symbol=symbol, timeframe=request.timeframe, start_time=_datetime(start_ms), end_time=_datetime(end_ms),
+            symbol=symbol, timeframe=request.timeframe, start_time=datetime_of_ms(start_ms), end_time=datetime_of_ms(end_ms),
             initial_balance=initial_balance, final_balance=None, status=PENDING, progress=0, created_at=now,
             updated_at=now, strategy={name: definition for name, definition in (
                 ("alternative_entry", replay_input.entry_strategy), ("alternative_exit", replay_input.exit_strategy))
@@ -139,7 +141,7 @@ class Replays:
 
     def get(self, user: User, replay_id: str) -> ReplayView:
         record = self.records.get(user.id, replay_id)
-        backtest = record and self.backtests.repository.get(record.backtest_id)
+        backtest = None if record is None else self.backtests.repository.get(record.backtest_id)
         if record is None or backtest is None:
             raise NotFound("replay not found", [FieldError("replay_id", f"no replay {replay_id}")])
         comparison = self.store.get_comparison(backtest.id) if backtest.status == COMPLETED else None
@@ -170,9 +172,9 @@ class Replays:
         except RuleError as error:
             errors.append(error.error)
         balance = request.initial_balance
-        if balance is not None and not (math.isfinite(balance) and 0 < balance <= MAX_INITIAL_BALANCE):
+        if balance is not None and not (math.isfinite(balance) and 0 < balance <= BacktestSettings.MAX_INITIAL_BALANCE):
             errors.append(FieldError("metadata.initial_balance", f"must be greater than 0 and at most "
-                                                                 f"{MAX_INITIAL_BALANCE:g}"))
+                                                                 f"{BacktestSettings.MAX_INITIAL_BALANCE:g}"))
         available = self.backtests.catalog.timeframes(symbol)
         if not available:
             errors.append(FieldError("symbol", f"no market data for {symbol}"))
@@ -212,9 +214,6 @@ def _replay_metadata(record: ReplayRecord) -> dict[str, Any]:
             "window_after": record.window_after, "alternative_entry": record.alternative_entry,
             "alternative_exit": record.alternative_exit}
 
-
-def _datetime(epoch_ms: int) -> datetime:
-    return datetime.fromtimestamp(epoch_ms / 1000, tz=timezone.utc)
 
 
 def is_replay(backtest: Backtest) -> bool:

@@ -19,6 +19,7 @@ import math
 import re
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
 from shared.errors import FieldError
 
@@ -103,7 +104,7 @@ def parse_alternative(entry_rule: str | None, exit_rule: str | None, field_prefi
 
 
 def parse_exit_rules(text: str, field: str) -> ExitRules:
-    values: dict[str, float | int] = {}
+    values: dict[str, Any] = {}  # ExitRules' fields
     for token in text.split(","):
         name, separator, argument = (part.strip() for part in token.partition(":"))
         if not separator or not argument:
@@ -128,7 +129,7 @@ def _percent(name: str, argument: str, field: str) -> float:
         value = float(argument)
     except ValueError:
         raise RuleError(field, f"{name}:{argument} needs a number (percent)") from None
-    if not (math.isfinite(value) and 0 < value and (value <= high if inclusive else value < high)):
+    if not (math.isfinite(value) and value > 0 and (value <= high if inclusive else value < high)):
         bound = f"at most {high:g}" if inclusive else f"below {high:g}"
         raise RuleError(field, f"{name} must be greater than 0 and {bound} (percent), not {argument}")
     return value

@@ -33,6 +33,7 @@ from local.resources import provision  # noqa: E402
 from local.template import Template  # noqa: E402
 from shared.accounts.auth import PasswordHasher  # noqa: E402
 from shared.backtests.model import Backtest  # noqa: E402
+from tests.fanout.strategies import sma_cross  # noqa: E402
 
 # A cheap scrypt cost keeps sign-ups fast; test_api_auth checks the production parameters apart.
 FAST_HASHER = PasswordHasher(n=2**8, r=8, p=1)
@@ -43,13 +44,7 @@ STRATEGY = {
     "name": "SMA 10/50 cross",
     "description": "trend following",
     "strategy_type": "trend",
-    "entry_rules": {"operator": "and", "conditions": [
-        {"indicator": "sma", "params": {"period": 10}, "comparator": "crosses_above",
-         "value": {"indicator": "sma", "params": {"period": 50}}}]},
-    "exit_rules": {"operator": "or", "conditions": [
-        {"indicator": "sma", "params": {"period": 10}, "comparator": "crosses_below",
-         "value": {"indicator": "sma", "params": {"period": 50}}}]},
-    "config": {"stop_loss": 2, "take_profit": 4},
+    **sma_cross(stop_loss=2, take_profit=4),
 }
 
 
@@ -110,7 +105,7 @@ class Api:
         """Play the state machine's part: running, then the results (and `equity`, an
         EquitySeries, when given) persisted."""
         from shared.backtests.service import record_results
-        from shared.backtests.model import utc_now
+        from shared.times import utc_now
 
         repository = self.services.backtests.repository
         repository.mark_running(backtest_id, utc_now())
@@ -129,6 +124,7 @@ def bearer(token: str) -> dict[str, str]:
 def engine_trades(sides: list[int], pnls: list[float], open_last: bool = False) -> Any:
     """Columnar trades as the engine returns them (shared.engine.Trades): trade i enters at bar 2i
     (hourly bars from 2024-01-01) and exits at bar 2i+1 at a price giving `pnls[i]`."""
+    from shared.candles import Candles
     from shared.engine import Trades
 
     n = len(sides)
@@ -143,7 +139,9 @@ def engine_trades(sides: list[int], pnls: list[float], open_last: bool = False) 
         entry_price=np.full(n, 100.0), exit_price=100.0 + np.asarray(pnls, dtype=np.float64),
         quantity=np.ones(n), pnl=np.asarray(pnls, dtype=np.float64), pnl_percentage=np.asarray(pnls, dtype=np.float64),
         fees=np.full(n, 0.2), exit_reason=np.where(exit_bar < 0, 5, 0).astype(np.int8),
-    )
+    ).with_excursions(Candles.from_arrays(start + np.arange(2 * n) * hour, np.full(2 * n, 100.0),
+                                          np.full(2 * n, 104.0), np.full(2 * n, 97.0), np.full(2 * n, 100.0),
+                                          np.ones(2 * n)))
 
 
 @pytest.fixture(scope="session")

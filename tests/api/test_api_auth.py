@@ -9,8 +9,8 @@ from datetime import timedelta
 import pytest
 
 from shared.accounts.auth import PasswordHasher, Unauthenticated, new_token, token_digest
-from shared.errors import ValidationFailed
 from shared.accounts.service import INVALID_CREDENTIALS, Accounts
+from shared.errors import ValidationFailed
 from tests.api.conftest import PASSWORD, bearer
 
 

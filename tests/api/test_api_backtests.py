@@ -8,9 +8,9 @@ import uuid
 import pytest
 
 from adapters.repositories.trades import filters_key, trades_key
-from shared.errors import Conflict
 from shared.backtests.service import record_results
-from shared.backtests.model import utc_now
+from shared.errors import Conflict
+from shared.times import utc_now
 from tests.api.conftest import bearer, engine_trades
 
 SUMMARY = {
@@ -156,7 +156,7 @@ class FailingLauncher:
 
 
 def test_a_backtest_that_cannot_be_started_is_failed_not_left_pending(api, owner, monkeypatch):
-    token, user, strategy = owner
+    token, _user, strategy = owner
     monkeypatch.setattr(api.services.backtests, "launcher", FailingLauncher())
     response = api.client.post("/api/v1/backtests", headers=bearer(token), json={
         "strategy_id": strategy["id"], "symbol": "BTCUSDT", "timeframe": "1h", "start_time": "2024-01-01T00:00:00Z",
@@ -309,3 +309,18 @@ def test_a_failed_backtest_keeps_its_reason(api, owner):
     assert (body["status"], body["error"]) == ("failed", "no candles in range")
     with pytest.raises(Conflict):
         api.services.backtests.repository.mark_running(backtest["id"], utc_now())
+
+
+def test_a_condition_on_a_finer_timeframe_than_the_backtests_is_422(api, owner):
+    token, _, _ = owner
+    rsi_4h = {"indicator": "rsi", "params": {"timeframe": "4h"}, "comparator": "<", "value": 30}
+    strategy = api.create_strategy(token, entry_rules={"conditions": [rsi_4h]}, exit_rules={})
+    # A 4h condition runs on a 1h backtest...
+    assert api.create_backtest(token, strategy["id"], timeframe="1h")["status"] == "pending"
+    # ...not on a 1d one
+    body = {"strategy_id": strategy["id"], "symbol": "BTCUSDT", "timeframe": "1d", "start_time": "2024-01-01T00:00:00Z",
+            "end_time": "2024-02-01T00:00:00Z", "initial_balance": 10000}
+    response = api.client.post("/api/v1/backtests", json=body, headers=bearer(token))
+    assert response.status_code == 422
+    [detail] = response.json()["error"]["details"]
+    assert detail["field"] == "timeframe" and "condition timeframe 4h must be coarser than the backtest's 1d" in detail["message"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 
 import pytest
@@ -118,6 +119,12 @@ def document(api):
     response = api.client.get("/api/openapi.json")
     assert response.status_code == 200
     return response.json()
+
+
+def test_the_document_speaks_of_the_product_not_of_documents_outside_it(document):
+    text = json.dumps(document)
+    for outside in ("Level-2", "Level 2", "seed §", "seed's", "§", "issue 7", "the spec"):
+        assert outside not in text, outside
 
 
 def test_the_document_describes_every_route(document):

@@ -28,8 +28,7 @@ pytestmark = pytest.mark.stack
 
 CONFIG = Path(__file__).with_name("schemathesis.toml")
 # A fuzzer sends thousands of requests a minute: the template's rate-limit parameters, raised.
-RAISED_LIMITS = {name: "1000000" for name in
-                 ("AuthRateLimit", "GeneralRateLimit", "MarketDataRateLimit", "BacktestCreationRateLimit")}
+RAISED_LIMITS = dict.fromkeys(("AuthRateLimit", "GeneralRateLimit", "MarketDataRateLimit", "BacktestCreationRateLimit"), "1000000")
 
 
 @pytest.fixture(scope="module")

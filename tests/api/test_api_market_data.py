@@ -482,11 +482,11 @@ def test_openapi_documents_every_market_data_route_with_examples(market):
         assert schemas[name]["examples"], name
 
 
-def test_the_api_cold_start_loads_neither_numpy_nor_pyarrow(api):
+def test_the_api_cold_start_loads_neither_numpy_nor_pyarrow_nor_talib(api):
     """The market-data routes load them on first use (the handler's import time stays as it was)."""
     environment = {**os.environ, **{field.upper(): str(value) for field, value in vars(api.settings).items()},
                    "PYTHONPATH": os.pathsep.join([str(API_CODE), str(ROOT)])}
-    program = "import sys, app; print(sorted({'numpy', 'pyarrow'} & set(sys.modules)))"
+    program = "import sys, app; print(sorted({'numpy', 'pyarrow', 'talib'} & set(sys.modules)))"
     loaded = subprocess.run([sys.executable, "-c", program], env=environment, capture_output=True, text=True,
                             check=True, cwd=API_CODE).stdout
     assert loaded.strip() == "[]"

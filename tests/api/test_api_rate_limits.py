@@ -12,11 +12,11 @@ from adapters.models.rate_limits import RateLimitItem
 from adapters.repositories.binding import bind
 from adapters.repositories.rate_limits import DynamoRateLimitCounter
 from api.application import create_app
+from api.middleware import rate_limit_category
 from api.settings import ApiSettings
 from api.wiring import build_services
 from local.template import Template
 from shared.accounts.rate_limits import SEED_LIMITS, limits_from
-from api.middleware import rate_limit_category
 from tests.api.conftest import PASSWORD, TestClient, bearer, make_api
 
 

@@ -111,9 +111,10 @@ def test_the_csv_takes_the_filters_but_not_the_pagination(api, completed):
 
 
 def test_every_answer_names_the_configured_origin_and_exposes_the_rate_limit_headers(api_aws):
+    from fastapi.testclient import TestClient
+
     from api.application import create_app
     from api.wiring import build_services
-    from fastapi.testclient import TestClient
 
     url, settings = api_aws
     client = TestClient(create_app(build_services(settings, endpoint_url=url), "https://dash.example.com"),

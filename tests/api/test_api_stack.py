@@ -3,7 +3,6 @@ store with its sample data): an end-to-end flow over HTTP (schemathesis runs in 
 
 from __future__ import annotations
 
-import urllib.request
 import uuid
 
 import httpx
@@ -11,31 +10,26 @@ import pytest
 
 from local.stack import LocalStack
 from tests.api.conftest import PASSWORD, STRATEGY, bearer
+from tests.conftest import reset_moto
 from tests.fakes.binance import FakeBinance
 from tests.fakes.bybit import FakeBybit
 
 pytestmark = pytest.mark.stack
 
 
-def _reset_in_process_moto(moto_server: str) -> None:
-    """moto keeps its state in module globals, shared by every moto server of this process: start
-    the stack on an empty AWS and leave one behind (as the `aws` fixture does for each test)."""
-    urllib.request.urlopen(urllib.request.Request(f"{moto_server}/moto-api/reset", method="POST")).read()
-
-
 @pytest.fixture(scope="module")
 def stack(moto_server):
-    _reset_in_process_moto(moto_server)
+    reset_moto(moto_server)
     try:
-        with LocalStack(api_port=0, ws_port=0) as running, FakeBinance() as binance, FakeBybit() as bybit:
-            # The functions read the exchanges' URLs when they first call them: no request leaves the machine.
-            with pytest.MonkeyPatch.context() as patch:
-                patch.setenv("BINANCE_BASE_URL", binance.url)
-                patch.setenv("BINANCE_FUTURES_BASE_URL", binance.url)
-                patch.setenv("BYBIT_BASE_URL", bybit.url)
-                yield running
+        # The functions read the exchanges' URLs when they first call them: no request leaves the machine.
+        with (LocalStack(api_port=0, ws_port=0) as running, FakeBinance() as binance, FakeBybit() as bybit,
+              pytest.MonkeyPatch.context() as patch):
+            patch.setenv("BINANCE_BASE_URL", binance.url)
+            patch.setenv("BINANCE_FUTURES_BASE_URL", binance.url)
+            patch.setenv("BYBIT_BASE_URL", bybit.url)
+            yield running
     finally:
-        _reset_in_process_moto(moto_server)
+        reset_moto(moto_server)
 
 
 @pytest.fixture(scope="module")

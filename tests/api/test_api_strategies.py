@@ -23,7 +23,7 @@ def test_create_returns_201_with_the_strategy(api):
 def test_defaults_fill_optional_fields(api):
     token, _ = api.sign_up()
     minimal = {k: STRATEGY[k] for k in ("name", "entry_rules", "exit_rules")}
-    body = api.create_strategy(token, **{k: v for k, v in minimal.items()}, description="", strategy_type=None,
+    body = api.create_strategy(token, **minimal, description="", strategy_type=None,
                                config={})
     assert (body["description"], body["strategy_type"], body["config"], body["is_active"], body["is_public"]) == \
         ("", None, {}, True, False)
@@ -182,3 +182,41 @@ def test_making_a_strategy_private_removes_it_from_the_public_listing(api):
     api.client.put(f"/api/v1/strategies/{shared['id']}", json={"is_public": False}, headers=bearer(owner))
     public = api.client.get("/api/v1/strategies?scope=public&per_page=100", headers=bearer(owner)).json()["data"]
     assert shared["id"] not in [s["id"] for s in public]
+
+
+def test_the_indicator_catalogue_lists_every_indicator_with_its_parameters(api):
+    token, _ = api.sign_up()
+    response = api.client.get("/api/v1/indicators", headers=bearer(token))
+    assert response.status_code == 200
+    catalogue = {entry["name"]: entry for entry in response.json()["data"]}
+    assert {"sma", "macd", "cdlengulfing", "ichimoku", "pivots", "vwap"} <= set(catalogue)
+    macd = catalogue["macd"]
+    assert macd["group"] == "momentum" and macd["default_output"] == "macd"
+    assert [p["name"] for p in macd["parameters"]] == ["fastperiod", "slowperiod", "signalperiod"]
+    assert macd["parameters"][0] == {"name": "fastperiod", "default": 12, "type": "integer", "minimum": 2,
+                                     "maximum": 100000, "choices": None, "aliases": ["fast_period"]}
+    assert macd["outputs"][2] == {"name": "macdhist", "aliases": ["histogram"]}
+    assert macd["sources"] == [{"name": "source", "default": "close"}] and macd["warmup"] == 33
+    assert catalogue["pivots"]["parameters"][0]["choices"] == ["standard", "fibonacci", "camarilla", "woodie"]
+    assert "williams_r" not in catalogue and catalogue["willr"]["aliases"] == ["williams_r"]
+    assert api.client.get("/api/v1/indicators").status_code == 401
+
+
+def test_a_long_and_short_strategy_keeps_its_short_rules(api):
+    token, _ = api.sign_up()
+    short = {"operator": "and", "conditions": [{"indicator": "rsi", "params": {"period": 14}, "comparator": ">",
+                                                "value": 70}]}
+    created = api.create_strategy(token, config={"direction": "both"}, short_entry_rules=short)
+    assert created["short_entry_rules"] == short and created["short_exit_rules"] is None
+    fetched = api.client.get(f"/api/v1/strategies/{created['id']}", headers=bearer(token)).json()
+    assert fetched["short_entry_rules"] == short
+    backtest = api.create_backtest(token, created["id"])
+    assert api.services.backtests.repository.get(backtest["id"]).strategy["short_entry_rules"] == short
+
+
+def test_direction_both_needs_short_entry_rules(api):
+    token, _ = api.sign_up()
+    response = api.client.post("/api/v1/strategies", headers=bearer(token),
+                               json={**STRATEGY, "config": {"direction": "both"}})
+    assert response.status_code == 422
+    assert "short_entry_rules" in [detail["field"] for detail in response.json()["error"]["details"]]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import numpy as np
 import pytest
@@ -43,6 +43,8 @@ def test_trades_come_in_entry_order_with_the_seed_fields(api, completed):
         "exit_time": "2024-01-01T01:00:00.000Z", "exit_price": 110.0, "quantity": 1.0, "side": "long",
         "pnl": 10.0, "pnl_percentage": 10.0, "fees": 0.2, "entry_reason": "signal", "exit_reason": "signal",
         "funding": 0.0, "leg": 1, "created_at": first["created_at"],
+        # held bar 0 (high 104, low 97) from 100 to the exit at 110
+        "mae": 3.0, "mfe": 10.0, "mae_percentage": 3.0, "mfe_percentage": 10.0, "bars": 1,
     }
     last = data[-1]
     assert (last["exit_time"], last["exit_reason"]) == (None, "open")
@@ -134,7 +136,7 @@ def test_pages_deep_in_a_large_backtest_read_only_what_they_need(api):
     s3 = CountingS3(api.aws("s3"))
     store = S3TradeStore(s3, api.settings.results_bucket)
     backtest_id = str(uuid.uuid4())
-    assert store.save(backtest_id, engine_trades(sides, pnls), datetime.now(timezone.utc)) == n
+    assert store.save(backtest_id, engine_trades(sides, pnls), datetime.now(UTC)) == n
 
     s3.gets = 0
     rows, total = store.page(backtest_id, None, None, offset=2 * ROW_GROUP_ROWS + 5, limit=10)
@@ -161,5 +163,5 @@ def test_trade_ids_are_version_8_uuids_that_name_backtest_and_sequence():
     assert trade_id(backtest_id, 7) == trade_id(backtest_id, 7)
     assert trade_key(backtest_id) == backtest_id.replace("-", "")[:16][:12] + "0" + backtest_id.replace("-", "")[13:16]
     assert parse_trade_id(backtest_id) is None and parse_trade_id("nope") is None
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="out of range"):
         trade_id(backtest_id, -1)

@@ -28,14 +28,13 @@ from adapters.repositories.trades import S3TradeStore
 from adapters.repositories.transactions import DynamoImportJobRepository, DynamoTransactionRepository, S3ReplayStore
 from adapters.run_store import S3RunStore
 from adapters.secrets import SecretsManagerVault
+from shared.backtests.workflow import BacktestWorkflow
 from shared.candles import Candles
 from shared.market_data.store import month_index, month_name
-from shared.backtests.workflow import BacktestWorkflow
 from shared.transactions.imports import ImportRunner
 from shared.transactions.jobs import exchange_request_key, file_key
 from shared.transactions.replays import ReplayRunner
 from tests.api.conftest import bearer
-from tests.fakes.binance import fake_binance  # noqa: F401 - fixture
 from tests.fakes.market_data import RecordingPublisher
 from tests.test_transactions_exchange import API_KEY, API_SECRET, MAR_1, FakeAccount
 
@@ -190,7 +189,7 @@ def test_an_import_is_its_owners_only(api, worker, user):
     assert transaction_ids(api, other) == {}
 
 
-def test_an_exchange_import_never_shows_the_secret_anywhere(api, user, fake_binance, caplog):  # noqa: F811
+def test_an_exchange_import_never_shows_the_secret_anywhere(api, user, fake_binance, caplog):
     caplog.set_level(logging.DEBUG)
     account = FakeAccount(API_KEY, API_SECRET)
     account.add_trades("BTCUSDT", 4, first_id=1, start_ms=MAR_1, step_ms=HOUR)

@@ -242,7 +242,7 @@ class FakeBinance:
                 self.end_headers()
                 self.wfile.write(data)
 
-            do_GET = do_POST = do_DELETE = _handle
+            do_GET = do_POST = do_DELETE = _handle  # noqa: N815 - http.server naming
 
         return Handler
 

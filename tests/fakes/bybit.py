@@ -164,7 +164,7 @@ class FakeBybit:
             def log_message(self, *args: Any) -> None:
                 """Quiet: the tests read `requests` instead."""
 
-            def do_GET(self) -> None:  # noqa: N802 - http.server's name
+            def do_GET(self) -> None:  # http.server's name
                 url = urlsplit(self.path)
                 status, payload = fake._answer(url.path, dict(parse_qsl(url.query)))
                 data = json.dumps(payload).encode()

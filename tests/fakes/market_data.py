@@ -46,18 +46,9 @@ def random_candles(start_ms: int, count: int, timeframe: str, seed: int = 1) -> 
 def binance_csv(candles: Candles, timeframe: str) -> bytes:
     """Candles as a Binance kline CSV (no header, 12 columns, ms open times)."""
     step = timeframe_ms(timeframe)
-    rows = zip(
-        candles.ts.tolist(),
-        candles.open.tolist(),
-        candles.high.tolist(),
-        candles.low.tolist(),
-        candles.close.tolist(),
-        candles.volume.tolist(),
-        strict=True,
-    )
     return "".join(
         f"{t},{o:.8f},{h:.8f},{lo:.8f},{c:.8f},{v:.8f},{t + step - 1},{v * c:.8f},7,{v / 2:.8f},{v * c / 2:.8f},0\n"
-        for t, o, h, lo, c, v in rows
+        for t, o, h, lo, c, v in candles.rows()
     ).encode()
 
 

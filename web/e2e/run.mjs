@@ -88,7 +88,7 @@ try {
   await page.getByLabel("Name", { exact: true }).fill("E2E SMA cross");
   const entry = page.locator("fieldset.rules").nth(0);
   await entry.getByLabel("Indicator", { exact: true }).selectOption("sma");
-  await entry.getByLabel("Period", { exact: true }).fill("1"); // invalid: an SMA needs at least 2
+  await entry.getByLabel("Period", { exact: true }).fill("0"); // invalid: TA-Lib's SMA needs at least 1
   await entry.getByLabel("Comparator").selectOption("crosses_above");
   await entry.getByLabel("Compare with").selectOption("indicator");
   await entry.getByLabel("Value indicator").selectOption("sma");
@@ -148,9 +148,15 @@ try {
   assert.equal(Number(await count.getAttribute("data-count")), listed.meta.total_count);
   assert.ok(listed.meta.total_count > 0, "the sample data gives trades");
   assert.equal(await page.locator("table.trades tbody tr").count(), Math.min(50, listed.meta.total_count));
+  for (const column of ["Leg", "Funding"]) {  // partial legs and funding (issue 16)
+    assert.equal(await page.locator("table.trades th", { hasText: column }).count(), 1, `a ${column} column`);
+  }
   const cards = await page.locator(".summary-card").count();
   const summary = (await api(`/backtests/${backtestId}`)).performance_summary;
   assert.equal(cards, Object.keys(summary).length + 1, "a card per summary field + the final balance");
+  for (const field of ["ambiguous_bars", "funding_paid", "skipped_orders"]) {
+    assert.equal(await page.locator(`.summary-card[data-field="${field}"]`).count(), 1, `a ${field} card`);
+  }
   const full = await api(`/backtests/${backtestId}`);
   const curve = await api(`/backtests/${backtestId}/equity?points=40`);
   assert.ok(curve.meta.points <= 40 && curve.meta.total_points > 40, JSON.stringify(curve.meta));
@@ -175,6 +181,13 @@ try {
   await page.waitForTimeout(600);
   await shot("04-backtest");
   step("a trade click scrolls the chart to it, with its markers");
+
+  await page.getByRole("button", { name: "Run Monte Carlo" }).click();
+  await page.getByText(/Probability of ruin/).waitFor({ timeout: 30_000 });
+  const bands = await page.getByRole("img", { name: /^Monte Carlo equity bands over \d+ trades$/ }).locator("polyline").getAttribute("points");
+  assert.ok(bands && bands.split(" ").length > 1, "the median band is drawn");
+  assert.equal(await page.getByRole("table", { name: "Monte Carlo percentiles" }).locator("tbody tr").count(), 3);
+  step("Monte Carlo percentiles and bands shown");
 
   // ---------------------------------------------------------------- compare two
   await page.getByRole("link", { name: "Backtests", exact: true }).first().click();
@@ -206,6 +219,7 @@ try {
   });
   assert.equal(created.status, 201);
   await page.getByRole("link", { name: "Optimizations" }).click();
+  await page.getByRole("heading", { name: "Walk-forwards" }).waitFor();
   await page.getByLabel("Strategy", { exact: true }).selectOption({ label: "E2E sweep" });
   await page.getByLabel("fast stop").fill("9");
   await page.getByLabel("fast step").fill("2");

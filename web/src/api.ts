@@ -98,6 +98,8 @@ export interface Trade {
   pnl: number;
   pnl_percentage: number;
   fees: number;
+  funding: number;
+  leg: number;
   entry_reason: string;
   exit_reason: string;
   created_at: string;
@@ -149,6 +151,48 @@ export interface OptimizationResult {
   params: Record<string, number>;
   performance_summary: Record<string, number | null>;
   [field: string]: unknown;
+}
+
+export interface Percentiles {
+  p5: number;
+  p25: number;
+  p50: number;
+  p75: number;
+  p95: number;
+  mean: number;
+}
+export interface MonteCarlo {
+  method: string;
+  simulations: number;
+  ruin_threshold: number;
+  trades: number | null;
+  final_balance: Percentiles;
+  max_drawdown_percentage: Percentiles;
+  cagr: Percentiles;
+  probability_of_ruin: number;
+  equity_bands: { unit: "trade" | "bar"; steps: number[]; p5: number[]; p25: number[]; p50: number[]; p75: number[]; p95: number[] };
+}
+export interface WalkForwardWindow {
+  window: number;
+  train_start: string;
+  train_end: string;
+  test_start: string;
+  test_end: string;
+  params: Record<string, number>;
+  in_sample: Record<string, number | null>;
+  out_of_sample: Record<string, number | null>;
+  initial_balance: number;
+  final_balance: number;
+}
+export interface WalkForward extends Optimization {
+  train: string;
+  test: string;
+  anchored: boolean;
+  result: null | {
+    windows: WalkForwardWindow[];
+    out_of_sample: { final_balance: number; annualised_return: number | null };
+    walk_forward_efficiency: number | null;
+  };
 }
 
 type Query = Record<string, string | number | undefined | null>;
@@ -248,6 +292,9 @@ export class Api {
   trades(id: string, query: TradeQuery = {}): Promise<Listing<Trade>> {
     return this.request("GET", `/backtests/${id}/trades`, { query: { ...query } });
   }
+  monteCarlo(id: string, body: Json): Promise<MonteCarlo> {
+    return this.request("POST", `/backtests/${id}/monte_carlo`, { body });
+  }
   tradesCsv(id: string, query: TradeQuery = {}): Promise<string> {
     return this.request("GET", `/backtests/${id}/trades`, { query: { side: query.side, result: query.result, format: "csv" }, accept: "text/csv" });
   }
@@ -284,6 +331,12 @@ export class Api {
   }
   optimizationResults(id: string, query: Query = {}): Promise<Listing<OptimizationResult>> {
     return this.request("GET", `/optimizations/${id}/results`, { query: { per_page: 100, ...query } });
+  }
+  walkForwards(): Promise<Listing<WalkForward>> {
+    return this.request("GET", "/walk_forwards", { query: { per_page: 100 } });
+  }
+  walkForward(id: string): Promise<WalkForward> {
+    return this.request("GET", `/walk_forwards/${id}`);
   }
 
   // ------------------------------------------------------------ transactions

@@ -97,6 +97,9 @@ describe("formatting", () => {
     expect(unitOf("max_drawdown")).toBe("money");
     expect(unitOf("sharpe_ratio")).toBe("ratio");
     expect(unitOf("total_trades")).toBe("count");
+    expect(unitOf("ambiguous_bars")).toBe("count");
+    expect(unitOf("skipped_orders")).toBe("count");
+    expect(unitOf("funding_paid")).toBe("money");
     expect(formatValue(12.3456, "percent")).toBe("12.35 %");
     expect(formatValue(-1234.5, "money", "USDT")).toBe("-1,234.50 USDT");
     expect(formatValue(null, "ratio")).toBe("—");

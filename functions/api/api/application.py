@@ -11,7 +11,17 @@ from fastapi import FastAPI
 from api.errors import error_responses, install_error_handlers
 from api.middleware import ApiGatewayMiddleware, rate_limit_category
 from api.routes import (
-    auth, backtests, health, market_data, monte_carlo, optimizations, strategies, trades, transactions, walk_forwards,
+    auth,
+    backtests,
+    health,
+    indicators,
+    market_data,
+    monte_carlo,
+    optimizations,
+    strategies,
+    trades,
+    transactions,
+    walk_forwards,
 )
 from api.wiring import ApiServices
 from shared import __version__
@@ -19,7 +29,7 @@ from shared.accounts.rate_limits import AUTH
 
 # Each area's router; market data and transactions add theirs here.
 ROUTERS = (health.router, auth.router, strategies.router, backtests.router, trades.router, market_data.router,
-           optimizations.router, transactions.router, monte_carlo.router, walk_forwards.router)
+           optimizations.router, transactions.router, monte_carlo.router, walk_forwards.router, indicators.router)
 
 DESCRIPTION = """
 Backtest crypto trading strategies written as JSON rules. Current version: **v1**, every route
@@ -134,14 +144,14 @@ def with_links(schema: dict[str, Any]) -> dict[str, Any]:
                for path, operations in schema["paths"].items() for method, operation in operations.items()
                for parameter in operation.get("parameters", []) if parameter["in"] == "path"]
     for path, operations in schema["paths"].items():
-        for method, operation in operations.items():
+        for operation in operations.values():
             for status, response in operation["responses"].items():
                 if status not in ("201", "202"):
                     continue
                 fields = _body_fields(response, components)
                 links = {}
-                for target_path, target_method, target, name in targets:
-                    if "id" in fields and target_path.startswith(f"{path}/{{{name}}}") or name in fields and name != "id":
+                for target_path, _target_method, target, name in targets:
+                    if ("id" in fields and target_path.startswith(f"{path}/{{{name}}}")) or (name in fields and name != "id"):
                         field = name if name in fields else "id"
                         links[target["operationId"]] = {"operationId": target["operationId"],
                                                         "parameters": {name: f"$response.body#/{field}"}}

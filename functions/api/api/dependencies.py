@@ -9,9 +9,9 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from api.wiring import ApiServices
 from shared.accounts.auth import Unauthenticated
+from shared.accounts.model import User
 from shared.accounts.service import INVALID_TOKEN
 from shared.pagination import MAX_PER_PAGE, PageRequest
-from shared.accounts.model import User
 
 bearer_scheme = HTTPBearer(
     auto_error=False,
@@ -36,8 +36,8 @@ def current_user(request: Request,
 def page_request(
     page: Annotated[int | None, Query(ge=1, description="1-based page number (default 1).")] = None,
     per_page: Annotated[int | None, Query(ge=1, le=MAX_PER_PAGE, description="Items per page (default 20).")] = None,
-    limit: Annotated[int | None, Query(ge=1, le=MAX_PER_PAGE, description="Level-2 style: items to return.")] = None,
-    offset: Annotated[int | None, Query(ge=0, description="Level-2 style: items to skip.")] = None,
+    limit: Annotated[int | None, Query(ge=1, le=MAX_PER_PAGE, description="Items to return, from `offset` (instead of page and per_page).")] = None,
+    offset: Annotated[int | None, Query(ge=0, description="Items to skip before the first one returned.")] = None,
 ) -> PageRequest:
     return PageRequest.parse(page=page, per_page=per_page, limit=limit, offset=offset)
 

@@ -20,8 +20,8 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from shared.accounts.auth import Unauthenticated
-from shared.errors import Conflict, DomainError, FieldError, Forbidden, NotFound, UpstreamRefused, ValidationFailed
 from shared.accounts.rate_limits import RateLimited
+from shared.errors import Conflict, DomainError, FieldError, Forbidden, NotFound, UpstreamRefused, ValidationFailed
 from shared.json_limits import TooLarge
 
 STATUS_BY_ERROR: Mapping[type[DomainError], int] = {

@@ -18,17 +18,17 @@ from pydantic_core import PydanticCustomError
 
 from api.errors import ErrorDetail
 from api.schemas import RequestBody, Timeframe, UtcDateTimeInput
-from shared.timeframes import TIMEFRAMES
 from shared.market_data.contract import (
     EXCHANGES,
-    FUNDING_SERIES,
     FILE_EXTENSIONS,
+    FUNDING_SERIES,
     MARKETS,
     SOURCES,
-    STATUSES,
     SYMBOL_REGEX,
     UPLOAD_URL_EXPIRES_S,
 )
+from shared.statuses import JOB_STATUSES
+from shared.timeframes import TIMEFRAMES
 
 # API Gateway refuses request bodies above 10 MB and base64 makes a file 4/3 larger: 7 MiB is the
 # most a JSON body can carry. Larger files go through a presigned upload.
@@ -106,7 +106,7 @@ class CandleList(BaseModel):
 
 
 class MarketDataPoint(Candle):
-    """A candle in the Level-2 contract's shape."""
+    """A candle with an id of its own: `SYMBOL:timeframe:epoch ms`."""
 
     model_config = ConfigDict(json_schema_extra={"examples": [
         {"id": "BTCUSDT:1h:1709251200000", "symbol": "BTCUSDT", **_CANDLE_EXAMPLE}]})
@@ -228,7 +228,7 @@ class ImportOut(BaseModel):
     }]})
 
     import_id: UUID
-    status: Literal[STATUSES]  # type: ignore[valid-type]
+    status: Literal[JOB_STATUSES]  # type: ignore[valid-type]
     symbol: str
     timeframe: str
     source: Literal[SOURCES] = Field(  # type: ignore[valid-type]
@@ -325,7 +325,7 @@ class UploadTicketOut(BaseModel):
     }]})
 
     import_id: UUID
-    status: Literal[STATUSES]  # type: ignore[valid-type]
+    status: Literal[JOB_STATUSES]  # type: ignore[valid-type]
     upload_url: str = Field(description="PUT the file's bytes here (no other headers needed).")
     method: Literal["PUT"]
     expires_in: int = Field(description="Seconds the URL stays valid.")

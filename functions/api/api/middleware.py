@@ -15,9 +15,9 @@ from api import PREFIX
 from api.errors import domain_error_response, internal_error_response
 from shared import json_limits
 from shared.accounts.auth import Unauthenticated
-from shared.accounts.service import Accounts
-from shared.accounts.rate_limits import AUTH, BACKTEST_CREATION, GENERAL, MARKET_DATA, RateLimited, RateLimiter
 from shared.accounts.model import User
+from shared.accounts.rate_limits import AUTH, BACKTEST_CREATION, GENERAL, MARKET_DATA, RateLimited, RateLimiter
+from shared.accounts.service import Accounts
 from shared.errors import ValidationFailed
 
 logger = Logger(child=True)

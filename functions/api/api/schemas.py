@@ -12,27 +12,32 @@ from __future__ import annotations
 
 import math
 import re
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import (AfterValidator, AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer,
-                      WithJsonSchema)
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    WithJsonSchema,
+)
 from pydantic_core import PydanticCustomError
 
 from shared.accounts import service as accounts
 from shared.backtests import service as backtests
-from shared.backtests.model import BACKTEST_STATUSES
+from shared.backtests.settings import BacktestSettings
+from shared.statuses import BACKTEST_STATUSES
 from shared.strategies import service as strategies
 from shared.timeframes import TIMEFRAMES
+from shared.times import iso_utc_ms, to_millisecond
 
 SIGNIFICANT_DIGITS = 12
 
-
-def format_datetime(value: datetime) -> str:
-    value = value.astimezone(timezone.utc)
-    # The year spelled with four digits: strftime's %Y prints year 172 as "172", not RFC 3339.
-    return f"{value.year:04d}-{value:%m-%dT%H:%M:%S}.{value.microsecond // 1000:03d}Z"
 
 
 def round_decimal(value: float | None) -> float | None:
@@ -40,10 +45,6 @@ def round_decimal(value: float | None) -> float | None:
         return None
     return float(f"{value:.{SIGNIFICANT_DIGITS}g}")
 
-
-def _to_utc_millis(value: datetime) -> datetime:
-    value = value.astimezone(timezone.utc)
-    return value.replace(microsecond=value.microsecond // 1000 * 1000)
 
 
 def round_numbers(document: Any) -> Any:
@@ -59,7 +60,7 @@ def round_numbers(document: Any) -> Any:
 
 UtcDateTime = Annotated[
     datetime,
-    PlainSerializer(format_datetime, return_type=str, when_used="json"),
+    PlainSerializer(iso_utc_ms, return_type=str, when_used="json"),
     WithJsonSchema({"type": "string", "format": "date-time", "examples": ["2024-01-01T00:00:00.000Z"]}),
 ]
 # RFC 3339, what the document's `format: date-time` promises (pydantic alone would also take epoch numbers).
@@ -74,7 +75,7 @@ def _rfc3339_text(value: Any) -> Any:
 
 
 UtcDateTimeInput = Annotated[AwareDatetime, Field(strict=False), BeforeValidator(_rfc3339_text),
-                             AfterValidator(_to_utc_millis)]
+                             AfterValidator(to_millisecond)]
 Id = Annotated[UUID, Field(strict=False)]  # a UUID arrives as JSON text: the one lax type of a request body
 Decimal = Annotated[
     float | None,
@@ -168,10 +169,13 @@ class StrategyCreate(RequestBody):
     name: str = Field(min_length=1, max_length=strategies.MAX_NAME_LENGTH)
     description: str = Field("", max_length=strategies.MAX_DESCRIPTION_LENGTH)
     strategy_type: str | None = Field(None, max_length=strategies.MAX_TYPE_LENGTH,
-                                      description="A free label to group and filter strategies by (Level-2).")
+                                      description="A free label to group and filter strategies by.")
     entry_rules: Rules
     exit_rules: Rules
     config: dict[str, Any] = Field(default_factory=dict, description="Sizing, stops (in percent), parameters.")
+    short_entry_rules: Rules | None = Field(None, description="With config.direction both: the short side's entry "
+                                                              "rules (entry_rules/exit_rules are the long side's).")
+    short_exit_rules: Rules | None = Field(None, description="With config.direction both: the short side's exit rules.")
     is_active: bool = True
     is_public: bool = Field(False, description="Public strategies are readable (not writable) by every user.")
 
@@ -188,6 +192,8 @@ class StrategyUpdate(RequestBody):
     entry_rules: Rules = None
     exit_rules: Rules = None
     config: dict[str, Any] = None
+    short_entry_rules: Rules | None = None
+    short_exit_rules: Rules | None = None
     is_active: bool = None
     is_public: bool = None
 
@@ -208,6 +214,8 @@ class StrategyOut(StrategySummaryOut):
     entry_rules: dict[str, Any]
     exit_rules: dict[str, Any]
     config: dict[str, Any]
+    short_entry_rules: dict[str, Any] | None = None
+    short_exit_rules: dict[str, Any] | None = None
 
 
 class StrategyList(BaseModel):
@@ -218,18 +226,18 @@ class StrategyList(BaseModel):
 # ------------------------------------------------------------------ backtests
 class BacktestMetadataIn(RequestBody):
 
-    leverage: float = Field(backtests.DEFAULT_LEVERAGE, ge=backtests.MIN_LEVERAGE, le=backtests.MAX_LEVERAGE,
+    leverage: float = Field(BacktestSettings.leverage, ge=BacktestSettings.MIN_LEVERAGE, le=BacktestSettings.MAX_LEVERAGE,
                             allow_inf_nan=False)
-    commission: float = Field(backtests.DEFAULT_COMMISSION, ge=backtests.MIN_COMMISSION, le=backtests.MAX_COMMISSION,
+    commission: float = Field(BacktestSettings.commission, ge=BacktestSettings.MIN_COMMISSION, le=BacktestSettings.MAX_COMMISSION,
                               allow_inf_nan=False, description="Percent of notional charged on each side.")
     chunks: int | None = Field(None, ge=1, le=backtests.MAX_CHUNKS,
                                description="Force the number of parallel chunks (default: planned from the data size).")
-    maker_fee: float | None = Field(None, ge=-backtests.MAX_COMMISSION, le=backtests.MAX_COMMISSION, allow_inf_nan=False,
+    maker_fee: float | None = Field(None, ge=-BacktestSettings.MAX_COMMISSION, le=BacktestSettings.MAX_COMMISSION, allow_inf_nan=False,
                                     description="Percent of notional on limit fills (limit entries, take-profits); "
                                                 "default: commission.")
-    taker_fee: float | None = Field(None, ge=-backtests.MAX_COMMISSION, le=backtests.MAX_COMMISSION, allow_inf_nan=False,
+    taker_fee: float | None = Field(None, ge=-BacktestSettings.MAX_COMMISSION, le=BacktestSettings.MAX_COMMISSION, allow_inf_nan=False,
                                     description="Percent of notional on market and stop fills; default: commission.")
-    slippage_ticks: float | None = Field(None, ge=0, le=10_000, allow_inf_nan=False,
+    slippage_ticks: float | None = Field(None, ge=0, le=BacktestSettings.MAX_SLIPPAGE_TICKS, allow_inf_nan=False,
                                          description="Market fills move this many price ticks adversely "
                                                      "(needs `exchange` rules with a tick size).")
     funding: bool | None = Field(None, description="Charge perpetual funding while a position is open, from the "
@@ -256,14 +264,23 @@ class BacktestCreate(RequestBody):
     timeframe: Timeframe
     start_time: UtcDateTimeInput
     end_time: UtcDateTimeInput
-    initial_balance: float = Field(ge=backtests.MIN_INITIAL_BALANCE, le=backtests.MAX_INITIAL_BALANCE,
+    initial_balance: float = Field(ge=BacktestSettings.MIN_INITIAL_BALANCE, le=BacktestSettings.MAX_INITIAL_BALANCE,
                                    allow_inf_nan=False)
     metadata: BacktestMetadataIn = Field(default_factory=BacktestMetadataIn)
 
 
+class SideSummary(BaseModel):
+    """The closed trades of one side (long or short)."""
+
+    trades: int
+    win_rate: Decimal = None
+    total_pnl: Decimal = None
+    profit_factor: Decimal = None
+
+
 class PerformanceSummary(BaseModel):
-    """The seed's metrics plus the engine's extras (CAGR, Calmar, exposure, ...); ratios with
-    nothing to divide by are null."""
+    """A backtest's performance: returns, drawdown, trade statistics and risk ratios (CAGR, Calmar,
+    exposure, ...); ratios with nothing to divide by are null."""
 
     model_config = ConfigDict(extra="allow")
 
@@ -282,6 +299,31 @@ class PerformanceSummary(BaseModel):
                                                          "decide (same_bar_priority or the finer candles decided).")
     funding_paid: Decimal = Field(None, description="Funding paid over the backtest (negative: received).")
     skipped_orders: int | None = Field(None, description="Orders skipped for being below the symbol's min notional.")
+    gross_profit: Decimal = None
+    gross_loss: Decimal = None
+    largest_win: Decimal = None
+    largest_loss: Decimal = None
+    break_even_trades: int | None = None
+    max_consecutive_wins: int | None = None
+    average_trade: Decimal = None
+    win_loss_ratio: Decimal = None
+    commission_paid: Decimal = None
+    average_bars_in_trade: Decimal = None
+    average_bars_in_winning_trade: Decimal = None
+    average_bars_in_losing_trade: Decimal = None
+    average_trade_duration: Decimal = Field(None, description="Seconds.")
+    recovery_factor: Decimal = None
+    ulcer_index: Decimal = None
+    sqn: Decimal = None
+    kelly: Decimal = None
+    max_run_up: Decimal = None
+    max_run_up_percentage: Decimal = None
+    average_drawdown_duration: Decimal = Field(None, description="Bars.")
+    max_drawdown_duration: int | None = Field(None, description="Bars.")
+    trades_per_day: Decimal = None
+    long: SideSummary | None = None
+    short: SideSummary | None = None
+    buy_and_hold_outperformance: Decimal = None
 
 
 class BacktestSummaryOut(_Out):
@@ -337,6 +379,12 @@ class TradeOut(_Out):
     funding: Decimal = Field(0.0, description="Funding paid while open (negative: received), in the pnl.")
     leg: int = Field(1, ge=1, description="Which part of a position closed in parts (take-profit levels) this is.")
     created_at: UtcDateTime
+    mae: Decimal = Field(None, description="Maximum adverse excursion in price (>= 0) while open; "
+                                                   "null for trades stored before it was recorded.")
+    mfe: Decimal = Field(None, description="Maximum favourable excursion in price (>= 0) while open.")
+    mae_percentage: Decimal = Field(None, description="mae in percent of the entry price.")
+    mfe_percentage: Decimal = Field(None, description="mfe in percent of the entry price.")
+    bars: int | None = Field(None, description="Bars held: exit bar - entry bar (bars so far while open).")
 
 
 class TradeList(BaseModel):

@@ -12,36 +12,36 @@ from adapters.backtest_launcher import StepFunctionsLauncher
 from adapters.market_catalog import CandleStoreCatalog
 from adapters.models.backtests import BacktestItem
 from adapters.models.optimizations import OptimizationItem
-from adapters.optimization_store import S3OptimizationStore
 from adapters.models.rate_limits import RateLimitItem
 from adapters.models.sessions import SessionItem
 from adapters.models.strategies import StrategyItem
 from adapters.models.users import UserItem
+from adapters.optimization_store import S3OptimizationStore
 from adapters.repositories.backtests import DynamoBacktestRepository
-from adapters.repositories.optimizations import DynamoOptimizationRepository
 from adapters.repositories.binding import bind
+from adapters.repositories.equity import S3EquityStore
+from adapters.repositories.optimizations import DynamoOptimizationRepository
 from adapters.repositories.rate_limits import DynamoRateLimitCounter
 from adapters.repositories.sessions import DynamoSessionRepository
 from adapters.repositories.strategies import DynamoStrategyRepository
-from adapters.repositories.equity import S3EquityStore
 from adapters.repositories.trades import S3TradeStore
 from adapters.repositories.users import DynamoUserRepository
 from api.settings import ApiSettings
-from shared.accounts.service import Accounts
-from shared.backtests.service import Backtests
-from shared.optimizations.service import Optimizations
-from shared.backtests.analyses import Analyses
 from shared.accounts.rate_limits import RateLimiter
-from shared.strategies.service import Strategies
-from shared.backtests.trades import Trades
+from shared.accounts.service import Accounts
+from shared.backtests.analyses import Analyses
 from shared.backtests.results import BacktestResults
+from shared.backtests.service import Backtests
+from shared.backtests.trades import Trades
+from shared.optimizations.service import Optimizations
+from shared.strategies.service import Strategies
 
 if TYPE_CHECKING:
+    from shared.market_data.service import MarketDataService
+    from shared.realtime.events import EventPublisher
     from shared.transactions.history import TransactionHistory
     from shared.transactions.imports import TransactionImports
     from shared.transactions.replays import Replays
-    from shared.realtime.events import EventPublisher
-    from shared.market_data.service import MarketDataService
 
 
 class LazyClient:

@@ -20,6 +20,9 @@ const UNITS: Record<string, Unit> = {
   sortino_ratio: "ratio",
   calmar_ratio: "ratio",
   profit_factor: "ratio",
+  ambiguous_bars: "count",
+  skipped_orders: "count",
+  funding_paid: "money",
 };
 
 /** The unit of a `performance_summary` field: named ones from the README's metrics, others by suffix. */

@@ -2,6 +2,7 @@
  * with trades and overlays, equity vs buy-and-hold, the underwater chart, the trades table
  * (filters, pages, CSV) and the drawdown periods. Clicking a trade scrolls the chart to it. */
 import { AreaSeries, LineSeries, type UTCTimestamp } from "lightweight-charts";
+import { monteCarloSection } from "../components/monteCarlo";
 import type { Api, Backtest, Trade, TradeQuery } from "../api";
 import type { App, Page } from "../app";
 import { chartBox, fitWhenShown } from "../charts";
@@ -66,7 +67,7 @@ async function completedView(app: App, backtest: Backtest, root: HTMLElement): P
   const equitySlot = h("div");
   const trades = tradesSection(app.api, backtest, (trade) => void chart.focus(trade));
   const drawdownSlot = h("div");
-  root.append(cards, chart.element, equitySlot, trades.element, drawdownSlot);
+  root.append(cards, chart.element, equitySlot, trades.element, drawdownSlot, monteCarloSection(app.api, backtest));
   const [equity] = await Promise.all([
     equityCharts(app.api, backtest).then((part) => (equitySlot.replaceWith(part.element), part)),
     drawdownSection(app.api, backtest).then((part) => (drawdownSlot.replaceWith(part), part)),
@@ -114,10 +115,12 @@ function tradesSection(api: Api, backtest: Backtest, onTrade: (trade: Trade) => 
     const listing = await api.trades(backtest.id, { ...query(), page, per_page: 50 });
     count.textContent = `${listing.meta.total_count} trades`;
     count.dataset.count = String(listing.meta.total_count);
-    holder.replaceChildren(table("Trades", ["#", "Side", "Entry", "Entry price", "Exit", "Exit price", "Quantity", "PnL", "PnL %", "Exit reason", ""],
+    // A position closed in parts (take-profit levels) shows one row per leg; funding is in the pnl.
+    holder.replaceChildren(table("Trades", ["#", "Side", "Leg", "Entry", "Entry price", "Exit", "Exit price", "Quantity", "PnL", "PnL %", "Funding", "Exit reason", ""],
       listing.data.map((trade, i) => [
-        String(listing.meta.offset + i + 1), trade.side, time(trade.entry_time), price(trade.entry_price), time(trade.exit_time), price(trade.exit_price),
-        price(trade.quantity), h("span", { class: trade.pnl >= 0 ? "gain" : "loss" }, formatValue(trade.pnl, "money", currency)), formatValue(trade.pnl_percentage, "percent"), trade.exit_reason,
+        String(listing.meta.offset + i + 1), trade.side, String(trade.leg ?? 1), time(trade.entry_time), price(trade.entry_price), time(trade.exit_time), price(trade.exit_price),
+        price(trade.quantity), h("span", { class: trade.pnl >= 0 ? "gain" : "loss" }, formatValue(trade.pnl, "money", currency)), formatValue(trade.pnl_percentage, "percent"),
+        formatValue(trade.funding ?? 0, "money", currency), trade.exit_reason,
         button("Show on chart", () => onTrade(trade), { "aria-label": `Show trade ${listing.meta.offset + i + 1} on the chart` }),
       ]), { class: "trades" }));
     pager.replaceChildren(

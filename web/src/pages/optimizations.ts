@@ -8,6 +8,7 @@ import { formStatus, submitting } from "../forms";
 import { formatValue, label, quoteAsset, time, unitOf } from "../logic/format";
 import { heatmap } from "../logic/series";
 import { withParameters } from "../logic/rules";
+import { walkForwardsSection } from "../components/walkForwards";
 
 export const OBJECTIVES: [string, boolean][] = [
   ["sharpe_ratio", true], ["sortino_ratio", true], ["total_pnl", true], ["total_pnl_percentage", true], ["profit_factor", true],
@@ -58,7 +59,8 @@ export const optimizationsPage: Page = async (app, root) => {
     const bar = h("progress", { max: 100, value: o.progress, "aria-label": `Progress of optimization ${time(String(o.created_at))}` });
     return { o, bar, cells: [h("a", { href: `#/optimizations/${o.id}` }, String(o.strategy_name)), `${o.symbol} ${o.timeframe}`, label(String(o.objective)), String(o.combination_count), h("span", { class: "status" }, o.status), bar] };
   });
-  root.append(h("h1", {}, "Optimizations"), form, table("Your optimizations", ["Strategy", "Market", "Objective", "Combinations", "Status", "Progress"], rows.map((r) => r.cells)));
+  root.append(h("h1", {}, "Optimizations"), form, table("Your optimizations", ["Strategy", "Market", "Objective", "Combinations", "Status", "Progress"], rows.map((r) => r.cells)),
+    await walkForwardsSection(app.api));
   return app.live.join(`user:${app.session.user?.id}`, (event) => {
     if (event.event !== "optimization:status_update") return;
     const data = event.data as { optimization_id: string; status: string; progress: number };
@@ -139,7 +141,7 @@ function heatmapSection(optimization: Optimization, results: OptimizationResult[
   const x = select(names, names[0]);
   const y = select(names, names[1]);
   const holder = h("div");
-  const higherIsBetter = OBJECTIVES.find(([name]) => name === optimization.objective)?.[1] ?? true;
+  const higherIsBetter = optimization.direction !== "min";
   const draw = () => {
     const map = heatmap(results.map((r) => ({ params: r.params, value: r.objective_value as number | null })), x.value, y.value, higherIsBetter);
     const finite = map.cells.flat().filter((v): v is number => v !== null);

@@ -27,9 +27,9 @@ from api.schemas import (
     Status,
     round_numbers,
 )
+from shared.backtests.model import Backtest
 from shared.backtests.results import DEFAULT_POINTS, MAX_POINTS, MIN_POINTS
 from shared.backtests.service import ORDER_FIELDS, BacktestFilters, BacktestMetadata, BacktestRequest
-from shared.backtests.model import Backtest
 
 metrics = Metrics()
 router = APIRouter(prefix=f"{PREFIX}/backtests", tags=["backtests"], responses=error_responses(401, 429, 500))

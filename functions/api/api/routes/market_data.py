@@ -1,4 +1,4 @@
-"""Market data: what the candle store holds, candles out (seed §1.5 and the Level-2 forms), and
+"""Market data: what the candle store holds, candles out (by symbol and timeframe, and as market-data points), and
 imports in (a base64 file, a presigned upload, a Binance fetch), each followed by its status record.
 
 The service loads NumPy and pyarrow: it is made on the first market-data request (ApiServices), and
@@ -29,8 +29,8 @@ from api.market_data_schemas import (
     FundingRateList,
     ImportList,
     ImportOut,
-    MarketDataPoint,
     Market,
+    MarketDataPoint,
     MarketDataPointList,
     QualityOut,
     RepairOut,
@@ -97,7 +97,7 @@ def list_timeframes(_: CurrentUser, market_data: MarketData,
 
 
 @router.get("", response_model=MarketDataPointList, responses=error_responses(404),
-            summary="List candles (Level-2 form)",
+            summary="List candles as market-data points",
             description="Candles with open time in [`from`, `to`) as MarketDataPoints, whose `id` is "
                         f"`SYMBOL:timeframe:epoch ms`. {DEFAULT_TIMEFRAME} Otherwise the same as "
                         "`GET /market_data/{symbol}/{timeframe}`.")
@@ -205,7 +205,7 @@ def get_symbol_info(symbol: PathSymbol, _: CurrentUser, market_data: MarketData,
 
 @router.get("/{symbol}/latest_candle", response_model=MarketDataPoint, responses=error_responses(404),
             summary="Get the newest candle",
-            description="The Level-2 `GET /market_data/{id}/latest_candle`, the id being the symbol. "
+            description="The newest candle of the symbol as a market-data point. "
                         f"{DEFAULT_TIMEFRAME} A resampled newest candle may still be forming: it is built from "
                         "the candles stored so far, as exchanges report an unfinished candle.")
 def get_latest_candle(symbol: PathSymbol, _: CurrentUser, market_data: MarketData,
@@ -300,7 +300,7 @@ _SEED_NAME = re.compile(r"\b(start_time|end_time)\b")
 
 
 def _with_level2_names(error: ValidationFailed) -> ValidationFailed:
-    """The error in the names of the Level-2 query (`from`, `to`), which the caller sent."""
+    """The error in the names of the market-data points query (`from`, `to`), which the caller sent."""
 
     def rename(text: str) -> str:
         return _SEED_NAME.sub(lambda match: _LEVEL2_NAMES[match[1]], text)

@@ -1,4 +1,4 @@
-"""Optimizations (Level-2 contract): create (a parameter grid run through the optimization state
+"""Optimizations: create (a parameter grid run through the optimization state
 machine), list, get, and the ranked results."""
 
 from __future__ import annotations
@@ -14,18 +14,27 @@ from pydantic import BaseModel, ConfigDict, Field
 from api import PREFIX
 from api.dependencies import CurrentUser, Pagination, Services
 from api.errors import error_responses
-from api.schemas import (Id, PageMeta, PerformanceSummary, RequestBody, Timeframe, UtcDateTime, UtcDateTimeInput,
-                         round_numbers)
 from api.schemas import Decimal as DecimalNumber
-from shared.optimizations.sweep import MAX_COMBINATIONS, MAX_VALUES_PER_PARAMETER
-from shared.backtests import service as backtests
+from api.schemas import (
+    Id,
+    PageMeta,
+    PerformanceSummary,
+    RequestBody,
+    Timeframe,
+    UtcDateTime,
+    UtcDateTimeInput,
+    round_numbers,
+)
+from shared.backtests.settings import BacktestSettings
 from shared.optimizations.service import DEFAULT_MAX_COMBINATIONS, MAX_BATCH_SIZE, Optimization, OptimizationRequest
+from shared.optimizations.sweep import MAX_COMBINATIONS, MAX_VALUES_PER_PARAMETER
+from shared.statuses import JOB_STATUSES
 
 router = APIRouter(prefix=f"{PREFIX}/optimizations", tags=["optimizations"], responses=error_responses(401, 429, 500))
 
 Method = Literal["grid", "random", "bayesian"]
 Direction = Literal["max", "min"]
-OptimizationStatus = Literal["pending", "running", "completed", "failed"]
+OptimizationStatus = Literal[JOB_STATUSES]  # type: ignore[valid-type]
 _EXAMPLE = {
     "strategy_id": "0b7e3c1e-4f5a-4d8b-9c1e-2f3a4b5c6d7e", "symbol": "BTCUSDT", "timeframe": "1h",
     "start_time": "2024-01-01T00:00:00Z", "end_time": "2024-07-01T00:00:00Z", "initial_balance": 10000,
@@ -46,9 +55,9 @@ _PARAMETER_VALUES = {"oneOf": [
 
 class OptimizationMetadataIn(RequestBody):
 
-    leverage: float = Field(backtests.DEFAULT_LEVERAGE, ge=backtests.MIN_LEVERAGE, le=backtests.MAX_LEVERAGE,
+    leverage: float = Field(BacktestSettings.leverage, ge=BacktestSettings.MIN_LEVERAGE, le=BacktestSettings.MAX_LEVERAGE,
                             allow_inf_nan=False)
-    commission: float = Field(backtests.DEFAULT_COMMISSION, ge=backtests.MIN_COMMISSION, le=backtests.MAX_COMMISSION,
+    commission: float = Field(BacktestSettings.commission, ge=BacktestSettings.MIN_COMMISSION, le=BacktestSettings.MAX_COMMISSION,
                               allow_inf_nan=False, description="Percent of notional charged on each side.")
 
 
@@ -61,7 +70,7 @@ class SweepCreate(RequestBody):
     timeframe: Timeframe
     start_time: UtcDateTimeInput
     end_time: UtcDateTimeInput
-    initial_balance: float = Field(ge=backtests.MIN_INITIAL_BALANCE, le=backtests.MAX_INITIAL_BALANCE,
+    initial_balance: float = Field(ge=BacktestSettings.MIN_INITIAL_BALANCE, le=BacktestSettings.MAX_INITIAL_BALANCE,
                                    allow_inf_nan=False)
     metadata: OptimizationMetadataIn = Field(default_factory=OptimizationMetadataIn)
     parameters: dict[str, Any] = Field(

@@ -52,7 +52,7 @@ def _csv_download(services: Services, user: CurrentUser, backtest_id: UUID, side
                         "fields as columns; pagination does not apply).",
             responses={200: {"content": {CSV_TYPE: {"schema": {"type": "string"}}}}})
 def list_backtest_trades(backtest_id: UUID, user: CurrentUser, services: Services, page: Pagination,
-                         side: Side = None, result: Result = None, format: Format = None,  # noqa: A002
+                         side: Side = None, result: Result = None, format: Format = None,
                          accept: Annotated[str | None, Header(include_in_schema=False)] = None) -> TradeList | Response:
     wants_csv = format == "csv" or (format is None and CSV_TYPE in (accept or "").lower())
     if wants_csv:
@@ -60,8 +60,8 @@ def list_backtest_trades(backtest_id: UUID, user: CurrentUser, services: Service
     return _listing(services, user, backtest_id, side, result, page)
 
 
-@router.get("/trades", response_model=TradeList, summary="List a backtest's trades (Level-2 form)",
-            description="The same as `GET /backtests/{backtest_id}/trades`.")
+@router.get("/trades", response_model=TradeList, summary="List a backtest's trades by query",
+            description="The same as `GET /backtests/{backtest_id}/trades`, the backtest named by the `backtest_id` query parameter.")
 def list_trades(backtest_id: UUID, user: CurrentUser, services: Services, page: Pagination,
                 side: Side = None, result: Result = None) -> TradeList:
     return _listing(services, user, backtest_id, side, result, page)

@@ -1,4 +1,4 @@
-"""Transaction history (seed §1.6): imports from a file or an exchange, the owner's listing, and
+"""Transaction history: imports from a file or an exchange, the owner's listing, and
 replays of transactions as backtests with an alternative beside them.
 
 Imports run in the transaction import function: these routes queue them (202) and report on them.
@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 from uuid import UUID
 
@@ -23,12 +22,22 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from api import PREFIX
 from api.dependencies import CurrentUser, Pagination, Services
 from api.errors import error_responses
-from api.schemas import (Decimal, Id, PageMeta, RequestBody, Status, Timeframe, UtcDateTime, UtcDateTimeInput,
-                         round_numbers)
+from api.schemas import (
+    Decimal,
+    Id,
+    PageMeta,
+    RequestBody,
+    Status,
+    Timeframe,
+    UtcDateTime,
+    UtcDateTimeInput,
+    round_numbers,
+)
 from shared.errors import FieldError, ValidationFailed
+from shared.statuses import JOB_STATUSES
+from shared.times import datetime_of_ms
 from shared.transactions.jobs import (
     DEFAULT_WINDOW,
-    IMPORT_STATUSES,
     MAX_REPLAY_TRANSACTIONS,
     MAX_SYMBOLS,
     REPLAY_QUEUED_MESSAGE,
@@ -97,7 +106,7 @@ class TransactionImportProblem(BaseModel):
 
 class TransactionImportOut(BaseModel):
     import_id: UUID
-    status: Literal[IMPORT_STATUSES]  # type: ignore[valid-type]
+    status: Literal[JOB_STATUSES]  # type: ignore[valid-type]
     source: Literal[SOURCE_FILE, SOURCE_EXCHANGE]
     exchange: str
     file_format: str | None
@@ -284,7 +293,7 @@ def _import_out(job: ImportJob) -> TransactionImportOut:
 
 def _transaction_out(t: Transaction) -> TransactionOut:
     return TransactionOut(
-        id=t.id, transaction_time=datetime.fromtimestamp(t.time_ms / 1000, timezone.utc), symbol=t.symbol,
+        id=t.id, transaction_time=datetime_of_ms(t.time_ms), symbol=t.symbol,
         price=t.price, quantity=t.quantity, side=t.side, transaction_type=t.transaction_type,
         transaction_id=t.transaction_id, exchange=t.exchange, fee=t.fee, fee_asset=t.fee_asset,
         import_id=t.import_id, is_replayed=t.is_replayed, created_at=t.created_at,
