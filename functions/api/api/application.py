@@ -40,7 +40,7 @@ under `/api/v1` (a breaking change would come as `/api/v2`; no version is deprec
 every other request. Tokens expire (24 h by default) and `DELETE /api/v1/sessions` revokes one.
 
 **Rate limits** (requests per minute; each request counts in one category; each deployment sets
-them through template parameters, the spec's numbers 20 / 10 / 300 / 120 by default):
+them through template parameters; 20 / 10 / 300 / 120 by default):
 
 | category | limit | counted per |
 | --- | --- | --- |
