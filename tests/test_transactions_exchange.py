@@ -99,10 +99,25 @@ def account(fake_binance) -> FakeAccount:
 PAGE = 10  # trades per page in these tests (Binance's 1000 is the client's default)
 
 
+class WaitingClock:
+    """Wall time plus every wait the client asked for, so retries are instant yet carry later
+    timestamps, as they would after a real wait (the fake's recvWindow check still holds)."""
+
+    def __init__(self) -> None:
+        self.waited = 0.0
+
+    def sleep(self, seconds: float) -> None:
+        self.waited += seconds
+
+    def __call__(self) -> float:
+        return time.time() + self.waited
+
+
 @pytest.fixture
 def stack(aws, transaction_models, fake_binance, monkeypatch) -> Stack:
     monkeypatch.setenv("IDEMPOTENCY_TABLE", IDEMPOTENCY_TABLE)
-    client = BinanceAccountClient(BinanceClient(fake_binance.url, sleep=lambda seconds: None), page_limit=PAGE)
+    clock = WaitingClock()
+    client = BinanceAccountClient(BinanceClient(fake_binance.url, sleep=clock.sleep, clock=clock), page_limit=PAGE)
     return Stack(transaction_models, RecordingPublisher(), {"binance": client})
 
 
