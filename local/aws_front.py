@@ -11,7 +11,9 @@ front, the way `sam local start-lambda` would:
   template) is read back from moto and each matching function receives a real S3 event record,
   asynchronously, with Lambda's two retries on failure.
 
-Every other request is forwarded to moto unchanged.
+Every other request is forwarded to moto unchanged, DynamoDB's one at a time: DynamoDB applies
+each conditional write atomically, while moto's UpdateItem is a read-modify-write that two threads
+can interleave (two parallel chunks both raising progress to 90 would both succeed).
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ class AwsFront:
         self._by_name = {}
         for function in functions.values():
             self._by_name.update({function.name: function, function.arn: function, function.logical_id: function})
+        self._dynamodb = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
         self._server.daemon_threads = True
         self.port = self._server.server_address[1]
@@ -160,6 +163,13 @@ class AwsFront:
                 self._send(200, json.dumps(result).encode(), headers)
 
             def _forward(self, body: bytes) -> None:
+                if self.headers.get("X-Amz-Target", "").startswith("DynamoDB_"):
+                    with front._dynamodb:
+                        self._forward_to_moto(body)
+                else:
+                    self._forward_to_moto(body)
+
+            def _forward_to_moto(self, body: bytes) -> None:
                 connection = http.client.HTTPConnection(front.moto.hostname, front.moto.port, timeout=300)
                 headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP_HEADERS}
                 headers["Host"] = self.headers.get("Host", front.moto.netloc)
