@@ -10,7 +10,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from shared.candles import PRICE_FIELDS, Candles
-from shared.market_data.store import month_index, month_name
+from shared.market_data.store import month_name, month_spans
 from shared.market_data.validation import Finding, ValidCandles, describe_differences, reject
 from shared.times import iso_utc
 
@@ -44,17 +44,27 @@ def plan_merge(stored: Candles, incoming: ValidCandles) -> MergePlan:
     added = ~present
     if not added.any():
         return MergePlan({}, 0, len(new))
-    ts = np.concatenate((stored.ts, new.ts[added]))
-    order = np.argsort(ts, kind="stable")
-    merged = Candles.from_arrays(
-        ts[order], *(np.concatenate((getattr(stored, n), getattr(new, n)[added]))[order] for n in PRICE_FIELDS)
-    )
-    merged_months = month_index(merged.ts)
+    fresh = new if not present.any() else Candles(*(getattr(new, n)[added] for n in ("ts", *PRICE_FIELDS)))
+    merged = _merged(stored, fresh)
     months: dict[str, Candles] = {}
-    for month in np.unique(month_index(new.ts[added])):
-        lo, hi = np.searchsorted(merged_months, [month, month + 1])
-        months[month_name(month)] = merged.slice(int(lo), int(hi))
-    return MergePlan(months, int(np.count_nonzero(added)), int(np.count_nonzero(present)))
+    touched = {month for month, _, _ in month_spans(fresh.ts)}
+    for month, lo, hi in month_spans(merged.ts):
+        if month in touched:
+            months[month_name(month)] = merged.slice(lo, hi)
+    return MergePlan(months, len(fresh), int(np.count_nonzero(present)))
+
+
+def _merged(stored: Candles, fresh: Candles) -> Candles:
+    """Both sorted series as one; no copy into a new series (the usual first import), no sort when
+    one ends before the other starts (appending the latest candles)."""
+    if not len(stored):
+        return fresh
+    first, second = (stored, fresh) if stored.ts[-1] < fresh.ts[0] else (fresh, stored)
+    joined = [np.concatenate((getattr(first, n), getattr(second, n))) for n in ("ts", *PRICE_FIELDS)]
+    if first.ts[-1] < second.ts[0]:
+        return Candles(*joined)
+    order = np.argsort(joined[0], kind="stable")
+    return Candles(*(column[order] for column in joined))
 
 
 def _conflict(stored: Candles, position: NDArray[Any], new: Candles, index: int) -> str:

@@ -11,15 +11,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
 from shared.candles import Candles
 from shared.errors import FieldError, ValidationFailed
 from shared.market_data.contract import SYMBOL_REGEX
 from shared.market_data.gaps import GapReport, find_gaps
 from shared.market_data.merge import MergePlan, plan_merge
 from shared.market_data.parsing import RawCandles, parse_candle_file
-from shared.market_data.store import CandleStore, ConcurrentUpdate, SeriesManifest, month_index, month_name
+from shared.market_data.store import CandleStore, ConcurrentUpdate, SeriesManifest, month_name, month_spans
 from shared.market_data.validation import ValidCandles, validate_candles
 from shared.market_data.wire import candle_dict
 from shared.realtime.events import EventPublisher, market_channel
@@ -114,7 +112,7 @@ class CandleImporter:
     def _stored_months(self, manifest: SeriesManifest | None, incoming: Candles) -> Candles:
         if manifest is None:
             return Candles.from_arrays(*([[]] * 6))
-        months = [manifest.partition(month_name(m)) for m in np.unique(month_index(incoming.ts))]
+        months = [manifest.partition(month_name(m)) for m, _, _ in month_spans(incoming.ts)]
         return self.store.read_partitions([p for p in months if p is not None], None, None)
 
     def _announce(self, manifest: SeriesManifest) -> None:

