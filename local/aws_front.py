@@ -143,7 +143,8 @@ class AwsFront:
                 else:
                     self._forward(body)
 
-            do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = do_PATCH = _dispatch  # noqa: N815 - http.server naming
+            # OPTIONS: a browser's CORS preflight to a presigned URL, answered by moto from the bucket's rules.
+            do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = do_PATCH = do_OPTIONS = _dispatch  # noqa: N815 - http.server naming
 
             def _invoke(self, name: str, body: bytes) -> None:
                 function = front.function(name)

@@ -25,7 +25,7 @@ _TABLE_KEYS = (
 
 
 def provision(template: Template, endpoint_url: str) -> None:
-    """Create every table, bucket, bucket notification and state machine of the template."""
+    """Create every table, bucket (with its CORS rules), bucket notification and state machine of the template."""
     session = boto3.session.Session()
     client = lambda service: session.client(service, endpoint_url=endpoint_url)  # noqa: E731
     _create_tables(template, client("dynamodb"))
@@ -44,12 +44,27 @@ def _create_tables(template: Template, dynamodb: Any) -> None:
 
 
 def _create_buckets(template: Template, s3: Any) -> None:
-    for logical_id in template.of_type("AWS::S3::Bucket"):
-        s3.create_bucket(Bucket=template.physical_name(logical_id))
+    for logical_id, resource in template.of_type("AWS::S3::Bucket").items():
+        name = template.physical_name(logical_id)
+        s3.create_bucket(Bucket=name)
+        rules = bucket_cors_rules(template.resolve(resource.get("Properties", {})))
+        if rules:
+            s3.put_bucket_cors(Bucket=name, CORSConfiguration={"CORSRules": rules})
     for bucket, configs in bucket_notifications(template).items():
         s3.put_bucket_notification_configuration(
             Bucket=bucket, NotificationConfiguration={"LambdaFunctionConfigurations": configs}
         )
+
+
+_CORS_RULE_KEYS = {"AllowedHeaders": "AllowedHeaders", "AllowedMethods": "AllowedMethods",
+                   "AllowedOrigins": "AllowedOrigins", "ExposedHeaders": "ExposeHeaders", "Id": "ID",
+                   "MaxAge": "MaxAgeSeconds"}
+
+
+def bucket_cors_rules(properties: dict[str, Any]) -> list[dict[str, Any]]:
+    """A bucket's `CorsConfiguration` in the S3 API's names (CloudFormation says MaxAge, S3 MaxAgeSeconds)."""
+    rules = (properties.get("CorsConfiguration") or {}).get("CorsRules", [])
+    return [{_CORS_RULE_KEYS[key]: value for key, value in rule.items()} for rule in rules]
 
 
 def bucket_notifications(template: Template) -> dict[str, list[dict[str, Any]]]:

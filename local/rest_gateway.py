@@ -4,8 +4,9 @@ Routes come from the functions' `Api` events in the template. Each request becom
 event API Gateway sends a Lambda proxy integration (payload format 1.0), and the handler's
 response dict becomes the HTTP response, so a handler cannot tell it is not on AWS. What API
 Gateway answers itself (no such route, a body over its 10 MB limit, a malformed request, a
-failed integration) is the API's `GatewayResponses` from the template, rendered here with their
-headers: no request ever gets the HTTP server's own HTML error page.
+failed integration, an answer over Lambda's 6 MB response limit) is the API's `GatewayResponses`
+from the template, rendered here with their headers: no request ever gets the HTTP server's own
+HTML error page.
 
 CORS as the template's `Cors` makes API Gateway do it: a preflight (any `OPTIONS` on a declared
 path) is answered 204 by the gateway itself with the template's Allow-Origin/-Methods/-Headers/Max-Age.
@@ -33,6 +34,9 @@ log = logging.getLogger("local.rest")
 
 _TEXT_TYPES = ("application/json", "text/", "application/xml", "application/x-www-form-urlencoded")
 MAX_PAYLOAD_BYTES = 10 * 1024 * 1024  # API Gateway's request payload limit
+# Lambda's synchronous response limit (its error says "maximum allowed payload size (6291556 bytes)"),
+# counted on the JSON the runtime sends: a larger answer is a failed integration, a 502 on API Gateway.
+MAX_RESPONSE_PAYLOAD_BYTES = 6_291_556
 _DEFAULT_STATUS = {"DEFAULT_4XX": 400, "DEFAULT_5XX": 502}
 
 
@@ -266,6 +270,11 @@ class RestGateway:
                     response = route.function.invoke(event)
                 except Exception:  # API Gateway's answer to a failed integration
                     log.exception("integration %s failed", route.function.logical_id)
+                    self._gateway_response("DEFAULT_5XX", 502, "Internal server error")
+                    return
+                size = len(json.dumps(response).encode())
+                if size > MAX_RESPONSE_PAYLOAD_BYTES:
+                    log.error("%s answered %d bytes, over Lambda's response limit", route.function.logical_id, size)
                     self._gateway_response("DEFAULT_5XX", 502, "Internal server error")
                     return
                 self._send(*_http_response(response))

@@ -68,6 +68,21 @@ def test_buckets_and_notifications_equal_the_template(stack, template: Template)
         ]
 
 
+def test_buckets_cors_rules_equal_the_template(stack, template: Template):
+    s3 = _client(stack, "s3")
+    for logical_id, resource in template.of_type("AWS::S3::Bucket").items():
+        declared = template.resolve(resource["Properties"]).get("CorsConfiguration", {}).get("CorsRules", [])
+        if not declared:
+            with pytest.raises(s3.exceptions.ClientError, match="NoSuchCORSConfiguration"):
+                s3.get_bucket_cors(Bucket=template.physical_name(logical_id))
+            continue
+        configured = s3.get_bucket_cors(Bucket=template.physical_name(logical_id))["CORSRules"]
+        served = [(r["AllowedMethods"], r["AllowedOrigins"], r["AllowedHeaders"], r["MaxAgeSeconds"]) for r in configured]
+        assert served == [(r["AllowedMethods"], r["AllowedOrigins"], r["AllowedHeaders"], r["MaxAge"]) for r in declared]
+    results = template.resolve(template.resources["ResultsBucket"]["Properties"])["CorsConfiguration"]["CorsRules"]
+    assert results[0]["AllowedMethods"] == ["GET", "HEAD"]  # presigned trade CSV downloads read cross-origin
+
+
 def test_state_machines_equal_the_template(stack, template: Template):
     sfn = _client(stack, "stepfunctions")
     machines = sfn.list_state_machines()["stateMachines"]

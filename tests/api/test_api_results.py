@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 
+import httpx
 import numpy as np
 import pytest
 
@@ -108,6 +109,43 @@ def test_the_csv_takes_the_filters_but_not_the_pagination(api, completed):
     response = api.client.get(f"/api/v1/backtests/{backtest['id']}/trades?format=csv&side=short&per_page=1",
                               headers=bearer(token))
     assert [float(r["pnl"]) for r in _csv_rows(response)] == [-5.0, 7.5]
+
+
+def test_a_csv_over_the_inline_limit_is_a_redirect_to_a_presigned_download(api, completed, monkeypatch):
+    token, backtest = completed
+    monkeypatch.setattr(api.services, "trades_csv_inline_max_bytes", 200)  # the header row alone is ~200 bytes
+    url = f"/api/v1/backtests/{backtest['id']}/trades"
+    response = api.client.get(url, params={"format": "csv", "side": "short"}, headers=bearer(token),
+                              follow_redirects=False)
+    assert response.status_code == 303, response.text
+    assert response.headers["access-control-allow-origin"] == "*"
+    location = response.headers["location"]
+    assert location.startswith(f"{api.endpoint_url}/{api.settings.results_bucket}/exports/{backtest['id']}/")
+    assert "X-Amz-Algorithm=AWS4-HMAC-SHA256" in location and "X-Amz-Expires=300" in location
+    # The presigned GET carries no Authorization header (a browser drops it on a cross-origin redirect).
+    download = httpx.get(location)
+    assert download.status_code == 200
+    assert download.headers["content-type"] == "text/csv; charset=utf-8"
+    assert download.headers["content-disposition"] == f'attachment; filename="backtest-{backtest["id"]}-trades-short.csv"'
+    rows = _csv_rows(download)
+    listed = api.client.get(url, params={"side": "short"}, headers=bearer(token)).json()["data"]
+    assert [r["id"] for r in rows] == [t["id"] for t in listed] and list(rows[0]) == list(listed[0])
+    assert [float(r["pnl"]) for r in rows] == [-5.0, 7.5]
+    # Still the owner's only: another user's request is a 404 before anything is written.
+    other, _ = api.sign_up()
+    assert api.client.get(url, params={"format": "csv"}, headers=bearer(other), follow_redirects=False).status_code == 404
+
+
+def test_deleting_a_backtest_removes_its_csv_exports(api, completed, monkeypatch):
+    token, backtest = completed
+    monkeypatch.setattr(api.services, "trades_csv_inline_max_bytes", 0)
+    url = f"/api/v1/backtests/{backtest['id']}"
+    assert api.client.get(f"{url}/trades?format=csv", headers=bearer(token), follow_redirects=False).status_code == 303
+    s3 = api.aws("s3")
+    exports = {"Bucket": api.settings.results_bucket, "Prefix": f"exports/{backtest['id']}/"}
+    assert s3.list_objects_v2(**exports)["KeyCount"] == 1
+    assert api.client.delete(url, headers=bearer(token)).status_code == 204
+    assert s3.list_objects_v2(**exports)["KeyCount"] == 0
 
 
 def test_every_answer_names_the_configured_origin_and_exposes_the_rate_limit_headers(api_aws):

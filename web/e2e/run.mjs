@@ -19,7 +19,8 @@ mkdirSync(ARTIFACTS, { recursive: true });
 const started = Date.now();
 const step = (text) => console.log(`[e2e ${((Date.now() - started) / 1000).toFixed(1)}s] ${text}`);
 
-const stack = await startDev();
+// Every trades CSV goes through the results bucket (a 303 to a presigned URL), as large ones do on AWS.
+const stack = await startDev({ parameters: { TradesCsvInlineMaxBytes: 0 } });
 step(`stack up: web ${stack.web}, api ${stack.api}, ws ${stack.ws}`);
 const profile = mkdtempSync(path.join(os.tmpdir(), "e2e-chromium-"));
 const context = await chromium.launchPersistentContext(profile, {
@@ -164,11 +165,25 @@ try {
   assert.equal(Math.max(...curve.data.map((p) => p.drawdown_percentage)), summary.max_drawdown_percentage, "the served points keep the maximum drawdown");
   step(`charts drawn; ${listed.meta.total_count} trades, as the API says; a 40-point curve keeps the final balance and max drawdown`);
 
+  const redirects = [];
+  const s3Requests = [];
+  const recordRedirect = (response) => response.status() === 303 && redirects.push(response.headers().location);
+  const recordS3 = (request) => request.url().startsWith(stack.aws) && s3Requests.push(request.allHeaders());
+  page.on("response", recordRedirect);
+  page.on("request", recordS3);
   const [download] = await Promise.all([page.waitForEvent("download"), page.getByRole("button", { name: "Download CSV" }).click()]);
+  page.off("response", recordRedirect);
+  page.off("request", recordS3);
+  // S3 refuses a request with two authentications: the browser must drop the API's bearer token.
+  assert.ok(s3Requests.length >= 1, "the browser fetched the CSV from the results bucket");
+  for (const headers of await Promise.all(s3Requests)) assert.equal(headers.authorization, undefined, "no Authorization to S3");
   const csv = readFileSync(await download.path(), "utf8").trim().split(/\r?\n/);
+  assert.equal(redirects.length, 1, "the API answered the download with a redirect");
+  assert.ok(redirects[0].startsWith(`${stack.aws}/`) && redirects[0].includes("X-Amz-Signature="), `presigned S3 URL: ${redirects[0]}`);
   assert.equal(csv.length - 1, listed.meta.total_count, "one CSV row per trade");
+  assert.deepEqual(csv[0].split(","), Object.keys(listed.data[0]), "the CSV's columns are the JSON fields");
   assert.equal(csv[1].split(",")[0], listed.data[0].id);
-  step(`CSV: ${csv.length - 1} rows`);
+  step(`CSV: ${csv.length - 1} rows, through a 303 to the results bucket's presigned URL`);
 
   await page.getByLabel("Side").selectOption("long");
   const longs = await api(`/backtests/${backtestId}/trades?per_page=1&side=long`);

@@ -5,9 +5,11 @@ import path from "node:path";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 
-export async function startDev({ timeoutMs = 180_000 } = {}) {
+/** `parameters`: template parameter overrides, as `make dev PARAMETER_OVERRIDES="Name=value ..."` takes them. */
+export async function startDev({ timeoutMs = 180_000, parameters = {} } = {}) {
   // make dev on ephemeral ports (0): it prints the URLs it got
-  const child = spawn("make", ["--no-print-directory", "dev", "API_PORT=0", "WS_PORT=0", "WEB_PORT=0"], {
+  const overrides = Object.entries(parameters).map(([name, value]) => `${name}=${value}`).join(" ");
+  const child = spawn("make", ["--no-print-directory", "dev", "API_PORT=0", "WS_PORT=0", "WEB_PORT=0", `PARAMETER_OVERRIDES=${overrides}`], {
     cwd: ROOT,
     detached: true, // its own process group, so stopping it stops the Python stack too
     stdio: ["ignore", "pipe", "pipe"],
@@ -21,9 +23,10 @@ export async function startDev({ timeoutMs = 180_000 } = {}) {
       const web = /Dashboard\s+(http:\/\/\S+)/.exec(output);
       const api = /REST API\s+(http:\/\/\S+?)\/api\/v1/.exec(output);
       const ws = /WebSocket\s+(ws:\/\/\S+)/.exec(output);
-      if (web && api && ws) {
+      const aws = /embedded AWS: moto at (http:\/\/[^\s)]+)/.exec(output);
+      if (web && api && ws && aws) {
         clearTimeout(timer);
-        resolve({ web: web[1], api: api[1], ws: ws[1] });
+        resolve({ web: web[1], api: api[1], ws: ws[1], aws: aws[1] });
       }
     };
     child.stdout.on("data", read);

@@ -295,6 +295,8 @@ export class Api {
   monteCarlo(id: string, body: Json): Promise<MonteCarlo> {
     return this.request("POST", `/backtests/${id}/monte_carlo`, { body });
   }
+  /** A large CSV comes as a 303 to a presigned S3 URL: fetch follows it (dropping the bearer token,
+   * as browsers do across origins) and the bucket's CORS rules let the page read it. */
   tradesCsv(id: string, query: TradeQuery = {}): Promise<string> {
     return this.request("GET", `/backtests/${id}/trades`, { query: { side: query.side, result: query.result, format: "csv" }, accept: "text/csv" });
   }

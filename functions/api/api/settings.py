@@ -30,6 +30,7 @@ class ApiSettings:
     map_max_concurrency: int
     optimization_batch_memory_mb: int
     max_combinations: int
+    trades_csv_inline_max_bytes: int  # a larger trades CSV is answered by a redirect to the results bucket
     cors_allowed_origin: str  # Access-Control-Allow-Origin of every answer (the template's CorsAllowedOrigin)
     # Requests per minute by category; each RATE_LIMIT_<CATEGORY> variable is optional (seed limits).
     rate_limits: Mapping[str, int] = field(default_factory=lambda: dict(SEED_LIMITS))
@@ -43,6 +44,6 @@ class ApiSettings:
             raise RuntimeError(f"the API function needs environment variables {', '.join(missing)}")
         values = {name: environ[name.upper()] for name in required}
         integers = {name: int(values[name]) for name in ("map_max_concurrency", "optimization_batch_memory_mb",
-                                                         "max_combinations")}
+                                                         "max_combinations", "trades_csv_inline_max_bytes")}
         return cls(**{**values, "session_ttl_hours": float(values["session_ttl_hours"])} | integers,
                    rate_limits=limits_from(environ))

@@ -24,7 +24,7 @@ from adapters.repositories.optimizations import DynamoOptimizationRepository
 from adapters.repositories.rate_limits import DynamoRateLimitCounter
 from adapters.repositories.sessions import DynamoSessionRepository
 from adapters.repositories.strategies import DynamoStrategyRepository
-from adapters.repositories.trades import S3TradeStore
+from adapters.repositories.trades import S3TradeExports, S3TradeStore
 from adapters.repositories.users import DynamoUserRepository
 from api.settings import ApiSettings
 from shared.accounts.rate_limits import RateLimiter
@@ -48,15 +48,18 @@ class LazyClient:
     """A boto3 client made on first use: creating one costs ~50 ms, which requests that only
     touch DynamoDB (most of them) should not pay at cold start."""
 
-    def __init__(self, service: str, endpoint_url: str | None) -> None:
+    def __init__(self, service: str, endpoint_url: str | None, signature_version: str | None = None) -> None:
         self._service = service
         self._endpoint_url = endpoint_url
+        self._signature_version = signature_version  # "s3v4" for presigned URLs (boto3 presigns V2 by default)
 
     @cached_property
     def _client(self) -> Any:
         import boto3
+        from botocore.config import Config
 
-        return boto3.client(self._service, endpoint_url=self._endpoint_url)
+        return boto3.client(self._service, endpoint_url=self._endpoint_url,
+                            config=Config(signature_version=self._signature_version))
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._client, name)
@@ -68,6 +71,9 @@ class ApiServices:
     strategies: Strategies
     backtests: Backtests
     trades: Trades
+    # Trade CSVs over `trades_csv_inline_max_bytes` go to the results bucket behind a presigned GET.
+    trade_exports: S3TradeExports
+    trades_csv_inline_max_bytes: int
     results: BacktestResults
     rate_limiter: RateLimiter
     # Made on the first market-data request: it loads NumPy and pyarrow, which other routes do without.
@@ -107,6 +113,8 @@ def build_services(settings: ApiSettings, endpoint_url: str | None = None) -> Ap
         strategies=Strategies(strategies),
         backtests=backtests,
         trades=Trades(backtests, backtests.trades),
+        trade_exports=S3TradeExports(LazyClient("s3", endpoint_url, signature_version="s3v4"), settings.results_bucket),
+        trades_csv_inline_max_bytes=settings.trades_csv_inline_max_bytes,
         results=BacktestResults(backtests, equity),
         rate_limiter=RateLimiter(DynamoRateLimitCounter(bind(RateLimitItem, settings.rate_limits_table, endpoint_url)),
                                  limits=dict(settings.rate_limits)),
