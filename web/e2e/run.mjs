@@ -1,8 +1,11 @@
 // End to end, in headless Chromium against the real `make dev` stack (another origin than the API):
 // sign up through the UI, build a strategy in the rule builder (an invalid rule first: the API's
-// message shows next to its field), run a backtest on the sample data and watch its progress reach
-// 100 % live, see the charts drawn, the trades table's count equal the API's, the CSV's rows equal
-// the trades, click a trade to scroll the chart, then compare two backtests. Screenshots land in
+// message shows next to its field; the catalogue's parameters and outputs; direction both), run a
+// backtest on the sample data and watch its progress reach 100 % live, see the charts drawn, the
+// summary cards (every field labelled, long/short side by side), the trades table's count equal the
+// API's, the CSV's rows equal the trades, click a trade to scroll the chart, run Monte Carlo, see a
+// take-profit strategy's legs, compare two backtests, sweep 3 x 3 (heatmap, Monte Carlo of rank 1,
+// run as a backtest), a walk-forward's windows, a transactions replay. Screenshots land in
 // e2e/artifacts/.
 import { chromium } from "playwright-core";
 import assert from "node:assert/strict";
@@ -35,13 +38,34 @@ const problems = [];
 page.on("pageerror", (error) => problems.push(`page error: ${error.message}`));
 // HTTP errors the app handles (the 422 above, a missing optional route) are not script errors
 page.on("console", (message) => message.type() === "error" && !message.text().startsWith("Failed to load resource") && problems.push(`console: ${message.text()}`));
-const shot = (name) => page.screenshot({ path: path.join(ARTIFACTS, `${name}.png`), fullPage: true });
+// the toast of an earlier action would cover what a screenshot shows
+const HIDE_TOAST = "#toast { display: none !important; }";
+const shot = (name) => page.screenshot({ path: path.join(ARTIFACTS, `${name}.png`), fullPage: true, style: HIDE_TOAST });
 
 async function api(pathname, { accept = "application/json" } = {}) {
   const token = await page.evaluate(() => JSON.parse(sessionStorage.getItem("backtest-session")).token);
   const response = await fetch(`${stack.api}/api/v1${pathname}`, { headers: { Authorization: `Bearer ${token}`, Accept: accept } });
   assert.equal(response.status, 200, `${pathname}: ${response.status}`);
   return accept.includes("json") ? response.json() : response.text();
+}
+
+async function apiSend(method, pathname, body) {
+  const token = await page.evaluate(() => JSON.parse(sessionStorage.getItem("backtest-session")).token);
+  const response = await fetch(`${stack.api}/api/v1${pathname}`, {
+    method, headers: { Authorization: `Bearer ${token}`, "Content-Type": "application/json" }, body: JSON.stringify(body),
+  });
+  const answer = await response.json();
+  assert.ok(response.status < 300, `${method} ${pathname}: ${response.status} ${JSON.stringify(answer)}`);
+  return answer;
+}
+
+async function completed(backtestId) {
+  for (let i = 0; i < 240; i++) {
+    const backtest = await api(`/backtests/${backtestId}`);
+    if (!["pending", "running"].includes(backtest.status)) return backtest;
+    await new Promise((resolve) => setTimeout(resolve, 500));
+  }
+  throw new Error(`backtest ${backtestId} did not finish`);
 }
 
 /** Canvas pixels that are not the background: the chart drew something. */
@@ -117,6 +141,25 @@ try {
   await page.getByRole("cell", { name: "E2E SMA cross", exact: true }).waitFor();
   step("strategy created");
 
+  // the catalogue's parameters, readable, and a multi-output indicator's output (issue 14)
+  await page.getByRole("link", { name: "New strategy" }).click();
+  const first = page.locator("fieldset.rules").nth(0);
+  await first.getByLabel("Indicator", { exact: true }).selectOption("bbands");
+  for (const name of ["Period", "Std devs up", "Std devs down", "MA type", "Output", "Source"]) await first.getByLabel(name, { exact: true }).waitFor();
+  assert.equal(await first.getByLabel("MA type", { exact: true }).inputValue(), "0");
+  assert.match(await first.getByLabel("MA type", { exact: true }).locator("option:checked").textContent(), /SMA/);
+  await page.getByLabel("Direction").selectOption("both"); // long and short: the short side's rules appear
+  await page.locator("fieldset.rules", { has: page.locator("legend", { hasText: "Short entry rules" }) }).waitFor();
+  await shot("02b-rule-builder-catalogue");
+  await first.getByLabel("Indicator", { exact: true }).selectOption("aroon");
+  await first.getByLabel("Output", { exact: true }).selectOption("aroonup");
+  await page.getByLabel("JSON mode").check();
+  const built = JSON.parse(await page.getByLabel("Strategy JSON").inputValue());
+  assert.deepEqual(built.entry_rules.conditions[0].params, { period: 14, output: "aroonup" }, "aroon's up line chosen");
+  assert.equal(built.config.direction, "both");
+  assert.deepEqual(built.short_entry_rules, { operator: "and", conditions: [] });
+  step("rule builder: bbands' std devs and MA type labelled, aroon's aroonup selectable, short rules for both directions");
+
   // ---------------------------------------------------------------- run, live progress
   await page.getByRole("link", { name: "Backtests", exact: true }).first().click();
   await page.getByRole("button", { name: "Run backtest" }).waitFor();
@@ -141,7 +184,8 @@ try {
     const pixels = await drawnPixels(label);
     assert.ok(pixels > 200, `${label}: ${pixels} drawn pixels`);
   }
-  await page.screenshot({ path: path.join(ARTIFACTS, "04-backtest-top.png") }); // the viewport: README-sized
+  // README-sized: the summary, the long/short table and the price chart
+  await page.screenshot({ path: path.join(ARTIFACTS, "04-backtest-top.png"), fullPage: true, clip: { x: 0, y: 0, width: 1360, height: 1700 }, style: HIDE_TOAST });
   const backtestId = page.url().split("/").pop();
   const listed = await api(`/backtests/${backtestId}/trades?per_page=1`);
   const count = page.locator(".trade-count");
@@ -149,15 +193,23 @@ try {
   assert.equal(Number(await count.getAttribute("data-count")), listed.meta.total_count);
   assert.ok(listed.meta.total_count > 0, "the sample data gives trades");
   assert.equal(await page.locator("table.trades tbody tr").count(), Math.min(50, listed.meta.total_count));
-  for (const column of ["Leg", "Funding"]) {  // partial legs and funding (issue 16)
-    assert.equal(await page.locator("table.trades th", { hasText: column }).count(), 1, `a ${column} column`);
-  }
+  const header = (name) => page.locator("table.trades thead th").filter({ hasText: new RegExp(`^${name}$`) });
+  for (const column of ["Fees", "Bars", "MAE %", "MFE %"]) assert.equal(await header(column).count(), 1, `a ${column} column`);
+  // no take-profit levels, no funding on the sample data: neither a leg nor a funding column (issue 16)
+  for (const column of ["Leg", "Funding"]) assert.equal(await header(column).count(), 0, `no ${column} column`);
   const cards = await page.locator(".summary-card").count();
   const summary = (await api(`/backtests/${backtestId}`)).performance_summary;
-  assert.equal(cards, Object.keys(summary).length + 1, "a card per summary field + the final balance");
-  for (const field of ["ambiguous_bars", "funding_paid", "skipped_orders"]) {
+  const scalars = Object.keys(summary).filter((field) => typeof summary[field] !== "object" || summary[field] === null);
+  assert.equal(cards, scalars.length + 1, "a card per summary number + the final balance");
+  assert.equal(await page.locator('.summary-card[data-known="false"]').count(), 0, "every summary field has its label and unit");
+  for (const field of ["ambiguous_bars", "funding_paid", "skipped_orders", "commission_paid", "average_trade_duration"]) {
     assert.equal(await page.locator(`.summary-card[data-field="${field}"]`).count(), 1, `a ${field} card`);
   }
+  assert.match(await page.locator('.summary-card[data-field="average_trade_duration"] strong').textContent(), /^(—|\d+ (d|h|min|s)( \d+ (h|min|s))?)$/);
+  const sides = page.getByRole("table", { name: "Long and short trades" });
+  assert.deepEqual(await sides.locator("thead th").allTextContents(), ["Metric", "Long", "Short"]);
+  const closedRow = sides.locator("tbody tr").filter({ has: page.locator("th", { hasText: "Closed trades" }) });
+  assert.deepEqual(await closedRow.locator("td").allTextContents(), [String(summary.long.trades), String(summary.short.trades)]);
   const full = await api(`/backtests/${backtestId}`);
   const curve = await api(`/backtests/${backtestId}/equity?points=40`);
   assert.ok(curve.meta.points <= 40 && curve.meta.total_points > 40, JSON.stringify(curve.meta));
@@ -204,6 +256,32 @@ try {
   assert.equal(await page.getByRole("table", { name: "Monte Carlo percentiles" }).locator("tbody tr").count(), 3);
   step("Monte Carlo percentiles and bands shown");
 
+  // ---------------------------------------------------------------- partial exits (issue 16)
+  const strategy = (await api("/strategies?per_page=100")).data.find((s) => s.name === "E2E SMA cross");
+  const definition = await api(`/strategies/${strategy.id}`);
+  const partial = await apiSend("POST", "/strategies", {
+    name: "E2E take-profit levels", entry_rules: definition.entry_rules, exit_rules: definition.exit_rules,
+    config: { ...definition.config, take_profit_levels: [{ percent: 0.5, size: 50 }] },
+  });
+  const run = await apiSend("POST", "/backtests", {
+    strategy_id: partial.id, symbol: "BTCUSDT", timeframe: "1h", start_time: full.start_time, end_time: full.end_time, initial_balance: 10000,
+    metadata: { leverage: 1, commission: 0.1 },
+  });
+  assert.equal((await completed(run.id)).status, "completed");
+  await page.goto(`${stack.web}/#/backtests/${run.id}`);
+  await page.getByRole("heading", { name: "Trades", exact: true }).waitFor();
+  await page.locator("table.trades tbody tr").first().waitFor();
+  assert.equal(await header("Leg").count(), 1, "a Leg column for take-profit levels");
+  assert.equal(await header("Funding").count(), 0, "no funding charged: no Funding column");
+  const legs = await api(`/backtests/${run.id}/trades?per_page=50`);
+  const secondLegs = legs.data.filter((t) => t.leg === 2).length;
+  assert.ok(secondLegs > 0, "some positions closed in two legs");
+  const legIndex = (await page.locator("table.trades thead th").allTextContents()).indexOf("Leg");
+  const shownLegs = await page.locator("table.trades tbody tr").evaluateAll((rows, i) => rows.map((row) => row.children[i].textContent), legIndex);
+  assert.deepEqual(shownLegs, legs.data.map((t) => String(t.leg)), "each row shows its leg");
+  await page.locator("section.trades-section").screenshot({ path: path.join(ARTIFACTS, "04b-partial-exits.png"), style: HIDE_TOAST });
+  step(`take-profit levels: ${secondLegs} second legs on the first page, each row its leg`);
+
   // ---------------------------------------------------------------- compare two
   await page.getByRole("link", { name: "Backtests", exact: true }).first().click();
   const second = await runBacktest("4h");
@@ -235,21 +313,52 @@ try {
   assert.equal(created.status, 201);
   await page.getByRole("link", { name: "Optimizations" }).click();
   await page.getByRole("heading", { name: "Walk-forwards" }).waitFor();
-  await page.getByLabel("Strategy", { exact: true }).selectOption({ label: "E2E sweep" });
-  await page.getByLabel("fast stop").fill("9");
-  await page.getByLabel("fast step").fill("2");
-  await page.getByLabel("slow start").fill("20");
-  await page.getByLabel("slow stop").fill("30");
-  await page.getByLabel("slow step").fill("5");
+  const sweepRanges = async () => {
+    await page.getByLabel("Strategy", { exact: true }).selectOption({ label: "E2E sweep" });
+    await page.getByLabel("fast stop").fill("9");
+    await page.getByLabel("fast step").fill("2");
+    await page.getByLabel("slow start").fill("20");
+    await page.getByLabel("slow stop").fill("30");
+    await page.getByLabel("slow step").fill("5");
+  };
+  // a walk-forward of the same ranges first (it runs while the sweep below does): 10-day train, 5-day test windows
+  await sweepRanges();
+  await page.getByLabel("Train window").fill("10d");
+  await page.getByLabel("Test window").fill("5d");
+  await page.getByRole("button", { name: "Run walk-forward" }).click();
+  await page.locator("article.walk-forward").first().waitFor();
+  await sweepRanges();
   await page.getByRole("button", { name: "Run optimization" }).click();
   await page.getByRole("table", { name: /^Results, best first/ }).waitFor({ timeout: 90_000 });
   const heat = page.locator("table.heatmap tbody tr");
   assert.equal(await heat.count(), 3, "slow 20, 25, 30 as rows");
   assert.equal(await page.locator("table.results tbody tr").count(), 9, "3 x 3 combinations ranked");
+  // the robustness of the best row: run as a backtest, its trades resampled (issue 17)
+  await page.getByLabel("Result", { exact: true }).selectOption("1");
+  await page.getByRole("button", { name: "Monte Carlo of this result" }).click();
+  const resultBands = page.getByRole("img", { name: /^Monte Carlo equity bands over \d+ trades$/ });
+  await resultBands.waitFor({ timeout: 90_000 });
+  assert.ok((await resultBands.locator("polyline").getAttribute("points")).split(" ").length > 1, "the result's median band is drawn");
+  assert.equal(await page.getByRole("table", { name: "Monte Carlo percentiles" }).locator("tbody tr").count(), 3);
+  await page.getByRole("heading", { name: "Monte Carlo of rank 1" }).scrollIntoViewIfNeeded();
   await shot("07-optimization");
+  step("a 3 x 3 sweep ranked, its heatmap drawn, rank 1's Monte Carlo bands on the optimization page");
   await page.getByRole("button", { name: "Run rank 1 as a backtest" }).click();
   await page.getByRole("heading", { name: /E2E sweep \(fast=/ }).waitFor();
-  step("a 3 x 3 sweep ranked, its heatmap drawn, rank 1 run as a backtest");
+  step("rank 1 run as a backtest (the one its Monte Carlo ran)");
+  // the walk-forward's windows, its out-of-sample equity and parameter stability
+  await page.getByRole("link", { name: "Optimizations" }).click();
+  const windows = page.getByRole("table", { name: /^Windows of the walk-forward/ });
+  await windows.waitFor({ timeout: 120_000 });
+  const walkForward = (await api("/walk_forwards")).data[0];
+  const walkResult = (await api(`/walk_forwards/${walkForward.id}`)).result;
+  assert.equal(await windows.locator("tbody tr").count(), walkResult.windows.length, "a row per window");
+  assert.ok(walkResult.windows.length >= 2, `windows: ${walkResult.windows.length}`);
+  assert.equal(await page.getByRole("img", { name: "Out-of-sample equity" }).locator("polyline").count(), 1);
+  assert.equal(await page.getByRole("table", { name: "Parameter stability across windows" }).locator("tbody tr").count(), 2, "fast and slow");
+  await page.locator("article.walk-forward").first().scrollIntoViewIfNeeded();
+  await shot("09-walk-forward");
+  step(`a walk-forward of ${walkResult.windows.length} windows shown with its out-of-sample equity`);
   // transactions: a file of two fills imported, then replayed beside a 2 % stop / 4 % target
   await page.getByRole("link", { name: "Transactions" }).click();
   const hour = 3_600_000;

@@ -1,6 +1,7 @@
 /** A small typed client of the REST API (`/api/v1`): one method per route the dashboard uses.
  * Errors come back as `ApiError` with the API's `{code, message, details[{field, message}]}`;
  * a 401 on an authenticated call also tells the app to go back to sign in. */
+import type { Summary } from "./logic/format";
 import type { Session, SessionUser } from "./session";
 
 export interface FieldProblem {
@@ -44,6 +45,9 @@ export interface StrategyInput {
   strategy_type?: string | null;
   entry_rules: RuleGroupJson;
   exit_rules: RuleGroupJson;
+  /** with `config.direction: "both"`: the short side's rules (`entry_rules`/`exit_rules` are the long side's) */
+  short_entry_rules?: RuleGroupJson | null;
+  short_exit_rules?: RuleGroupJson | null;
   config: Json;
   is_public?: boolean;
 }
@@ -73,7 +77,7 @@ export interface Backtest {
   created_at: string;
   updated_at: string;
   metadata?: Json;
-  performance_summary?: Record<string, number | null> | null;
+  performance_summary?: Summary | null;
   error?: string | null;
 }
 export interface BacktestInput {
@@ -100,6 +104,11 @@ export interface Trade {
   fees: number;
   funding: number;
   leg: number;
+  mae?: number | null;
+  mfe?: number | null;
+  mae_percentage?: number | null;
+  mfe_percentage?: number | null;
+  bars?: number | null;
   entry_reason: string;
   exit_reason: string;
   created_at: string;
@@ -190,8 +199,9 @@ export interface WalkForward extends Optimization {
   anchored: boolean;
   result: null | {
     windows: WalkForwardWindow[];
-    out_of_sample: { final_balance: number; annualised_return: number | null };
+    out_of_sample: { final_balance: number; annualised_return: number | null; equity?: { timestamps: string[]; equity: number[]; total_points: number } };
     walk_forward_efficiency: number | null;
+    parameter_stability?: Record<string, { values: number[]; mode: number; mode_share: number; coefficient_of_variation: number | null }>;
   };
 }
 
@@ -337,6 +347,9 @@ export class Api {
   walkForwards(): Promise<Listing<WalkForward>> {
     return this.request("GET", "/walk_forwards", { query: { per_page: 100 } });
   }
+  createWalkForward(body: Json): Promise<WalkForward> {
+    return this.request("POST", "/walk_forwards", { body });
+  }
   walkForward(id: string): Promise<WalkForward> {
     return this.request("GET", `/walk_forwards/${id}`);
   }
@@ -359,9 +372,25 @@ export class Api {
   }
 }
 
+export interface IndicatorParam {
+  /** the key the builder writes (the strategy language's alias when it names this one alone) */
+  name: string;
+  default: number | string;
+  min?: number;
+  max?: number;
+  integer?: boolean;
+  choices?: string[];
+  /** every key that sets this parameter: `name` first, then the canonical name and aliases */
+  keys?: string[];
+}
 export interface IndicatorInfo {
   name: string;
-  params: { name: string; default: number; min?: number }[];
+  description?: string;
+  group?: string;
+  params: IndicatorParam[];
   outputs: string[];
+  defaultOutput?: string;
+  outputAliases?: Record<string, string>;
   source?: boolean;
+  sources?: { name: string; default: string }[];
 }

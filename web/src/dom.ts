@@ -54,14 +54,16 @@ export function button(text: string, onClick: (event: Event) => void, attrs: Att
   return h("button", { type: "button", ...attrs, onclick: onClick as EventListener }, text);
 }
 
-/** A <table> with header cells; `rows` cells are text or nodes. */
-export function table(caption: string, headers: string[], rows: Child[][], attrs: Attrs = {}): HTMLTableElement {
+/** A <table> with header cells; `rows` cells are text or nodes; with `rowHeaders` each row's
+ * first cell is its header (`<th scope="row">`). */
+export function table(caption: string, headers: string[], rows: Child[][], attrs: Attrs = {}, { rowHeaders = false } = {}): HTMLTableElement {
+  const cell = (content: Child, i: number) => (rowHeaders && i === 0 ? h("th", { scope: "row" }, content) : h("td", {}, content));
   return h(
     "table",
     attrs,
     h("caption", {}, caption),
     h("thead", {}, h("tr", {}, ...headers.map((text) => h("th", { scope: "col" }, text)))),
-    h("tbody", {}, ...rows.map((cells) => h("tr", {}, ...cells.map((cell) => h("td", {}, cell))))),
+    h("tbody", {}, ...rows.map((cells) => h("tr", {}, ...cells.map(cell)))),
   );
 }
 

@@ -1,10 +1,11 @@
 import { describe, expect, it } from "vitest";
-import { formatValue, label, quoteAsset, time, unitOf } from "../src/logic/format";
+import { describeField, duration, formatValue, groupOf, label, orderedFields, quoteAsset, splitSummary, SUMMARY_FIELDS, time, unitOf } from "../src/logic/format";
+import { tradeColumns, tradeTableOptions } from "../src/logic/trades";
 import { bbands, donchian, ema, overlay, sma, wma } from "../src/logic/indicators";
 import { emptyGroup, fromJson, indicatorsOf, newCondition, resolveParams, toJson, withParameters } from "../src/logic/rules";
 import { waitFor } from "../src/logic/polling";
 import { firstPageFrom, heatmap, increasing, normalise, parseCsv, visibleMarkers } from "../src/logic/series";
-import { normaliseCatalogue, DOCUMENTED } from "../src/logic/catalogue";
+import { isMaType, normaliseCatalogue, DOCUMENTED, outputOf, paramFor, readableName } from "../src/logic/catalogue";
 import { matchRoute } from "../src/router";
 import { parentPath } from "../src/dom";
 import type { RuleGroupJson, Trade } from "../src/api";
@@ -100,12 +101,76 @@ describe("formatting", () => {
     expect(unitOf("ambiguous_bars")).toBe("count");
     expect(unitOf("skipped_orders")).toBe("count");
     expect(unitOf("funding_paid")).toBe("money");
+    expect(unitOf("commission_paid")).toBe("money");
+    expect(unitOf("average_trade_duration")).toBe("seconds"); // exit_time - entry_time in seconds
+    expect(unitOf("max_drawdown_duration")).toBe("bars");
+    expect(unitOf("average_bars_in_trade")).toBe("bars");
+    expect(unitOf("ulcer_index")).toBe("percent"); // sqrt(mean(drawdown %^2))
+    expect(unitOf("buy_and_hold_outperformance")).toBe("points"); // a difference of two percentages
+    expect(unitOf("kelly")).toBe("ratio"); // a fraction of capital
+    expect(unitOf("trades_per_day")).toBe("per_day");
     expect(formatValue(12.3456, "percent")).toBe("12.35 %");
     expect(formatValue(-1234.5, "money", "USDT")).toBe("-1,234.50 USDT");
     expect(formatValue(null, "ratio")).toBe("—");
     expect(label("max_drawdown_percentage")).toBe("Max drawdown %");
     expect(quoteAsset("ETHBTC")).toBe("BTC");
     expect(time("2024-03-01T12:30:00.000Z")).toBe("2024-03-01 12:30");
+  });
+  it("labels and units every field of issue 14's metrics list and the execution counts", () => {
+    // shared/metrics.py's summary and shared/engine/simulate.py's execution_summary, field by field
+    const engine = ["total_trades", "winning_trades", "losing_trades", "win_rate", "profit_factor", "max_drawdown", "max_drawdown_percentage",
+      "sharpe_ratio", "sortino_ratio", "total_pnl", "total_pnl_percentage", "cagr", "calmar_ratio", "exposure", "expectancy", "average_win",
+      "average_loss", "max_consecutive_losses", "buy_and_hold_return", "gross_profit", "gross_loss", "largest_win", "largest_loss",
+      "break_even_trades", "max_consecutive_wins", "average_trade", "win_loss_ratio", "commission_paid", "average_bars_in_trade",
+      "average_bars_in_winning_trade", "average_bars_in_losing_trade", "average_trade_duration", "sqn", "kelly", "recovery_factor",
+      "ulcer_index", "max_run_up", "max_run_up_percentage", "average_drawdown_duration", "max_drawdown_duration", "trades_per_day",
+      "buy_and_hold_outperformance", "ambiguous_bars", "funding_paid", "skipped_orders"];
+    expect(engine.filter((field) => !describeField(field).known)).toEqual([]);
+    expect(Object.keys(SUMMARY_FIELDS).sort()).toEqual([...engine].sort());
+    const labels = engine.map((field) => describeField(field).label);
+    expect(new Set(labels).size).toBe(labels.length); // no two cards read the same
+    expect(describeField("brand_new_ratio")).toEqual({ label: "Brand new ratio", unit: "ratio", known: false });
+    expect(describeField("constructor").known).toBe(false);
+  });
+  it("orders the cards by group, returns first, unknown fields last in the API's order", () => {
+    expect(orderedFields(["zeta_new", "win_rate", "ambiguous_bars", "alpha_new", "max_drawdown", "total_pnl"]))
+      .toEqual(["total_pnl", "max_drawdown", "win_rate", "ambiguous_bars", "zeta_new", "alpha_new"]);
+    expect([groupOf("cagr"), groupOf("sharpe_ratio"), groupOf("exposure"), groupOf("funding_paid"), groupOf("brand_new")])
+      .toEqual(["Returns", "Risk", "Trade statistics", "Costs and execution", "Costs and execution"]);
+  });
+  it("formats durations, bars, points and rates in their units", () => {
+    expect(formatValue(93_784, "seconds")).toBe("1 d 2 h"); // 1 d 2 h 3 min 4 s: the two largest parts
+    expect(duration(5_400)).toBe("1 h 30 min");
+    expect(duration(7_200)).toBe("2 h");
+    expect(duration(45)).toBe("45 s");
+    expect(duration(0)).toBe("0 s");
+    expect(formatValue(12.25, "bars")).toBe("12.3 bars"); // a mean keeps a decimal
+    expect(formatValue(12, "bars")).toBe("12 bars");
+    expect(formatValue(1, "bars")).toBe("1 bar");
+    expect(formatValue(3.2, "points")).toBe("+3.20 pp");
+    expect(formatValue(-0.5, "points")).toBe("-0.50 pp");
+    expect(formatValue(0.4166, "per_day")).toBe("0.42 / day");
+    expect(formatValue(1234.4, "count")).toBe("1,234");
+  });
+  it("splits the long and short sub-summaries from the numbers", () => {
+    const long = { trades: 3, win_rate: 66.7, total_pnl: 120, profit_factor: 2.5 };
+    const { scalars, sides } = splitSummary({ total_trades: 3, cagr: null, long, short: { trades: 0, win_rate: null, total_pnl: 0, profit_factor: null } });
+    expect(scalars).toEqual([["total_trades", 3], ["cagr", null]]);
+    expect(sides.long).toBe(long);
+    expect(sides.short?.trades).toBe(0);
+    expect(splitSummary(null)).toEqual({ scalars: [], sides: {} });
+  });
+  it("shows the leg column for partial exits and funding only where charged", () => {
+    const none = tradeTableOptions({}, { leverage: 1 }, { funding_paid: 0 });
+    expect(none).toEqual({ legs: false, funding: false });
+    expect(tradeColumns(none)).not.toContain("leg");
+    expect(tradeColumns(none)).not.toContain("funding");
+    expect(tradeColumns(none)).toEqual(expect.arrayContaining(["fees", "bars", "mae_percentage", "mfe_percentage"]));
+    expect(tradeTableOptions({ take_profit_levels: [{ percent: 2, size: 50 }] }, {}, {})).toEqual({ legs: true, funding: false });
+    expect(tradeTableOptions(null, null, null, true).legs).toBe(true); // a leg 2 seen in the trades
+    expect(tradeTableOptions({}, { funding: true }, {}).funding).toBe(true);
+    expect(tradeTableOptions({}, {}, { funding_paid: -1.25 }).funding).toBe(true);
+    expect(tradeColumns({ legs: true, funding: true }).slice(0, 3)).toEqual(["number", "side", "leg"]);
   });
 });
 
@@ -153,11 +218,54 @@ describe("series for charts", () => {
 describe("catalogue and routes", () => {
   it("falls back to the documented indicators and reads a catalogue route's shapes", () => {
     expect(normaliseCatalogue({})).toBe(DOCUMENTED);
-    const answered = { data: [{ name: "sma", aliases: [], group: "overlap", parameters: [
+    const answered = { data: [{ name: "sma", aliases: [], group: "overlap", description: "Simple Moving Average", parameters: [
       { name: "timeperiod", default: 30, type: "integer", minimum: 2, maximum: 100000, aliases: ["period"] },
-      { name: "matype", default: "sma", type: "choice", minimum: null, maximum: null, aliases: [] },
-    ], sources: [{ name: "source", default: "close" }], outputs: [{ name: "value", aliases: ["real"] }] }] };
-    expect(normaliseCatalogue(answered)).toEqual([{ name: "sma", params: [{ name: "period", default: 30, min: 2 }], outputs: ["value"], source: true }]);
+    ], sources: [{ name: "source", default: "close" }], outputs: [{ name: "value", aliases: ["real"] }], default_output: "value" }] };
+    expect(normaliseCatalogue(answered)).toEqual([{
+      name: "sma", group: "overlap", description: "Simple Moving Average", defaultOutput: "value", outputAliases: { real: "value" },
+      params: [{ name: "period", default: 30, min: 2, max: 100000, integer: true, keys: ["period", "timeperiod"] }],
+      outputs: ["value"], source: true, sources: [{ name: "source", default: "close" }],
+    }]);
+  });
+  it("keeps choices, moving-average types and outputs; an alias shared by two parameters is not a name", () => {
+    const [bbands, aroon, pivots] = normaliseCatalogue({ data: [
+      { name: "bbands", parameters: [
+        { name: "timeperiod", default: 20, type: "integer", minimum: 2, maximum: 100000, aliases: ["period"] },
+        { name: "nbdevup", default: 2, type: "number", minimum: -3e37, maximum: 3e37, aliases: ["std_dev"] },
+        { name: "nbdevdn", default: 2, type: "number", minimum: -3e37, maximum: 3e37, aliases: ["std_dev"] },
+        { name: "matype", default: 0, type: "integer", minimum: 0, maximum: 13, aliases: [] },
+      ], sources: [{ name: "source", default: "close" }],
+      outputs: [{ name: "upperband", aliases: ["upper"] }, { name: "middleband", aliases: ["middle"] }, { name: "lowerband", aliases: ["lower"] }], default_output: "middleband" },
+      { name: "aroon", parameters: [{ name: "timeperiod", default: 14, type: "integer", minimum: 2, maximum: 100000, aliases: ["period"] }], sources: [],
+        outputs: [{ name: "aroondown", aliases: [] }, { name: "aroonup", aliases: [] }], default_output: "aroondown" },
+      { name: "pivots", parameters: [{ name: "kind", default: "standard", type: "choice", choices: ["standard", "fibonacci", "camarilla", "woodie"], aliases: [] }],
+        sources: [], outputs: [{ name: "pp", aliases: [] }, { name: "r1", aliases: [] }], default_output: "pp" },
+    ] });
+    expect(bbands.params.map((p) => p.name)).toEqual(["period", "nbdevup", "nbdevdn", "matype"]);
+    expect(paramFor(bbands, "std_dev")?.name).toBe("nbdevup"); // std_dev sets both; the builder shows it once
+    expect(paramFor(bbands, "timeperiod")?.name).toBe("period");
+    expect(outputOf(bbands, "upper")).toBe("upperband");
+    expect(outputOf(bbands, "lowerband")).toBe("lowerband");
+    expect(outputOf(bbands, "nope")).toBeUndefined();
+    expect(aroon.outputs).toEqual(["aroondown", "aroonup"]); // aroon's up line is selectable
+    expect(aroon.defaultOutput).toBe("aroondown");
+    expect(pivots.params).toEqual([{ name: "kind", default: "standard", choices: ["standard", "fibonacci", "camarilla", "woodie"], keys: ["kind"] }]);
+    expect(["matype", "slowk_matype", "fastmatype", "signalmatype"].every(isMaType)).toBe(true);
+    expect(isMaType("timeperiod")).toBe(false);
+  });
+  it("labels TA-Lib's run-together parameter and output names readably", () => {
+    const cases: Record<string, string> = {
+      timeperiod: "Period", period: "Period", nbdevup: "Std devs up", nbdevdn: "Std devs down", nbdev: "Std devs", std_dev: "Std devs (up and down)",
+      fastperiod: "Fast period", slowperiod: "Slow period", signalperiod: "Signal period", fast_period: "Fast period",
+      matype: "MA type", signalmatype: "Signal MA type", slowk_matype: "Slow %K MA type", fastd_period: "Fast %D period", k_period: "%K period",
+      k_smoothing: "%K smoothing", acceleration: "Acceleration", maximum: "Maximum", accelerationinitlong: "Acceleration init long",
+      accelerationmaxshort: "Acceleration max short", startvalue: "Start value", offsetonreverse: "Offset on reverse", vfactor: "Volume factor",
+      timeperiod1: "Period 1", roc1period: "ROC 1 period", atrperiod: "ATR period", stddevperiod: "Std dev period", fastlimit: "Fast limit",
+      penetration: "Penetration", kind: "Kind", anchor: "Anchor", source1: "Second source", tenkan_period: "Tenkan period",
+      aroonup: "Aroon up", aroondown: "Aroon down", macdsignal: "MACD signal", macdhist: "MACD histogram", upperband: "Upper band",
+      slowk: "Slow %K", plusvi: "+VI", r1: "R1", senkou_a: "Senkou a", overlap: "Overlap", pattern_recognition: "Pattern recognition",
+    };
+    expect(Object.fromEntries(Object.keys(cases).map((name) => [name, readableName(name)]))).toEqual(cases);
   });
   it("matches hash routes with parameters and a query", () => {
     const routes = [{ pattern: "/backtests", page: 1 }, { pattern: "/backtests/:id", page: 2 }, { pattern: "/compare", page: 3 }];

@@ -2,8 +2,9 @@
  * with its catalogue parameters, a comparator and a value (number, price field or indicator).
  * Every control carries the JSON path the API names in a 422 (`data-field`), so messages land
  * next to it. */
-import type { IndicatorInfo } from "../api";
+import type { IndicatorInfo, IndicatorParam } from "../api";
 import { button, h, input, labelled, select } from "../dom";
+import { isMaType, MA_TYPES, outputOf, readableName } from "../logic/catalogue";
 import { COMPARATORS, PRICE_FIELDS, conditionPath, newCondition, type Condition, type Group, type Value } from "../logic/rules";
 
 export interface Builder {
@@ -43,7 +44,9 @@ function groupView(group: Group, path: string, catalogue: IndicatorInfo[], redra
     h("div", { class: "group-head" },
       labelled("Match", operator, `${path}.operator`),
       button("Add condition", () => {
-        group.conditions.push(newCondition(catalogue[1]?.name ?? "sma", defaults(catalogue, catalogue[1]?.name ?? "sma")));
+        // a moving average is the usual first condition, whatever the catalogue's order
+        const first = catalogue.some((i) => i.name === "sma") ? "sma" : (catalogue[0]?.name ?? "sma");
+        group.conditions.push(newCondition(first, defaults(catalogue, first)));
         redraw();
       }),
       button("Add group", () => {
@@ -57,34 +60,101 @@ function groupView(group: Group, path: string, catalogue: IndicatorInfo[], redra
   );
 }
 
-function defaults(catalogue: IndicatorInfo[], name: string): Record<string, number> {
+function defaults(catalogue: IndicatorInfo[], name: string): Record<string, number | string> {
   const info = catalogue.find((i) => i.name === name);
   return Object.fromEntries((info?.params ?? []).map((p) => [p.name, p.default]));
 }
 
-function paramInputs(params: Record<string, number | string>, indicator: string, path: string, catalogue: IndicatorInfo[], labelPrefix = ""): HTMLElement[] {
+type Params = Record<string, number | string>;
+
+/** The controls of an indicator's parameters: each catalogue parameter once (under whichever of
+ * its keys the rule uses), choices and moving-average types as selects, the output of a
+ * multi-output indicator, its price sources; then any other key the rule has (as text). */
+function paramInputs(params: Params, indicator: string, path: string, catalogue: IndicatorInfo[], labelPrefix = ""): HTMLElement[] {
   const info = catalogue.find((i) => i.name === indicator);
-  const names = [...new Set([...(info?.params ?? []).map((p) => p.name), ...Object.keys(params)])];
-  return names.map((name) => {
-    const control = input({ type: "text", inputmode: "decimal", value: String(params[name] ?? ""), size: 6 });
-    control.addEventListener("input", () => {
-      const text = control.value.trim();
-      if (text === "") delete params[name];
-      else params[name] = text.startsWith("$") || !Number.isFinite(Number(text)) ? text : Number(text);
+  const title = (name: string) => (labelPrefix ? `${labelPrefix}${lowerFirst(readableName(name))}` : readableName(name));
+  const has = (key: string) => Object.hasOwn(params, key);
+  const shown = new Set<string>(["output"]);
+  const controls: HTMLElement[] = [];
+  for (const param of info?.params ?? []) {
+    const keys = param.keys ?? [param.name];
+    const key = keys.find(has) ?? param.name;
+    const done = shown.has(key);
+    keys.forEach((k) => shown.add(k));
+    if (done) continue; // an alias that sets several parameters (bbands' std_dev): one control
+    controls.push(labelled(title(key), paramControl(params, key, param), `${path}.params.${key}`));
+  }
+  if (info && info.outputs.length > 1) {
+    const options = info.outputs.map((name) => [name, `${readableName(name)} (${name})`] as [string, string]);
+    const current = outputOf(info, params.output) ?? info.defaultOutput ?? info.outputs[0];
+    const control = select(options, current, { onchange: ((e: Event) => (params.output = (e.target as HTMLSelectElement).value)) as EventListener });
+    controls.push(labelled(`${labelPrefix}${labelPrefix ? "output" : "Output"}`, control, `${path}.params.output`));
+  }
+  for (const source of info?.sources ?? (info?.source ? [{ name: "source", default: "close" }] : [])) {
+    shown.add(source.name);
+    const control = select([["", `default (${source.default})`], ...PRICE_FIELDS.map((field) => [field, field] as [string, string])], String(params[source.name] ?? ""), {
+      onchange: ((e: Event) => {
+        const value = (e.target as HTMLSelectElement).value;
+        if (value) params[source.name] = value;
+        else delete params[source.name];
+      }) as EventListener,
     });
-    return labelled(`${labelPrefix}${capital(name.replace(/_/g, " "))}`, control, `${path}.params.${name}`);
+    controls.push(labelled(title(source.name), control, `${path}.params.${source.name}`));
+  }
+  for (const key of Object.keys(params).filter((k) => !shown.has(k))) controls.push(labelled(title(key), textControl(params, key), `${path}.params.${key}`));
+  return controls;
+}
+
+function paramControl(params: Params, key: string, param: IndicatorParam): HTMLElement {
+  const value = params[key];
+  if (typeof value === "string" && value.startsWith("$")) return textControl(params, key, param); // a swept $reference
+  const choose = (options: [string, string][], numeric: boolean) => {
+    const current = String(value ?? param.default);
+    if (!options.some(([v]) => v === current)) options.push([current, current]);
+    return select(options, current, { onchange: ((e: Event) => {
+      const chosen = (e.target as HTMLSelectElement).value;
+      params[key] = numeric ? Number(chosen) : chosen;
+    }) as EventListener });
+  };
+  if (param.choices) return choose(param.choices.map((c) => [c, c]), false);
+  if (isMaType(param.name) && param.integer !== false) {
+    const [lo, hi] = [param.min ?? 0, Math.min(param.max ?? MA_TYPES.length - 1, MA_TYPES.length - 1)];
+    return choose(MA_TYPES.map((name, i) => [String(i), `${i} · ${name}`] as [string, string]).filter((_, i) => i >= lo && i <= hi), true);
+  }
+  return textControl(params, key, param);
+}
+
+function textControl(params: Params, key: string, param?: IndicatorParam): HTMLInputElement {
+  const control = input({ type: "text", inputmode: "decimal", value: String(params[key] ?? ""), size: 6, placeholder: param ? String(param.default) : undefined, title: param?.keys?.join(" = ") });
+  control.addEventListener("input", () => {
+    const text = control.value.trim();
+    if (text === "") delete params[key];
+    else params[key] = text.startsWith("$") || !Number.isFinite(Number(text)) ? text : Number(text);
   });
+  return control;
+}
+
+/** The catalogue as a select, grouped (overlap, momentum, ...) when the catalogue says so. */
+function indicatorSelect(catalogue: IndicatorInfo[], value: string, onchange: (name: string) => void): HTMLSelectElement {
+  const text = (info: IndicatorInfo) => (info.description ? `${info.name} · ${info.description}` : info.name);
+  const element = h("select", { class: "indicator-select", onchange: ((e: Event) => onchange((e.target as HTMLSelectElement).value)) as EventListener });
+  const groups = new Map<string, IndicatorInfo[]>();
+  for (const info of catalogue) groups.set(info.group ?? "", [...(groups.get(info.group ?? "") ?? []), info]);
+  for (const [group, infos] of groups) {
+    const options = infos.map((info) => h("option", { value: info.name }, text(info)));
+    if (group) element.append(h("optgroup", { label: readableName(group) }, ...options));
+    else element.append(...options);
+  }
+  if (!catalogue.some((info) => info.name === value)) element.append(h("option", { value }, value));
+  element.value = value;
+  return element;
 }
 
 function conditionView(condition: Condition, path: string, catalogue: IndicatorInfo[], redraw: () => void, remove: () => void): HTMLElement {
-  const names = catalogue.map((i) => i.name);
-  if (!names.includes(condition.indicator)) names.push(condition.indicator);
-  const indicator = select(names, condition.indicator, {
-    onchange: ((e: Event) => {
-      condition.indicator = (e.target as HTMLSelectElement).value;
-      condition.params = defaults(catalogue, condition.indicator);
-      redraw();
-    }) as EventListener,
+  const indicator = indicatorSelect(catalogue, condition.indicator, (name) => {
+    condition.indicator = name;
+    condition.params = defaults(catalogue, name);
+    redraw();
   });
   const comparators: string[] = [...COMPARATORS];
   if (!comparators.includes(condition.comparator)) comparators.push(condition.comparator);
@@ -117,16 +187,15 @@ function valueControls(condition: Condition, path: string, catalogue: IndicatorI
   if (value.kind === "price") {
     return [labelled("Price field", select([...PRICE_FIELDS], value.field, { onchange: ((e: Event) => (value.field = (e.target as HTMLSelectElement).value)) as EventListener }), path)];
   }
-  const indicator = select(catalogue.map((i) => i.name), value.indicator, {
-    onchange: ((e: Event) => {
-      value.indicator = (e.target as HTMLSelectElement).value;
-      value.params = defaults(catalogue, value.indicator);
-      redraw();
-    }) as EventListener,
+  const indicator = indicatorSelect(catalogue, value.indicator, (name) => {
+    value.indicator = name;
+    value.params = defaults(catalogue, name);
+    redraw();
   });
   return [labelled("Value indicator", indicator, `${path}.indicator`), ...paramInputs(value.params, value.indicator, path, catalogue, "Value ")];
 }
 
-function capital(text: string): string {
-  return text.charAt(0).toUpperCase() + text.slice(1);
+/** "Period" -> "period" after a prefix ("Value period"), but "MA type" and "%K period" stay. */
+function lowerFirst(text: string): string {
+  return /^[A-Z][a-z]/.test(text) ? text.charAt(0).toLowerCase() + text.slice(1) : text;
 }

@@ -8,7 +8,8 @@ import type { App, Page } from "../app";
 import { chartBox, fitWhenShown } from "../charts";
 import { priceChart, type PriceChart } from "../components/priceChart";
 import { button, download, h, labelled, select, table, toast } from "../dom";
-import { epochSeconds, formatValue, label, price, quoteAsset, time, unitOf } from "../logic/format";
+import { describeField, epochSeconds, formatValue, groupOf, GROUPS, orderedFields, price, quoteAsset, SIDE_FIELDS, SIDES, splitSummary, time, type Summary } from "../logic/format";
+import { TRADE_HEADERS, tradeColumns, tradeTableOptions, type TradeColumn, type TradeTableOptions } from "../logic/trades";
 import { fromJson, indicatorsOf, resolveParams } from "../logic/rules";
 import { increasing, underwater } from "../logic/series";
 
@@ -55,19 +56,25 @@ async function completedView(app: App, backtest: Backtest, root: HTMLElement): P
   const currency = quoteAsset(backtest.symbol);
   const [strategy, firstPage] = await Promise.all([app.api.strategy(backtest.strategy_id).catch(() => null), app.api.trades(backtest.id, { per_page: 1 })]);
   const summary = backtest.performance_summary ?? {};
-  const cards = h("section", { class: "cards", "aria-label": "Performance summary" },
-    card("Final balance", formatValue(backtest.final_balance, "money", currency)),
-    ...Object.entries(summary).map(([field, value]) => card(label(field), formatValue(value, unitOf(field), currency), field)),
-  );
+  const { scalars } = splitSummary(summary);
+  const values = new Map(scalars);
+  const byGroup = new Map<string, HTMLElement[]>(GROUPS.map((group) => [group, group === "Returns" ? [card("Final balance", formatValue(backtest.final_balance, "money", currency))] : []]));
+  for (const field of orderedFields([...values.keys()])) {
+    const info = describeField(field);
+    byGroup.get(groupOf(field))?.push(card(info.label, formatValue(values.get(field) ?? null, info.unit, currency), field, info.known));
+  }
+  const cards = h("section", { class: "summary", "aria-label": "Performance summary" },
+    ...[...byGroup].filter(([, group]) => group.length).map(([title, group]) => h("div", { class: "summary-group" }, h("h3", {}, title), h("div", { class: "cards" }, ...group))));
   const definition = strategy ?? null;
   const parameters = (definition?.config?.parameters ?? {}) as Record<string, number>;
   const overlays = definition ? indicatorsOf(fromJson(definition.entry_rules), fromJson(definition.exit_rules)).map((use) => ({ indicator: use.indicator, params: resolveParams(use.params, parameters) })) : [];
   // Each part is shown as soon as it has its data: the price chart does not wait for the rest.
   const chart = priceChart(app.api, backtest, overlays, firstPage.meta.total_count);
   const equitySlot = h("div");
-  const trades = tradesSection(app.api, backtest, (trade) => void chart.focus(trade));
+  const options = tradeTableOptions(definition?.config, backtest.metadata, summary);
+  const trades = tradesSection(app.api, backtest, options, (trade) => void chart.focus(trade));
   const drawdownSlot = h("div");
-  root.append(cards, chart.element, equitySlot, trades.element, drawdownSlot, monteCarloSection(app.api, backtest));
+  root.append(cards, sidesTable(summary, currency) ?? "", chart.element, equitySlot, trades.element, drawdownSlot, monteCarloSection(app.api, backtest));
   const [equity] = await Promise.all([
     equityCharts(app.api, backtest).then((part) => (equitySlot.replaceWith(part.element), part)),
     drawdownSection(app.api, backtest).then((part) => (drawdownSlot.replaceWith(part), part)),
@@ -76,8 +83,19 @@ async function completedView(app: App, backtest: Backtest, root: HTMLElement): P
   return [chart.destroy, equity.destroy];
 }
 
-function card(title: string, value: string, field?: string): HTMLElement {
-  return h("div", { class: "summary-card", "data-field": field }, h("span", { class: "card-title" }, title), h("strong", {}, value));
+function card(title: string, value: string, field?: string, known = true): HTMLElement {
+  return h("div", { class: "summary-card", "data-field": field, "data-known": String(known) }, h("span", { class: "card-title" }, title), h("strong", {}, value));
+}
+
+/** The `long` and `short` sub-summaries side by side (a metric per row). */
+function sidesTable(summary: Summary, currency: string): HTMLElement | null {
+  const { sides } = splitSummary(summary);
+  const shown = SIDES.filter((side) => sides[side]);
+  if (!shown.length) return null;
+  const names = { long: "Long", short: "Short" } as const;
+  return h("section", { class: "sides" }, table("Long and short trades", ["Metric", ...shown.map((side) => names[side])],
+    Object.entries(SIDE_FIELDS).map(([field, info]) => [info.label, ...shown.map((side) => formatValue(sides[side]?.[field] ?? null, info.unit, currency))]),
+    { class: "sides-table" }, { rowHeaders: true }));
 }
 
 async function equityCharts(api: Api, backtest: Backtest): Promise<{ element: HTMLElement; destroy: () => void }> {
@@ -102,25 +120,34 @@ async function equityCharts(api: Api, backtest: Backtest): Promise<{ element: HT
   return { element, destroy: () => (equityBox.chart.remove(), drawdownBox.chart.remove()) };
 }
 
-function tradesSection(api: Api, backtest: Backtest, onTrade: (trade: Trade) => void): { element: HTMLElement } {
+function tradesSection(api: Api, backtest: Backtest, options: TradeTableOptions, onTrade: (trade: Trade) => void): { element: HTMLElement } {
   const side = select([["", "All"], ["long", "Long"], ["short", "Short"]], "");
   const result = select([["", "All"], ["win", "Win"], ["loss", "Loss"]], "");
   const count = h("p", { class: "trade-count", "aria-live": "polite" });
-  const holder = h("div");
+  const holder = h("div", { class: "scroll" });
   const pager = h("nav", { class: "pager", "aria-label": "Trades pages" });
   let page = 1;
   const query = (): TradeQuery => ({ side: (side.value || undefined) as TradeQuery["side"], result: (result.value || undefined) as TradeQuery["result"] });
   const currency = quoteAsset(backtest.symbol);
+  const money = (value: number | null | undefined) => formatValue(value ?? null, "money", currency);
+  const cells: Record<TradeColumn, (trade: Trade, n: number) => string | HTMLElement> = {
+    number: (_, n) => String(n), side: (t) => t.side, leg: (t) => String(t.leg ?? 1),
+    entry_time: (t) => time(t.entry_time), entry_price: (t) => price(t.entry_price), exit_time: (t) => time(t.exit_time), exit_price: (t) => price(t.exit_price),
+    quantity: (t) => price(t.quantity), pnl: (t) => h("span", { class: t.pnl >= 0 ? "gain" : "loss" }, money(t.pnl)), pnl_percentage: (t) => formatValue(t.pnl_percentage, "percent"),
+    fees: (t) => money(t.fees), funding: (t) => money(t.funding ?? 0), bars: (t) => formatValue(t.bars ?? null, "count"),
+    mae_percentage: (t) => formatValue(t.mae_percentage ?? null, "percent"), mfe_percentage: (t) => formatValue(t.mfe_percentage ?? null, "percent"),
+    exit_reason: (t) => t.exit_reason,
+  };
   const load = async () => {
     const listing = await api.trades(backtest.id, { ...query(), page, per_page: 50 });
     count.textContent = `${listing.meta.total_count} trades`;
     count.dataset.count = String(listing.meta.total_count);
     // A position closed in parts (take-profit levels) shows one row per leg; funding is in the pnl.
-    holder.replaceChildren(table("Trades", ["#", "Side", "Leg", "Entry", "Entry price", "Exit", "Exit price", "Quantity", "PnL", "PnL %", "Funding", "Exit reason", ""],
+    if (listing.data.some((trade) => (trade.leg ?? 1) > 1)) options.legs = true;
+    const columns = tradeColumns(options);
+    holder.replaceChildren(table("Trades", [...columns.map((column) => TRADE_HEADERS[column]), ""],
       listing.data.map((trade, i) => [
-        String(listing.meta.offset + i + 1), trade.side, String(trade.leg ?? 1), time(trade.entry_time), price(trade.entry_price), time(trade.exit_time), price(trade.exit_price),
-        price(trade.quantity), h("span", { class: trade.pnl >= 0 ? "gain" : "loss" }, formatValue(trade.pnl, "money", currency)), formatValue(trade.pnl_percentage, "percent"),
-        formatValue(trade.funding ?? 0, "money", currency), trade.exit_reason,
+        ...columns.map((column) => cells[column](trade, listing.meta.offset + i + 1)),
         button("Show on chart", () => onTrade(trade), { "aria-label": `Show trade ${listing.meta.offset + i + 1} on the chart` }),
       ]), { class: "trades" }));
     pager.replaceChildren(

@@ -4,7 +4,7 @@ import type { Backtest } from "../api";
 import type { Page } from "../app";
 import { COLORS, chartBox, fitWhenShown } from "../charts";
 import { h, table } from "../dom";
-import { epochSeconds, formatValue, label, quoteAsset, time, unitOf } from "../logic/format";
+import { describeField, epochSeconds, formatValue, orderedFields, quoteAsset, SIDE_FIELDS, SIDES, splitSummary, time } from "../logic/format";
 import { increasing, normalise } from "../logic/series";
 
 export const MIN_COMPARED = 2;
@@ -54,11 +54,21 @@ async function drawComparison(api: Parameters<Page>[0]["api"], chosen: { backtes
       .setData(increasing(curve.data.map((p, j) => ({ time: epochSeconds(p.timestamp) as UTCTimestamp, value: values[j] }))));
   });
   fitWhenShown(chart);
-  const fields = [...new Set(full.flatMap((b) => Object.keys(b.performance_summary ?? {})))];
+  const split = full.map((b) => splitSummary(b.performance_summary));
+  const fields = orderedFields([...new Set(split.flatMap((s) => s.scalars.map(([field]) => field)))]);
+  const currencies = full.map((b) => quoteAsset(b.symbol));
+  const sideRows = SIDES.filter((side) => split.some((s) => s.sides[side])).flatMap((side) => Object.entries(SIDE_FIELDS).map(([field, info]) => [
+    `${side === "long" ? "Long" : "Short"}: ${info.label.toLowerCase()}`,
+    ...split.map((s, i) => formatValue(s.sides[side]?.[field] ?? null, info.unit, currencies[i])),
+  ]));
   const metrics = table("Metrics side by side", ["Metric", ...chosen.map((c, i) => `${i + 1}. ${c.name}`)], [
-    ["Final balance", ...full.map((b) => formatValue(b.final_balance, "money", quoteAsset(b.symbol)))],
-    ...fields.map((field) => [label(field), ...full.map((b) => formatValue(b.performance_summary?.[field] ?? null, unitOf(field), quoteAsset(b.symbol)))]),
-  ], { class: "metrics" });
+    ["Final balance", ...full.map((b, i) => formatValue(b.final_balance, "money", currencies[i]))],
+    ...fields.map((field) => {
+      const info = describeField(field);
+      return [info.label, ...split.map((s, i) => formatValue(s.scalars.find(([name]) => name === field)?.[1] ?? null, info.unit, currencies[i]))];
+    }),
+    ...sideRows,
+  ], { class: "metrics" }, { rowHeaders: true });
   into.replaceChildren(h("section", { class: "compare" }, h("h2", {}, "Equity, rebased to 100"), box, metrics));
   return () => chart.remove();
 }

@@ -1,19 +1,21 @@
 /** Optimizations: sweep a strategy's `config.parameters`, follow the progress live, rank the
  * results, map any two parameters as a heatmap, run a result as a backtest. */
-import type { Api, Optimization, OptimizationResult, Strategy } from "../api";
+import type { Api, Backtest, Optimization, OptimizationResult, Strategy } from "../api";
+import { monteCarloSection } from "../components/monteCarlo";
+import { waitFor } from "../logic/polling";
 import type { App, Page } from "../app";
 import { runFields } from "../components/runFields";
 import { button, h, input, labelled, select, table, toast } from "../dom";
 import { formStatus, submitting } from "../forms";
-import { formatValue, label, quoteAsset, time, unitOf } from "../logic/format";
+import { formatValue, label, quoteAsset, SUMMARY_FIELDS, time, unitOf } from "../logic/format";
 import { heatmap } from "../logic/series";
 import { withParameters } from "../logic/rules";
 import { walkForwardsSection } from "../components/walkForwards";
 
-export const OBJECTIVES: [string, boolean][] = [
-  ["sharpe_ratio", true], ["sortino_ratio", true], ["total_pnl", true], ["total_pnl_percentage", true], ["profit_factor", true],
-  ["win_rate", true], ["cagr", true], ["calmar_ratio", true], ["expectancy", true], ["max_drawdown", false], ["max_drawdown_percentage", false],
-];
+/** Any numeric summary metric can rank a sweep (the API picks its direction: drawdowns and costs
+ * are minimised); the usual ones first. */
+const FIRST_OBJECTIVES = ["sharpe_ratio", "sortino_ratio", "total_pnl", "total_pnl_percentage", "profit_factor", "cagr", "calmar_ratio", "max_drawdown_percentage"];
+export const OBJECTIVES: string[] = [...new Set([...FIRST_OBJECTIVES, ...Object.keys(SUMMARY_FIELDS)])];
 
 const ACTIVE = new Set(["pending", "running"]);
 
@@ -22,7 +24,7 @@ export const optimizationsPage: Page = async (app, root) => {
   const fields = runFields(app, strategies.data, symbols.data);
   const sweep = h("fieldset", { class: "config" }, h("legend", {}, "Parameters to sweep"));
   const ranges = new Map<string, HTMLInputElement[]>();
-  const objective = select(OBJECTIVES.map(([name]) => [name, label(name)] as [string, string]), "sharpe_ratio");
+  const objective = select(OBJECTIVES.map((name) => [name, label(name)] as [string, string]), "sharpe_ratio");
   const maxCombinations = input({ type: "number", value: "500", min: "1", max: "10000" });
   const status = formStatus();
   const showParameters = async () => {
@@ -40,18 +42,35 @@ export const optimizationsPage: Page = async (app, root) => {
   };
   fields.strategy.addEventListener("change", () => void showParameters());
   await showParameters();
+  // A walk-forward sweeps the same ranges on each train window and trades the best on the next test window.
+  const train = input({ type: "text", value: "10d", size: 6 });
+  const test = input({ type: "text", value: "5d", size: 6 });
+  const step = input({ type: "text", value: "", placeholder: "= test", size: 6 });
+  const anchored = input({ type: "checkbox" });
+  const walkForward = h("fieldset", { class: "config" }, h("legend", {}, "Walk-forward (optional)"),
+    h("p", { class: "muted" }, "Optimise on each train window, trade the best on the test window after it, step forward; durations in m, h, d or w."),
+    h("div", { class: "row" }, labelled("Train window", train, "train"), labelled("Test window", test, "test"), labelled("Step", step, "step"), labelled("Anchored", anchored, "anchored")));
   const form = h("form", { class: "card", "aria-labelledby": "optimize-title" },
     h("h2", { id: "optimize-title" }, "Create a sweep"),
     fields.element, sweep,
     h("div", { class: "row" }, labelled("Objective", objective, "objective"), labelled("Max combinations", maxCombinations, "max_combinations")),
+    walkForward,
     status,
-    h("button", { type: "submit" }, "Run optimization"),
+    h("div", { class: "row" }, h("button", { type: "submit", value: "sweep" }, "Run optimization"), " ", h("button", { type: "submit", value: "walk_forward", class: "secondary" }, "Run walk-forward")),
   );
   form.addEventListener("submit", (event) => {
     event.preventDefault();
+    const kind = ((event as SubmitEvent).submitter as HTMLButtonElement | null)?.value ?? "sweep";
     void submitting(form, status, async () => {
       const parameters = Object.fromEntries([...ranges].map(([name, [start, stop, step]]) => [name, { start: Number(start.value), stop: Number(stop.value), step: Number(step.value) }]));
-      const created = await app.api.createOptimization({ ...fields.values(), parameters, objective: objective.value, max_combinations: Number(maxCombinations.value) });
+      const body = { ...fields.values(), parameters, objective: objective.value };
+      if (kind === "walk_forward") {
+        await app.api.createWalkForward({ ...body, train: train.value.trim(), test: test.value.trim(), ...(step.value.trim() ? { step: step.value.trim() } : {}), anchored: anchored.checked });
+        toast("Walk-forward queued");
+        app.navigate("#/optimizations");
+        return;
+      }
+      const created = await app.api.createOptimization({ ...body, max_combinations: Number(maxCombinations.value) });
       app.navigate(`#/optimizations/${created.id}`);
     });
   });
@@ -59,9 +78,10 @@ export const optimizationsPage: Page = async (app, root) => {
     const bar = h("progress", { max: 100, value: o.progress, "aria-label": `Progress of optimization ${time(String(o.created_at))}` });
     return { o, bar, cells: [h("a", { href: `#/optimizations/${o.id}` }, String(o.strategy_name)), `${o.symbol} ${o.timeframe}`, label(String(o.objective)), String(o.combination_count), h("span", { class: "status" }, o.status), bar] };
   });
+  const walkForwards = await walkForwardsSection(app.api);
   root.append(h("h1", {}, "Optimizations"), form, table("Your optimizations", ["Strategy", "Market", "Objective", "Combinations", "Status", "Progress"], rows.map((r) => r.cells)),
-    await walkForwardsSection(app.api));
-  return app.live.join(`user:${app.session.user?.id}`, (event) => {
+    walkForwards.element);
+  const leave = app.live.join(`user:${app.session.user?.id}`, (event) => {
     if (event.event !== "optimization:status_update") return;
     const data = event.data as { optimization_id: string; status: string; progress: number };
     const row = rows.find((r) => r.o.id === data.optimization_id);
@@ -69,6 +89,7 @@ export const optimizationsPage: Page = async (app, root) => {
     row.bar.value = data.progress;
     (row.cells[4] as HTMLElement).textContent = data.status;
   });
+  return () => (leave(), walkForwards.stop());
 };
 
 export const optimizationPage: Page = async (app, root, params) => {
@@ -92,7 +113,8 @@ export const optimizationPage: Page = async (app, root, params) => {
     return;
   }
   const results = await allResults(app.api, optimization.id);
-  root.append(heatmapSection(optimization, results), resultsTable(app, optimization, results));
+  const runs = new ResultRuns(app, optimization);
+  root.append(heatmapSection(optimization, results), resultsTable(app, runs, optimization, results), monteCarloOfResult(app, runs, results));
 };
 
 async function allResults(api: Api, id: string): Promise<OptimizationResult[]> {
@@ -101,37 +123,95 @@ async function allResults(api: Api, id: string): Promise<OptimizationResult[]> {
   return [first, ...rest].flatMap((page) => page.data);
 }
 
-function resultsTable(app: App, optimization: Optimization, results: OptimizationResult[]): HTMLElement {
+function resultsTable(app: App, runs: ResultRuns, optimization: Optimization, results: OptimizationResult[]): HTMLElement {
   const names = Object.keys(results[0]?.params ?? {});
   const currency = quoteAsset(String(optimization.symbol));
   const shown = ["total_pnl", "max_drawdown_percentage", "win_rate", "total_trades"];
+  const runAsBacktest = async (result: OptimizationResult) => {
+    const backtest = await runs.backtest(result);
+    toast("Backtest queued");
+    app.navigate(`#/backtests/${backtest.id}`);
+  };
   return h("section", {}, h("h2", {}, "Ranked results"), table("Results, best first", ["Rank", ...names, label(String(optimization.objective)), "Final balance", ...shown.map(label), ""],
     results.slice(0, 200).map((result) => [
       String(result.rank), ...names.map((n) => String(result.params[n])),
       formatValue(result.objective_value as number | null, unitOf(String(optimization.objective)), currency),
       formatValue(result.final_balance as number | null, "money", currency),
       ...shown.map((field) => formatValue(result.performance_summary[field] ?? null, unitOf(field), currency)),
-      button("Run as backtest", () => void runAsBacktest(app, optimization, result).catch((error: Error) => toast(error.message)), { "aria-label": `Run rank ${result.rank} as a backtest` }),
+      button("Run as backtest", () => void runAsBacktest(result).catch((error: Error) => toast(error.message)), { "aria-label": `Run rank ${result.rank} as a backtest` }),
     ]), { class: "results" }));
 }
 
-/** A copy of the strategy with the row's parameters, run over the sweep's market and period. */
-async function runAsBacktest(app: App, optimization: Optimization, result: OptimizationResult): Promise<void> {
-  const strategy: Strategy = await app.api.strategy(String(optimization.strategy_id));
-  const tuned = withParameters(strategy, result.params);
-  const suffix = Object.entries(result.params).map(([k, v]) => `${k}=${v}`).join(", ");
-  const copy = await app.api.createStrategy({
-    name: `${strategy.name} (${suffix})`.slice(0, 100), description: `From optimization ${optimization.id}`, strategy_type: strategy.strategy_type,
-    entry_rules: tuned.entry_rules, exit_rules: tuned.exit_rules, config: tuned.config,
+/** The backtests of a sweep's rows, each made once per page: a copy of the strategy with the row's
+ * parameters, run over the sweep's market and period. */
+class ResultRuns {
+  private readonly made = new Map<string, Promise<Backtest>>();
+  constructor(private readonly app: App, private readonly optimization: Optimization) {}
+
+  backtest(result: OptimizationResult): Promise<Backtest> {
+    const key = JSON.stringify(result.params);
+    let made = this.made.get(key);
+    if (!made) {
+      made = this.create(result);
+      made.catch(() => this.made.delete(key));
+      this.made.set(key, made);
+    }
+    return made;
+  }
+
+  private async create(result: OptimizationResult): Promise<Backtest> {
+    const { api } = this.app;
+    const optimization = this.optimization;
+    const strategy: Strategy = await api.strategy(String(optimization.strategy_id));
+    const tuned = withParameters(strategy, result.params);
+    const suffix = Object.entries(result.params).map(([k, v]) => `${k}=${v}`).join(", ");
+    const copy = await api.createStrategy({
+      name: `${strategy.name} (${suffix})`.slice(0, 100), description: `From optimization ${optimization.id}`, strategy_type: strategy.strategy_type,
+      entry_rules: tuned.entry_rules, exit_rules: tuned.exit_rules, config: tuned.config,
+    });
+    const metadata = (optimization.metadata ?? {}) as { leverage?: number; commission?: number };
+    return api.createBacktest({
+      strategy_id: copy.id, symbol: String(optimization.symbol), timeframe: String(optimization.timeframe),
+      start_time: String(optimization.start_time), end_time: String(optimization.end_time), initial_balance: Number(optimization.initial_balance),
+      metadata: { leverage: metadata.leverage ?? 1, commission: metadata.commission ?? 0.1 },
+    });
+  }
+}
+
+/** A sweep's best row is the luckiest of many: its trades resampled show how much of its result
+ * the order of those trades made. The chosen row runs as a backtest (once), then Monte Carlo. */
+function monteCarloOfResult(app: App, runs: ResultRuns, results: OptimizationResult[]): HTMLElement {
+  const top = results.slice(0, 50);
+  const describe = (r: OptimizationResult) => `Rank ${r.rank}: ${Object.entries(r.params).map(([k, v]) => `${k}=${v}`).join(", ")}`;
+  const choice = select(top.map((r) => [String(r.rank), describe(r)] as [string, string]), String(top[0]?.rank ?? ""));
+  const status = formStatus();
+  const progress = h("progress", { max: 100, value: 0, hidden: true, "aria-label": "Progress of the chosen result's backtest" });
+  const holder = h("div");
+  const form = h("form", { class: "card", "aria-labelledby": "result-monte-carlo-title" },
+    h("h2", { id: "result-monte-carlo-title" }, "Robustness of a result"),
+    h("p", { class: "muted" }, "The best of many combinations is partly luck. Run a row as a backtest and resample its trades: the spread of final balance and drawdown, the probability of ruin, the equity bands."),
+    h("div", { class: "row" }, labelled("Result", choice), h("button", { type: "submit" }, "Monte Carlo of this result")), progress, status);
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    void submitting(form, status, async () => {
+      const result = top.find((r) => String(r.rank) === choice.value);
+      if (!result) throw new Error("Choose a result");
+      holder.replaceChildren();
+      progress.hidden = false;
+      const queued = await runs.backtest(result);
+      const done = await waitFor(() => app.api.backtest(queued.id), (b) => {
+        progress.value = b.progress;
+        return !ACTIVE.has(b.status);
+      });
+      progress.hidden = true;
+      if (done.status !== "completed") throw new Error(`The backtest of rank ${result.rank} ${done.status}: ${done.error ?? ""}`);
+      holder.replaceChildren(
+        h("p", {}, h("a", { href: `#/backtests/${done.id}` }, `Open the backtest of rank ${result.rank}`), ` · final balance ${formatValue(done.final_balance, "money", quoteAsset(done.symbol))}`),
+        monteCarloSection(app.api, done, { autoRun: true, title: `Monte Carlo of rank ${result.rank}` }),
+      );
+    });
   });
-  const metadata = (optimization.metadata ?? {}) as { leverage?: number; commission?: number };
-  const backtest = await app.api.createBacktest({
-    strategy_id: copy.id, symbol: String(optimization.symbol), timeframe: String(optimization.timeframe),
-    start_time: String(optimization.start_time), end_time: String(optimization.end_time), initial_balance: Number(optimization.initial_balance),
-    metadata: { leverage: metadata.leverage ?? 1, commission: metadata.commission ?? 0.1 },
-  });
-  toast("Backtest queued");
-  app.navigate(`#/backtests/${backtest.id}`);
+  return h("section", {}, form, holder);
 }
 
 function heatmapSection(optimization: Optimization, results: OptimizationResult[]): HTMLElement {

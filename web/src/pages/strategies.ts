@@ -46,8 +46,15 @@ export const strategyEditPage: Page = async (app, root, params) => {
   const strategyType = input({ type: "text", value: existing?.strategy_type ?? "" });
   const entry = ruleBuilder("Entry rules", "entry_rules", existing ? fromJson(existing.entry_rules) : { ...emptyGroup(), conditions: [newCondition()] }, indicators);
   const exit = ruleBuilder("Exit rules", "exit_rules", existing ? fromJson(existing.exit_rules) : emptyGroup("or"), indicators);
+  const shortEntry = ruleBuilder("Short entry rules", "short_entry_rules", fromJson(existing?.short_entry_rules), indicators);
+  const shortExit = ruleBuilder("Short exit rules", "short_exit_rules", fromJson(existing?.short_exit_rules), indicators);
   const config = { ...(existing?.config ?? {}) } as Record<string, unknown>;
-  const direction = select(["long", "short"], String(config.direction ?? "long"));
+  // "both": one position at a time, long by entry/exit rules, short by the short rules (a reversal closes then opens)
+  const direction = select([["long", "long"], ["short", "short"], ["both", "both (long and short)"]], String(config.direction ?? "long"));
+  const shortSide = h("div", { class: "short-side" }, shortEntry.element, shortExit.element);
+  const showShortSide = () => (shortSide.hidden = direction.value !== "both");
+  direction.addEventListener("change", showShortSide);
+  showShortSide();
   const sizing = select(["all_in", "percent_of_equity", "fixed_quantity", "fixed_notional", "risk_based"], String(config.position_sizing ?? "all_in"));
   const numbers = CONFIG_FIELDS.map(([field, text]) => [field, text, input({ type: "text", inputmode: "decimal", value: config[field] === undefined ? "" : String(config[field]), size: 8 })] as const);
   const parameters = input({ type: "text", placeholder: "fast=10, slow=50", value: Object.entries((config.parameters ?? {}) as Record<string, number>).map(([k, v]) => `${k}=${v}`).join(", ") });
@@ -65,11 +72,29 @@ export const strategyEditPage: Page = async (app, root, params) => {
     const parsed = Object.fromEntries(parameters.value.split(",").map((pair) => pair.split("=").map((s) => s.trim())).filter(([k, v]) => k && v !== undefined).map(([k, v]) => [k, Number.isFinite(Number(v)) ? Number(v) : v]));
     if (Object.keys(parsed).length) values.parameters = parsed;
     else delete values.parameters;
-    return { name: name.value, description: description.value, strategy_type: strategyType.value || null, entry_rules: toJson(entry.value()), exit_rules: toJson(exit.value()), config: values };
+    const both = direction.value === "both" ? { short_entry_rules: toJson(shortEntry.value()), short_exit_rules: toJson(shortExit.value()) } : {};
+    return { name: name.value, description: description.value, strategy_type: strategyType.value || null, entry_rules: toJson(entry.value()), exit_rules: toJson(exit.value()), ...both, config: values };
+  };
+  /** The builder's controls from a strategy's JSON (back from JSON mode): rules, sides and config. */
+  const fill = (parsed: StrategyInput) => {
+    entry.set(fromJson(parsed.entry_rules));
+    exit.set(fromJson(parsed.exit_rules));
+    shortEntry.set(fromJson(parsed.short_entry_rules));
+    shortExit.set(fromJson(parsed.short_exit_rules));
+    name.value = parsed.name ?? name.value;
+    const next = (parsed.config ?? {}) as Record<string, unknown>;
+    for (const key of Object.keys(config)) delete config[key];
+    Object.assign(config, next);
+    direction.value = String(next.direction ?? "long");
+    sizing.value = String(next.position_sizing ?? "all_in");
+    for (const [field, , control] of numbers) control.value = next[field] === undefined ? "" : String(next[field]);
+    parameters.value = Object.entries((next.parameters ?? {}) as Record<string, number>).map(([k, v]) => `${k}=${v}`).join(", ");
+    showShortSide();
   };
   const builder = h("div", { class: "builder" },
     entry.element,
     exit.element,
+    shortSide,
     h("fieldset", { class: "config" }, h("legend", {}, "Config"),
       labelled("Direction", direction, "config.direction"),
       labelled("Position sizing", sizing, "config.position_sizing"),
@@ -83,10 +108,7 @@ export const strategyEditPage: Page = async (app, root, params) => {
       json.value = JSON.stringify(body(), null, 2);
     } else {
       try {
-        const parsed = JSON.parse(json.value) as StrategyInput;
-        entry.set(fromJson(parsed.entry_rules));
-        exit.set(fromJson(parsed.exit_rules));
-        name.value = parsed.name ?? name.value;
+        fill(JSON.parse(json.value) as StrategyInput);
       } catch {
         status.textContent = "The JSON does not parse";
         jsonMode.checked = true;
