@@ -303,6 +303,33 @@ try {
   assert.ok((await drawnPixels("Live price chart")) > 200, "the live chart shows the stored candles");
   await page.getByRole("cell", { name: "BTCUSDT", exact: true }).waitFor();
   await shot("06-market-data");
+  // funding rates imported through the page (8-hourly, 0.01 %), then a backtest charged them (issue 16)
+  const eightHours = 8 * 3_600_000;
+  const from = Math.floor(Date.parse(full.start_time) / eightHours) * eightHours - 3 * eightHours;
+  const rates = Array.from({ length: Math.ceil((Date.parse(full.end_time) - from) / eightHours) + 4 }, (_, i) => `${new Date(from + i * eightHours).toISOString()},0.0001`);
+  await page.getByLabel("Symbol", { exact: true }).first().fill("BTCUSDT");
+  await page.getByLabel("Timeframe", { exact: true }).first().selectOption("funding");
+  await page.getByLabel("Candles file").setInputFiles({ name: "funding.csv", mimeType: "text/csv", buffer: Buffer.from(`time,rate\n${rates.join("\n")}\n`) });
+  await page.getByRole("button", { name: "Import file" }).click();
+  await page.getByText(new RegExp(`^completed: ${rates.length} rows imported`)).waitFor({ timeout: 60_000 });
+  step(`${rates.length} funding rates imported from a file, with progress`);
+  const funded = await apiSend("POST", "/backtests", {
+    strategy_id: strategy.id, symbol: "BTCUSDT", timeframe: "1h", start_time: full.start_time, end_time: full.end_time, initial_balance: 10000,
+    metadata: { leverage: 1, commission: 0.1, funding: true },
+  });
+  const fundedRun = await completed(funded.id);
+  assert.equal(fundedRun.status, "completed", JSON.stringify(fundedRun.error));
+  assert.ok(fundedRun.performance_summary.funding_paid > 0, "longs paid funding");
+  await page.goto(`${stack.web}/#/backtests/${funded.id}`);
+  await page.locator("table.trades tbody tr").first().waitFor();
+  assert.equal(await header("Funding").count(), 1, "a Funding column for a backtest charged funding");
+  const money = (value) => `${value.toLocaleString("en-US", { minimumFractionDigits: 2, maximumFractionDigits: 2 })} USDT`;
+  const fundedTrades = await api(`/backtests/${funded.id}/trades?per_page=50`);
+  const fundingIndex = (await page.locator("table.trades thead th").allTextContents()).indexOf("Funding");
+  const shownFunding = await page.locator("table.trades tbody tr").evaluateAll((rows, i) => rows.map((row) => row.children[i].textContent), fundingIndex);
+  assert.deepEqual(shownFunding, fundedTrades.data.map((t) => money(t.funding)), "each trade's funding");
+  assert.equal(await page.locator('.summary-card[data-field="funding_paid"] strong').textContent(), money(fundedRun.performance_summary.funding_paid));
+  step(`a funding backtest: ${money(fundedRun.performance_summary.funding_paid)} paid, each trade's funding shown`);
   // a sweep of a parametrised strategy (made over the API), its heatmap, a row run as a backtest
   const token = await page.evaluate(() => JSON.parse(sessionStorage.getItem("backtest-session")).token);
   const cross = (direction) => ({ indicator: "sma", params: { period: "$fast" }, comparator: direction, value: { indicator: "sma", params: { period: "$slow" } } });

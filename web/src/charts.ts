@@ -24,7 +24,23 @@ export function timeframeSeconds(timeframe: string): number {
   return count * ({ m: 60, h: 3600, d: 86_400, w: 604_800 } as Record<string, number>)[unit];
 }
 
+const removed = new WeakSet<IChartApi>();
+
+/** Remove a chart (once): a page's cleanup. What is still pending for it (a frame, a timer, a
+ * request) asks `isRemoved` first: a removed chart throws "Object is disposed" at any call. */
+export function removeChart(chart: IChartApi): void {
+  if (removed.has(chart)) return;
+  removed.add(chart);
+  chart.remove();
+}
+
+export function isRemoved(chart: IChartApi): boolean {
+  return removed.has(chart);
+}
+
 /** Fit the time scale once the chart is in the page and has its width (autoSize measures it then). */
 export function fitWhenShown(chart: IChartApi): void {
-  requestAnimationFrame(() => requestAnimationFrame(() => chart.timeScale().fitContent()));
+  requestAnimationFrame(() => requestAnimationFrame(() => {
+    if (!isRemoved(chart)) chart.timeScale().fitContent();
+  }));
 }

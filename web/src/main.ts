@@ -58,20 +58,27 @@ async function start(): Promise<void> {
     },
   };
 
+  let rendering = 0;
   async function render(): Promise<void> {
+    const generation = ++rendering;
     leave?.();
     leave = undefined;
     const path = location.hash.replace(/^#/, "") || "/backtests";
     const matched = matchRoute(ROUTES, path) ?? matchRoute(ROUTES, "/backtests")!;
     if (!matched.route.public && !session.token) return app.navigate("#/signin");
     header(app);
-    root.replaceChildren();
+    // each page draws into its own view: one left while it still loads adds nothing to the next
+    const view = h("div", { class: "view" });
+    root.replaceChildren(view);
     try {
-      leave = await matched.route.page(app, root, matched.params);
+      const cleanup = await matched.route.page(app, view, matched.params);
+      // left before it finished loading: its cleanup runs now, not in place of the next page's
+      if (generation !== rendering) cleanup?.();
+      else leave = cleanup;
     } catch (error) {
-      root.append(h("p", { class: "error", role: "alert" }, `Could not load this page: ${(error as Error).message}`));
+      view.append(h("p", { class: "error", role: "alert" }, `Could not load this page: ${(error as Error).message}`));
     }
-    root.focus({ preventScroll: true });
+    if (generation === rendering) root.focus({ preventScroll: true });
   }
 
   window.addEventListener("hashchange", () => void render());

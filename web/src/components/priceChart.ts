@@ -5,7 +5,7 @@
  * found by bisecting the paged trades listing on entry time. */
 import { CandlestickSeries, LineSeries, createSeriesMarkers, type ISeriesApi, type UTCTimestamp, type Time } from "lightweight-charts";
 import type { Api, Backtest, Candle, Trade } from "../api";
-import { COLORS, chartBox, fitWhenShown, timeframeSeconds } from "../charts";
+import { COLORS, chartBox, fitWhenShown, isRemoved, removeChart, timeframeSeconds } from "../charts";
 import { h } from "../dom";
 import { epochSeconds } from "../logic/format";
 import { overlay } from "../logic/indicators";
@@ -42,6 +42,7 @@ export function priceChart(api: Api, backtest: Backtest, overlays: { indicator: 
   };
 
   const draw = () => {
+    if (isRemoved(chart)) return; // the page was left while candles were loading
     const data = bars.map((c) => ({ time: epochSeconds(c.timestamp) as UTCTimestamp, open: c.open, high: c.high, low: c.low, close: c.close }));
     candles.setData(data);
     const columns = { open: bars.map((c) => c.open), high: bars.map((c) => c.high), low: bars.map((c) => c.low), close: bars.map((c) => c.close), volume: bars.map((c) => c.volume) };
@@ -74,7 +75,7 @@ export function priceChart(api: Api, backtest: Backtest, overlays: { indicator: 
         const wanted = (await load({ end_time: bars[0].timestamp })).filter((c) => epochSeconds(c.timestamp) >= startS);
         bars = [...wanted, ...bars].slice(0, MAX_BARS);
         draw();
-        chart.timeScale().setVisibleLogicalRange({ from: range.from + wanted.length, to: range.to + wanted.length });
+        if (!isRemoved(chart)) chart.timeScale().setVisibleLogicalRange({ from: range.from + wanted.length, to: range.to + wanted.length });
       } else if (range.to > bars.length - 50 && last + bar < endS) {
         const later = await load({ start_time: new Date((last + bar) * 1000).toISOString(), end_time: backtest.end_time });
         bars = [...bars, ...later].slice(-MAX_BARS);
@@ -89,6 +90,7 @@ export function priceChart(api: Api, backtest: Backtest, overlays: { indicator: 
   const refreshMarkers = () => {
     window.clearTimeout(markerTimer);
     markerTimer = window.setTimeout(async () => {
+      if (isRemoved(chart)) return;
       const visible = chart.timeScale().getVisibleRange();
       if (!visible || !tradeCount) return markers.setMarkers([]);
       const from = Number(visible.from);
@@ -102,6 +104,7 @@ export function priceChart(api: Api, backtest: Backtest, overlays: { indicator: 
         trades.push(...rows);
         if (!rows.length || epochSeconds(rows[rows.length - 1].entry_time) > to) break;
       }
+      if (isRemoved(chart)) return;
       const tooMany = page >= firstPage + MAX_MARKER_PAGES;
       const shown = tooMany ? [] : visibleMarkers(trades, from, to);
       markers.setMarkers(shown.map((m) => ({ ...m, time: m.time as Time })));
@@ -122,11 +125,15 @@ export function priceChart(api: Api, backtest: Backtest, overlays: { indicator: 
       const exit = trade.exit_time ? epochSeconds(trade.exit_time) : entry + bar;
       const loaded = bars.length && entry >= epochSeconds(bars[0].timestamp) && exit <= epochSeconds(bars[bars.length - 1].timestamp);
       if (!loaded) await showAround(entry - 200 * bar);
+      if (isRemoved(chart)) return;
       const span = Math.max(exit - entry, 20 * bar);
       chart.timeScale().setVisibleRange({ from: (entry - span) as UTCTimestamp, to: (exit + span) as UTCTimestamp });
       box.scrollIntoView({ behavior: "smooth", block: "center" });
       refreshMarkers();
     },
-    destroy: () => chart.remove(),
+    destroy: () => {
+      window.clearTimeout(markerTimer);
+      removeChart(chart);
+    },
   };
 }

@@ -5,7 +5,7 @@ import { AreaSeries, LineSeries, type UTCTimestamp } from "lightweight-charts";
 import { monteCarloSection } from "../components/monteCarlo";
 import type { Api, Backtest, Trade, TradeQuery } from "../api";
 import type { App, Page } from "../app";
-import { chartBox, fitWhenShown } from "../charts";
+import { chartBox, fitWhenShown, removeChart } from "../charts";
 import { priceChart, type PriceChart } from "../components/priceChart";
 import { button, download, h, labelled, select, table, toast } from "../dom";
 import { describeField, epochSeconds, formatValue, groupOf, GROUPS, orderedFields, price, quoteAsset, SIDE_FIELDS, SIDES, splitSummary, time, type Summary } from "../logic/format";
@@ -117,7 +117,7 @@ async function equityCharts(api: Api, backtest: Backtest): Promise<{ element: HT
     h("h2", {}, "Underwater"),
     drawdownBox.box,
   );
-  return { element, destroy: () => (equityBox.chart.remove(), drawdownBox.chart.remove()) };
+  return { element, destroy: () => (removeChart(equityBox.chart), removeChart(drawdownBox.chart)) };
 }
 
 function tradesSection(api: Api, backtest: Backtest, options: TradeTableOptions, onTrade: (trade: Trade) => void): { element: HTMLElement } {

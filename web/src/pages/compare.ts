@@ -2,7 +2,7 @@
 import { LineSeries, type UTCTimestamp } from "lightweight-charts";
 import type { Backtest } from "../api";
 import type { Page } from "../app";
-import { COLORS, chartBox, fitWhenShown } from "../charts";
+import { COLORS, chartBox, fitWhenShown, removeChart } from "../charts";
 import { h, table } from "../dom";
 import { describeField, epochSeconds, formatValue, orderedFields, quoteAsset, SIDE_FIELDS, SIDES, splitSummary, time } from "../logic/format";
 import { increasing, normalise } from "../logic/series";
@@ -70,5 +70,5 @@ async function drawComparison(api: Parameters<Page>[0]["api"], chosen: { backtes
     ...sideRows,
   ], { class: "metrics" }, { rowHeaders: true });
   into.replaceChildren(h("section", { class: "compare" }, h("h2", {}, "Equity, rebased to 100"), box, metrics));
-  return () => chart.remove();
+  return () => removeChart(chart);
 }

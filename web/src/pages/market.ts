@@ -2,7 +2,7 @@
  * chart fed by the `market:{symbol}:{timeframe}` channel. */
 import { CandlestickSeries, type UTCTimestamp } from "lightweight-charts";
 import type { App, Page } from "../app";
-import { chartBox, fitWhenShown } from "../charts";
+import { chartBox, fitWhenShown, isRemoved, removeChart } from "../charts";
 import { h, input, labelled, select, table } from "../dom";
 import { formStatus, submitting } from "../forms";
 import { epochSeconds, time } from "../logic/format";
@@ -32,15 +32,17 @@ function base64(bytes: ArrayBuffer): string {
 
 function importForm(app: App): HTMLElement {
   const symbol = input({ type: "text", value: "BTCUSDT", required: true, size: 12 });
-  const timeframe = select(TIMEFRAMES, "1h");
-  const file = input({ type: "file", accept: ".csv,.json,.parquet,.txt", required: true });
+  // "funding": a perpetual's funding-rate history through the same route (Binance dumps, exports
+  // with a time and a rate column, the exchanges' JSON), which `metadata.funding` backtests charge
+  const timeframe = select([...TIMEFRAMES.map((t) => [t, t] as [string, string]), ["funding", "funding rates"]], "1h");
+  const file = input({ type: "file", accept: ".csv,.json,.parquet,.txt,.gz,.zip", required: true });
   const status = formStatus();
   const progress = h("progress", { max: 100, value: 0, "aria-label": "Import progress" });
   const outcome = h("p", { "aria-live": "polite" });
   const form = h("form", { class: "card", "aria-labelledby": "candles-import-title" },
-    h("h2", { id: "candles-import-title" }, "Import candles"),
+    h("h2", { id: "candles-import-title" }, "Import candles or funding rates"),
     h("div", { class: "row" }, labelled("Symbol", symbol, "symbol"), labelled("Timeframe", timeframe, "timeframe"), labelled("Candles file", file, "file_content")),
-    status, progress, outcome, h("button", { type: "submit" }, "Import candles"));
+    status, progress, outcome, h("button", { type: "submit" }, "Import file"));
   form.addEventListener("submit", (event) => {
     event.preventDefault();
     const chosen = file.files?.[0];
@@ -72,6 +74,7 @@ function liveChart(app: App, symbols: string[]): { element: HTMLElement; destroy
   const follow = async () => {
     leave();
     const { data } = await app.api.candles(symbol.value, timeframe.value, { limit: 300 });
+    if (isRemoved(chart)) return; // the page was left meanwhile
     series.setData(data.map((c) => ({ time: epochSeconds(c.timestamp) as UTCTimestamp, open: c.open, high: c.high, low: c.low, close: c.close })));
     fitWhenShown(chart);
     let newest = data.length ? epochSeconds(data[data.length - 1].timestamp) : 0;
@@ -90,6 +93,6 @@ function liveChart(app: App, symbols: string[]): { element: HTMLElement; destroy
   void follow();
   return {
     element: h("section", {}, h("h2", {}, "Live"), h("div", { class: "row" }, labelled("Symbol", symbol), labelled("Timeframe", timeframe)), box, last),
-    destroy: () => (leave(), chart.remove()),
+    destroy: () => (leave(), removeChart(chart)),
   };
 }
