@@ -5,8 +5,8 @@
 // summary cards (every field labelled, long/short side by side), the trades table's count equal the
 // API's, the CSV's rows equal the trades, click a trade to scroll the chart, run Monte Carlo, see a
 // take-profit strategy's legs, compare two backtests, sweep 3 x 3 (heatmap, Monte Carlo of rank 1,
-// run as a backtest), a walk-forward's windows, a transactions replay. Screenshots land in
-// e2e/artifacts/.
+// run as a backtest), a walk-forward's windows, a transactions replay, funding rates imported and
+// charged, edit and delete, sign out and in, a 401. Screenshots land in e2e/artifacts/.
 import { chromium } from "playwright-core";
 import assert from "node:assert/strict";
 import { mkdtempSync, mkdirSync, readFileSync, rmSync } from "node:fs";
@@ -404,6 +404,39 @@ try {
   await shot("08-replay");
   step("two fills imported and replayed beside an alternative exit");
   step("market data, optimizations and transactions pages render");
+
+  // ---------------------------------------------------------------- edit and delete, sign out and in, a 401
+  await page.getByRole("link", { name: "Strategies" }).click();
+  await page.getByRole("link", { name: "E2E take-profit levels", exact: true }).click();
+  await page.getByRole("heading", { name: "Edit E2E take-profit levels" }).waitFor();
+  assert.equal(await page.locator("fieldset.rules").nth(0).getByLabel("Period", { exact: true }).inputValue(), "10", "the builder shows the stored rule");
+  await page.getByLabel("Name", { exact: true }).fill("E2E take-profit levels, edited");
+  await page.getByRole("button", { name: "Save strategy" }).click();
+  await page.getByRole("cell", { name: "E2E take-profit levels, edited", exact: true }).waitFor();
+  const edited = await api(`/strategies/${partial.id}`);
+  assert.deepEqual(edited.config.take_profit_levels, [{ percent: 0.5, size: 50 }], "what the builder has no control for is kept");
+  page.once("dialog", (dialog) => void dialog.accept());
+  await page.getByRole("button", { name: "Delete E2E take-profit levels, edited" }).click();
+  await page.getByRole("cell", { name: "E2E take-profit levels, edited", exact: true }).waitFor({ state: "detached" });
+  await page.getByRole("link", { name: "Backtests", exact: true }).first().click();
+  const fourHour = page.getByRole("button", { name: "Delete E2E SMA cross BTCUSDT 4h" });
+  page.once("dialog", (dialog) => void dialog.accept());
+  await fourHour.click();
+  await fourHour.waitFor({ state: "detached" });
+  step("a strategy edited (its take-profit levels kept) and deleted, a backtest deleted");
+  await page.getByRole("button", { name: "Sign out" }).click();
+  await page.getByRole("heading", { name: "Sign in" }).waitFor();
+  await page.getByLabel("Email").fill(email);
+  await page.getByLabel("Password").fill("correct horse battery");
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.getByRole("heading", { name: "Backtests", exact: true }).waitFor();
+  await page.evaluate(() => {
+    const session = JSON.parse(sessionStorage.getItem("backtest-session"));
+    sessionStorage.setItem("backtest-session", JSON.stringify({ ...session, token: "expired-or-revoked" }));
+  });
+  await page.getByRole("link", { name: "Strategies" }).click();
+  await page.getByRole("heading", { name: "Sign in" }).waitFor();
+  step("signed out, signed in again; a 401 returns to sign in");
 
   assert.deepEqual(problems, [], "no page errors");
   step("passed");
