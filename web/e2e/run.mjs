@@ -273,6 +273,10 @@ try {
   await page.locator("table.trades tbody tr").first().waitFor();
   assert.equal(await header("Leg").count(), 1, "a Leg column for take-profit levels");
   assert.equal(await header("Funding").count(), 0, "no funding charged: no Funding column");
+  const partialSummary = (await api(`/backtests/${run.id}`)).performance_summary;
+  for (const field of ["ambiguous_bars", "skipped_orders"]) {
+    assert.equal(await page.locator(`.summary-card[data-field="${field}"] strong`).textContent(), partialSummary[field].toLocaleString("en-US"), `the ${field} card`);
+  }
   const legs = await api(`/backtests/${run.id}/trades?per_page=50`);
   const secondLegs = legs.data.filter((t) => t.leg === 2).length;
   assert.ok(secondLegs > 0, "some positions closed in two legs");
@@ -355,6 +359,10 @@ try {
   await page.getByRole("button", { name: "Run walk-forward" }).click();
   await page.locator("article.walk-forward").first().waitFor();
   await sweepRanges();
+  await page.getByLabel("Constraints").fill("fast < slow"); // every one of the 3 x 3 meets it
+  await page.getByRole("button", { name: "Estimate" }).click();
+  await page.getByText(/^9 combinations in \d+ batch(es)?, \d[\d,]* bars each; on AWS/).waitFor();
+  step(`dry run: ${await page.getByText(/^9 combinations in/).textContent()}`);
   await page.getByRole("button", { name: "Run optimization" }).click();
   await page.getByRole("table", { name: /^Results, best first/ }).waitFor({ timeout: 90_000 });
   const heat = page.locator("table.heatmap tbody tr");

@@ -162,6 +162,18 @@ export interface OptimizationResult {
   [field: string]: unknown;
 }
 
+export interface OptimizationEstimate {
+  method: string;
+  combination_count: number;
+  batch_count: number;
+  rounds: number;
+  bars: number;
+  concurrency: number;
+  lambda_gb_seconds: number;
+  estimated_cost_usd: number;
+  eta_seconds: number;
+}
+
 export interface Percentiles {
   p5: number;
   p25: number;
@@ -339,6 +351,10 @@ export class Api {
     return this.request("GET", `/optimizations/${id}`);
   }
   createOptimization(body: Json): Promise<Optimization> {
+    return this.request("POST", "/optimizations", { body });
+  }
+  /** `dry_run: true`: the combination and batch counts, AWS cost and ETA, before anything runs. */
+  estimateOptimization(body: Json): Promise<OptimizationEstimate> {
     return this.request("POST", "/optimizations", { body });
   }
   optimizationResults(id: string, query: Query = {}): Promise<Listing<OptimizationResult>> {

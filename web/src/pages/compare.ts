@@ -58,7 +58,7 @@ async function drawComparison(api: Parameters<Page>[0]["api"], chosen: { backtes
   const fields = orderedFields([...new Set(split.flatMap((s) => s.scalars.map(([field]) => field)))]);
   const currencies = full.map((b) => quoteAsset(b.symbol));
   const sideRows = SIDES.filter((side) => split.some((s) => s.sides[side])).flatMap((side) => Object.entries(SIDE_FIELDS).map(([field, info]) => [
-    `${side === "long" ? "Long" : "Short"}: ${info.label.toLowerCase()}`,
+    `${side === "long" ? "Long" : "Short"} · ${info.label}`,
     ...split.map((s, i) => formatValue(s.sides[side]?.[field] ?? null, info.unit, currencies[i])),
   ]));
   const metrics = table("Metrics side by side", ["Metric", ...chosen.map((c, i) => `${i + 1}. ${c.name}`)], [

@@ -7,7 +7,7 @@ import type { App, Page } from "../app";
 import { runFields } from "../components/runFields";
 import { button, h, input, labelled, select, table, toast } from "../dom";
 import { formStatus, submitting } from "../forms";
-import { formatValue, label, quoteAsset, SUMMARY_FIELDS, time, unitOf } from "../logic/format";
+import { duration, formatValue, label, quoteAsset, SUMMARY_FIELDS, time, unitOf } from "../logic/format";
 import { heatmap } from "../logic/series";
 import { withParameters } from "../logic/rules";
 import { walkForwardsSection } from "../components/walkForwards";
@@ -25,7 +25,16 @@ export const optimizationsPage: Page = async (app, root) => {
   const sweep = h("fieldset", { class: "config" }, h("legend", {}, "Parameters to sweep"));
   const ranges = new Map<string, HTMLInputElement[]>();
   const objective = select(OBJECTIVES.map((name) => [name, label(name)] as [string, string]), "sharpe_ratio");
-  const maxCombinations = input({ type: "number", value: "500", min: "1", max: "10000" });
+  const maxCombinations = input({ type: "number", value: "500", min: "1", max: "100000" });
+  // the search (issue 17): every combination, a seeded sample of them, or Optuna's TPE in rounds
+  const method = select([["grid", "Grid (every combination)"], ["random", "Random (n trials)"], ["bayesian", "Bayesian (TPE)"]], "grid");
+  const trials = input({ type: "number", min: "1", placeholder: "n_trials", size: 6 });
+  const batchSize = input({ type: "number", min: "1", placeholder: "10", size: 6 });
+  const seed = input({ type: "number", min: "0", placeholder: "0", size: 6 });
+  const direction = select([["", "the metric's default"], ["max", "max"], ["min", "min"]], "");
+  const constraints = input({ type: "text", placeholder: "fast < slow; slow - fast >= 5", size: 28 });
+  const minTrades = input({ type: "number", min: "0", value: "0", size: 6 });
+  const estimate = h("p", { class: "muted", "aria-live": "polite" });
   const status = formStatus();
   const showParameters = async () => {
     ranges.clear();
@@ -53,17 +62,37 @@ export const optimizationsPage: Page = async (app, root) => {
   const form = h("form", { class: "card", "aria-labelledby": "optimize-title" },
     h("h2", { id: "optimize-title" }, "Create a sweep"),
     fields.element, sweep,
-    h("div", { class: "row" }, labelled("Objective", objective, "objective"), labelled("Max combinations", maxCombinations, "max_combinations")),
+    h("div", { class: "row" }, labelled("Objective", objective, "objective"), labelled("Direction", direction, "direction"), labelled("Max combinations", maxCombinations, "max_combinations"),
+      labelled("Min trades", minTrades, "min_trades")),
+    h("div", { class: "row" }, labelled("Method", method, "method"), labelled("Trials", trials, "n_trials"), labelled("Batch size", batchSize, "batch_size"),
+      labelled("Seed", seed, "seed"), labelled("Constraints", constraints, "constraints")),
     walkForward,
-    status,
-    h("div", { class: "row" }, h("button", { type: "submit", value: "sweep" }, "Run optimization"), " ", h("button", { type: "submit", value: "walk_forward", class: "secondary" }, "Run walk-forward")),
+    status, estimate,
+    h("div", { class: "row" }, h("button", { type: "submit", value: "sweep" }, "Run optimization"), " ", h("button", { type: "submit", value: "estimate", class: "secondary" }, "Estimate"),
+      " ", h("button", { type: "submit", value: "walk_forward", class: "secondary" }, "Run walk-forward")),
   );
   form.addEventListener("submit", (event) => {
     event.preventDefault();
     const kind = ((event as SubmitEvent).submitter as HTMLButtonElement | null)?.value ?? "sweep";
     void submitting(form, status, async () => {
       const parameters = Object.fromEntries([...ranges].map(([name, [start, stop, step]]) => [name, { start: Number(start.value), stop: Number(stop.value), step: Number(step.value) }]));
-      const body = { ...fields.values(), parameters, objective: objective.value };
+      const number = (control: HTMLInputElement) => (control.value.trim() === "" ? undefined : Number(control.value));
+      const rules = constraints.value.split(";").map((c) => c.trim()).filter(Boolean);
+      const body = {
+        ...fields.values(), parameters, objective: objective.value, method: method.value, min_trades: number(minTrades) ?? 0,
+        ...(direction.value ? { direction: direction.value } : {}), ...(rules.length ? { constraints: rules } : {}),
+        ...(method.value !== "grid" ? { n_trials: number(trials), seed: number(seed) } : {}),
+        ...(method.value === "bayesian" && number(batchSize) !== undefined ? { batch_size: number(batchSize) } : {}),
+      };
+      estimate.textContent = "";
+      if (kind === "estimate") {
+        const e = await app.api.estimateOptimization({ ...body, max_combinations: Number(maxCombinations.value), dry_run: true });
+        const plural = (n: number, word: string) => `${n.toLocaleString("en-US")} ${word}${n === 1 ? "" : word.endsWith("h") ? "es" : "s"}`;
+        estimate.textContent = `${plural(e.combination_count, "combination")} in ${plural(e.batch_count, "batch")}${e.rounds > 1 ? ` over ${e.rounds} rounds` : ""}, `
+          + `${e.bars.toLocaleString("en-US")} bars each; on AWS ≈ ${e.lambda_gb_seconds.toLocaleString("en-US", { maximumFractionDigits: 1 })} GB-s, `
+          + `$${e.estimated_cost_usd.toFixed(4)}, ${e.eta_seconds < 1 ? "under 1 s" : duration(e.eta_seconds)} at ${e.concurrency} batches at once`;
+        return;
+      }
       if (kind === "walk_forward") {
         await app.api.createWalkForward({ ...body, train: train.value.trim(), test: test.value.trim(), ...(step.value.trim() ? { step: step.value.trim() } : {}), anchored: anchored.checked });
         toast("Walk-forward queued");
