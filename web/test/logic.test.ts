@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { describeField, duration, formatValue, groupOf, label, orderedFields, quoteAsset, splitSummary, SUMMARY_FIELDS, time, unitOf } from "../src/logic/format";
 import { tradeColumns, tradeTableOptions } from "../src/logic/trades";
+import { plot } from "../src/logic/svg";
 import { bbands, donchian, ema, overlay, sma, wma } from "../src/logic/indicators";
 import { emptyGroup, fromJson, indicatorsOf, newCondition, resolveParams, toJson, withParameters } from "../src/logic/rules";
 import { waitFor } from "../src/logic/polling";
@@ -209,6 +210,14 @@ describe("series for charts", () => {
     ], "fast", "slow");
     expect(map).toEqual({ xs: [5, 10], ys: [20, 30], cells: [[1, 3], [4, null]] });
     expect(heatmap([{ params: { a: 1, b: 1 }, value: 5 }, { params: { a: 1, b: 1 }, value: 2 }], "a", "b", false).cells).toEqual([[2]]);
+  });
+  it("scales SVG plots into their box, the lowest value at the bottom", () => {
+    // x 0..10 -> 10..90 (width 100, pad 10), y 5..15 -> 40..10 (height 50)
+    const chart = plot([0, 5, 10], [5, 15, 10], 100, 50, 10);
+    expect(chart.range).toEqual([5, 15]);
+    expect(chart.line([5, 15, 10])).toBe("10.0,40.0 50.0,10.0 90.0,25.0");
+    expect(chart.area([15, 15, 15], [5, 5, 5])).toBe("10.0,10.0 50.0,10.0 90.0,10.0 90.0,40.0 50.0,40.0 10.0,40.0");
+    expect(plot([3], [7], 100, 50, 10).line([7])).toBe("10.0,40.0"); // one point: no division by zero
   });
   it("reads CSV with quotes and CRLF", () => {
     expect(parseCsv('id,note\r\n1,"a, ""b"""\r\n2,\r\n')).toEqual([{ id: "1", note: 'a, "b"' }, { id: "2", note: "" }]);
