@@ -16,13 +16,10 @@ from __future__ import annotations
 import re
 import uuid
 from dataclasses import dataclass, field, replace
-from typing import Any, Protocol
+from typing import Any
 from urllib.parse import unquote_plus
 
 from shared.errors import FieldError
-from shared.market_data.funding import FundingRates
-from shared.market_data.instruments import InstrumentSource
-from shared.market_data.parsing import RawCandles
 from shared.market_data.pipeline import ImportReport
 from shared.statuses import COMPLETED, FAILED, PENDING, RUNNING
 from shared.times import iso_utc
@@ -178,45 +175,3 @@ class ImportStatus:
 def _stamp(now_ms: int) -> str:
     """Record times to the second, so their text sorts in time order (`2024-03-01T12:00:05Z`)."""
     return iso_utc(now_ms // 1000 * 1000)
-
-
-class ImportRecords(Protocol):
-    """Status records. Implementation: adapters.models.market_data.DynamoImportRecords."""
-
-    def create(self, status: ImportStatus) -> bool:
-        """Store a new record; False (and nothing written) when the id exists already."""
-
-    def get(self, import_id: str) -> ImportStatus | None: ...
-
-    def save(self, status: ImportStatus) -> None: ...
-
-    def list_by_owner(self, owner_id: str, limit: int) -> list[ImportStatus]:
-        """The owner's imports, newest first."""
-
-
-class ImportInbox(Protocol):
-    """The imports bucket. Implementation: adapters.candle_store.S3ImportInbox."""
-
-    def put(self, key: str, content: bytes) -> None: ...
-
-    def presign_put(self, key: str, expires_in: int) -> str:
-        """A URL anyone holding it may PUT the object `key` to, for `expires_in` seconds."""
-
-    def read(self, key: str, max_bytes: int) -> bytes:
-        """The object's bytes; ValidationFailed when it is larger than `max_bytes` or gone."""
-
-
-class KlineSource(Protocol):
-    """An exchange's historical klines. Implementation: adapters.binance.BinanceClient."""
-
-    def fetch_klines(self, symbol: str, timeframe: str, start_ms: int, end_ms: int, market: str = "spot") -> RawCandles:
-        """Every kline with open time in [start_ms, end_ms) of the market (spot | linear), as read
-        (validation comes after)."""
-
-
-class ExchangeSource(KlineSource, InstrumentSource, Protocol):
-    """An exchange's public market data. Implementations: adapters.binance.BinanceClient,
-    adapters.bybit.BybitClient."""
-
-    def fetch_funding(self, symbol: str, start_ms: int, end_ms: int) -> FundingRates:
-        """The linear perpetual's funding rates with funding time in [start_ms, end_ms)."""
