@@ -101,6 +101,15 @@ class BacktestLauncher(Protocol):
         """Stop a running execution; nothing happens if it already ended."""
 
 
+class ExecutionRecords(Protocol):
+    """What starting a run's execution writes (`shared.backtests.service.start_execution`): the
+    backtest repository's, and the optimization repository's, two methods."""
+
+    def set_execution(self, run_id: str, execution_arn: str, now: datetime, /) -> None: ...
+
+    def fail(self, run_id: str, error: str, now: datetime, /) -> object: ...
+
+
 class BatchInbox(Protocol):
     """Batch files in the imports bucket (`shared.backtests.batches`): read one, write its status object."""
 

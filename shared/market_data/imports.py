@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 from urllib.parse import unquote_plus
 
@@ -120,21 +120,9 @@ class ImportStatus:
         return replace(self, status=RUNNING, updated_at=_stamp(now_ms), errors=(), error_count=0)
 
     def completed(self, report: ImportReport, now_ms: int) -> ImportStatus:
-        return replace(
-            self,
-            status=COMPLETED,
-            updated_at=_stamp(now_ms),
-            format=report.format,
-            rows_in_file=report.rows_in_file,
-            rows_imported=report.rows_imported,
-            rows_unchanged=report.rows_unchanged,
-            duplicates_dropped=report.duplicates_dropped,
-            rows_without_trades=report.rows_without_trades,
-            funding_rates_imported=report.funding_rates_imported,
-            gaps=report.gaps.to_dict(),
-            first_timestamp=iso_utc(report.first_ts),
-            last_timestamp=iso_utc(report.last_ts),
-        )
+        """Done: the report's counts, gaps and time span (what `ImportReport.to_dict` shows)."""
+        shown = {name: value for name, value in report.to_dict().items() if name not in ("symbol", "timeframe")}
+        return replace(self, status=COMPLETED, updated_at=_stamp(now_ms), **shown)
 
     def failed(self, errors: list[FieldError], error_count: int, now_ms: int) -> ImportStatus:
         return replace(
@@ -148,28 +136,9 @@ class ImportStatus:
         )
 
     def to_dict(self) -> dict[str, Any]:
-        """The API's and events' shape of the record."""
-        return {
-            "import_id": self.import_id,
-            "status": self.status,
-            "symbol": self.symbol,
-            "timeframe": self.timeframe,
-            "source": self.source,
-            "format": self.format,
-            "rows_in_file": self.rows_in_file,
-            "rows_imported": self.rows_imported,
-            "rows_unchanged": self.rows_unchanged,
-            "duplicates_dropped": self.duplicates_dropped,
-            "rows_without_trades": self.rows_without_trades,
-            "funding_rates_imported": self.funding_rates_imported,
-            "gaps": self.gaps,
-            "errors": [error.to_dict() for error in self.errors],
-            "error_count": self.error_count,
-            "first_timestamp": self.first_timestamp,
-            "last_timestamp": self.last_timestamp,
-            "created_at": self.created_at,
-            "updated_at": self.updated_at,
-        }
+        """The API's and events' shape of the record: its fields but the owner and the object key."""
+        shown = {item.name: getattr(self, item.name) for item in fields(self) if item.name not in ("owner_id", "object_key")}
+        return shown | {"errors": [error.to_dict() for error in self.errors]}
 
 
 def _stamp(now_ms: int) -> str:

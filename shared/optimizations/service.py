@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from shared.accounts.model import User
 from shared.backtests.ports import BacktestLauncher, MarketCatalog
-from shared.backtests.service import check_condition_timeframes
+from shared.backtests.service import check_condition_timeframes, check_market, start_execution
 from shared.errors import Conflict, FieldError, NotFound, ValidationFailed
 from shared.ids import new_id
 from shared.optimizations.model import Optimization
@@ -92,12 +92,8 @@ class Optimizations:
             execution_arn=None, created_at=now, updated_at=now, started_at=None, completed_at=None,
         )
         self.repository.add(optimization)
-        try:
-            execution_arn = self.launcher.start(optimization.id)
-        except Exception:
-            self.repository.fail(optimization.id, "the optimization could not be started", self.clock())
-            raise
-        self.repository.set_execution(optimization.id, execution_arn, now)
+        execution_arn = start_execution(self.repository, self.launcher, optimization.id, "optimization", now,
+                                        self.clock)
         return replace(optimization, execution_arn=execution_arn)
 
     def estimate(self, user: User, request: OptimizationRequest) -> dict[str, Any]:
@@ -205,11 +201,7 @@ class Optimizations:
             settings_of(request.initial_balance, request.commission, request.leverage, request.timeframe)
         except ValidationFailed as error:
             errors += error.errors
-        available = self.catalog.timeframes(request.symbol)
-        if not available:
-            errors.append(FieldError("symbol", f"no market data for {request.symbol}"))
-        elif request.timeframe not in available:
-            errors.append(FieldError("timeframe", f"not available for {request.symbol}; available: {', '.join(available)}"))
+        check_market(self.catalog, request.symbol, request.timeframe, errors)
         if errors:
             raise ValidationFailed("invalid optimization", errors)
 
