@@ -3,13 +3,12 @@ the batch function: the backtest service wired as the REST API wires it."""
 
 from __future__ import annotations
 
-import json
 import os
 from typing import Any
 
 import boto3
-from botocore.exceptions import ClientError
 
+from adapters.s3_objects import ObjectTooLarge, S3Objects
 from shared.backtests.batches import BacktestBatches
 from shared.errors import FieldError, ValidationFailed
 
@@ -20,25 +19,21 @@ class S3BatchInbox:
     """The BatchInbox port: batch files in, status objects out."""
 
     def __init__(self, s3_client: Any, bucket: str) -> None:
-        self._s3 = s3_client
+        self._objects = S3Objects(s3_client, bucket)
         self.bucket = bucket
 
     def read(self, key: str) -> bytes:
         try:
-            response = self._s3.get_object(Bucket=self.bucket, Key=key)
-        except ClientError as error:
-            if error.response.get("Error", {}).get("Code") in ("NoSuchKey", "404", "NotFound"):
-                raise ValidationFailed("the batch file is gone", [FieldError("file", f"s3://{self.bucket}/{key} does not exist")]) from None
-            raise
-        if response["ContentLength"] > MAX_BATCH_BYTES:
-            response["Body"].close()
+            content = self._objects.get_bytes(key, max_bytes=MAX_BATCH_BYTES)
+        except ObjectTooLarge as error:
             raise ValidationFailed("the batch file is too large", [FieldError(
-                "file", f"{response['ContentLength']} bytes; at most {MAX_BATCH_BYTES}")])
-        return response["Body"].read()
+                "file", f"{error.size} bytes; at most {MAX_BATCH_BYTES}")]) from None
+        if content is None:
+            raise ValidationFailed("the batch file is gone", [FieldError("file", f"{self._objects.url(key)} does not exist")])
+        return content
 
     def put_status(self, key: str, status: dict[str, Any]) -> None:
-        self._s3.put_object(Bucket=self.bucket, Key=key, Body=json.dumps(status, indent=1).encode(),
-                            ContentType="application/json")
+        self._objects.put_json(key, status, indent=1)
 
 
 def backtest_batches_from_env() -> BacktestBatches:

@@ -36,9 +36,6 @@ TRANSIENT_CODES = frozenset({
     "ProvisionedThroughputExceededException", "RequestThrottled", "SlowDown", "InternalError", "InternalFailure",
     "ServiceUnavailable", "InternalServerError", "TransactionInProgressException",
 })
-# How pyarrow's S3 client words the same failures (it raises OSError with the AWS error name).
-_TRANSIENT_ARROW_WORDS = ("SLOW_DOWN", "THROTTLING", "SERVICE_UNAVAILABLE", "INTERNAL_FAILURE", "NETWORK_CONNECTION",
-                          "REQUEST_TIMEOUT", "curlCode")
 _NETWORK_ERRORS = (EndpointConnectionError, ConnectionClosedError, ReadTimeoutError, ConnectTimeoutError)
 
 
@@ -65,10 +62,6 @@ def step_errors() -> Iterator[None]:
         raise
     except _NETWORK_ERRORS as error:
         raise TransientError(f"temporary network error: {error}") from error
-    except OSError as error:
-        if any(word in str(error) for word in _TRANSIENT_ARROW_WORDS):
-            raise TransientError(f"temporary S3 error: {error}") from error
-        raise
 
 
 def _transient_client_error(error: ClientError) -> bool:

@@ -18,7 +18,7 @@ import pytest
 
 from adapters.binance import BinanceClient
 from adapters.binance_account import MY_TRADES_PATH, BinanceAccountClient
-from adapters.candle_store import S3CandleStore, S3ImportInbox, s3_filesystem
+from adapters.candle_store import S3CandleStore, S3ImportInbox
 from adapters.models.backtests import BacktestItem
 from adapters.models.transactions import TransactionItem, TransactionJobItem
 from adapters.repositories.backtests import DynamoBacktestRepository
@@ -68,7 +68,7 @@ class Worker:
             inbox=S3ImportInbox(s3, settings.imports_bucket),
             vault=SecretsManagerVault(api.aws("secretsmanager"), settings.exchange_secrets_prefix),
             exchanges=exchanges or {}, publisher=self.publisher)
-        self.candles = S3CandleStore(s3, settings.candles_bucket, filesystem=s3_filesystem(url))
+        self.candles = S3CandleStore(s3, settings.candles_bucket)
         self.workflow = BacktestWorkflow(
             backtests=DynamoBacktestRepository(bind(BacktestItem, settings.backtests_table, url)),
             trades=S3TradeStore(s3, settings.results_bucket), equity=S3EquityStore(s3, settings.results_bucket),
