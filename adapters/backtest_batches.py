@@ -3,12 +3,12 @@ the batch function: the backtest service wired as the REST API wires it."""
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import boto3
 
 from adapters.s3_objects import ObjectTooLarge, S3Objects
+from adapters.settings import BatchImportSettings
 from shared.backtests.batches import BacktestBatches
 from shared.errors import FieldError, ValidationFailed
 
@@ -38,8 +38,9 @@ class S3BatchInbox:
 
 def backtest_batches_from_env() -> BacktestBatches:
     """The batch service of the deployed function: tables, buckets and the backtest state machine
-    named by the environment."""
+    named by the environment (`BatchImportSettings`)."""
     from adapters.backtest_launcher import StepFunctionsLauncher
+    from adapters.contracts import backtest_request
     from adapters.market_catalog import CandleStoreCatalog
     from adapters.models.backtests import BacktestItem
     from adapters.models.strategies import StrategyItem
@@ -51,14 +52,15 @@ def backtest_batches_from_env() -> BacktestBatches:
     from adapters.repositories.users import DynamoUserRepository
     from shared.backtests.service import Backtests
 
+    settings = BatchImportSettings.from_env()
     s3 = boto3.client("s3")
     backtests = Backtests(
-        repository=DynamoBacktestRepository(bind(BacktestItem, os.environ["BACKTESTS_TABLE"])),
-        strategies=DynamoStrategyRepository(bind(StrategyItem, os.environ["STRATEGIES_TABLE"])),
-        catalog=CandleStoreCatalog(s3, os.environ["CANDLES_BUCKET"]),
-        launcher=StepFunctionsLauncher(boto3.client("stepfunctions"), os.environ["STATE_MACHINE_ARN"]),
-        trades=S3TradeStore(s3, os.environ["RESULTS_BUCKET"]),
+        repository=DynamoBacktestRepository(bind(BacktestItem, settings.backtests_table)),
+        strategies=DynamoStrategyRepository(bind(StrategyItem, settings.strategies_table)),
+        catalog=CandleStoreCatalog(s3, settings.candles_bucket),
+        launcher=StepFunctionsLauncher(boto3.client("stepfunctions"), settings.state_machine_arn),
+        trades=S3TradeStore(s3, settings.results_bucket),
     )
-    imports = os.environ["IMPORTS_BUCKET"]
-    return BacktestBatches(backtests=backtests, users=DynamoUserRepository(bind(UserItem, os.environ["USERS_TABLE"])),
-                           inbox=S3BatchInbox(s3, imports), bucket=imports)
+    return BacktestBatches(backtests=backtests, users=DynamoUserRepository(bind(UserItem, settings.users_table)),
+                           inbox=S3BatchInbox(s3, settings.imports_bucket), bucket=settings.imports_bucket,
+                           parse_entry=backtest_request)

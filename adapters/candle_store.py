@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
 import re
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -38,6 +37,7 @@ from botocore.config import Config
 
 from adapters.s3_objects import ObjectChanged, ObjectTooLarge, S3Objects
 from adapters.s3_parquet import read_table
+from adapters.settings import CandleImportSettings
 from shared.candles import CANDLE_SCHEMA, PRICE_FIELDS, Candles
 from shared.errors import FieldError, ValidationFailed
 from shared.market_data.service import MarketDataService
@@ -177,9 +177,9 @@ class S3ImportInbox:
 
 
 def market_data_service_from_env(publisher: EventPublisher, s3_client: Any = None) -> MarketDataService:
-    """The market-data service of a deployed function: buckets from CANDLES_BUCKET and
-    IMPORTS_BUCKET, status records in IMPORTS_TABLE, Binance at BINANCE_BASE_URL (or the default),
-    every client pointed at AWS_ENDPOINT_URL when it is set."""
+    """The market-data service of a deployed function (`CandleImportSettings`): buckets from
+    CANDLES_BUCKET and IMPORTS_BUCKET, status records in IMPORTS_TABLE, Binance at BINANCE_BASE_URL
+    (or the default), every client pointed at AWS_ENDPOINT_URL when it is set."""
     # Imported here: functions that only read candles (compute) need neither DynamoDB nor Binance.
     from adapters.binance import BinanceClient
     from adapters.bybit import BybitClient
@@ -188,17 +188,16 @@ def market_data_service_from_env(publisher: EventPublisher, s3_client: Any = Non
     from adapters.repositories.binding import bind
     from adapters.symbol_rules_store import S3SymbolRulesStore
 
+    settings = CandleImportSettings.from_env()
     s3 = s3_client or boto3.client("s3", config=Config(signature_version="s3v4"))  # v4: presigned URLs
     return MarketDataService(
-        store=S3CandleStore(s3, os.environ["CANDLES_BUCKET"]),
+        store=S3CandleStore(s3, settings.candles_bucket),
         # Bound to the table and endpoint of the environment now: the model class keeps the first
         # connection it made, which may be to an earlier local stack in the same process.
-        records=DynamoImportRecords(
-            bind(CandleImportItem, os.environ.get("IMPORTS_TABLE", CandleImportItem.Meta.table_name))
-        ),
-        inbox=S3ImportInbox(s3, os.environ["IMPORTS_BUCKET"]),
+        records=DynamoImportRecords(bind(CandleImportItem, settings.imports_table)),
+        inbox=S3ImportInbox(s3, settings.imports_bucket),
         publisher=publisher,
         exchanges={"binance": BinanceClient(), "bybit": BybitClient()},
-        funding=S3FundingStore(s3, os.environ["CANDLES_BUCKET"]),
-        symbol_rules=S3SymbolRulesStore(s3, os.environ["CANDLES_BUCKET"]),
+        funding=S3FundingStore(s3, settings.candles_bucket),
+        symbol_rules=S3SymbolRulesStore(s3, settings.candles_bucket),
     )
