@@ -85,20 +85,20 @@ def backtest_workflow_from_env() -> BacktestWorkflow:
     from adapters.repositories.transactions import S3ReplayStore
     from adapters.run_store import S3RunStore
     from adapters.symbol_rules_store import S3SymbolRulesStore
-    from shared.transactions.replays import ReplayRunner
+    from shared.transactions.workflow import ReplayRun
 
     settings = BacktestWorkflowSettings.from_env()
     s3, results = boto3.client("s3"), settings.results_bucket
-    candles = S3CandleStore(s3, settings.candles_bucket)
+    candles, runs, trades = S3CandleStore(s3, settings.candles_bucket), S3RunStore(s3, results), S3TradeStore(s3, results)
     return BacktestWorkflow(
         backtests=DynamoBacktestRepository(bind(BacktestItem, settings.backtests_table)),
-        trades=S3TradeStore(s3, results),
+        trades=trades,
         equity=S3EquityStore(s3, results),
-        runs=S3RunStore(s3, results),
+        runs=runs,
         candles=candles,
         publisher=publisher_from_env(),
         bars_per_chunk=settings.bars_per_chunk,
-        replays=ReplayRunner(S3ReplayStore(s3, results), candles),
+        kinds=(ReplayRun(S3ReplayStore(s3, results), candles, runs, trades),),
         funding=S3FundingStore(s3, settings.candles_bucket),
         symbol_rules=S3SymbolRulesStore(s3, settings.candles_bucket),
     )
