@@ -25,10 +25,11 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
 from shared import json_limits
 from shared.accounts.ports import UserRepository
+from shared.backtests.ports import BatchInbox
 from shared.backtests.service import BacktestRequest, Backtests
 from shared.errors import FieldError, NotFound, ValidationFailed
 from shared.statuses import FAILED
@@ -41,16 +42,9 @@ MAX_ENTRIES = 1_000
 _NAMESPACE = uuid.UUID("9a6c1a4e-2f0b-5a43-9d7e-3c1f2b8e7d60")
 
 
-class EntryParser(Protocol):
-    def __call__(self, entry: Any, path: str) -> BacktestRequest:
-        """The entry as a request; ValidationFailed naming each bad field under `path`."""
-        ...
-
-
-class BatchInbox(Protocol):
-    def read(self, key: str) -> bytes: ...
-
-    def put_status(self, key: str, status: dict[str, Any]) -> None: ...
+# An entry as a request (the API's body model, given by the composition root); ValidationFailed
+# naming each bad field under the path ("backtests[3]").
+EntryParser = Callable[[Any, str], BacktestRequest]
 
 
 def status_key(batch_key: str) -> str:
