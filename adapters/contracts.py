@@ -19,9 +19,9 @@ from uuid import UUID
 from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 from pydantic_core import PydanticCustomError
 
+from shared.backtest_settings import BacktestSettings
 from shared.backtests import service as backtests
 from shared.backtests.service import BacktestMetadata, BacktestRequest
-from shared.backtests.settings import BacktestSettings
 from shared.errors import FieldError, ValidationFailed
 from shared.timeframes import TIMEFRAMES
 from shared.times import to_millisecond
