@@ -3,13 +3,12 @@ the batch function: the backtest service wired as the REST API wires it."""
 
 from __future__ import annotations
 
-import json
-import os
 from typing import Any
 
 import boto3
-from botocore.exceptions import ClientError
 
+from adapters.s3_objects import ObjectTooLarge, S3Objects
+from adapters.settings import BatchImportSettings
 from shared.backtests.batches import BacktestBatches
 from shared.errors import FieldError, ValidationFailed
 
@@ -20,31 +19,28 @@ class S3BatchInbox:
     """The BatchInbox port: batch files in, status objects out."""
 
     def __init__(self, s3_client: Any, bucket: str) -> None:
-        self._s3 = s3_client
+        self._objects = S3Objects(s3_client, bucket)
         self.bucket = bucket
 
     def read(self, key: str) -> bytes:
         try:
-            response = self._s3.get_object(Bucket=self.bucket, Key=key)
-        except ClientError as error:
-            if error.response.get("Error", {}).get("Code") in ("NoSuchKey", "404", "NotFound"):
-                raise ValidationFailed("the batch file is gone", [FieldError("file", f"s3://{self.bucket}/{key} does not exist")]) from None
-            raise
-        if response["ContentLength"] > MAX_BATCH_BYTES:
-            response["Body"].close()
+            content = self._objects.get_bytes(key, max_bytes=MAX_BATCH_BYTES)
+        except ObjectTooLarge as error:
             raise ValidationFailed("the batch file is too large", [FieldError(
-                "file", f"{response['ContentLength']} bytes; at most {MAX_BATCH_BYTES}")])
-        return response["Body"].read()
+                "file", f"{error.size} bytes; at most {MAX_BATCH_BYTES}")]) from None
+        if content is None:
+            raise ValidationFailed("the batch file is gone", [FieldError("file", f"{self._objects.url(key)} does not exist")])
+        return content
 
     def put_status(self, key: str, status: dict[str, Any]) -> None:
-        self._s3.put_object(Bucket=self.bucket, Key=key, Body=json.dumps(status, indent=1).encode(),
-                            ContentType="application/json")
+        self._objects.put_json(key, status, indent=1)
 
 
 def backtest_batches_from_env() -> BacktestBatches:
     """The batch service of the deployed function: tables, buckets and the backtest state machine
-    named by the environment."""
+    named by the environment (`BatchImportSettings`)."""
     from adapters.backtest_launcher import StepFunctionsLauncher
+    from adapters.contracts import backtest_request
     from adapters.market_catalog import CandleStoreCatalog
     from adapters.models.backtests import BacktestItem
     from adapters.models.strategies import StrategyItem
@@ -56,14 +52,15 @@ def backtest_batches_from_env() -> BacktestBatches:
     from adapters.repositories.users import DynamoUserRepository
     from shared.backtests.service import Backtests
 
+    settings = BatchImportSettings.from_env()
     s3 = boto3.client("s3")
     backtests = Backtests(
-        repository=DynamoBacktestRepository(bind(BacktestItem, os.environ["BACKTESTS_TABLE"])),
-        strategies=DynamoStrategyRepository(bind(StrategyItem, os.environ["STRATEGIES_TABLE"])),
-        catalog=CandleStoreCatalog(s3, os.environ["CANDLES_BUCKET"]),
-        launcher=StepFunctionsLauncher(boto3.client("stepfunctions"), os.environ["STATE_MACHINE_ARN"]),
-        trades=S3TradeStore(s3, os.environ["RESULTS_BUCKET"]),
+        repository=DynamoBacktestRepository(bind(BacktestItem, settings.backtests_table)),
+        strategies=DynamoStrategyRepository(bind(StrategyItem, settings.strategies_table)),
+        catalog=CandleStoreCatalog(s3, settings.candles_bucket),
+        launcher=StepFunctionsLauncher(boto3.client("stepfunctions"), settings.state_machine_arn),
+        trades=S3TradeStore(s3, settings.results_bucket),
     )
-    imports = os.environ["IMPORTS_BUCKET"]
-    return BacktestBatches(backtests=backtests, users=DynamoUserRepository(bind(UserItem, os.environ["USERS_TABLE"])),
-                           inbox=S3BatchInbox(s3, imports), bucket=imports)
+    return BacktestBatches(backtests=backtests, users=DynamoUserRepository(bind(UserItem, settings.users_table)),
+                           inbox=S3BatchInbox(s3, settings.imports_bucket), bucket=settings.imports_bucket,
+                           parse_entry=backtest_request)

@@ -7,7 +7,6 @@ table name and the client are arguments: tests and the local stack point them an
 
 from __future__ import annotations
 
-import os
 import time
 from datetime import datetime
 from typing import Any
@@ -23,10 +22,6 @@ class ConnectionStore:
     def __init__(self, dynamodb_client: Any, table_name: str) -> None:
         self.dynamodb = dynamodb_client
         self.table = table_name
-
-    @classmethod
-    def from_env(cls, dynamodb_client: Any) -> ConnectionStore:
-        return cls(dynamodb_client, os.environ["CONNECTIONS_TABLE"])
 
     # ------------------------------------------------------------ the WebSocket function
     def open(self, connection: ConnectionInfo) -> None:

@@ -16,9 +16,8 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
-from botocore.exceptions import ClientError
 
-from adapters.candle_store import _PRECONDITION_CODES, _is_missing
+from adapters.s3_objects import ObjectChanged, S3Objects
 from shared.market_data.funding import FundingRates
 from shared.market_data.funding_history import FundingMerge, empty_funding, merge_funding
 
@@ -34,8 +33,7 @@ class S3FundingStore:
     """The FundingStore port on S3 (boto3 client given)."""
 
     def __init__(self, s3_client: Any, bucket: str) -> None:
-        self.s3 = s3_client
-        self.bucket = bucket
+        self._objects = S3Objects(s3_client, bucket)
 
     def has_funding(self, symbol: str) -> bool:
         return self._read(symbol)[1] is not None
@@ -52,32 +50,21 @@ class S3FundingStore:
             merge = merge_funding(stored, rates)
             if merge.added == 0:
                 return merge
-            condition = {"IfMatch": etag} if etag is not None else {"IfNoneMatch": "*"}
             try:
-                self.s3.put_object(
-                    Bucket=self.bucket,
-                    Key=funding_key(symbol),
-                    Body=_parquet(merge.rates),
-                    ContentType="application/vnd.apache.parquet",
-                    **condition,
-                )
-            except ClientError as error:
-                if error.response.get("Error", {}).get("Code") in _PRECONDITION_CODES:
-                    continue
-                raise
+                self._objects.put_bytes(funding_key(symbol), _parquet(merge.rates), "application/vnd.apache.parquet",
+                                        if_match=etag, if_none_match=etag is None)
+            except ObjectChanged:
+                continue
             return merge
         raise RuntimeError(f"{symbol} funding rates kept changing during {MAX_PUT_ATTEMPTS} attempts to store them")
 
     def _read(self, symbol: str) -> tuple[FundingRates, str | None]:
-        try:
-            response = self.s3.get_object(Bucket=self.bucket, Key=funding_key(symbol))
-        except ClientError as error:
-            if _is_missing(error):
-                return empty_funding(), None
-            raise
-        table = pq.read_table(pa.BufferReader(response["Body"].read()))
+        stored = self._objects.get(funding_key(symbol))
+        if stored is None:
+            return empty_funding(), None
+        table = pq.read_table(pa.BufferReader(stored.body))
         times = table.column("ts").cast(pa.int64()).to_numpy()
-        return FundingRates(times, table.column("rate").to_numpy()), response["ETag"]
+        return FundingRates(times, table.column("rate").to_numpy()), stored.etag
 
 
 def _parquet(rates: FundingRates) -> bytes:

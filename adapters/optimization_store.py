@@ -19,8 +19,7 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
-from botocore.exceptions import ClientError
-
+from adapters.s3_objects import S3Objects
 from shared.errors import NotFound
 
 
@@ -40,7 +39,7 @@ class S3OptimizationStore:
     """The OptimizationStore port of `shared.optimizations.service` on S3."""
 
     def __init__(self, s3_client: Any, bucket: str) -> None:
-        self._s3 = s3_client
+        self._objects = S3Objects(s3_client, bucket)
         self.bucket = bucket
 
     def put_plan(self, optimization_id: str, plan: dict[str, Any]) -> None:
@@ -120,22 +119,16 @@ class S3OptimizationStore:
         self._delete(self._keys(_intermediates(optimization_id)) + self._keys(f"optimizations/{optimization_id}/"))
 
     def _put(self, key: str, document: Any) -> None:
-        body = json.dumps(document, separators=(",", ":"), allow_nan=False).encode()
-        self._s3.put_object(Bucket=self.bucket, Key=key, Body=body, ContentType="application/json")
+        self._objects.put_json(key, document, allow_nan=False)
 
     def _get(self, key: str) -> Any:
-        try:
-            return json.loads(self._s3.get_object(Bucket=self.bucket, Key=key)["Body"].read())
-        except ClientError as error:
-            if error.response.get("Error", {}).get("Code") in ("NoSuchKey", "404", "NotFound"):
-                raise NotFound(f"s3://{self.bucket}/{key} does not exist") from None
-            raise
+        body = self._objects.get_bytes(key)
+        if body is None:
+            raise NotFound(f"{self._objects.url(key)} does not exist")
+        return json.loads(body)
 
     def _keys(self, prefix: str) -> list[str]:
-        pages = self._s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix)
-        return [item["Key"] for page in pages for item in page.get("Contents", [])]
+        return self._objects.keys(prefix)
 
     def _delete(self, keys: list[str]) -> None:
-        for start in range(0, len(keys), 1000):
-            objects = [{"Key": key} for key in keys[start:start + 1000]]
-            self._s3.delete_objects(Bucket=self.bucket, Delete={"Objects": objects, "Quiet": True})
+        self._objects.delete_keys(keys)

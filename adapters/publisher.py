@@ -13,7 +13,6 @@ Producers get one with `publisher_from_env()` and see only `shared.events.EventP
 from __future__ import annotations
 
 import logging
-import os
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -25,6 +24,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from adapters.connections import ConnectionStore
+from adapters.settings import PublisherSettings
 from shared.realtime.protocol import encode, event_envelope, iso_now
 
 log = logging.getLogger(__name__)
@@ -98,13 +98,14 @@ class WebSocketPublisher:
 
 def publisher_from_env(workers: int = SEND_WORKERS) -> WebSocketPublisher:
     """The publisher of a deployed function (or of the local stack): the connections table named
-    by CONNECTIONS_TABLE, the management API at WEBSOCKET_API_ENDPOINT."""
+    by CONNECTIONS_TABLE, the management API at WEBSOCKET_API_ENDPOINT (`PublisherSettings`)."""
+    settings = PublisherSettings.from_env()
     dynamodb = boto3.client("dynamodb", config=Config(max_pool_connections=workers))
     management = boto3.client(
         "apigatewaymanagementapi",
-        endpoint_url=os.environ["WEBSOCKET_API_ENDPOINT"],
+        endpoint_url=settings.websocket_api_endpoint,
         # One pooled connection per sender thread; a stuck send must not hold a producer for long.
         config=Config(max_pool_connections=workers, connect_timeout=2, read_timeout=5,
                       retries={"mode": "standard", "max_attempts": 3}),
     )
-    return WebSocketPublisher(ConnectionStore.from_env(dynamodb), management, workers)
+    return WebSocketPublisher(ConnectionStore(dynamodb, settings.connections_table), management, workers)

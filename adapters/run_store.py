@@ -17,8 +17,8 @@ import json
 from typing import Any
 
 import numpy as np
-from botocore.exceptions import ClientError
 
+from adapters.s3_objects import S3Objects
 from shared.backtests.equity import EquitySeries
 from shared.engine import Trades
 from shared.engine.chunks import ChunkResult
@@ -39,8 +39,7 @@ class S3RunStore:
     """The RunStore port of `shared.backtests.ports` on S3."""
 
     def __init__(self, s3_client: Any, bucket: str) -> None:
-        self._s3 = s3_client
-        self._bucket = bucket
+        self._objects = S3Objects(s3_client, bucket)
 
     def put_plan(self, backtest_id: str, plan: bytes) -> None:
         self._put(f"{run_prefix(backtest_id)}plan.json", plan)
@@ -56,12 +55,10 @@ class S3RunStore:
         return ChunkResult.from_arrays(arrays), float(arrays["seconds"])
 
     def delete_chunk(self, backtest_id: str, index: int) -> None:
-        self._s3.delete_object(Bucket=self._bucket, Key=_chunk_key(backtest_id, index))
+        self._objects.delete(_chunk_key(backtest_id, index))
 
     def chunks_done(self, backtest_id: str) -> int:
-        paginator = self._s3.get_paginator("list_objects_v2")
-        pages = paginator.paginate(Bucket=self._bucket, Prefix=f"{run_prefix(backtest_id)}chunks/")
-        return sum(page.get("KeyCount", 0) for page in pages)
+        return self._objects.count(f"{run_prefix(backtest_id)}chunks/")
 
     def put_stitched(self, backtest_id: str, trades: Trades, document: dict[str, Any]) -> None:
         columns = {name: getattr(trades, name) for name in _TRADE_COLUMNS}
@@ -79,22 +76,16 @@ class S3RunStore:
         return EquitySeries(**_arrays(self._get(f"{run_prefix(backtest_id)}equity.npz")))
 
     def delete(self, backtest_id: str) -> None:
-        paginator = self._s3.get_paginator("list_objects_v2")
-        for page in paginator.paginate(Bucket=self._bucket, Prefix=run_prefix(backtest_id)):
-            keys = [{"Key": item["Key"]} for item in page.get("Contents", [])]
-            if keys:
-                self._s3.delete_objects(Bucket=self._bucket, Delete={"Objects": keys, "Quiet": True})
+        self._objects.delete_prefix(run_prefix(backtest_id))
 
     def _put(self, key: str, body: bytes) -> None:
-        self._s3.put_object(Bucket=self._bucket, Key=key, Body=body)
+        self._objects.put_bytes(key, body)
 
     def _get(self, key: str) -> bytes:
-        try:
-            return self._s3.get_object(Bucket=self._bucket, Key=key)["Body"].read()
-        except ClientError as error:
-            if error.response.get("Error", {}).get("Code") in ("NoSuchKey", "404", "NotFound"):
-                raise NotFound(f"s3://{self._bucket}/{key} is gone (the run was cancelled or cleaned up)") from None
-            raise
+        body = self._objects.get_bytes(key)
+        if body is None:
+            raise NotFound(f"{self._objects.url(key)} is gone (the run was cancelled or cleaned up)")
+        return body
 
 
 def _npz(arrays: dict[str, np.ndarray]) -> bytes:

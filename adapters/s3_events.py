@@ -7,7 +7,6 @@ the event's sequencer (a new upload of the same key is new work, a redelivery is
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from typing import Any
 
@@ -27,10 +26,6 @@ class OncePerRecord:
         self._process = idempotent_function(
             data_keyword_argument="record", persistence_store=persistence, config=self._config
         )(process)
-
-    @classmethod
-    def from_env(cls, process: Callable[..., Any], dynamodb_client: Any) -> OncePerRecord:
-        return cls(process, os.environ["IDEMPOTENCY_TABLE"], dynamodb_client)
 
     def __call__(self, event: dict[str, Any], context: LambdaContext, **dependencies: Any) -> list[Any]:
         self._config.register_lambda_context(context)

@@ -5,15 +5,12 @@
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from dataclasses import asdict
 from typing import Any
 
-from botocore.exceptions import ClientError
-
-from adapters.candle_store import _is_missing
+from adapters.s3_objects import S3Objects
 from shared.market_data.contract import MARKET_SPOT
 from shared.market_data.symbol_rules import SymbolRules
 from shared.times import iso_utc
@@ -27,25 +24,15 @@ class S3SymbolRulesStore:
     """The SymbolRulesStore port on S3 (boto3 client given)."""
 
     def __init__(self, s3_client: Any, bucket: str, clock: Callable[[], float] = time.time) -> None:
-        self.s3 = s3_client
-        self.bucket = bucket
+        self._objects = S3Objects(s3_client, bucket)
         self.clock = clock
 
     def get_rules(self, symbol: str, exchange: str, market: str = MARKET_SPOT) -> SymbolRules | None:
-        try:
-            response = self.s3.get_object(Bucket=self.bucket, Key=symbol_rules_key(symbol, exchange, market))
-        except ClientError as error:
-            if _is_missing(error):
-                return None
-            raise
-        document = json.loads(response["Body"].read())
+        document = self._objects.get_json(symbol_rules_key(symbol, exchange, market))
+        if document is None:
+            return None
         return SymbolRules(document["tick_size"], document["lot_size"], document["min_notional"])
 
     def put_rules(self, symbol: str, exchange: str, rules: SymbolRules, market: str = MARKET_SPOT) -> None:
         document = asdict(rules) | {"updated_at": iso_utc(int(self.clock() * 1000))}
-        self.s3.put_object(
-            Bucket=self.bucket,
-            Key=symbol_rules_key(symbol, exchange, market),
-            Body=json.dumps(document).encode(),
-            ContentType="application/json",
-        )
+        self._objects.put_json(symbol_rules_key(symbol, exchange, market), document)

@@ -11,7 +11,6 @@ that carries their field details.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -25,6 +24,7 @@ from botocore.exceptions import (
 )
 from pynamodb.exceptions import PynamoDBException
 
+from adapters.settings import BacktestWorkflowSettings, OptimizationWorkflowSettings, RunWatchdogSettings
 from shared.backtests.workflow import BacktestNotRunning, BacktestWorkflow
 from shared.errors import DomainError
 from shared.optimizations.workflow import OptimizationWorkflow
@@ -36,9 +36,6 @@ TRANSIENT_CODES = frozenset({
     "ProvisionedThroughputExceededException", "RequestThrottled", "SlowDown", "InternalError", "InternalFailure",
     "ServiceUnavailable", "InternalServerError", "TransactionInProgressException",
 })
-# How pyarrow's S3 client words the same failures (it raises OSError with the AWS error name).
-_TRANSIENT_ARROW_WORDS = ("SLOW_DOWN", "THROTTLING", "SERVICE_UNAVAILABLE", "INTERNAL_FAILURE", "NETWORK_CONNECTION",
-                          "REQUEST_TIMEOUT", "curlCode")
 _NETWORK_ERRORS = (EndpointConnectionError, ConnectionClosedError, ReadTimeoutError, ConnectTimeoutError)
 
 
@@ -65,10 +62,6 @@ def step_errors() -> Iterator[None]:
         raise
     except _NETWORK_ERRORS as error:
         raise TransientError(f"temporary network error: {error}") from error
-    except OSError as error:
-        if any(word in str(error) for word in _TRANSIENT_ARROW_WORDS):
-            raise TransientError(f"temporary S3 error: {error}") from error
-        raise
 
 
 def _transient_client_error(error: ClientError) -> bool:
@@ -79,7 +72,7 @@ def _transient_client_error(error: ClientError) -> bool:
 
 def backtest_workflow_from_env() -> BacktestWorkflow:
     """The backtest workflow of a deployed function (or of the local stack): tables and buckets
-    named by the environment, THE publisher (`adapters.publisher.publisher_from_env`). Handlers
+    named by the environment (`BacktestWorkflowSettings`), THE publisher (`adapters.publisher.publisher_from_env`). Handlers
     make it once per execution environment (each function module caches its own)."""
     from adapters.candle_store import S3CandleStore
     from adapters.funding_store import S3FundingStore
@@ -94,19 +87,20 @@ def backtest_workflow_from_env() -> BacktestWorkflow:
     from adapters.symbol_rules_store import S3SymbolRulesStore
     from shared.transactions.workflow import ReplayRun
 
-    s3, results = boto3.client("s3"), os.environ["RESULTS_BUCKET"]
-    candles, runs, trades = S3CandleStore(s3, os.environ["CANDLES_BUCKET"]), S3RunStore(s3, results), S3TradeStore(s3, results)
+    settings = BacktestWorkflowSettings.from_env()
+    s3, results = boto3.client("s3"), settings.results_bucket
+    candles, runs, trades = S3CandleStore(s3, settings.candles_bucket), S3RunStore(s3, results), S3TradeStore(s3, results)
     return BacktestWorkflow(
-        backtests=DynamoBacktestRepository(bind(BacktestItem, os.environ["BACKTESTS_TABLE"])),
+        backtests=DynamoBacktestRepository(bind(BacktestItem, settings.backtests_table)),
         trades=trades,
         equity=S3EquityStore(s3, results),
         runs=runs,
         candles=candles,
         publisher=publisher_from_env(),
-        bars_per_chunk=int(os.environ["BARS_PER_CHUNK"]),
+        bars_per_chunk=settings.bars_per_chunk,
         kinds=(ReplayRun(S3ReplayStore(s3, results), candles, runs, trades),),
-        funding=S3FundingStore(s3, os.environ["CANDLES_BUCKET"]),
-        symbol_rules=S3SymbolRulesStore(s3, os.environ["CANDLES_BUCKET"]),
+        funding=S3FundingStore(s3, settings.candles_bucket),
+        symbol_rules=S3SymbolRulesStore(s3, settings.candles_bucket),
     )
 
 
@@ -119,13 +113,14 @@ def optimization_workflow_from_env() -> OptimizationWorkflow:
     from adapters.repositories.binding import bind
     from adapters.repositories.optimizations import DynamoOptimizationRepository
 
+    settings = OptimizationWorkflowSettings.from_env()
     s3 = boto3.client("s3")
     return OptimizationWorkflow(
-        repository=DynamoOptimizationRepository(bind(OptimizationItem, os.environ["OPTIMIZATIONS_TABLE"])),
-        store=S3OptimizationStore(s3, os.environ["RESULTS_BUCKET"]),
-        candles=S3CandleStore(s3, os.environ["CANDLES_BUCKET"]),
+        repository=DynamoOptimizationRepository(bind(OptimizationItem, settings.optimizations_table)),
+        store=S3OptimizationStore(s3, settings.results_bucket),
+        candles=S3CandleStore(s3, settings.candles_bucket),
         publisher=publisher_from_env(),
-        max_concurrency=int(os.environ["MAP_MAX_CONCURRENCY"]),
+        max_concurrency=settings.map_max_concurrency,
     )
 
 
@@ -134,9 +129,10 @@ def run_watchdog_from_env() -> RunWatchdog:
     sweep's stale runs), and the template's STUCK_RUN_TIMEOUT_MINUTES."""
     from datetime import timedelta
 
+    settings = RunWatchdogSettings.from_env()
     backtests, optimizations = backtest_workflow_from_env(), optimization_workflow_from_env()
     return RunWatchdog(
         failing={"backtest_id": backtests, "optimization_id": optimizations},
         stale_runs={"backtest_id": backtests.backtests, "optimization_id": optimizations.repository},
-        timeout=timedelta(minutes=int(os.environ["STUCK_RUN_TIMEOUT_MINUTES"])),
+        timeout=timedelta(minutes=settings.stuck_run_timeout_minutes),
     )

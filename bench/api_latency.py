@@ -155,7 +155,7 @@ def on_local_stack(seconds: float, users: int, trade_count: int) -> None:
         print(f"GET /api/v1/backtests/{{id}} for {seconds:.0f} s, one client over {users} users: {percentiles(samples)} "
               f"({len(samples) / seconds:.0f} req/s; statuses {statuses})")
 
-        s3 = services.backtests.trades._s3
+        s3 = services.backtests.trades._objects.client
         sizes = {o["Key"].rsplit("/", 1)[1]: o["Size"] for o in s3.list_objects_v2(
             Bucket=os.environ["RESULTS_BUCKET"], Prefix=f"backtests/{big_id}/")["Contents"]}
         print(f"{trade_count} trades saved in {saved * 1000:.0f} ms: "

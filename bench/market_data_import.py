@@ -12,7 +12,7 @@ local stack (a deployed function's S3 costs it no CPU). Uploading the file is no
    imported RUNS times into fresh series; rows/s of the median run, with the file's parse alone and
    pyarrow's `read_csv` of the same bytes alone (default options: the reference).
 2. Re-imports the Binance file (the idempotent path: every month is read back and compared).
-3. Reads one month with get_candles, then the whole series, counting the bytes pyarrow reads.
+3. Reads one month with get_candles, then the whole series, counting the bytes the ranged GETs return.
 Also prints the load average (the machine is shared) and the process's peak RSS.
 
     .venv/bin/python bench/market_data_import.py [RUNS] [ROWS]
@@ -43,7 +43,7 @@ import pyarrow as pa  # noqa: E402
 import pyarrow.csv as pacsv  # noqa: E402
 from moto.server import ThreadedMotoServer  # noqa: E402
 
-from adapters.candle_store import S3CandleStore, market_data_service_from_env, s3_filesystem  # noqa: E402
+from adapters.candle_store import S3CandleStore, market_data_service_from_env  # noqa: E402
 from adapters.models.market_data import CandleImportItem  # noqa: E402
 from adapters.repositories.binding import bind  # noqa: E402
 from shared.candles import Candles  # noqa: E402
@@ -53,7 +53,7 @@ from shared.market_data.query import get_candles  # noqa: E402
 from shared.market_data.sample import SAMPLE_MARKETS, synthetic_candles  # noqa: E402
 from shared.market_data.validation import validate_candles  # noqa: E402
 from shared.statuses import COMPLETED  # noqa: E402
-from tests.fakes.counting_fs import counting_filesystem  # noqa: E402
+from tests.fakes.counting_s3 import CountingS3  # noqa: E402
 from tests.fakes.market_data import RecordingPublisher, binance_csv  # noqa: E402
 
 CANDLES_BUCKET = "bench-candles"
@@ -182,12 +182,12 @@ def main(runs: int, rows: int) -> None:
         store = S3CandleStore(s3, CANDLES_BUCKET)
         manifest = store.manifest("BTCUSDTL0R0", "1m")
         stored_bytes = sum(p.size for p in manifest.partitions)
-        # Times through pyarrow's own S3 client; bytes through a counting wrapper in a second read.
+        # Times through the store's boto3 client; bytes through a counting wrapper in a second read.
         month_s, month = timed(lambda: get_candles(store, "BTCUSDTL0R0", "1m", *JUNE))
         year_s, year = timed(lambda: get_candles(store, "BTCUSDTL0R0", "1m"))
         assert len(month) == 30 * 24 * 60 and len(year) == rows  # "year": the whole series
-        filesystem, counter = counting_filesystem(s3_filesystem())
-        counted = S3CandleStore(s3, CANDLES_BUCKET, filesystem=filesystem)
+        counter = CountingS3(s3, prefix="candles/symbol=")
+        counted = S3CandleStore(counter, CANDLES_BUCKET)
         get_candles(counted, "BTCUSDTL0R0", "1m", *JUNE)
         month_bytes, month_files = counter.total_bytes, len(counter.opened)
         counter.reset()

@@ -1,7 +1,7 @@
 """Fixtures shared by every test area.
 
 `aws` gives a test its own empty AWS: one moto server per test session (the same server the
-local stack embeds, so pyarrow's S3 client and boto3 both reach it over HTTP), reset before
+local stack embeds, reached over HTTP as the deployed functions reach S3), reset before
 each test that asks for it. Fake credentials are set for the whole session so nothing can ever
 reach a real AWS account.
 """

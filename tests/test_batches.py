@@ -1,5 +1,6 @@
-"""Backtest batch files (shared.backtests.batches): what a file and an entry must be, with
-every problem named by its field (`backtests[i].<field>`), and the ids that make a batch run once."""
+"""Backtest batch files (shared.backtests.batches): what a file and an entry must be (an entry is
+validated by the API's body model, adapters.contracts), with every problem named by its field
+(`backtests[i].<field>`), and the ids that make a batch run once."""
 
 from __future__ import annotations
 
@@ -8,10 +9,11 @@ from datetime import UTC, datetime
 
 import pytest
 
-from shared.backtests.batches import backtest_request, entry_id, parse_batch, status_key
+from adapters.contracts import backtest_request
+from shared.backtests.batches import entry_id, parse_batch, status_key
 from shared.errors import ValidationFailed
 
-ENTRY = {"strategy_id": "s-1", "symbol": "btcusdt", "timeframe": "1h", "start_time": "2024-01-01T01:00:00+01:00",
+ENTRY = {"strategy_id": "0b7e3c1e-4f5a-4d8b-9c1e-2f3a4b5c6d7e", "symbol": "btcusdt", "timeframe": "1h", "start_time": "2024-01-01T01:00:00+01:00",
          "end_time": "2024-02-01T00:00:00Z", "initial_balance": 10000, "metadata": {"leverage": 2, "chunks": 4}}
 
 

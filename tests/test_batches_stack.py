@@ -74,7 +74,8 @@ def test_a_batch_file_starts_its_valid_backtests_and_reports_the_others(stack):
     started, negative, chunked, unknown = status["entries"]
     assert started["status"] == chunked["status"] == "started"
     assert negative["status"] == "invalid"
-    assert negative["details"] == [{"field": "backtests[1].initial_balance", "message": "must be greater than 0 and at most 1e+15"}]
+    assert negative["details"] == [{"field": "backtests[1].initial_balance",  # what the API answers for the same body
+                                    "message": "Input should be greater than or equal to 0.01"}]
     assert (unknown["status"], unknown["error"]) == ("invalid", "strategy not found")
     # And the valid ones are the owner's backtests, run to completion by the state machine
     for started_entry in (started, chunked):

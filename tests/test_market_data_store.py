@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pytest
 
-from adapters.candle_store import S3CandleStore, manifest_key, s3_filesystem
+from adapters.candle_store import S3CandleStore, manifest_key
 from shared.candles import Candles
 from shared.errors import NotFound, ValidationFailed
 from shared.market_data.pipeline import CandleImporter
@@ -16,7 +16,7 @@ from shared.market_data.query import get_candles, read_series
 from shared.market_data.resample import resample
 from shared.market_data.sample import SAMPLE_MARKETS, import_sample_data, sample_series
 from shared.market_data.validation import ImportRejected
-from tests.fakes.counting_fs import counting_filesystem
+from tests.fakes.counting_s3 import CountingS3
 from tests.fakes.market_data import (
     CANDLES_BUCKET,
     RecordingPublisher,
@@ -237,8 +237,8 @@ def test_a_one_month_read_of_a_multi_year_series_touches_only_that_month(candle_
     import_csv(candle_store, candles)
     manifest = candle_store.manifest("BTCUSDT", "1h")
     assert len(manifest.partitions) == 36
-    filesystem, counter = counting_filesystem(s3_filesystem())
-    counted = S3CandleStore(s3, CANDLES_BUCKET, filesystem=filesystem)
+    counter = CountingS3(s3, prefix="candles/symbol=")
+    counted = S3CandleStore(counter, CANDLES_BUCKET)
     # When June 2024 is read
     start, end = 1_717_200_000_000, 1_719_792_000_000  # 2024-06-01, 2024-07-01
     read = get_candles(counted, "BTCUSDT", "1h", start, end)
@@ -254,8 +254,8 @@ def test_row_groups_outside_the_range_are_skipped(candle_store, s3):
     # Given a month of 1m candles (11 row groups of 4096)
     candles = random_candles(MAR_2024, 31 * 24 * 60, "1m")
     import_csv(candle_store, candles, "1m")
-    filesystem, counter = counting_filesystem(s3_filesystem())
-    counted = S3CandleStore(s3, CANDLES_BUCKET, filesystem=filesystem)
+    counter = CountingS3(s3, prefix="candles/symbol=")
+    counted = S3CandleStore(counter, CANDLES_BUCKET)
     month_size = candle_store.manifest("BTCUSDT", "1m").partitions[0].size
     # When one hour is read, then the whole month
     hour = get_candles(counted, "BTCUSDT", "1m", MAR_2024, MAR_2024 + HOUR)

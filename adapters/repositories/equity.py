@@ -10,7 +10,7 @@ from __future__ import annotations
 import io
 from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import ClientError
+from adapters.s3_objects import S3Objects
 
 if TYPE_CHECKING:
     from shared.backtests.equity import EquitySeries
@@ -22,8 +22,7 @@ def equity_key(backtest_id: str) -> str:
 
 class S3EquityStore:
     def __init__(self, s3_client: Any, bucket: str) -> None:
-        self._s3 = s3_client
-        self._bucket = bucket
+        self._objects = S3Objects(s3_client, bucket)
 
     def save(self, backtest_id: str, series: EquitySeries) -> None:
         import pyarrow as pa
@@ -33,7 +32,7 @@ class S3EquityStore:
         sink = io.BytesIO()
         pq.write_table(table, sink, compression="zstd", use_dictionary=False,
                        column_encoding={"ts": "DELTA_BINARY_PACKED"})
-        self._s3.put_object(Bucket=self._bucket, Key=equity_key(backtest_id), Body=sink.getvalue())
+        self._objects.put_bytes(equity_key(backtest_id), sink.getvalue())
 
     def load(self, backtest_id: str) -> EquitySeries | None:
         """None when nothing is stored (a backtest completed before equity series were kept)."""
@@ -41,11 +40,8 @@ class S3EquityStore:
 
         from shared.backtests.equity import EquitySeries
 
-        try:
-            body = self._s3.get_object(Bucket=self._bucket, Key=equity_key(backtest_id))["Body"].read()
-        except ClientError as error:
-            if error.response.get("Error", {}).get("Code") in ("NoSuchKey", "404", "NotFound"):
-                return None
-            raise
+        body = self._objects.get_bytes(equity_key(backtest_id))
+        if body is None:
+            return None
         table = pq.read_table(io.BytesIO(body))
         return EquitySeries(*(table.column(name).to_numpy() for name in ("ts", "equity", "benchmark")))

@@ -1,4 +1,5 @@
-"""A backtest's trades as Parquet in the results bucket, read a page at a time with ranged GETs.
+"""A backtest's trades as Parquet in the results bucket, read a page at a time with ranged GETs
+(`adapters.s3_parquet`, the one way Parquet is read from S3).
 
 Layout (everything a backtest produces lives under its id, so deleting it is one prefix):
 
@@ -27,8 +28,7 @@ import itertools
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import ClientError
-
+from adapters.s3_objects import S3Objects
 from shared.backtests.model import LONG, LOSS, SHORT, WIN, Trade
 from shared.backtests.trade_ids import trade_id
 
@@ -37,7 +37,6 @@ if TYPE_CHECKING:
     import pyarrow.parquet as pq
 
 ROW_GROUP_ROWS = 4096
-TAIL_BYTES = 64 * 1024  # one suffix GET reads the Parquet footer (and small files whole)
 SIDES = (LONG, SHORT)
 RESULTS = (WIN, LOSS, "even", "open")  # even: closed at exactly zero pnl, neither win nor loss
 _CREATED_AT = b"created_at"
@@ -56,56 +55,9 @@ def result_prefixes(backtest_id: str) -> tuple[str, ...]:
     return f"backtests/{backtest_id}/", f"partials/{backtest_id}/", f"exports/{backtest_id}/"
 
 
-class _S3RangeFile(io.RawIOBase):
-    """A read-only seekable file over one S3 object: each read is a ranged GET, except reads
-    inside the object's tail, which the first (suffix) GET already fetched."""
-
-    def __init__(self, s3: Any, bucket: str, key: str) -> None:
-        super().__init__()
-        self._s3, self._bucket, self._key = s3, bucket, key
-        response = s3.get_object(Bucket=bucket, Key=key, Range=f"bytes=-{TAIL_BYTES}")
-        self._tail = response["Body"].read()
-        content_range = response.get("ContentRange")  # "bytes 123-456/789"; absent if the whole object came back
-        self._size = int(content_range.rsplit("/", 1)[1]) if content_range else len(self._tail)
-        self._position = 0
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def tell(self) -> int:
-        return self._position
-
-    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._position, io.SEEK_END: self._size}[whence]
-        self._position = base + offset
-        return self._position
-
-    def readinto(self, buffer: Any) -> int:
-        start, end = self._position, min(self._position + len(buffer), self._size)
-        if start >= end:
-            return 0
-        tail_start = self._size - len(self._tail)
-        if start >= tail_start:
-            data = self._tail[start - tail_start:end - tail_start]
-        else:
-            response = self._s3.get_object(Bucket=self._bucket, Key=self._key, Range=f"bytes={start}-{end - 1}")
-            data = response["Body"].read()
-        buffer[:len(data)] = data
-        self._position += len(data)
-        return len(data)
-
-
-def _is_missing(error: ClientError) -> bool:
-    return error.response.get("Error", {}).get("Code") in ("NoSuchKey", "404", "NotFound")
-
-
 class S3TradeStore:
     def __init__(self, s3_client: Any, bucket: str) -> None:
-        self._s3 = s3_client
-        self._bucket = bucket
+        self._objects = S3Objects(s3_client, bucket)
 
     # ------------------------------------------------------------------ writing
     def save(self, backtest_id: str, trades: Any, created_at: datetime) -> int:
@@ -116,16 +68,11 @@ class S3TradeStore:
         for key, content in ((trades_key(backtest_id), table), (filters_key(backtest_id), filters)):
             sink = io.BytesIO()
             pq.write_table(content, sink, compression="zstd", row_group_size=ROW_GROUP_ROWS if content is table else None)
-            self._s3.put_object(Bucket=self._bucket, Key=key, Body=sink.getvalue())
+            self._objects.put_bytes(key, sink.getvalue())
         return table.num_rows
 
     def delete(self, backtest_id: str) -> None:
-        paginator = self._s3.get_paginator("list_objects_v2")
-        for prefix in result_prefixes(backtest_id):
-            for page in paginator.paginate(Bucket=self._bucket, Prefix=prefix):
-                keys = [{"Key": item["Key"]} for item in page.get("Contents", [])]
-                if keys:
-                    self._s3.delete_objects(Bucket=self._bucket, Delete={"Objects": keys, "Quiet": True})
+        self._objects.delete_prefix(*result_prefixes(backtest_id))
 
     # ------------------------------------------------------------------ reading
     def page(self, backtest_id: str, side: str | None, result: str | None, offset: int,
@@ -149,14 +96,9 @@ class S3TradeStore:
         return _read_rows(parquet, backtest_id, [seq])[0]
 
     def _open(self, key: str) -> pq.ParquetFile | None:
-        import pyarrow.parquet as pq
+        from adapters.s3_parquet import parquet_file
 
-        try:
-            return pq.ParquetFile(_S3RangeFile(self._s3, self._bucket, key), pre_buffer=True)
-        except ClientError as error:
-            if _is_missing(error):
-                return None
-            raise
+        return parquet_file(self._objects, key)
 
     def _matching_rows(self, backtest_id: str, side: str | None, result: str | None) -> Any:
         import numpy as np
@@ -178,17 +120,14 @@ class S3TradeExports:
     The client must sign with Signature V4 (presigned V2 URLs are refused in newer regions)."""
 
     def __init__(self, s3_client: Any, bucket: str, expires_in: int = EXPORT_URL_EXPIRES_S) -> None:
-        self._s3 = s3_client
-        self._bucket = bucket
+        self._objects = S3Objects(s3_client, bucket)
         self.expires_in = expires_in
 
     def publish(self, backtest_id: str, filename: str, content: bytes, media_type: str) -> str:
         """The presigned URL of `content`, served as an attachment named `filename`."""
         key = f"exports/{backtest_id}/{filename}"
-        self._s3.put_object(Bucket=self._bucket, Key=key, Body=content, ContentType=media_type,
-                            ContentDisposition=f'attachment; filename="{filename}"')
-        return str(self._s3.generate_presigned_url("get_object", Params={"Bucket": self._bucket, "Key": key},
-                                                   ExpiresIn=self.expires_in))
+        self._objects.put_bytes(key, content, media_type, ContentDisposition=f'attachment; filename="{filename}"')
+        return self._objects.presign_get(key, self.expires_in)
 
 
 def _trade_tables(trades: Any, created_at: datetime) -> tuple[pa.Table, pa.Table]:

@@ -7,13 +7,11 @@ parallel, which keeps two concurrent imports of one fill from storing it twice.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Collection, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from typing import Any
 
-from botocore.exceptions import ClientError
 from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
 
 from adapters.models.transactions import (
@@ -26,7 +24,8 @@ from adapters.models.transactions import (
 )
 from adapters.repositories.binding import condition_failed
 from adapters.repositories.trades import result_prefixes
-from shared.errors import FieldError
+from adapters.s3_objects import S3Objects
+from shared.errors import FieldError, NotFound
 from shared.times import datetime_of_ms
 from shared.transactions.jobs import ImportJob, ReplayRecord
 from shared.transactions.model import Transaction
@@ -197,25 +196,21 @@ class S3ReplayStore:
     cancelling the backtest removes them with its trades."""
 
     def __init__(self, s3_client: Any, bucket: str) -> None:
-        self._s3 = s3_client
-        self._bucket = bucket
+        self._objects = S3Objects(s3_client, bucket)
 
     def put_input(self, backtest_id: str, content: bytes) -> None:
-        self._s3.put_object(Bucket=self._bucket, Key=replay_input_key(backtest_id), Body=content,
-                            ContentType="application/json")
+        self._objects.put_bytes(replay_input_key(backtest_id), content, "application/json")
 
     def get_input(self, backtest_id: str) -> bytes:
-        return self._s3.get_object(Bucket=self._bucket, Key=replay_input_key(backtest_id))["Body"].read()
+        key = replay_input_key(backtest_id)
+        content = self._objects.get_bytes(key)
+        if content is None:
+            raise NotFound(f"{self._objects.url(key)} is gone (the replay was cancelled or cleaned up)")
+        return content
 
     def put_comparison(self, backtest_id: str, comparison: dict[str, Any]) -> None:
-        self._s3.put_object(Bucket=self._bucket, Key=replay_comparison_key(backtest_id),
-                            Body=json.dumps(comparison).encode(), ContentType="application/json")
+        self._objects.put_json(replay_comparison_key(backtest_id), comparison)
 
     def get_comparison(self, backtest_id: str) -> dict[str, Any] | None:
-        try:
-            response = self._s3.get_object(Bucket=self._bucket, Key=replay_comparison_key(backtest_id))
-        except ClientError as error:
-            if error.response.get("Error", {}).get("Code") in ("NoSuchKey", "404", "NotFound"):
-                return None
-            raise
-        return json.loads(response["Body"].read())
+        document: dict[str, Any] | None = self._objects.get_json(replay_comparison_key(backtest_id))
+        return document

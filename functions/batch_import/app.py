@@ -19,6 +19,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from adapters.backtest_batches import backtest_batches_from_env
 from adapters.s3_events import OncePerRecord
+from adapters.settings import IdempotencySettings
 from shared.backtests.batches import BacktestBatches
 
 logger = Logger()
@@ -31,7 +32,7 @@ def _batches() -> BacktestBatches:
 
 @functools.cache
 def _once_per_record() -> OncePerRecord:
-    return OncePerRecord.from_env(_run_record, boto3.client("dynamodb"))
+    return OncePerRecord(_run_record, IdempotencySettings.from_env().idempotency_table, boto3.client("dynamodb"))
 
 
 def _run_record(record: dict[str, Any], batches: BacktestBatches) -> dict[str, Any]:

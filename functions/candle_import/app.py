@@ -18,6 +18,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from adapters.candle_store import market_data_service_from_env
 from adapters.publisher import publisher_from_env
 from adapters.s3_events import OncePerRecord
+from adapters.settings import IdempotencySettings
 from shared.events import EventPublisher
 from shared.market_data.service import MarketDataService
 
@@ -36,7 +37,7 @@ def _service() -> MarketDataService:
 
 @functools.cache
 def _once_per_record() -> OncePerRecord:
-    return OncePerRecord.from_env(_import_record, boto3.client("dynamodb"))
+    return OncePerRecord(_import_record, IdempotencySettings.from_env().idempotency_table, boto3.client("dynamodb"))
 
 
 def _import_record(record: dict[str, Any], market_data: MarketDataService) -> dict[str, Any] | None:

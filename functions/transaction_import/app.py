@@ -10,7 +10,6 @@ owner as `transaction:import_update` through THE publisher.
 from __future__ import annotations
 
 import functools
-import os
 from collections.abc import Mapping
 from typing import Any
 
@@ -26,18 +25,21 @@ from adapters.repositories.binding import bind
 from adapters.repositories.transactions import DynamoImportJobRepository, DynamoTransactionRepository
 from adapters.s3_events import OncePerRecord
 from adapters.secrets import SecretsManagerVault
+from adapters.settings import IdempotencySettings, TransactionImportSettings
 from shared.transactions.imports import ImportRunner
 
 logger = Logger()
 
 
-def runner_from_env(environ: Mapping[str, str] = os.environ) -> ImportRunner:
-    """The import runner of the deployed function (every client at AWS_ENDPOINT_URL when set)."""
+def runner_from_env(environ: Mapping[str, str] | None = None) -> ImportRunner:
+    """The import runner of the deployed function (`TransactionImportSettings`; every client at
+    AWS_ENDPOINT_URL when set)."""
+    settings = TransactionImportSettings.from_env(environ)
     return ImportRunner(
-        jobs=DynamoImportJobRepository(bind(TransactionJobItem, environ["TRANSACTION_JOBS_TABLE"])),
-        transactions=DynamoTransactionRepository(bind(TransactionItem, environ["TRANSACTIONS_TABLE"])),
-        inbox=S3ImportInbox(boto3.client("s3"), environ["IMPORTS_BUCKET"]),
-        vault=SecretsManagerVault(boto3.client("secretsmanager"), environ["EXCHANGE_SECRETS_PREFIX"]),
+        jobs=DynamoImportJobRepository(bind(TransactionJobItem, settings.transaction_jobs_table)),
+        transactions=DynamoTransactionRepository(bind(TransactionItem, settings.transactions_table)),
+        inbox=S3ImportInbox(boto3.client("s3"), settings.imports_bucket),
+        vault=SecretsManagerVault(boto3.client("secretsmanager"), settings.exchange_secrets_prefix),
         exchanges={"binance": BinanceAccountClient()},
         publisher=publisher_from_env(),
     )
@@ -50,7 +52,7 @@ def _runner() -> ImportRunner:
 
 @functools.cache
 def _once_per_record() -> OncePerRecord:
-    return OncePerRecord.from_env(_import_record, boto3.client("dynamodb"))
+    return OncePerRecord(_import_record, IdempotencySettings.from_env().idempotency_table, boto3.client("dynamodb"))
 
 
 def _import_record(record: dict[str, Any], runner: ImportRunner) -> dict[str, Any] | None:

@@ -9,7 +9,6 @@ route has a RouteResponse), so it reaches the client before anything published a
 from __future__ import annotations
 
 import functools
-import os
 from datetime import timedelta
 
 import boto3
@@ -24,6 +23,7 @@ from adapters.repositories.backtests import DynamoBacktestRepository
 from adapters.repositories.binding import bind
 from adapters.repositories.sessions import DynamoSessionRepository
 from adapters.repositories.users import DynamoUserRepository
+from adapters.settings import WebSocketSettings
 from shared.accounts.service import Accounts
 from shared.realtime.protocol import ChannelService, ConnectionInfo, encode
 from shared.times import datetime_of_ms
@@ -33,20 +33,26 @@ tracer = Tracer()
 
 
 @functools.cache
+def _settings() -> WebSocketSettings:
+    return WebSocketSettings.from_env()
+
+
+@functools.cache
 def _connections() -> ConnectionStore:
-    return ConnectionStore.from_env(boto3.client("dynamodb"))
+    return ConnectionStore(boto3.client("dynamodb"), _settings().connections_table)
 
 
 @functools.cache
 def _channels() -> ChannelService:
     """Built on the first message, not at $connect: a connection that never joins costs nothing more."""
+    settings = _settings()
     accounts = Accounts(
-        users=DynamoUserRepository(bind(UserItem, os.environ["USERS_TABLE"])),
-        sessions=DynamoSessionRepository(bind(SessionItem, os.environ["SESSIONS_TABLE"])),
-        session_ttl=timedelta(hours=float(os.environ["SESSION_TTL_HOURS"])),
+        users=DynamoUserRepository(bind(UserItem, settings.users_table)),
+        sessions=DynamoSessionRepository(bind(SessionItem, settings.sessions_table)),
+        session_ttl=timedelta(hours=settings.session_ttl_hours),
     )
-    backtests = DynamoBacktestRepository(bind(BacktestItem, os.environ["BACKTESTS_TABLE"]))
-    catalog = CandleStoreCatalog(boto3.client("s3"), os.environ["CANDLES_BUCKET"])
+    backtests = DynamoBacktestRepository(bind(BacktestItem, settings.backtests_table))
+    catalog = CandleStoreCatalog(boto3.client("s3"), settings.candles_bucket)
     return ChannelService(accounts, backtests, catalog, _connections())
 
 

@@ -5,8 +5,9 @@
                     "start_time": "2024-01-01T00:00:00Z", "end_time": "2024-07-01T00:00:00Z",
                     "initial_balance": 10000, "metadata": {"leverage": 1, "commission": 0.1}}, ...]}
 
-The owner is an account's email; each entry is what POST /api/v1/backtests takes, checked by the
-same service, so every valid entry becomes a backtest of the owner, started at once, and every
+The owner is an account's email; each entry is what POST /api/v1/backtests takes, validated by
+the same request contract (`parse_entry`: the composition root gives `adapters.contracts.
+backtest_request`, the API's body model) and checked by the same service, so every valid entry becomes a backtest of the owner, started at once, and every
 invalid one is reported, field by field, in the batch's status object
 (imports/batch-status/<name>.json, outside the batches/ prefix so writing it triggers nothing).
 Invalid entries never stop the valid ones.
@@ -20,7 +21,6 @@ idempotency); a new upload of the same key (a new sequencer) is a new batch.
 from __future__ import annotations
 
 import json
-import math
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -30,19 +30,21 @@ from typing import Any
 from shared import json_limits
 from shared.accounts.ports import UserRepository
 from shared.backtests.ports import BatchInbox
-from shared.backtests.service import BacktestMetadata, BacktestRequest, Backtests
+from shared.backtests.service import BacktestRequest, Backtests
 from shared.errors import FieldError, NotFound, ValidationFailed
 from shared.statuses import FAILED
-from shared.timeframes import TIMEFRAMES
-from shared.times import iso_utc_ms, to_millisecond, utc_now
+from shared.times import iso_utc_ms, utc_now
 
 BATCHES_PREFIX = "imports/batches/"
 STATUS_PREFIX = "imports/batch-status/"
 MAX_ENTRIES = 1_000
-_ENTRY_FIELDS = ("strategy_id", "symbol", "timeframe", "start_time", "end_time", "initial_balance", "metadata")
-_METADATA_FIELDS = ("leverage", "commission", "chunks")
 # Entry ids: uuid5 in a namespace of our own, from "<bucket>/<key>#<sequencer>#<position>".
 _NAMESPACE = uuid.UUID("9a6c1a4e-2f0b-5a43-9d7e-3c1f2b8e7d60")
+
+
+# An entry as a request (the API's body model, given by the composition root); ValidationFailed
+# naming each bad field under the path ("backtests[3]").
+EntryParser = Callable[[Any, str], BacktestRequest]
 
 
 def status_key(batch_key: str) -> str:
@@ -60,6 +62,7 @@ class BacktestBatches:
     users: UserRepository
     inbox: BatchInbox
     bucket: str
+    parse_entry: EntryParser
     clock: Callable[[], datetime] = utc_now
 
     def run(self, key: str, sequencer: str) -> dict[str, Any]:
@@ -87,7 +90,7 @@ class BacktestBatches:
     def _entry(self, user: Any, key: str, sequencer: str, position: int, entry: Any) -> dict[str, Any]:
         backtest_id = entry_id(self.bucket, key, sequencer, position)
         try:
-            request = backtest_request(entry, f"backtests[{position}]")
+            request = self.parse_entry(entry, f"backtests[{position}]")
             existing = self.backtests.repository.get(backtest_id)
             if existing is None:
                 self.backtests.create(user, request, backtest_id=backtest_id)
@@ -134,70 +137,3 @@ def parse_batch(content: bytes) -> tuple[str, list[Any]]:
     if errors:
         raise ValidationFailed("invalid batch", errors)
     return document["owner"], document["backtests"]
-
-
-def backtest_request(entry: Any, path: str) -> BacktestRequest:
-    """An entry as a BacktestRequest; ValidationFailed naming every bad field of it."""
-    if not isinstance(entry, dict):
-        raise ValidationFailed("invalid backtest", [FieldError(path, "must be an object")])
-    errors = [FieldError(f"{path}.{name}", f"unknown field (allowed: {', '.join(_ENTRY_FIELDS)})")
-              for name in sorted(set(entry) - set(_ENTRY_FIELDS))]
-    errors += [FieldError(f"{path}.{name}", "is required") for name in _ENTRY_FIELDS[:-1] if name not in entry]
-
-    def text(name: str) -> str | None:
-        value = entry.get(name)
-        if name in entry and (not isinstance(value, str) or not value.strip()):
-            errors.append(FieldError(f"{path}.{name}", "must be a non-empty string"))
-            return None
-        return value
-
-    def number(mapping: dict[str, Any], name: str, field: str) -> float | None:
-        value = mapping.get(name)
-        if name in mapping and (isinstance(value, bool) or not isinstance(value, (int, float))
-                                or not math.isfinite(value)):
-            errors.append(FieldError(field, "must be a finite number"))
-            return None
-        return value
-
-    def moment(name: str) -> datetime | None:
-        value = text(name)
-        if value is None:
-            return None
-        try:
-            parsed = datetime.fromisoformat(value)
-        except ValueError:
-            errors.append(FieldError(f"{path}.{name}", "must be an ISO-8601 date-time"))
-            return None
-        if parsed.tzinfo is None:
-            errors.append(FieldError(f"{path}.{name}", "needs a timezone (e.g. Z)"))
-            return None
-        return parsed
-
-    strategy_id, symbol, timeframe = text("strategy_id"), text("symbol"), text("timeframe")
-    if timeframe is not None and timeframe not in TIMEFRAMES:
-        errors.append(FieldError(f"{path}.timeframe", f"must be one of {', '.join(TIMEFRAMES)}"))
-    start, end = moment("start_time"), moment("end_time")
-    balance = number(entry, "initial_balance", f"{path}.initial_balance")
-    metadata = entry.get("metadata", {})
-    if not isinstance(metadata, dict):
-        errors.append(FieldError(f"{path}.metadata", "must be an object"))
-        metadata = {}
-    errors += [FieldError(f"{path}.metadata.{name}", f"unknown field (allowed: {', '.join(_METADATA_FIELDS)})")
-               for name in sorted(set(metadata) - set(_METADATA_FIELDS))]
-    leverage = number(metadata, "leverage", f"{path}.metadata.leverage")
-    commission = number(metadata, "commission", f"{path}.metadata.commission")
-    chunks = metadata.get("chunks")
-    if chunks is not None and (isinstance(chunks, bool) or not isinstance(chunks, int)):
-        errors.append(FieldError(f"{path}.metadata.chunks", "must be a whole number"))
-    if (errors or strategy_id is None or symbol is None or timeframe is None or start is None or end is None
-            or balance is None):  # each None has its error
-        raise ValidationFailed("invalid backtest", errors)
-    defaults = BacktestMetadata()
-    return BacktestRequest(
-        strategy_id=strategy_id, symbol=symbol, timeframe=timeframe, start_time=to_millisecond(start),
-        end_time=to_millisecond(end), initial_balance=float(balance),
-        metadata=BacktestMetadata(leverage=defaults.leverage if leverage is None else float(leverage),
-                                  commission=defaults.commission if commission is None else float(commission),
-                                  chunks=chunks),
-    )
-

@@ -7,9 +7,10 @@ import uuid
 
 import pytest
 
+from adapters.contracts import backtest_request
 from adapters.repositories.trades import filters_key, trades_key
 from shared.backtests.service import record_results
-from shared.errors import Conflict
+from shared.errors import Conflict, ValidationFailed
 from shared.times import utc_now
 from tests.api.conftest import bearer, engine_trades
 
@@ -102,6 +103,22 @@ def test_invalid_requests_are_422_naming_the_field(api, owner, change, field):
     response = api.client.post("/api/v1/backtests", json=body, headers=bearer(token))
     assert response.status_code == 422, response.text
     assert field in [d["field"] for d in response.json()["error"]["details"]]
+
+
+@pytest.mark.parametrize("change", [
+    {"initial_balance": -5}, {"timeframe": "2h"}, {"metadata": {"slippage": 1}, "owner": "x"},
+    {"start_time": "2024-01-01T00:00:00"}, {"strategy_id": "nope"}, {"metadata": {"taker_fee": "high", "chunks": 0}},
+])
+def test_a_batch_entry_is_refused_exactly_as_the_same_body_is(api, owner, change):
+    # One contract (adapters.contracts): a batch file's entry gets the API's 422 details, under its position
+    token, _, strategy = owner
+    body = {"strategy_id": strategy["id"], "symbol": "BTCUSDT", "timeframe": "1h",
+            "start_time": "2024-01-01T00:00:00Z", "end_time": "2024-02-01T00:00:00Z", "initial_balance": 1000, **change}
+    details = api.client.post("/api/v1/backtests", json=body, headers=bearer(token)).json()["error"]["details"]
+    with pytest.raises(ValidationFailed) as refused:
+        backtest_request(json.loads(json.dumps(body)), "backtests[7]")
+    assert details and [d.to_dict() for d in refused.value.errors] == [
+        {"field": f"backtests[7].{d['field']}", "message": d["message"]} for d in details]
 
 
 def test_stored_funding_rates_and_symbol_rules_let_the_costs_through(api, owner):

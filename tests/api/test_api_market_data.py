@@ -22,7 +22,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from adapters.candle_store import S3CandleStore, s3_filesystem
+from adapters.candle_store import S3CandleStore
 from shared.market_data.pipeline import CandleImporter
 from tests.api.conftest import API_CODE, ROOT, bearer
 from tests.fakes.market_data import RecordingPublisher
@@ -57,7 +57,7 @@ def _csv(rows: list[dict]) -> bytes:
 @pytest.fixture(scope="module")
 def market(api):
     """The API with HOURLY and MINUTELY in its candle store, and a signed-in user's token."""
-    store = S3CandleStore(api.aws("s3"), api.settings.candles_bucket, filesystem=s3_filesystem(api.endpoint_url))
+    store = S3CandleStore(api.aws("s3"), api.settings.candles_bucket)
     importer = CandleImporter(store, RecordingPublisher())
     importer.import_file(HOURLY, "1h", _csv([_hourly(i) for i in range(30)]))
     importer.import_file(MINUTELY, "1m", _csv([_minutely(i) for i in range(120)]))

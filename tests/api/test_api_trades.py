@@ -11,6 +11,7 @@ import pytest
 from adapters.repositories.trades import ROW_GROUP_ROWS, S3TradeStore
 from shared.backtests.trade_ids import parse_trade_id, trade_id, trade_key
 from tests.api.conftest import bearer, engine_trades
+from tests.fakes.counting_s3 import CountingS3
 
 # Six trades: sides and pnls chosen so every filter combination is distinct; the last one is open.
 SIDES = [1, -1, 1, -1, 1, 1]
@@ -114,20 +115,6 @@ def test_trades_of_an_unknown_backtest_are_404(api):
 
 
 # ---------------------------------------------------------------- the store, across row groups
-class CountingS3:
-    """The S3 client, counting the GETs a read makes."""
-
-    def __init__(self, client):
-        self.client, self.gets = client, 0
-
-    def get_object(self, **kwargs):
-        self.gets += 1
-        return self.client.get_object(**kwargs)
-
-    def __getattr__(self, name):
-        return getattr(self.client, name)
-
-
 def test_pages_deep_in_a_large_backtest_read_only_what_they_need(api):
     n = 3 * ROW_GROUP_ROWS + 17
     rng = np.random.default_rng(7)

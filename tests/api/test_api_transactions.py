@@ -18,7 +18,7 @@ import pytest
 
 from adapters.binance import BinanceClient
 from adapters.binance_account import MY_TRADES_PATH, BinanceAccountClient
-from adapters.candle_store import S3CandleStore, S3ImportInbox, s3_filesystem
+from adapters.candle_store import S3CandleStore, S3ImportInbox
 from adapters.models.backtests import BacktestItem
 from adapters.models.transactions import TransactionItem, TransactionJobItem
 from adapters.repositories.backtests import DynamoBacktestRepository
@@ -68,7 +68,7 @@ class Worker:
             inbox=S3ImportInbox(s3, settings.imports_bucket),
             vault=SecretsManagerVault(api.aws("secretsmanager"), settings.exchange_secrets_prefix),
             exchanges=exchanges or {}, publisher=self.publisher)
-        self.candles = S3CandleStore(s3, settings.candles_bucket, filesystem=s3_filesystem(url))
+        self.candles = S3CandleStore(s3, settings.candles_bucket)
         trades, runs = S3TradeStore(s3, settings.results_bucket), S3RunStore(s3, settings.results_bucket)
         self.replays = ReplayRun(S3ReplayStore(s3, settings.results_bucket), self.candles, runs, trades)
         self.workflow = BacktestWorkflow(
@@ -175,10 +175,25 @@ def test_a_bad_file_fails_naming_its_lines(api, worker, user):
     ({"source": "exchange", "exchange": "kraken", "symbols": ["BTCUSDT"],
       "api_credentials": {"api_key": "k", "api_secret": "s"}}, ["exchange"]),
     ({"source": "email"}, ["source"]),
+    ({"file_format": "csv", "file_content": "x"}, ["source"]),
+    ({"source": "file", "file_format": "csv", "file_content": "x", "symbols": ["BTCUSDT"]}, ["symbols"]),
+    ({"source": "exchange", "symbols": ["BTCUSDT"], "start_time": "soon",
+      "api_credentials": {"api_key": "k", "api_secret": ""}}, ["api_credentials.api_secret", "start_time"]),
 ])
 def test_imports_that_cannot_be_queued_are_422_naming_the_field(api, user, body, fields):
     response = api.client.post(f"{TRANSACTIONS}/import", headers=bearer(user[0]), json=body)
     assert error_fields(response, 422) == fields
+
+
+def test_the_import_body_is_one_of_a_file_or_an_exchange_import_by_its_source(api):
+    document = api.client.get("/api/openapi.json").json()
+    schema = document["paths"][f"{TRANSACTIONS}/import"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    members = {"file": "#/components/schemas/FileImportCreate", "exchange": "#/components/schemas/ExchangeImportCreate"}
+    assert schema["oneOf"] == [{"$ref": ref} for ref in members.values()]
+    assert schema["discriminator"] == {"propertyName": "source", "mapping": members}
+    components = document["components"]["schemas"]
+    assert set(components["FileImportCreate"]["required"]) == {"source", "file_content", "file_format"}
+    assert set(components["ExchangeImportCreate"]["required"]) == {"source", "api_credentials", "symbols"}
 
 
 def test_an_import_is_its_owners_only(api, worker, user):

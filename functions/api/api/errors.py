@@ -9,7 +9,7 @@ logs them with the request id; no response ever carries a stack trace.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from functools import cache
 from typing import Any
 
@@ -19,6 +19,8 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from adapters.contracts import field_name as field_name
+from adapters.contracts import problem_field
 from shared.accounts.auth import Unauthenticated
 from shared.accounts.rate_limits import RateLimited
 from shared.errors import Conflict, DomainError, FieldError, Forbidden, NotFound, UpstreamRefused, ValidationFailed
@@ -67,21 +69,11 @@ def internal_error_response(request_id: str) -> JSONResponse:
     return error_response(500, _CODE_BY_HTTP_STATUS[500], f"internal error; request id {request_id}")
 
 
-def field_name(location: Sequence[Any]) -> str:
-    """pydantic's error location as the API's dotted field path: ("body", "config", "x") -> "config.x",
-    ("query", "per_page") -> "per_page", list positions as `[i]`."""
-    parts = list(location[1:]) if location and location[0] in ("body", "query", "path", "header") else list(location)
-    text = ""
-    for part in parts:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
-    return text or str(location[0] if location else "body")
-
-
 def _request_validation_response(_: Request, error: RequestValidationError) -> JSONResponse:
     problems = error.errors()
     if any(problem["type"] == "json_invalid" for problem in problems):
         return error_response(400, "bad_request", "the request body is not valid JSON")
-    details = [FieldError(field_name(p["loc"]), p["msg"]) for p in problems]
+    details = [FieldError(problem_field(p, error.body), p["msg"]) for p in problems]
     return error_response(422, ValidationFailed.code, "invalid request", details)
 
 

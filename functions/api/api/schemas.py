@@ -11,30 +11,29 @@
 from __future__ import annotations
 
 import math
-import re
 from datetime import datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from pydantic import (
-    AfterValidator,
-    AwareDatetime,
     BaseModel,
-    BeforeValidator,
     ConfigDict,
     Field,
     PlainSerializer,
     WithJsonSchema,
 )
-from pydantic_core import PydanticCustomError
 
+# The request contracts shared with the other functions, re-exported for the routes.
+from adapters.contracts import BacktestCreate as BacktestCreate
+from adapters.contracts import BacktestMetadataIn as BacktestMetadataIn
+from adapters.contracts import Id as Id
+from adapters.contracts import RequestBody as RequestBody
+from adapters.contracts import Timeframe as Timeframe
+from adapters.contracts import UtcDateTimeInput as UtcDateTimeInput
 from shared.accounts import service as accounts
-from shared.backtest_settings import BacktestSettings
-from shared.backtests import service as backtests
 from shared.statuses import BACKTEST_STATUSES
 from shared.strategies import service as strategies
-from shared.timeframes import TIMEFRAMES
-from shared.times import iso_utc_ms, to_millisecond
+from shared.times import iso_utc_ms
 
 SIGNIFICANT_DIGITS = 12
 
@@ -63,35 +62,13 @@ UtcDateTime = Annotated[
     PlainSerializer(iso_utc_ms, return_type=str, when_used="json"),
     WithJsonSchema({"type": "string", "format": "date-time", "examples": ["2024-01-01T00:00:00.000Z"]}),
 ]
-# RFC 3339, what the document's `format: date-time` promises (pydantic alone would also take epoch numbers).
-_RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$")
-
-
-def _rfc3339_text(value: Any) -> Any:
-    if not isinstance(value, str) or not _RFC3339.match(value):
-        raise PydanticCustomError("datetime_format", "must be an ISO-8601 date-time with a timezone, "
-                                                     "such as 2024-01-01T00:00:00Z")
-    return value
-
-
-UtcDateTimeInput = Annotated[AwareDatetime, Field(strict=False), BeforeValidator(_rfc3339_text),
-                             AfterValidator(to_millisecond)]
-Id = Annotated[UUID, Field(strict=False)]  # a UUID arrives as JSON text: the one lax type of a request body
 Decimal = Annotated[
     float | None,
     PlainSerializer(round_decimal, return_type=float | None, when_used="json"),
     WithJsonSchema({"type": ["number", "null"], "examples": [10432.17]}),
 ]
-Timeframe = Literal[TIMEFRAMES]  # type: ignore[valid-type]
 Status = Literal[BACKTEST_STATUSES]  # type: ignore[valid-type]
 OrderDir = Literal["asc", "desc"]
-
-
-class RequestBody(BaseModel):
-    """A JSON request body: no unknown fields and no type coercion ("5" is not a number, "false"
-    not a boolean), so what validation accepts is exactly what the OpenAPI document describes."""
-
-    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 class _Out(BaseModel):
@@ -224,51 +201,6 @@ class StrategyList(BaseModel):
 
 
 # ------------------------------------------------------------------ backtests
-class BacktestMetadataIn(RequestBody):
-
-    leverage: float = Field(BacktestSettings.leverage, ge=BacktestSettings.MIN_LEVERAGE, le=BacktestSettings.MAX_LEVERAGE,
-                            allow_inf_nan=False)
-    commission: float = Field(BacktestSettings.commission, ge=BacktestSettings.MIN_COMMISSION, le=BacktestSettings.MAX_COMMISSION,
-                              allow_inf_nan=False, description="Percent of notional charged on each side.")
-    chunks: int | None = Field(None, ge=1, le=backtests.MAX_CHUNKS,
-                               description="Force the number of parallel chunks (default: planned from the data size).")
-    maker_fee: float | None = Field(None, ge=-BacktestSettings.MAX_COMMISSION, le=BacktestSettings.MAX_COMMISSION, allow_inf_nan=False,
-                                    description="Percent of notional on limit fills (limit entries, take-profits); "
-                                                "default: commission.")
-    taker_fee: float | None = Field(None, ge=-BacktestSettings.MAX_COMMISSION, le=BacktestSettings.MAX_COMMISSION, allow_inf_nan=False,
-                                    description="Percent of notional on market and stop fills; default: commission.")
-    slippage_ticks: float | None = Field(None, ge=0, le=BacktestSettings.MAX_SLIPPAGE_TICKS, allow_inf_nan=False,
-                                         description="Market fills move this many price ticks adversely "
-                                                     "(needs `exchange` rules with a tick size).")
-    funding: bool | None = Field(None, description="Charge perpetual funding while a position is open, from the "
-                                                   "stored funding rates (422 when the range has none).")
-    intrabar_timeframe: Timeframe | None = Field(None, description="Resolve fills inside a bar on stored candles "
-                                                                   "of this finer timeframe.")
-    same_bar_priority: Literal["stop_loss", "take_profit"] | None = Field(
-        None, description="Without intrabar data, which of a stop and a target inside one bar fills first "
-                          "(default stop_loss).")
-    exchange: Literal["binance", "bybit"] | None = Field(
-        None, description="Apply the symbol's stored rules on this exchange (tick size, lot size, min notional).")
-    market: Literal["spot", "linear"] | None = Field(None, description="The exchange's market (default spot).")
-
-
-class BacktestCreate(RequestBody):
-    model_config = ConfigDict(json_schema_extra={"examples": [{
-        "strategy_id": "0b7e3c1e-4f5a-4d8b-9c1e-2f3a4b5c6d7e", "symbol": "BTCUSDT", "timeframe": "1h",
-        "start_time": "2024-01-01T00:00:00Z", "end_time": "2024-07-01T00:00:00Z", "initial_balance": 10000,
-        "metadata": {"leverage": 1, "commission": 0.1},
-    }]})
-
-    strategy_id: Id
-    symbol: str = Field(min_length=1, max_length=30)
-    timeframe: Timeframe
-    start_time: UtcDateTimeInput
-    end_time: UtcDateTimeInput
-    initial_balance: float = Field(ge=BacktestSettings.MIN_INITIAL_BALANCE, le=BacktestSettings.MAX_INITIAL_BALANCE,
-                                   allow_inf_nan=False)
-    metadata: BacktestMetadataIn = Field(default_factory=BacktestMetadataIn)
-
-
 class SideSummary(BaseModel):
     """The closed trades of one side (long or short)."""
 

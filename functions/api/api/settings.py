@@ -1,16 +1,19 @@
-"""The API function's environment, read and checked once at cold start."""
+"""The API function's environment, read and checked once at cold start (`adapters.settings`)."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, replace
+from typing import ClassVar
 
+from adapters.settings import EnvSettings
 from shared.accounts.rate_limits import SEED_LIMITS, limits_from
 
 
 @dataclass(frozen=True)
-class ApiSettings:
+class ApiSettings(EnvSettings):
+    FUNCTION: ClassVar[str] = "the API function"
     users_table: str
     sessions_table: str
     strategies_table: str
@@ -36,14 +39,7 @@ class ApiSettings:
     rate_limits: Mapping[str, int] = field(default_factory=lambda: dict(SEED_LIMITS))
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] = os.environ) -> ApiSettings:
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> ApiSettings:
         """Each field from the upper-cased variable of its name; a missing one is a clear error."""
-        required = [f.name for f in fields(cls) if f.name != "rate_limits"]
-        missing = [name.upper() for name in required if not environ.get(name.upper())]
-        if missing:
-            raise RuntimeError(f"the API function needs environment variables {', '.join(missing)}")
-        values = {name: environ[name.upper()] for name in required}
-        integers = {name: int(values[name]) for name in ("map_max_concurrency", "optimization_batch_memory_mb",
-                                                         "max_combinations", "trades_csv_inline_max_bytes")}
-        return cls(**{**values, "session_ttl_hours": float(values["session_ttl_hours"])} | integers,
-                   rate_limits=limits_from(environ))
+        environ = os.environ if environ is None else environ
+        return replace(super().from_env(environ), rate_limits=limits_from(environ))

@@ -171,7 +171,7 @@ def build_market_data(settings: ApiSettings, endpoint_url: str | None = None) ->
 
     from adapters.binance import BinanceClient
     from adapters.bybit import BybitClient
-    from adapters.candle_store import S3CandleStore, S3ImportInbox, s3_filesystem
+    from adapters.candle_store import S3CandleStore, S3ImportInbox
     from adapters.funding_store import S3FundingStore
     from adapters.models.market_data import CandleImportItem, DynamoImportRecords
     from adapters.symbol_rules_store import S3SymbolRulesStore
@@ -179,7 +179,7 @@ def build_market_data(settings: ApiSettings, endpoint_url: str | None = None) ->
 
     s3 = boto3.client("s3", endpoint_url=endpoint_url, config=Config(signature_version="s3v4"))  # v4: presigned URLs
     return MarketDataService(
-        store=S3CandleStore(s3, settings.candles_bucket, filesystem=s3_filesystem(endpoint_url)),
+        store=S3CandleStore(s3, settings.candles_bucket),
         records=DynamoImportRecords(bind(CandleImportItem, settings.imports_table, endpoint_url)),
         inbox=S3ImportInbox(s3, settings.imports_bucket),
         publisher=PublisherOnFirstUse(),

@@ -11,6 +11,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from fastapi import APIRouter, Query, Response
 from fastapi.responses import JSONResponse
 
+from adapters.contracts import to_backtest_request
 from api import PREFIX
 from api.dependencies import CurrentUser, Pagination, Services
 from api.errors import error_responses
@@ -29,7 +30,7 @@ from api.schemas import (
 )
 from shared.backtests.model import Backtest
 from shared.backtests.results import DEFAULT_POINTS, MAX_POINTS, MIN_POINTS
-from shared.backtests.service import ORDER_FIELDS, BacktestFilters, BacktestMetadata, BacktestRequest
+from shared.backtests.service import ORDER_FIELDS, BacktestFilters
 
 metrics = Metrics()
 router = APIRouter(prefix=f"{PREFIX}/backtests", tags=["backtests"], responses=error_responses(401, 429, 500))
@@ -63,12 +64,7 @@ def list_backtests(
                          "yours or public; the symbol and timeframe must be in the market-data store. "
                          "Rate limit: 10 creations per minute.")
 def create_backtest(body: BacktestCreate, user: CurrentUser, services: Services) -> BacktestOut:
-    request = BacktestRequest(
-        strategy_id=str(body.strategy_id), symbol=body.symbol, timeframe=body.timeframe,
-        start_time=body.start_time, end_time=body.end_time, initial_balance=body.initial_balance,
-        metadata=BacktestMetadata(**body.metadata.model_dump()),
-    )
-    backtest = services.backtests.create(user, request)
+    backtest = services.backtests.create(user, to_backtest_request(body))
     metrics.add_metric(name="BacktestCreated", unit=MetricUnit.Count, value=1)
     return present(backtest)
 

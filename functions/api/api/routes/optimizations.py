@@ -11,18 +11,16 @@ from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from adapters.contracts import BacktestRun
 from api import PREFIX
 from api.dependencies import CurrentUser, Pagination, Services
 from api.errors import error_responses
 from api.schemas import Decimal as DecimalNumber
 from api.schemas import (
-    Id,
     PageMeta,
     PerformanceSummary,
     RequestBody,
-    Timeframe,
     UtcDateTime,
-    UtcDateTimeInput,
     round_numbers,
 )
 from shared.backtest_settings import BacktestSettings
@@ -62,17 +60,10 @@ class OptimizationMetadataIn(RequestBody):
                               allow_inf_nan=False, description="Percent of notional charged on each side.")
 
 
-class SweepCreate(RequestBody):
+class SweepCreate(BacktestRun):
     """What an optimization and a walk-forward share: the strategy, range, parameters and search."""
 
 
-    strategy_id: Id
-    symbol: str = Field(min_length=1, max_length=30)
-    timeframe: Timeframe
-    start_time: UtcDateTimeInput
-    end_time: UtcDateTimeInput
-    initial_balance: float = Field(ge=BacktestSettings.MIN_INITIAL_BALANCE, le=BacktestSettings.MAX_INITIAL_BALANCE,
-                                   allow_inf_nan=False)
     metadata: OptimizationMetadataIn = Field(default_factory=OptimizationMetadataIn)
     parameters: dict[str, Any] = Field(
         min_length=1, json_schema_extra={"additionalProperties": _PARAMETER_VALUES},

@@ -33,7 +33,6 @@ from api.schemas import (
     UtcDateTimeInput,
     round_numbers,
 )
-from shared.errors import FieldError, ValidationFailed
 from shared.statuses import JOB_STATUSES
 from shared.times import datetime_of_ms
 from shared.transactions.jobs import (
@@ -71,26 +70,40 @@ class ExchangeApiCredentials(RequestBody):
     api_secret: SecretStr = Field(min_length=1, max_length=256)
 
 
-class TransactionImportCreate(RequestBody):
+class FileImportCreate(RequestBody):
+    """A trade-history file, sent in the body."""
+
     model_config = ConfigDict(json_schema_extra={"examples": [
         {"source": "file", "file_format": "csv", "exchange": "binance",
          "file_content": "time,symbol,side,price,quantity,fee,fee_asset,id\n"
                          "2024-01-01T00:00:00Z,BTCUSDT,buy,42000,0.01,0.42,USDT,1001\n"},
+    ]})
+
+    source: Literal[SOURCE_FILE]
+    exchange: str = Field("binance", min_length=1, max_length=30, description="Where the trades were made (any name).")
+    file_content: str = Field(description="The file, as text or base64 (recognised by its alphabet).")
+    file_format: Literal["csv", "json"]
+
+
+class ExchangeImportCreate(RequestBody):
+    """The account's trades, fetched from the exchange with a read-only key pair."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [
         {"source": "exchange", "exchange": "binance", "symbols": ["BTCUSDT"], "start_time": "2024-01-01T00:00:00Z",
          "api_credentials": {"api_key": "<key>", "api_secret": "<secret>"}},
     ]})
 
-    source: Literal[SOURCE_FILE, SOURCE_EXCHANGE]
+    source: Literal[SOURCE_EXCHANGE]
     exchange: str = Field("binance", min_length=1, max_length=30,
-                          description="Where the trades were made (for a file: any name; exchange imports: binance).")
-    file_content: str | None = Field(None, description="The file, as text or base64 (recognised by its alphabet).")
-    file_format: Literal["csv", "json"] | None = None
-    api_credentials: ExchangeApiCredentials | None = Field(None, description=(
+                          description="The exchange to fetch them from (binance; another name is a 422).")
+    api_credentials: ExchangeApiCredentials = Field(description=(
         "Read-only API key pair: kept in AWS Secrets Manager for the import's duration, never returned or logged."))
-    symbols: list[str] | None = Field(None, max_length=MAX_SYMBOLS, description=(
-        "Exchange imports: the pairs to import (Binance lists trades per pair)."))
-    start_time: UtcDateTimeInput | None = Field(None, description=(
-        "Exchange imports: trades from this time (default: all)."))
+    symbols: list[str] = Field(max_length=MAX_SYMBOLS, description="The pairs to import (Binance lists trades per pair).")
+    start_time: UtcDateTimeInput | None = Field(None, description="Trades from this time (default: all).")
+
+
+# One body, told apart by `source` (OpenAPI: oneOf with a discriminator).
+TransactionImportCreate = Annotated[FileImportCreate | ExchangeImportCreate, Field(discriminator="source")]
 
 
 class TransactionImportQueued(BaseModel):
@@ -212,18 +225,10 @@ def _file_bytes(text: str) -> bytes:
                          "`GET /transactions/imports/{import_id}`. A file with any bad line imports nothing.")
 def import_transactions(body: TransactionImportCreate, user: CurrentUser, transactions: Transactions,
                         response: Response) -> TransactionImportQueued:
-    if body.source == SOURCE_FILE:
-        missing = [FieldError(name, "is required for a file import")
-                   for name in ("file_content", "file_format") if getattr(body, name) is None]
-        if missing:
-            raise ValidationFailed("invalid import", missing)
+    if isinstance(body, FileImportCreate):
         job = transactions.imports.submit_file(user.id, body.file_format, _file_bytes(body.file_content),
                                                body.exchange)
     else:
-        missing = [FieldError(name, "is required for an exchange import")
-                   for name in ("api_credentials", "symbols") if getattr(body, name) is None]
-        if missing:
-            raise ValidationFailed("invalid import", missing)
         credentials = ExchangeCredentials(body.api_credentials.api_key.get_secret_value(),
                                           body.api_credentials.api_secret.get_secret_value())
         job = transactions.imports.submit_exchange(user.id, body.exchange, credentials, body.symbols, body.start_time)
