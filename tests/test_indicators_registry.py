@@ -11,6 +11,7 @@ from talib import abstract
 from shared.candles import Candles
 from shared.indicators import REGISTRY, IndicatorCache, find_indicator, series_ref
 from shared.indicators.custom import DATA_DEPENDENT_WARMUP
+from tests.test_indicators import required_params
 
 
 def candles(n: int = 600, seed: int = 5, spacing_ms: int = 60_000) -> Candles:
@@ -72,7 +73,7 @@ def test_every_indicator_is_undefined_exactly_during_its_warmup(name: str) -> No
     cache = IndicatorCache(data)
     spec = REGISTRY[name]
     for output in spec.outputs:
-        ref = series_ref(name, {}, output)
+        ref = series_ref(name, required_params(name), output)
         series = cache.series(ref)
         assert series.dtype == np.float64 and len(series) == len(data)
         assert np.isnan(series[: ref.warmup]).all(), output
