@@ -9,7 +9,7 @@ import talib
 from talib import abstract
 
 from shared.candles import Candles
-from shared.indicators import REGISTRY, IndicatorCache, find_indicator, series_ref
+from shared.indicators import INDICATOR_ALIASES, REGISTRY, IndicatorCache, find_indicator, series_ref
 from shared.indicators.custom import DATA_DEPENDENT_WARMUP
 from tests.test_indicators import required_params
 
@@ -228,3 +228,30 @@ def test_running_sums_and_filters_depend_on_all_history() -> None:
         assert series_ref(name, {}).memory is None
     assert series_ref("willr", {"period": 10}).memory == 10
     assert series_ref("vwap", {"period": 10}).memory == 10
+
+
+def test_every_alias_computes_what_its_canonical_name_does() -> None:
+    # Given every alias the registry knows: of indicators, of outputs, of parameters
+    data = candles(300, spacing_ms=3_600_000)
+    cache = IndicatorCache(data)
+    for alias, name in INDICATOR_ALIASES.items():
+        assert find_indicator(alias) is REGISTRY[name], alias
+    for name, spec in REGISTRY.items():
+        required = required_params(name)
+        for alias, output in spec.output_aliases.items():
+            assert spec.output(alias) == output
+            np.testing.assert_array_equal(cache.series(series_ref(name, required, alias)),
+                                          cache.series(series_ref(name, required, output)), err_msg=f"{name}.{alias}")
+        for alias, targets in spec.param_aliases().items():
+            # Then a value given by the alias sets every parameter it names, as the canonical names do
+            param = next(p for p in spec.params if p.name == targets[0])
+            value = param.choices[-1] if param.choices else param.default + (1 if param.integer else 0.5)
+            by_alias = series_ref(name, required | {alias: value})
+            assert by_alias == series_ref(name, required | dict.fromkeys(targets, value)), (name, alias)
+            assert by_alias != series_ref(name, required), (name, alias)  # the alias did set something
+    # and TA-Lib's own output names of the single-output functions are aliases of `value`
+    single = [spec for spec in REGISTRY.values() if spec.reference == "TA-Lib" and spec.outputs == ("value",)]
+    assert len(single) > 100
+    for spec in single:
+        talib_output = abstract.Function(spec.name.upper()).info["output_names"][0]
+        assert spec.output(talib_output) == "value", spec.name
