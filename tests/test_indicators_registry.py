@@ -255,3 +255,22 @@ def test_every_alias_computes_what_its_canonical_name_does() -> None:
     for spec in single:
         talib_output = abstract.Function(spec.name.upper()).info["output_names"][0]
         assert spec.output(talib_output) == "value", spec.name
+
+
+@pytest.mark.parametrize("name", sorted(n for n, spec in REGISTRY.items() if spec.reference == "TA-Lib"))
+def test_every_talib_function_gives_talibs_own_values_at_its_defaults(name: str) -> None:
+    # Given TA-Lib's abstract interface called with its defaults on the same candles (mavp's
+    # periods: the series the registry-wide tests give it)
+    data = candles(400)
+    cache = IndicatorCache(data)
+    required = required_params(name)
+    columns = {column: getattr(data, column) for column in ("open", "high", "low", "close", "volume")}
+    columns |= {param: cache.series(ref) for param, ref in required.items()}
+    expected = abstract.Function(name.upper())(columns)
+    expected = expected if isinstance(expected, list) else [expected]
+    spec = REGISTRY[name]
+    for output, values in zip(spec.outputs, expected, strict=True):
+        ref = series_ref(name, required, output)
+        # Then every output is TA-Lib's, bit for bit, after the warm-up
+        np.testing.assert_array_equal(cache.series(ref)[ref.warmup:], np.asarray(values, dtype=float)[ref.warmup:],
+                                      err_msg=f"{name}.{output}")
