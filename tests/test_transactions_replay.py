@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from shared.candles import Candles
-from shared.engine.exits import ExitRules as EngineExitRules
 from shared.engine.exits import first_price_exits, resolve_exits
+from shared.engine.rules import EngineRules
 from shared.errors import ValidationFailed
 from shared.strategy import validate_strategy
 from shared.transactions.pairing import LONG, SHORT, RoundTrip
@@ -275,7 +275,7 @@ def test_first_price_exits_agrees_with_the_engine_for_entries_at_the_open():
     entry = np.zeros(n, dtype=bool)
     entry[rng.choice(n - 1, 60, replace=False)] = True
     for direction in (1, -1):
-        rules = EngineExitRules(direction=direction, fee=0.001, slippage=0.0005, stop_loss=0.02, take_profit=0.03,
+        rules = EngineRules(direction=direction, fee=0.001, slippage=0.0005, stop_loss=0.02, take_profit=0.03,
                                 trailing_stop=0.015, leverage=2.0, maintenance_margin=0.005)
         engine = resolve_exits(candles, entry, np.zeros(n, dtype=bool), rules)
         hits = first_price_exits(candles, engine.entry_price, engine.fill_bar, np.full(len(engine), n), rules)

@@ -8,7 +8,7 @@ from typing import Any
 
 from adapters.models.optimizations import OptimizationItem, OwnerIndex
 from adapters.repositories.runs import RunRepository
-from shared.optimizations.service import Optimization
+from shared.optimizations.model import Optimization
 from shared.statuses import COMPLETED, RUNNING
 
 _FIELDS = tuple(field.name for field in fields(Optimization))

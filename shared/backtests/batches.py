@@ -25,10 +25,11 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
 from shared import json_limits
 from shared.accounts.ports import UserRepository
+from shared.backtests.ports import BatchInbox
 from shared.backtests.service import BacktestMetadata, BacktestRequest, Backtests
 from shared.errors import FieldError, NotFound, ValidationFailed
 from shared.statuses import FAILED
@@ -42,12 +43,6 @@ _ENTRY_FIELDS = ("strategy_id", "symbol", "timeframe", "start_time", "end_time",
 _METADATA_FIELDS = ("leverage", "commission", "chunks")
 # Entry ids: uuid5 in a namespace of our own, from "<bucket>/<key>#<sequencer>#<position>".
 _NAMESPACE = uuid.UUID("9a6c1a4e-2f0b-5a43-9d7e-3c1f2b8e7d60")
-
-
-class BatchInbox(Protocol):
-    def read(self, key: str) -> bytes: ...
-
-    def put_status(self, key: str, status: dict[str, Any]) -> None: ...
 
 
 def status_key(batch_key: str) -> str:

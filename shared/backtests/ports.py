@@ -40,6 +40,10 @@ class BacktestRepository(Protocol):
     def set_progress(self, backtest_id: str, progress: int, now: datetime) -> Backtest:
         """running -> running with `progress` percent."""
 
+    def advance_progress(self, backtest_id: str, progress: int, now: datetime) -> bool:
+        """Raise a running backtest's progress to `progress`; False (and no write) when it is not
+        running or already at or past it: parallel chunks report out of order."""
+
     def complete(self, backtest_id: str, final_balance: float, performance_summary: dict[str, Any],
                  now: datetime) -> Backtest:
         """running -> completed."""
@@ -97,12 +101,21 @@ class BacktestLauncher(Protocol):
         """Stop a running execution; nothing happens if it already ended."""
 
 
-class ProgressRepository(BacktestRepository, Protocol):
-    """The backtest repository of the state machine's steps."""
+class ExecutionRecords(Protocol):
+    """What starting a run's execution writes (`shared.backtests.service.start_execution`): the
+    backtest repository's, and the optimization repository's, two methods."""
 
-    def advance_progress(self, backtest_id: str, progress: int, now: datetime) -> bool:
-        """Raise a running backtest's progress to `progress`; False (and no write) when it is not
-        running or already at or past it: parallel chunks report out of order."""
+    def set_execution(self, run_id: str, execution_arn: str, now: datetime, /) -> None: ...
+
+    def fail(self, run_id: str, error: str, now: datetime, /) -> object: ...
+
+
+class BatchInbox(Protocol):
+    """Batch files in the imports bucket (`shared.backtests.batches`): read one, write its status object."""
+
+    def read(self, key: str) -> bytes: ...
+
+    def put_status(self, key: str, status: dict[str, Any]) -> None: ...
 
 
 class RunStore(Protocol):

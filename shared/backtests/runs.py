@@ -37,10 +37,9 @@ from shared.engine.positions import MarketData
 from shared.engine.result import BacktestResult
 from shared.errors import FieldError, ValidationFailed
 from shared.market_data.funding import FundingRates
-from shared.market_data.funding_history import FundingStore
-from shared.market_data.instruments import SymbolRulesStore
+from shared.market_data.ports import CandleStore, FundingStore, SymbolRulesStore
 from shared.market_data.query import choose_source, derivable_timeframes, read_series, stored_series
-from shared.market_data.store import CandleStore, SeriesManifest
+from shared.market_data.store import SeriesManifest
 from shared.market_data.symbol_rules import SymbolRules
 from shared.strategy import validate_strategy
 

@@ -18,7 +18,7 @@ from typing import Any
 
 from shared.accounts.model import User
 from shared.backtests.model import Backtest, BacktestSummary
-from shared.backtests.ports import BacktestLauncher, BacktestRepository, MarketCatalog, TradeStore
+from shared.backtests.ports import BacktestLauncher, BacktestRepository, ExecutionRecords, MarketCatalog, TradeStore
 from shared.backtests.settings import BacktestSettings
 from shared.errors import Conflict, FieldError, NotFound, ValidationFailed
 from shared.ids import new_id
@@ -98,13 +98,7 @@ class Backtests:
             performance_summary=None, error=None, execution_arn=None, started_at=None, completed_at=None,
         )
         self.repository.add(backtest)
-        try:
-            execution_arn = self.launcher.start(backtest.id)
-        except Exception:
-            # Never leave a backtest pending that nothing will ever run.
-            self.repository.fail(backtest.id, "the backtest could not be started", self.clock())
-            raise
-        self.repository.set_execution(backtest.id, execution_arn, now)
+        execution_arn = start_execution(self.repository, self.launcher, backtest.id, "backtest", now, self.clock)
         return replace(backtest, execution_arn=execution_arn)
 
     def list(self, user: User, filters: BacktestFilters, page: PageRequest) -> Page[BacktestSummary]:
@@ -160,11 +154,7 @@ class Backtests:
                                      f"must be between {BacktestSettings.MIN_COMMISSION:g} and {BacktestSettings.MAX_COMMISSION:g} (percent per side)"))
         if metadata.chunks is not None and not 1 <= metadata.chunks <= MAX_CHUNKS:
             errors.append(FieldError("metadata.chunks", f"must be between 1 and {MAX_CHUNKS}"))
-        available = self.catalog.timeframes(request.symbol)
-        if not available:
-            errors.append(FieldError("symbol", f"no market data for {request.symbol}"))
-        elif request.timeframe not in available:
-            errors.append(FieldError("timeframe", f"not available for {request.symbol}; available: {', '.join(available)}"))
+        available = check_market(self.catalog, request.symbol, request.timeframe, errors)
         if errors:
             raise ValidationFailed("invalid backtest", errors)
         self._check_execution(request, available)
@@ -184,6 +174,29 @@ class Backtests:
             start_ms, end_ms = epoch_ms(request.start_time), epoch_ms(request.end_time)
             execution.checked_funding(request.symbol, self.catalog.funding(request.symbol, start_ms, end_ms),
                                       start_ms, end_ms)
+
+
+def check_market(catalog: MarketCatalog, symbol: str, timeframe: str, errors: list[FieldError]) -> Sequence[str]:
+    """The timeframes stored for `symbol`; adds to `errors` when there are none or `timeframe` is not one."""
+    available = catalog.timeframes(symbol)
+    if not available:
+        errors.append(FieldError("symbol", f"no market data for {symbol}"))
+    elif timeframe not in available:
+        errors.append(FieldError("timeframe", f"not available for {symbol}; available: {', '.join(available)}"))
+    return available
+
+
+def start_execution(records: ExecutionRecords, launcher: BacktestLauncher, run_id: str, noun: str, now: datetime,
+                    clock: Callable[[], datetime]) -> str:
+    """Start the state machine's execution of a run just stored pending, and record it. A run that
+    cannot be started is failed and the error raised: never left pending that nothing will run."""
+    try:
+        execution_arn = launcher.start(run_id)
+    except Exception:
+        records.fail(run_id, f"the {noun} could not be started", clock())
+        raise
+    records.set_execution(run_id, execution_arn, now)
+    return execution_arn
 
 
 def check_condition_timeframes(definition: dict[str, Any], timeframe: str) -> None:

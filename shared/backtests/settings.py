@@ -19,13 +19,13 @@ SAME_BAR_PRIORITIES = ("stop_loss", "take_profit")
 @dataclass(frozen=True)
 class BacktestSettings:
     """Account and market settings of one backtest. Percentages are in percent (0.1 = 0.1 %); the
-    engine turns them into fractions where it builds its rules (`ExitRules.from_config`).
+    engine turns them into fractions where it builds its rules (`shared.engine.rules.EngineRules.from_config`).
 
     Fees are charged per side on each fill's notional: `maker_fee` on limit fills (limit entries,
     take-profits), `taker_fee` on every other fill; each defaults to `commission`, the shorthand
     for both (default 0.1 %, a common spot taker fee). `maintenance_margin` is the share of a
     position's notional the exchange keeps in reserve; it only moves the liquidation price
-    (see `ExitRules.liquidation_price`). `slippage_ticks`: market fills move that many price ticks
+    (see `EngineRules.liquidation_price`). `slippage_ticks`: market fills move that many price ticks
     adversely. `funding`: charge perpetual funding while a position is open. `intrabar_timeframe`:
     resolve fills inside a bar on candles of that finer timeframe; without it `same_bar_priority`
     decides which of two levels inside one bar fills first. Invalid values raise `ValidationFailed`

@@ -34,14 +34,12 @@ from datetime import datetime
 from typing import Any
 
 from shared.backtests.model import Backtest
-from shared.backtests.ports import EquityStore, ProgressRepository, RunKind, RunStore, TradeStore
+from shared.backtests.ports import BacktestRepository, EquityStore, RunKind, RunStore, TradeStore
 from shared.backtests.runs import ChunkedRun
 from shared.backtests.trade_ids import trade_id
 from shared.engine import Trades
 from shared.errors import Conflict, DomainError, NotFound
-from shared.market_data.funding_history import FundingStore
-from shared.market_data.instruments import SymbolRulesStore
-from shared.market_data.store import CandleStore
+from shared.market_data.ports import CandleStore, FundingStore, SymbolRulesStore
 from shared.realtime.events import EventPublisher, backtest_channel, user_channel
 from shared.realtime.protocol import trade_events
 from shared.statuses import CANCELLED, COMPLETED, FAILED, RUNNING
@@ -64,7 +62,7 @@ class BacktestNotRunning(DomainError):
 # ---------------------------------------------------------------- the steps
 @dataclass
 class BacktestWorkflow:
-    backtests: ProgressRepository
+    backtests: BacktestRepository
     trades: TradeStore
     equity: EquityStore
     runs: RunStore

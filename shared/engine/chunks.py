@@ -45,7 +45,7 @@ from numpy.typing import NDArray
 from shared.backtests.settings import BacktestSettings
 from shared.candles import Candles
 from shared.engine.chain import follow_chain, next_candidates
-from shared.engine.exits import CandidateExits, ExitRules, resolve_exits
+from shared.engine.exits import CandidateExits, resolve_exits
 from shared.engine.positions import (
     SIGNAL_NAMES,
     Book,
@@ -60,6 +60,7 @@ from shared.engine.positions import (
     walk,
 )
 from shared.engine.result import BacktestResult
+from shared.engine.rules import EngineRules
 from shared.engine.simulate import settle_chain, settle_walk
 from shared.indicators._kernels import _PREFIX_BLOCK  # the window-sum block grid a warm-up must keep
 from shared.strategy import Signals, Strategy, StrategyConfig
@@ -185,10 +186,11 @@ def compute_chunk(
     # From the bar before the chunk (its entry signal fills at first_bar) to the chunk's end.
     start = max(span.first_bar - 1, span.read_bar) - span.read_bar
     offset = span.read_bar + start
+    rules = EngineRules.from_config(strategy.config, settings)
     if needs_positions(strategy.config, settings, market):
-        return _walked_chunk(strategy, window.slice(start, len(window)), signals, start, offset, span, settings, market)
-    found = resolve_exits(window.slice(start, len(window)), signals.entry[start:], signals.exit[start:],
-                          ExitRules.from_config(strategy.config, settings))
+        return _walked_chunk(strategy, window.slice(start, len(window)), signals, start, offset, span, settings, market,
+                             rules)
+    found = resolve_exits(window.slice(start, len(window)), signals.entry[start:], signals.exit[start:], rules)
     candidates = CandidateExits(found.fill_bar + offset, found.entry_price, found.exit_bar + offset,
                                 found.exit_price, found.exit_reason, found.ambiguous)
     next_index = next_candidates(candidates.fill_bar, candidates.exit_bar)
@@ -204,11 +206,11 @@ def compute_chunk(
 
 def _walked_chunk(
     strategy: Strategy, candles: Candles, signals: Signals, start: int, offset: int, span: ChunkSpan,
-    settings: BacktestSettings, market: MarketData,
+    settings: BacktestSettings, market: MarketData, rules: EngineRules,
 ) -> ChunkResult:
     """A chunk of a backtest resolved position by position: its signals and its own chain."""
     own = {name: getattr(signals, name)[start:] for name in SIGNAL_NAMES if getattr(signals, name) is not None}
-    book = Book(candles, Signals(**own), strategy.config, settings, market)
+    book = Book(candles, Signals(**own), strategy.config, settings, market, rules)
     positions = [shifted(position, offset) for position in own_chain(book) if not position.reached_end]
     signal_bars = {name: np.flatnonzero(own[name][:-1]) + offset if name in own else np.empty(0, dtype=np.int64)
                    for name in SIGNAL_NAMES}
@@ -219,7 +221,7 @@ def _walked_chunk(
 
 def _stitch_walked(
     candles: Candles, chunks: Sequence[ChunkResult], config: StrategyConfig, settings: BacktestSettings,
-    market: MarketData,
+    market: MarketData, rules: EngineRules,
 ) -> BacktestResult:
     """Walk the whole range with the chunks' positions as a cache (see `positions`)."""
     n = len(candles)
@@ -233,7 +235,7 @@ def _stitch_walked(
     both = config.direction == "both"
     signals = Signals(columns["entry"], columns["exit"], short_entry=columns["short_entry"] if both else None,
                       short_exit=columns["short_exit"] if both else None)
-    book = Book(candles, signals, config, settings, market)
+    book = Book(candles, signals, config, settings, market, rules)
     sizer = Sizer(book, settings.initial_balance)
     return settle_walk(book, walk(book, sizer, cache), sizer)
 
@@ -246,9 +248,9 @@ def stitch(
     the exchange rules, funding and finer candles of the whole range)."""
     _check_cover(chunks, len(candles))
     market = market or MarketData()
+    rules = EngineRules.from_config(config, settings)
     if needs_positions(config, settings, market):
-        return _stitch_walked(candles, chunks, config, settings, market)
-    rules = ExitRules.from_config(config, settings)
+        return _stitch_walked(candles, chunks, config, settings, market, rules)
     taken: list[CandidateExits] = []
     last_exit = -1  # exit bar of the last trade taken: the next one fills after it
     for position, chunk in enumerate(chunks):
@@ -287,7 +289,7 @@ def _chain_from(chunk: ChunkResult, start: int) -> NDArray[Any]:
     return np.array(replayed, dtype=np.intp)
 
 
-def _carried_exit(candles: Candles, fill_bar: int, later: Sequence[ChunkResult], rules: ExitRules) -> CandidateExits:
+def _carried_exit(candles: Candles, fill_bar: int, later: Sequence[ChunkResult], rules: EngineRules) -> CandidateExits:
     """The exit of the trade filled at `fill_bar` that is still open at its chunk's end: the
     first later exit signal fills it at the following open unless a stop comes first."""
     signal = next((chunk.first_exit_signal for chunk in later if chunk.first_exit_signal != NO_SIGNAL), None)

@@ -26,9 +26,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from shared.backtests.settings import BacktestSettings
 from shared.candles import Candles
-from shared.strategy.model import StrategyConfig
+from shared.engine.rules import EngineRules
 
 EXIT_REASONS = ("signal", "stop_loss", "take_profit", "trailing_stop", "liquidation", "open", "reversal")
 SIGNAL, STOP_LOSS, TAKE_PROFIT, TRAILING_STOP, LIQUIDATION, OPEN, REVERSAL = range(len(EXIT_REASONS))
@@ -36,68 +35,6 @@ SIGNAL, STOP_LOSS, TAKE_PROFIT, TRAILING_STOP, LIQUIDATION, OPEN, REVERSAL = ran
 # Cells (candidates x bars) gathered per scan step: bounds the scan's memory to a few MB.
 _SCAN_CELLS = 1 << 18
 _SCAN_FIRST_WIDTH = 8
-
-
-def fraction(percent: float | None) -> float | None:
-    """A percentage of the configuration (2 = 2 %) as the fraction the engine computes with."""
-    return None if percent is None else percent / 100.0
-
-
-@dataclass(frozen=True)
-class ExitRules:
-    """A strategy's fill and exit parameters as fractions (0.02 for 2 %) and a direction sign."""
-
-    direction: int  # +1 long, -1 short
-    fee: float  # the taker fee: market and stop fills
-    slippage: float
-    stop_loss: float | None
-    take_profit: float | None
-    trailing_stop: float | None
-    leverage: float
-    maintenance_margin: float
-    maker_fee: float = 0.0  # limit fills: the take-profit
-    take_profit_first: bool = False  # metadata.same_bar_priority: take_profit
-
-    @classmethod
-    def from_config(cls, config: StrategyConfig, settings: BacktestSettings) -> ExitRules:
-        return cls(
-            direction=1 if config.direction == "long" else -1,
-            fee=settings.taker / 100.0,
-            slippage=config.slippage / 100.0,
-            stop_loss=fraction(config.stop_loss),
-            take_profit=fraction(config.take_profit),
-            trailing_stop=fraction(config.trailing_stop),
-            leverage=float(settings.leverage),
-            maintenance_margin=settings.maintenance_margin / 100.0,
-            maker_fee=settings.maker / 100.0,
-            take_profit_first=settings.same_bar_priority == "take_profit",
-        )
-
-    @property
-    def can_liquidate(self) -> bool:
-        """A long at leverage 1 is fully paid for: its liquidation price is 0, never reached."""
-        return self.direction < 0 or self.leverage > 1.0
-
-    def liquidation_price(self, entry_price: NDArray[Any]) -> NDArray[Any]:
-        """Price at which the position's margin, after paying the exit fee, is down to the
-        maintenance margin: entry * (1 - d/L) / (1 - d*(fee + mm)) for direction d = +1/-1.
-
-        Derivation (long): margin = q*entry/L; at price P the margin left after the exit fee is
-        q*entry/L + q*(P - entry) - fee*q*P, which equals mm*q*P at P = entry*(1 - 1/L)/(1 - fee - mm).
-        Including the exit fee is what guarantees that no exit above it (below it for a short)
-        can lose more than the equity committed to the trade.
-        """
-        d = self.direction
-        return entry_price * ((1.0 - d / self.leverage) / (1.0 - d * (self.fee + self.maintenance_margin)))
-
-    @property
-    def has_price_exits(self) -> bool:
-        return (
-            self.stop_loss is not None
-            or self.take_profit is not None
-            or self.trailing_stop is not None
-            or self.can_liquidate
-        )
 
 
 @dataclass(frozen=True, eq=False)
@@ -120,7 +57,7 @@ class CandidateExits:
         return len(self.fill_bar)
 
 
-def resolve_exits(candles: Candles, entry: NDArray[Any], exit: NDArray[Any], rules: ExitRules) -> CandidateExits:
+def resolve_exits(candles: Candles, entry: NDArray[Any], exit: NDArray[Any], rules: EngineRules) -> CandidateExits:
     """Exit of the trade that would open at each candidate bar.
 
     entry[t] / exit[t]: the rules held at bar t's close. A candidate fills at the next bar's open,
@@ -159,7 +96,7 @@ def resolve_exits(candles: Candles, entry: NDArray[Any], exit: NDArray[Any], rul
 
 
 def first_price_exits(
-    candles: Candles, entry_price: NDArray[Any], start_bar: NDArray[Any], end_bar: NDArray[Any], rules: ExitRules
+    candles: Candles, entry_price: NDArray[Any], start_bar: NDArray[Any], end_bar: NDArray[Any], rules: EngineRules
 ) -> _StopHits:
     """The stop-loss, take-profit, trailing-stop or liquidation exit of positions entered at any
     price (a replayed trade's actual fill, not a bar's open): for each row, the first bar in
@@ -184,7 +121,7 @@ class _StopLevels:
     trail_factor: float | None  # signed trailing level = signed peak * trail_factor
 
     @classmethod
-    def for_entries(cls, entry_price: NDArray[Any], rules: ExitRules) -> _StopLevels:
+    def for_entries(cls, entry_price: NDArray[Any], rules: EngineRules) -> _StopLevels:
         d = rules.direction
         signed_entry = d * entry_price
         missing_low = np.full(len(entry_price), -np.inf)
@@ -272,7 +209,7 @@ def _scan_first_stop(
     start: NDArray[Any],
     end: NDArray[Any],
     all_levels: _StopLevels,
-    rules: ExitRules,
+    rules: EngineRules,
 ) -> _StopHits:
     """First bar in [start, end) at which each row's stop, take-profit, trailing stop or
     liquidation triggers, scanned in 2-D blocks whose width doubles while rows stay unresolved.
@@ -354,7 +291,7 @@ def _price_stop_hits(
     adverse_level: NDArray[Any],
     trail: NDArray[Any] | None,
     levels: _StopLevels,
-    rules: ExitRules,
+    rules: EngineRules,
 ) -> _StopHits:
     """Fill price and reason at the triggering bar, all in signed prices.
 

@@ -34,6 +34,7 @@ from shared.backtests.settings import BacktestSettings
 from shared.candles import Candles
 from shared.engine.exits import LIQUIDATION, OPEN, REVERSAL, SIGNAL, STOP_LOSS, TAKE_PROFIT, TRAILING_STOP
 from shared.engine.result import Trades
+from shared.engine.rules import EngineRules
 from shared.market_data.funding import FundingRates
 from shared.market_data.symbol_rules import SymbolRules
 from shared.strategy.model import Signals, StrategyConfig
@@ -104,17 +105,17 @@ class Book:
 
     def __init__(
         self, candles: Candles, signals: Signals, config: StrategyConfig, settings: BacktestSettings,
-        market: MarketData,
+        market: MarketData, rules: EngineRules,
     ) -> None:
-        self.candles, self.config, self.settings, self.market = candles, config, settings, market
+        self.candles, self.config, self.settings, self.market, self.rules = candles, config, settings, market, rules
         n = self.n = len(candles)
         self.open, self.high, self.low, self.close = candles.open, candles.high, candles.low, candles.close
-        self.taker, self.maker = settings.taker / 100.0, settings.maker / 100.0
-        self.leverage, self.maintenance = float(settings.leverage), settings.maintenance_margin / 100.0
-        self.slippage = config.slippage / 100.0
+        self.taker, self.maker = rules.fee, rules.maker_fee
+        self.leverage, self.maintenance = rules.leverage, rules.maintenance_margin
+        self.slippage = rules.slippage
         self.tick = market.rules.tick_size
         self.slip_ticks = (settings.slippage_ticks or 0.0) * (self.tick or 0.0)
-        self.take_profit_first = settings.same_bar_priority == "take_profit"
+        self.take_profit_first = rules.take_profit_first
         sides = {"long": (1,), "short": (-1,), "both": (1, -1)}[config.direction]
         entries = {1: np.asarray(signals.entry, dtype=bool), -1: np.asarray(signals.entry, dtype=bool)}
         exits = {1: np.asarray(signals.exit, dtype=bool), -1: np.asarray(signals.exit, dtype=bool)}
@@ -174,8 +175,8 @@ class Book:
             price = self.slip(float(self.open[s + 1]), d, entering=True)
             return Entry(s + 1, price, self.taker, True, self.weight(price, self.taker, 0)), None
         limit = order.type == "limit"
-        level = self.round_price(float(self.close[s]) * (1.0 - d * order.offset / 100.0 if limit
-                                                          else 1.0 + d * order.offset / 100.0))
+        offset = self.rules.entry_offset
+        level = self.round_price(float(self.close[s]) * (1.0 - d * offset if limit else 1.0 + d * offset))
         last = s + order.expire_bars
         end = min(last, self.n - 1)
         signed_level = d * level
@@ -199,8 +200,7 @@ class Book:
 
     def weight(self, price: float, fee: float, index: int) -> float:
         """Planned units of entry `index` relative to the others (see `Sizer` for the scale)."""
-        pyramiding = self.config.pyramiding
-        share = 1.0 if pyramiding is None else pyramiding.size[index] / 100.0
+        share = self.rules.entry_share(index)
         mode = self.config.position_sizing
         if mode in _MONEY_MODES:
             return share / (price * (1.0 + self.leverage * fee))
@@ -212,35 +212,35 @@ class _Holding:
 
     def __init__(self, book: Book, position: Position) -> None:
         self.book, self.position, self.d = book, position, position.side
-        config = book.config
-        self.levels = [(level.percent / 100.0, level.size / 100.0) for level in config.take_profit_levels]
+        rules = book.rules
+        self.levels = list(rules.take_profit_levels)
         self.hit_levels = 0  # take-profit levels filled so far
         self.left = 1.0  # share of the position still open
         self.break_even = False
-        self.trail = None if config.trailing_stop is None else 1.0 - self.d * config.trailing_stop / 100.0
+        self.trail = None if rules.trailing_stop is None else 1.0 - self.d * rules.trailing_stop
         self.peak = -math.inf
 
     # ------------------------------------------------------------ levels (signed)
     def reset_levels(self) -> None:
-        book, d, config = self.book, self.d, self.book.config
+        book, d, rules = self.book, self.d, self.book.rules
         entries = self.position.entries
         total = sum(entry.weight for entry in entries)
         self.average = sum(entry.weight * entry.price for entry in entries) / total
         signed_average = d * self.average
         stop = -math.inf
-        if config.stop_loss is not None:
-            stop = d * book.round_price(self.average * (1.0 - d * config.stop_loss / 100.0))
+        if rules.stop_loss is not None:
+            stop = d * book.round_price(self.average * (1.0 - d * rules.stop_loss))
         if self.break_even:
             stop = max(stop, signed_average)
         self.stop = stop
         self.liquidation = d * book.liquidation_price(self.average, d) if book.can_liquidate else -math.inf
         self.fixed_adverse = max(stop, self.liquidation)
         self.activation = -math.inf
-        if config.trailing_activation is not None:
-            self.activation = d * self.average * (1.0 + d * config.trailing_activation / 100.0)
+        if rules.trailing_activation is not None:
+            self.activation = d * self.average * (1.0 + d * rules.trailing_activation)
         self.targets = [d * book.round_price(self.average * (1.0 + d * percent)) for percent, _ in self.levels]
-        self.final_target = math.inf if config.take_profit is None else (
-            d * book.round_price(self.average * (1.0 + d * config.take_profit / 100.0)))
+        self.final_target = math.inf if rules.take_profit is None else (
+            d * book.round_price(self.average * (1.0 + d * rules.take_profit)))
 
     def next_target(self) -> float:
         return self.targets[self.hit_levels] if self.hit_levels < len(self.targets) else self.final_target
@@ -547,8 +547,8 @@ class Sizer:
         mode = config.position_sizing
         scale = {
             "all_in": equity * leverage,
-            "percent_of_equity": min(1.0, (config.risk_percentage or 0.0) / 100.0) * equity * leverage,
-            "risk_based": equity * (config.risk_percentage or 0.0) / 100.0 / ((config.stop_loss or 1.0) / 100.0),
+            "percent_of_equity": min(1.0, book.rules.risk or 0.0) * equity * leverage,
+            "risk_based": equity * (book.rules.risk or 0.0) / (book.rules.stop_loss or 0.01),
             "fixed_quantity": config.quantity or 0.0,
             "fixed_notional": config.notional or 0.0,
         }[mode]
@@ -556,7 +556,7 @@ class Sizer:
         entry_units, skipped_adds = [], 0
         committed_all = True
         for index, entry in enumerate(position.entries):
-            share = 1.0 if config.pyramiding is None else config.pyramiding.size[index] / 100.0
+            share = book.rules.entry_share(index)
             cap = share * equity * leverage / (entry.price * (1.0 + leverage * entry.fee))
             units = min(entry.weight * scale, cap)
             committed_all &= units >= cap * (1 - 1e-12) and share == 1.0

@@ -20,9 +20,10 @@ from numpy.typing import NDArray
 from shared.backtests.settings import BacktestSettings
 from shared.candles import Candles
 from shared.engine.chain import follow_chain, next_candidates
-from shared.engine.exits import CandidateExits, ExitRules, resolve_exits
+from shared.engine.exits import CandidateExits, resolve_exits
 from shared.engine.positions import Book, MarketData, Sizer, Walked, needs_positions, settle_positions, walk
 from shared.engine.result import BacktestResult, Trades
+from shared.engine.rules import EngineRules
 from shared.engine.sizing import Positions, size_positions
 from shared.errors import FieldError, ValidationFailed
 from shared.metrics import calculate_drawdown, performance_summary
@@ -58,11 +59,11 @@ def simulate(
     market = market or MarketData()
     entry = _signal_column(signals.entry, n, "entry")
     exit_ = _signal_column(signals.exit, n, "exit")
+    rules = EngineRules.from_config(config, settings)
     if needs_positions(config, settings, market):
-        book = Book(candles, signals, config, settings, market)
+        book = Book(candles, signals, config, settings, market, rules)
         sizer = Sizer(book, settings.initial_balance)
         return settle_walk(book, walk(book, sizer), sizer)
-    rules = ExitRules.from_config(config, settings)
 
     candidates = resolve_exits(candles, entry, exit_, rules)
     chain = follow_chain(next_candidates(candidates.fill_bar, candidates.exit_bar))
@@ -74,7 +75,7 @@ def settle_chain(
     candidates: CandidateExits,
     chain: NDArray[Any],
     config: StrategyConfig,
-    rules: ExitRules,
+    rules: EngineRules,
     settings: BacktestSettings,
 ) -> BacktestResult:
     """Steps 3-5 for the candidates `chain` selects (in order): sizes, equity curve, trades, metrics.

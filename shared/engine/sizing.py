@@ -25,7 +25,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from shared.engine.exits import LIQUIDATION, OPEN, TAKE_PROFIT, ExitRules
+from shared.engine.exits import LIQUIDATION, OPEN, TAKE_PROFIT
+from shared.engine.rules import EngineRules
 from shared.strategy.model import StrategyConfig
 
 PROPORTIONAL_MODES = ("all_in", "percent_of_equity", "risk_based")
@@ -51,7 +52,7 @@ def size_positions(
     exit_price: NDArray[Any],
     exit_reason: NDArray[Any],
     config: StrategyConfig,
-    rules: ExitRules,
+    rules: EngineRules,
     initial_balance: float,
 ) -> Positions:
     """Sizes for the chain's trades in order; may return fewer rows once equity reaches zero."""
@@ -92,15 +93,15 @@ def size_positions(
     )
 
 
-def _proportional_share(config: StrategyConfig, rules: ExitRules) -> float:
+def _proportional_share(config: StrategyConfig, rules: EngineRules) -> float:
     if config.position_sizing == "all_in":
         return 1.0
     # the strategy validator guarantees a risk_percentage, and for risk_based a stop_loss
-    assert config.risk_percentage is not None
+    assert rules.risk is not None
     if config.position_sizing == "percent_of_equity":
-        return min(1.0, config.risk_percentage / 100.0)
+        return min(1.0, rules.risk)
     assert rules.stop_loss is not None
-    risk, stop = config.risk_percentage / 100.0, rules.stop_loss
+    risk, stop = rules.risk, rules.stop_loss
     return min(1.0, (risk / stop) * (1.0 + rules.leverage * rules.fee) / rules.leverage)
 
 

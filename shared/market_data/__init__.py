@@ -3,7 +3,8 @@
 - `parsing`: format detection and reading (Binance kline CSV, OHLCV CSV, JSON, Parquet)
 - `validation`: the one validator; `merge`: agreement with stored candles
 - `pipeline`: `CandleImporter`, the one import pipeline every way in calls
-- `store`: the `CandleStore` port and its manifest; `query`: reading and resampling (`get_candles`)
+- `ports`: what the use-cases need from storage and the exchanges (`CandleStore`, ...)
+- `store`: the candle series' manifest; `query`: reading and resampling (`get_candles`)
 - `imports`: import jobs (status records, imports-bucket keys); `service`: `MarketDataService`,
   what the API and the import function call
 - `contract`: statuses, formats and bounds, light enough for the API's cold start

@@ -8,7 +8,7 @@ never silently mix. Within one batch, identical repeats are dropped and conflict
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -92,16 +92,3 @@ def merge_funding(stored: FundingRates, incoming: FundingRates) -> FundingMerge:
     rates = np.concatenate((stored.rates, incoming.rates[new]))
     order = np.argsort(times, kind="stable")
     return FundingMerge(FundingRates(times[order], rates[order]), int(new.sum()), int(matched.sum()))
-
-
-class FundingStore(Protocol):
-    """Funding-rate history per symbol. Implementation: adapters.funding_store.S3FundingStore."""
-
-    def has_funding(self, symbol: str) -> bool:
-        """Whether any funding rate is stored for the symbol."""
-
-    def get_funding(self, symbol: str, start_ms: int | None = None, end_ms: int | None = None) -> FundingRates:
-        """The stored rates with start_ms <= time <= end_ms (bounds optional; empty when none)."""
-
-    def put_funding(self, symbol: str, rates: FundingRates) -> FundingMerge:
-        """Merge `rates` into the symbol's series (see merge_funding), safe against concurrent puts."""

@@ -15,14 +15,11 @@ from __future__ import annotations
 
 import re
 import uuid
-from dataclasses import dataclass, field, replace
-from typing import Any, Protocol
+from dataclasses import dataclass, field, fields, replace
+from typing import Any
 from urllib.parse import unquote_plus
 
 from shared.errors import FieldError
-from shared.market_data.funding import FundingRates
-from shared.market_data.instruments import InstrumentSource
-from shared.market_data.parsing import RawCandles
 from shared.market_data.pipeline import ImportReport
 from shared.statuses import COMPLETED, FAILED, PENDING, RUNNING
 from shared.times import iso_utc
@@ -123,21 +120,9 @@ class ImportStatus:
         return replace(self, status=RUNNING, updated_at=_stamp(now_ms), errors=(), error_count=0)
 
     def completed(self, report: ImportReport, now_ms: int) -> ImportStatus:
-        return replace(
-            self,
-            status=COMPLETED,
-            updated_at=_stamp(now_ms),
-            format=report.format,
-            rows_in_file=report.rows_in_file,
-            rows_imported=report.rows_imported,
-            rows_unchanged=report.rows_unchanged,
-            duplicates_dropped=report.duplicates_dropped,
-            rows_without_trades=report.rows_without_trades,
-            funding_rates_imported=report.funding_rates_imported,
-            gaps=report.gaps.to_dict(),
-            first_timestamp=iso_utc(report.first_ts),
-            last_timestamp=iso_utc(report.last_ts),
-        )
+        """Done: the report's counts, gaps and time span (what `ImportReport.to_dict` shows)."""
+        shown = {name: value for name, value in report.to_dict().items() if name not in ("symbol", "timeframe")}
+        return replace(self, status=COMPLETED, updated_at=_stamp(now_ms), **shown)
 
     def failed(self, errors: list[FieldError], error_count: int, now_ms: int) -> ImportStatus:
         return replace(
@@ -151,72 +136,11 @@ class ImportStatus:
         )
 
     def to_dict(self) -> dict[str, Any]:
-        """The API's and events' shape of the record."""
-        return {
-            "import_id": self.import_id,
-            "status": self.status,
-            "symbol": self.symbol,
-            "timeframe": self.timeframe,
-            "source": self.source,
-            "format": self.format,
-            "rows_in_file": self.rows_in_file,
-            "rows_imported": self.rows_imported,
-            "rows_unchanged": self.rows_unchanged,
-            "duplicates_dropped": self.duplicates_dropped,
-            "rows_without_trades": self.rows_without_trades,
-            "funding_rates_imported": self.funding_rates_imported,
-            "gaps": self.gaps,
-            "errors": [error.to_dict() for error in self.errors],
-            "error_count": self.error_count,
-            "first_timestamp": self.first_timestamp,
-            "last_timestamp": self.last_timestamp,
-            "created_at": self.created_at,
-            "updated_at": self.updated_at,
-        }
+        """The API's and events' shape of the record: its fields but the owner and the object key."""
+        shown = {item.name: getattr(self, item.name) for item in fields(self) if item.name not in ("owner_id", "object_key")}
+        return shown | {"errors": [error.to_dict() for error in self.errors]}
 
 
 def _stamp(now_ms: int) -> str:
     """Record times to the second, so their text sorts in time order (`2024-03-01T12:00:05Z`)."""
     return iso_utc(now_ms // 1000 * 1000)
-
-
-class ImportRecords(Protocol):
-    """Status records. Implementation: adapters.models.market_data.DynamoImportRecords."""
-
-    def create(self, status: ImportStatus) -> bool:
-        """Store a new record; False (and nothing written) when the id exists already."""
-
-    def get(self, import_id: str) -> ImportStatus | None: ...
-
-    def save(self, status: ImportStatus) -> None: ...
-
-    def list_by_owner(self, owner_id: str, limit: int) -> list[ImportStatus]:
-        """The owner's imports, newest first."""
-
-
-class ImportInbox(Protocol):
-    """The imports bucket. Implementation: adapters.candle_store.S3ImportInbox."""
-
-    def put(self, key: str, content: bytes) -> None: ...
-
-    def presign_put(self, key: str, expires_in: int) -> str:
-        """A URL anyone holding it may PUT the object `key` to, for `expires_in` seconds."""
-
-    def read(self, key: str, max_bytes: int) -> bytes:
-        """The object's bytes; ValidationFailed when it is larger than `max_bytes` or gone."""
-
-
-class KlineSource(Protocol):
-    """An exchange's historical klines. Implementation: adapters.binance.BinanceClient."""
-
-    def fetch_klines(self, symbol: str, timeframe: str, start_ms: int, end_ms: int, market: str = "spot") -> RawCandles:
-        """Every kline with open time in [start_ms, end_ms) of the market (spot | linear), as read
-        (validation comes after)."""
-
-
-class ExchangeSource(KlineSource, InstrumentSource, Protocol):
-    """An exchange's public market data. Implementations: adapters.binance.BinanceClient,
-    adapters.bybit.BybitClient."""
-
-    def fetch_funding(self, symbol: str, start_ms: int, end_ms: int) -> FundingRates:
-        """The linear perpetual's funding rates with funding time in [start_ms, end_ms)."""

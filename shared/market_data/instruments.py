@@ -6,9 +6,8 @@ The rules come from the exchanges' instrument endpoints (Binance `exchangeInfo`,
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Any
 
-from shared.market_data.contract import MARKET_SPOT
 from shared.market_data.symbol_rules import SymbolRules
 
 
@@ -28,19 +27,3 @@ def symbol_rules_dict(symbol: str, exchange: str, market: str, rules: SymbolRule
         "lot_size": rules.lot_size,
         "min_notional": rules.min_notional,
     }
-
-
-class SymbolRulesStore(Protocol):
-    """Stored symbol rules. Implementation: adapters.symbol_rules_store.S3SymbolRulesStore."""
-
-    def get_rules(self, symbol: str, exchange: str, market: str = MARKET_SPOT) -> SymbolRules | None:
-        """The symbol's rules on that exchange and market, or None when none are stored."""
-
-    def put_rules(self, symbol: str, exchange: str, rules: SymbolRules, market: str = MARKET_SPOT) -> None: ...
-
-
-class InstrumentSource(Protocol):
-    """An exchange's instrument endpoint. Implementations: adapters.binance, adapters.bybit."""
-
-    def fetch_symbol_rules(self, symbol: str, market: str) -> SymbolRules:
-        """The symbol's rules as the exchange lists them; NotFound when it does not list the symbol."""

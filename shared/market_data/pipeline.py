@@ -17,7 +17,8 @@ from shared.market_data.contract import SYMBOL_REGEX
 from shared.market_data.gaps import GapReport, find_gaps
 from shared.market_data.merge import MergePlan, plan_merge
 from shared.market_data.parsing import RawCandles, parse_candle_file
-from shared.market_data.store import CandleStore, ConcurrentUpdate, SeriesManifest, month_name, month_spans
+from shared.market_data.ports import CandleStore
+from shared.market_data.store import ConcurrentUpdate, SeriesManifest, month_name, month_spans
 from shared.market_data.validation import ValidCandles, validate_candles
 from shared.market_data.wire import candle_dict
 from shared.realtime.events import EventPublisher, market_channel

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from shared.candles import Candles
 from shared.errors import FieldError, NotFound, ValidationFailed
+from shared.market_data.ports import CandleStore
 from shared.market_data.resample import bucket_start, can_resample, resample
-from shared.market_data.store import CandleStore, SeriesManifest
+from shared.market_data.store import SeriesManifest
 from shared.timeframes import TIMEFRAME_MS, TIMEFRAMES, timeframe_ms
 
 

@@ -20,8 +20,8 @@ import numpy as np
 from shared.candles import Candles
 from shared.market_data.parsing import OrdinalLocator, RawCandles
 from shared.market_data.pipeline import CandleImporter, ImportReport
+from shared.market_data.ports import CandleStore
 from shared.market_data.resample import resample
-from shared.market_data.store import CandleStore
 from shared.realtime.events import EventPublisher
 from shared.timeframes import MINUTE_MS, YEAR_MS, timeframe_ms
 

@@ -35,12 +35,8 @@ from shared.market_data.contract import (
 )
 from shared.market_data.funding import FundingRates
 from shared.market_data.funding_files import parse_funding_file
-from shared.market_data.funding_history import FundingStore
 from shared.market_data.gaps import NO_GAPS, Gap
 from shared.market_data.imports import (
-    ExchangeSource,
-    ImportInbox,
-    ImportRecords,
     ImportStatus,
     InboxObject,
     candle_file_key,
@@ -49,13 +45,20 @@ from shared.market_data.imports import (
     new_import_id,
     parse_inbox_key,
 )
-from shared.market_data.instruments import SymbolRulesStore, symbol_rules_dict
+from shared.market_data.instruments import symbol_rules_dict
 from shared.market_data.parsing import OrdinalLocator, concat_raw
 from shared.market_data.pipeline import SYMBOL_PATTERN, CandleImporter, ImportReport, check_series
+from shared.market_data.ports import (
+    CandleStore,
+    ExchangeSource,
+    FundingStore,
+    ImportInbox,
+    ImportRecords,
+    SymbolRulesStore,
+)
 from shared.market_data.quality import DEFAULT_SPIKE_K, assess_quality, missing_ranges
 from shared.market_data.query import choose_source, derivable_timeframes, read_series, require_timeframe, stored_series
 from shared.market_data.resample import bucket_start
-from shared.market_data.store import CandleStore
 from shared.market_data.validation import ImportRejected
 from shared.realtime.events import EventPublisher, user_channel
 from shared.statuses import COMPLETED

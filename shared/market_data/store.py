@@ -13,9 +13,9 @@ commit after RETIRED_GRACE_MS, so a reader still holding the older manifest can 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -170,22 +170,3 @@ class SeriesManifest:
             retired=tuple(RetiredObject(**r) for r in document["retired"]),
             version=version,
         )
-
-
-class CandleStore(Protocol):
-    """Where candles live. Implementations: adapters.candle_store.S3CandleStore."""
-
-    def list_series(self, symbol: str | None = None) -> list[tuple[str, str]]:
-        """(symbol, timeframe) of every stored series (of one symbol when given), sorted."""
-
-    def manifest(self, symbol: str, timeframe: str) -> SeriesManifest | None:
-        """The series' current manifest, or None when nothing is stored for it."""
-
-    def read_partitions(self, partitions: Sequence[Partition], start_ms: int | None, end_ms: int | None) -> Candles:
-        """Candles of the given partitions with start_ms <= ts < end_ms, reading nothing else."""
-
-    def commit(
-        self, symbol: str, timeframe: str, base: SeriesManifest | None, months: Mapping[str, Candles]
-    ) -> SeriesManifest:
-        """Store each month's complete new content and swap the manifest, atomically with respect
-        to `base`: raises ConcurrentUpdate if the manifest is no longer `base`."""

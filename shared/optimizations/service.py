@@ -11,16 +11,18 @@ module imports neither NumPy nor the engine until a request needs them (the API'
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from shared.accounts.model import User
 from shared.backtests.ports import BacktestLauncher, MarketCatalog
-from shared.backtests.service import check_condition_timeframes
+from shared.backtests.service import check_condition_timeframes, check_market, start_execution
 from shared.errors import Conflict, FieldError, NotFound, ValidationFailed
 from shared.ids import new_id
+from shared.optimizations.model import Optimization
+from shared.optimizations.ports import OptimizationRepository, OptimizationStore
 from shared.optimizations.sweep import DIRECTIONS, MAX_COMBINATIONS, METHODS, default_direction
 from shared.pagination import DESC, Page, PageRequest, ordered, paginate
 from shared.statuses import COMPLETED, PENDING
@@ -60,119 +62,6 @@ class OptimizationRequest:
     walk_forward: dict[str, Any] | None = None  # {train, test, step, anchored}: a walk-forward
 
 
-@dataclass(frozen=True)
-class Optimization:
-    id: str
-    owner_id: str
-    strategy_id: str
-    strategy_name: str
-    strategy: dict[str, Any]  # the strategy's definition when the optimization was created
-    symbol: str
-    timeframe: str
-    start_time: datetime
-    end_time: datetime
-    initial_balance: float
-    metadata: dict[str, Any]  # leverage, commission
-    parameters: dict[str, Any]
-    objective: str
-    max_combinations: int
-    combination_count: int  # the grid's (or sample's) size; bayesian: n_trials
-    method: str
-    direction: str
-    constraints: list[str]
-    min_trades: int
-    n_trials: int | None
-    batch_size: int | None
-    seed: int | None
-    walk_forward: dict[str, Any] | None  # {train, test, step, anchored}: a walk-forward's windows
-    status: str
-    progress: int
-    best: dict[str, Any] | None  # the top-ranked result once completed
-    error: str | None
-    execution_arn: str | None
-    created_at: datetime
-    updated_at: datetime
-    started_at: datetime | None
-    completed_at: datetime | None
-
-
-# ---------------------------------------------------------------- ports
-class OptimizationRepository(Protocol):
-    """Status changes are conditional writes, as for backtests (`Conflict` from another status)."""
-
-    def add(self, optimization: Optimization) -> None: ...
-
-    def get(self, optimization_id: str) -> Optimization | None: ...
-
-    def list_owned(self, owner_id: str) -> list[Optimization]: ...
-
-    def set_execution(self, optimization_id: str, execution_arn: str, now: datetime) -> None: ...
-
-    def mark_running(self, optimization_id: str, now: datetime) -> Optimization:
-        """pending -> running (running -> running: a re-run Prepare)."""
-
-    def advance_progress(self, optimization_id: str, progress: int, now: datetime) -> bool:
-        """Raise a running optimization's progress; False when not running or already past it."""
-
-    def complete(self, optimization_id: str, best: dict[str, Any] | None, now: datetime) -> Optimization:
-        """running -> completed (completed -> completed: a re-run Finish)."""
-
-    def fail(self, optimization_id: str, error: str, now: datetime) -> Optimization:
-        """pending/running -> failed."""
-
-
-class OptimizationStore(Protocol):
-    """An optimization's objects in the results bucket."""
-
-    bucket: str
-
-    def put_plan(self, optimization_id: str, plan: dict[str, Any]) -> None: ...
-
-    def plan(self, optimization_id: str) -> dict[str, Any]: ...
-
-    def put_batch(self, optimization_id: str, index: int, batch: dict[str, Any]) -> None:
-        """Batch `index`: {"window": its train window, "combos": its combinations}."""
-
-    def batch(self, optimization_id: str, index: int) -> dict[str, Any]: ...
-
-    def put_items(self, optimization_id: str, items: list[dict[str, Any]], round_number: int = 0) -> str:
-        """A round's distributed Map item list; returns its key (the ItemReader reads it)."""
-
-    def put_study(self, optimization_id: str, logs: list[dict[str, Any]], window: int = 0) -> None: ...
-
-    def study(self, optimization_id: str, window: int = 0) -> list[dict[str, Any]]:
-        """A window's Bayesian study as journal logs ([] before the first round)."""
-
-    def put_round(self, optimization_id: str, round_number: int, trials: dict[int, int], window: int = 0) -> None: ...
-
-    def round(self, optimization_id: str, round_number: int, window: int = 0) -> dict[int, int]: ...
-
-    def put_walk_forward(self, optimization_id: str, result: dict[str, Any]) -> None: ...
-
-    def walk_forward(self, optimization_id: str) -> dict[str, Any] | None: ...
-
-    def put_results(self, optimization_id: str, index: int, results: dict[str, Any]) -> None: ...
-
-    def has_results(self, optimization_id: str, index: int) -> bool: ...
-
-    def finished_batches(self, optimization_id: str) -> set[int]:
-        """The indices of the batches with results."""
-
-    def results(self, optimization_id: str, indices: Iterable[int] | None = None) -> list[dict[str, Any]]:
-        """The results documents of batches `indices` (None: every one written so far)."""
-
-    def results_done(self, optimization_id: str) -> int: ...
-
-    def put_ranking(self, optimization_id: str, ranking: list[dict[str, Any]]) -> None: ...
-
-    def ranking(self, optimization_id: str) -> list[dict[str, Any]] | None: ...
-
-    def delete_intermediates(self, optimization_id: str) -> None: ...
-
-    def delete(self, optimization_id: str) -> None:
-        """Everything of the optimization, ranking included."""
-
-
 # ---------------------------------------------------------------- API side
 @dataclass
 class Optimizations:
@@ -203,12 +92,8 @@ class Optimizations:
             execution_arn=None, created_at=now, updated_at=now, started_at=None, completed_at=None,
         )
         self.repository.add(optimization)
-        try:
-            execution_arn = self.launcher.start(optimization.id)
-        except Exception:
-            self.repository.fail(optimization.id, "the optimization could not be started", self.clock())
-            raise
-        self.repository.set_execution(optimization.id, execution_arn, now)
+        execution_arn = start_execution(self.repository, self.launcher, optimization.id, "optimization", now,
+                                        self.clock)
         return replace(optimization, execution_arn=execution_arn)
 
     def estimate(self, user: User, request: OptimizationRequest) -> dict[str, Any]:
@@ -316,11 +201,7 @@ class Optimizations:
             settings_of(request.initial_balance, request.commission, request.leverage, request.timeframe)
         except ValidationFailed as error:
             errors += error.errors
-        available = self.catalog.timeframes(request.symbol)
-        if not available:
-            errors.append(FieldError("symbol", f"no market data for {request.symbol}"))
-        elif request.timeframe not in available:
-            errors.append(FieldError("timeframe", f"not available for {request.symbol}; available: {', '.join(available)}"))
+        check_market(self.catalog, request.symbol, request.timeframe, errors)
         if errors:
             raise ValidationFailed("invalid optimization", errors)
 

@@ -24,9 +24,12 @@ from typing import Any
 from shared.candles import Candles
 from shared.engine import BacktestSettings
 from shared.errors import Conflict, DomainError, FieldError, NotFound, ValidationFailed
+from shared.market_data.ports import CandleStore
 from shared.market_data.query import choose_source, read_series, stored_series
-from shared.market_data.store import CandleStore, SeriesManifest
-from shared.optimizations.service import Optimization, OptimizationRepository, OptimizationStore, settings_of
+from shared.market_data.store import SeriesManifest
+from shared.optimizations.model import Optimization
+from shared.optimizations.ports import OptimizationRepository, OptimizationStore
+from shared.optimizations.service import settings_of
 from shared.optimizations.sweep import (
     Combination,
     batch_count,

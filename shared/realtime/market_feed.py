@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from shared.candles import Candles
-from shared.market_data.imports import KlineSource
+from shared.market_data.ports import KlineSource
 from shared.market_data.validation import validate_candles
 from shared.market_data.wire import candle_dict
 from shared.realtime.events import EventPublisher

@@ -24,13 +24,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Any, Protocol
+from typing import Any
 
 from shared import json_limits
 from shared.accounts.model import User
 from shared.backtests.model import Backtest
 from shared.errors import DomainError, FieldError, Forbidden, NotFound, ValidationFailed
 from shared.realtime.events import backtest_channel, market_channel, user_channel
+from shared.realtime.ports import Authenticator, BacktestReader, Subscriptions, SymbolCatalog
 from shared.timeframes import TIMEFRAMES
 from shared.times import epoch_ms, iso_utc, iso_utc_ms
 
@@ -136,35 +137,6 @@ def parse_channel(name: str) -> Channel:
         raise ValidationFailed(f"invalid channel {name!r}",
                                [FieldError("channel", f"timeframe must be one of {', '.join(TIMEFRAMES)}")])
     return Channel(kind, parts)
-
-
-# ---------------------------------------------------------------- lookups (ports)
-class Authenticator(Protocol):
-    """shared.accounts.service.Accounts: the REST API's token check, reused as is."""
-
-    def authenticate(self, token: str) -> User:
-        """The signed-in user; shared.accounts.auth.Unauthenticated for an unknown, expired or revoked token."""
-
-
-class BacktestReader(Protocol):
-    """The `get` of shared.backtests.ports.BacktestRepository."""
-
-    def get(self, backtest_id: str) -> Backtest | None: ...
-
-
-class SymbolCatalog(Protocol):
-    """shared.backtests.ports.MarketCatalog: what market data the service has."""
-
-    def timeframes(self, symbol: str) -> Sequence[str]:
-        """Timeframes the store can serve for `symbol`; empty for an unknown symbol."""
-
-
-class Subscriptions(Protocol):
-    """adapters.connections.ConnectionStore."""
-
-    def subscribe(self, connection_id: str, channel: Channel, user_id: str, expires_at: datetime) -> None: ...
-
-    def unsubscribe(self, connection_id: str, channel: str) -> None: ...
 
 
 # ---------------------------------------------------------------- authorization

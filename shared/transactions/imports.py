@@ -19,6 +19,7 @@ from typing import Any
 
 from shared.errors import DomainError, FieldError, NotFound, ValidationFailed
 from shared.ids import new_id
+from shared.market_data.ports import ImportInbox
 from shared.realtime.events import EventPublisher, user_channel
 from shared.statuses import COMPLETED, PENDING
 from shared.times import utc_now
@@ -39,7 +40,6 @@ from shared.transactions.jobs import (
 from shared.transactions.model import Fill, Transaction
 from shared.transactions.ports import (
     CredentialVault,
-    ImportInbox,
     ImportJobRepository,
     TradeHistorySource,
     TransactionRepository,

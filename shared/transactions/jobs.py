@@ -159,7 +159,7 @@ class ReplayRecord:
 
 @dataclass(frozen=True)
 class ReplayFill:
-    """What a replay needs of a transaction (see shared.transactions.pairing.PairableFill)."""
+    """What a replay needs of a transaction: what pairing (shared.transactions.pairing) reads."""
 
     id: str
     symbol: str

@@ -25,32 +25,11 @@ from collections import defaultdict, deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Protocol
 
+from shared.transactions.jobs import ReplayFill
 from shared.transactions.model import BUY, split_symbol
 
 LONG, SHORT = "long", "short"
-
-
-class PairableFill(Protocol):
-    """What pairing reads of a stored transaction (`shared.transactions.model.Transaction`)."""
-
-    @property
-    def id(self) -> str: ...
-    @property
-    def symbol(self) -> str: ...
-    @property
-    def side(self) -> str: ...
-    @property
-    def price(self) -> float: ...
-    @property
-    def quantity(self) -> float: ...
-    @property
-    def fee(self) -> float: ...
-    @property
-    def fee_asset(self) -> str | None: ...
-    @property
-    def time_ms(self) -> int: ...
 
 
 @dataclass(frozen=True)
@@ -90,7 +69,7 @@ class RoundTrip:
 class _Side:
     """One fill's part in the pairing: units it moves and its fees, apportioned as it is consumed."""
 
-    fill: PairableFill
+    fill: ReplayFill
     direction: int
     units: Decimal  # base units moved, net of a base-asset fee
     fee_value: Decimal  # quote asset
@@ -108,7 +87,7 @@ def _decimal(value: float) -> Decimal:
     return Decimal(repr(float(value)))
 
 
-def _side(fill: PairableFill) -> _Side:
+def _side(fill: ReplayFill) -> _Side:
     direction = 1 if fill.side == BUY else -1
     price, quantity, fee = _decimal(fill.price), _decimal(fill.quantity), _decimal(fill.fee)
     base, quote = split_symbol(fill.symbol) or (None, None)
@@ -124,16 +103,16 @@ def _side(fill: PairableFill) -> _Side:
     return _Side(fill, direction, units, fee_value, unconverted, units)
 
 
-def pair_round_trips(fills: Iterable[PairableFill]) -> list[RoundTrip]:
+def pair_round_trips(fills: Iterable[ReplayFill]) -> list[RoundTrip]:
     """Round trips of every symbol, ordered by entry time (then exit time, open ones last)."""
-    by_symbol: dict[str, list[PairableFill]] = defaultdict(list)
+    by_symbol: dict[str, list[ReplayFill]] = defaultdict(list)
     for fill in fills:
         by_symbol[fill.symbol].append(fill)
     trips = [trip for symbol_fills in by_symbol.values() for trip in _pair_symbol(symbol_fills)]
     return sorted(trips, key=lambda t: (t.entry_time_ms, t.exit_time_ms is None, t.exit_time_ms or 0))
 
 
-def _pair_symbol(fills: Sequence[PairableFill]) -> list[RoundTrip]:
+def _pair_symbol(fills: Sequence[ReplayFill]) -> list[RoundTrip]:
     open_lots: deque[_Side] = deque()
     trips = []
     for fill in sorted(fills, key=lambda f: f.time_ms):

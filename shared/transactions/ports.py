@@ -49,14 +49,6 @@ class ReplayRecordRepository(Protocol):
     def get(self, owner_id: str, replay_id: str) -> ReplayRecord | None: ...
 
 
-class ImportInbox(Protocol):
-    """The imports bucket (adapters.candle_store.S3ImportInbox)."""
-
-    def put(self, key: str, content: bytes) -> None: ...
-
-    def read(self, key: str, max_bytes: int) -> bytes: ...
-
-
 class CredentialVault(Protocol):
     """Exchange credentials in the secrets store, referenced by id."""
 

@@ -29,7 +29,7 @@ Initial balance, unless given: the cash the actual trades needed (`pairing.capit
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -38,10 +38,11 @@ from numpy.typing import NDArray
 from shared.backtests.settings import BacktestSettings
 from shared.candles import Candles
 from shared.engine import BacktestResult, Trades
-from shared.engine.exits import EXIT_REASONS, LIQUIDATION, OPEN, SIGNAL, first_price_exits, fraction
-from shared.engine.exits import ExitRules as EngineExitRules
+from shared.engine.exits import EXIT_REASONS, LIQUIDATION, OPEN, SIGNAL, first_price_exits
+from shared.engine.rules import EngineRules
 from shared.errors import FieldError, ValidationFailed
 from shared.metrics import calculate_drawdown, performance_summary
+from shared.strategy.model import StrategyConfig
 from shared.timeframes import timeframe_ms
 from shared.times import iso_utc
 from shared.transactions.pairing import RoundTrip, capital_needed
@@ -50,8 +51,6 @@ from shared.transactions.rules import ExitRules
 if TYPE_CHECKING:
     from shared.strategy import Strategy
 
-# The engine's default maintenance margin: only places a short's liquidation price.
-MAINTENANCE_MARGIN = BacktestSettings.maintenance_margin / 100.0
 ACTUAL, STRATEGY, TIME, WINDOW_END = "actual", "strategy", "time", "window_end"
 
 
@@ -63,6 +62,14 @@ class ReplaySettings:
     window_before_ms: int
     window_after_ms: int
     initial_balance: float | None = None
+
+    def engine_rules(self, config: StrategyConfig) -> EngineRules:
+        """An alternative's stops and slippage as the engine's rules (fractions), on the replay's
+        account: no leverage, the default maintenance margin (it only places a short's liquidation
+        price); the fees charged are the transactions' own."""
+        account = BacktestSettings(initial_balance=self.initial_balance or BacktestSettings.initial_balance,
+                                   timeframe=self.timeframe)
+        return EngineRules.from_config(config, account)
 
 
 @dataclass(frozen=True)
@@ -205,7 +212,7 @@ def _alternative_legs(candles: Candles, first: int, last: int, window: Candles, 
         entered, fill_bar = _strategy_entries(window, signal, trips, settings.window_before_ms)
         entry_bar = np.where(entered, fill_bar, actual.entry_bar)
         entry_time = np.where(entered, window.ts[entry_bar], actual.entry_time)
-        slip = trips.direction * strategy.config.slippage / 100.0
+        slip = trips.direction * settings.engine_rules(strategy.config).slippage
         entry_price = np.where(entered, window.open[entry_bar] * (1.0 + slip), actual.entry_price)
         scan_start = entry_bar
         entry_reasons = [STRATEGY] * count
@@ -218,7 +225,7 @@ def _alternative_legs(candles: Candles, first: int, last: int, window: Candles, 
     span_end = np.where(trips.is_open, n,
                         np.searchsorted(window.ts, trips.exit_time + settings.window_after_ms, side="right"))
     scheduled, scheduled_price, scheduled_reason, stops = _scheduled_exits(
-        candles, first, last, window, trips, entry_bar, entry_time, span_end, alternative, settings.timeframe)
+        candles, first, last, window, trips, entry_bar, entry_time, span_end, alternative, settings)
     at_open = scheduled < n
     end = np.where(at_open, scheduled, n if alternative.exit_strategy is None and _has_time_limit(alternative)
                    else span_end)
@@ -258,36 +265,35 @@ def _strategy_entries(window: Candles, signal: NDArray[Any], trips: _Trips,
 
 
 def _scheduled_exits(candles: Candles, first: int, last: int, window: Candles, trips: _Trips, entry_bar: NDArray[Any],
-                     entry_time: NDArray[Any], span_end: NDArray[Any], alternative: AlternativeSetup, timeframe: str,
-                     ) -> tuple[NDArray[Any], NDArray[Any], str, dict[str, float | None]]:
+                     entry_time: NDArray[Any], span_end: NDArray[Any], alternative: AlternativeSetup,
+                     settings: ReplaySettings,
+                     ) -> tuple[NDArray[Any], NDArray[Any], str, EngineRules]:
     """Exits at a bar's open (n: none) — a time limit, or a strategy's exit signal inside the span —
-    their fill prices, their reason, and the stop levels (percent) that may come first."""
+    their fill prices, their reason, and the engine's rules of the stops that may come first."""
     n = len(window)
     scheduled: NDArray[np.int64] = np.full(len(trips.direction), n, dtype=np.int64)
     if alternative.exit_strategy is not None:
         strategy = alternative.exit_strategy
         # An exit signal at or after the entry bar's close fills at the next open (the engine's rule).
-        signal_bars = np.flatnonzero(strategy.signals(candles, timeframe=timeframe).exit[first:last][:-1])
+        signal_bars = np.flatnonzero(strategy.signals(candles, timeframe=settings.timeframe).exit[first:last][:-1])
         position = np.searchsorted(signal_bars, entry_bar, side="left")
         found = position < len(signal_bars)
         scheduled[found] = signal_bars[position[found]] + 1
         scheduled[scheduled >= span_end] = n
-        slip = trips.direction * strategy.config.slippage / 100.0
-        config = strategy.config
-        stops = {"stop_loss": config.stop_loss, "take_profit": config.take_profit,
-                 "trailing_stop": config.trailing_stop, "slippage": config.slippage}
+        stops = settings.engine_rules(strategy.config)
+        slip = trips.direction * stops.slippage
         return scheduled, window.open[np.minimum(scheduled, n - 1)] * (1.0 - slip), EXIT_REASONS[SIGNAL], stops
     rules = alternative.exit_rules
     assert rules is not None  # an alternative has an exit strategy or exit rules
     if rules.time_limit_ms is not None:
         scheduled = np.searchsorted(window.ts, entry_time + rules.time_limit_ms, side="left").astype(np.int64)
-    stops = {"stop_loss": rules.stop_loss, "take_profit": rules.take_profit, "trailing_stop": rules.trailing_stop,
-             "slippage": 0.0}
+    stops = settings.engine_rules(StrategyConfig(stop_loss=rules.stop_loss, take_profit=rules.take_profit,
+                                                 trailing_stop=rules.trailing_stop))
     return scheduled, window.open[np.minimum(scheduled, n - 1)], TIME, stops
 
 
 def _apply_stops(window: Candles, trips: _Trips, entry_price: NDArray[Any], start: NDArray[Any], end: NDArray[Any],
-                 stops: dict[str, float | None], entered: NDArray[Any], exit_bar: NDArray[Any], exit_time: NDArray[Any],
+                 stops: EngineRules, entered: NDArray[Any], exit_bar: NDArray[Any], exit_time: NDArray[Any],
                  exit_price: NDArray[Any], exit_fee_rate: NDArray[Any], exit_reasons: list[str]) -> None:
     """Overwrite the exits of rows whose stop-loss, take-profit, trailing stop or liquidation comes first."""
     for direction in (1, -1):
@@ -295,11 +301,7 @@ def _apply_stops(window: Candles, trips: _Trips, entry_price: NDArray[Any], star
         if not len(rows):
             continue
         # The fee only places the liquidation price; the largest of the rows' exit fee rates errs early.
-        rules = EngineExitRules(direction=direction, fee=float(trips.exit_fee_rate[rows].max()),
-                                slippage=fraction(stops["slippage"]) or 0.0, stop_loss=fraction(stops["stop_loss"]),
-                                take_profit=fraction(stops["take_profit"]),
-                                trailing_stop=fraction(stops["trailing_stop"]),
-                                leverage=1.0, maintenance_margin=MAINTENANCE_MARGIN)
+        rules = replace(stops, direction=direction, fee=float(trips.exit_fee_rate[rows].max()))
         hits = first_price_exits(window, entry_price[rows], start[rows], end[rows], rules)
         hit_rows = rows[hits.rows]
         exit_bar[hit_rows] = hits.bar
@@ -307,7 +309,7 @@ def _apply_stops(window: Candles, trips: _Trips, entry_price: NDArray[Any], star
         exit_price[hit_rows] = hits.price
         # The engine charges a liquidation the maintenance margin on top of the exit fee.
         liquidated = hits.reason == LIQUIDATION
-        exit_fee_rate[hit_rows] = trips.exit_fee_rate[hit_rows] + np.where(liquidated, MAINTENANCE_MARGIN, 0.0)
+        exit_fee_rate[hit_rows] = trips.exit_fee_rate[hit_rows] + np.where(liquidated, stops.maintenance_margin, 0.0)
         for row, reason in zip(hit_rows.tolist(), hits.reason.tolist()):
             exit_reasons[row] = EXIT_REASONS[reason]
 

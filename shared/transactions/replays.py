@@ -20,7 +20,7 @@ from typing import Any
 
 from shared.accounts.model import User
 from shared.backtests.model import Backtest
-from shared.backtests.service import Backtests
+from shared.backtests.service import Backtests, check_market, start_execution
 from shared.backtests.settings import BacktestSettings
 from shared.errors import FieldError, NotFound, ValidationFailed
 from shared.ids import new_id
@@ -125,12 +125,8 @@ class Replays:
         repository.add(backtest)
         self.records.add(record)
         self.transactions.mark_replayed(user.id, ids)
-        try:
-            execution_arn = self.backtests.launcher.start(backtest_id)
-        except Exception:
-            repository.fail(backtest_id, "the replay could not be started", self.backtests.clock())
-            raise
-        repository.set_execution(backtest_id, execution_arn, now)
+        execution_arn = start_execution(repository, self.backtests.launcher, backtest_id, "replay", now,
+                                        self.backtests.clock)
         return record, replace(backtest, execution_arn=execution_arn)
 
     def get(self, user: User, replay_id: str) -> ReplayView:
@@ -169,11 +165,7 @@ class Replays:
         if balance is not None and not (math.isfinite(balance) and 0 < balance <= BacktestSettings.MAX_INITIAL_BALANCE):
             errors.append(FieldError("metadata.initial_balance", f"must be greater than 0 and at most "
                                                                  f"{BacktestSettings.MAX_INITIAL_BALANCE:g}"))
-        available = self.backtests.catalog.timeframes(symbol)
-        if not available:
-            errors.append(FieldError("symbol", f"no market data for {symbol}"))
-        elif request.timeframe not in available:
-            errors.append(FieldError("timeframe", f"not available for {symbol}; available: {', '.join(available)}"))
+        check_market(self.backtests.catalog, symbol, request.timeframe, errors)
         if errors:
             raise ValidationFailed("invalid replay", errors)
         return (windows[0], windows[1]), alternative

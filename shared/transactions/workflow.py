@@ -14,8 +14,8 @@ from shared.backtests.equity import EquitySeries
 from shared.backtests.model import Backtest
 from shared.backtests.ports import Computed, Planned, RunStore, Stitched, TradeStore
 from shared.backtests.runs import store_stitched
+from shared.market_data.ports import CandleStore
 from shared.market_data.query import get_candles
-from shared.market_data.store import CandleStore
 from shared.statuses import CANCELLED, FAILED
 from shared.strategy import validate_strategy
 from shared.timeframes import timeframe_ms

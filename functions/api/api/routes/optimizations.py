@@ -26,7 +26,8 @@ from api.schemas import (
     round_numbers,
 )
 from shared.backtests.settings import BacktestSettings
-from shared.optimizations.service import DEFAULT_MAX_COMBINATIONS, MAX_BATCH_SIZE, Optimization, OptimizationRequest
+from shared.optimizations.model import Optimization
+from shared.optimizations.service import DEFAULT_MAX_COMBINATIONS, MAX_BATCH_SIZE, OptimizationRequest
 from shared.optimizations.sweep import MAX_COMBINATIONS, MAX_VALUES_PER_PARAMETER
 from shared.statuses import JOB_STATUSES
 

@@ -17,7 +17,7 @@ from api.errors import error_responses
 from api.routes.optimizations import OptimizationOut, OptimizationStatus, SweepCreate
 from api.schemas import Decimal as DecimalNumber
 from api.schemas import PageMeta, PerformanceSummary, UtcDateTime, round_numbers
-from shared.optimizations.service import Optimization
+from shared.optimizations.model import Optimization
 
 router = APIRouter(prefix=f"{PREFIX}/walk_forwards", tags=["walk_forwards"], responses=error_responses(401, 429, 500))
 

@@ -1,4 +1,5 @@
-"""The domain package's imports point one way (read from the source with `ast`, nothing imported).
+"""The domain package's layout: its imports point one way, its ports are declared once per feature
+(read from the source with `ast`, nothing imported).
 
 Given every `import` of shared/ (at the top of a module or inside a function: a lazy import runs
 too), then no module reaches itself through others, and no two packages of shared/ import each
@@ -154,3 +155,33 @@ def test_a_known_pair_still_holds(pair):
 def test_no_other_two_packages_import_each_other():
     pairs = mutual_pairs(import_graph(runtime_only=False))
     assert {pair: imports for pair, imports in pairs.items() if pair not in KNOWN_PAIRS} == {}
+
+
+# ---------------------------------------------------------------- ports
+FEATURES = ("accounts", "strategies", "backtests", "optimizations", "transactions", "market_data", "realtime")
+# Protocols that are no feature's port: each names why it is a Protocol.
+NOT_PORTS = {
+    "shared/metrics.py": {"TradeColumns"},  # the engine's Trades; metrics sits below the engine (it imports metrics)
+    "shared/market_data/parsing.py": {"RowLocator"},  # three locators of a bad row, in that module
+    "shared/realtime/events.py": {"EventPublisher"},  # the publisher every feature sends events through
+    "shared/run_watchdog.py": {"RunFailing", "StaleRuns"},  # the runs of both state machines; a test fake
+}
+
+
+def protocols() -> dict[str, set[str]]:
+    """module path -> the Protocol classes it declares."""
+    found: dict[str, set[str]] = {}
+    for path in sorted(SHARED.rglob("*.py")):
+        names = {node.name for node in ast.walk(ast.parse(path.read_text())) if isinstance(node, ast.ClassDef)
+                 and any(isinstance(base, ast.Name) and base.id == "Protocol" for base in node.bases)}
+        if names:
+            found[str(path.relative_to(SHARED.parent))] = names
+    return found
+
+
+def test_ports_are_declared_in_their_features_ports_module():
+    declared = protocols()
+    elsewhere = {path: names for path, names in declared.items()
+                 if not path.endswith("/ports.py") and NOT_PORTS.get(path) != names}
+    assert elsewhere == {}
+    assert {path.split("/")[1] for path in declared if path.endswith("/ports.py")} == set(FEATURES)
