@@ -41,9 +41,9 @@ from botocore.exceptions import ClientError
 
 from shared.candles import CANDLE_SCHEMA, PRICE_FIELDS, Candles
 from shared.errors import FieldError, ValidationFailed
+from shared.events import EventPublisher
 from shared.market_data.service import MarketDataService
 from shared.market_data.store import ConcurrentUpdate, Partition, SeriesManifest
-from shared.realtime.events import EventPublisher
 from shared.times import iso_utc
 
 MANIFESTS_PREFIX = "candles/_manifests/"

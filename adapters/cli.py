@@ -19,7 +19,7 @@ import json
 import sys
 from typing import TYPE_CHECKING, Any
 
-from shared.backtests.settings import BacktestSettings
+from shared.backtest_settings import BacktestSettings
 from shared.times import epoch_ms, iso_utc_ms, parse_iso_utc
 
 if TYPE_CHECKING:

@@ -7,7 +7,7 @@ subscriptions included. Delivery is best effort: any other failure is logged and
 raised into the producer (a failed subscriber lookup is logged and sends nothing). Events published one after another on a channel reach each
 connection in that order (`publish` returns once every send of its event has finished).
 
-Producers get one with `publisher_from_env()` and see only `shared.realtime.events.EventPublisher`.
+Producers get one with `publisher_from_env()` and see only `shared.events.EventPublisher`.
 """
 
 from __future__ import annotations

@@ -26,9 +26,9 @@ from adapters.connections import ConnectionStore
 from adapters.publisher import publisher_from_env
 from shared.candles import Candles
 from shared.errors import DomainError
+from shared.events import EventPublisher
 from shared.market_data.ports import CandleStore
 from shared.market_data.query import choose_source, read_series, stored_series
-from shared.realtime.events import EventPublisher
 from shared.realtime.market_feed import market_events
 from shared.realtime.protocol import MARKET, parse_channel
 from shared.timeframes import timeframe_ms

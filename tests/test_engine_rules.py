@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from shared.backtests.settings import BacktestSettings
+from shared.backtest_settings import BacktestSettings
 from shared.engine.rules import EngineRules, fraction
 from shared.strategy import validate_strategy
 

@@ -3,8 +3,10 @@
 
 Given every `import` of shared/ (at the top of a module or inside a function: a lazy import runs
 too), then no module reaches itself through others, and no two packages of shared/ import each
-other: a replay is a kind of backtest run (shared.transactions.workflow), so shared.backtests
-needs nothing of shared.transactions while shared.transactions builds on shared.backtests.
+other (annotation-only imports count here too): a replay is a kind of backtest run
+(shared.transactions.workflow), so shared.backtests needs nothing of shared.transactions while
+shared.transactions builds on shared.backtests; the engine reads `shared.backtest_settings`, and
+every feature publishes through `shared.events`.
 """
 
 from __future__ import annotations
@@ -13,19 +15,7 @@ import ast
 from itertools import combinations
 from pathlib import Path
 
-import pytest
-
 SHARED = Path(__file__).resolve().parent.parent / "shared"
-
-# Package pairs that still import each other, each for a reason the list gives; the list may only
-# shrink (a new pair, or a listed pair that no longer holds, fails the test).
-KNOWN_PAIRS = {
-    frozenset({"backtests", "engine"}): "the engine reads BacktestSettings (shared/backtests/settings.py)",
-    frozenset({"backtests", "realtime"}): "the workflow publishes events; the WebSocket protocol shows backtests",
-    frozenset({"market_data", "realtime"}): "imports publish events; the market feed (shared.realtime) "
-                                            "validates klines",
-}
-
 
 def _modules() -> dict[str, Path]:
     modules = {}
@@ -123,7 +113,7 @@ def test_cycles_finds_a_loop_and_nothing_in_a_chain():
 
 def test_the_graph_reads_top_level_lazy_and_type_checking_imports():
     graph, runtime = import_graph(runtime_only=False), import_graph(runtime_only=True)
-    assert "shared.backtests.settings" in graph["shared.engine.positions"]  # at the top
+    assert "shared.backtest_settings" in graph["shared.engine.positions"]  # at the top
     assert "shared.backtests.monte_carlo" in runtime["shared.backtests.analyses"]  # inside a method
     assert "shared.engine.chunks" in graph["shared.backtests.ports"]  # under TYPE_CHECKING
     assert "shared.engine.chunks" not in runtime["shared.backtests.ports"]
@@ -146,15 +136,8 @@ def test_backtests_import_nothing_of_transactions():
     assert "shared.backtests.runs" in graph["shared.transactions.workflow"]  # the replay is a kind of run
 
 
-@pytest.mark.parametrize("pair", sorted(KNOWN_PAIRS, key=sorted), ids=lambda pair: "-".join(sorted(pair)))
-def test_a_known_pair_still_holds(pair):
-    assert pair in mutual_pairs(import_graph(runtime_only=False)), f"{sorted(pair)} no longer import each other: " \
-                                                                    "drop it from KNOWN_PAIRS"
-
-
-def test_no_other_two_packages_import_each_other():
-    pairs = mutual_pairs(import_graph(runtime_only=False))
-    assert {pair: imports for pair, imports in pairs.items() if pair not in KNOWN_PAIRS} == {}
+def test_no_two_packages_of_shared_import_each_other():
+    assert mutual_pairs(import_graph(runtime_only=False)) == {}
 
 
 # ---------------------------------------------------------------- ports
@@ -163,7 +146,7 @@ FEATURES = ("accounts", "strategies", "backtests", "optimizations", "transaction
 NOT_PORTS = {
     "shared/metrics.py": {"TradeColumns"},  # the engine's Trades; metrics sits below the engine (it imports metrics)
     "shared/market_data/parsing.py": {"RowLocator"},  # three locators of a bad row, in that module
-    "shared/realtime/events.py": {"EventPublisher"},  # the publisher every feature sends events through
+    "shared/events.py": {"EventPublisher"},  # the publisher every feature sends events through
     "shared/run_watchdog.py": {"RunFailing", "StaleRuns"},  # the runs of both state machines; a test fake
 }
 

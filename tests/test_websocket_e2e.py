@@ -24,7 +24,8 @@ import websockets
 from adapters.connections import ConnectionStore
 from adapters.publisher import Delivery, publisher_from_env
 from local.stack import LocalStack
-from shared.realtime.protocol import ConnectionInfo, parse_channel, trade_events
+from shared.events import trade_events
+from shared.realtime.protocol import ConnectionInfo, parse_channel
 from tests.conftest import reset_moto
 from tests.fakes.binance import FakeBinance
 from tests.fakes.market_data import random_candles

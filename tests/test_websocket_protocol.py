@@ -14,6 +14,7 @@ from shared.accounts.auth import Unauthenticated
 from shared.accounts.model import User
 from shared.backtests.model import Backtest
 from shared.errors import ValidationFailed
+from shared.events import sampled_trade_indices, trade_events
 from shared.realtime.protocol import (
     MAX_MESSAGE_BYTES,
     Channel,
@@ -27,8 +28,6 @@ from shared.realtime.protocol import (
     iso_now,
     parse_channel,
     parse_message,
-    sampled_trade_indices,
-    trade_events,
 )
 
 ALICE = User("u-alice", "alice@example.com", "Alice", datetime(2024, 1, 1, tzinfo=UTC))

@@ -18,8 +18,8 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from adapters.candle_store import market_data_service_from_env
 from adapters.publisher import publisher_from_env
 from adapters.s3_events import OncePerRecord
+from shared.events import EventPublisher
 from shared.market_data.service import MarketDataService
-from shared.realtime.events import EventPublisher
 
 logger = Logger()
 

@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from shared.backtest_settings import BacktestSettings
 from shared.backtests.equity import EquitySeries
 from shared.backtests.execution import (
     backtest_settings,
@@ -31,7 +32,6 @@ from shared.backtests.execution import (
 )
 from shared.backtests.model import Backtest
 from shared.backtests.ports import Computed, Planned, RunStore, Stitched
-from shared.backtests.settings import BacktestSettings
 from shared.engine.chunks import ChunkSpan, chunk_count, compute_chunk, plan_chunks, stitch
 from shared.engine.positions import MarketData
 from shared.engine.result import BacktestResult

@@ -17,9 +17,9 @@ from datetime import datetime
 from typing import Any
 
 from shared.accounts.model import User
+from shared.backtest_settings import BacktestSettings
 from shared.backtests.model import Backtest, BacktestSummary
 from shared.backtests.ports import BacktestLauncher, BacktestRepository, ExecutionRecords, MarketCatalog, TradeStore
-from shared.backtests.settings import BacktestSettings
 from shared.errors import Conflict, FieldError, NotFound, ValidationFailed
 from shared.ids import new_id
 from shared.pagination import DESC, Page, PageRequest, ordered, paginate
@@ -36,7 +36,7 @@ ORDER_FIELDS = ("created_at", "updated_at", "start_time", "end_time", "symbol", 
 
 @dataclass(frozen=True)
 class BacktestMetadata:
-    """Account, cost and execution settings (see `shared.backtests.settings.BacktestSettings` and the README's
+    """Account, cost and execution settings (see `shared.backtest_settings.BacktestSettings` and the README's
     execution conventions); None: not set."""
 
     leverage: float = BacktestSettings.leverage

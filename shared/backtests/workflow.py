@@ -39,9 +39,8 @@ from shared.backtests.runs import ChunkedRun
 from shared.backtests.trade_ids import trade_id
 from shared.engine import Trades
 from shared.errors import Conflict, DomainError, NotFound
+from shared.events import EventPublisher, backtest_channel, trade_events, user_channel
 from shared.market_data.ports import CandleStore, FundingStore, SymbolRulesStore
-from shared.realtime.events import EventPublisher, backtest_channel, user_channel
-from shared.realtime.protocol import trade_events
 from shared.statuses import CANCELLED, COMPLETED, FAILED, RUNNING
 from shared.step_failures import failure_message
 from shared.times import iso_utc_array, utc_now
@@ -208,7 +207,7 @@ class BacktestWorkflow:
 
 def _trade_records(backtest_id: str, trades: Trades) -> list[dict[str, Any]]:
     """The trades as the REST API shows them (ids, times to the millisecond with `Z`), which is
-    what trade events carry (`shared.realtime.protocol.trade_events`)."""
+    what trade events carry (`shared.events.trade_events`)."""
     records = trades.to_records()
     entry_times = iso_utc_array(trades.entry_time, always_ms=True)
     exit_times = iso_utc_array(trades.exit_time, always_ms=True)

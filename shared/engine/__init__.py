@@ -4,7 +4,7 @@ Conventions (fills, stops, sizing, liquidation) are documented in the README sec
 "Execution conventions" and in the module docstrings of `exits`, `chain` and `sizing`.
 """
 
-from shared.backtests.settings import BacktestSettings
+from shared.backtest_settings import BacktestSettings
 from shared.engine.exits import EXIT_REASONS
 from shared.engine.result import BacktestResult, Trades
 from shared.engine.simulate import run_backtest, simulate

@@ -42,7 +42,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from shared.backtests.settings import BacktestSettings
+from shared.backtest_settings import BacktestSettings
 from shared.candles import Candles
 from shared.engine.chain import follow_chain, next_candidates
 from shared.engine.exits import CandidateExits, resolve_exits

@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from shared.backtests.settings import BacktestSettings
+from shared.backtest_settings import BacktestSettings
 from shared.candles import Candles
 from shared.engine.exits import LIQUIDATION, OPEN, REVERSAL, SIGNAL, STOP_LOSS, TAKE_PROFIT, TRAILING_STOP
 from shared.engine.result import Trades

@@ -15,7 +15,7 @@ from typing import Any
 
 from numpy.typing import NDArray
 
-from shared.backtests.settings import BacktestSettings
+from shared.backtest_settings import BacktestSettings
 from shared.strategy.model import StrategyConfig
 
 

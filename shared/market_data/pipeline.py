@@ -13,6 +13,7 @@ from typing import Any
 
 from shared.candles import Candles
 from shared.errors import FieldError, ValidationFailed
+from shared.events import EventPublisher, market_channel
 from shared.market_data.contract import SYMBOL_REGEX
 from shared.market_data.gaps import GapReport, find_gaps
 from shared.market_data.merge import MergePlan, plan_merge
@@ -21,7 +22,6 @@ from shared.market_data.ports import CandleStore
 from shared.market_data.store import ConcurrentUpdate, SeriesManifest, month_name, month_spans
 from shared.market_data.validation import ValidCandles, validate_candles
 from shared.market_data.wire import candle_dict
-from shared.realtime.events import EventPublisher, market_channel
 from shared.timeframes import TIMEFRAME_MS, TIMEFRAMES, timeframe_ms
 from shared.times import iso_utc
 

@@ -18,11 +18,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from shared.candles import Candles
+from shared.events import EventPublisher
 from shared.market_data.parsing import OrdinalLocator, RawCandles
 from shared.market_data.pipeline import CandleImporter, ImportReport
 from shared.market_data.ports import CandleStore
 from shared.market_data.resample import resample
-from shared.realtime.events import EventPublisher
 from shared.timeframes import MINUTE_MS, YEAR_MS, timeframe_ms
 
 HOUR_MS = 60 * MINUTE_MS

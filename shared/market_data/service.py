@@ -16,6 +16,7 @@ from typing import Any
 
 from shared.candles import Candles
 from shared.errors import DomainError, FieldError, NotFound, ValidationFailed
+from shared.events import EventPublisher, user_channel
 from shared.market_data.contract import (
     DEFAULT_CANDLE_LIMIT,
     EXCHANGE_BINANCE,
@@ -60,7 +61,6 @@ from shared.market_data.quality import DEFAULT_SPIKE_K, assess_quality, missing_
 from shared.market_data.query import choose_source, derivable_timeframes, read_series, require_timeframe, stored_series
 from shared.market_data.resample import bucket_start
 from shared.market_data.validation import ImportRejected
-from shared.realtime.events import EventPublisher, user_channel
 from shared.statuses import COMPLETED
 from shared.timeframes import TIMEFRAMES, timeframe_ms
 from shared.times import epoch_ms, iso_utc

@@ -24,6 +24,7 @@ from typing import Any
 from shared.candles import Candles
 from shared.engine import BacktestSettings
 from shared.errors import Conflict, DomainError, FieldError, NotFound, ValidationFailed
+from shared.events import EventPublisher, user_channel
 from shared.market_data.ports import CandleStore
 from shared.market_data.query import choose_source, read_series, stored_series
 from shared.market_data.store import SeriesManifest
@@ -40,7 +41,6 @@ from shared.optimizations.sweep import (
     sweep_combinations,
 )
 from shared.optimizations.walk_forward import Window, lay_out, walk_forward
-from shared.realtime.events import EventPublisher, user_channel
 from shared.statuses import COMPLETED, FAILED, PENDING, RUNNING
 from shared.step_failures import OptimizationIncomplete, failure_message
 from shared.timeframes import timeframe_ms

@@ -22,10 +22,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from shared.candles import Candles
+from shared.events import EventPublisher
 from shared.market_data.ports import KlineSource
 from shared.market_data.validation import validate_candles
 from shared.market_data.wire import candle_dict
-from shared.realtime.events import EventPublisher
 from shared.realtime.protocol import MARKET, parse_channel
 from shared.timeframes import timeframe_ms
 from shared.times import iso_utc

@@ -1,7 +1,7 @@
 """What the WebSocket channels (`shared.realtime.protocol.ChannelService`) need from the other
 features and from storage: narrow views of `shared.accounts.service.Accounts`, the backtest
 repository and the market catalog, and the connection store (`adapters.connections`). The
-publisher every feature sends events through is `shared.realtime.events.EventPublisher`."""
+publisher every feature sends events through is `shared.events.EventPublisher`."""
 
 from __future__ import annotations
 

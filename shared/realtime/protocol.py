@@ -18,9 +18,8 @@ Server -> client events: {"event": <name>, "channel": <channel>, "data": {...}, 
 from __future__ import annotations
 
 import json
-import math
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -30,7 +29,7 @@ from shared import json_limits
 from shared.accounts.model import User
 from shared.backtests.model import Backtest
 from shared.errors import DomainError, FieldError, Forbidden, NotFound, ValidationFailed
-from shared.realtime.events import backtest_channel, market_channel, user_channel
+from shared.events import backtest_channel, market_channel, user_channel
 from shared.realtime.ports import Authenticator, BacktestReader, Subscriptions, SymbolCatalog
 from shared.timeframes import TIMEFRAMES
 from shared.times import epoch_ms, iso_utc, iso_utc_ms
@@ -39,9 +38,6 @@ from shared.times import epoch_ms, iso_utc, iso_utc_ms
 CONNECTION_LIFETIME = timedelta(hours=2)
 # API Gateway refuses a message larger than 128 KiB (post_to_connection and route responses alike).
 MAX_MESSAGE_BYTES = 128 * 1024
-# Trades of one backtest that get trade_executed / trade_closed events (see `sampled_trade_indices`):
-# at most 1,000 events for a backtest of any size, each costing a subscriber lookup and a post per subscriber.
-TRADE_EVENT_LIMIT = 500
 
 USER, BACKTEST, MARKET = "user", "backtest", "market"
 _SEGMENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
@@ -262,40 +258,3 @@ def encode(message: dict[str, Any]) -> bytes:
         raise ValueError(f"{message.get('event')} on {message.get('channel')} is {len(data)} bytes; "
                          f"API Gateway accepts at most {MAX_MESSAGE_BYTES}")
     return data
-
-
-# ---------------------------------------------------------------- trade events
-def sampled_trade_indices(trade_count: int, limit: int = TRADE_EVENT_LIMIT) -> list[int]:
-    """Which of a backtest's trades get events: all of them up to `limit`, else `limit` trades
-    spread evenly over the run, always the first and the last (a subscriber sees the whole run
-    at a bounded rate and fetches every trade over REST)."""
-    if trade_count <= limit:
-        return list(range(trade_count))
-    if limit == 1:
-        return [trade_count - 1]
-    step = (trade_count - 1) / (limit - 1)
-    return [math.floor(i * step + 0.5) for i in range(limit)]
-
-
-def trade_events(trades: Sequence[dict[str, Any]], limit: int = TRADE_EVENT_LIMIT) -> list[tuple[str, dict[str, Any]]]:
-    """The (event, data) pairs for a backtest's trades, in time order.
-
-    `trades` are the REST API's trade records (id, entry_time, entry_price, quantity, side,
-    exit_time, exit_price, pnl, pnl_percentage), in entry order; a trade still open has
-    exit_time None and gets no trade_closed. Each sampled trade gives trade_executed at its entry
-    and trade_closed at its exit; at equal times a close comes before an entry (a reversal).
-    Both carry `trade_number` (1-based position among all trades) and `total_trades`.
-    """
-    total = len(trades)
-    timed: list[tuple[datetime, int, int, str, dict[str, Any]]] = []
-    for index in sampled_trade_indices(total, limit):
-        trade = trades[index]
-        position = {"trade_number": index + 1, "total_trades": total}
-        executed = {"trade": {key: trade[key] for key in ("id", "entry_time", "entry_price", "quantity", "side")}}
-        timed.append((datetime.fromisoformat(trade["entry_time"]), 1, index, "trade_executed", executed | position))
-        if trade.get("exit_time") is not None:
-            closed = {"trade_id": trade["id"]} | {
-                key: trade[key] for key in ("exit_time", "exit_price", "pnl", "pnl_percentage")}
-            timed.append((datetime.fromisoformat(trade["exit_time"]), 0, index, "trade_closed", closed | position))
-    timed.sort(key=lambda item: item[:3])
-    return [(event, data) for _, _, _, event, data in timed]

@@ -18,9 +18,9 @@ from datetime import datetime
 from typing import Any
 
 from shared.errors import DomainError, FieldError, NotFound, ValidationFailed
+from shared.events import EventPublisher, user_channel
 from shared.ids import new_id
 from shared.market_data.ports import ImportInbox
-from shared.realtime.events import EventPublisher, user_channel
 from shared.statuses import COMPLETED, PENDING
 from shared.times import utc_now
 from shared.transactions.jobs import (

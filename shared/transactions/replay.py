@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import NDArray
 
-from shared.backtests.settings import BacktestSettings
+from shared.backtest_settings import BacktestSettings
 from shared.candles import Candles
 from shared.engine import BacktestResult, Trades
 from shared.engine.exits import EXIT_REASONS, LIQUIDATION, OPEN, SIGNAL, first_price_exits

@@ -19,9 +19,9 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from shared.accounts.model import User
+from shared.backtest_settings import BacktestSettings
 from shared.backtests.model import Backtest
 from shared.backtests.service import Backtests, check_market, start_execution
-from shared.backtests.settings import BacktestSettings
 from shared.errors import FieldError, NotFound, ValidationFailed
 from shared.ids import new_id
 from shared.statuses import COMPLETED, PENDING

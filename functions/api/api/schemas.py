@@ -29,8 +29,8 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from shared.accounts import service as accounts
+from shared.backtest_settings import BacktestSettings
 from shared.backtests import service as backtests
-from shared.backtests.settings import BacktestSettings
 from shared.statuses import BACKTEST_STATUSES
 from shared.strategies import service as strategies
 from shared.timeframes import TIMEFRAMES

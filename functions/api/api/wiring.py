@@ -37,8 +37,8 @@ from shared.optimizations.service import Optimizations
 from shared.strategies.service import Strategies
 
 if TYPE_CHECKING:
+    from shared.events import EventPublisher
     from shared.market_data.service import MarketDataService
-    from shared.realtime.events import EventPublisher
     from shared.transactions.history import TransactionHistory
     from shared.transactions.imports import TransactionImports
     from shared.transactions.replays import Replays

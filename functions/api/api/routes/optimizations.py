@@ -25,7 +25,7 @@ from api.schemas import (
     UtcDateTimeInput,
     round_numbers,
 )
-from shared.backtests.settings import BacktestSettings
+from shared.backtest_settings import BacktestSettings
 from shared.optimizations.model import Optimization
 from shared.optimizations.service import DEFAULT_MAX_COMBINATIONS, MAX_BATCH_SIZE, OptimizationRequest
 from shared.optimizations.sweep import MAX_COMBINATIONS, MAX_VALUES_PER_PARAMETER
