@@ -3,7 +3,8 @@
     .venv/bin/python bench/indicators.py [--bars 1000000] [--repeats 5]
 
 1. Every indicator of the registry at its default parameters, through `IndicatorCache` (a fresh
-   cache each time: the cost a backtest pays), on `--bars` synthetic 1-minute candles; per group
+   cache each time: the cost a backtest pays; mavp's `periods`, which has no default, is RSI(5),
+   computed in its cost), on `--bars` synthetic 1-minute candles; per group
    the median and the slowest, as ratios to TA-Lib's SMA(30) on the same bars in the same run.
 2. One strategy reading five TA-Lib indicators (sma, rsi, macd, bbands, adx), run by the engine
    from its JSON (`validate_strategy` + `run_backtest`: signals, fills, sizing, equity curve,
@@ -34,6 +35,7 @@ from shared.indicators import REGISTRY, IndicatorCache, series_ref  # noqa: E402
 from shared.strategy import validate_strategy  # noqa: E402
 
 TARGET_RATIO = 1.5
+EXAMPLE_SERIES = {"periods": series_ref("rsi", {"timeperiod": 5})}  # series parameters have no default
 STRATEGY = {
     "entry_rules": {"operator": "and", "conditions": [
         {"indicator": "macd", "params": {}, "comparator": "crosses_above",
@@ -70,7 +72,8 @@ def indicator_costs(candles: Candles) -> None:
     per_group: dict[str, list[tuple[float, float, str]]] = defaultdict(list)
     references = []
     for name, spec in sorted(REGISTRY.items()):
-        refs = [series_ref(name, {}, output) for output in spec.outputs]
+        required = {param: EXAMPLE_SERIES[param] for param in spec.series_params}
+        refs = [series_ref(name, required, output) for output in spec.outputs]
 
         def compute(refs=refs) -> None:
             cache = IndicatorCache(candles, timeframe="1m")
@@ -127,7 +130,7 @@ def floor(candles: Candles) -> tuple[np.ndarray, np.ndarray, float]:
 
 def engine_vs_floor(candles: Candles, repeats: int) -> None:
     strategy = validate_strategy(STRATEGY)
-    settings = BacktestSettings(timeframe="1m")
+    settings = BacktestSettings(timeframe="1m", commission=0.0)  # the floor pays no fees
     result = run_backtest(strategy, candles, settings)
     fills, closes, final = floor(candles)
     exit_bars = np.where(result.trades.exit_bar < 0, len(candles), result.trades.exit_bar)

@@ -228,6 +228,66 @@ def test_stitched_chunks_equal_the_single_pass_with_orders_and_costs(
 
 
 # ---------------------------------------------------------------- stitching cases by hand
+# ---------------------------------------------------------------- the new vocabulary
+def _condition(indicator: str, params: dict, comparator: str, value) -> dict:
+    return {"indicator": indicator, "params": params, "comparator": comparator, "value": value}
+
+
+def _price(comparator: str, indicator: str, **params) -> dict:
+    return _condition("price", {}, comparator, {"indicator": indicator, "params": params})
+
+
+_AROON_UP = {"indicator": "aroon", "params": {"output": "aroonup"}}
+_AROON_DOWN = {"indicator": "aroon", "params": {"output": "aroondown"}}
+# name -> (entry condition, exit condition): TA-Lib functions (recursive and exact-window), the
+# seeds' indicators, mavp with a series for its period, a coarser timeframe.
+VOCABULARY = {
+    "mfi": (_condition("mfi", {}, "<", 40), _condition("mfi", {}, ">", 60)),
+    "sar": (_price("crosses_above", "sar"), _price("crosses_below", "sar")),
+    "cdlengulfing": (_condition("cdlengulfing", {}, ">", 0), _condition("cdlengulfing", {}, "<", 0)),
+    "aroon": (_condition("aroon", {"output": "aroonup"}, "crosses_above", _AROON_DOWN),
+              _condition("aroon", {"output": "aroondown"}, "crosses_above", _AROON_UP)),
+    "ichimoku": (_price("crosses_above", "ichimoku", output="kijun"), _price("<", "ichimoku", output="senkou_b")),
+    "supertrend": (_condition("supertrend", {"output": "trend"}, ">", 0), _price("<", "supertrend")),
+    "pivots": (_price("crosses_above", "pivots", output="pp"), _price("crosses_below", "pivots", output="s1")),
+    "fractals": (_price(">", "fractals", output="up"), _price("<", "fractals", output="down")),
+    "mavp": (_price("crosses_above", "mavp", periods=_AROON_UP, maxperiod=40),
+             _price("crosses_below", "mavp", periods=_AROON_UP, maxperiod=40)),
+    "hma": (_price("crosses_above", "hma"), _price("crosses_below", "hma")),
+    "cmf": (_condition("cmf", {}, ">", 0.05), _condition("cmf", {}, "<", -0.05)),
+    "tsi": (_condition("tsi", {}, "crosses_above", 0), _condition("tsi", {}, "crosses_below", 0)),
+    "keltner": (_price(">", "keltner", output="upper"), _price("<", "keltner", output="middle")),
+    "linreg_channel": (_price("<", "linreg_channel", output="lower"), _price(">", "linreg_channel", output="middle")),
+    "stochrsi": (_condition("stochrsi", {"output": "fastk"}, "<", 20), _condition("stochrsi", {"output": "fastk"}, ">", 80)),
+    "ultosc": (_condition("ultosc", {}, "<", 40), _condition("ultosc", {}, ">", 60)),
+    "donchian": (_price(">=", "donchian", output="upper", offset=1), _price("<=", "donchian", output="middle")),
+    "willr_15m": (_condition("willr", {"timeframe": "15m"}, "<", -80), _condition("willr", {"timeframe": "15m"}, ">", -20)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(VOCABULARY))
+@pytest.mark.parametrize("direction", ["long", "both"])
+def test_stitched_chunks_equal_the_single_pass_with_the_new_indicators(name: str, direction: str) -> None:
+    # Given a strategy on one of the new indicators (both sides: the exit rule also enters short),
+    # on two days of minute candles (pivots need a previous day)
+    entry, exit_ = VOCABULARY[name]
+    definition = {"entry_rules": {"conditions": [entry]}, "exit_rules": {"conditions": [exit_]},
+                  "config": {"direction": direction, "stop_loss": 2.0, "take_profit": 3.0}}
+    if direction == "both":
+        definition |= {"short_entry_rules": {"conditions": [exit_]}, "short_exit_rules": {"conditions": [entry]}}
+    strategy = validate_strategy(definition)
+    candles = price_path(sum(map(ord, name)), 3000, 0.003, 0.1)
+    backtest = BacktestSettings(initial_balance=10_000.0, commission=0.1, timeframe="1m")
+    single = run_backtest(strategy, candles, backtest)
+    assert len(single.trades) >= 5, name
+    # When the range is cut into 2 to 9 chunks at random bars
+    rng = np.random.default_rng(len(name))
+    for count in (2, 5, 9):
+        cuts = sorted(rng.choice(np.arange(1, 3000), count - 1, replace=False).tolist())
+        # Then the stitched result is the single pass's, field for field
+        assert_identical(run_chunked(strategy, candles, _spans(strategy, [0, *cuts, 3000]), backtest), single)
+
+
 def _hand_strategy(exit_rules: dict | None, **config) -> dict:
     entry = {"operator": "and", "conditions": [{"indicator": "price", "params": {}, "comparator": ">", "value": 100.5}]}
     return {"entry_rules": entry, "exit_rules": exit_rules, "config": config}

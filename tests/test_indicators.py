@@ -9,9 +9,10 @@ import math
 
 import numpy as np
 import pytest
+import talib
 
 from shared.candles import Candles
-from shared.indicators import IndicatorCache, series_ref
+from shared.indicators import REGISTRY, IndicatorCache, series_ref
 from shared.indicators.functions import vwap
 
 N = 400
@@ -27,6 +28,16 @@ def walk(n: int = N, seed: int = 7, spacing_ms: int = 3_600_000) -> Candles:
 
 
 DATA = walk()
+
+
+# A series parameter (mavp's `periods`) has no default: registry-wide tests give this one (its
+# values, 20 to 80, vary the period inside mavp's default range and past its maximum).
+EXAMPLE_SERIES = {"periods": series_ref("rsi", {"timeperiod": 5})}
+
+
+def required_params(name: str) -> dict:
+    """The parameters an indicator cannot default (none but a series parameter's)."""
+    return {param: EXAMPLE_SERIES[param] for param in REGISTRY[name].series_params}
 
 
 def computed(name: str, output: str | None = None, data: Candles = DATA, **params) -> np.ndarray:
@@ -306,6 +317,65 @@ def test_stochrsi_is_the_fast_stochastic_of_the_rsi() -> None:
     k[np.isnan(d)] = np.nan  # TA-Lib reports both from %D's first bar
     assert_matches(computed("stochrsi", "fastk"), k)
     assert_matches(computed("stochrsi", "fastd"), d)
+
+
+# -- a moving average with a period per bar (TA-Lib's MAVP) -------------------------------------
+
+
+def mavp_loop(x: np.ndarray, periods: np.ndarray, minperiod: int, maxperiod: int) -> np.ndarray:
+    """The simple average over the last clamp(int(periods[t]), minperiod, maxperiod) bars, from
+    maxperiod - 1 bars after periods' first defined value; undefined where periods is."""
+    out = nans(len(x))
+    first = int(np.flatnonzero(~np.isnan(periods))[0])
+    for t in range(first + maxperiod - 1, len(x)):
+        if not math.isnan(periods[t]):
+            period = min(max(int(periods[t]), minperiod), maxperiod)
+            out[t] = sum(x[t - period + 1 : t + 1]) / period
+    return out
+
+
+def test_mavp_averages_over_the_period_its_series_gives_each_bar() -> None:
+    # Given periods from RSI(14) (about 30 to 70), clamped to [40, 60]: both bounds are reached
+    periods = rsi_loop(DATA.close, 14)
+    clamped = np.clip(np.floor(periods[~np.isnan(periods)]), 40, 60)
+    assert (clamped == 40).any() and (clamped == 60).any() and ((clamped > 40) & (clamped < 60)).any()
+    rsi = {"indicator": "rsi", "params": {"period": 14}}
+    params = {"periods": series_ref(rsi["indicator"], rsi["params"]), "minperiod": 40, "maxperiod": 60}
+    actual = computed("mavp", **params)
+    assert_matches(actual, mavp_loop(DATA.close, periods, 40, 60))
+    # and it is TA-Lib's own MAVP, for any MA type
+    assert_matches(actual, talib.MAVP(DATA.close, talib.RSI(DATA.close, 14), 40, 60, 0))
+    for matype in (1, 2, 6):
+        assert_matches(computed("mavp", **params, matype=matype, source="hl2"),
+                       talib.MAVP((DATA.high + DATA.low) / 2, talib.RSI(DATA.close, 14), 40, 60, matype))
+
+
+def test_mavp_periods_may_be_a_price_field_a_number_or_an_indicator_output() -> None:
+    # A constant period is the simple average of that period (from maxperiod's warm-up on);
+    # volume (at least 12 on these candles) reads as maxperiod
+    constant = sma_loop(DATA.close, 9)
+    constant[:29] = np.nan
+    assert_matches(computed("mavp", periods=9.7, maxperiod=30), constant)
+    assert_matches(computed("mavp", periods="volume", maxperiod=12), sma_loop(DATA.close, 12))
+    # An output of a multi-output indicator, shifted back one bar
+    aroon = series_ref("aroon", {"timeperiod": 10}, "aroonup", offset=1)
+    expected = talib.MAVP(DATA.close, np.concatenate(([np.nan], talib.AROON(DATA.high, DATA.low, 10)[1][:-1])), 5, 50)
+    ref = series_ref("mavp", {"periods": aroon, "minperiod": 5, "maxperiod": 50})
+    assert ref.warmup == 10 + 1 + 49
+    assert_matches(IndicatorCache(DATA).series(ref), expected)
+
+
+def test_mavp_is_undefined_where_its_period_is() -> None:
+    # Given periods from the 4h close, hourly candles: undefined before the first 4h candle closes
+    data = walk(200)
+    ref = series_ref("mavp", {"periods": series_ref("price", {}, timeframe="4h"), "maxperiod": 5})
+    cache = IndicatorCache(data, timeframe="1h")
+    periods = cache.series(series_ref("price", {}, timeframe="4h"))
+    assert np.isnan(periods[:3]).all() and not np.isnan(periods[3:]).any()
+    # Then mavp starts maxperiod - 1 bars after it (TA-Lib would read NaN periods as minperiod)
+    actual = cache.series(ref)
+    assert_matches(actual, talib.MAVP(data.close, periods, 2, 5))
+    assert np.isnan(actual[: 3 + 4]).all() and not np.isnan(actual[3 + 4 :]).any()
 
 
 # -- regression ---------------------------------------------------------------------------------------

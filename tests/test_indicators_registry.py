@@ -9,8 +9,9 @@ import talib
 from talib import abstract
 
 from shared.candles import Candles
-from shared.indicators import REGISTRY, IndicatorCache, find_indicator, series_ref
+from shared.indicators import INDICATOR_ALIASES, REGISTRY, IndicatorCache, find_indicator, series_ref
 from shared.indicators.custom import DATA_DEPENDENT_WARMUP
+from tests.test_indicators import required_params
 
 
 def candles(n: int = 600, seed: int = 5, spacing_ms: int = 60_000) -> Candles:
@@ -72,7 +73,7 @@ def test_every_indicator_is_undefined_exactly_during_its_warmup(name: str) -> No
     cache = IndicatorCache(data)
     spec = REGISTRY[name]
     for output in spec.outputs:
-        ref = series_ref(name, {}, output)
+        ref = series_ref(name, required_params(name), output)
         series = cache.series(ref)
         assert series.dtype == np.float64 and len(series) == len(data)
         assert np.isnan(series[: ref.warmup]).all(), output
@@ -227,3 +228,49 @@ def test_running_sums_and_filters_depend_on_all_history() -> None:
         assert series_ref(name, {}).memory is None
     assert series_ref("willr", {"period": 10}).memory == 10
     assert series_ref("vwap", {"period": 10}).memory == 10
+
+
+def test_every_alias_computes_what_its_canonical_name_does() -> None:
+    # Given every alias the registry knows: of indicators, of outputs, of parameters
+    data = candles(300, spacing_ms=3_600_000)
+    cache = IndicatorCache(data)
+    for alias, name in INDICATOR_ALIASES.items():
+        assert find_indicator(alias) is REGISTRY[name], alias
+    for name, spec in REGISTRY.items():
+        required = required_params(name)
+        for alias, output in spec.output_aliases.items():
+            assert spec.output(alias) == output
+            np.testing.assert_array_equal(cache.series(series_ref(name, required, alias)),
+                                          cache.series(series_ref(name, required, output)), err_msg=f"{name}.{alias}")
+        for alias, targets in spec.param_aliases().items():
+            # Then a value given by the alias sets every parameter it names, as the canonical names do
+            param = next(p for p in spec.params if p.name == targets[0])
+            value = param.choices[-1] if param.choices else param.default + (1 if param.integer else 0.5)
+            by_alias = series_ref(name, required | {alias: value})
+            assert by_alias == series_ref(name, required | dict.fromkeys(targets, value)), (name, alias)
+            assert by_alias != series_ref(name, required), (name, alias)  # the alias did set something
+    # and TA-Lib's own output names of the single-output functions are aliases of `value`
+    single = [spec for spec in REGISTRY.values() if spec.reference == "TA-Lib" and spec.outputs == ("value",)]
+    assert len(single) > 100
+    for spec in single:
+        talib_output = abstract.Function(spec.name.upper()).info["output_names"][0]
+        assert spec.output(talib_output) == "value", spec.name
+
+
+@pytest.mark.parametrize("name", sorted(n for n, spec in REGISTRY.items() if spec.reference == "TA-Lib"))
+def test_every_talib_function_gives_talibs_own_values_at_its_defaults(name: str) -> None:
+    # Given TA-Lib's abstract interface called with its defaults on the same candles (mavp's
+    # periods: the series the registry-wide tests give it)
+    data = candles(400)
+    cache = IndicatorCache(data)
+    required = required_params(name)
+    columns = {column: getattr(data, column) for column in ("open", "high", "low", "close", "volume")}
+    columns |= {param: cache.series(ref) for param, ref in required.items()}
+    expected = abstract.Function(name.upper())(columns)
+    expected = expected if isinstance(expected, list) else [expected]
+    spec = REGISTRY[name]
+    for output, values in zip(spec.outputs, expected, strict=True):
+        ref = series_ref(name, required, output)
+        # Then every output is TA-Lib's, bit for bit, after the warm-up
+        np.testing.assert_array_equal(cache.series(ref)[ref.warmup:], np.asarray(values, dtype=float)[ref.warmup:],
+                                      err_msg=f"{name}.{output}")

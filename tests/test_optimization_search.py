@@ -13,7 +13,14 @@ from shared.optimizations.bayesian import ask_round, tell_round
 from shared.optimizations.constraints import parse_constraints
 from shared.optimizations.estimate import LAMBDA_GB_SECOND_USD, batch_seconds, estimate_sweep
 from shared.optimizations.heatmap import heatmap
-from shared.optimizations.sweep import parameter_grid, random_combinations, rank, search_space, summary_metrics
+from shared.optimizations.sweep import (
+    default_direction,
+    parameter_grid,
+    random_combinations,
+    rank,
+    search_space,
+    summary_metrics,
+)
 from shared.optimizations.walk_forward import lay_out, stability
 from tests.test_optimizations import SMA_CROSS, fields_of
 
@@ -134,6 +141,21 @@ def test_ranking_follows_the_direction_and_ranks_too_few_trades_last():
 def test_any_numeric_summary_metric_is_an_objective():
     metrics = summary_metrics(SMA_CROSS)
     assert {"sharpe_ratio", "total_pnl", "exposure", "max_consecutive_losses", "buy_and_hold_return"} <= set(metrics)
+    # the sub-summaries' metrics by their dotted paths, the sub-summaries themselves not (not numbers)
+    assert {f"{side}.{name}" for side in ("long", "short") for name in ("trades", "win_rate", "total_pnl",
+                                                                        "profit_factor")} <= set(metrics)
+    assert "long" not in metrics and "short" not in metrics
+    assert default_direction("long.win_rate") == "max" and default_direction("short.max_drawdown") == "min"
+
+
+def test_a_dotted_objective_reads_the_sub_summary():
+    results = [result(0, total_trades=4, long={"total_pnl": 5.0, "profit_factor": None}),
+               result(1, total_trades=4, long={"total_pnl": 9.0, "profit_factor": 1.5}),
+               result(2, total_trades=4, long={"total_pnl": -2.0, "profit_factor": 0.5})]
+    assert [(r["index"], r["objective_value"]) for r in rank(results, "long.total_pnl")] == [(1, 9.0), (0, 5.0),
+                                                                                             (2, -2.0)]
+    assert [r["index"] for r in rank(results, "long.profit_factor", "min")] == [2, 1, 0]  # undefined last
+    assert rank(results, "long.luck")[0]["objective_value"] is None
 
 
 def test_the_heatmap_is_the_best_over_the_other_parameters():
@@ -149,6 +171,17 @@ def test_the_heatmap_is_the_best_over_the_other_parameters():
     with pytest.raises(ValidationFailed) as error:
         heatmap(ranking, names, "fats", "fast", "luck", "max")
     assert fields_of(error.value) == ["x", "metric"]
+
+
+def test_the_heatmap_of_a_sub_summary_metric():
+    ranking = [result(i, {"fast": f, "slow": s}, total_pnl=1.0, long={"win_rate": float(f + s), "trades": 3})
+               for i, (f, s) in enumerate(itertools.product([5, 10], [20, 30]))]
+    answer = heatmap(ranking, ["fast", "slow"], "fast", "slow", "long.win_rate", "max")
+    assert answer["metric"] == "long.win_rate" and answer["values"] == [[25.0, 30.0], [35.0, 40.0]]
+    for metric in ("long", "long.luck"):  # a sub-summary is not a number; an unknown name is none
+        with pytest.raises(ValidationFailed) as error:
+            heatmap(ranking, ["fast", "slow"], "fast", "slow", metric, "max")
+        assert fields_of(error.value) == ["metric"] and "long.win_rate" in error.value.errors[0].message
 
 
 # ---------------------------------------------------------------- the dry run's estimate

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
@@ -135,6 +136,28 @@ def test_a_sweep_over_a_talib_indicator_on_a_coarser_timeframe_ranks_by_a_new_me
                                                               reverse=True)
 
 
+def test_a_grid_sweep_ranked_by_the_longs_pnl_is_the_ranking_of_each_combinations_own_backtest():
+    # Given an SMA cross trading both sides (short on the cross below, covered on the cross above)
+    strategy = {**SMA_CROSS, "short_entry_rules": SMA_CROSS["exit_rules"], "short_exit_rules": SMA_CROSS["entry_rules"],
+                "config": {**SMA_CROSS["config"], "direction": "both"}}
+    candles = random_walk(13, 1500, HOUR_MS)
+    settings = BacktestSettings(commission=0.1, timeframe="1h")
+    combos = parameter_grid(strategy, {"fast": [3, 5, 8, 13], "slow": [21, 34, 55]}, 20)
+    # When the sweep ranks them by long.total_pnl
+    ranked = rank(evaluate_batch(strategy, combos, candles, settings).results, "long.total_pnl")
+    # Then the order is the one of the longs' pnl summed from each combination's own closed trades
+    long_pnl = {}
+    for combo in combos:
+        trades = run_backtest(validate_strategy(with_parameters(strategy, combo.params)), candles, settings).trades
+        closed_longs = (trades.exit_bar >= 0) & (trades.side == 1)
+        assert closed_longs.any() and ((trades.exit_bar >= 0) & (trades.side == -1)).any()
+        long_pnl[combo.index] = sum(float(pnl) for pnl in trades.pnl[closed_longs])
+    expected = sorted(long_pnl, key=lambda index: (-long_pnl[index], index))
+    assert [r["index"] for r in ranked] == expected
+    assert [r["objective_value"] for r in ranked] == pytest.approx([long_pnl[i] for i in expected], rel=1e-12)
+    assert len(set(long_pnl.values())) > 1  # a real ranking, not ties
+
+
 def test_ranking_puts_the_best_first_undefined_last_ties_in_grid_order():
     def result(index, **summary):
         return {"index": index, "params": {}, "final_balance": 1.0, "performance_summary": summary}
@@ -175,3 +198,9 @@ def test_create_refuses_a_bad_request_naming_each_field():
     with pytest.raises(ValidationFailed) as error:
         service.create(user, request)
     assert fields_of(error.value) == ["end_time", "objective", "max_combinations", "metadata.leverage", "symbol"]
+    # A sub-summary's metric by its dotted path is an objective; the sub-summary itself or an unknown one is not
+    for objective, refused in [("long.win_rate", False), ("short.profit_factor", False), ("long", True),
+                               ("long.luck", True), ("sharpe_ratio.x", True)]:
+        with pytest.raises(ValidationFailed) as error:
+            service.create(user, replace(request, objective=objective))
+        assert ("objective" in fields_of(error.value)) == refused, objective

@@ -125,6 +125,28 @@ def test_percent_bounds_follow_the_direction() -> None:
     assert (long.config.stop_loss, long.config.take_profit) == (99.9, 500)
 
 
+def test_mavp_periods_is_any_series_a_condition_value_can_name() -> None:
+    # Given mavp conditions whose periods is a price field, a $name, an indicator object
+    body = strategy(
+        cond("mavp", {"periods": "volume", "maxperiod": 40}, ">", "close"),
+        cond("mavp", {"periods": "$len"}, ">", 0),
+        cond("mavp", {"periods": {"indicator": "aroon", "params": {"period": 10, "output": "aroonup", "offset": 1}},
+                      "minperiod": 5, "matype": 1}, "<", {"indicator": "mavp", "params": {"periods": {
+                          "indicator": "rsi", "params": {"timeframe": "4h"}}}}),
+        config={"parameters": {"len": 12}})
+    first, second, third = validate_strategy(body).entry.conditions
+    assert first.left == series_ref("mavp", {"periods": series_ref("price", {"source": "volume"}), "maxperiod": 40})
+    assert second.left == series_ref("mavp", {"periods": 12.0})
+    aroon = series_ref("aroon", {"timeperiod": 10}, "aroonup", offset=1)
+    assert third.left == series_ref("mavp", {"periods": aroon, "minperiod": 5, "matype": 1})
+    assert third.left.warmup == 10 + 1 + 29
+    # A coarser timeframe inside a series parameter is one the strategy reads
+    assert validate_strategy(body).timeframes() == {"4h"}
+    # and a sweep reaches the nested period by its path
+    swept = with_parameters(body, {"entry_rules.conditions[2].params.periods.params.period": 20})
+    assert validate_strategy(swept).entry.conditions[2].left.series[0][1].params == (("timeperiod", 20),)
+
+
 def test_integral_floats_are_accepted_as_periods() -> None:
     parsed = validate_strategy(strategy(cond("rsi", {"period": 14.0}), config={"parameters": {"p": 7.0}}))
     assert parsed.entry.conditions[0].left == series_ref("rsi", {"period": 14})
@@ -181,6 +203,23 @@ INVALID = [
     ("timeframe unknown", strategy(cond("rsi", {"timeframe": "2h"}, ">", 0)),
      C0 + ".params.timeframe", "must be one of 1m"),
     ("negative offset", strategy(cond(params={"offset": -1})), C0 + ".params.offset", "from 0 to"),
+    ("mavp without periods", strategy(cond("mavp", {"maxperiod": 20}, ">", 0)), C0 + ".params.periods", "is required"),
+    ("mavp periods an unknown field", strategy(cond("mavp", {"periods": "rsi"}, ">", 0)),
+     C0 + ".params.periods", "unknown price field 'rsi'"),
+    ("mavp periods a bool", strategy(cond("mavp", {"periods": True}, ">", 0)), C0 + ".params.periods", "must be a number"),
+    ("mavp periods' own bad period", strategy(cond("mavp", {"periods": {"indicator": "rsi", "params": {"period": 1}}},
+                                                   ">", 0)),
+     C0 + ".params.periods.params.period", "between 2 and 100000"),
+    ("mavp periods' unknown output", strategy(cond("mavp", {"periods": {"indicator": "aroon", "params": {
+        "output": "up"}}}, ">", 0)), C0 + ".params.periods.params.output", "outputs: aroondown, aroonup"),
+    ("mavp periods unresolved $name", strategy(cond("mavp", {"periods": "$p"}, ">", 0)),
+     C0 + ".params.periods", "$p is not defined"),
+    ("mavp minperiod over maxperiod", strategy(cond("mavp", {"periods": 10, "minperiod": 40}, ">", 0)),
+     C0 + ".params", "minperiod must not exceed maxperiod"),
+    ("mavp periods on its own timeframe", strategy(cond("mavp", {"timeframe": "1d", "periods": {
+        "indicator": "rsi", "params": {"timeframe": "4h"}}}, ">", 0)), C0 + ".params.periods", "may not set its own"),
+    ("periods on another indicator", strategy(cond("sma", {"periods": 10}, ">", 0)),
+     C0 + ".params.periods", "unknown parameter of sma"),
     ("unknown comparator", strategy(cond(comparator="above")),
      C0 + ".comparator", "unknown comparator 'above'"),
     ("comparator missing", strategy({"indicator": "rsi", "value": 30}), C0 + ".comparator", "is required"),
@@ -368,6 +407,8 @@ def valid_indicators(draw) -> dict:
         params["fastperiod"], params["slowperiod"] = 12, 26
     if spec.default_source and draw(st.booleans()):
         params["source"] = draw(st.sampled_from(SOURCES))
+    for name in spec.series_params:  # a price field or a number (the indicator objects recurse below)
+        params[name] = draw(st.sampled_from(SOURCES) | st.integers(1, 80))
     if len(spec.outputs) > 1 and draw(st.booleans()):
         params["output"] = draw(st.sampled_from(spec.outputs))
     if draw(st.booleans()):

@@ -1,8 +1,8 @@
 """The indicator catalogue `GET /api/v1/indicators` serves, as static data.
 
 `build_catalogue()` describes every registry entry (name, group, parameters with defaults and
-ranges, outputs, `source` support, warm-up and chunk lookback at the defaults, aliases); it
-needs the engine (NumPy, TA-Lib). `catalogue.json` holds its output, so the API reads a file
+ranges, series parameters (mavp's `periods`), outputs, `source` support, warm-up and chunk
+lookback at the defaults, aliases); it needs the engine (NumPy, TA-Lib). `catalogue.json` holds its output, so the API reads a file
 instead of importing either at a cold start; `tests/test_indicator_catalogue.py` fails when the
 file is stale:
 
@@ -16,6 +16,10 @@ from pathlib import Path
 from typing import Any
 
 CATALOGUE_PATH = Path(__file__).with_name("catalogue.json")
+SERIES_PARAMETERS = {
+    "periods": "The moving average's period at each bar: int(value) clamped to [minperiod, maxperiod]; "
+               "undefined where the series is.",
+}
 
 
 def build_catalogue() -> list[dict[str, Any]]:
@@ -38,6 +42,8 @@ def build_catalogue() -> list[dict[str, Any]]:
             "reference": spec.reference,
             "parameters": [param.describe() for param in spec.params],
             "sources": [{"name": param, "default": default} for param, default in spec.sources],
+            "series_parameters": [{"name": param, "accepts": ["price", "number", "indicator"],
+                                   "description": SERIES_PARAMETERS[param]} for param in spec.series_params],
             "outputs": [
                 {"name": output, "aliases": sorted(a for a, target in spec.output_aliases.items() if target == output)}
                 for output in spec.outputs

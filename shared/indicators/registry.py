@@ -11,7 +11,7 @@ candles shares all of it.
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -37,6 +37,7 @@ def find_indicator(name: str) -> IndicatorSpec | None:
 class SeriesRef:
     """One series a rule reads: an indicator with every parameter resolved (defaults filled in,
     `$names` substituted), the output it picks, and how many bars back it looks (`offset`).
+    `series`: the series parameters (mavp's `periods`), each another SeriesRef or a constant.
 
     Hashable and canonical, so equal references computed from differently written rules (a
     default spelled out or not, params in another order) share one cache entry.
@@ -47,28 +48,47 @@ class SeriesRef:
     output: str
     offset: int = 0  # bars of `timeframe` (of the backtest's when None)
     timeframe: str | None = None  # a coarser timeframe to compute on (see IndicatorCache)
+    series: tuple[tuple[str, SeriesRef | float], ...] = ()
 
     @property
     def spec(self) -> IndicatorSpec:
         return REGISTRY[self.indicator]
 
     @property
+    def inputs(self) -> tuple[SeriesRef, ...]:
+        """The series parameters that are series (not constants)."""
+        return tuple(value for _, value in self.series if isinstance(value, SeriesRef))
+
+    @property
     def warmup(self) -> int:
-        """Leading undefined bars (on a coarser `timeframe`: that timeframe's bars, a lower bound)."""
-        return self.spec.warmup(dict(self.params)) + self.offset
+        """Leading undefined bars (on a coarser `timeframe`: that timeframe's bars, a lower bound);
+        an indicator of series parameters warms up once they are defined."""
+        after = max((ref.warmup for ref in self.inputs), default=0)
+        return after + self.spec.warmup(dict(self.params)) + self.offset
 
     @property
     def memory(self) -> int | None:
         """Bars a value depends on; unbounded on a coarser timeframe (the buckets are anchored to
         UTC boundaries, not to the first bar a chunk reads)."""
         bars = self.spec.memory(dict(self.params))
-        return None if bars is None or self.timeframe is not None else bars + self.offset
+        inputs = [ref.memory for ref in self.inputs]
+        if bars is None or self.timeframe is not None or None in inputs:
+            return None
+        known = [memory for memory in inputs if memory is not None]
+        return bars + max(known, default=1) - 1 + self.offset
+
+    def refs(self) -> Iterator[SeriesRef]:
+        """This reference and those its series parameters read, at any depth."""
+        yield self
+        for ref in self.inputs:
+            yield from ref.refs()
 
     def at_own_timeframe(self) -> SeriesRef:
         return replace(self, timeframe=None)
 
     def describe(self) -> str:
-        shown = ", ".join(f"{k}={v}" for k, v in self.params)
+        shown = ", ".join([f"{k}={v}" for k, v in self.params]
+                          + [f"{k}={v.describe() if isinstance(v, SeriesRef) else f'{v:g}'}" for k, v in self.series])
         output = "" if self.output == self.spec.default_output else f".{self.output}"
         offset = f"[{self.offset} bars ago]" if self.offset else ""
         timeframe = f"@{self.timeframe}" if self.timeframe else ""
@@ -77,22 +97,33 @@ class SeriesRef:
 
 def series_ref(
     indicator: str,
-    params: Mapping[str, float | str],
+    params: Mapping[str, float | str | SeriesRef],
     output: str | None = None,
     offset: int = 0,
     timeframe: str | None = None,
 ) -> SeriesRef:
     """A canonical SeriesRef: canonical names (aliases resolved), defaults filled in, parameters
-    sorted. Assumes validated input."""
+    sorted. A series parameter (mavp's `periods`) is a SeriesRef, a price field or a number.
+    Assumes validated input."""
     spec = find_indicator(indicator)
     if spec is None:
         raise KeyError(indicator)
     aliases = spec.param_aliases()
     resolved = spec.defaults()
+    series: dict[str, SeriesRef | float] = {}
     for name, value in params.items():
-        resolved.update(dict.fromkeys(aliases.get(name, (name,)), value))
+        if name in spec.series_params:
+            series[name] = series_ref("price", {"source": value}) if isinstance(value, str) else value
+        elif isinstance(value, SeriesRef):
+            raise TypeError(f"{name} of {spec.name} is not a series parameter")
+        else:
+            resolved.update(dict.fromkeys(aliases.get(name, (name,)), value))
+    missing = [name for name in spec.series_params if name not in series]
+    if missing:
+        raise KeyError(f"{spec.name} needs {', '.join(missing)}")
     canonical_output = spec.output(output) if output else spec.default_output
-    return SeriesRef(spec.name, tuple(sorted(resolved.items())), canonical_output or output or "", offset, timeframe)
+    return SeriesRef(spec.name, tuple(sorted(resolved.items())), canonical_output or output or "", offset, timeframe,
+                     tuple(sorted(series.items())))
 
 
 class IndicatorCache:
@@ -128,13 +159,15 @@ class IndicatorCache:
         """The series `ref` names; read-only (shared with every other reader)."""
         if ref.timeframe is not None and ref.timeframe != self.timeframe:
             return self._coarser_series(ref)
-        outputs = self._recall((ref.indicator, ref.params))
+        key = (ref.indicator, ref.params, ref.series)
+        outputs = self._recall(key)
         if outputs is None:
             spec = ref.spec
-            values = spec.compute(self._inputs, dict(ref.params))
+            inputs = self._inputs.with_series({name: self._input(value) for name, value in ref.series})
+            values = spec.compute(inputs, dict(ref.params))
             self.computations += 1
             outputs = {name: _read_only(array) for name, array in zip(spec.outputs, values, strict=True)}
-            self._remember((ref.indicator, ref.params), outputs)
+            self._remember(key, outputs)
         series = outputs[ref.output]
         if ref.offset == 0:
             return series
@@ -145,6 +178,10 @@ class IndicatorCache:
             shifted = {ref.output: _read_only(copy)}
             self._remember(ref, shifted)
         return shifted[ref.output]
+
+    def _input(self, value: SeriesRef | float) -> NDArray[Any]:
+        """A series parameter's values on these candles: its series, or a constant's."""
+        return self.series(value) if isinstance(value, SeriesRef) else np.full(len(self.candles), float(value))
 
     def _coarser_series(self, ref: SeriesRef) -> NDArray[Any]:
         aligned = self._recall(ref)

@@ -62,12 +62,20 @@ def period(default: int, minimum: int = 2, name: str = "timeperiod", aliases: tu
 
 
 class Inputs:
-    """What an indicator computation reads: the candles' columns, derived sources, shared sums."""
+    """What an indicator computation reads: the candles' columns, derived sources, shared sums,
+    and the series its series parameters name (`series`: name -> values, see `with_series`)."""
 
     def __init__(self, candles: Candles) -> None:
         self.candles = candles
         self._sources: dict[str, NDArray[Any]] = {}
         self._window_sums: dict[str, WindowSums] = {}
+        self.series: Mapping[str, NDArray[Any]] = {}
+
+    def with_series(self, series: Mapping[str, NDArray[Any]]) -> Inputs:
+        """These inputs (sharing their derived sources and sums) with `series` given."""
+        bound = Inputs(self.candles)
+        bound._sources, bound._window_sums, bound.series = self._sources, self._window_sums, series
+        return bound
 
     @property
     def ts(self) -> NDArray[Any]:
@@ -131,6 +139,9 @@ class IndicatorSpec:
     reproduce values. `output_aliases` / `param_aliases` map older project names to the
     canonical ones (one alias may set several parameters: bbands' std_dev sets nbdevup and
     nbdevdn). `sources`: the parameters naming price series (`source`, `source1`) with defaults.
+    `series_params`: required parameters naming any series a condition's `value` can (a price
+    field, a number, an indicator object); `compute` reads them from `inputs.series`, and
+    `warmup` counts from the first bar they are all defined (mavp's `periods`).
     """
 
     name: str
@@ -144,6 +155,7 @@ class IndicatorSpec:
     sources: tuple[tuple[str, str], ...] = (("source", "close"),)
     constraint: Callable[[Params], str | None] = field(default=lambda p: None)
     output_aliases: Mapping[str, str] = field(default_factory=dict)
+    series_params: tuple[str, ...] = ()
     reference: str = "TA-Lib"
     description: str = ""
 

@@ -33,9 +33,13 @@ GROUPS = {
     "Math Operators": "math_operators",
     "Math Transform": "math_transform",
 }
-# MAVP's period is a second series per bar, which a rule's params cannot express.
-EXCLUDED = {"mavp": "its period varies per bar (an input series), which a condition's params cannot give"}
+# Inputs that are a series the rule names (`params.periods`: MAVP's period per bar), not a price.
+SERIES_INPUTS = ("periods",)
+_PROBE_PERIOD = 10.0  # MAVP's probe period per bar
 _PROBE_BARS = 64
+# Parameters probed with others away from their defaults: MAVP refuses minperiod > maxperiod,
+# an order the registry checks, so minperiod's own range is probed under the largest maxperiod.
+_PROBE_CONSTRAINTS = {"mavp": {"minperiod": {"maxperiod": 100_000}}}
 _INTEGER_LIMIT = (1 << 31) - 1  # TA_INTEGER_MAX (its minimum, -2**31, means "the default")
 _REAL_LIMIT = 3e37  # TA_REAL_MAX
 
@@ -52,22 +56,26 @@ def _probe_candles() -> dict[str, Any]:
         "low": np.minimum(open_, close) * 0.998,
         "close": close,
         "volume": rng.uniform(1, 2, _PROBE_BARS),
+        "$periods": np.full(_PROBE_BARS, _PROBE_PERIOD),
     }
 
 
 def _inputs(info: dict[str, Any]) -> list[str]:
-    """Input columns in call order; "$source" / "$source1" where the caller picks the series."""
+    """Input columns in call order; "$source" / "$source1" where the caller picks the price,
+    "$periods" (a SERIES_INPUTS name) where the rule gives any series."""
     columns: list[str] = []
     for key, value in info["input_names"].items():
         if isinstance(value, list):
             columns.extend(value)
+        elif key in SERIES_INPUTS:
+            columns.append(f"${key}")
         else:
             columns.append("$source1" if key == "price1" else "$source")
     return columns
 
 
 def _default_sources(info: dict[str, Any]) -> list[str]:
-    return [value for value in info["input_names"].values() if isinstance(value, str)]
+    return [value for key, value in info["input_names"].items() if isinstance(value, str) and key not in SERIES_INPUTS]
 
 
 def _accepts(function: Any, arrays: list[Any], params: dict[str, Any]) -> bool:
@@ -117,6 +125,7 @@ def _function_entry(name: str, candles: dict[str, Any]) -> dict[str, Any]:
     columns = _inputs(info)
     defaults = _default_sources(info)
     arrays = [candles[defaults[0] if c == "$source" else defaults[-1] if c == "$source1" else c] for c in columns]
+    constraint = _PROBE_CONSTRAINTS.get(name.lower(), {})
     types = {
         spec["name"]: spec["type"]
         for spec in (talib._ta_lib._ta_getOptInputParameterInfo(name.encode(), i)  # type: ignore[attr-defined]
@@ -125,7 +134,7 @@ def _function_entry(name: str, candles: dict[str, Any]) -> dict[str, Any]:
     parameters = []
     for param, default in info["parameters"].items():
         integer = types[param] != 0  # 0: real; 2: integer; 3: an MA type (integer code)
-        params = dict(info["parameters"])
+        params = dict(info["parameters"]) | constraint.get(param, {})
 
         def accepted(value: float, param: str = param, params: dict[str, Any] = params, integer: bool = integer) -> bool:
             return _accepts(function, arrays, params | {param: int(value) if integer else float(value)})
@@ -148,7 +157,7 @@ def _function_entry(name: str, candles: dict[str, Any]) -> dict[str, Any]:
 
 
 def build_talib_functions() -> list[dict[str, Any]]:
-    """Every TA-Lib function but the EXCLUDED, as the registry reads them (needs TA-Lib)."""
+    """Every TA-Lib function, as the registry reads them (needs TA-Lib)."""
     import talib
 
     candles = _probe_candles()
@@ -156,7 +165,6 @@ def build_talib_functions() -> list[dict[str, Any]]:
         _function_entry(name, candles)
         for group in talib.get_function_groups().values()  # type: ignore[no-untyped-call]
         for name in group
-        if name.lower() not in EXCLUDED
     ]
 
 

@@ -9,6 +9,11 @@ Warm-up is TA-Lib's lookback. Memory: TA-Lib's running sums and filters carry ro
 its unstable-period functions, state) from the first bar they read, so a value is reproduced
 bit for bit only from the same first bar: memory is unbounded, except for the functions in
 `_EXACT_WINDOW`, which compute each value from its window alone (a test checks it).
+
+MAVP takes its period per bar from a series the rule names (`periods`, a series parameter: a
+price field, a number or an indicator object): at bar t, int(periods[t]) clamped to
+[minperiod, maxperiod], as TA-Lib does; undefined where periods is (TA-Lib would read minperiod
+there); its warm-up is TA-Lib's lookback (of maxperiod) after periods' own.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import functools
 from collections.abc import Mapping
 from typing import Any
 
+import numpy as np
 import talib
 from numpy.typing import NDArray
 from talib import abstract
@@ -67,7 +73,21 @@ def _macd_order(p: Params) -> str | None:
     return None if float(p["fastperiod"]) < float(p["slowperiod"]) else "fastperiod must be less than slowperiod"
 
 
-_CONSTRAINTS = {"macd": _macd_order}
+def _mavp_order(p: Params) -> str | None:
+    return None if float(p["minperiod"]) <= float(p["maxperiod"]) else "minperiod must not exceed maxperiod"
+
+
+_CONSTRAINTS = {"macd": _macd_order, "mavp": _mavp_order}
+
+
+def _column(data: Inputs, column: str, p: Params) -> NDArray[Any]:
+    """The array an input column names: a price (`$source`, `$source1` from params), a series
+    parameter's values (`$periods`), or the candles' own column."""
+    if column in ("$source", "$source1"):
+        return data.source(str(p[column[1:]]))
+    if column.startswith("$"):
+        return data.series[column[1:]]
+    return data.source(column)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -97,16 +117,20 @@ def _spec(entry: Mapping[str, Any]) -> IndicatorSpec:
     outputs = tuple(entry["outputs"]) if len(entry["outputs"]) > 1 else ("value",)
     output_aliases = _OUTPUT_ALIASES.get(name, {}) if len(outputs) > 1 else {entry["outputs"][0]: "value"}
     sources = tuple(zip(("source", "source1"), entry["default_sources"], strict=False))
+    series_params = tuple(c[1:] for c in inputs if c.startswith("$") and c not in ("$source", "$source1"))
 
     def warmup(p: Params) -> int:
         return _lookback(upper, _call_params(entry, p))
 
     def compute(data: Inputs, p: Params) -> tuple[NDArray[Any], ...]:
-        arrays = [data.source(str(p["source"] if c == "$source" else p["source1"] if c == "$source1" else c))
-                  for c in inputs]
-        values = function(*arrays, **dict(_call_params(entry, p)))
+        values = function(*(_column(data, c, p) for c in inputs), **dict(_call_params(entry, p)))
         lookback = warmup(p)
-        return tuple(after_warmup(v, lookback) for v in (values if isinstance(values, tuple) else (values,)))
+        out = tuple(after_warmup(v, lookback) for v in (values if isinstance(values, tuple) else (values,)))
+        for name in series_params:  # TA-Lib reads an undefined period as minperiod: undefined here
+            undefined = np.isnan(data.series[name])
+            for values_ in out:
+                values_[undefined] = np.nan
+        return out
 
     exact = name in _EXACT_WINDOW
     return IndicatorSpec(
@@ -121,6 +145,7 @@ def _spec(entry: Mapping[str, Any]) -> IndicatorSpec:
         sources=sources,
         constraint=_CONSTRAINTS.get(name, lambda p: None),
         output_aliases=output_aliases,
+        series_params=series_params,
         description=entry["display_name"],
     )
 

@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from shared.errors import FieldError, ValidationFailed
-from shared.optimizations.sweep import objective_value
+from shared.optimizations.sweep import numeric_metrics, objective_value
 
 
 def heatmap(ranking: Sequence[Mapping[str, Any]], parameters: Sequence[str], x: str, y: str, metric: str,
@@ -18,8 +18,10 @@ def heatmap(ranking: Sequence[Mapping[str, Any]], parameters: Sequence[str], x: 
               for field, name in (("x", x), ("y", y)) if name not in parameters]
     if x == y and not errors:
         errors.append(FieldError("y", "must differ from x"))
-    if ranking and metric not in ranking[0]["performance_summary"]:
-        errors.append(FieldError("metric", f"{metric!r} is not a metric of the performance summary"))
+    metrics = numeric_metrics(ranking[0]["performance_summary"]) if ranking else []
+    if ranking and metric not in metrics:
+        errors.append(FieldError("metric", f"{metric!r} is not a numeric metric of the performance summary: "
+                                           f"{', '.join(metrics)}"))
     if errors:
         raise ValidationFailed("invalid heatmap", errors)
     x_values = sorted({result["params"][x] for result in ranking})

@@ -177,8 +177,8 @@ class Optimizations:
             errors.append(FieldError("end_time", "must be after start_time"))
         metrics = summary_metrics(strategy)
         if request.objective not in metrics:
-            errors.append(FieldError("objective", f"must be a numeric metric of the performance summary: "
-                                                  f"{', '.join(metrics)}"))
+            errors.append(FieldError("objective", f"must be a numeric metric of the performance summary (a "
+                                                  f"sub-summary's by its dotted path): {', '.join(metrics)}"))
         if request.method not in METHODS:
             errors.append(FieldError("method", f"must be one of {', '.join(METHODS)}"))
         if request.direction is not None and request.direction not in DIRECTIONS:

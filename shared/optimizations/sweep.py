@@ -42,8 +42,10 @@ BATCH_CACHE_BYTES = 512 * 2**20
 
 
 def default_direction(metric: str) -> str:
-    """Drawdowns (and any metric named like one) are minimised, every other metric maximised."""
-    return "min" if metric in LOWER_IS_BETTER or "drawdown" in metric else "max"
+    """Drawdowns (and any metric named like one) are minimised, every other metric maximised; a
+    sub-summary's metric (`long.win_rate`) by its own name."""
+    name = metric.rsplit(".", 1)[-1]
+    return "min" if name in LOWER_IS_BETTER or "drawdown" in name else "max"
 
 @dataclass(frozen=True)
 class Combination:
@@ -283,15 +285,38 @@ def rank(results: Sequence[Mapping[str, Any]], objective: str, direction: str | 
             for position, result in enumerate(ordered, start=1)]
 
 
+def summary_value(summary: Mapping[str, Any], metric: str) -> Any:
+    """A summary's entry by name, or by a dotted path into a sub-summary (`long.total_pnl`);
+    None when there is no such entry."""
+    value: Any = summary
+    for name in metric.split("."):
+        value = value.get(name) if isinstance(value, Mapping) else None
+    return value
+
+
 def objective_value(summary: Mapping[str, Any], metric: str) -> float | None:
-    """A summary's metric as a number, None when it is undefined (or not a number at all)."""
-    value = summary.get(metric)
+    """A summary's metric (a name or a dotted path, see `summary_value`) as a number, None when
+    it is undefined (or not a number at all)."""
+    value = summary_value(summary, metric)
     return None if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) else value
 
 
+def numeric_metrics(summary: Mapping[str, Any], prefix: str = "") -> list[str]:
+    """The names of a summary's numeric metrics (null counts: a metric undefined for this run),
+    a sub-summary's as dotted paths (`long.win_rate`), in the summary's order."""
+    names: list[str] = []
+    for name, value in summary.items():
+        if isinstance(value, Mapping):
+            names += numeric_metrics(value, f"{prefix}{name}.")
+        elif value is None or objective_value(summary, name) is not None:
+            names.append(prefix + name)
+    return names
+
+
 def summary_metrics(strategy: Mapping[str, Any]) -> list[str]:
-    """The numeric metrics of a performance summary, in the engine's order: whatever the metrics
-    module computes today, read off a run of the strategy on three flat candles."""
+    """The numeric metrics of a performance summary (`numeric_metrics`), in the engine's order:
+    whatever the metrics module computes today, read off a run of the strategy on three flat
+    candles."""
     import numpy as np
 
     from shared.candles import Candles
@@ -302,7 +327,7 @@ def summary_metrics(strategy: Mapping[str, Any]) -> list[str]:
     flat = np.full(3, 100.0)
     summary = run_backtest(validate_strategy(strategy), Candles(ts, flat, flat, flat, flat, flat),
                            BacktestSettings(initial_balance=1_000.0, timeframe="1h")).performance_summary
-    return [name for name, value in summary.items() if value is None or objective_value(summary, name) is not None]
+    return numeric_metrics(summary)
 
 
 def sweep_combinations(strategy: Mapping[str, Any], method: str, parameters: Mapping[str, Any],

@@ -62,7 +62,7 @@ class Strategy:
 
     def timeframes(self) -> set[str]:
         """The coarser timeframes conditions compute on (`params.timeframe`)."""
-        return {ref.timeframe for ref in self.series() if ref.timeframe is not None}
+        return {ref.timeframe for series in self.series() for ref in series.refs() if ref.timeframe is not None}
 
     def timeframe_problems(self, timeframe: str) -> list[str]:
         """Why this strategy cannot run on `timeframe` candles: a condition's timeframe that is not

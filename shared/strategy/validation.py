@@ -459,21 +459,27 @@ class _Validator:
 
     def params(self, spec: IndicatorSpec, params: Mapping[Any, Any], path: str) -> SeriesRef | None:
         """Parameters by their canonical name or an alias (one alias may set several), each
-        given once; `source`(`source1`), `output` (or an alias), `offset`, `timeframe`."""
+        given once; `source`(`source1`), `output` (or an alias), `offset`, `timeframe`; a series
+        parameter (mavp's `periods`) as a condition's `value`: a price field, a number, a `$name`
+        or an indicator object."""
         errors_before = len(self.errors)
         numeric = {p.name: p for p in spec.params}
         aliases = spec.param_aliases()
         sources = dict(spec.sources)
-        accepted = list(numeric) + list(sources)
+        accepted = list(spec.series_params) + list(numeric) + list(sources)
         accepted += (["output"] if len(spec.outputs) > 1 else []) + ["offset", "timeframe"]
-        resolved: dict[str, float | str] = {}
+        resolved: dict[str, float | str | SeriesRef] = {}
         given_as: dict[str, str] = {}
         output = None
         offset = 0
         timeframe = None
         for key, value in params.items():
             field = f"{path}.{key}"
-            if key in sources:
+            if key in spec.series_params:
+                operand = self.operand(value, field)
+                if operand is not None:
+                    resolved[key] = operand
+            elif key in sources:
                 if value in SOURCES:
                     resolved[key] = value
                 else:
@@ -505,6 +511,14 @@ class _Validator:
                         resolved[name] = value_
             else:
                 self.fail(field, f"unknown parameter of {spec.name} (takes: {_names(accepted)})")
+        for name in spec.series_params:
+            if name not in params:
+                self.fail(f"{path}.{name}", "is required: the series it reads, a price field, a number or an indicator "
+                                            "object {indicator, params}")
+            elif timeframe is not None and any(
+                    ref.timeframe for ref in _nested(resolved.get(name))):
+                self.fail(f"{path}.{name}", f"is computed on {spec.name}'s timeframe {timeframe}: "
+                                            "it may not set its own")
         if len(self.errors) > errors_before:
             return None
         ref = series_ref(spec.name, resolved, output, offset, timeframe)
@@ -537,6 +551,11 @@ class _Validator:
         if number is None:
             self.fail(field, 'must be a number or a "$name" from config.parameters')
         return number
+
+
+def _nested(operand: Any) -> list[SeriesRef]:
+    """The references a series parameter's operand reads, at any depth (none for a number)."""
+    return list(operand.refs()) if isinstance(operand, SeriesRef) else []
 
 
 def _origin(value: Any) -> str:

@@ -199,7 +199,32 @@ def test_the_indicator_catalogue_lists_every_indicator_with_its_parameters(api):
     assert macd["sources"] == [{"name": "source", "default": "close"}] and macd["warmup"] == 33
     assert catalogue["pivots"]["parameters"][0]["choices"] == ["standard", "fibonacci", "camarilla", "woodie"]
     assert "williams_r" not in catalogue and catalogue["willr"]["aliases"] == ["williams_r"]
+    mavp = catalogue["mavp"]  # TA-Lib's MAVP: its period per bar is a series
+    assert [(p["name"], p["default"]) for p in mavp["parameters"]] == [("minperiod", 2), ("maxperiod", 30),
+                                                                        ("matype", 0)]
+    assert [(p["name"], p["accepts"]) for p in mavp["series_parameters"]] == [
+        ("periods", ["price", "number", "indicator"])]
+    assert mavp["warmup"] == 29 and mavp["lookback"] is None and catalogue["sma"]["series_parameters"] == []
     assert api.client.get("/api/v1/indicators").status_code == 401
+
+
+def test_a_mavp_condition_reads_its_periods_series_and_a_bad_one_is_422_naming_it(api):
+    token, _ = api.sign_up()
+    periods = {"indicator": "aroon", "params": {"timeperiod": 10, "output": "aroonup"}}
+    good = {**STRATEGY, "entry_rules": {"conditions": [
+        {"indicator": "mavp", "params": {"periods": periods, "maxperiod": 50}, "comparator": "<", "value": "close"}]}}
+    created = api.client.post("/api/v1/strategies", json=good, headers=bearer(token))
+    assert created.status_code == 201, created.text
+    assert created.json()["entry_rules"]["conditions"][0]["params"]["periods"] == periods
+    for params, field in [({"maxperiod": 50}, "entry_rules.conditions[0].params.periods"),
+                          ({"periods": "rsi"}, "entry_rules.conditions[0].params.periods"),
+                          ({"periods": {"indicator": "aroon", "params": {"timeperiod": 1}}},
+                           "entry_rules.conditions[0].params.periods.params.timeperiod")]:
+        bad = {**STRATEGY, "entry_rules": {"conditions": [
+            {"indicator": "mavp", "params": params, "comparator": "<", "value": "close"}]}}
+        response = api.client.post("/api/v1/strategies", json=bad, headers=bearer(token))
+        assert response.status_code == 422
+        assert field in {d["field"] for d in response.json()["error"]["details"]}, response.text
 
 
 def test_a_long_and_short_strategy_keeps_its_short_rules(api):

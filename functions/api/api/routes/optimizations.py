@@ -72,7 +72,8 @@ class SweepCreate(BacktestRun):
                     "`entry_rules.conditions[0].params.period`), each with a list of values or an inclusive "
                     "range `{start, stop, step}`. The grid is their cartesian product.")
     objective: str = Field("sharpe_ratio", min_length=1, max_length=64,
-                           description="Any numeric metric of the performance summary; results are ranked by it.")
+                           description="Any numeric metric of the performance summary, a sub-summary's by its "
+                                       "dotted path (`long.total_pnl`); results are ranked by it.")
     direction: Direction | None = Field(None, description="`max` or `min`; default `min` for drawdowns and "
                                                           "max_consecutive_losses, else `max`.")
     max_combinations: int = Field(DEFAULT_MAX_COMBINATIONS, ge=1, le=MAX_COMBINATIONS,
