@@ -36,7 +36,7 @@ def _chunk_key(backtest_id: str, index: int) -> str:
 
 
 class S3RunStore:
-    """The RunStore port of `shared.backtests.workflow` on S3."""
+    """The RunStore port of `shared.backtests.ports` on S3."""
 
     def __init__(self, s3_client: Any, bucket: str) -> None:
         self._s3 = s3_client

@@ -92,19 +92,19 @@ def backtest_workflow_from_env() -> BacktestWorkflow:
     from adapters.repositories.transactions import S3ReplayStore
     from adapters.run_store import S3RunStore
     from adapters.symbol_rules_store import S3SymbolRulesStore
-    from shared.transactions.replays import ReplayRunner
+    from shared.transactions.workflow import ReplayRun
 
     s3, results = boto3.client("s3"), os.environ["RESULTS_BUCKET"]
-    candles = S3CandleStore(s3, os.environ["CANDLES_BUCKET"])
+    candles, runs, trades = S3CandleStore(s3, os.environ["CANDLES_BUCKET"]), S3RunStore(s3, results), S3TradeStore(s3, results)
     return BacktestWorkflow(
         backtests=DynamoBacktestRepository(bind(BacktestItem, os.environ["BACKTESTS_TABLE"])),
-        trades=S3TradeStore(s3, results),
+        trades=trades,
         equity=S3EquityStore(s3, results),
-        runs=S3RunStore(s3, results),
+        runs=runs,
         candles=candles,
         publisher=publisher_from_env(),
         bars_per_chunk=int(os.environ["BARS_PER_CHUNK"]),
-        replays=ReplayRunner(S3ReplayStore(s3, results), candles),
+        kinds=(ReplayRun(S3ReplayStore(s3, results), candles, runs, trades),),
         funding=S3FundingStore(s3, os.environ["CANDLES_BUCKET"]),
         symbol_rules=S3SymbolRulesStore(s3, os.environ["CANDLES_BUCKET"]),
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from shared.backtests.analyses import MonteCarloRequest
+from shared.backtests.model import MonteCarloRequest
 from shared.backtests.monte_carlo import bar_returns, simulate, trade_returns
 from shared.errors import ValidationFailed
 

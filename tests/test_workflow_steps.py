@@ -24,7 +24,8 @@ from adapters.workflow import TransientError, step_errors
 from local.resources import provision
 from local.template import Template
 from shared.backtests.model import Backtest
-from shared.backtests.workflow import BacktestNotRunning, BacktestWorkflow, RunPlan
+from shared.backtests.runs import RunPlan
+from shared.backtests.workflow import BacktestNotRunning, BacktestWorkflow
 from shared.engine import BacktestSettings, run_backtest
 from shared.errors import FieldError, NotFound, ValidationFailed
 from shared.ids import new_id

@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from shared.accounts.model import User
-from shared.backtests.model import Backtest
+from shared.backtests.model import Backtest, MonteCarloRequest
 from shared.backtests.ports import EquityStore
 from shared.backtests.service import Backtests
 from shared.errors import Conflict, FieldError, ValidationFailed
@@ -15,17 +15,6 @@ from shared.statuses import COMPLETED
 from shared.times import epoch_ms
 
 ALL_TRADES = 10**9
-MONTE_CARLO_METHODS = ("trade_permutation", "trade_bootstrap", "block_bootstrap")
-MAX_SIMULATIONS = 10_000
-
-
-@dataclass(frozen=True)
-class MonteCarloRequest:
-    method: str
-    simulations: int
-    seed: int = 0
-    block: int = 20  # block_bootstrap: bars per block
-    ruin_threshold: float = 0.5  # ruin: equity below this fraction of the initial balance
 
 
 @dataclass

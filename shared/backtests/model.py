@@ -76,3 +76,18 @@ class Trade:
     mae_percentage: float | None = None
     mfe_percentage: float | None = None
     bars: int | None = None
+
+
+MONTE_CARLO_METHODS = ("trade_permutation", "trade_bootstrap", "block_bootstrap")
+MAX_SIMULATIONS = 10_000
+
+
+@dataclass(frozen=True)
+class MonteCarloRequest:
+    """A Monte Carlo analysis of a completed backtest (`shared.backtests.analyses`)."""
+
+    method: str
+    simulations: int
+    seed: int = 0
+    block: int = 20  # block_bootstrap: bars per block
+    ruin_threshold: float = 0.5  # ruin: equity below this fraction of the initial balance

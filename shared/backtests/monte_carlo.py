@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from shared.backtests.analyses import MAX_SIMULATIONS, MONTE_CARLO_METHODS, MonteCarloRequest
+from shared.backtests.model import MAX_SIMULATIONS, MONTE_CARLO_METHODS, MonteCarloRequest
 from shared.errors import FieldError, ValidationFailed
 from shared.timeframes import YEAR_MS
 

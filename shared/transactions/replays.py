@@ -7,10 +7,8 @@ backtest state machine named after it. The backtest's `strategy_id` is the repla
 strategy produced these trades), its `strategy_name` "Transaction replay", its metadata the
 replay's parameters. The transactions are marked `is_replayed`.
 
-`ReplayRunner` is what the state machine's Compute step runs for a replay backtest (see
-shared.backtests.workflow): it reads the replay's input and candles, computes the actual
-trades and the alternative (`shared.transactions.replay`) and stores the comparison; Stitch,
-Persist and Notify then handle the actual trades like any backtest's.
+The state machine computes the backtest as a replay run (`shared.transactions.workflow.ReplayRun`).
+This module is the API's: it imports no NumPy or pyarrow.
 """
 
 from __future__ import annotations
@@ -18,7 +16,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from shared.accounts.model import User
 from shared.backtests.model import Backtest
@@ -36,10 +34,6 @@ from shared.transactions.model import Transaction
 from shared.transactions.pairing import capital_needed, pair_round_trips
 from shared.transactions.ports import ReplayRecordRepository, ReplayStore, TransactionRepository
 from shared.transactions.rules import Alternative, RuleError, parse_alternative, parse_duration
-
-if TYPE_CHECKING:
-    from shared.market_data.store import CandleStore
-    from shared.transactions.replay import ReplayResult
 
 MAX_REPLAY_BARS = 2_000_000
 REPLAY_STRATEGY_NAME = "Transaction replay"
@@ -213,46 +207,3 @@ def _replay_metadata(record: ReplayRecord) -> dict[str, Any]:
             "round_trips": record.round_trips, "window_before": record.window_before,
             "window_after": record.window_after, "alternative_entry": record.alternative_entry,
             "alternative_exit": record.alternative_exit}
-
-
-
-def is_replay(backtest: Backtest) -> bool:
-    """Whether a backtest shows a replay (its trades are the user's own, not a strategy's)."""
-    return "replay" in backtest.metadata
-
-
-# A replay's run plan in the backtest state machine: one chunk, nothing to split.
-REPLAY_PLAN = b'{"replay": true}'
-
-
-@dataclass
-class ReplayRunner:
-    """Computes a replay backtest from its stored input: the replay's part of an execution of the
-    backtest state machine (see shared.backtests.workflow)."""
-
-    store: ReplayStore
-    candles: CandleStore
-
-    def compute(self, backtest_id: str) -> ReplayResult:
-        """The actual trades as a backtest and the alternative beside them (its comparison stored
-        with the backtest's results); ValidationFailed when the stored candles do not cover the
-        transactions."""
-        from shared.market_data.query import get_candles
-        from shared.strategy import validate_strategy
-        from shared.transactions.replay import AlternativeSetup, ReplaySettings, compute_replay
-        from shared.transactions.rules import ExitRules
-
-        replay = ReplayInput.from_json(self.store.get_input(backtest_id))
-        entry = validate_strategy(replay.entry_strategy) if replay.entry_strategy else None
-        exit_ = validate_strategy(replay.exit_strategy) if replay.exit_strategy else None
-        # Indicator history before the first replayed bar, so signals there equal a long run's.
-        history = max((s.lookback if s.lookback is not None else s.warmup for s in (entry, exit_) if s), default=0)
-        step = timeframe_ms(replay.timeframe)
-        candles = get_candles(self.candles, replay.symbol, replay.timeframe, replay.start_ms - (history + 1) * step,
-                              replay.end_ms)
-        settings = ReplaySettings(replay.timeframe, replay.start_ms, replay.end_ms, replay.window_before_ms,
-                                  replay.window_after_ms, replay.initial_balance)
-        alternative = AlternativeSetup(entry, exit_, ExitRules(**replay.exit_rules) if replay.exit_rules else None)
-        result = compute_replay(candles, pair_round_trips(replay.fills), settings, alternative)
-        self.store.put_comparison(backtest_id, result.comparison)
-        return result

@@ -33,7 +33,7 @@ from shared.candles import Candles
 from shared.market_data.store import month_index, month_name
 from shared.transactions.imports import ImportRunner
 from shared.transactions.jobs import exchange_request_key, file_key
-from shared.transactions.replays import ReplayRunner
+from shared.transactions.workflow import ReplayRun
 from tests.api.conftest import bearer
 from tests.fakes.market_data import RecordingPublisher
 from tests.test_transactions_exchange import API_KEY, API_SECRET, MAR_1, FakeAccount
@@ -69,12 +69,12 @@ class Worker:
             vault=SecretsManagerVault(api.aws("secretsmanager"), settings.exchange_secrets_prefix),
             exchanges=exchanges or {}, publisher=self.publisher)
         self.candles = S3CandleStore(s3, settings.candles_bucket, filesystem=s3_filesystem(url))
+        trades, runs = S3TradeStore(s3, settings.results_bucket), S3RunStore(s3, settings.results_bucket)
+        self.replays = ReplayRun(S3ReplayStore(s3, settings.results_bucket), self.candles, runs, trades)
         self.workflow = BacktestWorkflow(
             backtests=DynamoBacktestRepository(bind(BacktestItem, settings.backtests_table, url)),
-            trades=S3TradeStore(s3, settings.results_bucket), equity=S3EquityStore(s3, settings.results_bucket),
-            runs=S3RunStore(s3, settings.results_bucket),
-            candles=self.candles, publisher=self.publisher, bars_per_chunk=500_000,
-            replays=ReplayRunner(S3ReplayStore(s3, settings.results_bucket), self.candles))
+            trades=trades, equity=S3EquityStore(s3, settings.results_bucket), runs=runs,
+            candles=self.candles, publisher=self.publisher, bars_per_chunk=500_000, kinds=(self.replays,))
 
     def run_execution(self, backtest_id: str) -> None:
         """What the backtest state machine runs: Prepare -> Map(Compute) -> Stitch -> Persist -> Notify."""
@@ -367,16 +367,16 @@ def test_a_replay_cancelled_while_it_computes_leaves_nothing_behind(api, worker,
         "transaction_ids": [mine["b-1"], mine["b-2"]], "symbol": "BTCUSDT", "timeframe": "1h"}).json()
     backtest_id = queued["backtest_id"]
     worker.workflow.prepare(backtest_id)
-    runner = worker.workflow.replays
-    compute = runner.compute
+    runner = worker.replays
+    replay = runner.replay
 
     def cancelled_meanwhile(replayed_id: str):
         """The owner cancels while the compute function works on the replay."""
-        result = compute(replayed_id)
+        result = replay(replayed_id)
         assert api.client.post(f"/api/v1/backtests/{backtest_id}/cancel", headers=bearer(token)).status_code == 200
         return result
 
-    monkeypatch.setattr(runner, "compute", cancelled_meanwhile)
+    monkeypatch.setattr(runner, "replay", cancelled_meanwhile)
     assert worker.workflow.compute(backtest_id, 0) == {"chunk": 0, "skipped": "the backtest is no longer running"}
     s3, bucket = api.aws("s3"), api.settings.results_bucket
     for prefix in (f"backtests/{backtest_id}/", f"partials/{backtest_id}/"):

@@ -13,7 +13,7 @@ from api.dependencies import CurrentUser, Services
 from api.errors import error_responses
 from api.schemas import Decimal as DecimalNumber
 from api.schemas import RequestBody, round_numbers
-from shared.backtests.analyses import MAX_SIMULATIONS, MonteCarloRequest
+from shared.backtests.model import MAX_SIMULATIONS, MonteCarloRequest
 
 router = APIRouter(prefix=f"{PREFIX}/backtests", tags=["backtests"], responses=error_responses(401, 429, 500))
 
