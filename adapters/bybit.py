@@ -10,7 +10,7 @@
   lotSizeFilter.basePrecision (spot) or qtyStep (linear), minOrderAmt (spot) or minNotionalValue.
 - Errors: HTTP 200 with {"retCode", "retMsg"}. retCode 10006 (too many visits) and HTTP 403
   (Bybit's IP limit: 600 requests per 5 s) wait until X-Bapi-Limit-Reset-Timestamp (or back off),
-  then retry; 10016 / 10000 (server error, timeout), HTTP 5xx and network errors back off; 10001
+  then retry; HTTP 429 (a throttling front) waits for its Retry-After; 10016 / 10000 (server error, timeout), HTTP 5xx and network errors back off; 10001
   (parameter error: unknown symbol, bad interval) is NotFound for the symbol or ValidationFailed.
   X-Bapi-Limit-Status (requests left in the window) is watched: at 1 or less the client waits for
   the window's reset instead of drawing a 10006.
@@ -173,6 +173,8 @@ class BybitClient:
         except urllib.error.HTTPError as error:
             if error.code == 403:  # Bybit's IP rate limit
                 raise _Retry("HTTP 403 (IP rate limit)", self._until_reset(error.headers)) from None
+            if error.code == 429:  # a throttling front (CDN, gateway): its Retry-After, else the window's reset
+                raise _Retry("HTTP 429 (rate limited)", _retry_after(error.headers) or self._until_reset(error.headers)) from None
             if error.code == 451 or error.code == 401:
                 message = f"Bybit refuses requests from this region (HTTP {error.code}); point BybitBaseUrl elsewhere"
                 raise UpstreamRefused(message, [FieldError("exchange", message)]) from None
@@ -205,3 +207,12 @@ class BybitClient:
             wait = self._until_reset(headers) or 0.0
             log.warning("Bybit request limit reached; waiting %.1fs for the window to reset", wait)
             self.sleep(min(wait, MAX_WAIT_S))
+
+
+def _retry_after(headers: Mapping[str, str] | None) -> float | None:
+    """Retry-After in seconds (the delta form HTTP throttling answers carry), None when absent."""
+    value = headers.get("Retry-After") if headers else None
+    try:
+        return None if value is None else max(0.0, float(value))
+    except ValueError:
+        return None

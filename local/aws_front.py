@@ -7,6 +7,8 @@ front, the way `sam local start-lambda` would:
 * `POST /2015-03-31/functions/{name}/invocations` (Lambda Invoke) runs the template's handler
   in-process, synchronously (`RequestResponse`) or in the background (`Event`), and reports a
   handler exception as Lambda does (`X-Amz-Function-Error: Unhandled`).
+* Faults a test armed (`local.faults`) are answered instead of forwarding: S3 and DynamoDB
+  errors in those services' wire shapes, for the SDKs' own retries to meet.
 * After S3 accepts a new object, the bucket's notification configuration (created from the
   template) is read back from moto and each matching function receives a real S3 event record,
   asynchronously, with Lambda's two retries on failure.
@@ -34,7 +36,8 @@ from typing import Any
 
 import boto3
 
-from local.functions import LocalFunction
+from local.faults import Faults, dynamodb_error, dynamodb_operation, s3_error, s3_operation
+from local.functions import FunctionTimedOut, LocalFunction
 from shared.times import iso_utc_ms
 
 log = logging.getLogger("local.aws")
@@ -45,9 +48,11 @@ ASYNC_RETRIES = 2
 
 
 class AwsFront:
-    def __init__(self, moto_url: str, functions: dict[str, LocalFunction], region: str) -> None:
+    def __init__(self, moto_url: str, functions: dict[str, LocalFunction], region: str,
+                 faults: Faults | None = None) -> None:
         self.moto = urllib.parse.urlsplit(moto_url)
         self.region = region
+        self.faults = faults or Faults()
         self._by_name = {}
         for function in functions.values():
             self._by_name.update({function.name: function, function.arn: function, function.logical_id: function})
@@ -74,6 +79,9 @@ class AwsFront:
         """Run the handler; returns (result, function_error) the way the Invoke API reports it."""
         try:
             return function.invoke(payload), None
+        except FunctionTimedOut as exc:  # Lambda stops the invocation; Step Functions sees Sandbox.Timedout
+            log.warning("function %s: %s", function.logical_id, exc)
+            return {"errorMessage": str(exc), "errorType": FunctionTimedOut.ERROR_TYPE}, "Unhandled"
         except Exception as exc:  # an unhandled handler error is a Lambda result
             log.exception("function %s failed", function.logical_id)
             error = {
@@ -165,10 +173,22 @@ class AwsFront:
 
             def _forward(self, body: bytes) -> None:
                 if self.headers.get("X-Amz-Target", "").startswith("DynamoDB_"):
+                    operation, table = dynamodb_operation(self.headers, body)
+                    fault = front.faults.take("dynamodb", operation, table)
+                    if fault is not None:
+                        self._send(*dynamodb_error(fault))
+                        return
                     with front._dynamodb:
                         self._forward_to_moto(body)
-                else:
-                    self._forward_to_moto(body)
+                    return
+                if _is_s3(self.path, self.headers):
+                    operation, target = s3_operation(self.command, self.path, self.headers)
+                    fault = front.faults.take("s3", operation, target)
+                    if fault is not None:
+                        status, error, headers = s3_error(fault, target)
+                        self._send(status, b"" if self.command == "HEAD" else error, headers)
+                        return
+                self._forward_to_moto(body)
 
             def _forward_to_moto(self, body: bytes) -> None:
                 connection = http.client.HTTPConnection(front.moto.hostname, front.moto.port, timeout=300)

@@ -3,11 +3,17 @@
 Each function's handler module is imported from its folder exactly as Lambda would find it
 (`CodeUri` on sys.path, `Handler` = module.function), under a unique module name so that every
 function's `app.py` can coexist in one process. Invocations get a LambdaContext-shaped object.
+
+An invocation that runs past the function's `Timeout` ends as Lambda ends it: the caller gets
+`FunctionTimedOut` (reported as `Sandbox.Timedout`). A thread cannot be killed, so the handler
+keeps its execution environment until it returns; what it does after its deadline, a real
+Lambda would not have done.
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import importlib.util
 import sys
 import threading
@@ -20,6 +26,15 @@ from pathlib import Path
 from typing import Any
 
 from local.template import ROOT, Template
+
+
+class FunctionTimedOut(Exception):
+    """The invocation ran past the function's timeout."""
+
+    ERROR_TYPE = "Sandbox.Timedout"
+
+    def __init__(self, request_id: str, timeout_s: float) -> None:
+        super().__init__(f"RequestId: {request_id} Error: Task timed out after {timeout_s:.2f} seconds")
 
 
 @dataclass
@@ -36,8 +51,12 @@ class LambdaContext:
     log_stream_name: str = "local"
 
     def __post_init__(self) -> None:
-        self._deadline = time.monotonic() + self.timeout_seconds
+        self.start()
         self.log_group_name = f"/aws/lambda/{self.function_name}"
+
+    def start(self) -> None:
+        """The invocation's clock starts now."""
+        self._deadline = time.monotonic() + self.timeout_seconds
 
     def get_remaining_time_in_millis(self) -> int:
         return max(0, int((self._deadline - time.monotonic()) * 1000))
@@ -75,11 +94,22 @@ class LocalFunction:
                 self._environments = ThreadPoolExecutor(
                     self.concurrency, thread_name_prefix=f"lambda-{self.logical_id}", initializer=_new_event_loop
                 )
-        return self._environments.submit(self._run, event).result()
-
-    def _run(self, event: Any) -> Any:
         context = LambdaContext(self.name, self.memory_mb, self.timeout_s, self.arn)
-        return self.handler()(event, context)
+        started = threading.Event()
+        invocation = self._environments.submit(self._run, event, context, started)
+        started.wait()  # the timeout runs from the handler's start, not from a wait for a free environment
+        try:
+            return invocation.result(timeout=max(0.0, context.get_remaining_time_in_millis() / 1000))
+        except concurrent.futures.TimeoutError:
+            raise FunctionTimedOut(context.aws_request_id, self.timeout_s) from None
+
+    def _run(self, event: Any, context: LambdaContext, started: threading.Event) -> Any:
+        try:
+            handler = self.handler()  # a cold start's init is not part of the invocation's time, as on Lambda
+        finally:
+            context.start()
+            started.set()
+        return handler(event, context)
 
     def shutdown(self) -> None:
         if self._environments is not None:

@@ -17,6 +17,7 @@ from moto.server import ThreadedMotoServer
 
 from local.aws_front import AwsFront
 from local.events import LocalEventBridge
+from local.faults import Faults
 from local.functions import LocalFunction, merged_environment, template_functions
 from local.resources import provision
 from local.rest_gateway import GatewayResponses, RestGateway, template_cors, template_routes
@@ -41,6 +42,8 @@ class LocalStack:
     # Template parameter overrides, as `sam deploy --parameter-overrides` takes them (e.g. raised rate limits).
     parameters: dict[str, str] = field(default_factory=dict)
     functions: dict[str, LocalFunction] = field(default_factory=dict)
+    # Errors the local AWS answers instead of the real thing, armed by fault tests (local/faults.py).
+    faults: Faults = field(default_factory=Faults)
     _saved_env: dict[str, str | None] = field(default_factory=dict)
 
     def start(self) -> LocalStack:
@@ -50,11 +53,11 @@ class LocalStack:
         self.moto.start()
         host, port = self.moto.get_host_and_port()
         self.functions = template_functions(self.template)
-        self.aws = AwsFront(f"http://{host}:{port}", self.functions, REGION)
+        self.aws = AwsFront(f"http://{host}:{port}", self.functions, REGION, self.faults)
         self.aws.start()
         ws_api_id = self.template.physical_name(WEBSOCKET_API)
         self.ws = WebSocketGateway(template_websocket_routes(self.template, self.functions, WEBSOCKET_API),
-                                   stage, self.ws_port, ws_api_id)
+                                   stage, self.ws_port, ws_api_id, self.faults)
         # The deployed functions reach the management API at the WebSocket API's execute-api URL.
         deployed_endpoint = f"https://{ws_api_id}.execute-api.{REGION}.amazonaws.com/{stage}"
         self.template.overrides[deployed_endpoint] = self.ws.management_url

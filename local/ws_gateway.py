@@ -29,6 +29,7 @@ from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
+from local.faults import Faults
 from local.functions import LocalFunction
 from local.rest_gateway import error_body, is_utf8
 from local.template import ACCOUNT_ID, Template
@@ -101,7 +102,9 @@ class _Client:
 
 
 class WebSocketGateway:
-    def __init__(self, routes: WebSocketRoutes, stage: str, port: int, api_id: str) -> None:
+    def __init__(self, routes: WebSocketRoutes, stage: str, port: int, api_id: str,
+                 faults: Faults | None = None) -> None:
+        self.faults = faults or Faults()
         self.routes = routes
         self.stage = stage
         self.api_id = api_id
@@ -297,7 +300,10 @@ class WebSocketGateway:
             def do_POST(self) -> None:  # http.server naming
                 data = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 connection_id = self._connection_id()
-                if connection_id is None:
+                fault = gateway.faults.take("execute-api", "PostToConnection", connection_id or "")
+                if fault is not None:  # API Gateway throttling (429 LimitExceededException) or a bad moment
+                    self._reply(fault.status, {"message": fault.code}, fault.code)
+                elif connection_id is None:
                     self._reply(404, {"message": "Not Found"})
                 elif gateway._post(connection_id, data):
                     self._reply(200)

@@ -90,5 +90,5 @@ def handler(event: dict[str, Any], context: object) -> dict[str, Any]:
                        optimization_id=event.get("optimization_id"))
     with step_errors():
         result = step(event)
-    logger.info("step done", extra=result)
+    logger.info("step done", extra={"result": result})  # a result's "message" must not clash with the log's
     return result

@@ -12,8 +12,9 @@ X-Bapi-Limit-Reset-Timestamp (ms), as Bybit sends them:
   newest first, {symbol, fundingRate, fundingRateTimestamp} strings.
 - GET /v5/market/instruments-info (category, symbol): the symbol's priceFilter and lotSizeFilter
   (spot: basePrecision, minOrderAmt; linear: qtyStep, minNotionalValue); an empty list when unknown.
-- `fail_next(ret_code=10006 | http_status=403 | ..., times)` answers the next requests with that
-  error (a 10006 or 403 with a reset timestamp `reset_in_s` ahead of the fake's clock).
+- `fail_next(ret_code=10006 | http_status=403 | ..., times, retry_after, after)` answers `times`
+  requests, after the next `after` ones, with that error (a 10006 or 403 with a reset timestamp
+  `reset_in_s` ahead of the fake's clock; an HTTP error with Retry-After when given).
 """
 
 from __future__ import annotations
@@ -41,6 +42,8 @@ class _Failure:
     ret_code: int | None
     http_status: int | None
     remaining: int
+    retry_after: float | None = None
+    skip: int = 0
 
 
 @dataclass
@@ -78,8 +81,9 @@ class FakeBybit:
     def add_symbol_rules(self, category: str, symbol: str, tick: str, step: str, min_value: str) -> None:
         self._rules[(category, symbol)] = (tick, step, min_value)
 
-    def fail_next(self, ret_code: int | None = None, http_status: int | None = None, times: int = 1) -> None:
-        self._failures.append(_Failure(ret_code, http_status, times))
+    def fail_next(self, ret_code: int | None = None, http_status: int | None = None, times: int = 1,
+                  retry_after: float | None = None, after: int = 0) -> None:
+        self._failures.append(_Failure(ret_code, http_status, times, retry_after, after))
 
     def calls(self, path: str) -> list[dict[str, str]]:
         return [params for request_path, params in self.requests if request_path == path]
@@ -132,24 +136,27 @@ class FakeBybit:
         return 0, "OK", {"category": category, "list": listed, "nextPageCursor": ""}
 
     # ------------------------------------------------------------ HTTP
-    def _answer(self, path: str, params: dict[str, str]) -> tuple[int, dict[str, Any]]:
+    def _answer(self, path: str, params: dict[str, str]) -> tuple[int, dict[str, Any], dict[str, str]]:
         with self._lock:
             self.requests.append((path, params))
             self.limit_status = max(0, self.limit_status - 1)
-            if self._failures:
+            if self._failures and self._failures[0].skip:
+                self._failures[0].skip -= 1
+            elif self._failures:
                 failure = self._failures[0]
                 failure.remaining -= 1
                 if failure.remaining == 0:
                     self._failures.pop(0)
                 if failure.http_status is not None:
-                    return failure.http_status, {}
+                    headers = {} if failure.retry_after is None else {"Retry-After": f"{failure.retry_after:g}"}
+                    return failure.http_status, {}, headers
                 messages = {10006: "Too many visits!", 10016: "Server error.", 10000: "Server Timeout"}
-                return 200, self._envelope(failure.ret_code or 10016, messages.get(failure.ret_code, "error"), {})
+                return 200, self._envelope(failure.ret_code or 10016, messages.get(failure.ret_code, "error"), {}), {}
             handler = {"/v5/market/kline": self._kline, "/v5/market/funding/history": self._funding_history,
                        "/v5/market/instruments-info": self._instruments}.get(path)
             if handler is None:
-                return 404, {}
-            return 200, self._envelope(*handler(params))
+                return 404, {}, {}
+            return 200, self._envelope(*handler(params)), {}
 
     @staticmethod
     def _envelope(code: int, message: str, result: Any) -> dict[str, Any]:
@@ -166,9 +173,11 @@ class FakeBybit:
 
             def do_GET(self) -> None:  # http.server's name
                 url = urlsplit(self.path)
-                status, payload = fake._answer(url.path, dict(parse_qsl(url.query)))
+                status, payload, headers = fake._answer(url.path, dict(parse_qsl(url.query)))
                 data = json.dumps(payload).encode()
                 self.send_response(status)
+                for name, value in headers.items():
+                    self.send_header(name, value)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))
                 self.send_header("X-Bapi-Limit", str(LIMIT_PER_WINDOW))
