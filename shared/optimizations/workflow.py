@@ -234,12 +234,18 @@ class OptimizationWorkflow:
         return self.store.results(optimization_id, indices)
 
     def fail(self, optimization_id: str, error: str, cause: str) -> dict[str, Any]:
+        """Mark the optimization failed with a readable message, its objects removed first: whoever
+        sees "failed" finds nothing half-written."""
         message = failure_message(error, cause, subject="optimization")
+        try:
+            self._active(optimization_id)
+        except OptimizationNotRunning:  # cancelled, deleted or finished meanwhile: nothing to mark
+            return {"status": "unchanged", "message": message}
+        self.store.delete(optimization_id)
         try:
             failed = self.repository.fail(optimization_id, message, self.clock())
         except (Conflict, NotFound):
             return {"status": "unchanged", "message": message}
-        self.store.delete(optimization_id)
         self._publish(failed, FAILED, failed.progress, message)
         return {"status": FAILED, "message": message}
 
