@@ -171,7 +171,7 @@ def test_a_gone_connection_is_forgotten_and_a_throttled_send_is_retried_and_deli
     user = stack.sign_up()
     channel = f"user:{user.id}"
     dynamodb = boto3.client("dynamodb", endpoint_url=stack.local.aws.url, region_name="us-east-1")
-    connections = ConnectionStore.from_env(dynamodb)
+    connections = ConnectionStore(dynamodb, stack.template.physical_name("ConnectionsTable"))
     # Given a connection that left without a $disconnect, still subscribed to the user's channel
     now = datetime.now(UTC)
     connections.open(ConnectionInfo("gone-connection", now))

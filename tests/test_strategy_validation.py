@@ -405,6 +405,8 @@ def valid_indicators(draw) -> dict:
                 params[param.name] = draw(st.floats(param.minimum, min(param.maximum, 5.0)))
     if spec.name == "macd" and params.get("fastperiod", 12) >= params.get("slowperiod", 26):
         params["fastperiod"], params["slowperiod"] = 12, 26
+    if spec.name == "mavp" and params.get("minperiod", 2) > params.get("maxperiod", 30):
+        params["minperiod"], params["maxperiod"] = 2, 30
     if spec.default_source and draw(st.booleans()):
         params["source"] = draw(st.sampled_from(SOURCES))
     for name in spec.series_params:  # a price field or a number (the indicator objects recurse below)
