@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import uuid
+from pathlib import Path
 
 import pytest
 
 from tests.api.conftest import STRATEGY, bearer
+
+# What the dashboard's rule builder emits for mavp with periods = aroon's up line; the vitest
+# web/test/ruleBuilder.test.ts builds it through the builder's controls and compares with this file.
+BUILDER_MAVP_RULES = Path(__file__).parents[2] / "web" / "test" / "fixtures" / "mavp-entry-rules.json"
 
 
 def test_create_returns_201_with_the_strategy(api):
@@ -225,6 +231,18 @@ def test_a_mavp_condition_reads_its_periods_series_and_a_bad_one_is_422_naming_i
         response = api.client.post("/api/v1/strategies", json=bad, headers=bearer(token))
         assert response.status_code == 422
         assert field in {d["field"] for d in response.json()["error"]["details"]}, response.text
+
+
+def test_the_rule_builders_mavp_rule_is_accepted_as_the_builder_emits_it(api):
+    # Given the entry rules the rule builder emits for a MAVP rule whose periods are another indicator
+    token, _ = api.sign_up()
+    entry_rules = json.loads(BUILDER_MAVP_RULES.read_text())
+    assert entry_rules["conditions"][0]["params"]["periods"]["indicator"] == "aroon"
+    # When a strategy is posted with exactly that JSON
+    created = api.client.post("/api/v1/strategies", json={**STRATEGY, "entry_rules": entry_rules}, headers=bearer(token))
+    # Then the API accepts it and keeps it as it was sent
+    assert created.status_code == 201, created.text
+    assert created.json()["entry_rules"] == entry_rules
 
 
 def test_a_long_and_short_strategy_keeps_its_short_rules(api):

@@ -153,12 +153,25 @@ try {
   await shot("02b-rule-builder-catalogue");
   await first.getByLabel("Indicator", { exact: true }).selectOption("aroon");
   await first.getByLabel("Output", { exact: true }).selectOption("aroonup");
+  // a series parameter: mavp whose periods are aroon's up line, the JSON the API test posts (201)
+  await first.getByRole("button", { name: "Add condition" }).click();
+  const mavp = first.locator(".condition").nth(1);
+  await mavp.getByLabel("Indicator", { exact: true }).selectOption("mavp");
+  await mavp.getByLabel("Periods from", { exact: true }).selectOption("indicator");
+  await mavp.getByLabel("Periods indicator", { exact: true }).selectOption("aroon");
+  await mavp.getByLabel("Periods period", { exact: true }).fill("10");
+  await mavp.getByLabel("Periods output", { exact: true }).selectOption("aroonup");
+  await mavp.getByLabel("Max period", { exact: true }).fill("50");
+  await mavp.getByLabel("Comparator", { exact: true }).selectOption("<");
+  await shot("02c-rule-builder-mavp");
   await page.getByLabel("JSON mode").check();
   const built = JSON.parse(await page.getByLabel("Strategy JSON").inputValue());
   assert.deepEqual(built.entry_rules.conditions[0].params, { period: 14, output: "aroonup" }, "aroon's up line chosen");
+  const mavpRules = JSON.parse(readFileSync(path.join(HERE, "..", "test", "fixtures", "mavp-entry-rules.json"), "utf8"));
+  assert.deepEqual(built.entry_rules.conditions[1], mavpRules.conditions[0], "mavp with periods from aroon, as the API accepts it");
   assert.equal(built.config.direction, "both");
   assert.deepEqual(built.short_entry_rules, { operator: "and", conditions: [] });
-  step("rule builder: bbands' std devs and MA type labelled, aroon's aroonup selectable, short rules for both directions");
+  step("rule builder: bbands' std devs and MA type labelled, aroon's aroonup selectable, mavp's periods from an indicator, short rules for both directions");
 
   // ---------------------------------------------------------------- run, live progress
   await page.getByRole("link", { name: "Backtests", exact: true }).first().click();

@@ -32,11 +32,20 @@ export interface RuleGroupJson {
   operator?: "and" | "or";
   conditions: (RuleConditionJson | RuleGroupJson)[];
 }
+/** An indicator as an operand: a condition's `value`, or a series parameter (mavp's `periods`). */
+export interface OperandJson {
+  indicator: string;
+  params?: ParamsJson;
+}
+/** A parameter: a number, a word (`source`, `output`, a `$name`), or for a series parameter a
+ * price field, a number or an indicator object. */
+export type ParamJson = number | string | OperandJson;
+export type ParamsJson = { [key: string]: ParamJson };
 export interface RuleConditionJson {
   indicator: string;
-  params?: Record<string, number | string>;
+  params?: ParamsJson;
   comparator: string;
-  value: number | string | { indicator: string; params?: Record<string, number | string> };
+  value: number | string | OperandJson;
 }
 
 export interface StrategyInput {
@@ -409,4 +418,12 @@ export interface IndicatorInfo {
   outputAliases?: Record<string, string>;
   source?: boolean;
   sources?: { name: string; default: string }[];
+  /** parameters that take a whole series (mavp's `periods`), and the operand kinds each accepts */
+  seriesParams?: SeriesParam[];
 }
+export interface SeriesParam {
+  name: string;
+  accepts: OperandKind[];
+  description?: string;
+}
+export type OperandKind = "number" | "price" | "indicator";

@@ -1,11 +1,12 @@
 /** The rule builder: a group of conditions (and/or), nested groups, each condition an indicator
  * with its catalogue parameters, a comparator and a value (number, price field or indicator).
- * Every control carries the JSON path the API names in a 422 (`data-field`), so messages land
- * next to it. */
-import type { IndicatorInfo, IndicatorParam } from "../api";
+ * A series parameter (mavp's `periods`) gets the same operand picker as the value, limited to
+ * the kinds the catalogue says it accepts. Every control carries the JSON path the API names in
+ * a 422 (`data-field`), so messages land next to it. */
+import type { IndicatorInfo, IndicatorParam, OperandKind } from "../api";
 import { button, h, input, labelled, select } from "../dom";
 import { isMaType, MA_TYPES, outputOf, readableName } from "../logic/catalogue";
-import { COMPARATORS, PRICE_FIELDS, conditionPath, newCondition, type Condition, type Group, type Value } from "../logic/rules";
+import { COMPARATORS, PRICE_FIELDS, conditionPath, newCondition, newOperand, valueModel, type Condition, type Group, type Params, type Value } from "../logic/rules";
 
 export interface Builder {
   element: HTMLElement;
@@ -60,22 +61,32 @@ function groupView(group: Group, path: string, catalogue: IndicatorInfo[], redra
   );
 }
 
-function defaults(catalogue: IndicatorInfo[], name: string): Record<string, number | string> {
+/** A new indicator's parameters: the catalogue's defaults, and each series parameter as the
+ * first kind of operand it accepts. */
+function defaults(catalogue: IndicatorInfo[], name: string): Params {
   const info = catalogue.find((i) => i.name === name);
-  return Object.fromEntries((info?.params ?? []).map((p) => [p.name, p.default]));
+  const params: Params = Object.fromEntries((info?.params ?? []).map((p) => [p.name, p.default]));
+  for (const series of info?.seriesParams ?? []) params[series.name] = newOperand(series.accepts[0], (next) => defaults(catalogue, next));
+  return params;
 }
 
-type Params = Record<string, number | string>;
-
-/** The controls of an indicator's parameters: each catalogue parameter once (under whichever of
- * its keys the rule uses), choices and moving-average types as selects, the output of a
- * multi-output indicator, its price sources; then any other key the rule has (as text). */
-function paramInputs(params: Params, indicator: string, path: string, catalogue: IndicatorInfo[], labelPrefix = ""): HTMLElement[] {
+/** The controls of an indicator's parameters: its series parameters as operand pickers, each
+ * catalogue parameter once (under whichever of its keys the rule uses), choices and
+ * moving-average types as selects, the output of a multi-output indicator, its price sources;
+ * then any other key the rule has (as text, or as an operand when it holds an indicator). */
+function paramInputs(params: Params, indicator: string, path: string, catalogue: IndicatorInfo[], redraw: () => void, labelPrefix = ""): HTMLElement[] {
   const info = catalogue.find((i) => i.name === indicator);
   const title = (name: string) => (labelPrefix ? `${labelPrefix}${lowerFirst(readableName(name))}` : readableName(name));
   const has = (key: string) => Object.hasOwn(params, key);
   const shown = new Set<string>(["output"]);
   const controls: HTMLElement[] = [];
+  const seriesInput = (key: string, accepts: readonly OperandKind[]) => {
+    shown.add(key);
+    // the builder edits the operand in place: a scalar from the JSON ("close", 14) becomes one
+    const value = (params[key] = valueModel(params[key] ?? newOperand(accepts[0], (next) => defaults(catalogue, next))));
+    controls.push(...operandPicker(value, accepts, seriesLabels(title(key)), `${path}.params.${key}`, catalogue, redraw, (next) => (params[key] = next)));
+  };
+  for (const series of info?.seriesParams ?? []) seriesInput(series.name, series.accepts);
   for (const param of info?.params ?? []) {
     const keys = param.keys ?? [param.name];
     const key = keys.find(has) ?? param.name;
@@ -101,7 +112,10 @@ function paramInputs(params: Params, indicator: string, path: string, catalogue:
     });
     controls.push(labelled(title(source.name), control, `${path}.params.${source.name}`));
   }
-  for (const key of Object.keys(params).filter((k) => !shown.has(k))) controls.push(labelled(title(key), textControl(params, key), `${path}.params.${key}`));
+  for (const key of Object.keys(params).filter((k) => !shown.has(k))) {
+    if (typeof params[key] === "object") seriesInput(key, VALUE_KINDS);
+    else controls.push(labelled(title(key), textControl(params, key), `${path}.params.${key}`));
+  }
   return controls;
 }
 
@@ -159,40 +173,64 @@ function conditionView(condition: Condition, path: string, catalogue: IndicatorI
   const comparators: string[] = [...COMPARATORS];
   if (!comparators.includes(condition.comparator)) comparators.push(condition.comparator);
   const comparator = select(comparators, condition.comparator, { onchange: ((e: Event) => (condition.comparator = (e.target as HTMLSelectElement).value)) as EventListener });
-  const kind = select([["number", "Number"], ["price", "Price field"], ["indicator", "Indicator"]], condition.value.kind, {
-    onchange: ((e: Event) => {
-      const next = (e.target as HTMLSelectElement).value as Value["kind"];
-      condition.value = next === "number" ? { kind: "number", number: 0 } : next === "price" ? { kind: "price", field: "close" } : { kind: "indicator", indicator: "sma", params: defaults(catalogue, "sma") };
-      redraw();
-    }) as EventListener,
-  });
   return h("div", { class: "condition" },
     labelled("Indicator", indicator, `${path}.indicator`),
-    ...paramInputs(condition.params, condition.indicator, path, catalogue),
+    ...paramInputs(condition.params, condition.indicator, path, catalogue, redraw),
     labelled("Comparator", comparator, `${path}.comparator`),
-    labelled("Compare with", kind),
-    ...valueControls(condition, `${path}.value`, catalogue, redraw),
+    ...operandPicker(condition.value, VALUE_KINDS, VALUE_LABELS, `${path}.value`, catalogue, redraw, (next) => (condition.value = next)),
     button("Remove condition", remove, { class: "secondary" }),
     h("span", { class: "field-error", role: "alert", "data-error-for": path }),
   );
 }
 
-function valueControls(condition: Condition, path: string, catalogue: IndicatorInfo[], redraw: () => void): HTMLElement[] {
-  const value = condition.value;
+/** What an operand picker's controls are called: a condition's value ("Compare with", "Value
+ * indicator", "Value period") or a series parameter's ("Periods from", "Periods indicator",
+ * "Periods period"). */
+interface OperandLabels {
+  kind: string;
+  number: string;
+  price: string;
+  indicator: string;
+  prefix: string;
+}
+
+const VALUE_KINDS: readonly OperandKind[] = ["number", "price", "indicator"];
+const KIND_NAMES: Record<OperandKind, string> = { number: "Number", price: "Price field", indicator: "Indicator" };
+const VALUE_LABELS: OperandLabels = { kind: "Compare with", number: "Value", price: "Price field", indicator: "Value indicator", prefix: "Value " };
+
+function seriesLabels(title: string): OperandLabels {
+  return { kind: `${title} from`, number: title, price: `${title} price field`, indicator: `${title} indicator`, prefix: `${title} ` };
+}
+
+/** An operand at `path`: its kind (those `accepts` names), then a number, a price field or an
+ * indicator with its parameters. Picking another kind starts a new operand and hands it to `set`. */
+function operandPicker(value: Value, accepts: readonly OperandKind[], labels: OperandLabels, path: string, catalogue: IndicatorInfo[], redraw: () => void, set: (value: Value) => void): HTMLElement[] {
+  const kinds = accepts.includes(value.kind) ? accepts : [...accepts, value.kind];
+  const kind = select(kinds.map((k) => [k, KIND_NAMES[k]] as [string, string]), value.kind, {
+    onchange: ((e: Event) => {
+      set(newOperand((e.target as HTMLSelectElement).value as OperandKind, (name) => defaults(catalogue, name)));
+      redraw();
+    }) as EventListener,
+  });
+  // an indicator operand has no control of its own path: a message about the whole operand lands by its kind
+  return [labelled(labels.kind, kind, value.kind === "indicator" ? path : undefined), ...operandControls(value, labels, path, catalogue, redraw)];
+}
+
+function operandControls(value: Value, labels: OperandLabels, path: string, catalogue: IndicatorInfo[], redraw: () => void): HTMLElement[] {
   if (value.kind === "number") {
     const control = input({ type: "text", inputmode: "decimal", value: String(value.number), size: 8 });
     control.addEventListener("input", () => (value.number = control.value));
-    return [labelled("Value", control, path)];
+    return [labelled(labels.number, control, path)];
   }
   if (value.kind === "price") {
-    return [labelled("Price field", select([...PRICE_FIELDS], value.field, { onchange: ((e: Event) => (value.field = (e.target as HTMLSelectElement).value)) as EventListener }), path)];
+    return [labelled(labels.price, select([...PRICE_FIELDS], value.field, { onchange: ((e: Event) => (value.field = (e.target as HTMLSelectElement).value)) as EventListener }), path)];
   }
   const indicator = indicatorSelect(catalogue, value.indicator, (name) => {
     value.indicator = name;
     value.params = defaults(catalogue, name);
     redraw();
   });
-  return [labelled("Value indicator", indicator, `${path}.indicator`), ...paramInputs(value.params, value.indicator, path, catalogue, "Value ")];
+  return [labelled(labels.indicator, indicator, `${path}.indicator`), ...paramInputs(value.params, value.indicator, path, catalogue, redraw, labels.prefix)];
 }
 
 /** "Period" -> "period" after a prefix ("Value period"), but "MA type" and "%K period" stay. */

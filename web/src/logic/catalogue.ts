@@ -2,7 +2,7 @@
  * else the README's table (the indicators and defaults the strategy language documents); and
  * readable labels for TA-Lib's run-together parameter and output names (`nbdevup`, `slowk_matype`,
  * `aroonup`). */
-import type { Api, IndicatorInfo, IndicatorParam } from "../api";
+import type { Api, IndicatorInfo, IndicatorParam, OperandKind, SeriesParam } from "../api";
 
 const p = (name: string, value: number, min = 1): IndicatorParam => ({ name, default: value, min, keys: [name] });
 
@@ -30,8 +30,8 @@ export const DOCUMENTED: IndicatorInfo[] = [
 export const MA_TYPES = ["SMA", "EMA", "WMA", "DEMA", "TEMA", "TRIMA", "KAMA", "MAMA", "T3", "HMA", "None (identity)", "Function default", "ZLEMA", "Wilder (SMMA)"];
 
 /** The catalogue route's answer (`{data: [{name, description, group, parameters: [{name, default,
- * type, minimum, maximum, choices, aliases}], sources, outputs: [{name, aliases}], default_output}]}`)
- * as the builder's entries. A parameter is shown under its alias when that alias names it alone
+ * type, minimum, maximum, choices, aliases}], sources, series_parameters: [{name, accepts,
+ * description}], outputs: [{name, aliases}], default_output}]}`) as the builder's entries. A parameter is shown under its alias when that alias names it alone
  * (TA-Lib's `timeperiod` is the strategy language's `period`; bbands' `std_dev`, which sets both
  * `nbdevup` and `nbdevdn`, is not); `keys` are every name that sets it. */
 export function normaliseCatalogue(payload: unknown): IndicatorInfo[] {
@@ -45,6 +45,7 @@ export function normaliseCatalogue(payload: unknown): IndicatorInfo[] {
     const number = (value: unknown) => (value === undefined || value === null ? undefined : Number(value));
     const outputs = ((item.outputs ?? []) as (string | { name: string; aliases?: string[] })[]).map((output) => (typeof output === "string" ? { name: output, aliases: [] } : output));
     const sources = Array.isArray(item.sources) ? (item.sources as { name: string; default: string }[]) : [];
+    const series = Array.isArray(item.series_parameters) ? (item.series_parameters as Record<string, unknown>[]).map(seriesParam) : [];
     const info: IndicatorInfo = {
       name: String(item.name),
       params: params.filter((param) => typeof param.default === "number" || Array.isArray(param.choices)).map((param) => {
@@ -68,8 +69,20 @@ export function normaliseCatalogue(payload: unknown): IndicatorInfo[] {
     if (typeof item.default_output === "string") info.defaultOutput = item.default_output;
     if (outputs.some((output) => output.aliases?.length)) info.outputAliases = Object.fromEntries(outputs.flatMap((output) => (output.aliases ?? []).map((alias) => [alias, output.name])));
     if (sources.length) info.sources = sources;
+    if (series.length) info.seriesParams = series;
     return info;
   });
+}
+
+const OPERAND_KINDS: readonly OperandKind[] = ["price", "number", "indicator"];
+
+/** A series parameter as the catalogue gives it; the kinds the builder knows, in the catalogue's
+ * order (all of them when it names none). */
+function seriesParam(raw: Record<string, unknown>): SeriesParam {
+  const known = (Array.isArray(raw.accepts) ? raw.accepts : []).filter((kind): kind is OperandKind => OPERAND_KINDS.includes(kind as OperandKind));
+  const param: SeriesParam = { name: String(raw.name), accepts: known.length ? known : [...OPERAND_KINDS] };
+  if (typeof raw.description === "string") param.description = raw.description;
+  return param;
 }
 
 let cached: Promise<IndicatorInfo[]> | null = null;

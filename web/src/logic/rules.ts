@@ -2,20 +2,26 @@
  *
  * Every node knows its JSON path (`entry_rules.conditions[0].params.period`), which is how the
  * API names a field in a 422: the builder puts each message next to the control of that path. */
-import type { RuleConditionJson, RuleGroupJson } from "../api";
+import type { OperandKind, ParamsJson, RuleConditionJson, RuleGroupJson } from "../api";
 
 export const COMPARATORS = [">", ">=", "<", "<=", "==", "crosses_above", "crosses_below"] as const;
 export const PRICE_FIELDS = ["open", "high", "low", "close", "volume", "hl2", "hlc3", "ohlc4"] as const;
 
+/** An operand: a condition's `value`, or a series parameter's (mavp's `periods`). */
 export type Value =
   | { kind: "number"; number: number | string }
   | { kind: "price"; field: string }
-  | { kind: "indicator"; indicator: string; params: Record<string, number | string> };
+  | { kind: "indicator"; indicator: string; params: Params };
+
+/** An indicator's parameters; a series parameter's value is an operand (a `Value`) once the
+ * builder has shown it, else as the JSON had it (`"close"`, `14`). */
+export type Params = { [key: string]: ParamValue };
+export type ParamValue = number | string | Value;
 
 export interface Condition {
   type: "condition";
   indicator: string;
-  params: Record<string, number | string>;
+  params: Params;
   comparator: string;
   value: Value;
 }
@@ -29,7 +35,7 @@ export function emptyGroup(operator: "and" | "or" = "and"): Group {
   return { type: "group", operator, conditions: [] };
 }
 
-export function newCondition(indicator = "sma", params: Record<string, number | string> = { period: 14 }): Condition {
+export function newCondition(indicator = "sma", params: Params = { period: 14 }): Condition {
   return { type: "condition", indicator, params, comparator: ">", value: { kind: "price", field: "close" } };
 }
 
@@ -41,12 +47,16 @@ export function toJson(group: Group): RuleGroupJson {
 }
 
 function conditionJson(condition: Condition): RuleConditionJson {
-  return { indicator: condition.indicator, params: { ...condition.params }, comparator: condition.comparator, value: valueJson(condition.value) };
+  return { indicator: condition.indicator, params: paramsJson(condition.params), comparator: condition.comparator, value: valueJson(condition.value) };
+}
+
+function paramsJson(params: Params): ParamsJson {
+  return Object.fromEntries(Object.entries(params).map(([key, value]) => [key, typeof value === "object" ? valueJson(value) : value]));
 }
 
 function valueJson(value: Value): RuleConditionJson["value"] {
   if (value.kind === "price") return value.field;
-  if (value.kind === "indicator") return { indicator: value.indicator, params: { ...value.params } };
+  if (value.kind === "indicator") return { indicator: value.indicator, params: paramsJson(value.params) };
   const text = String(value.number).trim();
   // "$name" references config.parameters; anything else numeric is sent as a number, else as typed
   return text.startsWith("$") ? text : text !== "" && Number.isFinite(Number(text)) ? Number(text) : text;
@@ -63,11 +73,18 @@ export function fromJson(json: RuleGroupJson | undefined | null): Group {
 }
 
 function conditionModel(json: RuleConditionJson): Condition {
-  return { type: "condition", indicator: json.indicator, params: { ...(json.params ?? {}) }, comparator: json.comparator, value: valueModel(json.value) };
+  return { type: "condition", indicator: json.indicator, params: paramsModel(json.params), comparator: json.comparator, value: valueModel(json.value) };
 }
 
-function valueModel(value: RuleConditionJson["value"]): Value {
-  if (typeof value === "object" && value !== null) return { kind: "indicator", indicator: value.indicator, params: { ...(value.params ?? {}) } };
+/** Indicator objects (a series parameter's) become operands; words and numbers stay as they are:
+ * only the catalogue knows whether `"close"` is a series parameter's price field or a `source`. */
+function paramsModel(params: ParamsJson | undefined): Params {
+  return Object.fromEntries(Object.entries(params ?? {}).map(([key, value]) => [key, typeof value === "object" && value !== null ? valueModel(value) : value]));
+}
+
+/** The operand a JSON value is (a series parameter's scalar included: a price field or a number). */
+export function valueModel(value: RuleConditionJson["value"] | Value): Value {
+  if (typeof value === "object" && value !== null) return "kind" in value ? value : { kind: "indicator", indicator: value.indicator, params: paramsModel(value.params) };
   if (typeof value === "string" && (PRICE_FIELDS as readonly string[]).includes(value)) return { kind: "price", field: value };
   return { kind: "number", number: value };
 }
@@ -76,16 +93,25 @@ export function conditionPath(groupPath: string, index: number): string {
   return `${groupPath}.conditions[${index}]`;
 }
 
-/** The indicators a strategy reads (entry and exit rules, values included), each once. */
-export function indicatorsOf(...groups: Group[]): { indicator: string; params: Record<string, number | string> }[] {
-  const seen = new Map<string, { indicator: string; params: Record<string, number | string> }>();
+/** The operand a builder control starts with when the user picks its kind. */
+export function newOperand(kind: OperandKind, indicator: (name: string) => Params): Value {
+  return kind === "number" ? { kind: "number", number: 0 } : kind === "price" ? { kind: "price", field: "close" } : { kind: "indicator", indicator: "sma", params: indicator("sma") };
+}
+
+/** The indicators a strategy reads (entry and exit rules, values and series parameters
+ * included), each once. */
+export function indicatorsOf(...groups: Group[]): { indicator: string; params: Params }[] {
+  const seen = new Map<string, { indicator: string; params: Params }>();
+  const use = (indicator: string, params: Params) => {
+    seen.set(`${indicator}:${JSON.stringify(params)}`, { indicator, params });
+    for (const value of Object.values(params)) if (typeof value === "object" && value.kind === "indicator") use(value.indicator, value.params);
+  };
   const visit = (group: Group) => {
     for (const node of group.conditions) {
       if (node.type === "group") visit(node);
       else {
-        for (const used of [{ indicator: node.indicator, params: node.params }, node.value.kind === "indicator" ? node.value : null]) {
-          if (used) seen.set(`${used.indicator}:${JSON.stringify(used.params)}`, { indicator: used.indicator, params: used.params });
-        }
+        use(node.indicator, node.params);
+        if (node.value.kind === "indicator") use(node.value.indicator, node.value.params);
       }
     }
   };
@@ -111,10 +137,12 @@ export function withParameters<T extends { config: Record<string, unknown> }>(st
   return copy;
 }
 
-/** `$name` references resolved from `config.parameters` (for drawing overlays). */
-export function resolveParams(params: Record<string, number | string>, parameters: Record<string, number> = {}): Record<string, number> {
+/** `$name` references resolved from `config.parameters` (for drawing overlays; a series
+ * parameter's operand is no number and is left out). */
+export function resolveParams(params: Params, parameters: Record<string, number> = {}): Record<string, number> {
   const resolved: Record<string, number> = {};
   for (const [name, value] of Object.entries(params)) {
+    if (typeof value === "object") continue;
     const number = typeof value === "string" && value.startsWith("$") ? parameters[value.slice(1)] : Number(value);
     if (Number.isFinite(number)) resolved[name] = number;
   }
