@@ -214,3 +214,29 @@ def test_sam_build_has_no_cache_that_could_serve_stale_layer_code():
     for environment in config.values():
         if isinstance(environment, dict):
             assert not environment.get("build", {}).get("parameters", {}).get("cached", False)
+
+
+S3_TRIGGERED = sorted(logical_id for logical_id, resource in FUNCTIONS.items()
+                      if any(event["Type"] == "S3" for event in resource["Properties"].get("Events", {}).values()))
+
+
+def test_the_s3_triggered_functions_are_the_three_imports():
+    assert S3_TRIGGERED == ["BatchImportFunction", "CandleImportFunction", "TransactionImportFunction"]
+
+
+@pytest.mark.parametrize("logical_id", S3_TRIGGERED)
+def test_an_s3_triggered_function_hands_events_it_failed_to_the_dead_letter_queue(logical_id):
+    props = FUNCTIONS[logical_id]["Properties"]
+    config = props["EventInvokeConfig"]
+    assert config["MaximumRetryAttempts"] == 2
+    assert config["DestinationConfig"]["OnFailure"] == {
+        "Type": "SQS", "Destination": {"Fn::GetAtt": ["ImportFailuresQueue", "Arn"]}}
+    # ...and may send to it (SAM adds this for a destination too; stated, not relied on)
+    assert {"SQSSendMessagePolicy": {"QueueName": {"Fn::GetAtt": ["ImportFailuresQueue", "QueueName"]}}} in props["Policies"]
+
+
+def test_the_dead_letter_queue_keeps_events_two_weeks_encrypted_and_is_an_output():
+    queue = TEMPLATE.resources["ImportFailuresQueue"]
+    assert queue["Type"] == "AWS::SQS::Queue"
+    assert queue["Properties"] == {"MessageRetentionPeriod": 1_209_600, "SqsManagedSseEnabled": True}
+    assert TEMPLATE.body["Outputs"]["ImportFailuresQueueUrl"]["Value"] == {"Ref": "ImportFailuresQueue"}
