@@ -38,8 +38,8 @@ web/dist/index.html: web/node_modules/.package-lock.json $(WEB_SOURCES)
 test: $(STAMP) lint web/dist/index.html
 	$(BIN)/cfn-lint template.yaml
 	$(BIN)/bandit -q -ll -r shared adapters functions local
-	$(BIN)/pip-audit --progress-spinner off --no-deps --disable-pip -r layers/dependencies/requirements.txt -r requirements/dev.txt
-	$(BIN)/python -m compileall -q shared adapters functions local tests bench
+	$(BIN)/python tools/pip_audit_report.py -r layers/dependencies/requirements.txt -r requirements/dev.txt
+	$(BIN)/python -m compileall -q shared adapters functions local tests bench tools
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 	cd web && npm test
 	@test -x /usr/bin/chromium || { echo "the dashboard's end-to-end test needs /usr/bin/chromium (apt-get install -y chromium)"; exit 1; }

@@ -11,7 +11,9 @@ front, the way `sam local start-lambda` would:
   errors in those services' wire shapes, for the SDKs' own retries to meet.
 * After S3 accepts a new object, the bucket's notification configuration (created from the
   template) is read back from moto and each matching function receives a real S3 event record,
-  asynchronously, with Lambda's two retries on failure.
+  asynchronously, with the function's `EventInvokeConfig` retries (Lambda's two by default); an
+  event failed every time goes to its `OnFailure` SQS queue as Lambda's on-failure record
+  (`requestContext`, `requestPayload` = the event, `responseContext`, `responsePayload` = the error).
 
 Every other request is forwarded to moto unchanged, DynamoDB's one at a time: DynamoDB applies
 each conditional write atomically, while moto's UpdateItem is a read-modify-write that two threads
@@ -44,7 +46,6 @@ log = logging.getLogger("local.aws")
 
 _INVOKE_PATH = re.compile(r"^/2015-03-31/functions/([^/]+)/invocations$")
 _HOP_HEADERS = {"connection", "keep-alive", "transfer-encoding", "content-length", "host", "server", "date"}
-ASYNC_RETRIES = 2
 
 
 class AwsFront:
@@ -94,13 +95,37 @@ class AwsFront:
 
     def invoke_async(self, function: LocalFunction, payload: Any) -> None:
         def run() -> None:
-            for attempt in range(ASYNC_RETRIES + 1):
-                _, error = self.invoke(function, payload)
+            attempts = function.max_retry_attempts + 1
+            for attempt in range(1, attempts + 1):
+                result, error = self.invoke(function, payload)
                 if error is None:
                     return
-                time.sleep(0.2 * (attempt + 1))
+                if attempt < attempts:
+                    time.sleep(0.2 * attempt)
+            self._on_failure(function, payload, result, error, attempts)
 
         threading.Thread(target=run, name=f"async-{function.logical_id}", daemon=True).start()
+
+    def _on_failure(self, function: LocalFunction, payload: Any, result: Any, error: str, attempts: int) -> None:
+        """Lambda's on-failure destination record, to the function's OnFailure queue (if it has one)."""
+        if function.on_failure is None:
+            log.warning("function %s failed an event %d times; it has no on-failure destination", function.logical_id,
+                        attempts)
+            return
+        if not function.on_failure.startswith("arn:aws:sqs:"):
+            raise ValueError(f"the local stack delivers on-failure records to SQS only, not {function.on_failure}")
+        record = {
+            "version": "1.0",
+            "timestamp": iso_utc_ms(datetime.now(UTC)),
+            "requestContext": {"requestId": str(uuid.uuid4()), "functionArn": f"{function.arn}:$LATEST",
+                               "condition": "RetriesExhausted", "approximateInvokeCount": attempts},
+            "requestPayload": payload,
+            "responseContext": {"statusCode": 200, "executedVersion": "$LATEST", "functionError": error},
+            "responsePayload": result,
+        }
+        sqs = boto3.client("sqs", endpoint_url=self.url, region_name=self.region)
+        queue_url = sqs.get_queue_url(QueueName=function.on_failure.rsplit(":", 1)[1])["QueueUrl"]
+        sqs.send_message(QueueUrl=queue_url, MessageBody=json.dumps(record))
 
     # ------------------------------------------------------------ S3 -> Lambda
     @functools.cached_property

@@ -72,6 +72,10 @@ class LocalFunction:
     memory_mb: int
     timeout_s: int
     concurrency: int = 4
+    # EventInvokeConfig: retries of an asynchronous invocation (Lambda's default 2), and where the
+    # event goes once they are spent (an SQS queue's ARN, or None: dropped, as Lambda does).
+    max_retry_attempts: int = 2
+    on_failure: str | None = None
     _handler: Callable[[Any, Any], Any] | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _environments: ThreadPoolExecutor | None = None
@@ -139,6 +143,8 @@ def template_functions(template: Template) -> dict[str, LocalFunction]:
     functions = {}
     for logical_id, resource in template.of_type("AWS::Serverless::Function").items():
         props = resource["Properties"]
+        invoke_config = template.resolve(template.function_setting(logical_id, "EventInvokeConfig") or {})
+        on_failure = invoke_config.get("DestinationConfig", {}).get("OnFailure", {})
         functions[logical_id] = LocalFunction(
             logical_id=logical_id,
             name=template.get_att(logical_id, "Name"),
@@ -147,6 +153,8 @@ def template_functions(template: Template) -> dict[str, LocalFunction]:
             handler_path=props["Handler"],
             memory_mb=int(template.function_setting(logical_id, "MemorySize") or 128),
             timeout_s=int(template.function_setting(logical_id, "Timeout") or 3),
+            max_retry_attempts=int(invoke_config.get("MaximumRetryAttempts", 2)),
+            on_failure=on_failure.get("Destination"),
         )
     return functions
 

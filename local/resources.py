@@ -1,6 +1,6 @@
 """Create in the embedded AWS (moto) the resources template.yaml declares.
 
-Tables, buckets, bucket notifications and state machines are read from the template and
+Tables, buckets, bucket notifications, queues and state machines are read from the template and
 created with the same properties through boto3, so the local stack cannot drift from what
 deploys: `tests/test_local_stack.py` compares what moto holds with the template.
 """
@@ -30,6 +30,7 @@ def provision(template: Template, endpoint_url: str) -> None:
     client = lambda service: session.client(service, endpoint_url=endpoint_url)  # noqa: E731
     _create_tables(template, client("dynamodb"))
     _create_buckets(template, client("s3"))
+    _create_queues(template, client("sqs"))
     _create_state_machines(template, client("stepfunctions"))
 
 
@@ -41,6 +42,23 @@ def _create_tables(template: Template, dynamodb: Any) -> None:
         ttl = props.get("TimeToLiveSpecification")
         if ttl:
             dynamodb.update_time_to_live(TableName=name, TimeToLiveSpecification=ttl)
+
+
+# The AWS::SQS::Queue properties that are queue attributes of the same name in the SQS API.
+QUEUE_ATTRIBUTES = ("DelaySeconds", "KmsMasterKeyId", "MaximumMessageSize", "MessageRetentionPeriod",
+                    "ReceiveMessageWaitTimeSeconds", "SqsManagedSseEnabled", "VisibilityTimeout")
+
+
+def queue_attributes(properties: dict[str, Any]) -> dict[str, str]:
+    """A queue's properties as SQS attributes (strings; booleans as `true`/`false`)."""
+    return {key: str(value).lower() if isinstance(value, bool) else str(value)
+            for key, value in properties.items() if key in QUEUE_ATTRIBUTES}
+
+
+def _create_queues(template: Template, sqs: Any) -> None:
+    for logical_id, resource in template.of_type("AWS::SQS::Queue").items():
+        attributes = queue_attributes(template.resolve(resource.get("Properties", {})))
+        sqs.create_queue(QueueName=template.get_att(logical_id, "QueueName"), Attributes=attributes)
 
 
 def _create_buckets(template: Template, s3: Any) -> None:

@@ -107,12 +107,14 @@ class Template:
             return f"arn:aws:dynamodb:{REGION}:{ACCOUNT_ID}:table/{name}"
         if kind == "AWS::S3::Bucket":
             return f"arn:aws:s3:::{self.physical_name(logical_id)}"
+        if kind == "AWS::SQS::Queue":
+            return f"arn:aws:sqs:{REGION}:{ACCOUNT_ID}:{name}"
         raise ValueError(f"no local ARN for {logical_id} ({kind})")
 
     def get_att(self, logical_id: str, attribute: str) -> str:
         if attribute == "Arn":
             return self.arn(logical_id)
-        if attribute == "Name":
+        if attribute in ("Name", "QueueName"):
             return f"{STACK_NAME}-{logical_id}"
         raise ValueError(f"unsupported attribute {logical_id}.{attribute}")
 

@@ -5,7 +5,8 @@ The faults are answered by the local AWS itself (local/faults.py: the AWS front 
 DynamoDB, the WebSocket gateway for the management API), in each service's wire shape, so the
 retries under test are the real ones: botocore's and PynamoDB's, pyarrow's C++ S3 client's, the
 state machine's `Retry`. Every test also checks that its faults were answered (a fault that never
-fired would prove nothing). A chunk raising a bug is tests/test_workflow_stack.py's
+fired would prove nothing). An import function failing an S3 event every time hands it to the
+dead-letter queue, from which the README's redrive imports it. A chunk raising a bug is tests/test_workflow_stack.py's
 `test_a_failing_chunk_fails_the_backtest_cleanly`; the exchange's faults are tests/test_faults_exchange.py.
 """
 
@@ -15,6 +16,7 @@ import asyncio
 import json
 import sys
 import time
+import urllib.parse
 from datetime import UTC, datetime, timedelta
 
 import boto3
@@ -25,6 +27,7 @@ from adapters.connections import ConnectionStore
 from adapters.publisher import publisher_from_env
 from local.faults import Fault
 from shared.realtime.protocol import ConnectionInfo, parse_channel
+from tests.fakes.market_data import assert_same_candles, binance_csv, random_candles
 from tests.fanout.stack import HOUR_MS, Stack, StackUser, random_walk
 from tests.fanout.strategies import sma_cross
 
@@ -199,3 +202,51 @@ def test_a_gone_connection_is_forgotten_and_a_throttled_send_is_retried_and_deli
     assert (delivery.delivered, delivery.gone, delivery.failed) == (1, 1, 0)
     assert (received["event"], received["channel"], received["data"]) == ("test:event", channel, {"n": 1})
     assert "gone-connection" not in connections.subscribers(channel)
+
+
+# ---------------------------------------------------------------- S3-triggered functions: the dead-letter queue
+def receive_one(sqs, queue_url: str, timeout: float = 30.0) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1).get("Messages", [])
+        if messages:
+            assert len(messages) == 1, messages
+            return messages[0]
+    raise AssertionError(f"nothing arrived in {queue_url} within {timeout} s")
+
+
+def test_an_import_failed_every_time_lands_in_the_dead_letter_queue_and_its_redrive_imports_it(stack):
+    # Given the idempotency table refuses the candle import's writes (403-like: not retried)
+    idempotency = stack.template.physical_name("IdempotencyTable")
+    fault, = stack.local.faults.arm(Fault("dynamodb", "PutItem", 400, "AccessDeniedException", times=3,
+                                          target=idempotency))
+    # When a candle file is dropped into the imports bucket
+    candles = random_candles(1_709_251_200_000, 48, "1h")
+    key = "imports/candles/DLQUSDT/1h/two days.csv"
+    stack.client("s3").put_object(Bucket=stack.bucket("ImportsBucket"), Key=key, Body=binance_csv(candles, "1h"))
+    # Then Lambda's three attempts failed and the event is in the queue, as Lambda's on-failure record
+    sqs = stack.client("sqs")
+    queue_url = sqs.get_queue_url(QueueName=stack.template.get_att("ImportFailuresQueue", "QueueName"))["QueueUrl"]
+    message = receive_one(sqs, queue_url)
+    record = json.loads(message["Body"])
+    assert fault.answered == 3
+    assert record["requestContext"]["condition"] == "RetriesExhausted"
+    assert record["requestContext"]["approximateInvokeCount"] == 3
+    assert record["requestContext"]["functionArn"] == f"{stack.template.arn('CandleImportFunction')}:$LATEST"
+    assert record["responseContext"]["functionError"] == "Unhandled"
+    assert record["responsePayload"]["errorType"]
+    assert record["requestPayload"]["Records"][0]["s3"]["object"]["key"] == urllib.parse.quote_plus(key, safe="/")
+    assert stack.candle_store().manifest("DLQUSDT", "1h") is None
+    # When the operator, the cause fixed, redrives it as the README says: the stored event to the
+    # function it failed in, then the message deleted
+    stack.local.faults.clear()
+    stack.client("lambda").invoke(FunctionName=record["requestContext"]["functionArn"], InvocationType="Event",
+                                  Payload=json.dumps(record["requestPayload"]).encode())
+    sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+    # Then the file is imported, and the queue is empty
+    deadline = time.monotonic() + 30
+    while stack.candle_store().manifest("DLQUSDT", "1h") is None:
+        assert time.monotonic() < deadline, "the redriven import did not finish"
+        time.sleep(0.1)
+    assert_same_candles(stack.candles("DLQUSDT", "1h", int(candles.ts[0]), int(candles.ts[-1]) + 1), candles)
+    assert sqs.receive_message(QueueUrl=queue_url, WaitTimeSeconds=0).get("Messages", []) == []

@@ -13,7 +13,7 @@ import boto3
 import pytest
 import websockets
 
-from local.resources import bucket_notifications, state_machine_definition
+from local.resources import bucket_notifications, queue_attributes, state_machine_definition
 from local.stack import LocalStack
 from local.template import Template
 
@@ -81,6 +81,17 @@ def test_buckets_cors_rules_equal_the_template(stack, template: Template):
         assert served == [(r["AllowedMethods"], r["AllowedOrigins"], r["AllowedHeaders"], r["MaxAge"]) for r in declared]
     results = template.resolve(template.resources["ResultsBucket"]["Properties"])["CorsConfiguration"]["CorsRules"]
     assert results[0]["AllowedMethods"] == ["GET", "HEAD"]  # presigned trade CSV downloads read cross-origin
+
+
+def test_queues_equal_the_template(stack, template: Template):
+    sqs = _client(stack, "sqs")
+    declared = template.of_type("AWS::SQS::Queue")
+    assert declared, "the template declares the imports' dead-letter queue"
+    for logical_id, resource in declared.items():
+        url = sqs.get_queue_url(QueueName=template.get_att(logical_id, "QueueName"))["QueueUrl"]
+        attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+        expected = queue_attributes(template.resolve(resource["Properties"]))
+        assert {key: attributes.get(key) for key in expected} == expected
 
 
 def test_state_machines_equal_the_template(stack, template: Template):

@@ -32,16 +32,22 @@ def _packaged(template: dict) -> dict:
     return packaged
 
 
-def test_sam_translator_transforms_the_template(monkeypatch):
+@pytest.fixture(scope="module")
+def translated() -> dict:
+    """The template as SAM's translator hands it to CloudFormation."""
     from samtranslator.translator.transform import transform
 
     class NoManagedPolicies:
         def load(self):
             return {}
 
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    output = transform(_packaged(load_template()), {}, NoManagedPolicies())
-    types = {resource["Type"] for resource in output["Resources"].values()}
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+        return transform(_packaged(load_template()), {}, NoManagedPolicies())
+
+
+def test_sam_translator_transforms_the_template(translated):
+    types = {resource["Type"] for resource in translated["Resources"].values()}
     assert {"AWS::Lambda::Function", "AWS::ApiGateway::RestApi", "AWS::ApiGatewayV2::Api",
             "AWS::StepFunctions::StateMachine", "AWS::DynamoDB::Table", "AWS::S3::Bucket"} <= types
 
@@ -214,3 +220,34 @@ def test_sam_build_has_no_cache_that_could_serve_stale_layer_code():
     for environment in config.values():
         if isinstance(environment, dict):
             assert not environment.get("build", {}).get("parameters", {}).get("cached", False)
+
+
+S3_TRIGGERED = sorted(logical_id for logical_id, resource in FUNCTIONS.items()
+                      if any(event["Type"] == "S3" for event in resource["Properties"].get("Events", {}).values()))
+
+
+def test_the_s3_triggered_functions_are_the_three_imports():
+    assert S3_TRIGGERED == ["BatchImportFunction", "CandleImportFunction", "TransactionImportFunction"]
+
+
+@pytest.mark.parametrize("logical_id", S3_TRIGGERED)
+def test_an_s3_triggered_function_hands_events_it_failed_to_the_dead_letter_queue(translated, logical_id):
+    queue_arn = {"Fn::GetAtt": ["ImportFailuresQueue", "Arn"]}
+    assert FUNCTIONS[logical_id]["Properties"]["EventInvokeConfig"]["DestinationConfig"]["OnFailure"]["Type"] == "SQS"
+    # What deploys: the function's EventInvokeConfig on $LATEST (what S3 invokes)...
+    resources = translated["Resources"]
+    configs = [r["Properties"] for r in resources.values() if r["Type"] == "AWS::Lambda::EventInvokeConfig"
+               and r["Properties"]["FunctionName"] == {"Ref": logical_id}]
+    assert configs == [{"FunctionName": {"Ref": logical_id}, "Qualifier": "$LATEST", "MaximumRetryAttempts": 2,
+                        "MaximumEventAgeInSeconds": 21_600, "DestinationConfig": {"OnFailure": {"Destination": queue_arn}}}]
+    # ...and its role may send to the queue (SAM adds the statement for the destination)
+    statements = [statement for policy in resources[f"{logical_id}Role"]["Properties"]["Policies"]
+                  for statement in policy["PolicyDocument"]["Statement"]]
+    assert {"Action": "sqs:SendMessage", "Effect": "Allow", "Resource": queue_arn} in statements
+
+
+def test_the_dead_letter_queue_keeps_events_two_weeks_encrypted_and_is_an_output():
+    queue = TEMPLATE.resources["ImportFailuresQueue"]
+    assert queue["Type"] == "AWS::SQS::Queue"
+    assert queue["Properties"] == {"MessageRetentionPeriod": 1_209_600, "SqsManagedSseEnabled": True}
+    assert TEMPLATE.body["Outputs"]["ImportFailuresQueueUrl"]["Value"] == {"Ref": "ImportFailuresQueue"}
