@@ -11,7 +11,7 @@ module imports neither NumPy nor the engine until a request needs them (the API'
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
@@ -151,15 +151,24 @@ class OptimizationStore(Protocol):
 
     def walk_forward(self, optimization_id: str) -> dict[str, Any] | None: ...
 
-    def put_results(self, optimization_id: str, index: int, results: dict[str, Any]) -> None: ...
+    def put_results(self, optimization_id: str, index: int, header: dict[str, Any],
+                    results: list[dict[str, Any]]) -> None:
+        """Batch `index`'s results, best first (`sweep.rank_key`), after a `header` (its window,
+        combination count, timings). Kept until the optimization goes: the heatmap reads them."""
 
     def has_results(self, optimization_id: str, index: int) -> bool: ...
 
     def finished_batches(self, optimization_id: str) -> set[int]:
         """The indices of the batches with results."""
 
-    def results(self, optimization_id: str, indices: Iterable[int] | None = None) -> list[dict[str, Any]]:
-        """The results documents of batches `indices` (None: every one written so far)."""
+    def results(self, optimization_id: str, indices: Iterable[int]) -> list[dict[str, Any]]:
+        """The results of batches `indices`, whole: each its header with `results`."""
+
+    def ranked_results(self, optimization_id: str, index: int) -> tuple[dict[str, Any], Iterator[dict[str, Any]]]:
+        """Batch `index`'s header and its results best first, read as far as they are iterated."""
+
+    def every_result(self, optimization_id: str) -> Iterator[dict[str, Any]]:
+        """Every batch's results, one batch's object at a time."""
 
     def results_done(self, optimization_id: str) -> int: ...
 
@@ -234,7 +243,7 @@ class Optimizations:
             raise Conflict(f"the optimization is {optimization.status}: its heatmap comes once it completed")
         metric = metric or optimization.objective
         direction = optimization.direction if metric == optimization.objective else default_direction(metric)
-        return heatmap(self.store.ranking(optimization_id) or [], list(optimization.parameters), x, y, metric, direction)
+        return heatmap(self.store.every_result(optimization_id), list(optimization.parameters), x, y, metric, direction)
 
     def _plan(self, user: User, request: OptimizationRequest) -> tuple[OptimizationRequest, Strategy, int]:
         """The checked request, its strategy and how many combinations it runs (422 naming the field)."""
@@ -278,7 +287,7 @@ class Optimizations:
         return walk_forward, self.store.walk_forward(walk_forward_id) if walk_forward.status == COMPLETED else None
 
     def results(self, user: User, optimization_id: str, page: PageRequest) -> Page[dict[str, Any]]:
-        """The ranked results (best first), once completed; Conflict before."""
+        """The ranked results (best first; the best `sweep.RANKED_RESULTS`), once completed; Conflict before."""
         optimization = self.get(user, optimization_id)
         if optimization.status != COMPLETED:
             raise Conflict(f"the optimization is {optimization.status}: results come once it completed")
