@@ -4,22 +4,27 @@ rewrites the same object):
     partials/optimizations/<id>/plan.json           pinned series, settings, batch count
     partials/optimizations/<id>/batches/<i>.json    batch i: its window and combinations
     partials/optimizations/<id>/items/<r>.json      round r's distributed Map items (its ItemReader)
-    partials/optimizations/<id>/results/<i>.json    batch i's results
     partials/optimizations/<id>/studies/<w>.json    window w's Bayesian study (Optuna journal logs)
     partials/optimizations/<id>/rounds/<r>-<w>.json round r's trials of window w (grid index -> trial)
-    optimizations/<id>/ranking.json                 every result, ranked (what the API pages through)
+    optimizations/<id>/results/<i>.jsonl            batch i's results: a header line, then one line
+                                                    per combination, best first (the heatmap reads them all)
+    optimizations/<id>/ranking.json                 the best RANKED_RESULTS, ranked (what the API pages through)
     optimizations/<id>/walk_forward.json            a walk-forward's windows, stitched OOS, figures
 
-The intermediate objects sit under partials/, which the bucket's lifecycle rule expires.
+The intermediate objects sit under partials/, which the bucket's lifecycle rule expires. A batch's
+results object is read lazily, in ranged GETs of growing size (`ranked_results`): Finish's merge of
+the batches' rankings reads from each only the lines that make the cut.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
-from adapters.s3_objects import S3Objects
+from botocore.exceptions import ClientError
+
+from adapters.s3_objects import S3Objects, is_missing
 from shared.errors import NotFound
 
 
@@ -33,6 +38,19 @@ def _ranking_key(optimization_id: str) -> str:
 
 def _walk_forward_key(optimization_id: str) -> str:
     return f"optimizations/{optimization_id}/walk_forward.json"
+
+
+def _results_prefix(optimization_id: str) -> str:
+    return f"optimizations/{optimization_id}/results/"
+
+
+def _results_key(optimization_id: str, index: int) -> str:
+    return f"{_results_prefix(optimization_id)}{index:06d}.jsonl"
+
+
+# A lazy read's first ranged GET (a header and a few results), doubled on each further GET up to the last.
+FIRST_READ_BYTES = 8 * 1024
+LARGEST_READ_BYTES = 1024 * 1024
 
 
 class S3OptimizationStore:
@@ -86,22 +104,34 @@ class S3OptimizationStore:
             return None
 
     def has_results(self, optimization_id: str, index: int) -> bool:
-        return bool(self._keys(f"{_intermediates(optimization_id)}results/{index:06d}.json"))
+        return bool(self._keys(_results_key(optimization_id, index)))
 
     def finished_batches(self, optimization_id: str) -> set[int]:
-        prefix = f"{_intermediates(optimization_id)}results/"
-        return {int(key[len(prefix):].removesuffix(".json")) for key in self._keys(prefix)}
+        prefix = _results_prefix(optimization_id)
+        return {int(key[len(prefix):].removesuffix(".jsonl")) for key in self._keys(prefix)}
 
-    def put_results(self, optimization_id: str, index: int, results: dict[str, Any]) -> None:
-        self._put(f"{_intermediates(optimization_id)}results/{index:06d}.json", results)
+    def put_results(self, optimization_id: str, index: int, header: dict[str, Any],
+                    results: list[dict[str, Any]]) -> None:
+        lines = [json.dumps(document, separators=(",", ":"), allow_nan=False) for document in (header, *results)]
+        self._objects.put_bytes(_results_key(optimization_id, index), "\n".join(lines).encode(), "application/x-ndjson")
 
-    def results(self, optimization_id: str, indices: Iterable[int] | None = None) -> list[dict[str, Any]]:
-        if indices is not None:
-            return [self._get(f"{_intermediates(optimization_id)}results/{index:06d}.json") for index in indices]
-        return [self._get(key) for key in self._keys(f"{_intermediates(optimization_id)}results/")]
+    def results(self, optimization_id: str, indices: Iterable[int]) -> list[dict[str, Any]]:
+        documents = []
+        for index in indices:
+            header, results = self.ranked_results(optimization_id, index)
+            documents.append(header | {"results": list(results)})
+        return documents
+
+    def ranked_results(self, optimization_id: str, index: int) -> tuple[dict[str, Any], Iterator[dict[str, Any]]]:
+        lines = self._lines(_results_key(optimization_id, index))
+        return next(lines), lines
+
+    def every_result(self, optimization_id: str) -> Iterator[dict[str, Any]]:
+        for index in sorted(self.finished_batches(optimization_id)):
+            yield from self.ranked_results(optimization_id, index)[1]
 
     def results_done(self, optimization_id: str) -> int:
-        return len(self._keys(f"{_intermediates(optimization_id)}results/"))
+        return len(self._keys(_results_prefix(optimization_id)))
 
     def put_ranking(self, optimization_id: str, ranking: list[dict[str, Any]]) -> None:
         self._put(_ranking_key(optimization_id), ranking)
@@ -126,6 +156,29 @@ class S3OptimizationStore:
         if body is None:
             raise NotFound(f"{self._objects.url(key)} does not exist")
         return json.loads(body)
+
+    def _lines(self, key: str) -> Iterator[Any]:
+        """The JSON lines of object `key`, read on demand: ranged GETs from FIRST_READ_BYTES, each
+        twice the last up to LARGEST_READ_BYTES (an S3 that ignores the range answers it whole)."""
+        position, size, length, rest = 0, None, FIRST_READ_BYTES, b""
+        while size is None or position < size:
+            try:
+                answer = self._objects.client.get_object(Bucket=self.bucket, Key=key,
+                                                         Range=f"bytes={position}-{position + length - 1}")
+            except ClientError as error:
+                if is_missing(error):
+                    raise NotFound(f"{self._objects.url(key)} does not exist") from None
+                raise
+            body = answer["Body"].read()
+            position += len(body)
+            content_range = answer.get("ContentRange")
+            size = int(content_range.rsplit("/", 1)[1]) if content_range else position
+            *complete, rest = (rest + body).split(b"\n")
+            for line in complete:
+                yield json.loads(line)
+            length = min(2 * length, LARGEST_READ_BYTES)
+        if rest:
+            yield json.loads(rest)
 
     def _keys(self, prefix: str) -> list[str]:
         return self._objects.keys(prefix)

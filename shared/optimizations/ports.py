@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -64,15 +64,24 @@ class OptimizationStore(Protocol):
 
     def walk_forward(self, optimization_id: str) -> dict[str, Any] | None: ...
 
-    def put_results(self, optimization_id: str, index: int, results: dict[str, Any]) -> None: ...
+    def put_results(self, optimization_id: str, index: int, header: dict[str, Any],
+                    results: list[dict[str, Any]]) -> None:
+        """Batch `index`'s results, best first (`sweep.rank_key`), after a `header` (its window,
+        combination count, timings). Kept until the optimization goes: the heatmap reads them."""
 
     def has_results(self, optimization_id: str, index: int) -> bool: ...
 
     def finished_batches(self, optimization_id: str) -> set[int]:
         """The indices of the batches with results."""
 
-    def results(self, optimization_id: str, indices: Iterable[int] | None = None) -> list[dict[str, Any]]:
-        """The results documents of batches `indices` (None: every one written so far)."""
+    def results(self, optimization_id: str, indices: Iterable[int]) -> list[dict[str, Any]]:
+        """The results of batches `indices`, whole: each its header with `results`."""
+
+    def ranked_results(self, optimization_id: str, index: int) -> tuple[dict[str, Any], Iterator[dict[str, Any]]]:
+        """Batch `index`'s header and its results best first, read as far as they are iterated."""
+
+    def every_result(self, optimization_id: str) -> Iterator[dict[str, Any]]:
+        """Every batch's results, one batch's object at a time."""
 
     def results_done(self, optimization_id: str) -> int: ...
 

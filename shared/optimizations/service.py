@@ -119,7 +119,7 @@ class Optimizations:
             raise Conflict(f"the optimization is {optimization.status}: its heatmap comes once it completed")
         metric = metric or optimization.objective
         direction = optimization.direction if metric == optimization.objective else default_direction(metric)
-        return heatmap(self.store.ranking(optimization_id) or [], list(optimization.parameters), x, y, metric, direction)
+        return heatmap(self.store.every_result(optimization_id), list(optimization.parameters), x, y, metric, direction)
 
     def _plan(self, user: User, request: OptimizationRequest) -> tuple[OptimizationRequest, Strategy, int]:
         """The checked request, its strategy and how many combinations it runs (422 naming the field)."""
@@ -163,7 +163,7 @@ class Optimizations:
         return walk_forward, self.store.walk_forward(walk_forward_id) if walk_forward.status == COMPLETED else None
 
     def results(self, user: User, optimization_id: str, page: PageRequest) -> Page[dict[str, Any]]:
-        """The ranked results (best first), once completed; Conflict before."""
+        """The ranked results (best first; the best `sweep.RANKED_RESULTS`), once completed; Conflict before."""
         optimization = self.get(user, optimization_id)
         if optimization.status != COMPLETED:
             raise Conflict(f"the optimization is {optimization.status}: results come once it completed")

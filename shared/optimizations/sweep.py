@@ -14,10 +14,11 @@ combinations (a batch) differ first in config values (stops, sizing) that need n
 
 from __future__ import annotations
 
+import heapq
 import itertools
 import math
 import random
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -39,6 +40,10 @@ MAX_VALUES_PER_PARAMETER = 1_000
 MAX_ENUMERATED = 1_000_000
 # Bounds the series one batch keeps (a year of 1m bars is 4 MB per series): least recently used go.
 BATCH_CACHE_BYTES = 512 * 2**20
+# The ranking an optimization keeps (what GET /optimizations/{id}/results pages through, and all the
+# dashboard reads of it: 100 pages of 100): the best RANKED_RESULTS, whatever the sweep's size. Every
+# combination's summary stays in its batch's results object (the heatmap reads those).
+RANKED_RESULTS = 10_000
 
 
 def default_direction(metric: str) -> str:
@@ -266,12 +271,12 @@ def evaluate_batch(strategy: Mapping[str, Any], combos: Sequence[Combination], c
     return BatchResult(results, cache.computations)
 
 
-def rank(results: Sequence[Mapping[str, Any]], objective: str, direction: str | None = None,
-         min_trades: int = 0) -> list[dict[str, Any]]:
-    """Results best first by `objective` in `direction` ("max"/"min"; default
-    `default_direction`): an undefined value (e.g. no Sharpe ratio) after every defined one, and
-    results with fewer than `min_trades` closed trades after all others; ties in grid order. Each
-    comes with its 1-based `rank` and `objective_value`."""
+def rank_key(objective: str, direction: str | None = None,
+             min_trades: int = 0) -> Callable[[Mapping[str, Any]], tuple[bool, bool, float, int]]:
+    """The order of a ranking: by `objective` in `direction` ("max"/"min"; default
+    `default_direction`), an undefined value (e.g. no Sharpe ratio) after every defined one, results
+    with fewer than `min_trades` closed trades after all others, ties in grid order (the index:
+    unique, so the order is total and any merge of ranked parts equals one sort of them all)."""
     maximize = (direction or default_direction(objective)) == "max"
 
     def key(result: Mapping[str, Any]) -> tuple[bool, bool, float, int]:
@@ -280,7 +285,26 @@ def rank(results: Sequence[Mapping[str, Any]], objective: str, direction: str | 
         too_few = (summary.get("total_trades") or 0) < min_trades
         return (too_few, value is None, 0.0 if value is None else (-value if maximize else value), result["index"])
 
-    ordered = sorted(results, key=key)
+    return key
+
+
+def rank(results: Sequence[Mapping[str, Any]], objective: str, direction: str | None = None,
+         min_trades: int = 0) -> list[dict[str, Any]]:
+    """Results best first (`rank_key`), each with its 1-based `rank` and `objective_value`."""
+    return _numbered(sorted(results, key=rank_key(objective, direction, min_trades)), objective)
+
+
+def merge_ranked(ranked: Iterable[Iterable[Mapping[str, Any]]], objective: str, direction: str | None = None,
+                 min_trades: int = 0, limit: int = RANKED_RESULTS) -> list[dict[str, Any]]:
+    """The best `limit` results of several sequences each already in `rank_key` order (one per
+    batch), numbered as `rank` numbers them: a heap merge, which takes from each sequence only as
+    many results as make the cut, so what it reads and holds is bounded by `limit` (plus one result
+    per sequence), however many results the sequences hold. Equal to `rank(all)[:limit]`."""
+    merged = heapq.merge(*ranked, key=rank_key(objective, direction, min_trades))
+    return _numbered(itertools.islice(merged, limit), objective)
+
+
+def _numbered(ordered: Iterable[Mapping[str, Any]], objective: str) -> list[dict[str, Any]]:
     return [dict(result) | {"rank": position, "objective_value": objective_value(result["performance_summary"], objective)}
             for position, result in enumerate(ordered, start=1)]
 

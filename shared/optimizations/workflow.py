@@ -5,9 +5,10 @@
 Prepare pins the candle series, orders and splits the grid into batches (batches/<i>.json) and
 writes the Map's item list (items.json) for its ItemReader; each Evaluate reads the candles once
 and runs its combinations with one shared indicator cache (`shared.optimizations.sweep.evaluate_batch`);
-Finish ranks every result into ranking.json, records the best and completes. Intermediate objects
-live under partials/optimizations/<id>/ (expired by the bucket's lifecycle if a run dies), the
-ranking under optimizations/<id>/. Steps can run again with the same outcome, and events
+each batch stores its results ranked (best first) under optimizations/<id>/results/; Finish merges
+those rankings into ranking.json (the best RANKED_RESULTS), records the best and completes.
+Intermediate objects live under partials/optimizations/<id>/ (expired by the bucket's lifecycle if a
+run dies), the results and the ranking under optimizations/<id>/. Steps can run again with the same outcome, and events
 (`optimization:status_update` on the owner's channel, progress 0-100) are best effort.
 """
 
@@ -32,11 +33,13 @@ from shared.optimizations.model import Optimization
 from shared.optimizations.ports import OptimizationRepository, OptimizationStore
 from shared.optimizations.service import settings_of
 from shared.optimizations.sweep import (
+    RANKED_RESULTS,
     Combination,
     batch_count,
     batches,
     evaluate_batch,
-    rank,
+    merge_ranked,
+    rank_key,
     search_space,
     sweep_combinations,
 )
@@ -66,6 +69,7 @@ class OptimizationWorkflow:
     publisher: EventPublisher
     max_concurrency: int
     clock: Callable[[], datetime] = utc_now
+    ranked_results: int = RANKED_RESULTS  # how many results the ranking keeps
 
     def prepare(self, optimization_id: str) -> dict[str, Any]:
         optimization = self._active(optimization_id)
@@ -108,10 +112,12 @@ class OptimizationWorkflow:
         read = time.perf_counter()
         evaluated = evaluate_batch(plan["strategy"], combos, candles, BacktestSettings(**plan["settings"]))
         timing = {"read_seconds": round(read - started, 6), "compute_seconds": round(time.perf_counter() - read, 6)}
+        ranked = sorted(evaluated.results, key=rank_key(optimization.objective, optimization.direction,
+                                                        optimization.min_trades))
         self.store.put_results(optimization_id, index, {"batch": index, "window": batch["window"],
-                                                        "results": evaluated.results,
+                                                        "combinations": len(ranked),
                                                         "indicator_computations": evaluated.indicator_computations}
-                               | timing)
+                               | timing, ranked)
         done = self.store.results_done(optimization_id)
         trials_done = done * sum(plan["trials"]) // max(1, plan["batches"])
         progress = BATCHES_FROM + (BATCHES_TO - BATCHES_FROM) * min(trials_done, optimization.combination_count) // max(
@@ -143,12 +149,17 @@ class OptimizationWorkflow:
         return self._next_round(optimization, plan, logs)
 
     def finish(self, optimization_id: str) -> dict[str, Any]:
+        """Rank each window's results (`merge_ranked` of the batches' own rankings: Finish reads
+        and holds the best `ranked_results` and one batch header each, not every summary), store the
+        ranking (a walk-forward: run each window's best out of sample) and complete."""
         optimization = self._active(optimization_id, also=COMPLETED)
         plan = self.store.plan(optimization_id)
-        documents = self._round_results(optimization_id, range(plan["batches"]))
-        rankings = [rank([result for document in documents if document["window"] == window
-                          for result in document["results"]], optimization.objective, optimization.direction,
-                         optimization.min_trades) for window in range(len(plan["windows"]))]
+        self._check_finished(optimization_id, range(plan["batches"]))
+        opened = [self.store.ranked_results(optimization_id, index) for index in range(plan["batches"])]
+        keep = self.ranked_results if optimization.walk_forward is None else 1
+        rankings = [merge_ranked([results for header, results in opened if header["window"] == window],
+                                 optimization.objective, optimization.direction, optimization.min_trades, keep)
+                    for window in range(len(plan["windows"]))]
         if optimization.walk_forward is None:
             self.store.put_ranking(optimization_id, rankings[0])
             best = rankings[0][0]
@@ -163,8 +174,9 @@ class OptimizationWorkflow:
         completed = self._transition(lambda: self.repository.complete(optimization_id, best, self.clock()))
         self.store.delete_intermediates(optimization_id)
         self._publish(completed, COMPLETED, DONE, message)
-        return {"combinations": sum(len(ranking) for ranking in rankings), "batches": len(documents)} | {
-            total: round(sum(document[total] for document in documents), 6)
+        headers = [header for header, _ in opened]
+        return {"combinations": sum(header["combinations"] for header in headers), "batches": len(headers)} | {
+            total: round(sum(header[total] for header in headers), 6)
             for total in ("indicator_computations", "read_seconds", "compute_seconds")}
 
     def _candles(self, plan: dict[str, Any], start_ms: int, end_ms: int) -> Candles:
@@ -225,13 +237,17 @@ class OptimizationWorkflow:
                 "more": more}
 
     def _round_results(self, optimization_id: str, indices: range) -> list[dict[str, Any]]:
-        """The results of batches `indices`; OptimizationIncomplete naming those without any."""
+        """The results of batches `indices` (a Bayesian round's), whole."""
+        self._check_finished(optimization_id, indices)
+        return self.store.results(optimization_id, indices)
+
+    def _check_finished(self, optimization_id: str, indices: range) -> None:
+        """OptimizationIncomplete naming the batches of `indices` without results."""
         finished = self.store.finished_batches(optimization_id)
         missing = [index for index in indices if index not in finished]
         if missing:  # a batch failed (a distributed Map tolerates no failure on AWS; moto lets it pass)
             raise OptimizationIncomplete(f"batch(es) {', '.join(map(str, missing))} of the optimization failed: "
                                          "their combinations have no results")
-        return self.store.results(optimization_id, indices)
 
     def fail(self, optimization_id: str, error: str, cause: str) -> dict[str, Any]:
         """Mark the optimization failed with a readable message, its objects removed first: whoever

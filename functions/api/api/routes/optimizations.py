@@ -26,7 +26,7 @@ from api.schemas import (
 from shared.backtest_settings import BacktestSettings
 from shared.optimizations.model import Optimization
 from shared.optimizations.service import DEFAULT_MAX_COMBINATIONS, MAX_BATCH_SIZE, OptimizationRequest
-from shared.optimizations.sweep import MAX_COMBINATIONS, MAX_VALUES_PER_PARAMETER
+from shared.optimizations.sweep import MAX_COMBINATIONS, MAX_VALUES_PER_PARAMETER, RANKED_RESULTS
 from shared.statuses import JOB_STATUSES
 
 router = APIRouter(prefix=f"{PREFIX}/optimizations", tags=["optimizations"], responses=error_responses(401, 429, 500))
@@ -225,7 +225,8 @@ def get_optimization(optimization_id: UUID, user: CurrentUser, services: Service
 
 @router.get("/{optimization_id}/results", response_model=OptimizationResultList,
             responses=error_responses(404, 409, 422), summary="An optimization's results, best first",
-            description="Every combination with its parameters and performance summary, ranked by the objective; "
+            description=f"The best {RANKED_RESULTS:,} combinations (every one of a smaller sweep) with their parameters and "
+                        "performance summaries, ranked by the objective; "
                         "409 until the optimization completed.")
 def optimization_results(optimization_id: UUID, user: CurrentUser, services: Services,
                          page: Pagination) -> OptimizationResultList:
