@@ -8,6 +8,7 @@ import json
 import sys
 import threading
 import time
+from datetime import UTC, datetime
 
 import pytest
 
@@ -52,6 +53,18 @@ def wait_for(stack: Stack, user: StackUser, optimization_id: str, timeout: float
         assert status == 200, optimization
         if optimization["status"] in ("completed", "failed") or time.monotonic() > deadline:
             return optimization
+        time.sleep(0.1)
+
+
+def wait_for_execution_end(stack: Stack, optimization_id: str, timeout: float = 60.0) -> dict:
+    """The optimization's state machine execution once it is no longer running."""
+    machine = stack.template.arn("OptimizationStateMachine")
+    deadline = time.monotonic() + timeout
+    while True:
+        executions = stack.client("stepfunctions").list_executions(stateMachineArn=machine)["executions"]
+        described = next((e for e in executions if e["name"] == optimization_id), None)
+        if (described and described["status"] != "RUNNING") or time.monotonic() > deadline:
+            return described or {}
         time.sleep(0.1)
 
 
@@ -127,8 +140,31 @@ def test_a_failing_batch_fails_the_optimization_with_a_readable_message(stack, u
     # (on AWS the distributed Map fails first: "a batch of the optimization failed; ..."; moto's map
     # run lets a failed child pass, and Finish finds the batch without results)
     assert optimization["error"] == "batch(es) 0 of the optimization failed: their combinations have no results"
+    # Once the execution has ended (its Fail step cleans up after marking the run failed), nothing is left
+    assert wait_for_execution_end(stack, created["id"])["status"] == "FAILED"
     assert stack.keys("ResultsBucket", f"partials/optimizations/{created['id']}/") == []
     assert stack.keys("ResultsBucket", f"optimizations/{created['id']}/") == []
+
+
+def test_a_batch_that_writes_after_the_run_failed_removes_what_it_wrote(stack, user_and_strategy, monkeypatch):
+    workflow = batch_module(stack).optimizations()
+    real_put = workflow.store.put_results
+
+    def after_a_failure(optimization_id: str, index: int, header: dict, results: list) -> None:
+        # Given the run failed (and its Fail step cleaned up) while this batch was computing
+        workflow.repository.fail(optimization_id, "another batch failed", datetime.now(UTC))
+        workflow.store.delete(optimization_id)
+        real_put(optimization_id, index, header, results)
+
+    monkeypatch.setattr(workflow.store, "put_results", after_a_failure)
+    user, strategy = user_and_strategy
+    created = create(stack, user, strategy["id"])[1]
+    wait_for_execution_end(stack, created["id"])
+    # Then the late write is gone with the rest, and the run stays failed with the first reason
+    optimization = stack.request("GET", f"/optimizations/{created['id']}", user.token)[1]
+    assert (optimization["status"], optimization["error"]) == ("failed", "another batch failed")
+    assert stack.keys("ResultsBucket", f"optimizations/{created['id']}/") == []
+    assert stack.keys("ResultsBucket", f"partials/optimizations/{created['id']}/") == []
 
 
 def test_results_come_once_completed(stack, user_and_strategy, monkeypatch):

@@ -148,18 +148,15 @@ class BacktestWorkflow:
         return {"events": len(events) + 3}
 
     def fail(self, backtest_id: str, error: str, cause: str) -> dict[str, Any]:
-        """Mark the backtest failed with a readable message, its trades removed first: whoever sees
-        "failed" finds no half-written result."""
+        """Mark the backtest failed with a readable message; remove its trades and partials. The
+        status changes first: a chunk still in flight sees it after its write and removes what it
+        wrote (`compute`)."""
         message = failure_message(error, cause)
         try:
-            self._running_or_pending(backtest_id)
-        except BacktestNotRunning:  # cancelled, deleted or finished meanwhile: nothing to mark
+            failed = self.backtests.fail(backtest_id, message, self.clock())
+        except (Conflict, NotFound):  # cancelled, deleted or finished meanwhile: nothing to mark
             return {"status": "unchanged", "message": message}
         self.trades.delete(backtest_id)
-        try:
-            failed = self.backtests.fail(backtest_id, message, self.clock())
-        except (Conflict, NotFound):
-            return {"status": "unchanged", "message": message}
         self._publish_status(failed, FAILED, failed.progress, message)
         return {"status": FAILED, "message": message}
 

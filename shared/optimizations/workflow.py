@@ -118,6 +118,10 @@ class OptimizationWorkflow:
                                                         "combinations": len(ranked),
                                                         "indicator_computations": evaluated.indicator_computations}
                                | timing, ranked)
+        now = self.repository.get(optimization_id)
+        if now is None or now.status == FAILED:  # failed or deleted meanwhile: its cleanup may precede this write
+            self.store.delete(optimization_id)
+            return {"batch": index, "skipped": "the optimization is no longer running"}
         done = self.store.results_done(optimization_id)
         trials_done = done * sum(plan["trials"]) // max(1, plan["batches"])
         progress = BATCHES_FROM + (BATCHES_TO - BATCHES_FROM) * min(trials_done, optimization.combination_count) // max(
@@ -250,18 +254,14 @@ class OptimizationWorkflow:
                                          "their combinations have no results")
 
     def fail(self, optimization_id: str, error: str, cause: str) -> dict[str, Any]:
-        """Mark the optimization failed with a readable message, its objects removed first: whoever
-        sees "failed" finds nothing half-written."""
+        """Mark the optimization failed with a readable message; remove its objects. The status
+        changes first: a batch still in flight sees it after its write and removes it (`evaluate`)."""
         message = failure_message(error, cause, subject="optimization")
-        try:
-            self._active(optimization_id)
-        except OptimizationNotRunning:  # cancelled, deleted or finished meanwhile: nothing to mark
-            return {"status": "unchanged", "message": message}
-        self.store.delete(optimization_id)
         try:
             failed = self.repository.fail(optimization_id, message, self.clock())
         except (Conflict, NotFound):
             return {"status": "unchanged", "message": message}
+        self.store.delete(optimization_id)
         self._publish(failed, FAILED, failed.progress, message)
         return {"status": FAILED, "message": message}
 
