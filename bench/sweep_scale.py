@@ -13,7 +13,9 @@ Reported per size, in the same run:
   Sharpe): what any engine must at least do;
 - where the time goes: the batches' compute and candle-read seconds (from the execution's
   output), and in-process on a sample of 300 combinations the split between building the
-  strategy variant (with_parameters + validate_strategy), signals, simulation and metrics;
+  strategy variant (with_parameters + validate_strategy), signals, simulation and metrics, and
+  what the same combinations cost run one after another in one process (the engine alone, against
+  the floor: the local stack runs its 16 batch Lambdas as threads of one Python process);
 - a model of AWS wall time and cost at MapMaxConcurrency 100 and 1,000 for 10k and 100k
   combinations from the measured per-combination and per-batch times
   (shared/optimizations/estimate.py's cost model with these measured constants).
@@ -106,9 +108,11 @@ def run_on_stack(stack, user, strategy_id: str, size: int) -> tuple[float, dict]
     started = time.perf_counter()
     status, created = stack.request("POST", "/optimizations", user.token, body)
     assert status == 202, created
-    while (got := stack.request("GET", f"/optimizations/{created['id']}", user.token)[1])["status"] not in (
-            "completed", "failed"):
-        time.sleep(0.1)
+    while True:  # polled 4 times a second (the API's general limit is 120 a minute: a 429 waits its window)
+        polled, got = stack.request("GET", f"/optimizations/{created['id']}", user.token)
+        if polled == 200 and got["status"] in ("completed", "failed"):
+            break
+        time.sleep(0.25 if polled == 200 else 1.0)
     wall = time.perf_counter() - started
     assert got["status"] == "completed", got
     sfn = stack.client("stepfunctions")
@@ -148,6 +152,7 @@ def main() -> None:
         print(f"{BARS} 1h bars; SMA cross; local stack (moto), MapMaxConcurrency 16")
         print("in-process per combination: " + ", ".join(f"{k} {v * 1000:.2f} ms" for k, v in split.items()))
         measured = {}
+        in_process = split["variant"] + split["signals"] + split["simulate"]  # what evaluate_batch runs
         for size in args.sizes:
             sample = random_combinations_like(grid, size)
             floor = statistics.median(numpy_floor(candles, sample) for _ in range(3))
@@ -155,12 +160,12 @@ def main() -> None:
             measured[size] = finished
             print(f"{size:>6} combos: wall {wall:7.2f} s ({wall / size * 1000:6.2f} ms/combo) vs NumPy floor "
                   f"{floor:6.2f} s ({floor / size * 1000:5.3f} ms/combo) = {wall / floor:5.1f}x; "
-                  f"{finished['batches']} batches, compute {finished['compute_seconds']:.1f} s, "
-                  f"reads {finished['read_seconds']:.2f} s, outside the batches' compute "
-                  f"{wall - finished['compute_seconds']:.1f} s")
+                  f"{finished['batches']} batches, compute {finished['compute_seconds']:.1f} s and reads "
+                  f"{finished['read_seconds']:.2f} s summed over batches running at once; one process in a row: "
+                  f"{size * in_process:.1f} s = {size * in_process / floor:.1f}x the floor")
         # One Lambda batch runs alone on its vCPUs: the in-process cost per combination, and the candle
         # read of the smallest run (one batch, no other batch reading at the same time).
-        per_combination = split["variant"] + split["signals"] + split["simulate"]
+        per_combination = in_process
         smallest = measured[min(measured)]
         read_per_batch = smallest["read_seconds"] / smallest["batches"]
         print(f"AWS model ({per_combination * 1000:.2f} ms/combo in-process, {read_per_batch * 1000:.0f} ms candle "

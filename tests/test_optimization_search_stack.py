@@ -129,3 +129,24 @@ def test_a_batch_evaluated_again_is_skipped(stack, user_and_strategy, monkeypatc
     assert wait_for(stack, user, created["id"])["status"] == "completed"
     assert again == [{"batch": 0, "skipped": "already evaluated"}]
     assert len(ranking_of(stack, created["id"])) == 18
+
+
+def test_a_batch_failing_transiently_is_retried_and_the_optimization_completes(stack, user_and_strategy, monkeypatch):
+    from adapters.workflow import TransientError
+
+    workflow = batch_module(stack).optimizations()
+    real, calls = workflow.evaluate, []
+
+    def flaky(optimization_id: str, index: int) -> dict:
+        calls.append(index)
+        if calls.count(index) == 1:  # the batch's first attempt: an S3 5xx, say
+            raise TransientError("temporary S3 error: 503 Slow Down")
+        return real(optimization_id, index)
+
+    monkeypatch.setattr(workflow, "evaluate", flaky)
+    user, strategy = user_and_strategy
+    created = create(stack, user, strategy["id"])[1]
+    assert wait_for(stack, user, created["id"])["status"] == "completed"
+    # The Map's task retried the (one) batch after its TransientError; every combination ranked
+    assert calls == [0, 0]
+    assert len(ranking_of(stack, created["id"])) == 18
