@@ -45,9 +45,10 @@ test: $(STAMP) lint web/dist/index.html
 	@test -x /usr/bin/chromium || { echo "the dashboard's end-to-end test needs /usr/bin/chromium (apt-get install -y chromium)"; exit 1; }
 	cd web && node e2e/run.mjs
 
-# ruff's lint rules over the tree, mypy --strict over shared/ (both configured in pyproject.toml).
+# ruff's lint rules and its formatter (check only) over the tree, mypy --strict over shared/ (pyproject.toml).
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
 # The peers of bench/engine_vs_peers.py need a newer numpy than the Lambda pin: that script

@@ -26,10 +26,13 @@ class S3BatchInbox:
         try:
             content = self._objects.get_bytes(key, max_bytes=MAX_BATCH_BYTES)
         except ObjectTooLarge as error:
-            raise ValidationFailed("the batch file is too large", [FieldError(
-                "file", f"{error.size} bytes; at most {MAX_BATCH_BYTES}")]) from None
+            raise ValidationFailed(
+                "the batch file is too large", [FieldError("file", f"{error.size} bytes; at most {MAX_BATCH_BYTES}")]
+            ) from None
         if content is None:
-            raise ValidationFailed("the batch file is gone", [FieldError("file", f"{self._objects.url(key)} does not exist")])
+            raise ValidationFailed(
+                "the batch file is gone", [FieldError("file", f"{self._objects.url(key)} does not exist")]
+            )
         return content
 
     def put_status(self, key: str, status: dict[str, Any]) -> None:
@@ -61,6 +64,10 @@ def backtest_batches_from_env() -> BacktestBatches:
         launcher=StepFunctionsLauncher(boto3.client("stepfunctions"), settings.state_machine_arn),
         trades=S3TradeStore(s3, settings.results_bucket),
     )
-    return BacktestBatches(backtests=backtests, users=DynamoUserRepository(bind(UserItem, settings.users_table)),
-                           inbox=S3BatchInbox(s3, settings.imports_bucket), bucket=settings.imports_bucket,
-                           parse_entry=backtest_request)
+    return BacktestBatches(
+        backtests=backtests,
+        users=DynamoUserRepository(bind(UserItem, settings.users_table)),
+        inbox=S3BatchInbox(s3, settings.imports_bucket),
+        bucket=settings.imports_bucket,
+        parse_entry=backtest_request,
+    )

@@ -30,7 +30,8 @@ class StepFunctionsLauncher:
     def start(self, backtest_id: str) -> str:
         try:
             response = self._client.start_execution(
-                stateMachineArn=self._state_machine_arn, name=backtest_id,
+                stateMachineArn=self._state_machine_arn,
+                name=backtest_id,
                 input=json.dumps({self._input_key: backtest_id}),
             )
         except ClientError as error:

@@ -102,7 +102,9 @@ class BinanceClient:
         """Every kline with open time in [start_ms, end_ms), in Binance's order (oldest first):
         spot's, or USD-M futures' for linear."""
         step = timeframe_ms(timeframe)
-        path, base_url = (FUTURES_KLINES_PATH, self.futures_base_url) if market == MARKET_LINEAR else (KLINES_PATH, None)
+        path, base_url = (
+            (FUTURES_KLINES_PATH, self.futures_base_url) if market == MARKET_LINEAR else (KLINES_PATH, None)
+        )
         rows: list[list[Any]] = []
         cursor = start_ms
         while cursor < end_ms:
@@ -129,8 +131,11 @@ class BinanceClient:
         items: list[dict[str, Any]] = []
         cursor = start_ms
         while cursor < end_ms:
-            page = self.get_json(FUNDING_PATH, {"symbol": symbol, "startTime": cursor, "endTime": end_ms - 1,
-                                                "limit": FUNDING_LIMIT}, base_url=self.futures_base_url)
+            page = self.get_json(
+                FUNDING_PATH,
+                {"symbol": symbol, "startTime": cursor, "endTime": end_ms - 1, "limit": FUNDING_LIMIT},
+                base_url=self.futures_base_url,
+            )
             items.extend(page)
             if len(page) < FUNDING_LIMIT:
                 break
@@ -149,7 +154,9 @@ class BinanceClient:
             listed = self.get_json(EXCHANGE_INFO_PATH, {"symbol": symbol})["symbols"]
         info = next((item for item in listed if item.get("symbol") == symbol), None)
         if info is None:
-            raise NotFound(f"Binance does not list {symbol}", [FieldError("symbol", f"Binance {market} has no {symbol}")])
+            raise NotFound(
+                f"Binance does not list {symbol}", [FieldError("symbol", f"Binance {market} has no {symbol}")]
+            )
         filters = {item["filterType"]: item for item in info.get("filters", [])}
         notional = filters.get("NOTIONAL") or filters.get("MIN_NOTIONAL") or {}
         return SymbolRules(
@@ -168,8 +175,10 @@ class BinanceClient:
         while True:
             attempt += 1
             query, headers = (urllib.parse.urlencode(params), {}) if sign is None else sign(params)
-            request = urllib.request.Request(f"{base_url or self.base_url}{path}?{query}", headers={
-                "Accept": "application/json", "User-Agent": "backtest-service", **headers})
+            request = urllib.request.Request(
+                f"{base_url or self.base_url}{path}?{query}",
+                headers={"Accept": "application/json", "User-Agent": "backtest-service", **headers},
+            )
             try:
                 # the base URLs are the template's Binance parameters (deployment config, https)
                 with urllib.request.urlopen(request, timeout=self.timeout_s) as response:  # nosec B310

@@ -59,8 +59,9 @@ class BinanceAccountClient:
             from_id = 0 if start_ms is None else self._first_id_since(sign, symbol, start_ms)
             trades: list[dict[str, Any]] = []
             while from_id is not None:
-                page = self.http.get_json(MY_TRADES_PATH, {"symbol": symbol, "fromId": from_id,
-                                                           "limit": self.page_limit}, sign)
+                page = self.http.get_json(
+                    MY_TRADES_PATH, {"symbol": symbol, "fromId": from_id, "limit": self.page_limit}, sign
+                )
                 trades += page
                 from_id = int(page[-1]["id"]) + 1 if len(page) == self.page_limit else None
         except BinanceUnavailable as error:
@@ -72,8 +73,9 @@ class BinanceAccountClient:
         window_start = start_ms
         while window_start <= now_ms:
             window_end = min(window_start + DAY_MS - 1, now_ms)
-            first = self.http.get_json(MY_TRADES_PATH, {"symbol": symbol, "startTime": window_start,
-                                                        "endTime": window_end, "limit": 1}, sign)
+            first = self.http.get_json(
+                MY_TRADES_PATH, {"symbol": symbol, "startTime": window_start, "endTime": window_end, "limit": 1}, sign
+            )
             if first:
                 return int(first[0]["id"])
             window_start += DAY_MS

@@ -91,9 +91,16 @@ class BybitClient:
     ) -> RawCandles:
         """Every kline with open time in [start_ms, end_ms), oldest first."""
         rows: list[list[Any]] = []
-        for page in self._pages(KLINE_PATH, {"category": market, "symbol": symbol, "interval": INTERVALS[timeframe],
-                                             "limit": KLINE_LIMIT}, "start", "end", start_ms, end_ms - 1,
-                                KLINE_LIMIT, lambda item: int(item[0])):
+        for page in self._pages(
+            KLINE_PATH,
+            {"category": market, "symbol": symbol, "interval": INTERVALS[timeframe], "limit": KLINE_LIMIT},
+            "start",
+            "end",
+            start_ms,
+            end_ms - 1,
+            KLINE_LIMIT,
+            lambda item: int(item[0]),
+        ):
             rows.extend(page)
         rows.reverse()
         return parse_kline_rows(rows, OrdinalLocator("kline"), "bybit_api")
@@ -101,9 +108,16 @@ class BybitClient:
     def fetch_funding(self, symbol: str, start_ms: int, end_ms: int) -> FundingRates:
         """Linear perpetual funding rates with funding time in [start_ms, end_ms)."""
         items: list[dict[str, Any]] = []
-        for page in self._pages(FUNDING_PATH, {"category": MARKET_LINEAR, "symbol": symbol, "limit": FUNDING_LIMIT},
-                                "startTime", "endTime", start_ms, end_ms - 1, FUNDING_LIMIT,
-                                lambda item: int(item["fundingRateTimestamp"])):
+        for page in self._pages(
+            FUNDING_PATH,
+            {"category": MARKET_LINEAR, "symbol": symbol, "limit": FUNDING_LIMIT},
+            "startTime",
+            "endTime",
+            start_ms,
+            end_ms - 1,
+            FUNDING_LIMIT,
+            lambda item: int(item["fundingRateTimestamp"]),
+        ):
             items.extend(page)
         return funding_rates(
             np.array([int(item["fundingRateTimestamp"]) for item in items], dtype=np.int64),
@@ -158,9 +172,17 @@ class BybitClient:
                     raise BybitUnavailable(f"Bybit {path} failed {attempt} times, last: {retry.reason}") from None
                 delay = retry.delay if retry.delay is not None else min(MAX_BACKOFF_S, 0.5 * 2 ** (attempt - 1))
                 if delay > MAX_WAIT_S:
-                    raise BybitUnavailable(f"Bybit asks to wait {delay:.0f}s ({retry.reason}); try again later") from None
-                log.warning("Bybit %s: %s; retrying in %.1fs (attempt %d/%d)", path, retry.reason, delay, attempt,
-                            self.max_attempts)
+                    raise BybitUnavailable(
+                        f"Bybit asks to wait {delay:.0f}s ({retry.reason}); try again later"
+                    ) from None
+                log.warning(
+                    "Bybit %s: %s; retrying in %.1fs (attempt %d/%d)",
+                    path,
+                    retry.reason,
+                    delay,
+                    attempt,
+                    self.max_attempts,
+                )
                 self.sleep(delay)
 
     def _get_once(self, path: str, params: dict[str, Any]) -> Any:
@@ -174,13 +196,17 @@ class BybitClient:
             if error.code == 403:  # Bybit's IP rate limit
                 raise _Retry("HTTP 403 (IP rate limit)", self._until_reset(error.headers)) from None
             if error.code == 429:  # a throttling front (CDN, gateway): its Retry-After, else the window's reset
-                raise _Retry("HTTP 429 (rate limited)", _retry_after(error.headers) or self._until_reset(error.headers)) from None
+                raise _Retry(
+                    "HTTP 429 (rate limited)", _retry_after(error.headers) or self._until_reset(error.headers)
+                ) from None
             if error.code == 451 or error.code == 401:
                 message = f"Bybit refuses requests from this region (HTTP {error.code}); point BybitBaseUrl elsewhere"
                 raise UpstreamRefused(message, [FieldError("exchange", message)]) from None
             if error.code >= 500:
                 raise _Retry(f"HTTP {error.code}", None) from None
-            raise ValidationFailed(f"Bybit: HTTP {error.code}", [FieldError("exchange", f"HTTP {error.code}")]) from None
+            raise ValidationFailed(
+                f"Bybit: HTTP {error.code}", [FieldError("exchange", f"HTTP {error.code}")]
+            ) from None
         except (urllib.error.URLError, TimeoutError, ConnectionError) as error:
             raise _Retry(f"network error: {error}", None) from None
         payload = json.loads(body)

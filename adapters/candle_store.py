@@ -120,9 +120,13 @@ class S3CandleStore:
         now_ms = int(self.clock() * 1000)
         manifest, expired = current.with_partitions(written, now_ms, updated_at=iso_utc(now_ms))
         try:
-            etag = self.objects.put_bytes(manifest_key(symbol, timeframe), manifest.to_json(), "application/json",
-                                          if_match=base.version if base is not None else None,
-                                          if_none_match=base is None)
+            etag = self.objects.put_bytes(
+                manifest_key(symbol, timeframe),
+                manifest.to_json(),
+                "application/json",
+                if_match=base.version if base is not None else None,
+                if_none_match=base is None,
+            )
         except ObjectChanged as error:
             raise ConcurrentUpdate(f"{symbol} {timeframe} changed while importing") from error
         self.objects.delete_keys(expired)  # no longer in any manifest a reader could still hold

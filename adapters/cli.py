@@ -65,26 +65,54 @@ def _add_run_command(commands: argparse._SubParsersAction) -> None:
     run.add_argument("--strategy", required=True, metavar="STRATEGY.json")
     run.add_argument("--candles", required=True, metavar="FILE")
     run.add_argument(
-        "--symbol", help="e.g. BTCUSDT: picks the base-asset volume of a CSV with one per asset (Volume BTC, Volume USDT)"
+        "--symbol",
+        help="e.g. BTCUSDT: picks the base-asset volume of a CSV with one per asset (Volume BTC, Volume USDT)",
     )
-    run.add_argument("--timeframe", default="1h", help="candle timeframe: timestamps must lie on its boundaries; annualises ratios (default 1h)")
-    run.add_argument("--initial-balance", type=float, default=BacktestSettings.initial_balance, metavar="AMOUNT", help="default 10000")
-    run.add_argument("--commission", type=float, default=BacktestSettings.commission, metavar="PERCENT", help="per side, in percent (default 0.1)")
+    run.add_argument(
+        "--timeframe",
+        default="1h",
+        help="candle timeframe: timestamps must lie on its boundaries; annualises ratios (default 1h)",
+    )
+    run.add_argument(
+        "--initial-balance",
+        type=float,
+        default=BacktestSettings.initial_balance,
+        metavar="AMOUNT",
+        help="default 10000",
+    )
+    run.add_argument(
+        "--commission",
+        type=float,
+        default=BacktestSettings.commission,
+        metavar="PERCENT",
+        help="per side, in percent (default 0.1)",
+    )
     run.add_argument("--leverage", type=float, default=BacktestSettings.leverage, help="default 1")
     run.add_argument("--start", type=_utc_ms, metavar="ISO", help="first candle open time included (UTC)")
     run.add_argument("--end", type=_utc_ms, metavar="ISO", help="candles open before this time (UTC)")
     run.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     costs = run.add_argument_group("orders and costs (README: execution conventions)")
     costs.add_argument("--maker-fee", type=float, metavar="PERCENT", help="limit fills (default: --commission)")
-    costs.add_argument("--taker-fee", type=float, metavar="PERCENT", help="market and stop fills (default: --commission)")
-    costs.add_argument("--slippage-ticks", type=float, metavar="N", help="market fills move N ticks (needs --tick-size)")
-    costs.add_argument("--same-bar-priority", choices=("stop_loss", "take_profit"), default="stop_loss",
-                       help="which of a stop and a target inside one bar fills first (default stop_loss)")
+    costs.add_argument(
+        "--taker-fee", type=float, metavar="PERCENT", help="market and stop fills (default: --commission)"
+    )
+    costs.add_argument(
+        "--slippage-ticks", type=float, metavar="N", help="market fills move N ticks (needs --tick-size)"
+    )
+    costs.add_argument(
+        "--same-bar-priority",
+        choices=("stop_loss", "take_profit"),
+        default="stop_loss",
+        help="which of a stop and a target inside one bar fills first (default stop_loss)",
+    )
     costs.add_argument("--tick-size", type=float, metavar="PRICE", help="prices round to this tick")
     costs.add_argument("--lot-size", type=float, metavar="UNITS", help="quantities round down to this step")
     costs.add_argument("--min-notional", type=float, metavar="AMOUNT", help="smaller orders are skipped")
-    costs.add_argument("--funding", metavar="RATES.csv",
-                       help="charge funding from a CSV of time (ISO or epoch ms), rate (a fraction) rows")
+    costs.add_argument(
+        "--funding",
+        metavar="RATES.csv",
+        help="charge funding from a CSV of time (ISO or epoch ms), rate (a fraction) rows",
+    )
     costs.add_argument("--intrabar-candles", metavar="FILE", help="finer candles resolving fills inside each bar")
     costs.add_argument("--intrabar-timeframe", default="1m", help="their timeframe (default 1m)")
     run.set_defaults(handler=run_command)
@@ -130,7 +158,9 @@ def run_command(args: argparse.Namespace) -> int:
     market = MarketData(
         rules=SymbolRules(args.tick_size, args.lot_size, args.min_notional),
         funding=_read_funding_file(args.funding, candles) if args.funding else None,
-        fine=read_candles(args.intrabar_candles, args.intrabar_timeframe, args.symbol) if args.intrabar_candles else None,
+        fine=read_candles(args.intrabar_candles, args.intrabar_timeframe, args.symbol)
+        if args.intrabar_candles
+        else None,
     )
     result = run_backtest(strategy, candles, settings, market)
     if args.json:
@@ -182,7 +212,9 @@ def _read_funding_file(path: str, candles: Candles):
         raise InputError(f"{path}: cannot read: {error.strerror}") from None
     try:
         step = int(candles.ts[1] - candles.ts[0]) if len(candles) > 1 else 0
-        return checked_funding("the file's", funding_rates(times, rates), int(candles.ts[0]), int(candles.ts[-1]) + step)
+        return checked_funding(
+            "the file's", funding_rates(times, rates), int(candles.ts[0]), int(candles.ts[-1]) + step
+        )
     except ValidationFailed as failure:
         raise InputError(f"{path}: {_describe(failure).replace('metadata.funding', '--funding')}") from None
 
@@ -298,6 +330,7 @@ def _summary_table(result, timeframe: str) -> str:
         f"{'initial_balance':<26}{result.initial_balance:>18,.2f}",
         f"{'final_balance':<26}{result.final_balance:>18,.2f}",
     ]
+
     def shown(value: Any) -> str:
         return "n/a" if value is None else f"{value:,}" if isinstance(value, int) else f"{value:,.4f}"
 
@@ -308,7 +341,9 @@ def _summary_table(result, timeframe: str) -> str:
             lines.append(f"{key:<26}{shown(value):>18}")
     trades = result.trades
     if len(trades):
-        counts = [(EXIT_REASONS[code], int(count)) for code, count in enumerate(np.bincount(trades.exit_reason)) if count]
+        counts = [
+            (EXIT_REASONS[code], int(count)) for code, count in enumerate(np.bincount(trades.exit_reason)) if count
+        ]
         lines.append("exits: " + ", ".join(f"{reason} {count}" for reason, count in counts))
     return "\n".join(lines) + "\n"
 
@@ -316,7 +351,8 @@ def _summary_table(result, timeframe: str) -> str:
 # ---------------------------------------------------------------- backtest users create
 def _add_users_command(commands: argparse._SubParsersAction) -> None:
     users = commands.add_parser("users", help="manage user accounts").add_subparsers(
-        dest="users_command", required=True, metavar="ACTION")
+        dest="users_command", required=True, metavar="ACTION"
+    )
     create = users.add_parser(
         "create",
         help="create a user account",

@@ -25,14 +25,23 @@ class ConnectionStore:
 
     # ------------------------------------------------------------ the WebSocket function
     def open(self, connection: ConnectionInfo) -> None:
-        item = ConnectionItem(connection.connection_id, CONNECTION_SK,
-                              connected_at=int(connection.connected_at.timestamp() * 1000),
-                              expires_at=connection.expires_at)
+        item = ConnectionItem(
+            connection.connection_id,
+            CONNECTION_SK,
+            connected_at=int(connection.connected_at.timestamp() * 1000),
+            expires_at=connection.expires_at,
+        )
         self.dynamodb.put_item(TableName=self.table, Item=item.serialize())
 
     def subscribe(self, connection_id: str, channel: Channel, user_id: str, expires_at: datetime) -> None:
-        item = ConnectionItem(connection_id, subscription_sk(channel.name), channel=channel.name, kind=channel.kind,
-                              user_id=user_id, expires_at=expires_at)
+        item = ConnectionItem(
+            connection_id,
+            subscription_sk(channel.name),
+            channel=channel.name,
+            kind=channel.kind,
+            user_id=user_id,
+            expires_at=expires_at,
+        )
         self.dynamodb.put_item(TableName=self.table, Item=item.serialize())
 
     def unsubscribe(self, connection_id: str, channel: str) -> None:
@@ -40,25 +49,34 @@ class ConnectionStore:
 
     def close(self, connection_id: str) -> None:
         """Forget the connection and every subscription it had ($disconnect, or Gone on send)."""
-        keys = [_key(item["pk"]["S"], item["sk"]["S"]) for item in self._query(
-            KeyConditionExpression="pk = :pk", ExpressionAttributeValues={":pk": {"S": connection_id}},
-            ProjectionExpression="pk, sk")]
+        keys = [
+            _key(item["pk"]["S"], item["sk"]["S"])
+            for item in self._query(
+                KeyConditionExpression="pk = :pk",
+                ExpressionAttributeValues={":pk": {"S": connection_id}},
+                ProjectionExpression="pk, sk",
+            )
+        ]
         for start in range(0, len(keys), BATCH_WRITE_SIZE):
-            self._batch_delete(keys[start:start + BATCH_WRITE_SIZE])
+            self._batch_delete(keys[start : start + BATCH_WRITE_SIZE])
 
     # ------------------------------------------------------------ producers
     def subscribers(self, channel: str) -> list[str]:
         """Ids of the connections subscribed to `channel` (one index query, paginated)."""
-        items = self._query(IndexName=ConnectionItem.channel_index.Meta.index_name,
-                            KeyConditionExpression="channel = :channel",
-                            ExpressionAttributeValues={":channel": {"S": channel}})
+        items = self._query(
+            IndexName=ConnectionItem.channel_index.Meta.index_name,
+            KeyConditionExpression="channel = :channel",
+            ExpressionAttributeValues={":channel": {"S": channel}},
+        )
         return [item["pk"]["S"] for item in items]
 
     def subscribed_channels(self, kind: str) -> list[str]:
         """The channels of one kind that have at least one subscriber, sorted."""
-        items = self._query(IndexName=ConnectionItem.kind_index.Meta.index_name,
-                            KeyConditionExpression="kind = :kind",
-                            ExpressionAttributeValues={":kind": {"S": kind}})
+        items = self._query(
+            IndexName=ConnectionItem.kind_index.Meta.index_name,
+            KeyConditionExpression="kind = :kind",
+            ExpressionAttributeValues={":kind": {"S": kind}},
+        )
         return sorted({item["sk"]["S"].removeprefix(SUBSCRIPTION_PREFIX) for item in items})
 
     # ------------------------------------------------------------ helpers

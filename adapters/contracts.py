@@ -32,13 +32,15 @@ _RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-
 
 def _rfc3339_text(value: Any) -> Any:
     if not isinstance(value, str) or not _RFC3339.match(value):
-        raise PydanticCustomError("datetime_format", "must be an ISO-8601 date-time with a timezone, "
-                                                     "such as 2024-01-01T00:00:00Z")
+        raise PydanticCustomError(
+            "datetime_format", "must be an ISO-8601 date-time with a timezone, such as 2024-01-01T00:00:00Z"
+        )
     return value
 
 
-UtcDateTimeInput = Annotated[AwareDatetime, Field(strict=False), BeforeValidator(_rfc3339_text),
-                             AfterValidator(to_millisecond)]
+UtcDateTimeInput = Annotated[
+    AwareDatetime, Field(strict=False), BeforeValidator(_rfc3339_text), AfterValidator(to_millisecond)
+]
 Id = Annotated[UUID, Field(strict=False)]  # a UUID arrives as JSON text: the one lax type of a request body
 Timeframe = Literal[TIMEFRAMES]  # type: ignore[valid-type]
 
@@ -52,30 +54,62 @@ class RequestBody(BaseModel):
 
 # ------------------------------------------------------------------ backtests
 class BacktestMetadataIn(RequestBody):
-
-    leverage: float = Field(BacktestSettings.leverage, ge=BacktestSettings.MIN_LEVERAGE, le=BacktestSettings.MAX_LEVERAGE,
-                            allow_inf_nan=False)
-    commission: float = Field(BacktestSettings.commission, ge=BacktestSettings.MIN_COMMISSION, le=BacktestSettings.MAX_COMMISSION,
-                              allow_inf_nan=False, description="Percent of notional charged on each side.")
-    chunks: int | None = Field(None, ge=1, le=backtests.MAX_CHUNKS,
-                               description="Force the number of parallel chunks (default: planned from the data size).")
-    maker_fee: float | None = Field(None, ge=-BacktestSettings.MAX_COMMISSION, le=BacktestSettings.MAX_COMMISSION, allow_inf_nan=False,
-                                    description="Percent of notional on limit fills (limit entries, take-profits); "
-                                                "default: commission.")
-    taker_fee: float | None = Field(None, ge=-BacktestSettings.MAX_COMMISSION, le=BacktestSettings.MAX_COMMISSION, allow_inf_nan=False,
-                                    description="Percent of notional on market and stop fills; default: commission.")
-    slippage_ticks: float | None = Field(None, ge=0, le=BacktestSettings.MAX_SLIPPAGE_TICKS, allow_inf_nan=False,
-                                         description="Market fills move this many price ticks adversely "
-                                                     "(needs `exchange` rules with a tick size).")
-    funding: bool | None = Field(None, description="Charge perpetual funding while a position is open, from the "
-                                                   "stored funding rates (422 when the range has none).")
-    intrabar_timeframe: Timeframe | None = Field(None, description="Resolve fills inside a bar on stored candles "
-                                                                   "of this finer timeframe.")
+    leverage: float = Field(
+        BacktestSettings.leverage,
+        ge=BacktestSettings.MIN_LEVERAGE,
+        le=BacktestSettings.MAX_LEVERAGE,
+        allow_inf_nan=False,
+    )
+    commission: float = Field(
+        BacktestSettings.commission,
+        ge=BacktestSettings.MIN_COMMISSION,
+        le=BacktestSettings.MAX_COMMISSION,
+        allow_inf_nan=False,
+        description="Percent of notional charged on each side.",
+    )
+    chunks: int | None = Field(
+        None,
+        ge=1,
+        le=backtests.MAX_CHUNKS,
+        description="Force the number of parallel chunks (default: planned from the data size).",
+    )
+    maker_fee: float | None = Field(
+        None,
+        ge=-BacktestSettings.MAX_COMMISSION,
+        le=BacktestSettings.MAX_COMMISSION,
+        allow_inf_nan=False,
+        description="Percent of notional on limit fills (limit entries, take-profits); default: commission.",
+    )
+    taker_fee: float | None = Field(
+        None,
+        ge=-BacktestSettings.MAX_COMMISSION,
+        le=BacktestSettings.MAX_COMMISSION,
+        allow_inf_nan=False,
+        description="Percent of notional on market and stop fills; default: commission.",
+    )
+    slippage_ticks: float | None = Field(
+        None,
+        ge=0,
+        le=BacktestSettings.MAX_SLIPPAGE_TICKS,
+        allow_inf_nan=False,
+        description="Market fills move this many price ticks adversely (needs `exchange` rules with a tick size).",
+    )
+    funding: bool | None = Field(
+        None,
+        description="Charge perpetual funding while a position is open, from the "
+        "stored funding rates (422 when the range has none).",
+    )
+    intrabar_timeframe: Timeframe | None = Field(
+        None, description="Resolve fills inside a bar on stored candles of this finer timeframe."
+    )
     same_bar_priority: Literal["stop_loss", "take_profit"] | None = Field(
-        None, description="Without intrabar data, which of a stop and a target inside one bar fills first "
-                          "(default stop_loss).")
+        None,
+        description="Without intrabar data, which of a stop and a target inside one bar fills first "
+        "(default stop_loss).",
+    )
     exchange: Literal["binance", "bybit"] | None = Field(
-        None, description="Apply the symbol's stored rules on this exchange (tick size, lot size, min notional).")
+        None, description="Apply the symbol's stored rules on this exchange (tick size, lot size, min notional)."
+    )
     market: Literal["spot", "linear"] | None = Field(None, description="The exchange's market (default spot).")
 
 
@@ -88,16 +122,27 @@ class BacktestRun(RequestBody):
     timeframe: Timeframe
     start_time: UtcDateTimeInput
     end_time: UtcDateTimeInput
-    initial_balance: float = Field(ge=BacktestSettings.MIN_INITIAL_BALANCE, le=BacktestSettings.MAX_INITIAL_BALANCE,
-                                   allow_inf_nan=False)
+    initial_balance: float = Field(
+        ge=BacktestSettings.MIN_INITIAL_BALANCE, le=BacktestSettings.MAX_INITIAL_BALANCE, allow_inf_nan=False
+    )
 
 
 class BacktestCreate(BacktestRun):
-    model_config = ConfigDict(json_schema_extra={"examples": [{
-        "strategy_id": "0b7e3c1e-4f5a-4d8b-9c1e-2f3a4b5c6d7e", "symbol": "BTCUSDT", "timeframe": "1h",
-        "start_time": "2024-01-01T00:00:00Z", "end_time": "2024-07-01T00:00:00Z", "initial_balance": 10000,
-        "metadata": {"leverage": 1, "commission": 0.1},
-    }]})
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "strategy_id": "0b7e3c1e-4f5a-4d8b-9c1e-2f3a4b5c6d7e",
+                    "symbol": "BTCUSDT",
+                    "timeframe": "1h",
+                    "start_time": "2024-01-01T00:00:00Z",
+                    "end_time": "2024-07-01T00:00:00Z",
+                    "initial_balance": 10000,
+                    "metadata": {"leverage": 1, "commission": 0.1},
+                }
+            ]
+        }
+    )
 
     metadata: BacktestMetadataIn = Field(default_factory=BacktestMetadataIn)
 
@@ -105,8 +150,12 @@ class BacktestCreate(BacktestRun):
 def to_backtest_request(body: BacktestCreate) -> BacktestRequest:
     """The domain's request for a validated body."""
     return BacktestRequest(
-        strategy_id=str(body.strategy_id), symbol=body.symbol, timeframe=body.timeframe,
-        start_time=body.start_time, end_time=body.end_time, initial_balance=body.initial_balance,
+        strategy_id=str(body.strategy_id),
+        symbol=body.symbol,
+        timeframe=body.timeframe,
+        start_time=body.start_time,
+        end_time=body.end_time,
+        initial_balance=body.initial_balance,
         metadata=BacktestMetadata(**body.metadata.model_dump()),
     )
 
@@ -145,7 +194,7 @@ def problem_field(problem: Mapping[str, Any], body: Any = None) -> str:
         return field_name((*location, str(problem.get("ctx", {}).get("discriminator", "")).strip("'")))
     inner = location[1:] if location[:1] == ("body",) else location
     if len(inner) > 1 and isinstance(body, Mapping) and any(inner[0] == body.get(key) for key in DISCRIMINATORS):
-        location = location[:len(location) - len(inner)] + inner[1:]
+        location = location[: len(location) - len(inner)] + inner[1:]
     return field_name(location)
 
 

@@ -51,8 +51,13 @@ class S3FundingStore:
             if merge.added == 0:
                 return merge
             try:
-                self._objects.put_bytes(funding_key(symbol), _parquet(merge.rates), "application/vnd.apache.parquet",
-                                        if_match=etag, if_none_match=etag is None)
+                self._objects.put_bytes(
+                    funding_key(symbol),
+                    _parquet(merge.rates),
+                    "application/vnd.apache.parquet",
+                    if_match=etag,
+                    if_none_match=etag is None,
+                )
             except ObjectChanged:
                 continue
             return merge
@@ -68,8 +73,9 @@ class S3FundingStore:
 
 
 def _parquet(rates: FundingRates) -> bytes:
-    table = pa.table({"ts": pa.array(rates.times, pa.timestamp("ms", tz="UTC")), "rate": rates.rates},
-                     schema=FUNDING_SCHEMA)
+    table = pa.table(
+        {"ts": pa.array(rates.times, pa.timestamp("ms", tz="UTC")), "rate": rates.rates}, schema=FUNDING_SCHEMA
+    )
     sink = io.BytesIO()
     pq.write_table(table, sink, compression="zstd")
     return sink.getvalue()

@@ -87,8 +87,10 @@ class S3OptimizationStore:
             return []
 
     def put_round(self, optimization_id: str, round_number: int, trials: dict[int, int], window: int = 0) -> None:
-        self._put(f"{_intermediates(optimization_id)}rounds/{round_number:04d}-{window:04d}.json",
-                  [[i, n] for i, n in trials.items()])
+        self._put(
+            f"{_intermediates(optimization_id)}rounds/{round_number:04d}-{window:04d}.json",
+            [[i, n] for i, n in trials.items()],
+        )
 
     def round(self, optimization_id: str, round_number: int, window: int = 0) -> dict[int, int]:
         pairs = self._get(f"{_intermediates(optimization_id)}rounds/{round_number:04d}-{window:04d}.json")
@@ -108,10 +110,11 @@ class S3OptimizationStore:
 
     def finished_batches(self, optimization_id: str) -> set[int]:
         prefix = _results_prefix(optimization_id)
-        return {int(key[len(prefix):].removesuffix(".jsonl")) for key in self._keys(prefix)}
+        return {int(key[len(prefix) :].removesuffix(".jsonl")) for key in self._keys(prefix)}
 
-    def put_results(self, optimization_id: str, index: int, header: dict[str, Any],
-                    results: list[dict[str, Any]]) -> None:
+    def put_results(
+        self, optimization_id: str, index: int, header: dict[str, Any], results: list[dict[str, Any]]
+    ) -> None:
         lines = [json.dumps(document, separators=(",", ":"), allow_nan=False) for document in (header, *results)]
         self._objects.put_bytes(_results_key(optimization_id, index), "\n".join(lines).encode(), "application/x-ndjson")
 
@@ -163,8 +166,9 @@ class S3OptimizationStore:
         position, size, length, rest = 0, None, FIRST_READ_BYTES, b""
         while size is None or position < size:
             try:
-                answer = self._objects.client.get_object(Bucket=self.bucket, Key=key,
-                                                         Range=f"bytes={position}-{position + length - 1}")
+                answer = self._objects.client.get_object(
+                    Bucket=self.bucket, Key=key, Range=f"bytes={position}-{position + length - 1}"
+                )
             except ClientError as error:
                 if is_missing(error):
                     raise NotFound(f"{self._objects.url(key)} does not exist") from None

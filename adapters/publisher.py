@@ -47,8 +47,13 @@ _DELIVERED, _GONE, _FAILED = Delivery(delivered=1), Delivery(gone=1), Delivery(f
 class WebSocketPublisher:
     """The EventPublisher port over API Gateway's management API (`@connections`)."""
 
-    def __init__(self, connections: ConnectionStore, management_client: Any, workers: int = SEND_WORKERS,
-                 clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        connections: ConnectionStore,
+        management_client: Any,
+        workers: int = SEND_WORKERS,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.connections = connections
         self.management = management_client
         self.clock = clock
@@ -69,8 +74,9 @@ class WebSocketPublisher:
             outcomes = [self._send(connection_id, payload) for connection_id in connection_ids]
         else:
             outcomes = list(self._pool.map(lambda connection_id: self._send(connection_id, payload), connection_ids))
-        return Delivery(sum(o.delivered for o in outcomes), sum(o.gone for o in outcomes),
-                        sum(o.failed for o in outcomes))
+        return Delivery(
+            sum(o.delivered for o in outcomes), sum(o.gone for o in outcomes), sum(o.failed for o in outcomes)
+        )
 
     def _send(self, connection_id: str, payload: bytes) -> Delivery:
         try:
@@ -105,7 +111,11 @@ def publisher_from_env(workers: int = SEND_WORKERS) -> WebSocketPublisher:
         "apigatewaymanagementapi",
         endpoint_url=settings.websocket_api_endpoint,
         # One pooled connection per sender thread; a stuck send must not hold a producer for long.
-        config=Config(max_pool_connections=workers, connect_timeout=2, read_timeout=5,
-                      retries={"mode": "standard", "max_attempts": 3}),
+        config=Config(
+            max_pool_connections=workers,
+            connect_timeout=2,
+            read_timeout=5,
+            retries={"mode": "standard", "max_attempts": 3},
+        ),
     )
     return WebSocketPublisher(ConnectionStore(dynamodb, settings.connections_table), management, workers)

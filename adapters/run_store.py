@@ -62,7 +62,9 @@ class S3RunStore:
 
     def put_stitched(self, backtest_id: str, trades: Trades, document: dict[str, Any]) -> None:
         columns = {name: getattr(trades, name) for name in _TRADE_COLUMNS}
-        self._put(f"{run_prefix(backtest_id)}stitched.npz", _npz(columns | {"document": np.array(json.dumps(document))}))
+        self._put(
+            f"{run_prefix(backtest_id)}stitched.npz", _npz(columns | {"document": np.array(json.dumps(document))})
+        )
 
     def stitched(self, backtest_id: str) -> tuple[Trades, dict[str, Any]]:
         arrays = _arrays(self._get(f"{run_prefix(backtest_id)}stitched.npz"))

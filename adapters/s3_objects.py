@@ -98,8 +98,16 @@ class S3Objects:
             raise
 
     # ------------------------------------------------------------------ writing
-    def put_bytes(self, key: str, body: bytes, content_type: str | None = None, *, if_match: str | None = None,
-                  if_none_match: bool = False, **headers: Any) -> str:
+    def put_bytes(
+        self,
+        key: str,
+        body: bytes,
+        content_type: str | None = None,
+        *,
+        if_match: str | None = None,
+        if_none_match: bool = False,
+        **headers: Any,
+    ) -> str:
         """Writes the object whole and answers its ETag. With `if_match` (an ETag) or
         `if_none_match` (the object must not exist yet) the write is conditional: ObjectChanged
         when the condition fails. `headers` are put_object's other parameters (ContentDisposition...)."""
@@ -137,7 +145,7 @@ class S3Objects:
         """Deletes the keys, 1000 per request; answers how many were asked for."""
         keys = list(keys)
         for start in range(0, len(keys), DELETE_BATCH):
-            objects = [{"Key": key} for key in keys[start:start + DELETE_BATCH]]
+            objects = [{"Key": key} for key in keys[start : start + DELETE_BATCH]]
             self.client.delete_objects(Bucket=self.bucket, Delete={"Objects": objects, "Quiet": True})
         return len(keys)
 
@@ -154,12 +162,18 @@ class S3Objects:
 
     # ------------------------------------------------------------------ presigned URLs
     def presign_get(self, key: str, expires_in: int) -> str:
-        return str(self.client.generate_presigned_url(
-            "get_object", Params={"Bucket": self.bucket, "Key": key}, ExpiresIn=expires_in))
+        return str(
+            self.client.generate_presigned_url(
+                "get_object", Params={"Bucket": self.bucket, "Key": key}, ExpiresIn=expires_in
+            )
+        )
 
     def presign_put(self, key: str, expires_in: int) -> str:
-        return str(self.client.generate_presigned_url(
-            "put_object", Params={"Bucket": self.bucket, "Key": key}, ExpiresIn=expires_in))
+        return str(
+            self.client.generate_presigned_url(
+                "put_object", Params={"Bucket": self.bucket, "Key": key}, ExpiresIn=expires_in
+            )
+        )
 
 
 class S3RangeFile(io.RawIOBase):
@@ -198,10 +212,10 @@ class S3RangeFile(io.RawIOBase):
             return 0
         tail_start = self.size - len(self._tail)
         if start >= tail_start:
-            data = self._tail[start - tail_start:end - tail_start]
+            data = self._tail[start - tail_start : end - tail_start]
         else:
             response = self._s3.get_object(Bucket=self._bucket, Key=self.key, Range=f"bytes={start}-{end - 1}")
             data = response["Body"].read()
-        buffer[:len(data)] = data
+        buffer[: len(data)] = data
         self._position += len(data)
         return len(data)

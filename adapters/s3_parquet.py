@@ -27,8 +27,12 @@ def parquet_file(objects: S3Objects, key: str, size: int | None = None) -> pq.Pa
     return None if source is None else pq.ParquetFile(source, pre_buffer=True)
 
 
-def read_table(objects: S3Objects, keys_and_sizes: Sequence[tuple[str, int]], schema: pa.Schema,
-               condition: ds.Expression | None = None) -> pa.Table:
+def read_table(
+    objects: S3Objects,
+    keys_and_sizes: Sequence[tuple[str, int]],
+    schema: pa.Schema,
+    condition: ds.Expression | None = None,
+) -> pa.Table:
     """The rows of the named objects (in that order) that satisfy `condition`: no listing, no HEAD
     (sizes are given), row groups whose statistics rule the condition out are never read."""
     parquet = ds.ParquetFileFormat()

@@ -1,6 +1,6 @@
 """Symbol rules in the candles bucket: one small JSON object per exchange, market and symbol.
 
-    symbol_rules/exchange=binance/market=spot/symbol=BTCUSDT.json   {tick_size, lot_size, min_notional, updated_at}
+symbol_rules/exchange=binance/market=spot/symbol=BTCUSDT.json   {tick_size, lot_size, min_notional, updated_at}
 """
 
 from __future__ import annotations

@@ -31,11 +31,23 @@ from shared.optimizations.workflow import OptimizationWorkflow
 from shared.run_watchdog import RunWatchdog
 from shared.step_failures import describe
 
-TRANSIENT_CODES = frozenset({
-    "Throttling", "ThrottlingException", "ThrottledException", "TooManyRequestsException", "RequestLimitExceeded",
-    "ProvisionedThroughputExceededException", "RequestThrottled", "SlowDown", "InternalError", "InternalFailure",
-    "ServiceUnavailable", "InternalServerError", "TransactionInProgressException",
-})
+TRANSIENT_CODES = frozenset(
+    {
+        "Throttling",
+        "ThrottlingException",
+        "ThrottledException",
+        "TooManyRequestsException",
+        "RequestLimitExceeded",
+        "ProvisionedThroughputExceededException",
+        "RequestThrottled",
+        "SlowDown",
+        "InternalError",
+        "InternalFailure",
+        "ServiceUnavailable",
+        "InternalServerError",
+        "TransactionInProgressException",
+    }
+)
 _NETWORK_ERRORS = (EndpointConnectionError, ConnectionClosedError, ReadTimeoutError, ConnectTimeoutError)
 
 
@@ -89,7 +101,11 @@ def backtest_workflow_from_env() -> BacktestWorkflow:
 
     settings = BacktestWorkflowSettings.from_env()
     s3, results = boto3.client("s3"), settings.results_bucket
-    candles, runs, trades = S3CandleStore(s3, settings.candles_bucket), S3RunStore(s3, results), S3TradeStore(s3, results)
+    candles, runs, trades = (
+        S3CandleStore(s3, settings.candles_bucket),
+        S3RunStore(s3, results),
+        S3TradeStore(s3, results),
+    )
     return BacktestWorkflow(
         backtests=DynamoBacktestRepository(bind(BacktestItem, settings.backtests_table)),
         trades=trades,

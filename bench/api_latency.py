@@ -38,9 +38,19 @@ from tests.fanout.strategies import sma_cross  # noqa: E402
 
 PASSWORD = "bench password 123"
 STRATEGY = {"name": "bench SMA cross", **sma_cross(stop_loss=2, take_profit=4)}
-SUMMARY = {"total_trades": 0, "winning_trades": 0, "losing_trades": 0, "win_rate": None, "profit_factor": None,
-           "max_drawdown": 0.0, "max_drawdown_percentage": 0.0, "sharpe_ratio": None, "sortino_ratio": None,
-           "total_pnl": 0.0, "total_pnl_percentage": 0.0}
+SUMMARY = {
+    "total_trades": 0,
+    "winning_trades": 0,
+    "losing_trades": 0,
+    "win_rate": None,
+    "profit_factor": None,
+    "max_drawdown": 0.0,
+    "max_drawdown_percentage": 0.0,
+    "sharpe_ratio": None,
+    "sortino_ratio": None,
+    "total_pnl": 0.0,
+    "total_pnl_percentage": 0.0,
+}
 
 
 def percentiles(samples_ms: list[float]) -> str:
@@ -53,34 +63,62 @@ def percentiles(samples_ms: list[float]) -> str:
 def cold_import() -> None:
     from local.template import Template
 
-    env = {**os.environ, **Template.load().function_environment("ApiFunction"), "PYTHONPATH": str(ROOT),
-           "AWS_DEFAULT_REGION": "us-east-1"}
-    code = ("import sys, time; sys.path.insert(0, 'functions/api'); t = time.perf_counter(); import app; "
-            "print((time.perf_counter() - t) * 1000); "
-            "print(','.join(m for m in ('numpy', 'pyarrow', 'boto3') if m in sys.modules))")
+    env = {
+        **os.environ,
+        **Template.load().function_environment("ApiFunction"),
+        "PYTHONPATH": str(ROOT),
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }
+    code = (
+        "import sys, time; sys.path.insert(0, 'functions/api'); t = time.perf_counter(); import app; "
+        "print((time.perf_counter() - t) * 1000); "
+        "print(','.join(m for m in ('numpy', 'pyarrow', 'boto3') if m in sys.modules))"
+    )
     runs, heavy = [], ""
     for _ in range(5):
-        out = subprocess.run([sys.executable, "-c", code], env=env, cwd=ROOT, capture_output=True, text=True,
-                             check=True).stdout.splitlines()
+        out = subprocess.run(
+            [sys.executable, "-c", code], env=env, cwd=ROOT, capture_output=True, text=True, check=True
+        ).stdout.splitlines()
         runs.append(float(out[0]))
         heavy = out[1] if len(out) > 1 else ""
-    print(f"cold import of the API handler (functions/api/app.py): median {statistics.median(runs):.0f} ms "
-          f"(runs: {', '.join(f'{r:.0f}' for r in runs)}); numpy/pyarrow/boto3 loaded: {heavy or 'none'}")
-    profile = subprocess.run([sys.executable, "-X", "importtime", "-c", "import sys; sys.path.insert(0, "
-                              "'functions/api'); import app"], env=env, cwd=ROOT, capture_output=True, text=True,
-                             check=True).stderr.splitlines()
+    print(
+        f"cold import of the API handler (functions/api/app.py): median {statistics.median(runs):.0f} ms "
+        f"(runs: {', '.join(f'{r:.0f}' for r in runs)}); numpy/pyarrow/boto3 loaded: {heavy or 'none'}"
+    )
+    profile = subprocess.run(
+        [sys.executable, "-X", "importtime", "-c", "import sys; sys.path.insert(0, 'functions/api'); import app"],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stderr.splitlines()
     top = {}
     for line in profile:
         parts = line.split("|")
         if len(parts) == 3 and parts[1].strip().isdigit():
             name = parts[2].strip()
-            if name.split(".")[0] in ("fastapi", "aws_xray_sdk", "pynamodb", "mangum", "pydantic", "api", "starlette",
-                                      "aws_lambda_powertools", "botocore"):
+            if name.split(".")[0] in (
+                "fastapi",
+                "aws_xray_sdk",
+                "pynamodb",
+                "mangum",
+                "pydantic",
+                "api",
+                "starlette",
+                "aws_lambda_powertools",
+                "botocore",
+            ):
                 top[name] = int(parts[1]) / 1000
-    packages = {name: ms for name, ms in top.items()
-                if "." not in name or name in ("aws_xray_sdk.core", "pynamodb.models", "api.application")}
-    print("  cumulative import time by package (-X importtime, inflated by the profiler): "
-          + ", ".join(f"{k} {v:.0f} ms" for k, v in sorted(packages.items(), key=lambda kv: -kv[1])[:8]))
+    packages = {
+        name: ms
+        for name, ms in top.items()
+        if "." not in name or name in ("aws_xray_sdk.core", "pynamodb.models", "api.application")
+    }
+    print(
+        "  cumulative import time by package (-X importtime, inflated by the profiler): "
+        + ", ".join(f"{k} {v:.0f} ms" for k, v in sorted(packages.items(), key=lambda kv: -kv[1])[:8])
+    )
 
 
 # ---------------------------------------------------------------- 2 and 3: on the local stack
@@ -105,15 +143,25 @@ def on_local_stack(seconds: float, users: int, trade_count: int) -> None:
         client = httpx.Client(base_url=stack.api_url, timeout=30)
         readers = []
         for index in range(users + 1):  # the last one owns the large backtest
-
             email = f"bench-{index}-{uuid.uuid4().hex[:6]}@example.com"
-            client.post("/api/v1/users", json={"email": email, "password": PASSWORD, "name": "Bench"}).raise_for_status()
+            client.post(
+                "/api/v1/users", json={"email": email, "password": PASSWORD, "name": "Bench"}
+            ).raise_for_status()
             token = client.post("/api/v1/sessions", json={"email": email, "password": PASSWORD}).json()["token"]
             headers = {"Authorization": f"Bearer {token}"}
             strategy = client.post("/api/v1/strategies", json=STRATEGY, headers=headers).json()
-            backtest = client.post("/api/v1/backtests", headers=headers, json={
-                "strategy_id": strategy["id"], "symbol": "BTCUSDT", "timeframe": "1h",
-                "start_time": "2024-01-01T00:00:00Z", "end_time": "2024-06-01T00:00:00Z", "initial_balance": 10000})
+            backtest = client.post(
+                "/api/v1/backtests",
+                headers=headers,
+                json={
+                    "strategy_id": strategy["id"],
+                    "symbol": "BTCUSDT",
+                    "timeframe": "1h",
+                    "start_time": "2024-01-01T00:00:00Z",
+                    "end_time": "2024-06-01T00:00:00Z",
+                    "initial_balance": 10000,
+                },
+            )
             backtest_id = backtest.json()["id"]
             repository.mark_running(backtest_id, utc_now())
             readers.append((headers, backtest_id))
@@ -124,21 +172,42 @@ def on_local_stack(seconds: float, users: int, trade_count: int) -> None:
         hour, start = 3_600_000, 1_704_067_200_000
         pnl = rng.normal(0.0, 40.0, trade_count)
         trades = Trades(
-            entry_bar=entry, exit_bar=exit_bar, entry_time=start + entry * hour, exit_time=start + exit_bar * hour,
-            side=rng.choice(np.array([1, -1], dtype=np.int8), trade_count), entry_price=40_000 + rng.normal(0, 500, trade_count),
-            exit_price=40_000 + rng.normal(0, 500, trade_count), quantity=rng.uniform(0.01, 0.5, trade_count), pnl=pnl,
-            pnl_percentage=pnl / 100, fees=rng.uniform(1, 20, trade_count),
+            entry_bar=entry,
+            exit_bar=exit_bar,
+            entry_time=start + entry * hour,
+            exit_time=start + exit_bar * hour,
+            side=rng.choice(np.array([1, -1], dtype=np.int8), trade_count),
+            entry_price=40_000 + rng.normal(0, 500, trade_count),
+            exit_price=40_000 + rng.normal(0, 500, trade_count),
+            quantity=rng.uniform(0.01, 0.5, trade_count),
+            pnl=pnl,
+            pnl_percentage=pnl / 100,
+            fees=rng.uniform(1, 20, trade_count),
             exit_reason=rng.integers(0, 4, trade_count).astype(np.int8),
         )
         big_headers, big_id = readers.pop()
         begun = time.perf_counter()
-        record_results(repository, store, big_id, final_balance=12_345.678, performance_summary=SUMMARY,
-                       trade_columns=trades, now=utc_now())
+        record_results(
+            repository,
+            store,
+            big_id,
+            final_balance=12_345.678,
+            performance_summary=SUMMARY,
+            trade_columns=trades,
+            now=utc_now(),
+        )
         saved = time.perf_counter() - begun
         few = Trades(**{name: getattr(trades, name)[:10] for name in Trades.__dataclass_fields__})
         for _, backtest_id in readers:
-            record_results(repository, store, backtest_id, final_balance=10_500.0, performance_summary=SUMMARY,
-                           trade_columns=few, now=utc_now())
+            record_results(
+                repository,
+                store,
+                backtest_id,
+                final_balance=10_500.0,
+                performance_summary=SUMMARY,
+                trade_columns=few,
+                now=utc_now(),
+            )
 
         samples, statuses, index = [], {}, 0
         client.get(f"/api/v1/backtests/{readers[0][1]}", headers=readers[0][0])  # warm: imports done
@@ -152,23 +221,31 @@ def on_local_stack(seconds: float, users: int, trade_count: int) -> None:
             statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
             if response.status_code == 200:
                 samples.append(elapsed)
-        print(f"GET /api/v1/backtests/{{id}} for {seconds:.0f} s, one client over {users} users: {percentiles(samples)} "
-              f"({len(samples) / seconds:.0f} req/s; statuses {statuses})")
+        print(
+            f"GET /api/v1/backtests/{{id}} for {seconds:.0f} s, one client over {users} users: {percentiles(samples)} "
+            f"({len(samples) / seconds:.0f} req/s; statuses {statuses})"
+        )
 
         s3 = services.backtests.trades._objects.client
-        sizes = {o["Key"].rsplit("/", 1)[1]: o["Size"] for o in s3.list_objects_v2(
-            Bucket=os.environ["RESULTS_BUCKET"], Prefix=f"backtests/{big_id}/")["Contents"]}
-        print(f"{trade_count} trades saved in {saved * 1000:.0f} ms: "
-              + ", ".join(f"{key} {size / 1024:.0f} KiB" for key, size in sizes.items()))
+        sizes = {
+            o["Key"].rsplit("/", 1)[1]: o["Size"]
+            for o in s3.list_objects_v2(Bucket=os.environ["RESULTS_BUCKET"], Prefix=f"backtests/{big_id}/")["Contents"]
+        }
+        print(
+            f"{trade_count} trades saved in {saved * 1000:.0f} ms: "
+            + ", ".join(f"{key} {size / 1024:.0f} KiB" for key, size in sizes.items())
+        )
         # 4 x 25 requests: under the owner's 120 requests/min.
         pages = trade_count // 100
-        some_trade = client.get(f"/api/v1/backtests/{big_id}/trades?per_page=1&page={trade_count // 2}",
-                                headers=big_headers).json()["data"][0]["id"]
-        for label, path in (("first page", f"/api/v1/backtests/{big_id}/trades?per_page=100"),
-                            ("middle page", f"/api/v1/backtests/{big_id}/trades?per_page=100&page={pages // 2}"),
-                            ("filtered page", f"/api/v1/backtests/{big_id}/trades?per_page=100&page=100"
-                                              "&side=short&result=win"),
-                            ("one trade by id", f"/api/v1/trades/{some_trade}")):
+        some_trade = client.get(
+            f"/api/v1/backtests/{big_id}/trades?per_page=1&page={trade_count // 2}", headers=big_headers
+        ).json()["data"][0]["id"]
+        for label, path in (
+            ("first page", f"/api/v1/backtests/{big_id}/trades?per_page=100"),
+            ("middle page", f"/api/v1/backtests/{big_id}/trades?per_page=100&page={pages // 2}"),
+            ("filtered page", f"/api/v1/backtests/{big_id}/trades?per_page=100&page=100&side=short&result=win"),
+            ("one trade by id", f"/api/v1/trades/{some_trade}"),
+        ):
             times = []
             for _ in range(25):
                 begun = time.perf_counter()

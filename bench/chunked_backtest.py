@@ -51,13 +51,29 @@ STRATEGIES = {
     "sma-cross": sma_cross(stop_loss=2, take_profit=4),
     # where the parallel part has work: weighted windows, CCI, dense entries, a trailing stop
     "heavy": {
-        "entry_rules": {"operator": "and", "conditions": [
-            {"indicator": "price", "params": {}, "comparator": ">",
-             "value": {"indicator": "wma", "params": {"period": 240}}},
-            {"indicator": "cci", "params": {"period": 120}, "comparator": "<", "value": 150}]},
-        "exit_rules": {"operator": "or", "conditions": [
-            {"indicator": "price", "params": {}, "comparator": "crosses_below",
-             "value": {"indicator": "wma", "params": {"period": 60}}}]},
+        "entry_rules": {
+            "operator": "and",
+            "conditions": [
+                {
+                    "indicator": "price",
+                    "params": {},
+                    "comparator": ">",
+                    "value": {"indicator": "wma", "params": {"period": 240}},
+                },
+                {"indicator": "cci", "params": {"period": 120}, "comparator": "<", "value": 150},
+            ],
+        },
+        "exit_rules": {
+            "operator": "or",
+            "conditions": [
+                {
+                    "indicator": "price",
+                    "params": {},
+                    "comparator": "crosses_below",
+                    "value": {"indicator": "wma", "params": {"period": 60}},
+                }
+            ],
+        },
         "config": {"trailing_stop": 1.5, "take_profit": 3},
     },
 }
@@ -109,11 +125,15 @@ def main() -> None:
             single = run_backtest(strategy, stored, settings)
             engine.append(time.perf_counter() - started)
         read_s, engine_s = statistics.median(reads), statistics.median(engine)
-        print(f"{args.bars} 1m bars, {len(single.trades)} trades; single pass in-process: "
-              f"engine {engine_s * 1000:.0f} ms, candle read {read_s * 1000:.0f} ms")
+        print(
+            f"{args.bars} 1m bars, {len(single.trades)} trades; single pass in-process: "
+            f"engine {engine_s * 1000:.0f} ms, candle read {read_s * 1000:.0f} ms"
+        )
         print()
-        print(f"{'chunks':>6} {'wall s':>7} {'wall/single':>11} {'chunk compute s':>15} {'sum/engine':>10} "
-              f"{'chunk reads s':>13} {'prepare s':>9} {'map s':>6} {'stitch s':>8} {'(stitch())':>10} {'persist s':>9}")
+        print(
+            f"{'chunks':>6} {'wall s':>7} {'wall/single':>11} {'chunk compute s':>15} {'sum/engine':>10} "
+            f"{'chunk reads s':>13} {'prepare s':>9} {'map s':>6} {'stitch s':>8} {'(stitch())':>10} {'persist s':>9}"
+        )
 
         user = stack.sign_up("Bench")
         strategy_id = stack.create_strategy(user, definition)["id"]
@@ -121,21 +141,33 @@ def main() -> None:
             walls, computes, reads_sum, stitches, steps = [], [], [], [], []
             for _ in range(args.repeats):
                 started = time.perf_counter()
-                created = stack.create_backtest(user, strategy_id, symbol=SYMBOL, timeframe="1m",
-                                                start_time=iso(START_MS), end_time=iso(end_ms),
-                                                initial_balance=10_000, metadata={"chunks": count, "commission": 0.1})
+                created = stack.create_backtest(
+                    user,
+                    strategy_id,
+                    symbol=SYMBOL,
+                    timeframe="1m",
+                    start_time=iso(START_MS),
+                    end_time=iso(end_ms),
+                    initial_balance=10_000,
+                    metadata={"chunks": count, "commission": 0.1},
+                )
                 backtest = stack.wait_for_backtest(user, created["id"], timeout=600)
                 walls.append(time.perf_counter() - started)
                 assert backtest["status"] == "completed", backtest
                 execution = stack.wait_for_execution(created["id"], timeout=600)  # Notify's events: not timed
                 history = stack.client("stepfunctions").get_execution_history(
-                    executionArn=execution["executionArn"], maxResults=1000)["events"]
+                    executionArn=execution["executionArn"], maxResults=1000
+                )["events"]
                 stitched = json.loads(execution["output"])["stitched"]
                 computes.append(sum(stitched["chunk_seconds"]))
                 stitches.append(stitched["stitch_seconds"])
-                reads_sum.append(sum(
-                    json.loads(event["taskSucceededEventDetails"]["output"])["Payload"].get("read_seconds", 0.0)
-                    for event in history if event["type"] == "TaskSucceeded"))
+                reads_sum.append(
+                    sum(
+                        json.loads(event["taskSucceededEventDetails"]["output"])["Payload"].get("read_seconds", 0.0)
+                        for event in history
+                        if event["type"] == "TaskSucceeded"
+                    )
+                )
                 steps.append(step_seconds(history))
                 record = stack.backtests().get(created["id"])
                 assert record.performance_summary == single.performance_summary
@@ -143,10 +175,12 @@ def main() -> None:
                 assert stack.trade_store().page(created["id"], None, None, 0, 1)[1] == len(single.trades)
             wall, compute = statistics.median(walls), statistics.median(computes)
             step = {name: statistics.median(run[name] for run in steps) for name in steps[0]}
-            print(f"{count:>6} {wall:>7.2f} {wall / (read_s + engine_s):>10.1f}x {compute:>15.3f} "
-                  f"{compute / engine_s:>9.2f}x {statistics.median(reads_sum):>13.3f} {step['Prepare']:>9.2f} "
-                  f"{step['ComputeChunks']:>6.2f} {step['Stitch']:>8.2f} {statistics.median(stitches):>10.3f} "
-                  f"{step['Persist']:>9.2f}")
+            print(
+                f"{count:>6} {wall:>7.2f} {wall / (read_s + engine_s):>10.1f}x {compute:>15.3f} "
+                f"{compute / engine_s:>9.2f}x {statistics.median(reads_sum):>13.3f} {step['Prepare']:>9.2f} "
+                f"{step['ComputeChunks']:>6.2f} {step['Stitch']:>8.2f} {statistics.median(stitches):>10.3f} "
+                f"{step['Persist']:>9.2f}"
+            )
         print()
         print("wall/single: against the in-process single pass including its candle read. chunk compute: the")
         print("chunks' compute_chunk time summed (sum/engine: against run_backtest). stitch: the Stitch step")

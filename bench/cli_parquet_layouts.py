@@ -33,10 +33,18 @@ from tests.fakes.market_data import binance_csv  # noqa: E402
 
 
 def pandas_layout(candles: Candles) -> pa.Table:
-    table = pa.table({"ts": pa.array(candles.ts * 1_000_000, pa.timestamp("ns", tz="UTC")),
-                      **{name: getattr(candles, name) for name in ("open", "high", "low", "close", "volume")}})
-    metadata = {"index_columns": [{"kind": "range", "name": None, "start": 0, "stop": len(candles), "step": 1}],
-                "column_indexes": [], "columns": [], "pandas_version": "2.2.3"}
+    table = pa.table(
+        {
+            "ts": pa.array(candles.ts * 1_000_000, pa.timestamp("ns", tz="UTC")),
+            **{name: getattr(candles, name) for name in ("open", "high", "low", "close", "volume")},
+        }
+    )
+    metadata = {
+        "index_columns": [{"kind": "range", "name": None, "start": 0, "stop": len(candles), "step": 1}],
+        "column_indexes": [],
+        "columns": [],
+        "pandas_version": "2.2.3",
+    }
     return table.replace_schema_metadata({b"pandas": json.dumps(metadata).encode()})
 
 
@@ -49,12 +57,21 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         data = Path(folder)
         pq.write_table(candles.to_arrow(), data / "own.parquet", compression="zstd")
-        pq.write_table(pandas_layout(candles), data / "pandas.parquet", compression="snappy",
-                       row_group_size=args.bars)
+        pq.write_table(pandas_layout(candles), data / "pandas.parquet", compression="snappy", row_group_size=args.bars)
         (data / "klines.csv").write_bytes(binance_csv(candles, "1m"))
         (data / "strategy.json").write_text(json.dumps(strategy_json(None, None)))
-        cli = [str(Path(sys.executable).parent / "backtest"), "run", "--strategy", str(data / "strategy.json"),
-               "--timeframe", "1m", "--commission", "0.1", "--json", "--candles"]
+        cli = [
+            str(Path(sys.executable).parent / "backtest"),
+            "run",
+            "--strategy",
+            str(data / "strategy.json"),
+            "--timeframe",
+            "1m",
+            "--commission",
+            "0.1",
+            "--json",
+            "--candles",
+        ]
         reference = [sys.executable, str(ROOT / "bench" / "engine_vs_peers.py"), "--reference-process"]
         commands = {
             "numpy reference, own Parquet": [*reference, str(data / "own.parquet")],
@@ -67,11 +84,14 @@ def main() -> None:
     print(f"{args.bars:,} 1-minute bars, whole processes, {args.repeats} interleaved runs each")
     print(f"{'':34}{'median':>10}{'min':>10}   x numpy process on the same file (median, min)")
     for name, samples in times.items():
-        base = times["numpy reference, pandas Parquet" if "pandas" in name or "CSV" in name else
-                     "numpy reference, own Parquet"]
+        base = times[
+            "numpy reference, pandas Parquet" if "pandas" in name or "CSV" in name else "numpy reference, own Parquet"
+        ]
         median, best = statistics.median(samples), min(samples)
-        print(f"{name:34}{median * 1000:8.0f} ms{best * 1000:7.0f} ms   "
-              f"{median / statistics.median(base):.2f}x, {best / min(base):.2f}x")
+        print(
+            f"{name:34}{median * 1000:8.0f} ms{best * 1000:7.0f} ms   "
+            f"{median / statistics.median(base):.2f}x, {best / min(base):.2f}x"
+        )
 
 
 if __name__ == "__main__":

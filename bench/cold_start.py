@@ -59,7 +59,9 @@ def _heaviest(importtime_log: str, count: int = 4) -> str:
     return ", ".join(f"{name} {us / 1000:.0f}" for name, us in top)
 
 
-def _row(name: str, paths: list[Path], statement: str, env: dict[str, str], runs: int, reference: float | None) -> float:
+def _row(
+    name: str, paths: list[Path], statement: str, env: dict[str, str], runs: int, reference: float | None
+) -> float:
     times = [_time_once(paths, statement, env, importtime=False)[0] for _ in range(runs)]
     _, log = _time_once(paths, statement, env, importtime=True)
     median = statistics.median(times)
@@ -84,8 +86,12 @@ def _lambda_runtime_environment(template: Template, logical_id: str, code_dir: P
 
 def main(runs: int = 5) -> None:
     template = Template.load()
-    base_env = {"PATH": os.environ["PATH"], "AWS_DEFAULT_REGION": "us-east-1",
-                "AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench"}
+    base_env = {
+        "PATH": os.environ["PATH"],
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ACCESS_KEY_ID": "bench",
+        "AWS_SECRET_ACCESS_KEY": "bench",
+    }
     with tempfile.TemporaryDirectory() as tmp:
         # What deploys: the layers as `sam build` builds them (precompiled bytecode, only runtime packages).
         layers = build_layers(Path(tmp))
@@ -93,13 +99,20 @@ def main(runs: int = 5) -> None:
         # environment does not time the compiler instead of the imports.
         subprocess.run([sys.executable, "-m", "compileall", "-q", "functions"], cwd=ROOT, check=True)
         print(f"{'cold import':<26}{'median':>8}{'min':>7}{'max':>7} {'vs ref':>7}  {'<=300':<5}heaviest packages (ms)")
-        reference = _row("boto3 + a client (ref)", [layers["DependenciesLayer"] / "python"], REFERENCE, base_env, runs, None)
+        reference = _row(
+            "boto3 + a client (ref)", [layers["DependenciesLayer"] / "python"], REFERENCE, base_env, runs, None
+        )
         for logical_id, resource in template.of_type("AWS::Serverless::Function").items():
             props = resource["Properties"]
             code_dir = ROOT / props["CodeUri"]
-            paths = [code_dir] + [layers[ref["Ref"]] / "python" for ref in template.function_setting(logical_id, "Layers")]
-            env = {**base_env, **template.function_environment(logical_id),
-                   **_lambda_runtime_environment(template, logical_id, code_dir)}
+            paths = [code_dir] + [
+                layers[ref["Ref"]] / "python" for ref in template.function_setting(logical_id, "Layers")
+            ]
+            env = {
+                **base_env,
+                **template.function_environment(logical_id),
+                **_lambda_runtime_environment(template, logical_id, code_dir),
+            }
             module = props["Handler"].rpartition(".")[0]
             _row(logical_id, paths, f"import {module}", env, runs, reference)
 

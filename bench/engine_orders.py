@@ -40,9 +40,13 @@ def hourly(minute: Candles) -> Candles:
     hours = len(minute) // 60
     shape = (hours, 60)
     return Candles.from_arrays(
-        minute.ts[::60][:hours], minute.open[::60][:hours], minute.high[: hours * 60].reshape(shape).max(axis=1),
-        minute.low[: hours * 60].reshape(shape).min(axis=1), minute.close[59::60][:hours],
-        minute.volume[: hours * 60].reshape(shape).sum(axis=1))
+        minute.ts[::60][:hours],
+        minute.open[::60][:hours],
+        minute.high[: hours * 60].reshape(shape).max(axis=1),
+        minute.low[: hours * 60].reshape(shape).min(axis=1),
+        minute.close[59::60][:hours],
+        minute.volume[: hours * 60].reshape(shape).sum(axis=1),
+    )
 
 
 def main() -> None:
@@ -53,19 +57,29 @@ def main() -> None:
     minute = Candles.from_arrays(*synthetic_ohlc(MINUTES_PER_YEAR))
     candles = hourly(minute)
     basic_json = strategy_json(2.0, 4.0)
-    orders_json = {**basic_json, "config": {
-        "direction": "long", "position_sizing": "all_in", "stop_loss": 2.0,
-        "entry_order": {"type": "limit", "offset": 0.3, "expire_bars": 3},
-        "take_profit_levels": [{"percent": 2, "size": 50}, {"percent": 4, "size": 50}]}}
+    orders_json = {
+        **basic_json,
+        "config": {
+            "direction": "long",
+            "position_sizing": "all_in",
+            "stop_loss": 2.0,
+            "entry_order": {"type": "limit", "offset": 0.3, "expire_bars": 3},
+            "take_profit_levels": [{"percent": 2, "size": 50}, {"percent": 4, "size": 50}],
+        },
+    }
     basic, orders = validate_strategy(basic_json), validate_strategy(orders_json)
     plain = BacktestSettings(commission=0.1, timeframe="1h")
     intrabar = BacktestSettings(commission=0.1, timeframe="1h", intrabar_timeframe="1m")
-    costed = BacktestSettings(maker_fee=0.02, taker_fee=0.05, timeframe="1h", intrabar_timeframe="1m",
-                              funding=True, slippage_ticks=1)
+    costed = BacktestSettings(
+        maker_fee=0.02, taker_fee=0.05, timeframe="1h", intrabar_timeframe="1m", funding=True, slippage_ticks=1
+    )
     funding_times = candles.ts[0] + 8 * 3_600_000 * np.arange(len(candles) // 8 + 1)
     fine = MarketData(fine=minute)
-    full = MarketData(fine=minute, funding=FundingRates(funding_times, np.full(len(funding_times), 1e-4)),
-                      rules=SymbolRules(tick_size=0.01, lot_size=0.0001, min_notional=5.0))
+    full = MarketData(
+        fine=minute,
+        funding=FundingRates(funding_times, np.full(len(funding_times), 1e-4)),
+        rules=SymbolRules(tick_size=0.01, lot_size=0.0001, min_notional=5.0),
+    )
     signals = {name: strategy.signals(candles) for name, strategy in (("basic", basic), ("orders", orders))}
 
     cases = {
@@ -83,9 +97,11 @@ def main() -> None:
         base = "basic (vectorised)" if not name.startswith("engine only") else "engine only: basic"
         ratio = statistics.median(samples) / statistics.median(times[base])
         summary = results[name].performance_summary
-        print(f"  {name:30s} {milliseconds(samples)}  x{ratio:5.1f}  trades {summary['total_trades']:4d}  "
-              f"ambiguous {summary['ambiguous_bars']:3d}  funding {summary['funding_paid']:9.2f}  "
-              f"skipped {summary['skipped_orders']}")
+        print(
+            f"  {name:30s} {milliseconds(samples)}  x{ratio:5.1f}  trades {summary['total_trades']:4d}  "
+            f"ambiguous {summary['ambiguous_bars']:3d}  funding {summary['funding_paid']:9.2f}  "
+            f"skipped {summary['skipped_orders']}"
+        )
 
 
 if __name__ == "__main__":

@@ -185,7 +185,8 @@ def compare(name: str, reference: dict, other: dict, check_quantity: bool = True
     count = len(reference["entry_bar"])
     if len(other["entry_bar"]) != count:
         first = next(
-            (i for i, (a, b) in enumerate(zip(reference["entry_bar"], other["entry_bar"])) if a != b), min(count, len(other["entry_bar"]))
+            (i for i, (a, b) in enumerate(zip(reference["entry_bar"], other["entry_bar"])) if a != b),
+            min(count, len(other["entry_bar"])),
         )
         return f"{name}: {len(other['entry_bar'])} trades vs {count}; first difference at trade {first}"
     problems = []
@@ -233,7 +234,16 @@ def ensure_peers_venv() -> Path:
         print(f"creating {PEERS_VENV.relative_to(ROOT)} from requirements/bench.txt (first run only) ...", flush=True)
         subprocess.run([sys.executable, "-m", "venv", str(PEERS_VENV)], check=True)
         subprocess.run(
-            [str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check", "-r", str(ROOT / "requirements" / "bench.txt")],
+            [
+                str(python),
+                "-m",
+                "pip",
+                "install",
+                "-q",
+                "--disable-pip-version-check",
+                "-r",
+                str(ROOT / "requirements" / "bench.txt"),
+            ],
             check=True,
         )
     return python
@@ -279,8 +289,19 @@ def peer_main(peer: str, data: Path, stops: bool) -> None:
             # vectorbt's stops default to the entry bar's close; ours are relative to the fill price
             kwargs = {"sl_stop": stop_loss, "tp_stop": take_profit, "stop_entry_price": "fillprice"} if stops else {}
             return vbt.Portfolio.from_signals(
-                frame["Close"], entries, exits, price=frame["Open"], open=frame["Open"], high=frame["High"],
-                low=frame["Low"], fees=FEE, init_cash=INITIAL, size=np.inf, direction="longonly", freq="1min", **kwargs,
+                frame["Close"],
+                entries,
+                exits,
+                price=frame["Open"],
+                open=frame["Open"],
+                high=frame["High"],
+                low=frame["Low"],
+                fees=FEE,
+                init_cash=INITIAL,
+                size=np.inf,
+                direction="longonly",
+                freq="1min",
+                **kwargs,
             )
 
         start = time.perf_counter()
@@ -355,13 +376,25 @@ def reference_process_main(parquet: str, stops: bool) -> None:
     entry_times = np.datetime_as_string(ts[result["entry_bar"]].astype("datetime64[ms]"), unit="s")
     exit_times = np.datetime_as_string(ts[result["exit_bar"]].astype("datetime64[ms]"), unit="s")
     trades = [
-        {"entry_time": a + "Z", "exit_time": b + "Z" if x >= 0 else None, "entry_price": p, "exit_price": q, "quantity": u}
+        {
+            "entry_time": a + "Z",
+            "exit_time": b + "Z" if x >= 0 else None,
+            "entry_price": p,
+            "exit_price": q,
+            "quantity": u,
+        }
         for a, b, x, p, q, u in zip(
-            entry_times.tolist(), exit_times.tolist(), result["exit_bar"].tolist(), result["entry_price"].tolist(),
-            result["exit_price"].tolist(), result["quantity"].tolist(),
+            entry_times.tolist(),
+            exit_times.tolist(),
+            result["exit_bar"].tolist(),
+            result["entry_price"].tolist(),
+            result["exit_price"].tolist(),
+            result["quantity"].tolist(),
         )
     ]
-    sys.stdout.write(json.dumps({"final_balance": result["final_balance"], "summary": result["summary"], "trades": trades}) + "\n")
+    sys.stdout.write(
+        json.dumps({"final_balance": result["final_balance"], "summary": result["summary"], "trades": trades}) + "\n"
+    )
 
 
 def process_times(commands: dict[str, list[str]], repeats: int) -> dict[str, list[float]]:
@@ -378,8 +411,12 @@ def process_times(commands: dict[str, list[str]], repeats: int) -> dict[str, lis
 def import_costs(command: list[str], top: int = 8) -> list[tuple[str, float]]:
     """Cumulative import time of the top-level modules a command imports (python -X importtime)."""
     completed = subprocess.run(
-        [sys.executable, "-X", "importtime", *command], capture_output=True, text=True, check=True,
-        env={**os.environ, "PYTHONPATH": str(ROOT)}, cwd=ROOT,
+        [sys.executable, "-X", "importtime", *command],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        cwd=ROOT,
     )
     costs = []
     for line in completed.stderr.splitlines():
@@ -426,7 +463,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         data = Path(folder)
         pq.write_table(candles.to_arrow(), data / "candles.parquet")
-        print(f"{args.bars:,} 1-minute bars, SMA({FAST}) x SMA({SLOW}) long-only, next-open fills, fee {FEE:.1%}, all_in")
+        print(
+            f"{args.bars:,} 1-minute bars, SMA({FAST}) x SMA({SLOW}) long-only, next-open fills, fee {FEE:.1%}, all_in"
+        )
         for stop_loss, take_profit in ((None, None), (2.0, 4.0)):
             stops = stop_loss is not None
             label = "SL 2 % / TP 4 %" if stops else "no stops"
@@ -440,8 +479,10 @@ def main() -> None:
             def reference():
                 return numpy_reference(candles.open, candles.high, candles.low, candles.close, stop_loss, take_profit)  # noqa: B023
 
-            def reference_with_metrics():
-                return numpy_reference(candles.open, candles.high, candles.low, candles.close, stop_loss, take_profit, metrics=True)  # noqa: B023
+            def reference_with_metrics(stop_loss=stop_loss, take_profit=take_profit):
+                return numpy_reference(
+                    candles.open, candles.high, candles.low, candles.close, stop_loss, take_profit, metrics=True
+                )
 
             times = interleaved_times(
                 {"engine": engine, "numpy reference": reference, "numpy reference + metrics": reference_with_metrics},
@@ -450,13 +491,18 @@ def main() -> None:
             result, expected = engine(), reference()
             trades = result.trades
             ours = {
-                "entry_bar": trades.entry_bar, "exit_bar": trades.exit_bar, "entry_price": trades.entry_price,
-                "exit_price": trades.exit_price, "quantity": trades.quantity,
+                "entry_bar": trades.entry_bar,
+                "exit_bar": trades.exit_bar,
+                "entry_price": trades.entry_price,
+                "exit_price": trades.exit_price,
+                "quantity": trades.quantity,
             }
             print(f"\n== {label} ==")
             print(compare("engine vs numpy reference", expected, ours))
             final_error = abs(result.final_balance / expected["final_balance"] - 1)
-            print(f"final balance: engine {result.final_balance:,.6f}, reference {expected['final_balance']:,.6f} (rel. diff {final_error:.1e})")
+            print(
+                f"final balance: engine {result.final_balance:,.6f}, reference {expected['final_balance']:,.6f} (rel. diff {final_error:.1e})"
+            )
             base = statistics.median(times["numpy reference"])
             rows = [(name, samples) for name, samples in times.items()]
             if peers_python is not None:
@@ -465,8 +511,19 @@ def main() -> None:
                     if "error" in outcome:
                         print(f"{peer}: failed: {outcome['error']}")
                         continue
-                    note = "fractional units of 1e-12; stops set once filled, so live from the next bar" if peer == "backtesting" else ""
-                    print(compare(f"{peer} vs numpy reference", expected, {k: np.asarray(v) for k, v in outcome["trades"].items()}) + (f"  [{note}]" if note and stops else ""))
+                    note = (
+                        "fractional units of 1e-12; stops set once filled, so live from the next bar"
+                        if peer == "backtesting"
+                        else ""
+                    )
+                    print(
+                        compare(
+                            f"{peer} vs numpy reference",
+                            expected,
+                            {k: np.asarray(v) for k, v in outcome["trades"].items()},
+                        )
+                        + (f"  [{note}]" if note and stops else "")
+                    )
                     rows.append((f"{peer} first run", [outcome["times"]["first_run"]]))
                     if "warm" in outcome["times"]:
                         rows.append((f"{peer} warm", outcome["times"]["warm"]))
@@ -474,12 +531,31 @@ def main() -> None:
             for name, samples in rows:
                 print(f"{name:34}{milliseconds(samples)}{statistics.median(samples) / base:>10.2f}x")
 
-            engine_process = [str(Path(sys.executable).parent / "backtest"), "run", "--strategy", str(data / f"strategy-{int(stops)}.json"),
-                              "--candles", str(data / "candles.parquet"), "--timeframe", "1m", "--commission", "0.1", "--json"]
-            reference_process = [sys.executable, str(Path(__file__).resolve()), "--reference-process", str(data / "candles.parquet")]
+            engine_process = [
+                str(Path(sys.executable).parent / "backtest"),
+                "run",
+                "--strategy",
+                str(data / f"strategy-{int(stops)}.json"),
+                "--candles",
+                str(data / "candles.parquet"),
+                "--timeframe",
+                "1m",
+                "--commission",
+                "0.1",
+                "--json",
+            ]
+            reference_process = [
+                sys.executable,
+                str(Path(__file__).resolve()),
+                "--reference-process",
+                str(data / "candles.parquet"),
+            ]
             if stops:
                 reference_process.append("--stops")
-            processes = process_times({"backtest run --json": engine_process, "numpy reference process": reference_process}, max(3, args.repeats // 2))
+            processes = process_times(
+                {"backtest run --json": engine_process, "numpy reference process": reference_process},
+                max(3, args.repeats // 2),
+            )
             reference_seconds = statistics.median(processes["numpy reference process"])
             print(f"{'whole process':34}{'median':>12}{'':16}{'x reference':>12}")
             for name, samples in processes.items():

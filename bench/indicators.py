@@ -37,17 +37,36 @@ from shared.strategy import validate_strategy  # noqa: E402
 TARGET_RATIO = 1.5
 EXAMPLE_SERIES = {"periods": series_ref("rsi", {"timeperiod": 5})}  # series parameters have no default
 STRATEGY = {
-    "entry_rules": {"operator": "and", "conditions": [
-        {"indicator": "macd", "params": {}, "comparator": "crosses_above",
-         "value": {"indicator": "macd", "params": {"output": "macdsignal"}}},
-        {"indicator": "rsi", "params": {"timeperiod": 14}, "comparator": "<", "value": 70},
-        {"indicator": "price", "params": {}, "comparator": ">", "value": {"indicator": "sma", "params": {"timeperiod": 100}}},
-    ]},
-    "exit_rules": {"operator": "or", "conditions": [
-        {"indicator": "price", "params": {}, "comparator": ">",
-         "value": {"indicator": "bbands", "params": {"output": "upperband"}}},
-        {"indicator": "adx", "params": {}, "comparator": ">", "value": 45},
-    ]},
+    "entry_rules": {
+        "operator": "and",
+        "conditions": [
+            {
+                "indicator": "macd",
+                "params": {},
+                "comparator": "crosses_above",
+                "value": {"indicator": "macd", "params": {"output": "macdsignal"}},
+            },
+            {"indicator": "rsi", "params": {"timeperiod": 14}, "comparator": "<", "value": 70},
+            {
+                "indicator": "price",
+                "params": {},
+                "comparator": ">",
+                "value": {"indicator": "sma", "params": {"timeperiod": 100}},
+            },
+        ],
+    },
+    "exit_rules": {
+        "operator": "or",
+        "conditions": [
+            {
+                "indicator": "price",
+                "params": {},
+                "comparator": ">",
+                "value": {"indicator": "bbands", "params": {"output": "upperband"}},
+            },
+            {"indicator": "adx", "params": {}, "comparator": ">", "value": 45},
+        ],
+    },
 }
 
 
@@ -84,15 +103,19 @@ def indicator_costs(candles: Candles) -> None:
         cost = min(timed(compute) for _ in range(2))
         references.append(reference)
         per_group[spec.group].append((cost / reference, cost, name))
-    print(f"indicator cost on {len(candles):,} bars at default parameters, as multiples of talib.SMA(30) "
-          f"(median {statistics.median(references) * 1000:.1f} ms)")
+    print(
+        f"indicator cost on {len(candles):,} bars at default parameters, as multiples of talib.SMA(30) "
+        f"(median {statistics.median(references) * 1000:.1f} ms)"
+    )
     print(f"{'group':22} {'count':>5} {'median x':>9} {'median ms':>10}  slowest")
     for group, costs in sorted(per_group.items()):
         ratio = statistics.median(r for r, _, _ in costs)
         milliseconds = statistics.median(c for _, c, _ in costs)
         slowest_ratio, slowest, name = max(costs)
-        print(f"{group:22} {len(costs):5d} {ratio:9.1f} {milliseconds * 1000:10.1f}  "
-              f"{name} {slowest * 1000:.0f} ms ({slowest_ratio:.0f}x)")
+        print(
+            f"{group:22} {len(costs):5d} {ratio:9.1f} {milliseconds * 1000:10.1f}  "
+            f"{name} {slowest * 1000:.0f} ms ({slowest_ratio:.0f}x)"
+        )
 
 
 def floor(candles: Candles) -> tuple[np.ndarray, np.ndarray, float]:
@@ -142,9 +165,13 @@ def engine_vs_floor(candles: Candles, repeats: int) -> None:
         floor_times.append(timed(lambda: floor(candles)))
     engine, reference = statistics.median(engine_times), statistics.median(floor_times)
     verdict = "ok" if engine / reference <= TARGET_RATIO else "OVER"
-    print(f"\nengine with 5 TA-Lib indicators on {len(candles):,} bars, {len(result.trades)} trades (warm medians of {repeats})")
+    print(
+        f"\nengine with 5 TA-Lib indicators on {len(candles):,} bars, {len(result.trades)} trades (warm medians of {repeats})"
+    )
     print(f"  NumPy floor (TA-Lib direct) {reference * 1000:8.1f} ms")
-    print(f"  engine                      {engine * 1000:8.1f} ms   {engine / reference:.2f}x  (target <= {TARGET_RATIO}x: {verdict})")
+    print(
+        f"  engine                      {engine * 1000:8.1f} ms   {engine / reference:.2f}x  (target <= {TARGET_RATIO}x: {verdict})"
+    )
 
 
 def main() -> None:

@@ -34,18 +34,36 @@ sys.path.insert(0, str(ROOT))
 PASSWORD = "load bench password"
 STRATEGY = {
     "name": "load SMA cross",
-    "entry_rules": {"operator": "and", "conditions": [
-        {"indicator": "sma", "params": {"period": 10}, "comparator": "crosses_above",
-         "value": {"indicator": "sma", "params": {"period": 30}}}]},
-    "exit_rules": {"operator": "or", "conditions": [
-        {"indicator": "sma", "params": {"period": 10}, "comparator": "crosses_below",
-         "value": {"indicator": "sma", "params": {"period": 30}}}]},
+    "entry_rules": {
+        "operator": "and",
+        "conditions": [
+            {
+                "indicator": "sma",
+                "params": {"period": 10},
+                "comparator": "crosses_above",
+                "value": {"indicator": "sma", "params": {"period": 30}},
+            }
+        ],
+    },
+    "exit_rules": {
+        "operator": "or",
+        "conditions": [
+            {
+                "indicator": "sma",
+                "params": {"period": 10},
+                "comparator": "crosses_below",
+                "value": {"indicator": "sma", "params": {"period": 30}},
+            }
+        ],
+    },
 }
 BACKTEST = {"symbol": "BTCUSDT", "timeframe": "4h", "initial_balance": 10_000}
 # 180 days of the sample candles the local stack seeds (hourly for the 730 days before its start).
 _END = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(days=40)
 RANGE = {"start_time": (_END - timedelta(days=180)).isoformat(), "end_time": _END.isoformat()}
-RAISED_LIMITS = dict.fromkeys(("AuthRateLimit", "GeneralRateLimit", "MarketDataRateLimit", "BacktestCreationRateLimit"), "1000000")
+RAISED_LIMITS = dict.fromkeys(
+    ("AuthRateLimit", "GeneralRateLimit", "MarketDataRateLimit", "BacktestCreationRateLimit"), "1000000"
+)
 TERMINAL = {"completed", "failed", "cancelled"}
 SETUP = frozenset({"sign_up", "sign_in", "create_strategy"})
 
@@ -81,12 +99,14 @@ def _user(api_url: str, ws_url: str, recorder: Recorder, seconds: float, start_g
         with httpx.Client(base_url=f"{api_url}/api/v1", timeout=300) as client:
             email = f"load-{uuid.uuid4().hex[:12]}@example.com"
             recorder.call(client, "sign_up", "POST", "/users", json={"email": email, "password": PASSWORD, "name": "L"})
-            session = recorder.call(client, "sign_in", "POST", "/sessions",
-                                    json={"email": email, "password": PASSWORD}).json()
+            session = recorder.call(
+                client, "sign_in", "POST", "/sessions", json={"email": email, "password": PASSWORD}
+            ).json()
             token, user_id = session["token"], session["user"]["id"]
             auth = {"Authorization": f"Bearer {token}"}
-            strategy = recorder.call(client, "create_strategy", "POST", "/strategies", json=STRATEGY,
-                                     headers=auth).json()
+            strategy = recorder.call(
+                client, "create_strategy", "POST", "/strategies", json=STRATEGY, headers=auth
+            ).json()
             with websockets.sync.client.connect(ws_url, open_timeout=120) as socket:
                 socket.send(json.dumps({"action": "join", "channel": f"user:{user_id}", "token": token}))
                 start_gate.wait()
@@ -113,15 +133,24 @@ def _one_backtest(client, socket, recorder: Recorder, auth: dict, token: str, st
     status, deadline = "pending", time.monotonic() + 600
     while status not in TERMINAL and time.monotonic() < deadline:
         time.sleep(0.5)
-        status = recorder.call(client, "get_backtest", "GET", f"/backtests/{backtest_id}",
-                               headers=auth).json().get("status", status)
+        status = (
+            recorder.call(client, "get_backtest", "GET", f"/backtests/{backtest_id}", headers=auth)
+            .json()
+            .get("status", status)
+        )
     with recorder._lock:
         if status == "completed":
             recorder.completed.add(backtest_id)
         else:
             recorder.not_completed[backtest_id] = status
-    recorder.call(client, "page_trades", "GET", f"/backtests/{backtest_id}/trades",
-                  params={"page": 1, "per_page": 50}, headers=auth)
+    recorder.call(
+        client,
+        "page_trades",
+        "GET",
+        f"/backtests/{backtest_id}/trades",
+        params={"page": 1, "per_page": 50},
+        headers=auth,
+    )
     recorder.call(client, "list_backtests", "GET", "/backtests", headers=auth)
     socket.send(json.dumps({"action": "leave", "channel": f"backtest:{backtest_id}"}))
 
@@ -150,8 +179,10 @@ def run(users: int, seconds: float) -> dict:
         _user(stack.api_url, stack.ws_url, reference, 1, threading.Barrier(1))
         recorder = Recorder()
         gate = threading.Barrier(users + 1)
-        threads = [threading.Thread(target=_user, args=(stack.api_url, stack.ws_url, recorder, seconds, gate))
-                   for _ in range(users)]
+        threads = [
+            threading.Thread(target=_user, args=(stack.api_url, stack.ws_url, recorder, seconds, gate))
+            for _ in range(users)
+        ]
         for thread in threads:
             thread.start()
         # Every user signed in and joined: the timed window starts (a broken barrier is a user whose
@@ -162,21 +193,34 @@ def run(users: int, seconds: float) -> dict:
         for thread in threads:
             thread.join()
         wall = time.monotonic() - began
-    by_kind = {kind: {"n": len(values), "p50_ms": round(statistics.median(values) * 1000, 1),
-                      "p99_ms": round(_percentile(values, 0.99) * 1000, 1)}
-               for kind, values in sorted(recorder.latencies.items())}
-    reference_p50 = {kind: round(statistics.median(values) * 1000, 1)
-                     for kind, values in sorted(reference.latencies.items())}
+    by_kind = {
+        kind: {
+            "n": len(values),
+            "p50_ms": round(statistics.median(values) * 1000, 1),
+            "p99_ms": round(_percentile(values, 0.99) * 1000, 1),
+        }
+        for kind, values in sorted(recorder.latencies.items())
+    }
+    reference_p50 = {
+        kind: round(statistics.median(values) * 1000, 1) for kind, values in sorted(reference.latencies.items())
+    }
     # The window's requests (the set-up's sign-ups, sign-ins and strategies are listed apart).
     every = [value for kind, values in recorder.latencies.items() if kind not in SETUP for value in values]
     return {
-        "users": users, "seconds": round(wall, 1), "requests": len(every),
-        "server_errors": len(recorder.server_errors), "first_server_errors": recorder.server_errors[:5],
+        "users": users,
+        "seconds": round(wall, 1),
+        "requests": len(every),
+        "server_errors": len(recorder.server_errors),
+        "first_server_errors": recorder.server_errors[:5],
         "users_failed": recorder.failures[:5],
-        "backtests_created": len(recorder.created), "backtests_completed": len(recorder.completed),
-        "backtests_not_completed": recorder.not_completed, "websocket_events": recorder.ws_events,
-        "p50_ms": round(statistics.median(every) * 1000, 1), "p99_ms": round(_percentile(every, 0.99) * 1000, 1),
-        "by_request": by_kind, "one_user_alone_p50_ms": reference_p50,
+        "backtests_created": len(recorder.created),
+        "backtests_completed": len(recorder.completed),
+        "backtests_not_completed": recorder.not_completed,
+        "websocket_events": recorder.ws_events,
+        "p50_ms": round(statistics.median(every) * 1000, 1),
+        "p99_ms": round(_percentile(every, 0.99) * 1000, 1),
+        "by_request": by_kind,
+        "one_user_alone_p50_ms": reference_p50,
     }
 
 
@@ -191,8 +235,11 @@ def main() -> None:
     os.environ["POWERTOOLS_METRICS_DISABLED"] = "true"  # no EMF lines between the figures
     result = run(args.users, args.seconds)
     print(json.dumps(result, indent=2))
-    ok = (result["server_errors"] == 0 and not result["users_failed"]
-          and result["backtests_completed"] == result["backtests_created"] > 0)
+    ok = (
+        result["server_errors"] == 0
+        and not result["users_failed"]
+        and result["backtests_completed"] == result["backtests_created"] > 0
+    )
     sys.exit(0 if ok else 1)
 
 

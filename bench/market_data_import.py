@@ -81,8 +81,10 @@ def _stamps(candles: Candles, unit: str = "s") -> list[str]:
 def iso_csv(candles: Candles) -> bytes:
     """`timestamp,open,high,low,close,volume` with ISO-8601 UTC times (`2024-01-01T00:00:00Z`)."""
     rows = zip(_stamps(candles), *_columns(candles), strict=True)
-    return ("timestamp,open,high,low,close,volume\n" + "".join(
-        f"{t}Z,{o!r},{h!r},{lo!r},{c!r},{v!r}\n" for t, o, h, lo, c, v in rows)).encode()
+    return (
+        "timestamp,open,high,low,close,volume\n"
+        + "".join(f"{t}Z,{o!r},{h!r},{lo!r},{c!r},{v!r}\n" for t, o, h, lo, c, v in rows)
+    ).encode()
 
 
 def kraken_csv(candles: Candles) -> bytes:
@@ -94,18 +96,26 @@ def kraken_csv(candles: Candles) -> bytes:
 def cryptodatadownload_csv(candles: Candles) -> bytes:
     """CryptoDataDownload's minute files: a banner, `unix` (ms) and `date`, per-asset volumes, newest first."""
     rows = zip(candles.ts.tolist(), _stamps(candles), *_columns(candles), strict=True)
-    lines = [f"{u},{d.replace('T', ' ')},BTC/USDT,{o!r},{h!r},{lo!r},{c!r},{v!r},{v * c:.2f},7\n"
-             for u, d, o, h, lo, c, v in rows]
-    return ("https://www.CryptoDataDownload.com\n"
-            "unix,date,symbol,open,high,low,close,Volume BTC,Volume USDT,tradecount\n" + "".join(reversed(lines))).encode()
+    lines = [
+        f"{u},{d.replace('T', ' ')},BTC/USDT,{o!r},{h!r},{lo!r},{c!r},{v!r},{v * c:.2f},7\n"
+        for u, d, o, h, lo, c, v in rows
+    ]
+    return (
+        "https://www.CryptoDataDownload.com\n"
+        "unix,date,symbol,open,high,low,close,Volume BTC,Volume USDT,tradecount\n" + "".join(reversed(lines))
+    ).encode()
 
 
 def metatrader_csv(candles: Candles) -> bytes:
     """MetaTrader 5's "Export bars": tab-separated, dotted `<DATE>` and a separate `<TIME>` (dateutil's path)."""
     rows = zip(_stamps(candles), *_columns(candles), strict=True)
-    return ("<DATE>\t<TIME>\t<OPEN>\t<HIGH>\t<LOW>\t<CLOSE>\t<TICKVOL>\t<VOL>\t<SPREAD>\n" + "".join(
-        f"{t[:10].replace('-', '.')}\t{t[11:]}\t{o!r}\t{h!r}\t{lo!r}\t{c!r}\t7\t{v!r}\t0\n"
-        for t, o, h, lo, c, v in rows)).encode()
+    return (
+        "<DATE>\t<TIME>\t<OPEN>\t<HIGH>\t<LOW>\t<CLOSE>\t<TICKVOL>\t<VOL>\t<SPREAD>\n"
+        + "".join(
+            f"{t[:10].replace('-', '.')}\t{t[11:]}\t{o!r}\t{h!r}\t{lo!r}\t{c!r}\t7\t{v!r}\t0\n"
+            for t, o, h, lo, c, v in rows
+        )
+    ).encode()
 
 
 @dataclass(frozen=True)
@@ -130,8 +140,12 @@ def main(runs: int, rows: int) -> None:
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
-    os.environ |= {"AWS_ENDPOINT_URL": f"http://{host}:{port}", "CANDLES_BUCKET": CANDLES_BUCKET,
-                   "IMPORTS_BUCKET": IMPORTS_BUCKET, "IMPORTS_TABLE": IMPORTS_TABLE}
+    os.environ |= {
+        "AWS_ENDPOINT_URL": f"http://{host}:{port}",
+        "CANDLES_BUCKET": CANDLES_BUCKET,
+        "IMPORTS_BUCKET": IMPORTS_BUCKET,
+        "IMPORTS_TABLE": IMPORTS_TABLE,
+    }
     try:
         s3 = boto3.client("s3")
         for bucket in (CANDLES_BUCKET, IMPORTS_BUCKET):
@@ -158,9 +172,13 @@ def main(runs: int, rows: int) -> None:
         for index, layout in enumerate(LAYOUTS):
             content = layout.write(candles)
             binance = binance or content
-            reference_s, _ = timed(lambda: pacsv.read_csv(
-                pa.BufferReader(content), read_options=pacsv.ReadOptions(skip_rows=layout.banner_lines),  # noqa: B023
-                parse_options=pacsv.ParseOptions(delimiter=layout.delimiter)))  # noqa: B023
+            reference_s, _ = timed(
+                lambda: pacsv.read_csv(
+                    pa.BufferReader(content),  # noqa: B023
+                    read_options=pacsv.ReadOptions(skip_rows=layout.banner_lines),  # noqa: B023
+                    parse_options=pacsv.ParseOptions(delimiter=layout.delimiter),  # noqa: B023
+                )
+            )
             parse_s, raw = timed(lambda: parse_candle_file(content, "BTCUSDT"))  # noqa: B023
             assert len(validate_candles(raw, "1m").candles) == rows
             seconds = []
@@ -169,15 +187,19 @@ def main(runs: int, rows: int) -> None:
                 assert status.rows_imported == rows
                 seconds.append(elapsed)
             median = statistics.median(seconds)
-            print(f"{layout.name:52} {len(content) / 2**20:6.1f} {reference_s:8.2f}s {parse_s:6.2f}s {median:6.2f}s "
-                  f"{rows / median:>11,.0f}  {', '.join(f'{s:.2f}' for s in seconds)}")
+            print(
+                f"{layout.name:52} {len(content) / 2**20:6.1f} {reference_s:8.2f}s {parse_s:6.2f}s {median:6.2f}s "
+                f"{rows / median:>11,.0f}  {', '.join(f'{s:.2f}' for s in seconds)}"
+            )
         print(f"load average after imports: {' '.join(f'{v:.2f}' for v in os.getloadavg())}\n")
 
         validate_s, _ = timed(lambda: validate_candles(parse_candle_file(binance, "BTCUSDT"), "1m"))
         reimport_s, report = import_dropped("BTCUSDTL0R0", binance)
         assert (report.rows_imported, report.rows_unchanged) == (0, rows)
-        print(f"Binance file: parse + validate {validate_s * 1000:.0f} ms; "
-              f"re-import (nothing new) {reimport_s * 1000:.0f} ms, {rows / reimport_s:,.0f} rows/s")
+        print(
+            f"Binance file: parse + validate {validate_s * 1000:.0f} ms; "
+            f"re-import (nothing new) {reimport_s * 1000:.0f} ms, {rows / reimport_s:,.0f} rows/s"
+        )
 
         store = S3CandleStore(s3, CANDLES_BUCKET)
         manifest = store.manifest("BTCUSDTL0R0", "1m")
@@ -197,10 +219,14 @@ def main(runs: int, rows: int) -> None:
             f"stored: {len(manifest.partitions)} month objects, {stored_bytes / 2**20:.2f} MiB "
             f"({stored_bytes / rows:.1f} bytes/candle)"
         )
-        print(f"get_candles one month (June)  {month_s * 1000:6.0f} ms   {month_files} object(s), "
-              f"{month_bytes / 2**20:.2f} MiB read")
-        print(f"get_candles whole series      {year_s * 1000:6.0f} ms   {year_files} object(s), "
-              f"{year_bytes / 2**20:.2f} MiB read")
+        print(
+            f"get_candles one month (June)  {month_s * 1000:6.0f} ms   {month_files} object(s), "
+            f"{month_bytes / 2**20:.2f} MiB read"
+        )
+        print(
+            f"get_candles whole series      {year_s * 1000:6.0f} ms   {year_files} object(s), "
+            f"{year_bytes / 2**20:.2f} MiB read"
+        )
         print(f"one month / whole: bytes {month_bytes / year_bytes:.3f}, time {month_s / year_s:.3f}")
         print(f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
     finally:

@@ -72,19 +72,35 @@ def main() -> None:
         # a combination costs without the stack's threads sharing two cores.
         grid = parameter_grid(STRATEGY, GRID, 100)
         started = time.perf_counter()
-        in_process = [evaluate_batch(STRATEGY, batch, stored, settings)
-                      for batch in batches(grid, batch_count(len(grid), MAP_MAX_CONCURRENCY, args.bars))]
+        in_process = [
+            evaluate_batch(STRATEGY, batch, stored, settings)
+            for batch in batches(grid, batch_count(len(grid), MAP_MAX_CONCURRENCY, args.bars))
+        ]
         sequential_s = time.perf_counter() - started
 
         user = stack.sign_up("Bench")
         strategy_id = stack.create_strategy(user, STRATEGY)["id"]
-        body = {"strategy_id": strategy_id, "symbol": SYMBOL, "timeframe": "1m", "start_time": iso(START_MS),
-                "end_time": iso(end_ms), "initial_balance": 10_000}
+        body = {
+            "strategy_id": strategy_id,
+            "symbol": SYMBOL,
+            "timeframe": "1m",
+            "start_time": iso(START_MS),
+            "end_time": iso(end_ms),
+            "initial_balance": 10_000,
+        }
         single_walls = []
         for _ in range(args.repeats):
             started = time.perf_counter()
-            created = stack.create_backtest(user, strategy_id, symbol=SYMBOL, timeframe="1m", start_time=iso(START_MS),
-                                            end_time=iso(end_ms), initial_balance=10_000, metadata={"chunks": 1})
+            created = stack.create_backtest(
+                user,
+                strategy_id,
+                symbol=SYMBOL,
+                timeframe="1m",
+                start_time=iso(START_MS),
+                end_time=iso(end_ms),
+                initial_balance=10_000,
+                metadata={"chunks": 1},
+            )
             assert stack.wait_for_backtest(user, created["id"], timeout=600)["status"] == "completed"
             single_walls.append(time.perf_counter() - started)
             stack.wait_for_execution(created["id"], timeout=600)
@@ -95,9 +111,12 @@ def main() -> None:
         machine = stack.template.arn("OptimizationStateMachine").replace(":stateMachine:", ":execution:")
         for _ in range(args.repeats):
             started = time.perf_counter()
-            status, created = stack.request("POST", "/optimizations", user.token,
-                                            body | {"parameters": GRID, "objective": "sharpe_ratio",
-                                                    "max_combinations": 100})
+            status, created = stack.request(
+                "POST",
+                "/optimizations",
+                user.token,
+                body | {"parameters": GRID, "objective": "sharpe_ratio", "max_combinations": 100},
+            )
             assert status == 202, created
             while True:
                 got = stack.request("GET", f"/optimizations/{created['id']}", user.token)[1]
@@ -106,25 +125,37 @@ def main() -> None:
                 time.sleep(0.05)
             walls.append(time.perf_counter() - started)
             assert got["status"] == "completed", got
-            while (described := sfn.describe_execution(executionArn=f"{machine}:{created['id']}"))["status"] == "RUNNING":
+            while (described := sfn.describe_execution(executionArn=f"{machine}:{created['id']}"))[
+                "status"
+            ] == "RUNNING":
                 time.sleep(0.05)
             outputs.append(json.loads(described["output"])["finished"])
         wall = statistics.median(walls)
         finished = outputs[walls.index(sorted(walls)[len(walls) // 2])]
         combos = finished["combinations"]
         print(f"{args.bars} 1m bars; {combos} combinations in {finished['batches']} batches")
-        print(f"one backtest: engine in-process {engine_s * 1000:.0f} ms; through the backtest state machine "
-              f"{single_wall:.2f} s wall")
-        print(f"optimization wall {wall:.2f} s = {wall / combos * 1000:.0f} ms per combination "
-              f"({wall / combos / engine_s:.2f}x the in-process backtest, {wall / combos / single_wall:.3f}x the "
-              f"state-machine backtest)")
-        print(f"batches' compute {finished['compute_seconds']:.2f} s = {finished['compute_seconds'] / combos * 1000:.0f} ms "
-              f"per combination ({finished['compute_seconds'] / combos / engine_s:.2f}x the in-process backtest); "
-              f"candle reads {finished['read_seconds']:.2f} s over the batches")
-        print(f"the same batches in-process, one after another: {sequential_s:.2f} s = "
-              f"{sequential_s / combos * 1000:.0f} ms per combination ({sequential_s / combos / engine_s:.2f}x the "
-              f"in-process backtest; {sum(b.indicator_computations for b in in_process)} indicator series)")
-        print(f"indicator series computed: {finished['indicator_computations']} (one run per combination: {2 * combos})")
+        print(
+            f"one backtest: engine in-process {engine_s * 1000:.0f} ms; through the backtest state machine "
+            f"{single_wall:.2f} s wall"
+        )
+        print(
+            f"optimization wall {wall:.2f} s = {wall / combos * 1000:.0f} ms per combination "
+            f"({wall / combos / engine_s:.2f}x the in-process backtest, {wall / combos / single_wall:.3f}x the "
+            f"state-machine backtest)"
+        )
+        print(
+            f"batches' compute {finished['compute_seconds']:.2f} s = {finished['compute_seconds'] / combos * 1000:.0f} ms "
+            f"per combination ({finished['compute_seconds'] / combos / engine_s:.2f}x the in-process backtest); "
+            f"candle reads {finished['read_seconds']:.2f} s over the batches"
+        )
+        print(
+            f"the same batches in-process, one after another: {sequential_s:.2f} s = "
+            f"{sequential_s / combos * 1000:.0f} ms per combination ({sequential_s / combos / engine_s:.2f}x the "
+            f"in-process backtest; {sum(b.indicator_computations for b in in_process)} indicator series)"
+        )
+        print(
+            f"indicator series computed: {finished['indicator_computations']} (one run per combination: {2 * combos})"
+        )
     finally:
         local.stop()
 

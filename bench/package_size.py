@@ -64,8 +64,10 @@ def main() -> None:
         print()
         print(f"{'function':<24}{'code MB':>10}{'layers MB':>11}{'total MB':>10}{'limit MB':>10}")
         for name, size in function_sizes(layers).items():
-            print(f"{name:<24}{size['code'] / 1e6:>10.2f}{size['layers'] / 1e6:>11.1f}{size['total'] / 1e6:>10.1f}"
-                  f"{LAMBDA_UNZIPPED_LIMIT / 1e6:>10.0f}")
+            print(
+                f"{name:<24}{size['code'] / 1e6:>10.2f}{size['layers'] / 1e6:>11.1f}{size['total'] / 1e6:>10.1f}"
+                f"{LAMBDA_UNZIPPED_LIMIT / 1e6:>10.0f}"
+            )
 
 
 if __name__ == "__main__":

@@ -40,8 +40,9 @@ LOOKUP_SAMPLES = 50
 
 
 def _post(url: str, body: dict) -> dict:
-    request = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST",
-                                     headers={"Content-Type": "application/json"})
+    request = urllib.request.Request(
+        url, data=json.dumps(body).encode(), method="POST", headers={"Content-Type": "application/json"}
+    )
     with urllib.request.urlopen(request, timeout=30) as response:
         return json.loads(response.read())
 
@@ -120,8 +121,10 @@ def main(subscribers: int = 100, events: int = 50) -> None:
             probe.shutdown()
             assert len(found) == subscribers, f"{len(found)} subscribers in the index"
             lookup_ms = statistics.median(lookups)
-            print(f"{subscribers} subscribers on {channel}; channel-index query through the local AWS endpoint: "
-                  f"median {lookup_ms:.1f} ms")
+            print(
+                f"{subscribers} subscribers on {channel}; channel-index query through the local AWS endpoint: "
+                f"median {lookup_ms:.1f} ms"
+            )
             print(f"{'send workers':>12} {'events/s':>9} {'messages/s':>11} {'ms/event':>9} {'ms/post':>8}")
             for workers in WORKER_COUNTS:
                 publisher = publisher_from_env(workers=workers)
@@ -131,15 +134,18 @@ def main(subscribers: int = 100, events: int = 50) -> None:
                 expected = warm_up + subscribers * events
                 started = time.perf_counter()
                 for n in range(events):
-                    delivery = publisher.publish(channel, "backtest:status_update",
-                                                 {"backtest_id": "bench", "status": "running", "progress": n})
+                    delivery = publisher.publish(
+                        channel, "backtest:status_update", {"backtest_id": "bench", "status": "running", "progress": n}
+                    )
                     assert delivery.delivered == subscribers, delivery
                 clients.wait_for(expected)
                 elapsed = time.perf_counter() - started
                 publisher.shutdown()
                 per_event_ms = elapsed / events * 1000
-                print(f"{workers:>12} {events / elapsed:>9.1f} {events * subscribers / elapsed:>11.0f} "
-                      f"{per_event_ms:>9.1f} {(per_event_ms - lookup_ms) / subscribers:>8.2f}")
+                print(
+                    f"{workers:>12} {events / elapsed:>9.1f} {events * subscribers / elapsed:>11.0f} "
+                    f"{per_event_ms:>9.1f} {(per_event_ms - lookup_ms) / subscribers:>8.2f}"
+                )
 
 
 if __name__ == "__main__":

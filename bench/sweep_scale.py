@@ -102,9 +102,20 @@ def in_process_split(candles, combos, settings) -> dict[str, float]:
 
 
 def run_on_stack(stack, user, strategy_id: str, size: int) -> tuple[float, dict]:
-    body = {"strategy_id": strategy_id, "symbol": SYMBOL, "timeframe": "1h", "start_time": iso(START_MS),
-            "end_time": iso(START_MS + BARS * HOUR_MS), "initial_balance": 10_000, "parameters": GRID,
-            "method": "random", "n_trials": size, "seed": 1, "objective": "sharpe_ratio", "max_combinations": size}
+    body = {
+        "strategy_id": strategy_id,
+        "symbol": SYMBOL,
+        "timeframe": "1h",
+        "start_time": iso(START_MS),
+        "end_time": iso(START_MS + BARS * HOUR_MS),
+        "initial_balance": 10_000,
+        "parameters": GRID,
+        "method": "random",
+        "n_trials": size,
+        "seed": 1,
+        "objective": "sharpe_ratio",
+        "max_combinations": size,
+    }
     started = time.perf_counter()
     status, created = stack.request("POST", "/optimizations", user.token, body)
     assert status == 202, created
@@ -127,10 +138,15 @@ def aws_model(per_combination: float, read_per_batch: float, combinations: int, 
     per_batch = estimate.FIXED_BATCH_SECONDS + read_per_batch + math.ceil(combinations / batches) * per_combination
     wall = math.ceil(batches / concurrency) * per_batch
     gb_seconds = batches * per_batch * 3008 / 1024
-    cost = (gb_seconds * estimate.LAMBDA_GB_SECOND_USD + batches * estimate.LAMBDA_REQUEST_USD
-            + batches * estimate.TRANSITIONS_PER_BATCH * estimate.STATE_TRANSITION_USD)
-    return (f"{combinations:>7} combos @ MapMaxConcurrency {concurrency:>4}: {batches:>4} batches, "
-            f"~{wall:6.1f} s wall, {gb_seconds:8.0f} GB-s, ~${cost:.3f}")
+    cost = (
+        gb_seconds * estimate.LAMBDA_GB_SECOND_USD
+        + batches * estimate.LAMBDA_REQUEST_USD
+        + batches * estimate.TRANSITIONS_PER_BATCH * estimate.STATE_TRANSITION_USD
+    )
+    return (
+        f"{combinations:>7} combos @ MapMaxConcurrency {concurrency:>4}: {batches:>4} batches, "
+        f"~{wall:6.1f} s wall, {gb_seconds:8.0f} GB-s, ~${cost:.3f}"
+    )
 
 
 def main() -> None:
@@ -143,7 +159,7 @@ def main() -> None:
     candles = random_walk(11, BARS, HOUR_MS)
     settings = BacktestSettings(initial_balance=10_000.0, commission=COMMISSION, timeframe="1h")
     grid = parameter_grid(STRATEGY, GRID, 10_000)
-    split = in_process_split(candles, grid[::len(grid) // 300][:300], settings)
+    split = in_process_split(candles, grid[:: len(grid) // 300][:300], settings)
     local, stack = start_stack()
     try:
         stack.import_candles(SYMBOL, "1h", candles)
@@ -158,18 +174,22 @@ def main() -> None:
             floor = statistics.median(numpy_floor(candles, sample) for _ in range(3))
             wall, finished = run_on_stack(stack, user, strategy_id, size)
             measured[size] = finished
-            print(f"{size:>6} combos: wall {wall:7.2f} s ({wall / size * 1000:6.2f} ms/combo) vs NumPy floor "
-                  f"{floor:6.2f} s ({floor / size * 1000:5.3f} ms/combo) = {wall / floor:5.1f}x; "
-                  f"{finished['batches']} batches, compute {finished['compute_seconds']:.1f} s and reads "
-                  f"{finished['read_seconds']:.2f} s summed over batches running at once; one process in a row: "
-                  f"{size * in_process:.1f} s = {size * in_process / floor:.1f}x the floor")
+            print(
+                f"{size:>6} combos: wall {wall:7.2f} s ({wall / size * 1000:6.2f} ms/combo) vs NumPy floor "
+                f"{floor:6.2f} s ({floor / size * 1000:5.3f} ms/combo) = {wall / floor:5.1f}x; "
+                f"{finished['batches']} batches, compute {finished['compute_seconds']:.1f} s and reads "
+                f"{finished['read_seconds']:.2f} s summed over batches running at once; one process in a row: "
+                f"{size * in_process:.1f} s = {size * in_process / floor:.1f}x the floor"
+            )
         # One Lambda batch runs alone on its vCPUs: the in-process cost per combination, and the candle
         # read of the smallest run (one batch, no other batch reading at the same time).
         per_combination = in_process
         smallest = measured[min(measured)]
         read_per_batch = smallest["read_seconds"] / smallest["batches"]
-        print(f"AWS model ({per_combination * 1000:.2f} ms/combo in-process, {read_per_batch * 1000:.0f} ms candle "
-              f"read per batch; 3008 MB batches; {estimate.FIXED_BATCH_SECONDS} s per batch invocation):")
+        print(
+            f"AWS model ({per_combination * 1000:.2f} ms/combo in-process, {read_per_batch * 1000:.0f} ms candle "
+            f"read per batch; 3008 MB batches; {estimate.FIXED_BATCH_SECONDS} s per batch invocation):"
+        )
         for combinations in (10_000, 100_000):
             for concurrency in (100, 1_000):
                 print("  " + aws_model(per_combination, read_per_batch, combinations, concurrency))

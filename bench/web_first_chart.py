@@ -35,10 +35,26 @@ from tests.fanout.stack import START_MS, random_walk, start_stack  # noqa: E402
 MINUTE_MS = 60_000
 REFERENCE_BARS = 2_000
 STRATEGY = {
-    "entry_rules": {"conditions": [{"indicator": "sma", "params": {"period": 15}, "comparator": "crosses_above",
-                                    "value": {"indicator": "sma", "params": {"period": 60}}}]},
-    "exit_rules": {"conditions": [{"indicator": "sma", "params": {"period": 15}, "comparator": "crosses_below",
-                                   "value": {"indicator": "sma", "params": {"period": 60}}}]},
+    "entry_rules": {
+        "conditions": [
+            {
+                "indicator": "sma",
+                "params": {"period": 15},
+                "comparator": "crosses_above",
+                "value": {"indicator": "sma", "params": {"period": 60}},
+            }
+        ]
+    },
+    "exit_rules": {
+        "conditions": [
+            {
+                "indicator": "sma",
+                "params": {"period": 15},
+                "comparator": "crosses_below",
+                "value": {"indicator": "sma", "params": {"period": 60}},
+            }
+        ]
+    },
     "config": {},
 }
 
@@ -63,29 +79,50 @@ def main() -> None:
         for name, symbol, bars in (("reference", "REFUSDT", REFERENCE_BARS), ("big", "BIGUSDT", args.bars)):
             stack.import_candles(symbol, "1m", random_walk(42, bars, MINUTE_MS))
             started = time.perf_counter()
-            created = stack.create_backtest(user, strategy_id, symbol=symbol, timeframe="1m", start_time=iso(START_MS),
-                                            end_time=iso(START_MS + bars * MINUTE_MS), initial_balance=10_000)
+            created = stack.create_backtest(
+                user,
+                strategy_id,
+                symbol=symbol,
+                timeframe="1m",
+                start_time=iso(START_MS),
+                end_time=iso(START_MS + bars * MINUTE_MS),
+                initial_balance=10_000,
+            )
             done = stack.wait_for_backtest(user, created["id"], timeout=900)
             assert done["status"] == "completed", done
-            runs[name] = {"id": created["id"], "bars": bars, "trades": done["performance_summary"]["total_trades"],
-                          "run_s": round(time.perf_counter() - started, 1)}
+            runs[name] = {
+                "id": created["id"],
+                "bars": bars,
+                "trades": done["performance_summary"]["total_trades"],
+                "run_s": round(time.perf_counter() - started, 1),
+            }
         web = WebServer(0, local.api_url, local.ws_url).start()
         status, me = stack.request("GET", "/backtests?per_page=1", user.token)  # the session is valid
         assert status == 200, me
         session = {"token": user.token, "user": {"id": user.id, "email": user.email, "name": "Bench"}}
         measured = subprocess.run(
             ["node", "bench/first_chart.mjs", web.url, json.dumps(session), json.dumps(runs), str(args.repeats)],
-            cwd=ROOT / "web", capture_output=True, text=True, check=True).stdout
+            cwd=ROOT / "web",
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
         timings = json.loads(measured.strip().splitlines()[-1])
-        print(f"{'backtest':>9} {'bars':>9} {'trades':>7} {'run s':>6} {'price chart ms':>14} {'all charts ms':>13} "
-              f"{'trades table ms':>15}")
+        print(
+            f"{'backtest':>9} {'bars':>9} {'trades':>7} {'run s':>6} {'price chart ms':>14} {'all charts ms':>13} "
+            f"{'trades table ms':>15}"
+        )
         for name, run in runs.items():
             t = timings[name]
-            print(f"{name:>9} {run['bars']:>9} {run['trades']:>7} {run['run_s']:>6} {t['price']:>14.0f} {t['charts']:>13.0f} "
-                  f"{t['table']:>15.0f}")
+            print(
+                f"{name:>9} {run['bars']:>9} {run['trades']:>7} {run['run_s']:>6} {t['price']:>14.0f} {t['charts']:>13.0f} "
+                f"{t['table']:>15.0f}"
+            )
         ratio = {key: timings["big"][key] / timings["reference"][key] for key in ("price", "charts", "table")}
-        print(f"big / reference: price chart {ratio['price']:.2f}x, all charts {ratio['charts']:.2f}x, "
-              f"trades table {ratio['table']:.2f}x")
+        print(
+            f"big / reference: price chart {ratio['price']:.2f}x, all charts {ratio['charts']:.2f}x, "
+            f"trades table {ratio['table']:.2f}x"
+        )
     finally:
         if web:
             web.stop()

@@ -15,9 +15,13 @@ from local.web import WebServer
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    stack = LocalStack(api_port=int(os.environ.get("API_PORT", 3000)), ws_port=int(os.environ.get("WS_PORT", 3001)),
-                       market_replay=True, run_schedules=True,
-                       parameters=parameter_overrides(os.environ.get("PARAMETER_OVERRIDES", "")))
+    stack = LocalStack(
+        api_port=int(os.environ.get("API_PORT", 3000)),
+        ws_port=int(os.environ.get("WS_PORT", 3001)),
+        market_replay=True,
+        run_schedules=True,
+        parameters=parameter_overrides(os.environ.get("PARAMETER_OVERRIDES", "")),
+    )
     stack.start()
     api, ws = stack.api_url, stack.ws_url
     web = WebServer(int(os.environ.get("WEB_PORT", 3002)), api, ws).start()

@@ -49,8 +49,9 @@ _HOP_HEADERS = {"connection", "keep-alive", "transfer-encoding", "content-length
 
 
 class AwsFront:
-    def __init__(self, moto_url: str, functions: dict[str, LocalFunction], region: str,
-                 faults: Faults | None = None) -> None:
+    def __init__(
+        self, moto_url: str, functions: dict[str, LocalFunction], region: str, faults: Faults | None = None
+    ) -> None:
         self.moto = urllib.parse.urlsplit(moto_url)
         self.region = region
         self.faults = faults or Faults()
@@ -109,16 +110,21 @@ class AwsFront:
     def _on_failure(self, function: LocalFunction, payload: Any, result: Any, error: str, attempts: int) -> None:
         """Lambda's on-failure destination record, to the function's OnFailure queue (if it has one)."""
         if function.on_failure is None:
-            log.warning("function %s failed an event %d times; it has no on-failure destination", function.logical_id,
-                        attempts)
+            log.warning(
+                "function %s failed an event %d times; it has no on-failure destination", function.logical_id, attempts
+            )
             return
         if not function.on_failure.startswith("arn:aws:sqs:"):
             raise ValueError(f"the local stack delivers on-failure records to SQS only, not {function.on_failure}")
         record = {
             "version": "1.0",
             "timestamp": iso_utc_ms(datetime.now(UTC)),
-            "requestContext": {"requestId": str(uuid.uuid4()), "functionArn": f"{function.arn}:$LATEST",
-                               "condition": "RetriesExhausted", "approximateInvokeCount": attempts},
+            "requestContext": {
+                "requestId": str(uuid.uuid4()),
+                "functionArn": f"{function.arn}:$LATEST",
+                "condition": "RetriesExhausted",
+                "approximateInvokeCount": attempts,
+            },
             "requestPayload": payload,
             "responseContext": {"statusCode": 200, "executedVersion": "$LATEST", "functionError": error},
             "responsePayload": result,
@@ -304,7 +310,11 @@ def _s3_event(region: str, configuration_id: str, bucket: str, key: str, event_n
                 "s3": {
                     "s3SchemaVersion": "1.0",
                     "configurationId": configuration_id,
-                    "bucket": {"name": bucket, "ownerIdentity": {"principalId": "local"}, "arn": f"arn:aws:s3:::{bucket}"},
+                    "bucket": {
+                        "name": bucket,
+                        "ownerIdentity": {"principalId": "local"},
+                        "arn": f"arn:aws:s3:::{bucket}",
+                    },
                     "object": {
                         "key": urllib.parse.quote_plus(key, safe="/"),
                         "size": size,

@@ -56,27 +56,35 @@ class Schedule:
 
 
 def template_rules(template: Template, functions: Mapping[str, LocalFunction]) -> list[Rule]:
-    return [Rule(functions[logical_id], name, template.resolve(event["Properties"]["Pattern"]))
-            for logical_id, name, event in _function_events(template, "EventBridgeRule")]
+    return [
+        Rule(functions[logical_id], name, template.resolve(event["Properties"]["Pattern"]))
+        for logical_id, name, event in _function_events(template, "EventBridgeRule")
+    ]
 
 
 def template_schedules(template: Template, functions: Mapping[str, LocalFunction]) -> list[Schedule]:
-    return [Schedule(functions[logical_id], name, event["Properties"]["Schedule"])
-            for logical_id, name, event in _function_events(template, "Schedule")]
+    return [
+        Schedule(functions[logical_id], name, event["Properties"]["Schedule"])
+        for logical_id, name, event in _function_events(template, "Schedule")
+    ]
 
 
 def _function_events(template: Template, event_type: str) -> list[tuple[str, str, dict[str, Any]]]:
-    return [(logical_id, name, event)
-            for logical_id, resource in template.of_type("AWS::Serverless::Function").items()
-            for name, event in resource["Properties"].get("Events", {}).items() if event["Type"] == event_type]
+    return [
+        (logical_id, name, event)
+        for logical_id, resource in template.of_type("AWS::Serverless::Function").items()
+        for name, event in resource["Properties"].get("Events", {}).items()
+        if event["Type"] == event_type
+    ]
 
 
 def matches(pattern: Any, event: Any) -> bool:
     """EventBridge's content filter for the forms the template uses: nested objects, and lists
     of the values a field may take (a list-valued field matches if any element does)."""
     if isinstance(pattern, dict):
-        return isinstance(event, dict) and all(key in event and matches(value, event[key])
-                                               for key, value in pattern.items())
+        return isinstance(event, dict) and all(
+            key in event and matches(value, event[key]) for key, value in pattern.items()
+        )
     if isinstance(pattern, list):
         if any(isinstance(value, (dict, list)) for value in pattern):
             raise ValueError(f"the local event bus does not support the pattern {pattern!r}")
@@ -86,9 +94,17 @@ def matches(pattern: Any, event: Any) -> bool:
 
 
 def _event(source: str, detail_type: str, resources: list[str], detail: dict[str, Any]) -> dict[str, Any]:
-    return {"version": "0", "id": str(uuid.uuid4()), "detail-type": detail_type, "source": source,
-            "account": ACCOUNT_ID, "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "region": REGION, "resources": resources, "detail": detail}
+    return {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": detail_type,
+        "source": source,
+        "account": ACCOUNT_ID,
+        "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "region": REGION,
+        "resources": resources,
+        "detail": detail,
+    }
 
 
 def _epoch_ms(value: Any) -> int | None:
@@ -98,8 +114,9 @@ def _epoch_ms(value: Any) -> int | None:
 class LocalEventBridge:
     POLL_SECONDS = 0.3
 
-    def __init__(self, template: Template, functions: Mapping[str, LocalFunction], aws: AwsFront,
-                 state_machine_arns: list[str]) -> None:
+    def __init__(
+        self, template: Template, functions: Mapping[str, LocalFunction], aws: AwsFront, state_machine_arns: list[str]
+    ) -> None:
         self.rules = template_rules(template, functions)
         self.schedules = template_schedules(template, functions)
         self._aws = aws
@@ -163,10 +180,22 @@ class LocalEventBridge:
                     continue
                 self._seen[execution["executionArn"]] = execution["status"]
                 described = self._stepfunctions.describe_execution(executionArn=execution["executionArn"])
-                self.put(_event("aws.states", EXECUTION_STATUS_CHANGE, [execution["executionArn"]], {
-                    "executionArn": described["executionArn"], "stateMachineArn": arn, "name": described["name"],
-                    "status": described["status"], "startDate": _epoch_ms(described.get("startDate")),
-                    "stopDate": _epoch_ms(described.get("stopDate")), "input": described.get("input"),
-                    "output": described.get("output"), "error": described.get("error"),
-                    "cause": described.get("cause"),
-                }))
+                self.put(
+                    _event(
+                        "aws.states",
+                        EXECUTION_STATUS_CHANGE,
+                        [execution["executionArn"]],
+                        {
+                            "executionArn": described["executionArn"],
+                            "stateMachineArn": arn,
+                            "name": described["name"],
+                            "status": described["status"],
+                            "startDate": _epoch_ms(described.get("startDate")),
+                            "stopDate": _epoch_ms(described.get("stopDate")),
+                            "input": described.get("input"),
+                            "output": described.get("output"),
+                            "error": described.get("error"),
+                            "cause": described.get("cause"),
+                        },
+                    )
+                )

@@ -25,8 +25,8 @@ _S3_MESSAGES = {
 }
 _DYNAMODB_MESSAGES = {
     "ProvisionedThroughputExceededException": "The level of configured provisioned throughput for the table was "
-                                              "exceeded. Consider increasing your provisioning level with the "
-                                              "UpdateTable API.",
+    "exceeded. Consider increasing your provisioning level with the "
+    "UpdateTable API.",
     "ThrottlingException": "Rate of requests exceeds the allowed throughput.",
 }
 # DynamoDB names most errors in its own namespace, throttling in the coral one.
@@ -110,13 +110,18 @@ def dynamodb_operation(headers: Any, body: bytes) -> tuple[str | None, str]:
 def s3_error(fault: Fault, resource: str) -> tuple[int, bytes, dict[str, str]]:
     request_id = uuid.uuid4().hex[:16].upper()
     message = _S3_MESSAGES.get(fault.code, fault.code)
-    body = (f'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>{fault.code}</Code><Message>{message}</Message>'
-            f"<Resource>/{resource}</Resource><RequestId>{request_id}</RequestId></Error>").encode()
+    body = (
+        f'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>{fault.code}</Code><Message>{message}</Message>'
+        f"<Resource>/{resource}</Resource><RequestId>{request_id}</RequestId></Error>"
+    ).encode()
     return fault.status, body, {"Content-Type": "application/xml", "x-amz-request-id": request_id}
 
 
 def dynamodb_error(fault: Fault) -> tuple[int, bytes, dict[str, str]]:
     namespace = _DYNAMODB_NAMESPACES.get(fault.code, "com.amazonaws.dynamodb.v20120810")
     body = {"__type": f"{namespace}#{fault.code}", "message": _DYNAMODB_MESSAGES.get(fault.code, fault.code)}
-    return fault.status, json.dumps(body).encode(), {"Content-Type": "application/x-amz-json-1.0",
-                                                      "x-amzn-RequestId": str(uuid.uuid4())}
+    return (
+        fault.status,
+        json.dumps(body).encode(),
+        {"Content-Type": "application/x-amz-json-1.0", "x-amzn-RequestId": str(uuid.uuid4())},
+    )

@@ -40,8 +40,13 @@ INTERVAL_S = 1.0
 
 
 class MarketReplay:
-    def __init__(self, store: CandleStore, connections: ConnectionStore, publisher: EventPublisher,
-                 interval_s: float = INTERVAL_S) -> None:
+    def __init__(
+        self,
+        store: CandleStore,
+        connections: ConnectionStore,
+        publisher: EventPublisher,
+        interval_s: float = INTERVAL_S,
+    ) -> None:
         self.store = store
         self.connections = connections
         self.publisher = publisher

@@ -45,14 +45,24 @@ def _create_tables(template: Template, dynamodb: Any) -> None:
 
 
 # The AWS::SQS::Queue properties that are queue attributes of the same name in the SQS API.
-QUEUE_ATTRIBUTES = ("DelaySeconds", "KmsMasterKeyId", "MaximumMessageSize", "MessageRetentionPeriod",
-                    "ReceiveMessageWaitTimeSeconds", "SqsManagedSseEnabled", "VisibilityTimeout")
+QUEUE_ATTRIBUTES = (
+    "DelaySeconds",
+    "KmsMasterKeyId",
+    "MaximumMessageSize",
+    "MessageRetentionPeriod",
+    "ReceiveMessageWaitTimeSeconds",
+    "SqsManagedSseEnabled",
+    "VisibilityTimeout",
+)
 
 
 def queue_attributes(properties: dict[str, Any]) -> dict[str, str]:
     """A queue's properties as SQS attributes (strings; booleans as `true`/`false`)."""
-    return {key: str(value).lower() if isinstance(value, bool) else str(value)
-            for key, value in properties.items() if key in QUEUE_ATTRIBUTES}
+    return {
+        key: str(value).lower() if isinstance(value, bool) else str(value)
+        for key, value in properties.items()
+        if key in QUEUE_ATTRIBUTES
+    }
 
 
 def _create_queues(template: Template, sqs: Any) -> None:
@@ -74,9 +84,14 @@ def _create_buckets(template: Template, s3: Any) -> None:
         )
 
 
-_CORS_RULE_KEYS = {"AllowedHeaders": "AllowedHeaders", "AllowedMethods": "AllowedMethods",
-                   "AllowedOrigins": "AllowedOrigins", "ExposedHeaders": "ExposeHeaders", "Id": "ID",
-                   "MaxAge": "MaxAgeSeconds"}
+_CORS_RULE_KEYS = {
+    "AllowedHeaders": "AllowedHeaders",
+    "AllowedMethods": "AllowedMethods",
+    "AllowedOrigins": "AllowedOrigins",
+    "ExposedHeaders": "ExposeHeaders",
+    "Id": "ID",
+    "MaxAge": "MaxAgeSeconds",
+}
 
 
 def bucket_cors_rules(properties: dict[str, Any]) -> list[dict[str, Any]]:

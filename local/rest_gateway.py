@@ -50,20 +50,30 @@ class GatewayResponses:
     def from_template(cls, template: Template, api_logical_id: str) -> GatewayResponses:
         return cls(template.resolve(template.resources[api_logical_id]["Properties"].get("GatewayResponses", {})))
 
-    def render(self, response_type: str, status: int | None, method: str, path: str,
-               message: str) -> tuple[int, dict[str, str], bytes]:
+    def render(
+        self, response_type: str, status: int | None, method: str, path: str, message: str
+    ) -> tuple[int, dict[str, str], bytes]:
         """(status, headers, body) of `response_type`, falling back to DEFAULT_4XX/5XX as API Gateway does."""
         family = "DEFAULT_5XX" if (status or 0) >= 500 else "DEFAULT_4XX"
         spec = self.responses.get(response_type) or self.responses.get(family) or {}
         status = int(spec.get("StatusCode") or status or _DEFAULT_STATUS[family])
-        headers = {"Content-Type": "application/json", "x-amzn-ErrorType": response_type,
-                   **{name: _header_value(str(value))
-                      for name, value in (spec.get("ResponseParameters") or {}).get("Headers", {}).items()}}
+        headers = {
+            "Content-Type": "application/json",
+            "x-amzn-ErrorType": response_type,
+            **{
+                name: _header_value(str(value))
+                for name, value in (spec.get("ResponseParameters") or {}).get("Headers", {}).items()
+            },
+        }
         body = spec.get("ResponseTemplates", {}).get("application/json")
         if body is None:  # no template: API Gateway's own {"message": ...}
             return status, headers, json.dumps({"message": message}).encode()
-        variables = {"$context.error.messageString": json.dumps(message), "$context.error.message": message,
-                     "$context.httpMethod": method, "$context.path": path}
+        variables = {
+            "$context.error.messageString": json.dumps(message),
+            "$context.error.message": message,
+            "$context.httpMethod": method,
+            "$context.path": path,
+        }
         for name in sorted(variables, key=len, reverse=True):
             body = body.replace(name, variables[name])
         return status, headers, body.encode()
@@ -117,14 +127,25 @@ def template_cors(template: Template, api_logical_id: str) -> GatewayCors:
     cors = props.get("Cors") or {}
     if isinstance(cors, str):  # the short form: only the origin
         cors = {"AllowOrigin": cors}
-    names = {"AllowOrigin": "Access-Control-Allow-Origin", "AllowMethods": "Access-Control-Allow-Methods",
-             "AllowHeaders": "Access-Control-Allow-Headers", "MaxAge": "Access-Control-Max-Age"}
+    names = {
+        "AllowOrigin": "Access-Control-Allow-Origin",
+        "AllowMethods": "Access-Control-Allow-Methods",
+        "AllowHeaders": "Access-Control-Allow-Headers",
+        "MaxAge": "Access-Control-Max-Age",
+    }
     return GatewayCors({header: _header_value(str(cors[key])) for key, header in names.items() if key in cors})
 
 
 class RestGateway:
-    def __init__(self, routes: list[Route], stage: str, port: int, api_id: str,
-                 cors: GatewayCors | None = None, gateway_responses: GatewayResponses = GatewayResponses({})) -> None:
+    def __init__(
+        self,
+        routes: list[Route],
+        stage: str,
+        port: int,
+        api_id: str,
+        cors: GatewayCors | None = None,
+        gateway_responses: GatewayResponses = GatewayResponses({}),
+    ) -> None:
         self.routes = routes
         self.cors = cors or GatewayCors({})
         self.gateway_responses = gateway_responses
@@ -154,8 +175,16 @@ class RestGateway:
         """Some resource covers the path (with any method)."""
         return any(route.pattern.match(path) for route in self.routes)
 
-    def event(self, route: Route, params: dict[str, str], method: str, raw_path: str, headers: Any,
-              body: bytes, source_ip: str) -> dict[str, Any]:
+    def event(
+        self,
+        route: Route,
+        params: dict[str, str],
+        method: str,
+        raw_path: str,
+        headers: Any,
+        body: bytes,
+        source_ip: str,
+    ) -> dict[str, Any]:
         """The REST API proxy integration event (payload format 1.0)."""
         parts = urllib.parse.urlsplit(raw_path)
         query = urllib.parse.parse_qs(parts.query, keep_blank_values=True)
@@ -265,7 +294,9 @@ class RestGateway:
                     self._gateway_response("MISSING_AUTHENTICATION_TOKEN", 403, "Missing Authentication Token")
                     return
                 route, params = matched
-                event = gateway.event(route, params, self.command, self.path, self.headers, body, self.client_address[0])
+                event = gateway.event(
+                    route, params, self.command, self.path, self.headers, body, self.client_address[0]
+                )
                 try:
                     response = route.function.invoke(event)
                 except Exception:  # API Gateway's answer to a failed integration
@@ -282,9 +313,17 @@ class RestGateway:
         return Handler
 
 
-_ERROR_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
-                405: "method_not_allowed", 413: "payload_too_large", 426: "upgrade_required", 500: "internal_error",
-                505: "http_version_not_supported"}
+_ERROR_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "payload_too_large",
+    426: "upgrade_required",
+    500: "internal_error",
+    505: "http_version_not_supported",
+}
 
 
 def error_body(status: int, message: str) -> bytes:
@@ -308,4 +347,3 @@ def _http_response(response: dict[str, Any]) -> tuple[int, dict[str, str], bytes
     body = response.get("body") or ""
     data = base64.b64decode(body) if response.get("isBase64Encoded") else body.encode()
     return int(response.get("statusCode", 200)), headers, data
-

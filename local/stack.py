@@ -56,22 +56,29 @@ class LocalStack:
         self.aws = AwsFront(f"http://{host}:{port}", self.functions, REGION, self.faults)
         self.aws.start()
         ws_api_id = self.template.physical_name(WEBSOCKET_API)
-        self.ws = WebSocketGateway(template_websocket_routes(self.template, self.functions, WEBSOCKET_API),
-                                   stage, self.ws_port, ws_api_id, self.faults)
+        self.ws = WebSocketGateway(
+            template_websocket_routes(self.template, self.functions, WEBSOCKET_API),
+            stage,
+            self.ws_port,
+            ws_api_id,
+            self.faults,
+        )
         # The deployed functions reach the management API at the WebSocket API's execute-api URL.
         deployed_endpoint = f"https://{ws_api_id}.execute-api.{REGION}.amazonaws.com/{stage}"
         self.template.overrides[deployed_endpoint] = self.ws.management_url
-        self._set_environment({
-            **merged_environment(self.template),
-            "AWS_ENDPOINT_URL": self.aws.url,
-            "AWS_ACCESS_KEY_ID": "local",
-            "AWS_SECRET_ACCESS_KEY": "local",
-            "AWS_DEFAULT_REGION": REGION,
-            "AWS_REGION": REGION,
-            # moto's Step Functions interpreter invokes Lambda tasks at localhost:$MOTO_PORT.
-            "MOTO_PORT": str(self.aws.port),
-            "POWERTOOLS_TRACE_DISABLED": "true",
-        })
+        self._set_environment(
+            {
+                **merged_environment(self.template),
+                "AWS_ENDPOINT_URL": self.aws.url,
+                "AWS_ACCESS_KEY_ID": "local",
+                "AWS_SECRET_ACCESS_KEY": "local",
+                "AWS_DEFAULT_REGION": REGION,
+                "AWS_REGION": REGION,
+                # moto's Step Functions interpreter invokes Lambda tasks at localhost:$MOTO_PORT.
+                "MOTO_PORT": str(self.aws.port),
+                "POWERTOOLS_TRACE_DISABLED": "true",
+            }
+        )
         # moto's backends live in this process: a stack started after another one (tests) starts empty.
         self._moto_post("/moto-api/reset", None)
         # Before provisioning: moto keeps executable state machines in a separate backend.
@@ -83,9 +90,14 @@ class LocalStack:
         self.events = LocalEventBridge(self.template, self.functions, self.aws, state_machines)
         # The market replay stands in for MarketFeedFunction locally (its schedule would poll Binance).
         self.events.start(self.run_schedules, frozenset({"MarketFeedFunction"}) if self.market_replay else frozenset())
-        self.rest = RestGateway(template_routes(self.template, self.functions, REST_API), stage, self.api_port,
-                                self.template.physical_name(REST_API), template_cors(self.template, REST_API),
-                                GatewayResponses.from_template(self.template, REST_API))
+        self.rest = RestGateway(
+            template_routes(self.template, self.functions, REST_API),
+            stage,
+            self.api_port,
+            self.template.physical_name(REST_API),
+            template_cors(self.template, REST_API),
+            GatewayResponses.from_template(self.template, REST_API),
+        )
         self.rest.start()
         self.ws.start()
         if self.market_replay:
@@ -140,7 +152,8 @@ class LocalStack:
 
     def _moto_post(self, path: str, body: dict | None) -> None:
         data = json.dumps(body).encode() if body is not None else b""
-        request = urllib.request.Request(f"{self.aws.url}{path}", data=data, method="POST",
-                                         headers={"Content-Type": "application/json"})
+        request = urllib.request.Request(
+            f"{self.aws.url}{path}", data=data, method="POST", headers={"Content-Type": "application/json"}
+        )
         # the embedded moto, on loopback
         urllib.request.urlopen(request).read()  # nosec B310

@@ -23,7 +23,9 @@ DIST = ROOT / "web" / "dist"
 class WebServer:
     def __init__(self, port: int, api_url: str, ws_url: str, directory: Path = DIST) -> None:
         if not (directory / "index.html").is_file():
-            raise FileNotFoundError(f"{directory}/index.html is missing: build the dashboard (cd web && npm ci && npm run build)")
+            raise FileNotFoundError(
+                f"{directory}/index.html is missing: build the dashboard (cd web && npm ci && npm run build)"
+            )
         config = json.dumps({"apiUrl": api_url, "wsUrl": ws_url}).encode()
         handler = functools.partial(_Handler, config, directory=str(directory))
         self._server = _Server(("127.0.0.1", port), handler)

@@ -44,15 +44,19 @@ def _rejection(status: int, text: str) -> Response:
     """A refused handshake (not an upgrade, a malformed request, $connect said no) in the API's error shape."""
     status = HTTPStatus(status)
     body = error_body(status.value, text.strip() or status.phrase)
-    headers = Headers([("Connection", "close"), ("Content-Length", str(len(body))),
-                       ("Content-Type", "application/json")])
+    headers = Headers(
+        [("Connection", "close"), ("Content-Length", str(len(body))), ("Content-Type", "application/json")]
+    )
     return Response(status.value, status.phrase, headers, body)
 
 
 def _is_upgrade(request: Request) -> bool:
     connection = {token.strip().lower() for token in ",".join(request.headers.get_all("Connection")).split(",")}
-    return (request.headers.get("Upgrade", "").lower() == "websocket" and "upgrade" in connection
-            and bool(request.headers.get("Sec-WebSocket-Key")))
+    return (
+        request.headers.get("Upgrade", "").lower() == "websocket"
+        and "upgrade" in connection
+        and bool(request.headers.get("Sec-WebSocket-Key"))
+    )
 
 
 class _GatewayConnection(ServerConnection):
@@ -71,7 +75,9 @@ class WebSocketRoutes:
     two_way: frozenset[str]  # route keys whose handler result is sent back to the client
 
 
-def template_websocket_routes(template: Template, functions: dict[str, LocalFunction], api_logical_id: str) -> WebSocketRoutes:
+def template_websocket_routes(
+    template: Template, functions: dict[str, LocalFunction], api_logical_id: str
+) -> WebSocketRoutes:
     api = template.resources[api_logical_id]["Properties"]
     selection = api["RouteSelectionExpression"]
     if not selection.startswith("$request.body."):
@@ -102,8 +108,9 @@ class _Client:
 
 
 class WebSocketGateway:
-    def __init__(self, routes: WebSocketRoutes, stage: str, port: int, api_id: str,
-                 faults: Faults | None = None) -> None:
+    def __init__(
+        self, routes: WebSocketRoutes, stage: str, port: int, api_id: str, faults: Faults | None = None
+    ) -> None:
         self.faults = faults or Faults()
         self.routes = routes
         self.stage = stage
@@ -116,7 +123,9 @@ class WebSocketGateway:
         self._management = ThreadingHTTPServer(("127.0.0.1", 0), self._management_handler())
         self._management.daemon_threads = True
         self.management_url = f"http://127.0.0.1:{self._management.server_address[1]}/{stage}"
-        self._management_thread = threading.Thread(target=self._management.serve_forever, name="ws-management", daemon=True)
+        self._management_thread = threading.Thread(
+            target=self._management.serve_forever, name="ws-management", daemon=True
+        )
 
     @property
     def url(self) -> str:
@@ -138,8 +147,9 @@ class WebSocketGateway:
         self._management.server_close()
 
     async def _serve(self) -> Server:
-        return await serve(self._session, "127.0.0.1", self.port, process_request=self._connect,
-                           create_connection=_GatewayConnection)
+        return await serve(
+            self._session, "127.0.0.1", self.port, process_request=self._connect, create_connection=_GatewayConnection
+        )
 
     # ------------------------------------------------------------ events
     def _event(self, connection_id: str, route_key: str, event_type: str, client: _Client | None, **extra: Any) -> dict:
@@ -158,8 +168,10 @@ class WebSocketGateway:
             "stage": self.stage,
             "apiId": self.api_id,
             "accountId": ACCOUNT_ID,
-            "identity": {"sourceIp": client.source_ip if client else "127.0.0.1",
-                         "userAgent": client.user_agent if client else ""},
+            "identity": {
+                "sourceIp": client.source_ip if client else "127.0.0.1",
+                "userAgent": client.user_agent if client else "",
+            },
         }
         if event_type == "MESSAGE":
             context["messageId"] = uuid.uuid4().hex[:16]
@@ -176,14 +188,22 @@ class WebSocketGateway:
         A request that is no WebSocket upgrade never reaches $connect (nor does it on AWS)."""
         if not _is_upgrade(request):
             return connection.protocol.accept(request)  # websockets' own refusal (426, 405, 505...), in JSON
-        connection_id = base64.urlsafe_b64encode(uuid.uuid4().bytes[:11]).decode()  # API Gateway style: "L0SM9cOFvHcCIhw="
+        connection_id = base64.urlsafe_b64encode(
+            uuid.uuid4().bytes[:11]
+        ).decode()  # API Gateway style: "L0SM9cOFvHcCIhw="
         source_ip = connection.remote_address[0]
         client = _Client(connection, source_ip, request.headers.get("User-Agent", ""))
         query = dict(re.findall(r"[?&]([^=&]+)=([^&]*)", request.path))
         headers = dict(request.headers.raw_items())
-        event = self._event(connection_id, "$connect", "CONNECT", client, headers=headers,
-                            multiValueHeaders={k: [v] for k, v in headers.items()},
-                            queryStringParameters=query or None)
+        event = self._event(
+            connection_id,
+            "$connect",
+            "CONNECT",
+            client,
+            headers=headers,
+            multiValueHeaders={k: [v] for k, v in headers.items()},
+            queryStringParameters=query or None,
+        )
         try:
             result = await self._invoke("$connect", event) or {"statusCode": 200}
         except Exception:  # a failing $connect refuses the connection, as on AWS
@@ -207,8 +227,14 @@ class WebSocketGateway:
             pass  # the client went away: $disconnect runs below either way
         finally:
             self._clients.pop(connection_id, None)
-            event = self._event(connection_id, "$disconnect", "DISCONNECT", client,
-                                disconnectStatusCode=connection.close_code, disconnectReason=connection.close_reason or "")
+            event = self._event(
+                connection_id,
+                "$disconnect",
+                "DISCONNECT",
+                client,
+                disconnectStatusCode=connection.close_code,
+                disconnectReason=connection.close_reason or "",
+            )
             try:
                 await self._invoke("$disconnect", event)
             except Exception:  # nothing to answer once the socket is gone
@@ -228,7 +254,9 @@ class WebSocketGateway:
             result = await self._invoke(route_key, event)
         except Exception:  # API Gateway's reply to a failed integration
             log.exception("route %s failed", route_key)
-            await client.connection.send(json.dumps({"message": "Internal server error", "connectionId": connection_id}))
+            await client.connection.send(
+                json.dumps({"message": "Internal server error", "connectionId": connection_id})
+            )
             return
         if route_key in self.routes.two_way and result and result.get("body") is not None:
             await client.connection.send(result["body"])
@@ -270,15 +298,24 @@ class WebSocketGateway:
                 raise AttributeError(name)
 
             def _not_allowed(self) -> None:
-                self._reply(405, {"message": f"{self.command} is not supported"}, "MethodNotAllowedException",
-                            {"Allow": _MANAGEMENT_METHODS})
+                self._reply(
+                    405,
+                    {"message": f"{self.command} is not supported"},
+                    "MethodNotAllowedException",
+                    {"Allow": _MANAGEMENT_METHODS},
+                )
 
             def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
                 self.close_connection = True
                 self._reply(code, {"message": message or "bad request"}, "BadRequestException")
 
-            def _reply(self, status: int, body: dict | None = None, error_type: str | None = None,
-                       headers: dict[str, str] | None = None) -> None:
+            def _reply(
+                self,
+                status: int,
+                body: dict | None = None,
+                error_type: str | None = None,
+                headers: dict[str, str] | None = None,
+            ) -> None:
                 data = json.dumps(body).encode() if body is not None else b""
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
@@ -316,8 +353,14 @@ class WebSocketGateway:
                     self._gone()
                     return
                 iso = lambda t: datetime.fromtimestamp(t, UTC).isoformat()  # noqa: E731
-                self._reply(200, {"ConnectedAt": iso(client.connected_at), "LastActiveAt": iso(client.last_active_at),
-                                  "Identity": {"SourceIp": client.source_ip, "UserAgent": client.user_agent}})
+                self._reply(
+                    200,
+                    {
+                        "ConnectedAt": iso(client.connected_at),
+                        "LastActiveAt": iso(client.last_active_at),
+                        "Identity": {"SourceIp": client.source_ip, "UserAgent": client.user_agent},
+                    },
+                )
 
             def do_DELETE(self) -> None:
                 if gateway._delete(self._connection_id() or ""):
@@ -326,4 +369,3 @@ class WebSocketGateway:
                     self._gone()
 
         return Handler
-

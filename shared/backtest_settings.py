@@ -76,11 +76,12 @@ class BacktestSettings:
         check("initial_balance", self.initial_balance, 0.0, self.MAX_INITIAL_BALANCE, low_open=True)
         check("metadata.commission", self.commission, self.MIN_COMMISSION, self.MAX_COMMISSION, low_open=False)
         check("metadata.leverage", self.leverage, self.MIN_LEVERAGE, self.MAX_LEVERAGE, low_open=False)
-        check("metadata.maintenance_margin", self.maintenance_margin, 0.0, self.MAX_MAINTENANCE_MARGIN,
-              low_open=False)
+        check("metadata.maintenance_margin", self.maintenance_margin, 0.0, self.MAX_MAINTENANCE_MARGIN, low_open=False)
         for name in ("maker_fee", "taker_fee"):
             if getattr(self, name) is not None:
-                check(f"metadata.{name}", getattr(self, name), -self.MAX_COMMISSION, self.MAX_COMMISSION, low_open=False)
+                check(
+                    f"metadata.{name}", getattr(self, name), -self.MAX_COMMISSION, self.MAX_COMMISSION, low_open=False
+                )
         if self.slippage_ticks is not None:
             check("metadata.slippage_ticks", self.slippage_ticks, 0.0, self.MAX_SLIPPAGE_TICKS, low_open=False)
         funding: object = self.funding  # from JSON: maybe not a bool at all
@@ -93,9 +94,15 @@ class BacktestSettings:
         elif self.intrabar_timeframe is not None:
             if self.intrabar_timeframe not in TIMEFRAME_MS:
                 errors.append(FieldError("metadata.intrabar_timeframe", f"must be one of {', '.join(TIMEFRAMES)}"))
-            elif (TIMEFRAME_MS[self.intrabar_timeframe] >= TIMEFRAME_MS[self.timeframe]
-                  or TIMEFRAME_MS[self.timeframe] % TIMEFRAME_MS[self.intrabar_timeframe]):
-                errors.append(FieldError("metadata.intrabar_timeframe",
-                                         f"must be finer than the backtest's timeframe {self.timeframe} and divide it"))
+            elif (
+                TIMEFRAME_MS[self.intrabar_timeframe] >= TIMEFRAME_MS[self.timeframe]
+                or TIMEFRAME_MS[self.timeframe] % TIMEFRAME_MS[self.intrabar_timeframe]
+            ):
+                errors.append(
+                    FieldError(
+                        "metadata.intrabar_timeframe",
+                        f"must be finer than the backtest's timeframe {self.timeframe} and divide it",
+                    )
+                )
         if errors:
             raise ValidationFailed("invalid backtest settings", errors)

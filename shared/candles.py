@@ -45,12 +45,22 @@ class Candles:
 
     def rows(self) -> list[tuple[int, float, float, float, float, float]]:
         """(ts, open, high, low, close, volume) of each candle, in Python numbers."""
-        return list(zip(self.ts.tolist(), self.open.tolist(), self.high.tolist(), self.low.tolist(),
-                        self.close.tolist(), self.volume.tolist(), strict=True))
+        return list(
+            zip(
+                self.ts.tolist(),
+                self.open.tolist(),
+                self.high.tolist(),
+                self.low.tolist(),
+                self.close.tolist(),
+                self.volume.tolist(),
+                strict=True,
+            )
+        )
 
     @classmethod
-    def from_arrays(cls, ts: ArrayLike, open: ArrayLike, high: ArrayLike, low: ArrayLike, close: ArrayLike,
-                    volume: ArrayLike) -> Candles:
+    def from_arrays(
+        cls, ts: ArrayLike, open: ArrayLike, high: ArrayLike, low: ArrayLike, close: ArrayLike, volume: ArrayLike
+    ) -> Candles:
         """Build from any array-likes, coercing to the canonical dtypes."""
         return cls(
             ts=np.ascontiguousarray(ts, dtype=np.int64),

@@ -67,7 +67,8 @@ def trade_events(trades: Sequence[dict[str, Any]], limit: int = TRADE_EVENT_LIMI
         timed.append((datetime.fromisoformat(trade["entry_time"]), 1, index, "trade_executed", executed | position))
         if trade.get("exit_time") is not None:
             closed = {"trade_id": trade["id"]} | {
-                key: trade[key] for key in ("exit_time", "exit_price", "pnl", "pnl_percentage")}
+                key: trade[key] for key in ("exit_time", "exit_price", "pnl", "pnl_percentage")
+            }
             timed.append((datetime.fromisoformat(trade["exit_time"]), 0, index, "trade_closed", closed | position))
     timed.sort(key=lambda item: item[:3])
     return [(event, data) for _, _, _, event, data in timed]

@@ -43,8 +43,11 @@ def nesting_depth(document: bytes, limit: int = MAX_DEPTH) -> int:
 def check(document: bytes, max_bytes: int, field: str = "body", max_depth: int = MAX_DEPTH) -> None:
     """ValidationFailed (TooLarge for the size) naming `field` when `document` is over a limit."""
     if len(document) > max_bytes:
-        raise TooLarge("the document is too large",
-                       [FieldError(field, f"has {len(document)} bytes; at most {max_bytes}")])
+        raise TooLarge(
+            "the document is too large", [FieldError(field, f"has {len(document)} bytes; at most {max_bytes}")]
+        )
     if nesting_depth(document, max_depth) > max_depth:
-        raise ValidationFailed("the document nests too deep",
-                               [FieldError(field, f"nests arrays and objects more than {max_depth} levels deep")])
+        raise ValidationFailed(
+            "the document nests too deep",
+            [FieldError(field, f"nests arrays and objects more than {max_depth} levels deep")],
+        )

@@ -288,7 +288,9 @@ def performance_summary(
         "average_win": float(wins.mean()) if len(wins) else None,
         "average_loss": float(losses.mean()) if len(losses) else None,
         "max_consecutive_losses": _longest_run(pnl < 0.0),
-        "buy_and_hold_return": 100.0 * (float(candles.close[-1]) / float(candles.open[0]) - 1.0) if len(candles) else None,
+        "buy_and_hold_return": 100.0 * (float(candles.close[-1]) / float(candles.open[0]) - 1.0)
+        if len(candles)
+        else None,
     }
     summary.update(_trade_statistics(trades, closed, pnl))
     summary.update(_equity_statistics(equity, drawdown, total_pnl))
@@ -362,8 +364,16 @@ def _equity_statistics(equity: NDArray[Any], drawdown: Drawdown, total_pnl: floa
     """Figures of the equity curve: recovery, ulcer index, run-up, drawdown durations."""
     n = len(equity)
     if not n:
-        return dict.fromkeys(("recovery_factor", "ulcer_index", "max_run_up", "max_run_up_percentage",
-                              "average_drawdown_duration", "max_drawdown_duration"))
+        return dict.fromkeys(
+            (
+                "recovery_factor",
+                "ulcer_index",
+                "max_run_up",
+                "max_run_up_percentage",
+                "average_drawdown_duration",
+                "max_drawdown_duration",
+            )
+        )
     # Two running extremes and a few passes over one buffer: this runs on every backtest.
     ratio = _ratio_to(equity, np.maximum.accumulate(equity))
     ratio -= 1.0  # minus the drawdown as a fraction of the peak

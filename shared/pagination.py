@@ -27,13 +27,17 @@ class PageRequest:
     limit: int = DEFAULT_PER_PAGE
 
     @classmethod
-    def parse(cls, page: int | None = None, per_page: int | None = None,
-              limit: int | None = None, offset: int | None = None) -> PageRequest:
+    def parse(
+        cls, page: int | None = None, per_page: int | None = None, limit: int | None = None, offset: int | None = None
+    ) -> PageRequest:
         """Bounds are enforced here as well as in the HTTP schema: the CLI and batches use it too."""
         errors = []
         if (page is not None or per_page is not None) and (limit is not None or offset is not None):
-            errors.append(FieldError("offset" if offset is not None else "limit",
-                                     "use either page/per_page or limit/offset, not both"))
+            errors.append(
+                FieldError(
+                    "offset" if offset is not None else "limit", "use either page/per_page or limit/offset, not both"
+                )
+            )
         for name, value, low in (("page", page, 1), ("offset", offset, 0)):
             if value is not None and value < low:
                 errors.append(FieldError(name, f"must be at least {low}"))
@@ -64,7 +68,7 @@ class Page(Generic[T]):
 
 
 def paginate(items: Sequence[T], request: PageRequest) -> Page[T]:
-    return Page(list(items[request.offset:request.offset + request.limit]), len(items), request)
+    return Page(list(items[request.offset : request.offset + request.limit]), len(items), request)
 
 
 def ordered(items: Sequence[T], key: Callable[[T], Any], direction: str) -> list[T]:

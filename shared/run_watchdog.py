@@ -81,6 +81,11 @@ class RunWatchdog:
         minutes = round(self.timeout.total_seconds() / 60)
         cause = json.dumps({"errorMessage": f"no progress for {minutes} minutes: the run was given up"})
         cutoff = self.clock() - self.timeout
-        return {key: [run_id for run_id in runs.stale(cutoff)
-                      if self.failing[key].fail(run_id, STUCK_ERROR, cause)["status"] == FAILED]
-                for key, runs in self.stale_runs.items()}
+        return {
+            key: [
+                run_id
+                for run_id in runs.stale(cutoff)
+                if self.failing[key].fail(run_id, STUCK_ERROR, cause)["status"] == FAILED
+            ]
+            for key, runs in self.stale_runs.items()
+        }

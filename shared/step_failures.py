@@ -20,8 +20,9 @@ class OptimizationIncomplete(DomainError):
 
 
 # RunStuck: the run watchdog's sweep (shared.run_watchdog), its message written for users too.
-READABLE_ERRORS = frozenset({"ValidationFailed", "NotFound", "TransientError", OptimizationIncomplete.__name__,
-                             "RunStuck"})
+READABLE_ERRORS = frozenset(
+    {"ValidationFailed", "NotFound", "TransientError", OptimizationIncomplete.__name__, "RunStuck"}
+)
 
 
 def failure_message(error: str, cause: str, subject: str = "backtest") -> str:

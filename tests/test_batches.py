@@ -13,8 +13,15 @@ from adapters.contracts import backtest_request
 from shared.backtests.batches import entry_id, parse_batch, status_key
 from shared.errors import ValidationFailed
 
-ENTRY = {"strategy_id": "0b7e3c1e-4f5a-4d8b-9c1e-2f3a4b5c6d7e", "symbol": "btcusdt", "timeframe": "1h", "start_time": "2024-01-01T01:00:00+01:00",
-         "end_time": "2024-02-01T00:00:00Z", "initial_balance": 10000, "metadata": {"leverage": 2, "chunks": 4}}
+ENTRY = {
+    "strategy_id": "0b7e3c1e-4f5a-4d8b-9c1e-2f3a4b5c6d7e",
+    "symbol": "btcusdt",
+    "timeframe": "1h",
+    "start_time": "2024-01-01T01:00:00+01:00",
+    "end_time": "2024-02-01T00:00:00Z",
+    "initial_balance": 10000,
+    "metadata": {"leverage": 2, "chunks": 4},
+}
 
 
 def fields_of(error: ValidationFailed) -> list[str]:
@@ -28,15 +35,18 @@ def test_an_entry_is_what_the_rest_api_takes_times_in_utc():
     assert request.initial_balance == 10000.0
 
 
-@pytest.mark.parametrize(("change", "fields"), [
-    ({"initial_balance": "lots"}, ["backtests[3].initial_balance"]),
-    ({"start_time": "yesterday"}, ["backtests[3].start_time"]),
-    ({"start_time": "2024-01-01T00:00:00"}, ["backtests[3].start_time"]),  # no timezone
-    ({"timeframe": "7m"}, ["backtests[3].timeframe"]),
-    ({"metadata": {"lever": 2}}, ["backtests[3].metadata.lever"]),
-    ({"metadata": {"chunks": 2.5}}, ["backtests[3].metadata.chunks"]),
-    ({"owner": "x"}, ["backtests[3].owner"]),
-])
+@pytest.mark.parametrize(
+    ("change", "fields"),
+    [
+        ({"initial_balance": "lots"}, ["backtests[3].initial_balance"]),
+        ({"start_time": "yesterday"}, ["backtests[3].start_time"]),
+        ({"start_time": "2024-01-01T00:00:00"}, ["backtests[3].start_time"]),  # no timezone
+        ({"timeframe": "7m"}, ["backtests[3].timeframe"]),
+        ({"metadata": {"lever": 2}}, ["backtests[3].metadata.lever"]),
+        ({"metadata": {"chunks": 2.5}}, ["backtests[3].metadata.chunks"]),
+        ({"owner": "x"}, ["backtests[3].owner"]),
+    ],
+)
 def test_a_bad_entry_names_each_field(change, fields):
     with pytest.raises(ValidationFailed) as error:
         backtest_request(ENTRY | change, "backtests[3]")
@@ -46,17 +56,21 @@ def test_a_bad_entry_names_each_field(change, fields):
 def test_missing_fields_are_each_named():
     with pytest.raises(ValidationFailed) as error:
         backtest_request({"symbol": "BTCUSDT"}, "backtests[0]")
-    assert fields_of(error.value) == [f"backtests[0].{name}" for name in
-                                      ("strategy_id", "timeframe", "start_time", "end_time", "initial_balance")]
+    assert fields_of(error.value) == [
+        f"backtests[0].{name}" for name in ("strategy_id", "timeframe", "start_time", "end_time", "initial_balance")
+    ]
 
 
-@pytest.mark.parametrize(("content", "fields"), [
-    (b"{not json", ["file"]),
-    (b"[]", ["file"]),
-    (json.dumps({"backtests": [ENTRY]}).encode(), ["owner"]),
-    (json.dumps({"owner": "a@example.com", "backtests": []}).encode(), ["backtests"]),
-    (json.dumps({"owner": "a@example.com", "backtests": [ENTRY], "priority": 1}).encode(), ["priority"]),
-])
+@pytest.mark.parametrize(
+    ("content", "fields"),
+    [
+        (b"{not json", ["file"]),
+        (b"[]", ["file"]),
+        (json.dumps({"backtests": [ENTRY]}).encode(), ["owner"]),
+        (json.dumps({"owner": "a@example.com", "backtests": []}).encode(), ["backtests"]),
+        (json.dumps({"owner": "a@example.com", "backtests": [ENTRY], "priority": 1}).encode(), ["priority"]),
+    ],
+)
 def test_a_bad_file_is_refused_whole(content, fields):
     with pytest.raises(ValidationFailed) as error:
         parse_batch(content)

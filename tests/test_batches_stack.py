@@ -18,12 +18,28 @@ pytestmark = pytest.mark.stack
 
 SYMBOL = "BATCHUSDT"
 STRATEGY = {
-    "entry_rules": {"operator": "and", "conditions": [
-        {"indicator": "sma", "params": {"period": 10}, "comparator": "crosses_above",
-         "value": {"indicator": "sma", "params": {"period": 30}}}]},
-    "exit_rules": {"operator": "or", "conditions": [
-        {"indicator": "sma", "params": {"period": 10}, "comparator": "crosses_below",
-         "value": {"indicator": "sma", "params": {"period": 30}}}]},
+    "entry_rules": {
+        "operator": "and",
+        "conditions": [
+            {
+                "indicator": "sma",
+                "params": {"period": 10},
+                "comparator": "crosses_above",
+                "value": {"indicator": "sma", "params": {"period": 30}},
+            }
+        ],
+    },
+    "exit_rules": {
+        "operator": "or",
+        "conditions": [
+            {
+                "indicator": "sma",
+                "params": {"period": 10},
+                "comparator": "crosses_below",
+                "value": {"indicator": "sma", "params": {"period": 30}},
+            }
+        ],
+    },
     "config": {"take_profit": 3},
 }
 
@@ -34,8 +50,15 @@ def stack_candles() -> dict:
 
 
 def entry(strategy_id: str, **overrides) -> dict:
-    return {"strategy_id": strategy_id, "symbol": SYMBOL, "timeframe": "1h", "start_time": "2024-01-01T00:00:00Z",
-            "end_time": "2024-02-15T00:00:00Z", "initial_balance": 10_000, **overrides}
+    return {
+        "strategy_id": strategy_id,
+        "symbol": SYMBOL,
+        "timeframe": "1h",
+        "start_time": "2024-01-01T00:00:00Z",
+        "end_time": "2024-02-15T00:00:00Z",
+        "initial_balance": 10_000,
+        **overrides,
+    }
 
 
 def wait_for_status(stack: Stack, key: str, timeout: float = 30.0) -> dict:
@@ -58,12 +81,15 @@ def test_a_batch_file_starts_its_valid_backtests_and_reports_the_others(stack):
     # Given a user with a strategy, and a batch of 4 entries: 2 valid, 2 not
     user = stack.sign_up()
     strategy = stack.create_strategy(user, STRATEGY)
-    batch = {"owner": user.email.upper(), "backtests": [
-        entry(strategy["id"]),
-        entry(strategy["id"], initial_balance=-5),
-        entry(strategy["id"], metadata={"chunks": 3, "commission": 0.05}),
-        entry("00000000-0000-4000-8000-000000000000"),
-    ]}
+    batch = {
+        "owner": user.email.upper(),
+        "backtests": [
+            entry(strategy["id"]),
+            entry(strategy["id"], initial_balance=-5),
+            entry(strategy["id"], metadata={"chunks": 3, "commission": 0.05}),
+            entry("00000000-0000-4000-8000-000000000000"),
+        ],
+    }
     before = executions(stack)
     # When the file is dropped into the imports bucket
     key = "imports/batches/january.json"
@@ -74,8 +100,12 @@ def test_a_batch_file_starts_its_valid_backtests_and_reports_the_others(stack):
     started, negative, chunked, unknown = status["entries"]
     assert started["status"] == chunked["status"] == "started"
     assert negative["status"] == "invalid"
-    assert negative["details"] == [{"field": "backtests[1].initial_balance",  # what the API answers for the same body
-                                    "message": "Input should be greater than or equal to 0.01"}]
+    assert negative["details"] == [
+        {
+            "field": "backtests[1].initial_balance",  # what the API answers for the same body
+            "message": "Input should be greater than or equal to 0.01",
+        }
+    ]
     assert (unknown["status"], unknown["error"]) == ("invalid", "strategy not found")
     # And the valid ones are the owner's backtests, run to completion by the state machine
     for started_entry in (started, chunked):
@@ -88,8 +118,15 @@ def test_a_batch_file_starts_its_valid_backtests_and_reports_the_others(stack):
     # When the same S3 event is delivered again (as S3 may), then nothing starts twice: the
     # function's idempotency answers from its record...
     function = stack.local.functions["BatchImportFunction"]
-    event = _s3_event("us-east-1", "BatchImportFunctionBatchDropped", stack.bucket("ImportsBucket"), key,
-                      "ObjectCreated:Put", 1, "etag")
+    event = _s3_event(
+        "us-east-1",
+        "BatchImportFunctionBatchDropped",
+        stack.bucket("ImportsBucket"),
+        key,
+        "ObjectCreated:Put",
+        1,
+        "etag",
+    )
     event["Records"][0]["s3"]["object"]["sequencer"] = status["sequencer"]
     function.invoke(event)
     # ...and even with that record gone (a retry after a crash), the entries' ids derive from the
@@ -107,20 +144,26 @@ def test_a_batch_file_starts_its_valid_backtests_and_reports_the_others(stack):
 
 def test_a_batch_for_an_unknown_owner_or_not_json_is_reported_whole(stack):
     s3 = stack.client("s3")
-    s3.put_object(Bucket=stack.bucket("ImportsBucket"), Key="imports/batches/nobody.json",
-                  Body=json.dumps({"owner": "nobody@example.com", "backtests": [{}]}).encode())
+    s3.put_object(
+        Bucket=stack.bucket("ImportsBucket"),
+        Key="imports/batches/nobody.json",
+        Body=json.dumps({"owner": "nobody@example.com", "backtests": [{}]}).encode(),
+    )
     s3.put_object(Bucket=stack.bucket("ImportsBucket"), Key="imports/batches/broken.json", Body=b'{"owner": ')
     nobody = wait_for_status(stack, "imports/batch-status/nobody.json")
     broken = wait_for_status(stack, "imports/batch-status/broken.json")
-    assert (nobody["status"], nobody["details"]) == ("invalid", [{"field": "owner", "message":
-                                                                   "must be the email of an account"}])
+    assert (nobody["status"], nobody["details"]) == (
+        "invalid",
+        [{"field": "owner", "message": "must be the email of an account"}],
+    )
     assert (broken["status"], broken["details"][0]["field"]) == ("invalid", "file")
 
 
 def test_the_status_object_itself_triggers_nothing(stack):
     # The status objects sit outside imports/batches/, so no notification matches them
     configs = boto3.client("s3", endpoint_url=stack.local.aws.url).get_bucket_notification_configuration(
-        Bucket=stack.bucket("ImportsBucket"))["LambdaFunctionConfigurations"]
+        Bucket=stack.bucket("ImportsBucket")
+    )["LambdaFunctionConfigurations"]
     prefixes = [rule["Value"] for config in configs for rule in config["Filter"]["Key"]["FilterRules"]]
     assert "imports/batches/" in prefixes
     assert not any("imports/batch-status/".startswith(prefix) for prefix in prefixes)

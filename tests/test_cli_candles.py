@@ -56,9 +56,30 @@ unix,date,symbol,open,high,low,close,Volume BTC,Volume USDT,tradecount
 """
 JSON_OBJECTS = json.dumps(
     [
-        {"timestamp": "2024-03-01T00:00:00Z", "open": 61000.5, "high": 61250, "low": 60900.1, "close": 61200, "volume": 12.345},
-        {"timestamp": "2024-03-01T01:00:00Z", "open": 61200, "high": 61300.75, "low": 61100, "close": 61150.25, "volume": 8.5},
-        {"timestamp": "2024-03-01T02:00:00Z", "open": 61150.25, "high": 61180, "low": 60950, "close": 60990, "volume": 20},
+        {
+            "timestamp": "2024-03-01T00:00:00Z",
+            "open": 61000.5,
+            "high": 61250,
+            "low": 60900.1,
+            "close": 61200,
+            "volume": 12.345,
+        },
+        {
+            "timestamp": "2024-03-01T01:00:00Z",
+            "open": 61200,
+            "high": 61300.75,
+            "low": 61100,
+            "close": 61150.25,
+            "volume": 8.5,
+        },
+        {
+            "timestamp": "2024-03-01T02:00:00Z",
+            "open": 61150.25,
+            "high": 61180,
+            "low": 60950,
+            "close": 60990,
+            "volume": 20,
+        },
     ],
     indent=1,
 )
@@ -80,7 +101,9 @@ def write(tmp_path, name: str, content: str | bytes) -> str:
 
 
 def parquet(tmp_path, name: str, ts: pa.Array, **overrides: list) -> str:
-    columns = {"ts": ts} | {key: pa.array(overrides.get(key, values), type=pa.float64()) for key, values in EXPECTED.items()}
+    columns = {"ts": ts} | {
+        key: pa.array(overrides.get(key, values), type=pa.float64()) for key, values in EXPECTED.items()
+    }
     pq.write_table(pa.table(columns), tmp_path / name)
     return str(tmp_path / name)
 
@@ -127,7 +150,9 @@ def test_text_formats_read_to_the_same_candles(tmp_path, name, content):
     "ts",
     [
         pytest.param(pa.array(EXPECTED_TS, type=pa.timestamp("ms", tz="UTC")), id="candle-schema"),
-        pytest.param(pa.array([t // 1000 for t in EXPECTED_TS], type=pa.timestamp("s", tz="UTC")), id="timestamp-seconds"),
+        pytest.param(
+            pa.array([t // 1000 for t in EXPECTED_TS], type=pa.timestamp("s", tz="UTC")), id="timestamp-seconds"
+        ),
         pytest.param(pa.array(EXPECTED_TS, type=pa.int64()), id="epoch-ms-integers"),
     ],
 )
@@ -156,21 +181,47 @@ def test_a_missing_or_empty_file(tmp_path):
 
 
 def test_a_broken_parquet_file(tmp_path):
-    assert error_of(write(tmp_path, "broken.parquet", b"PAR1 this is not parquet")).startswith("unreadable Parquet file")
+    assert error_of(write(tmp_path, "broken.parquet", b"PAR1 this is not parquet")).startswith(
+        "unreadable Parquet file"
+    )
 
 
 @pytest.mark.parametrize(
     ("content", "expected"),
     [
-        pytest.param("timestamp,open,high,low,close\n2024-03-01T00:00:00Z,1,1,1,1\n", "line 1: no column for volume", id="header"),
-        pytest.param(csv_rows("2024-03-01T00:00:00Z,1,1,1,1,1", "2024-03-01T01:00:00Z,1,1,1,1"), "line 3: expected 6 fields, found 5", id="fields"),
-        pytest.param(csv_rows("2024-03-01T00:00:00Z,1,1,1,1,1", "yesterday,1,1,1,1,1"), "line 3: timestamp 'yesterday' is not a date-time", id="timestamp"),
+        pytest.param(
+            "timestamp,open,high,low,close\n2024-03-01T00:00:00Z,1,1,1,1\n", "line 1: no column for volume", id="header"
+        ),
+        pytest.param(
+            csv_rows("2024-03-01T00:00:00Z,1,1,1,1,1", "2024-03-01T01:00:00Z,1,1,1,1"),
+            "line 3: expected 6 fields, found 5",
+            id="fields",
+        ),
+        pytest.param(
+            csv_rows("2024-03-01T00:00:00Z,1,1,1,1,1", "yesterday,1,1,1,1,1"),
+            "line 3: timestamp 'yesterday' is not a date-time",
+            id="timestamp",
+        ),
         pytest.param(csv_rows("2024-03-01T00:00:00Z,1,1,1,abc,1"), "line 2: close 'abc' is not a number", id="number"),
-        pytest.param(csv_rows("2024-03-01T00:00:00Z,1,1,1,1,1", "2024-03-01T01:00:00Z,1,1,1,nan,1"), "line 3: close is empty or NaN", id="nan"),
-        pytest.param(csv_rows("2024-03-01T00:00:00Z,2,1.5,1,1.2,1"), "line 2: high 1.5 is below max(open 2.0, close 1.2)", id="high"),
-        pytest.param(csv_rows("2024-03-01T00:00:00Z,1,1,1,1,-3"), "line 2: volume must not be negative, got -3.0", id="volume"),
+        pytest.param(
+            csv_rows("2024-03-01T00:00:00Z,1,1,1,1,1", "2024-03-01T01:00:00Z,1,1,1,nan,1"),
+            "line 3: close is empty or NaN",
+            id="nan",
+        ),
+        pytest.param(
+            csv_rows("2024-03-01T00:00:00Z,2,1.5,1,1.2,1"),
+            "line 2: high 1.5 is below max(open 2.0, close 1.2)",
+            id="high",
+        ),
+        pytest.param(
+            csv_rows("2024-03-01T00:00:00Z,1,1,1,1,-3"), "line 2: volume must not be negative, got -3.0", id="volume"
+        ),
         pytest.param(HEADER + "\n", "no candle rows found", id="no-rows"),
-        pytest.param('[{"timestamp": 1709251200000, "open": 1,\n  "high": 1, "low": 1, "close": 1, "volume": 1},\n {"timestamp": 1709254800000, "open": 0,\n  "high": 1, "low": 1, "close": 1, "volume": 1}]', "line 3 (item 2): open must be above 0, got 0.0", id="json-item"),
+        pytest.param(
+            '[{"timestamp": 1709251200000, "open": 1,\n  "high": 1, "low": 1, "close": 1, "volume": 1},\n {"timestamp": 1709254800000, "open": 0,\n  "high": 1, "low": 1, "close": 1, "volume": 1}]',
+            "line 3 (item 2): open must be above 0, got 0.0",
+            id="json-item",
+        ),
     ],
 )
 def test_a_bad_text_file_names_its_first_bad_line(tmp_path, content, expected):
@@ -185,12 +236,16 @@ def test_a_parquet_file_names_its_row(tmp_path):
 
 def test_more_problems_are_counted_after_the_first(tmp_path):
     # Given three bad lines (3: high below close, 4: not a number, 5: negative volume)
-    three = write(tmp_path, "three.csv", csv_rows(
-        "2024-03-01T00:00:00Z,1,1,1,1,1",
-        "2024-03-01T01:00:00Z,1,1,1,1.5,1",
-        "2024-03-01T02:00:00Z,1,1,1,x,1",
-        "2024-03-01T03:00:00Z,1,1,1,1,-1",
-    ))
+    three = write(
+        tmp_path,
+        "three.csv",
+        csv_rows(
+            "2024-03-01T00:00:00Z,1,1,1,1,1",
+            "2024-03-01T01:00:00Z,1,1,1,1.5,1",
+            "2024-03-01T02:00:00Z,1,1,1,x,1",
+            "2024-03-01T03:00:00Z,1,1,1,1,-1",
+        ),
+    )
     assert error_of(three) == "line 3: high 1.0 is below max(open 1.0, close 1.5) (and 2 more problems)"
     two = write(tmp_path, "two.csv", csv_rows("2024-03-01T00:00:00Z,1,1,1,x,1", "2024-03-01T01:00:00Z,1,1,1,y,1"))
     assert error_of(two) == "line 2: close 'x' is not a number (and 1 more problem)"
@@ -201,13 +256,21 @@ def test_more_problems_are_counted_after_the_first(tmp_path):
 
 def test_timestamps_must_lie_on_the_timeframe_boundaries(tmp_path):
     # Given half-hourly candles: fine as 30m, but 00:30 (line 3) is not on a 1h boundary
-    path = write(tmp_path, "30m.csv", csv_rows(
-        "2024-03-01T00:00:00Z,1,1,1,1,1", "2024-03-01T00:30:00Z,1,1,1,1,1", "2024-03-01T01:00:00Z,1,1,1,1,1",
-    ))
+    path = write(
+        tmp_path,
+        "30m.csv",
+        csv_rows(
+            "2024-03-01T00:00:00Z,1,1,1,1,1",
+            "2024-03-01T00:30:00Z,1,1,1,1,1",
+            "2024-03-01T01:00:00Z,1,1,1,1,1",
+        ),
+    )
     assert read_candles(path, "30m").ts.tolist() == [T0_MS, T0_MS + HOUR_MS // 2, T0_MS + HOUR_MS]
     assert error_of(path, "1h") == "line 3: timestamp 2024-03-01T00:30:00Z is not on a 1h boundary"
     # 2024-03-01 was a Friday: a weekly candle must open on Monday 00:00 UTC
-    assert error_of(path, "1w").startswith("line 2: timestamp 2024-03-01T00:00:00Z is not on a 1w boundary (weeks start Monday")
+    assert error_of(path, "1w").startswith(
+        "line 2: timestamp 2024-03-01T00:00:00Z is not on a 1w boundary (weeks start Monday"
+    )
 
 
 # ---------------------------------------------------------------- one order, no repeats
@@ -215,10 +278,16 @@ def test_timestamps_must_lie_on_the_timeframe_boundaries(tmp_path):
 
 def test_rows_in_mixed_order_name_the_first_line_out_of_order(tmp_path):
     # Given ascending lines 2-3 (00:00, 02:00), then 01:00 on line 4 and 03:00 on line 5
-    path = write(tmp_path, "mixed.csv", csv_rows(
-        "2024-03-01T00:00:00Z,1,1,1,1,1", "2024-03-01T02:00:00Z,1,1,1,1,1",
-        "2024-03-01T01:00:00Z,1,1,1,1,1", "2024-03-01T03:00:00Z,1,1,1,1,1",
-    ))
+    path = write(
+        tmp_path,
+        "mixed.csv",
+        csv_rows(
+            "2024-03-01T00:00:00Z,1,1,1,1,1",
+            "2024-03-01T02:00:00Z,1,1,1,1,1",
+            "2024-03-01T01:00:00Z,1,1,1,1,1",
+            "2024-03-01T03:00:00Z,1,1,1,1,1",
+        ),
+    )
     assert error_of(path) == (
         "line 4: timestamp 2024-03-01T01:00:00Z is out of order: line 3 has 2024-03-01T02:00:00Z "
         "and the file starts in ascending time order"
@@ -227,10 +296,16 @@ def test_rows_in_mixed_order_name_the_first_line_out_of_order(tmp_path):
 
 def test_a_newest_first_file_with_a_row_out_of_place(tmp_path):
     # Given descending lines 2-3 (03:00, 02:00), then 00:00 (line 4) and 01:00 (line 5, the break)
-    path = write(tmp_path, "mixed.csv", csv_rows(
-        "2024-03-01T03:00:00Z,1,1,1,1,1", "2024-03-01T02:00:00Z,1,1,1,1,1",
-        "2024-03-01T00:00:00Z,1,1,1,1,1", "2024-03-01T01:00:00Z,1,1,1,1,1",
-    ))
+    path = write(
+        tmp_path,
+        "mixed.csv",
+        csv_rows(
+            "2024-03-01T03:00:00Z,1,1,1,1,1",
+            "2024-03-01T02:00:00Z,1,1,1,1,1",
+            "2024-03-01T00:00:00Z,1,1,1,1,1",
+            "2024-03-01T01:00:00Z,1,1,1,1,1",
+        ),
+    )
     assert error_of(path) == (
         "line 5: timestamp 2024-03-01T01:00:00Z is out of order: line 4 has 2024-03-01T00:00:00Z "
         "and the file starts in descending time order"
@@ -244,15 +319,26 @@ def test_a_parquet_file_in_mixed_order_names_its_row(tmp_path):
 
 
 def test_an_exact_duplicate_row_is_named_with_the_line_it_repeats(tmp_path):
-    path = write(tmp_path, "dup.csv", csv_rows(
-        "2024-03-01T00:00:00Z,1,1,1,1,1", "2024-03-01T01:00:00Z,1,1,1,1,1", "2024-03-01T01:00:00Z,1,1,1,1,1",
-    ))
+    path = write(
+        tmp_path,
+        "dup.csv",
+        csv_rows(
+            "2024-03-01T00:00:00Z,1,1,1,1,1",
+            "2024-03-01T01:00:00Z,1,1,1,1,1",
+            "2024-03-01T01:00:00Z,1,1,1,1,1",
+        ),
+    )
     assert error_of(path) == "line 4: timestamp 2024-03-01T01:00:00Z repeats line 3 (duplicate row)"
     # Given a newest-first JSON file whose second item (line 3) repeats the first (line 2)
-    newest_first = write(tmp_path, "dup-desc.json", (
-        f"[\n[{T0_MS + HOUR_MS}, 1, 1, 1, 1, 1],\n[{T0_MS + HOUR_MS}, 1, 1, 1, 1, 1],\n[{T0_MS}, 1, 1, 1, 1, 1]\n]"
-    ))
-    assert error_of(newest_first) == "line 3 (item 2): timestamp 2024-03-01T01:00:00Z repeats line 2 (item 1) (duplicate row)"
+    newest_first = write(
+        tmp_path,
+        "dup-desc.json",
+        (f"[\n[{T0_MS + HOUR_MS}, 1, 1, 1, 1, 1],\n[{T0_MS + HOUR_MS}, 1, 1, 1, 1, 1],\n[{T0_MS}, 1, 1, 1, 1, 1]\n]"),
+    )
+    assert (
+        error_of(newest_first)
+        == "line 3 (item 2): timestamp 2024-03-01T01:00:00Z repeats line 2 (item 1) (duplicate row)"
+    )
 
 
 def test_a_repeated_timestamp_with_other_values_is_the_validators_conflict(tmp_path):
@@ -264,8 +350,16 @@ def test_a_repeated_timestamp_with_other_values_is_the_validators_conflict(tmp_p
 
 def test_a_duplicate_and_a_break_in_order_count_as_two_problems(tmp_path):
     # Given the duplicate on line 3 and the out-of-order 00:00 on line 5
-    path = write(tmp_path, "both.csv", csv_rows(
-        "2024-03-01T01:00:00Z,1,1,1,1,1", "2024-03-01T01:00:00Z,1,1,1,1,1",
-        "2024-03-01T02:00:00Z,1,1,1,1,1", "2024-03-01T00:00:00Z,1,1,1,1,1",
-    ))
-    assert error_of(path) == "line 3: timestamp 2024-03-01T01:00:00Z repeats line 2 (duplicate row) (and 1 more problem)"
+    path = write(
+        tmp_path,
+        "both.csv",
+        csv_rows(
+            "2024-03-01T01:00:00Z,1,1,1,1,1",
+            "2024-03-01T01:00:00Z,1,1,1,1,1",
+            "2024-03-01T02:00:00Z,1,1,1,1,1",
+            "2024-03-01T00:00:00Z,1,1,1,1,1",
+        ),
+    )
+    assert (
+        error_of(path) == "line 3: timestamp 2024-03-01T01:00:00Z repeats line 2 (duplicate row) (and 1 more problem)"
+    )

@@ -24,8 +24,14 @@ CLOSES = [10.0, 12.0, 14.0, 13.0, 11.0, 12.0, 15.0, 16.0]
 # Entry when close > 11.5 (true at bars 1, 2, 3, 5, 6, 7), exit when close < 12 (bar 4).
 STRATEGY = {
     "name": "threshold",
-    "entry_rules": {"operator": "and", "conditions": [{"indicator": "price", "params": {}, "comparator": ">", "value": 11.5}]},
-    "exit_rules": {"operator": "and", "conditions": [{"indicator": "price", "params": {}, "comparator": "<", "value": 12}]},
+    "entry_rules": {
+        "operator": "and",
+        "conditions": [{"indicator": "price", "params": {}, "comparator": ">", "value": 11.5}],
+    },
+    "exit_rules": {
+        "operator": "and",
+        "conditions": [{"indicator": "price", "params": {}, "comparator": "<", "value": 12}],
+    },
     "config": {"direction": "long", "position_sizing": "all_in"},
 }
 
@@ -34,7 +40,12 @@ def candles() -> Candles:
     closes = np.array(CLOSES)
     opens = np.concatenate(([10.0], closes[:-1]))
     return Candles.from_arrays(
-        T0 + HOUR * np.arange(len(closes)), opens, np.maximum(opens, closes), np.minimum(opens, closes), closes, np.ones(len(closes))
+        T0 + HOUR * np.arange(len(closes)),
+        opens,
+        np.maximum(opens, closes),
+        np.minimum(opens, closes),
+        closes,
+        np.ones(len(closes)),
     )
 
 
@@ -74,7 +85,10 @@ def test_json_output_has_trades_summary_and_drawdowns(files, capsys):
     assert result["performance_summary"]["total_trades"] == 1
     assert result["performance_summary"]["losing_trades"] == 1
     # Equity peaks at bar 2 (close 14); its low is bar 5, after the exit fee of the sale at 11
-    assert (result["drawdown_periods"][0]["start"], result["drawdown_periods"][0]["trough"]) == ("2024-01-01T02:00:00Z", "2024-01-01T05:00:00Z")
+    assert (result["drawdown_periods"][0]["start"], result["drawdown_periods"][0]["trough"]) == (
+        "2024-01-01T02:00:00Z",
+        "2024-01-01T05:00:00Z",
+    )
 
 
 def kline_lines(c: Candles) -> list[str]:
@@ -109,7 +123,11 @@ def test_candle_files_are_checked_against_the_timeframe_order_and_repeats(files,
     repeated = files["dir"] / "repeated.csv"
     repeated.write_text("\n".join([*lines[:3], lines[2], *lines[3:]]) + "\n")
     assert main(["run", "--strategy", files["strategy"], "--candles", str(repeated)]) == 2
-    assert capsys.readouterr().err.strip().endswith("line 4: timestamp 2024-01-01T02:00:00Z repeats line 3 (duplicate row)")
+    assert (
+        capsys.readouterr()
+        .err.strip()
+        .endswith("line 4: timestamp 2024-01-01T02:00:00Z repeats line 3 (duplicate row)")
+    )
 
 
 def test_start_and_end_select_candles_and_csv_is_read_too(files, capsys):
@@ -120,8 +138,17 @@ def test_start_and_end_select_candles_and_csv_is_read_too(files, capsys):
     # Only bars 2..5 (02:00 to before 06:00): entry signal at bar 2 -> buy at bar 3's open (14),
     # exit signal at bar 4 -> sell at bar 5's open (11).
     result = run_json(
-        capsys, "--strategy", files["strategy"], "--candles", str(csv), "--commission", "0",
-        "--start", "2024-01-01T02:00:00Z", "--end", "2024-01-01T06:00:00Z",
+        capsys,
+        "--strategy",
+        files["strategy"],
+        "--candles",
+        str(csv),
+        "--commission",
+        "0",
+        "--start",
+        "2024-01-01T02:00:00Z",
+        "--end",
+        "2024-01-01T06:00:00Z",
     )
     assert [(t["entry_price"], t["exit_price"]) for t in result["trades"]] == [(14.0, 11.0)]
     assert result["final_balance"] == pytest.approx(10_000 * 11 / 14, rel=1e-12)
@@ -129,8 +156,17 @@ def test_start_and_end_select_candles_and_csv_is_read_too(files, capsys):
 
 def test_leverage_and_initial_balance_reach_the_engine(files, capsys):
     result = run_json(
-        capsys, "--strategy", files["strategy"], "--candles", files["parquet"], "--commission", "0",
-        "--leverage", "2", "--initial-balance", "1000",
+        capsys,
+        "--strategy",
+        files["strategy"],
+        "--candles",
+        files["parquet"],
+        "--commission",
+        "0",
+        "--leverage",
+        "2",
+        "--initial-balance",
+        "1000",
     )
     assert result["trades"][0]["quantity"] == pytest.approx(1000 * 2 / 12, rel=1e-12)
 
@@ -174,19 +210,31 @@ def test_bad_settings_and_files_exit_non_zero_with_one_line(files, capsys):
 def test_backtest_console_script_as_a_subprocess(files):
     # The installed `backtest` script if present, else the same entry point through python -c
     script = Path(sys.executable).parent / "backtest"
-    command = [str(script)] if script.exists() else [sys.executable, "-c", "import sys; from adapters.cli import main; sys.exit(main())"]
+    command = (
+        [str(script)]
+        if script.exists()
+        else [sys.executable, "-c", "import sys; from adapters.cli import main; sys.exit(main())"]
+    )
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     ok = subprocess.run(
         [*command, "run", "--strategy", files["strategy"], "--candles", files["parquet"], "--json"],
-        capture_output=True, text=True, env=env, check=False,
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
     )
     assert ok.returncode == 0, ok.stderr
     assert len(json.loads(ok.stdout)["trades"]) == 2
     unsorted = files["dir"] / "bad.csv"
-    unsorted.write_text(f"timestamp,open,high,low,close,volume\n{T0},1,1,1,1,1\n{T0 + 2 * HOUR},1,1,1,1,1\n{T0 + HOUR},1,1,1,1,1\n")
+    unsorted.write_text(
+        f"timestamp,open,high,low,close,volume\n{T0},1,1,1,1,1\n{T0 + 2 * HOUR},1,1,1,1,1\n{T0 + HOUR},1,1,1,1,1\n"
+    )
     bad = subprocess.run(
         [*command, "run", "--strategy", files["strategy"], "--candles", str(unsorted)],
-        capture_output=True, text=True, env=env, check=False,
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
     )
     assert bad.returncode == 2
     assert bad.stderr.strip().endswith(
@@ -197,14 +245,37 @@ def test_backtest_console_script_as_a_subprocess(files):
 
 def test_talib_indicators_timeframes_and_the_full_metrics_set(files, capsys):
     # Given a strategy on TA-Lib's KAMA and the 4h close (coarser than the 1h candles)
-    strategy = {"entry_rules": {"conditions": [
-        {"indicator": "price", "params": {}, "comparator": ">", "value": {"indicator": "kama", "params": {"timeperiod": 2}}},
-        {"indicator": "price", "params": {}, "comparator": ">=", "value": {"indicator": "price", "params": {"timeframe": "4h"}}}]}}
+    strategy = {
+        "entry_rules": {
+            "conditions": [
+                {
+                    "indicator": "price",
+                    "params": {},
+                    "comparator": ">",
+                    "value": {"indicator": "kama", "params": {"timeperiod": 2}},
+                },
+                {
+                    "indicator": "price",
+                    "params": {},
+                    "comparator": ">=",
+                    "value": {"indicator": "price", "params": {"timeframe": "4h"}},
+                },
+            ]
+        }
+    }
     path = files["dir"] / "talib.json"
     path.write_text(json.dumps(strategy))
     result = run_json(capsys, "--strategy", str(path), "--candles", files["parquet"])
     summary = result["performance_summary"]
-    for metric in ("sqn", "kelly", "ulcer_index", "max_run_up", "commission_paid", "long", "buy_and_hold_outperformance"):
+    for metric in (
+        "sqn",
+        "kelly",
+        "ulcer_index",
+        "max_run_up",
+        "commission_paid",
+        "long",
+        "buy_and_hold_outperformance",
+    ):
         assert metric in summary
     assert result["trades"] and {"mae", "mfe", "mae_percentage", "mfe_percentage", "bars"} <= set(result["trades"][0])
     # A condition on a finer timeframe than the candles' is refused, naming it

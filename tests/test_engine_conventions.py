@@ -167,7 +167,11 @@ class TestStops:
         candles = make_candles(flat(100), (100, 120, 91, 115), (115, 116, 107, 110), flat(110))
         result = run(candles, entries=[0], trailing_stop=10)
         record = result.trades.to_records()[0]
-        assert (record["exit_bar"], record["exit_price"], record["exit_reason"]) == (2, pytest.approx(108.0), "trailing_stop")
+        assert (record["exit_bar"], record["exit_price"], record["exit_reason"]) == (
+            2,
+            pytest.approx(108.0),
+            "trailing_stop",
+        )
 
     def test_the_tighter_of_stop_loss_and_trailing_stop_applies(self):
         # SL 5 % (95) is above the trailing level 100 * 0.9 = 90 on the entry bar
@@ -203,7 +207,11 @@ class TestShort:
         candles = make_candles(flat(100), (100, 105, 80, 85), (85, 89, 84, 88), flat(88))
         result = run(candles, entries=[0], direction="short", trailing_stop=10)
         record = result.trades.to_records()[0]
-        assert (record["exit_bar"], record["exit_price"], record["exit_reason"]) == (2, pytest.approx(88.0), "trailing_stop")
+        assert (record["exit_bar"], record["exit_price"], record["exit_reason"]) == (
+            2,
+            pytest.approx(88.0),
+            "trailing_stop",
+        )
 
 
 class TestSlippage:
@@ -235,7 +243,9 @@ class TestLeverageAndLiquidation:
         units = 10_000 * 5 / (102 * (1 + 5 * 0.001))
         assert result.trades.quantity[0] == pytest.approx(units, rel=1e-12)
         assert units * 102 / 5 + units * 102 * 0.001 == pytest.approx(10_000, rel=1e-12)
-        assert result.trades.pnl_percentage[0] == pytest.approx(100 * result.trades.pnl[0] / (units * 102 / 5), rel=1e-12)
+        assert result.trades.pnl_percentage[0] == pytest.approx(
+            100 * result.trades.pnl[0] / (units * 102 / 5), rel=1e-12
+        )
 
     def test_long_liquidation_loses_the_whole_margin_and_stops_trading(self):
         liquidation = self.liquidation_price(100, 10, 0.0, 0.005, 1)  # 90.452...
@@ -290,7 +300,9 @@ class TestLeverageAndLiquidation:
 
 class TestSizing:
     def test_percent_of_equity(self):
-        result = run(RISING, entries=[0], exits=[2], commission=0.1, position_sizing="percent_of_equity", risk_percentage=50)
+        result = run(
+            RISING, entries=[0], exits=[2], commission=0.1, position_sizing="percent_of_equity", risk_percentage=50
+        )
         assert result.trades.quantity[0] == pytest.approx(5_000 / (102 * 1.001), rel=1e-12)
 
     def test_fixed_quantity_and_its_cap(self):

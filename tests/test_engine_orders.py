@@ -46,7 +46,9 @@ def signals(n: int, entries=(), exits=(), short_entries=None, short_exits=()) ->
 
 
 def run(candles, marks: Signals, market: MarketData | None = None, settings: dict | None = None, **config):
-    backtest = BacktestSettings(**{"initial_balance": 10_000.0, "maker_fee": MAKER, "taker_fee": TAKER, **(settings or {})})
+    backtest = BacktestSettings(
+        **{"initial_balance": 10_000.0, "maker_fee": MAKER, "taker_fee": TAKER, **(settings or {})}
+    )
     return simulate(candles, marks, StrategyConfig(**config), backtest, market)
 
 
@@ -109,9 +111,15 @@ class TestEntryOrders:
         trade = cautious.trades.to_records()[0]  # not on bar 1; bar 2 opens above the target: at that open
         assert (trade["exit_bar"], trade["exit_reason"], trade["exit_price"]) == (2, "take_profit", 100.2)
         assert cautious.performance_summary["ambiguous_bars"] == 1
-        hopeful = run(candles, marks, entry_order=limit(1.0), take_profit=1.0, settings={"same_bar_priority": "take_profit"})
+        hopeful = run(
+            candles, marks, entry_order=limit(1.0), take_profit=1.0, settings={"same_bar_priority": "take_profit"}
+        )
         trade = hopeful.trades.to_records()[0]
-        assert (trade["exit_bar"], trade["exit_reason"], trade["exit_price"]) == (1, "take_profit", pytest.approx(99.99))
+        assert (trade["exit_bar"], trade["exit_reason"], trade["exit_price"]) == (
+            1,
+            "take_profit",
+            pytest.approx(99.99),
+        )
         assert hopeful.performance_summary["ambiguous_bars"] == 1
 
 
@@ -125,7 +133,9 @@ class TestTakeProfitLevels:
         legs = result.trades.to_records()
         units = 10_000 / (100 * 1.0005)
         assert [(r["leg"], r["exit_bar"], r["exit_reason"], r["exit_price"]) for r in legs] == [
-            (1, 1, "take_profit", 102.0), (2, 2, "stop_loss", 97.0)]
+            (1, 1, "take_profit", 102.0),
+            (2, 2, "stop_loss", 97.0),
+        ]
         assert [r["quantity"] for r in legs] == [pytest.approx(units / 2, rel=1e-12)] * 2
         first = units / 2 * (102 - 100) - units / 2 * (100 * 0.0005 + 102 * 0.0002)
         second = units / 2 * (97 - 100) - units / 2 * (100 * 0.0005 + 97 * 0.0005)
@@ -134,15 +144,17 @@ class TestTakeProfitLevels:
 
     def test_break_even_moves_the_stop_to_the_entry_from_the_bar_after_the_level(self):
         candles = make_candles(flat(100), (100, 102.5, 99.5, 102), (101, 101.5, 96, 96.5), flat(96.5))
-        result = run(candles, signals(4, entries=[0]), take_profit_levels=self.LEVELS, stop_loss=3.0,
-                     break_even_after=1)
+        result = run(
+            candles, signals(4, entries=[0]), take_profit_levels=self.LEVELS, stop_loss=3.0, break_even_after=1
+        )
         legs = result.trades.to_records()
         assert [(r["exit_reason"], r["exit_price"]) for r in legs] == [("take_profit", 102.0), ("stop_loss", 100.0)]
 
     def test_exposure_counts_a_position_closed_in_legs_once(self):
         # In the position at the closes of bars 1 and 2 (half sold at bar 2, the rest stopped at bar 3)
-        candles = make_candles(flat(100), (100, 101, 99.5, 100.5), (100.5, 102.5, 100, 102), (101, 101.5, 96, 96.5),
-                               flat(96.5))
+        candles = make_candles(
+            flat(100), (100, 101, 99.5, 100.5), (100.5, 102.5, 100, 102), (101, 101.5, 96, 96.5), flat(96.5)
+        )
         result = run(candles, signals(5, entries=[0]), take_profit_levels=self.LEVELS, stop_loss=3.0)
         assert [r["exit_bar"] for r in result.trades.to_records()] == [2, 3]
         assert result.performance_summary["exposure"] == pytest.approx(100 * 2 / 5)
@@ -152,15 +164,18 @@ class TestTakeProfitLevels:
         levels = (TakeProfitLevel(1.0, 40.0), TakeProfitLevel(3.0, 60.0))
         result = run(candles, signals(4, entries=[0]), take_profit_levels=levels)
         assert [(r["leg"], r["exit_bar"], r["exit_price"]) for r in result.trades.to_records()] == [
-            (1, 1, 101.0), (2, 2, 103.0)]
+            (1, 1, 101.0),
+            (2, 2, 103.0),
+        ]
 
 
 class TestTrailingActivation:
     def test_the_trailing_stop_starts_only_once_price_moved_that_far(self):
         # Trail 2 %, activation 3 % (103): bar 1's high 102 does not activate it, so bar 2's dip to 99.5
         # (below 102 * 0.98 = 99.96) does not stop; bar 2's high 104 activates it from bar 3: 104 * 0.98
-        candles = make_candles(flat(100), (100, 102, 100, 101), (101, 104, 99.5, 103), (103, 103.5, 101, 101.5),
-                               flat(101.5))
+        candles = make_candles(
+            flat(100), (100, 102, 100, 101), (101, 104, 99.5, 103), (103, 103.5, 101, 101.5), flat(101.5)
+        )
         result = run(candles, signals(5, entries=[0]), trailing_stop=2.0, trailing_activation=3.0)
         trade = result.trades.to_records()[0]
         assert (trade["exit_bar"], trade["exit_reason"]) == (3, "trailing_stop")
@@ -171,8 +186,13 @@ class TestPyramiding:
     def test_entries_add_at_the_next_open_and_stops_follow_the_average(self):
         # Entries at 100 and 104 with sizes 50 % and 50 % of an all-in entry, fee 0 for clarity
         candles = make_candles(flat(100), flat(100), flat(104), (104, 104.5, 99, 100), flat(100))
-        result = run(candles, signals(5, entries=[0, 1]), pyramiding=Pyramiding(2, (50.0, 50.0)), stop_loss=2.0,
-                     settings={"maker_fee": 0.0, "taker_fee": 0.0})
+        result = run(
+            candles,
+            signals(5, entries=[0, 1]),
+            pyramiding=Pyramiding(2, (50.0, 50.0)),
+            stop_loss=2.0,
+            settings={"maker_fee": 0.0, "taker_fee": 0.0},
+        )
         trade = result.trades.to_records()[0]
         first, second = 0.5 * 10_000 / 100, 0.5 * 10_000 / 104
         average = (first * 100 + second * 104) / (first + second)
@@ -185,11 +205,17 @@ class TestPyramiding:
 class TestLongAndShort:
     def test_a_reversal_closes_the_long_and_opens_the_short_at_the_same_open(self):
         candles = make_candles(flat(100), flat(101), flat(102), flat(103), flat(104))
-        result = run(candles, signals(5, entries=[0], short_entries=[2]), direction="both",
-                     settings={"maker_fee": 0.0, "taker_fee": 0.0})
+        result = run(
+            candles,
+            signals(5, entries=[0], short_entries=[2]),
+            direction="both",
+            settings={"maker_fee": 0.0, "taker_fee": 0.0},
+        )
         records = result.trades.to_records()
         assert [(r["side"], r["entry_bar"], r["exit_bar"], r["exit_reason"]) for r in records] == [
-            ("long", 1, 3, "reversal"), ("short", 3, None, "open")]
+            ("long", 1, 3, "reversal"),
+            ("short", 3, None, "open"),
+        ]
         assert records[0]["pnl"] == pytest.approx(10_000 / 101 * 2, rel=1e-12)
 
 
@@ -215,8 +241,13 @@ class TestFunding:
     def test_a_short_receives_a_positive_rate(self):
         candles = make_candles(flat(100), flat(101), flat(102), flat(103))
         rates = FundingRates(T0 + HOUR * np.array([2]), np.array([0.0003]))
-        result = run(candles, signals(4, entries=[0], exits=[2]), market=MarketData(funding=rates),
-                     settings={"funding": True}, direction="short")
+        result = run(
+            candles,
+            signals(4, entries=[0], exits=[2]),
+            market=MarketData(funding=rates),
+            settings={"funding": True},
+            direction="short",
+        )
         trade = result.trades.to_records()[0]
         units = 10_000 / (101 * 1.0005)
         assert trade["funding"] == pytest.approx(-units * 102 * 0.0003, rel=1e-12)
@@ -238,8 +269,9 @@ class TestExchangeRules:
     def test_prices_round_to_the_tick_and_tick_slippage_moves_market_fills(self):
         candles = make_candles(flat(100), flat(100), flat(100), flat(100))
         market = MarketData(rules=SymbolRules(tick_size=0.5))
-        result = run(candles, signals(4, entries=[0], exits=[1]), market=market, settings={"slippage_ticks": 2.0},
-                     stop_loss=1.3)
+        result = run(
+            candles, signals(4, entries=[0], exits=[1]), market=market, settings={"slippage_ticks": 2.0}, stop_loss=1.3
+        )
         trade = result.trades.to_records()[0]
         # 100 + 2 ticks; the stop 101 * 0.987 = 99.687 rounds to the 99.5 tick, reached on bar 1, and
         # sells 2 ticks lower
@@ -256,14 +288,23 @@ class TestIntrabar:
         tail = make_candles(*[flat(100)] * 4, step=QUARTER, start=T0 + 2 * HOUR)
         return Candles.from_arrays(
             np.concatenate((candles.ts[:4], hour.ts, tail.ts)),
-            *(np.concatenate((getattr(candles, name)[:4], getattr(hour, name), getattr(tail, name)))
-              for name in ("open", "high", "low", "close")),
-            np.ones(12))
+            *(
+                np.concatenate((getattr(candles, name)[:4], getattr(hour, name), getattr(tail, name)))
+                for name in ("open", "high", "low", "close")
+            ),
+            np.ones(12),
+        )
 
     def run_path(self, first):
         candles = make_candles(flat(100), self.BAR, flat(100))
-        return run(candles, signals(3, entries=[0]), market=MarketData(fine=self.fine(first)),
-                   settings={"intrabar_timeframe": "15m"}, stop_loss=2.0, take_profit=2.0)
+        return run(
+            candles,
+            signals(3, entries=[0]),
+            market=MarketData(fine=self.fine(first)),
+            settings={"intrabar_timeframe": "15m"},
+            stop_loss=2.0,
+            take_profit=2.0,
+        )
 
     def test_the_path_reaches_the_target_first(self):
         # First quarter 100 -> 99.5 (nearer the open) -> 103 -> 102.5: the target fills first
@@ -286,7 +327,10 @@ class TestIntrabar:
 
 
 class TestValidation:
-    ENTRY: ClassVar[dict] = {"operator": "and", "conditions": [{"indicator": "price", "params": {}, "comparator": ">", "value": 1}]}
+    ENTRY: ClassVar[dict] = {
+        "operator": "and",
+        "conditions": [{"indicator": "price", "params": {}, "comparator": ">", "value": 1}],
+    }
 
     def errors(self, config: dict, **extra) -> dict[str, str]:
         with pytest.raises(ValidationFailed) as failure:
@@ -298,14 +342,17 @@ class TestValidation:
         assert "config.entry_order.expire_bars" in self.errors({"entry_order": {"type": "limit", "expire_bars": 0}})
         assert "config.entry_order.offset" in self.errors({"entry_order": {"type": "limit", "offset": 100}})
         assert "config.take_profit_levels" in self.errors(
-            {"take_profit_levels": [{"percent": 1, "size": 60}, {"percent": 2, "size": 60}]})
+            {"take_profit_levels": [{"percent": 1, "size": 60}, {"percent": 2, "size": 60}]}
+        )
         assert "config.take_profit_levels[1].percent" in self.errors(
-            {"take_profit_levels": [{"percent": 2, "size": 10}, {"percent": 1, "size": 10}]})
+            {"take_profit_levels": [{"percent": 2, "size": 10}, {"percent": 1, "size": 10}]}
+        )
         assert "config.break_even_after" in self.errors({"break_even_after": 1})
         assert "config.trailing_activation" in self.errors({"trailing_activation": 1})
         assert "config.pyramiding.size" in self.errors({"pyramiding": {"max_entries": 2, "size": [80, 80]}})
         assert "config.take_profit_levels" in self.errors(
-            {"pyramiding": {"max_entries": 2}, "take_profit_levels": [{"percent": 1, "size": 50}]})
+            {"pyramiding": {"max_entries": 2}, "take_profit_levels": [{"percent": 1, "size": 50}]}
+        )
         assert "short_entry_rules" in self.errors({"direction": "both"})
         assert "short_entry_rules" in self.errors({}, short_entry_rules=self.ENTRY)
 

@@ -62,7 +62,14 @@ def bar_by_bar(candles: Candles, entry, exit_, config: StrategyConfig, fee, leve
                 units = min(most, config.notional / p)
             else:
                 units = min(most, equity * config.risk_percentage / 100 / (p * sl))
-            position = {"bar": t, "entry": p, "units": units, "entry_fee": units * p * fee, "best": p, "all_committed": units == most}
+            position = {
+                "bar": t,
+                "entry": p,
+                "units": units,
+                "entry_fee": units * p * fee,
+                "best": p,
+                "all_committed": units == most,
+            }
         elif position is not None and pending_exit:
             close_position(t, o[t] * (1 - d * slip), "signal")
         pending_entry = pending_exit = False
@@ -114,7 +121,18 @@ def bar_by_bar(candles: Candles, entry, exit_, config: StrategyConfig, fee, leve
 
     if position is not None:
         p, u = position["entry"], position["units"]
-        trades.append((position["bar"], -1, "open", p, c[-1], u, d * u * (c[-1] - p) - position["entry_fee"], position["entry_fee"]))
+        trades.append(
+            (
+                position["bar"],
+                -1,
+                "open",
+                p,
+                c[-1],
+                u,
+                d * u * (c[-1] - p) - position["entry_fee"],
+                position["entry_fee"],
+            )
+        )
     return trades, np.array(curve)
 
 
@@ -180,7 +198,9 @@ def test_engine_matches_bar_by_bar_simulation(seed, raw, commission, leverage, e
     ]
     for record, (_, _, _, entry_price, exit_price, units, pnl, fees) in zip(got, expected):
         np.testing.assert_allclose(
-            [record["entry_price"], record["exit_price"], record["quantity"]], [entry_price, exit_price, units], rtol=1e-9
+            [record["entry_price"], record["exit_price"], record["quantity"]],
+            [entry_price, exit_price, units],
+            rtol=1e-9,
         )
         np.testing.assert_allclose([record["pnl"], record["fees"]], [pnl, fees], rtol=1e-9, atol=1e-7)
     np.testing.assert_allclose(result.equity_curve, curve, rtol=1e-9, atol=1e-7)
@@ -204,8 +224,14 @@ def test_window_extremes_equal_brute_force(seed, entry_rate, exit_rate):
 
 
 # ---------------------------------------------------------------- orders and costs
-def bar_by_bar_orders(candles: Candles, signals: Signals, config: StrategyConfig, backtest: BacktestSettings,
-                      market: MarketData, step_ms: int):
+def bar_by_bar_orders(
+    candles: Candles,
+    signals: Signals,
+    config: StrategyConfig,
+    backtest: BacktestSettings,
+    market: MarketData,
+    step_ms: int,
+):
     """The README's conventions for entry orders, take-profit levels, break-even, trailing
     activation, pyramiding, both sides, maker/taker fees, tick slippage, exchange rules, funding
     and intrabar paths, one bar at a time. Returns (trades, equity curve, ambiguous, skipped)."""
@@ -250,8 +276,10 @@ def bar_by_bar_orders(candles: Candles, signals: Signals, config: StrategyConfig
         conflict = long_entry & short_entry
         long_entry, short_entry = long_entry & ~conflict, short_entry & ~conflict
     entry_of = {1: long_entry, -1: short_entry}
-    exit_of = {1: np.asarray(signals.exit, dtype=bool),
-               -1: np.asarray(signals.short_exit if both else signals.exit, dtype=bool)}
+    exit_of = {
+        1: np.asarray(signals.exit, dtype=bool),
+        -1: np.asarray(signals.short_exit if both else signals.exit, dtype=bool),
+    }
     sides = {"long": (1,), "short": (-1,), "both": (1, -1)}[config.direction]
 
     cash = float(backtest.initial_balance)
@@ -261,6 +289,7 @@ def bar_by_bar_orders(candles: Candles, signals: Signals, config: StrategyConfig
         """Whether a fill at `bar` (at its open or inside it) happened before funding time
         `time` inside bar t: a fill at the open holds at that open, one inside the bar after it."""
         return bar < t or (bar == t and (at_open or time > ts[t]))
+
     ambiguous = skipped = 0
     order = None  # pending entry order: dict(side, type, level, last)
     pos = None
@@ -275,9 +304,13 @@ def bar_by_bar_orders(candles: Candles, signals: Signals, config: StrategyConfig
     def units_for(k, price, fee, equity):
         share = 1.0 if pyramid is None else pyramid.size[k] / 100
         mode = config.position_sizing
-        scale = {"all_in": equity * lev, "percent_of_equity": min(1, config.risk_percentage / 100) * equity * lev,
-                 "risk_based": equity * (config.risk_percentage or 0) / 100 / ((config.stop_loss or 1) / 100),
-                 "fixed_quantity": config.quantity, "fixed_notional": config.notional}[mode]
+        scale = {
+            "all_in": equity * lev,
+            "percent_of_equity": min(1, config.risk_percentage / 100) * equity * lev,
+            "risk_based": equity * (config.risk_percentage or 0) / 100 / ((config.stop_loss or 1) / 100),
+            "fixed_quantity": config.quantity,
+            "fixed_notional": config.notional,
+        }[mode]
         cap = share * equity * lev / (price * (1 + lev * fee))
         units = min(weight(price, fee, k) * scale, cap)
         at_cap = units >= cap * (1 - 1e-12) and share == 1.0
@@ -293,9 +326,26 @@ def bar_by_bar_orders(candles: Candles, signals: Signals, config: StrategyConfig
         if units == 0.0:
             skipped += 1
             return False
-        entry = {"bar": t, "price": price, "fee": fee, "at_open": at_open, "weight": weight(price, fee, 0), "units": units}
-        pos = {"side": d, "entries": [entry], "equity": cash, "committed": at_cap, "peak": d * price, "hit": 0, "be": False,
-                   "left_units": units, "total": units, "legs": []}
+        entry = {
+            "bar": t,
+            "price": price,
+            "fee": fee,
+            "at_open": at_open,
+            "weight": weight(price, fee, 0),
+            "units": units,
+        }
+        pos = {
+            "side": d,
+            "entries": [entry],
+            "equity": cash,
+            "committed": at_cap,
+            "peak": d * price,
+            "hit": 0,
+            "be": False,
+            "left_units": units,
+            "total": units,
+            "legs": [],
+        }
         alive.append(pos)
         return True
 
@@ -309,14 +359,24 @@ def bar_by_bar_orders(candles: Candles, signals: Signals, config: StrategyConfig
         fixed = max(stop, liq)
         trail = -math.inf
         if config.trailing_stop is not None:
-            activation = -math.inf if config.trailing_activation is None else (
-                d * avg * (1 + d * config.trailing_activation / 100))
+            activation = (
+                -math.inf
+                if config.trailing_activation is None
+                else (d * avg * (1 + d * config.trailing_activation / 100))
+            )
             if pos["peak"] >= activation:
                 level = pos["peak"] * (1 - d * config.trailing_stop / 100)
                 trail = level if tick is None else d * round(d * level / tick) * tick
         targets = [d * rnd(avg * (1 + d * lv.percent / 100)) for lv in config.take_profit_levels]
         final = math.inf if config.take_profit is None else d * rnd(avg * (1 + d * config.take_profit / 100))
-        return {"avg": avg, "fixed": fixed, "liq": liq, "adverse": max(fixed, trail), "targets": targets, "final": final}
+        return {
+            "avg": avg,
+            "fixed": fixed,
+            "liq": liq,
+            "adverse": max(fixed, trail),
+            "targets": targets,
+            "final": final,
+        }
 
     def target(lv):
         return lv["targets"][pos["hit"]] if pos["hit"] < len(lv["targets"]) else lv["final"]
@@ -344,19 +404,45 @@ def bar_by_bar_orders(candles: Candles, signals: Signals, config: StrategyConfig
                 if leg["units"] <= 0:
                     continue
                 fees = leg["units"] * (e["price"] * e["fee"] + leg["price"] * leg["fee"])
-                trades.append({"entry_bar": e["bar"], "exit_bar": leg["bar"], "side": d, "entry_price": e["price"],
-                                   "exit_price": leg["price"], "quantity": leg["units"], "fees": fees, "reason": leg["reason"],
-                                   "leg": number + 1, "pnl": d * leg["units"] * (leg["price"] - e["price"]) - fees,
-                                   "entries": [e], "exit_open": leg["at_open"], "units_of": lambda _e, u=leg["units"]: u})
+                trades.append(
+                    {
+                        "entry_bar": e["bar"],
+                        "exit_bar": leg["bar"],
+                        "side": d,
+                        "entry_price": e["price"],
+                        "exit_price": leg["price"],
+                        "quantity": leg["units"],
+                        "fees": fees,
+                        "reason": leg["reason"],
+                        "leg": number + 1,
+                        "pnl": d * leg["units"] * (leg["price"] - e["price"]) - fees,
+                        "entries": [e],
+                        "exit_open": leg["at_open"],
+                        "units_of": lambda _e, u=leg["units"]: u,
+                    }
+                )
         else:
             leg = pos["legs"][0]
             q = sum(e["units"] for e in entries)
             cost = sum(e["units"] * e["price"] for e in entries)
             fees = sum(e["units"] * (e["price"] * e["fee"] + leg["price"] * leg["fee"]) for e in entries)
-            trades.append({"entry_bar": entries[0]["bar"], "exit_bar": leg["bar"], "side": d, "entry_price": cost / q,
-                               "exit_price": leg["price"], "quantity": q, "fees": fees, "reason": leg["reason"], "leg": 1,
-                               "pnl": d * (q * leg["price"] - cost) - fees, "entries": entries, "exit_open": leg["at_open"],
-                               "units_of": lambda e: e["units"]})
+            trades.append(
+                {
+                    "entry_bar": entries[0]["bar"],
+                    "exit_bar": leg["bar"],
+                    "side": d,
+                    "entry_price": cost / q,
+                    "exit_price": leg["price"],
+                    "quantity": q,
+                    "fees": fees,
+                    "reason": leg["reason"],
+                    "leg": 1,
+                    "pnl": d * (q * leg["price"] - cost) - fees,
+                    "entries": entries,
+                    "exit_open": leg["at_open"],
+                    "units_of": lambda e: e["units"],
+                }
+            )
         held["wiped"] = pos["legs"][-1]["reason"] == "liquidation" and len(pos["legs"]) == 1 and pos["committed"]
         pos = None
 
@@ -366,7 +452,7 @@ def bar_by_bar_orders(candles: Candles, signals: Signals, config: StrategyConfig
         if pos["hit"] < len(config.take_profit_levels):
             share = config.take_profit_levels[pos["hit"]].size / 100
             pos["hit"] += 1
-            done_share = sum(x.size for x in config.take_profit_levels[:pos["hit"]]) / 100
+            done_share = sum(x.size for x in config.take_profit_levels[: pos["hit"]]) / 100
             closes = done_share >= 1 - 1e-12
             units = pos["left_units"] if closes else min(pos["left_units"], lots(share * pos["total"]))
             close_leg(t, d * signed_price, maker, "take_profit", at_open, units)
@@ -438,7 +524,13 @@ def bar_by_bar_orders(candles: Candles, signals: Signals, config: StrategyConfig
         else:
             off = config.entry_order.offset / 100
             level = rnd(c[t] * (1 - d * off if order_type == "limit" else 1 + d * off))
-            order = {"side": d, "type": order_type, "level": level, "first": t + 1, "last": t + config.entry_order.expire_bars}
+            order = {
+                "side": d,
+                "type": order_type,
+                "level": level,
+                "first": t + 1,
+                "last": t + config.entry_order.expire_bars,
+            }
 
     for t in range(n):
         # ---- at the open
@@ -446,8 +538,9 @@ def bar_by_bar_orders(candles: Candles, signals: Signals, config: StrategyConfig
             kind = pending[0]
             if kind == "exit":
                 d = pos["side"]
-                close_leg(t, slipped(o[t], d, False), taker, "reversal" if pending[1] else "signal", True,
-                          pos["left_units"])
+                close_leg(
+                    t, slipped(o[t], d, False), taker, "reversal" if pending[1] else "signal", True, pos["left_units"]
+                )
                 finish(t)
                 if pending[1] and cash > 0:
                     place(t - 1, -d)
@@ -458,8 +551,16 @@ def bar_by_bar_orders(candles: Candles, signals: Signals, config: StrategyConfig
                 units, _ = units_for(k, price, taker, pos["equity"])
                 if units == 0.0:
                     skipped += 1
-                pos["entries"].append({"bar": t, "price": price, "fee": taker, "at_open": True, "weight": weight(price, taker, k),
-                                           "units": units})
+                pos["entries"].append(
+                    {
+                        "bar": t,
+                        "price": price,
+                        "fee": taker,
+                        "at_open": True,
+                        "weight": weight(price, taker, k),
+                        "units": units,
+                    }
+                )
                 pos["total"] += units
                 pos["left_units"] += units
         pending = None
@@ -479,7 +580,9 @@ def bar_by_bar_orders(candles: Candles, signals: Signals, config: StrategyConfig
                     price = o[t] if at_open else order["level"]
                     path = None if at_open else fine_path(t, d)
                     if path is not None:
-                        crossed = [i for i, (p, _) in enumerate(path) if (p <= signed_level if limit else p >= signed_level)]
+                        crossed = [
+                            i for i, (p, _) in enumerate(path) if (p <= signed_level if limit else p >= signed_level)
+                        ]
                         if crossed:
                             fill_point = crossed[0]
                             price = d * path[fill_point][0] if path[fill_point][1] else order["level"]
@@ -552,7 +655,8 @@ def bar_by_bar_orders(candles: Candles, signals: Signals, config: StrategyConfig
                 b = int(np.searchsorted(ts, time, side="right")) - 1
                 for e in trade["entries"]:
                     if holds(e["bar"], e["at_open"], b, time) and (
-                            trade["exit_bar"] >= n or not holds(trade["exit_bar"], trade["exit_open"], b, time)):
+                        trade["exit_bar"] >= n or not holds(trade["exit_bar"], trade["exit_open"], b, time)
+                    ):
                         paid += trade["side"] * trade["units_of"](e) * o[b] * rate
             trade["funding"] = paid
             trade["pnl"] -= paid
@@ -614,16 +718,25 @@ def test_orders_and_costs_match_bar_by_bar_simulation(
     seed, raw, fees, leverage, entry_rate, exit_rate, exchange, funding, intrabar, priority
 ):
     n, result, (expected, curve, ambiguous, skipped) = orders_case(
-        seed, raw, fees, leverage, entry_rate, exit_rate, exchange, funding, intrabar, priority)
+        seed, raw, fees, leverage, entry_rate, exit_rate, exchange, funding, intrabar, priority
+    )
     got = result.trades.to_records()
-    assert [(r["entry_bar"], r["exit_bar"] if r["exit_bar"] is not None else n, r["exit_reason"], r["leg"])
-            for r in got] == [(t["entry_bar"], t["exit_bar"], t["reason"], t["leg"]) for t in expected]
+    assert [
+        (r["entry_bar"], r["exit_bar"] if r["exit_bar"] is not None else n, r["exit_reason"], r["leg"]) for r in got
+    ] == [(t["entry_bar"], t["exit_bar"], t["reason"], t["leg"]) for t in expected]
     for record, trade in zip(got, expected):
         assert record["side"] == ("long" if trade["side"] > 0 else "short")
-        np.testing.assert_allclose([record["entry_price"], record["exit_price"], record["quantity"]],
-                                   [trade["entry_price"], trade["exit_price"], trade["quantity"]], rtol=1e-9)
-        np.testing.assert_allclose([record["pnl"], record["fees"], record["funding"]],
-                                   [trade["pnl"], trade["fees"], trade.get("funding", 0.0)], rtol=1e-9, atol=1e-7)
+        np.testing.assert_allclose(
+            [record["entry_price"], record["exit_price"], record["quantity"]],
+            [trade["entry_price"], trade["exit_price"], trade["quantity"]],
+            rtol=1e-9,
+        )
+        np.testing.assert_allclose(
+            [record["pnl"], record["fees"], record["funding"]],
+            [trade["pnl"], trade["fees"], trade.get("funding", 0.0)],
+            rtol=1e-9,
+            atol=1e-7,
+        )
     np.testing.assert_allclose(result.equity_curve, curve, rtol=1e-9, atol=1e-6)
     assert result.performance_summary["ambiguous_bars"] == ambiguous
     assert result.performance_summary["skipped_orders"] == skipped
@@ -634,8 +747,9 @@ def orders_case(seed, raw, fees, leverage, entry_rate, exit_rate, exchange, fund
     rng = np.random.default_rng(seed)
     n = int(rng.integers(2, 200))
     coarse = random_candles(rng, n)
-    candles = Candles.from_arrays(np.arange(n) * 300_000, coarse.open, coarse.high, coarse.low, coarse.close,
-                                  coarse.volume)
+    candles = Candles.from_arrays(
+        np.arange(n) * 300_000, coarse.open, coarse.high, coarse.low, coarse.close, coarse.volume
+    )
     entry, exit_ = rng.random(n) < entry_rate, rng.random(n) < exit_rate
     short_entry, short_exit = rng.random(n) < entry_rate, rng.random(n) < exit_rate
     both = raw["direction"] == "both"
@@ -650,10 +764,14 @@ def orders_case(seed, raw, fees, leverage, entry_rate, exit_rate, exchange, fund
         risk_percentage=float(rng.choice([1.0, 30.0, 100.0])),
         quantity=float(rng.choice([0.5, 100.0])),
         notional=float(rng.choice([500.0, 1e6])),
-        entry_order=EntryOrder(raw["entry"], raw["offset"] if raw["entry"] != "market" else 0.0,
-                               raw["expire_bars"] if raw["entry"] != "market" else 1),
+        entry_order=EntryOrder(
+            raw["entry"],
+            raw["offset"] if raw["entry"] != "market" else 0.0,
+            raw["expire_bars"] if raw["entry"] != "market" else 1,
+        ),
         take_profit_levels=(TakeProfitLevel(1.0, 30.0), TakeProfitLevel(2.5, float(rng.choice([20.0, 70.0]))))
-        if raw["scaling"].startswith("levels") else (),
+        if raw["scaling"].startswith("levels")
+        else (),
         break_even_after=1 if raw["scaling"] == "levels_break_even" else None,
         pyramiding=Pyramiding(3, (50.0, 25.0, 25.0)) if raw["scaling"] == "pyramiding" else None,
     )
@@ -661,14 +779,26 @@ def orders_case(seed, raw, fees, leverage, entry_rate, exit_rate, exchange, fund
     lot = {"none": None, "ticks": None, "lots": 0.01, "ticks_and_lots": 0.1}[exchange]
     rules = SymbolRules(tick_size=tick, lot_size=lot, min_notional=500.0 if lot else None)
     backtest = BacktestSettings(
-        initial_balance=10_000.0, maker_fee=fees[0], taker_fee=fees[1], leverage=leverage, timeframe="5m",
-        slippage_ticks=2.0 if tick else None, funding=funding, intrabar_timeframe="1m" if intrabar else None,
+        initial_balance=10_000.0,
+        maker_fee=fees[0],
+        taker_fee=fees[1],
+        leverage=leverage,
+        timeframe="5m",
+        slippage_ticks=2.0 if tick else None,
+        funding=funding,
+        intrabar_timeframe="1m" if intrabar else None,
         same_bar_priority=priority,
     )
     times = candles.ts[0] + 100_000 * np.arange(3 * n + 2) - 100_000
-    market = MarketData(rules=rules, funding=FundingRates(times, rng.normal(0.0002, 0.001, len(times))),
-                        fine=fine_candles(candles, seed) if intrabar else None)
+    market = MarketData(
+        rules=rules,
+        funding=FundingRates(times, rng.normal(0.0002, 0.001, len(times))),
+        fine=fine_candles(candles, seed) if intrabar else None,
+    )
     signals = Signals(entry, exit_, short_entry=short_entry if both else None, short_exit=short_exit if both else None)
 
-    return n, simulate(candles, signals, config, backtest, market), bar_by_bar_orders(
-        candles, signals, config, backtest, market, 300_000)
+    return (
+        n,
+        simulate(candles, signals, config, backtest, market),
+        bar_by_bar_orders(candles, signals, config, backtest, market, 300_000),
+    )

@@ -42,8 +42,13 @@ def test_served_points_carry_the_full_curves_drawdown():
     assert points.drawdown.tolist() == [0, 0, 60, 0, 60, 25]
     assert points.drawdown_percentage.tolist() == pytest.approx([0, 0, 50, 0, 100 * 60 / 130, 100 * 25 / 130])
     assert (points.total_points, len(points.records())) == (12, 6)
-    assert points.records()[0] == {"timestamp": "1970-01-01T00:00:00.000Z", "equity": 100.0, "drawdown": 0.0,
-                                   "drawdown_percentage": 0.0, "benchmark": 100.0}
+    assert points.records()[0] == {
+        "timestamp": "1970-01-01T00:00:00.000Z",
+        "equity": 100.0,
+        "drawdown": 0.0,
+        "drawdown_percentage": 0.0,
+        "benchmark": 100.0,
+    }
 
 
 def test_two_points_are_the_first_and_the_last_bar():
@@ -95,8 +100,9 @@ def _drawdown_bars(equity: np.ndarray) -> set[int]:
 def test_buy_and_hold_buys_at_the_first_open_and_marks_at_each_close():
     # 1000 bought at 50 -> 20 units; closes 55, 40 -> 1100, 800.
     assert buy_and_hold(50.0, np.asarray([55.0, 40.0]), 1000.0).tolist() == [1100.0, 800.0]
-    candles = Candles.from_arrays(np.asarray([0, HOUR]), [50.0, 55.0], [56.0, 56.0], [49.0, 39.0], [55.0, 40.0],
-                                  [1.0, 1.0])
+    candles = Candles.from_arrays(
+        np.asarray([0, HOUR]), [50.0, 55.0], [56.0, 56.0], [49.0, 39.0], [55.0, 40.0], [1.0, 1.0]
+    )
     assert EquitySeries.of(np.asarray([1000.0, 990.0]), candles, 1000.0).benchmark.tolist() == [1100.0, 800.0]
     with pytest.raises(ValueError):  # noqa: PT011 - numpy's own shape error
         EquitySeries.of(np.asarray([1000.0]), candles, 1000.0)
@@ -106,8 +112,18 @@ def test_drawdown_periods_come_deepest_first():
     # Peaks 100 (bar 0) -> 90 (bar 1) -> back at bar 2 (10 %); 110 (bar 3) -> 55 (bar 5), never back (50 %).
     periods = drawdown_periods(series([100, 90, 100, 110, 70, 55, 60]))
     assert periods == [
-        {"start": "1970-01-01T03:00:00Z", "trough": "1970-01-01T05:00:00Z", "recovery": None,
-         "depth": 55.0, "depth_percentage": 50.0},
-        {"start": "1970-01-01T00:00:00Z", "trough": "1970-01-01T01:00:00Z", "recovery": "1970-01-01T02:00:00Z",
-         "depth": 10.0, "depth_percentage": 10.0},
+        {
+            "start": "1970-01-01T03:00:00Z",
+            "trough": "1970-01-01T05:00:00Z",
+            "recovery": None,
+            "depth": 55.0,
+            "depth_percentage": 50.0,
+        },
+        {
+            "start": "1970-01-01T00:00:00Z",
+            "trough": "1970-01-01T01:00:00Z",
+            "recovery": "1970-01-01T02:00:00Z",
+            "depth": 10.0,
+            "depth_percentage": 10.0,
+        },
     ]

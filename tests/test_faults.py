@@ -59,8 +59,9 @@ def disarmed(stack):
 
 def run(stack: Stack, owner: tuple[StackUser, str]) -> dict:
     user, strategy_id = owner
-    created = stack.create_backtest(user, strategy_id, symbol=SYMBOL, timeframe="1h", initial_balance=10_000,
-                                    metadata={"chunks": CHUNKS}, **RANGE)
+    created = stack.create_backtest(
+        user, strategy_id, symbol=SYMBOL, timeframe="1h", initial_balance=10_000, metadata={"chunks": CHUNKS}, **RANGE
+    )
     return stack.wait_for_backtest(user, created["id"], timeout=90)
 
 
@@ -129,13 +130,14 @@ def test_s3_server_errors_and_slowdowns_are_retried_and_the_result_is_the_clean_
 def test_a_results_write_refused_midway_fails_the_backtest_and_leaves_nothing(stack, owner):
     # Given the trades object cannot be written (403: not retryable), after the equity curve was
     trades_key = "/trades.parquet"
-    fault, = stack.local.faults.arm(Fault("s3", "PutObject", 403, "AccessDenied", times=100, target=trades_key))
+    (fault,) = stack.local.faults.arm(Fault("s3", "PutObject", 403, "AccessDenied", times=100, target=trades_key))
     backtest = run(stack, owner)
     # Then the backtest failed with the reason, and neither results nor partials are left
     assert fault.answered >= 1
     assert backtest["status"] == "failed"
-    assert backtest["error"] == ("the backtest failed on an internal error (AccessDenied); "
-                                 "the execution's logs have the details")
+    assert backtest["error"] == (
+        "the backtest failed on an internal error (AccessDenied); the execution's logs have the details"
+    )
     assert stack.keys("ResultsBucket", f"backtests/{backtest['id']}/") == []
     assert stack.keys("ResultsBucket", f"partials/{backtest['id']}/") == []
     assert stack.trade_store().page(backtest["id"], None, None, 0, 10) == ([], 0)
@@ -163,7 +165,8 @@ def test_a_compute_lambda_timing_out_is_rerun_and_the_result_is_the_clean_runs(s
     # Then the state machine's Retry ran the chunk again, and the result is the clean run's
     assert sorted(attempts) == [0, 1, 1, 2]
     history = stack.client("stepfunctions").get_execution_history(
-        executionArn=stack.execution(backtest["id"])["executionArn"], maxResults=1000)["events"]
+        executionArn=stack.execution(backtest["id"])["executionArn"], maxResults=1000
+    )["events"]
     failures = [e["taskFailedEventDetails"]["error"] for e in history if e["type"] == "TaskFailed"]
     assert failures == ["Sandbox.Timedout"]
     assert_clean_run(stack, backtest, clean)
@@ -187,8 +190,9 @@ def test_a_gone_connection_is_forgotten_and_a_throttled_send_is_retried_and_deli
             live = [c for c in connections.subscribers(channel) if c != "gone-connection"]
             assert len(live) == 1
             # ...and the management API throttling the live connection's first two sends
-            throttled, = stack.local.faults.arm(
-                Fault("execute-api", "PostToConnection", 429, "LimitExceededException", times=2, target=live[0]))
+            (throttled,) = stack.local.faults.arm(
+                Fault("execute-api", "PostToConnection", 429, "LimitExceededException", times=2, target=live[0])
+            )
             publisher = publisher_from_env()
             try:
                 delivery = await asyncio.to_thread(publisher.publish, channel, "test:event", {"n": 1})
@@ -208,7 +212,9 @@ def test_a_gone_connection_is_forgotten_and_a_throttled_send_is_retried_and_deli
 def receive_one(sqs, queue_url: str, timeout: float = 30.0) -> dict:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1).get("Messages", [])
+        messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1).get(
+            "Messages", []
+        )
         if messages:
             assert len(messages) == 1, messages
             return messages[0]
@@ -218,8 +224,9 @@ def receive_one(sqs, queue_url: str, timeout: float = 30.0) -> dict:
 def test_an_import_failed_every_time_lands_in_the_dead_letter_queue_and_its_redrive_imports_it(stack):
     # Given the idempotency table refuses the candle import's writes (403-like: not retried)
     idempotency = stack.template.physical_name("IdempotencyTable")
-    fault, = stack.local.faults.arm(Fault("dynamodb", "PutItem", 400, "AccessDeniedException", times=3,
-                                          target=idempotency))
+    (fault,) = stack.local.faults.arm(
+        Fault("dynamodb", "PutItem", 400, "AccessDeniedException", times=3, target=idempotency)
+    )
     # When a candle file is dropped into the imports bucket
     candles = random_candles(1_709_251_200_000, 48, "1h")
     key = "imports/candles/DLQUSDT/1h/two days.csv"
@@ -240,8 +247,11 @@ def test_an_import_failed_every_time_lands_in_the_dead_letter_queue_and_its_redr
     # When the operator, the cause fixed, redrives it as the README says: the stored event to the
     # function it failed in, then the message deleted
     stack.local.faults.clear()
-    stack.client("lambda").invoke(FunctionName=record["requestContext"]["functionArn"], InvocationType="Event",
-                                  Payload=json.dumps(record["requestPayload"]).encode())
+    stack.client("lambda").invoke(
+        FunctionName=record["requestContext"]["functionArn"],
+        InvocationType="Event",
+        Payload=json.dumps(record["requestPayload"]).encode(),
+    )
     sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
     # Then the file is imported, and the queue is empty
     deadline = time.monotonic() + 30

@@ -55,8 +55,9 @@ def stored(candle_store, symbol: str):
     return candles
 
 
-def test_a_binance_import_survives_server_errors_and_a_429_mid_import(market_data, s3, candle_store,
-                                                                      fake_binance, sleeps):
+def test_a_binance_import_survives_server_errors_and_a_429_mid_import(
+    market_data, s3, candle_store, fake_binance, sleeps
+):
     candles = random_candles(MAR_2024, 1500, "1h")
     fake_binance.add_klines("CLEANUSDT", "1h", candles)
     fake_binance.add_klines("FAULTUSDT", "1h", candles)
@@ -77,8 +78,7 @@ def test_a_binance_import_survives_server_errors_and_a_429_mid_import(market_dat
     assert_same_candles(stored(candle_store, "FAULTUSDT"), candles.slice(0, HOURS))
 
 
-def test_a_bybit_import_survives_server_errors_and_a_429_mid_import(market_data, s3, candle_store,
-                                                                    fake_bybit, sleeps):
+def test_a_bybit_import_survives_server_errors_and_a_429_mid_import(market_data, s3, candle_store, fake_bybit, sleeps):
     candles = random_candles(MAR_2024, 1500, "1h")
     fake_bybit.add_klines("spot", "CLEANUSDT", "1h", candles)
     fake_bybit.add_klines("spot", "FAULTUSDT", "1h", candles)
@@ -107,8 +107,11 @@ def test_an_account_import_survives_server_errors_and_a_429_mid_import(stack, ac
     fake_binance.fail_next(429, retry_after=1)
     faulted = import_from_exchange(stack, ["FAULTUSDT"])
     # Then every trade arrived once, exactly as in the clean import
-    assert (faulted.status, faulted.received, faulted.imported, faulted.duplicates) == (
-        clean.status, clean.received, clean.imported, clean.duplicates) == ("completed", 25, 25, 0)
+    assert (
+        (faulted.status, faulted.received, faulted.imported, faulted.duplicates)
+        == (clean.status, clean.received, clean.imported, clean.duplicates)
+        == ("completed", 25, 25, 0)
+    )
     calls = [(c.params["symbol"], c.params.get("fromId")) for c in fake_binance.calls(MY_TRADES_PATH)]
     assert calls[-6:] == [("FAULTUSDT", "0"), *[("FAULTUSDT", "11")] * 4, ("FAULTUSDT", "21")]
 

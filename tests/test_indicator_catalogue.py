@@ -25,8 +25,19 @@ def test_the_catalogue_is_current() -> None:
 def test_every_talib_function_is_an_indicator_under_its_lower_case_name() -> None:
     names = {name.lower() for name in talib.get_functions()}
     assert "mavp" in names and names <= set(REGISTRY)
-    for name in ("mfi", "sar", "aroonosc", "trix", "ultosc", "natr", "cmo", "tema", "kama", "linearreg_slope",
-                 "cdlengulfing"):
+    for name in (
+        "mfi",
+        "sar",
+        "aroonosc",
+        "trix",
+        "ultosc",
+        "natr",
+        "cmo",
+        "tema",
+        "kama",
+        "linearreg_slope",
+        "cdlengulfing",
+    ):
         assert REGISTRY[name].reference == "TA-Lib"
 
 

@@ -346,8 +346,10 @@ def test_mavp_averages_over_the_period_its_series_gives_each_bar() -> None:
     # and it is TA-Lib's own MAVP, for any MA type
     assert_matches(actual, talib.MAVP(DATA.close, talib.RSI(DATA.close, 14), 40, 60, 0))
     for matype in (1, 2, 6):
-        assert_matches(computed("mavp", **params, matype=matype, source="hl2"),
-                       talib.MAVP((DATA.high + DATA.low) / 2, talib.RSI(DATA.close, 14), 40, 60, matype))
+        assert_matches(
+            computed("mavp", **params, matype=matype, source="hl2"),
+            talib.MAVP((DATA.high + DATA.low) / 2, talib.RSI(DATA.close, 14), 40, 60, matype),
+        )
 
 
 def test_mavp_periods_may_be_a_price_field_a_number_or_an_indicator_output() -> None:
@@ -429,16 +431,44 @@ def test_pivots_come_from_the_previous_days_high_low_and_close() -> None:
     data = Candles.from_arrays(np.arange(hours) * 3_600_000, close, high, low, close, np.ones(hours))
     p = (110 + 90 + 105) / 3
     expected = {
-        "standard": {"pp": p, "r1": 2 * p - 90, "s1": 2 * p - 110, "r2": p + 20, "s2": p - 20,
-                     "r3": 110 + 2 * (p - 90), "s3": 90 - 2 * (110 - p)},
-        "fibonacci": {"pp": p, "r1": p + 0.382 * 20, "r2": p + 0.618 * 20, "r3": p + 20, "s1": p - 0.382 * 20,
-                      "s2": p - 0.618 * 20, "s3": p - 20},
-        "camarilla": {"pp": p, "r1": 105 + 1.1 * 20 / 12, "r2": 105 + 1.1 * 20 / 6, "r3": 105 + 1.1 * 20 / 4,
-                      "s1": 105 - 1.1 * 20 / 12, "s2": 105 - 1.1 * 20 / 6, "s3": 105 - 1.1 * 20 / 4},
+        "standard": {
+            "pp": p,
+            "r1": 2 * p - 90,
+            "s1": 2 * p - 110,
+            "r2": p + 20,
+            "s2": p - 20,
+            "r3": 110 + 2 * (p - 90),
+            "s3": 90 - 2 * (110 - p),
+        },
+        "fibonacci": {
+            "pp": p,
+            "r1": p + 0.382 * 20,
+            "r2": p + 0.618 * 20,
+            "r3": p + 20,
+            "s1": p - 0.382 * 20,
+            "s2": p - 0.618 * 20,
+            "s3": p - 20,
+        },
+        "camarilla": {
+            "pp": p,
+            "r1": 105 + 1.1 * 20 / 12,
+            "r2": 105 + 1.1 * 20 / 6,
+            "r3": 105 + 1.1 * 20 / 4,
+            "s1": 105 - 1.1 * 20 / 12,
+            "s2": 105 - 1.1 * 20 / 6,
+            "s3": 105 - 1.1 * 20 / 4,
+        },
     }
     woodie = (110 + 90 + 2 * 105) / 4
-    expected["woodie"] = {"pp": woodie, "r1": 2 * woodie - 90, "s1": 2 * woodie - 110, "r2": woodie + 20,
-                          "s2": woodie - 20, "r3": 110 + 2 * (woodie - 90), "s3": 90 - 2 * (110 - woodie)}
+    expected["woodie"] = {
+        "pp": woodie,
+        "r1": 2 * woodie - 90,
+        "s1": 2 * woodie - 110,
+        "r2": woodie + 20,
+        "s2": woodie - 20,
+        "r3": 110 + 2 * (woodie - 90),
+        "s3": 90 - 2 * (110 - woodie),
+    }
     for kind, levels in expected.items():
         for output, level in levels.items():
             series = computed("pivots", output, data=data, kind=kind)

@@ -31,8 +31,9 @@ def test_no_indicator_output_looks_ahead(name: str) -> None:
         assert_no_lookahead(series_ref(name, required_params(name), output), DATA)
 
 
-@pytest.mark.parametrize("name", ["sma", "rsi", "macd", "ichimoku", "pivots", "fractals", "supertrend", "cdlengulfing",
-                                  "mavp"])
+@pytest.mark.parametrize(
+    "name", ["sma", "rsi", "macd", "ichimoku", "pivots", "fractals", "supertrend", "cdlengulfing", "mavp"]
+)
 def test_no_coarser_timeframe_value_looks_ahead(name: str) -> None:
     # Given hourly candles and the indicator on 4h candles resampled from them
     data = walk(BARS * 4, seed=5)

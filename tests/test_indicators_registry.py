@@ -82,7 +82,7 @@ def test_every_indicator_is_undefined_exactly_during_its_warmup(name: str) -> No
             continue
         if name in DATA_DEPENDENT_WARMUP:
             assert defined[0] >= ref.warmup  # a lower bound; then defined to the end
-            assert not np.isnan(series[defined[0]:]).any()
+            assert not np.isnan(series[defined[0] :]).any()
         else:
             assert defined[0] == ref.warmup and len(defined) == len(data) - ref.warmup, output
 
@@ -95,12 +95,19 @@ def test_defaults_are_talibs_and_the_project_names_are_aliases() -> None:
         assert {p.name: p.default for p in spec.params} == dict(info["parameters"]), name
         outputs = [o.lower() for o in info["output_names"]]
         assert list(spec.outputs) == (outputs if len(outputs) > 1 else ["value"]), name
-    assert REGISTRY["bbands"].defaults() == {"timeperiod": 20, "nbdevup": 2.0, "nbdevdn": 2.0, "matype": 0,
-                                             "source": "close"}
+    assert REGISTRY["bbands"].defaults() == {
+        "timeperiod": 20,
+        "nbdevup": 2.0,
+        "nbdevdn": 2.0,
+        "matype": 0,
+        "source": "close",
+    }
     assert series_ref("bbands", {"period": 10, "std_dev": 1.5}, "upper") == series_ref(
-        "bbands", {"timeperiod": 10, "nbdevup": 1.5, "nbdevdn": 1.5}, "upperband")
+        "bbands", {"timeperiod": 10, "nbdevup": 1.5, "nbdevdn": 1.5}, "upperband"
+    )
     assert series_ref("stoch", {"k_period": 9, "k_smoothing": 2, "d_period": 4}, "d") == series_ref(
-        "stoch", {"fastk_period": 9, "slowk_period": 2, "slowd_period": 4}, "slowd")
+        "stoch", {"fastk_period": 9, "slowk_period": 2, "slowd_period": 4}, "slowd"
+    )
     assert series_ref("macd", {"fast_period": 5}, "histogram") == series_ref("macd", {"fastperiod": 5}, "macdhist")
     assert series_ref("williams_r", {"period": 7}) == series_ref("willr", {"timeperiod": 7})
     assert series_ref("elder_ray", {}, "bull") == series_ref("eri", {}, "bullpower")
@@ -209,8 +216,9 @@ def test_a_bounded_cache_evicts_the_least_recently_used_series() -> None:
 
 
 # vwap's window sums are exact on their block grid only: tests/test_chunking.py covers it.
-@pytest.mark.parametrize("name", sorted(n for n, spec in REGISTRY.items()
-                                        if spec.memory(spec.defaults()) is not None and n != "vwap"))
+@pytest.mark.parametrize(
+    "name", sorted(n for n, spec in REGISTRY.items() if spec.memory(spec.defaults()) is not None and n != "vwap")
+)
 def test_a_finite_memory_reproduces_each_value_from_that_many_bars(name: str) -> None:
     # Given an indicator computed on all bars and on only the last `memory` bars before some bars
     data = candles(400)
@@ -240,8 +248,11 @@ def test_every_alias_computes_what_its_canonical_name_does() -> None:
         required = required_params(name)
         for alias, output in spec.output_aliases.items():
             assert spec.output(alias) == output
-            np.testing.assert_array_equal(cache.series(series_ref(name, required, alias)),
-                                          cache.series(series_ref(name, required, output)), err_msg=f"{name}.{alias}")
+            np.testing.assert_array_equal(
+                cache.series(series_ref(name, required, alias)),
+                cache.series(series_ref(name, required, output)),
+                err_msg=f"{name}.{alias}",
+            )
         for alias, targets in spec.param_aliases().items():
             # Then a value given by the alias sets every parameter it names, as the canonical names do
             param = next(p for p in spec.params if p.name == targets[0])
@@ -272,5 +283,6 @@ def test_every_talib_function_gives_talibs_own_values_at_its_defaults(name: str)
     for output, values in zip(spec.outputs, expected, strict=True):
         ref = series_ref(name, required, output)
         # Then every output is TA-Lib's, bit for bit, after the warm-up
-        np.testing.assert_array_equal(cache.series(ref)[ref.warmup:], np.asarray(values, dtype=float)[ref.warmup:],
-                                      err_msg=f"{name}.{output}")
+        np.testing.assert_array_equal(
+            cache.series(ref)[ref.warmup :], np.asarray(values, dtype=float)[ref.warmup :], err_msg=f"{name}.{output}"
+        )

@@ -48,20 +48,39 @@ def test_offset_counts_coarser_bars() -> None:
 
 def test_a_backtest_runs_rules_on_a_coarser_timeframe() -> None:
     # Entry when the hourly close is above the last closed 4h close
-    strategy = validate_strategy({"entry_rules": {"conditions": [
-        {"indicator": "price", "params": {}, "comparator": ">", "value": {"indicator": "price",
-                                                                           "params": {"timeframe": "4h"}}}]},
-        "config": {"stop_loss": 50}})
+    strategy = validate_strategy(
+        {
+            "entry_rules": {
+                "conditions": [
+                    {
+                        "indicator": "price",
+                        "params": {},
+                        "comparator": ">",
+                        "value": {"indicator": "price", "params": {"timeframe": "4h"}},
+                    }
+                ]
+            },
+            "config": {"stop_loss": 50},
+        }
+    )
     result = run_backtest(strategy, hourly([100.0, 99, 98, 97, 96, 97, 98, 99]), BacktestSettings(timeframe="1h"))
     # 4h close 97 known from bar 3; bar 5 closes at 97 (not above), bar 6 at 98: entry fills at bar 7
     assert result.trades.entry_bar.tolist() == [7]
 
 
-@pytest.mark.parametrize(("condition_timeframe", "problem"), [("30m", True), ("1h", False), ("4h", False),
-                                                               ("1w", False)])
+@pytest.mark.parametrize(
+    ("condition_timeframe", "problem"), [("30m", True), ("1h", False), ("4h", False), ("1w", False)]
+)
 def test_a_condition_timeframe_must_be_coarser_than_the_backtests(condition_timeframe: str, problem: bool) -> None:
-    strategy = validate_strategy({"entry_rules": {"conditions": [
-        {"indicator": "rsi", "params": {"timeframe": condition_timeframe}, "comparator": "<", "value": 30}]}})
+    strategy = validate_strategy(
+        {
+            "entry_rules": {
+                "conditions": [
+                    {"indicator": "rsi", "params": {"timeframe": condition_timeframe}, "comparator": "<", "value": 30}
+                ]
+            }
+        }
+    )
     problems = strategy.timeframe_problems("1h")
     assert bool(problems) == problem
     if problem:

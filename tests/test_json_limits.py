@@ -11,11 +11,16 @@ from shared.json_limits import MAX_DEPTH, TooLarge, check, nesting_depth
 from shared.realtime.protocol import MAX_MESSAGE_BYTES, parse_message
 
 
-@pytest.mark.parametrize("document, depth", [
-    (b"1", 0), (b"[]", 1), (b'{"a": [1, {"b": []}]}', 4),
-    (b'["[[[[", "]]{{"]', 1),  # brackets inside strings do not count
-    (b'["\\"[[[", {"k\\\\": [2]}]', 3),  # nor after an escaped quote; an escaped backslash ends nothing
-])
+@pytest.mark.parametrize(
+    "document, depth",
+    [
+        (b"1", 0),
+        (b"[]", 1),
+        (b'{"a": [1, {"b": []}]}', 4),
+        (b'["[[[[", "]]{{"]', 1),  # brackets inside strings do not count
+        (b'["\\"[[[", {"k\\\\": [2]}]', 3),  # nor after an escaped quote; an escaped backslash ends nothing
+    ],
+)
 def test_nesting_is_counted_outside_strings(document, depth):
     assert nesting_depth(document) == depth
     assert nesting_depth(document) == _reference_depth(json.loads(document))

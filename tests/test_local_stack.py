@@ -47,10 +47,15 @@ def test_tables_equal_the_template(stack, template: Template):
         assert table["KeySchema"] == props["KeySchema"]
         assert sorted(table["AttributeDefinitions"], key=str) == sorted(props["AttributeDefinitions"], key=str)
         indexes = {i["IndexName"]: (i["KeySchema"], i["Projection"]) for i in table.get("GlobalSecondaryIndexes", [])}
-        assert indexes == {i["IndexName"]: (i["KeySchema"], i["Projection"]) for i in props.get("GlobalSecondaryIndexes", [])}
+        assert indexes == {
+            i["IndexName"]: (i["KeySchema"], i["Projection"]) for i in props.get("GlobalSecondaryIndexes", [])
+        }
         ttl = dynamodb.describe_time_to_live(TableName=name)["TimeToLiveDescription"]
         if "TimeToLiveSpecification" in props:
-            assert ttl == {"TimeToLiveStatus": "ENABLED", "AttributeName": props["TimeToLiveSpecification"]["AttributeName"]}
+            assert ttl == {
+                "TimeToLiveStatus": "ENABLED",
+                "AttributeName": props["TimeToLiveSpecification"]["AttributeName"],
+            }
         else:
             assert ttl["TimeToLiveStatus"] == "DISABLED"
 
@@ -77,8 +82,12 @@ def test_buckets_cors_rules_equal_the_template(stack, template: Template):
                 s3.get_bucket_cors(Bucket=template.physical_name(logical_id))
             continue
         configured = s3.get_bucket_cors(Bucket=template.physical_name(logical_id))["CORSRules"]
-        served = [(r["AllowedMethods"], r["AllowedOrigins"], r["AllowedHeaders"], r["MaxAgeSeconds"]) for r in configured]
-        assert served == [(r["AllowedMethods"], r["AllowedOrigins"], r["AllowedHeaders"], r["MaxAge"]) for r in declared]
+        served = [
+            (r["AllowedMethods"], r["AllowedOrigins"], r["AllowedHeaders"], r["MaxAgeSeconds"]) for r in configured
+        ]
+        assert served == [
+            (r["AllowedMethods"], r["AllowedOrigins"], r["AllowedHeaders"], r["MaxAge"]) for r in declared
+        ]
     results = template.resolve(template.resources["ResultsBucket"]["Properties"])["CorsConfiguration"]["CorsRules"]
     assert results[0]["AllowedMethods"] == ["GET", "HEAD"]  # presigned trade CSV downloads read cross-origin
 
@@ -116,7 +125,8 @@ def test_a_path_no_resource_declares_gets_the_templates_gateway_response(stack):
         urllib.request.urlopen(f"{stack.api_url}/not-an-api-path", timeout=30)
     assert error.value.code == 404  # GatewayResponses.MISSING_AUTHENTICATION_TOKEN of the template
     assert json.loads(error.value.read()) == {
-        "error": {"code": "not_found", "message": "no route GET /not-an-api-path", "details": []}}
+        "error": {"code": "not_found", "message": "no route GET /not-an-api-path", "details": []}
+    }
 
 
 def _raw_exchange(port: int, request: bytes) -> tuple[int, dict[str, str], bytes]:
@@ -135,20 +145,25 @@ def _raw_exchange(port: int, request: bytes) -> tuple[int, dict[str, str], bytes
 @pytest.mark.parametrize("method", ["TRACE", "CONNECT", "PROPFIND", "BREW", "PUT"])
 def test_every_method_gets_the_api_error_shape_and_a_405_with_allow(stack, method):
     port = int(stack.api_url.rsplit(":", 1)[1])
-    status, headers, body = _raw_exchange(port, f"{method} /api/v1/strategies HTTP/1.1\r\nHost: x\r\n"
-                                                f"Content-Length: 0\r\nConnection: close\r\n\r\n".encode())
+    status, headers, body = _raw_exchange(
+        port,
+        f"{method} /api/v1/strategies HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".encode(),
+    )
     assert status == 405 and headers["allow"] == "GET, POST"
     assert json.loads(body)["error"]["code"] == "method_not_allowed"
 
 
-@pytest.mark.parametrize("request_bytes, status", [
-    (b"GET / HTTP/1.1 EXTRA\r\nHost: x\r\n\r\n", 400),
-    (b"GET / HTTP/9.9\r\nHost: x\r\n\r\n", 505),
-    (b"POST /api/v1/users HTTP/1.1\r\nHost: x\r\nContent-Length: ten\r\n\r\n", 400),
-    (b"POST /api/v1/users HTTP/1.1\r\nHost: x\r\nContent-Length: 10485761\r\n\r\n", 413),
-    (b"POST /api/v1/users HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 411),
-    (b"GET /api/v1/health HTTP/1.1\r\nHost: x\r\nX-Long: " + b"a" * 70000 + b"\r\n\r\n", 431),
-])
+@pytest.mark.parametrize(
+    "request_bytes, status",
+    [
+        (b"GET / HTTP/1.1 EXTRA\r\nHost: x\r\n\r\n", 400),
+        (b"GET / HTTP/9.9\r\nHost: x\r\n\r\n", 505),
+        (b"POST /api/v1/users HTTP/1.1\r\nHost: x\r\nContent-Length: ten\r\n\r\n", 400),
+        (b"POST /api/v1/users HTTP/1.1\r\nHost: x\r\nContent-Length: 10485761\r\n\r\n", 413),
+        (b"POST /api/v1/users HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 411),
+        (b"GET /api/v1/health HTTP/1.1\r\nHost: x\r\nX-Long: " + b"a" * 70000 + b"\r\n\r\n", 431),
+    ],
+)
 def test_a_malformed_request_gets_the_api_error_shape(stack, request_bytes, status):
     port = int(stack.api_url.rsplit(":", 1)[1])
     answered, headers, body = _raw_exchange(port, request_bytes)
@@ -157,13 +172,17 @@ def test_a_malformed_request_gets_the_api_error_shape(stack, request_bytes, stat
     assert error["code"] in ("bad_request", "payload_too_large") and error["message"]
 
 
-@pytest.mark.parametrize("request_bytes, status, code", [
-    (b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", 426, "upgrade_required"),
-    (b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n", 405, "method_not_allowed"),
-    (b"GET / HTTP/1.0\r\nHost: x\r\n\r\n", 505, "http_version_not_supported"),
-])
-def test_the_websocket_gateway_refuses_what_is_not_an_upgrade_in_the_api_error_shape(stack, request_bytes, status,
-                                                                                      code):
+@pytest.mark.parametrize(
+    "request_bytes, status, code",
+    [
+        (b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", 426, "upgrade_required"),
+        (b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n", 405, "method_not_allowed"),
+        (b"GET / HTTP/1.0\r\nHost: x\r\n\r\n", 505, "http_version_not_supported"),
+    ],
+)
+def test_the_websocket_gateway_refuses_what_is_not_an_upgrade_in_the_api_error_shape(
+    stack, request_bytes, status, code
+):
     answered, _headers, body = _raw_exchange(stack.ws.port, request_bytes)
     assert answered == status and json.loads(body)["error"]["code"] == code
 
@@ -171,17 +190,26 @@ def test_the_websocket_gateway_refuses_what_is_not_an_upgrade_in_the_api_error_s
 @pytest.mark.parametrize("method", ["PUT", "TRACE", "PATCH"])
 def test_the_management_api_answers_unknown_methods_405_in_json(stack, method):
     port = int(stack.ws.management_url.split(":")[2].split("/")[0])
-    status, headers, body = _raw_exchange(port, f"{method} /dev/@connections/abc HTTP/1.1\r\nHost: x\r\n"
-                                                f"Content-Length: 0\r\nConnection: close\r\n\r\n".encode())
+    status, headers, body = _raw_exchange(
+        port,
+        f"{method} /dev/@connections/abc HTTP/1.1\r\nHost: x\r\n"
+        f"Content-Length: 0\r\nConnection: close\r\n\r\n".encode(),
+    )
     assert status == 405 and headers["allow"] == "DELETE, GET, POST" and "message" in json.loads(body)
 
 
 def test_a_preflight_is_answered_by_the_gateway_with_the_templates_cors(stack):
     # Given a browser on another origin, When it preflights a bearer-token POST,
     # Then the gateway answers 204 with the template's Cors (CorsAllowedOrigin defaults to *).
-    request = urllib.request.Request(f"{stack.api_url}/api/v1/backtests", method="OPTIONS", headers={
-        "Origin": "http://127.0.0.1:3002", "Access-Control-Request-Method": "POST",
-        "Access-Control-Request-Headers": "authorization, content-type"})
+    request = urllib.request.Request(
+        f"{stack.api_url}/api/v1/backtests",
+        method="OPTIONS",
+        headers={
+            "Origin": "http://127.0.0.1:3002",
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "authorization, content-type",
+        },
+    )
     with urllib.request.urlopen(request, timeout=30) as response:
         assert response.status == 204
         headers = response.headers
@@ -252,8 +280,9 @@ def test_producers_reach_a_socket_through_the_management_api(stack):
     async def session():
         async with websockets.connect(stack.ws_url) as ws:
             connection_id = _connection_items(stack)[0]["pk"]["S"]
-            management = boto3.client("apigatewaymanagementapi", endpoint_url=stack.ws.management_url,
-                                      region_name="us-east-1")
+            management = boto3.client(
+                "apigatewaymanagementapi", endpoint_url=stack.ws.management_url, region_name="us-east-1"
+            )
             await asyncio.to_thread(management.post_to_connection, ConnectionId=connection_id, Data=b'{"event":"x"}')
             assert json.loads(await ws.recv()) == {"event": "x"}
             return management, connection_id

@@ -151,20 +151,31 @@ def test_binance_funding_history_is_paged_by_start_time(fake_binance):
     assert series.times.tolist() == times[1:2400]
     assert series.rates[0] == float(f"{0.0001 * (1 % 7 - 3):.8f}")
     assert [call.params["startTime"] for call in fake_binance.calls("/fapi/v1/fundingRate")] == [
-        str(MAR_2024 + H8), str(times[1000] + 1), str(times[2000] + 1)]
+        str(MAR_2024 + H8),
+        str(times[1000] + 1),
+        str(times[2000] + 1),
+    ]
 
 
 # ---------------------------------------------------------------- funding-rate files
 def test_binance_funding_dumps_and_exports_read_to_the_same_rates():
     from shared.market_data.funding_files import parse_funding_file
 
-    dump = b"calc_time,funding_interval_hours,last_funding_rate\n1709251200000,8,0.00010000\n1709280000000,8,-0.00005000\n"
-    export = ("\ufeffTime,Contract,Funding Interval,Funding Rate\r\n2024-03-01 08:00:00,BTCUSDT,8h,-0.0050%\r\n"
-              "2024-03-01 00:00:00,BTCUSDT,8h,0.0100%\r\n").encode()
-    api_json = (b'[{"symbol":"BTCUSDT","fundingTime":1709251200000,"fundingRate":"0.00010000","markPrice":"61000"},'
-                b'{"symbol":"BTCUSDT","fundingTime":1709280000000,"fundingRate":"-0.00005000","markPrice":"61100"}]')
-    bybit_json = (b'[{"symbol":"BTCUSDT","fundingRate":"-0.00005","fundingRateTimestamp":"1709280000000"},'
-                  b'{"symbol":"BTCUSDT","fundingRate":"0.0001","fundingRateTimestamp":"1709251200000"}]')
+    dump = (
+        b"calc_time,funding_interval_hours,last_funding_rate\n1709251200000,8,0.00010000\n1709280000000,8,-0.00005000\n"
+    )
+    export = (
+        "\ufeffTime,Contract,Funding Interval,Funding Rate\r\n2024-03-01 08:00:00,BTCUSDT,8h,-0.0050%\r\n"
+        "2024-03-01 00:00:00,BTCUSDT,8h,0.0100%\r\n"
+    ).encode()
+    api_json = (
+        b'[{"symbol":"BTCUSDT","fundingTime":1709251200000,"fundingRate":"0.00010000","markPrice":"61000"},'
+        b'{"symbol":"BTCUSDT","fundingTime":1709280000000,"fundingRate":"-0.00005000","markPrice":"61100"}]'
+    )
+    bybit_json = (
+        b'[{"symbol":"BTCUSDT","fundingRate":"-0.00005","fundingRateTimestamp":"1709280000000"},'
+        b'{"symbol":"BTCUSDT","fundingRate":"0.0001","fundingRateTimestamp":"1709251200000"}]'
+    )
     for content in (dump, export, api_json, bybit_json):
         series = parse_funding_file(content)
         assert series.times.tolist() == [MAR_2024, MAR_2024 + H8]

@@ -321,7 +321,11 @@ def test_a_bybit_linear_fetch_stores_the_candles_and_the_ranges_funding(market_d
     deliver(s3, market_data, status.object_key)
     done = market_data.get_import(status.import_id, "user-1")
     assert (done.status, done.rows_imported, done.format, done.funding_rates_imported) == (
-        "completed", 48, "bybit_api", 6)
+        "completed",
+        48,
+        "bybit_api",
+        6,
+    )
     assert_same_candles(market_data.get_candles("BTCUSDT", "1h", limit=100), candles)
     assert market_data.get_funding("BTCUSDT").times.tolist() == times[:6]
 
@@ -334,7 +338,9 @@ def test_a_repair_fetches_exactly_the_missing_ranges(market_data, s3, fake_binan
     fake_binance.add_klines("BTCUSDT", "1h", candles)
     ranges, status = market_data.start_repair("user-1", "BTCUSDT", "1h", MAR_2024, MAR_2024 + 24 * HOUR)
     assert [(g.start_ms, g.end_ms, g.missing) for g in ranges] == [
-        (MAR_2024 + 5 * HOUR, MAR_2024 + 7 * HOUR, 2), (MAR_2024 + 20 * HOUR, MAR_2024 + 21 * HOUR, 1)]
+        (MAR_2024 + 5 * HOUR, MAR_2024 + 7 * HOUR, 2),
+        (MAR_2024 + 20 * HOUR, MAR_2024 + 21 * HOUR, 1),
+    ]
     deliver(s3, market_data, status.object_key)
     done = market_data.get_import(status.import_id, "user-1")
     assert (done.status, done.rows_imported, done.rows_unchanged) == ("completed", 3, 0)
@@ -361,14 +367,20 @@ def candle_store_import(store, candles, rows) -> None:
 
 def test_funding_rate_files_import_through_the_api_and_the_s3_drop(market_data, s3):
     dump = b"calc_time,funding_interval_hours,last_funding_rate\n1709251200000,8,0.0001\n1709280000000,8,-0.00005\n"
-    s3.put_object(Bucket=IMPORTS_BUCKET, Key="imports/candles/BTCUSDT/funding/BTCUSDT-fundingRate-2024-03.csv",
-                  Body=dump)
+    s3.put_object(
+        Bucket=IMPORTS_BUCKET, Key="imports/candles/BTCUSDT/funding/BTCUSDT-fundingRate-2024-03.csv", Body=dump
+    )
     [dropped] = deliver(s3, market_data, "imports/candles/BTCUSDT/funding/BTCUSDT-fundingRate-2024-03.csv")
     status = market_data.records.get(dropped["import_id"])
     assert (status.status, status.timeframe, status.format, status.rows_imported) == (
-        "completed", "funding", "funding_rates", 2)
-    uploaded = market_data.submit_file("user-1", "BTCUSDT", "funding", "csv",
-                                       dump.replace(b"0.0001\n", b"0.0001\n1709308800000,8,0.0002\n", 1))
+        "completed",
+        "funding",
+        "funding_rates",
+        2,
+    )
+    uploaded = market_data.submit_file(
+        "user-1", "BTCUSDT", "funding", "csv", dump.replace(b"0.0001\n", b"0.0001\n1709308800000,8,0.0002\n", 1)
+    )
     deliver(s3, market_data, uploaded.object_key)
     done = market_data.get_import(uploaded.import_id, "user-1")
     assert (done.status, done.rows_imported, done.rows_unchanged) == ("completed", 1, 2)

@@ -73,8 +73,10 @@ def test_thousands_separators_are_refused_naming_the_line():
 
 def test_rows_without_any_price_are_gaps_counted_not_errors():
     # Given hours 9 and 12 traded, 10 and 11 written as empty and as NaN rows
-    content = (b"timestamp,open,high,low,close,volume\n2019-10-17 09:00,1,2,1,2,5\n2019-10-17 10:00,,,,,\n"
-               b"2019-10-17 11:00,NaN,NaN,NaN,NaN,0\n2019-10-17 12:00,2,3,2,3,1\n")
+    content = (
+        b"timestamp,open,high,low,close,volume\n2019-10-17 09:00,1,2,1,2,5\n2019-10-17 10:00,,,,,\n"
+        b"2019-10-17 11:00,NaN,NaN,NaN,NaN,0\n2019-10-17 12:00,2,3,2,3,1\n"
+    )
     valid = read(content)
     assert valid.candles.ts.tolist() == [EXPECTED_TS[0], EXPECTED_TS[0] + 3 * 3_600_000]
     assert valid.rows_without_trades == 2
@@ -82,8 +84,10 @@ def test_rows_without_any_price_are_gaps_counted_not_errors():
 
 def test_a_row_with_some_prices_missing_is_an_error_naming_the_line():
     content = b"timestamp,open,high,low,close,volume\n2019-10-17 09:00,1,2,1,2,5\n2019-10-17 10:00,1,,NaN,2,5\n"
-    assert refusal(content) == [("line 3", "high is empty or NaN while the row has other prices"),
-                                ("line 3", "low is empty or NaN while the row has other prices")]
+    assert refusal(content) == [
+        ("line 3", "high is empty or NaN while the row has other prices"),
+        ("line 3", "low is empty or NaN while the row has other prices"),
+    ]
 
 
 def test_a_file_of_rows_without_trades_only_imports_nothing():
@@ -95,8 +99,9 @@ def test_a_file_of_rows_without_trades_only_imports_nothing():
 def test_a_zip_with_several_files_is_refused_naming_them():
     [(field, message)] = refusal(TWO_FILE_ZIP)
     assert field == "file"
-    assert message == ("the zip archive holds 2 files (BTCUSDT-1h-2019-10.csv, BTCUSDT-1h-2019-11.csv); "
-                       "expected exactly one CSV")
+    assert message == (
+        "the zip archive holds 2 files (BTCUSDT-1h-2019-10.csv, BTCUSDT-1h-2019-11.csv); expected exactly one CSV"
+    )
 
 
 def test_a_broken_gzip_stream_is_refused():

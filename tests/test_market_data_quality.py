@@ -12,8 +12,12 @@ T0 = 1_709_251_200_000  # 2024-03-01T00:00:00Z
 H = 3_600_000
 
 
-def hourly(closes: list[float], volumes: list[float] | None = None, hours: list[int] | None = None,
-           flat: set[int] = frozenset()) -> Candles:
+def hourly(
+    closes: list[float],
+    volumes: list[float] | None = None,
+    hours: list[int] | None = None,
+    flat: set[int] = frozenset(),
+) -> Candles:
     """Candle i opens at the previous close and closes at closes[i]; high/low 1 % outside the body,
     except candles in `flat` (open = high = low = close)."""
     closes_a = np.asarray(closes, dtype=float)
@@ -30,7 +34,10 @@ def test_missing_ranges_inside_and_around_the_candles():
     ts = T0 + H * np.array([2, 3, 6], dtype=np.int64)
     ranges = missing_ranges(ts, "1h", T0, T0 + 9 * H)
     assert [(r.start_ms, r.end_ms, r.missing) for r in ranges] == [
-        (T0, T0 + 2 * H, 2), (T0 + 4 * H, T0 + 6 * H, 2), (T0 + 7 * H, T0 + 9 * H, 2)]
+        (T0, T0 + 2 * H, 2),
+        (T0 + 4 * H, T0 + 6 * H, 2),
+        (T0 + 7 * H, T0 + 9 * H, 2),
+    ]
     assert [r.missing for r in missing_ranges(ts, "1h", None, None)] == [2]
     assert [(r.start_ms, r.missing) for r in missing_ranges(ts[:0], "1h", T0 + 1, T0 + 3 * H)] == [(T0 + H, 2)]
 
@@ -40,8 +47,11 @@ def test_gaps_and_stale_end():
     # hours 6-8 missing at the end (hour 9 is still forming).
     candles = hourly([100, 101, 102, 103], hours=[0, 1, 4, 5])
     report = assess_quality(candles, "1h", T0, None, now_ms=T0 + 9 * H + H // 2)
-    assert report["gaps"] == {"missing_candles": 2, "gap_count": 1, "gaps": [
-        {"start": "2024-03-01T02:00:00Z", "end": "2024-03-01T04:00:00Z", "missing_candles": 2}]}
+    assert report["gaps"] == {
+        "missing_candles": 2,
+        "gap_count": 1,
+        "gaps": [{"start": "2024-03-01T02:00:00Z", "end": "2024-03-01T04:00:00Z", "missing_candles": 2}],
+    }
     assert report["stale_end"] == {"stale": True, "candles_behind": 3, "until": "2024-03-01T09:00:00Z"}
     fresh = assess_quality(candles, "1h", T0, T0 + 6 * H, now_ms=T0 + 100 * H)
     assert fresh["stale_end"]["stale"] is False
@@ -75,5 +85,9 @@ def test_flat_stretches_of_at_least_the_minimum_length():
     # Candles 3..8 repeat the close of candle 2 with no range: a stretch of 6; candle 12 alone is not one.
     closes = [100, 101, 102, 102, 102, 102, 102, 102, 102, 103, 104, 105, 105, 106]
     report = assess_quality(hourly(closes, flat={3, 4, 5, 6, 7, 8, 12}), "1h", None, None, T0 + 14 * H)
-    assert report["flat_stretches"] == {"min_candles": 5, "count": 1, "candles": 6, "stretches": [
-        {"start": "2024-03-01T03:00:00Z", "end": "2024-03-01T09:00:00Z", "candles": 6}]}
+    assert report["flat_stretches"] == {
+        "min_candles": 5,
+        "count": 1,
+        "candles": 6,
+        "stretches": [{"start": "2024-03-01T03:00:00Z", "end": "2024-03-01T09:00:00Z", "candles": 6}],
+    }

@@ -70,17 +70,18 @@ def test_an_overlapping_file_adds_only_its_new_candles(candle_store):
     assert_same_candles(get_candles(candle_store, "BTCUSDT", "1h"), candles)
 
 
-
 def test_files_before_and_between_the_stored_candles_merge_in_time_order(candle_store):
     # Given every other candle of hours 50..99 stored, then the hours between them, then hours 0..49
     candles = random_candles(MAR_2024, 100, "1h")
     later = candles.slice(50, 100)
-    even, odd = (Candles(*(getattr(later, n)[k::2] for n in ("ts", "open", "high", "low", "close", "volume")))
-                 for k in (0, 1))
+    even, odd = (
+        Candles(*(getattr(later, n)[k::2] for n in ("ts", "open", "high", "low", "close", "volume"))) for k in (0, 1)
+    )
     import_csv(candle_store, even)
     assert import_csv(candle_store, odd).rows_imported == 25
     assert import_csv(candle_store, candles.slice(0, 50)).rows_imported == 50
     assert_same_candles(get_candles(candle_store, "BTCUSDT", "1h"), candles)
+
 
 def test_a_file_contradicting_stored_candles_is_rejected_and_writes_nothing(candle_store, s3):
     candles = random_candles(MAR_2024, 10, "1h")

@@ -144,7 +144,16 @@ class TestSummary:
     def test_undefined_ratios_are_none(self):
         summary = self.summary(curve=[1000.0] * 6, trade_list=trades([], [], []))
         assert summary["total_trades"] == 0
-        for key in ("win_rate", "profit_factor", "sharpe_ratio", "sortino_ratio", "expectancy", "average_win", "average_loss", "calmar_ratio"):
+        for key in (
+            "win_rate",
+            "profit_factor",
+            "sharpe_ratio",
+            "sortino_ratio",
+            "expectancy",
+            "average_win",
+            "average_loss",
+            "calmar_ratio",
+        ):
             assert summary[key] is None, key
         assert summary["max_consecutive_losses"] == 0
         assert summary["cagr"] == 0.0
@@ -172,10 +181,12 @@ class TestFullMetricsSet:
         # a long win of 150 (bars 0-2), a short loss of -50 (2-3), a long break-even (3-4), and a
         # long still open (4-), fees 1, 2, 3, 4
         curve = np.array([1000.0, 1100.0, 990.0, 1045.0, 1200.0, 1150.0])
-        listed = trades([0, 2, 3, 4], [2, 3, 4, -1], [150.0, -50.0, 0.0, 7.0], side=[1, -1, 1, 1],
-                        fees=[1.0, 2.0, 3.0, 4.0])
-        summary = performance_summary(listed, curve, hourly_candles([100.0] * 6), initial_balance=1000.0,
-                                      timeframe="1h")
+        listed = trades(
+            [0, 2, 3, 4], [2, 3, 4, -1], [150.0, -50.0, 0.0, 7.0], side=[1, -1, 1, 1], fees=[1.0, 2.0, 3.0, 4.0]
+        )
+        summary = performance_summary(
+            listed, curve, hourly_candles([100.0] * 6), initial_balance=1000.0, timeframe="1h"
+        )
         assert (summary["gross_profit"], summary["gross_loss"]) == (150.0, -50.0)
         assert (summary["largest_win"], summary["largest_loss"]) == (150.0, -50.0)
         assert summary["break_even_trades"] == 1 and summary["max_consecutive_wins"] == 1
@@ -203,10 +214,21 @@ class TestFullMetricsSet:
         assert summary["buy_and_hold_outperformance"] == pytest.approx(15.0 - 0.0)
 
     def test_undefined_metrics_are_null(self):
-        summary = performance_summary(trades([], [], []), np.full(4, 1000.0), hourly_candles([100.0] * 4),
-                                      initial_balance=1000.0, timeframe="1h")
-        for name in ("largest_win", "largest_loss", "average_trade", "win_loss_ratio", "average_bars_in_trade",
-                     "average_trade_duration", "recovery_factor", "sqn", "kelly", "average_drawdown_duration"):
+        summary = performance_summary(
+            trades([], [], []), np.full(4, 1000.0), hourly_candles([100.0] * 4), initial_balance=1000.0, timeframe="1h"
+        )
+        for name in (
+            "largest_win",
+            "largest_loss",
+            "average_trade",
+            "win_loss_ratio",
+            "average_bars_in_trade",
+            "average_trade_duration",
+            "recovery_factor",
+            "sqn",
+            "kelly",
+            "average_drawdown_duration",
+        ):
             assert summary[name] is None, name
         assert (summary["gross_profit"], summary["ulcer_index"], summary["max_drawdown_duration"]) == (0.0, 0.0, 0)
 
@@ -221,8 +243,9 @@ class TestFullMetricsSet:
         side = rng.choice([1, -1], count)
         fees = rng.uniform(0, 1, count)
         listed = trades(entry, entry + held, pnl, side=side, fees=fees)
-        summary = performance_summary(listed, curve, hourly_candles(list(np.full(n, 100.0))),
-                                      initial_balance=1000.0, timeframe="1h")
+        summary = performance_summary(
+            listed, curve, hourly_candles(list(np.full(n, 100.0))), initial_balance=1000.0, timeframe="1h"
+        )
         values = pnl.tolist()
         wins, losses = [p for p in values if p > 0], [p for p in values if p < 0]
         assert summary["gross_profit"] == pytest.approx(sum(wins))
@@ -239,7 +262,8 @@ class TestFullMetricsSet:
         assert summary["kelly"] == pytest.approx(rate - (1 - rate) / ratio)
         assert summary["commission_paid"] == pytest.approx(sum(fees))
         assert summary["average_bars_in_winning_trade"] == pytest.approx(
-            statistics.mean(h for h, p in zip(held.tolist(), values) if p > 0))
+            statistics.mean(h for h, p in zip(held.tolist(), values) if p > 0)
+        )
         assert summary["sqn"] == pytest.approx(math.sqrt(count) * statistics.mean(values) / statistics.stdev(values))
         peak, squares, trough, run_up, run_up_pct = -math.inf, 0.0, math.inf, 0.0, 0.0
         for value in curve.tolist():
@@ -247,8 +271,10 @@ class TestFullMetricsSet:
             squares += (100 * (peak - value) / peak) ** 2
             run_up, run_up_pct = max(run_up, value - trough), max(run_up_pct, 100 * (value - trough) / trough)
         assert summary["ulcer_index"] == pytest.approx(math.sqrt(squares / n))
-        assert (summary["max_run_up"], summary["max_run_up_percentage"]) == (pytest.approx(run_up),
-                                                                             pytest.approx(run_up_pct))
+        assert (summary["max_run_up"], summary["max_run_up_percentage"]) == (
+            pytest.approx(run_up),
+            pytest.approx(run_up_pct),
+        )
         for name, wanted in (("long", 1), ("short", -1)):
             mine = [p for p, s in zip(values, side.tolist()) if s == wanted]
             assert summary[name]["trades"] == len(mine)

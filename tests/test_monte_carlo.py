@@ -27,8 +27,9 @@ def test_a_permutation_keeps_every_final_balance_and_a_hand_computed_drawdown():
 
 def test_a_bootstrap_matches_the_binomial_outcomes():
     # +10 % or -10 % with equal chance, two trades: 1210 (1/4), 990 (1/2), 810 (1/4); mean 1000
-    outcome = simulate(np.array([0.1, -0.1]), 1000.0, 1.0,
-                       MonteCarloRequest("trade_bootstrap", 10_000, seed=7, ruin_threshold=0.85))
+    outcome = simulate(
+        np.array([0.1, -0.1]), 1000.0, 1.0, MonteCarloRequest("trade_bootstrap", 10_000, seed=7, ruin_threshold=0.85)
+    )
     final = outcome["final_balance"]
     assert (final["p5"], final["p50"], final["p95"]) == pytest.approx((810.0, 990.0, 1210.0))
     assert final["mean"] == pytest.approx(1000.0, rel=0.01)
@@ -37,13 +38,15 @@ def test_a_bootstrap_matches_the_binomial_outcomes():
 
 def test_bootstrap_percentiles_are_stable_across_seeds_and_fixed_by_one():
     returns = np.random.default_rng(3).normal(0.003, 0.04, 300)
-    runs = [simulate(returns, 10_000.0, 2.0, MonteCarloRequest("trade_bootstrap", 10_000, seed=seed))
-            for seed in (1, 2)]
+    runs = [
+        simulate(returns, 10_000.0, 2.0, MonteCarloRequest("trade_bootstrap", 10_000, seed=seed)) for seed in (1, 2)
+    ]
     for metric in ("final_balance", "max_drawdown_percentage", "cagr"):
         for q in ("p25", "p50", "p75"):
             assert runs[0][metric][q] == pytest.approx(runs[1][metric][q], rel=0.05, abs=0.5)
     assert simulate(returns, 10_000.0, 2.0, MonteCarloRequest("trade_bootstrap", 300, seed=1)) == simulate(
-        returns, 10_000.0, 2.0, MonteCarloRequest("trade_bootstrap", 300, seed=1))
+        returns, 10_000.0, 2.0, MonteCarloRequest("trade_bootstrap", 300, seed=1)
+    )
 
 
 def test_a_block_as_long_as_the_curve_replays_it_and_bands_bracket_the_median():
@@ -58,12 +61,15 @@ def test_a_block_as_long_as_the_curve_replays_it_and_bands_bracket_the_median():
     assert all(a <= b <= c <= d <= e for a, b, c, d, e in zip(*(bands[f"p{q}"] for q in (5, 25, 50, 75, 95))))
 
 
-@pytest.mark.parametrize("request_, field", [
-    (MonteCarloRequest("trade_shuffle", 10), "method"),
-    (MonteCarloRequest("trade_bootstrap", 10_001), "simulations"),
-    (MonteCarloRequest("block_bootstrap", 10, block=0), "block"),
-    (MonteCarloRequest("trade_bootstrap", 10, ruin_threshold=1.0), "ruin_threshold"),
-])
+@pytest.mark.parametrize(
+    "request_, field",
+    [
+        (MonteCarloRequest("trade_shuffle", 10), "method"),
+        (MonteCarloRequest("trade_bootstrap", 10_001), "simulations"),
+        (MonteCarloRequest("block_bootstrap", 10, block=0), "block"),
+        (MonteCarloRequest("trade_bootstrap", 10, ruin_threshold=1.0), "ruin_threshold"),
+    ],
+)
 def test_bad_requests_name_their_field(request_, field):
     with pytest.raises(ValidationFailed) as error:
         simulate(np.array([0.1, -0.1]), 1000.0, 1.0, request_)

@@ -18,8 +18,12 @@ pytestmark = pytest.mark.stack
 @pytest.fixture(scope="module")
 def completed(stack):
     user = stack.sign_up()
-    strategy = stack.create_strategy(user, SMA_CROSS | {"config": {"stop_loss": 2, "parameters": {"fast": 5, "slow": 30}}})
-    created = stack.create_backtest(user, strategy["id"], symbol=SYMBOL, timeframe="1h", initial_balance=10_000, **RANGE)
+    strategy = stack.create_strategy(
+        user, SMA_CROSS | {"config": {"stop_loss": 2, "parameters": {"fast": 5, "slow": 30}}}
+    )
+    created = stack.create_backtest(
+        user, strategy["id"], symbol=SYMBOL, timeframe="1h", initial_balance=10_000, **RANGE
+    )
     backtest = stack.wait_for_backtest(user, created["id"])
     assert backtest["status"] == "completed", backtest
     status, trades = stack.request("GET", f"/backtests/{created['id']}/trades?per_page=100", user.token)

@@ -62,12 +62,39 @@ class OneOptimization:
 
 def optimization(objective: str, direction: str, min_trades: int) -> Optimization:
     return Optimization(
-        id="opt-1", owner_id="u-1", strategy_id="s-1", strategy_name="sma", strategy={}, symbol="BTCUSDT",
-        timeframe="1h", start_time=NOW, end_time=NOW, initial_balance=10_000.0, metadata={},
-        parameters={"fast": {}, "slow": {}}, objective=objective, max_combinations=100_000, combination_count=0,
-        method="grid", direction=direction, constraints=[], min_trades=min_trades, n_trials=None, batch_size=None,
-        seed=None, walk_forward=None, status=RUNNING, progress=10, best=None, error=None, execution_arn=None,
-        created_at=NOW, updated_at=NOW, started_at=NOW, completed_at=None)
+        id="opt-1",
+        owner_id="u-1",
+        strategy_id="s-1",
+        strategy_name="sma",
+        strategy={},
+        symbol="BTCUSDT",
+        timeframe="1h",
+        start_time=NOW,
+        end_time=NOW,
+        initial_balance=10_000.0,
+        metadata={},
+        parameters={"fast": {}, "slow": {}},
+        objective=objective,
+        max_combinations=100_000,
+        combination_count=0,
+        method="grid",
+        direction=direction,
+        constraints=[],
+        min_trades=min_trades,
+        n_trials=None,
+        batch_size=None,
+        seed=None,
+        walk_forward=None,
+        status=RUNNING,
+        progress=10,
+        best=None,
+        error=None,
+        execution_arn=None,
+        created_at=NOW,
+        updated_at=NOW,
+        started_at=NOW,
+        completed_at=None,
+    )
 
 
 def synthetic_results(count: int, seed: int) -> list[dict[str, Any]]:
@@ -79,13 +106,20 @@ def synthetic_results(count: int, seed: int) -> list[dict[str, Any]]:
         summary: dict[str, Any] = {name: rng.uniform(-5, 5) for name in METRICS}
         summary["sharpe_ratio"] = None if rng.random() < 0.05 else round(rng.uniform(-3, 3), 2)  # ties too
         summary["total_trades"] = rng.randrange(0, 40)
-        results.append({"index": index, "params": {"fast": 2 + index % 100, "slow": 110 + 10 * (index // 100)},
-                        "final_balance": rng.uniform(5_000, 20_000), "performance_summary": summary})
+        results.append(
+            {
+                "index": index,
+                "params": {"fast": 2 + index % 100, "slow": 110 + 10 * (index // 100)},
+                "final_balance": rng.uniform(5_000, 20_000),
+                "performance_summary": summary,
+            }
+        )
     return results
 
 
-def finish_a_sweep(aws: str, count: int, objective: str = "sharpe_ratio", direction: str = "max",
-                   min_trades: int = 10) -> dict[str, Any]:
+def finish_a_sweep(
+    aws: str, count: int, objective: str = "sharpe_ratio", direction: str = "max", min_trades: int = 10
+) -> dict[str, Any]:
     """Store `count` synthetic results as BATCHES batches would, then run Finish on them, counting
     what it reads from S3 and the peak of what it allocates."""
     client = boto3.client("s3")
@@ -96,24 +130,48 @@ def finish_a_sweep(aws: str, count: int, objective: str = "sharpe_ratio", direct
     stored = 0
     for index, batch in enumerate(batches(results, BATCHES)):
         ranked = sorted(batch, key=rank_key(objective, direction, min_trades))
-        store.put_results(subject.id, index, {"batch": index, "window": 0, "combinations": len(batch),
-                                              "indicator_computations": 2, "read_seconds": 0.1,
-                                              "compute_seconds": 1.0}, ranked)
+        store.put_results(
+            subject.id,
+            index,
+            {
+                "batch": index,
+                "window": 0,
+                "combinations": len(batch),
+                "indicator_computations": 2,
+                "read_seconds": 0.1,
+                "compute_seconds": 1.0,
+            },
+            ranked,
+        )
     for key in store.finished_batches(subject.id):
         stored += client.head_object(Bucket=BUCKET, Key=f"optimizations/{subject.id}/results/{key:06d}.jsonl")[
-            "ContentLength"]
+            "ContentLength"
+        ]
     store.put_plan(subject.id, {"batches": BATCHES, "windows": [[0, 1]]})
     counting = CountingS3(client)
     repository = OneOptimization(subject)
-    workflow = OptimizationWorkflow(repository=repository, store=S3OptimizationStore(counting, BUCKET),  # type: ignore[arg-type]
-                                    candles=None, publisher=RecordingPublisher(),  # type: ignore[arg-type]
-                                    max_concurrency=BATCHES, ranked_results=KEEP)
+    workflow = OptimizationWorkflow(
+        repository=repository,
+        store=S3OptimizationStore(counting, BUCKET),  # type: ignore[arg-type]
+        candles=None,
+        publisher=RecordingPublisher(),  # type: ignore[arg-type]
+        max_concurrency=BATCHES,
+        ranked_results=KEEP,
+    )
     tracemalloc.start()
     answer = workflow.finish(subject.id)
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
-    return {"answer": answer, "results": results, "stored": stored, "read": counting.bytes_read, "peak": peak,
-            "ranking": store.ranking(subject.id), "best": repository.optimization.best, "store": store}
+    return {
+        "answer": answer,
+        "results": results,
+        "stored": stored,
+        "read": counting.bytes_read,
+        "peak": peak,
+        "ranking": store.ranking(subject.id),
+        "best": repository.optimization.best,
+        "store": store,
+    }
 
 
 def test_finish_reads_and_holds_the_same_whatever_the_sweep_size_and_ranks_as_one_sort(aws):
@@ -145,7 +203,9 @@ def test_the_heatmap_streams_every_batch_result_not_only_the_ranking(aws):
     answer = heatmap(run["store"].every_result("opt-1"), ["fast", "slow"], "fast", "slow", "metric_03", "max")
     # Then every cell is its combination's value (each (fast, slow) ran once), from all 3,000 results
     assert len(answer["x_values"]) == 100 and len(answer["y_values"]) == 30
-    expected = {(r["params"]["fast"], r["params"]["slow"]): r["performance_summary"]["metric_03"] for r in run["results"]}
+    expected = {
+        (r["params"]["fast"], r["params"]["slow"]): r["performance_summary"]["metric_03"] for r in run["results"]
+    }
     for j, slow in enumerate(answer["y_values"]):
         for i, fast in enumerate(answer["x_values"]):
             assert answer["values"][j][i] == pytest.approx(expected[(fast, slow)], rel=1e-15)

@@ -56,8 +56,9 @@ def test_bayesian_search_loops_rounds_through_the_state_machine(stack, user_and_
     assert optimization["status"] == "completed", optimization
     # Then the state machine ran four rounds (5 + 5 + 5 + 3): the Map and Tell four times each
     run = execution(stack, created["id"])
-    entered = [event["stateEnteredEventDetails"]["name"] for event in run["events"]
-               if event["type"].endswith("StateEntered")]
+    entered = [
+        event["stateEnteredEventDetails"]["name"] for event in run["events"] if event["type"].endswith("StateEntered")
+    ]
     assert entered.count("Tell") == 4 and entered.count("EvaluateBatches") == 4
     assert [event["type"] for event in run["events"]].count("MapRunStarted") == 4
     # And it tried every combination once, each the grid's (= its single pass), so its best is the grid's
@@ -70,15 +71,22 @@ def test_bayesian_search_loops_rounds_through_the_state_machine(stack, user_and_
 
 def test_constraints_min_trades_and_direction_shape_the_ranking(stack, user_and_strategy):
     user, strategy = user_and_strategy
-    created = create(stack, user, strategy["id"], constraints=["slow - fast >= 25"], objective="exposure",
-                     direction="min", min_trades=3)[1]
+    created = create(
+        stack,
+        user,
+        strategy["id"],
+        constraints=["slow - fast >= 25"],
+        objective="exposure",
+        direction="min",
+        min_trades=3,
+    )[1]
     # (5, 30..50), (10, 40..50), (15, 40..50) x 2 stop-losses
     assert created["combination_count"] == 14 and created["direction"] == "min"
     assert wait_for(stack, user, created["id"])["status"] == "completed"
     ranking = ranking_of(stack, created["id"])
     assert all(r["params"]["slow"] - r["params"]["fast"] >= 25 for r in ranking) and len(ranking) == 14
     enough = [r for r in ranking if r["performance_summary"]["total_trades"] >= 3]
-    assert ranking[:len(enough)] == enough
+    assert ranking[: len(enough)] == enough
     assert [r["objective_value"] for r in enough] == sorted(r["objective_value"] for r in enough)
     status, answer = create(stack, user, strategy["id"], constraints=["fast < slow", "import os"])
     assert status == 422 and answer["error"]["details"][0]["field"] == "constraints[1]"
@@ -100,15 +108,19 @@ def test_the_heatmap_answers_a_metric_over_two_parameters(stack, user_and_strate
     user, strategy = user_and_strategy
     created = create(stack, user, strategy["id"])[1]
     assert wait_for(stack, user, created["id"])["status"] == "completed"
-    status, answer = stack.request("GET", f"/optimizations/{created['id']}/heatmap?x=fast&y=slow&metric=sharpe_ratio",
-                                   user.token)
+    status, answer = stack.request(
+        "GET", f"/optimizations/{created['id']}/heatmap?x=fast&y=slow&metric=sharpe_ratio", user.token
+    )
     assert status == 200, answer
     assert answer["x_values"] == [5, 10, 15] and answer["y_values"] == [30, 40, 50]
     ranking = ranking_of(stack, created["id"])
     for j, slow in enumerate(answer["y_values"]):
         for i, fast in enumerate(answer["x_values"]):
-            cell = [r["performance_summary"]["sharpe_ratio"] for r in ranking
-                    if r["params"]["fast"] == fast and r["params"]["slow"] == slow]
+            cell = [
+                r["performance_summary"]["sharpe_ratio"]
+                for r in ranking
+                if r["params"]["fast"] == fast and r["params"]["slow"] == slow
+            ]
             assert answer["values"][j][i] == pytest.approx(max(v for v in cell if v is not None), rel=1e-11)
     status, answer = stack.request("GET", f"/optimizations/{created['id']}/heatmap?x=fast&y=nope", user.token)
     assert status == 422 and answer["error"]["details"][0]["field"] == "y"

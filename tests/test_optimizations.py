@@ -41,15 +41,18 @@ def test_values_come_from_a_list_or_an_inclusive_range():
     assert parameter_values("stop", {"start": 0.1, "stop": 0.3, "step": 0.1}) == [0.1, 0.2, 0.3]  # no float drift
 
 
-@pytest.mark.parametrize(("spec", "field"), [
-    ([], "parameters.fast"),
-    (["5"], "parameters.fast[0]"),
-    ([True], "parameters.fast[0]"),
-    ({"start": 5, "stop": 1, "step": 1}, "parameters.fast.stop"),
-    ({"start": 5, "stop": 10, "step": 0}, "parameters.fast.step"),
-    ({"start": 5, "stop": 10}, "parameters.fast"),
-    ("5..10", "parameters.fast"),
-])
+@pytest.mark.parametrize(
+    ("spec", "field"),
+    [
+        ([], "parameters.fast"),
+        (["5"], "parameters.fast[0]"),
+        ([True], "parameters.fast[0]"),
+        ({"start": 5, "stop": 1, "step": 1}, "parameters.fast.stop"),
+        ({"start": 5, "stop": 10, "step": 0}, "parameters.fast.step"),
+        ({"start": 5, "stop": 10}, "parameters.fast"),
+        ("5..10", "parameters.fast"),
+    ],
+)
 def test_bad_values_are_refused_naming_the_field(spec, field):
     with pytest.raises(ValidationFailed) as error:
         parameter_values("fast", spec)
@@ -59,8 +62,10 @@ def test_bad_values_are_refused_naming_the_field(spec, field):
 def test_the_grid_is_the_product_with_rule_parameters_varying_slowest():
     grid = parameter_grid(SMA_CROSS, {"config.stop_loss": [1, 2], "fast": [5, 10], "slow": [30]}, 100)
     assert [c.params for c in grid] == [
-        {"fast": 5, "slow": 30, "config.stop_loss": 1}, {"fast": 5, "slow": 30, "config.stop_loss": 2},
-        {"fast": 10, "slow": 30, "config.stop_loss": 1}, {"fast": 10, "slow": 30, "config.stop_loss": 2},
+        {"fast": 5, "slow": 30, "config.stop_loss": 1},
+        {"fast": 5, "slow": 30, "config.stop_loss": 2},
+        {"fast": 10, "slow": 30, "config.stop_loss": 1},
+        {"fast": 10, "slow": 30, "config.stop_loss": 2},
     ]
     assert [c.index for c in grid] == [0, 1, 2, 3]
 
@@ -82,8 +87,9 @@ def test_unknown_parameters_and_invalid_combinations_are_named():
 
 def test_dotted_paths_reach_any_field():
     grid = parameter_grid(SMA_CROSS, {"entry_rules.conditions[0].value.params.period": [40, 60]}, 10)
-    assert [with_parameters(SMA_CROSS, c.params)["entry_rules"]["conditions"][0]["value"]["params"]["period"]
-            for c in grid] == [40, 60]
+    assert [
+        with_parameters(SMA_CROSS, c.params)["entry_rules"]["conditions"][0]["value"]["params"]["period"] for c in grid
+    ] == [40, 60]
 
 
 def test_batches_use_the_concurrency_with_enough_work_each():
@@ -119,10 +125,19 @@ def test_a_batch_computes_each_shared_indicator_once_and_each_result_is_its_sing
 
 def test_a_sweep_over_a_talib_indicator_on_a_coarser_timeframe_ranks_by_a_new_metric():
     # Given KAMA(timeperiod) on 4h candles against the hourly close, swept over two periods
-    strategy = {"entry_rules": {"conditions": [{"indicator": "price", "params": {}, "comparator": "crosses_above",
-                                                "value": {"indicator": "kama", "params": {"timeperiod": 10,
-                                                                                          "timeframe": "4h"}}}]},
-                "config": {"stop_loss": 2, "take_profit": 3}}
+    strategy = {
+        "entry_rules": {
+            "conditions": [
+                {
+                    "indicator": "price",
+                    "params": {},
+                    "comparator": "crosses_above",
+                    "value": {"indicator": "kama", "params": {"timeperiod": 10, "timeframe": "4h"}},
+                }
+            ]
+        },
+        "config": {"stop_loss": 2, "take_profit": 3},
+    }
     candles = random_walk(12, 1500, HOUR_MS)
     settings = BacktestSettings(timeframe="1h")
     combos = parameter_grid(strategy, {"entry_rules.conditions[0].value.params.timeperiod": [5, 20]}, 10)
@@ -132,14 +147,19 @@ def test_a_sweep_over_a_talib_indicator_on_a_coarser_timeframe_ranks_by_a_new_me
         single = run_backtest(validate_strategy(with_parameters(strategy, combo.params)), candles, settings)
         assert result["performance_summary"] == single.performance_summary
     ranked = rank(results, "sqn")
-    assert [r["objective_value"] for r in ranked] == sorted((r["performance_summary"]["sqn"] for r in results),
-                                                              reverse=True)
+    assert [r["objective_value"] for r in ranked] == sorted(
+        (r["performance_summary"]["sqn"] for r in results), reverse=True
+    )
 
 
 def test_a_grid_sweep_ranked_by_the_longs_pnl_is_the_ranking_of_each_combinations_own_backtest():
     # Given an SMA cross trading both sides (short on the cross below, covered on the cross above)
-    strategy = {**SMA_CROSS, "short_entry_rules": SMA_CROSS["exit_rules"], "short_exit_rules": SMA_CROSS["entry_rules"],
-                "config": {**SMA_CROSS["config"], "direction": "both"}}
+    strategy = {
+        **SMA_CROSS,
+        "short_entry_rules": SMA_CROSS["exit_rules"],
+        "short_exit_rules": SMA_CROSS["entry_rules"],
+        "config": {**SMA_CROSS["config"], "direction": "both"},
+    }
     candles = random_walk(13, 1500, HOUR_MS)
     settings = BacktestSettings(commission=0.1, timeframe="1h")
     combos = parameter_grid(strategy, {"fast": [3, 5, 8, 13], "slow": [21, 34, 55]}, 20)
@@ -162,11 +182,19 @@ def test_ranking_puts_the_best_first_undefined_last_ties_in_grid_order():
     def result(index, **summary):
         return {"index": index, "params": {}, "final_balance": 1.0, "performance_summary": summary}
 
-    results = [result(0, sharpe_ratio=1.0, max_drawdown=5.0), result(1, sharpe_ratio=None, max_drawdown=1.0),
-               result(2, sharpe_ratio=2.0, max_drawdown=5.0), result(3, sharpe_ratio=1.0, max_drawdown=9.0)]
+    results = [
+        result(0, sharpe_ratio=1.0, max_drawdown=5.0),
+        result(1, sharpe_ratio=None, max_drawdown=1.0),
+        result(2, sharpe_ratio=2.0, max_drawdown=5.0),
+        result(3, sharpe_ratio=1.0, max_drawdown=9.0),
+    ]
     by_sharpe = rank(results, "sharpe_ratio")
     assert [(r["index"], r["rank"], r["objective_value"]) for r in by_sharpe] == [
-        (2, 1, 2.0), (0, 2, 1.0), (3, 3, 1.0), (1, 4, None)]
+        (2, 1, 2.0),
+        (0, 2, 1.0),
+        (3, 3, 1.0),
+        (1, 4, None),
+    ]
     assert [r["index"] for r in rank(results, "max_drawdown")] == [1, 0, 2, 3]  # the smallest drawdown first
 
 
@@ -187,20 +215,44 @@ class _Catalog:
 def test_create_refuses_a_bad_request_naming_each_field():
     moment = datetime(2024, 1, 1, tzinfo=UTC)
     user = User("u-1", "a@example.com", "A", moment)
-    strategy = Strategy(id="s-1", owner_id="u-1", name="x", description="", strategy_type=None, is_active=True,
-                        is_public=False, created_at=moment, updated_at=moment, **{
-                            key: SMA_CROSS[key] for key in ("entry_rules", "exit_rules", "config")})
-    service = Optimizations(repository=None, strategies=_Strategies(strategy), catalog=_Catalog(), launcher=None,
-                            store=None)
-    request = OptimizationRequest(strategy_id="s-1", symbol="nousdt", timeframe="1h", start_time=moment,
-                                  end_time=moment, initial_balance=1000.0, parameters={"fast": [5]},
-                                  objective="luck", leverage=500.0, max_combinations=0)
+    strategy = Strategy(
+        id="s-1",
+        owner_id="u-1",
+        name="x",
+        description="",
+        strategy_type=None,
+        is_active=True,
+        is_public=False,
+        created_at=moment,
+        updated_at=moment,
+        **{key: SMA_CROSS[key] for key in ("entry_rules", "exit_rules", "config")},
+    )
+    service = Optimizations(
+        repository=None, strategies=_Strategies(strategy), catalog=_Catalog(), launcher=None, store=None
+    )
+    request = OptimizationRequest(
+        strategy_id="s-1",
+        symbol="nousdt",
+        timeframe="1h",
+        start_time=moment,
+        end_time=moment,
+        initial_balance=1000.0,
+        parameters={"fast": [5]},
+        objective="luck",
+        leverage=500.0,
+        max_combinations=0,
+    )
     with pytest.raises(ValidationFailed) as error:
         service.create(user, request)
     assert fields_of(error.value) == ["end_time", "objective", "max_combinations", "metadata.leverage", "symbol"]
     # A sub-summary's metric by its dotted path is an objective; the sub-summary itself or an unknown one is not
-    for objective, refused in [("long.win_rate", False), ("short.profit_factor", False), ("long", True),
-                               ("long.luck", True), ("sharpe_ratio.x", True)]:
+    for objective, refused in [
+        ("long.win_rate", False),
+        ("short.profit_factor", False),
+        ("long", True),
+        ("long.luck", True),
+        ("sharpe_ratio.x", True),
+    ]:
         with pytest.raises(ValidationFailed) as error:
             service.create(user, replace(request, objective=objective))
         assert ("objective" in fields_of(error.value)) == refused, objective

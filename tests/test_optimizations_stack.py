@@ -39,13 +39,23 @@ def user_and_strategy(stack) -> tuple[StackUser, dict]:
 
 
 def create(stack: Stack, user: StackUser, strategy_id: str, **overrides) -> tuple[int, dict]:
-    body = {"strategy_id": strategy_id, "symbol": SYMBOL, "timeframe": "1h", "initial_balance": 10_000,
-            "parameters": GRID, "objective": "total_pnl", "max_combinations": 50, **RANGE, **overrides}
+    body = {
+        "strategy_id": strategy_id,
+        "symbol": SYMBOL,
+        "timeframe": "1h",
+        "initial_balance": 10_000,
+        "parameters": GRID,
+        "objective": "total_pnl",
+        "max_combinations": 50,
+        **RANGE,
+        **overrides,
+    }
     return stack.request("POST", "/optimizations", user.token, body)
 
 
-def wait_for(stack: Stack, user: StackUser, optimization_id: str, timeout: float = 60.0,
-             resource: str = "optimizations") -> dict:
+def wait_for(
+    stack: Stack, user: StackUser, optimization_id: str, timeout: float = 60.0, resource: str = "optimizations"
+) -> dict:
     """The optimization (or walk-forward) once completed or failed (or as it is at the timeout)."""
     deadline = time.monotonic() + timeout
     while True:
@@ -108,7 +118,10 @@ def test_an_optimization_ranks_every_combination_by_its_single_pass(stack, user_
     assert pnl == sorted(pnl, reverse=True) and [r["rank"] for r in ranking] == list(range(1, 19))
     assert sorted(tuple(sorted(r["params"].items())) for r in ranking) == sorted(
         tuple(sorted({"fast": f, "slow": s, "config.stop_loss": sl}.items()))
-        for f in (5, 10, 15) for s in (30, 40, 50) for sl in (1, 2))
+        for f in (5, 10, 15)
+        for s in (30, 40, 50)
+        for sl in (1, 2)
+    )
     # The REST API pages through the same ranking, and shows the best on the optimization
     status, page = stack.request("GET", f"/optimizations/{created['id']}/results?page=2&per_page=5", user.token)
     assert status == 200
@@ -190,8 +203,9 @@ def test_a_grid_above_max_combinations_is_refused_with_422(stack, user_and_strat
     user, strategy = user_and_strategy
     status, answer = create(stack, user, strategy["id"], max_combinations=17)
     assert status == 422
-    assert answer["error"]["details"] == [{"field": "parameters", "message":
-                                           "the grid has 18 combinations, more than max_combinations (17)"}]
+    assert answer["error"]["details"] == [
+        {"field": "parameters", "message": "the grid has 18 combinations, more than max_combinations (17)"}
+    ]
 
 
 def test_an_unknown_parameter_or_objective_is_refused_with_422(stack, user_and_strategy):

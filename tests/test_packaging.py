@@ -71,6 +71,7 @@ def test_each_handler_imports_from_its_code_and_layers_alone(layers, logical_id)
         "AWS_DEFAULT_REGION": "us-east-1",
         **TEMPLATE.function_environment(logical_id),
     }
-    result = subprocess.run([sys.executable, "-I", "-S", "-c", code], env=env, capture_output=True, text=True,
-                            timeout=120, cwd=Path("/"))
+    result = subprocess.run(
+        [sys.executable, "-I", "-S", "-c", code], env=env, capture_output=True, text=True, timeout=120, cwd=Path("/")
+    )
     assert result.returncode == 0, result.stderr

@@ -58,8 +58,9 @@ def assert_fractions(made: list[EngineRules], fee: float | None = COMMISSION / 1
     default maintenance margin 0.5 % -> 0.005 (written out, not derived from the code under test)."""
     assert made, "the engine was never given rules"
     for rules in made:
-        assert (rules.slippage, rules.stop_loss, rules.maintenance_margin) == pytest.approx((0.0005, 0.02, 0.005),
-                                                                                             rel=1e-9)  # prices shown to 12 digits
+        assert (rules.slippage, rules.stop_loss, rules.maintenance_margin) == pytest.approx(
+            (0.0005, 0.02, 0.005), rel=1e-9
+        )  # prices shown to 12 digits
         if fee is not None:
             assert (rules.fee, rules.maker_fee) == pytest.approx((0.0025, 0.0025), rel=1e-12)
 
@@ -67,8 +68,15 @@ def assert_fractions(made: list[EngineRules], fee: float | None = COMMISSION / 1
 def test_an_api_backtest_reaches_the_engine_in_fractions(stack: Stack, engine_rules):
     user = stack.sign_up()
     strategy = stack.create_strategy(user, STRATEGY)
-    queued = stack.create_backtest(user, strategy["id"], symbol=SYMBOL, timeframe="1h", initial_balance=BALANCE,
-                                   metadata={"commission": COMMISSION, "chunks": 2}, **RANGE)
+    queued = stack.create_backtest(
+        user,
+        strategy["id"],
+        symbol=SYMBOL,
+        timeframe="1h",
+        initial_balance=BALANCE,
+        metadata={"commission": COMMISSION, "chunks": 2},
+        **RANGE,
+    )
     backtest = stack.wait_for_backtest(user, queued["id"])
     assert backtest["status"] == "completed", backtest
     assert_fractions(engine_rules)
@@ -81,18 +89,31 @@ def test_an_api_backtest_reaches_the_engine_in_fractions(stack: Stack, engine_ru
     for trade in closed:
         notional = trade["quantity"] * (trade["entry_price"] + trade["exit_price"])
         assert trade["fees"] == pytest.approx(0.0025 * notional, rel=1e-9)
-        assert trade["entry_price"] == pytest.approx(opens[epoch_ms(parse_iso_utc(trade["entry_time"]))] * 1.0005,
-                                                     rel=1e-9)  # prices shown to 12 digits
+        assert trade["entry_price"] == pytest.approx(
+            opens[epoch_ms(parse_iso_utc(trade["entry_time"]))] * 1.0005, rel=1e-9
+        )  # prices shown to 12 digits
 
 
 def test_a_batch_file_backtest_reaches_the_engine_in_fractions(stack: Stack, engine_rules):
     user = stack.sign_up()
     strategy = stack.create_strategy(user, STRATEGY)
-    batch = {"owner": user.email, "backtests": [{
-        "strategy_id": strategy["id"], "symbol": SYMBOL, "timeframe": "1h", "initial_balance": BALANCE,
-        "metadata": {"commission": COMMISSION}, **RANGE}]}
+    batch = {
+        "owner": user.email,
+        "backtests": [
+            {
+                "strategy_id": strategy["id"],
+                "symbol": SYMBOL,
+                "timeframe": "1h",
+                "initial_balance": BALANCE,
+                "metadata": {"commission": COMMISSION},
+                **RANGE,
+            }
+        ],
+    }
     s3 = stack.client("s3")
-    s3.put_object(Bucket=stack.bucket("ImportsBucket"), Key="imports/batches/units.json", Body=json.dumps(batch).encode())
+    s3.put_object(
+        Bucket=stack.bucket("ImportsBucket"), Key="imports/batches/units.json", Body=json.dumps(batch).encode()
+    )
     status = _wait(lambda: _json_object(stack, "imports/batch-status/units.json"))
     assert status["started"] == 1, status
     backtest = stack.wait_for_backtest(user, status["entries"][0]["backtest_id"])
@@ -103,10 +124,22 @@ def test_a_batch_file_backtest_reaches_the_engine_in_fractions(stack: Stack, eng
 def test_an_optimization_reaches_the_engine_in_fractions(stack: Stack, engine_rules):
     user = stack.sign_up()
     strategy = stack.create_strategy(user, STRATEGY)
-    status, queued = stack.request("POST", "/optimizations", user.token, {
-        "strategy_id": strategy["id"], "symbol": SYMBOL, "timeframe": "1h", "initial_balance": BALANCE,
-        "parameters": {"config.take_profit": [3, 6]}, "objective": "total_pnl", "max_combinations": 10,
-        "metadata": {"commission": COMMISSION}, **RANGE})
+    status, queued = stack.request(
+        "POST",
+        "/optimizations",
+        user.token,
+        {
+            "strategy_id": strategy["id"],
+            "symbol": SYMBOL,
+            "timeframe": "1h",
+            "initial_balance": BALANCE,
+            "parameters": {"config.take_profit": [3, 6]},
+            "objective": "total_pnl",
+            "max_combinations": 10,
+            "metadata": {"commission": COMMISSION},
+            **RANGE,
+        },
+    )
     assert status == 202, queued
     optimization = _wait(lambda: _finished(stack, user.token, f"/optimizations/{queued['id']}"))
     assert optimization["status"] == "completed", optimization
@@ -117,17 +150,28 @@ def test_an_optimization_reaches_the_engine_in_fractions(stack: Stack, engine_ru
 def test_a_replay_reaches_the_engine_in_fractions(stack: Stack, engine_rules):
     user = stack.sign_up()
     strategy = stack.create_strategy(user, STRATEGY)
-    csv = ("time,symbol,side,price,quantity,fee,fee_asset,id\n"
-           f"2024-01-05T01:30:00Z,{SYMBOL},buy,{CANDLES.close[97]:.4f},1,0.01,USDT,u-1\n"
-           f"2024-01-09T04:15:00Z,{SYMBOL},sell,{CANDLES.close[196]:.4f},1,0.01,USDT,u-2\n")
-    status, queued = stack.request("POST", "/transactions/import", user.token,
-                                   {"source": "file", "file_format": "csv", "file_content": csv})
+    csv = (
+        "time,symbol,side,price,quantity,fee,fee_asset,id\n"
+        f"2024-01-05T01:30:00Z,{SYMBOL},buy,{CANDLES.close[97]:.4f},1,0.01,USDT,u-1\n"
+        f"2024-01-09T04:15:00Z,{SYMBOL},sell,{CANDLES.close[196]:.4f},1,0.01,USDT,u-2\n"
+    )
+    status, queued = stack.request(
+        "POST", "/transactions/import", user.token, {"source": "file", "file_format": "csv", "file_content": csv}
+    )
     assert status == 202, queued
     _wait(lambda: _finished(stack, user.token, f"/transactions/imports/{queued['import_id']}"))
     _, listed = stack.request("GET", "/transactions", user.token)
-    status, replay = stack.request("POST", "/transactions/replay", user.token, {
-        "transaction_ids": [t["id"] for t in listed["data"]], "symbol": SYMBOL, "timeframe": "1h",
-        "metadata": {"alternative_exit": strategy["id"], "initial_balance": BALANCE}})
+    status, replay = stack.request(
+        "POST",
+        "/transactions/replay",
+        user.token,
+        {
+            "transaction_ids": [t["id"] for t in listed["data"]],
+            "symbol": SYMBOL,
+            "timeframe": "1h",
+            "metadata": {"alternative_exit": strategy["id"], "initial_balance": BALANCE},
+        },
+    )
     assert status == 202, replay
     backtest = stack.wait_for_backtest(user, replay["backtest_id"])
     assert backtest["status"] == "completed", backtest
@@ -138,8 +182,23 @@ def test_the_cli_reaches_the_engine_in_fractions(tmp_path, capsys, engine_rules)
     strategy, candles = tmp_path / "strategy.json", tmp_path / "candles.parquet"
     strategy.write_text(json.dumps(STRATEGY))
     pq.write_table(CANDLES.to_arrow(), candles)
-    assert main(["run", "--strategy", str(strategy), "--candles", str(candles), "--commission", str(COMMISSION),
-                 "--initial-balance", str(BALANCE), "--json"]) == 0
+    assert (
+        main(
+            [
+                "run",
+                "--strategy",
+                str(strategy),
+                "--candles",
+                str(candles),
+                "--commission",
+                str(COMMISSION),
+                "--initial-balance",
+                str(BALANCE),
+                "--json",
+            ]
+        )
+        == 0
+    )
     assert json.loads(capsys.readouterr().out)["performance_summary"]["total_trades"] > 0
     assert_fractions(engine_rules)
 

@@ -34,15 +34,23 @@ class Runs:
 
 
 def _watchdog(backtests: Runs, optimizations: Runs) -> RunWatchdog:
-    return RunWatchdog({"backtest_id": backtests, "optimization_id": optimizations},
-                       {"backtest_id": backtests, "optimization_id": optimizations}, timedelta(minutes=60),
-                       clock=lambda: NOW)
+    return RunWatchdog(
+        {"backtest_id": backtests, "optimization_id": optimizations},
+        {"backtest_id": backtests, "optimization_id": optimizations},
+        timedelta(minutes=60),
+        clock=lambda: NOW,
+    )
 
 
-@pytest.mark.parametrize("status, error, expected", [
-    ("ABORTED", None, "States.Aborted"), ("TIMED_OUT", None, "States.Timeout"),
-    ("FAILED", "BacktestFailed", "BacktestFailed"), ("FAILED", None, "States.Runtime"),
-])
+@pytest.mark.parametrize(
+    "status, error, expected",
+    [
+        ("ABORTED", None, "States.Aborted"),
+        ("TIMED_OUT", None, "States.Timeout"),
+        ("FAILED", "BacktestFailed", "BacktestFailed"),
+        ("FAILED", None, "States.Runtime"),
+    ],
+)
 def test_each_failing_status_names_its_error(status, error, expected):
     assert execution_error(status, error, None) == (expected, "")
 
@@ -60,18 +68,21 @@ def test_an_ended_execution_fails_the_run_of_its_kind_and_ignores_the_rest():
     assert watchdog.execution_ended(timed_out) == {"optimization_id": "o1", "status": "failed"}
     assert optimizations.failed == [("o1", "States.Timeout", "")] and backtests.failed == []
     assert watchdog.execution_ended({"status": "SUCCEEDED", "input": json.dumps({"backtest_id": "b1"})}) == {
-        "status": "ignored"}
+        "status": "ignored"
+    }
     assert watchdog.execution_ended({"status": "FAILED", "input": json.dumps({"other": 1})}) == {"status": "ignored"}
     # A run that finished meanwhile stays as it is
-    assert watchdog.execution_ended({"status": "ABORTED", "input": json.dumps({"backtest_id": "gone"})})["status"] \
+    assert (
+        watchdog.execution_ended({"status": "ABORTED", "input": json.dumps({"backtest_id": "gone"})})["status"]
         == "unchanged"
+    )
 
 
 def test_the_sweep_fails_what_has_not_moved_for_the_timeout_with_a_readable_reason():
     backtests, optimizations = Runs(stale=["b1", "b2"], active={"b1"}), Runs(stale=["o1"], active={"o1"})
     assert _watchdog(backtests, optimizations).sweep() == {"backtest_id": ["b1"], "optimization_id": ["o1"]}
     assert backtests.asked_before == NOW - timedelta(minutes=60)
-    (_, error, cause), = backtests.failed
+    ((_, error, cause),) = backtests.failed
     assert failure_message(error, cause) == "no progress for 60 minutes: the run was given up"
 
 

@@ -22,9 +22,17 @@ pytestmark = pytest.mark.stack
 
 SYMBOL = "WDOGUSDT"
 STRATEGY = {
-    "entry_rules": {"operator": "and", "conditions": [
-        {"indicator": "sma", "params": {"period": 5}, "comparator": "crosses_above",
-         "value": {"indicator": "sma", "params": {"period": 20}}}]},
+    "entry_rules": {
+        "operator": "and",
+        "conditions": [
+            {
+                "indicator": "sma",
+                "params": {"period": 5},
+                "comparator": "crosses_above",
+                "value": {"indicator": "sma", "params": {"period": 20}},
+            }
+        ],
+    },
     "exit_rules": {"operator": "or", "conditions": []},
 }
 RANGE = {"start_time": "2024-01-01T00:00:00Z", "end_time": "2024-02-01T00:00:00Z"}
@@ -53,8 +61,9 @@ def steps(stack, monkeypatch):
 def _backtest(stack: Stack):
     user = stack.sign_up()
     strategy = stack.create_strategy(user, STRATEGY)
-    return user, stack.create_backtest(user, strategy["id"], symbol=SYMBOL, timeframe="1h", initial_balance=1000,
-                                       **RANGE)
+    return user, stack.create_backtest(
+        user, strategy["id"], symbol=SYMBOL, timeframe="1h", initial_balance=1000, **RANGE
+    )
 
 
 def _wait(condition, timeout: float = 60.0):
@@ -71,8 +80,10 @@ def test_the_bus_reads_the_rule_and_the_schedule_from_the_template(stack):
     rules = {(rule.function.logical_id, rule.event_name): rule.pattern for rule in events.rules}
     pattern = rules[("RunWatchdogFunction", "ExecutionEnded")]
     assert pattern["detail"]["status"] == ["FAILED", "TIMED_OUT", "ABORTED"]
-    assert pattern["detail"]["stateMachineArn"] == [stack.template.arn("BacktestStateMachine"),
-                                                    stack.template.arn("OptimizationStateMachine")]
+    assert pattern["detail"]["stateMachineArn"] == [
+        stack.template.arn("BacktestStateMachine"),
+        stack.template.arn("OptimizationStateMachine"),
+    ]
     schedules = {(s.function.logical_id, s.event_name): s.interval_seconds for s in events.schedules}
     assert schedules[("RunWatchdogFunction", "StuckRunSweep")] == 300
 
@@ -114,8 +125,9 @@ def test_an_execution_failing_where_no_catch_applies_fails_its_backtest(stack, s
     backtest = stack.wait_for_backtest(user, created["id"])
     assert stack.wait_for_execution(created["id"])["status"] == "FAILED"
     assert backtest["status"] == "failed"
-    assert backtest["error"] == ("the backtest failed on an internal error (BacktestFailed); "
-                                 "the execution's logs have the details")
+    assert backtest["error"] == (
+        "the backtest failed on an internal error (BacktestFailed); the execution's logs have the details"
+    )
 
 
 def test_a_cancelled_backtest_stays_cancelled_when_its_aborted_execution_is_reported(stack, steps):
@@ -143,8 +155,11 @@ def test_the_sweep_fails_runs_without_progress_past_the_timeout_and_leaves_the_o
     other, fresh = _backtest(stack)
     long_ago = (datetime.now(UTC) - timedelta(minutes=61)).strftime("%Y-%m-%dT%H:%M:%S.%f+0000")
     stack.client("dynamodb").update_item(
-        TableName=stack.template.physical_name("BacktestsTable"), Key={"id": {"S": stuck["id"]}},
-        UpdateExpression="SET updated_at = :t", ExpressionAttributeValues={":t": {"S": long_ago}})
+        TableName=stack.template.physical_name("BacktestsTable"),
+        Key={"id": {"S": stuck["id"]}},
+        UpdateExpression="SET updated_at = :t",
+        ExpressionAttributeValues={":t": {"S": long_ago}},
+    )
     # When the template's schedule fires
     stack.local.events.fire_schedule("StuckRunSweep")
     # Then the stuck one is failed with the reason, the fresh one untouched...

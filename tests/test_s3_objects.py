@@ -36,8 +36,10 @@ def test_bytes_and_json_round_trip_and_a_missing_object_is_none(objects, client)
     etag = objects.put_bytes("a/raw.bin", b"\x00\x01payload", "application/octet-stream")
     assert objects.get_bytes("a/raw.bin") == b"\x00\x01payload"
     stored = objects.get("a/raw.bin")
-    assert stored.body == b"\x00\x01payload" and stored.etag == etag == client.head_object(
-        Bucket=BUCKET, Key="a/raw.bin")["ETag"]
+    assert (
+        stored.body == b"\x00\x01payload"
+        and stored.etag == etag == client.head_object(Bucket=BUCKET, Key="a/raw.bin")["ETag"]
+    )
     assert client.head_object(Bucket=BUCKET, Key="a/raw.bin")["ContentType"] == "application/octet-stream"
 
     document = {"name": "x", "values": [1, 2.5, None], "nested": {"ok": True}}
@@ -156,8 +158,10 @@ def test_a_range_file_reads_what_is_asked_with_ranged_gets(client):
 
 
 def test_presigned_urls_name_the_object_and_expire(objects):
-    for url, key in ((objects.presign_get("exports/x/file.csv", 60), "exports/x/file.csv"),
-                     (objects.presign_put("imports/y.csv", 60), "imports/y.csv")):
+    for url, key in (
+        (objects.presign_get("exports/x/file.csv", 60), "exports/x/file.csv"),
+        (objects.presign_put("imports/y.csv", 60), "imports/y.csv"),
+    ):
         parts = urlsplit(url)
         query = parse_qs(parts.query)
         assert parts.path == f"/{BUCKET}/{key}" and "Signature" in query

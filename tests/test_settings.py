@@ -31,8 +31,15 @@ from api.settings import ApiSettings
 USED_BY = {
     ApiSettings: ["ApiFunction"],
     WebSocketSettings: ["WebSocketFunction"],
-    PublisherSettings: ["MarketFeedFunction", "ComputeFunction", "WorkflowFunction", "OptimizationBatchFunction",
-                        "RunWatchdogFunction", "CandleImportFunction", "TransactionImportFunction"],
+    PublisherSettings: [
+        "MarketFeedFunction",
+        "ComputeFunction",
+        "WorkflowFunction",
+        "OptimizationBatchFunction",
+        "RunWatchdogFunction",
+        "CandleImportFunction",
+        "TransactionImportFunction",
+    ],
     BacktestWorkflowSettings: ["ComputeFunction", "WorkflowFunction", "RunWatchdogFunction"],
     OptimizationWorkflowSettings: ["WorkflowFunction", "OptimizationBatchFunction", "RunWatchdogFunction"],
     RunWatchdogSettings: ["RunWatchdogFunction"],
@@ -60,22 +67,45 @@ def test_values_are_typed_and_optional_ones_default():
     settings = CandleImportSettings.from_env({"CANDLES_BUCKET": "c", "IMPORTS_BUCKET": "i"})
     assert settings == CandleImportSettings("c", "i", "candle-imports")
     backtests = BacktestWorkflowSettings.from_env(
-        {"BACKTESTS_TABLE": "b", "RESULTS_BUCKET": "r", "CANDLES_BUCKET": "c", "BARS_PER_CHUNK": "5000"})
+        {"BACKTESTS_TABLE": "b", "RESULTS_BUCKET": "r", "CANDLES_BUCKET": "c", "BARS_PER_CHUNK": "5000"}
+    )
     assert backtests.bars_per_chunk == 5000 and isinstance(backtests.bars_per_chunk, int)
-    websocket = WebSocketSettings.from_env({"CONNECTIONS_TABLE": "k", "USERS_TABLE": "u", "SESSIONS_TABLE": "s",
-                                            "BACKTESTS_TABLE": "b", "CANDLES_BUCKET": "c", "SESSION_TTL_HOURS": "1.5"})
+    websocket = WebSocketSettings.from_env(
+        {
+            "CONNECTIONS_TABLE": "k",
+            "USERS_TABLE": "u",
+            "SESSIONS_TABLE": "s",
+            "BACKTESTS_TABLE": "b",
+            "CANDLES_BUCKET": "c",
+            "SESSION_TTL_HOURS": "1.5",
+        }
+    )
     assert websocket.session_ttl_hours == 1.5
 
 
 def test_what_is_missing_or_malformed_is_named_with_the_function():
     with pytest.raises(SettingsError) as raised:
         BacktestWorkflowSettings.from_env({"BACKTESTS_TABLE": "b", "CANDLES_BUCKET": "", "BARS_PER_CHUNK": "many"})
-    assert str(raised.value) == ("the backtest workflow cannot start: missing environment variables RESULTS_BUCKET, "
-                                 "CANDLES_BUCKET; BARS_PER_CHUNK='many' is not an integer")
-    with pytest.raises(SettingsError, match=r"the WebSocket function cannot start: .*SESSION_TTL_HOURS='a day' is not a number"):
-        WebSocketSettings.from_env({"CONNECTIONS_TABLE": "k", "USERS_TABLE": "u", "SESSIONS_TABLE": "s",
-                                    "BACKTESTS_TABLE": "b", "CANDLES_BUCKET": "c", "SESSION_TTL_HOURS": "a day"})
-    with pytest.raises(SettingsError, match=r"^the API function cannot start: missing environment variables USERS_TABLE, "):
+    assert str(raised.value) == (
+        "the backtest workflow cannot start: missing environment variables RESULTS_BUCKET, "
+        "CANDLES_BUCKET; BARS_PER_CHUNK='many' is not an integer"
+    )
+    with pytest.raises(
+        SettingsError, match=r"the WebSocket function cannot start: .*SESSION_TTL_HOURS='a day' is not a number"
+    ):
+        WebSocketSettings.from_env(
+            {
+                "CONNECTIONS_TABLE": "k",
+                "USERS_TABLE": "u",
+                "SESSIONS_TABLE": "s",
+                "BACKTESTS_TABLE": "b",
+                "CANDLES_BUCKET": "c",
+                "SESSION_TTL_HOURS": "a day",
+            }
+        )
+    with pytest.raises(
+        SettingsError, match=r"^the API function cannot start: missing environment variables USERS_TABLE, "
+    ):
         ApiSettings.from_env({})
 
 

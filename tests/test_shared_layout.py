@@ -17,6 +17,7 @@ from pathlib import Path
 
 SHARED = Path(__file__).resolve().parent.parent / "shared"
 
+
 def _modules() -> dict[str, Path]:
     modules = {}
     for path in SHARED.rglob("*.py"):
@@ -27,9 +28,13 @@ def _modules() -> dict[str, Path]:
 
 def _type_checking_only(tree: ast.Module) -> set[ast.AST]:
     """The imports under `if TYPE_CHECKING:`: annotations only, never run."""
-    return {node for block in ast.walk(tree)
-            if isinstance(block, ast.If) and isinstance(block.test, ast.Name) and block.test.id == "TYPE_CHECKING"
-            for statement in block.body for node in ast.walk(statement)}
+    return {
+        node
+        for block in ast.walk(tree)
+        if isinstance(block, ast.If) and isinstance(block.test, ast.Name) and block.test.id == "TYPE_CHECKING"
+        for statement in block.body
+        for node in ast.walk(statement)
+    }
 
 
 def import_graph(runtime_only: bool) -> dict[str, set[str]]:
@@ -52,8 +57,12 @@ def import_graph(runtime_only: bool) -> dict[str, set[str]]:
                 continue
             if isinstance(node, ast.Import):
                 targets |= {resolve(alias.name) for alias in node.names if alias.name.startswith("shared.")}
-            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module and (
-                    node.module == "shared" or node.module.startswith("shared.")):
+            elif (
+                isinstance(node, ast.ImportFrom)
+                and node.level == 0
+                and node.module
+                and (node.module == "shared" or node.module.startswith("shared."))
+            ):
                 targets |= {resolve(f"{node.module}.{alias.name}") for alias in node.names}
         graph[module] = {target for target in targets if target is not None and target != module}
     return graph
@@ -100,9 +109,11 @@ def mutual_pairs(graph: dict[str, set[str]]) -> dict[frozenset[str], list[tuple[
         for target in sorted(targets):
             if package_of(module) != package_of(target):
                 arrows.setdefault((package_of(module), package_of(target)), []).append((module, target))
-    return {frozenset(pair): arrows[pair] + arrows[pair[::-1]]
-            for pair in combinations(sorted({p for arrow in arrows for p in arrow}), 2)
-            if pair in arrows and pair[::-1] in arrows}
+    return {
+        frozenset(pair): arrows[pair] + arrows[pair[::-1]]
+        for pair in combinations(sorted({p for arrow in arrows for p in arrow}), 2)
+        if pair in arrows and pair[::-1] in arrows
+    }
 
 
 # ---------------------------------------------------------------- the checker itself
@@ -120,7 +131,12 @@ def test_the_graph_reads_top_level_lazy_and_type_checking_imports():
 
 
 def test_mutual_pairs_names_the_imports_both_ways():
-    graph = {"shared.a.x": {"shared.b.y"}, "shared.b.y": {"shared.a.z"}, "shared.a.z": set(), "shared.c": {"shared.a.x"}}
+    graph = {
+        "shared.a.x": {"shared.b.y"},
+        "shared.b.y": {"shared.a.z"},
+        "shared.a.z": set(),
+        "shared.c": {"shared.a.x"},
+    }
     assert mutual_pairs(graph) == {frozenset({"a", "b"}): [("shared.a.x", "shared.b.y"), ("shared.b.y", "shared.a.z")]}
 
 
@@ -131,8 +147,12 @@ def test_no_module_of_shared_imports_itself_through_others():
 
 def test_backtests_import_nothing_of_transactions():
     graph = import_graph(runtime_only=False)
-    assert [(m, t) for m, targets in graph.items() for t in targets
-            if package_of(m) == "backtests" and package_of(t) == "transactions"] == []
+    assert [
+        (m, t)
+        for m, targets in graph.items()
+        for t in targets
+        if package_of(m) == "backtests" and package_of(t) == "transactions"
+    ] == []
     assert "shared.backtests.runs" in graph["shared.transactions.workflow"]  # the replay is a kind of run
 
 
@@ -155,8 +175,12 @@ def protocols() -> dict[str, set[str]]:
     """module path -> the Protocol classes it declares."""
     found: dict[str, set[str]] = {}
     for path in sorted(SHARED.rglob("*.py")):
-        names = {node.name for node in ast.walk(ast.parse(path.read_text())) if isinstance(node, ast.ClassDef)
-                 and any(isinstance(base, ast.Name) and base.id == "Protocol" for base in node.bases)}
+        names = {
+            node.name
+            for node in ast.walk(ast.parse(path.read_text()))
+            if isinstance(node, ast.ClassDef)
+            and any(isinstance(base, ast.Name) and base.id == "Protocol" for base in node.bases)
+        }
         if names:
             found[str(path.relative_to(SHARED.parent))] = names
     return found
@@ -164,7 +188,10 @@ def protocols() -> dict[str, set[str]]:
 
 def test_ports_are_declared_in_their_features_ports_module():
     declared = protocols()
-    elsewhere = {path: names for path, names in declared.items()
-                 if not path.endswith("/ports.py") and NOT_PORTS.get(path) != names}
+    elsewhere = {
+        path: names
+        for path, names in declared.items()
+        if not path.endswith("/ports.py") and NOT_PORTS.get(path) != names
+    }
     assert elsewhere == {}
     assert {path.split("/")[1] for path in declared if path.endswith("/ports.py")} == set(FEATURES)

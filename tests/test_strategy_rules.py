@@ -184,9 +184,7 @@ def test_exits_are_false_without_exit_rules_and_direction_does_not_change_signal
 
 def test_warmup_and_lookback() -> None:
     sma = {"indicator": "sma", "params": {"period": 10}}
-    cross = validate_strategy(
-        {"entry_rules": {"conditions": [condition("sma", {"period": 50}, "crosses_above", sma)]}}
-    )
+    cross = validate_strategy({"entry_rules": {"conditions": [condition("sma", {"period": 50}, "crosses_above", sma)]}})
     # SMA(50) is undefined on 49 bars, and a cross also needs the bar before; TA-Lib's running
     # sum carries rounding from the first bar, so a chunk reads all history
     assert cross.warmup == 50 and cross.lookback is None

@@ -51,8 +51,12 @@ def test_a_full_strategy_parses_into_rules_and_config() -> None:
         "entry_rules": {
             "operator": "and",
             "conditions": [
-                {"indicator": "sma", "params": {"period": "$fast"}, "comparator": "crosses_above",
-                 "value": {"indicator": "sma", "params": {"period": "$slow"}}},
+                {
+                    "indicator": "sma",
+                    "params": {"period": "$fast"},
+                    "comparator": "crosses_above",
+                    "value": {"indicator": "sma", "params": {"period": "$slow"}},
+                },
                 {"operator": "or", "conditions": [cond("rsi", {"period": 14}, "<", 70), cond("adx", {}, ">", 20)]},
             ],
         },
@@ -71,17 +75,29 @@ def test_a_full_strategy_parses_into_rules_and_config() -> None:
     parsed = validate_strategy(body)
     assert isinstance(parsed, Strategy)
     assert parsed.config == StrategyConfig(
-        direction="short", position_sizing="risk_based", risk_percentage=1.0, stop_loss=2.0, take_profit=4.5,
-        trailing_stop=1.5, slippage=0.05, parameters={"fast": 10.0, "slow": 50.0},
+        direction="short",
+        position_sizing="risk_based",
+        risk_percentage=1.0,
+        stop_loss=2.0,
+        take_profit=4.5,
+        trailing_stop=1.5,
+        slippage=0.05,
+        parameters={"fast": 10.0, "slow": 50.0},
     )
     fast, slow = series_ref("sma", {"period": 10}), series_ref("sma", {"period": 50})
-    assert parsed.entry == RuleGroup("and", (
-        Condition(fast, "crosses_above", slow),
-        RuleGroup("or", (
-            Condition(series_ref("rsi", {"period": 14}), "<", 70.0),
-            Condition(series_ref("adx", {}), ">", 20.0),
-        )),
-    ))
+    assert parsed.entry == RuleGroup(
+        "and",
+        (
+            Condition(fast, "crosses_above", slow),
+            RuleGroup(
+                "or",
+                (
+                    Condition(series_ref("rsi", {"period": 14}), "<", 70.0),
+                    Condition(series_ref("adx", {}), ">", 20.0),
+                ),
+            ),
+        ),
+    )
     assert parsed.exit == RuleGroup("or", (Condition(series_ref("macd", {}, "histogram"), "crosses_below", 0.0),))
     assert body["entry_rules"]["conditions"][0]["params"] == {"period": "$fast"}  # input untouched
 
@@ -97,8 +113,16 @@ def test_defaults_when_optional_parts_are_absent() -> None:
 
 @pytest.mark.parametrize(
     ("word", "symbol"),
-    [("greater_than", ">"), ("gte", ">="), ("Less_Than", "<"), ("less_than_or_equal", "<="), ("equals", "=="),
-     ("cross_above", "crosses_above"), ("crosses_below", "crosses_below"), (" > ", ">")],
+    [
+        ("greater_than", ">"),
+        ("gte", ">="),
+        ("Less_Than", "<"),
+        ("less_than_or_equal", "<="),
+        ("equals", "=="),
+        ("cross_above", "crosses_above"),
+        ("crosses_below", "crosses_below"),
+        (" > ", ">"),
+    ],
 )
 def test_comparator_word_forms(word: str, symbol: str) -> None:
     assert validate_strategy(strategy(cond(comparator=word))).entry.conditions[0].comparator == symbol
@@ -106,8 +130,13 @@ def test_comparator_word_forms(word: str, symbol: str) -> None:
 
 @pytest.mark.parametrize(
     ("sizing", "fields"),
-    [("all_in", {}), ("percent_of_equity", {"risk_percentage": 10}), ("fixed_quantity", {"quantity": 0.5}),
-     ("fixed_notional", {"notional": 1000}), ("risk_based", {"risk_percentage": 1, "stop_loss": 2})],
+    [
+        ("all_in", {}),
+        ("percent_of_equity", {"risk_percentage": 10}),
+        ("fixed_quantity", {"quantity": 0.5}),
+        ("fixed_notional", {"notional": 1000}),
+        ("risk_based", {"risk_percentage": 1, "stop_loss": 2}),
+    ],
 )
 def test_each_position_sizing_with_what_it_needs(sizing: str, fields: dict) -> None:
     config = validate_strategy(strategy(config={"position_sizing": sizing, **fields})).config
@@ -130,10 +159,18 @@ def test_mavp_periods_is_any_series_a_condition_value_can_name() -> None:
     body = strategy(
         cond("mavp", {"periods": "volume", "maxperiod": 40}, ">", "close"),
         cond("mavp", {"periods": "$len"}, ">", 0),
-        cond("mavp", {"periods": {"indicator": "aroon", "params": {"period": 10, "output": "aroonup", "offset": 1}},
-                      "minperiod": 5, "matype": 1}, "<", {"indicator": "mavp", "params": {"periods": {
-                          "indicator": "rsi", "params": {"timeframe": "4h"}}}}),
-        config={"parameters": {"len": 12}})
+        cond(
+            "mavp",
+            {
+                "periods": {"indicator": "aroon", "params": {"period": 10, "output": "aroonup", "offset": 1}},
+                "minperiod": 5,
+                "matype": 1,
+            },
+            "<",
+            {"indicator": "mavp", "params": {"periods": {"indicator": "rsi", "params": {"timeframe": "4h"}}}},
+        ),
+        config={"parameters": {"len": 12}},
+    )
     first, second, third = validate_strategy(body).entry.conditions
     assert first.left == series_ref("mavp", {"periods": series_ref("price", {"source": "volume"}), "maxperiod": 40})
     assert second.left == series_ref("mavp", {"periods": 12.0})
@@ -159,122 +196,246 @@ INVALID = [
     # (description, body, field, part of the message)
     ("not an object", [], "strategy", "must be an object"),
     ("entry rules missing", {"config": {}}, "entry_rules", "is required"),
-    ("entry rules empty", {"entry_rules": {"operator": "and", "conditions": []}},
-     "entry_rules.conditions", "at least one"),
+    (
+        "entry rules empty",
+        {"entry_rules": {"operator": "and", "conditions": []}},
+        "entry_rules.conditions",
+        "at least one",
+    ),
     ("rules not a group", {"entry_rules": [cond()]}, "entry_rules", "must be an object"),
-    ("conditions not a list", {"entry_rules": {"conditions": cond()}},
-     "entry_rules.conditions", "must be a list"),
-    ("bad operator", {"entry_rules": {"operator": "xor", "conditions": [cond()]}},
-     "entry_rules.operator", "'and' or 'or'"),
-    ("unknown group field", {"entry_rules": {"conditions": [cond()], "mode": 1}},
-     "entry_rules.mode", "unknown field"),
+    ("conditions not a list", {"entry_rules": {"conditions": cond()}}, "entry_rules.conditions", "must be a list"),
+    (
+        "bad operator",
+        {"entry_rules": {"operator": "xor", "conditions": [cond()]}},
+        "entry_rules.operator",
+        "'and' or 'or'",
+    ),
+    ("unknown group field", {"entry_rules": {"conditions": [cond()], "mode": 1}}, "entry_rules.mode", "unknown field"),
     ("condition not an object", strategy("rsi < 30"), C0, "must be a condition"),
     ("unknown indicator", strategy(cond("supertrendz")), C0 + ".indicator", "unknown indicator 'supertrendz'"),
     ("indicator missing", strategy({"comparator": ">", "value": 1}), C0 + ".indicator", "is required"),
     ("unknown condition field", strategy({**cond(), "weight": 2}), C0 + ".weight", "unknown field"),
-    ("period not a number", strategy(cond(params={"period": "14"})),
-     C0 + ".params.period", "must be a number"),
+    ("period not a number", strategy(cond(params={"period": "14"})), C0 + ".params.period", "must be a number"),
     ("period a bool", strategy(cond(params={"period": True})), C0 + ".params.period", "must be a number"),
     ("period fractional", strategy(cond(params={"period": 14.5})), C0 + ".params.period", "whole number"),
     ("period too small", strategy(cond("rsi", {"period": 1})), C0 + ".params.period", "between 2 and 100000"),
     ("period too large", strategy(cond(params={"period": 10**6})), C0 + ".params.period", "between 2"),
-    ("period infinite", strategy(cond(params={"period": math.inf})),
-     C0 + ".params.period", "must be a number"),
-    ("period overflowing", strategy(cond(params={"period": 10**400})),
-     C0 + ".params.period", "must be a number"),
-    ("unknown param", strategy(cond(params={"peroid": 14})),
-     C0 + ".params.peroid", "unknown parameter of rsi"),
+    ("period infinite", strategy(cond(params={"period": math.inf})), C0 + ".params.period", "must be a number"),
+    ("period overflowing", strategy(cond(params={"period": 10**400})), C0 + ".params.period", "must be a number"),
+    ("unknown param", strategy(cond(params={"peroid": 14})), C0 + ".params.peroid", "unknown parameter of rsi"),
     ("params not an object", strategy(cond(params=[14])), C0 + ".params", "must be an object"),
     ("unknown source", strategy(cond(params={"source": "typical"})), C0 + ".params.source", "must be one of"),
-    ("source on an HLC indicator", strategy(cond("atr", {"source": "close"}, ">", 1)),
-     C0 + ".params.source", "unknown parameter of atr"),
-    ("unknown output", strategy(cond("macd", {"output": "hist"}, ">", 0)),
-     C0 + ".params.output", "outputs: macd, macdsignal, macdhist"),
-    ("output of a single-output indicator", strategy(cond(params={"output": "value"})),
-     C0 + ".params.output", "unknown parameter"),
-    ("macd periods inverted", strategy(cond("macd", {"fast_period": 30, "slow_period": 10}, ">", 0)),
-     C0 + ".params", "fastperiod must be less than slowperiod"),
-    ("alias and name both given", strategy(cond("bbands", {"std_dev": 1, "nbdevup": 2}, ">", 0)),
-     C0 + ".params.nbdevup", "already given as std_dev"),
-    ("acceleration out of range", strategy(cond("sar", {"acceleration": -1}, ">", 0)),
-     C0 + ".params.acceleration", "between 0 and"),
-    ("choice not offered", strategy(cond("pivots", {"kind": "demark"}, ">", 0)),
-     C0 + ".params.kind", "must be one of standard, fibonacci, camarilla, woodie"),
-    ("timeframe unknown", strategy(cond("rsi", {"timeframe": "2h"}, ">", 0)),
-     C0 + ".params.timeframe", "must be one of 1m"),
+    (
+        "source on an HLC indicator",
+        strategy(cond("atr", {"source": "close"}, ">", 1)),
+        C0 + ".params.source",
+        "unknown parameter of atr",
+    ),
+    (
+        "unknown output",
+        strategy(cond("macd", {"output": "hist"}, ">", 0)),
+        C0 + ".params.output",
+        "outputs: macd, macdsignal, macdhist",
+    ),
+    (
+        "output of a single-output indicator",
+        strategy(cond(params={"output": "value"})),
+        C0 + ".params.output",
+        "unknown parameter",
+    ),
+    (
+        "macd periods inverted",
+        strategy(cond("macd", {"fast_period": 30, "slow_period": 10}, ">", 0)),
+        C0 + ".params",
+        "fastperiod must be less than slowperiod",
+    ),
+    (
+        "alias and name both given",
+        strategy(cond("bbands", {"std_dev": 1, "nbdevup": 2}, ">", 0)),
+        C0 + ".params.nbdevup",
+        "already given as std_dev",
+    ),
+    (
+        "acceleration out of range",
+        strategy(cond("sar", {"acceleration": -1}, ">", 0)),
+        C0 + ".params.acceleration",
+        "between 0 and",
+    ),
+    (
+        "choice not offered",
+        strategy(cond("pivots", {"kind": "demark"}, ">", 0)),
+        C0 + ".params.kind",
+        "must be one of standard, fibonacci, camarilla, woodie",
+    ),
+    (
+        "timeframe unknown",
+        strategy(cond("rsi", {"timeframe": "2h"}, ">", 0)),
+        C0 + ".params.timeframe",
+        "must be one of 1m",
+    ),
     ("negative offset", strategy(cond(params={"offset": -1})), C0 + ".params.offset", "from 0 to"),
     ("mavp without periods", strategy(cond("mavp", {"maxperiod": 20}, ">", 0)), C0 + ".params.periods", "is required"),
-    ("mavp periods an unknown field", strategy(cond("mavp", {"periods": "rsi"}, ">", 0)),
-     C0 + ".params.periods", "unknown price field 'rsi'"),
-    ("mavp periods a bool", strategy(cond("mavp", {"periods": True}, ">", 0)), C0 + ".params.periods", "must be a number"),
-    ("mavp periods' own bad period", strategy(cond("mavp", {"periods": {"indicator": "rsi", "params": {"period": 1}}},
-                                                   ">", 0)),
-     C0 + ".params.periods.params.period", "between 2 and 100000"),
-    ("mavp periods' unknown output", strategy(cond("mavp", {"periods": {"indicator": "aroon", "params": {
-        "output": "up"}}}, ">", 0)), C0 + ".params.periods.params.output", "outputs: aroondown, aroonup"),
-    ("mavp periods unresolved $name", strategy(cond("mavp", {"periods": "$p"}, ">", 0)),
-     C0 + ".params.periods", "$p is not defined"),
-    ("mavp minperiod over maxperiod", strategy(cond("mavp", {"periods": 10, "minperiod": 40}, ">", 0)),
-     C0 + ".params", "minperiod must not exceed maxperiod"),
-    ("mavp periods on its own timeframe", strategy(cond("mavp", {"timeframe": "1d", "periods": {
-        "indicator": "rsi", "params": {"timeframe": "4h"}}}, ">", 0)), C0 + ".params.periods", "may not set its own"),
-    ("periods on another indicator", strategy(cond("sma", {"periods": 10}, ">", 0)),
-     C0 + ".params.periods", "unknown parameter of sma"),
-    ("unknown comparator", strategy(cond(comparator="above")),
-     C0 + ".comparator", "unknown comparator 'above'"),
+    (
+        "mavp periods an unknown field",
+        strategy(cond("mavp", {"periods": "rsi"}, ">", 0)),
+        C0 + ".params.periods",
+        "unknown price field 'rsi'",
+    ),
+    (
+        "mavp periods a bool",
+        strategy(cond("mavp", {"periods": True}, ">", 0)),
+        C0 + ".params.periods",
+        "must be a number",
+    ),
+    (
+        "mavp periods' own bad period",
+        strategy(cond("mavp", {"periods": {"indicator": "rsi", "params": {"period": 1}}}, ">", 0)),
+        C0 + ".params.periods.params.period",
+        "between 2 and 100000",
+    ),
+    (
+        "mavp periods' unknown output",
+        strategy(cond("mavp", {"periods": {"indicator": "aroon", "params": {"output": "up"}}}, ">", 0)),
+        C0 + ".params.periods.params.output",
+        "outputs: aroondown, aroonup",
+    ),
+    (
+        "mavp periods unresolved $name",
+        strategy(cond("mavp", {"periods": "$p"}, ">", 0)),
+        C0 + ".params.periods",
+        "$p is not defined",
+    ),
+    (
+        "mavp minperiod over maxperiod",
+        strategy(cond("mavp", {"periods": 10, "minperiod": 40}, ">", 0)),
+        C0 + ".params",
+        "minperiod must not exceed maxperiod",
+    ),
+    (
+        "mavp periods on its own timeframe",
+        strategy(
+            cond("mavp", {"timeframe": "1d", "periods": {"indicator": "rsi", "params": {"timeframe": "4h"}}}, ">", 0)
+        ),
+        C0 + ".params.periods",
+        "may not set its own",
+    ),
+    (
+        "periods on another indicator",
+        strategy(cond("sma", {"periods": 10}, ">", 0)),
+        C0 + ".params.periods",
+        "unknown parameter of sma",
+    ),
+    ("unknown comparator", strategy(cond(comparator="above")), C0 + ".comparator", "unknown comparator 'above'"),
     ("comparator missing", strategy({"indicator": "rsi", "value": 30}), C0 + ".comparator", "is required"),
     ("comparator not a string", strategy(cond(comparator=1)), C0 + ".comparator", "unknown comparator"),
     ("value missing", strategy({"indicator": "rsi", "comparator": "<"}), C0 + ".value", "is required"),
     ("value an unknown field", strategy(cond(value="price")), C0 + ".value", "unknown price field 'price'"),
     ("value a bool", strategy(cond(value=False)), C0 + ".value", "must be a number"),
     ("value a list", strategy(cond(value=[30])), C0 + ".value", "must be a number"),
-    ("value indicator unknown", strategy(cond(value={"indicator": "kamax"})),
-     C0 + ".value.indicator", "unknown indicator"),
-    ("value indicator bad period", strategy(cond(value={"indicator": "sma", "params": {"period": 0}})),
-     C0 + ".value.params.period", "between 1"),
-    ("value indicator output misplaced", strategy(cond(value={"indicator": "macd", "output": "signal"})),
-     C0 + ".value.output", "unknown field"),
-    ("unresolved $name in params", strategy(cond(params={"period": "$len"})),
-     C0 + ".params.period", "$len is not defined in config.parameters"),
+    (
+        "value indicator unknown",
+        strategy(cond(value={"indicator": "kamax"})),
+        C0 + ".value.indicator",
+        "unknown indicator",
+    ),
+    (
+        "value indicator bad period",
+        strategy(cond(value={"indicator": "sma", "params": {"period": 0}})),
+        C0 + ".value.params.period",
+        "between 1",
+    ),
+    (
+        "value indicator output misplaced",
+        strategy(cond(value={"indicator": "macd", "output": "signal"})),
+        C0 + ".value.output",
+        "unknown field",
+    ),
+    (
+        "unresolved $name in params",
+        strategy(cond(params={"period": "$len"})),
+        C0 + ".params.period",
+        "$len is not defined in config.parameters",
+    ),
     ("unresolved $name as value", strategy(cond(value="$floor")), C0 + ".value", "$floor is not defined"),
-    ("$name resolving to a bad period", strategy(cond(params={"period": "$p"}), config={"parameters": {"p": 2.5}}),
-     C0 + ".params.period", "whole number, got 2.5 (from $p)"),
-    ("nested group error path", strategy({"operator": "or", "conditions": [cond(), cond(params={"period": 0})]}),
-     C0 + ".conditions[1].params.period", "between 2"),
-    ("nested group empty", strategy({"operator": "or", "conditions": []}),
-     C0 + ".conditions", "at least one"),
-    ("exit rules error path", strategy(exit_conditions=[cond(comparator="?")]),
-     "exit_rules.conditions[0].comparator", "unknown comparator"),
+    (
+        "$name resolving to a bad period",
+        strategy(cond(params={"period": "$p"}), config={"parameters": {"p": 2.5}}),
+        C0 + ".params.period",
+        "whole number, got 2.5 (from $p)",
+    ),
+    (
+        "nested group error path",
+        strategy({"operator": "or", "conditions": [cond(), cond(params={"period": 0})]}),
+        C0 + ".conditions[1].params.period",
+        "between 2",
+    ),
+    ("nested group empty", strategy({"operator": "or", "conditions": []}), C0 + ".conditions", "at least one"),
+    (
+        "exit rules error path",
+        strategy(exit_conditions=[cond(comparator="?")]),
+        "exit_rules.conditions[0].comparator",
+        "unknown comparator",
+    ),
     ("config not an object", strategy(config=[1]), "config", "must be an object"),
     ("unknown config field", strategy(config={"leverage": 3}), "config.leverage", "unknown field"),
     ("bad direction", strategy(config={"direction": "sideways"}), "config.direction", "long, short"),
-    ("bad sizing", strategy(config={"position_sizing": "kelly"}),
-     "config.position_sizing", "all_in, percent_of_equity"),
-    ("percent_of_equity without risk", strategy(config={"position_sizing": "percent_of_equity"}),
-     "config.risk_percentage", "required when position_sizing is percent_of_equity"),
-    ("fixed_quantity without quantity", strategy(config={"position_sizing": "fixed_quantity"}),
-     "config.quantity", "required"),
-    ("fixed_notional without notional", strategy(config={"position_sizing": "fixed_notional"}),
-     "config.notional", "required"),
-    ("risk_based without stop", strategy(config={"position_sizing": "risk_based", "risk_percentage": 1}),
-     "config.stop_loss", "required when position_sizing is risk_based"),
+    (
+        "bad sizing",
+        strategy(config={"position_sizing": "kelly"}),
+        "config.position_sizing",
+        "all_in, percent_of_equity",
+    ),
+    (
+        "percent_of_equity without risk",
+        strategy(config={"position_sizing": "percent_of_equity"}),
+        "config.risk_percentage",
+        "required when position_sizing is percent_of_equity",
+    ),
+    (
+        "fixed_quantity without quantity",
+        strategy(config={"position_sizing": "fixed_quantity"}),
+        "config.quantity",
+        "required",
+    ),
+    (
+        "fixed_notional without notional",
+        strategy(config={"position_sizing": "fixed_notional"}),
+        "config.notional",
+        "required",
+    ),
+    (
+        "risk_based without stop",
+        strategy(config={"position_sizing": "risk_based", "risk_percentage": 1}),
+        "config.stop_loss",
+        "required when position_sizing is risk_based",
+    ),
     ("risk over 100", strategy(config={"risk_percentage": 150}), "config.risk_percentage", "at most 100"),
     ("quantity zero", strategy(config={"quantity": 0}), "config.quantity", "greater than 0"),
     ("stop loss zero", strategy(config={"stop_loss": 0}), "config.stop_loss", "greater than 0"),
     ("long stop loss of 100 %", strategy(config={"stop_loss": 100}), "config.stop_loss", "less than 100"),
-    ("long trailing stop over 100 %", strategy(config={"trailing_stop": 120}),
-     "config.trailing_stop", "less than 100"),
-    ("short take profit of 100 %", strategy(config={"direction": "short", "take_profit": 100}),
-     "config.take_profit", "less than 100"),
+    ("long trailing stop over 100 %", strategy(config={"trailing_stop": 120}), "config.trailing_stop", "less than 100"),
+    (
+        "short take profit of 100 %",
+        strategy(config={"direction": "short", "take_profit": 100}),
+        "config.take_profit",
+        "less than 100",
+    ),
     ("take profit absurd", strategy(config={"take_profit": 5000}), "config.take_profit", "at most 1000"),
     ("stop loss a string", strategy(config={"stop_loss": "2%"}), "config.stop_loss", "percentage"),
     ("negative slippage", strategy(config={"slippage": -0.1}), "config.slippage", "from 0 to 10"),
-    ("parameters not an object", strategy(config={"parameters": [10]}),
-     "config.parameters", "must be an object"),
-    ("parameter not a number", strategy(config={"parameters": {"fast": "10"}}),
-     "config.parameters.fast", "must be a number"),
-    ("parameter badly named", strategy(config={"parameters": {"2fast": 10}}),
-     "config.parameters.2fast", "letters, digits"),
+    ("parameters not an object", strategy(config={"parameters": [10]}), "config.parameters", "must be an object"),
+    (
+        "parameter not a number",
+        strategy(config={"parameters": {"fast": "10"}}),
+        "config.parameters.fast",
+        "must be a number",
+    ),
+    (
+        "parameter badly named",
+        strategy(config={"parameters": {"2fast": 10}}),
+        "config.parameters.2fast",
+        "letters, digits",
+    ),
 ]
 
 
@@ -447,8 +608,9 @@ def test_every_valid_strategy_evaluates_to_boolean_signals(entry_rules, exit_rul
 
 def test_with_parameters_sets_named_parameters_and_dotted_paths() -> None:
     body = strategy(cond("sma", {"period": "$fast"}, ">", 1), config={"stop_loss": 2, "parameters": {"fast": 10}})
-    swept = with_parameters(body, {"fast": 20, "config.stop_loss": 3.5, "config.take_profit": 7,
-                                   "entry_rules.conditions[0].value": 5})
+    swept = with_parameters(
+        body, {"fast": 20, "config.stop_loss": 3.5, "config.take_profit": 7, "entry_rules.conditions[0].value": 5}
+    )
     assert swept["config"]["parameters"] == {"fast": 20}
     assert swept["config"]["stop_loss"] == 3.5 and swept["config"]["take_profit"] == 7
     assert swept["entry_rules"]["conditions"][0]["value"] == 5
@@ -459,10 +621,14 @@ def test_with_parameters_sets_named_parameters_and_dotted_paths() -> None:
 
 @pytest.mark.parametrize(
     ("key", "message"),
-    [("slow", "not declared in config.parameters"), ("config.parameters.x.y", "'x' does not exist"),
-     ("entry_rules.conditions[5].value", "[5] does not exist"), ("entry_rules.conditions[3]", "[3] does not exist"),
-     ("config..stop_loss", "not a valid path"),
-     ("entry_rules.conditions[0].params.period.deep", "parent is not an object")],
+    [
+        ("slow", "not declared in config.parameters"),
+        ("config.parameters.x.y", "'x' does not exist"),
+        ("entry_rules.conditions[5].value", "[5] does not exist"),
+        ("entry_rules.conditions[3]", "[3] does not exist"),
+        ("config..stop_loss", "not a valid path"),
+        ("entry_rules.conditions[0].params.period.deep", "parent is not an object"),
+    ],
 )
 def test_with_parameters_rejects_unknown_targets(key: str, message: str) -> None:
     body = strategy(cond("sma", {"period": 10}, ">", 1), config={"parameters": {"fast": 10}})

@@ -48,8 +48,14 @@ def translated() -> dict:
 
 def test_sam_translator_transforms_the_template(translated):
     types = {resource["Type"] for resource in translated["Resources"].values()}
-    assert {"AWS::Lambda::Function", "AWS::ApiGateway::RestApi", "AWS::ApiGatewayV2::Api",
-            "AWS::StepFunctions::StateMachine", "AWS::DynamoDB::Table", "AWS::S3::Bucket"} <= types
+    assert {
+        "AWS::Lambda::Function",
+        "AWS::ApiGateway::RestApi",
+        "AWS::ApiGatewayV2::Api",
+        "AWS::StepFunctions::StateMachine",
+        "AWS::DynamoDB::Table",
+        "AWS::S3::Bucket",
+    } <= types
 
 
 def test_runtime_matches_the_local_python():
@@ -126,8 +132,14 @@ def _model_schemas_under_template_names() -> dict[str, dict]:
         "import json; from tests.test_template import _models, _model_schema; "
         "print(json.dumps({m.Meta.table_name: _model_schema(m) for m in _models()}))"
     )
-    result = subprocess.run([sys.executable, "-c", code], env={**env, "PYTHONPATH": str(ROOT)},
-                            capture_output=True, text=True, timeout=60, cwd=ROOT)
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        env={**env, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+    )
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
 
@@ -135,14 +147,19 @@ def _model_schemas_under_template_names() -> dict[str, dict]:
 def _schema(attributes: list, keys: list, indexes: list, ttl: str | None) -> dict:
     """A table's schema in one comparable shape (attribute/key lists use CloudFormation's names)."""
     # DynamoDB key schemas list HASH before RANGE; PynamoDB lists them by attribute name.
-    key_pairs = lambda key_schema: sorted(([k["AttributeName"], k["KeyType"]] for k in key_schema),  # noqa: E731
-                                          key=lambda pair: pair[1])
+    key_pairs = lambda key_schema: sorted(  # noqa: E731
+        ([k["AttributeName"], k["KeyType"]] for k in key_schema),
+        key=lambda pair: pair[1],
+    )
     return {
         "attributes": sorted([a["AttributeName"], a["AttributeType"]] for a in attributes),
         "keys": key_pairs(keys),
         "indexes": sorted(
-            [i.get("IndexName", i.get("index_name")), key_pairs(i.get("KeySchema", i.get("key_schema"))),
-             i.get("Projection", i.get("projection"))["ProjectionType"]]
+            [
+                i.get("IndexName", i.get("index_name")),
+                key_pairs(i.get("KeySchema", i.get("key_schema"))),
+                i.get("Projection", i.get("projection"))["ProjectionType"],
+            ]
             for i in indexes
         ),
         "ttl": ttl,
@@ -152,13 +169,19 @@ def _schema(attributes: list, keys: list, indexes: list, ttl: str | None) -> dic
 def _model_schema(model) -> dict:
     schema = model._get_schema()
     ttl = next((name for name, attr in model.get_attributes().items() if type(attr).__name__ == "TTLAttribute"), None)
-    return _schema(schema["attribute_definitions"], schema["key_schema"], schema.get("global_secondary_indexes", []), ttl)
+    return _schema(
+        schema["attribute_definitions"], schema["key_schema"], schema.get("global_secondary_indexes", []), ttl
+    )
 
 
 def _template_schema(props: dict) -> dict:
     ttl = props.get("TimeToLiveSpecification", {})
-    return _schema(props["AttributeDefinitions"], props["KeySchema"], props.get("GlobalSecondaryIndexes", []),
-                   ttl.get("AttributeName") if ttl.get("Enabled") else None)
+    return _schema(
+        props["AttributeDefinitions"],
+        props["KeySchema"],
+        props.get("GlobalSecondaryIndexes", []),
+        ttl.get("AttributeName") if ttl.get("Enabled") else None,
+    )
 
 
 def test_every_model_has_a_template_table_with_the_same_schema():
@@ -194,8 +217,18 @@ def test_shared_domain_package_never_imports_aws_sdks():
 
 # What users own: their accounts, strategies, runs, imports, transactions, candles and results.
 # Sessions, connections, rate-limit counters, idempotency records and the web bucket are transient.
-USER_DATA = {"UsersTable", "StrategiesTable", "BacktestsTable", "OptimizationsTable", "TransactionsTable",
-             "TransactionJobsTable", "CandleImportsTable", "CandlesBucket", "ImportsBucket", "ResultsBucket"}
+USER_DATA = {
+    "UsersTable",
+    "StrategiesTable",
+    "BacktestsTable",
+    "OptimizationsTable",
+    "TransactionsTable",
+    "TransactionJobsTable",
+    "CandleImportsTable",
+    "CandlesBucket",
+    "ImportsBucket",
+    "ResultsBucket",
+}
 TRANSIENT = {"SessionsTable", "ConnectionsTable", "RateLimitsTable", "IdempotencyTable", "WebBucket"}
 
 
@@ -222,8 +255,11 @@ def test_sam_build_has_no_cache_that_could_serve_stale_layer_code():
             assert not environment.get("build", {}).get("parameters", {}).get("cached", False)
 
 
-S3_TRIGGERED = sorted(logical_id for logical_id, resource in FUNCTIONS.items()
-                      if any(event["Type"] == "S3" for event in resource["Properties"].get("Events", {}).values()))
+S3_TRIGGERED = sorted(
+    logical_id
+    for logical_id, resource in FUNCTIONS.items()
+    if any(event["Type"] == "S3" for event in resource["Properties"].get("Events", {}).values())
+)
 
 
 def test_the_s3_triggered_functions_are_the_three_imports():
@@ -236,13 +272,26 @@ def test_an_s3_triggered_function_hands_events_it_failed_to_the_dead_letter_queu
     assert FUNCTIONS[logical_id]["Properties"]["EventInvokeConfig"]["DestinationConfig"]["OnFailure"]["Type"] == "SQS"
     # What deploys: the function's EventInvokeConfig on $LATEST (what S3 invokes)...
     resources = translated["Resources"]
-    configs = [r["Properties"] for r in resources.values() if r["Type"] == "AWS::Lambda::EventInvokeConfig"
-               and r["Properties"]["FunctionName"] == {"Ref": logical_id}]
-    assert configs == [{"FunctionName": {"Ref": logical_id}, "Qualifier": "$LATEST", "MaximumRetryAttempts": 2,
-                        "MaximumEventAgeInSeconds": 21_600, "DestinationConfig": {"OnFailure": {"Destination": queue_arn}}}]
+    configs = [
+        r["Properties"]
+        for r in resources.values()
+        if r["Type"] == "AWS::Lambda::EventInvokeConfig" and r["Properties"]["FunctionName"] == {"Ref": logical_id}
+    ]
+    assert configs == [
+        {
+            "FunctionName": {"Ref": logical_id},
+            "Qualifier": "$LATEST",
+            "MaximumRetryAttempts": 2,
+            "MaximumEventAgeInSeconds": 21_600,
+            "DestinationConfig": {"OnFailure": {"Destination": queue_arn}},
+        }
+    ]
     # ...and its role may send to the queue (SAM adds the statement for the destination)
-    statements = [statement for policy in resources[f"{logical_id}Role"]["Properties"]["Policies"]
-                  for statement in policy["PolicyDocument"]["Statement"]]
+    statements = [
+        statement
+        for policy in resources[f"{logical_id}Role"]["Properties"]["Policies"]
+        for statement in policy["PolicyDocument"]["Statement"]
+    ]
     assert {"Action": "sqs:SendMessage", "Effect": "Allow", "Resource": queue_arn} in statements
 
 

@@ -20,13 +20,22 @@ def candles(opens, highs, lows, closes) -> Candles:
 def test_a_long_held_three_bars_then_closed_at_the_open() -> None:
     # Given an entry signal on bar 0's close (fills at bar 1's open, 100) and an exit signal on
     # bar 3's close (fills at bar 4's open, 104)
-    data = candles([99, 100, 103, 101, 104, 104], [99, 105, 108, 102, 110, 104], [99, 95, 102, 97, 90, 104],
-                   [99, 103, 101, 103, 104, 104])
-    strategy = validate_strategy({
-        "entry_rules": {"conditions": [{"indicator": "price", "params": {"source": "open"}, "comparator": "==",
-                                        "value": 99}]},
-        "exit_rules": {"conditions": [{"indicator": "price", "params": {"source": "high"}, "comparator": "==",
-                                       "value": 102}]}})
+    data = candles(
+        [99, 100, 103, 101, 104, 104],
+        [99, 105, 108, 102, 110, 104],
+        [99, 95, 102, 97, 90, 104],
+        [99, 103, 101, 103, 104, 104],
+    )
+    strategy = validate_strategy(
+        {
+            "entry_rules": {
+                "conditions": [{"indicator": "price", "params": {"source": "open"}, "comparator": "==", "value": 99}]
+            },
+            "exit_rules": {
+                "conditions": [{"indicator": "price", "params": {"source": "high"}, "comparator": "==", "value": 102}]
+            },
+        }
+    )
     trade = run_backtest(strategy, data, BacktestSettings(timeframe="1h")).trades.to_records()[0]
     # Then the excursions span bars 1-3 and the exit price: lowest 95, highest 108 (bar 4's 110
     # and 90 came after the exit at its open)
@@ -44,10 +53,17 @@ def test_random_backtests_match_a_loop_over_the_held_bars(seed: int, direction: 
     high = np.maximum(open_, close) * (1 + rng.uniform(0, 0.01, n))
     low = np.minimum(open_, close) * (1 - rng.uniform(0, 0.01, n))
     data = candles(open_, high, low, close)
-    strategy = validate_strategy({
-        "entry_rules": {"conditions": [{"indicator": "rsi", "params": {"period": 5}, "comparator": "<", "value": 40}]},
-        "exit_rules": {"conditions": [{"indicator": "rsi", "params": {"period": 5}, "comparator": ">", "value": 60}]},
-        "config": {"direction": direction, "stop_loss": 1.5, "take_profit": 2.5}})
+    strategy = validate_strategy(
+        {
+            "entry_rules": {
+                "conditions": [{"indicator": "rsi", "params": {"period": 5}, "comparator": "<", "value": 40}]
+            },
+            "exit_rules": {
+                "conditions": [{"indicator": "rsi", "params": {"period": 5}, "comparator": ">", "value": 60}]
+            },
+            "config": {"direction": direction, "stop_loss": 1.5, "take_profit": 2.5},
+        }
+    )
     trades = run_backtest(strategy, data, BacktestSettings(timeframe="1h")).trades
     assert len(trades) > 5
     for row in trades.to_records():
@@ -56,8 +72,11 @@ def test_random_backtests_match_a_loop_over_the_held_bars(seed: int, direction: 
         prices = [row["entry_price"], row["exit_price"]]
         lowest = min([*low[start:end], *prices])
         highest = max([*high[start:end], *prices])
-        adverse, favourable = ((row["entry_price"] - lowest, highest - row["entry_price"]) if direction == "long"
-                               else (highest - row["entry_price"], row["entry_price"] - lowest))
+        adverse, favourable = (
+            (row["entry_price"] - lowest, highest - row["entry_price"])
+            if direction == "long"
+            else (highest - row["entry_price"], row["entry_price"] - lowest)
+        )
         assert row["bars"] == end - start
         assert row["mae"] == pytest.approx(adverse) and row["mfe"] == pytest.approx(favourable)
         assert row["mae_percentage"] == pytest.approx(100 * adverse / row["entry_price"])

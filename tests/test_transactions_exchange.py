@@ -56,10 +56,23 @@ class FakeAccount:
 
     def add_trades(self, symbol: str, count: int, first_id: int, start_ms: int, step_ms: int) -> None:
         self.trades[symbol] = [
-            {"symbol": symbol, "id": first_id + i, "orderId": 900 + i, "orderListId": -1, "price": f"{100 + i % 7}.5",
-             "qty": "0.25000000", "quoteQty": "25.125", "commission": "0.02512500", "commissionAsset": "USDT",
-             "time": start_ms + i * step_ms, "isBuyer": i % 2 == 0, "isMaker": False, "isBestMatch": True}
-            for i in range(count)]
+            {
+                "symbol": symbol,
+                "id": first_id + i,
+                "orderId": 900 + i,
+                "orderListId": -1,
+                "price": f"{100 + i % 7}.5",
+                "qty": "0.25000000",
+                "quoteQty": "25.125",
+                "commission": "0.02512500",
+                "commissionAsset": "USDT",
+                "time": start_ms + i * step_ms,
+                "isBuyer": i % 2 == 0,
+                "isMaker": False,
+                "isBestMatch": True,
+            }
+            for i in range(count)
+        ]
 
     def serve(self, request: FakeRequest) -> tuple[int, Any]:
         if api_key_of(request) != self.api_key:
@@ -121,8 +134,12 @@ def stack(aws, transaction_models, fake_binance, monkeypatch) -> Stack:
     return Stack(transaction_models, RecordingPublisher(), {"binance": client})
 
 
-def import_from_exchange(stack: Stack, symbols: list[str], start: datetime | None = None,
-                         credentials: ExchangeCredentials = ExchangeCredentials(API_KEY, API_SECRET)):
+def import_from_exchange(
+    stack: Stack,
+    symbols: list[str],
+    start: datetime | None = None,
+    credentials: ExchangeCredentials = ExchangeCredentials(API_KEY, API_SECRET),
+):
     job = stack.imports.submit_exchange(ADA, "binance", credentials, symbols, start)
     stack.deliver(exchange_request_key(ADA, job.import_id))
     return stack.imports.get(ADA, job.import_id)
@@ -137,12 +154,20 @@ def test_every_trade_is_imported_through_signed_pages(stack, account, fake_binan
     account.add_trades("BTCUSDT", 25, first_id=1, start_ms=MAR_1, step_ms=HOUR)
     account.add_trades("ETHUSDT", 3, first_id=1, start_ms=MAR_1, step_ms=DAY)
     job = import_from_exchange(stack, ["btcusdt", "ETHUSDT"])
-    assert (job.status, job.source, job.symbols, job.format) == (COMPLETED, "exchange", ("BTCUSDT", "ETHUSDT"),
-                                                                 "binance_my_trades")
+    assert (job.status, job.source, job.symbols, job.format) == (
+        COMPLETED,
+        "exchange",
+        ("BTCUSDT", "ETHUSDT"),
+        "binance_my_trades",
+    )
     assert (job.received, job.imported, job.duplicates) == (28, 28, 0)
     calls = my_trades_calls(fake_binance)
     assert [(c["symbol"], c["fromId"], c["limit"]) for c in calls] == [
-        ("BTCUSDT", "0", "10"), ("BTCUSDT", "11", "10"), ("BTCUSDT", "21", "10"), ("ETHUSDT", "0", "10")]
+        ("BTCUSDT", "0", "10"),
+        ("BTCUSDT", "11", "10"),
+        ("BTCUSDT", "21", "10"),
+        ("ETHUSDT", "0", "10"),
+    ]
     assert all(c["recvWindow"] == str(RECV_WINDOW_MS) and "signature" in c for c in calls)
     assert all(api_key_of(request) == API_KEY for request in fake_binance.calls(MY_TRADES_PATH))
     listed = stack.listing(ADA, symbol="BTCUSDT")
@@ -150,7 +175,13 @@ def test_every_trade_is_imported_through_signed_pages(stack, account, fake_binan
     newest = listed.items[0]
     # trade 25 (i = 24): a sell at 100 + 24 % 7 + 0.5
     assert (newest.transaction_id, newest.side, newest.price, newest.quantity, newest.fee, newest.time_ms) == (
-        "25", "buy", 103.5, 0.25, 0.025125, MAR_1 + 24 * HOUR)
+        "25",
+        "buy",
+        103.5,
+        0.25,
+        0.025125,
+        MAR_1 + 24 * HOUR,
+    )
 
 
 def test_pages_ask_for_binances_maximum_of_1000_by_default(fake_binance, account):
@@ -176,7 +207,10 @@ def test_a_start_time_is_found_day_by_day_then_paged_by_id(stack, account, fake_
     assert (job.received, job.imported) == (30, 30)
     first, *paged = my_trades_calls(fake_binance)
     assert (first["startTime"], first["endTime"], first["limit"]) == (
-        str(MAR_1 + 2 * DAY + 12 * HOUR), str(MAR_1 + 3 * DAY + 12 * HOUR - 1), "1")
+        str(MAR_1 + 2 * DAY + 12 * HOUR),
+        str(MAR_1 + 3 * DAY + 12 * HOUR - 1),
+        "1",
+    )
     # ids 11..40 in full pages of 10, then an empty page ends it
     assert [call["fromId"] for call in paged] == ["11", "21", "31", "41"]
 
@@ -204,7 +238,8 @@ def test_a_wrong_secret_fails_the_import_with_binances_message(stack, account):
     job = import_from_exchange(stack, ["BTCUSDT"], credentials=ExchangeCredentials(API_KEY, "not-the-secret"))
     assert (job.status, job.imported, job.message) == (FAILED, 0, "Binance: Signature for this request is not valid.")
     assert [e.to_dict() for e in job.errors] == [
-        {"field": "binance", "message": "Signature for this request is not valid. (code -1022)"}]
+        {"field": "binance", "message": "Signature for this request is not valid. (code -1022)"}
+    ]
     assert stack.listing(ADA).total_count == 0
 
 
@@ -213,12 +248,20 @@ def test_an_unknown_symbol_fails_the_import(stack, account):
     assert (job.status, [e.field for e in job.errors]) == (FAILED, ["symbol"])
 
 
-@pytest.mark.parametrize("exchange, credentials, symbols, fields", [
-    ("kraken", ExchangeCredentials("k", "s"), ["BTCUSDT"], ["exchange"]),
-    ("binance", ExchangeCredentials(" ", ""), ["BTCUSDT"], ["api_credentials.api_key", "api_credentials.api_secret"]),
-    ("binance", ExchangeCredentials("k", "s"), [], ["symbols"]),
-    ("binance", ExchangeCredentials("k", "s"), ["BTC USDT"], ["symbols[0]"]),
-])
+@pytest.mark.parametrize(
+    "exchange, credentials, symbols, fields",
+    [
+        ("kraken", ExchangeCredentials("k", "s"), ["BTCUSDT"], ["exchange"]),
+        (
+            "binance",
+            ExchangeCredentials(" ", ""),
+            ["BTCUSDT"],
+            ["api_credentials.api_key", "api_credentials.api_secret"],
+        ),
+        ("binance", ExchangeCredentials("k", "s"), [], ["symbols"]),
+        ("binance", ExchangeCredentials("k", "s"), ["BTC USDT"], ["symbols[0]"]),
+    ],
+)
 def test_exchange_imports_that_cannot_be_queued(stack, exchange, credentials, symbols, fields):
     with pytest.raises(ValidationFailed) as caught:
         stack.imports.submit_exchange(ADA, exchange, credentials, symbols)
@@ -236,7 +279,9 @@ def test_the_secret_lives_in_secrets_manager_only_until_the_import_ends_and_nowh
     [secret] = secrets.list_secrets()["SecretList"]
     assert secret["Name"] == f"test-stack/exchange-credentials/{ADA}/{job.import_id}"
     assert json.loads(secrets.get_secret_value(SecretId=secret["ARN"])["SecretString"]) == {
-        "api_key": API_KEY, "api_secret": API_SECRET}
+        "api_key": API_KEY,
+        "api_secret": API_SECRET,
+    }
     key = exchange_request_key(ADA, job.import_id)
     request = json.loads(stack.s3.get_object(Bucket=IMPORTS_BUCKET, Key=key)["Body"].read())
     assert request == {"exchange": "binance", "symbols": ["BTCUSDT"], "start_ms": None, "credentials_id": secret["ARN"]}
@@ -245,11 +290,14 @@ def test_the_secret_lives_in_secrets_manager_only_until_the_import_ends_and_nowh
     assert stack.imports.get(ADA, job.import_id).status == COMPLETED
     assert secrets.list_secrets()["SecretList"] == []  # deleted once the import finished
 
-    stored = [json.dumps(stack.dynamodb.scan(TableName=name)["Items"])
-              for name in stack.dynamodb.list_tables()["TableNames"]]
-    objects = [stack.s3.get_object(Bucket=bucket["Name"], Key=item["Key"])["Body"].read().decode()
-               for bucket in stack.s3.list_buckets()["Buckets"]
-               for item in stack.s3.list_objects_v2(Bucket=bucket["Name"]).get("Contents", [])]
+    stored = [
+        json.dumps(stack.dynamodb.scan(TableName=name)["Items"]) for name in stack.dynamodb.list_tables()["TableNames"]
+    ]
+    objects = [
+        stack.s3.get_object(Bucket=bucket["Name"], Key=item["Key"])["Body"].read().decode()
+        for bucket in stack.s3.list_buckets()["Buckets"]
+        for item in stack.s3.list_objects_v2(Bucket=bucket["Name"]).get("Contents", [])
+    ]
     events = [json.dumps(event) for event in stack.publisher.events]
     logged = [record.getMessage() for record in caplog.records]
     assert any("myTrades" in line or "secretsmanager" in line.lower() for line in logged)  # logging was on

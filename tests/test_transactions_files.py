@@ -62,9 +62,11 @@ def test_generic_csv_header_is_case_insensitive_other_columns_ignored_semicolons
 
 
 def test_rows_without_id_get_a_content_id_the_same_on_every_import_and_identical_rows_stay_distinct():
-    content = ("time,symbol,side,price,quantity\n"
-               "2024-01-01T00:00:00Z,BTCUSDT,buy,100,1\n"
-               "2024-01-01T00:00:00Z,BTCUSDT,buy,100,1\n")
+    content = (
+        "time,symbol,side,price,quantity\n"
+        "2024-01-01T00:00:00Z,BTCUSDT,buy,100,1\n"
+        "2024-01-01T00:00:00Z,BTCUSDT,buy,100,1\n"
+    )
     first = parse_transaction_file(content.encode(), "csv", "binance").fills
     again = parse_transaction_file(content.encode(), "csv", "binance").fills
     assert [f.transaction_id for f in first] == [f.transaction_id for f in again]
@@ -90,28 +92,52 @@ def test_binance_trade_history_export_takes_assets_from_executed_and_fee():
 
 
 def test_binance_legacy_export_layout():
-    content = ("Date(UTC),Market,Type,Price,Amount,Total,Fee,Fee Coin\n"
-               "2024-01-01 00:00:00,ETHBTC,SELL,0.05,2,0.1,0.0001,BTC\n")
+    content = (
+        "Date(UTC),Market,Type,Price,Amount,Total,Fee,Fee Coin\n2024-01-01 00:00:00,ETHBTC,SELL,0.05,2,0.1,0.0001,BTC\n"
+    )
     parsed = parse_transaction_file(content.encode(), "csv", "binance")
     assert parsed.format == FORMAT_BINANCE_EXPORT_LEGACY
     assert [(f.symbol, f.side, f.price, f.quantity, f.fee, f.fee_asset) for f in parsed.fills] == [
-        ("ETHBTC", "sell", 0.05, 2.0, 0.0001, "BTC")]
+        ("ETHBTC", "sell", 0.05, 2.0, 0.0001, "BTC")
+    ]
 
 
 # ---------------------------------------------------------------- JSON
 def test_generic_json_objects():
-    items = [{"time": "2024-01-01T00:00:00Z", "symbol": "SOLUSDT", "side": "buy", "price": 100, "quantity": 3,
-              "fee": 0.3, "fee_asset": "USDT", "id": 9},
-             {"Time": JAN_1 + HOUR, "Symbol": "SOLUSDT", "Side": "sell", "Price": "110", "Quantity": "3"}]
+    items = [
+        {
+            "time": "2024-01-01T00:00:00Z",
+            "symbol": "SOLUSDT",
+            "side": "buy",
+            "price": 100,
+            "quantity": 3,
+            "fee": 0.3,
+            "fee_asset": "USDT",
+            "id": 9,
+        },
+        {"Time": JAN_1 + HOUR, "Symbol": "SOLUSDT", "Side": "sell", "Price": "110", "Quantity": "3"},
+    ]
     parsed = parse_transaction_file(json.dumps(items).encode(), "json", "binance")
     assert parsed.format == FORMAT_GENERIC_JSON
     assert parsed.fills[0] == Fill("binance", "9", "SOLUSDT", "buy", 100.0, 3.0, 0.3, "USDT", JAN_1)
     assert (parsed.fills[1].side, parsed.fills[1].price, parsed.fills[1].time_ms) == ("sell", 110.0, JAN_1 + HOUR)
 
 
-MY_TRADE = {"symbol": "BNBBTC", "id": 28457, "orderId": 100234, "orderListId": -1, "price": "4.00000100",
-            "qty": "12.00000000", "quoteQty": "48.000012", "commission": "10.10000000", "commissionAsset": "BNB",
-            "time": 1499865549590, "isBuyer": True, "isMaker": False, "isBestMatch": True}
+MY_TRADE = {
+    "symbol": "BNBBTC",
+    "id": 28457,
+    "orderId": 100234,
+    "orderListId": -1,
+    "price": "4.00000100",
+    "qty": "12.00000000",
+    "quoteQty": "48.000012",
+    "commission": "10.10000000",
+    "commissionAsset": "BNB",
+    "time": 1499865549590,
+    "isBuyer": True,
+    "isMaker": False,
+    "isBestMatch": True,
+}
 
 
 def test_json_saved_from_binance_my_trades():
@@ -128,15 +154,18 @@ def test_json_saved_from_binance_my_trades():
 # ---------------------------------------------------------------- duplicates inside a file
 def test_a_row_repeated_with_the_same_id_is_dropped_and_counted():
     row = "2024-01-01T00:00:00Z,BTCUSDT,buy,100,1,0,USDT,a1\n"
-    parsed = parse_transaction_file(f"time,symbol,side,price,quantity,fee,fee_asset,id\n{row}{row}".encode(), "csv",
-                                    "binance")
+    parsed = parse_transaction_file(
+        f"time,symbol,side,price,quantity,fee,fee_asset,id\n{row}{row}".encode(), "csv", "binance"
+    )
     assert (len(parsed.fills), parsed.rows_in_file, parsed.duplicates_dropped) == (1, 2, 1)
 
 
 def test_the_same_id_with_other_values_names_both_lines():
-    content = ("time,symbol,side,price,quantity,id\n"
-               "2024-01-01T00:00:00Z,BTCUSDT,buy,100,1,a1\n"
-               "2024-01-01T00:00:00Z,BTCUSDT,buy,101,1,a1\n")
+    content = (
+        "time,symbol,side,price,quantity,id\n"
+        "2024-01-01T00:00:00Z,BTCUSDT,buy,100,1,a1\n"
+        "2024-01-01T00:00:00Z,BTCUSDT,buy,101,1,a1\n"
+    )
     assert problems(rejected(content)) == [("line 3", "transaction id a1 is also on line 2 with other values")]
 
 
@@ -171,8 +200,10 @@ def test_every_bad_line_is_named_and_the_file_yields_nothing():
 
 
 def test_json_problems_name_the_line_and_item():
-    text = '[\n  {"time": "2024-01-01T00:00:00Z", "symbol": "BTCUSDT", "side": "buy", "price": 1, "quantity": 1},\n' \
-           '  {"symbol": "BTCUSDT", "side": "buy", "price": true, "quantity": 1},\n  7\n]'
+    text = (
+        '[\n  {"time": "2024-01-01T00:00:00Z", "symbol": "BTCUSDT", "side": "buy", "price": 1, "quantity": 1},\n'
+        '  {"symbol": "BTCUSDT", "side": "buy", "price": true, "quantity": 1},\n  7\n]'
+    )
     assert problems(rejected(text, "json")) == [
         ("line 3 (item 2)", "time is missing"),
         ("line 3 (item 2)", "price is missing"),
@@ -180,18 +211,28 @@ def test_json_problems_name_the_line_and_item():
     ]
 
 
-@pytest.mark.parametrize("content, file_format, expected", [
-    ("", "csv", ("file", "the file is empty")),
-    (b"\xff\xfe\x00", "csv", ("file", "the file is not UTF-8 text (byte 0)")),
-    ("time,symbol,side\n", "csv", ("line 1", "the header has no price, quantity column; expected the generic "
-                                             "columns time, symbol, side, price, quantity, fee, fee_asset, id (fee, "
-                                             "fee_asset and id optional) or Binance's trade-history export "
-                                             "(Date(UTC), Pair, Side, Price, Executed, Amount, Fee)")),
-    ("time,symbol,side,price,quantity\n", "csv", ("file", "the file has no transactions")),
-    ('[{"time": 1,', "json", ("line 1", "not valid JSON: Expecting property name enclosed in double quotes")),
-    ('{"time": 1}', "json", ("line 1", "expected a JSON array of transaction objects")),
-    ("time,symbol,side,price,quantity\n", "xlsx", ("file_format", "file_format must be one of csv, json")),
-])
+@pytest.mark.parametrize(
+    "content, file_format, expected",
+    [
+        ("", "csv", ("file", "the file is empty")),
+        (b"\xff\xfe\x00", "csv", ("file", "the file is not UTF-8 text (byte 0)")),
+        (
+            "time,symbol,side\n",
+            "csv",
+            (
+                "line 1",
+                "the header has no price, quantity column; expected the generic "
+                "columns time, symbol, side, price, quantity, fee, fee_asset, id (fee, "
+                "fee_asset and id optional) or Binance's trade-history export "
+                "(Date(UTC), Pair, Side, Price, Executed, Amount, Fee)",
+            ),
+        ),
+        ("time,symbol,side,price,quantity\n", "csv", ("file", "the file has no transactions")),
+        ('[{"time": 1,', "json", ("line 1", "not valid JSON: Expecting property name enclosed in double quotes")),
+        ('{"time": 1}', "json", ("line 1", "expected a JSON array of transaction objects")),
+        ("time,symbol,side,price,quantity\n", "xlsx", ("file_format", "file_format must be one of csv, json")),
+    ],
+)
 def test_files_that_cannot_be_read_at_all(content, file_format, expected):
     assert problems(rejected(content, file_format)) == [expected]
 

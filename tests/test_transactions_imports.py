@@ -43,8 +43,9 @@ GENERIC_CSV = (
 
 
 def _load(name: str, folder: str):
-    spec = importlib.util.spec_from_file_location(name, Path(__file__).resolve().parents[1] / "functions" / folder /
-                                                  "app.py")
+    spec = importlib.util.spec_from_file_location(
+        name, Path(__file__).resolve().parents[1] / "functions" / folder / "app.py"
+    )
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -73,9 +74,12 @@ class Stack:
         transactions, jobs = models
         for model in (transactions, jobs):
             model.create_table()  # moto creates tables ACTIVE: no waiting
-        self.dynamodb.create_table(TableName=IDEMPOTENCY_TABLE, BillingMode="PAY_PER_REQUEST",
-                                   KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
-                                   AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}])
+        self.dynamodb.create_table(
+            TableName=IDEMPOTENCY_TABLE,
+            BillingMode="PAY_PER_REQUEST",
+            KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+        )
         self.repository = DynamoTransactionRepository(transactions)
         self.jobs = DynamoImportJobRepository(jobs)
         inbox = S3ImportInbox(self.s3, IMPORTS_BUCKET)
@@ -86,8 +90,14 @@ class Stack:
         self.publisher = publisher
 
     def s3_event(self, key: str, sequencer: str = "0001") -> dict:
-        return {"Records": [{"eventSource": "aws:s3", "s3": {"bucket": {"name": IMPORTS_BUCKET},
-                                                           "object": {"key": key, "sequencer": sequencer}}}]}
+        return {
+            "Records": [
+                {
+                    "eventSource": "aws:s3",
+                    "s3": {"bucket": {"name": IMPORTS_BUCKET}, "object": {"key": key, "sequencer": sequencer}},
+                }
+            ]
+        }
 
     def deliver(self, key: str, sequencer: str = "0001") -> list:
         """What S3 does once the object lands: the import function runs with the event."""
@@ -125,20 +135,44 @@ def test_a_file_import_queues_a_pending_job_then_the_function_imports_it(stack):
     assert outcome == {"import_id": job.import_id, "status": COMPLETED}
     done = stack.imports.get(ADA, job.import_id)
     assert (done.status, done.format, done.received, done.imported, done.duplicates) == (
-        COMPLETED, "generic_csv", 4, 4, 0)
+        COMPLETED,
+        "generic_csv",
+        4,
+        4,
+        0,
+    )
     events = stack.publisher.on(f"user:{ADA}")
     assert [(event, data["status"], data["count"]) for event, data in events] == [
-        (IMPORT_UPDATE_EVENT, RUNNING, 0), (IMPORT_UPDATE_EVENT, COMPLETED, 4)]
-    assert events[-1][1] == {"import_id": job.import_id, "status": COMPLETED, "count": 4,
-                                  "message": "Imported 4 transactions", "received": 4, "duplicates": 0,
-                                  "error_count": 0, "errors": []}
+        (IMPORT_UPDATE_EVENT, RUNNING, 0),
+        (IMPORT_UPDATE_EVENT, COMPLETED, 4),
+    ]
+    assert events[-1][1] == {
+        "import_id": job.import_id,
+        "status": COMPLETED,
+        "count": 4,
+        "message": "Imported 4 transactions",
+        "received": 4,
+        "duplicates": 0,
+        "error_count": 0,
+        "errors": [],
+    }
     listed = stack.listing(ADA)
     assert listed.total_count == 4
     newest = listed.items[0]
     assert (newest.symbol, newest.side, newest.price, newest.quantity, newest.fee, newest.fee_asset) == (
-        "ETHUSDT", "sell", 2300.0, 2.0, 4.6, "USDT")
+        "ETHUSDT",
+        "sell",
+        2300.0,
+        2.0,
+        4.6,
+        "USDT",
+    )
     assert (newest.transaction_id, newest.exchange, newest.import_id, newest.is_replayed) == (
-        "2002", "binance", job.import_id, False)
+        "2002",
+        "binance",
+        job.import_id,
+        False,
+    )
     assert newest.id == transaction_uuid(ADA, "binance", "ETHUSDT", "2002")
     assert newest.time_ms == JAN_1 + 3 * HOUR
 
@@ -158,8 +192,10 @@ def test_reimporting_the_same_file_changes_nothing(stack):
 
 def test_an_overlapping_file_adds_only_its_new_transactions_and_duplicates_inside_a_file_count_once(stack):
     stack.import_file(ADA, GENERIC_CSV)
-    overlapping = GENERIC_CSV + b"2024-01-01T04:00:00Z,BTCUSDT,buy,42600,1,0,USDT,1003\n" \
-                                b"2024-01-01T04:00:00Z,BTCUSDT,buy,42600,1,0,USDT,1003\n"
+    overlapping = (
+        GENERIC_CSV + b"2024-01-01T04:00:00Z,BTCUSDT,buy,42600,1,0,USDT,1003\n"
+        b"2024-01-01T04:00:00Z,BTCUSDT,buy,42600,1,0,USDT,1003\n"
+    )
     job = stack.import_file(ADA, overlapping)
     assert (job.received, job.imported, job.duplicates) == (6, 1, 5)
     assert stack.listing(ADA).total_count == 5
@@ -173,12 +209,16 @@ def test_the_same_fill_from_two_owners_is_each_owners_own(stack):
 
 
 def test_a_bad_file_imports_nothing_and_its_job_names_each_bad_line(stack):
-    bad = GENERIC_CSV + b"2024-01-01T05:00:00Z,BTCUSDT,hold,42600,1,0,USDT,1004\n" \
-                        b"2024-01-01T06:00:00Z,BTCUSDT,buy,-3,1,0,USDT,1005\n"
+    bad = (
+        GENERIC_CSV + b"2024-01-01T05:00:00Z,BTCUSDT,hold,42600,1,0,USDT,1004\n"
+        b"2024-01-01T06:00:00Z,BTCUSDT,buy,-3,1,0,USDT,1005\n"
+    )
     job = stack.import_file(ADA, bad)
     assert (job.status, job.imported, job.error_count) == (FAILED, 0, 2)
-    assert [(e.field, e.message) for e in job.errors] == [("line 6", "side 'hold' must be buy or sell"),
-                                                          ("line 7", "price '-3' must be greater than 0")]
+    assert [(e.field, e.message) for e in job.errors] == [
+        ("line 6", "side 'hold' must be buy or sell"),
+        ("line 7", "price '-3' must be greater than 0"),
+    ]
     assert job.message == "the file has invalid transactions: 2 problems"
     assert stack.listing(ADA).total_count == 0
     [(_, failed)] = [item for item in stack.publisher.on(f"user:{ADA}") if item[1]["status"] == FAILED]
@@ -188,8 +228,9 @@ def test_a_bad_file_imports_nothing_and_its_job_names_each_bad_line(stack):
 def test_a_json_file_and_a_binance_export(stack):
     items = [{"time": "2024-01-01T00:00:00Z", "symbol": "BTCUSDT", "side": "buy", "price": 100, "quantity": 1}]
     assert stack.import_file(ADA, json.dumps(items).encode(), "json").imported == 1
-    export = (b"Date(UTC),Pair,Side,Price,Executed,Amount,Fee\n"
-              b"2024-01-02 00:00:00,BTCUSDT,SELL,101,1BTC,101USDT,0.101USDT\n")
+    export = (
+        b"Date(UTC),Pair,Side,Price,Executed,Amount,Fee\n2024-01-02 00:00:00,BTCUSDT,SELL,101,1BTC,101USDT,0.101USDT\n"
+    )
     job = stack.import_file(ADA, export)
     assert (job.format, job.imported) == ("binance_trade_history", 1)
     assert [t.side for t in stack.listing(ADA).items] == ["sell", "buy"]
@@ -208,11 +249,14 @@ def test_keys_that_are_not_transaction_imports_are_ignored(stack):
     assert stack.runner.run(file_key(ADA, "5f0e7c56-7a4c-4f55-9f57-1f9f0e6a1aff", "csv")) is None
 
 
-@pytest.mark.parametrize("file_format, content, exchange, field", [
-    ("xlsx", b"x", "binance", "file_format"),
-    ("csv", b"", "binance", "file_content"),
-    ("csv", b"x", "Not An Exchange!", "exchange"),
-])
+@pytest.mark.parametrize(
+    "file_format, content, exchange, field",
+    [
+        ("xlsx", b"x", "binance", "file_format"),
+        ("csv", b"", "binance", "file_content"),
+        ("csv", b"x", "Not An Exchange!", "exchange"),
+    ],
+)
 def test_submissions_that_cannot_be_queued(stack, file_format, content, exchange, field):
     with pytest.raises(ValidationFailed) as caught:
         stack.imports.submit_file(ADA, file_format, content, exchange)
@@ -264,9 +308,13 @@ def test_listing_filters_by_symbol_side_and_time_newest_first_with_pages(stack):
     assert ([t.owner_id for t in bobs.items], bobs.total_count) == ([BOB], 1)
 
 
-@pytest.mark.parametrize("filters, field", [({"side": "hold"}, "side"),
-                                            ({"start": datetime(2024, 2, 1, tzinfo=UTC),
-                                              "end": datetime(2024, 1, 1, tzinfo=UTC)}, "end_time")])
+@pytest.mark.parametrize(
+    "filters, field",
+    [
+        ({"side": "hold"}, "side"),
+        ({"start": datetime(2024, 2, 1, tzinfo=UTC), "end": datetime(2024, 1, 1, tzinfo=UTC)}, "end_time"),
+    ],
+)
 def test_listing_filters_that_make_no_sense(stack, filters, field):
     with pytest.raises(ValidationFailed) as caught:
         stack.listing(ADA, **filters)

@@ -53,8 +53,19 @@ def alternative_leg(result, row: int = 0) -> dict:
 
 
 # ---------------------------------------------------------------- durations and rules
-@pytest.mark.parametrize("text, ms", [("4h", 4 * HOUR), ("2d", 48 * HOUR), ("90m", 90 * MINUTE), ("1.5d", 36 * HOUR),
-                                      ("30s", 30_000), ("1w", 168 * HOUR), ("0", 0), (" 15 m ", 15 * MINUTE)])
+@pytest.mark.parametrize(
+    "text, ms",
+    [
+        ("4h", 4 * HOUR),
+        ("2d", 48 * HOUR),
+        ("90m", 90 * MINUTE),
+        ("1.5d", 36 * HOUR),
+        ("30s", 30_000),
+        ("1w", 168 * HOUR),
+        ("0", 0),
+        (" 15 m ", 15 * MINUTE),
+    ],
+)
 def test_durations(text, ms):
     assert parse_duration(text, "window_before") == ms
 
@@ -68,24 +79,42 @@ def test_durations_that_do_not_parse_name_their_field(text):
 
 def test_exit_rules_combine_and_strategy_ids_are_recognised():
     assert parse_alternative(None, "stop_loss:2, take_profit:4,trailing_stop:1.5,time:24h") == Alternative(
-        exit_rules=ExitRules(stop_loss=2.0, take_profit=4.0, trailing_stop=1.5, time_limit_ms=24 * HOUR))
+        exit_rules=ExitRules(stop_loss=2.0, take_profit=4.0, trailing_stop=1.5, time_limit_ms=24 * HOUR)
+    )
     assert parse_alternative(STRATEGY_ID.upper(), STRATEGY_ID) == Alternative(STRATEGY_ID, STRATEGY_ID)
     assert parse_alternative("", None).is_empty
 
 
-@pytest.mark.parametrize("entry, exit_, field, message", [
-    ("sma-cross", None, "metadata.alternative_entry", "'sma-cross' is not a strategy id"),
-    (None, "stop_loss", "metadata.alternative_exit", "'stop_loss' is not a rule; expected stop_loss:2, take_profit:4, "
-                                                     "trailing_stop:1.5, time:24h (comma-separated), or a strategy id"),
-    (None, "stop:2", "metadata.alternative_exit", "unknown rule 'stop'; expected stop_loss:2, take_profit:4, "
-                                                  "trailing_stop:1.5, time:24h (comma-separated), or a strategy id"),
-    (None, "stop_loss:2,stop_loss:3", "metadata.alternative_exit", "stop_loss is given twice"),
-    (None, "stop_loss:100", "metadata.alternative_exit",
-     "stop_loss must be greater than 0 and below 100 (percent), not 100"),
-    (None, "take_profit:abc", "metadata.alternative_exit", "take_profit:abc needs a number (percent)"),
-    (None, "time:0h", "metadata.alternative_exit", "time must be longer than 0"),
-    (None, "time:soon", "metadata.alternative_exit", "'soon' is not a duration such as 30m, 4h or 2d"),
-])
+@pytest.mark.parametrize(
+    "entry, exit_, field, message",
+    [
+        ("sma-cross", None, "metadata.alternative_entry", "'sma-cross' is not a strategy id"),
+        (
+            None,
+            "stop_loss",
+            "metadata.alternative_exit",
+            "'stop_loss' is not a rule; expected stop_loss:2, take_profit:4, "
+            "trailing_stop:1.5, time:24h (comma-separated), or a strategy id",
+        ),
+        (
+            None,
+            "stop:2",
+            "metadata.alternative_exit",
+            "unknown rule 'stop'; expected stop_loss:2, take_profit:4, "
+            "trailing_stop:1.5, time:24h (comma-separated), or a strategy id",
+        ),
+        (None, "stop_loss:2,stop_loss:3", "metadata.alternative_exit", "stop_loss is given twice"),
+        (
+            None,
+            "stop_loss:100",
+            "metadata.alternative_exit",
+            "stop_loss must be greater than 0 and below 100 (percent), not 100",
+        ),
+        (None, "take_profit:abc", "metadata.alternative_exit", "take_profit:abc needs a number (percent)"),
+        (None, "time:0h", "metadata.alternative_exit", "time must be longer than 0"),
+        (None, "time:soon", "metadata.alternative_exit", "'soon' is not a duration such as 30m, 4h or 2d"),
+    ],
+)
 def test_rules_that_do_not_parse(entry, exit_, field, message):
     with pytest.raises(RuleError) as caught:
         parse_alternative(entry, exit_)
@@ -117,8 +146,10 @@ def test_actual_trades_become_a_backtest_with_the_engines_equity_and_summary():
 
 def test_overlapping_and_open_round_trips_mark_every_open_position():
     # Given two lots bought at 01:30 (100.5) and 02:30 (101.5), the first sold at 03:30 for 104, the second never
-    trips = [RoundTrip("BTCUSDT", LONG, 1.0, at(1.5), 100.5, 0.0, "a", at(3.5), 104.0, 0.0, "c"),
-             RoundTrip("BTCUSDT", LONG, 2.0, at(2.5), 101.5, 0.0, "b")]
+    trips = [
+        RoundTrip("BTCUSDT", LONG, 1.0, at(1.5), 100.5, 0.0, "a", at(3.5), 104.0, 0.0, "c"),
+        RoundTrip("BTCUSDT", LONG, 2.0, at(2.5), 101.5, 0.0, "b"),
+    ]
     result = compute_replay(hourly(), trips, settings(initial_balance=1000))
     equity = result.actual.equity_curve
     # bar 2 close 102: 1000 + (102 - 100.5) + 2 * (102 - 101.5); bar 3 (first sold at 104): + 3.5 + 2 * (105 - 101.5)
@@ -143,8 +174,11 @@ def test_alternative_stop_loss():
     # 3 % under 100.5 is 97.485; checked from bar 2 (the entry at 01:30 was mid-bar); bar 5's low 96 reaches it
     result = replay_with("stop_loss:3")
     leg = alternative_leg(result)
-    assert (leg["exit_reason"], leg["exit_price"], leg["exit_time"]) == ("stop_loss", pytest.approx(97.485),
-                                                                         "2024-01-01T05:00:00Z")
+    assert (leg["exit_reason"], leg["exit_price"], leg["exit_time"]) == (
+        "stop_loss",
+        pytest.approx(97.485),
+        "2024-01-01T05:00:00Z",
+    )
     # pnl = 97.485 - 100.5 - entry fee 0.1005 - exit fee at the actual exit's rate (0.1 %) of 97.485
     expected = 97.485 - 100.5 - 0.1005 - 0.001 * 97.485
     assert leg["pnl"] == pytest.approx(expected, abs=1e-12)
@@ -165,8 +199,11 @@ def test_a_gap_through_the_stop_fills_at_the_open():
 def test_alternative_take_profit():
     # 4 % over 100.5 is 104.52: bar 3's high 106 reaches it (bar 3 opened at 102, below it)
     leg = alternative_leg(replay_with("take_profit:4"))
-    assert (leg["exit_reason"], leg["exit_price"], leg["exit_time"]) == ("take_profit", pytest.approx(104.52),
-                                                                         "2024-01-01T03:00:00Z")
+    assert (leg["exit_reason"], leg["exit_price"], leg["exit_time"]) == (
+        "take_profit",
+        pytest.approx(104.52),
+        "2024-01-01T03:00:00Z",
+    )
     assert leg["pnl"] == pytest.approx(104.52 - 100.5 - 0.1005 - 0.10452, abs=1e-12)
 
 
@@ -212,19 +249,26 @@ def test_a_short_take_profit_is_below_the_entry():
     short = RoundTrip("BTCUSDT", SHORT, 2.0, at(5), 106.0, 0.0, "s", at(9), 94.0, 0.0, "b")
     result = replay_with("take_profit:5", trips=[short])
     leg = alternative_leg(result)
-    assert (leg["exit_reason"], leg["exit_price"], leg["exit_time"]) == ("take_profit", pytest.approx(100.7),
-                                                                         "2024-01-01T05:00:00Z")
+    assert (leg["exit_reason"], leg["exit_price"], leg["exit_time"]) == (
+        "take_profit",
+        pytest.approx(100.7),
+        "2024-01-01T05:00:00Z",
+    )
     assert leg["pnl"] == pytest.approx(2 * (106 - 100.7), abs=1e-12)
     assert result.comparison["trades"][0]["actual"]["pnl"] == pytest.approx(2 * (106 - 94))
 
 
 # ---------------------------------------------------------------- strategies as alternatives
 def strategy(entry_conditions=None, exit_conditions=None, config=None):
-    return validate_strategy({
-        "entry_rules": {"conditions": entry_conditions or [{"indicator": "price", "comparator": ">", "value": 1e9}]},
-        "exit_rules": {"conditions": exit_conditions or []},
-        "config": config or {},
-    })
+    return validate_strategy(
+        {
+            "entry_rules": {
+                "conditions": entry_conditions or [{"indicator": "price", "comparator": ">", "value": 1e9}]
+            },
+            "exit_rules": {"conditions": exit_conditions or []},
+            "config": config or {},
+        }
+    )
 
 
 CLOSE_ABOVE_104_5 = [{"indicator": "price", "comparator": ">", "value": 104.5}]
@@ -251,14 +295,16 @@ def test_a_trade_the_strategy_never_enters_before_its_exit_is_not_entered():
 
 def test_strategy_exit_signal_fills_at_the_next_open_unless_its_stop_comes_first():
     # exit when close < 98: bar 5 closes at 97 -> out at bar 6's open, 97; its 10 % stop (90.45) is never reached
-    exit_strategy = strategy(exit_conditions=[{"indicator": "price", "comparator": "<", "value": 98}],
-                             config={"stop_loss": 10})
+    exit_strategy = strategy(
+        exit_conditions=[{"indicator": "price", "comparator": "<", "value": 98}], config={"stop_loss": 10}
+    )
     result = compute_replay(hourly(), [LONG_TRIP], settings(), AlternativeSetup(exit_strategy=exit_strategy))
     leg = alternative_leg(result)
     assert (leg["exit_reason"], leg["exit_price"], leg["exit_time"]) == ("signal", 97.0, "2024-01-01T06:00:00Z")
     assert leg["pnl"] == pytest.approx(97 - 100.5 - 0.1005 - 0.097, abs=1e-12)
-    with_stop = strategy(exit_conditions=[{"indicator": "price", "comparator": "<", "value": 98}],
-                         config={"stop_loss": 3})
+    with_stop = strategy(
+        exit_conditions=[{"indicator": "price", "comparator": "<", "value": 98}], config={"stop_loss": 3}
+    )
     leg = alternative_leg(compute_replay(hourly(), [LONG_TRIP], settings(), AlternativeSetup(exit_strategy=with_stop)))
     assert (leg["exit_reason"], leg["exit_price"]) == ("stop_loss", pytest.approx(97.485))
 
@@ -275,8 +321,16 @@ def test_first_price_exits_agrees_with_the_engine_for_entries_at_the_open():
     entry = np.zeros(n, dtype=bool)
     entry[rng.choice(n - 1, 60, replace=False)] = True
     for direction in (1, -1):
-        rules = EngineRules(direction=direction, fee=0.001, slippage=0.0005, stop_loss=0.02, take_profit=0.03,
-                                trailing_stop=0.015, leverage=2.0, maintenance_margin=0.005)
+        rules = EngineRules(
+            direction=direction,
+            fee=0.001,
+            slippage=0.0005,
+            stop_loss=0.02,
+            take_profit=0.03,
+            trailing_stop=0.015,
+            leverage=2.0,
+            maintenance_margin=0.005,
+        )
         engine = resolve_exits(candles, entry, np.zeros(n, dtype=bool), rules)
         hits = first_price_exits(candles, engine.entry_price, engine.fill_bar, np.full(len(engine), n), rules)
         stopped = engine.exit_reason != 5  # every other candidate runs to the end, open

@@ -32,8 +32,9 @@ TRADES_CSV = (
 
 @pytest.fixture(scope="module")
 def stack_candles() -> dict:
-    return {(SYMBOL, "1h"): Candles.from_arrays(START_MS + np.arange(12) * HOUR_MS, OPEN, HIGH, LOW, CLOSE,
-                                                         np.ones(12))}
+    return {
+        (SYMBOL, "1h"): Candles.from_arrays(START_MS + np.arange(12) * HOUR_MS, OPEN, HIGH, LOW, CLOSE, np.ones(12))
+    }
 
 
 def test_import_then_replay_through_the_state_machine_with_events(stack: Stack):
@@ -45,18 +46,33 @@ def test_import_then_replay_through_the_state_machine_with_events(stack: Stack):
             await socket.send(json.dumps({"action": "join", "channel": f"user:{user.id}", "token": user.token}))
             assert json.loads(await socket.recv())["event"] == "joined"
             # When the user imports a file: the S3 event runs the import function
-            status, queued = await asyncio.to_thread(stack.request, "POST", "/transactions/import", user.token,
-                                                     {"source": "file", "file_format": "csv",
-                                                      "file_content": TRADES_CSV})
+            status, queued = await asyncio.to_thread(
+                stack.request,
+                "POST",
+                "/transactions/import",
+                user.token,
+                {"source": "file", "file_format": "csv", "file_content": TRADES_CSV},
+            )
             assert status == 202, queued
             while not events or events[-1]["data"].get("status") != "completed":
                 events.append(json.loads(await asyncio.wait_for(socket.recv(), 30)))
             _, listed = await asyncio.to_thread(stack.request, "GET", "/transactions", user.token)
             ids = [t["id"] for t in listed["data"]]
             # ...and replays its two transactions with a 3 % stop instead of its own exit
-            status, replay = await asyncio.to_thread(stack.request, "POST", "/transactions/replay", user.token, {
-                "transaction_ids": ids, "symbol": SYMBOL, "timeframe": "1h", "window_before": "0",
-                "window_after": "2h", "metadata": {"alternative_exit": "stop_loss:3"}})
+            status, replay = await asyncio.to_thread(
+                stack.request,
+                "POST",
+                "/transactions/replay",
+                user.token,
+                {
+                    "transaction_ids": ids,
+                    "symbol": SYMBOL,
+                    "timeframe": "1h",
+                    "window_before": "0",
+                    "window_after": "2h",
+                    "metadata": {"alternative_exit": "stop_loss:3"},
+                },
+            )
             assert status == 202, replay
             while events[-1]["event"] != "backtest:status_update" or events[-1]["data"]["status"] != "completed":
                 events.append(json.loads(await asyncio.wait_for(socket.recv(), 60)))
@@ -67,7 +83,9 @@ def test_import_then_replay_through_the_state_machine_with_events(stack: Stack):
     # The import ran in the function and said so on the user's channel
     imports = [e["data"] for e in events if e["event"] == "transaction:import_update"]
     assert [(e["import_id"], e["status"], e["count"]) for e in imports] == [
-        (queued["import_id"], "running", 0), (queued["import_id"], "completed", 2)]
+        (queued["import_id"], "running", 0),
+        (queued["import_id"], "completed", 2),
+    ]
     # The replay ran through the backtest state machine, which succeeded
     backtest_id = replay["backtest_id"]
     assert stack.wait_for_execution(backtest_id)["status"] == "SUCCEEDED"
@@ -80,7 +98,8 @@ def test_import_then_replay_through_the_state_machine_with_events(stack: Stack):
     assert backtest["performance_summary"]["total_pnl"] == pytest.approx(actual_pnl)
     _, trades = stack.request("GET", f"/backtests/{backtest_id}/trades", user.token)
     assert [(t["entry_time"], t["exit_time"], t["pnl"]) for t in trades["data"]] == [
-        ("2024-01-01T01:30:00.000Z", "2024-01-01T04:15:00.000Z", pytest.approx(actual_pnl))]
+        ("2024-01-01T01:30:00.000Z", "2024-01-01T04:15:00.000Z", pytest.approx(actual_pnl))
+    ]
     # ...and the comparison has the stop's outcome: 97.485 at 05:00, exit fee at the actual 0.1 %
     _, shown = stack.request("GET", f"/transactions/replays/{replay['replay_id']}", user.token)
     totals = shown["comparison"]["totals"]

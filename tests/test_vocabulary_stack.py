@@ -41,21 +41,33 @@ MAVP = {"indicator": "mavp", "params": {"periods": AROON_UP, "minperiod": 5, "ma
 def side(above: str, below: str, rsi: float, mfi: float, engulfing: str, cross: tuple[dict, dict]) -> dict:
     """Entry rules of one side: price on the SAR's side, the 4h RSI and MFI agreeing, then an
     engulfing candle, an aroon cross or a kijun cross."""
-    return {"operator": "and", "conditions": [
-        condition("price", {}, above, SAR),
-        condition("rsi", {"timeperiod": 14, "timeframe": "4h"}, above, rsi),
-        condition("mfi", {}, below, mfi),
-        {"operator": "or", "conditions": [
-            condition("cdlengulfing", {}, engulfing, 0),
-            condition(cross[0]["indicator"], cross[0]["params"], "crosses_above", cross[1]),
-            condition("price", {}, "crosses_above" if above == ">" else "crosses_below", KIJUN),
-        ]},
-    ]}
+    return {
+        "operator": "and",
+        "conditions": [
+            condition("price", {}, above, SAR),
+            condition("rsi", {"timeperiod": 14, "timeframe": "4h"}, above, rsi),
+            condition("mfi", {}, below, mfi),
+            {
+                "operator": "or",
+                "conditions": [
+                    condition("cdlengulfing", {}, engulfing, 0),
+                    condition(cross[0]["indicator"], cross[0]["params"], "crosses_above", cross[1]),
+                    condition("price", {}, "crosses_above" if above == ">" else "crosses_below", KIJUN),
+                ],
+            },
+        ],
+    }
 
 
 def exits(sar: str, mfi: str, level: float, mavp: str) -> dict:
-    return {"operator": "or", "conditions": [condition("price", {}, sar, SAR), condition("mfi", {}, mfi, level),
-                                             condition("price", {}, mavp, MAVP)]}
+    return {
+        "operator": "or",
+        "conditions": [
+            condition("price", {}, sar, SAR),
+            condition("mfi", {}, mfi, level),
+            condition("price", {}, mavp, MAVP),
+        ],
+    }
 
 
 VOCABULARY = {
@@ -65,11 +77,38 @@ VOCABULARY = {
     "short_exit_rules": exits(">", "<", 15, "crosses_above"),
     "config": {"direction": "both", "stop_loss": 3, "take_profit": 6, "parameters": {"aroon": 14}},
 }
-NEW_METRICS = ("gross_profit", "gross_loss", "largest_win", "largest_loss", "sqn", "ulcer_index", "kelly",
-               "recovery_factor", "max_run_up", "average_bars_in_trade", "commission_paid", "trades_per_day",
-               "buy_and_hold_outperformance", "max_drawdown_duration")
-TRADE_FIELDS = ("entry_time", "exit_time", "side", "entry_price", "exit_price", "quantity", "pnl", "fees",
-                "exit_reason", "mae", "mfe", "mae_percentage", "mfe_percentage", "bars")
+NEW_METRICS = (
+    "gross_profit",
+    "gross_loss",
+    "largest_win",
+    "largest_loss",
+    "sqn",
+    "ulcer_index",
+    "kelly",
+    "recovery_factor",
+    "max_run_up",
+    "average_bars_in_trade",
+    "commission_paid",
+    "trades_per_day",
+    "buy_and_hold_outperformance",
+    "max_drawdown_duration",
+)
+TRADE_FIELDS = (
+    "entry_time",
+    "exit_time",
+    "side",
+    "entry_price",
+    "exit_price",
+    "quantity",
+    "pnl",
+    "fees",
+    "exit_reason",
+    "mae",
+    "mfe",
+    "mae_percentage",
+    "mfe_percentage",
+    "bars",
+)
 
 
 @pytest.fixture(scope="module")
@@ -110,8 +149,15 @@ def test_a_backtest_with_the_new_vocabulary_runs_through_the_state_machine_as_on
     user = stack.sign_up()
     strategy = stack.create_strategy(user, VOCABULARY)
     # When it is backtested in 3 chunks through the state machine
-    created = stack.create_backtest(user, strategy["id"], symbol=SYMBOL, timeframe="1h", initial_balance=10_000,
-                                    metadata={"chunks": 3, "commission": 0.1}, **RANGE)
+    created = stack.create_backtest(
+        user,
+        strategy["id"],
+        symbol=SYMBOL,
+        timeframe="1h",
+        initial_balance=10_000,
+        metadata={"chunks": 3, "commission": 0.1},
+        **RANGE,
+    )
     backtest = stack.wait_for_backtest(user, created["id"], timeout=180)
     assert backtest["status"] == "completed", backtest
     assert json.loads(stack.wait_for_execution(created["id"])["output"])["plan"]["chunks"] == [0, 1, 2]
@@ -134,8 +180,23 @@ def test_the_cli_on_the_same_strategy_and_candles_prints_the_same_trades(stack, 
     strategy, candles = tmp_path / "vocabulary.json", tmp_path / "candles.parquet"
     strategy.write_text(json.dumps(VOCABULARY))
     pq.write_table(stack.candles(SYMBOL, "1h", START_MS, END_MS).to_arrow(), candles)
-    assert main(["run", "--strategy", str(strategy), "--candles", str(candles), "--timeframe", "1h",
-                 "--commission", "0.1", "--json"]) == 0
+    assert (
+        main(
+            [
+                "run",
+                "--strategy",
+                str(strategy),
+                "--candles",
+                str(candles),
+                "--timeframe",
+                "1h",
+                "--commission",
+                "0.1",
+                "--json",
+            ]
+        )
+        == 0
+    )
     printed = json.loads(capsys.readouterr().out)
     # exactly: the same engine on the same candles, through JSON (floats round-trip)
     assert printed["trades"] == single_pass.trades.to_records()
@@ -147,9 +208,21 @@ def test_an_optimization_of_the_vocabulary_ranks_by_the_shorts_profit_factor(sta
     user = stack.sign_up()
     strategy = stack.create_strategy(user, VOCABULARY)
     grid = {"aroon": [10, 14, 25], "config.stop_loss": [2, 3]}
-    status, created = stack.request("POST", "/optimizations", user.token, {
-        "strategy_id": strategy["id"], "symbol": SYMBOL, "timeframe": "1h", "initial_balance": 10_000,
-        "parameters": grid, "objective": "short.profit_factor", "max_combinations": 10, **RANGE})
+    status, created = stack.request(
+        "POST",
+        "/optimizations",
+        user.token,
+        {
+            "strategy_id": strategy["id"],
+            "symbol": SYMBOL,
+            "timeframe": "1h",
+            "initial_balance": 10_000,
+            "parameters": grid,
+            "objective": "short.profit_factor",
+            "max_combinations": 10,
+            **RANGE,
+        },
+    )
     assert status == 202, created
     optimization = wait_for(stack, user, created["id"], timeout=240)
     assert optimization["status"] == "completed", optimization
@@ -159,7 +232,9 @@ def test_an_optimization_of_the_vocabulary_ranks_by_the_shorts_profit_factor(sta
     candles = stack.candles(SYMBOL, "1h", START_MS, END_MS)
     factors = {}
     for result in page["data"]:
-        trades = run_backtest(validate_strategy(with_parameters(VOCABULARY, result["params"])), candles, SETTINGS).trades
+        trades = run_backtest(
+            validate_strategy(with_parameters(VOCABULARY, result["params"])), candles, SETTINGS
+        ).trades
         closed = trades.pnl[(trades.exit_bar >= 0) & (trades.side == -1)]
         factor = float(closed[closed > 0].sum()) / -float(closed[closed < 0].sum())
         factors[json.dumps(result["params"], sort_keys=True)] = factor
@@ -168,9 +243,21 @@ def test_an_optimization_of_the_vocabulary_ranks_by_the_shorts_profit_factor(sta
     assert [json.dumps(r["params"], sort_keys=True) for r in page["data"]] == sorted(factors, key=lambda k: -factors[k])
     # and a heatmap of another side's metric answers over the two parameters
     status, heatmap = stack.request(
-        "GET", f"/optimizations/{created['id']}/heatmap?x=aroon&y=config.stop_loss&metric=long.win_rate", user.token)
+        "GET", f"/optimizations/{created['id']}/heatmap?x=aroon&y=config.stop_loss&metric=long.win_rate", user.token
+    )
     assert status == 200 and heatmap["metric"] == "long.win_rate" and heatmap["x_values"] == [10, 14, 25]
-    status, refused = stack.request("POST", "/optimizations", user.token, {
-        "strategy_id": strategy["id"], "symbol": SYMBOL, "timeframe": "1h", "initial_balance": 10_000,
-        "parameters": grid, "objective": "short", **RANGE})
+    status, refused = stack.request(
+        "POST",
+        "/optimizations",
+        user.token,
+        {
+            "strategy_id": strategy["id"],
+            "symbol": SYMBOL,
+            "timeframe": "1h",
+            "initial_balance": 10_000,
+            "parameters": grid,
+            "objective": "short",
+            **RANGE,
+        },
+    )
     assert status == 422 and refused["error"]["details"][0]["field"] == "objective"

@@ -29,9 +29,18 @@ GRID = {"fast": [5, 10], "slow": [30, 40], "config.stop_loss": [1, 3]}
 
 def test_a_walk_forward_chooses_on_train_windows_and_trades_them_out_of_sample(stack, user_and_strategy):
     user, strategy = user_and_strategy
-    body = {"strategy_id": strategy["id"], "symbol": SYMBOL, "timeframe": "1h", "initial_balance": 10_000,
-            "start_time": "2024-01-01T00:00:00Z", "end_time": "2024-03-20T00:00:00Z", "parameters": GRID,
-            "objective": "total_pnl", "train": "30d", "test": "10d"}  # test windows end on days 40..70 (80 > 79)
+    body = {
+        "strategy_id": strategy["id"],
+        "symbol": SYMBOL,
+        "timeframe": "1h",
+        "initial_balance": 10_000,
+        "start_time": "2024-01-01T00:00:00Z",
+        "end_time": "2024-03-20T00:00:00Z",
+        "parameters": GRID,
+        "objective": "total_pnl",
+        "train": "30d",
+        "test": "10d",
+    }  # test windows end on days 40..70 (80 > 79)
     status, created = stack.request("POST", "/walk_forwards", user.token, body)
     assert status == 202, created
     assert created["combination_count"] == 8 * 4 and created["step"] == "10d" and created["anchored"] is False
@@ -50,16 +59,26 @@ def test_a_walk_forward_chooses_on_train_windows_and_trades_them_out_of_sample(s
         train_start, test_start = START_MS + 10 * k * DAY_MS, START_MS + (30 + 10 * k) * DAY_MS
         # The choice: the best of a separate grid over the train window, ranked the same way
         train = stack.candles(SYMBOL, "1h", train_start, test_start)
-        separate = [{"index": c.index, "params": c.params, "performance_summary": run_backtest(
-            validate_strategy(with_parameters(SMA_CROSS, c.params)), train, settings).performance_summary}
-            for c in parameter_grid(SMA_CROSS, GRID, 100)]
+        separate = [
+            {
+                "index": c.index,
+                "params": c.params,
+                "performance_summary": run_backtest(
+                    validate_strategy(with_parameters(SMA_CROSS, c.params)), train, settings
+                ).performance_summary,
+            }
+            for c in parameter_grid(SMA_CROSS, GRID, 100)
+        ]
         best = rank(separate, "total_pnl")[0]
         assert window["params"] == best["params"]
         assert window["in_sample"]["total_pnl"] == pytest.approx(best["performance_summary"]["total_pnl"], rel=1e-11)
         # Out of sample: a separate backtest of those parameters on the test window, with the carried balance
         test = stack.candles(SYMBOL, "1h", test_start, test_start + 10 * DAY_MS)
-        single = run_backtest(validate_strategy(with_parameters(SMA_CROSS, window["params"])), test,
-                              BacktestSettings(initial_balance=balance, commission=0.1, timeframe="1h"))
+        single = run_backtest(
+            validate_strategy(with_parameters(SMA_CROSS, window["params"])),
+            test,
+            BacktestSettings(initial_balance=balance, commission=0.1, timeframe="1h"),
+        )
         assert window["initial_balance"] == pytest.approx(balance, rel=1e-11)
         assert window["final_balance"] == pytest.approx(single.final_balance, rel=1e-11)
         assert window["out_of_sample"]["total_trades"] == single.performance_summary["total_trades"]
@@ -82,9 +101,17 @@ def test_a_walk_forward_chooses_on_train_windows_and_trades_them_out_of_sample(s
 
 def test_a_range_too_short_for_one_window_is_refused(stack, user_and_strategy):
     user, strategy = user_and_strategy
-    body = {"strategy_id": strategy["id"], "symbol": SYMBOL, "timeframe": "1h", "initial_balance": 10_000,
-            "start_time": "2024-01-01T00:00:00Z", "end_time": "2024-02-01T00:00:00Z", "parameters": GRID,
-            "train": "30d", "test": "10d"}
+    body = {
+        "strategy_id": strategy["id"],
+        "symbol": SYMBOL,
+        "timeframe": "1h",
+        "initial_balance": 10_000,
+        "start_time": "2024-01-01T00:00:00Z",
+        "end_time": "2024-02-01T00:00:00Z",
+        "parameters": GRID,
+        "train": "30d",
+        "test": "10d",
+    }
     status, answer = stack.request("POST", "/walk_forwards", user.token, body)
     assert status == 422 and answer["error"]["details"][0]["field"] == "end_time"
     status, answer = stack.request("POST", "/walk_forwards", user.token, body | {"train": "30 days"})

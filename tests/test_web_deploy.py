@@ -51,8 +51,11 @@ def test_the_custom_resource_writes_then_removes_config_json(aws, handler):
     run, sent = handler
     s3 = boto3.client("s3", endpoint_url=aws, region_name="us-east-1")
     s3.create_bucket(Bucket="web")
-    props = {"Bucket": "web", "ApiUrl": "https://abc.execute-api.us-east-1.amazonaws.com/dev",
-             "WsUrl": "wss://def.execute-api.us-east-1.amazonaws.com/dev"}
+    props = {
+        "Bucket": "web",
+        "ApiUrl": "https://abc.execute-api.us-east-1.amazonaws.com/dev",
+        "WsUrl": "wss://def.execute-api.us-east-1.amazonaws.com/dev",
+    }
     run({"RequestType": "Create", "ResourceProperties": props}, None)
     stored = s3.get_object(Bucket="web", Key="config.json")
     assert json.loads(stored["Body"].read()) == {"apiUrl": props["ApiUrl"], "wsUrl": props["WsUrl"]}
@@ -64,5 +67,7 @@ def test_the_custom_resource_writes_then_removes_config_json(aws, handler):
 
 def test_a_failure_is_reported_not_left_hanging(aws, handler):
     run, sent = handler
-    run({"RequestType": "Update", "ResourceProperties": {"Bucket": "missing-bucket", "ApiUrl": "a", "WsUrl": "b"}}, None)
+    run(
+        {"RequestType": "Update", "ResourceProperties": {"Bucket": "missing-bucket", "ApiUrl": "a", "WsUrl": "b"}}, None
+    )
     assert sent[-1][0] == "FAILED" and "Error" in sent[-1][1]

@@ -56,8 +56,12 @@ def publisher(stack):
 
 def rest(stack, method: str, path: str, body: dict | None = None, token: str | None = None) -> tuple[int, dict | None]:
     headers = {"Content-Type": "application/json"} | ({"Authorization": f"Bearer {token}"} if token else {})
-    request = urllib.request.Request(f"{stack.api_url}/api/v1{path}", method=method, headers=headers,
-                                     data=None if body is None else json.dumps(body).encode())
+    request = urllib.request.Request(
+        f"{stack.api_url}/api/v1{path}",
+        method=method,
+        headers=headers,
+        data=None if body is None else json.dumps(body).encode(),
+    )
     try:
         with urllib.request.urlopen(request, timeout=30) as response:
             return response.status, json.loads(response.read() or b"null")
@@ -78,10 +82,20 @@ def create_backtest(stack, token: str) -> dict:
     status, strategy = rest(stack, "POST", "/strategies", STRATEGY, token)
     assert status == 201, strategy
     last_month = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=30)
-    status, backtest = rest(stack, "POST", "/backtests", {
-        "strategy_id": strategy["id"], "symbol": "BTCUSDT", "timeframe": "1h",
-        "start_time": (last_month - timedelta(days=30)).isoformat(), "end_time": last_month.isoformat(),
-        "initial_balance": 10000}, token)
+    status, backtest = rest(
+        stack,
+        "POST",
+        "/backtests",
+        {
+            "strategy_id": strategy["id"],
+            "symbol": "BTCUSDT",
+            "timeframe": "1h",
+            "start_time": (last_month - timedelta(days=30)).isoformat(),
+            "end_time": last_month.isoformat(),
+            "initial_balance": 10000,
+        },
+        token,
+    )
     assert status == 202, backtest
     return backtest
 
@@ -115,6 +129,7 @@ class Client:
 
 def run(stack, scenario) -> None:
     """Run `scenario(client)` on a fresh connection to the stack's WebSocket API."""
+
     async def main() -> None:
         async with websockets.connect(stack.ws_url) as socket:
             await scenario(Client(socket))
@@ -207,8 +222,11 @@ def test_the_owner_follows_a_backtest_the_state_machine_runs(stack, alice):
     assert {u["status"] for u in user_updates[:-1]} <= {"running"}
     # the backtest channel's status updates are in order too, ending completed
     channel = f"backtest:{backtest['id']}"
-    statuses = [(f["data"]["status"], f["data"]["progress"]) for f in frames
-                if f["channel"] == channel and f["event"] == "status_update"]
+    statuses = [
+        (f["data"]["status"], f["data"]["progress"])
+        for f in frames
+        if f["channel"] == channel and f["event"] == "status_update"
+    ]
     assert statuses and statuses[-1] == ("completed", 100)
     assert [p for _, p in statuses] == sorted(p for _, p in statuses)
     # the final metrics agree with the REST API's backtest
@@ -272,7 +290,12 @@ def test_nobody_joins_what_is_not_theirs_and_nothing_is_stored_for_a_refusal(sta
 
 def test_malformed_messages_get_an_error_and_the_socket_stays_usable(stack, alice):
     async def scenario(client: Client) -> None:
-        for bad in ("{oops", "[]", json.dumps({"action": "dance"}), json.dumps({"action": "join", "channel": "user:x"})):
+        for bad in (
+            "{oops",
+            "[]",
+            json.dumps({"action": "dance"}),
+            json.dumps({"action": "join", "channel": "user:x"}),
+        ):
             assert (await client.ask(bad))["event"] == "error"
         assert await client.ask({"action": "ping"}) == {"event": "pong"}
         assert (await client.join(f"user:{alice[1]}", alice[0]))["event"] == "joined"
@@ -332,8 +355,10 @@ def test_the_market_feed_reaches_market_subscribers(stack, alice, monkeypatch):
 
         async def scenario(client: Client) -> None:
             assert (await client.join("market:BTCUSDT:1h", token))["event"] == "joined"
-            result = await asyncio.to_thread(stack.functions["MarketFeedFunction"].invoke, {
-                "version": "0", "detail-type": "Scheduled Event", "source": "aws.events", "detail": {}})
+            result = await asyncio.to_thread(
+                stack.functions["MarketFeedFunction"].invoke,
+                {"version": "0", "detail-type": "Scheduled Event", "source": "aws.events", "detail": {}},
+            )
             assert result["failed"] == []
             events = [await client.next() for _ in range(result["published"]["market:BTCUSDT:1h"])]
             assert [m["event"] for m in events][-2:] == ["candle_update", "ticker_update"]

@@ -25,8 +25,12 @@ from shared.candles import Candles
 from shared.times import utc_now
 from tests.test_websocket_protocol import a_backtest
 
-TABLES = {"ConnectionsTable": "CONNECTIONS_TABLE", "SessionsTable": "SESSIONS_TABLE",
-          "UsersTable": "USERS_TABLE", "BacktestsTable": "BACKTESTS_TABLE"}
+TABLES = {
+    "ConnectionsTable": "CONNECTIONS_TABLE",
+    "SessionsTable": "SESSIONS_TABLE",
+    "UsersTable": "USERS_TABLE",
+    "BacktestsTable": "BACKTESTS_TABLE",
+}
 BUCKET = "candles-test"
 ALICE = User(str(uuid.uuid4()), "alice@example.com", "Alice", datetime(2024, 1, 1, tzinfo=UTC))
 BOB = User(str(uuid.uuid4()), "bob@example.com", "Bob", datetime(2024, 1, 1, tzinfo=UTC))
@@ -41,8 +45,14 @@ def env(aws, monkeypatch):
     resources = Template.load().resources
     for logical_id, variable in TABLES.items():
         props = resources[logical_id]["Properties"]
-        dynamodb.create_table(TableName=f"test-{logical_id}", **{key: props[key] for key in (
-            "AttributeDefinitions", "KeySchema", "GlobalSecondaryIndexes", "BillingMode") if key in props})
+        dynamodb.create_table(
+            TableName=f"test-{logical_id}",
+            **{
+                key: props[key]
+                for key in ("AttributeDefinitions", "KeySchema", "GlobalSecondaryIndexes", "BillingMode")
+                if key in props
+            },
+        )
         monkeypatch.setenv(variable, f"test-{logical_id}")
     boto3.client("s3", endpoint_url=aws).create_bucket(Bucket=BUCKET)
     monkeypatch.setenv("CANDLES_BUCKET", BUCKET)
@@ -59,7 +69,8 @@ def handler(env):
 def sign_in(user: User, expires_in: timedelta = timedelta(hours=1)) -> str:
     token, now = new_token(), utc_now()
     DynamoSessionRepository(bind(SessionItem, "test-SessionsTable")).add(
-        Session(token_digest(token), user, created_at=now, expires_at=now + expires_in))
+        Session(token_digest(token), user, created_at=now, expires_at=now + expires_in)
+    )
     return token
 
 
@@ -77,10 +88,19 @@ class Context:
 
 def invoke(handler, route: str, body: dict | str | None = None, connection_id: str = "conn-1") -> dict:
     event_type = {"$connect": "CONNECT", "$disconnect": "DISCONNECT"}.get(route, "MESSAGE")
-    event = {"requestContext": {"routeKey": route, "eventType": event_type, "connectionId": connection_id,
-                                "connectedAt": CONNECTED_AT_MS, "stage": "dev", "apiId": "websocketapi",
-                                "requestId": "r1", "messageDirection": "IN"},
-             "isBase64Encoded": False}
+    event = {
+        "requestContext": {
+            "routeKey": route,
+            "eventType": event_type,
+            "connectionId": connection_id,
+            "connectedAt": CONNECTED_AT_MS,
+            "stage": "dev",
+            "apiId": "websocketapi",
+            "requestId": "r1",
+            "messageDirection": "IN",
+        },
+        "isBase64Encoded": False,
+    }
     if body is not None:
         event["body"] = body if isinstance(body, str) else json.dumps(body)
     return handler(event, Context())
@@ -99,16 +119,26 @@ def items(dynamodb) -> dict[str, dict]:
 def test_connect_stores_the_connection_until_api_gateway_would_close_it(handler, env):
     assert invoke(handler, "$connect") == {"statusCode": 200}
     # connectedAt 2024-03-01T12:00:00Z + 2 h = 1709301600
-    assert items(env) == {"connection": {"pk": {"S": "conn-1"}, "sk": {"S": "connection"},
-                                         "connected_at": {"N": str(CONNECTED_AT_MS)}, "expires_at": {"N": "1709301600"}}}
+    assert items(env) == {
+        "connection": {
+            "pk": {"S": "conn-1"},
+            "sk": {"S": "connection"},
+            "connected_at": {"N": str(CONNECTED_AT_MS)},
+            "expires_at": {"N": "1709301600"},
+        }
+    }
 
 
 def test_a_user_joins_their_channel_with_their_token_and_not_anothers(handler, env):
     invoke(handler, "$connect")
     token = sign_in(ALICE)
     assert reply(handler, {"action": "join", "channel": f"user:{ALICE.id}", "token": token}) == {
-        "event": "joined", "channel": f"user:{ALICE.id}"}
-    assert reply(handler, {"action": "join", "channel": f"user:{BOB.id}", "token": token})["error"]["code"] == "forbidden"
+        "event": "joined",
+        "channel": f"user:{ALICE.id}",
+    }
+    assert (
+        reply(handler, {"action": "join", "channel": f"user:{BOB.id}", "token": token})["error"]["code"] == "forbidden"
+    )
     assert sorted(items(env)) == ["channel#user:" + ALICE.id, "connection"]
     assert items(env)["channel#user:" + ALICE.id]["expires_at"] == {"N": "1709301600"}
 
@@ -137,8 +167,17 @@ def test_the_owner_joins_a_backtest_with_its_snapshot_and_a_stranger_does_not(ha
     channel = f"backtest:{BACKTEST_ID}"
 
     answer = reply(handler, {"action": "join", "channel": channel, "token": sign_in(ALICE)})
-    assert answer == {"event": "joined", "channel": channel, "snapshot": {
-        "status": "running", "progress": 35, "message": None, "trade_count": None, "performance_summary": None}}
+    assert answer == {
+        "event": "joined",
+        "channel": channel,
+        "snapshot": {
+            "status": "running",
+            "progress": 35,
+            "message": None,
+            "trade_count": None,
+            "performance_summary": None,
+        },
+    }
     stranger = reply(handler, {"action": "join", "channel": channel, "token": sign_in(BOB)}, "conn-2")
     assert stranger["error"] == {"code": "not_found", "message": f"backtest {BACKTEST_ID} not found"}
     assert [i["pk"]["S"] for i in items(env).values()] == ["conn-1"]
@@ -148,7 +187,10 @@ def test_market_channels_need_a_symbol_with_stored_candles(handler, env, aws):
     store_candles(aws, "ETHUSDT")
     token = sign_in(BOB)
     assert reply(handler, {"action": "join", "channel": "market:ETHUSDT:1h", "token": token})["event"] == "joined"
-    assert reply(handler, {"action": "join", "channel": "market:XRPUSDT:1h", "token": token})["error"]["code"] == "not_found"
+    assert (
+        reply(handler, {"action": "join", "channel": "market:XRPUSDT:1h", "token": token})["error"]["code"]
+        == "not_found"
+    )
     assert list(items(env)) == ["channel#market:ETHUSDT:1h"]
     assert items(env)["channel#market:ETHUSDT:1h"]["kind"] == {"S": "market"}
 
@@ -173,4 +215,6 @@ def test_disconnect_removes_the_connection_and_every_subscription(handler, env, 
 
     left = env.scan(TableName="test-ConnectionsTable")["Items"]
     assert sorted((i["pk"]["S"], i["sk"]["S"]) for i in left) == [
-        ("conn-2", "channel#market:BTCUSDT:1m"), ("conn-2", "connection")]
+        ("conn-2", "channel#market:BTCUSDT:1m"),
+        ("conn-2", "connection"),
+    ]

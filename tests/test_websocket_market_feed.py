@@ -22,13 +22,26 @@ def ms(text: str) -> int:
 def candles(*opens: str, step: int = MINUTE) -> Candles:
     """Candles opening at `opens`; candle n has open 100+n, high 102+n, low 99+n, close 101+n, volume 10+n."""
     n = range(len(opens))
-    return Candles.from_arrays([ms(t) for t in opens], [100 + i for i in n], [102 + i for i in n],
-                               [99 + i for i in n], [101 + i for i in n], [10 + i for i in n])
+    return Candles.from_arrays(
+        [ms(t) for t in opens],
+        [100 + i for i in n],
+        [102 + i for i in n],
+        [99 + i for i in n],
+        [101 + i for i in n],
+        [10 + i for i in n],
+    )
 
 
 def candle(timestamp: str, n: int, is_closed: bool) -> dict:
-    return {"timestamp": timestamp, "open": 100.0 + n, "high": 102.0 + n, "low": 99.0 + n, "close": 101.0 + n,
-            "volume": 10.0 + n, "is_closed": is_closed}
+    return {
+        "timestamp": timestamp,
+        "open": 100.0 + n,
+        "high": 102.0 + n,
+        "low": 99.0 + n,
+        "close": 101.0 + n,
+        "volume": 10.0 + n,
+        "is_closed": is_closed,
+    }
 
 
 # ---------------------------------------------------------------- the rule
@@ -62,10 +75,15 @@ def test_an_hour_candle_is_announced_closed_only_by_the_poll_after_its_close():
     klines = candles("2024-03-01T11:00:00", "2024-03-01T12:00:00", step=HOUR)
     first = market_events(klines, "1h", ms("2024-03-01T12:00:40"))
     assert [(d["timestamp"], d.get("is_closed")) for _, d in first] == [
-        ("2024-03-01T11:00:00Z", True), ("2024-03-01T12:00:00Z", False), ("2024-03-01T12:00:40Z", None)]
+        ("2024-03-01T11:00:00Z", True),
+        ("2024-03-01T12:00:00Z", False),
+        ("2024-03-01T12:00:40Z", None),
+    ]
     later = market_events(klines, "1h", ms("2024-03-01T12:30:00"))
     assert [(d["timestamp"], d.get("is_closed")) for _, d in later] == [
-        ("2024-03-01T12:00:00Z", False), ("2024-03-01T12:30:00Z", None)]
+        ("2024-03-01T12:00:00Z", False),
+        ("2024-03-01T12:30:00Z", None),
+    ]
 
 
 def test_the_klines_window_covers_the_grace_and_the_candle_in_progress():
@@ -95,9 +113,14 @@ def test_a_poll_publishes_each_market_channel_and_skips_one_that_fails(fake_bina
 
     assert report.published == {"market:BTCUSDT:1m": 3, "market:ETHUSDT:1h": 3}
     assert report.failed == ("market:NOSUCHCOIN:1m",)  # Binance: -1121 Invalid symbol
-    btc = [(event, data.get("timestamp")) for channel, event, data in publisher.events if channel == "market:BTCUSDT:1m"]
-    assert btc == [("candle_update", "2024-03-01T11:59:00Z"), ("candle_update", "2024-03-01T12:00:00Z"),
-                   ("ticker_update", "2024-03-01T12:00:30Z")]
+    btc = [
+        (event, data.get("timestamp")) for channel, event, data in publisher.events if channel == "market:BTCUSDT:1m"
+    ]
+    assert btc == [
+        ("candle_update", "2024-03-01T11:59:00Z"),
+        ("candle_update", "2024-03-01T12:00:00Z"),
+        ("ticker_update", "2024-03-01T12:00:30Z"),
+    ]
     request = next(r for r in fake_binance.calls("/api/v3/klines") if r.params["symbol"] == "BTCUSDT")
     start, end = klines_window("1m", ms("2024-03-01T12:00:30"))
     assert (int(request.params["startTime"]), int(request.params["endTime"])) == (start, end - 1)
@@ -106,7 +129,9 @@ def test_a_poll_publishes_each_market_channel_and_skips_one_that_fails(fake_bina
 def test_a_channel_without_klines_in_the_window_publishes_nothing(fake_binance: FakeBinance):
     fake_binance.add_klines("BTCUSDT", "1d", candles("2020-01-01T00:00:00", step=24 * HOUR))
     publisher = RecordingPublisher()
-    feed = MarketFeed(BinanceClient(fake_binance.url, max_attempts=1), publisher, clock=lambda: ms("2024-03-01T12:00:30") / 1000)
+    feed = MarketFeed(
+        BinanceClient(fake_binance.url, max_attempts=1), publisher, clock=lambda: ms("2024-03-01T12:00:30") / 1000
+    )
     assert feed.poll(["market:BTCUSDT:1d"]).published == {"market:BTCUSDT:1d": 0}
     assert publisher.events == []
 

@@ -53,10 +53,14 @@ def test_each_tick_replays_the_next_stored_candle_on_each_subscribed_channel(sto
     # Tick 2: one candle further; tick 3 wraps around to the start of the window.
     replay.step()
     assert [d["timestamp"] for _, d in publisher.on("market:BTCUSDT:1h")[3:5]] == [
-        "2024-01-01T01:00:00Z", "2024-01-01T02:00:00Z"]
+        "2024-01-01T01:00:00Z",
+        "2024-01-01T02:00:00Z",
+    ]
     replay.step()
     assert [d["timestamp"] for _, d in publisher.on("market:BTCUSDT:1h")[6:8]] == [
-        "2024-01-01T00:00:00Z", "2024-01-01T01:00:00Z"]
+        "2024-01-01T00:00:00Z",
+        "2024-01-01T01:00:00Z",
+    ]
 
 
 def test_coarser_channels_replay_resampled_candles_of_the_latest_window(store, dynamodb):

@@ -36,14 +36,36 @@ CONNECTED_AT = datetime(2024, 3, 1, 12, 0, tzinfo=UTC)
 CONNECTION = ConnectionInfo("conn-1", CONNECTED_AT)
 
 
-def a_backtest(backtest_id: str, owner: User, status: str = "running", progress: int = 40,
-               summary: dict | None = None, error: str | None = None) -> Backtest:
+def a_backtest(
+    backtest_id: str,
+    owner: User,
+    status: str = "running",
+    progress: int = 40,
+    summary: dict | None = None,
+    error: str | None = None,
+) -> Backtest:
     now = datetime(2024, 3, 1, tzinfo=UTC)
     return Backtest(
-        id=backtest_id, owner_id=owner.id, strategy_id="s-1", strategy_name="SMA cross", symbol="BTCUSDT",
-        timeframe="1h", start_time=now - timedelta(days=30), end_time=now, initial_balance=10_000.0,
-        final_balance=None, status=status, progress=progress, created_at=now, updated_at=now, strategy={},
-        metadata={}, performance_summary=summary, error=error, execution_arn=None, started_at=None,
+        id=backtest_id,
+        owner_id=owner.id,
+        strategy_id="s-1",
+        strategy_name="SMA cross",
+        symbol="BTCUSDT",
+        timeframe="1h",
+        start_time=now - timedelta(days=30),
+        end_time=now,
+        initial_balance=10_000.0,
+        final_balance=None,
+        status=status,
+        progress=progress,
+        created_at=now,
+        updated_at=now,
+        strategy={},
+        metadata={},
+        performance_summary=summary,
+        error=error,
+        execution_arn=None,
+        started_at=None,
         completed_at=None,
     )
 
@@ -95,7 +117,9 @@ def service(subscriptions) -> ChannelService:
         a_backtest("bt-done", ALICE, "completed", 100, {"total_trades": 12, "win_rate": 50.0}),
         a_backtest("bt-failed", ALICE, "failed", 30, error="no candles for the range"),
     )
-    return ChannelService(FakeAccounts({"alice-token": ALICE, "bob-token": BOB}), backtests, FakeCatalog(), subscriptions)
+    return ChannelService(
+        FakeAccounts({"alice-token": ALICE, "bob-token": BOB}), backtests, FakeCatalog(), subscriptions
+    )
 
 
 def send(service: ChannelService, message: dict | str) -> dict:
@@ -113,16 +137,19 @@ def test_the_three_client_messages_parse():
     assert parse_message('{"action": "join", "channel": "user:u1", "token": "t"}') == Join("user:u1", "t")
 
 
-@pytest.mark.parametrize("body, field, detail", [
-    ("{not json", "message", "must be a JSON object"),
-    ("", "message", "must be a JSON object"),
-    ("[1, 2]", "message", "must be a JSON object"),
-    ('{"channel": "user:u1"}', "action", "is required"),
-    ('{"action": "subscribe"}', "action", "must be one of join, leave, ping"),
-    ('{"action": "join", "channel": "user:u1"}', "token", "must be a non-empty string"),
-    ('{"action": "join", "channel": 7, "token": "t"}', "channel", "must be a non-empty string"),
-    ('{"action": "leave", "channel": ""}', "channel", "must be a non-empty string"),
-])
+@pytest.mark.parametrize(
+    "body, field, detail",
+    [
+        ("{not json", "message", "must be a JSON object"),
+        ("", "message", "must be a JSON object"),
+        ("[1, 2]", "message", "must be a JSON object"),
+        ('{"channel": "user:u1"}', "action", "is required"),
+        ('{"action": "subscribe"}', "action", "must be one of join, leave, ping"),
+        ('{"action": "join", "channel": "user:u1"}', "token", "must be a non-empty string"),
+        ('{"action": "join", "channel": 7, "token": "t"}', "channel", "must be a non-empty string"),
+        ('{"action": "leave", "channel": ""}', "channel", "must be a non-empty string"),
+    ],
+)
 def test_a_malformed_message_is_a_validation_error_naming_the_field(body, field, detail):
     with pytest.raises(ValidationFailed) as error:
         parse_message(body)
@@ -135,28 +162,48 @@ def test_a_malformed_message_gets_an_error_reply_and_changes_nothing(service, su
     # When it sends garbage
     reply = send(service, '{"action": "join", "channel": "user:u-alice"')
     # Then it gets an error reply (no channel could be read) and keeps its subscription
-    assert reply == {"event": "error", "channel": None, "error": {
-        "code": "validation_failed", "message": "the message is not valid JSON",
-        "details": [{"field": "message", "message": "must be a JSON object"}]}}
+    assert reply == {
+        "event": "error",
+        "channel": None,
+        "error": {
+            "code": "validation_failed",
+            "message": "the message is not valid JSON",
+            "details": [{"field": "message", "message": "must be a JSON object"}],
+        },
+    }
     assert list(subscriptions.items) == [("conn-1", "user:u-alice")]
     assert send(service, {"action": "ping"}) == {"event": "pong"}
 
 
 # ---------------------------------------------------------------- channels
-@pytest.mark.parametrize("name, kind, key", [
-    ("user:7c9e6679-7425-40de-944b-e07fc1f90ae7", "user", ("7c9e6679-7425-40de-944b-e07fc1f90ae7",)),
-    ("backtest:bt_1", "backtest", ("bt_1",)),
-    ("market:BTCUSDT:1h", "market", ("BTCUSDT", "1h")),
-])
+@pytest.mark.parametrize(
+    "name, kind, key",
+    [
+        ("user:7c9e6679-7425-40de-944b-e07fc1f90ae7", "user", ("7c9e6679-7425-40de-944b-e07fc1f90ae7",)),
+        ("backtest:bt_1", "backtest", ("bt_1",)),
+        ("market:BTCUSDT:1h", "market", ("BTCUSDT", "1h")),
+    ],
+)
 def test_channel_names_parse_and_print_back(name, kind, key):
     channel = parse_channel(name)
     assert (channel.kind, channel.key, channel.name) == (kind, key, name)
 
 
-@pytest.mark.parametrize("name", [
-    "user:", "user:a:b", "backtest", "trades:1", "market:BTCUSDT", "market:BTCUSDT:1h:x", "market:BTCUSDT:2h",
-    "user:../x", "backtest: 1", "USER:u1",
-])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "user:",
+        "user:a:b",
+        "backtest",
+        "trades:1",
+        "market:BTCUSDT",
+        "market:BTCUSDT:1h:x",
+        "market:BTCUSDT:2h",
+        "user:../x",
+        "backtest: 1",
+        "USER:u1",
+    ],
+)
 def test_anything_else_is_not_a_channel(name):
     with pytest.raises(ValidationFailed) as error:
         parse_channel(name)
@@ -181,25 +228,39 @@ def test_another_users_channel_is_forbidden(service, subscriptions):
 @pytest.mark.parametrize("token", ["revoked-or-expired-token", "x"])
 def test_every_channel_refuses_a_bad_token(service, subscriptions, channel, token):
     reply = join(service, channel, token)
-    assert reply == {"event": "error", "channel": channel,
-                     "error": {"code": "unauthorized", "message": "invalid, expired or revoked token"}}
+    assert reply == {
+        "event": "error",
+        "channel": channel,
+        "error": {"code": "unauthorized", "message": "invalid, expired or revoked token"},
+    }
     assert subscriptions.items == {}
 
 
 # ---------------------------------------------------------------- authorization: backtest channel
 def test_the_owner_joins_a_running_backtest_and_gets_its_snapshot(service, subscriptions):
     assert join(service, "backtest:bt-alice") == {
-        "event": "joined", "channel": "backtest:bt-alice",
-        "snapshot": {"status": "running", "progress": 40, "message": None, "trade_count": None,
-                     "performance_summary": None},
+        "event": "joined",
+        "channel": "backtest:bt-alice",
+        "snapshot": {
+            "status": "running",
+            "progress": 40,
+            "message": None,
+            "trade_count": None,
+            "performance_summary": None,
+        },
     }
     assert ("conn-1", "backtest:bt-alice") in subscriptions.items
 
 
 def test_a_completed_backtests_snapshot_has_its_trade_count_and_summary(service):
     snapshot = join(service, "backtest:bt-done")["snapshot"]
-    assert snapshot == {"status": "completed", "progress": 100, "message": None, "trade_count": 12,
-                        "performance_summary": {"total_trades": 12, "win_rate": 50.0}}
+    assert snapshot == {
+        "status": "completed",
+        "progress": 100,
+        "message": None,
+        "trade_count": 12,
+        "performance_summary": {"total_trades": 12, "win_rate": 50.0},
+    }
 
 
 def test_a_failed_backtests_snapshot_says_why(service):
@@ -238,15 +299,20 @@ def test_any_signed_in_user_joins_a_known_symbols_market_channel(service, subscr
 
 def test_an_unknown_symbol_is_not_found(service, subscriptions):
     reply = join(service, "market:DOGEBTC:1m")
-    assert reply["error"] == {"code": "not_found", "message": "unknown symbol DOGEBTC",
-                              "details": [{"field": "channel", "message": "the service has no market data for DOGEBTC"}]}
+    assert reply["error"] == {
+        "code": "not_found",
+        "message": "unknown symbol DOGEBTC",
+        "details": [{"field": "channel", "message": "the service has no market data for DOGEBTC"}],
+    }
     assert subscriptions.items == {}
 
 
 def test_an_invalid_channel_is_refused_before_the_token_is_looked_at(service):
     reply = join(service, "market:BTCUSDT:7m", "not-a-token")
     assert reply["error"]["code"] == "validation_failed"
-    assert reply["error"]["details"] == [{"field": "channel", "message": "timeframe must be one of 1m, 5m, 15m, 30m, 1h, 4h, 1d, 1w"}]
+    assert reply["error"]["details"] == [
+        {"field": "channel", "message": "timeframe must be one of 1m, 5m, 15m, 30m, 1h, 4h, 1d, 1w"}
+    ]
 
 
 # ---------------------------------------------------------------- leave, ping
@@ -266,16 +332,29 @@ def test_ping_answers_pong():
 def test_an_event_envelope_has_event_channel_data_and_an_iso_timestamp():
     ts = iso_now(lambda: 1709294400.123)  # 2024-03-01T12:00:00.123Z
     message = event_envelope("status_update", "backtest:b1", {"status": "running", "progress": 50}, ts)
-    assert json.loads(encode(message)) == {"event": "status_update", "channel": "backtest:b1",
-                                           "data": {"status": "running", "progress": 50},
-                                           "ts": "2024-03-01T12:00:00.123Z"}
+    assert json.loads(encode(message)) == {
+        "event": "status_update",
+        "channel": "backtest:b1",
+        "data": {"status": "running", "progress": 50},
+        "ts": "2024-03-01T12:00:00.123Z",
+    }
 
 
 def test_encoding_turns_dynamodb_decimals_and_numpy_scalars_into_json_numbers():
-    data = {"progress": Decimal("40"), "equity": Decimal("10250.5"), "open_positions": np.int64(2),
-            "drawdown": np.float64(1.25), "at": datetime(2024, 3, 1, tzinfo=UTC)}
+    data = {
+        "progress": Decimal("40"),
+        "equity": Decimal("10250.5"),
+        "open_positions": np.int64(2),
+        "drawdown": np.float64(1.25),
+        "at": datetime(2024, 3, 1, tzinfo=UTC),
+    }
     assert json.loads(encode(event_envelope("metrics_update", "backtest:b1", data, "t")))["data"] == {
-        "progress": 40, "equity": 10250.5, "open_positions": 2, "drawdown": 1.25, "at": "2024-03-01T00:00:00Z"}
+        "progress": 40,
+        "equity": 10250.5,
+        "open_positions": 2,
+        "drawdown": 1.25,
+        "at": "2024-03-01T00:00:00Z",
+    }
 
 
 def test_an_event_api_gateway_would_refuse_is_a_producer_error():
@@ -301,9 +380,19 @@ def test_beyond_the_limit_trades_are_sampled_evenly_with_the_first_and_the_last(
 
 
 def _trade(n: int, entry: str, exit: str | None) -> dict:
-    return {"id": f"t{n}", "entry_time": entry, "entry_price": 100.0 + n, "quantity": 1.5, "side": "long",
-            "exit_time": exit, "exit_price": None if exit is None else 101.0 + n, "pnl": 1.0, "pnl_percentage": 1.0,
-            "fees": 0.1, "exit_reason": "signal"}
+    return {
+        "id": f"t{n}",
+        "entry_time": entry,
+        "entry_price": 100.0 + n,
+        "quantity": 1.5,
+        "side": "long",
+        "exit_time": exit,
+        "exit_price": None if exit is None else 101.0 + n,
+        "pnl": 1.0,
+        "pnl_percentage": 1.0,
+        "fees": 0.1,
+        "exit_reason": "signal",
+    }
 
 
 def test_trade_events_follow_time_with_closes_before_entries_at_the_same_time():
@@ -314,13 +403,32 @@ def test_trade_events_follow_time_with_closes_before_entries_at_the_same_time():
     ]
     events = trade_events(trades)
     assert [(event, data.get("trade_id") or data["trade"]["id"]) for event, data in events] == [
-        ("trade_executed", "t1"), ("trade_closed", "t1"), ("trade_executed", "t2"), ("trade_closed", "t2"),
+        ("trade_executed", "t1"),
+        ("trade_closed", "t1"),
+        ("trade_executed", "t2"),
+        ("trade_closed", "t2"),
         ("trade_executed", "t3"),
     ]
-    assert events[0][1] == {"trade": {"id": "t1", "entry_time": "2024-01-01T00:00:00Z", "entry_price": 101.0,
-                                      "quantity": 1.5, "side": "long"}, "trade_number": 1, "total_trades": 3}
-    assert events[1][1] == {"trade_id": "t1", "exit_time": "2024-01-01T02:00:00Z", "exit_price": 102.0, "pnl": 1.0,
-                            "pnl_percentage": 1.0, "trade_number": 1, "total_trades": 3}
+    assert events[0][1] == {
+        "trade": {
+            "id": "t1",
+            "entry_time": "2024-01-01T00:00:00Z",
+            "entry_price": 101.0,
+            "quantity": 1.5,
+            "side": "long",
+        },
+        "trade_number": 1,
+        "total_trades": 3,
+    }
+    assert events[1][1] == {
+        "trade_id": "t1",
+        "exit_time": "2024-01-01T02:00:00Z",
+        "exit_price": 102.0,
+        "pnl": 1.0,
+        "pnl_percentage": 1.0,
+        "trade_number": 1,
+        "total_trades": 3,
+    }
 
 
 def test_trade_events_of_a_big_backtest_cover_only_the_sampled_trades():

@@ -27,8 +27,10 @@ def dynamodb(aws):
     """The template's ConnectionsTable, created in moto under TABLE."""
     client = boto3.client("dynamodb", endpoint_url=aws)
     props = Template.load().resources["ConnectionsTable"]["Properties"]
-    client.create_table(TableName=TABLE, **{key: props[key] for key in (
-        "AttributeDefinitions", "KeySchema", "GlobalSecondaryIndexes", "BillingMode")})
+    client.create_table(
+        TableName=TABLE,
+        **{key: props[key] for key in ("AttributeDefinitions", "KeySchema", "GlobalSecondaryIndexes", "BillingMode")},
+    )
     return client
 
 
@@ -38,8 +40,10 @@ def store(dynamodb) -> ConnectionStore:
 
 
 def _gone() -> ClientError:
-    return ClientError({"Error": {"Code": "GoneException", "Message": ""}, "ResponseMetadata": {"HTTPStatusCode": 410}},
-                       "PostToConnection")
+    return ClientError(
+        {"Error": {"Code": "GoneException", "Message": ""}, "ResponseMetadata": {"HTTPStatusCode": 410}},
+        "PostToConnection",
+    )
 
 
 class RecordingManagement:
@@ -58,8 +62,13 @@ class RecordingManagement:
         if ConnectionId in self.gone:
             raise _gone()
         if ConnectionId in self.failing:
-            raise ClientError({"Error": {"Code": "InternalServerError", "Message": "boom"},
-                               "ResponseMetadata": {"HTTPStatusCode": 500}}, "PostToConnection")
+            raise ClientError(
+                {
+                    "Error": {"Code": "InternalServerError", "Message": "boom"},
+                    "ResponseMetadata": {"HTTPStatusCode": 500},
+                },
+                "PostToConnection",
+            )
         with self._lock:
             self.sent.setdefault(ConnectionId, []).append(json.loads(Data))
         return {}
@@ -93,11 +102,20 @@ def items(dynamodb) -> list[tuple[str, str]]:
 def test_connection_and_subscription_items_have_the_models_shape(dynamodb, store):
     connect(store, "c1", "backtest:b1", user_id="u-alice")
     stored = {i["sk"]["S"]: i for i in dynamodb.scan(TableName=TABLE)["Items"]}
-    assert stored["connection"] == {"pk": {"S": "c1"}, "sk": {"S": "connection"},
-                                    "connected_at": {"N": "1709294400000"}, "expires_at": {"N": "1709301600"}}
+    assert stored["connection"] == {
+        "pk": {"S": "c1"},
+        "sk": {"S": "connection"},
+        "connected_at": {"N": "1709294400000"},
+        "expires_at": {"N": "1709301600"},
+    }
     assert stored["channel#backtest:b1"] == {
-        "pk": {"S": "c1"}, "sk": {"S": "channel#backtest:b1"}, "channel": {"S": "backtest:b1"},
-        "kind": {"S": "backtest"}, "user_id": {"S": "u-alice"}, "expires_at": {"N": "1709301600"}}
+        "pk": {"S": "c1"},
+        "sk": {"S": "channel#backtest:b1"},
+        "channel": {"S": "backtest:b1"},
+        "kind": {"S": "backtest"},
+        "user_id": {"S": "u-alice"},
+        "expires_at": {"N": "1709301600"},
+    }
 
 
 def test_a_channels_subscribers_come_from_the_channel_index(store):
@@ -141,8 +159,12 @@ def test_an_event_reaches_every_subscriber_of_its_channel_and_nobody_else(store,
     delivery = publisher.publish("backtest:b1", "status_update", {"status": "running", "progress": 25, "message": ""})
 
     assert delivery == Delivery(delivered=5)
-    expected = {"event": "status_update", "channel": "backtest:b1",
-                "data": {"status": "running", "progress": 25, "message": ""}, "ts": "2024-03-01T12:00:00.000Z"}
+    expected = {
+        "event": "status_update",
+        "channel": "backtest:b1",
+        "data": {"status": "running", "progress": 25, "message": ""},
+        "ts": "2024-03-01T12:00:00.000Z",
+    }
     assert management.sent == {f"c{n}": [expected] for n in range(5)}
     assert all(name.startswith("publisher") for name in management.threads)  # sent from the pool
 
@@ -158,7 +180,9 @@ def test_events_published_in_sequence_reach_each_subscriber_in_that_order(store,
         assert [m["data"]["progress"] for m in management.sent[f"c{n}"]] == list(range(0, 101, 10))
 
 
-def test_a_gone_connection_is_forgotten_with_its_subscriptions_and_the_others_still_receive(dynamodb, store, make_publisher):
+def test_a_gone_connection_is_forgotten_with_its_subscriptions_and_the_others_still_receive(
+    dynamodb, store, make_publisher
+):
     connect(store, "alive", "backtest:b1")
     connect(store, "gone", "backtest:b1", "user:u1", "market:BTCUSDT:1m")
     management = RecordingManagement(gone={"gone"})
@@ -178,7 +202,9 @@ def test_another_failure_is_counted_and_keeps_the_connection(dynamodb, store, ma
     connect(store, "c1", "user:u1")
     connect(store, "flaky", "user:u1")
     publisher = make_publisher(store, RecordingManagement(failing={"flaky"}))
-    assert publisher.publish("user:u1", "transaction:import_update", {"import_id": "i1"}) == Delivery(delivered=1, failed=1)
+    assert publisher.publish("user:u1", "transaction:import_update", {"import_id": "i1"}) == Delivery(
+        delivered=1, failed=1
+    )
     assert ("flaky", "connection") in items(dynamodb)
 
 

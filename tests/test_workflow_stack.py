@@ -46,16 +46,21 @@ def compute_module(stack):
 
 def single_pass(stack: Stack, definition: dict, metadata: dict, balance: float = 10_000.0):
     start, end = (int(datetime.fromisoformat(RANGE[key]).timestamp() * 1000) for key in ("start_time", "end_time"))
-    settings = BacktestSettings(initial_balance=balance, commission=metadata.get("commission", 0.1),
-                                leverage=metadata.get("leverage", 1.0), timeframe="1h")
+    settings = BacktestSettings(
+        initial_balance=balance,
+        commission=metadata.get("commission", 0.1),
+        leverage=metadata.get("leverage", 1.0),
+        timeframe="1h",
+    )
     return run_backtest(validate_strategy(definition), stack.candles(SYMBOL, "1h", start, end), settings)
 
 
 def run_backtest_over_rest(stack: Stack, definition: dict = SMA_CROSS, **metadata) -> tuple:
     user = stack.sign_up()
     strategy = stack.create_strategy(user, definition)
-    created = stack.create_backtest(user, strategy["id"], symbol=SYMBOL, timeframe="1h", initial_balance=10_000,
-                                    metadata=metadata, **RANGE)
+    created = stack.create_backtest(
+        user, strategy["id"], symbol=SYMBOL, timeframe="1h", initial_balance=10_000, metadata=metadata, **RANGE
+    )
     return user, created
 
 
@@ -72,8 +77,16 @@ def test_a_backtest_created_over_rest_completes_exactly_as_a_single_pass(stack):
             await socket.send(json.dumps({"action": "join", "channel": f"user:{user.id}", "token": user.token}))
             assert json.loads(await socket.recv())["event"] == "joined"
             # When they create a backtest split into 4 chunks
-            created = await asyncio.to_thread(stack.create_backtest, user, strategy["id"], symbol=SYMBOL,
-                                              timeframe="1h", initial_balance=10_000, metadata=metadata, **RANGE)
+            created = await asyncio.to_thread(
+                stack.create_backtest,
+                user,
+                strategy["id"],
+                symbol=SYMBOL,
+                timeframe="1h",
+                initial_balance=10_000,
+                metadata=metadata,
+                **RANGE,
+            )
             while not events or events[-1]["data"]["status"] != "completed":
                 events.append(json.loads(await asyncio.wait_for(socket.recv(), 60)))
             return created
@@ -138,7 +151,10 @@ def test_a_transient_chunk_failure_is_retried_and_the_backtest_completes(stack, 
     # Then the state machine retried the chunk and the result is still the single pass's
     assert backtest["status"] == "completed"
     assert sorted(attempts) == [0, 1, 1, 2]
-    assert stack.backtests().get(created["id"]).performance_summary == single_pass(stack, SMA_CROSS, {}).performance_summary
+    assert (
+        stack.backtests().get(created["id"]).performance_summary
+        == single_pass(stack, SMA_CROSS, {}).performance_summary
+    )
 
 
 def test_a_failing_chunk_fails_the_backtest_cleanly(stack, compute_module, monkeypatch):
@@ -157,8 +173,9 @@ def test_a_failing_chunk_fails_the_backtest_cleanly(stack, compute_module, monke
     backtest = stack.wait_for_backtest(user, created["id"])
     # Then the backtest failed with a readable message, and the execution failed
     assert backtest["status"] == "failed"
-    assert backtest["error"] == ("the backtest failed on an internal error (ZeroDivisionError); "
-                                 "the execution's logs have the details")
+    assert backtest["error"] == (
+        "the backtest failed on an internal error (ZeroDivisionError); the execution's logs have the details"
+    )
     assert attempts.count(2) == 1
     assert stack.wait_for_execution(created["id"])["status"] == "FAILED"
     # No trades were persisted, and no partial result is left
@@ -170,12 +187,20 @@ def test_a_failing_chunk_fails_the_backtest_cleanly(stack, compute_module, monke
 def test_a_backtest_over_a_range_without_candles_fails_with_the_reason(stack):
     user = stack.sign_up()
     strategy = stack.create_strategy(user, SMA_CROSS)
-    created = stack.create_backtest(user, strategy["id"], symbol=SYMBOL, timeframe="1h", initial_balance=10_000,
-                                    start_time="2023-01-01T00:00:00Z", end_time="2023-02-01T00:00:00Z")
+    created = stack.create_backtest(
+        user,
+        strategy["id"],
+        symbol=SYMBOL,
+        timeframe="1h",
+        initial_balance=10_000,
+        start_time="2023-01-01T00:00:00Z",
+        end_time="2023-02-01T00:00:00Z",
+    )
     backtest = stack.wait_for_backtest(user, created["id"])
     assert backtest["status"] == "failed"
-    assert backtest["error"] == ("no candles in the requested range (start_time: no TESTUSDT 1h candles between "
-                                 "the start and end times)")
+    assert backtest["error"] == (
+        "no candles in the requested range (start_time: no TESTUSDT 1h candles between the start and end times)"
+    )
 
 
 # ---------------------------------------------------------------- cancel

@@ -38,12 +38,28 @@ from tests.fanout.stack import HOUR_MS, START_MS, random_walk
 
 TEMPLATE = Template.load()
 STRATEGY = {
-    "entry_rules": {"operator": "and", "conditions": [
-        {"indicator": "price", "params": {}, "comparator": "crosses_above",
-         "value": {"indicator": "sma", "params": {"period": 20}}}]},
-    "exit_rules": {"operator": "or", "conditions": [
-        {"indicator": "price", "params": {}, "comparator": "crosses_below",
-         "value": {"indicator": "sma", "params": {"period": 20}}}]},
+    "entry_rules": {
+        "operator": "and",
+        "conditions": [
+            {
+                "indicator": "price",
+                "params": {},
+                "comparator": "crosses_above",
+                "value": {"indicator": "sma", "params": {"period": 20}},
+            }
+        ],
+    },
+    "exit_rules": {
+        "operator": "or",
+        "conditions": [
+            {
+                "indicator": "price",
+                "params": {},
+                "comparator": "crosses_below",
+                "value": {"indicator": "sma", "params": {"period": 20}},
+            }
+        ],
+    },
     "config": {"stop_loss": 1.5},
 }
 BARS = 1200
@@ -68,15 +84,24 @@ def world(aws):
     candles = S3CandleStore(s3, TEMPLATE.physical_name("CandlesBucket"))
     series = random_walk(3, BARS, HOUR_MS)
     months = month_index(series.ts)
-    candles.commit("TESTUSDT", "1h", None, {
-        month_name(m): series.slice(int(np.flatnonzero(months == m)[0]), int(np.flatnonzero(months == m)[-1]) + 1)
-        for m in np.unique(months)})
+    candles.commit(
+        "TESTUSDT",
+        "1h",
+        None,
+        {
+            month_name(m): series.slice(int(np.flatnonzero(months == m)[0]), int(np.flatnonzero(months == m)[-1]) + 1)
+            for m in np.unique(months)
+        },
+    )
     results = TEMPLATE.physical_name("ResultsBucket")
     publisher = RecordingPublisher()
     workflow = BacktestWorkflow(
         backtests=DynamoBacktestRepository(bind(BacktestItem, TEMPLATE.physical_name("BacktestsTable"), aws)),
-        trades=S3TradeStore(s3, results), equity=S3EquityStore(s3, results), runs=S3RunStore(s3, results),
-        candles=candles, publisher=publisher,
+        trades=S3TradeStore(s3, results),
+        equity=S3EquityStore(s3, results),
+        runs=S3RunStore(s3, results),
+        candles=candles,
+        publisher=publisher,
         bars_per_chunk=500,
     )
     return workflow, publisher, series
@@ -85,12 +110,27 @@ def world(aws):
 def new_backtest(workflow: BacktestWorkflow, strategy: dict = STRATEGY, **metadata) -> Backtest:
     now = utc_now()
     backtest = Backtest(
-        id=new_id(), owner_id="owner-1", strategy_id="s-1", strategy_name="under test", symbol="TESTUSDT",
-        timeframe="1h", start_time=datetime.fromtimestamp(START_MS / 1000, UTC),
-        end_time=datetime.fromtimestamp((START_MS + BARS * HOUR_MS) / 1000, UTC), initial_balance=10_000.0,
-        final_balance=None, status=PENDING, progress=0, created_at=now, updated_at=now, strategy=strategy,
-        metadata={"commission": 0.1, "leverage": 1.0, **metadata}, performance_summary=None, error=None,
-        execution_arn=None, started_at=None, completed_at=None,
+        id=new_id(),
+        owner_id="owner-1",
+        strategy_id="s-1",
+        strategy_name="under test",
+        symbol="TESTUSDT",
+        timeframe="1h",
+        start_time=datetime.fromtimestamp(START_MS / 1000, UTC),
+        end_time=datetime.fromtimestamp((START_MS + BARS * HOUR_MS) / 1000, UTC),
+        initial_balance=10_000.0,
+        final_balance=None,
+        status=PENDING,
+        progress=0,
+        created_at=now,
+        updated_at=now,
+        strategy=strategy,
+        metadata={"commission": 0.1, "leverage": 1.0, **metadata},
+        performance_summary=None,
+        error=None,
+        execution_arn=None,
+        started_at=None,
+        completed_at=None,
     )
     workflow.backtests.add(backtest)
     return backtest
@@ -111,9 +151,16 @@ def test_prepare_plans_chunks_from_bars_per_chunk_and_pins_the_series(world):
     assert [(c.first_bar, c.end_bar) for c in plan.chunks] == [(0, 400), (400, 800), (800, 1200)]
     assert plan.source.partitions == workflow.candles.manifest("TESTUSDT", "1h").partitions
     assert workflow.backtests.get(backtest.id).status == "running"
-    assert publisher.events[-1] == ("user:owner-1", "backtest:status_update", {
-        "backtest_id": backtest.id, "status": "running", "progress": 5,
-        "message": "planned 3 chunk(s) over 1200 bars"})
+    assert publisher.events[-1] == (
+        "user:owner-1",
+        "backtest:status_update",
+        {
+            "backtest_id": backtest.id,
+            "status": "running",
+            "progress": 5,
+            "message": "planned 3 chunk(s) over 1200 bars",
+        },
+    )
 
 
 def test_metadata_chunks_forces_the_count(world):
@@ -203,8 +250,11 @@ def test_notify_publishes_completion_metrics_and_trades_then_removes_the_partial
     workflow.notify(backtest.id)
     channel = f"backtest:{backtest.id}"
     stored, total = workflow.trades.page(backtest.id, None, None, 0, 1000)
-    assert publisher.events[0] == (channel, "status_update",
-                                   {"status": "completed", "progress": 100, "message": f"completed with {total} trade(s)"})
+    assert publisher.events[0] == (
+        channel,
+        "status_update",
+        {"status": "completed", "progress": 100, "message": f"completed with {total} trade(s)"},
+    )
     metrics = next(data for _, event, data in publisher.events if event == "metrics_update")
     assert metrics["equity"] == workflow.backtests.get(backtest.id).final_balance
     assert set(metrics) == {"current_balance", "equity", "drawdown", "drawdown_percentage", "open_positions"}
@@ -232,11 +282,13 @@ def test_fail_marks_the_backtest_failed_and_removes_everything_it_produced(world
 
 # ---------------------------------------------------------------- messages and error names
 def test_failure_messages_show_domain_errors_and_hide_internals():
-    readable = json.dumps({"errorMessage": "invalid strategy (config.stop_loss: must be > 0)",
-                           "errorType": "ValidationFailed"})
+    readable = json.dumps(
+        {"errorMessage": "invalid strategy (config.stop_loss: must be > 0)", "errorType": "ValidationFailed"}
+    )
     assert failure_message("ValidationFailed", readable) == "invalid strategy (config.stop_loss: must be > 0)"
     assert failure_message("KeyError", json.dumps({"errorMessage": "'close'", "errorType": "KeyError"})) == (
-        "the backtest failed on an internal error (KeyError); the execution's logs have the details")
+        "the backtest failed on an internal error (KeyError); the execution's logs have the details"
+    )
     assert failure_message("States.Timeout", "") == "a step of the backtest timed out"
 
 
@@ -244,13 +296,16 @@ def _client_error(code: str, status: int) -> ClientError:
     return ClientError({"Error": {"Code": code, "Message": "m"}, "ResponseMetadata": {"HTTPStatusCode": status}}, "Op")
 
 
-@pytest.mark.parametrize(("raised", "expected"), [
-    (_client_error("SlowDown", 503), TransientError),
-    (_client_error("ProvisionedThroughputExceededException", 400), TransientError),
-    (_client_error("InternalError", 500), TransientError),
-    (_client_error("AccessDenied", 403), ClientError),
-    (KeyError("close"), KeyError),
-])
+@pytest.mark.parametrize(
+    ("raised", "expected"),
+    [
+        (_client_error("SlowDown", 503), TransientError),
+        (_client_error("ProvisionedThroughputExceededException", 400), TransientError),
+        (_client_error("InternalError", 500), TransientError),
+        (_client_error("AccessDenied", 403), ClientError),
+        (KeyError("close"), KeyError),
+    ],
+)
 def test_step_errors_name_what_the_state_machine_retries(raised, expected):
     with pytest.raises(expected), step_errors():
         raise raised
@@ -265,9 +320,15 @@ def test_step_errors_carry_a_domain_errors_details_in_its_message():
 
 
 # ---------------------------------------------------------------- orders and costs through the steps
-ORDER_STRATEGY = {**STRATEGY, "config": {
-    "stop_loss": 1.5, "entry_order": {"type": "limit", "offset": 0.2, "expire_bars": 3},
-    "take_profit_levels": [{"percent": 1, "size": 50}], "break_even_after": 1}}
+ORDER_STRATEGY = {
+    **STRATEGY,
+    "config": {
+        "stop_loss": 1.5,
+        "entry_order": {"type": "limit", "offset": 0.2, "expire_bars": 3},
+        "take_profit_levels": [{"percent": 1, "size": 50}],
+        "break_even_after": 1,
+    },
+}
 
 
 def test_funding_exchange_rules_and_finer_candles_reach_the_engine_through_the_steps(world, aws):
@@ -288,17 +349,32 @@ def test_funding_exchange_rules_and_finer_candles_reach_the_engine_through_the_s
     workflow.symbol_rules.put_rules("TESTUSDT", "binance", rules, market="linear")
     fine = fine_candles(series, 7, parts=4)
     months = month_index(fine.ts)
-    workflow.candles.commit("TESTUSDT", "15m", None, {
-        month_name(m): fine.slice(int(np.flatnonzero(months == m)[0]), int(np.flatnonzero(months == m)[-1]) + 1)
-        for m in np.unique(months)})
-    metadata = {"funding": True, "exchange": "binance", "market": "linear", "slippage_ticks": 1,
-                "intrabar_timeframe": "15m", "maker_fee": 0.02, "taker_fee": 0.05, "chunks": 3}
+    workflow.candles.commit(
+        "TESTUSDT",
+        "15m",
+        None,
+        {
+            month_name(m): fine.slice(int(np.flatnonzero(months == m)[0]), int(np.flatnonzero(months == m)[-1]) + 1)
+            for m in np.unique(months)
+        },
+    )
+    metadata = {
+        "funding": True,
+        "exchange": "binance",
+        "market": "linear",
+        "slippage_ticks": 1,
+        "intrabar_timeframe": "15m",
+        "maker_fee": 0.02,
+        "taker_fee": 0.05,
+        "chunks": 3,
+    }
     backtest = new_backtest(workflow, ORDER_STRATEGY, **metadata)
     run_to_stitched(workflow, backtest.id)
     workflow.persist(backtest.id)
     settings = backtest_settings(10_000.0, "1h", {"commission": 0.1, **metadata})
-    expected = run_backtest(validate_strategy(ORDER_STRATEGY), series, settings,
-                            MarketData(rules=rules, funding=rates, fine=fine))
+    expected = run_backtest(
+        validate_strategy(ORDER_STRATEGY), series, settings, MarketData(rules=rules, funding=rates, fine=fine)
+    )
     completed = workflow.backtests.get(backtest.id)
     assert completed.status == "completed" and completed.performance_summary == expected.performance_summary
     assert expected.performance_summary["funding_paid"] != 0.0 and len(expected.trades) > 0

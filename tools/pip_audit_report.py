@@ -32,8 +32,10 @@ def summarize(report: dict[str, Any]) -> tuple[int, list[str]]:
     vulnerable = [d for d in dependencies if d.get("vulns")]
     total, audited = len(dependencies), len(dependencies) - len(skipped)
     if vulnerable:
-        lines = [f"pip-audit: {sum(len(d['vulns']) for d in vulnerable)} known vulnerabilities in "
-                 f"{len(vulnerable)} of {audited} audited packages"]
+        lines = [
+            f"pip-audit: {sum(len(d['vulns']) for d in vulnerable)} known vulnerabilities in "
+            f"{len(vulnerable)} of {audited} audited packages"
+        ]
         for dependency in vulnerable:
             for vuln in dependency["vulns"]:
                 fixes = vuln.get("fix_versions") or []
@@ -51,8 +53,20 @@ def summarize(report: dict[str, Any]) -> tuple[int, list[str]]:
 def main(arguments: list[str]) -> int:
     with tempfile.TemporaryDirectory() as folder:
         output = Path(folder) / "audit.json"
-        command = [sys.executable, "-m", "pip_audit", "--progress-spinner", "off", "--no-deps", "--disable-pip",
-                   *arguments, "--format", "json", "--output", str(output)]
+        command = [
+            sys.executable,
+            "-m",
+            "pip_audit",
+            "--progress-spinner",
+            "off",
+            "--no-deps",
+            "--disable-pip",
+            *arguments,
+            "--format",
+            "json",
+            "--output",
+            str(output),
+        ]
         finished = subprocess.run(command, capture_output=True, text=True, check=False)  # nosec B603 - fixed argv
         if not output.exists() or finished.returncode not in (0, 1):
             sys.stderr.write(finished.stderr[-4000:])

@@ -15,8 +15,18 @@ from pynamodb.indexes import GlobalSecondaryIndex, IncludeProjection, KeysOnlyPr
 from pynamodb.models import Model
 
 LISTED_ATTRIBUTES = [
-    "strategy_id", "strategy_name", "symbol", "timeframe", "start_time", "end_time",
-    "initial_balance", "final_balance", "status", "progress", "created_at", "updated_at",
+    "strategy_id",
+    "strategy_name",
+    "symbol",
+    "timeframe",
+    "start_time",
+    "end_time",
+    "initial_balance",
+    "final_balance",
+    "status",
+    "progress",
+    "created_at",
+    "updated_at",
 ]
 
 

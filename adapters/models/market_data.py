@@ -98,7 +98,5 @@ class DynamoImportRecords:
         self.model.from_status(status).save()
 
     def list_by_owner(self, owner_id: str, limit: int) -> list[ImportStatus]:
-        items = self.model.query(
-            owner_id, index_name=OwnerIndex.Meta.index_name, scan_index_forward=False, limit=limit
-        )
+        items = self.model.query(owner_id, index_name=OwnerIndex.Meta.index_name, scan_index_forward=False, limit=limit)
         return [item.to_status() for item in items]

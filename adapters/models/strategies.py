@@ -16,7 +16,14 @@ from pynamodb.models import Model
 
 PUBLIC_LISTING = "public"
 LISTED_ATTRIBUTES = [
-    "owner_id", "name", "description", "strategy_type", "is_active", "is_public", "created_at", "updated_at",
+    "owner_id",
+    "name",
+    "description",
+    "strategy_type",
+    "is_active",
+    "is_public",
+    "created_at",
+    "updated_at",
 ]
 
 

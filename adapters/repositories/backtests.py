@@ -12,8 +12,19 @@ from shared.backtests.trade_ids import trade_key
 from shared.statuses import CANCELLED, COMPLETED, PENDING, RUNNING
 
 _SUMMARY_FIELDS = (
-    "id", "owner_id", "strategy_id", "strategy_name", "symbol", "timeframe", "start_time", "end_time",
-    "initial_balance", "final_balance", "status", "created_at", "updated_at",
+    "id",
+    "owner_id",
+    "strategy_id",
+    "strategy_name",
+    "symbol",
+    "timeframe",
+    "start_time",
+    "end_time",
+    "initial_balance",
+    "final_balance",
+    "status",
+    "created_at",
+    "updated_at",
 )
 _DETAIL_FIELDS = ("strategy", "metadata", "performance_summary", "error", "execution_arn", "started_at", "completed_at")
 
@@ -48,19 +59,31 @@ class DynamoBacktestRepository(RunRepository[Backtest]):
         model = self._model
         return self._update(backtest_id, {RUNNING}, [model.progress.set(progress), model.updated_at.set(now)])
 
-    def complete(self, backtest_id: str, final_balance: float, performance_summary: dict[str, Any],
-                 now: datetime) -> Backtest:
+    def complete(
+        self, backtest_id: str, final_balance: float, performance_summary: dict[str, Any], now: datetime
+    ) -> Backtest:
         # completed -> completed too: a re-run of the persisting step writes the same result again.
         model = self._model
-        return self._update(backtest_id, {RUNNING, COMPLETED}, [
-            model.status.set(COMPLETED), model.progress.set(100), model.final_balance.set(final_balance),
-            model.performance_summary.set(performance_summary), model.completed_at.set(now), model.updated_at.set(now),
-        ])
+        return self._update(
+            backtest_id,
+            {RUNNING, COMPLETED},
+            [
+                model.status.set(COMPLETED),
+                model.progress.set(100),
+                model.final_balance.set(final_balance),
+                model.performance_summary.set(performance_summary),
+                model.completed_at.set(now),
+                model.updated_at.set(now),
+            ],
+        )
 
     def cancel(self, backtest_id: str, now: datetime) -> Backtest:
         model = self._model
-        return self._update(backtest_id, {PENDING, RUNNING}, [model.status.set(CANCELLED), model.completed_at.set(now),
-                                                              model.updated_at.set(now)])
+        return self._update(
+            backtest_id,
+            {PENDING, RUNNING},
+            [model.status.set(CANCELLED), model.completed_at.set(now), model.updated_at.set(now)],
+        )
 
     def _record(self, item: BacktestItem) -> Backtest:
         return Backtest(**_summary_values(item), **{name: getattr(item, name) for name in _DETAIL_FIELDS})

@@ -33,8 +33,14 @@ def condition_failed(error: PynamoDBConnectionError) -> bool:
     return error.cause_response_code == "ConditionalCheckFailedException"
 
 
-def update_in_status(model: type[M], key: str, from_statuses: Collection[str] | None, actions: list[Action],
-                     current: Callable[[], Any], noun: str) -> M:
+def update_in_status(
+    model: type[M],
+    key: str,
+    from_statuses: Collection[str] | None,
+    actions: list[Action],
+    current: Callable[[], Any],
+    noun: str,
+) -> M:
     """Apply `actions` to item `key` if it exists (and its `status` is one of `from_statuses`,
     when given): one conditional write, so concurrent transitions cannot both win.
     NotFound when the item is gone, Conflict naming the status it is in otherwise."""

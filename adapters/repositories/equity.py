@@ -30,8 +30,9 @@ class S3EquityStore:
 
         table = pa.table({"ts": series.timestamps, "equity": series.equity, "benchmark": series.benchmark})
         sink = io.BytesIO()
-        pq.write_table(table, sink, compression="zstd", use_dictionary=False,
-                       column_encoding={"ts": "DELTA_BINARY_PACKED"})
+        pq.write_table(
+            table, sink, compression="zstd", use_dictionary=False, column_encoding={"ts": "DELTA_BINARY_PACKED"}
+        )
         self._objects.put_bytes(equity_key(backtest_id), sink.getvalue())
 
     def load(self, backtest_id: str) -> EquitySeries | None:

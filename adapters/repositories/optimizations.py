@@ -34,12 +34,23 @@ class DynamoOptimizationRepository(RunRepository[Optimization]):
 
     def complete(self, optimization_id: str, best: dict[str, Any] | None, now: datetime) -> Optimization:
         model = self._model
-        return self._update(optimization_id, {RUNNING, COMPLETED}, [
-            model.status.set(COMPLETED), model.progress.set(100), model.best.set(best), model.completed_at.set(now),
-            model.updated_at.set(now)])
+        return self._update(
+            optimization_id,
+            {RUNNING, COMPLETED},
+            [
+                model.status.set(COMPLETED),
+                model.progress.set(100),
+                model.best.set(best),
+                model.completed_at.set(now),
+                model.updated_at.set(now),
+            ],
+        )
 
 
 def _optimization(item: OptimizationItem) -> Optimization:
     values = {name: getattr(item, name) for name in _FIELDS}
-    return Optimization(**values | {name: int(values[name] or 0) for name in _INTEGERS}
-                        | {name: None if values[name] is None else int(values[name]) for name in _OPTIONAL_INTEGERS})
+    return Optimization(
+        **values
+        | {name: int(values[name] or 0) for name in _INTEGERS}
+        | {name: None if values[name] is None else int(values[name]) for name in _OPTIONAL_INTEGERS}
+    )

@@ -44,8 +44,9 @@ class RunRepository(ABC, Generic[R]):
 
     def mark_running(self, run_id: str, now: datetime) -> R:
         model = self._model
-        return self._update(run_id, {PENDING}, [model.status.set(RUNNING), model.started_at.set(now),
-                                                model.updated_at.set(now)])
+        return self._update(
+            run_id, {PENDING}, [model.status.set(RUNNING), model.started_at.set(now), model.updated_at.set(now)]
+        )
 
     def advance_progress(self, run_id: str, progress: int, now: datetime) -> bool:
         """Raise a running run's progress; False (nothing written) when it is not running or
@@ -69,8 +70,11 @@ class RunRepository(ABC, Generic[R]):
 
     def fail(self, run_id: str, error: str, now: datetime) -> R:
         model = self._model
-        return self._update(run_id, {PENDING, RUNNING}, [model.status.set(FAILED), model.error.set(error),
-                                                         model.completed_at.set(now), model.updated_at.set(now)])
+        return self._update(
+            run_id,
+            {PENDING, RUNNING},
+            [model.status.set(FAILED), model.error.set(error), model.completed_at.set(now), model.updated_at.set(now)],
+        )
 
     def _update(self, run_id: str, from_statuses: Collection[str] | None, actions: list[Action]) -> R:
         """Apply `actions` if the run exists (and is in one of `from_statuses`, when given)."""

@@ -14,9 +14,15 @@ class DynamoSessionRepository:
 
     def add(self, session: Session) -> None:
         user = session.user
-        self._model(session.token_digest, user_id=user.id, email=user.email, name=user.name,
-                    user_created_at=user.created_at, created_at=session.created_at,
-                    expires_at=session.expires_at).save()
+        self._model(
+            session.token_digest,
+            user_id=user.id,
+            email=user.email,
+            name=user.name,
+            user_created_at=user.created_at,
+            created_at=session.created_at,
+            expires_at=session.expires_at,
+        ).save()
 
     def find(self, token_digest: str) -> Session | None:
         try:

@@ -12,9 +12,15 @@ from shared.strategies.model import Strategy, StrategySummary
 
 def _summary(item: StrategyItem) -> StrategySummary:
     return StrategySummary(
-        id=item.id, owner_id=item.owner_id, name=item.name, description=item.description or "",
-        strategy_type=item.strategy_type, is_active=item.is_active, is_public=item.is_public,
-        created_at=item.created_at, updated_at=item.updated_at,
+        id=item.id,
+        owner_id=item.owner_id,
+        name=item.name,
+        description=item.description or "",
+        strategy_type=item.strategy_type,
+        is_active=item.is_active,
+        is_public=item.is_public,
+        created_at=item.created_at,
+        updated_at=item.updated_at,
     )
 
 
@@ -31,8 +37,14 @@ class DynamoStrategyRepository:
         except DoesNotExist:
             return None
         summary = _summary(item)
-        return Strategy(**vars(summary), entry_rules=item.entry_rules, exit_rules=item.exit_rules, config=item.config,
-                        short_entry_rules=item.short_entry_rules, short_exit_rules=item.short_exit_rules)
+        return Strategy(
+            **vars(summary),
+            entry_rules=item.entry_rules,
+            exit_rules=item.exit_rules,
+            config=item.config,
+            short_entry_rules=item.short_entry_rules,
+            short_exit_rules=item.short_exit_rules,
+        )
 
     def replace(self, strategy: Strategy) -> None:
         try:
@@ -58,10 +70,19 @@ class DynamoStrategyRepository:
 
     def _item(self, strategy: Strategy) -> StrategyItem:
         return self._model(
-            strategy.id, owner_id=strategy.owner_id, name=strategy.name, description=strategy.description,
-            strategy_type=strategy.strategy_type, entry_rules=strategy.entry_rules, exit_rules=strategy.exit_rules,
-            config=strategy.config, short_entry_rules=strategy.short_entry_rules,
-            short_exit_rules=strategy.short_exit_rules, is_active=strategy.is_active, is_public=strategy.is_public,
+            strategy.id,
+            owner_id=strategy.owner_id,
+            name=strategy.name,
+            description=strategy.description,
+            strategy_type=strategy.strategy_type,
+            entry_rules=strategy.entry_rules,
+            exit_rules=strategy.exit_rules,
+            config=strategy.config,
+            short_entry_rules=strategy.short_entry_rules,
+            short_exit_rules=strategy.short_exit_rules,
+            is_active=strategy.is_active,
+            is_public=strategy.is_public,
             public_listing=PUBLIC_LISTING if strategy.is_public else None,
-            created_at=strategy.created_at, updated_at=strategy.updated_at,
+            created_at=strategy.created_at,
+            updated_at=strategy.updated_at,
         )

@@ -67,7 +67,9 @@ class S3TradeStore:
         table, filters = _trade_tables(trades, created_at)
         for key, content in ((trades_key(backtest_id), table), (filters_key(backtest_id), filters)):
             sink = io.BytesIO()
-            pq.write_table(content, sink, compression="zstd", row_group_size=ROW_GROUP_ROWS if content is table else None)
+            pq.write_table(
+                content, sink, compression="zstd", row_group_size=ROW_GROUP_ROWS if content is table else None
+            )
             self._objects.put_bytes(key, sink.getvalue())
         return table.num_rows
 
@@ -75,8 +77,9 @@ class S3TradeStore:
         self._objects.delete_prefix(*result_prefixes(backtest_id))
 
     # ------------------------------------------------------------------ reading
-    def page(self, backtest_id: str, side: str | None, result: str | None, offset: int,
-             limit: int) -> tuple[list[Trade], int]:
+    def page(
+        self, backtest_id: str, side: str | None, result: str | None, offset: int, limit: int
+    ) -> tuple[list[Trade], int]:
         parquet = self._open(trades_key(backtest_id))
         if parquet is None:
             return [], 0
@@ -86,7 +89,7 @@ class S3TradeStore:
         else:
             matching = self._matching_rows(backtest_id, side, result)
             total = len(matching)
-            rows = [int(row) for row in matching[offset:offset + limit]]
+            rows = [int(row) for row in matching[offset : offset + limit]]
         return _read_rows(parquet, backtest_id, rows), total
 
     def get(self, backtest_id: str, seq: int) -> Trade | None:
@@ -150,22 +153,24 @@ def _trade_tables(trades: Any, created_at: datetime) -> tuple[pa.Table, pa.Table
 
     times = pa.timestamp("ms", tz="UTC")
     side, result = labels(side_codes, SIDES), labels(result_codes, RESULTS)
-    table = pa.table({
-        "entry_time": pa.array(np.asarray(trades.entry_time, dtype=np.int64), times),
-        "entry_price": floats(trades.entry_price),
-        "exit_time": pa.array(np.asarray(trades.exit_time, dtype=np.int64), times, mask=is_open),
-        "exit_price": floats(trades.exit_price),
-        "quantity": floats(trades.quantity),
-        "side": side,
-        "pnl": floats(pnl),
-        "pnl_percentage": floats(trades.pnl_percentage),
-        "fees": floats(trades.fees),
-        "entry_reason": labels(np.zeros(len(pnl), dtype=np.int8), ["signal"]),
-        "exit_reason": labels(np.asarray(trades.exit_reason, dtype=np.int8), list(EXIT_REASONS)),
-        "funding": floats(trades.funding),
-        "leg": pa.array(np.asarray(trades.leg, dtype=np.int16)),
-        **_excursion_columns(trades),
-    }).replace_schema_metadata({_CREATED_AT: created_at.isoformat().encode()})
+    table = pa.table(
+        {
+            "entry_time": pa.array(np.asarray(trades.entry_time, dtype=np.int64), times),
+            "entry_price": floats(trades.entry_price),
+            "exit_time": pa.array(np.asarray(trades.exit_time, dtype=np.int64), times, mask=is_open),
+            "exit_price": floats(trades.exit_price),
+            "quantity": floats(trades.quantity),
+            "side": side,
+            "pnl": floats(pnl),
+            "pnl_percentage": floats(trades.pnl_percentage),
+            "fees": floats(trades.fees),
+            "entry_reason": labels(np.zeros(len(pnl), dtype=np.int8), ["signal"]),
+            "exit_reason": labels(np.asarray(trades.exit_reason, dtype=np.int8), list(EXIT_REASONS)),
+            "funding": floats(trades.funding),
+            "leg": pa.array(np.asarray(trades.leg, dtype=np.int16)),
+            **_excursion_columns(trades),
+        }
+    ).replace_schema_metadata({_CREATED_AT: created_at.isoformat().encode()})
     return table, pa.table({"side": side, "result": result})
 
 
@@ -179,7 +184,8 @@ def _excursion_columns(trades: Any) -> dict[str, pa.Array]:
     mae_percentage, mfe_percentage = trades.excursion_percentages()
     columns = {"mae": trades.mae, "mfe": trades.mfe, "mae_percentage": mae_percentage, "mfe_percentage": mfe_percentage}
     return {name: pa.array(np.asarray(values, dtype=np.float64)) for name, values in columns.items()} | {
-        "bars": pa.array(np.asarray(trades.bars, dtype=np.int64))}
+        "bars": pa.array(np.asarray(trades.bars, dtype=np.int64))
+    }
 
 
 def _read_rows(parquet: pq.ParquetFile, backtest_id: str, rows: list[int]) -> list[Trade]:
@@ -209,8 +215,12 @@ def _python_rows(table: pa.Table) -> list[dict[str, Any]]:
     import pyarrow as pa
 
     zoned = [field.name for field in table.schema if pa.types.is_timestamp(field.type) and field.type.tz]
-    naive = pa.schema([pa.field(field.name, pa.timestamp(field.type.unit)) if field.name in zoned else field
-                       for field in table.schema])
+    naive = pa.schema(
+        [
+            pa.field(field.name, pa.timestamp(field.type.unit)) if field.name in zoned else field
+            for field in table.schema
+        ]
+    )
     rows = table.cast(naive).to_pylist()
     for row in rows:
         for name in zoned:

@@ -35,7 +35,6 @@ WRITE_WORKERS = 8
 BATCH_GET_KEYS = 100
 
 
-
 def _epoch_ms(moment: datetime) -> int:
     return round(moment.timestamp() * 1000)
 
@@ -54,8 +53,9 @@ class DynamoTransactionRepository:
     def get_many(self, owner_id: str, ids: Collection[str]) -> dict[str, Transaction]:
         return {item.id: self._transaction(item) for item in self._batch_get([(owner_id, i) for i in ids])}
 
-    def page(self, owner_id: str, filters: TransactionFilters, offset: int,
-             limit: int) -> tuple[list[Transaction], int]:
+    def page(
+        self, owner_id: str, filters: TransactionFilters, offset: int, limit: int
+    ) -> tuple[list[Transaction], int]:
         model = self._model
         time = TimeIndex.transaction_time
         if filters.start is not None and filters.end is not None:
@@ -71,10 +71,14 @@ class DynamoTransactionRepository:
             condition = model.symbol == filters.symbol
         if filters.side is not None:
             condition = model.side == filters.side if condition is None else condition & (model.side == filters.side)
-        keys = [(item.transaction_time, item.id) for item in model.query(
-            owner_id, range_condition, filter_condition=condition, index_name=TimeIndex.Meta.index_name)]
+        keys = [
+            (item.transaction_time, item.id)
+            for item in model.query(
+                owner_id, range_condition, filter_condition=condition, index_name=TimeIndex.Meta.index_name
+            )
+        ]
         keys.sort(reverse=True)  # newest first; equal times in a stable (id) order
-        wanted = [transaction_id for _, transaction_id in keys[offset:offset + limit]]
+        wanted = [transaction_id for _, transaction_id in keys[offset : offset + limit]]
         found = self.get_many(owner_id, wanted)
         return [found[i] for i in wanted if i in found], len(keys)
 
@@ -83,8 +87,9 @@ class DynamoTransactionRepository:
 
         def mark(transaction_id: str) -> None:
             try:
-                model(owner_id, transaction_id).update(actions=[model.is_replayed.set(True)],
-                                                       condition=model.id.exists())
+                model(owner_id, transaction_id).update(
+                    actions=[model.is_replayed.set(True)], condition=model.id.exists()
+                )
             except UpdateError as error:
                 if not condition_failed(error):  # deleted meanwhile: nothing to mark
                     raise
@@ -105,24 +110,45 @@ class DynamoTransactionRepository:
         keys = list(keys)
         items: list[TransactionItem] = []
         for start in range(0, len(keys), BATCH_GET_KEYS):
-            items += self._model.batch_get(keys[start:start + BATCH_GET_KEYS], attributes_to_get=attributes)
+            items += self._model.batch_get(keys[start : start + BATCH_GET_KEYS], attributes_to_get=attributes)
         return items
 
     def _item(self, t: Transaction) -> TransactionItem:
         return self._model(
-            t.owner_id, t.id, exchange=t.exchange, transaction_id=t.transaction_id, symbol=t.symbol, side=t.side,
-            price=t.price, quantity=t.quantity, fee=t.fee, fee_asset=t.fee_asset,
-            transaction_time=datetime_of_ms(t.time_ms), transaction_type=t.transaction_type, import_id=t.import_id,
-            is_replayed=t.is_replayed, created_at=t.created_at,
+            t.owner_id,
+            t.id,
+            exchange=t.exchange,
+            transaction_id=t.transaction_id,
+            symbol=t.symbol,
+            side=t.side,
+            price=t.price,
+            quantity=t.quantity,
+            fee=t.fee,
+            fee_asset=t.fee_asset,
+            transaction_time=datetime_of_ms(t.time_ms),
+            transaction_type=t.transaction_type,
+            import_id=t.import_id,
+            is_replayed=t.is_replayed,
+            created_at=t.created_at,
         )
 
     @staticmethod
     def _transaction(item: TransactionItem) -> Transaction:
         return Transaction(
-            exchange=item.exchange, transaction_id=item.transaction_id, symbol=item.symbol, side=item.side,
-            price=float(item.price), quantity=float(item.quantity), fee=float(item.fee), fee_asset=item.fee_asset,
-            time_ms=_epoch_ms(item.transaction_time), transaction_type=item.transaction_type, id=item.id,
-            owner_id=item.owner_id, import_id=item.import_id, is_replayed=bool(item.is_replayed),
+            exchange=item.exchange,
+            transaction_id=item.transaction_id,
+            symbol=item.symbol,
+            side=item.side,
+            price=float(item.price),
+            quantity=float(item.quantity),
+            fee=float(item.fee),
+            fee_asset=item.fee_asset,
+            time_ms=_epoch_ms(item.transaction_time),
+            transaction_type=item.transaction_type,
+            id=item.id,
+            owner_id=item.owner_id,
+            import_id=item.import_id,
+            is_replayed=bool(item.is_replayed),
             created_at=item.created_at,
         )
 
@@ -139,24 +165,33 @@ class DynamoImportJobRepository:
         if item is None:
             return None
         document = dict(item.document)
-        return ImportJob(**{
-            **document,
-            "created_at": datetime.fromisoformat(document["created_at"]),
-            "updated_at": datetime.fromisoformat(document["updated_at"]),
-            "symbols": tuple(document["symbols"]),
-            "errors": tuple(FieldError(**error) for error in document["errors"]),
-        })
+        return ImportJob(
+            **{
+                **document,
+                "created_at": datetime.fromisoformat(document["created_at"]),
+                "updated_at": datetime.fromisoformat(document["updated_at"]),
+                "symbols": tuple(document["symbols"]),
+                "errors": tuple(FieldError(**error) for error in document["errors"]),
+            }
+        )
 
     def save(self, job: ImportJob) -> None:
         self._item(job).save()
 
     def _item(self, job: ImportJob) -> TransactionJobItem:
         document = vars(job) | {
-            "created_at": job.created_at.isoformat(), "updated_at": job.updated_at.isoformat(),
-            "symbols": list(job.symbols), "errors": [error.to_dict() for error in job.errors],
+            "created_at": job.created_at.isoformat(),
+            "updated_at": job.updated_at.isoformat(),
+            "symbols": list(job.symbols),
+            "errors": [error.to_dict() for error in job.errors],
         }
-        return self._model(job.owner_id, job.import_id, kind=IMPORT_KIND, document=document,
-                           expires_at=job.created_at + timedelta(days=IMPORT_RECORD_DAYS))
+        return self._model(
+            job.owner_id,
+            job.import_id,
+            kind=IMPORT_KIND,
+            document=document,
+            expires_at=job.created_at + timedelta(days=IMPORT_RECORD_DAYS),
+        )
 
 
 class DynamoReplayRecordRepository:
@@ -166,7 +201,8 @@ class DynamoReplayRecordRepository:
     def add(self, record: ReplayRecord) -> None:
         document = vars(record) | {"created_at": record.created_at.isoformat()}
         self._model(record.owner_id, record.replay_id, kind=REPLAY_KIND, document=document).save(
-            condition=self._model.job_id.does_not_exist())
+            condition=self._model.job_id.does_not_exist()
+        )
 
     def get(self, owner_id: str, replay_id: str) -> ReplayRecord | None:
         item = _job_item(self._model, owner_id, replay_id, REPLAY_KIND)

@@ -16,8 +16,9 @@ class DynamoUserRepository:
 
     def add(self, account: Account) -> None:
         user = account.user
-        item = self._model(user.email, id=user.id, name=user.name, password_hash=account.password_hash,
-                           created_at=user.created_at)
+        item = self._model(
+            user.email, id=user.id, name=user.name, password_hash=account.password_hash, created_at=user.created_at
+        )
         try:
             item.save(condition=self._model.email.does_not_exist())
         except PutError as error:

@@ -60,9 +60,16 @@ def _import_record(record: dict[str, Any], runner: ImportRunner) -> dict[str, An
     if job is None:
         logger.warning("not a transaction import", extra={"key": record["s3"]["object"]["key"]})
         return None
-    logger.info("transaction import finished", extra={
-        "import_id": job.import_id, "status": job.status, "imported": job.imported, "duplicates": job.duplicates,
-        "error_count": job.error_count})
+    logger.info(
+        "transaction import finished",
+        extra={
+            "import_id": job.import_id,
+            "status": job.status,
+            "imported": job.imported,
+            "duplicates": job.duplicates,
+            "error_count": job.error_count,
+        },
+    )
     return {"import_id": job.import_id, "status": job.status}
 
 

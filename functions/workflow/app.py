@@ -74,8 +74,13 @@ def fail_optimization(event: dict[str, Any]) -> dict[str, Any]:
 
 
 STEPS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
-    "prepare": prepare, "stitch": stitch, "persist": persist, "notify": notify, "fail": fail,
-    "prepare_optimization": prepare_optimization, "tell_optimization": tell_optimization,
+    "prepare": prepare,
+    "stitch": stitch,
+    "persist": persist,
+    "notify": notify,
+    "fail": fail,
+    "prepare_optimization": prepare_optimization,
+    "tell_optimization": tell_optimization,
     "finish_optimization": finish_optimization,
     "fail_optimization": fail_optimization,
 }
@@ -86,8 +91,9 @@ def handler(event: dict[str, Any], context: object) -> dict[str, Any]:
     step = STEPS.get(event.get("step", ""))
     if step is None:
         raise ValueError(f"unknown step {event.get('step')!r}; expected one of {', '.join(STEPS)}")
-    logger.append_keys(step=event["step"], backtest_id=event.get("backtest_id"),
-                       optimization_id=event.get("optimization_id"))
+    logger.append_keys(
+        step=event["step"], backtest_id=event.get("backtest_id"), optimization_id=event.get("optimization_id")
+    )
     with step_errors():
         result = step(event)
     logger.info("step done", extra={"result": result})  # a result's "message" must not clash with the log's

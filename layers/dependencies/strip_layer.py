@@ -63,7 +63,9 @@ def strip(root: Path) -> int:
         for path in sorted(root.glob(pattern), reverse=True):
             if not path.exists():
                 continue
-            removed += sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) if path.is_dir() else path.stat().st_size
+            removed += (
+                sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) if path.is_dir() else path.stat().st_size
+            )
             shutil.rmtree(path) if path.is_dir() else path.unlink()
     return removed
 

@@ -76,8 +76,9 @@ class PasswordHasher:
     @staticmethod
     def _derive(password: str, salt: bytes, n: int, r: int, p: int) -> bytes:
         # maxmem: scrypt needs 128 * n * r bytes (+ slack); OpenSSL's default cap is 32 MiB.
-        return hashlib.scrypt(password.encode("utf-8"), salt=salt, n=n, r=r, p=p,
-                              maxmem=256 * n * r + 2**20, dklen=KEY_BYTES)
+        return hashlib.scrypt(
+            password.encode("utf-8"), salt=salt, n=n, r=r, p=p, maxmem=256 * n * r + 2**20, dklen=KEY_BYTES
+        )
 
 
 def new_token() -> str:

@@ -23,7 +23,9 @@ AUTH, GENERAL, MARKET_DATA, BACKTEST_CREATION = "auth", "general", "market_data"
 WINDOW_SECONDS = 60
 SEED_LIMITS: Mapping[str, int] = MappingProxyType({AUTH: 20, GENERAL: 120, MARKET_DATA: 300, BACKTEST_CREATION: 10})
 # Each category's limit can be set per deployment (template parameters -> these variables).
-LIMIT_VARIABLES: Mapping[str, str] = MappingProxyType({category: f"RATE_LIMIT_{category.upper()}" for category in SEED_LIMITS})
+LIMIT_VARIABLES: Mapping[str, str] = MappingProxyType(
+    {category: f"RATE_LIMIT_{category.upper()}" for category in SEED_LIMITS}
+)
 # Counters outlive their window a little so a late request never recreates a reset counter.
 _EXPIRY_SLACK_SECONDS = 60
 

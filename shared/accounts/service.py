@@ -31,8 +31,14 @@ def normalise_email(email: str) -> str:
     return email.strip().lower()
 
 
-def register(users: UserRepository, email: str, password: str, name: str, hasher: PasswordHasher = PasswordHasher(),
-             clock: Callable[[], datetime] = utc_now) -> User:
+def register(
+    users: UserRepository,
+    email: str,
+    password: str,
+    name: str,
+    hasher: PasswordHasher = PasswordHasher(),
+    clock: Callable[[], datetime] = utc_now,
+) -> User:
     """A new account (the API's sign-up and `backtest users create`); ValidationFailed names each bad field."""
     email, name = normalise_email(email), name.strip()
     errors = []

@@ -75,14 +75,23 @@ class BacktestBatches:
         else:
             account = self.users.find_by_email(owner.strip().lower())
             if account is None:
-                status |= {"status": "invalid", "error": f"no account with email {owner!r}",
-                           "details": [{"field": "owner", "message": "must be the email of an account"}]}
+                status |= {
+                    "status": "invalid",
+                    "error": f"no account with email {owner!r}",
+                    "details": [{"field": "owner", "message": "must be the email of an account"}],
+                }
             else:
-                results = [self._entry(account.user, key, sequencer, position, entry)
-                           for position, entry in enumerate(entries)]
+                results = [
+                    self._entry(account.user, key, sequencer, position, entry) for position, entry in enumerate(entries)
+                ]
                 started = sum(1 for result in results if result["status"] == "started")
-                status |= {"status": "done", "owner_id": account.user.id, "started": started,
-                           "invalid": len(results) - started, "entries": results}
+                status |= {
+                    "status": "done",
+                    "owner_id": account.user.id,
+                    "started": started,
+                    "invalid": len(results) - started,
+                    "entries": results,
+                }
         status["processed_at"] = iso_utc_ms(self.clock())
         self.inbox.put_status(status_key(key), status)
         return status
@@ -99,8 +108,12 @@ class BacktestBatches:
             else:  # created by an earlier attempt at this same event: started once, by name
                 self.backtests.launcher.start(backtest_id)
         except (ValidationFailed, NotFound) as error:
-            return {"index": position, "status": "invalid", "error": error.message,
-                    "details": [_prefixed(detail, position) for detail in error.errors]}
+            return {
+                "index": position,
+                "status": "invalid",
+                "error": error.message,
+                "details": [_prefixed(detail, position) for detail in error.errors],
+            }
         return {"index": position, "status": "started", "backtest_id": backtest_id}
 
 

@@ -41,8 +41,11 @@ class EquitySeries:
         """A run's curve (one value per candle of `candles`) beside buy-and-hold of its balance."""
         if len(equity) != len(candles):
             raise ValueError(f"{len(equity)} equity values for {len(candles)} candles")
-        return cls(np.asarray(candles.ts, dtype=np.int64), np.asarray(equity, dtype=np.float64),
-                   buy_and_hold(float(candles.open[0]), candles.close, initial_balance))
+        return cls(
+            np.asarray(candles.ts, dtype=np.int64),
+            np.asarray(equity, dtype=np.float64),
+            buy_and_hold(float(candles.open[0]), candles.close, initial_balance),
+        )
 
 
 @dataclass(frozen=True, eq=False)
@@ -57,9 +60,13 @@ class SeriesPoints:
     total_points: int
 
     def records(self) -> list[dict[str, Any]]:
-        columns = {"timestamp": iso_utc_array(self.timestamps, always_ms=True), "equity": self.equity.tolist(),
-                   "drawdown": self.drawdown.tolist(), "drawdown_percentage": self.drawdown_percentage.tolist(),
-                   "benchmark": self.benchmark.tolist()}
+        columns = {
+            "timestamp": iso_utc_array(self.timestamps, always_ms=True),
+            "equity": self.equity.tolist(),
+            "drawdown": self.drawdown.tolist(),
+            "drawdown_percentage": self.drawdown_percentage.tolist(),
+            "benchmark": self.benchmark.tolist(),
+        }
         return [dict(zip(columns, row)) for row in zip(*columns.values())]
 
 
@@ -110,8 +117,14 @@ def _bucket_extremes(timestamps: NDArray[Any], equity: NDArray[Any], buckets: in
 def downsample(series: EquitySeries, points: int) -> SeriesPoints:
     rows = downsample_indices(series.timestamps, series.equity, points)
     depth, percentage = drawdowns(series.equity)
-    return SeriesPoints(series.timestamps[rows], series.equity[rows], series.benchmark[rows], depth[rows],
-                        percentage[rows], total_points=len(series))
+    return SeriesPoints(
+        series.timestamps[rows],
+        series.equity[rows],
+        series.benchmark[rows],
+        depth[rows],
+        percentage[rows],
+        total_points=len(series),
+    )
 
 
 def drawdown_periods(series: EquitySeries) -> list[dict[str, Any]]:

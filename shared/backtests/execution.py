@@ -47,13 +47,26 @@ def symbol_rules(
         market = metadata.get("market", "spot")
         found = stored(symbol, exchange, market)
         if found is None:
-            raise ValidationFailed("no exchange rules stored", [FieldError(
-                "metadata.exchange", f"no {symbol} rules stored for {exchange} {market}; "
-                                     f"GET /market_data/{symbol}/info?exchange={exchange}&market={market} stores them")])
+            raise ValidationFailed(
+                "no exchange rules stored",
+                [
+                    FieldError(
+                        "metadata.exchange",
+                        f"no {symbol} rules stored for {exchange} {market}; "
+                        f"GET /market_data/{symbol}/info?exchange={exchange}&market={market} stores them",
+                    )
+                ],
+            )
         rules = found
     if metadata.get("slippage_ticks") is not None and rules.tick_size is None:
-        raise ValidationFailed("slippage in ticks needs a tick size", [FieldError(
-            "metadata.slippage_ticks", f"needs the {symbol} tick size: name metadata.exchange with stored rules")])
+        raise ValidationFailed(
+            "slippage in ticks needs a tick size",
+            [
+                FieldError(
+                    "metadata.slippage_ticks", f"needs the {symbol} tick size: name metadata.exchange with stored rules"
+                )
+            ],
+        )
     return rules
 
 
@@ -66,9 +79,16 @@ def checked_funding(symbol: str, rates: FundingRates, start_ms: int, end_ms: int
     gaps = np.flatnonzero(np.diff(bounds) > FUNDING_INTERVAL_MS)
     if len(gaps):
         lo, hi = int(bounds[gaps[0]]), int(bounds[gaps[0] + 1])
-        raise ValidationFailed("missing funding data", [FieldError(
-            "metadata.funding", f"no {symbol} funding rates stored between {iso_utc(lo)} and {iso_utc(hi)}; "
-                                f"import the funding history first")])
+        raise ValidationFailed(
+            "missing funding data",
+            [
+                FieldError(
+                    "metadata.funding",
+                    f"no {symbol} funding rates stored between {iso_utc(lo)} and {iso_utc(hi)}; "
+                    f"import the funding history first",
+                )
+            ],
+        )
     return rates
 
 
@@ -76,15 +96,31 @@ def check_intrabar(symbol: str, settings: BacktestSettings, timeframes: list[str
     """The finer timeframe must be one the store can serve for the symbol."""
     wanted = settings.intrabar_timeframe
     if wanted is not None and wanted not in timeframes:
-        raise ValidationFailed("no finer candles", [FieldError(
-            "metadata.intrabar_timeframe", f"no {symbol} {wanted} candles stored (available: {', '.join(timeframes)})")])
+        raise ValidationFailed(
+            "no finer candles",
+            [
+                FieldError(
+                    "metadata.intrabar_timeframe",
+                    f"no {symbol} {wanted} candles stored (available: {', '.join(timeframes)})",
+                )
+            ],
+        )
 
 
-def check_fine_cover(symbol: str, settings: BacktestSettings, first_ts: int, last_ts: int, fine_ts: NDArray[Any]) -> None:
+def check_fine_cover(
+    symbol: str, settings: BacktestSettings, first_ts: int, last_ts: int, fine_ts: NDArray[Any]
+) -> None:
     """The finer candles must span the backtest's bars (gaps inside fall back to same_bar_priority)."""
     step = TIMEFRAME_MS[settings.timeframe]
     fine_step = TIMEFRAME_MS[settings.intrabar_timeframe or settings.timeframe]
     if not len(fine_ts) or fine_ts[0] > first_ts or fine_ts[-1] < last_ts + step - fine_step:
-        raise ValidationFailed("no finer candles", [FieldError(
-            "metadata.intrabar_timeframe", f"the stored {symbol} {settings.intrabar_timeframe} candles do not span "
-                                           f"{iso_utc(first_ts)} to {iso_utc(last_ts + step)}")])
+        raise ValidationFailed(
+            "no finer candles",
+            [
+                FieldError(
+                    "metadata.intrabar_timeframe",
+                    f"the stored {symbol} {settings.intrabar_timeframe} candles do not span "
+                    f"{iso_utc(first_ts)} to {iso_utc(last_ts + step)}",
+                )
+            ],
+        )

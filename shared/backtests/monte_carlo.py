@@ -36,7 +36,9 @@ MAX_STEPS_SIMULATED = 400_000_000  # simulations x path length: bounds one reque
 CHUNK_VALUES = 4_000_000  # simulations x path length held in memory at once
 
 
-def trade_returns(entry_ms: NDArray[Any], exit_ms: NDArray[Any], pnl: NDArray[Any], initial_balance: float) -> NDArray[Any]:
+def trade_returns(
+    entry_ms: NDArray[Any], exit_ms: NDArray[Any], pnl: NDArray[Any], initial_balance: float
+) -> NDArray[Any]:
     """Each closed trade's return on the balance at its entry, in exit order."""
     order = np.argsort(exit_ms, kind="stable")
     entry_ms, exit_ms, pnl = entry_ms[order], exit_ms[order], np.asarray(pnl, dtype=np.float64)[order]
@@ -78,8 +80,10 @@ def simulate(returns: NDArray[Any], initial_balance: float, years: float, reques
         "max_drawdown_percentage": _distribution(np.concatenate(drawdowns)),
         "cagr": _distribution(_cagr(final, initial_balance, years)),
         "probability_of_ruin": float(np.concatenate(ruined).mean()),
-        "equity_bands": {"unit": "bar" if request.method == "block_bootstrap" else "trade",
-                         "steps": band_steps.tolist()}
+        "equity_bands": {
+            "unit": "bar" if request.method == "block_bootstrap" else "trade",
+            "steps": band_steps.tolist(),
+        }
         | {f"p{q}": np.percentile(band_values, q, axis=0).tolist() for q in PERCENTILES},
     }
 
@@ -99,7 +103,8 @@ def _resample(returns: NDArray[Any], count: int, request: MonteCarloRequest, rng
 
 def _distribution(values: NDArray[Any]) -> dict[str, float]:
     return {f"p{q}": float(v) for q, v in zip(PERCENTILES, np.percentile(values, PERCENTILES))} | {
-        "mean": float(values.mean())}
+        "mean": float(values.mean())
+    }
 
 
 def _cagr(final: NDArray[Any], initial: float, years: float) -> NDArray[Any]:
@@ -115,20 +120,30 @@ def _check(request: MonteCarloRequest, steps: int) -> None:
     if not 1 <= request.simulations <= MAX_SIMULATIONS:
         errors.append(FieldError("simulations", f"must be between 1 and {MAX_SIMULATIONS}"))
     elif steps * request.simulations > MAX_STEPS_SIMULATED:
-        errors.append(FieldError("simulations", f"{request.simulations} simulations of {steps} steps exceed the "
-                                                f"{MAX_STEPS_SIMULATED} one request may simulate; at most "
-                                                f"{MAX_STEPS_SIMULATED // steps}"))
+        errors.append(
+            FieldError(
+                "simulations",
+                f"{request.simulations} simulations of {steps} steps exceed the "
+                f"{MAX_STEPS_SIMULATED} one request may simulate; at most "
+                f"{MAX_STEPS_SIMULATED // steps}",
+            )
+        )
     if request.block < 1:
         errors.append(FieldError("block", "must be at least 1"))
     if not 0.0 < request.ruin_threshold < 1.0:
         errors.append(FieldError("ruin_threshold", "must be between 0 and 1 (a fraction of the initial balance)"))
     if steps == 0 and not errors:
-        errors.append(FieldError("method", "the backtest has no closed trades to resample" if request.method != "block_bootstrap"
-                                 else "the backtest's equity curve has a single bar"))
+        errors.append(
+            FieldError(
+                "method",
+                "the backtest has no closed trades to resample"
+                if request.method != "block_bootstrap"
+                else "the backtest's equity curve has a single bar",
+            )
+        )
     if errors:
         raise ValidationFailed("invalid Monte Carlo request", errors)
 
 
 def years_between(start_ms: int, end_ms: int) -> float:
     return max(end_ms - start_ms, 1) / YEAR_MS
-

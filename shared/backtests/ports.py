@@ -44,8 +44,9 @@ class BacktestRepository(Protocol):
         """Raise a running backtest's progress to `progress`; False (and no write) when it is not
         running or already at or past it: parallel chunks report out of order."""
 
-    def complete(self, backtest_id: str, final_balance: float, performance_summary: dict[str, Any],
-                 now: datetime) -> Backtest:
+    def complete(
+        self, backtest_id: str, final_balance: float, performance_summary: dict[str, Any], now: datetime
+    ) -> Backtest:
         """running -> completed."""
 
     def fail(self, backtest_id: str, error: str, now: datetime) -> Backtest:
@@ -62,8 +63,9 @@ class TradeStore(Protocol):
         """Store all trades of a backtest (the engine's columnar `Trades`), replacing any earlier
         save, so a re-run never duplicates; returns how many were stored."""
 
-    def page(self, backtest_id: str, side: str | None, result: str | None, offset: int,
-             limit: int) -> tuple[list[Trade], int]:
+    def page(
+        self, backtest_id: str, side: str | None, result: str | None, offset: int, limit: int
+    ) -> tuple[list[Trade], int]:
         """The trades matching the filters from `offset`, and how many match in total."""
 
     def get(self, backtest_id: str, seq: int) -> Trade | None: ...
@@ -180,9 +182,12 @@ class Stitched:
     stitch_seconds: float = 0.0
 
     def figures(self) -> dict[str, Any]:
-        return {"trades": self.trades, "final_balance": self.final_balance,
-                "chunk_seconds": [round(seconds, 6) for seconds in self.chunk_seconds],
-                "stitch_seconds": round(self.stitch_seconds, 6)}
+        return {
+            "trades": self.trades,
+            "final_balance": self.final_balance,
+            "chunk_seconds": [round(seconds, 6) for seconds in self.chunk_seconds],
+            "stitch_seconds": round(self.stitch_seconds, 6),
+        }
 
 
 class RunKind(Protocol):

@@ -95,11 +95,19 @@ class RunPlan:
         document = {
             "symbol_rules": asdict(self.symbol_rules),
             "fine_source": json.loads(self.fine_source.to_json()) if self.fine_source else None,
-            "backtest_id": self.backtest_id, "owner_id": self.owner_id, "strategy": self.strategy,
-            "settings": asdict(self.settings), "symbol": self.symbol, "timeframe": self.timeframe,
-            "start_ms": self.start_ms, "end_ms": self.end_ms, "source": json.loads(self.source.to_json()),
-            "n_bars": self.n_bars, "chunks": [asdict(span) for span in self.chunks],
-            "read_from_ms": list(self.read_from_ms), "end_before_ms": list(self.end_before_ms),
+            "backtest_id": self.backtest_id,
+            "owner_id": self.owner_id,
+            "strategy": self.strategy,
+            "settings": asdict(self.settings),
+            "symbol": self.symbol,
+            "timeframe": self.timeframe,
+            "start_ms": self.start_ms,
+            "end_ms": self.end_ms,
+            "source": json.loads(self.source.to_json()),
+            "n_bars": self.n_bars,
+            "chunks": [asdict(span) for span in self.chunks],
+            "read_from_ms": list(self.read_from_ms),
+            "end_before_ms": list(self.end_before_ms),
         }
         return json.dumps(document, separators=(",", ":")).encode()
 
@@ -107,15 +115,23 @@ class RunPlan:
     def from_json(cls, data: bytes) -> RunPlan:
         document = json.loads(data)
         return cls(
-            backtest_id=document["backtest_id"], owner_id=document["owner_id"], strategy=document["strategy"],
-            settings=BacktestSettings(**document["settings"]), symbol=document["symbol"],
-            timeframe=document["timeframe"], start_ms=document["start_ms"], end_ms=document["end_ms"],
+            backtest_id=document["backtest_id"],
+            owner_id=document["owner_id"],
+            strategy=document["strategy"],
+            settings=BacktestSettings(**document["settings"]),
+            symbol=document["symbol"],
+            timeframe=document["timeframe"],
+            start_ms=document["start_ms"],
+            end_ms=document["end_ms"],
             source=SeriesManifest.from_json(json.dumps(document["source"]).encode(), version=None),
-            n_bars=document["n_bars"], chunks=tuple(ChunkSpan(**span) for span in document["chunks"]),
-            read_from_ms=tuple(document["read_from_ms"]), end_before_ms=tuple(document["end_before_ms"]),
+            n_bars=document["n_bars"],
+            chunks=tuple(ChunkSpan(**span) for span in document["chunks"]),
+            read_from_ms=tuple(document["read_from_ms"]),
+            end_before_ms=tuple(document["end_before_ms"]),
             symbol_rules=SymbolRules(**document["symbol_rules"]),
-            fine_source=None if document["fine_source"] is None else SeriesManifest.from_json(
-                json.dumps(document["fine_source"]).encode(), version=None),
+            fine_source=None
+            if document["fine_source"] is None
+            else SeriesManifest.from_json(json.dumps(document["fine_source"]).encode(), version=None),
         )
 
 
@@ -144,8 +160,15 @@ class ChunkedRun:
         source = choose_source(series, backtest.symbol, backtest.timeframe, start_ms, end_ms)
         ts = read_series(self.candles, source, backtest.timeframe, start_ms, end_ms).ts
         if len(ts) == 0:
-            raise ValidationFailed("no candles in the requested range", [FieldError(
-                "start_time", f"no {backtest.symbol} {backtest.timeframe} candles between the start and end times")])
+            raise ValidationFailed(
+                "no candles in the requested range",
+                [
+                    FieldError(
+                        "start_time",
+                        f"no {backtest.symbol} {backtest.timeframe} candles between the start and end times",
+                    )
+                ],
+            )
         fine_source = None
         if settings.intrabar_timeframe is not None:
             check_intrabar(backtest.symbol, settings, derivable_timeframes(set(series)))
@@ -154,14 +177,25 @@ class ChunkedRun:
             check_fine_cover(backtest.symbol, settings, int(ts[0]), int(ts[-1]), fine_ts)
         if settings.funding:
             self._funding_rates(backtest.symbol, start_ms, end_ms)
-        spans = plan_chunks(strategy, len(ts), chunk_count(len(ts), self.bars_per_chunk, backtest.metadata.get("chunks")))
+        spans = plan_chunks(
+            strategy, len(ts), chunk_count(len(ts), self.bars_per_chunk, backtest.metadata.get("chunks"))
+        )
         plan = RunPlan(
-            backtest_id=backtest.id, owner_id=backtest.owner_id, strategy=backtest.strategy, settings=settings,
-            symbol=backtest.symbol, timeframe=backtest.timeframe, start_ms=start_ms, end_ms=end_ms, source=source,
-            n_bars=len(ts), chunks=tuple(spans),
+            backtest_id=backtest.id,
+            owner_id=backtest.owner_id,
+            strategy=backtest.strategy,
+            settings=settings,
+            symbol=backtest.symbol,
+            timeframe=backtest.timeframe,
+            start_ms=start_ms,
+            end_ms=end_ms,
+            source=source,
+            n_bars=len(ts),
+            chunks=tuple(spans),
             read_from_ms=tuple(int(ts[span.read_bar]) for span in spans),
             end_before_ms=tuple(int(ts[span.end_bar]) if span.end_bar < len(ts) else end_ms for span in spans),
-            symbol_rules=rules, fine_source=fine_source,
+            symbol_rules=rules,
+            fine_source=fine_source,
         )
         return Planned(len(spans), f"planned {len(spans)} chunk(s) over {len(ts)} bars", plan.to_json())
 
@@ -169,17 +203,25 @@ class ChunkedRun:
         """Chunk `index`: read its window, compute, store the result (NotFound without a plan)."""
         plan = RunPlan.from_json(self.runs.plan(backtest.id))
         started = time.perf_counter()
-        window = read_series(self.candles, plan.source, plan.timeframe, plan.read_from_ms[index],
-                             plan.end_before_ms[index])
+        window = read_series(
+            self.candles, plan.source, plan.timeframe, plan.read_from_ms[index], plan.end_before_ms[index]
+        )
         market = self._market(plan, plan.read_from_ms[index], plan.end_before_ms[index], with_funding=False)
         read = time.perf_counter()
         result = compute_chunk(validate_strategy(plan.strategy), window, plan.chunks[index], plan.settings, market)
         seconds = time.perf_counter() - read
         self.runs.put_chunk(backtest.id, result, seconds)
         done = self.runs.chunks_done(backtest.id)
-        return Computed(done, len(plan.chunks), f"computed {done} of {len(plan.chunks)} chunk(s)", {
-            "candidates": len(result.candidates), "read_seconds": round(read - started, 6),
-            "compute_seconds": round(seconds, 6)})
+        return Computed(
+            done,
+            len(plan.chunks),
+            f"computed {done} of {len(plan.chunks)} chunk(s)",
+            {
+                "candidates": len(result.candidates),
+                "read_seconds": round(read - started, 6),
+                "compute_seconds": round(seconds, 6),
+            },
+        )
 
     def discard(self, backtest_id: str, index: int, now: Backtest | None) -> None:
         """The chunk finished after a cancel (which may have cleaned up before this write)."""
@@ -197,10 +239,12 @@ class ChunkedRun:
         market = self._market(plan, plan.start_ms, plan.end_ms, with_funding=plan.settings.funding)
         result = stitch(candles, [chunk for chunk, _ in loaded], strategy.config, plan.settings, market)
         stitch_seconds = time.perf_counter() - started
-        store_stitched(self.runs, backtest.id, result,
-                       EquitySeries.of(result.equity_curve, candles, plan.settings.initial_balance))
-        return Stitched(len(result.trades), result.final_balance, tuple(seconds for _, seconds in loaded),
-                        stitch_seconds)
+        store_stitched(
+            self.runs, backtest.id, result, EquitySeries.of(result.equity_curve, candles, plan.settings.initial_balance)
+        )
+        return Stitched(
+            len(result.trades), result.final_balance, tuple(seconds for _, seconds in loaded), stitch_seconds
+        )
 
     # ------------------------------------------------------------ market data beyond candles
     def _stored_rules(self, symbol: str, exchange: str, market: str) -> SymbolRules | None:

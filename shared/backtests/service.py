@@ -29,8 +29,16 @@ from shared.strategies.service import Strategies
 from shared.times import epoch_ms, utc_now
 
 MAX_CHUNKS = 1000
-EXECUTION_FIELDS = ("maker_fee", "taker_fee", "slippage_ticks", "funding", "intrabar_timeframe", "same_bar_priority",
-                    "exchange", "market")
+EXECUTION_FIELDS = (
+    "maker_fee",
+    "taker_fee",
+    "slippage_ticks",
+    "funding",
+    "intrabar_timeframe",
+    "same_bar_priority",
+    "exchange",
+    "market",
+)
 ORDER_FIELDS = ("created_at", "updated_at", "start_time", "end_time", "symbol", "status", "final_balance")
 
 
@@ -90,12 +98,27 @@ class Backtests:
         check_condition_timeframes(strategy.definition(), request.timeframe)
         now = self.clock()
         backtest = Backtest(
-            id=backtest_id or new_id(), owner_id=user.id, strategy_id=strategy.id, strategy_name=strategy.name,
-            symbol=request.symbol, timeframe=request.timeframe, start_time=request.start_time,
-            end_time=request.end_time, initial_balance=request.initial_balance, final_balance=None,
-            status=PENDING, progress=0, created_at=now, updated_at=now, strategy=strategy.definition(),
+            id=backtest_id or new_id(),
+            owner_id=user.id,
+            strategy_id=strategy.id,
+            strategy_name=strategy.name,
+            symbol=request.symbol,
+            timeframe=request.timeframe,
+            start_time=request.start_time,
+            end_time=request.end_time,
+            initial_balance=request.initial_balance,
+            final_balance=None,
+            status=PENDING,
+            progress=0,
+            created_at=now,
+            updated_at=now,
+            strategy=strategy.definition(),
             metadata={k: v for k, v in asdict(request.metadata).items() if v is not None},
-            performance_summary=None, error=None, execution_arn=None, started_at=None, completed_at=None,
+            performance_summary=None,
+            error=None,
+            execution_arn=None,
+            started_at=None,
+            completed_at=None,
         )
         self.repository.add(backtest)
         execution_arn = start_execution(self.repository, self.launcher, backtest.id, "backtest", now, self.clock)
@@ -104,7 +127,8 @@ class Backtests:
     def list(self, user: User, filters: BacktestFilters, page: PageRequest) -> Page[BacktestSummary]:
         symbol = filters.symbol.strip().upper() if filters.symbol else None
         matching = [
-            b for b in self.repository.list_owned(user.id)
+            b
+            for b in self.repository.list_owned(user.id)
             if (filters.strategy_id is None or b.strategy_id == filters.strategy_id)
             and (filters.status is None or b.status == filters.status)
             and (symbol is None or b.symbol == symbol)
@@ -145,13 +169,26 @@ class Backtests:
         if request.end_time <= request.start_time:
             errors.append(FieldError("end_time", "must be after start_time"))
         if not 0 < request.initial_balance <= BacktestSettings.MAX_INITIAL_BALANCE:
-            errors.append(FieldError("initial_balance", f"must be greater than 0 and at most {BacktestSettings.MAX_INITIAL_BALANCE:g}"))
+            errors.append(
+                FieldError(
+                    "initial_balance", f"must be greater than 0 and at most {BacktestSettings.MAX_INITIAL_BALANCE:g}"
+                )
+            )
         metadata = request.metadata
         if not BacktestSettings.MIN_LEVERAGE <= metadata.leverage <= BacktestSettings.MAX_LEVERAGE:
-            errors.append(FieldError("metadata.leverage", f"must be between {BacktestSettings.MIN_LEVERAGE:g} and {BacktestSettings.MAX_LEVERAGE:g}"))
+            errors.append(
+                FieldError(
+                    "metadata.leverage",
+                    f"must be between {BacktestSettings.MIN_LEVERAGE:g} and {BacktestSettings.MAX_LEVERAGE:g}",
+                )
+            )
         if not BacktestSettings.MIN_COMMISSION <= metadata.commission <= BacktestSettings.MAX_COMMISSION:
-            errors.append(FieldError("metadata.commission",
-                                     f"must be between {BacktestSettings.MIN_COMMISSION:g} and {BacktestSettings.MAX_COMMISSION:g} (percent per side)"))
+            errors.append(
+                FieldError(
+                    "metadata.commission",
+                    f"must be between {BacktestSettings.MIN_COMMISSION:g} and {BacktestSettings.MAX_COMMISSION:g} (percent per side)",
+                )
+            )
         if metadata.chunks is not None and not 1 <= metadata.chunks <= MAX_CHUNKS:
             errors.append(FieldError("metadata.chunks", f"must be between 1 and {MAX_CHUNKS}"))
         available = check_market(self.catalog, request.symbol, request.timeframe, errors)
@@ -172,8 +209,9 @@ class Backtests:
         execution.check_intrabar(request.symbol, settings, list(available))
         if settings.funding:
             start_ms, end_ms = epoch_ms(request.start_time), epoch_ms(request.end_time)
-            execution.checked_funding(request.symbol, self.catalog.funding(request.symbol, start_ms, end_ms),
-                                      start_ms, end_ms)
+            execution.checked_funding(
+                request.symbol, self.catalog.funding(request.symbol, start_ms, end_ms), start_ms, end_ms
+            )
 
 
 def check_market(catalog: MarketCatalog, symbol: str, timeframe: str, errors: list[FieldError]) -> Sequence[str]:
@@ -186,8 +224,14 @@ def check_market(catalog: MarketCatalog, symbol: str, timeframe: str, errors: li
     return available
 
 
-def start_execution(records: ExecutionRecords, launcher: BacktestLauncher, run_id: str, noun: str, now: datetime,
-                    clock: Callable[[], datetime]) -> str:
+def start_execution(
+    records: ExecutionRecords,
+    launcher: BacktestLauncher,
+    run_id: str,
+    noun: str,
+    now: datetime,
+    clock: Callable[[], datetime],
+) -> str:
     """Start the state machine's execution of a run just stored pending, and record it. A run that
     cannot be started is failed and the error raised: never left pending that nothing will run."""
     try:
@@ -209,8 +253,16 @@ def check_condition_timeframes(definition: dict[str, Any], timeframe: str) -> No
         raise ValidationFailed("invalid backtest", [FieldError("timeframe", problem) for problem in problems])
 
 
-def record_results(repository: BacktestRepository, trades: TradeStore, backtest_id: str, *, final_balance: float,
-                   performance_summary: dict[str, Any], trade_columns: Any, now: datetime) -> Backtest:
+def record_results(
+    repository: BacktestRepository,
+    trades: TradeStore,
+    backtest_id: str,
+    *,
+    final_balance: float,
+    performance_summary: dict[str, Any],
+    trade_columns: Any,
+    now: datetime,
+) -> Backtest:
     """Persist a finished run: its trades, then the completion. Safe to repeat (the same trades
     replace themselves, completed -> completed is allowed). If the backtest was cancelled,
     failed or deleted meanwhile, the trades just written are removed and Conflict/NotFound raised."""

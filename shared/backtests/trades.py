@@ -22,8 +22,9 @@ class Trades:
     backtests: Backtests
     store: TradeStore
 
-    def list(self, user: User, backtest_id: str, side: str | None, result: str | None,
-             page: PageRequest) -> Page[Trade]:
+    def list(
+        self, user: User, backtest_id: str, side: str | None, result: str | None, page: PageRequest
+    ) -> Page[Trade]:
         """Trades in entry order; `side` long|short, `result` win (closed, pnl > 0) | loss (closed, pnl < 0)."""
         if self.backtests.get(user, backtest_id).status != COMPLETED:
             return Page([], 0, page)  # trades are stored when a backtest completes, all at once

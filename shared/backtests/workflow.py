@@ -127,9 +127,17 @@ class BacktestWorkflow:
         self._running_or_pending(backtest_id, also=COMPLETED)  # completed: a re-run writes the same again
         trades, document = self.runs.stitched(backtest_id)
         self.equity.save(backtest_id, self.runs.equity(backtest_id))  # removed with the trades if completion fails
-        self._transition(lambda: record_results(
-            self.backtests, self.trades, backtest_id, final_balance=document["final_balance"],
-            performance_summary=document["performance_summary"], trade_columns=trades, now=self.clock()))
+        self._transition(
+            lambda: record_results(
+                self.backtests,
+                self.trades,
+                backtest_id,
+                final_balance=document["final_balance"],
+                performance_summary=document["performance_summary"],
+                trade_columns=trades,
+                now=self.clock(),
+            )
+        )
         return {"status": COMPLETED, "trades": len(trades)}
 
     def notify(self, backtest_id: str) -> dict[str, Any]:
@@ -214,7 +222,11 @@ def _trade_records(backtest_id: str, trades: Trades) -> list[dict[str, Any]]:
     entry_times = iso_utc_array(trades.entry_time, always_ms=True)
     exit_times = iso_utc_array(trades.exit_time, always_ms=True)
     return [
-        record | {"id": trade_id(backtest_id, seq), "entry_time": entry_times[seq],
-                  "exit_time": exit_times[seq] if record["exit_time"] is not None else None}
+        record
+        | {
+            "id": trade_id(backtest_id, seq),
+            "entry_time": entry_times[seq],
+            "exit_time": exit_times[seq] if record["exit_time"] is not None else None,
+        }
         for seq, record in enumerate(records)
     ]

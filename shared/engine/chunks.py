@@ -114,7 +114,8 @@ def _remembers_everything(strategy: Strategy) -> bool:
     """True when a series depends on every earlier bar (a recursive filter or a running sum):
     its memory is unbounded or longer than its window (warm-up + 1)."""
     return strategy.lookback is None or any(
-        ref.memory is None or ref.memory > ref.warmup + 1 for ref in strategy.series())
+        ref.memory is None or ref.memory > ref.warmup + 1 for ref in strategy.series()
+    )
 
 
 @dataclass(frozen=True, eq=False)
@@ -164,14 +165,23 @@ class ChunkResult:
     def from_arrays(cls, arrays: dict[str, NDArray[Any]]) -> ChunkResult:
         index, first_bar, end_bar, read_bar = (int(value) for value in arrays["span"])
         candidates = CandidateExits(
-            arrays["fill_bar"], arrays["entry_price"], arrays["exit_bar"], arrays["exit_price"], arrays["exit_reason"],
+            arrays["fill_bar"],
+            arrays["entry_price"],
+            arrays["exit_bar"],
+            arrays["exit_price"],
+            arrays["exit_reason"],
             arrays["ambiguous"],
         )
         walked = "position_head" in arrays
-        return cls(ChunkSpan(index, first_bar, end_bar, read_bar), candidates, arrays["next_index"],
-                   arrays["own_chain"], int(arrays["first_exit_signal"]),
-                   signal_bars={name: arrays[f"signal_{name}"] for name in SIGNAL_NAMES} if walked else None,
-                   positions=positions_from_arrays(arrays) if walked else None)
+        return cls(
+            ChunkSpan(index, first_bar, end_bar, read_bar),
+            candidates,
+            arrays["next_index"],
+            arrays["own_chain"],
+            int(arrays["first_exit_signal"]),
+            signal_bars={name: arrays[f"signal_{name}"] for name in SIGNAL_NAMES} if walked else None,
+            positions=positions_from_arrays(arrays) if walked else None,
+        )
 
 
 def compute_chunk(
@@ -188,11 +198,18 @@ def compute_chunk(
     offset = span.read_bar + start
     rules = EngineRules.from_config(strategy.config, settings)
     if needs_positions(strategy.config, settings, market):
-        return _walked_chunk(strategy, window.slice(start, len(window)), signals, start, offset, span, settings, market,
-                             rules)
+        return _walked_chunk(
+            strategy, window.slice(start, len(window)), signals, start, offset, span, settings, market, rules
+        )
     found = resolve_exits(window.slice(start, len(window)), signals.entry[start:], signals.exit[start:], rules)
-    candidates = CandidateExits(found.fill_bar + offset, found.entry_price, found.exit_bar + offset,
-                                found.exit_price, found.exit_reason, found.ambiguous)
+    candidates = CandidateExits(
+        found.fill_bar + offset,
+        found.entry_price,
+        found.exit_bar + offset,
+        found.exit_price,
+        found.exit_reason,
+        found.ambiguous,
+    )
     next_index = next_candidates(candidates.fill_bar, candidates.exit_bar)
     exit_signals = np.flatnonzero(signals.exit[start:-1])
     return ChunkResult(
@@ -205,23 +222,38 @@ def compute_chunk(
 
 
 def _walked_chunk(
-    strategy: Strategy, candles: Candles, signals: Signals, start: int, offset: int, span: ChunkSpan,
-    settings: BacktestSettings, market: MarketData, rules: EngineRules,
+    strategy: Strategy,
+    candles: Candles,
+    signals: Signals,
+    start: int,
+    offset: int,
+    span: ChunkSpan,
+    settings: BacktestSettings,
+    market: MarketData,
+    rules: EngineRules,
 ) -> ChunkResult:
     """A chunk of a backtest resolved position by position: its signals and its own chain."""
     own = {name: getattr(signals, name)[start:] for name in SIGNAL_NAMES if getattr(signals, name) is not None}
     book = Book(candles, Signals(**own), strategy.config, settings, market, rules)
     positions = [shifted(position, offset) for position in own_chain(book) if not position.reached_end]
-    signal_bars = {name: np.flatnonzero(own[name][:-1]) + offset if name in own else np.empty(0, dtype=np.int64)
-                   for name in SIGNAL_NAMES}
+    signal_bars = {
+        name: np.flatnonzero(own[name][:-1]) + offset if name in own else np.empty(0, dtype=np.int64)
+        for name in SIGNAL_NAMES
+    }
     empty = np.empty(0, dtype=np.int64)
-    nothing = CandidateExits(empty, np.empty(0), empty, np.empty(0), np.empty(0, dtype=np.int8), np.empty(0, dtype=bool))
+    nothing = CandidateExits(
+        empty, np.empty(0), empty, np.empty(0), np.empty(0, dtype=np.int8), np.empty(0, dtype=bool)
+    )
     return ChunkResult(span, nothing, empty, empty, NO_SIGNAL, signal_bars=signal_bars, positions=positions)
 
 
 def _stitch_walked(
-    candles: Candles, chunks: Sequence[ChunkResult], config: StrategyConfig, settings: BacktestSettings,
-    market: MarketData, rules: EngineRules,
+    candles: Candles,
+    chunks: Sequence[ChunkResult],
+    config: StrategyConfig,
+    settings: BacktestSettings,
+    market: MarketData,
+    rules: EngineRules,
 ) -> BacktestResult:
     """Walk the whole range with the chunks' positions as a cache (see `positions`)."""
     n = len(candles)
@@ -233,15 +265,22 @@ def _stitch_walked(
             columns[name][bars] = True
         cache.update((position.signal_bar, position) for position in chunk.positions)
     both = config.direction == "both"
-    signals = Signals(columns["entry"], columns["exit"], short_entry=columns["short_entry"] if both else None,
-                      short_exit=columns["short_exit"] if both else None)
+    signals = Signals(
+        columns["entry"],
+        columns["exit"],
+        short_entry=columns["short_entry"] if both else None,
+        short_exit=columns["short_exit"] if both else None,
+    )
     book = Book(candles, signals, config, settings, market, rules)
     sizer = Sizer(book, settings.initial_balance)
     return settle_walk(book, walk(book, sizer, cache), sizer)
 
 
 def stitch(
-    candles: Candles, chunks: Sequence[ChunkResult], config: StrategyConfig, settings: BacktestSettings,
+    candles: Candles,
+    chunks: Sequence[ChunkResult],
+    config: StrategyConfig,
+    settings: BacktestSettings,
     market: MarketData | None = None,
 ) -> BacktestResult:
     """The single-pass result from the chunks' results (`candles`: the whole range; `market`:
@@ -301,8 +340,14 @@ def _carried_exit(candles: Candles, fill_bar: int, later: Sequence[ChunkResult],
     if signal is not None:
         exit_[signal - (fill_bar - 1)] = True
     found = resolve_exits(window, entry, exit_, rules)
-    return CandidateExits(found.fill_bar + fill_bar - 1, found.entry_price, found.exit_bar + fill_bar - 1,
-                          found.exit_price, found.exit_reason, found.ambiguous)
+    return CandidateExits(
+        found.fill_bar + fill_bar - 1,
+        found.entry_price,
+        found.exit_bar + fill_bar - 1,
+        found.exit_price,
+        found.exit_reason,
+        found.ambiguous,
+    )
 
 
 def _take(candidates: CandidateExits, rows: NDArray[Any]) -> CandidateExits:
@@ -313,7 +358,11 @@ def _with_last_exit(rows: CandidateExits, resolved: CandidateExits) -> Candidate
     """`rows` with its last trade's exit replaced by `resolved` (one row for the same entry)."""
     exit_bar, exit_price, exit_reason = rows.exit_bar.copy(), rows.exit_price.copy(), rows.exit_reason.copy()
     ambiguous = rows.ambiguous.copy()
-    exit_bar[-1], exit_price[-1], exit_reason[-1] = resolved.exit_bar[0], resolved.exit_price[0], resolved.exit_reason[0]
+    exit_bar[-1], exit_price[-1], exit_reason[-1] = (
+        resolved.exit_bar[0],
+        resolved.exit_price[0],
+        resolved.exit_reason[0],
+    )
     ambiguous[-1] = resolved.ambiguous[0]
     return CandidateExits(rows.fill_bar, rows.entry_price, exit_bar, exit_price, exit_reason, ambiguous)
 
@@ -321,11 +370,18 @@ def _with_last_exit(rows: CandidateExits, resolved: CandidateExits) -> Candidate
 def _concatenate(parts: list[CandidateExits]) -> CandidateExits:
     if not parts:
         empty = np.empty(0, dtype=np.int64)
-        return CandidateExits(empty, np.empty(0), empty, np.empty(0), np.empty(0, dtype=np.int8),
-                              np.empty(0, dtype=bool))
+        return CandidateExits(
+            empty, np.empty(0), empty, np.empty(0), np.empty(0, dtype=np.int8), np.empty(0, dtype=bool)
+        )
     return CandidateExits(*(np.concatenate(columns) for columns in zip(*(_columns(part) for part in parts))))
 
 
 def _columns(candidates: CandidateExits) -> tuple[NDArray[Any], ...]:
-    return (candidates.fill_bar, candidates.entry_price, candidates.exit_bar, candidates.exit_price,
-            candidates.exit_reason, candidates.ambiguous)
+    return (
+        candidates.fill_bar,
+        candidates.entry_price,
+        candidates.exit_bar,
+        candidates.exit_price,
+        candidates.exit_reason,
+        candidates.ambiguous,
+    )

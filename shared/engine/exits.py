@@ -279,7 +279,9 @@ def _scan_first_stop(
         return _StopHits(empty, empty, np.empty(0), np.empty(0, dtype=np.int8), np.empty(0, dtype=bool))
     merged: list[Any] = [np.concatenate(part) if part[0] is not None else None for part in zip(*hit_parts)]
     local, bar, hit_adverse, hit_favourable, level, trail = merged
-    return _price_stop_hits(candles, rows[local], bar, hit_adverse, hit_favourable, level, trail, levels.take(local), rules)
+    return _price_stop_hits(
+        candles, rows[local], bar, hit_adverse, hit_favourable, level, trail, levels.take(local), rules
+    )
 
 
 def _price_stop_hits(

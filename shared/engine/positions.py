@@ -104,8 +104,13 @@ class Book:
     """The candles, signals and rules one walk reads, with per-side signed series."""
 
     def __init__(
-        self, candles: Candles, signals: Signals, config: StrategyConfig, settings: BacktestSettings,
-        market: MarketData, rules: EngineRules,
+        self,
+        candles: Candles,
+        signals: Signals,
+        config: StrategyConfig,
+        settings: BacktestSettings,
+        market: MarketData,
+        rules: EngineRules,
     ) -> None:
         self.candles, self.config, self.settings, self.market, self.rules = candles, config, settings, market, rules
         n = self.n = len(candles)
@@ -180,7 +185,7 @@ class Book:
         last = s + order.expire_bars
         end = min(last, self.n - 1)
         signed_level = d * level
-        window = self.worst[d][s + 1:end + 1] if limit else self.best[d][s + 1:end + 1]
+        window = self.worst[d][s + 1 : end + 1] if limit else self.best[d][s + 1 : end + 1]
         crossed = np.flatnonzero(window <= signed_level if limit else window >= signed_level)
         if not len(crossed):
             position.reached_end = last > self.n - 1
@@ -239,8 +244,11 @@ class _Holding:
         if rules.trailing_activation is not None:
             self.activation = d * self.average * (1.0 + d * rules.trailing_activation)
         self.targets = [d * book.round_price(self.average * (1.0 + d * percent)) for percent, _ in self.levels]
-        self.final_target = math.inf if rules.take_profit is None else (
-            d * book.round_price(self.average * (1.0 + d * rules.take_profit)))
+        self.final_target = (
+            math.inf
+            if rules.take_profit is None
+            else (d * book.round_price(self.average * (1.0 + d * rules.take_profit)))
+        )
 
     def next_target(self) -> float:
         return self.targets[self.hit_levels] if self.hit_levels < len(self.targets) else self.final_target
@@ -259,8 +267,9 @@ class _Holding:
         self.reset_levels()
         bar = entry.bar
         if not entry.at_open:  # the fill bar: only the rest of the bar after the fill counts
-            if self.settle_bar(bar, self.fixed_adverse_with_trail(), fine_point=fine_point, entered_by=book.config
-                               .entry_order.type):
+            if self.settle_bar(
+                bar, self.fixed_adverse_with_trail(), fine_point=fine_point, entered_by=book.config.entry_order.type
+            ):
                 return
             self.after_bar(bar)
             bar += 1
@@ -288,8 +297,9 @@ class _Holding:
             bar = end
             if add is not None:
                 price = book.slip(float(book.open[end]), d, entering=True)
-                position.entries.append(Entry(end, price, book.taker, True,
-                                              book.weight(price, book.taker, len(position.entries))))
+                position.entries.append(
+                    Entry(end, price, book.taker, True, book.weight(price, book.taker, len(position.entries)))
+                )
                 anchor = end
                 self.reset_levels()
                 continue
@@ -298,8 +308,13 @@ class _Holding:
                 position.reached_end = True
                 return
             reversal = bool(book.reverses[d][signal_exit])
-            self.close(end, book.slip(float(book.open[end]), d, entering=False), book.taker,
-                       REVERSAL if reversal else SIGNAL, True)
+            self.close(
+                end,
+                book.slip(float(book.open[end]), d, entering=False),
+                book.taker,
+                REVERSAL if reversal else SIGNAL,
+                True,
+            )
             position.release = signal_exit if reversal else end
             return
 
@@ -347,7 +362,9 @@ class _Holding:
             self.reset_levels()
 
     # ------------------------------------------------------------ one bar's fills
-    def settle_bar(self, bar: int, adverse: float, fine_point: int | None = None, entered_by: str | None = None) -> bool:
+    def settle_bar(
+        self, bar: int, adverse: float, fine_point: int | None = None, entered_by: str | None = None
+    ) -> bool:
         """Fill what the bar reaches; True once the position is closed. `entered_by` (limit /
         stop) marks the fill bar of an order filled inside the bar: the bar's part before the
         fill may hold the extreme on one side (the favourable one for a limit, the adverse one
@@ -360,8 +377,9 @@ class _Holding:
         gap = entered_by is None and (signed_open <= adverse or signed_open >= self.next_target())
         adverse_hit, favourable_hit = worst <= adverse, best >= self.next_target()
         maybe_adverse, maybe_favourable = entered_by == "stop", entered_by == "limit"
-        if not gap and ((adverse_hit and favourable_hit) or (adverse_hit and maybe_adverse)
-                        or (favourable_hit and maybe_favourable)):
+        if not gap and (
+            (adverse_hit and favourable_hit) or (adverse_hit and maybe_adverse) or (favourable_hit and maybe_favourable)
+        ):
             self.position.ambiguous += 1
         fine = book._fine
         if fine is not None and fine.covers(bar):
@@ -431,8 +449,9 @@ class _Holding:
             share = self.levels[self.hit_levels][1]
             self.hit_levels += 1
             closes = share >= self.left - 1e-12
-            self.position.exits.append(Exit(bar, self.d * signed_price, book.maker, TAKE_PROFIT, at_open,
-                                            None if closes else share))
+            self.position.exits.append(
+                Exit(bar, self.d * signed_price, book.maker, TAKE_PROFIT, at_open, None if closes else share)
+            )
             self.left = 0.0 if closes else self.left - share
             if closes:
                 self.position.release = bar
@@ -643,9 +662,22 @@ def settle_positions(book: Book, walked: Walked, sizer: Sizer, initial_balance: 
     funding paid so far."""
     n, close, ts = book.n, book.close, book.candles.ts
     intercept, slope = np.zeros(n + 1), np.zeros(n + 1)
-    columns: dict[str, list[Any]] = {name: [] for name in (
-        "entry_bar", "exit_bar", "side", "entry_price", "exit_price", "quantity", "pnl", "fees", "exit_reason",
-        "funding", "leg")}
+    columns: dict[str, list[Any]] = {
+        name: []
+        for name in (
+            "entry_bar",
+            "exit_bar",
+            "side",
+            "entry_price",
+            "exit_price",
+            "quantity",
+            "pnl",
+            "fees",
+            "exit_reason",
+            "funding",
+            "leg",
+        )
+    }
     charges = sizer.funding.charges_by_position
     by_position: dict[int, list[tuple[int, int, float]]] = {}
     for number, k, j, units in sizer.rows:
@@ -656,8 +688,10 @@ def settle_positions(book: Book, walked: Walked, sizer: Sizer, initial_balance: 
         for bar, amount in charges[number]:
             intercept[bar] -= amount
         intercept[position.exits[-1].bar] += sizer.corrections[number]
-        row_funding = [math.fsum(amount for _, amount in sizer.funding.charges(
-            position.entries[k], position.exits[j], d, units)) for k, j, units in rows]
+        row_funding = [
+            math.fsum(amount for _, amount in sizer.funding.charges(position.entries[k], position.exits[j], d, units))
+            for k, j, units in rows
+        ]
         for (k, j, units), _funding in zip(rows, row_funding):
             entry, leg = position.entries[k], position.exits[j]
             entry_fee = units * entry.price * entry.fee
@@ -666,15 +700,19 @@ def settle_positions(book: Book, walked: Walked, sizer: Sizer, initial_balance: 
             slope[entry.bar] += d * units
             intercept[leg.bar] += realised + entry_fee + d * units * entry.price
             slope[leg.bar] -= d * units
-        groups = [[row] for row in zip(rows, row_funding)] if len(position.exits) > 1 else [list(zip(rows, row_funding))]
+        groups = (
+            [[row] for row in zip(rows, row_funding)] if len(position.exits) > 1 else [list(zip(rows, row_funding))]
+        )
         for group in groups:
             quantity = sum(units for (_, _, units), _ in group)
             if quantity <= 0.0:
                 continue
             leg = position.exits[group[0][0][1]]
             cost = sum(units * position.entries[k].price for (k, _, units), _ in group)
-            fees = sum(units * (position.entries[k].price * position.entries[k].fee + leg.price * leg.fee)
-                       for (k, _, units), _ in group)
+            fees = sum(
+                units * (position.entries[k].price * position.entries[k].fee + leg.price * leg.fee)
+                for (k, _, units), _ in group
+            )
             funding = sum(amount for _, amount in group)
             columns["entry_bar"].append(position.entries[0].bar)
             columns["exit_bar"].append(-1 if leg.bar >= n else leg.bar)
@@ -722,11 +760,15 @@ def shifted(position: Position, offset: int) -> Position:
     """A position resolved on a window starting at global bar `offset`, in global bars (only for
     positions that did not reach the window's end)."""
     return Position(
-        signal_bar=position.signal_bar + offset, side=position.side, release=position.release + offset,
-        entries=[Entry(entry.bar + offset, entry.price, entry.fee, entry.at_open, entry.weight)
-                 for entry in position.entries],
-        exits=[Exit(leg.bar + offset, leg.price, leg.fee, leg.reason, leg.at_open, leg.share)
-               for leg in position.exits],
+        signal_bar=position.signal_bar + offset,
+        side=position.side,
+        release=position.release + offset,
+        entries=[
+            Entry(entry.bar + offset, entry.price, entry.fee, entry.at_open, entry.weight) for entry in position.entries
+        ],
+        exits=[
+            Exit(leg.bar + offset, leg.price, leg.fee, leg.reason, leg.at_open, leg.share) for leg in position.exits
+        ],
         ambiguous=position.ambiguous,
     )
 
@@ -736,26 +778,41 @@ def positions_to_arrays(positions: list[Position]) -> dict[str, NDArray[Any]]:
     entries = [entry for position in positions for entry in position.entries]
     exits = [leg for position in positions for leg in position.exits]
     arrays: dict[str, NDArray[Any]] = {
-        "position_head": np.array([[p.signal_bar, p.side, p.release, p.ambiguous, len(p.entries), len(p.exits)]
-                                   for p in positions], dtype=np.int64).reshape(-1, 6),
+        "position_head": np.array(
+            [[p.signal_bar, p.side, p.release, p.ambiguous, len(p.entries), len(p.exits)] for p in positions],
+            dtype=np.int64,
+        ).reshape(-1, 6),
     }
     for name in _ENTRY_FIELDS:
         arrays[f"position_entry_{name}"] = np.array([getattr(entry, name) for entry in entries], dtype=np.float64)
     for name in _EXIT_FIELDS:
-        arrays[f"position_exit_{name}"] = np.array([np.nan if getattr(leg, name) is None else getattr(leg, name)
-                                           for leg in exits], dtype=np.float64)
+        arrays[f"position_exit_{name}"] = np.array(
+            [np.nan if getattr(leg, name) is None else getattr(leg, name) for leg in exits], dtype=np.float64
+        )
     return arrays
 
 
 def positions_from_arrays(arrays: dict[str, NDArray[Any]]) -> list[Position]:
-    entries = [Entry(int(bar), float(price), float(fee), bool(at_open), float(weight))
-               for bar, price, fee, at_open, weight in zip(*(arrays[f"position_entry_{name}"] for name in _ENTRY_FIELDS))]
-    exits = [Exit(int(bar), float(price), float(fee), int(reason), bool(at_open), None if math.isnan(share) else share)
-             for bar, price, fee, reason, at_open, share in zip(*(arrays[f"position_exit_{name}"] for name in _EXIT_FIELDS))]
+    entries = [
+        Entry(int(bar), float(price), float(fee), bool(at_open), float(weight))
+        for bar, price, fee, at_open, weight in zip(*(arrays[f"position_entry_{name}"] for name in _ENTRY_FIELDS))
+    ]
+    exits = [
+        Exit(int(bar), float(price), float(fee), int(reason), bool(at_open), None if math.isnan(share) else share)
+        for bar, price, fee, reason, at_open, share in zip(*(arrays[f"position_exit_{name}"] for name in _EXIT_FIELDS))
+    ]
     positions, first_entry, first_exit = [], 0, 0
     for signal_bar, side, release, ambiguous, entry_count, exit_count in arrays["position_head"].tolist():
-        positions.append(Position(signal_bar, side, release, entries[first_entry:first_entry + entry_count],
-                                  exits[first_exit:first_exit + exit_count], ambiguous))
+        positions.append(
+            Position(
+                signal_bar,
+                side,
+                release,
+                entries[first_entry : first_entry + entry_count],
+                exits[first_exit : first_exit + exit_count],
+                ambiguous,
+            )
+        )
         first_entry += entry_count
         first_exit += exit_count
     return positions

@@ -123,8 +123,13 @@ class Trades:
         }
         if self.mae is not None and self.mfe is not None and self.bars is not None:
             mae_percentage, mfe_percentage = self.excursion_percentages()
-            columns |= {"mae": self.mae.tolist(), "mfe": self.mfe.tolist(), "mae_percentage": mae_percentage.tolist(),
-                        "mfe_percentage": mfe_percentage.tolist(), "bars": self.bars.tolist()}
+            columns |= {
+                "mae": self.mae.tolist(),
+                "mfe": self.mfe.tolist(),
+                "mae_percentage": mae_percentage.tolist(),
+                "mfe_percentage": mfe_percentage.tolist(),
+                "bars": self.bars.tolist(),
+            }
         keys = tuple(columns)
         return [dict(zip(keys, row)) for row in zip(*columns.values())]
 

@@ -60,7 +60,9 @@ class EngineRules:
             maker_fee=settings.maker / 100.0,
             take_profit_first=settings.same_bar_priority == "take_profit",
             trailing_activation=fraction(config.trailing_activation),
-            take_profit_levels=tuple((level.percent / 100.0, level.size / 100.0) for level in config.take_profit_levels),
+            take_profit_levels=tuple(
+                (level.percent / 100.0, level.size / 100.0) for level in config.take_profit_levels
+            ),
             pyramiding_shares=None if pyramiding is None else tuple(size / 100.0 for size in pyramiding.size),
             risk=fraction(config.risk_percentage),
             entry_offset=config.entry_order.offset / 100.0,

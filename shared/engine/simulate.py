@@ -96,7 +96,9 @@ def settle_chain(
     fill_bar = candidates.fill_bar[taken]
     exit_bar = candidates.exit_bar[taken]
     entry_price = candidates.entry_price[taken]
-    equity = equity_curve(candles.close, fill_bar, exit_bar, entry_price, positions, rules.direction, settings.initial_balance)
+    equity = equity_curve(
+        candles.close, fill_bar, exit_bar, entry_price, positions, rules.direction, settings.initial_balance
+    )
     if rules.can_liquidate:  # mathematically >= 0 (liquidation closes first); clear rounding residue
         np.maximum(equity, 0.0, out=equity)
 
@@ -115,15 +117,20 @@ def settle_chain(
         fees=positions.fees,
         exit_reason=candidates.exit_reason[taken],
     )
-    return backtest_result(candles, trades, equity, settings, execution_summary(int(candidates.ambiguous[taken].sum()), 0.0, 0))
+    return backtest_result(
+        candles, trades, equity, settings, execution_summary(int(candidates.ambiguous[taken].sum()), 0.0, 0)
+    )
 
 
 def settle_walk(book: Book, positions: Walked, sizer: Sizer) -> BacktestResult:
     """The result of positions walked and sized by `sizer` (`positions.walk`); chunked execution
     finishes through it too."""
     trades, equity = settle_positions(book, positions, sizer, book.settings.initial_balance)
-    extra = execution_summary(sum(position.ambiguous for position in positions.positions),
-                              math.fsum(np.asarray(trades.funding).tolist()), positions.skipped_orders)
+    extra = execution_summary(
+        sum(position.ambiguous for position in positions.positions),
+        math.fsum(np.asarray(trades.funding).tolist()),
+        positions.skipped_orders,
+    )
     return backtest_result(book.candles, trades, equity, book.settings, extra)
 
 
@@ -134,7 +141,12 @@ def backtest_result(
     trades = trades.with_excursions(candles)
     drawdown = calculate_drawdown(equity)
     summary = performance_summary(
-        trades, equity, candles, initial_balance=settings.initial_balance, timeframe=settings.timeframe, drawdown=drawdown
+        trades,
+        equity,
+        candles,
+        initial_balance=settings.initial_balance,
+        timeframe=settings.timeframe,
+        drawdown=drawdown,
     )
     summary |= extra
     return BacktestResult(

@@ -140,5 +140,8 @@ def _fixed_sizes(
         before.append(equity)
         equity = 0.0 if (liquidation and quantity == cap) else max(0.0, equity + quantity * per_unit)
         after.append(equity)
-    return (np.array(quantities, dtype=np.float64), np.array(before, dtype=np.float64),
-            np.array(after, dtype=np.float64))
+    return (
+        np.array(quantities, dtype=np.float64),
+        np.array(before, dtype=np.float64),
+        np.array(after, dtype=np.float64),
+    )

@@ -18,7 +18,7 @@ from typing import Any
 CATALOGUE_PATH = Path(__file__).with_name("catalogue.json")
 SERIES_PARAMETERS = {
     "periods": "The moving average's period at each bar: int(value) clamped to [minperiod, maxperiod]; "
-               "undefined where the series is.",
+    "undefined where the series is.",
 }
 
 
@@ -34,25 +34,36 @@ def build_catalogue() -> list[dict[str, Any]]:
     for name in sorted(REGISTRY):
         spec = REGISTRY[name]
         defaults = spec.defaults()
-        entries.append({
-            "name": name,
-            "aliases": sorted(aliases.get(name, [])),
-            "group": spec.group,
-            "description": spec.description,
-            "reference": spec.reference,
-            "parameters": [param.describe() for param in spec.params],
-            "sources": [{"name": param, "default": default} for param, default in spec.sources],
-            "series_parameters": [{"name": param, "accepts": ["price", "number", "indicator"],
-                                   "description": SERIES_PARAMETERS[param]} for param in spec.series_params],
-            "outputs": [
-                {"name": output, "aliases": sorted(a for a, target in spec.output_aliases.items() if target == output)}
-                for output in spec.outputs
-            ],
-            "default_output": spec.default_output,
-            "warmup": spec.warmup(defaults),
-            "warmup_depends_on_data": name in DATA_DEPENDENT_WARMUP,
-            "lookback": spec.memory(defaults),
-        })
+        entries.append(
+            {
+                "name": name,
+                "aliases": sorted(aliases.get(name, [])),
+                "group": spec.group,
+                "description": spec.description,
+                "reference": spec.reference,
+                "parameters": [param.describe() for param in spec.params],
+                "sources": [{"name": param, "default": default} for param, default in spec.sources],
+                "series_parameters": [
+                    {
+                        "name": param,
+                        "accepts": ["price", "number", "indicator"],
+                        "description": SERIES_PARAMETERS[param],
+                    }
+                    for param in spec.series_params
+                ],
+                "outputs": [
+                    {
+                        "name": output,
+                        "aliases": sorted(a for a, target in spec.output_aliases.items() if target == output),
+                    }
+                    for output in spec.outputs
+                ],
+                "default_output": spec.default_output,
+                "warmup": spec.warmup(defaults),
+                "warmup_depends_on_data": name in DATA_DEPENDENT_WARMUP,
+                "lookback": spec.memory(defaults),
+            }
+        )
     return entries
 
 

@@ -24,7 +24,9 @@ def _window_warmup(p: Params) -> int:
 
 
 def _ichimoku(i: Inputs, p: Params) -> tuple[NDArray[Any], ...]:
-    return tuple(fn.ichimoku(i.high, i.low, _int(p, "tenkan_period"), _int(p, "kijun_period"), _int(p, "senkou_period")))
+    return tuple(
+        fn.ichimoku(i.high, i.low, _int(p, "tenkan_period"), _int(p, "kijun_period"), _int(p, "senkou_period"))
+    )
 
 
 def _ichimoku_warmup(p: Params) -> int:
@@ -37,8 +39,14 @@ def _volume_sma(i: Inputs, p: Params) -> tuple[NDArray[Any], ...]:
 
 CUSTOM_SPECS = (
     IndicatorSpec(
-        "price", "price_transform", (), lambda i, p: (i.source(str(p["source"])),), lambda p: 0, lambda p: 1,
-        reference="the candles' own series", description="A price series (open, high, ..., ohlc4)",
+        "price",
+        "price_transform",
+        (),
+        lambda i, p: (i.source(str(p["source"])),),
+        lambda p: 0,
+        lambda p: 1,
+        reference="the candles' own series",
+        description="A price series (open, high, ..., ohlc4)",
     ),
     IndicatorSpec(
         "vwap",
@@ -54,10 +62,14 @@ CUSTOM_SPECS = (
     IndicatorSpec(
         "keltner",
         "volatility",
-        (period(20), Param("atrperiod", 10, 1, aliases=("atr_period",)),
-         Param("multiplier", 2.0, 0.0, 1e6, integer=False)),
-        lambda i, p: tuple(fn.keltner(i.high, i.low, i.close, _int(p, "timeperiod"), _int(p, "atrperiod"),
-                                      float(p["multiplier"]))),
+        (
+            period(20),
+            Param("atrperiod", 10, 1, aliases=("atr_period",)),
+            Param("multiplier", 2.0, 0.0, 1e6, integer=False),
+        ),
+        lambda i, p: tuple(
+            fn.keltner(i.high, i.low, i.close, _int(p, "timeperiod"), _int(p, "atrperiod"), float(p["multiplier"]))
+        ),
         lambda p: max(_window_warmup(p), _int(p, "atrperiod")),
         unbounded,
         outputs=_BANDS,

@@ -58,7 +58,12 @@ def vwap(x: NDArray[Any], volume: NDArray[Any], period: int = 20) -> NDArray[Any
 
 
 def keltner(
-    high: NDArray[Any], low: NDArray[Any], close: NDArray[Any], period: int = 20, atr_period: int = 10, multiplier: float = 2.0
+    high: NDArray[Any],
+    low: NDArray[Any],
+    close: NDArray[Any],
+    period: int = 20,
+    atr_period: int = 10,
+    multiplier: float = 2.0,
 ) -> Bands:
     """EMA(close, period) +/- multiplier * ATR(atr_period); NaN until both are defined."""
     middle = talib.EMA(close, period)
@@ -139,8 +144,14 @@ def linreg_channel(x: NDArray[Any], period: int = 20, deviations: float = 2.0) -
     return Bands(middle + width, middle, middle - width)
 
 
-def pivots(ts: NDArray[Any], high: NDArray[Any], low: NDArray[Any], close: NDArray[Any], kind: str = "standard",
-           anchor: str = "day") -> Pivots:
+def pivots(
+    ts: NDArray[Any],
+    high: NDArray[Any],
+    low: NDArray[Any],
+    close: NDArray[Any],
+    kind: str = "standard",
+    anchor: str = "day",
+) -> Pivots:
     """Floor pivots from the previous UTC day's (or Monday-aligned week's) high, low and close,
     the one before the period holding each bar; NaN during the first period in the data.
 
@@ -165,7 +176,9 @@ def pivots(ts: NDArray[Any], high: NDArray[Any], low: NDArray[Any], close: NDArr
     if kind == "fibonacci":
         levels = [p + f * span for f in (0.382, 0.618, 1.0)] + [p - f * span for f in (0.382, 0.618, 1.0)]
     elif kind == "camarilla":
-        levels = [c + 1.1 * span * f for f in (1 / 12, 1 / 6, 1 / 4)] + [c - 1.1 * span * f for f in (1 / 12, 1 / 6, 1 / 4)]
+        levels = [c + 1.1 * span * f for f in (1 / 12, 1 / 6, 1 / 4)] + [
+            c - 1.1 * span * f for f in (1 / 12, 1 / 6, 1 / 4)
+        ]
     else:
         levels = [2 * p - lo, p + span, h + 2 * (p - lo), 2 * p - h, p - span, lo - 2 * (h - p)]
     # Bars of period k (k >= 1) take the levels of period k - 1.

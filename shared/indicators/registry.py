@@ -87,8 +87,10 @@ class SeriesRef:
         return replace(self, timeframe=None)
 
     def describe(self) -> str:
-        shown = ", ".join([f"{k}={v}" for k, v in self.params]
-                          + [f"{k}={v.describe() if isinstance(v, SeriesRef) else f'{v:g}'}" for k, v in self.series])
+        shown = ", ".join(
+            [f"{k}={v}" for k, v in self.params]
+            + [f"{k}={v.describe() if isinstance(v, SeriesRef) else f'{v:g}'}" for k, v in self.series]
+        )
         output = "" if self.output == self.spec.default_output else f".{self.output}"
         offset = f"[{self.offset} bars ago]" if self.offset else ""
         timeframe = f"@{self.timeframe}" if self.timeframe else ""
@@ -122,8 +124,14 @@ def series_ref(
     if missing:
         raise KeyError(f"{spec.name} needs {', '.join(missing)}")
     canonical_output = spec.output(output) if output else spec.default_output
-    return SeriesRef(spec.name, tuple(sorted(resolved.items())), canonical_output or output or "", offset, timeframe,
-                     tuple(sorted(series.items())))
+    return SeriesRef(
+        spec.name,
+        tuple(sorted(resolved.items())),
+        canonical_output or output or "",
+        offset,
+        timeframe,
+        tuple(sorted(series.items())),
+    )
 
 
 class IndicatorCache:

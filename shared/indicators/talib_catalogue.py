@@ -128,20 +128,25 @@ def _function_entry(name: str, candles: dict[str, Any]) -> dict[str, Any]:
     constraint = _PROBE_CONSTRAINTS.get(name.lower(), {})
     types = {
         spec["name"]: spec["type"]
-        for spec in (talib._ta_lib._ta_getOptInputParameterInfo(name.encode(), i)  # type: ignore[attr-defined]
-                     for i in range(talib._ta_lib._ta_getFuncInfo(name.encode())["num_opt_inputs"]))  # type: ignore[attr-defined]
+        for spec in (
+            talib._ta_lib._ta_getOptInputParameterInfo(name.encode(), i)  # type: ignore[attr-defined]
+            for i in range(talib._ta_lib._ta_getFuncInfo(name.encode())["num_opt_inputs"])  # type: ignore[attr-defined]
+        )
     }
     parameters = []
     for param, default in info["parameters"].items():
         integer = types[param] != 0  # 0: real; 2: integer; 3: an MA type (integer code)
         params = dict(info["parameters"]) | constraint.get(param, {})
 
-        def accepted(value: float, param: str = param, params: dict[str, Any] = params, integer: bool = integer) -> bool:
+        def accepted(
+            value: float, param: str = param, params: dict[str, Any] = params, integer: bool = integer
+        ) -> bool:
             return _accepts(function, arrays, params | {param: int(value) if integer else float(value)})
 
         minimum, maximum = _range(accepted, default, integer)
-        parameters.append({"name": param, "default": default, "minimum": minimum, "maximum": maximum,
-                           "integer": integer})
+        parameters.append(
+            {"name": param, "default": default, "minimum": minimum, "maximum": maximum, "integer": integer}
+        )
     flags = info["function_flags"] or []
     return {
         "name": name.lower(),

@@ -62,10 +62,47 @@ INDICATOR_ALIASES = {
 # Functions whose value at t is computed from bars t - lookback .. t alone, exactly (no running
 # sum): a chunk may start reading lookback bars before it.
 _EXACT_WINDOW = frozenset(
-    {"mom", "roc", "rocp", "rocr", "rocr100", "max", "min", "minmax", "midpoint", "midprice", "willr", "aroon",
-     "aroonosc", "donchian", "trange", "medprice", "typprice", "wclprice", "avgprice", "bop", "add", "sub", "mult",
-     "div", "acos", "asin", "atan", "ceil", "cos", "cosh", "exp", "floor", "ln", "log10", "sin", "sinh", "sqrt",
-     "tan", "tanh"}
+    {
+        "mom",
+        "roc",
+        "rocp",
+        "rocr",
+        "rocr100",
+        "max",
+        "min",
+        "minmax",
+        "midpoint",
+        "midprice",
+        "willr",
+        "aroon",
+        "aroonosc",
+        "donchian",
+        "trange",
+        "medprice",
+        "typprice",
+        "wclprice",
+        "avgprice",
+        "bop",
+        "add",
+        "sub",
+        "mult",
+        "div",
+        "acos",
+        "asin",
+        "atan",
+        "ceil",
+        "cos",
+        "cosh",
+        "exp",
+        "floor",
+        "ln",
+        "log10",
+        "sin",
+        "sinh",
+        "sqrt",
+        "tan",
+        "tanh",
+    }
 )
 
 

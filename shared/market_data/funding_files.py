@@ -29,8 +29,18 @@ from shared.market_data.funding_history import funding_rates
 from shared.market_data.parsing import file_error, read_timestamps, unpack_archive
 from shared.market_data.validation import MAX_REPORTED_PROBLEMS
 
-TIME_NAMES = ("calc_time", "funding_time", "fundingtime", "fundingratetimestamp", "funding_rate_timestamp",
-              "timestamp", "time", "date", "datetime", "timestamp_utc")
+TIME_NAMES = (
+    "calc_time",
+    "funding_time",
+    "fundingtime",
+    "fundingratetimestamp",
+    "funding_rate_timestamp",
+    "timestamp",
+    "time",
+    "date",
+    "datetime",
+    "timestamp_utc",
+)
 RATE_NAMES = ("last_funding_rate", "funding_rate", "fundingrate", "rate")
 _SPLIT = re.compile(r"[^a-z0-9]+")
 
@@ -62,8 +72,11 @@ def _json_rows(text: str) -> tuple[list[Any], list[Any], list[str]]:
         raise file_error("expected a JSON array of funding-rate objects")
     keys = {_name(key): key for key in items[0]}
     time_key, rate_key = _pick(keys, TIME_NAMES, "time"), _pick(keys, RATE_NAMES, "rate")
-    return ([item.get(time_key) for item in items], [item.get(rate_key) for item in items],
-            [f"item {i + 1}" for i in range(len(items))])
+    return (
+        [item.get(time_key) for item in items],
+        [item.get(rate_key) for item in items],
+        [f"item {i + 1}" for i in range(len(items))],
+    )
 
 
 def _csv_rows(text: str) -> tuple[list[Any], list[Any], list[str]]:
@@ -74,9 +87,11 @@ def _csv_rows(text: str) -> tuple[list[Any], list[Any], list[str]]:
     keys = {_name(name): position for position, name in enumerate(rows[0])}
     time_at, rate_at = _pick(keys, TIME_NAMES, "time"), _pick(keys, RATE_NAMES, "rate")
     body = [(header_line + 2 + i, row) for i, row in enumerate(rows[1:]) if any(cell.strip() for cell in row)]
-    return ([row[time_at] if len(row) > time_at else None for _, row in body],
-            [row[rate_at] if len(row) > rate_at else None for _, row in body],
-            [f"line {line}" for line, _ in body])
+    return (
+        [row[time_at] if len(row) > time_at else None for _, row in body],
+        [row[rate_at] if len(row) > rate_at else None for _, row in body],
+        [f"line {line}" for line, _ in body],
+    )
 
 
 def _pick(keys: dict[str, Any], names: tuple[str, ...], what: str) -> Any:

@@ -33,7 +33,10 @@ def funding_rates(times: NDArray[Any], rates: NDArray[Any]) -> FundingRates:
     if len(bad):
         raise ValidationFailed(
             f"{len(bad)} funding rates are not numbers",
-            [FieldError(iso_utc(times[i]), "the funding rate is not a finite number") for i in bad[:MAX_LISTED_CONFLICTS]],
+            [
+                FieldError(iso_utc(times[i]), "the funding rate is not a finite number")
+                for i in bad[:MAX_LISTED_CONFLICTS]
+            ],
         )
     order = np.lexsort((rates, times))
     times, rates = times[order], rates[order]
@@ -45,7 +48,9 @@ def funding_rates(times: NDArray[Any], rates: NDArray[Any]) -> FundingRates:
         raise ValidationFailed(
             f"{len(clash)} funding times are given different rates",
             [
-                FieldError(iso_utc(times[i]), f"two different funding rates: {float(rates[i])!r} and {float(rates[i + 1])!r}")
+                FieldError(
+                    iso_utc(times[i]), f"two different funding rates: {float(rates[i])!r} and {float(rates[i + 1])!r}"
+                )
                 for i in clash[:MAX_LISTED_CONFLICTS]
             ],
         )

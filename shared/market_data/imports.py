@@ -137,7 +137,9 @@ class ImportStatus:
 
     def to_dict(self) -> dict[str, Any]:
         """The API's and events' shape of the record: its fields but the owner and the object key."""
-        shown = {item.name: getattr(self, item.name) for item in fields(self) if item.name not in ("owner_id", "object_key")}
+        shown = {
+            item.name: getattr(self, item.name) for item in fields(self) if item.name not in ("owner_id", "object_key")
+        }
         return shown | {"errors": [error.to_dict() for error in self.errors]}
 
 

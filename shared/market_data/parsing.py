@@ -240,10 +240,13 @@ def concat_raw(parts: list[RawCandles], locator: RowLocator) -> RawCandles:
     if len(parts) == 1:
         return parts[0]
     offsets = np.cumsum([0] + [len(part) for part in parts])
-    problems = tuple(RowProblem(int(offset) + p.row, p.message) for offset, part in zip(offsets, parts) for p in part.problems)
+    problems = tuple(
+        RowProblem(int(offset) + p.row, p.message) for offset, part in zip(offsets, parts) for p in part.problems
+    )
     columns = {name: np.concatenate([getattr(part, name) for part in parts]) for name in ("ts", *PRICE_FIELDS)}
-    without = np.concatenate([part.without_trades if part.without_trades is not None else np.zeros(len(part), bool)
-                              for part in parts])
+    without = np.concatenate(
+        [part.without_trades if part.without_trades is not None else np.zeros(len(part), bool) for part in parts]
+    )
     return RawCandles(format=parts[0].format, problems=problems, locator=locator, without_trades=without, **columns)
 
 
@@ -652,8 +655,9 @@ def _raw_from_columns(
     without_trades = np.all([np.isnan(arrays[name]) for name in PRICE_FIELDS[:4]], axis=0)
     if problems:
         without_trades[[problem.row for problem in problems]] = False
-    return RawCandles(format=fmt, ts=ts, problems=tuple(problems), locator=locator, without_trades=without_trades,
-                      **arrays)
+    return RawCandles(
+        format=fmt, ts=ts, problems=tuple(problems), locator=locator, without_trades=without_trades, **arrays
+    )
 
 
 def _combined(column: pa.Array | pa.ChunkedArray) -> pa.Array:
@@ -705,7 +709,9 @@ def _floats_row_by_row(column: pa.Array, name: str, problems: list[RowProblem], 
             values[row] = float(text)
         except ValueError:
             if _THOUSANDS.match(text):
-                problems.append(RowProblem(row, f"{name} {text!r} has a thousands separator; write numbers without one"))
+                problems.append(
+                    RowProblem(row, f"{name} {text!r} has a thousands separator; write numbers without one")
+                )
             else:
                 problems.append(RowProblem(row, f"{name} {text!r} is not a number"))
     return values

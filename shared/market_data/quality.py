@@ -73,8 +73,10 @@ def _runs_dict(runs: list[Run], ts: NDArray[Any], step: int, key: str) -> dict[s
     return {
         "count": len(runs),
         "candles": sum(run.last - run.first + 1 for run in runs),
-        key: [{"start": iso_utc(ts[r.first]), "end": iso_utc(ts[r.last] + step), "candles": r.last - r.first + 1}
-              for r in runs[:MAX_LISTED]],
+        key: [
+            {"start": iso_utc(ts[r.first]), "end": iso_utc(ts[r.last] + step), "candles": r.last - r.first + 1}
+            for r in runs[:MAX_LISTED]
+        ],
     }
 
 
@@ -116,8 +118,14 @@ def assess_quality(
         if sigma > 0:
             deviations = np.abs(returns - median) / sigma
             at = np.flatnonzero(deviations > spike_k)
-            spikes = [{"timestamp": iso_utc(ts[i + 1]), "return": float(np.expm1(returns[i])),
-                       "deviations": float(deviations[i])} for i in at]
+            spikes = [
+                {
+                    "timestamp": iso_utc(ts[i + 1]),
+                    "return": float(np.expm1(returns[i])),
+                    "deviations": float(deviations[i]),
+                }
+                for i in at
+            ]
     report["spikes"] = {"k": spike_k, "count": len(spikes), "spikes": spikes[:MAX_LISTED]}
     flat = np.zeros(len(ts), dtype=bool)
     if len(ts) > 1:
@@ -126,6 +134,9 @@ def assess_quality(
     stretches = _runs(flat, flat_min_candles)
     report["flat_stretches"] = {"min_candles": flat_min_candles, **_runs_dict(stretches, ts, step, "stretches")}
     behind = trailing[0].missing if trailing else 0
-    report["stale_end"] = {"stale": behind > 0, "candles_behind": behind,
-                           "until": iso_utc(closed_end) if len(ts) else None}
+    report["stale_end"] = {
+        "stale": behind > 0,
+        "candles_behind": behind,
+        "until": iso_utc(closed_end) if len(ts) else None,
+    }
     return report

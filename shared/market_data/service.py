@@ -184,8 +184,10 @@ class MarketDataService:
         if start_ms is not None and end_ms is not None and end_ms <= start_ms:
             raise ValidationFailed("invalid funding query", [FieldError("end_time", "must be after start_time")])
         if not self.funding.has_funding(symbol):
-            raise NotFound(f"no funding rates stored for {symbol}",
-                           [FieldError("symbol", f"no funding rates stored for {symbol}; fetch or import them first")])
+            raise NotFound(
+                f"no funding rates stored for {symbol}",
+                [FieldError("symbol", f"no funding rates stored for {symbol}; fetch or import them first")],
+            )
         return self.funding.get_funding(symbol, start_ms, None if end_ms is None else end_ms - 1)
 
     def symbol_info(self, symbol: str, exchange: str = EXCHANGE_BINANCE, market: str = MARKET_SPOT) -> dict[str, Any]:
@@ -265,7 +267,11 @@ class MarketDataService:
         return self._queue_fetch(owner_id, symbol, timeframe, [(start_ms, end_ms)], exchange, market)
 
     def quality(
-        self, symbol: str, timeframe: str, start: Moment | None = None, end: Moment | None = None,
+        self,
+        symbol: str,
+        timeframe: str,
+        start: Moment | None = None,
+        end: Moment | None = None,
         spike_k: float = DEFAULT_SPIKE_K,
     ) -> dict[str, Any]:
         """The quality report of the symbol's stored `timeframe` candles in [start, end) (see
@@ -273,12 +279,23 @@ class MarketDataService:
         symbol = symbol.upper()
         candles, start_ms, end_ms = self._stored_range(symbol, timeframe, start, end)
         report = assess_quality(candles, timeframe, start_ms, end_ms, self._now(), spike_k)
-        return {"symbol": symbol, "timeframe": timeframe, "start_time": None if start_ms is None else iso_utc(start_ms),
-                "end_time": None if end_ms is None else iso_utc(end_ms), **report}
+        return {
+            "symbol": symbol,
+            "timeframe": timeframe,
+            "start_time": None if start_ms is None else iso_utc(start_ms),
+            "end_time": None if end_ms is None else iso_utc(end_ms),
+            **report,
+        }
 
     def start_repair(
-        self, owner_id: str, symbol: str, timeframe: str, start: Moment, end: Moment,
-        exchange: str = EXCHANGE_BINANCE, market: str = MARKET_SPOT,
+        self,
+        owner_id: str,
+        symbol: str,
+        timeframe: str,
+        start: Moment,
+        end: Moment,
+        exchange: str = EXCHANGE_BINANCE,
+        market: str = MARKET_SPOT,
     ) -> tuple[list[Gap], ImportStatus | None]:
         """Queue a fetch of exactly the candles missing from the stored series in [start, end) (end
         capped at now), imported through the one pipeline. Returns the missing ranges and the queued
@@ -314,8 +331,10 @@ class MarketDataService:
             raise ValidationFailed("invalid range", [FieldError("end_time", "must be after start_time")])
         manifest = self.store.manifest(symbol, timeframe)
         if manifest is None:
-            raise NotFound(f"no {timeframe} candles stored for {symbol}",
-                           [FieldError("timeframe", f"{symbol} has no series stored at {timeframe}")])
+            raise NotFound(
+                f"no {timeframe} candles stored for {symbol}",
+                [FieldError("timeframe", f"{symbol} has no series stored at {timeframe}")],
+            )
         stored_first, stored_last = manifest.partitions[0].first_ts, manifest.partitions[-1].last_ts
         first = stored_first if start_ms is None else max(start_ms, stored_first)
         last = stored_last + 1 if end_ms is None else min(end_ms, stored_last + 1)
@@ -408,13 +427,23 @@ class MarketDataService:
 
     def _import_funding_file(self, job: InboxObject) -> ImportReport:
         if not SYMBOL_PATTERN.match(job.symbol):
-            raise ValidationFailed("invalid series", [FieldError("symbol", "expected 2-20 upper-case letters or digits")])
+            raise ValidationFailed(
+                "invalid series", [FieldError("symbol", "expected 2-20 upper-case letters or digits")]
+            )
         rates = parse_funding_file(self.inbox.read(job.key, MAX_IMPORT_BYTES))
         merge = self.funding.put_funding(job.symbol, rates)
         return ImportReport(
-            symbol=job.symbol, timeframe=FUNDING_SERIES, format="funding_rates", rows_in_file=len(rates.times),
-            rows_imported=merge.added, rows_unchanged=merge.unchanged, duplicates_dropped=0, rows_without_trades=0,
-            gaps=NO_GAPS, first_ts=int(rates.times[0]), last_ts=int(rates.times[-1]),
+            symbol=job.symbol,
+            timeframe=FUNDING_SERIES,
+            format="funding_rates",
+            rows_in_file=len(rates.times),
+            rows_imported=merge.added,
+            rows_unchanged=merge.unchanged,
+            duplicates_dropped=0,
+            rows_without_trades=0,
+            gaps=NO_GAPS,
+            first_ts=int(rates.times[0]),
+            last_ts=int(rates.times[-1]),
             funding_rates_imported=merge.added,
         )
 

@@ -147,8 +147,9 @@ def validate_candles(raw: RawCandles, timeframe: str) -> ValidCandles:
     if findings:
         raise reject(findings, raw.locator, "the file was rejected")
     if len(keep) == 0:
-        raise ImportRejected("the file holds no candles with trades",
-                             [FieldError("file", "every row's prices are empty or NaN")], 1)
+        raise ImportRejected(
+            "the file holds no candles with trades", [FieldError("file", "every row's prices are empty or NaN")], 1
+        )
     if len(keep) == len(raw) and bool(np.all(keep[1:] > keep[:-1])):  # every row, in file order: no copy
         candles = Candles.from_arrays(ts, *(columns[name] for name in PRICE_FIELDS))
     else:
@@ -156,7 +157,9 @@ def validate_candles(raw: RawCandles, timeframe: str) -> ValidCandles:
     return ValidCandles(candles, keep, raw.locator, raw.format, len(raw), duplicates, int(without_trades.sum()))
 
 
-def _drop_identical_duplicates(rows: NDArray[Any], raw: RawCandles, findings: list[Finding]) -> tuple[NDArray[Any], int]:
+def _drop_identical_duplicates(
+    rows: NDArray[Any], raw: RawCandles, findings: list[Finding]
+) -> tuple[NDArray[Any], int]:
     """Rows sorted by time with identical repeats dropped; a repeat that disagrees with the first
     row of its timestamp becomes a finding. Returns (kept rows, identical repeats dropped)."""
     ts = raw.ts[rows]

@@ -48,7 +48,9 @@ class _JournalInMemory:
         self.logs.extend(logs)
 
 
-def _study(logs: list[dict[str, Any]], direction: str, seed: int, round_number: int) -> tuple[optuna.Study, _JournalInMemory]:
+def _study(
+    logs: list[dict[str, Any]], direction: str, seed: int, round_number: int
+) -> tuple[optuna.Study, _JournalInMemory]:
     import optuna
     from optuna.storages.journal import BaseJournalBackend, JournalStorage
 
@@ -57,13 +59,25 @@ def _study(logs: list[dict[str, Any]], direction: str, seed: int, round_number: 
     journal = _JournalInMemory(logs)
     sampler = optuna.samplers.TPESampler(seed=seed * 1_000_003 + round_number, constant_liar=True)
     storage = JournalStorage(journal)  # type: ignore[arg-type]  # a BaseJournalBackend by registration
-    study = optuna.create_study(storage=storage, sampler=sampler, study_name=STUDY_NAME,
-                                direction="maximize" if direction == "max" else "minimize", load_if_exists=True)
+    study = optuna.create_study(
+        storage=storage,
+        sampler=sampler,
+        study_name=STUDY_NAME,
+        direction="maximize" if direction == "max" else "minimize",
+        load_if_exists=True,
+    )
     return study, journal
 
 
-def ask_round(space: SearchSpace, strategy: Mapping[str, Any], logs: list[dict[str, Any]], direction: str,
-              seed: int, round_number: int, wanted: int) -> AskedRound:
+def ask_round(
+    space: SearchSpace,
+    strategy: Mapping[str, Any],
+    logs: list[dict[str, Any]],
+    direction: str,
+    seed: int,
+    round_number: int,
+    wanted: int,
+) -> AskedRound:
     """Up to `wanted` new combinations to evaluate (fewer once the space is exhausted)."""
     import optuna
     from optuna.distributions import BaseDistribution, IntDistribution
@@ -74,8 +88,11 @@ def ask_round(space: SearchSpace, strategy: Mapping[str, Any], logs: list[dict[s
     distributions: dict[str, BaseDistribution] = {
         name: IntDistribution(0, len(options) - 1) for name, options in space.values.items()
     }
-    known = {space.index_of(_params(space, trial.params)): trial.value for trial in study.get_trials(deepcopy=False)
-             if trial.state == optuna.trial.TrialState.COMPLETE}
+    known = {
+        space.index_of(_params(space, trial.params)): trial.value
+        for trial in study.get_trials(deepcopy=False)
+        if trial.state == optuna.trial.TrialState.COMPLETE
+    }
     trials: dict[int, int] = {}
     for _ in range(ASKS_PER_TRIAL * wanted):
         if len(trials) == wanted:
@@ -98,8 +115,16 @@ def ask_round(space: SearchSpace, strategy: Mapping[str, Any], logs: list[dict[s
     return AskedRound(trials, [space.point(index) for index in sorted(trials)], journal.logs)
 
 
-def tell_round(logs: list[dict[str, Any]], direction: str, seed: int, round_number: int, trials: Mapping[int, int],
-               results: Iterable[Mapping[str, Any]], objective: str, min_trades: int) -> list[dict[str, Any]]:
+def tell_round(
+    logs: list[dict[str, Any]],
+    direction: str,
+    seed: int,
+    round_number: int,
+    trials: Mapping[int, int],
+    results: Iterable[Mapping[str, Any]],
+    objective: str,
+    min_trades: int,
+) -> list[dict[str, Any]]:
     """The journal once every trial of the round is told its objective value."""
     import optuna
 
@@ -119,5 +144,3 @@ def tell_round(logs: list[dict[str, Any]], direction: str, seed: int, round_numb
 
 def _params(space: SearchSpace, indices: Mapping[str, int]) -> dict[str, float]:
     return {name: options[int(indices[name])] for name, options in space.values.items()}
-
-

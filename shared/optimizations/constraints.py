@@ -19,12 +19,20 @@ from shared.errors import FieldError, ValidationFailed
 
 MAX_EXPRESSION_LENGTH = 500
 _BINARY: dict[type, Callable[[Any, Any], Any]] = {
-    ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv,
-    ast.FloorDiv: operator.floordiv, ast.Mod: operator.mod,
+    ast.Add: operator.add,
+    ast.Sub: operator.sub,
+    ast.Mult: operator.mul,
+    ast.Div: operator.truediv,
+    ast.FloorDiv: operator.floordiv,
+    ast.Mod: operator.mod,
 }
 _COMPARE: dict[type, Callable[[Any, Any], bool]] = {
-    ast.Lt: operator.lt, ast.LtE: operator.le, ast.Gt: operator.gt, ast.GtE: operator.ge,
-    ast.Eq: operator.eq, ast.NotEq: operator.ne,
+    ast.Lt: operator.lt,
+    ast.LtE: operator.le,
+    ast.Gt: operator.gt,
+    ast.GtE: operator.ge,
+    ast.Eq: operator.eq,
+    ast.NotEq: operator.ne,
 }
 
 
@@ -64,8 +72,11 @@ def parse_constraints(expressions: Sequence[str], names: Sequence[str]) -> Const
             errors.append(FieldError(field, str(error)))
             continue
         if unknown:
-            errors.append(FieldError(field, f"names {', '.join(unknown)}, which the sweep does not vary; "
-                                            f"parameters: {', '.join(names)}"))
+            errors.append(
+                FieldError(
+                    field, f"names {', '.join(unknown)}, which the sweep does not vary; parameters: {', '.join(names)}"
+                )
+            )
             continue
         trees.append(tree)
     if errors:
@@ -93,8 +104,9 @@ def _names(node: ast.expr) -> list[str]:
         return [name for value in node.values for name in _names(value)]
     if isinstance(node, ast.Compare) and all(type(op) in _COMPARE for op in node.ops):
         return _names(node.left) + [name for value in node.comparators for name in _names(value)]
-    raise _Refused(f"uses {type(node).__name__}: only numbers, parameters, arithmetic, comparisons, "
-                   "and/or/not are allowed")
+    raise _Refused(
+        f"uses {type(node).__name__}: only numbers, parameters, arithmetic, comparisons, and/or/not are allowed"
+    )
 
 
 def _path(node: ast.expr) -> str:

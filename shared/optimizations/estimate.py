@@ -31,8 +31,9 @@ def batch_seconds(combinations: int, bars: int) -> float:
     return FIXED_BATCH_SECONDS + bars * READ_SECONDS_PER_BAR + combinations * bars * SECONDS_PER_COMBINATION_BAR
 
 
-def estimate_sweep(batches_per_round: Sequence[int], trials_per_round: Sequence[int], bars: int,
-                   concurrency: int, memory_mb: int) -> dict[str, float | int]:
+def estimate_sweep(
+    batches_per_round: Sequence[int], trials_per_round: Sequence[int], bars: int, concurrency: int, memory_mb: int
+) -> dict[str, float | int]:
     """Counts, GB-seconds, cost (USD) and ETA (seconds) of rounds of batches over `bars` bars."""
     gb_seconds = eta = 0.0
     for batches, trials in zip(batches_per_round, trials_per_round):
@@ -40,9 +41,17 @@ def estimate_sweep(batches_per_round: Sequence[int], trials_per_round: Sequence[
         gb_seconds += batches * per_batch * memory_mb / 1024
         eta += math.ceil(batches / concurrency) * per_batch
     batch_total = sum(batches_per_round)
-    cost = (gb_seconds * LAMBDA_GB_SECOND_USD + batch_total * LAMBDA_REQUEST_USD
-            + (batch_total * TRANSITIONS_PER_BATCH + len(batches_per_round) * TRANSITIONS_PER_ROUND)
-            * STATE_TRANSITION_USD)
-    return {"batch_count": batch_total, "rounds": len(batches_per_round), "bars": bars, "concurrency": concurrency,
-            "lambda_gb_seconds": round(gb_seconds, 3), "estimated_cost_usd": round(cost, 6),
-            "eta_seconds": round(eta, 1)}
+    cost = (
+        gb_seconds * LAMBDA_GB_SECOND_USD
+        + batch_total * LAMBDA_REQUEST_USD
+        + (batch_total * TRANSITIONS_PER_BATCH + len(batches_per_round) * TRANSITIONS_PER_ROUND) * STATE_TRANSITION_USD
+    )
+    return {
+        "batch_count": batch_total,
+        "rounds": len(batches_per_round),
+        "bars": bars,
+        "concurrency": concurrency,
+        "lambda_gb_seconds": round(gb_seconds, 3),
+        "estimated_cost_usd": round(cost, 6),
+        "eta_seconds": round(eta, 1),
+    }

@@ -10,22 +10,27 @@ from shared.errors import FieldError, ValidationFailed
 from shared.optimizations.sweep import numeric_metrics, objective_value
 
 
-def heatmap(results: Iterable[Mapping[str, Any]], parameters: Sequence[str], x: str, y: str, metric: str,
-            direction: str) -> dict[str, Any]:
+def heatmap(
+    results: Iterable[Mapping[str, Any]], parameters: Sequence[str], x: str, y: str, metric: str, direction: str
+) -> dict[str, Any]:
     """values[j][i] = the best `metric` (in `direction`) among results with y = y_values[j] and
     x = x_values[i]; None where no result has a defined value there (not run, constrained out,
     undefined metric). `results` are read once, in any order, keeping only the cells (a sweep's
     results stream through batch by batch). ValidationFailed naming `x`, `y` or `metric`."""
-    errors = [FieldError(field, f"{name!r} is not a swept parameter; parameters: {', '.join(parameters)}")
-              for field, name in (("x", x), ("y", y)) if name not in parameters]
+    errors = [
+        FieldError(field, f"{name!r} is not a swept parameter; parameters: {', '.join(parameters)}")
+        for field, name in (("x", x), ("y", y))
+        if name not in parameters
+    ]
     if x == y and not errors:
         errors.append(FieldError("y", "must differ from x"))
     results = iter(results)
     first = next(results, None)
     metrics = numeric_metrics(first["performance_summary"]) if first is not None else []
     if first is not None and metric not in metrics:
-        errors.append(FieldError("metric", f"{metric!r} is not a numeric metric of the performance summary: "
-                                           f"{', '.join(metrics)}"))
+        errors.append(
+            FieldError("metric", f"{metric!r} is not a numeric metric of the performance summary: {', '.join(metrics)}")
+        )
     if errors:
         raise ValidationFailed("invalid heatmap", errors)
     better = max if direction == "max" else min

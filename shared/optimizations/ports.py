@@ -64,8 +64,9 @@ class OptimizationStore(Protocol):
 
     def walk_forward(self, optimization_id: str) -> dict[str, Any] | None: ...
 
-    def put_results(self, optimization_id: str, index: int, header: dict[str, Any],
-                    results: list[dict[str, Any]]) -> None:
+    def put_results(
+        self, optimization_id: str, index: int, header: dict[str, Any], results: list[dict[str, Any]]
+    ) -> None:
         """Batch `index`'s results, best first (`sweep.rank_key`), after a `header` (its window,
         combination count, timings). Kept until the optimization goes: the heatmap reads them."""
 

@@ -79,21 +79,43 @@ class Optimizations:
         request, strategy, count = self._plan(user, request)
         now = self.clock()
         optimization = Optimization(
-            id=new_id(), owner_id=user.id, strategy_id=strategy.id, strategy_name=strategy.name,
-            strategy=strategy.definition(), symbol=request.symbol, timeframe=request.timeframe,
-            start_time=request.start_time, end_time=request.end_time, initial_balance=request.initial_balance,
+            id=new_id(),
+            owner_id=user.id,
+            strategy_id=strategy.id,
+            strategy_name=strategy.name,
+            strategy=strategy.definition(),
+            symbol=request.symbol,
+            timeframe=request.timeframe,
+            start_time=request.start_time,
+            end_time=request.end_time,
+            initial_balance=request.initial_balance,
             metadata={"leverage": request.leverage, "commission": request.commission},
-            parameters=request.parameters, objective=request.objective, max_combinations=request.max_combinations,
-            combination_count=count, method=request.method,
+            parameters=request.parameters,
+            objective=request.objective,
+            max_combinations=request.max_combinations,
+            combination_count=count,
+            method=request.method,
             direction=request.direction or default_direction(request.objective),
-            constraints=list(request.constraints), min_trades=request.min_trades, n_trials=request.n_trials,
-            batch_size=request.batch_size, seed=request.seed, walk_forward=request.walk_forward, status=PENDING,
-            progress=0, best=None, error=None,
-            execution_arn=None, created_at=now, updated_at=now, started_at=None, completed_at=None,
+            constraints=list(request.constraints),
+            min_trades=request.min_trades,
+            n_trials=request.n_trials,
+            batch_size=request.batch_size,
+            seed=request.seed,
+            walk_forward=request.walk_forward,
+            status=PENDING,
+            progress=0,
+            best=None,
+            error=None,
+            execution_arn=None,
+            created_at=now,
+            updated_at=now,
+            started_at=None,
+            completed_at=None,
         )
         self.repository.add(optimization)
-        execution_arn = start_execution(self.repository, self.launcher, optimization.id, "optimization", now,
-                                        self.clock)
+        execution_arn = start_execution(
+            self.repository, self.launcher, optimization.id, "optimization", now, self.clock
+        )
         return replace(optimization, execution_arn=execution_arn)
 
     def estimate(self, user: User, request: OptimizationRequest) -> dict[str, Any]:
@@ -104,11 +126,17 @@ class Optimizations:
         from shared.timeframes import timeframe_ms
 
         request, _, count = self._plan(user, request)
-        bars = max(1, int((request.end_time - request.start_time).total_seconds() * 1000) // timeframe_ms(request.timeframe))
+        bars = max(
+            1, int((request.end_time - request.start_time).total_seconds() * 1000) // timeframe_ms(request.timeframe)
+        )
         rounds = [count] if request.method != "bayesian" else _rounds(count, request.batch_size or count)
         return {"dry_run": True, "method": request.method, "combination_count": count} | estimate_sweep(
-            [batch_count(trials, self.max_concurrency, bars) for trials in rounds], rounds, bars, self.max_concurrency,
-            self.batch_memory_mb)
+            [batch_count(trials, self.max_concurrency, bars) for trials in rounds],
+            rounds,
+            bars,
+            self.max_concurrency,
+            self.batch_memory_mb,
+        )
 
     def heatmap(self, user: User, optimization_id: str, x: str, y: str, metric: str | None) -> dict[str, Any]:
         """A completed optimization's `metric` (default: its objective) over parameters x and y."""
@@ -132,28 +160,44 @@ class Optimizations:
         definition = strategy.definition()
         self._check(request, definition)
         check_condition_timeframes(definition, request.timeframe)
-        combos = sweep_combinations(definition, request.method, request.parameters, request.constraints,
-                                    request.max_combinations, request.n_trials, request.seed)
+        combos = sweep_combinations(
+            definition,
+            request.method,
+            request.parameters,
+            request.constraints,
+            request.max_combinations,
+            request.n_trials,
+            request.seed,
+        )
         per_window = len(combos) if combos is not None else request.n_trials or 0
         if request.walk_forward is None:
             return request, strategy, per_window
         from shared.optimizations.walk_forward import lay_out
 
-        windows = lay_out(int(request.start_time.timestamp() * 1000), int(request.end_time.timestamp() * 1000),
-                          **request.walk_forward)
+        windows = lay_out(
+            int(request.start_time.timestamp() * 1000), int(request.end_time.timestamp() * 1000), **request.walk_forward
+        )
         return request, strategy, per_window * len(windows)
 
-    def list(self, user: User, page: PageRequest, status: str | None = None,
-             walk_forwards: bool = False) -> Page[Optimization]:
+    def list(
+        self, user: User, page: PageRequest, status: str | None = None, walk_forwards: bool = False
+    ) -> Page[Optimization]:
         """The user's optimizations (or walk-forwards), newest first."""
-        mine = [o for o in self.repository.list_owned(user.id)
-                if (status is None or o.status == status) and (o.walk_forward is not None) == walk_forwards]
+        mine = [
+            o
+            for o in self.repository.list_owned(user.id)
+            if (status is None or o.status == status) and (o.walk_forward is not None) == walk_forwards
+        ]
         return paginate(ordered(mine, lambda o: o.created_at, DESC), page)
 
     def get(self, user: User, optimization_id: str, walk_forward: bool = False) -> Optimization:
         """The user's optimization (or walk-forward: the two are separate resources); NotFound otherwise."""
         optimization = self.repository.get(optimization_id)
-        if optimization is None or optimization.owner_id != user.id or (optimization.walk_forward is not None) != walk_forward:
+        if (
+            optimization is None
+            or optimization.owner_id != user.id
+            or (optimization.walk_forward is not None) != walk_forward
+        ):
             raise NotFound("walk-forward not found" if walk_forward else "optimization not found")
         return optimization
 
@@ -177,8 +221,13 @@ class Optimizations:
             errors.append(FieldError("end_time", "must be after start_time"))
         metrics = summary_metrics(strategy)
         if request.objective not in metrics:
-            errors.append(FieldError("objective", f"must be a numeric metric of the performance summary (a "
-                                                  f"sub-summary's by its dotted path): {', '.join(metrics)}"))
+            errors.append(
+                FieldError(
+                    "objective",
+                    f"must be a numeric metric of the performance summary (a "
+                    f"sub-summary's by its dotted path): {', '.join(metrics)}",
+                )
+            )
         if request.method not in METHODS:
             errors.append(FieldError("method", f"must be one of {', '.join(METHODS)}"))
         if request.direction is not None and request.direction not in DIRECTIONS:
@@ -186,11 +235,18 @@ class Optimizations:
         if not 1 <= request.max_combinations <= self.max_combinations:
             errors.append(FieldError("max_combinations", f"must be between 1 and {self.max_combinations}"))
         if request.method == "grid":
-            errors += [FieldError(name, "only for the random and bayesian methods")
-                       for name in ("n_trials", "batch_size") if getattr(request, name) is not None]
+            errors += [
+                FieldError(name, "only for the random and bayesian methods")
+                for name in ("n_trials", "batch_size")
+                if getattr(request, name) is not None
+            ]
         elif request.n_trials is None or not 1 <= request.n_trials <= request.max_combinations:
-            errors.append(FieldError("n_trials", f"the {request.method} method needs 1 to max_combinations "
-                                                 f"({request.max_combinations}) trials"))
+            errors.append(
+                FieldError(
+                    "n_trials",
+                    f"the {request.method} method needs 1 to max_combinations ({request.max_combinations}) trials",
+                )
+            )
         if request.method == "random" and request.batch_size is not None:
             errors.append(FieldError("batch_size", "only for the bayesian method"))
         if request.method == "bayesian" and not 1 <= (request.batch_size or 0) <= MAX_BATCH_SIZE:
@@ -215,5 +271,9 @@ def settings_of(initial_balance: float, commission: float, leverage: float, time
     """The engine's settings of an optimization (ValidationFailed naming `metadata.*` fields)."""
     from shared.engine import BacktestSettings
 
-    return BacktestSettings(initial_balance=float(initial_balance), commission=float(commission),
-                            leverage=float(leverage), timeframe=timeframe)
+    return BacktestSettings(
+        initial_balance=float(initial_balance),
+        commission=float(commission),
+        leverage=float(leverage),
+        timeframe=timeframe,
+    )

@@ -30,8 +30,9 @@ if TYPE_CHECKING:  # NumPy, pyarrow and the engine load on first use: the API im
     from shared.engine import BacktestSettings
 
 # Metrics where lower is better: their default direction is "min" (any other metric: "max").
-LOWER_IS_BETTER = frozenset({"max_drawdown", "max_drawdown_percentage", "max_consecutive_losses", "ulcer_index",
-                             "commission_paid"})
+LOWER_IS_BETTER = frozenset(
+    {"max_drawdown", "max_drawdown_percentage", "max_consecutive_losses", "ulcer_index", "commission_paid"}
+)
 DIRECTIONS = ("max", "min")
 METHODS = ("grid", "random", "bayesian")
 MAX_COMBINATIONS = 100_000  # the hard cap (the template's MaxCombinations may only lower it)
@@ -52,6 +53,7 @@ def default_direction(metric: str) -> str:
     name = metric.rsplit(".", 1)[-1]
     return "min" if name in LOWER_IS_BETTER or "drawdown" in name else "max"
 
+
 @dataclass(frozen=True)
 class Combination:
     """One point of the grid: its position in grid order and its parameter values."""
@@ -69,7 +71,9 @@ def parameter_values(name: str, spec: Any) -> list[float]:
         missing = [key for key in ("start", "stop", "step") if key not in spec]
         if unknown or missing:
             problem = f"unknown keys {unknown}" if unknown else f"missing {', '.join(missing)}"
-            raise ValidationFailed("invalid parameter range", [FieldError(field, f"a range is {{start, stop, step}}: {problem}")])
+            raise ValidationFailed(
+                "invalid parameter range", [FieldError(field, f"a range is {{start, stop, step}}: {problem}")]
+            )
         start, stop, step = (_number(spec[key], f"{field}.{key}") for key in ("start", "stop", "step"))
         if step <= 0:
             raise ValidationFailed("invalid parameter range", [FieldError(f"{field}.step", "must be greater than 0")])
@@ -77,20 +81,25 @@ def parameter_values(name: str, spec: Any) -> list[float]:
             raise ValidationFailed("invalid parameter range", [FieldError(f"{field}.stop", "must be at least start")])
         count = math.floor((stop - start) / step + 1e-9) + 1
         if count > MAX_VALUES_PER_PARAMETER:
-            raise ValidationFailed("invalid parameter range", [FieldError(
-                field, f"the range has {count} values; at most {MAX_VALUES_PER_PARAMETER}")])
+            raise ValidationFailed(
+                "invalid parameter range",
+                [FieldError(field, f"the range has {count} values; at most {MAX_VALUES_PER_PARAMETER}")],
+            )
         integral = all(float(value).is_integer() for value in (start, step))
         values = [int(start + i * step) if integral else round(start + i * step, 12) for i in range(count)]
     elif isinstance(spec, Sequence) and not isinstance(spec, (str, bytes)):
         if not spec:
             raise ValidationFailed("invalid parameter values", [FieldError(field, "must list at least one value")])
         if len(spec) > MAX_VALUES_PER_PARAMETER:
-            raise ValidationFailed("invalid parameter values", [FieldError(
-                field, f"lists {len(spec)} values; at most {MAX_VALUES_PER_PARAMETER}")])
+            raise ValidationFailed(
+                "invalid parameter values",
+                [FieldError(field, f"lists {len(spec)} values; at most {MAX_VALUES_PER_PARAMETER}")],
+            )
         values = [_number(value, f"{field}[{i}]") for i, value in enumerate(spec)]
     else:
-        raise ValidationFailed("invalid parameter values", [FieldError(
-            field, "must be a list of numbers or a range {start, stop, step}")])
+        raise ValidationFailed(
+            "invalid parameter values", [FieldError(field, "must be a list of numbers or a range {start, stop, step}")]
+        )
     return list(dict.fromkeys(values))
 
 
@@ -127,8 +136,9 @@ class SearchSpace:
         return index
 
 
-def search_space(strategy: Mapping[str, Any], parameters: Mapping[str, Any],
-                 constraints: Sequence[str] = ()) -> SearchSpace:
+def search_space(
+    strategy: Mapping[str, Any], parameters: Mapping[str, Any], constraints: Sequence[str] = ()
+) -> SearchSpace:
     """The space of a sweep; ValidationFailed when a key is not a parameter of the strategy, a
     value is not a number, or a constraint is not valid (each named)."""
     from shared.strategy import with_parameters
@@ -148,28 +158,50 @@ def search_space(strategy: Mapping[str, Any], parameters: Mapping[str, Any],
     return SearchSpace({name: values[name] for name in order}, parse_constraints(constraints, order))
 
 
-def parameter_grid(strategy: Mapping[str, Any], parameters: Mapping[str, Any], max_combinations: int,
-                   constraints: Sequence[str] = ()) -> list[Combination]:
+def parameter_grid(
+    strategy: Mapping[str, Any], parameters: Mapping[str, Any], max_combinations: int, constraints: Sequence[str] = ()
+) -> list[Combination]:
     """Every combination that meets the constraints, rule parameters varying slowest (see the
     module docstring). ValidationFailed as `search_space`, and when more than `max_combinations`
     remain or a combination makes the strategy invalid (named)."""
     space = search_space(strategy, parameters, constraints)
     if space.size > max(max_combinations, MAX_ENUMERATED if constraints else 0):
-        raise ValidationFailed("too many combinations", [FieldError(
-            "parameters", f"the grid has {space.size} combinations, more than max_combinations ({max_combinations})")])
-    combos = [Combination(i, dict(zip(space.values, point)))
-              for i, point in enumerate(itertools.product(*space.values.values()))]
+        raise ValidationFailed(
+            "too many combinations",
+            [
+                FieldError(
+                    "parameters",
+                    f"the grid has {space.size} combinations, more than max_combinations ({max_combinations})",
+                )
+            ],
+        )
+    combos = [
+        Combination(i, dict(zip(space.values, point)))
+        for i, point in enumerate(itertools.product(*space.values.values()))
+    ]
     combos = [combo for combo in combos if space.constraints.allows(combo.params)]
     if len(combos) > max_combinations:
-        raise ValidationFailed("too many combinations", [FieldError(
-            "parameters", f"the grid has {len(combos)} combinations meeting the constraints, more than "
-                          f"max_combinations ({max_combinations})")])
+        raise ValidationFailed(
+            "too many combinations",
+            [
+                FieldError(
+                    "parameters",
+                    f"the grid has {len(combos)} combinations meeting the constraints, more than "
+                    f"max_combinations ({max_combinations})",
+                )
+            ],
+        )
     _check_combinations(strategy, combos)
     return combos
 
 
-def random_combinations(strategy: Mapping[str, Any], parameters: Mapping[str, Any], n_trials: int, seed: int,
-                        constraints: Sequence[str] = ()) -> list[Combination]:
+def random_combinations(
+    strategy: Mapping[str, Any],
+    parameters: Mapping[str, Any],
+    n_trials: int,
+    seed: int,
+    constraints: Sequence[str] = (),
+) -> list[Combination]:
     """`n_trials` distinct points of the grid that meet the constraints (all of them when fewer
     do), drawn by a generator seeded with `seed`: the same request samples the same points. They
     come back in grid order, so a batch's combinations still share their indicator series."""
@@ -182,8 +214,10 @@ def random_combinations(strategy: Mapping[str, Any], parameters: Mapping[str, An
             if len(chosen) == n_trials:
                 break
     if not chosen:
-        raise ValidationFailed("no combination meets the constraints", [FieldError(
-            "constraints", f"none of the {space.size} combinations tried meets every constraint")])
+        raise ValidationFailed(
+            "no combination meets the constraints",
+            [FieldError("constraints", f"none of the {space.size} combinations tried meets every constraint")],
+        )
     chosen.sort(key=lambda combo: combo.index)
     _check_combinations(strategy, chosen)
     return chosen
@@ -217,7 +251,9 @@ def _check_combinations(strategy: Mapping[str, Any], combos: list[Combination], 
             validate_strategy(with_parameters(strategy, combo.params))
         except ValidationFailed as error:
             detail = "; ".join(f"{e.field}: {e.message}" for e in error.errors)
-            problems.append(FieldError("parameters", f"combination {combo.params} makes the strategy invalid: {detail}"))
+            problems.append(
+                FieldError("parameters", f"combination {combo.params} makes the strategy invalid: {detail}")
+            )
             if len(problems) == shown:
                 break
     if problems:
@@ -227,7 +263,7 @@ def _check_combinations(strategy: Mapping[str, Any], combos: list[Combination], 
 def batches(combos: Sequence[Combination], count: int) -> list[list[Combination]]:
     """`count` contiguous batches of near-equal size (grid order keeps shared series together)."""
     bounds = [round(i * len(combos) / count) for i in range(count + 1)]
-    return [list(combos[bounds[i]:bounds[i + 1]]) for i in range(count)]
+    return [list(combos[bounds[i] : bounds[i + 1]]) for i in range(count)]
 
 
 # A batch's work in bar-combinations (bars of the range x combinations): at least MIN, so the
@@ -254,8 +290,9 @@ class BatchResult:
     indicator_computations: int  # series computed for the whole batch
 
 
-def evaluate_batch(strategy: Mapping[str, Any], combos: Sequence[Combination], candles: Candles,
-                   settings: BacktestSettings) -> BatchResult:
+def evaluate_batch(
+    strategy: Mapping[str, Any], combos: Sequence[Combination], candles: Candles, settings: BacktestSettings
+) -> BatchResult:
     """Each combination's single pass over `candles`, all sharing one indicator cache."""
     from shared.engine import simulate
     from shared.indicators import IndicatorCache
@@ -266,13 +303,20 @@ def evaluate_batch(strategy: Mapping[str, Any], combos: Sequence[Combination], c
     for combo in combos:
         variant = validate_strategy(with_parameters(strategy, combo.params))
         result = simulate(candles, variant.signals(candles, cache), variant.config, settings)
-        results.append({"index": combo.index, "params": combo.params, "final_balance": result.final_balance,
-                        "performance_summary": result.performance_summary})
+        results.append(
+            {
+                "index": combo.index,
+                "params": combo.params,
+                "final_balance": result.final_balance,
+                "performance_summary": result.performance_summary,
+            }
+        )
     return BatchResult(results, cache.computations)
 
 
-def rank_key(objective: str, direction: str | None = None,
-             min_trades: int = 0) -> Callable[[Mapping[str, Any]], tuple[bool, bool, float, int]]:
+def rank_key(
+    objective: str, direction: str | None = None, min_trades: int = 0
+) -> Callable[[Mapping[str, Any]], tuple[bool, bool, float, int]]:
     """The order of a ranking: by `objective` in `direction` ("max"/"min"; default
     `default_direction`), an undefined value (e.g. no Sharpe ratio) after every defined one, results
     with fewer than `min_trades` closed trades after all others, ties in grid order (the index:
@@ -288,14 +332,20 @@ def rank_key(objective: str, direction: str | None = None,
     return key
 
 
-def rank(results: Sequence[Mapping[str, Any]], objective: str, direction: str | None = None,
-         min_trades: int = 0) -> list[dict[str, Any]]:
+def rank(
+    results: Sequence[Mapping[str, Any]], objective: str, direction: str | None = None, min_trades: int = 0
+) -> list[dict[str, Any]]:
     """Results best first (`rank_key`), each with its 1-based `rank` and `objective_value`."""
     return _numbered(sorted(results, key=rank_key(objective, direction, min_trades)), objective)
 
 
-def merge_ranked(ranked: Iterable[Iterable[Mapping[str, Any]]], objective: str, direction: str | None = None,
-                 min_trades: int = 0, limit: int = RANKED_RESULTS) -> list[dict[str, Any]]:
+def merge_ranked(
+    ranked: Iterable[Iterable[Mapping[str, Any]]],
+    objective: str,
+    direction: str | None = None,
+    min_trades: int = 0,
+    limit: int = RANKED_RESULTS,
+) -> list[dict[str, Any]]:
     """The best `limit` results of several sequences each already in `rank_key` order (one per
     batch), numbered as `rank` numbers them: a heap merge, which takes from each sequence only as
     many results as make the cut, so what it reads and holds is bounded by `limit` (plus one result
@@ -305,8 +355,10 @@ def merge_ranked(ranked: Iterable[Iterable[Mapping[str, Any]]], objective: str, 
 
 
 def _numbered(ordered: Iterable[Mapping[str, Any]], objective: str) -> list[dict[str, Any]]:
-    return [dict(result) | {"rank": position, "objective_value": objective_value(result["performance_summary"], objective)}
-            for position, result in enumerate(ordered, start=1)]
+    return [
+        dict(result) | {"rank": position, "objective_value": objective_value(result["performance_summary"], objective)}
+        for position, result in enumerate(ordered, start=1)
+    ]
 
 
 def summary_value(summary: Mapping[str, Any], metric: str) -> Any:
@@ -349,14 +401,23 @@ def summary_metrics(strategy: Mapping[str, Any]) -> list[str]:
 
     ts = np.arange(3, dtype=np.int64) * 3_600_000
     flat = np.full(3, 100.0)
-    summary = run_backtest(validate_strategy(strategy), Candles(ts, flat, flat, flat, flat, flat),
-                           BacktestSettings(initial_balance=1_000.0, timeframe="1h")).performance_summary
+    summary = run_backtest(
+        validate_strategy(strategy),
+        Candles(ts, flat, flat, flat, flat, flat),
+        BacktestSettings(initial_balance=1_000.0, timeframe="1h"),
+    ).performance_summary
     return numeric_metrics(summary)
 
 
-def sweep_combinations(strategy: Mapping[str, Any], method: str, parameters: Mapping[str, Any],
-                       constraints: Sequence[str], max_combinations: int, n_trials: int | None,
-                       seed: int | None) -> list[Combination] | None:
+def sweep_combinations(
+    strategy: Mapping[str, Any],
+    method: str,
+    parameters: Mapping[str, Any],
+    constraints: Sequence[str],
+    max_combinations: int,
+    n_trials: int | None,
+    seed: int | None,
+) -> list[Combination] | None:
     """What a grid or random sweep runs, every combination checked; None for a Bayesian search,
     whose combinations come round by round (its space and constraints are checked here)."""
     if method == "grid":

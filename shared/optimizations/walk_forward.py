@@ -48,11 +48,12 @@ class Window:
 
 
 def duration_ms(text: Any, field: str) -> int:
-    """"180d", "12h", "4w", "90m" -> milliseconds (ValidationFailed naming `field`)."""
+    """ "180d", "12h", "4w", "90m" -> milliseconds (ValidationFailed naming `field`)."""
     match = re.fullmatch(r"([1-9][0-9]{0,5})([mhdw])", text) if isinstance(text, str) else None
     if match is None:
-        raise ValidationFailed("invalid duration", [FieldError(field, "must be a positive whole number of m, h, d or "
-                                                                      "w, such as \"180d\"")])
+        raise ValidationFailed(
+            "invalid duration", [FieldError(field, 'must be a positive whole number of m, h, d or w, such as "180d"')]
+        )
     return int(match.group(1)) * UNITS_MS[match.group(2)]
 
 
@@ -63,20 +64,30 @@ def lay_out(start_ms: int, end_ms: int, train: str, test: str, step: str | None,
     windows: list[Window] = []
     test_start = start_ms + train_ms
     while test_start + test_ms <= end_ms and len(windows) <= MAX_WINDOWS:
-        windows.append(Window(start_ms if anchored else test_start - train_ms, test_start, test_start,
-                              test_start + test_ms))
+        windows.append(
+            Window(start_ms if anchored else test_start - train_ms, test_start, test_start, test_start + test_ms)
+        )
         test_start += step_ms
     if not windows:
-        raise ValidationFailed("no walk-forward window fits", [FieldError(
-            "end_time", "the range is shorter than one train window followed by one test window")])
+        raise ValidationFailed(
+            "no walk-forward window fits",
+            [FieldError("end_time", "the range is shorter than one train window followed by one test window")],
+        )
     if len(windows) > MAX_WINDOWS:
-        raise ValidationFailed("too many walk-forward windows", [FieldError(
-            "step", f"the range holds more than {MAX_WINDOWS} windows: use a longer step")])
+        raise ValidationFailed(
+            "too many walk-forward windows",
+            [FieldError("step", f"the range holds more than {MAX_WINDOWS} windows: use a longer step")],
+        )
     return windows
 
 
-def walk_forward(strategy: Mapping[str, Any], windows: Sequence[Window], chosen: Sequence[Mapping[str, Any]],
-                 candles: Callable[[int, int], Candles], settings: BacktestSettings) -> dict[str, Any]:
+def walk_forward(
+    strategy: Mapping[str, Any],
+    windows: Sequence[Window],
+    chosen: Sequence[Mapping[str, Any]],
+    candles: Callable[[int, int], Candles],
+    settings: BacktestSettings,
+) -> dict[str, Any]:
     """Each window's chosen result (its params and in-sample summary) run on its test window, the
     capital carried from one to the next; the stitched out-of-sample equity and trades; the figures."""
     from dataclasses import replace
@@ -87,13 +98,25 @@ def walk_forward(strategy: Mapping[str, Any], windows: Sequence[Window], chosen:
     balance, rows, trades, times, equity = settings.initial_balance, [], [], [], []
     for number, (window, best) in enumerate(zip(windows, chosen)):
         test_candles = candles(window.test_start_ms, window.test_end_ms)
-        result = run_backtest(validate_strategy(with_parameters(strategy, best["params"])), test_candles,
-                              replace(settings, initial_balance=balance))
-        rows.append({"window": number, "train_start_ms": window.train_start_ms, "train_end_ms": window.train_end_ms,
-                     "test_start_ms": window.test_start_ms, "test_end_ms": window.test_end_ms,
-                     "params": best["params"], "in_sample": best["performance_summary"],
-                     "out_of_sample": result.performance_summary, "initial_balance": balance,
-                     "final_balance": result.final_balance})
+        result = run_backtest(
+            validate_strategy(with_parameters(strategy, best["params"])),
+            test_candles,
+            replace(settings, initial_balance=balance),
+        )
+        rows.append(
+            {
+                "window": number,
+                "train_start_ms": window.train_start_ms,
+                "train_end_ms": window.train_end_ms,
+                "test_start_ms": window.test_start_ms,
+                "test_end_ms": window.test_end_ms,
+                "params": best["params"],
+                "in_sample": best["performance_summary"],
+                "out_of_sample": result.performance_summary,
+                "initial_balance": balance,
+                "final_balance": result.final_balance,
+            }
+        )
         trades += [record | {"window": number} for record in result.trades.to_records()]
         times += result.timestamps.tolist()
         equity += result.equity_curve.tolist()
@@ -106,10 +129,17 @@ def walk_forward(strategy: Mapping[str, Any], windows: Sequence[Window], chosen:
     kept = sorted(set(range(0, len(times), stride)) | {len(times) - 1})
     return {
         "windows": rows,
-        "out_of_sample": {"initial_balance": settings.initial_balance, "final_balance": balance,
-                          "annualised_return": oos, "trades": trades,
-                          "equity": {"timestamps_ms": [times[i] for i in kept], "equity": [equity[i] for i in kept],
-                                     "total_points": len(times)}},
+        "out_of_sample": {
+            "initial_balance": settings.initial_balance,
+            "final_balance": balance,
+            "annualised_return": oos,
+            "trades": trades,
+            "equity": {
+                "timestamps_ms": [times[i] for i in kept],
+                "equity": [equity[i] for i in kept],
+                "total_points": len(times),
+            },
+        },
         "in_sample_annualised_return": is_mean,
         "walk_forward_efficiency": None if oos is None or not is_mean else oos / is_mean,
         "parameter_stability": stability([row["params"] for row in rows]),
@@ -122,8 +152,12 @@ def stability(chosen: Sequence[Mapping[str, float]]) -> dict[str, dict[str, Any]
         values = [params[name] for params in chosen]
         mode, count = Counter(values).most_common(1)[0]
         mean = statistics.fmean(values)
-        answer[name] = {"values": values, "mode": mode, "mode_share": count / len(values),
-                        "coefficient_of_variation": statistics.pstdev(values) / abs(mean) if mean else None}
+        answer[name] = {
+            "values": values,
+            "mode": mode,
+            "mode_share": count / len(values),
+            "coefficient_of_variation": statistics.pstdev(values) / abs(mean) if mean else None,
+        }
     return answer
 
 

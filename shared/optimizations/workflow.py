@@ -76,22 +76,47 @@ class OptimizationWorkflow:
         if optimization.status == PENDING:
             self._transition(lambda: self.repository.mark_running(optimization_id, self.clock()))
         start_ms, end_ms = _epoch_ms(optimization.start_time), _epoch_ms(optimization.end_time)
-        source = choose_source(stored_series(self.candles, optimization.symbol), optimization.symbol,
-                               optimization.timeframe, start_ms, end_ms)
+        source = choose_source(
+            stored_series(self.candles, optimization.symbol),
+            optimization.symbol,
+            optimization.timeframe,
+            start_ms,
+            end_ms,
+        )
         windows = _windows(optimization)
         plan = {
-            "strategy": optimization.strategy, "timeframe": optimization.timeframe, "start_ms": start_ms,
-            "end_ms": end_ms, "source": json.loads(source.to_json()),
-            "settings": asdict(settings_of(optimization.initial_balance, optimization.metadata["commission"],
-                                         optimization.metadata["leverage"], optimization.timeframe)),
+            "strategy": optimization.strategy,
+            "timeframe": optimization.timeframe,
+            "start_ms": start_ms,
+            "end_ms": end_ms,
+            "source": json.loads(source.to_json()),
+            "settings": asdict(
+                settings_of(
+                    optimization.initial_balance,
+                    optimization.metadata["commission"],
+                    optimization.metadata["leverage"],
+                    optimization.timeframe,
+                )
+            ),
             "windows": [[w.train_start_ms, w.train_end_ms] for w in windows],
-            "batches": 0, "rounds": [], "trials": [0] * len(windows),
+            "batches": 0,
+            "rounds": [],
+            "trials": [0] * len(windows),
         }
         if optimization.method == "bayesian":
             return self._next_round(optimization, plan, [[] for _ in windows])
-        combos = sweep_combinations(optimization.strategy, optimization.method, optimization.parameters,
-                                    optimization.constraints, optimization.max_combinations, optimization.n_trials,
-                                    optimization.seed) or []
+        combos = (
+            sweep_combinations(
+                optimization.strategy,
+                optimization.method,
+                optimization.parameters,
+                optimization.constraints,
+                optimization.max_combinations,
+                optimization.n_trials,
+                optimization.seed,
+            )
+            or []
+        )
         return self._start_round(optimization, plan, [combos for _ in windows])
 
     def evaluate(self, optimization_id: str, index: int) -> dict[str, Any]:
@@ -107,17 +132,33 @@ class OptimizationWorkflow:
         started = time.perf_counter()
         candles = self._candles(plan, start_ms, end_ms)
         if not len(candles):
-            raise ValidationFailed("no candles in the requested range", [FieldError(
-                "start_time", f"no {optimization.symbol} {plan['timeframe']} candles between the start and end times")])
+            raise ValidationFailed(
+                "no candles in the requested range",
+                [
+                    FieldError(
+                        "start_time",
+                        f"no {optimization.symbol} {plan['timeframe']} candles between the start and end times",
+                    )
+                ],
+            )
         read = time.perf_counter()
         evaluated = evaluate_batch(plan["strategy"], combos, candles, BacktestSettings(**plan["settings"]))
         timing = {"read_seconds": round(read - started, 6), "compute_seconds": round(time.perf_counter() - read, 6)}
-        ranked = sorted(evaluated.results, key=rank_key(optimization.objective, optimization.direction,
-                                                        optimization.min_trades))
-        self.store.put_results(optimization_id, index, {"batch": index, "window": batch["window"],
-                                                        "combinations": len(ranked),
-                                                        "indicator_computations": evaluated.indicator_computations}
-                               | timing, ranked)
+        ranked = sorted(
+            evaluated.results, key=rank_key(optimization.objective, optimization.direction, optimization.min_trades)
+        )
+        self.store.put_results(
+            optimization_id,
+            index,
+            {
+                "batch": index,
+                "window": batch["window"],
+                "combinations": len(ranked),
+                "indicator_computations": evaluated.indicator_computations,
+            }
+            | timing,
+            ranked,
+        )
         now = self.repository.get(optimization_id)
         if now is None or now.status == FAILED:  # failed or deleted meanwhile: its cleanup may precede this write
             self.store.delete(optimization_id)
@@ -125,10 +166,14 @@ class OptimizationWorkflow:
         done = self.store.results_done(optimization_id)
         trials_done = done * sum(plan["trials"]) // max(1, plan["batches"])
         progress = BATCHES_FROM + (BATCHES_TO - BATCHES_FROM) * min(trials_done, optimization.combination_count) // max(
-            1, optimization.combination_count)
+            1, optimization.combination_count
+        )
         self._progress(optimization, progress, f"evaluated {done} of {plan['batches']} batch(es)")
-        return {"batch": index, "combinations": len(combos),
-                "indicator_computations": evaluated.indicator_computations} | timing
+        return {
+            "batch": index,
+            "combinations": len(combos),
+            "indicator_computations": evaluated.indicator_computations,
+        } | timing
 
     def tell(self, optimization_id: str, round_number: int) -> dict[str, Any]:
         """After a round's Map: a Bayesian search tells each window's study the round's results and
@@ -146,10 +191,16 @@ class OptimizationWorkflow:
         logs = [self.store.study(optimization_id, window) for window in range(len(plan["windows"]))]
         for window, first, count in plan["rounds"][round_number]:
             documents = self._round_results(optimization_id, range(first, first + count))
-            logs[window] = tell_round(logs[window], optimization.direction, optimization.seed or 0, round_number,
-                                      self.store.round(optimization_id, round_number, window),
-                                      [result for document in documents for result in document["results"]],
-                                      optimization.objective, optimization.min_trades)
+            logs[window] = tell_round(
+                logs[window],
+                optimization.direction,
+                optimization.seed or 0,
+                round_number,
+                self.store.round(optimization_id, round_number, window),
+                [result for document in documents for result in document["results"]],
+                optimization.objective,
+                optimization.min_trades,
+            )
         return self._next_round(optimization, plan, logs)
 
     def finish(self, optimization_id: str) -> dict[str, Any]:
@@ -161,19 +212,32 @@ class OptimizationWorkflow:
         self._check_finished(optimization_id, range(plan["batches"]))
         opened = [self.store.ranked_results(optimization_id, index) for index in range(plan["batches"])]
         keep = self.ranked_results if optimization.walk_forward is None else 1
-        rankings = [merge_ranked([results for header, results in opened if header["window"] == window],
-                                 optimization.objective, optimization.direction, optimization.min_trades, keep)
-                    for window in range(len(plan["windows"]))]
+        rankings = [
+            merge_ranked(
+                [results for header, results in opened if header["window"] == window],
+                optimization.objective,
+                optimization.direction,
+                optimization.min_trades,
+                keep,
+            )
+            for window in range(len(plan["windows"]))
+        ]
         if optimization.walk_forward is None:
             self.store.put_ranking(optimization_id, rankings[0])
             best = rankings[0][0]
             message = f"best {optimization.objective}: {best['objective_value']}"
         else:
-            result = walk_forward(plan["strategy"], _windows(optimization), [ranking[0] for ranking in rankings],
-                                  lambda start, end: self._candles(plan, start, end), BacktestSettings(**plan["settings"]))
+            result = walk_forward(
+                plan["strategy"],
+                _windows(optimization),
+                [ranking[0] for ranking in rankings],
+                lambda start, end: self._candles(plan, start, end),
+                BacktestSettings(**plan["settings"]),
+            )
             self.store.put_walk_forward(optimization_id, result)
             best = {key: result[key] for key in ("walk_forward_efficiency", "in_sample_annualised_return")} | {
-                "out_of_sample_final_balance": result["out_of_sample"]["final_balance"]}
+                "out_of_sample_final_balance": result["out_of_sample"]["final_balance"]
+            }
             message = f"walk-forward efficiency: {best['walk_forward_efficiency']}"
         completed = self._transition(lambda: self.repository.complete(optimization_id, best, self.clock()))
         self.store.delete_intermediates(optimization_id)
@@ -181,14 +245,16 @@ class OptimizationWorkflow:
         headers = [header for header, _ in opened]
         return {"combinations": sum(header["combinations"] for header in headers), "batches": len(headers)} | {
             total: round(sum(header[total] for header in headers), 6)
-            for total in ("indicator_computations", "read_seconds", "compute_seconds")}
+            for total in ("indicator_computations", "read_seconds", "compute_seconds")
+        }
 
     def _candles(self, plan: dict[str, Any], start_ms: int, end_ms: int) -> Candles:
         source = SeriesManifest.from_json(json.dumps(plan["source"]).encode(), version=None)
         return read_series(self.candles, source, plan["timeframe"], start_ms, end_ms)
 
-    def _next_round(self, optimization: Optimization, plan: dict[str, Any],
-                    logs: list[list[dict[str, Any]]]) -> dict[str, Any]:
+    def _next_round(
+        self, optimization: Optimization, plan: dict[str, Any], logs: list[list[dict[str, Any]]]
+    ) -> dict[str, Any]:
         """Ask each window's next round of a Bayesian search and start it (none left: no `more`)."""
         from shared.optimizations.bayesian import ask_round
 
@@ -200,20 +266,30 @@ class OptimizationWorkflow:
             if wanted <= 0:
                 asked_combos.append([])
                 continue
-            asked = ask_round(space, optimization.strategy, window_logs, optimization.direction,
-                              optimization.seed or 0, round_number, wanted)
+            asked = ask_round(
+                space,
+                optimization.strategy,
+                window_logs,
+                optimization.direction,
+                optimization.seed or 0,
+                round_number,
+                wanted,
+            )
             self.store.put_round(optimization.id, round_number, asked.trials, window)
             self.store.put_study(optimization.id, asked.logs, window)
             asked_combos.append(asked.combos)
         if not any(asked_combos) and round_number == 0:
-            raise ValidationFailed("no combination meets the constraints", [FieldError(
-                "constraints", "no combination asked meets every constraint and makes a valid strategy")])
+            raise ValidationFailed(
+                "no combination meets the constraints",
+                [FieldError("constraints", "no combination asked meets every constraint and makes a valid strategy")],
+            )
         if not any(asked_combos):  # every combination the constraints allow was evaluated
             return self._round_answer(optimization.id, plan, round_number - 1, more=False)
         return self._start_round(optimization, plan, asked_combos)
 
-    def _start_round(self, optimization: Optimization, plan: dict[str, Any],
-                     combos_by_window: list[list[Combination]]) -> dict[str, Any]:
+    def _start_round(
+        self, optimization: Optimization, plan: dict[str, Any], combos_by_window: list[list[Combination]]
+    ) -> dict[str, Any]:
         """Write a round's batches (each window's combinations split as `batch_count` says), then the
         plan that records them (the commit point)."""
         first, round_number, entries, trials = plan["batches"], len(plan["rounds"]), [], list(plan["trials"])
@@ -223,8 +299,9 @@ class OptimizationWorkflow:
             start_ms, end_ms = plan["windows"][window]
             count = batch_count(len(combos), self.max_concurrency, _bars(start_ms, end_ms, plan["timeframe"]))
             for offset, batch in enumerate(batches(combos, count)):
-                self.store.put_batch(optimization.id, first + offset,
-                                     {"window": window, "combos": [asdict(combo) for combo in batch]})
+                self.store.put_batch(
+                    optimization.id, first + offset, {"window": window, "combos": [asdict(combo) for combo in batch]}
+                )
             entries.append([window, first, count])
             first, trials[window] = first + count, trials[window] + len(combos)
         plan = plan | {"batches": first, "rounds": [*plan["rounds"], entries], "trials": trials}
@@ -233,12 +310,20 @@ class OptimizationWorkflow:
             self._progress(optimization, PREPARED, f"{sum(trials)} combination(s) in {first} batch(es)")
         return self._round_answer(optimization.id, plan, round_number, more=True)
 
-    def _round_answer(self, optimization_id: str, plan: dict[str, Any], round_number: int, more: bool) -> dict[str, Any]:
+    def _round_answer(
+        self, optimization_id: str, plan: dict[str, Any], round_number: int, more: bool
+    ) -> dict[str, Any]:
         indices = [first + i for _, first, count in plan["rounds"][round_number] for i in range(count)]
-        items_key = self.store.put_items(optimization_id, [{"optimization_id": optimization_id, "batch": index}
-                                                           for index in indices], round_number)
-        return {"bucket": self.store.bucket, "items_key": items_key, "round": round_number, "batches": len(indices),
-                "more": more}
+        items_key = self.store.put_items(
+            optimization_id, [{"optimization_id": optimization_id, "batch": index} for index in indices], round_number
+        )
+        return {
+            "bucket": self.store.bucket,
+            "items_key": items_key,
+            "round": round_number,
+            "batches": len(indices),
+            "more": more,
+        }
 
     def _round_results(self, optimization_id: str, indices: range) -> list[dict[str, Any]]:
         """The results of batches `indices` (a Bayesian round's), whole."""
@@ -250,8 +335,10 @@ class OptimizationWorkflow:
         finished = self.store.finished_batches(optimization_id)
         missing = [index for index in indices if index not in finished]
         if missing:  # a batch failed (a distributed Map tolerates no failure on AWS; moto lets it pass)
-            raise OptimizationIncomplete(f"batch(es) {', '.join(map(str, missing))} of the optimization failed: "
-                                         "their combinations have no results")
+            raise OptimizationIncomplete(
+                f"batch(es) {', '.join(map(str, missing))} of the optimization failed: "
+                "their combinations have no results"
+            )
 
     def fail(self, optimization_id: str, error: str, cause: str) -> dict[str, Any]:
         """Mark the optimization failed with a readable message; remove its objects. The status
@@ -268,8 +355,9 @@ class OptimizationWorkflow:
     def _active(self, optimization_id: str, also: str | None = None) -> Optimization:
         optimization = self.repository.get(optimization_id)
         if optimization is None or optimization.status not in {PENDING, RUNNING} | ({also} if also else set()):
-            raise OptimizationNotRunning(f"optimization {optimization_id} is "
-                                         f"{optimization.status if optimization else 'deleted'}")
+            raise OptimizationNotRunning(
+                f"optimization {optimization_id} is {optimization.status if optimization else 'deleted'}"
+            )
         return optimization
 
     @staticmethod

@@ -38,8 +38,9 @@ CLOSE_GRACE_MS = 15_000
 POLL_WORKERS = 8
 
 
-def market_events(candles: Candles, timeframe: str, now_ms: int,
-                  interval_ms: int = FEED_INTERVAL_MS) -> list[tuple[str, dict[str, Any]]]:
+def market_events(
+    candles: Candles, timeframe: str, now_ms: int, interval_ms: int = FEED_INTERVAL_MS
+) -> list[tuple[str, dict[str, Any]]]:
     """The (event, data) pairs one poll publishes for one channel, from its latest klines."""
     step = timeframe_ms(timeframe)
     events: list[tuple[str, dict[str, Any]]] = []
@@ -51,8 +52,16 @@ def market_events(candles: Candles, timeframe: str, now_ms: int,
             events.append((CANDLE_UPDATE, candle_dict(*values) | {"is_closed": True}))
         elif opened <= now_ms < closes:
             events.append((CANDLE_UPDATE, candle_dict(*values) | {"is_closed": False}))
-            events.append((TICKER_UPDATE, {"timestamp": iso_utc(now_ms), "price": float(candles.close[i]),
-                                           "volume": float(candles.volume[i])}))
+            events.append(
+                (
+                    TICKER_UPDATE,
+                    {
+                        "timestamp": iso_utc(now_ms),
+                        "price": float(candles.close[i]),
+                        "volume": float(candles.volume[i]),
+                    },
+                )
+            )
     return events
 
 
@@ -70,8 +79,14 @@ class FeedReport:
 
 
 class MarketFeed:
-    def __init__(self, klines: KlineSource, publisher: EventPublisher, clock: Callable[[], float],
-                 interval_ms: int = FEED_INTERVAL_MS, workers: int = POLL_WORKERS) -> None:
+    def __init__(
+        self,
+        klines: KlineSource,
+        publisher: EventPublisher,
+        clock: Callable[[], float],
+        interval_ms: int = FEED_INTERVAL_MS,
+        workers: int = POLL_WORKERS,
+    ) -> None:
         self.klines = klines
         self.publisher = publisher
         self.clock = clock
@@ -93,8 +108,11 @@ class MarketFeed:
             symbol, timeframe = parse_channel(name).key
             start, end = klines_window(timeframe, now_ms, self.interval_ms)
             raw = self.klines.fetch_klines(symbol, timeframe, start, end)
-            events = market_events(validate_candles(raw, timeframe).candles, timeframe, now_ms,
-                                   self.interval_ms) if len(raw) else []
+            events = (
+                market_events(validate_candles(raw, timeframe).candles, timeframe, now_ms, self.interval_ms)
+                if len(raw)
+                else []
+            )
         except Exception:  # one channel's failure must not starve the others
             log.exception("market feed: polling %s failed", name)
             return None

@@ -73,7 +73,9 @@ def parse_message(body: str | bytes | None) -> ClientMessage:
     try:
         message = json.loads(raw)
     except (ValueError, UnicodeDecodeError):
-        raise ValidationFailed("the message is not valid JSON", [FieldError("message", "must be a JSON object")]) from None
+        raise ValidationFailed(
+            "the message is not valid JSON", [FieldError("message", "must be a JSON object")]
+        ) from None
     if not isinstance(message, dict):
         raise ValidationFailed("the message is not a JSON object", [FieldError("message", "must be a JSON object")])
     action = message.get("action")
@@ -84,8 +86,11 @@ def parse_message(body: str | bytes | None) -> ClientMessage:
     if action not in ("join", "leave"):
         raise ValidationFailed(f"unknown action {action!r}", [FieldError("action", "must be one of join, leave, ping")])
     required = ("channel", "token") if action == "join" else ("channel",)
-    errors = [FieldError(name, "must be a non-empty string")
-              for name in required if not isinstance(message.get(name), str) or not message[name]]
+    errors = [
+        FieldError(name, "must be a non-empty string")
+        for name in required
+        if not isinstance(message.get(name), str) or not message[name]
+    ]
     if errors:
         raise ValidationFailed(f"invalid {action} message", errors)
     return Join(message["channel"], message["token"]) if action == "join" else Leave(message["channel"])
@@ -130,8 +135,9 @@ def parse_channel(name: str) -> Channel:
         forms = ", ".join(_CHANNEL_FORMS.values())
         raise ValidationFailed(f"invalid channel {name!r}", [FieldError("channel", f"must be one of {forms}")])
     if kind == MARKET and parts[1] not in TIMEFRAMES:
-        raise ValidationFailed(f"invalid channel {name!r}",
-                               [FieldError("channel", f"timeframe must be one of {', '.join(TIMEFRAMES)}")])
+        raise ValidationFailed(
+            f"invalid channel {name!r}", [FieldError("channel", f"timeframe must be one of {', '.join(TIMEFRAMES)}")]
+        )
     return Channel(kind, parts)
 
 
@@ -148,8 +154,10 @@ def authorize(channel: Channel, user: User, backtests: BacktestReader, catalog: 
         if backtest is None or backtest.owner_id != user.id:
             raise NotFound(f"backtest {channel.key[0]} not found")
     elif not catalog.timeframes(channel.key[0]):
-        raise NotFound(f"unknown symbol {channel.key[0]}",
-                       [FieldError("channel", f"the service has no market data for {channel.key[0]}")])
+        raise NotFound(
+            f"unknown symbol {channel.key[0]}",
+            [FieldError("channel", f"the service has no market data for {channel.key[0]}")],
+        )
 
 
 def backtest_snapshot(backtest: Backtest) -> dict[str, Any]:
@@ -188,8 +196,9 @@ class ConnectionInfo:
 class ChannelService:
     """What a client's messages do: join (authenticate, authorize, subscribe), leave, ping."""
 
-    def __init__(self, accounts: Authenticator, backtests: BacktestReader, catalog: SymbolCatalog,
-                 subscriptions: Subscriptions) -> None:
+    def __init__(
+        self, accounts: Authenticator, backtests: BacktestReader, catalog: SymbolCatalog, subscriptions: Subscriptions
+    ) -> None:
         self.accounts = accounts
         self.backtests = backtests
         self.catalog = catalog
@@ -255,6 +264,8 @@ def encode(message: dict[str, Any]) -> bytes:
     """One WebSocket frame; ValueError when API Gateway would refuse it for its size."""
     data = json.dumps(message, separators=(",", ":"), default=_json_default, allow_nan=False).encode()
     if len(data) > MAX_MESSAGE_BYTES:
-        raise ValueError(f"{message.get('event')} on {message.get('channel')} is {len(data)} bytes; "
-                         f"API Gateway accepts at most {MAX_MESSAGE_BYTES}")
+        raise ValueError(
+            f"{message.get('event')} on {message.get('channel')} is {len(data)} bytes; "
+            f"API Gateway accepts at most {MAX_MESSAGE_BYTES}"
+        )
     return data

@@ -75,7 +75,8 @@ class Strategies:
     def list(self, user: User, filters: StrategyFilters, page: PageRequest) -> Page[StrategySummary]:
         found = self.repository.list_public() if filters.scope == SCOPE_PUBLIC else self.repository.list_owned(user.id)
         matching = [
-            s for s in found
+            s
+            for s in found
             if (filters.is_active is None or s.is_active == filters.is_active)
             and (filters.strategy_type is None or s.strategy_type == filters.strategy_type)
         ]
@@ -84,8 +85,13 @@ class Strategies:
     def create(self, user: User, draft: StrategyDraft) -> Strategy:
         draft = self._checked(draft)
         now = self.clock()
-        strategy = Strategy(id=new_id(), owner_id=user.id, created_at=now, updated_at=now,
-                            **{name: getattr(draft, name) for name in _EDITABLE})
+        strategy = Strategy(
+            id=new_id(),
+            owner_id=user.id,
+            created_at=now,
+            updated_at=now,
+            **{name: getattr(draft, name) for name in _EDITABLE},
+        )
         self.repository.add(strategy)
         return strategy
 
@@ -101,7 +107,9 @@ class Strategies:
         current = self._owned(user, strategy_id)
         unknown = set(changes) - set(_EDITABLE)
         if unknown:
-            raise ValidationFailed("unknown fields", [FieldError(name, "is not an editable field") for name in sorted(unknown)])
+            raise ValidationFailed(
+                "unknown fields", [FieldError(name, "is not an editable field") for name in sorted(unknown)]
+            )
         merged = self._checked(replace(self._draft_of(current), **changes))
         updated = replace(current, updated_at=self.clock(), **{name: getattr(merged, name) for name in _EDITABLE})
         self.repository.replace(updated)
@@ -123,8 +131,12 @@ class Strategies:
 
     def _checked(self, draft: StrategyDraft) -> StrategyDraft:
         """The draft with surrounding blanks trimmed, or ValidationFailed naming every bad field."""
-        draft = replace(draft, name=draft.name.strip(), description=(draft.description or "").strip(),
-                        strategy_type=(draft.strategy_type or "").strip() or None)
+        draft = replace(
+            draft,
+            name=draft.name.strip(),
+            description=(draft.description or "").strip(),
+            strategy_type=(draft.strategy_type or "").strip() or None,
+        )
         errors = []
         if not 1 <= len(draft.name) <= MAX_NAME_LENGTH:
             errors.append(FieldError("name", f"must be 1 to {MAX_NAME_LENGTH} characters"))

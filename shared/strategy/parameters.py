@@ -57,7 +57,7 @@ def _apply(strategy: dict[str, Any], key: str, value: float) -> str | None:
 
 
 def _steps(path: str) -> list[str | int] | None:
-    """"a.b[0].c" -> ["a", "b", 0, "c"], or None when malformed."""
+    """ "a.b[0].c" -> ["a", "b", 0, "c"], or None when malformed."""
     steps: list[str | int] = []
     for part in path.split("."):
         match = _SEGMENT.fullmatch(part)

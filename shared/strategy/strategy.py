@@ -67,10 +67,13 @@ class Strategy:
     def timeframe_problems(self, timeframe: str) -> list[str]:
         """Why this strategy cannot run on `timeframe` candles: a condition's timeframe that is not
         coarser than it, or not a whole number of its candles."""
-        return [f"condition timeframe {other} must be coarser than the backtest's {timeframe} and a whole number of "
-                f"its candles" for other in sorted(self.timeframes())
-                if other != timeframe and not (timeframe_ms(other) > timeframe_ms(timeframe)
-                                               and can_resample(timeframe, other))]
+        return [
+            f"condition timeframe {other} must be coarser than the backtest's {timeframe} and a whole number of "
+            f"its candles"
+            for other in sorted(self.timeframes())
+            if other != timeframe
+            and not (timeframe_ms(other) > timeframe_ms(timeframe) and can_resample(timeframe, other))
+        ]
 
     def series(self) -> tuple[SeriesRef, ...]:
         """Every distinct series the rules read, in first-use order."""
@@ -84,6 +87,7 @@ class Strategy:
             cache = IndicatorCache(candles, timeframe=timeframe)
         elif cache.candles is not candles:
             raise ValueError("the indicator cache belongs to other candles")
+
         def outcome(group: RuleGroup | None) -> NDArray[Any]:
             return group.evaluate(cache) if group else np.zeros(len(candles), dtype=bool)
 

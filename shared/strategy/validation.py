@@ -153,8 +153,9 @@ class _Validator:
             "stop_loss": self.percent(config, "stop_loss", *self.move_bound(adverse=True, sides=sides)),
             "take_profit": self.percent(config, "take_profit", *self.move_bound(adverse=False, sides=sides)),
             "trailing_stop": self.percent(config, "trailing_stop", *self.move_bound(adverse=True, sides=sides)),
-            "trailing_activation": self.percent(config, "trailing_activation",
-                                                *self.move_bound(adverse=False, sides=sides)),
+            "trailing_activation": self.percent(
+                config, "trailing_activation", *self.move_bound(adverse=False, sides=sides)
+            ),
         }
         slippage = self.slippage(config)
         entry_order = self.entry_order(config.get("entry_order"), sides)
@@ -243,8 +244,10 @@ class _Validator:
             self.unknown_keys(level, _LEVEL_KEYS, item)
             percent, size = _number(level.get("percent")), _number(level.get("size"))
             if percent is None or percent <= 0 or (percent > maximum if inclusive else percent >= maximum):
-                self.fail(f"{item}.percent", f"must be a percentage greater than 0 and "
-                                             f"{'at most' if inclusive else 'less than'} {maximum:g}")
+                self.fail(
+                    f"{item}.percent",
+                    f"must be a percentage greater than 0 and {'at most' if inclusive else 'less than'} {maximum:g}",
+                )
             elif parsed and percent <= parsed[-1].percent:
                 self.fail(f"{item}.percent", "must be greater than the previous level's")
             if size is None or not 0 < size <= 100:
@@ -389,7 +392,9 @@ class _Validator:
 
     def condition(self, condition: Any, path: str) -> Condition | None:
         if not isinstance(condition, Mapping):
-            self.fail(path, "must be a condition {indicator, params, comparator, value} or a group {operator, conditions}")
+            self.fail(
+                path, "must be a condition {indicator, params, comparator, value} or a group {operator, conditions}"
+            )
             return None
         self.conditions += 1
         if self.conditions == MAX_CONDITIONS + 1:
@@ -513,12 +518,15 @@ class _Validator:
                 self.fail(field, f"unknown parameter of {spec.name} (takes: {_names(accepted)})")
         for name in spec.series_params:
             if name not in params:
-                self.fail(f"{path}.{name}", "is required: the series it reads, a price field, a number or an indicator "
-                                            "object {indicator, params}")
-            elif timeframe is not None and any(
-                    ref.timeframe for ref in _nested(resolved.get(name))):
-                self.fail(f"{path}.{name}", f"is computed on {spec.name}'s timeframe {timeframe}: "
-                                            "it may not set its own")
+                self.fail(
+                    f"{path}.{name}",
+                    "is required: the series it reads, a price field, a number or an indicator "
+                    "object {indicator, params}",
+                )
+            elif timeframe is not None and any(ref.timeframe for ref in _nested(resolved.get(name))):
+                self.fail(
+                    f"{path}.{name}", f"is computed on {spec.name}'s timeframe {timeframe}: it may not set its own"
+                )
         if len(self.errors) > errors_before:
             return None
         ref = series_ref(spec.name, resolved, output, offset, timeframe)

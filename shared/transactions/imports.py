@@ -79,8 +79,14 @@ class TransactionImports:
         self.inbox.put(file_key(owner_id, job.import_id, file_format), content)
         return job
 
-    def submit_exchange(self, owner_id: str, exchange: str, credentials: ExchangeCredentials,
-                        symbols: Sequence[str], start: datetime | None = None) -> ImportJob:
+    def submit_exchange(
+        self,
+        owner_id: str,
+        exchange: str,
+        credentials: ExchangeCredentials,
+        symbols: Sequence[str],
+        start: datetime | None = None,
+    ) -> ImportJob:
         """Queue an import of the account's trades in `symbols` (from `start`, else all of them)."""
         wanted = tuple(dict.fromkeys(symbol.strip().upper() for symbol in symbols))
         errors = []
@@ -92,8 +98,11 @@ class TransactionImports:
             errors.append(FieldError("api_credentials.api_secret", "is required"))
         if not 1 <= len(wanted) <= MAX_SYMBOLS:
             errors.append(FieldError("symbols", f"name 1 to {MAX_SYMBOLS} symbols (Binance lists trades per symbol)"))
-        errors += [FieldError(f"symbols[{i}]", "is not a trading pair such as BTCUSDT")
-                   for i, symbol in enumerate(wanted) if not _SYMBOL.match(symbol)]
+        errors += [
+            FieldError(f"symbols[{i}]", "is not a trading pair such as BTCUSDT")
+            for i, symbol in enumerate(wanted)
+            if not _SYMBOL.match(symbol)
+        ]
         if start is not None and start > self.clock():
             errors.append(FieldError("start_time", "is in the future"))
         if errors:
@@ -123,8 +132,16 @@ class TransactionImports:
 
     def _new_job(self, owner_id: str, source: str, exchange: str, **details: Any) -> ImportJob:
         now = self.clock()
-        return ImportJob(import_id=new_id(), owner_id=owner_id, source=source, exchange=exchange, status=PENDING,
-                         created_at=now, updated_at=now, **details)
+        return ImportJob(
+            import_id=new_id(),
+            owner_id=owner_id,
+            source=source,
+            exchange=exchange,
+            status=PENDING,
+            created_at=now,
+            updated_at=now,
+            **details,
+        )
 
 
 @dataclass
@@ -177,8 +194,9 @@ class ImportRunner:
     def _file_fills(self, target: ImportObject, job: ImportJob) -> tuple[str, list[Fill], int]:
         from shared.transactions.parsing import parse_transaction_file  # pyarrow-backed helpers: worker only
 
-        parsed = parse_transaction_file(self.inbox.read(target.key, MAX_FILE_BYTES), job.file_format or "csv",
-                                        job.exchange)
+        parsed = parse_transaction_file(
+            self.inbox.read(target.key, MAX_FILE_BYTES), job.file_format or "csv", job.exchange
+        )
         return parsed.format, parsed.fills, parsed.duplicates_dropped
 
     def _exchange_fills(self, request: ExchangeRequest) -> list[Fill]:

@@ -87,8 +87,14 @@ class ExchangeRequest:
     credentials_id: str
 
     def to_json(self) -> bytes:
-        return json.dumps({"exchange": self.exchange, "symbols": list(self.symbols), "start_ms": self.start_ms,
-                           "credentials_id": self.credentials_id}).encode()
+        return json.dumps(
+            {
+                "exchange": self.exchange,
+                "symbols": list(self.symbols),
+                "start_ms": self.start_ms,
+                "credentials_id": self.credentials_id,
+            }
+        ).encode()
 
     @classmethod
     def from_json(cls, content: bytes) -> ExchangeRequest:
@@ -124,19 +130,41 @@ class ImportJob:
         message = f"Imported {imported} transaction{'s' if imported != 1 else ''}"
         if duplicates:
             message += f"; {duplicates} already imported or repeated"
-        return replace(self, status=COMPLETED, updated_at=now, format=fmt, received=received, imported=imported,
-                       duplicates=duplicates, message=message)
+        return replace(
+            self,
+            status=COMPLETED,
+            updated_at=now,
+            format=fmt,
+            received=received,
+            imported=imported,
+            duplicates=duplicates,
+            message=message,
+        )
 
     def failed(self, message: str, errors: list[FieldError], error_count: int, now: datetime) -> ImportJob:
-        return replace(self, status=FAILED, updated_at=now, errors=tuple(errors), error_count=error_count,
-                       imported=0, message=message)
+        return replace(
+            self,
+            status=FAILED,
+            updated_at=now,
+            errors=tuple(errors),
+            error_count=error_count,
+            imported=0,
+            message=message,
+        )
 
     def event(self) -> dict[str, Any]:
         """The `transaction:import_update` payload: the seed's {import_id, status, count, message}
         (count: transactions imported) plus the other counts and the errors."""
-        return {"import_id": self.import_id, "status": self.status, "count": self.imported, "message": self.message,
-                "received": self.received, "duplicates": self.duplicates, "error_count": self.error_count,
-                "errors": [error.to_dict() for error in self.errors]}
+        return {
+            "import_id": self.import_id,
+            "status": self.status,
+            "count": self.imported,
+            "message": self.message,
+            "received": self.received,
+            "duplicates": self.duplicates,
+            "error_count": self.error_count,
+            "errors": [error.to_dict() for error in self.errors],
+        }
 
 
 @dataclass(frozen=True)

@@ -23,10 +23,44 @@ SIDES = (BUY, SELL)
 TRADE = "trade"  # transaction_type of every imported fill (deposits, transfers are not imported)
 
 # Quote assets, longest first so that `BTCUSDT` splits as BTC/USDT and not BTCUSD/T.
-QUOTE_ASSETS = tuple(sorted(
-    ("USDT", "USDC", "FDUSD", "BUSD", "TUSD", "USDP", "DAI", "USD", "BTC", "ETH", "BNB", "EUR", "GBP", "TRY",
-     "BRL", "AUD", "JPY", "RUB", "UAH", "IDR", "ZAR", "PLN", "RON", "ARS", "MXN", "CZK", "INR", "XRP", "TRX", "DOGE"),
-    key=len, reverse=True))
+QUOTE_ASSETS = tuple(
+    sorted(
+        (
+            "USDT",
+            "USDC",
+            "FDUSD",
+            "BUSD",
+            "TUSD",
+            "USDP",
+            "DAI",
+            "USD",
+            "BTC",
+            "ETH",
+            "BNB",
+            "EUR",
+            "GBP",
+            "TRY",
+            "BRL",
+            "AUD",
+            "JPY",
+            "RUB",
+            "UAH",
+            "IDR",
+            "ZAR",
+            "PLN",
+            "RON",
+            "ARS",
+            "MXN",
+            "CZK",
+            "INR",
+            "XRP",
+            "TRX",
+            "DOGE",
+        ),
+        key=len,
+        reverse=True,
+    )
+)
 
 _ID_NAMESPACE = uuid.UUID("6f1c3a52-8a4e-4d47-9d1b-6a3f0f2c7e10")
 
@@ -64,8 +98,9 @@ def transaction_uuid(owner_id: str, exchange: str, symbol: str, transaction_id: 
     return str(uuid.uuid5(_ID_NAMESPACE, f"{owner_id}\x1f{exchange}\x1f{symbol}\x1f{transaction_id}"))
 
 
-def content_transaction_id(time_ms: int, symbol: str, side: str, price: float, quantity: float, fee: float,
-                           fee_asset: str | None, rank: int) -> str:
+def content_transaction_id(
+    time_ms: int, symbol: str, side: str, price: float, quantity: float, fee: float, fee_asset: str | None, rank: int
+) -> str:
     """The transaction_id of a fill its source did not number: `row-` + a hash of its content and
     its rank among identical rows (0 for the first)."""
     text = f"{time_ms}|{symbol}|{side}|{price!r}|{quantity!r}|{fee!r}|{fee_asset or ''}|{rank}"
@@ -84,5 +119,10 @@ class Transaction(Fill):
 
     @classmethod
     def of(cls, fill: Fill, owner_id: str, import_id: str, created_at: datetime) -> Transaction:
-        return cls(**vars(fill), id=transaction_uuid(owner_id, *fill.identity), owner_id=owner_id,
-                   import_id=import_id, created_at=created_at)
+        return cls(
+            **vars(fill),
+            id=transaction_uuid(owner_id, *fill.identity),
+            owner_id=owner_id,
+            import_id=import_id,
+            created_at=created_at,
+        )

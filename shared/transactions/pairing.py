@@ -134,9 +134,16 @@ def _pair_symbol(fills: Sequence[ReplayFill]) -> list[RoundTrip]:
 def _opened(lot: _Side, quantity: Decimal) -> RoundTrip:
     fee, unconverted = lot.share(quantity)
     fill = lot.fill
-    return RoundTrip(symbol=fill.symbol, side=LONG if lot.direction > 0 else SHORT, quantity=float(quantity),
-                     entry_time_ms=fill.time_ms, entry_price=float(fill.price), entry_fee=fee,
-                     entry_transaction_id=fill.id, unconverted_fees=unconverted)
+    return RoundTrip(
+        symbol=fill.symbol,
+        side=LONG if lot.direction > 0 else SHORT,
+        quantity=float(quantity),
+        entry_time_ms=fill.time_ms,
+        entry_price=float(fill.price),
+        entry_fee=fee,
+        entry_transaction_id=fill.id,
+        unconverted_fees=unconverted,
+    )
 
 
 def _closed(lot: _Side, closing: _Side, quantity: Decimal) -> RoundTrip:
@@ -145,9 +152,16 @@ def _closed(lot: _Side, closing: _Side, quantity: Decimal) -> RoundTrip:
     unconverted = dict(entry.unconverted_fees)
     for asset, amount in exit_unconverted.items():
         unconverted[asset] = unconverted.get(asset, 0.0) + amount
-    return RoundTrip(**{**vars(entry), "exit_time_ms": closing.fill.time_ms, "exit_price": float(closing.fill.price),
-                        "exit_fee": exit_fee, "exit_transaction_id": closing.fill.id,
-                        "unconverted_fees": unconverted})
+    return RoundTrip(
+        **{
+            **vars(entry),
+            "exit_time_ms": closing.fill.time_ms,
+            "exit_price": float(closing.fill.price),
+            "exit_fee": exit_fee,
+            "exit_transaction_id": closing.fill.id,
+            "unconverted_fees": unconverted,
+        }
+    )
 
 
 def capital_needed(trips: Sequence[RoundTrip]) -> float:

@@ -83,8 +83,9 @@ class _Problems:
         if self.items:
             total = len(self.items)
             shown = "" if total <= MAX_REPORTED_PROBLEMS else f"; the first {MAX_REPORTED_PROBLEMS} are listed"
-            raise ImportRejected(f"{what}: {total} problem{'s' if total != 1 else ''}{shown}",
-                                 self.items[:MAX_REPORTED_PROBLEMS], total)
+            raise ImportRejected(
+                f"{what}: {total} problem{'s' if total != 1 else ''}{shown}", self.items[:MAX_REPORTED_PROBLEMS], total
+            )
 
 
 def file_rejected(message: str, place: str = "file") -> ImportRejected:
@@ -110,8 +111,9 @@ def fills_from_my_trades(records: list[dict[str, Any]], exchange: str) -> list[F
     record (`trade 3 (id 28457)`) for any that cannot be read. An account may have none."""
     if not records:
         return []
-    rows = [_Row(f"trade {i + 1} (id {record.get('id')})", _my_trade_values(record))
-            for i, record in enumerate(records)]
+    rows = [
+        _Row(f"trade {i + 1} (id {record.get('id')})", _my_trade_values(record)) for i, record in enumerate(records)
+    ]
     return _fills(FORMAT_BINANCE_API, rows, exchange).fills
 
 
@@ -156,7 +158,9 @@ def _csv_layout(names: list[str], header_line: int) -> tuple[str, Callable[[dict
         raise file_rejected(
             f"the header has no {', '.join(missing)} column; expected the generic columns "
             f"{', '.join(GENERIC_COLUMNS)} (fee, fee_asset and id optional) or Binance's trade-history export "
-            "(Date(UTC), Pair, Side, Price, Executed, Amount, Fee)", f"line {header_line}")
+            "(Date(UTC), Pair, Side, Price, Executed, Amount, Fee)",
+            f"line {header_line}",
+        )
     return FORMAT_GENERIC_CSV, _generic_values
 
 
@@ -168,15 +172,28 @@ def _binance_export_values(row: Mapping[str, str]) -> dict[str, Any]:
     """Executed `0.00100000BTC` and Fee `0.0421 BNB` carry their assets."""
     quantity, _ = _split_amount(row.get("executed", ""))
     fee, fee_asset = _split_amount(row.get("fee", ""))
-    values = {"time": row.get("date_utc", ""), "symbol": row.get("pair", ""), "side": row.get("side", ""),
-              "price": row.get("price", ""), "quantity": quantity, "fee": fee, "fee_asset": fee_asset or ""}
+    values = {
+        "time": row.get("date_utc", ""),
+        "symbol": row.get("pair", ""),
+        "side": row.get("side", ""),
+        "price": row.get("price", ""),
+        "quantity": quantity,
+        "fee": fee,
+        "fee_asset": fee_asset or "",
+    }
     return values | ({"_shape": row["_shape"]} if "_shape" in row else {})
 
 
 def _binance_legacy_values(row: Mapping[str, str]) -> dict[str, Any]:
-    values = {"time": row.get("date_utc", ""), "symbol": row.get("market", ""), "side": row.get("type", ""),
-              "price": row.get("price", ""), "quantity": row.get("amount", ""), "fee": row.get("fee", ""),
-              "fee_asset": row.get("fee_coin", "")}
+    values = {
+        "time": row.get("date_utc", ""),
+        "symbol": row.get("market", ""),
+        "side": row.get("type", ""),
+        "price": row.get("price", ""),
+        "quantity": row.get("amount", ""),
+        "fee": row.get("fee", ""),
+        "fee_asset": row.get("fee_coin", ""),
+    }
     return values | ({"_shape": row["_shape"]} if "_shape" in row else {})
 
 
@@ -214,9 +231,16 @@ def _json_rows(text: str) -> tuple[str, list[_Row]]:
 def _my_trade_values(record: Mapping[str, Any]) -> dict[str, Any]:
     is_buyer = record.get("isBuyer")
     side = BUY if is_buyer is True else SELL if is_buyer is False else f"isBuyer={is_buyer!r}"
-    return {"time": record.get("time"), "symbol": record.get("symbol"), "side": side, "price": record.get("price"),
-            "quantity": record.get("qty"), "fee": record.get("commission"), "fee_asset": record.get("commissionAsset"),
-            "id": record.get("id")}
+    return {
+        "time": record.get("time"),
+        "symbol": record.get("symbol"),
+        "side": side,
+        "price": record.get("price"),
+        "quantity": record.get("qty"),
+        "fee": record.get("commission"),
+        "fee_asset": record.get("commissionAsset"),
+        "id": record.get("id"),
+    }
 
 
 # ------------------------------------------------------------------ rows -> fills
@@ -347,4 +371,3 @@ def _identifier(value: Any, problem: Callable[[str], None]) -> str | None:
     if len(text) > MAX_ID_LENGTH or not _PRINTABLE_ID.match(text):
         problem(f"id {value!r} must be 1 to {MAX_ID_LENGTH} printable characters without spaces")
     return text
-

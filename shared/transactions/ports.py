@@ -28,8 +28,9 @@ class TransactionRepository(Protocol):
     def get_many(self, owner_id: str, ids: Collection[str]) -> dict[str, Transaction]:
         """The owner's transactions among `ids`, by id (others' and unknown ids are absent)."""
 
-    def page(self, owner_id: str, filters: TransactionFilters, offset: int,
-             limit: int) -> tuple[list[Transaction], int]:
+    def page(
+        self, owner_id: str, filters: TransactionFilters, offset: int, limit: int
+    ) -> tuple[list[Transaction], int]:
         """Matching transactions newest first from `offset`, and how many match in total."""
 
     def mark_replayed(self, owner_id: str, ids: Collection[str]) -> None: ...

@@ -67,8 +67,9 @@ class ReplaySettings:
         """An alternative's stops and slippage as the engine's rules (fractions), on the replay's
         account: no leverage, the default maintenance margin (it only places a short's liquidation
         price); the fees charged are the transactions' own."""
-        account = BacktestSettings(initial_balance=self.initial_balance or BacktestSettings.initial_balance,
-                                   timeframe=self.timeframe)
+        account = BacktestSettings(
+            initial_balance=self.initial_balance or BacktestSettings.initial_balance, timeframe=self.timeframe
+        )
         return EngineRules.from_config(config, account)
 
 
@@ -129,19 +130,31 @@ class _Trips:
         exit_price = np.array([np.nan if t.is_open else t.exit_price for t in trips])
         entry_fee_rate = np.array([t.entry_fee for t in trips]) / (quantity * entry_price)
         with np.errstate(invalid="ignore"):
-            exit_fee_rate = np.where(np.isnan(exit_price), entry_fee_rate,
-                                     np.array([t.exit_fee for t in trips]) / (quantity * exit_price))
-        return cls(direction, quantity, np.array([t.entry_time_ms for t in trips], dtype=np.int64), entry_price,
-                   entry_fee_rate, np.array([-1 if t.is_open else t.exit_time_ms for t in trips], dtype=np.int64),
-                   exit_price, exit_fee_rate)
+            exit_fee_rate = np.where(
+                np.isnan(exit_price), entry_fee_rate, np.array([t.exit_fee for t in trips]) / (quantity * exit_price)
+            )
+        return cls(
+            direction,
+            quantity,
+            np.array([t.entry_time_ms for t in trips], dtype=np.int64),
+            entry_price,
+            entry_fee_rate,
+            np.array([-1 if t.is_open else t.exit_time_ms for t in trips], dtype=np.int64),
+            exit_price,
+            exit_fee_rate,
+        )
 
     @property
     def is_open(self) -> NDArray[Any]:
         return self.exit_time < 0
 
 
-def compute_replay(candles: Candles, trips: Sequence[RoundTrip], settings: ReplaySettings,
-                   alternative: AlternativeSetup = AlternativeSetup()) -> ReplayResult:
+def compute_replay(
+    candles: Candles,
+    trips: Sequence[RoundTrip],
+    settings: ReplaySettings,
+    alternative: AlternativeSetup = AlternativeSetup(),
+) -> ReplayResult:
     """The actual trades as a backtest and, unless `alternative` is empty, the alternative beside them.
 
     `candles` cover [settings.start_ms, settings.end_ms) and may start earlier (history for the
@@ -154,8 +167,9 @@ def compute_replay(candles: Candles, trips: Sequence[RoundTrip], settings: Repla
     window = candles.slice(first, last)
     if not len(window):
         span = f"from {iso_utc(settings.start_ms)} to {iso_utc(settings.end_ms)}"
-        raise ValidationFailed("no candles to replay against",
-                               [FieldError("timeframe", f"no {settings.timeframe} candles {span}")])
+        raise ValidationFailed(
+            "no candles to replay against", [FieldError("timeframe", f"no {settings.timeframe} candles {span}")]
+        )
     columns = _Trips.of(trips)
     step = timeframe_ms(settings.timeframe)
     initial = settings.initial_balance or capital_needed(trips)
@@ -176,8 +190,9 @@ def _bars(window: Candles, times: NDArray[Any], step: int) -> NDArray[Any]:
     uncovered = (bars < 0) | (times >= window.ts[np.maximum(bars, 0)] + step)
     if uncovered.any():
         moment = iso_utc(int(times[uncovered][0]))
-        raise ValidationFailed(f"no candle covers {moment}",
-                               [FieldError("timeframe", f"the stored candles have no candle at {moment}")])
+        raise ValidationFailed(
+            f"no candle covers {moment}", [FieldError("timeframe", f"the stored candles have no candle at {moment}")]
+        )
     return bars
 
 
@@ -189,16 +204,29 @@ def _actual_legs(window: Candles, trips: _Trips, step: int) -> _Legs:
     if (~is_open).any():
         exit_bar[~is_open] = _bars(window, trips.exit_time[~is_open], step)
     return _Legs(
-        entered=np.ones(len(is_open), dtype=bool), entry_bar=entry_bar, entry_time=trips.entry_time,
-        entry_price=trips.entry_price, exit_bar=exit_bar, exit_time=trips.exit_time,
+        entered=np.ones(len(is_open), dtype=bool),
+        entry_bar=entry_bar,
+        entry_time=trips.entry_time,
+        entry_price=trips.entry_price,
+        exit_bar=exit_bar,
+        exit_time=trips.exit_time,
         exit_price=np.where(is_open, window.close[-1], trips.exit_price),
         exit_fee_rate=np.where(is_open, 0.0, trips.exit_fee_rate),
-        entry_reasons=[ACTUAL] * len(is_open), exit_reasons=[EXIT_REASONS[OPEN] if o else ACTUAL for o in is_open],
+        entry_reasons=[ACTUAL] * len(is_open),
+        exit_reasons=[EXIT_REASONS[OPEN] if o else ACTUAL for o in is_open],
     )
 
 
-def _alternative_legs(candles: Candles, first: int, last: int, window: Candles, trips: _Trips, actual: _Legs,
-                      settings: ReplaySettings, alternative: AlternativeSetup) -> _Legs:
+def _alternative_legs(
+    candles: Candles,
+    first: int,
+    last: int,
+    window: Candles,
+    trips: _Trips,
+    actual: _Legs,
+    settings: ReplaySettings,
+    alternative: AlternativeSetup,
+) -> _Legs:
     n = len(window)
     count = len(trips.direction)
     entered: NDArray[Any] = np.ones(count, dtype=bool)
@@ -217,40 +245,79 @@ def _alternative_legs(candles: Candles, first: int, last: int, window: Candles, 
         scan_start = entry_bar
         entry_reasons = [STRATEGY] * count
     if alternative.exit_rules is None and alternative.exit_strategy is None:
-        return _Legs(entered, entry_bar, entry_time, entry_price, actual.exit_bar, actual.exit_time,
-                     actual.exit_price, actual.exit_fee_rate, entry_reasons, actual.exit_reasons)
+        return _Legs(
+            entered,
+            entry_bar,
+            entry_time,
+            entry_price,
+            actual.exit_bar,
+            actual.exit_time,
+            actual.exit_price,
+            actual.exit_fee_rate,
+            entry_reasons,
+            actual.exit_reasons,
+        )
 
     # Exits are followed until window_after past the actual exit (the end of the data for a
     # position still open); a time limit replaces that span.
-    span_end = np.where(trips.is_open, n,
-                        np.searchsorted(window.ts, trips.exit_time + settings.window_after_ms, side="right"))
+    span_end = np.where(
+        trips.is_open, n, np.searchsorted(window.ts, trips.exit_time + settings.window_after_ms, side="right")
+    )
     scheduled, scheduled_price, scheduled_reason, stops = _scheduled_exits(
-        candles, first, last, window, trips, entry_bar, entry_time, span_end, alternative, settings)
+        candles, first, last, window, trips, entry_bar, entry_time, span_end, alternative, settings
+    )
     at_open = scheduled < n
-    end = np.where(at_open, scheduled, n if alternative.exit_strategy is None and _has_time_limit(alternative)
-                   else span_end)
+    end = np.where(
+        at_open, scheduled, n if alternative.exit_strategy is None and _has_time_limit(alternative) else span_end
+    )
     stays_open = ~at_open & (end >= n) & trips.is_open
     last_bar = end - 1
     exit_bar = np.where(at_open, scheduled, np.where(stays_open, n, last_bar))
     exit_price = np.where(at_open, scheduled_price, window.close[last_bar])
     step = timeframe_ms(settings.timeframe)
-    exit_time = np.where(at_open, window.ts[np.minimum(scheduled, n - 1)],
-                         np.where(stays_open, -1, window.ts[last_bar] + step))
+    exit_time = np.where(
+        at_open, window.ts[np.minimum(scheduled, n - 1)], np.where(stays_open, -1, window.ts[last_bar] + step)
+    )
     exit_fee_rate = np.where(stays_open, 0.0, trips.exit_fee_rate)
-    exit_reasons = [scheduled_reason if timed else EXIT_REASONS[OPEN] if still else WINDOW_END
-                    for timed, still in zip(at_open.tolist(), stays_open.tolist())]
-    _apply_stops(window, trips, entry_price, scan_start, end, stops, entered, exit_bar, exit_time, exit_price,
-                 exit_fee_rate, exit_reasons)
-    return _Legs(entered, entry_bar, entry_time, entry_price, exit_bar, exit_time, exit_price, exit_fee_rate,
-                 entry_reasons, exit_reasons)
+    exit_reasons = [
+        scheduled_reason if timed else EXIT_REASONS[OPEN] if still else WINDOW_END
+        for timed, still in zip(at_open.tolist(), stays_open.tolist())
+    ]
+    _apply_stops(
+        window,
+        trips,
+        entry_price,
+        scan_start,
+        end,
+        stops,
+        entered,
+        exit_bar,
+        exit_time,
+        exit_price,
+        exit_fee_rate,
+        exit_reasons,
+    )
+    return _Legs(
+        entered,
+        entry_bar,
+        entry_time,
+        entry_price,
+        exit_bar,
+        exit_time,
+        exit_price,
+        exit_fee_rate,
+        entry_reasons,
+        exit_reasons,
+    )
 
 
 def _has_time_limit(alternative: AlternativeSetup) -> bool:
     return alternative.exit_rules is not None and alternative.exit_rules.time_limit_ms is not None
 
 
-def _strategy_entries(window: Candles, signal: NDArray[Any], trips: _Trips,
-                      window_before_ms: int) -> tuple[NDArray[Any], NDArray[Any]]:
+def _strategy_entries(
+    window: Candles, signal: NDArray[Any], trips: _Trips, window_before_ms: int
+) -> tuple[NDArray[Any], NDArray[Any]]:
     """(entered, fill bar): the open after the first signal bar from the one holding entry -
     window_before, if that open comes before the actual exit."""
     n = len(window)
@@ -264,10 +331,18 @@ def _strategy_entries(window: Candles, signal: NDArray[Any], trips: _Trips,
     return entered, fill_bar
 
 
-def _scheduled_exits(candles: Candles, first: int, last: int, window: Candles, trips: _Trips, entry_bar: NDArray[Any],
-                     entry_time: NDArray[Any], span_end: NDArray[Any], alternative: AlternativeSetup,
-                     settings: ReplaySettings,
-                     ) -> tuple[NDArray[Any], NDArray[Any], str, EngineRules]:
+def _scheduled_exits(
+    candles: Candles,
+    first: int,
+    last: int,
+    window: Candles,
+    trips: _Trips,
+    entry_bar: NDArray[Any],
+    entry_time: NDArray[Any],
+    span_end: NDArray[Any],
+    alternative: AlternativeSetup,
+    settings: ReplaySettings,
+) -> tuple[NDArray[Any], NDArray[Any], str, EngineRules]:
     """Exits at a bar's open (n: none) — a time limit, or a strategy's exit signal inside the span —
     their fill prices, their reason, and the engine's rules of the stops that may come first."""
     n = len(window)
@@ -287,14 +362,26 @@ def _scheduled_exits(candles: Candles, first: int, last: int, window: Candles, t
     assert rules is not None  # an alternative has an exit strategy or exit rules
     if rules.time_limit_ms is not None:
         scheduled = np.searchsorted(window.ts, entry_time + rules.time_limit_ms, side="left").astype(np.int64)
-    stops = settings.engine_rules(StrategyConfig(stop_loss=rules.stop_loss, take_profit=rules.take_profit,
-                                                 trailing_stop=rules.trailing_stop))
+    stops = settings.engine_rules(
+        StrategyConfig(stop_loss=rules.stop_loss, take_profit=rules.take_profit, trailing_stop=rules.trailing_stop)
+    )
     return scheduled, window.open[np.minimum(scheduled, n - 1)], TIME, stops
 
 
-def _apply_stops(window: Candles, trips: _Trips, entry_price: NDArray[Any], start: NDArray[Any], end: NDArray[Any],
-                 stops: EngineRules, entered: NDArray[Any], exit_bar: NDArray[Any], exit_time: NDArray[Any],
-                 exit_price: NDArray[Any], exit_fee_rate: NDArray[Any], exit_reasons: list[str]) -> None:
+def _apply_stops(
+    window: Candles,
+    trips: _Trips,
+    entry_price: NDArray[Any],
+    start: NDArray[Any],
+    end: NDArray[Any],
+    stops: EngineRules,
+    entered: NDArray[Any],
+    exit_bar: NDArray[Any],
+    exit_time: NDArray[Any],
+    exit_price: NDArray[Any],
+    exit_fee_rate: NDArray[Any],
+    exit_reasons: list[str],
+) -> None:
     """Overwrite the exits of rows whose stop-loss, take-profit, trailing stop or liquidation comes first."""
     for direction in (1, -1):
         rows = np.flatnonzero(entered & (trips.direction == direction))
@@ -331,25 +418,48 @@ def _backtest(window: Candles, trips: _Trips, legs: _Legs, initial_balance: floa
     is_open = held_until >= n
     direction, quantity = trips.direction[rows].astype(np.float64), trips.quantity[rows]
     entry_bar, entry_price = legs.entry_bar[rows], legs.entry_price[rows]
-    equity = _equity(window.close, entry_bar, held_until, direction * quantity, entry_price, entry_fee, pnl,
-                     initial_balance)
+    equity = _equity(
+        window.close, entry_bar, held_until, direction * quantity, entry_price, entry_fee, pnl, initial_balance
+    )
     trades = Trades(
-        entry_bar=entry_bar, exit_bar=np.where(is_open, -1, held_until), entry_time=legs.entry_time[rows],
-        exit_time=np.where(is_open, -1, legs.exit_time[rows]), side=trips.direction[rows],
-        entry_price=entry_price, exit_price=legs.exit_price[rows], quantity=quantity, pnl=pnl,
-        pnl_percentage=100.0 * pnl / (quantity * entry_price), fees=entry_fee + exit_fee,
+        entry_bar=entry_bar,
+        exit_bar=np.where(is_open, -1, held_until),
+        entry_time=legs.entry_time[rows],
+        exit_time=np.where(is_open, -1, legs.exit_time[rows]),
+        side=trips.direction[rows],
+        entry_price=entry_price,
+        exit_price=legs.exit_price[rows],
+        quantity=quantity,
+        pnl=pnl,
+        pnl_percentage=100.0 * pnl / (quantity * entry_price),
+        fees=entry_fee + exit_fee,
         exit_reason=np.where(is_open, OPEN, SIGNAL).astype(np.int8),
     ).with_excursions(window)
     drawdown = calculate_drawdown(equity)
-    summary = performance_summary(trades, equity, window, initial_balance=initial_balance, timeframe=timeframe,
-                                  drawdown=drawdown)
-    return BacktestResult(trades=trades, equity_curve=equity, timestamps=window.ts, initial_balance=initial_balance,
-                          final_balance=float(equity[-1]), performance_summary=summary,
-                          drawdown_periods=drawdown.drawdown_periods)
+    summary = performance_summary(
+        trades, equity, window, initial_balance=initial_balance, timeframe=timeframe, drawdown=drawdown
+    )
+    return BacktestResult(
+        trades=trades,
+        equity_curve=equity,
+        timestamps=window.ts,
+        initial_balance=initial_balance,
+        final_balance=float(equity[-1]),
+        performance_summary=summary,
+        drawdown_periods=drawdown.drawdown_periods,
+    )
 
 
-def _equity(close: NDArray[Any], entry_bar: NDArray[Any], held_until: NDArray[Any], signed_quantity: NDArray[Any],
-            entry_price: NDArray[Any], entry_fee: NDArray[Any], pnl: NDArray[Any], initial_balance: float) -> NDArray[Any]:
+def _equity(
+    close: NDArray[Any],
+    entry_bar: NDArray[Any],
+    held_until: NDArray[Any],
+    signed_quantity: NDArray[Any],
+    entry_price: NDArray[Any],
+    entry_fee: NDArray[Any],
+    pnl: NDArray[Any],
+    initial_balance: float,
+) -> NDArray[Any]:
     """Equity at every close: initial + realised pnl of positions closed by then + each position
     held at that close marked at it (minus its entry fee). Positions may overlap."""
     n = len(close)
@@ -379,11 +489,18 @@ def _leg_record(trips: _Trips, legs: _Legs, pnl: NDArray[Any], row: int) -> dict
     }
 
 
-def _comparison(trips: _Trips, actual_legs: _Legs, actual: BacktestResult, alternative_legs: _Legs | None,
-                alternative: BacktestResult | None, round_trips: Sequence[RoundTrip]) -> dict[str, Any]:
+def _comparison(
+    trips: _Trips,
+    actual_legs: _Legs,
+    actual: BacktestResult,
+    alternative_legs: _Legs | None,
+    alternative: BacktestResult | None,
+    round_trips: Sequence[RoundTrip],
+) -> dict[str, Any]:
     actual_pnl = _pnl(trips, actual_legs)[0]
-    alternative_pnl = None if alternative_legs is None else np.where(alternative_legs.entered,
-                                                                     _pnl(trips, alternative_legs)[0], 0.0)
+    alternative_pnl = (
+        None if alternative_legs is None else np.where(alternative_legs.entered, _pnl(trips, alternative_legs)[0], 0.0)
+    )
     rows: list[dict[str, Any]] = []
     for row, trip in enumerate(round_trips):
         entry = {
@@ -405,9 +522,11 @@ def _comparison(trips: _Trips, actual_legs: _Legs, actual: BacktestResult, alter
             unconverted[asset] = unconverted.get(asset, 0.0) + amount
     totals: dict[str, Any] = {"trades": len(rows), "actual_pnl": float(actual_pnl.sum())}
     if alternative_legs is not None and alternative_pnl is not None:
-        totals |= {"alternative_pnl": float(alternative_pnl.sum()),
-                   "pnl_difference": float(alternative_pnl.sum() - actual_pnl.sum()),
-                   "alternative_trades": int(alternative_legs.entered.sum())}
+        totals |= {
+            "alternative_pnl": float(alternative_pnl.sum()),
+            "pnl_difference": float(alternative_pnl.sum() - actual_pnl.sum()),
+            "alternative_trades": int(alternative_legs.entered.sum()),
+        }
     return {
         "initial_balance": actual.initial_balance,
         "totals": totals,

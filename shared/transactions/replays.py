@@ -80,12 +80,18 @@ class Replays:
         ids = list(dict.fromkeys(request.transaction_ids))
         windows, alternative = self._parse(request, symbol, len(ids))
         found = self.transactions.get_many(user.id, ids)
-        missing = [FieldError(f"transaction_ids[{i}]", f"no transaction {tid}") for i, tid in enumerate(ids)
-                   if tid not in found]
+        missing = [
+            FieldError(f"transaction_ids[{i}]", f"no transaction {tid}")
+            for i, tid in enumerate(ids)
+            if tid not in found
+        ]
         if missing:
             raise NotFound("transactions not found", missing)
-        other = [FieldError(f"transaction_ids[{i}]", f"is a {found[tid].symbol} transaction, not {symbol}")
-                 for i, tid in enumerate(ids) if found[tid].symbol != symbol]
+        other = [
+            FieldError(f"transaction_ids[{i}]", f"is a {found[tid].symbol} transaction, not {symbol}")
+            for i, tid in enumerate(ids)
+            if found[tid].symbol != symbol
+        ]
         if other:
             raise ValidationFailed("invalid replay", other)
         entry_strategy = self._strategy(user, alternative.entry_strategy_id, "metadata.alternative_entry")
@@ -98,35 +104,72 @@ class Replays:
         now = self.backtests.clock()
         replay_id, backtest_id = new_id(), new_id()
         replay_input = ReplayInput(
-            replay_id=replay_id, owner_id=user.id, symbol=symbol, timeframe=request.timeframe, start_ms=start_ms,
-            end_ms=end_ms, window_before_ms=windows[0], window_after_ms=windows[1], initial_balance=initial_balance,
-            fills=fills, entry_strategy=entry_strategy.definition() if entry_strategy else None,
+            replay_id=replay_id,
+            owner_id=user.id,
+            symbol=symbol,
+            timeframe=request.timeframe,
+            start_ms=start_ms,
+            end_ms=end_ms,
+            window_before_ms=windows[0],
+            window_after_ms=windows[1],
+            initial_balance=initial_balance,
+            fills=fills,
+            entry_strategy=entry_strategy.definition() if entry_strategy else None,
             exit_strategy=exit_strategy.definition() if exit_strategy else None,
             exit_rules=alternative.exit_rules.to_dict() if alternative.exit_rules else None,
         )
         record = ReplayRecord(
-            replay_id=replay_id, owner_id=user.id, backtest_id=backtest_id, created_at=now, symbol=symbol,
-            timeframe=request.timeframe, transaction_count=len(ids), round_trips=len(trips),
-            window_before=request.window_before, window_after=request.window_after,
-            alternative_entry=request.alternative_entry or None, alternative_exit=request.alternative_exit or None,
+            replay_id=replay_id,
+            owner_id=user.id,
+            backtest_id=backtest_id,
+            created_at=now,
+            symbol=symbol,
+            timeframe=request.timeframe,
+            transaction_count=len(ids),
+            round_trips=len(trips),
+            window_before=request.window_before,
+            window_after=request.window_after,
+            alternative_entry=request.alternative_entry or None,
+            alternative_exit=request.alternative_exit or None,
         )
         backtest = Backtest(
-            id=backtest_id, owner_id=user.id, strategy_id=replay_id, strategy_name=REPLAY_STRATEGY_NAME,
-            symbol=symbol, timeframe=request.timeframe, start_time=datetime_of_ms(start_ms), end_time=datetime_of_ms(end_ms),
-            initial_balance=initial_balance, final_balance=None, status=PENDING, progress=0, created_at=now,
-            updated_at=now, strategy={name: definition for name, definition in (
-                ("alternative_entry", replay_input.entry_strategy), ("alternative_exit", replay_input.exit_strategy))
-                if definition is not None},
-            metadata={"replay": _replay_metadata(record)}, performance_summary=None, error=None,
-            execution_arn=None, started_at=None, completed_at=None,
+            id=backtest_id,
+            owner_id=user.id,
+            strategy_id=replay_id,
+            strategy_name=REPLAY_STRATEGY_NAME,
+            symbol=symbol,
+            timeframe=request.timeframe,
+            start_time=datetime_of_ms(start_ms),
+            end_time=datetime_of_ms(end_ms),
+            initial_balance=initial_balance,
+            final_balance=None,
+            status=PENDING,
+            progress=0,
+            created_at=now,
+            updated_at=now,
+            strategy={
+                name: definition
+                for name, definition in (
+                    ("alternative_entry", replay_input.entry_strategy),
+                    ("alternative_exit", replay_input.exit_strategy),
+                )
+                if definition is not None
+            },
+            metadata={"replay": _replay_metadata(record)},
+            performance_summary=None,
+            error=None,
+            execution_arn=None,
+            started_at=None,
+            completed_at=None,
         )
         repository = self.backtests.repository
         self.store.put_input(backtest_id, replay_input.to_json())
         repository.add(backtest)
         self.records.add(record)
         self.transactions.mark_replayed(user.id, ids)
-        execution_arn = start_execution(repository, self.backtests.launcher, backtest_id, "replay", now,
-                                        self.backtests.clock)
+        execution_arn = start_execution(
+            repository, self.backtests.launcher, backtest_id, "replay", now, self.backtests.clock
+        )
         return record, replace(backtest, execution_arn=execution_arn)
 
     def get(self, user: User, replay_id: str) -> ReplayView:
@@ -163,16 +206,25 @@ class Replays:
             errors.append(error.error)
         balance = request.initial_balance
         if balance is not None and not (math.isfinite(balance) and 0 < balance <= BacktestSettings.MAX_INITIAL_BALANCE):
-            errors.append(FieldError("metadata.initial_balance", f"must be greater than 0 and at most "
-                                                                 f"{BacktestSettings.MAX_INITIAL_BALANCE:g}"))
+            errors.append(
+                FieldError(
+                    "metadata.initial_balance",
+                    f"must be greater than 0 and at most {BacktestSettings.MAX_INITIAL_BALANCE:g}",
+                )
+            )
         check_market(self.backtests.catalog, symbol, request.timeframe, errors)
         if errors:
             raise ValidationFailed("invalid replay", errors)
         return (windows[0], windows[1]), alternative
 
     @staticmethod
-    def _candle_range(fills: Sequence[ReplayFill], trips: Sequence[Any], timeframe: str, windows: tuple[int, int],
-                      alternative: Alternative) -> tuple[int, int]:
+    def _candle_range(
+        fills: Sequence[ReplayFill],
+        trips: Sequence[Any],
+        timeframe: str,
+        windows: tuple[int, int],
+        alternative: Alternative,
+    ) -> tuple[int, int]:
         """[start, end) of the candles a replay reads: window_before before the first fill, to
         window_after past the last one (or a time exit's bar, if later)."""
         step = timeframe_ms(timeframe)
@@ -182,20 +234,39 @@ class Replays:
         start_ms = bar_floor(min(fill.time_ms for fill in fills) - windows[0], timeframe)
         end_ms = bar_floor(last, timeframe) + step
         if (end_ms - start_ms) // step > MAX_REPLAY_BARS:
-            raise ValidationFailed("invalid replay", [FieldError(
-                "timeframe", f"the replay spans more than {MAX_REPLAY_BARS} {timeframe} candles; use a coarser "
-                             "timeframe, shorter windows or fewer transactions")])
+            raise ValidationFailed(
+                "invalid replay",
+                [
+                    FieldError(
+                        "timeframe",
+                        f"the replay spans more than {MAX_REPLAY_BARS} {timeframe} candles; use a coarser "
+                        "timeframe, shorter windows or fewer transactions",
+                    )
+                ],
+            )
         return start_ms, end_ms
 
 
 def _replay_fill(transaction: Transaction) -> ReplayFill:
-    return ReplayFill(id=transaction.id, symbol=transaction.symbol, side=transaction.side, price=transaction.price,
-                      quantity=transaction.quantity, fee=transaction.fee, fee_asset=transaction.fee_asset,
-                      time_ms=transaction.time_ms)
+    return ReplayFill(
+        id=transaction.id,
+        symbol=transaction.symbol,
+        side=transaction.side,
+        price=transaction.price,
+        quantity=transaction.quantity,
+        fee=transaction.fee,
+        fee_asset=transaction.fee_asset,
+        time_ms=transaction.time_ms,
+    )
 
 
 def _replay_metadata(record: ReplayRecord) -> dict[str, Any]:
-    return {"replay_id": record.replay_id, "transaction_count": record.transaction_count,
-            "round_trips": record.round_trips, "window_before": record.window_before,
-            "window_after": record.window_after, "alternative_entry": record.alternative_entry,
-            "alternative_exit": record.alternative_exit}
+    return {
+        "replay_id": record.replay_id,
+        "transaction_count": record.transaction_count,
+        "round_trips": record.round_trips,
+        "window_before": record.window_before,
+        "window_after": record.window_after,
+        "alternative_entry": record.alternative_entry,
+        "alternative_exit": record.alternative_exit,
+    }

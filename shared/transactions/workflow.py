@@ -52,10 +52,15 @@ class ReplayRun:
         # read them with indicator history before the first replayed bar.
         ts = result.timestamps
         candles = get_candles(self.candles, backtest.symbol, backtest.timeframe, int(ts[0]), int(ts[-1]) + 1)
-        store_stitched(self.runs, backtest.id, result, EquitySeries.of(result.equity_curve, candles,
-                                                                       result.initial_balance))
-        return Computed(1, 1, f"replayed {len(result.trades)} trade(s)",
-                        {"candidates": len(result.trades), "compute_seconds": round(seconds, 6)})
+        store_stitched(
+            self.runs, backtest.id, result, EquitySeries.of(result.equity_curve, candles, result.initial_balance)
+        )
+        return Computed(
+            1,
+            1,
+            f"replayed {len(result.trades)} trade(s)",
+            {"candidates": len(result.trades), "compute_seconds": round(seconds, 6)},
+        )
 
     def discard(self, backtest_id: str, index: int, now: Backtest | None) -> None:
         if now is None or now.status in (CANCELLED, FAILED):
@@ -75,10 +80,17 @@ class ReplayRun:
         # Indicator history before the first replayed bar, so signals there equal a long run's.
         history = max((s.lookback if s.lookback is not None else s.warmup for s in (entry, exit_) if s), default=0)
         step = timeframe_ms(replay.timeframe)
-        candles = get_candles(self.candles, replay.symbol, replay.timeframe, replay.start_ms - (history + 1) * step,
-                              replay.end_ms)
-        settings = ReplaySettings(replay.timeframe, replay.start_ms, replay.end_ms, replay.window_before_ms,
-                                  replay.window_after_ms, replay.initial_balance)
+        candles = get_candles(
+            self.candles, replay.symbol, replay.timeframe, replay.start_ms - (history + 1) * step, replay.end_ms
+        )
+        settings = ReplaySettings(
+            replay.timeframe,
+            replay.start_ms,
+            replay.end_ms,
+            replay.window_before_ms,
+            replay.window_after_ms,
+            replay.initial_balance,
+        )
         alternative = AlternativeSetup(entry, exit_, ExitRules(**replay.exit_rules) if replay.exit_rules else None)
         result = compute_replay(candles, pair_round_trips(replay.fills), settings, alternative)
         self.store.put_comparison(backtest_id, result.comparison)

@@ -53,7 +53,10 @@ class FakeCatalog:
     candles needed); funding rates and symbol rules from the real stores (`stored`)."""
 
     def __init__(self, stored: Any) -> None:
-        self.series = {"BTCUSDT": ["1m", "5m", "15m", "30m", "1h", "4h", "1d", "1w"], "ETHUSDT": ["1h", "4h", "1d", "1w"]}
+        self.series = {
+            "BTCUSDT": ["1m", "5m", "15m", "30m", "1h", "4h", "1d", "1w"],
+            "ETHUSDT": ["1h", "4h", "1d", "1w"],
+        }
         self.stored = stored
 
     def timeframes(self, symbol: str) -> list[str]:
@@ -93,15 +96,27 @@ class Api:
         return response.json()
 
     def create_backtest(self, token: str, strategy_id: str, **overrides: Any) -> dict:
-        body = {"strategy_id": strategy_id, "symbol": "BTCUSDT", "timeframe": "1h",
-                "start_time": "2024-01-01T00:00:00Z", "end_time": "2024-02-01T00:00:00Z",
-                "initial_balance": 10000, **overrides}
+        body = {
+            "strategy_id": strategy_id,
+            "symbol": "BTCUSDT",
+            "timeframe": "1h",
+            "start_time": "2024-01-01T00:00:00Z",
+            "end_time": "2024-02-01T00:00:00Z",
+            "initial_balance": 10000,
+            **overrides,
+        }
         response = self.client.post("/api/v1/backtests", json=body, headers=bearer(token))
         assert response.status_code == 202, response.text
         return response.json()
 
-    def complete(self, backtest_id: str, trades: Any, final_balance: float = 10500.0,
-                 summary: dict | None = None, equity: Any = None) -> Backtest:
+    def complete(
+        self,
+        backtest_id: str,
+        trades: Any,
+        final_balance: float = 10500.0,
+        summary: dict | None = None,
+        equity: Any = None,
+    ) -> Backtest:
         """Play the state machine's part: running, then the results (and `equity`, an
         EquitySeries, when given) persisted."""
         from shared.backtests.service import record_results
@@ -111,10 +126,15 @@ class Api:
         repository.mark_running(backtest_id, utc_now())
         if equity is not None:
             self.services.results.equity.save(backtest_id, equity)
-        return record_results(repository, self.services.backtests.trades, backtest_id, final_balance=final_balance,
-                              performance_summary=summary or {"total_trades": len(trades), "winning_trades": 0,
-                                                              "losing_trades": 0},
-                              trade_columns=trades, now=utc_now())
+        return record_results(
+            repository,
+            self.services.backtests.trades,
+            backtest_id,
+            final_balance=final_balance,
+            performance_summary=summary or {"total_trades": len(trades), "winning_trades": 0, "losing_trades": 0},
+            trade_columns=trades,
+            now=utc_now(),
+        )
 
 
 def bearer(token: str) -> dict[str, str]:
@@ -134,23 +154,41 @@ def engine_trades(sides: list[int], pnls: list[float], open_last: bool = False) 
         exit_bar[-1] = -1
     hour, start = 3_600_000, 1_704_067_200_000
     return Trades(
-        entry_bar=entry_bar, exit_bar=exit_bar, entry_time=start + entry_bar * hour,
-        exit_time=np.where(exit_bar < 0, -1, start + exit_bar * hour), side=np.asarray(sides, dtype=np.int8),
-        entry_price=np.full(n, 100.0), exit_price=100.0 + np.asarray(pnls, dtype=np.float64),
-        quantity=np.ones(n), pnl=np.asarray(pnls, dtype=np.float64), pnl_percentage=np.asarray(pnls, dtype=np.float64),
-        fees=np.full(n, 0.2), exit_reason=np.where(exit_bar < 0, 5, 0).astype(np.int8),
-    ).with_excursions(Candles.from_arrays(start + np.arange(2 * n) * hour, np.full(2 * n, 100.0),
-                                          np.full(2 * n, 104.0), np.full(2 * n, 97.0), np.full(2 * n, 100.0),
-                                          np.ones(2 * n)))
+        entry_bar=entry_bar,
+        exit_bar=exit_bar,
+        entry_time=start + entry_bar * hour,
+        exit_time=np.where(exit_bar < 0, -1, start + exit_bar * hour),
+        side=np.asarray(sides, dtype=np.int8),
+        entry_price=np.full(n, 100.0),
+        exit_price=100.0 + np.asarray(pnls, dtype=np.float64),
+        quantity=np.ones(n),
+        pnl=np.asarray(pnls, dtype=np.float64),
+        pnl_percentage=np.asarray(pnls, dtype=np.float64),
+        fees=np.full(n, 0.2),
+        exit_reason=np.where(exit_bar < 0, 5, 0).astype(np.int8),
+    ).with_excursions(
+        Candles.from_arrays(
+            start + np.arange(2 * n) * hour,
+            np.full(2 * n, 100.0),
+            np.full(2 * n, 104.0),
+            np.full(2 * n, 97.0),
+            np.full(2 * n, 100.0),
+            np.ones(2 * n),
+        )
+    )
 
 
 @pytest.fixture(scope="session")
 def api_aws():
     """This test area's own moto server (tests/api/atomic_moto.py) with the template's resources;
     yields (url, settings)."""
-    server = subprocess.Popen([sys.executable, str(Path(__file__).with_name("atomic_moto.py"))],
-                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-                              env={**os.environ, "PYTHONPATH": str(ROOT)})
+    server = subprocess.Popen(
+        [sys.executable, str(Path(__file__).with_name("atomic_moto.py"))],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
     try:
         url = f"http://127.0.0.1:{server.stdout.readline().strip()}"
         template = Template.load()
@@ -169,7 +207,12 @@ def make_api(api_aws: tuple[str, ApiSettings], limits: dict[str, int] = UNLIMITE
     if clock is not None:
         services.rate_limiter.clock = clock
     services.backtests.catalog = FakeCatalog(services.backtests.catalog)
-    return Api(TestClient(create_app(services, settings.cors_allowed_origin), raise_server_exceptions=False), services, settings, url)
+    return Api(
+        TestClient(create_app(services, settings.cors_allowed_origin), raise_server_exceptions=False),
+        services,
+        settings,
+        url,
+    )
 
 
 @pytest.fixture(scope="session")

@@ -63,11 +63,14 @@ def test_the_users_table_holds_a_scrypt_hash_not_the_password(api):
     assert PASSWORD not in str(item)
 
 
-@pytest.mark.parametrize("body, field", [
-    ({"password": "short", "name": "Ada"}, "password"),
-    ({"password": PASSWORD, "name": ""}, "name"),
-    ({"password": PASSWORD, "name": "Ada", "email": "not-an-email"}, "email"),
-])
+@pytest.mark.parametrize(
+    "body, field",
+    [
+        ({"password": "short", "name": "Ada"}, "password"),
+        ({"password": PASSWORD, "name": ""}, "name"),
+        ({"password": PASSWORD, "name": "Ada", "email": "not-an-email"}, "email"),
+    ],
+)
 def test_sign_up_rejects_invalid_fields_with_422_naming_them(api, body, field):
     response = api.client.post("/api/v1/users", json={"email": _email(), **body})
     assert response.status_code == 422
@@ -113,8 +116,11 @@ def test_wrong_password_and_unknown_email_fail_alike(api):
     wrong = api.client.post("/api/v1/sessions", json={"email": email, "password": "wrong password!"})
     unknown = api.client.post("/api/v1/sessions", json={"email": _email(), "password": PASSWORD})
     assert wrong.status_code == unknown.status_code == 401
-    assert wrong.json() == unknown.json() == {"error": {"code": "unauthorized", "message": INVALID_CREDENTIALS,
-                                                        "details": []}}
+    assert (
+        wrong.json()
+        == unknown.json()
+        == {"error": {"code": "unauthorized", "message": INVALID_CREDENTIALS, "details": []}}
+    )
 
 
 @pytest.mark.parametrize("email", ["", "   "])
@@ -136,8 +142,12 @@ class CountingHasher(PasswordHasher):
 
 
 def test_an_unknown_email_costs_one_scrypt_like_a_wrong_password(api):
-    accounts = Accounts(api.services.accounts.users, api.services.accounts.sessions, timedelta(hours=1),
-                        hasher=CountingHasher(n=2**8, r=8, p=1))
+    accounts = Accounts(
+        api.services.accounts.users,
+        api.services.accounts.sessions,
+        timedelta(hours=1),
+        hasher=CountingHasher(n=2**8, r=8, p=1),
+    )
     email = _email()
     accounts.register(email, PASSWORD, "Ed")
     accounts.hasher.burn("warm up")  # the dummy hash is made once per process
@@ -149,10 +159,16 @@ def test_an_unknown_email_costs_one_scrypt_like_a_wrong_password(api):
 
 
 # ---------------------------------------------------------------- tokens on requests
-@pytest.mark.parametrize("headers", [
-    {}, {"Authorization": "Bearer"}, {"Authorization": "Basic abc"}, {"Authorization": "Bearer not-a-token"},
-    {"Authorization": "Bearer " + "x" * 300},
-])
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        {"Authorization": "Bearer"},
+        {"Authorization": "Basic abc"},
+        {"Authorization": "Bearer not-a-token"},
+        {"Authorization": "Bearer " + "x" * 300},
+    ],
+)
 def test_protected_routes_refuse_missing_or_invalid_tokens_with_401(api, headers):
     response = api.client.get("/api/v1/backtests", headers=headers)
     assert response.status_code == 401
@@ -165,8 +181,9 @@ def test_an_expired_token_is_refused_even_before_ttl_removes_it(api):
     accounts.register(email, PASSWORD, "Fa")
     token, session = accounts.sign_in(email, PASSWORD)
     assert accounts.authenticate(token).email == email
-    later = Accounts(accounts.users, accounts.sessions, accounts.session_ttl, accounts.hasher,
-                     clock=lambda: session.expires_at)
+    later = Accounts(
+        accounts.users, accounts.sessions, accounts.session_ttl, accounts.hasher, clock=lambda: session.expires_at
+    )
     with pytest.raises(Unauthenticated):
         later.authenticate(token)
 

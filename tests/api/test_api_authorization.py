@@ -21,13 +21,26 @@ def world(api):
     completed = api.create_backtest(alice, private["id"])
     api.complete(completed["id"], engine_trades([1, -1], [3.0, -1.0]))
     pending = api.create_backtest(alice, private["id"])
-    return {"alice": alice, "bob": bob, "private": private["id"], "public": public["id"],
-            "completed": completed["id"], "pending": pending["id"], "trade": trade_id(completed["id"], 0)}
+    return {
+        "alice": alice,
+        "bob": bob,
+        "private": private["id"],
+        "public": public["id"],
+        "completed": completed["id"],
+        "pending": pending["id"],
+        "trade": trade_id(completed["id"], 0),
+    }
 
 
 def _backtest_body(strategy_id: str) -> dict:
-    return {"strategy_id": strategy_id, "symbol": "BTCUSDT", "timeframe": "1h", "start_time": "2024-01-01T00:00:00Z",
-            "end_time": "2024-02-01T00:00:00Z", "initial_balance": 1000}
+    return {
+        "strategy_id": strategy_id,
+        "symbol": "BTCUSDT",
+        "timeframe": "1h",
+        "start_time": "2024-01-01T00:00:00Z",
+        "end_time": "2024-02-01T00:00:00Z",
+        "initial_balance": 1000,
+    }
 
 
 MATRIX = [
@@ -60,8 +73,9 @@ def test_bob_cannot_touch_alices_resources(api, world, method, path, body, statu
 
 def test_a_404_for_someone_elses_resource_is_indistinguishable_from_a_missing_one(api, world):
     theirs = api.client.get(f"/api/v1/backtests/{world['completed']}", headers=bearer(world["bob"])).json()
-    missing = api.client.get("/api/v1/backtests/00000000-0000-4000-8000-000000000000",
-                             headers=bearer(world["bob"])).json()
+    missing = api.client.get(
+        "/api/v1/backtests/00000000-0000-4000-8000-000000000000", headers=bearer(world["bob"])
+    ).json()
     assert theirs == missing
 
 

@@ -15,9 +15,19 @@ from shared.times import utc_now
 from tests.api.conftest import bearer, engine_trades
 
 SUMMARY = {
-    "total_trades": 2, "winning_trades": 1, "losing_trades": 1, "win_rate": 50.0, "profit_factor": 1.5,
-    "max_drawdown": 120.25, "max_drawdown_percentage": 1.2025, "sharpe_ratio": 0.1 + 0.2, "sortino_ratio": None,
-    "total_pnl": 500.0, "total_pnl_percentage": 5.0, "cagr": float("inf"), "max_consecutive_losses": 1,
+    "total_trades": 2,
+    "winning_trades": 1,
+    "losing_trades": 1,
+    "win_rate": 50.0,
+    "profit_factor": 1.5,
+    "max_drawdown": 120.25,
+    "max_drawdown_percentage": 1.2025,
+    "sharpe_ratio": 0.1 + 0.2,
+    "sortino_ratio": None,
+    "total_pnl": 500.0,
+    "total_pnl_percentage": 5.0,
+    "cagr": float("inf"),
+    "max_consecutive_losses": 1,
 }
 
 
@@ -36,10 +46,19 @@ def _execution(api, backtest_id):
 # ---------------------------------------------------------------- create
 def test_create_answers_202_pending_and_starts_an_execution_named_after_it(api, owner):
     token, _, strategy = owner
-    response = api.client.post("/api/v1/backtests", headers=bearer(token), json={
-        "strategy_id": strategy["id"], "symbol": "btcusdt", "timeframe": "4h",
-        "start_time": "2024-01-01T02:00:00+02:00", "end_time": "2024-03-01T00:00:00Z", "initial_balance": 2500,
-        "metadata": {"leverage": 3, "commission": 0.04, "chunks": 4}})
+    response = api.client.post(
+        "/api/v1/backtests",
+        headers=bearer(token),
+        json={
+            "strategy_id": strategy["id"],
+            "symbol": "btcusdt",
+            "timeframe": "4h",
+            "start_time": "2024-01-01T02:00:00+02:00",
+            "end_time": "2024-03-01T00:00:00Z",
+            "initial_balance": 2500,
+            "metadata": {"leverage": 3, "commission": 0.04, "chunks": 4},
+        },
+    )
     assert response.status_code == 202
     body = response.json()
     assert body["status"] == "pending" and body["progress"] == 0
@@ -65,60 +84,87 @@ def test_default_metadata(api, owner):
     assert api.create_backtest(token, strategy["id"])["metadata"] == {"leverage": 1.0, "commission": 0.1}
 
 
-@pytest.mark.parametrize("change, field", [
-    ({"end_time": "2023-12-31T00:00:00Z"}, "end_time"),
-    ({"end_time": "2024-01-01T00:00:00Z"}, "end_time"),
-    ({"initial_balance": 0}, "initial_balance"),
-    ({"initial_balance": -5}, "initial_balance"),
-    ({"symbol": "DOGEUSDT"}, "symbol"),
-    ({"symbol": "ETHUSDT", "timeframe": "1m"}, "timeframe"),
-    ({"timeframe": "2h"}, "timeframe"),
-    ({"metadata": {"leverage": 0.5}}, "metadata.leverage"),
-    ({"metadata": {"leverage": 200}}, "metadata.leverage"),
-    ({"metadata": {"commission": -0.1}}, "metadata.commission"),
-    ({"metadata": {"commission": 11}}, "metadata.commission"),
-    ({"metadata": {"chunks": 0}}, "metadata.chunks"),
-    ({"metadata": {"slippage": 1}}, "metadata.slippage"),
-    ({"metadata": {"maker_fee": 11}}, "metadata.maker_fee"),
-    ({"metadata": {"taker_fee": "high"}}, "metadata.taker_fee"),
-    ({"metadata": {"slippage_ticks": -1}}, "metadata.slippage_ticks"),
-    ({"metadata": {"same_bar_priority": "signal"}}, "metadata.same_bar_priority"),
-    ({"metadata": {"intrabar_timeframe": "2h"}}, "metadata.intrabar_timeframe"),
-    ({"metadata": {"intrabar_timeframe": "4h"}}, "metadata.intrabar_timeframe"),  # not finer than 1h
-    ({"symbol": "ETHUSDT", "timeframe": "1h", "metadata": {"intrabar_timeframe": "1m"}},
-     "metadata.intrabar_timeframe"),  # not stored
-    ({"metadata": {"funding": "yes"}}, "metadata.funding"),
-    ({"metadata": {"funding": True}}, "metadata.funding"),  # no funding rates stored for the range
-    ({"metadata": {"exchange": "kraken"}}, "metadata.exchange"),
-    ({"metadata": {"exchange": "binance"}}, "metadata.exchange"),  # no rules stored
-    ({"metadata": {"market": "margin"}}, "metadata.market"),
-    ({"metadata": {"slippage_ticks": 2}}, "metadata.slippage_ticks"),  # no tick size known
-    ({"start_time": "2024-01-01T00:00:00"}, "start_time"),
-    ({"strategy_id": "nope"}, "strategy_id"),
-])
+@pytest.mark.parametrize(
+    "change, field",
+    [
+        ({"end_time": "2023-12-31T00:00:00Z"}, "end_time"),
+        ({"end_time": "2024-01-01T00:00:00Z"}, "end_time"),
+        ({"initial_balance": 0}, "initial_balance"),
+        ({"initial_balance": -5}, "initial_balance"),
+        ({"symbol": "DOGEUSDT"}, "symbol"),
+        ({"symbol": "ETHUSDT", "timeframe": "1m"}, "timeframe"),
+        ({"timeframe": "2h"}, "timeframe"),
+        ({"metadata": {"leverage": 0.5}}, "metadata.leverage"),
+        ({"metadata": {"leverage": 200}}, "metadata.leverage"),
+        ({"metadata": {"commission": -0.1}}, "metadata.commission"),
+        ({"metadata": {"commission": 11}}, "metadata.commission"),
+        ({"metadata": {"chunks": 0}}, "metadata.chunks"),
+        ({"metadata": {"slippage": 1}}, "metadata.slippage"),
+        ({"metadata": {"maker_fee": 11}}, "metadata.maker_fee"),
+        ({"metadata": {"taker_fee": "high"}}, "metadata.taker_fee"),
+        ({"metadata": {"slippage_ticks": -1}}, "metadata.slippage_ticks"),
+        ({"metadata": {"same_bar_priority": "signal"}}, "metadata.same_bar_priority"),
+        ({"metadata": {"intrabar_timeframe": "2h"}}, "metadata.intrabar_timeframe"),
+        ({"metadata": {"intrabar_timeframe": "4h"}}, "metadata.intrabar_timeframe"),  # not finer than 1h
+        (
+            {"symbol": "ETHUSDT", "timeframe": "1h", "metadata": {"intrabar_timeframe": "1m"}},
+            "metadata.intrabar_timeframe",
+        ),  # not stored
+        ({"metadata": {"funding": "yes"}}, "metadata.funding"),
+        ({"metadata": {"funding": True}}, "metadata.funding"),  # no funding rates stored for the range
+        ({"metadata": {"exchange": "kraken"}}, "metadata.exchange"),
+        ({"metadata": {"exchange": "binance"}}, "metadata.exchange"),  # no rules stored
+        ({"metadata": {"market": "margin"}}, "metadata.market"),
+        ({"metadata": {"slippage_ticks": 2}}, "metadata.slippage_ticks"),  # no tick size known
+        ({"start_time": "2024-01-01T00:00:00"}, "start_time"),
+        ({"strategy_id": "nope"}, "strategy_id"),
+    ],
+)
 def test_invalid_requests_are_422_naming_the_field(api, owner, change, field):
     token, _, strategy = owner
-    body = {"strategy_id": strategy["id"], "symbol": "BTCUSDT", "timeframe": "1h",
-            "start_time": "2024-01-01T00:00:00Z", "end_time": "2024-02-01T00:00:00Z", "initial_balance": 1000, **change}
+    body = {
+        "strategy_id": strategy["id"],
+        "symbol": "BTCUSDT",
+        "timeframe": "1h",
+        "start_time": "2024-01-01T00:00:00Z",
+        "end_time": "2024-02-01T00:00:00Z",
+        "initial_balance": 1000,
+        **change,
+    }
     response = api.client.post("/api/v1/backtests", json=body, headers=bearer(token))
     assert response.status_code == 422, response.text
     assert field in [d["field"] for d in response.json()["error"]["details"]]
 
 
-@pytest.mark.parametrize("change", [
-    {"initial_balance": -5}, {"timeframe": "2h"}, {"metadata": {"slippage": 1}, "owner": "x"},
-    {"start_time": "2024-01-01T00:00:00"}, {"strategy_id": "nope"}, {"metadata": {"taker_fee": "high", "chunks": 0}},
-])
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"initial_balance": -5},
+        {"timeframe": "2h"},
+        {"metadata": {"slippage": 1}, "owner": "x"},
+        {"start_time": "2024-01-01T00:00:00"},
+        {"strategy_id": "nope"},
+        {"metadata": {"taker_fee": "high", "chunks": 0}},
+    ],
+)
 def test_a_batch_entry_is_refused_exactly_as_the_same_body_is(api, owner, change):
     # One contract (adapters.contracts): a batch file's entry gets the API's 422 details, under its position
     token, _, strategy = owner
-    body = {"strategy_id": strategy["id"], "symbol": "BTCUSDT", "timeframe": "1h",
-            "start_time": "2024-01-01T00:00:00Z", "end_time": "2024-02-01T00:00:00Z", "initial_balance": 1000, **change}
+    body = {
+        "strategy_id": strategy["id"],
+        "symbol": "BTCUSDT",
+        "timeframe": "1h",
+        "start_time": "2024-01-01T00:00:00Z",
+        "end_time": "2024-02-01T00:00:00Z",
+        "initial_balance": 1000,
+        **change,
+    }
     details = api.client.post("/api/v1/backtests", json=body, headers=bearer(token)).json()["error"]["details"]
     with pytest.raises(ValidationFailed) as refused:
         backtest_request(json.loads(json.dumps(body)), "backtests[7]")
     assert details and [d.to_dict() for d in refused.value.errors] == [
-        {"field": f"backtests[7].{d['field']}", "message": d["message"]} for d in details]
+        {"field": f"backtests[7].{d['field']}", "message": d["message"]} for d in details
+    ]
 
 
 def test_stored_funding_rates_and_symbol_rules_let_the_costs_through(api, owner):
@@ -132,19 +178,37 @@ def test_stored_funding_rates_and_symbol_rules_let_the_costs_through(api, owner)
     token, _, strategy = owner
     start = 1_704_067_200_000  # 2024-01-01, every 8 hours to 2024-02-01
     times = start + 8 * 3_600_000 * np.arange(94)
-    S3FundingStore(api.aws("s3"), api.settings.candles_bucket).put_funding("BTCUSDT", FundingRates(times, np.full(94, 1e-4)))
+    S3FundingStore(api.aws("s3"), api.settings.candles_bucket).put_funding(
+        "BTCUSDT", FundingRates(times, np.full(94, 1e-4))
+    )
     S3SymbolRulesStore(api.aws("s3"), api.settings.candles_bucket).put_rules(
-        "BTCUSDT", "binance", SymbolRules(0.01, 0.001, 5.0), market="linear")
-    metadata = {"funding": True, "exchange": "binance", "market": "linear", "slippage_ticks": 2, "maker_fee": 0.02,
-                "taker_fee": 0.05, "same_bar_priority": "take_profit"}
-    body = {"strategy_id": strategy["id"], "symbol": "BTCUSDT", "timeframe": "1h", "start_time": "2024-01-01T00:00:00Z",
-            "end_time": "2024-02-01T00:00:00Z", "initial_balance": 1000, "metadata": metadata}
+        "BTCUSDT", "binance", SymbolRules(0.01, 0.001, 5.0), market="linear"
+    )
+    metadata = {
+        "funding": True,
+        "exchange": "binance",
+        "market": "linear",
+        "slippage_ticks": 2,
+        "maker_fee": 0.02,
+        "taker_fee": 0.05,
+        "same_bar_priority": "take_profit",
+    }
+    body = {
+        "strategy_id": strategy["id"],
+        "symbol": "BTCUSDT",
+        "timeframe": "1h",
+        "start_time": "2024-01-01T00:00:00Z",
+        "end_time": "2024-02-01T00:00:00Z",
+        "initial_balance": 1000,
+        "metadata": metadata,
+    }
     response = api.client.post("/api/v1/backtests", json=body, headers=bearer(token))
     assert response.status_code == 202, response.text
     assert response.json()["metadata"] == {"leverage": 1.0, "commission": 0.1, **metadata}
     # a range the stored rates do not cover names the field and the gap
-    late = api.client.post("/api/v1/backtests", headers=bearer(token),
-                           json={**body, "end_time": "2024-02-03T00:00:00Z"})
+    late = api.client.post(
+        "/api/v1/backtests", headers=bearer(token), json={**body, "end_time": "2024-02-03T00:00:00Z"}
+    )
     assert late.status_code == 422
     detail = late.json()["error"]["details"][0]
     assert detail["field"] == "metadata.funding" and "2024-02-03T00:00:00Z" in detail["message"]
@@ -152,8 +216,14 @@ def test_stored_funding_rates_and_symbol_rules_let_the_costs_through(api, owner)
 
 def test_an_unknown_strategy_is_404(api, owner):
     token, _, _ = owner
-    body = {"strategy_id": str(uuid.uuid4()), "symbol": "BTCUSDT", "timeframe": "1h",
-            "start_time": "2024-01-01T00:00:00Z", "end_time": "2024-02-01T00:00:00Z", "initial_balance": 1000}
+    body = {
+        "strategy_id": str(uuid.uuid4()),
+        "symbol": "BTCUSDT",
+        "timeframe": "1h",
+        "start_time": "2024-01-01T00:00:00Z",
+        "end_time": "2024-02-01T00:00:00Z",
+        "initial_balance": 1000,
+    }
     assert api.client.post("/api/v1/backtests", json=body, headers=bearer(token)).status_code == 404
 
 
@@ -175,9 +245,18 @@ class FailingLauncher:
 def test_a_backtest_that_cannot_be_started_is_failed_not_left_pending(api, owner, monkeypatch):
     token, _user, strategy = owner
     monkeypatch.setattr(api.services.backtests, "launcher", FailingLauncher())
-    response = api.client.post("/api/v1/backtests", headers=bearer(token), json={
-        "strategy_id": strategy["id"], "symbol": "BTCUSDT", "timeframe": "1h", "start_time": "2024-01-01T00:00:00Z",
-        "end_time": "2024-02-01T00:00:00Z", "initial_balance": 1000})
+    response = api.client.post(
+        "/api/v1/backtests",
+        headers=bearer(token),
+        json={
+            "strategy_id": strategy["id"],
+            "symbol": "BTCUSDT",
+            "timeframe": "1h",
+            "start_time": "2024-01-01T00:00:00Z",
+            "end_time": "2024-02-01T00:00:00Z",
+            "initial_balance": 1000,
+        },
+    )
     assert response.status_code == 500
     assert "Step Functions" not in response.text and "Traceback" not in response.text
     listed = api.client.get("/api/v1/backtests", headers=bearer(token)).json()["data"]
@@ -283,11 +362,20 @@ def test_a_cancelled_backtest_never_becomes_completed_and_its_late_trades_are_di
     repository.mark_running(backtest["id"], utc_now())
     api.client.post(f"/api/v1/backtests/{backtest['id']}/cancel", headers=bearer(token))
     with pytest.raises(Conflict):
-        record_results(repository, store, backtest["id"], final_balance=1.0, performance_summary=SUMMARY,
-                       trade_columns=engine_trades([1], [1.0]), now=utc_now())
+        record_results(
+            repository,
+            store,
+            backtest["id"],
+            final_balance=1.0,
+            performance_summary=SUMMARY,
+            trade_columns=engine_trades([1], [1.0]),
+            now=utc_now(),
+        )
     assert repository.get(backtest["id"]).status == "cancelled"
     s3 = api.aws("s3")
-    assert s3.list_objects_v2(Bucket=api.settings.results_bucket, Prefix=f"backtests/{backtest['id']}/")["KeyCount"] == 0
+    assert (
+        s3.list_objects_v2(Bucket=api.settings.results_bucket, Prefix=f"backtests/{backtest['id']}/")["KeyCount"] == 0
+    )
 
 
 @pytest.mark.parametrize("transition", ["set_progress", "complete"])
@@ -308,13 +396,24 @@ def test_persisting_the_same_results_twice_stores_them_once(api, owner):
     trades = engine_trades([1, -1, 1], [1.0, -1.0, 2.0])
     api.complete(backtest["id"], trades, summary=SUMMARY)
     repository, store = api.services.backtests.repository, api.services.backtests.trades
-    again = record_results(repository, store, backtest["id"], final_balance=10500.0, performance_summary=SUMMARY,
-                           trade_columns=trades, now=utc_now())
+    again = record_results(
+        repository,
+        store,
+        backtest["id"],
+        final_balance=10500.0,
+        performance_summary=SUMMARY,
+        trade_columns=trades,
+        now=utc_now(),
+    )
     assert again.status == "completed"
     listed = api.client.get(f"/api/v1/backtests/{backtest['id']}/trades", headers=bearer(token)).json()
     assert listed["meta"]["total_count"] == 3
-    keys = [o["Key"] for o in api.aws("s3").list_objects_v2(Bucket=api.settings.results_bucket,
-                                                              Prefix=f"backtests/{backtest['id']}/")["Contents"]]
+    keys = [
+        o["Key"]
+        for o in api.aws("s3").list_objects_v2(
+            Bucket=api.settings.results_bucket, Prefix=f"backtests/{backtest['id']}/"
+        )["Contents"]
+    ]
     assert sorted(keys) == sorted([trades_key(backtest["id"]), filters_key(backtest["id"])])
 
 
@@ -335,9 +434,18 @@ def test_a_condition_on_a_finer_timeframe_than_the_backtests_is_422(api, owner):
     # A 4h condition runs on a 1h backtest...
     assert api.create_backtest(token, strategy["id"], timeframe="1h")["status"] == "pending"
     # ...not on a 1d one
-    body = {"strategy_id": strategy["id"], "symbol": "BTCUSDT", "timeframe": "1d", "start_time": "2024-01-01T00:00:00Z",
-            "end_time": "2024-02-01T00:00:00Z", "initial_balance": 10000}
+    body = {
+        "strategy_id": strategy["id"],
+        "symbol": "BTCUSDT",
+        "timeframe": "1d",
+        "start_time": "2024-01-01T00:00:00Z",
+        "end_time": "2024-02-01T00:00:00Z",
+        "initial_balance": 10000,
+    }
     response = api.client.post("/api/v1/backtests", json=body, headers=bearer(token))
     assert response.status_code == 422
     [detail] = response.json()["error"]["details"]
-    assert detail["field"] == "timeframe" and "condition timeframe 4h must be coarser than the backtest's 1d" in detail["message"]
+    assert (
+        detail["field"] == "timeframe"
+        and "condition timeframe 4h must be coarser than the backtest's 1d" in detail["message"]
+    )

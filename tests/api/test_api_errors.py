@@ -24,32 +24,46 @@ def _assert_error_shape(response, status: int, code: str) -> dict:
     return body["error"]
 
 
-@pytest.mark.parametrize("method, path, status, code", [
-    ("GET", "/api/v1/no-such-route", 404, "not_found"),
-    ("GET", "/api/v1/strategies/", 404, "not_found"),  # no silent redirect for a trailing slash
-    ("PATCH", "/api/v1/strategies", 405, "method_not_allowed"),
-    ("GET", "/api/v1/backtests", 401, "unauthorized"),
-])
+@pytest.mark.parametrize(
+    "method, path, status, code",
+    [
+        ("GET", "/api/v1/no-such-route", 404, "not_found"),
+        ("GET", "/api/v1/strategies/", 404, "not_found"),  # no silent redirect for a trailing slash
+        ("PATCH", "/api/v1/strategies", 405, "method_not_allowed"),
+        ("GET", "/api/v1/backtests", 401, "unauthorized"),
+    ],
+)
 def test_routing_and_auth_errors(api, method, path, status, code):
     token, _ = api.sign_up()
-    error = _assert_error_shape(api.client.request(method, path, headers=bearer(token) if status != 401 else {}),
-                                status, code)
+    error = _assert_error_shape(
+        api.client.request(method, path, headers=bearer(token) if status != 401 else {}), status, code
+    )
     assert error["message"]
 
 
 def test_malformed_json_is_400(api):
     token, _ = api.sign_up()
-    response = api.client.post("/api/v1/strategies", content=b'{"name": ', headers={
-        **bearer(token), "Content-Type": "application/json"})
+    response = api.client.post(
+        "/api/v1/strategies", content=b'{"name": ', headers={**bearer(token), "Content-Type": "application/json"}
+    )
     assert _assert_error_shape(response, 400, "bad_request")["message"] == "the request body is not valid JSON"
 
 
 def test_fastapi_validation_errors_name_fields_by_dotted_path(api):
     token, _ = api.sign_up()
-    response = api.client.post("/api/v1/backtests", headers=bearer(token), json={
-        "strategy_id": "00000000-0000-4000-8000-000000000000", "symbol": "BTCUSDT", "timeframe": "1h",
-        "start_time": "2024-01-01T00:00:00Z", "end_time": "yesterday", "initial_balance": "lots",
-        "metadata": {"leverage": "high"}})
+    response = api.client.post(
+        "/api/v1/backtests",
+        headers=bearer(token),
+        json={
+            "strategy_id": "00000000-0000-4000-8000-000000000000",
+            "symbol": "BTCUSDT",
+            "timeframe": "1h",
+            "start_time": "2024-01-01T00:00:00Z",
+            "end_time": "yesterday",
+            "initial_balance": "lots",
+            "metadata": {"leverage": "high"},
+        },
+    )
     error = _assert_error_shape(response, 422, "validation_failed")
     assert {d["field"] for d in error["details"]} == {"end_time", "initial_balance", "metadata.leverage"}
 
@@ -61,8 +75,10 @@ def test_a_body_that_is_not_an_object_is_422(api):
 
 
 def test_field_names():
-    assert field_name(("body", "entry_rules", "conditions", 0, "params", "period")) == \
-        "entry_rules.conditions[0].params.period"
+    assert (
+        field_name(("body", "entry_rules", "conditions", 0, "params", "period"))
+        == "entry_rules.conditions[0].params.period"
+    )
     assert field_name(("query", "per_page")) == "per_page"
     assert field_name(("body",)) == "body"
 
@@ -86,12 +102,25 @@ def test_an_unexpected_error_is_a_logged_500_without_details(api, monkeypatch, c
 def _rest_event(path: str, method: str = "GET", host: str = "127.0.0.1:3000", request_id: str = "req-1") -> dict:
     """An API Gateway REST proxy event (payload 1.0), as the gateway sends it."""
     return {
-        "resource": "/api/v1/{proxy+}", "path": path, "httpMethod": method, "headers": {"Host": host},
-        "multiValueHeaders": {"Host": [host]}, "queryStringParameters": None,
-        "multiValueQueryStringParameters": None, "pathParameters": None, "stageVariables": None, "body": None,
+        "resource": "/api/v1/{proxy+}",
+        "path": path,
+        "httpMethod": method,
+        "headers": {"Host": host},
+        "multiValueHeaders": {"Host": [host]},
+        "queryStringParameters": None,
+        "multiValueQueryStringParameters": None,
+        "pathParameters": None,
+        "stageVariables": None,
+        "body": None,
         "isBase64Encoded": False,
-        "requestContext": {"requestId": request_id, "stage": "dev", "path": f"/dev{path}", "httpMethod": method,
-                           "resourcePath": "/api/v1/{proxy+}", "identity": {"sourceIp": "198.51.100.4"}},
+        "requestContext": {
+            "requestId": request_id,
+            "stage": "dev",
+            "path": f"/dev{path}",
+            "httpMethod": method,
+            "resourcePath": "/api/v1/{proxy+}",
+            "identity": {"sourceIp": "198.51.100.4"},
+        },
     }
 
 
@@ -131,20 +160,32 @@ def test_the_document_describes_every_route(document):
     """Every route of this area (other areas add their routers beside these)."""
     operations = {(method.upper(), path) for path, item in document["paths"].items() for method in item}
     assert operations >= {
-        ("GET", "/api/v1/health"), ("POST", "/api/v1/users"), ("POST", "/api/v1/sessions"),
-        ("DELETE", "/api/v1/sessions"), ("GET", "/api/v1/strategies"), ("POST", "/api/v1/strategies"),
-        ("GET", "/api/v1/strategies/{strategy_id}"), ("PUT", "/api/v1/strategies/{strategy_id}"),
-        ("DELETE", "/api/v1/strategies/{strategy_id}"), ("GET", "/api/v1/backtests"), ("POST", "/api/v1/backtests"),
-        ("GET", "/api/v1/backtests/{backtest_id}"), ("DELETE", "/api/v1/backtests/{backtest_id}"),
-        ("POST", "/api/v1/backtests/{backtest_id}/cancel"), ("GET", "/api/v1/backtests/{backtest_id}/trades"),
-        ("GET", "/api/v1/trades"), ("GET", "/api/v1/trades/{trade_id}"),
+        ("GET", "/api/v1/health"),
+        ("POST", "/api/v1/users"),
+        ("POST", "/api/v1/sessions"),
+        ("DELETE", "/api/v1/sessions"),
+        ("GET", "/api/v1/strategies"),
+        ("POST", "/api/v1/strategies"),
+        ("GET", "/api/v1/strategies/{strategy_id}"),
+        ("PUT", "/api/v1/strategies/{strategy_id}"),
+        ("DELETE", "/api/v1/strategies/{strategy_id}"),
+        ("GET", "/api/v1/backtests"),
+        ("POST", "/api/v1/backtests"),
+        ("GET", "/api/v1/backtests/{backtest_id}"),
+        ("DELETE", "/api/v1/backtests/{backtest_id}"),
+        ("POST", "/api/v1/backtests/{backtest_id}/cancel"),
+        ("GET", "/api/v1/backtests/{backtest_id}/trades"),
+        ("GET", "/api/v1/trades"),
+        ("GET", "/api/v1/trades/{trade_id}"),
     }
 
 
 def test_the_document_has_the_bearer_scheme_on_protected_routes(document):
     assert document["components"]["securitySchemes"]["bearer"] == {
-        "type": "http", "scheme": "bearer",
-        "description": "The token from `POST /api/v1/sessions`, sent as `Authorization: Bearer <token>`."}
+        "type": "http",
+        "scheme": "bearer",
+        "description": "The token from `POST /api/v1/sessions`, sent as `Authorization: Bearer <token>`.",
+    }
     assert document["paths"]["/api/v1/strategies"]["get"]["security"] == [{"bearer": []}]
     assert "security" not in document["paths"]["/api/v1/sessions"]["post"]
 

@@ -28,7 +28,9 @@ pytestmark = pytest.mark.stack
 
 CONFIG = Path(__file__).with_name("schemathesis.toml")
 # A fuzzer sends thousands of requests a minute: the template's rate-limit parameters, raised.
-RAISED_LIMITS = dict.fromkeys(("AuthRateLimit", "GeneralRateLimit", "MarketDataRateLimit", "BacktestCreationRateLimit"), "1000000")
+RAISED_LIMITS = dict.fromkeys(
+    ("AuthRateLimit", "GeneralRateLimit", "MarketDataRateLimit", "BacktestCreationRateLimit"), "1000000"
+)
 
 
 @pytest.fixture(scope="module")
@@ -48,14 +50,31 @@ def stack(moto_server):
 def _token(api_url: str) -> str:
     email = f"fuzz-{uuid.uuid4().hex[:10]}@example.com"
     with httpx.Client(base_url=api_url, timeout=30) as http:
-        assert http.post("/api/v1/users", json={"email": email, "password": PASSWORD, "name": "Fuzz"}).status_code == 201
+        assert (
+            http.post("/api/v1/users", json={"email": email, "password": PASSWORD, "name": "Fuzz"}).status_code == 201
+        )
         return http.post("/api/v1/sessions", json={"email": email, "password": PASSWORD}).json()["token"]
 
 
 def test_schemathesis_finds_nothing_in_any_phase(stack, tmp_path):
-    command = [str(Path(sys.executable).with_name("schemathesis")), "--config-file", str(CONFIG), "run",
-               f"{stack.api_url}/api/openapi.json", "--checks", "all", "--report-dir", str(tmp_path)]
-    run = subprocess.run(command, capture_output=True, text=True, timeout=900, cwd=tmp_path,
-                         env={**os.environ, "FUZZ_TOKEN": _token(stack.api_url), "NO_COLOR": "1"})
+    command = [
+        str(Path(sys.executable).with_name("schemathesis")),
+        "--config-file",
+        str(CONFIG),
+        "run",
+        f"{stack.api_url}/api/openapi.json",
+        "--checks",
+        "all",
+        "--report-dir",
+        str(tmp_path),
+    ]
+    run = subprocess.run(
+        command,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        cwd=tmp_path,
+        env={**os.environ, "FUZZ_TOKEN": _token(stack.api_url), "NO_COLOR": "1"},
+    )
     assert run.returncode == 0, f"schemathesis found problems (exit {run.returncode}):\n{run.stdout}\n{run.stderr}"
     assert "Stateful" in run.stdout and "Coverage" in run.stdout  # every phase ran

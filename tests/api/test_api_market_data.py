@@ -40,18 +40,32 @@ def _iso(moment: datetime) -> str:
 
 
 def _hourly(i: int) -> dict:
-    return {"timestamp": _iso(MAR_1 + timedelta(hours=i)), "open": 100.0 + i, "high": 120.0 if i == 2 else 103.0 + i,
-            "low": 98.0 + i, "close": 101.0 + i, "volume": 10.0 + i}
+    return {
+        "timestamp": _iso(MAR_1 + timedelta(hours=i)),
+        "open": 100.0 + i,
+        "high": 120.0 if i == 2 else 103.0 + i,
+        "low": 98.0 + i,
+        "close": 101.0 + i,
+        "volume": 10.0 + i,
+    }
 
 
 def _minutely(i: int) -> dict:
-    return {"timestamp": _iso(MAR_1 + timedelta(minutes=i)), "open": 50.0 + i, "high": 51.0 + i, "low": 49.5 + i,
-            "close": 50.5 + i, "volume": 1.0 + i}
+    return {
+        "timestamp": _iso(MAR_1 + timedelta(minutes=i)),
+        "open": 50.0 + i,
+        "high": 51.0 + i,
+        "low": 49.5 + i,
+        "close": 50.5 + i,
+        "volume": 1.0 + i,
+    }
 
 
 def _csv(rows: list[dict]) -> bytes:
-    return (CSV_HEADER + "".join(f"{r['timestamp']},{r['open']},{r['high']},{r['low']},{r['close']},{r['volume']}\n"
-                                 for r in rows)).encode()
+    return (
+        CSV_HEADER
+        + "".join(f"{r['timestamp']},{r['open']},{r['high']},{r['low']},{r['close']},{r['volume']}\n" for r in rows)
+    ).encode()
 
 
 @pytest.fixture(scope="module")
@@ -90,18 +104,38 @@ def test_timeframes_are_every_supported_one_or_what_a_symbol_can_serve(market):
     assert _get(market, "/timeframes").json() == {"data": ["1m", "5m", "15m", "30m", "1h", "4h", "1d", "1w"]}
     # 1h candles make 1h and every coarser timeframe; 1m candles make all of them.
     assert _get(market, "/timeframes", symbol=HOURLY).json() == {"data": ["1h", "4h", "1d", "1w"]}
-    assert _get(market, "/timeframes", symbol=MINUTELY.lower()).json()["data"] == ["1m", "5m", "15m", "30m", "1h",
-                                                                              "4h", "1d", "1w"]
+    assert _get(market, "/timeframes", symbol=MINUTELY.lower()).json()["data"] == [
+        "1m",
+        "5m",
+        "15m",
+        "30m",
+        "1h",
+        "4h",
+        "1d",
+        "1w",
+    ]
     assert _fields(_get(market, "/timeframes", symbol="NOTSTORED"), 404) == {"symbol"}
 
 
-@pytest.mark.parametrize("method, path", [
-    ("GET", "/symbols"), ("GET", "/timeframes"), ("GET", f"/{HOURLY}/1h"), ("GET", f"?symbol={HOURLY}"),
-    ("GET", f"/{HOURLY}/latest_candle"), ("POST", "/import"), ("POST", "/uploads"), ("POST", "/fetch"),
-    ("GET", "/imports"), ("GET", "/imports/00000000-0000-4000-8000-000000000000"),
-    ("GET", f"/{HOURLY}/funding"), ("GET", f"/{HOURLY}/info"), ("GET", f"/{HOURLY}/1h/quality"),
-    ("POST", f"/{HOURLY}/1h/repair"),
-])
+@pytest.mark.parametrize(
+    "method, path",
+    [
+        ("GET", "/symbols"),
+        ("GET", "/timeframes"),
+        ("GET", f"/{HOURLY}/1h"),
+        ("GET", f"?symbol={HOURLY}"),
+        ("GET", f"/{HOURLY}/latest_candle"),
+        ("POST", "/import"),
+        ("POST", "/uploads"),
+        ("POST", "/fetch"),
+        ("GET", "/imports"),
+        ("GET", "/imports/00000000-0000-4000-8000-000000000000"),
+        ("GET", f"/{HOURLY}/funding"),
+        ("GET", f"/{HOURLY}/info"),
+        ("GET", f"/{HOURLY}/1h/quality"),
+        ("POST", f"/{HOURLY}/1h/repair"),
+    ],
+)
 def test_every_route_needs_a_valid_token(market, method, path):
     api, _ = market
     response = api.client.request(method, f"{MARKET}{path}", headers=bearer("not-a-token"))
@@ -116,22 +150,41 @@ def test_candles_in_a_range_oldest_first_end_excluded(market):
 
 
 def test_start_and_end_in_other_timezones_mean_the_same_instants(market):
-    response = _get(market, f"/{HOURLY}/1h", start_time="2024-03-01T03:00:00+01:00",
-                    end_time="2024-02-29T23:00:00-05:00")
+    response = _get(
+        market, f"/{HOURLY}/1h", start_time="2024-03-01T03:00:00+01:00", end_time="2024-02-29T23:00:00-05:00"
+    )
     assert response.json() == {"data": [_hourly(2), _hourly(3)]}
 
 
 def test_candles_resampled_to_4h_buckets(market):
     data = _get(market, f"/{HOURLY}/4h").json()["data"]
     # Hours 0-3: first open, highest high (hour 2's spike), lowest low, last close, summed volume.
-    assert data[0] == {"timestamp": "2024-03-01T00:00:00Z", "open": 100.0, "high": 120.0, "low": 98.0,
-                       "close": 104.0, "volume": 10.0 + 11 + 12 + 13}
-    assert data[1] == {"timestamp": "2024-03-01T04:00:00Z", "open": 104.0, "high": 110.0, "low": 102.0,
-                       "close": 108.0, "volume": 14.0 + 15 + 16 + 17}
+    assert data[0] == {
+        "timestamp": "2024-03-01T00:00:00Z",
+        "open": 100.0,
+        "high": 120.0,
+        "low": 98.0,
+        "close": 104.0,
+        "volume": 10.0 + 11 + 12 + 13,
+    }
+    assert data[1] == {
+        "timestamp": "2024-03-01T04:00:00Z",
+        "open": 104.0,
+        "high": 110.0,
+        "low": 102.0,
+        "close": 108.0,
+        "volume": 14.0 + 15 + 16 + 17,
+    }
     # 30 hours make 7 full buckets and one of hours 28-29.
     assert len(data) == 8
-    assert data[-1] == {"timestamp": "2024-03-02T04:00:00Z", "open": 128.0, "high": 132.0, "low": 126.0,
-                        "close": 130.0, "volume": 38.0 + 39}
+    assert data[-1] == {
+        "timestamp": "2024-03-02T04:00:00Z",
+        "open": 128.0,
+        "high": 132.0,
+        "low": 126.0,
+        "close": 130.0,
+        "volume": 38.0 + 39,
+    }
 
 
 def test_limit_takes_the_first_candles_from_a_start_else_the_latest(market):
@@ -148,26 +201,30 @@ def test_symbols_in_paths_are_case_insensitive(market):
     assert _get(market, f"/{HOURLY.lower()}/1h", limit=1).json() == {"data": [_hourly(29)]}
 
 
-@pytest.mark.parametrize("path, params, status, field", [
-    ("/NOTSTORED/1h", {}, 404, "symbol"),
-    (f"/{HOURLY}/2h", {}, 404, "timeframe"),
-    (f"/{HOURLY}/1m", {}, 422, "timeframe"),  # finer than the stored 1h candles
-    (f"/{HOURLY}/1h", {"start_time": "2024-03-01T05:00:00Z", "end_time": "2024-03-01T05:00:00Z"}, 422, "end_time"),
-    (f"/{HOURLY}/1h", {"start_time": "2024-03-02T00:00:00Z", "end_time": "2024-03-01T00:00:00Z"}, 422, "end_time"),
-    (f"/{HOURLY}/1h", {"limit": 0}, 422, "limit"),
-    (f"/{HOURLY}/1h", {"limit": 5001}, 422, "limit"),
-    (f"/{HOURLY}/1h", {"limit": "many"}, 422, "limit"),
-    (f"/{HOURLY}/1h", {"start_time": "yesterday"}, 422, "start_time"),
-    (f"/{HOURLY}/1h", {"end_time": "2024-03-01T05:00:00"}, 422, "end_time"),  # no timezone
-    ("/BTC-USDT/1h", {}, 422, "symbol"),
-])
+@pytest.mark.parametrize(
+    "path, params, status, field",
+    [
+        ("/NOTSTORED/1h", {}, 404, "symbol"),
+        (f"/{HOURLY}/2h", {}, 404, "timeframe"),
+        (f"/{HOURLY}/1m", {}, 422, "timeframe"),  # finer than the stored 1h candles
+        (f"/{HOURLY}/1h", {"start_time": "2024-03-01T05:00:00Z", "end_time": "2024-03-01T05:00:00Z"}, 422, "end_time"),
+        (f"/{HOURLY}/1h", {"start_time": "2024-03-02T00:00:00Z", "end_time": "2024-03-01T00:00:00Z"}, 422, "end_time"),
+        (f"/{HOURLY}/1h", {"limit": 0}, 422, "limit"),
+        (f"/{HOURLY}/1h", {"limit": 5001}, 422, "limit"),
+        (f"/{HOURLY}/1h", {"limit": "many"}, 422, "limit"),
+        (f"/{HOURLY}/1h", {"start_time": "yesterday"}, 422, "start_time"),
+        (f"/{HOURLY}/1h", {"end_time": "2024-03-01T05:00:00"}, 422, "end_time"),  # no timezone
+        ("/BTC-USDT/1h", {}, 422, "symbol"),
+    ],
+)
 def test_candle_query_errors_name_the_field(market, path, params, status, field):
     assert _fields(_get(market, path, **params), status) == {field}
 
 
 def test_level2_listing_gives_market_data_points_of_the_finest_stored_timeframe(market):
-    items = _get(market, "", symbol=MINUTELY, **{"from": "2024-03-01T00:58:00Z", "to": "2024-03-01T01:00:00Z"}
-                 ).json()["items"]
+    items = _get(market, "", symbol=MINUTELY, **{"from": "2024-03-01T00:58:00Z", "to": "2024-03-01T01:00:00Z"}).json()[
+        "items"
+    ]
     assert items == [
         {"id": f"{MINUTELY}:1m:{MAR_1_MS + 58 * MINUTE_MS}", "symbol": MINUTELY, **_minutely(58)},
         {"id": f"{MINUTELY}:1m:{MAR_1_MS + 59 * MINUTE_MS}", "symbol": MINUTELY, **_minutely(59)},
@@ -177,18 +234,28 @@ def test_level2_listing_gives_market_data_points_of_the_finest_stored_timeframe(
 def test_level2_listing_of_a_coarser_timeframe(market):
     [item] = _get(market, "", symbol=MINUTELY.lower(), timeframe="1h", limit=1).json()["items"]
     # Minutes 60-119: open 110, high 51 + 119, low 49.5 + 60, close 50.5 + 119, volume sum of 61..120.
-    assert item == {"id": f"{MINUTELY}:1h:{MAR_1_MS + HOUR_MS}", "symbol": MINUTELY,
-                    "timestamp": "2024-03-01T01:00:00Z", "open": 110.0, "high": 170.0, "low": 109.5,
-                    "close": 169.5, "volume": float(sum(range(61, 121)))}
+    assert item == {
+        "id": f"{MINUTELY}:1h:{MAR_1_MS + HOUR_MS}",
+        "symbol": MINUTELY,
+        "timestamp": "2024-03-01T01:00:00Z",
+        "open": 110.0,
+        "high": 170.0,
+        "low": 109.5,
+        "close": 169.5,
+        "volume": float(sum(range(61, 121))),
+    }
 
 
-@pytest.mark.parametrize("params, status, fields", [
-    ({}, 422, {"symbol"}),
-    ({"symbol": HOURLY, "from": "2024-03-01T05:00:00Z", "to": "2024-03-01T04:00:00Z"}, 422, {"to"}),
-    ({"symbol": HOURLY, "from": "soon"}, 422, {"from"}),
-    ({"symbol": HOURLY, "timeframe": "2h"}, 422, {"timeframe"}),
-    ({"symbol": "NOTSTORED"}, 404, {"symbol"}),
-])
+@pytest.mark.parametrize(
+    "params, status, fields",
+    [
+        ({}, 422, {"symbol"}),
+        ({"symbol": HOURLY, "from": "2024-03-01T05:00:00Z", "to": "2024-03-01T04:00:00Z"}, 422, {"to"}),
+        ({"symbol": HOURLY, "from": "soon"}, 422, {"from"}),
+        ({"symbol": HOURLY, "timeframe": "2h"}, 422, {"timeframe"}),
+        ({"symbol": "NOTSTORED"}, 404, {"symbol"}),
+    ],
+)
 def test_level2_listing_errors_name_its_own_parameters(market, params, status, fields):
     response = _get(market, "", **params)
     assert _fields(response, status) == fields
@@ -197,11 +264,21 @@ def test_level2_listing_errors_name_its_own_parameters(market, params, status, f
 
 def test_latest_candle_of_the_finest_or_a_chosen_timeframe(market):
     assert _get(market, f"/{HOURLY}/latest_candle").json() == {
-        "id": f"{HOURLY}:1h:{MAR_1_MS + 29 * HOUR_MS}", "symbol": HOURLY, **_hourly(29)}
+        "id": f"{HOURLY}:1h:{MAR_1_MS + 29 * HOUR_MS}",
+        "symbol": HOURLY,
+        **_hourly(29),
+    }
     # The newest 4h bucket holds only hours 28 and 29 so far.
     assert _get(market, f"/{HOURLY}/latest_candle", timeframe="4h").json() == {
-        "id": f"{HOURLY}:4h:{MAR_1_MS + 28 * HOUR_MS}", "symbol": HOURLY, "timestamp": "2024-03-02T04:00:00Z",
-        "open": 128.0, "high": 132.0, "low": 126.0, "close": 130.0, "volume": 77.0}
+        "id": f"{HOURLY}:4h:{MAR_1_MS + 28 * HOUR_MS}",
+        "symbol": HOURLY,
+        "timestamp": "2024-03-02T04:00:00Z",
+        "open": 128.0,
+        "high": 132.0,
+        "low": 126.0,
+        "close": 130.0,
+        "volume": 77.0,
+    }
     assert _fields(_get(market, "/NOTSTORED/latest_candle"), 404) == {"symbol"}
     assert _fields(_get(market, f"/{HOURLY}/latest_candle", timeframe="1m"), 422) == {"timeframe"}
 
@@ -219,8 +296,16 @@ def _imports_object(market, key: str) -> bytes:
 
 def test_importing_a_file_queues_it_in_the_imports_bucket(market):
     content = _csv([_hourly(i) for i in range(3)])
-    response = _post(market, "/import", {"symbol": "newcoin", "timeframe": "1h", "file_format": "csv",
-                                         "file_content": base64.b64encode(content).decode()})
+    response = _post(
+        market,
+        "/import",
+        {
+            "symbol": "newcoin",
+            "timeframe": "1h",
+            "file_format": "csv",
+            "file_content": base64.b64encode(content).decode(),
+        },
+    )
     assert response.status_code == 202, response.text
     status = response.json()
     assert status["status"] == "pending" and status["symbol"] == "NEWCOIN" and status["source"] == "api"
@@ -234,25 +319,37 @@ def test_base64_wrapped_over_lines_is_accepted(market):
     content = _csv([_hourly(i) for i in range(5)])
     wrapped = base64.encodebytes(content).decode()  # 76 characters a line, as `base64` prints it
     assert "\n" in wrapped.strip()
-    response = _post(market, "/import", {"symbol": "NEWCOIN", "timeframe": "1h", "file_format": "csv",
-                                         "file_content": wrapped})
+    response = _post(
+        market, "/import", {"symbol": "NEWCOIN", "timeframe": "1h", "file_format": "csv", "file_content": wrapped}
+    )
     assert response.status_code == 202
     assert _imports_object(market, f"imports/candles/NEWCOIN/1h/{response.json()['import_id']}-upload.csv") == content
 
 
-@pytest.mark.parametrize("change, field, message", [
-    ({"file_content": "not base64!"}, "file_content", "not valid base64"),
-    ({"file_content": base64.b64encode(b"x" * (7 * 1024 * 1024 + 1)).decode()}, "file_content",
-     "files above 7340032 bytes go through POST /api/v1/market_data/uploads"),
-    ({"file_content": ""}, "file_content", "the file is empty"),
-    ({"symbol": "BTC/USDT"}, "symbol", "String should match pattern"),
-    ({"timeframe": "2h"}, "timeframe", "Input should be"),
-    ({"file_format": "xlsx"}, "file_format", "Input should be"),
-    ({"owner_id": "someone"}, "owner_id", "Extra inputs are not permitted"),
-])
+@pytest.mark.parametrize(
+    "change, field, message",
+    [
+        ({"file_content": "not base64!"}, "file_content", "not valid base64"),
+        (
+            {"file_content": base64.b64encode(b"x" * (7 * 1024 * 1024 + 1)).decode()},
+            "file_content",
+            "files above 7340032 bytes go through POST /api/v1/market_data/uploads",
+        ),
+        ({"file_content": ""}, "file_content", "the file is empty"),
+        ({"symbol": "BTC/USDT"}, "symbol", "String should match pattern"),
+        ({"timeframe": "2h"}, "timeframe", "Input should be"),
+        ({"file_format": "xlsx"}, "file_format", "Input should be"),
+        ({"owner_id": "someone"}, "owner_id", "Extra inputs are not permitted"),
+    ],
+)
 def test_import_errors_name_the_field(market, change, field, message):
-    body = {"symbol": "NEWCOIN", "timeframe": "1h", "file_format": "csv",
-            "file_content": base64.b64encode(b"timestamp,open\n").decode(), **change}
+    body = {
+        "symbol": "NEWCOIN",
+        "timeframe": "1h",
+        "file_format": "csv",
+        "file_content": base64.b64encode(b"timestamp,open\n").decode(),
+        **change,
+    }
     [detail] = _error(_post(market, "/import", body), 422)["details"]
     assert detail["field"] == field and message in detail["message"]
 
@@ -270,25 +367,39 @@ def test_an_upload_url_takes_the_file_with_a_plain_put(market):
 
     content = _csv([_hourly(i) for i in range(4)])
     # (urllib's default form Content-Type would make moto parse the body as a form and store nothing.)
-    upload = urllib.request.Request(ticket["upload_url"], data=content, method="PUT",
-                                    headers={"Content-Type": "text/csv"})
+    upload = urllib.request.Request(
+        ticket["upload_url"], data=content, method="PUT", headers={"Content-Type": "text/csv"}
+    )
     urllib.request.urlopen(upload).read()
     assert _imports_object(market, f"imports/candles/NEWCOIN/1h/{ticket['import_id']}-my_data.csv") == content
     assert _get(market, f"/imports/{ticket['import_id']}").json()["source"] == "upload"
 
 
-@pytest.mark.parametrize("change, field", [
-    ({"filename": "..."}, "filename"), ({"filename": ""}, "filename"), ({"symbol": "X"}, "symbol"),
-    ({"timeframe": "1y"}, "timeframe"),
-])
+@pytest.mark.parametrize(
+    "change, field",
+    [
+        ({"filename": "..."}, "filename"),
+        ({"filename": ""}, "filename"),
+        ({"symbol": "X"}, "symbol"),
+        ({"timeframe": "1y"}, "timeframe"),
+    ],
+)
 def test_upload_errors_name_the_field(market, change, field):
     body = {"symbol": "NEWCOIN", "timeframe": "1h", "filename": "candles.csv", **change}
     assert _fields(_post(market, "/uploads", body), 422) == {field}
 
 
 def test_a_fetch_is_queued_as_a_request_object(market):
-    response = _post(market, "/fetch", {"symbol": "BTCUSDT", "timeframe": "1h", "start_time": "2024-01-01T00:00:00Z",
-                                        "end_time": "2024-01-02T00:00:00+00:00"})
+    response = _post(
+        market,
+        "/fetch",
+        {
+            "symbol": "BTCUSDT",
+            "timeframe": "1h",
+            "start_time": "2024-01-01T00:00:00Z",
+            "end_time": "2024-01-02T00:00:00+00:00",
+        },
+    )
     assert response.status_code == 202, response.text
     status = response.json()
     assert (status["status"], status["source"], status["symbol"]) == ("pending", "binance", "BTCUSDT")
@@ -296,15 +407,23 @@ def test_a_fetch_is_queued_as_a_request_object(market):
     assert request == {"ranges": [[1_704_067_200_000, 1_704_153_600_000]], "exchange": "binance", "market": "spot"}
 
 
-@pytest.mark.parametrize("change, field", [
-    ({"end_time": "2024-01-01T00:00:00Z"}, "end_time"),  # not after the start
-    ({"start_time": "2999-01-01T00:00:00Z", "end_time": "2999-02-01T00:00:00Z"}, "end_time"),  # in the future
-    ({"start_time": "2024-01-01"}, "start_time"),  # no time, no timezone
-    ({"timeframe": "3m"}, "timeframe"),
-])
+@pytest.mark.parametrize(
+    "change, field",
+    [
+        ({"end_time": "2024-01-01T00:00:00Z"}, "end_time"),  # not after the start
+        ({"start_time": "2999-01-01T00:00:00Z", "end_time": "2999-02-01T00:00:00Z"}, "end_time"),  # in the future
+        ({"start_time": "2024-01-01"}, "start_time"),  # no time, no timezone
+        ({"timeframe": "3m"}, "timeframe"),
+    ],
+)
 def test_fetch_errors_name_the_field(market, change, field):
-    body = {"symbol": "BTCUSDT", "timeframe": "1m", "start_time": "2024-01-01T00:00:00Z",
-            "end_time": "2024-01-02T00:00:00Z", **change}
+    body = {
+        "symbol": "BTCUSDT",
+        "timeframe": "1m",
+        "start_time": "2024-01-01T00:00:00Z",
+        "end_time": "2024-01-02T00:00:00Z",
+        **change,
+    }
     assert _fields(_post(market, "/fetch", body), 422) == {field}
 
 
@@ -323,8 +442,7 @@ def test_imports_are_their_creators_alone_newest_first(market):
 
     # Records are stamped to the second: two made within one second may list in either order.
     assert set(listing(ada)) == {ada_first, ada_second} and listing(bob) == [bob_own]
-    created = [api.client.get(f"{MARKET}/imports/{i}", headers=bearer(ada)).json()["created_at"]
-               for i in listing(ada)]
+    created = [api.client.get(f"{MARKET}/imports/{i}", headers=bearer(ada)).json()["created_at"] for i in listing(ada)]
     assert created == sorted(created, reverse=True)
     assert len(listing(ada, limit=1)) == 1
     assert _fields(api.client.get(f"{MARKET}/imports", params={"limit": 101}, headers=bearer(ada)), 422) == {"limit"}
@@ -349,23 +467,30 @@ def funded(market):
     api, _ = market
     times = [MAR_1_MS + i * H8_MS for i in range(6)]
     S3FundingStore(api.aws("s3"), api.settings.candles_bucket).put_funding(
-        FUNDED, funding_rates(times, [0.0001 * (i + 1) for i in range(6)]))
+        FUNDED, funding_rates(times, [0.0001 * (i + 1) for i in range(6)])
+    )
     return market
 
 
 def test_funding_rates_in_a_range_oldest_first_end_excluded(funded):
-    response = _get(funded, f"/{FUNDED.lower()}/funding", start_time="2024-03-01T08:00:00Z",
-                    end_time="2024-03-02T00:00:00Z")
+    response = _get(
+        funded, f"/{FUNDED.lower()}/funding", start_time="2024-03-01T08:00:00Z", end_time="2024-03-02T00:00:00Z"
+    )
     assert response.status_code == 200, response.text
-    assert response.json() == {"data": [{"time": "2024-03-01T08:00:00Z", "rate": 0.0002},
-                                        {"time": "2024-03-01T16:00:00Z", "rate": 0.00030000000000000003}]}
+    assert response.json() == {
+        "data": [
+            {"time": "2024-03-01T08:00:00Z", "rate": 0.0002},
+            {"time": "2024-03-01T16:00:00Z", "rate": 0.00030000000000000003},
+        ]
+    }
     assert len(_get(funded, f"/{FUNDED}/funding").json()["data"]) == 6
 
 
 def test_funding_of_a_symbol_with_none_stored_is_404_and_a_bad_range_422(funded):
     assert _fields(_get(funded, f"/{HOURLY}/funding"), 404) == {"symbol"}
-    assert _fields(_get(funded, f"/{FUNDED}/funding", start_time="2024-03-02T00:00:00Z",
-                        end_time="2024-03-01T00:00:00Z"), 422) == {"end_time"}
+    assert _fields(
+        _get(funded, f"/{FUNDED}/funding", start_time="2024-03-02T00:00:00Z", end_time="2024-03-01T00:00:00Z"), 422
+    ) == {"end_time"}
 
 
 @pytest.fixture
@@ -378,14 +503,23 @@ def binance_listing(market, monkeypatch):
     with FakeBinance() as fake:
         fake.add_symbol_rules("INFOUSDT", "spot", "0.01000000", "0.00001000", "5.00000000")
         fake.add_symbol_rules("INFOUSDT", "linear", "0.10", "0.001", "100")
-        monkeypatch.setitem(api.services.market_data().exchanges, "binance",
-                            BinanceClient(fake.url, futures_base_url=fake.url, sleep=lambda seconds: None))
+        monkeypatch.setitem(
+            api.services.market_data().exchanges,
+            "binance",
+            BinanceClient(fake.url, futures_base_url=fake.url, sleep=lambda seconds: None),
+        )
         yield fake
 
 
 def test_symbol_info_is_fetched_once_from_the_exchange_then_served_from_the_store(market, binance_listing):
-    expected = {"symbol": "INFOUSDT", "exchange": "binance", "market": "spot", "tick_size": 0.01,
-                "lot_size": 0.00001, "min_notional": 5.0}
+    expected = {
+        "symbol": "INFOUSDT",
+        "exchange": "binance",
+        "market": "spot",
+        "tick_size": 0.01,
+        "lot_size": 0.00001,
+        "min_notional": 5.0,
+    }
     assert _get(market, "/infousdt/info").json() == expected
     assert _get(market, "/INFOUSDT/info", exchange="binance").json() == expected
     assert len(binance_listing.calls("/api/v3/exchangeInfo")) == 1
@@ -403,22 +537,31 @@ def test_symbol_info_errors(market, binance_listing):
 
 # ------------------------------------------------------------------ quality and repair
 def test_quality_of_a_complete_stretch(market):
-    report = _get(market, f"/{HOURLY}/1h/quality", start_time="2024-03-01T00:00:00Z",
-                  end_time="2024-03-01T06:00:00Z").json()
+    report = _get(
+        market, f"/{HOURLY}/1h/quality", start_time="2024-03-01T00:00:00Z", end_time="2024-03-01T06:00:00Z"
+    ).json()
     assert (report["candles"], report["first_timestamp"], report["last_timestamp"]) == (
-        6, "2024-03-01T00:00:00Z", "2024-03-01T05:00:00Z")
+        6,
+        "2024-03-01T00:00:00Z",
+        "2024-03-01T05:00:00Z",
+    )
     assert report["gaps"] == {"missing_candles": 0, "gap_count": 0, "gaps": []}
     assert report["stale_end"] == {"stale": False, "candles_behind": 0, "until": "2024-03-01T06:00:00Z"}
     assert (report["zero_volume_runs"]["count"], report["spikes"]["count"], report["flat_stretches"]["count"]) == (
-        0, 0, 0)
+        0,
+        0,
+        0,
+    )
 
 
 def test_quality_reports_the_missing_start_and_the_stale_end(market):
     # HOURLY holds hours 0-29 of March 1-2; asked from Feb 29 22:00 to March 2 08:00.
-    report = _get(market, f"/{HOURLY}/1h/quality", start_time="2024-02-29T22:00:00Z",
-                  end_time="2024-03-02T08:00:00Z").json()
-    assert report["gaps"]["gaps"] == [{"start": "2024-02-29T22:00:00Z", "end": "2024-03-01T00:00:00Z",
-                                       "missing_candles": 2}]
+    report = _get(
+        market, f"/{HOURLY}/1h/quality", start_time="2024-02-29T22:00:00Z", end_time="2024-03-02T08:00:00Z"
+    ).json()
+    assert report["gaps"]["gaps"] == [
+        {"start": "2024-02-29T22:00:00Z", "end": "2024-03-01T00:00:00Z", "missing_candles": 2}
+    ]
     assert report["stale_end"] == {"stale": True, "candles_behind": 2, "until": "2024-03-02T08:00:00Z"}
 
 
@@ -428,22 +571,31 @@ def test_quality_needs_the_series_stored_at_that_timeframe(market):
 
 
 def test_a_repair_queues_a_fetch_of_exactly_the_missing_ranges(market):
-    response = _post(market, f"/{HOURLY}/1h/repair", {"start_time": "2024-03-01T00:00:00Z",
-                                                       "end_time": "2024-03-02T08:00:00Z", "exchange": "bybit"})
+    response = _post(
+        market,
+        f"/{HOURLY}/1h/repair",
+        {"start_time": "2024-03-01T00:00:00Z", "end_time": "2024-03-02T08:00:00Z", "exchange": "bybit"},
+    )
     assert response.status_code == 202, response.text
     body = response.json()
     assert body["missing_candles"] == 2
     assert body["ranges"] == [{"start": "2024-03-02T06:00:00Z", "end": "2024-03-02T08:00:00Z", "missing_candles": 2}]
     assert (body["import"]["status"], body["import"]["source"]) == ("pending", "bybit")
     assert response.headers["Location"] == f"{MARKET}/imports/{body['import']['import_id']}"
-    request = json.loads(_imports_object(market, f"imports/candle-fetches/{HOURLY}/1h/{body['import']['import_id']}.json"))
-    assert request == {"ranges": [[MAR_1_MS + 30 * HOUR_MS, MAR_1_MS + 32 * HOUR_MS]], "exchange": "bybit",
-                       "market": "spot"}
+    request = json.loads(
+        _imports_object(market, f"imports/candle-fetches/{HOURLY}/1h/{body['import']['import_id']}.json")
+    )
+    assert request == {
+        "ranges": [[MAR_1_MS + 30 * HOUR_MS, MAR_1_MS + 32 * HOUR_MS]],
+        "exchange": "bybit",
+        "market": "spot",
+    }
 
 
 def test_a_repair_of_a_complete_range_queues_nothing(market):
-    response = _post(market, f"/{HOURLY}/1h/repair", {"start_time": "2024-03-01T00:00:00Z",
-                                                       "end_time": "2024-03-01T10:00:00Z"})
+    response = _post(
+        market, f"/{HOURLY}/1h/repair", {"start_time": "2024-03-01T00:00:00Z", "end_time": "2024-03-01T10:00:00Z"}
+    )
     assert response.status_code == 200
     assert response.json() == {"missing_candles": 0, "ranges": [], "import": None}
 
@@ -453,40 +605,66 @@ def test_repair_errors_name_the_field(market):
     assert _fields(_post(market, f"/{HOURLY}/4h/repair", body), 404) == {"timeframe"}
     assert _fields(_post(market, f"/{HOURLY}/1h/repair", {**body, "exchange": "kraken"}), 422) == {"exchange"}
     assert _fields(_post(market, f"/{HOURLY}/1h/repair", {**body, "end_time": "2024-02-01T00:00:00Z"}), 422) == {
-        "end_time"}
+        "end_time"
+    }
 
 
 # ------------------------------------------------------------------ documentation and cold start
 def test_openapi_documents_every_market_data_route_with_examples(market):
     api, _ = market
     document = api.client.get("/api/openapi.json").json()
-    operations = {(method.upper(), path): operation for path, item in document["paths"].items()
-                  if path.startswith(MARKET) for method, operation in item.items()}
+    operations = {
+        (method.upper(), path): operation
+        for path, item in document["paths"].items()
+        if path.startswith(MARKET)
+        for method, operation in item.items()
+    }
     assert set(operations) == {
-        ("GET", MARKET), ("GET", f"{MARKET}/symbols"), ("GET", f"{MARKET}/timeframes"),
-        ("GET", f"{MARKET}/{{symbol}}/{{timeframe}}"), ("GET", f"{MARKET}/{{symbol}}/latest_candle"),
-        ("POST", f"{MARKET}/import"), ("POST", f"{MARKET}/uploads"), ("POST", f"{MARKET}/fetch"),
-        ("GET", f"{MARKET}/imports"), ("GET", f"{MARKET}/imports/{{import_id}}"),
-        ("GET", f"{MARKET}/{{symbol}}/funding"), ("GET", f"{MARKET}/{{symbol}}/info"),
-        ("GET", f"{MARKET}/{{symbol}}/{{timeframe}}/quality"), ("POST", f"{MARKET}/{{symbol}}/{{timeframe}}/repair"),
+        ("GET", MARKET),
+        ("GET", f"{MARKET}/symbols"),
+        ("GET", f"{MARKET}/timeframes"),
+        ("GET", f"{MARKET}/{{symbol}}/{{timeframe}}"),
+        ("GET", f"{MARKET}/{{symbol}}/latest_candle"),
+        ("POST", f"{MARKET}/import"),
+        ("POST", f"{MARKET}/uploads"),
+        ("POST", f"{MARKET}/fetch"),
+        ("GET", f"{MARKET}/imports"),
+        ("GET", f"{MARKET}/imports/{{import_id}}"),
+        ("GET", f"{MARKET}/{{symbol}}/funding"),
+        ("GET", f"{MARKET}/{{symbol}}/info"),
+        ("GET", f"{MARKET}/{{symbol}}/{{timeframe}}/quality"),
+        ("POST", f"{MARKET}/{{symbol}}/{{timeframe}}/repair"),
     }
     limit = api.services.rate_limiter.limits["market_data"]  # the configured one (300 unless set otherwise)
-    assert all(operation["x-rate-limit"]["limit"] == limit and operation["security"] == [{"bearer": []}]
-               for operation in operations.values())
+    assert all(
+        operation["x-rate-limit"]["limit"] == limit and operation["security"] == [{"bearer": []}]
+        for operation in operations.values()
+    )
     candles = operations[("GET", f"{MARKET}/{{symbol}}/{{timeframe}}")]
     [symbol] = [parameter for parameter in candles["parameters"] if parameter["name"] == "symbol"]
     assert symbol["schema"]["pattern"] == "^[A-Z0-9]{2,20}$"
     schemas = document["components"]["schemas"]
-    for name in ("CandleFileImport", "UploadRequest", "FetchRequest", "ImportOut", "MarketDataPoint", "Candle",
-                 "SymbolInfo"):
+    for name in (
+        "CandleFileImport",
+        "UploadRequest",
+        "FetchRequest",
+        "ImportOut",
+        "MarketDataPoint",
+        "Candle",
+        "SymbolInfo",
+    ):
         assert schemas[name]["examples"], name
 
 
 def test_the_api_cold_start_loads_neither_numpy_nor_pyarrow_nor_talib(api):
     """The market-data routes load them on first use (the handler's import time stays as it was)."""
-    environment = {**os.environ, **{field.upper(): str(value) for field, value in vars(api.settings).items()},
-                   "PYTHONPATH": os.pathsep.join([str(API_CODE), str(ROOT)])}
+    environment = {
+        **os.environ,
+        **{field.upper(): str(value) for field, value in vars(api.settings).items()},
+        "PYTHONPATH": os.pathsep.join([str(API_CODE), str(ROOT)]),
+    }
     program = "import sys, app; print(sorted({'numpy', 'pyarrow', 'talib'} & set(sys.modules)))"
-    loaded = subprocess.run([sys.executable, "-c", program], env=environment, capture_output=True, text=True,
-                            check=True, cwd=API_CODE).stdout
+    loaded = subprocess.run(
+        [sys.executable, "-c", program], env=environment, capture_output=True, text=True, check=True, cwd=API_CODE
+    ).stdout
     assert loaded.strip() == "[]"

@@ -49,13 +49,21 @@ def token(http) -> str:
 
 
 def _candle(i: int) -> dict:
-    return {"timestamp": f"2024-03-01T{i:02d}:00:00Z", "open": 10.0 + i, "high": 12.0 + i, "low": 9.0 + i,
-            "close": 11.0 + i, "volume": 5.0 + i}
+    return {
+        "timestamp": f"2024-03-01T{i:02d}:00:00Z",
+        "open": 10.0 + i,
+        "high": 12.0 + i,
+        "low": 9.0 + i,
+        "close": 11.0 + i,
+        "volume": 5.0 + i,
+    }
 
 
 def _csv(candles: list[dict]) -> bytes:
-    return ("timestamp,open,high,low,close,volume\n" + "".join(
-        f"{c['timestamp']},{c['open']},{c['high']},{c['low']},{c['close']},{c['volume']}\n" for c in candles)).encode()
+    return (
+        "timestamp,open,high,low,close,volume\n"
+        + "".join(f"{c['timestamp']},{c['open']},{c['high']},{c['low']},{c['close']},{c['volume']}\n" for c in candles)
+    ).encode()
 
 
 def _finished(http: httpx.Client, token: str, import_id: str) -> dict:
@@ -78,8 +86,12 @@ def test_the_sample_data_is_there_to_read(http, token):
 def test_an_imported_file_is_served_once_its_import_completed(http, token):
     # Given a six-hour CSV for a symbol the store does not hold yet
     content = _csv([_candle(i) for i in range(6)])
-    body = {"symbol": "NEWCOIN", "timeframe": "1h", "file_format": "csv",
-            "file_content": base64.b64encode(content).decode()}
+    body = {
+        "symbol": "NEWCOIN",
+        "timeframe": "1h",
+        "file_format": "csv",
+        "file_content": base64.b64encode(content).decode(),
+    }
 
     # When it is posted and its import runs
     queued = http.post(f"{MARKET}/import", json=body, headers=bearer(token))
@@ -96,10 +108,22 @@ def test_an_imported_file_is_served_once_its_import_completed(http, token):
     assert hourly == [_candle(i) for i in range(6)]
     four_hourly = http.get(f"{MARKET}/NEWCOIN/4h", headers=bearer(token)).json()["data"]
     assert four_hourly == [
-        {"timestamp": "2024-03-01T00:00:00Z", "open": 10.0, "high": 15.0, "low": 9.0, "close": 14.0,
-         "volume": 5.0 + 6 + 7 + 8},
-        {"timestamp": "2024-03-01T04:00:00Z", "open": 14.0, "high": 17.0, "low": 13.0, "close": 16.0,
-         "volume": 9.0 + 10},
+        {
+            "timestamp": "2024-03-01T00:00:00Z",
+            "open": 10.0,
+            "high": 15.0,
+            "low": 9.0,
+            "close": 14.0,
+            "volume": 5.0 + 6 + 7 + 8,
+        },
+        {
+            "timestamp": "2024-03-01T04:00:00Z",
+            "open": 14.0,
+            "high": 17.0,
+            "low": 13.0,
+            "close": 16.0,
+            "volume": 9.0 + 10,
+        },
     ]
 
     # And importing the same file again changes nothing
@@ -120,8 +144,9 @@ def test_a_bad_file_uploaded_to_its_url_fails_naming_its_lines_and_stores_nothin
     content = ("\n".join(rows) + "\n").encode()
 
     # When it goes through a presigned upload, as a large file would
-    ticket = http.post(f"{MARKET}/uploads", json={"symbol": "BADCOIN", "timeframe": "1h", "filename": "bad.csv"},
-                       headers=bearer(token)).json()
+    ticket = http.post(
+        f"{MARKET}/uploads", json={"symbol": "BADCOIN", "timeframe": "1h", "filename": "bad.csv"}, headers=bearer(token)
+    ).json()
     assert httpx.put(ticket["upload_url"], content=content, headers={"Content-Type": "text/csv"}).status_code == 200
     status = _finished(http, token, ticket["import_id"])
 
@@ -134,7 +159,8 @@ def test_a_bad_file_uploaded_to_its_url_fails_naming_its_lines_and_stores_nothin
 
 
 def test_every_exporter_layout_imports_through_the_api_the_s3_drop_and_the_cli_to_the_same_candles(
-        http, token, tmp_path):
+    http, token, tmp_path
+):
     """Acceptance: each layout of tests/fakes/exporter_files.py, posted to the API, dropped into the
     imports bucket (its S3 event runs the import function) and read by the CLI, gives the same candles."""
     import os
@@ -149,12 +175,17 @@ def test_every_exporter_layout_imports_through_the_api_the_s3_drop_and_the_cli_t
     queued = {}
     for i, (name, sample) in enumerate(LAYOUTS.items()):
         api_symbol, s3_symbol = f"{sample.symbol}{i:02d}API", f"{sample.symbol}{i:02d}S3"
-        body = {"symbol": api_symbol, "timeframe": "1h", "file_format": "csv",
-                "file_content": base64.b64encode(sample.content).decode()}
+        body = {
+            "symbol": api_symbol,
+            "timeframe": "1h",
+            "file_format": "csv",
+            "file_content": base64.b64encode(sample.content).decode(),
+        }
         response = http.post(f"{MARKET}/import", json=body, headers=bearer(token))
         assert response.status_code == 202, (name, response.text)
-        s3.put_object(Bucket=os.environ["IMPORTS_BUCKET"], Key=f"imports/candles/{s3_symbol}/1h/{name}.dat",
-                      Body=sample.content)
+        s3.put_object(
+            Bucket=os.environ["IMPORTS_BUCKET"], Key=f"imports/candles/{s3_symbol}/1h/{name}.dat", Body=sample.content
+        )
         queued[name] = (response.json()["import_id"], api_symbol, s3_symbol)
 
     for name, (import_id, api_symbol, s3_symbol) in queued.items():

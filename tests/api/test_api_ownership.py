@@ -41,13 +41,21 @@ PUBLIC_BY_DESIGN = {
     ("GET", "/api/v1/market_data/{symbol}/latest_candle"): "market data is shared by every user",
     ("GET", "/api/v1/market_data/{symbol}/{timeframe}"): "market data is shared by every user",
     ("GET", "/api/v1/market_data/{symbol}/{timeframe}/quality"): "market data is shared by every user",
-    ("POST", "/api/v1/market_data/{symbol}/{timeframe}/repair"):
-        "any user may fill gaps of the shared series (as POST /market_data/fetch); the import it queues is the caller's",
+    (
+        "POST",
+        "/api/v1/market_data/{symbol}/{timeframe}/repair",
+    ): "any user may fill gaps of the shared series (as POST /market_data/fetch); the import it queues is the caller's",
 }
 
 # Path parameter -> the key in `world` of Alice's resource it names.
-OWNED_BY_PARAMETER = {"strategy_id": "private", "backtest_id": "completed", "trade_id": "trade",
-                      "optimization_id": "optimization", "walk_forward_id": "walk_forward", "replay_id": "replay"}
+OWNED_BY_PARAMETER = {
+    "strategy_id": "private",
+    "backtest_id": "completed",
+    "trade_id": "trade",
+    "optimization_id": "optimization",
+    "walk_forward_id": "walk_forward",
+    "replay_id": "replay",
+}
 
 # Bodies and query parameters that pass validation, so the request reaches the owner check.
 BODIES = {
@@ -64,12 +72,15 @@ def _document() -> dict[str, Any]:
     os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
     environment = Template.load().function_environment("ApiFunction")
     settings = ApiSettings.from_env(environment)
-    return create_app(build_services(settings, endpoint_url="http://127.0.0.1:9"), settings.cors_allowed_origin).openapi()
+    return create_app(
+        build_services(settings, endpoint_url="http://127.0.0.1:9"), settings.cors_allowed_origin
+    ).openapi()
 
 
 DOCUMENT = _document()
-OPERATIONS = {(method.upper(), path): operation for path, item in DOCUMENT["paths"].items()
-              for method, operation in item.items()}
+OPERATIONS = {
+    (method.upper(), path): operation for path, item in DOCUMENT["paths"].items() for method, operation in item.items()
+}
 
 
 def path_parameters(operation: dict[str, Any]) -> list[str]:
@@ -84,8 +95,10 @@ def owned_id(world: dict[str, str], path: str, name: str) -> str:
     if name == "import_id":  # two kinds of import jobs, each with its own route
         return world["transaction_import" if path.startswith("/api/v1/transactions/") else "market_import"]
     key = OWNED_BY_PARAMETER.get(name)
-    assert key is not None, (f"{path}: no owned resource is known for the path parameter {name!r}; add one to "
-                             f"OWNED_BY_PARAMETER and `world`, or list the route in PUBLIC_BY_DESIGN with its reason")
+    assert key is not None, (
+        f"{path}: no owned resource is known for the path parameter {name!r}; add one to "
+        f"OWNED_BY_PARAMETER and `world`, or list the route in PUBLIC_BY_DESIGN with its reason"
+    )
     return world[key]
 
 
@@ -103,15 +116,26 @@ def world(api, worker) -> dict[str, str]:
     bob, _ = api.sign_up("Bob")
     own = bearer(alice)
     # Parameterised, so an optimization and a walk-forward can sweep it
-    strategy = api.create_strategy(alice, name="alice private",
-                                   **sma_cross("$fast", "$slow", stop_loss=2, parameters={"fast": 10, "slow": 50}))
+    strategy = api.create_strategy(
+        alice, name="alice private", **sma_cross("$fast", "$slow", stop_loss=2, parameters={"fast": 10, "slow": 50})
+    )
     completed = api.create_backtest(alice, strategy["id"])
     hours = 1_704_067_200_000 + np.arange(6, dtype=np.int64) * 3_600_000
-    api.complete(completed["id"], engine_trades([1, -1, 1], [3.0, -1.0, 2.0]), final_balance=10_004.0,
-                 equity=EquitySeries(hours, np.asarray([10_000.0, 10_003, 10_003, 10_002, 10_002, 10_004]),
-                                     np.full(6, 10_000.0)))
-    window = {"symbol": "BTCUSDT", "timeframe": "1h", "initial_balance": 10_000,
-              "start_time": "2024-01-01T00:00:00Z", "end_time": "2024-03-20T00:00:00Z"}
+    api.complete(
+        completed["id"],
+        engine_trades([1, -1, 1], [3.0, -1.0, 2.0]),
+        final_balance=10_004.0,
+        equity=EquitySeries(
+            hours, np.asarray([10_000.0, 10_003, 10_003, 10_002, 10_002, 10_004]), np.full(6, 10_000.0)
+        ),
+    )
+    window = {
+        "symbol": "BTCUSDT",
+        "timeframe": "1h",
+        "initial_balance": 10_000,
+        "start_time": "2024-01-01T00:00:00Z",
+        "end_time": "2024-03-20T00:00:00Z",
+    }
     grid = {"fast": [5, 10], "slow": [30, 40]}
 
     def created(path: str, body: dict[str, Any], key: str = "id") -> str:
@@ -119,28 +143,58 @@ def world(api, worker) -> dict[str, str]:
         assert response.status_code in (201, 202), (path, response.text)
         return str(response.json()[key])
 
-    optimization = created("/api/v1/optimizations", {"strategy_id": strategy["id"], "parameters": grid,
-                                                      "objective": "total_pnl", "max_combinations": 10, **window})
+    optimization = created(
+        "/api/v1/optimizations",
+        {"strategy_id": strategy["id"], "parameters": grid, "objective": "total_pnl", "max_combinations": 10, **window},
+    )
     complete_optimization(api, optimization, grid)
-    walk_forward = created("/api/v1/walk_forwards", {"strategy_id": strategy["id"], "parameters": grid,
-                                                      "objective": "total_pnl", "train": "30d", "test": "10d", **window})
-    market_import = created("/api/v1/market_data/uploads", {"symbol": "NEWCOIN", "timeframe": "1h",
-                                                            "filename": "mine.csv"}, "import_id")
+    walk_forward = created(
+        "/api/v1/walk_forwards",
+        {
+            "strategy_id": strategy["id"],
+            "parameters": grid,
+            "objective": "total_pnl",
+            "train": "30d",
+            "test": "10d",
+            **window,
+        },
+    )
+    market_import = created(
+        "/api/v1/market_data/uploads", {"symbol": "NEWCOIN", "timeframe": "1h", "filename": "mine.csv"}, "import_id"
+    )
     transaction_import = import_file(api, worker, (alice, alice_user["id"]), TRADES_CSV)["import_id"]
     mine = transaction_ids(api, alice)
-    replay = created("/api/v1/transactions/replay", {"transaction_ids": [mine["b-1"], mine["b-2"]],
-                                                     "symbol": "BTCUSDT", "timeframe": "1h"}, "replay_id")
-    return {"alice": alice, "bob": bob, "private": strategy["id"], "completed": completed["id"],
-            "trade": trade_id(completed["id"], 0), "optimization": optimization, "walk_forward": walk_forward,
-            "market_import": market_import, "transaction_import": transaction_import, "replay": replay}
+    replay = created(
+        "/api/v1/transactions/replay",
+        {"transaction_ids": [mine["b-1"], mine["b-2"]], "symbol": "BTCUSDT", "timeframe": "1h"},
+        "replay_id",
+    )
+    return {
+        "alice": alice,
+        "bob": bob,
+        "private": strategy["id"],
+        "completed": completed["id"],
+        "trade": trade_id(completed["id"], 0),
+        "optimization": optimization,
+        "walk_forward": walk_forward,
+        "market_import": market_import,
+        "transaction_import": transaction_import,
+        "replay": replay,
+    }
 
 
 def complete_optimization(api, optimization_id: str, grid: dict[str, list[int]]) -> None:
     """Play the optimization state machine's part: a ranking of every combination, then completed
     (so Bob's reads meet results that exist, not a 409 before them)."""
-    results = [{"index": index, "params": {"fast": fast, "slow": slow}, "final_balance": 10_000.0 + fast - slow,
-                "performance_summary": {"total_pnl": float(fast - slow), "total_trades": 3}}
-               for index, (fast, slow) in enumerate((f, s) for f in grid["fast"] for s in grid["slow"])]
+    results = [
+        {
+            "index": index,
+            "params": {"fast": fast, "slow": slow},
+            "final_balance": 10_000.0 + fast - slow,
+            "performance_summary": {"total_pnl": float(fast - slow), "total_trades": 3},
+        }
+        for index, (fast, slow) in enumerate((f, s) for f in grid["fast"] for s in grid["slow"])
+    ]
     ranking = rank(results, "total_pnl")
     optimizations = api.services.optimizations
     optimizations.repository.mark_running(optimization_id, utc_now())

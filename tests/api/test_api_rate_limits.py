@@ -50,8 +50,11 @@ def test_the_seed_limits():
 
 def test_each_limit_is_configured_by_its_variable_and_the_spec_numbers_are_the_defaults():
     assert limits_from({}) == SEED_LIMITS
-    assert limits_from({"RATE_LIMIT_GENERAL": "5000", "RATE_LIMIT_AUTH": "7"}) == {**SEED_LIMITS, "general": 5000,
-                                                                                     "auth": 7}
+    assert limits_from({"RATE_LIMIT_GENERAL": "5000", "RATE_LIMIT_AUTH": "7"}) == {
+        **SEED_LIMITS,
+        "general": 5000,
+        "auth": 7,
+    }
     for bad in ("0", "-3", "ten", "1.5"):
         with pytest.raises(ValueError, match="RATE_LIMIT_MARKET_DATA"):
             limits_from({"RATE_LIMIT_MARKET_DATA": bad})
@@ -62,14 +65,19 @@ def test_the_template_parameters_default_to_the_spec_numbers_and_reach_the_api_f
     environment = template.function_environment("ApiFunction")
     assert limits_from(environment) == SEED_LIMITS
     raised = Template.load(GeneralRateLimit="100000", BacktestCreationRateLimit="50")
-    assert limits_from(raised.function_environment("ApiFunction")) == {**SEED_LIMITS, "general": 100000,
-                                                                        "backtest_creation": 50}
+    assert limits_from(raised.function_environment("ApiFunction")) == {
+        **SEED_LIMITS,
+        "general": 100000,
+        "backtest_creation": 50,
+    }
 
 
 def test_the_configured_limits_are_enforced_and_documented(api_aws, clock):
     endpoint, settings = api_aws
-    environ = {**{f.upper(): str(v) for f, v in vars(settings).items() if f != "rate_limits"},
-               "RATE_LIMIT_GENERAL": "3"}
+    environ = {
+        **{f.upper(): str(v) for f, v in vars(settings).items() if f != "rate_limits"},
+        "RATE_LIMIT_GENERAL": "3",
+    }
     services = build_services(ApiSettings.from_env(environ), endpoint)
     services.rate_limiter.clock = clock
     client = TestClient(create_app(services))
@@ -82,12 +90,20 @@ def test_the_configured_limits_are_enforced_and_documented(api_aws, clock):
     assert operation["x-rate-limit"]["limit"] == 3 and "3 requests per minute" in operation["description"]
 
 
-@pytest.mark.parametrize("method, path, category", [
-    ("POST", "/api/v1/users", "auth"), ("POST", "/api/v1/sessions", "auth"), ("DELETE", "/api/v1/sessions", "auth"),
-    ("POST", "/api/v1/backtests", "backtest_creation"), ("GET", "/api/v1/backtests", "general"),
-    ("POST", "/api/v1/backtests/1/cancel", "general"), ("GET", "/api/v1/market_data/symbols", "market_data"),
-    ("GET", "/api/v1/strategies", "general"), ("GET", "/api/docs", "general"),
-])
+@pytest.mark.parametrize(
+    "method, path, category",
+    [
+        ("POST", "/api/v1/users", "auth"),
+        ("POST", "/api/v1/sessions", "auth"),
+        ("DELETE", "/api/v1/sessions", "auth"),
+        ("POST", "/api/v1/backtests", "backtest_creation"),
+        ("GET", "/api/v1/backtests", "general"),
+        ("POST", "/api/v1/backtests/1/cancel", "general"),
+        ("GET", "/api/v1/market_data/symbols", "market_data"),
+        ("GET", "/api/v1/strategies", "general"),
+        ("GET", "/api/docs", "general"),
+    ],
+)
 def test_each_request_counts_in_one_category(method, path, category):
     assert rate_limit_category(method, path) == category
 
@@ -145,8 +161,10 @@ def test_headers_count_down_and_429_comes_with_retry_after(limited, clock):
 
 def test_auth_routes_count_per_ip(limited):
     email = f"limited-{uuid.uuid4().hex}@example.com"
-    statuses = [limited.client.post("/api/v1/sessions", json={"email": email, "password": PASSWORD}).status_code
-                for _ in range(SEED_LIMITS["auth"] + 1)]
+    statuses = [
+        limited.client.post("/api/v1/sessions", json={"email": email, "password": PASSWORD}).status_code
+        for _ in range(SEED_LIMITS["auth"] + 1)
+    ]
     assert statuses == [401] * SEED_LIMITS["auth"] + [429]
     elsewhere = TestClient(limited.client.app, client=("203.0.113.7", 5000))  # another IP, another counter
     assert elsewhere.post("/api/v1/sessions", json={"email": email, "password": PASSWORD}).status_code == 401
@@ -157,17 +175,28 @@ def test_backtest_creation_has_its_own_tighter_limit(limited, clock):
     strategy = limited.create_strategy(token)
     for _ in range(SEED_LIMITS["backtest_creation"]):
         response = limited.create_backtest(token, strategy["id"])
-    refused = limited.client.post("/api/v1/backtests", headers=bearer(token), json={
-        "strategy_id": strategy["id"], "symbol": "BTCUSDT", "timeframe": "1h", "start_time": "2024-01-01T00:00:00Z",
-        "end_time": "2024-02-01T00:00:00Z", "initial_balance": 1000})
+    refused = limited.client.post(
+        "/api/v1/backtests",
+        headers=bearer(token),
+        json={
+            "strategy_id": strategy["id"],
+            "symbol": "BTCUSDT",
+            "timeframe": "1h",
+            "start_time": "2024-01-01T00:00:00Z",
+            "end_time": "2024-02-01T00:00:00Z",
+            "initial_balance": 1000,
+        },
+    )
     assert refused.status_code == 429 and refused.headers["X-RateLimit-Limit"] == "10"
     listing = limited.client.get("/api/v1/backtests", headers=bearer(token))
     assert listing.status_code == 200 and listing.headers["X-RateLimit-Limit"] == "30"
     assert response["status"] == "pending"
 
 
-@pytest.mark.parametrize("method, path", [("GET", "/api/v1/nope"), ("GET", "/api/v1/backtests"),
-                                          ("GET", "/api/v1/health"), ("GET", "/api/openapi.json")])
+@pytest.mark.parametrize(
+    "method, path",
+    [("GET", "/api/v1/nope"), ("GET", "/api/v1/backtests"), ("GET", "/api/v1/health"), ("GET", "/api/openapi.json")],
+)
 def test_every_response_carries_the_headers(limited, method, path):
     response = limited.client.request(method, path)
     assert all(name in response.headers for name in ("X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset"))
@@ -176,6 +205,7 @@ def test_every_response_carries_the_headers(limited, method, path):
 def test_counters_expire_after_their_window(limited, clock):
     limited.client.get("/api/v1/health")
     window = int(clock.now) // 60 * 60
-    item = limited.aws("dynamodb").get_item(TableName=limited.settings.rate_limits_table,
-                                            Key={"key": {"S": f"general#ip:testclient#{window}"}})["Item"]
+    item = limited.aws("dynamodb").get_item(
+        TableName=limited.settings.rate_limits_table, Key={"key": {"S": f"general#ip:testclient#{window}"}}
+    )["Item"]
     assert item["hits"]["N"] == "1" and int(item["expires_at"]["N"]) == window + 120

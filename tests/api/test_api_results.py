@@ -24,8 +24,13 @@ def completed(api):
     backtest = api.create_backtest(token, api.create_strategy(token)["id"])
     ts = JAN_1 + np.arange(12, dtype=np.int64) * HOUR
     benchmark = 100.0 * np.linspace(1.0, 1.11, 12)
-    api.complete(backtest["id"], engine_trades(SIDES, PNLS, open_last=True), final_balance=105.0,
-                 summary={"max_drawdown_percentage": 50.0}, equity=EquitySeries(ts, np.asarray(EQUITY), benchmark))
+    api.complete(
+        backtest["id"],
+        engine_trades(SIDES, PNLS, open_last=True),
+        final_balance=105.0,
+        summary={"max_drawdown_percentage": 50.0},
+        equity=EquitySeries(ts, np.asarray(EQUITY), benchmark),
+    )
     return token, backtest
 
 
@@ -36,8 +41,13 @@ def test_the_equity_curve_is_downsampled_to_the_points_asked(api, completed):
     body = response.json()
     assert body["meta"] == {"points": 6, "total_points": 12}
     assert [p["equity"] for p in body["data"]] == [100, 120, 60, 130, 70, 105]
-    assert body["data"][2] == {"timestamp": "2024-01-01T04:00:00.000Z", "equity": 60.0, "drawdown": 60.0,
-                               "drawdown_percentage": 50.0, "benchmark": 104.0}
+    assert body["data"][2] == {
+        "timestamp": "2024-01-01T04:00:00.000Z",
+        "equity": 60.0,
+        "drawdown": 60.0,
+        "drawdown_percentage": 50.0,
+        "benchmark": 104.0,
+    }
     assert body["data"][-1]["equity"] == 105.0  # final_balance
     assert max(p["drawdown_percentage"] for p in body["data"]) == 50.0  # max_drawdown_percentage
     whole = api.client.get(f"/api/v1/backtests/{backtest['id']}/equity", headers=bearer(token)).json()
@@ -74,14 +84,29 @@ def test_drawdown_periods_deepest_first_and_paginated(api, completed):
     response = api.client.get(f"/api/v1/backtests/{backtest['id']}/drawdowns?per_page=1", headers=bearer(token))
     assert response.status_code == 200, response.text
     body = response.json()
-    assert body["data"] == [{"start": "2024-01-01T01:00:00.000Z", "trough": "2024-01-01T04:00:00.000Z",
-                             "recovery": "2024-01-01T08:00:00.000Z", "depth": 60.0, "depth_percentage": 50.0}]
+    assert body["data"] == [
+        {
+            "start": "2024-01-01T01:00:00.000Z",
+            "trough": "2024-01-01T04:00:00.000Z",
+            "recovery": "2024-01-01T08:00:00.000Z",
+            "depth": 60.0,
+            "depth_percentage": 50.0,
+        }
+    ]
     assert (body["meta"]["total_count"], body["meta"]["total_pages"]) == (2, 2)
-    second = api.client.get(f"/api/v1/backtests/{backtest['id']}/drawdowns?page=2&per_page=1",
-                            headers=bearer(token)).json()["data"]
+    second = api.client.get(
+        f"/api/v1/backtests/{backtest['id']}/drawdowns?page=2&per_page=1", headers=bearer(token)
+    ).json()["data"]
     # 130 at 08:00 -> 70 at 10:00 (60 below, 46.15 %), not recovered by the end
-    assert second == [{"start": "2024-01-01T08:00:00.000Z", "trough": "2024-01-01T10:00:00.000Z", "recovery": None,
-                       "depth": 60.0, "depth_percentage": round(100 * 60 / 130, 10)}]
+    assert second == [
+        {
+            "start": "2024-01-01T08:00:00.000Z",
+            "trough": "2024-01-01T10:00:00.000Z",
+            "recovery": None,
+            "depth": 60.0,
+            "depth_percentage": round(100 * 60 / 130, 10),
+        }
+    ]
 
 
 def _csv_rows(response) -> list[dict]:
@@ -106,8 +131,9 @@ def test_every_trade_downloads_as_csv_with_the_json_fields(api, completed, how):
 
 def test_the_csv_takes_the_filters_but_not_the_pagination(api, completed):
     token, backtest = completed
-    response = api.client.get(f"/api/v1/backtests/{backtest['id']}/trades?format=csv&side=short&per_page=1",
-                              headers=bearer(token))
+    response = api.client.get(
+        f"/api/v1/backtests/{backtest['id']}/trades?format=csv&side=short&per_page=1", headers=bearer(token)
+    )
     assert [float(r["pnl"]) for r in _csv_rows(response)] == [-5.0, 7.5]
 
 
@@ -115,8 +141,9 @@ def test_a_csv_over_the_inline_limit_is_a_redirect_to_a_presigned_download(api, 
     token, backtest = completed
     monkeypatch.setattr(api.services, "trades_csv_inline_max_bytes", 200)  # the header row alone is ~200 bytes
     url = f"/api/v1/backtests/{backtest['id']}/trades"
-    response = api.client.get(url, params={"format": "csv", "side": "short"}, headers=bearer(token),
-                              follow_redirects=False)
+    response = api.client.get(
+        url, params={"format": "csv", "side": "short"}, headers=bearer(token), follow_redirects=False
+    )
     assert response.status_code == 303, response.text
     assert response.headers["access-control-allow-origin"] == "*"
     location = response.headers["location"]
@@ -126,14 +153,18 @@ def test_a_csv_over_the_inline_limit_is_a_redirect_to_a_presigned_download(api, 
     download = httpx.get(location)
     assert download.status_code == 200
     assert download.headers["content-type"] == "text/csv; charset=utf-8"
-    assert download.headers["content-disposition"] == f'attachment; filename="backtest-{backtest["id"]}-trades-short.csv"'
+    assert (
+        download.headers["content-disposition"] == f'attachment; filename="backtest-{backtest["id"]}-trades-short.csv"'
+    )
     rows = _csv_rows(download)
     listed = api.client.get(url, params={"side": "short"}, headers=bearer(token)).json()["data"]
     assert [r["id"] for r in rows] == [t["id"] for t in listed] and list(rows[0]) == list(listed[0])
     assert [float(r["pnl"]) for r in rows] == [-5.0, 7.5]
     # Still the owner's only: another user's request is a 404 before anything is written.
     other, _ = api.sign_up()
-    assert api.client.get(url, params={"format": "csv"}, headers=bearer(other), follow_redirects=False).status_code == 404
+    assert (
+        api.client.get(url, params={"format": "csv"}, headers=bearer(other), follow_redirects=False).status_code == 404
+    )
 
 
 def test_deleting_a_backtest_removes_its_csv_exports(api, completed, monkeypatch):
@@ -155,8 +186,10 @@ def test_every_answer_names_the_configured_origin_and_exposes_the_rate_limit_hea
     from api.wiring import build_services
 
     url, settings = api_aws
-    client = TestClient(create_app(build_services(settings, endpoint_url=url), "https://dash.example.com"),
-                        raise_server_exceptions=False)
+    client = TestClient(
+        create_app(build_services(settings, endpoint_url=url), "https://dash.example.com"),
+        raise_server_exceptions=False,
+    )
     for response in (client.get("/api/v1/health"), client.get("/api/v1/backtests")):  # a 200 and a 401
         assert response.headers["access-control-allow-origin"] == "https://dash.example.com"
         assert response.headers["vary"] == "Origin"  # caches keep answers per origin

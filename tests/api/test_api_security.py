@@ -11,25 +11,37 @@ import pytest
 from api.middleware import MAX_BODY_BYTES
 from tests.api.conftest import PASSWORD, STRATEGY, bearer
 
-BODY_ROUTES = ["/api/v1/users", "/api/v1/sessions", "/api/v1/strategies", "/api/v1/backtests",
-               "/api/v1/optimizations", "/api/v1/market_data/import", "/api/v1/transactions/import"]
+BODY_ROUTES = [
+    "/api/v1/users",
+    "/api/v1/sessions",
+    "/api/v1/strategies",
+    "/api/v1/backtests",
+    "/api/v1/optimizations",
+    "/api/v1/market_data/import",
+    "/api/v1/transactions/import",
+]
 
 
 @pytest.mark.parametrize("path", BODY_ROUTES)
 def test_a_body_nested_past_the_limit_is_a_422_not_a_500(api, path):
     # json.loads recurses: before the limit, 100k brackets overflowed the stack (RecursionError, 500)
     token, _ = api.sign_up()
-    response = api.client.post(path, content=b"[" * 100_000 + b"]" * 100_000,
-                               headers={**bearer(token), "Content-Type": "application/json"})
+    response = api.client.post(
+        path, content=b"[" * 100_000 + b"]" * 100_000, headers={**bearer(token), "Content-Type": "application/json"}
+    )
     assert response.status_code == 422
     assert response.json()["error"]["details"] == [
-        {"field": "body", "message": "nests arrays and objects more than 64 levels deep"}]
+        {"field": "body", "message": "nests arrays and objects more than 64 levels deep"}
+    ]
 
 
 def test_a_body_over_the_size_limit_is_a_413_before_any_parsing(api):
     token, _ = api.sign_up()
-    response = api.client.post("/api/v1/strategies", content=b" " * (MAX_BODY_BYTES + 1),
-                               headers={**bearer(token), "Content-Type": "application/json"})
+    response = api.client.post(
+        "/api/v1/strategies",
+        content=b" " * (MAX_BODY_BYTES + 1),
+        headers={**bearer(token), "Content-Type": "application/json"},
+    )
     assert response.status_code == 413 and response.json()["error"]["code"] == "payload_too_large"
 
 

@@ -27,8 +27,12 @@ def stack(moto_server):
     reset_moto(moto_server)
     try:
         # The functions read the exchanges' URLs when they first call them: no request leaves the machine.
-        with (LocalStack(api_port=0, ws_port=0) as running, FakeBinance() as binance, FakeBybit() as bybit,
-              pytest.MonkeyPatch.context() as patch):
+        with (
+            LocalStack(api_port=0, ws_port=0) as running,
+            FakeBinance() as binance,
+            FakeBybit() as bybit,
+            pytest.MonkeyPatch.context() as patch,
+        ):
             patch.setenv("BINANCE_BASE_URL", binance.url)
             patch.setenv("BINANCE_FUTURES_BASE_URL", binance.url)
             patch.setenv("BYBIT_BASE_URL", bybit.url)
@@ -56,8 +60,14 @@ def test_end_to_end_over_http(http):
     assert all(name in strategy.headers for name in ("X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset"))
 
     # BTCUSDT 1h is in the sample data the local stack imports; the real candle-store catalog checks it.
-    body = {"strategy_id": strategy.json()["id"], "symbol": "BTCUSDT", "timeframe": "4h",
-            "start_time": "2024-01-01T00:00:00Z", "end_time": "2024-03-01T00:00:00Z", "initial_balance": 10000}
+    body = {
+        "strategy_id": strategy.json()["id"],
+        "symbol": "BTCUSDT",
+        "timeframe": "4h",
+        "start_time": "2024-01-01T00:00:00Z",
+        "end_time": "2024-03-01T00:00:00Z",
+        "initial_balance": 10000,
+    }
     created = http.post("/api/v1/backtests", json=body, headers=bearer(token))
     assert created.status_code == 202 and created.json()["status"] == "pending"
     unknown = http.post("/api/v1/backtests", json={**body, "symbol": "NOPEUSDT"}, headers=bearer(token))
@@ -93,21 +103,37 @@ def test_a_csv_over_lambdas_6_mb_downloads_through_a_presigned_url(stack, http):
     # SMA(1) is the close: always above 0, so the strategy re-enters at each next open; the 0.01 %
     # stop and target close nearly every position within its bar.
     always = {"indicator": "sma", "params": {"period": 1}, "comparator": ">", "value": 0}
-    strategy = http.post("/api/v1/strategies", headers=bearer(token), json={
-        "name": "every bar", "entry_rules": {"conditions": [always]}, "exit_rules": {"conditions": []},
-        "config": {"stop_loss": 0.01, "take_profit": 0.01}})
+    strategy = http.post(
+        "/api/v1/strategies",
+        headers=bearer(token),
+        json={
+            "name": "every bar",
+            "entry_rules": {"conditions": [always]},
+            "exit_rules": {"conditions": []},
+            "config": {"stop_loss": 0.01, "take_profit": 0.01},
+        },
+    )
     assert strategy.status_code == 201, strategy.text
     now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
-    body = {"strategy_id": strategy.json()["id"], "symbol": "BTCUSDT", "timeframe": "1m", "initial_balance": 10000,
-            "start_time": iso_utc_ms(now - timedelta(days=29)), "end_time": iso_utc_ms(now - timedelta(hours=1))}
+    body = {
+        "strategy_id": strategy.json()["id"],
+        "symbol": "BTCUSDT",
+        "timeframe": "1m",
+        "initial_balance": 10000,
+        "start_time": iso_utc_ms(now - timedelta(days=29)),
+        "end_time": iso_utc_ms(now - timedelta(hours=1)),
+    }
     created = http.post("/api/v1/backtests", json=body, headers=bearer(token))
     assert created.status_code == 202, created.text
     backtest_id = created.json()["id"]
     _completed(http, token, backtest_id)
     listed = http.get(f"/api/v1/backtests/{backtest_id}/trades", params={"per_page": 1}, headers=bearer(token)).json()
 
-    redirect = http.get(f"/api/v1/backtests/{backtest_id}/trades", params={"format": "csv"},
-                        headers=bearer(token) | {"Origin": "http://dashboard.test"})
+    redirect = http.get(
+        f"/api/v1/backtests/{backtest_id}/trades",
+        params={"format": "csv"},
+        headers=bearer(token) | {"Origin": "http://dashboard.test"},
+    )
     assert redirect.status_code == 303, redirect.text
     assert redirect.headers["access-control-allow-origin"] == "*"
     location = redirect.headers["location"]

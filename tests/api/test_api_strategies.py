@@ -29,30 +29,42 @@ def test_create_returns_201_with_the_strategy(api):
 def test_defaults_fill_optional_fields(api):
     token, _ = api.sign_up()
     minimal = {k: STRATEGY[k] for k in ("name", "entry_rules", "exit_rules")}
-    body = api.create_strategy(token, **minimal, description="", strategy_type=None,
-                               config={})
-    assert (body["description"], body["strategy_type"], body["config"], body["is_active"], body["is_public"]) == \
-        ("", None, {}, True, False)
+    body = api.create_strategy(token, **minimal, description="", strategy_type=None, config={})
+    assert (body["description"], body["strategy_type"], body["config"], body["is_active"], body["is_public"]) == (
+        "",
+        None,
+        {},
+        True,
+        False,
+    )
 
 
 def test_rules_are_validated_by_the_engine_with_one_detail_per_problem(api):
     token, _ = api.sign_up()
-    bad = {**STRATEGY, "entry_rules": {"operator": "xor", "conditions": [
-        {"indicator": "sma", "params": {"period": -3}, "comparator": ">", "value": 1}]},
-           "config": {"stop_loss": -1}}
+    bad = {
+        **STRATEGY,
+        "entry_rules": {
+            "operator": "xor",
+            "conditions": [{"indicator": "sma", "params": {"period": -3}, "comparator": ">", "value": 1}],
+        },
+        "config": {"stop_loss": -1},
+    }
     response = api.client.post("/api/v1/strategies", json=bad, headers=bearer(token))
     assert response.status_code == 422
     fields = {d["field"] for d in response.json()["error"]["details"]}
     assert {"entry_rules.operator", "entry_rules.conditions[0].params.period", "config.stop_loss"} <= fields
 
 
-@pytest.mark.parametrize("change, field", [
-    ({"name": ""}, "name"),
-    ({"name": "x" * 201}, "name"),
-    ({"entry_rules": "sma>1"}, "entry_rules"),
-    ({"unexpected": 1}, "unexpected"),
-    ({"is_public": "maybe"}, "is_public"),
-])
+@pytest.mark.parametrize(
+    "change, field",
+    [
+        ({"name": ""}, "name"),
+        ({"name": "x" * 201}, "name"),
+        ({"entry_rules": "sma>1"}, "entry_rules"),
+        ({"unexpected": 1}, "unexpected"),
+        ({"is_public": "maybe"}, "is_public"),
+    ],
+)
 def test_malformed_fields_are_422_naming_the_field(api, change, field):
     token, _ = api.sign_up()
     response = api.client.post("/api/v1/strategies", json={**STRATEGY, **change}, headers=bearer(token))
@@ -71,14 +83,16 @@ def test_oversized_rules_are_422(api):
 def test_update_accepts_a_partial_body_and_validates_the_result(api):
     token, _ = api.sign_up()
     created = api.create_strategy(token)
-    response = api.client.put(f"/api/v1/strategies/{created['id']}", json={"is_active": False, "name": "Renamed"},
-                              headers=bearer(token))
+    response = api.client.put(
+        f"/api/v1/strategies/{created['id']}", json={"is_active": False, "name": "Renamed"}, headers=bearer(token)
+    )
     assert response.status_code == 200
     body = response.json()
     assert (body["is_active"], body["name"], body["entry_rules"]) == (False, "Renamed", STRATEGY["entry_rules"])
     assert body["updated_at"] >= created["updated_at"] and body["created_at"] == created["created_at"]
-    invalid = api.client.put(f"/api/v1/strategies/{created['id']}", json={"config": {"stop_loss": 0}},
-                             headers=bearer(token))
+    invalid = api.client.put(
+        f"/api/v1/strategies/{created['id']}", json={"config": {"stop_loss": 0}}, headers=bearer(token)
+    )
     assert invalid.status_code == 422
     assert api.client.get(f"/api/v1/strategies/{created['id']}", headers=bearer(token)).json() == body
 
@@ -105,8 +119,10 @@ def test_delete_is_204_then_404(api):
     for method in ("get", "delete"):
         response = getattr(api.client, method)(f"/api/v1/strategies/{created['id']}", headers=bearer(token))
         assert response.status_code == 404
-    assert api.client.put(f"/api/v1/strategies/{created['id']}", json={"name": "x"},
-                          headers=bearer(token)).status_code == 404
+    assert (
+        api.client.put(f"/api/v1/strategies/{created['id']}", json={"name": "x"}, headers=bearer(token)).status_code
+        == 404
+    )
 
 
 def test_unknown_and_malformed_ids(api):
@@ -159,10 +175,19 @@ def test_list_pages_with_page_per_page_or_limit_offset(api):
     assert beyond.json()["data"] == [] and beyond.json()["meta"]["total_count"] == 5
 
 
-@pytest.mark.parametrize("query, field", [
-    ("per_page=101", "per_page"), ("per_page=0", "per_page"), ("page=0", "page"), ("limit=500", "limit"),
-    ("offset=-1", "offset"), ("page=1&offset=2", "offset"), ("order_by=password", "order_by"), ("scope=all", "scope"),
-])
+@pytest.mark.parametrize(
+    "query, field",
+    [
+        ("per_page=101", "per_page"),
+        ("per_page=0", "per_page"),
+        ("page=0", "page"),
+        ("limit=500", "limit"),
+        ("offset=-1", "offset"),
+        ("page=1&offset=2", "offset"),
+        ("order_by=password", "order_by"),
+        ("scope=all", "scope"),
+    ],
+)
 def test_bad_listing_parameters_are_422(api, query, field):
     token, _ = api.sign_up()
     response = api.client.get(f"/api/v1/strategies?{query}", headers=bearer(token))
@@ -199,17 +224,28 @@ def test_the_indicator_catalogue_lists_every_indicator_with_its_parameters(api):
     macd = catalogue["macd"]
     assert macd["group"] == "momentum" and macd["default_output"] == "macd"
     assert [p["name"] for p in macd["parameters"]] == ["fastperiod", "slowperiod", "signalperiod"]
-    assert macd["parameters"][0] == {"name": "fastperiod", "default": 12, "type": "integer", "minimum": 2,
-                                     "maximum": 100000, "choices": None, "aliases": ["fast_period"]}
+    assert macd["parameters"][0] == {
+        "name": "fastperiod",
+        "default": 12,
+        "type": "integer",
+        "minimum": 2,
+        "maximum": 100000,
+        "choices": None,
+        "aliases": ["fast_period"],
+    }
     assert macd["outputs"][2] == {"name": "macdhist", "aliases": ["histogram"]}
     assert macd["sources"] == [{"name": "source", "default": "close"}] and macd["warmup"] == 33
     assert catalogue["pivots"]["parameters"][0]["choices"] == ["standard", "fibonacci", "camarilla", "woodie"]
     assert "williams_r" not in catalogue and catalogue["willr"]["aliases"] == ["williams_r"]
     mavp = catalogue["mavp"]  # TA-Lib's MAVP: its period per bar is a series
-    assert [(p["name"], p["default"]) for p in mavp["parameters"]] == [("minperiod", 2), ("maxperiod", 30),
-                                                                        ("matype", 0)]
+    assert [(p["name"], p["default"]) for p in mavp["parameters"]] == [
+        ("minperiod", 2),
+        ("maxperiod", 30),
+        ("matype", 0),
+    ]
     assert [(p["name"], p["accepts"]) for p in mavp["series_parameters"]] == [
-        ("periods", ["price", "number", "indicator"])]
+        ("periods", ["price", "number", "indicator"])
+    ]
     assert mavp["warmup"] == 29 and mavp["lookback"] is None and catalogue["sma"]["series_parameters"] == []
     assert api.client.get("/api/v1/indicators").status_code == 401
 
@@ -217,17 +253,36 @@ def test_the_indicator_catalogue_lists_every_indicator_with_its_parameters(api):
 def test_a_mavp_condition_reads_its_periods_series_and_a_bad_one_is_422_naming_it(api):
     token, _ = api.sign_up()
     periods = {"indicator": "aroon", "params": {"timeperiod": 10, "output": "aroonup"}}
-    good = {**STRATEGY, "entry_rules": {"conditions": [
-        {"indicator": "mavp", "params": {"periods": periods, "maxperiod": 50}, "comparator": "<", "value": "close"}]}}
+    good = {
+        **STRATEGY,
+        "entry_rules": {
+            "conditions": [
+                {
+                    "indicator": "mavp",
+                    "params": {"periods": periods, "maxperiod": 50},
+                    "comparator": "<",
+                    "value": "close",
+                }
+            ]
+        },
+    }
     created = api.client.post("/api/v1/strategies", json=good, headers=bearer(token))
     assert created.status_code == 201, created.text
     assert created.json()["entry_rules"]["conditions"][0]["params"]["periods"] == periods
-    for params, field in [({"maxperiod": 50}, "entry_rules.conditions[0].params.periods"),
-                          ({"periods": "rsi"}, "entry_rules.conditions[0].params.periods"),
-                          ({"periods": {"indicator": "aroon", "params": {"timeperiod": 1}}},
-                           "entry_rules.conditions[0].params.periods.params.timeperiod")]:
-        bad = {**STRATEGY, "entry_rules": {"conditions": [
-            {"indicator": "mavp", "params": params, "comparator": "<", "value": "close"}]}}
+    for params, field in [
+        ({"maxperiod": 50}, "entry_rules.conditions[0].params.periods"),
+        ({"periods": "rsi"}, "entry_rules.conditions[0].params.periods"),
+        (
+            {"periods": {"indicator": "aroon", "params": {"timeperiod": 1}}},
+            "entry_rules.conditions[0].params.periods.params.timeperiod",
+        ),
+    ]:
+        bad = {
+            **STRATEGY,
+            "entry_rules": {
+                "conditions": [{"indicator": "mavp", "params": params, "comparator": "<", "value": "close"}]
+            },
+        }
         response = api.client.post("/api/v1/strategies", json=bad, headers=bearer(token))
         assert response.status_code == 422
         assert field in {d["field"] for d in response.json()["error"]["details"]}, response.text
@@ -239,7 +294,9 @@ def test_the_rule_builders_mavp_rule_is_accepted_as_the_builder_emits_it(api):
     entry_rules = json.loads(BUILDER_MAVP_RULES.read_text())
     assert entry_rules["conditions"][0]["params"]["periods"]["indicator"] == "aroon"
     # When a strategy is posted with exactly that JSON
-    created = api.client.post("/api/v1/strategies", json={**STRATEGY, "entry_rules": entry_rules}, headers=bearer(token))
+    created = api.client.post(
+        "/api/v1/strategies", json={**STRATEGY, "entry_rules": entry_rules}, headers=bearer(token)
+    )
     # Then the API accepts it and keeps it as it was sent
     assert created.status_code == 201, created.text
     assert created.json()["entry_rules"] == entry_rules
@@ -247,8 +304,10 @@ def test_the_rule_builders_mavp_rule_is_accepted_as_the_builder_emits_it(api):
 
 def test_a_long_and_short_strategy_keeps_its_short_rules(api):
     token, _ = api.sign_up()
-    short = {"operator": "and", "conditions": [{"indicator": "rsi", "params": {"period": 14}, "comparator": ">",
-                                                "value": 70}]}
+    short = {
+        "operator": "and",
+        "conditions": [{"indicator": "rsi", "params": {"period": 14}, "comparator": ">", "value": 70}],
+    }
     created = api.create_strategy(token, config={"direction": "both"}, short_entry_rules=short)
     assert created["short_entry_rules"] == short and created["short_exit_rules"] is None
     fetched = api.client.get(f"/api/v1/strategies/{created['id']}", headers=bearer(token)).json()
@@ -259,7 +318,8 @@ def test_a_long_and_short_strategy_keeps_its_short_rules(api):
 
 def test_direction_both_needs_short_entry_rules(api):
     token, _ = api.sign_up()
-    response = api.client.post("/api/v1/strategies", headers=bearer(token),
-                               json={**STRATEGY, "config": {"direction": "both"}})
+    response = api.client.post(
+        "/api/v1/strategies", headers=bearer(token), json={**STRATEGY, "config": {"direction": "both"}}
+    )
     assert response.status_code == 422
     assert "short_entry_rules" in [detail["field"] for detail in response.json()["error"]["details"]]

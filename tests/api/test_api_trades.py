@@ -39,26 +39,44 @@ def test_trades_come_in_entry_order_with_the_seed_fields(api, completed):
     assert [t["pnl"] for t in data] == PNLS
     first = data[0]
     assert first == {
-        "id": trade_id(backtest["id"], 0), "backtest_id": backtest["id"],
-        "entry_time": "2024-01-01T00:00:00.000Z", "entry_price": 100.0,
-        "exit_time": "2024-01-01T01:00:00.000Z", "exit_price": 110.0, "quantity": 1.0, "side": "long",
-        "pnl": 10.0, "pnl_percentage": 10.0, "fees": 0.2, "entry_reason": "signal", "exit_reason": "signal",
-        "funding": 0.0, "leg": 1, "created_at": first["created_at"],
+        "id": trade_id(backtest["id"], 0),
+        "backtest_id": backtest["id"],
+        "entry_time": "2024-01-01T00:00:00.000Z",
+        "entry_price": 100.0,
+        "exit_time": "2024-01-01T01:00:00.000Z",
+        "exit_price": 110.0,
+        "quantity": 1.0,
+        "side": "long",
+        "pnl": 10.0,
+        "pnl_percentage": 10.0,
+        "fees": 0.2,
+        "entry_reason": "signal",
+        "exit_reason": "signal",
+        "funding": 0.0,
+        "leg": 1,
+        "created_at": first["created_at"],
         # held bar 0 (high 104, low 97) from 100 to the exit at 110
-        "mae": 3.0, "mfe": 10.0, "mae_percentage": 3.0, "mfe_percentage": 10.0, "bars": 1,
+        "mae": 3.0,
+        "mfe": 10.0,
+        "mae_percentage": 3.0,
+        "mfe_percentage": 10.0,
+        "bars": 1,
     }
     last = data[-1]
     assert (last["exit_time"], last["exit_reason"]) == (None, "open")
 
 
-@pytest.mark.parametrize("query, expected", [
-    ("side=long", [0, 2, 4, 5]),
-    ("side=short", [1, 3]),
-    ("result=win", [0, 3]),  # the open trade (5) and the break-even one (4) are neither win nor loss
-    ("result=loss", [1, 2]),
-    ("side=long&result=loss", [2]),
-    ("side=short&result=win", [3]),
-])
+@pytest.mark.parametrize(
+    "query, expected",
+    [
+        ("side=long", [0, 2, 4, 5]),
+        ("side=short", [1, 3]),
+        ("result=win", [0, 3]),  # the open trade (5) and the break-even one (4) are neither win nor loss
+        ("result=loss", [1, 2]),
+        ("side=long&result=loss", [2]),
+        ("side=short&result=win", [3]),
+    ],
+)
 def test_side_and_result_filters(api, completed, query, expected):
     token, backtest = completed
     response = api.client.get(f"/api/v1/backtests/{backtest['id']}/trades?{query}", headers=bearer(token))
@@ -68,8 +86,9 @@ def test_side_and_result_filters(api, completed, query, expected):
 
 def test_pages_of_trades(api, completed):
     token, backtest = completed
-    page = api.client.get(f"/api/v1/backtests/{backtest['id']}/trades?side=long&page=2&per_page=3",
-                          headers=bearer(token))
+    page = api.client.get(
+        f"/api/v1/backtests/{backtest['id']}/trades?side=long&page=2&per_page=3", headers=bearer(token)
+    )
     assert _seqs(page) == [5]
     assert page.json()["meta"] == {"page": 2, "per_page": 3, "total_pages": 2, "total_count": 4, "offset": 3}
 
@@ -90,11 +109,14 @@ def test_one_trade_by_id(api, completed):
         assert response.status_code == 200 and response.json() == trade
 
 
-@pytest.mark.parametrize("make_id", [
-    lambda backtest_id: trade_id(backtest_id, 6),  # past the last trade
-    lambda backtest_id: trade_id(str(uuid.uuid4()), 0),  # a backtest that does not exist
-    lambda backtest_id: str(uuid.uuid4()),  # not a trade id at all
-])
+@pytest.mark.parametrize(
+    "make_id",
+    [
+        lambda backtest_id: trade_id(backtest_id, 6),  # past the last trade
+        lambda backtest_id: trade_id(str(uuid.uuid4()), 0),  # a backtest that does not exist
+        lambda backtest_id: str(uuid.uuid4()),  # not a trade id at all
+    ],
+)
 def test_unknown_trades_are_404(api, completed, make_id):
     token, backtest = completed
     assert api.client.get(f"/api/v1/trades/{make_id(backtest['id'])}", headers=bearer(token)).status_code == 404
@@ -104,8 +126,10 @@ def test_a_backtest_that_has_not_completed_has_no_trades(api):
     token, _ = api.sign_up()
     backtest = api.create_backtest(token, api.create_strategy(token)["id"])
     response = api.client.get(f"/api/v1/backtests/{backtest['id']}/trades", headers=bearer(token))
-    assert response.json() == {"data": [], "meta": {"page": 1, "per_page": 20, "total_pages": 0, "total_count": 0,
-                                                    "offset": 0}}
+    assert response.json() == {
+        "data": [],
+        "meta": {"page": 1, "per_page": 20, "total_pages": 0, "total_count": 0, "offset": 0},
+    }
     assert api.client.get(f"/api/v1/trades/{trade_id(backtest['id'], 0)}", headers=bearer(token)).status_code == 404
 
 

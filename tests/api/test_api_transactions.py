@@ -67,14 +67,22 @@ class Worker:
             transactions=DynamoTransactionRepository(bind(TransactionItem, settings.transactions_table, url)),
             inbox=S3ImportInbox(s3, settings.imports_bucket),
             vault=SecretsManagerVault(api.aws("secretsmanager"), settings.exchange_secrets_prefix),
-            exchanges=exchanges or {}, publisher=self.publisher)
+            exchanges=exchanges or {},
+            publisher=self.publisher,
+        )
         self.candles = S3CandleStore(s3, settings.candles_bucket)
         trades, runs = S3TradeStore(s3, settings.results_bucket), S3RunStore(s3, settings.results_bucket)
         self.replays = ReplayRun(S3ReplayStore(s3, settings.results_bucket), self.candles, runs, trades)
         self.workflow = BacktestWorkflow(
             backtests=DynamoBacktestRepository(bind(BacktestItem, settings.backtests_table, url)),
-            trades=trades, equity=S3EquityStore(s3, settings.results_bucket), runs=runs,
-            candles=self.candles, publisher=self.publisher, bars_per_chunk=500_000, kinds=(self.replays,))
+            trades=trades,
+            equity=S3EquityStore(s3, settings.results_bucket),
+            runs=runs,
+            candles=self.candles,
+            publisher=self.publisher,
+            bars_per_chunk=500_000,
+            kinds=(self.replays,),
+        )
 
     def run_execution(self, backtest_id: str) -> None:
         """What the backtest state machine runs: Prepare -> Map(Compute) -> Stitch -> Persist -> Notify."""
@@ -103,8 +111,11 @@ def user(api):
 def import_file(api, worker, user, content: str, file_format: str = "csv", encode: bool = False) -> dict:
     token, user_id = user
     text = base64.b64encode(content.encode()).decode() if encode else content
-    response = api.client.post(f"{TRANSACTIONS}/import", headers=bearer(token), json={
-        "source": "file", "file_format": file_format, "file_content": text})
+    response = api.client.post(
+        f"{TRANSACTIONS}/import",
+        headers=bearer(token),
+        json={"source": "file", "file_format": file_format, "file_content": text},
+    )
     assert response.status_code == 202, response.text
     queued = response.json()
     assert response.headers["Location"] == f"{TRANSACTIONS}/imports/{queued['import_id']}"
@@ -126,33 +137,63 @@ def error_fields(response, status: int) -> list[str]:
 # ---------------------------------------------------------------- imports
 def test_a_file_import_answers_202_pending_and_its_record_waits_for_the_import_function(api, user):
     token, _ = user
-    response = api.client.post(f"{TRANSACTIONS}/import", headers=bearer(token), json={
-        "source": "file", "file_format": "csv", "file_content": TRADES_CSV})
+    response = api.client.post(
+        f"{TRANSACTIONS}/import",
+        headers=bearer(token),
+        json={"source": "file", "file_format": "csv", "file_content": TRADES_CSV},
+    )
     assert response.status_code == 202
     import_id = response.json()["import_id"]
     assert response.json() == {"import_id": import_id, "status": "pending", "message": "Import job queued successfully"}
     status = api.client.get(f"{TRANSACTIONS}/imports/{import_id}", headers=bearer(token)).json()
     assert status == {
-        "import_id": import_id, "status": "pending", "source": "file", "exchange": "binance", "file_format": "csv",
-        "symbols": [], "format": None, "received": 0, "imported": 0, "duplicates": 0, "errors": [], "error_count": 0,
-        "message": "Import job queued successfully", "created_at": status["created_at"],
-        "updated_at": status["created_at"]}
+        "import_id": import_id,
+        "status": "pending",
+        "source": "file",
+        "exchange": "binance",
+        "file_format": "csv",
+        "symbols": [],
+        "format": None,
+        "received": 0,
+        "imported": 0,
+        "duplicates": 0,
+        "errors": [],
+        "error_count": 0,
+        "message": "Import job queued successfully",
+        "created_at": status["created_at"],
+        "updated_at": status["created_at"],
+    }
 
 
 def test_file_imports_end_to_end_and_again_changes_nothing(api, worker, user):
     token, _ = user
     first = import_file(api, worker, user, TRADES_CSV)
     assert (first["status"], first["format"], first["received"], first["imported"], first["duplicates"]) == (
-        "completed", "generic_csv", 3, 3, 0)
+        "completed",
+        "generic_csv",
+        3,
+        3,
+        0,
+    )
     again = import_file(api, worker, user, TRADES_CSV, encode=True)
     assert (again["status"], again["imported"], again["duplicates"]) == ("completed", 0, 3)
     listed = api.client.get(TRANSACTIONS, headers=bearer(token)).json()
     assert listed["meta"]["total_count"] == 3
     newest = listed["data"][0]
     assert newest == {
-        "id": newest["id"], "transaction_time": "2024-01-01T04:15:00.000Z", "symbol": "BTCUSDT", "price": 106.5,
-        "quantity": 1.0, "side": "sell", "transaction_type": "trade", "transaction_id": "b-2", "exchange": "binance",
-        "fee": 0.1065, "fee_asset": "USDT", "import_id": first["import_id"], "is_replayed": False,
+        "id": newest["id"],
+        "transaction_time": "2024-01-01T04:15:00.000Z",
+        "symbol": "BTCUSDT",
+        "price": 106.5,
+        "quantity": 1.0,
+        "side": "sell",
+        "transaction_type": "trade",
+        "transaction_id": "b-2",
+        "exchange": "binance",
+        "fee": 0.1065,
+        "fee_asset": "USDT",
+        "import_id": first["import_id"],
+        "is_replayed": False,
         "created_at": newest["created_at"],
     }
     events = [data for channel, event, data in worker.publisher.events if channel == f"user:{user[1]}"]
@@ -166,20 +207,37 @@ def test_a_bad_file_fails_naming_its_lines(api, worker, user):
     assert transaction_ids(api, user[0]) == {}
 
 
-@pytest.mark.parametrize("body, fields", [
-    ({"source": "file", "file_format": "csv"}, ["file_content"]),
-    ({"source": "file", "file_content": "x"}, ["file_format"]),
-    ({"source": "file", "file_format": "xlsx", "file_content": "x"}, ["file_format"]),
-    ({"source": "exchange", "symbols": ["BTCUSDT"]}, ["api_credentials"]),
-    ({"source": "exchange", "api_credentials": {"api_key": "k", "api_secret": "s"}}, ["symbols"]),
-    ({"source": "exchange", "exchange": "kraken", "symbols": ["BTCUSDT"],
-      "api_credentials": {"api_key": "k", "api_secret": "s"}}, ["exchange"]),
-    ({"source": "email"}, ["source"]),
-    ({"file_format": "csv", "file_content": "x"}, ["source"]),
-    ({"source": "file", "file_format": "csv", "file_content": "x", "symbols": ["BTCUSDT"]}, ["symbols"]),
-    ({"source": "exchange", "symbols": ["BTCUSDT"], "start_time": "soon",
-      "api_credentials": {"api_key": "k", "api_secret": ""}}, ["api_credentials.api_secret", "start_time"]),
-])
+@pytest.mark.parametrize(
+    "body, fields",
+    [
+        ({"source": "file", "file_format": "csv"}, ["file_content"]),
+        ({"source": "file", "file_content": "x"}, ["file_format"]),
+        ({"source": "file", "file_format": "xlsx", "file_content": "x"}, ["file_format"]),
+        ({"source": "exchange", "symbols": ["BTCUSDT"]}, ["api_credentials"]),
+        ({"source": "exchange", "api_credentials": {"api_key": "k", "api_secret": "s"}}, ["symbols"]),
+        (
+            {
+                "source": "exchange",
+                "exchange": "kraken",
+                "symbols": ["BTCUSDT"],
+                "api_credentials": {"api_key": "k", "api_secret": "s"},
+            },
+            ["exchange"],
+        ),
+        ({"source": "email"}, ["source"]),
+        ({"file_format": "csv", "file_content": "x"}, ["source"]),
+        ({"source": "file", "file_format": "csv", "file_content": "x", "symbols": ["BTCUSDT"]}, ["symbols"]),
+        (
+            {
+                "source": "exchange",
+                "symbols": ["BTCUSDT"],
+                "start_time": "soon",
+                "api_credentials": {"api_key": "k", "api_secret": ""},
+            },
+            ["api_credentials.api_secret", "start_time"],
+        ),
+    ],
+)
 def test_imports_that_cannot_be_queued_are_422_naming_the_field(api, user, body, fields):
     response = api.client.post(f"{TRANSACTIONS}/import", headers=bearer(user[0]), json=body)
     assert error_fields(response, 422) == fields
@@ -211,24 +269,48 @@ def test_an_exchange_import_never_shows_the_secret_anywhere(api, user, fake_bina
     fake_binance.route("GET", MY_TRADES_PATH, account.serve)
     worker = Worker(api, {"binance": BinanceAccountClient(BinanceClient(fake_binance.url, sleep=lambda s: None))})
     token, user_id = user
-    responses = [api.client.post(f"{TRANSACTIONS}/import", headers=bearer(token), json={
-        "source": "exchange", "exchange": "binance", "symbols": ["BTCUSDT"],
-        "api_credentials": {"api_key": API_KEY, "api_secret": API_SECRET}})]
+    responses = [
+        api.client.post(
+            f"{TRANSACTIONS}/import",
+            headers=bearer(token),
+            json={
+                "source": "exchange",
+                "exchange": "binance",
+                "symbols": ["BTCUSDT"],
+                "api_credentials": {"api_key": API_KEY, "api_secret": API_SECRET},
+            },
+        )
+    ]
     import_id = responses[0].json()["import_id"]
     worker.runner.run(exchange_request_key(user_id, import_id))
-    responses += [api.client.get(f"{TRANSACTIONS}/imports/{import_id}", headers=bearer(token)),
-                  api.client.get(TRANSACTIONS, headers=bearer(token)),
-                  api.client.post(f"{TRANSACTIONS}/import", headers=bearer(token), json={  # a 422 echoes nothing either
-                      "source": "exchange", "symbols": [], "api_credentials": {"api_key": API_KEY,
-                                                                               "api_secret": API_SECRET}})]
+    responses += [
+        api.client.get(f"{TRANSACTIONS}/imports/{import_id}", headers=bearer(token)),
+        api.client.get(TRANSACTIONS, headers=bearer(token)),
+        api.client.post(
+            f"{TRANSACTIONS}/import",
+            headers=bearer(token),
+            json={  # a 422 echoes nothing either
+                "source": "exchange",
+                "symbols": [],
+                "api_credentials": {"api_key": API_KEY, "api_secret": API_SECRET},
+            },
+        ),
+    ]
     assert responses[1].json()["imported"] == 4
     dynamodb, s3 = api.aws("dynamodb"), api.aws("s3")
     stored = [json.dumps(dynamodb.scan(TableName=name)["Items"]) for name in dynamodb.list_tables()["TableNames"]]
-    objects = [s3.get_object(Bucket=b["Name"], Key=o["Key"])["Body"].read().decode(errors="replace")
-               for b in s3.list_buckets()["Buckets"] for o in s3.list_objects_v2(Bucket=b["Name"]).get("Contents", [])]
-    texts = {"responses": [r.text for r in responses], "DynamoDB": stored, "S3": objects,
-             "events": [json.dumps(e) for e in worker.publisher.events],
-             "logs": [record.getMessage() for record in caplog.records]}
+    objects = [
+        s3.get_object(Bucket=b["Name"], Key=o["Key"])["Body"].read().decode(errors="replace")
+        for b in s3.list_buckets()["Buckets"]
+        for o in s3.list_objects_v2(Bucket=b["Name"]).get("Contents", [])
+    ]
+    texts = {
+        "responses": [r.text for r in responses],
+        "DynamoDB": stored,
+        "S3": objects,
+        "events": [json.dumps(e) for e in worker.publisher.events],
+        "logs": [record.getMessage() for record in caplog.records],
+    }
     for place, found in texts.items():
         assert not any(API_SECRET in text for text in found), f"the secret leaked into {place}"
     assert api.aws("secretsmanager").list_secrets(Filters=[{"Key": "name", "Values": [user_id]}])["SecretList"] == []
@@ -253,8 +335,11 @@ def test_listing_filters_and_pages(api, worker, user):
     page = api.client.get(TRANSACTIONS, headers=bearer(token), params={"page": 2, "per_page": 2}).json()["meta"]
     assert page == {"page": 2, "per_page": 2, "total_pages": 2, "total_count": 3, "offset": 2}
     assert error_fields(api.client.get(TRANSACTIONS, headers=bearer(token), params={"side": "hold"}), 422) == ["side"]
-    response = api.client.get(TRANSACTIONS, headers=bearer(token),
-                              params={"start_time": "2024-01-02T00:00:00Z", "end_time": "2024-01-01T00:00:00Z"})
+    response = api.client.get(
+        TRANSACTIONS,
+        headers=bearer(token),
+        params={"start_time": "2024-01-02T00:00:00Z", "end_time": "2024-01-01T00:00:00Z"},
+    )
     assert error_fields(response, 422) == ["end_time"]
     assert api.client.get(TRANSACTIONS).status_code == 401
 
@@ -264,21 +349,27 @@ def test_replaying_someone_elses_transactions_is_404(api, worker, user):
     import_file(api, worker, user, TRADES_CSV)
     mine = transaction_ids(api, user[0])
     other, _ = api.sign_up("Other")
-    response = api.client.post(f"{TRANSACTIONS}/replay", headers=bearer(other), json={
-        "transaction_ids": [mine["b-1"], mine["b-2"]], "symbol": "BTCUSDT", "timeframe": "1h"})
+    response = api.client.post(
+        f"{TRANSACTIONS}/replay",
+        headers=bearer(other),
+        json={"transaction_ids": [mine["b-1"], mine["b-2"]], "symbol": "BTCUSDT", "timeframe": "1h"},
+    )
     assert error_fields(response, 404) == ["transaction_ids[0]", "transaction_ids[1]"]
 
 
-@pytest.mark.parametrize("change, fields", [
-    ({"window_before": "4x", "window_after": "soon"}, ["window_before", "window_after"]),
-    ({"metadata": {"alternative_exit": "stop:2"}}, ["metadata.alternative_exit"]),
-    ({"metadata": {"alternative_entry": "sma"}}, ["metadata.alternative_entry"]),
-    ({"window_before": "1h", "metadata": {"alternative_exit": "stop_loss:200"}}, ["metadata.alternative_exit"]),
-    ({"timeframe": "2h"}, ["timeframe"]),
-    ({"symbol": "ETHUSDT", "timeframe": "1m"}, ["timeframe"]),
-    ({"transaction_ids": []}, ["transaction_ids"]),
-    ({"transaction_ids": ["not-a-uuid"]}, ["transaction_ids[0]"]),
-])
+@pytest.mark.parametrize(
+    "change, fields",
+    [
+        ({"window_before": "4x", "window_after": "soon"}, ["window_before", "window_after"]),
+        ({"metadata": {"alternative_exit": "stop:2"}}, ["metadata.alternative_exit"]),
+        ({"metadata": {"alternative_entry": "sma"}}, ["metadata.alternative_entry"]),
+        ({"window_before": "1h", "metadata": {"alternative_exit": "stop_loss:200"}}, ["metadata.alternative_exit"]),
+        ({"timeframe": "2h"}, ["timeframe"]),
+        ({"symbol": "ETHUSDT", "timeframe": "1m"}, ["timeframe"]),
+        ({"transaction_ids": []}, ["transaction_ids"]),
+        ({"transaction_ids": ["not-a-uuid"]}, ["transaction_ids[0]"]),
+    ],
+)
 def test_replays_that_do_not_parse_are_422_naming_each_field(api, worker, user, change, fields):
     import_file(api, worker, user, TRADES_CSV)
     mine = transaction_ids(api, user[0])
@@ -289,8 +380,11 @@ def test_replays_that_do_not_parse_are_422_naming_each_field(api, worker, user, 
 def test_a_replay_of_another_symbols_transactions_is_422(api, worker, user):
     import_file(api, worker, user, TRADES_CSV)
     mine = transaction_ids(api, user[0])
-    response = api.client.post(f"{TRANSACTIONS}/replay", headers=bearer(user[0]), json={
-        "transaction_ids": [mine["b-1"], mine["e-1"]], "symbol": "BTCUSDT", "timeframe": "1h"})
+    response = api.client.post(
+        f"{TRANSACTIONS}/replay",
+        headers=bearer(user[0]),
+        json={"transaction_ids": [mine["b-1"], mine["e-1"]], "symbol": "BTCUSDT", "timeframe": "1h"},
+    )
     assert error_fields(response, 422) == ["transaction_ids[1]"]
 
 
@@ -298,9 +392,18 @@ def test_a_replay_is_a_backtest_with_the_actual_trades_and_a_comparison_computed
     token, user_id = user
     import_file(api, worker, user, TRADES_CSV)
     mine = transaction_ids(api, token)
-    response = api.client.post(f"{TRANSACTIONS}/replay", headers=bearer(token), json={
-        "transaction_ids": [mine["b-1"], mine["b-2"]], "symbol": "btcusdt", "timeframe": "1h",
-        "window_before": "0", "window_after": "2h", "metadata": {"alternative_exit": "stop_loss:3"}})
+    response = api.client.post(
+        f"{TRANSACTIONS}/replay",
+        headers=bearer(token),
+        json={
+            "transaction_ids": [mine["b-1"], mine["b-2"]],
+            "symbol": "btcusdt",
+            "timeframe": "1h",
+            "window_before": "0",
+            "window_after": "2h",
+            "metadata": {"alternative_exit": "stop_loss:3"},
+        },
+    )
     assert response.status_code == 202, response.text
     queued = response.json()
     assert set(queued) == {"replay_id", "backtest_id", "status", "message"}
@@ -310,15 +413,23 @@ def test_a_replay_is_a_backtest_with_the_actual_trades_and_a_comparison_computed
     # Queued like any backtest: pending, an execution of the backtest state machine named after it
     pending = api.client.get(f"/api/v1/backtests/{backtest_id}", headers=bearer(token)).json()
     assert (pending["status"], pending["strategy_name"], pending["strategy_id"]) == (
-        "pending", "Transaction replay", queued["replay_id"])
+        "pending",
+        "Transaction replay",
+        queued["replay_id"],
+    )
     # 01:30 - 0 floored to 01:00; 04:15 + 2 h = 06:15, its bar ends 07:00; the cash the trade needed
     assert (pending["start_time"], pending["end_time"], pending["initial_balance"]) == (
-        "2024-01-01T01:00:00.000Z", "2024-01-01T07:00:00.000Z", 100.6005)
+        "2024-01-01T01:00:00.000Z",
+        "2024-01-01T07:00:00.000Z",
+        100.6005,
+    )
     assert pending["metadata"]["replay"]["alternative_exit"] == "stop_loss:3"
     executions = api.aws("stepfunctions").list_executions(stateMachineArn=api.settings.state_machine_arn)
     assert backtest_id in {e["name"] for e in executions["executions"]}
-    replayed = {t["transaction_id"]: t["is_replayed"] for t in api.client.get(
-        TRANSACTIONS, headers=bearer(token)).json()["data"]}
+    replayed = {
+        t["transaction_id"]: t["is_replayed"]
+        for t in api.client.get(TRANSACTIONS, headers=bearer(token)).json()["data"]
+    }
     assert replayed == {"b-1": True, "b-2": True, "e-1": False}
 
     worker.run_execution(backtest_id)
@@ -330,31 +441,52 @@ def test_a_replay_is_a_backtest_with_the_actual_trades_and_a_comparison_computed
     assert (summary["total_trades"], summary["winning_trades"]) == (1, 1)
     assert summary["total_pnl"] == pytest.approx(actual_pnl)
     [trade] = api.client.get(f"/api/v1/backtests/{backtest_id}/trades", headers=bearer(token)).json()["data"]
-    assert {k: trade[k] for k in ("entry_time", "entry_price", "exit_time", "exit_price", "quantity", "side", "pnl",
-                                  "fees")} == {
-        "entry_time": "2024-01-01T01:30:00.000Z", "entry_price": 100.5, "exit_time": "2024-01-01T04:15:00.000Z",
-        "exit_price": 106.5, "quantity": 1.0, "side": "long", "pnl": pytest.approx(actual_pnl), "fees": 0.207}
+    assert {
+        k: trade[k] for k in ("entry_time", "entry_price", "exit_time", "exit_price", "quantity", "side", "pnl", "fees")
+    } == {
+        "entry_time": "2024-01-01T01:30:00.000Z",
+        "entry_price": 100.5,
+        "exit_time": "2024-01-01T04:15:00.000Z",
+        "exit_price": 106.5,
+        "quantity": 1.0,
+        "side": "long",
+        "pnl": pytest.approx(actual_pnl),
+        "fees": 0.207,
+    }
 
     replay = api.client.get(f"{TRANSACTIONS}/replays/{queued['replay_id']}", headers=bearer(token)).json()
     assert (replay["status"], replay["backtest_id"], replay["round_trips"], replay["transaction_count"]) == (
-        "completed", backtest_id, 1, 2)
+        "completed",
+        backtest_id,
+        1,
+        2,
+    )
     comparison = replay["comparison"]
     [row] = comparison["trades"]
     # 3 % under 100.5 = 97.485, reached by bar 5's low (96) at 05:00; exit fee at the actual rate (0.1 %)
     alternative_pnl = 97.485 - 100.5 - 0.1005 - 0.001 * 97.485
     assert (row["alternative"]["exit_reason"], row["alternative"]["exit_price"], row["alternative"]["exit_time"]) == (
-        "stop_loss", 97.485, "2024-01-01T05:00:00Z")
+        "stop_loss",
+        97.485,
+        "2024-01-01T05:00:00Z",
+    )
     assert row["alternative"]["pnl"] == pytest.approx(alternative_pnl, abs=1e-9)
     assert row["actual"]["pnl"] == pytest.approx(actual_pnl, abs=1e-9)
-    assert comparison["totals"] == {"trades": 1, "actual_pnl": pytest.approx(actual_pnl, abs=1e-9),
-                                    "alternative_pnl": pytest.approx(alternative_pnl, abs=1e-9),
-                                    "pnl_difference": pytest.approx(alternative_pnl - actual_pnl, abs=1e-9),
-                                    "alternative_trades": 1}
+    assert comparison["totals"] == {
+        "trades": 1,
+        "actual_pnl": pytest.approx(actual_pnl, abs=1e-9),
+        "alternative_pnl": pytest.approx(alternative_pnl, abs=1e-9),
+        "pnl_difference": pytest.approx(alternative_pnl - actual_pnl, abs=1e-9),
+        "alternative_trades": 1,
+    }
     assert comparison["alternative_summary"]["total_pnl"] == pytest.approx(alternative_pnl, abs=1e-9)
 
     # Its events are a backtest's: status updates to the owner, trades and metrics on its own channel
-    statuses = [(d["status"], d["progress"]) for c, e, d in worker.publisher.events
-                if c == f"user:{user_id}" and e == "backtest:status_update" and d["backtest_id"] == backtest_id]
+    statuses = [
+        (d["status"], d["progress"])
+        for c, e, d in worker.publisher.events
+        if c == f"user:{user_id}" and e == "backtest:status_update" and d["backtest_id"] == backtest_id
+    ]
     assert statuses == [("running", 5), ("running", 90), ("running", 95), ("completed", 100)]
     on_backtest = [(e, d) for c, e, d in worker.publisher.events if c == f"backtest:{backtest_id}"]
     assert [e for e, _ in on_backtest if e.startswith("trade_")] == ["trade_executed", "trade_closed"]
@@ -365,8 +497,11 @@ def test_a_replay_is_a_backtest_with_the_actual_trades_and_a_comparison_computed
 def test_a_replay_is_its_owners_only(api, worker, user):
     import_file(api, worker, user, TRADES_CSV)
     mine = transaction_ids(api, user[0])
-    queued = api.client.post(f"{TRANSACTIONS}/replay", headers=bearer(user[0]), json={
-        "transaction_ids": [mine["b-1"]], "symbol": "BTCUSDT", "timeframe": "1h"}).json()
+    queued = api.client.post(
+        f"{TRANSACTIONS}/replay",
+        headers=bearer(user[0]),
+        json={"transaction_ids": [mine["b-1"]], "symbol": "BTCUSDT", "timeframe": "1h"},
+    ).json()
     other, _ = api.sign_up("Other")
     assert api.client.get(f"{TRANSACTIONS}/replays/{queued['replay_id']}", headers=bearer(other)).status_code == 404
     assert api.client.get(f"/api/v1/backtests/{queued['backtest_id']}", headers=bearer(other)).status_code == 404
@@ -378,8 +513,11 @@ def test_a_replay_cancelled_while_it_computes_leaves_nothing_behind(api, worker,
     token, _ = user
     import_file(api, worker, user, TRADES_CSV)
     mine = transaction_ids(api, token)
-    queued = api.client.post(f"{TRANSACTIONS}/replay", headers=bearer(token), json={
-        "transaction_ids": [mine["b-1"], mine["b-2"]], "symbol": "BTCUSDT", "timeframe": "1h"}).json()
+    queued = api.client.post(
+        f"{TRANSACTIONS}/replay",
+        headers=bearer(token),
+        json={"transaction_ids": [mine["b-1"], mine["b-2"]], "symbol": "BTCUSDT", "timeframe": "1h"},
+    ).json()
     backtest_id = queued["backtest_id"]
     worker.workflow.prepare(backtest_id)
     runner = worker.replays
@@ -403,10 +541,19 @@ def test_a_strategy_as_the_alternative_exit_runs_with_its_snapshot(api, worker, 
     import_file(api, worker, user, TRADES_CSV)
     mine = transaction_ids(api, token)
     strategy = api.create_strategy(
-        token, entry_rules={"conditions": [{"indicator": "price", "comparator": ">", "value": 1000}]},
-        exit_rules={"conditions": [{"indicator": "price", "comparator": "<", "value": 98}]}, config={"stop_loss": 10})
-    body = {"transaction_ids": [mine["b-1"], mine["b-2"]], "symbol": "BTCUSDT", "timeframe": "1h",
-            "window_before": "0", "window_after": "2h", "metadata": {"alternative_exit": strategy["id"]}}
+        token,
+        entry_rules={"conditions": [{"indicator": "price", "comparator": ">", "value": 1000}]},
+        exit_rules={"conditions": [{"indicator": "price", "comparator": "<", "value": 98}]},
+        config={"stop_loss": 10},
+    )
+    body = {
+        "transaction_ids": [mine["b-1"], mine["b-2"]],
+        "symbol": "BTCUSDT",
+        "timeframe": "1h",
+        "window_before": "0",
+        "window_after": "2h",
+        "metadata": {"alternative_exit": strategy["id"]},
+    }
     missing = {**body, "metadata": {"alternative_exit": "0b7e3c1e-4f5a-4d8b-9c1e-2f3a4b5c6d7e"}}
     response = api.client.post(f"{TRANSACTIONS}/replay", headers=bearer(token), json=missing)
     assert error_fields(response, 404) == ["metadata.alternative_exit"]

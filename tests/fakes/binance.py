@@ -149,12 +149,30 @@ class FakeBinance:
             {"filterType": "PRICE_FILTER", "minPrice": tick, "maxPrice": "1000000.00000000", "tickSize": tick},
             {"filterType": "LOT_SIZE", "minQty": step, "maxQty": "9000.00000000", "stepSize": step},
             {"filterType": "ICEBERG_PARTS", "limit": 10},
-            {"filterType": "NOTIONAL", "minNotional": notional, "applyMinToMarket": True,
-             "maxNotional": "9000000.00000000", "applyMaxToMarket": False, "avgPriceMins": 5},
+            {
+                "filterType": "NOTIONAL",
+                "minNotional": notional,
+                "applyMinToMarket": True,
+                "maxNotional": "9000000.00000000",
+                "applyMaxToMarket": False,
+                "avgPriceMins": 5,
+            },
         ]
-        return 200, {"timezone": "UTC", "serverTime": 1709251200000, "rateLimits": [], "exchangeFilters": [],
-                     "symbols": [{"symbol": symbol, "status": "TRADING", "baseAsset": symbol[:-4],
-                                  "quoteAsset": symbol[-4:], "filters": filters}]}
+        return 200, {
+            "timezone": "UTC",
+            "serverTime": 1709251200000,
+            "rateLimits": [],
+            "exchangeFilters": [],
+            "symbols": [
+                {
+                    "symbol": symbol,
+                    "status": "TRADING",
+                    "baseAsset": symbol[:-4],
+                    "quoteAsset": symbol[-4:],
+                    "filters": filters,
+                }
+            ],
+        }
 
     def _serve_funding(self, request: FakeRequest) -> tuple[int, Any]:
         rows = self._funding.get(request.params.get("symbol", ""), [])
@@ -162,21 +180,29 @@ class FakeBinance:
         end = int(request.params.get("endTime", 2**62))
         limit = min(int(request.params.get("limit", 100)), 1000)
         selected = [(t, r) for t, r in rows if start <= t <= end][:limit]
-        return 200, [{"symbol": request.params["symbol"], "fundingTime": t, "fundingRate": r,
-                      "markPrice": "61000.00000000"} for t, r in selected]
+        return 200, [
+            {"symbol": request.params["symbol"], "fundingTime": t, "fundingRate": r, "markPrice": "61000.00000000"}
+            for t, r in selected
+        ]
 
     def _serve_futures_info(self, request: FakeRequest) -> tuple[int, Any]:
         symbols = [
-            {"symbol": symbol, "pair": symbol, "contractType": "PERPETUAL", "status": "TRADING", "filters": [
-                {"minPrice": "556.80", "maxPrice": "4529764", "filterType": "PRICE_FILTER", "tickSize": tick},
-                {"stepSize": step, "filterType": "LOT_SIZE", "maxQty": "1000", "minQty": step},
-                {"stepSize": step, "filterType": "MARKET_LOT_SIZE", "maxQty": "120", "minQty": step},
-                {"filterType": "MIN_NOTIONAL", "notional": notional},
-            ]}
-            for (symbol, market), (tick, step, notional) in self._rules.items() if market == "linear"
+            {
+                "symbol": symbol,
+                "pair": symbol,
+                "contractType": "PERPETUAL",
+                "status": "TRADING",
+                "filters": [
+                    {"minPrice": "556.80", "maxPrice": "4529764", "filterType": "PRICE_FILTER", "tickSize": tick},
+                    {"stepSize": step, "filterType": "LOT_SIZE", "maxQty": "1000", "minQty": step},
+                    {"stepSize": step, "filterType": "MARKET_LOT_SIZE", "maxQty": "120", "minQty": step},
+                    {"filterType": "MIN_NOTIONAL", "notional": notional},
+                ],
+            }
+            for (symbol, market), (tick, step, notional) in self._rules.items()
+            if market == "linear"
         ]
-        return 200, {"timezone": "UTC", "serverTime": 1709251200000, "rateLimits": [], "assets": [],
-                     "symbols": symbols}
+        return 200, {"timezone": "UTC", "serverTime": 1709251200000, "rateLimits": [], "assets": [], "symbols": symbols}
 
     @staticmethod
     def _kline(candles: Candles, i: int, step: int) -> list[Any]:
@@ -208,7 +234,9 @@ class FakeBinance:
                 if failure.remaining == 0:
                     self._failures.pop(0)
                 headers = {} if failure.retry_after is None else {"Retry-After": f"{failure.retry_after:g}"}
-                body = {418: RATE_LIMITED, 429: RATE_LIMITED, 451: RESTRICTED_LOCATION}.get(failure.status, INTERNAL_ERROR)
+                body = {418: RATE_LIMITED, 429: RATE_LIMITED, 451: RESTRICTED_LOCATION}.get(
+                    failure.status, INTERNAL_ERROR
+                )
                 return failure.status, body, headers
             handler = self._routes.get((request.method, request.path))
             if handler is None:

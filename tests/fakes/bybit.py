@@ -61,8 +61,7 @@ class FakeBybit:
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
         self._server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), name="fake-bybit",
-                                        daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), name="fake-bybit", daemon=True)
 
     def __enter__(self) -> FakeBybit:
         self._thread.start()
@@ -81,8 +80,14 @@ class FakeBybit:
     def add_symbol_rules(self, category: str, symbol: str, tick: str, step: str, min_value: str) -> None:
         self._rules[(category, symbol)] = (tick, step, min_value)
 
-    def fail_next(self, ret_code: int | None = None, http_status: int | None = None, times: int = 1,
-                  retry_after: float | None = None, after: int = 0) -> None:
+    def fail_next(
+        self,
+        ret_code: int | None = None,
+        http_status: int | None = None,
+        times: int = 1,
+        retry_after: float | None = None,
+        after: int = 0,
+    ) -> None:
         self._failures.append(_Failure(ret_code, http_status, times, retry_after, after))
 
     def calls(self, path: str) -> list[dict[str, str]]:
@@ -100,9 +105,15 @@ class FakeBybit:
         lo = int(np.searchsorted(candles.ts, int(params.get("start", -(2**62))), side="left"))
         hi = int(np.searchsorted(candles.ts, int(params.get("end", 2**62)), side="right"))
         rows = [
-            [str(int(candles.ts[i])), repr(float(candles.open[i])), repr(float(candles.high[i])),
-             repr(float(candles.low[i])), repr(float(candles.close[i])), repr(float(candles.volume[i])),
-             repr(float(candles.volume[i] * candles.close[i]))]
+            [
+                str(int(candles.ts[i])),
+                repr(float(candles.open[i])),
+                repr(float(candles.high[i])),
+                repr(float(candles.low[i])),
+                repr(float(candles.close[i])),
+                repr(float(candles.volume[i])),
+                repr(float(candles.volume[i] * candles.close[i])),
+            ]
             for i in range(hi - 1, max(lo, hi - limit) - 1, -1)
         ]
         return 0, "OK", {"category": params["category"], "symbol": params["symbol"], "list": rows}
@@ -114,8 +125,14 @@ class FakeBybit:
         limit = min(int(params.get("limit", 200)), 200)
         lo = int(np.searchsorted(rates.times, int(params.get("startTime", -(2**62))), side="left"))
         hi = int(np.searchsorted(rates.times, int(params.get("endTime", 2**62)), side="right"))
-        items = [{"symbol": params["symbol"], "fundingRate": repr(float(rates.rates[i])),
-                  "fundingRateTimestamp": str(int(rates.times[i]))} for i in range(hi - 1, max(lo, hi - limit) - 1, -1)]
+        items = [
+            {
+                "symbol": params["symbol"],
+                "fundingRate": repr(float(rates.rates[i])),
+                "fundingRateTimestamp": str(int(rates.times[i])),
+            }
+            for i in range(hi - 1, max(lo, hi - limit) - 1, -1)
+        ]
         return 0, "OK", {"category": "linear", "list": items}
 
     def _instruments(self, params: dict[str, str]) -> tuple[int, str, Any]:
@@ -124,15 +141,36 @@ class FakeBybit:
         listed = []
         if found is not None:
             tick, step, min_value = found
-            lot = ({"basePrecision": step, "quotePrecision": "0.00000001", "minOrderQty": step,
-                    "maxOrderQty": "71.73956243", "minOrderAmt": min_value, "maxOrderAmt": "2000000"}
-                   if category == "spot" else
-                   {"maxOrderQty": "1190.000", "minOrderQty": step, "qtyStep": step,
-                    "postOnlyMaxOrderQty": "1190.000", "maxMktOrderQty": "500.000", "minNotionalValue": min_value})
-            listed.append({"symbol": symbol, "baseCoin": symbol[:-4], "quoteCoin": symbol[-4:], "status": "Trading",
-                           "priceFilter": {"tickSize": tick} | ({} if category == "spot" else
-                                                                {"minPrice": "0.10", "maxPrice": "199999.80"}),
-                           "lotSizeFilter": lot})
+            lot = (
+                {
+                    "basePrecision": step,
+                    "quotePrecision": "0.00000001",
+                    "minOrderQty": step,
+                    "maxOrderQty": "71.73956243",
+                    "minOrderAmt": min_value,
+                    "maxOrderAmt": "2000000",
+                }
+                if category == "spot"
+                else {
+                    "maxOrderQty": "1190.000",
+                    "minOrderQty": step,
+                    "qtyStep": step,
+                    "postOnlyMaxOrderQty": "1190.000",
+                    "maxMktOrderQty": "500.000",
+                    "minNotionalValue": min_value,
+                }
+            )
+            listed.append(
+                {
+                    "symbol": symbol,
+                    "baseCoin": symbol[:-4],
+                    "quoteCoin": symbol[-4:],
+                    "status": "Trading",
+                    "priceFilter": {"tickSize": tick}
+                    | ({} if category == "spot" else {"minPrice": "0.10", "maxPrice": "199999.80"}),
+                    "lotSizeFilter": lot,
+                }
+            )
         return 0, "OK", {"category": category, "list": listed, "nextPageCursor": ""}
 
     # ------------------------------------------------------------ HTTP
@@ -152,8 +190,11 @@ class FakeBybit:
                     return failure.http_status, {}, headers
                 messages = {10006: "Too many visits!", 10016: "Server error.", 10000: "Server Timeout"}
                 return 200, self._envelope(failure.ret_code or 10016, messages.get(failure.ret_code, "error"), {}), {}
-            handler = {"/v5/market/kline": self._kline, "/v5/market/funding/history": self._funding_history,
-                       "/v5/market/instruments-info": self._instruments}.get(path)
+            handler = {
+                "/v5/market/kline": self._kline,
+                "/v5/market/funding/history": self._funding_history,
+                "/v5/market/instruments-info": self._instruments,
+            }.get(path)
             if handler is None:
                 return 404, {}, {}
             return 200, self._envelope(*handler(params)), {}

@@ -156,24 +156,46 @@ def _zip(name: str, content: bytes, *others: tuple[str, bytes]) -> bytes:
 def pandas_parquet() -> bytes:
     """What `DataFrame.to_parquet()` writes for a DatetimeIndex-free frame with a UTC `ts` column:
     `timestamp[ns, tz=UTC]`, float64 prices, pandas' schema metadata."""
-    table = pa.table({
-        "ts": pa.array([t * 1_000_000 for t in EXPECTED_TS], pa.timestamp("ns", tz="UTC")),
-        **{name: pa.array(values, pa.float64()) for name, values in EXPECTED.items()},
-    })
-    pandas_metadata = {"index_columns": [{"kind": "range", "name": None, "start": 0, "stop": 3, "step": 1}],
-                       "column_indexes": [], "columns": [], "creator": {"library": "pyarrow", "version": pa.__version__},
-                       "pandas_version": "2.2.3"}
+    table = pa.table(
+        {
+            "ts": pa.array([t * 1_000_000 for t in EXPECTED_TS], pa.timestamp("ns", tz="UTC")),
+            **{name: pa.array(values, pa.float64()) for name, values in EXPECTED.items()},
+        }
+    )
+    pandas_metadata = {
+        "index_columns": [{"kind": "range", "name": None, "start": 0, "stop": 3, "step": 1}],
+        "column_indexes": [],
+        "columns": [],
+        "creator": {"library": "pyarrow", "version": pa.__version__},
+        "pandas_version": "2.2.3",
+    }
     table = table.replace_schema_metadata({b"pandas": json.dumps(pandas_metadata).encode()})
     sink = io.BytesIO()
     pq.write_table(table, sink)
     return sink.getvalue()
 
 
-JSON_OBJECTS = json.dumps([
-    {"timestamp": "2019-10-17T09:00:00Z", "open": 8000.5, "high": 8060, "low": 7990.1, "close": 8050, "volume": 12.345},
-    {"timestamp": "2019-10-17T10:00:00Z", "open": 8050, "high": 8075.75, "low": 8010, "close": 8020.25, "volume": 8.5},
-    {"timestamp": "2019-10-17T11:00:00Z", "open": 8020.25, "high": 8030, "low": 7950, "close": 7960, "volume": 20},
-])
+JSON_OBJECTS = json.dumps(
+    [
+        {
+            "timestamp": "2019-10-17T09:00:00Z",
+            "open": 8000.5,
+            "high": 8060,
+            "low": 7990.1,
+            "close": 8050,
+            "volume": 12.345,
+        },
+        {
+            "timestamp": "2019-10-17T10:00:00Z",
+            "open": 8050,
+            "high": 8075.75,
+            "low": 8010,
+            "close": 8020.25,
+            "volume": 8.5,
+        },
+        {"timestamp": "2019-10-17T11:00:00Z", "open": 8020.25, "high": 8030, "low": 7950, "close": 7960, "volume": 20},
+    ]
+)
 
 LAYOUTS: dict[str, Sample] = {
     "binance-klines-ms": Sample(_text(BINANCE_MS)),

@@ -37,8 +37,9 @@ def random_walk(seed: int, count: int, step_ms: int, start_ms: int = START_MS) -
     open_ = np.concatenate(([100.0], close[:-1]))
     high = np.maximum(open_, close) * (1 + rng.exponential(0.002, count))
     low = np.minimum(open_, close) * (1 - rng.exponential(0.002, count))
-    return Candles.from_arrays(start_ms + step_ms * np.arange(count), open_, high, low, close,
-                               rng.uniform(1.0, 10.0, count))
+    return Candles.from_arrays(
+        start_ms + step_ms * np.arange(count), open_, high, low, close, rng.uniform(1.0, 10.0, count)
+    )
 
 
 @dataclass
@@ -107,8 +108,9 @@ class Stack:
         if token:
             headers["Authorization"] = f"Bearer {token}"
         data = None if body is None else json.dumps(body).encode()
-        request = urllib.request.Request(f"{self.local.api_url}/api/v1{path}", data=data, method=method,
-                                         headers=headers)
+        request = urllib.request.Request(
+            f"{self.local.api_url}/api/v1{path}", data=data, method=method, headers=headers
+        )
         try:
             with urllib.request.urlopen(request, timeout=60) as response:
                 raw = response.read()

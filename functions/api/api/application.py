@@ -28,8 +28,19 @@ from shared import __version__
 from shared.accounts.rate_limits import AUTH
 
 # Each area's router; market data and transactions add theirs here.
-ROUTERS = (health.router, auth.router, strategies.router, backtests.router, trades.router, market_data.router,
-           optimizations.router, transactions.router, monte_carlo.router, walk_forwards.router, indicators.router)
+ROUTERS = (
+    health.router,
+    auth.router,
+    strategies.router,
+    backtests.router,
+    trades.router,
+    market_data.router,
+    optimizations.router,
+    transactions.router,
+    monte_carlo.router,
+    walk_forwards.router,
+    indicators.router,
+)
 
 DESCRIPTION = """
 Backtest crypto trading strategies written as JSON rules. Current version: **v1**, every route
@@ -85,8 +96,12 @@ def create_app(services: ApiServices, allowed_origin: str = "*") -> FastAPI:
     for router in ROUTERS:
         app.include_router(router)
     install_error_handlers(app)
-    app.add_middleware(ApiGatewayMiddleware, accounts=services.accounts, rate_limiter=services.rate_limiter,
-                       allowed_origin=allowed_origin)
+    app.add_middleware(
+        ApiGatewayMiddleware,
+        accounts=services.accounts,
+        rate_limiter=services.rate_limiter,
+        allowed_origin=allowed_origin,
+    )
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
@@ -107,7 +122,8 @@ def _with_bad_request(schema: dict[str, Any]) -> dict[str, Any]:
             if "requestBody" in operation and "400" not in operation["responses"]:
                 operation["responses"]["400"] = {
                     "description": bad_request["description"],
-                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}}}
+                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}},
+                }
     return schema
 
 
@@ -126,8 +142,11 @@ def _with_rate_limits(schema: dict[str, Any], limits: Mapping[str, int]) -> dict
                 for name, text in _RATE_LIMIT_HEADERS.items():
                     headers[name] = {**header, "description": text}
                 if status == "429":
-                    headers["Retry-After"] = {"schema": {"type": "integer"}, "required": True,
-                                              "description": "Seconds until the window resets."}
+                    headers["Retry-After"] = {
+                        "schema": {"type": "integer"},
+                        "required": True,
+                        "description": "Seconds until the window resets.",
+                    }
     return schema
 
 
@@ -140,9 +159,13 @@ def with_links(schema: dict[str, Any]) -> dict[str, Any]:
     operations under the creating path (`POST /strategies` -> `/strategies/{strategy_id}`), and an
     `import_id`, `replay_id` or `backtest_id` fills the path parameter of that name anywhere."""
     components = schema.get("components", {}).get("schemas", {})
-    targets = [(path, method, operation, parameter["name"])
-               for path, operations in schema["paths"].items() for method, operation in operations.items()
-               for parameter in operation.get("parameters", []) if parameter["in"] == "path"]
+    targets = [
+        (path, method, operation, parameter["name"])
+        for path, operations in schema["paths"].items()
+        for method, operation in operations.items()
+        for parameter in operation.get("parameters", [])
+        if parameter["in"] == "path"
+    ]
     for path, operations in schema["paths"].items():
         for operation in operations.values():
             for status, response in operation["responses"].items():
@@ -151,10 +174,14 @@ def with_links(schema: dict[str, Any]) -> dict[str, Any]:
                 fields = _body_fields(response, components)
                 links = {}
                 for target_path, _target_method, target, name in targets:
-                    if ("id" in fields and target_path.startswith(f"{path}/{{{name}}}")) or (name in fields and name != "id"):
+                    if ("id" in fields and target_path.startswith(f"{path}/{{{name}}}")) or (
+                        name in fields and name != "id"
+                    ):
                         field = name if name in fields else "id"
-                        links[target["operationId"]] = {"operationId": target["operationId"],
-                                                        "parameters": {name: f"$response.body#/{field}"}}
+                        links[target["operationId"]] = {
+                            "operationId": target["operationId"],
+                            "parameters": {name: f"$response.body#/{field}"},
+                        }
                 if links:
                     response["links"] = links
     return schema

@@ -24,8 +24,7 @@ def services(request: Request) -> ApiServices:
     return request.app.state.services
 
 
-def current_user(request: Request,
-                 _: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)]) -> User:
+def current_user(request: Request, _: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)]) -> User:
     """The caller, authenticated by the middleware from the bearer token; 401 without a valid one."""
     user = request.state.user
     if user is None:
@@ -36,7 +35,10 @@ def current_user(request: Request,
 def page_request(
     page: Annotated[int | None, Query(ge=1, description="1-based page number (default 1).")] = None,
     per_page: Annotated[int | None, Query(ge=1, le=MAX_PER_PAGE, description="Items per page (default 20).")] = None,
-    limit: Annotated[int | None, Query(ge=1, le=MAX_PER_PAGE, description="Items to return, from `offset` (instead of page and per_page).")] = None,
+    limit: Annotated[
+        int | None,
+        Query(ge=1, le=MAX_PER_PAGE, description="Items to return, from `offset` (instead of page and per_page)."),
+    ] = None,
     offset: Annotated[int | None, Query(ge=0, description="Items to skip before the first one returned.")] = None,
 ) -> PageRequest:
     return PageRequest.parse(page=page, per_page=per_page, limit=limit, offset=offset)

@@ -54,8 +54,9 @@ class ErrorResponse(BaseModel):
     error: ErrorBody
 
 
-def error_response(status: int, code: str, message: str, details: Iterable[FieldError] = (),
-                   headers: Mapping[str, str] | None = None) -> JSONResponse:
+def error_response(
+    status: int, code: str, message: str, details: Iterable[FieldError] = (), headers: Mapping[str, str] | None = None
+) -> JSONResponse:
     body = {"error": {"code": code, "message": message, "details": [d.to_dict() for d in details]}}
     return JSONResponse(body, status_code=status, headers=dict(headers or {}))
 
@@ -94,8 +95,12 @@ def allowed_methods(request: Request) -> str:
     names only the first route that matched the path)."""
     app = request.app
     paths = {**app.openapi()["paths"], app.docs_url: {"get": {}}, app.openapi_url: {"get": {}}}
-    methods = {method.upper() for template, operations in paths.items() if _path_pattern(template).match(request.url.path)
-               for method in operations}
+    methods = {
+        method.upper()
+        for template, operations in paths.items()
+        if _path_pattern(template).match(request.url.path)
+        for method in operations
+    }
     return ", ".join(sorted(methods))
 
 

@@ -26,7 +26,8 @@ class IndicatorSeriesParameterOut(BaseModel):
     name: str = Field(description="The param naming a whole series (mavp's `periods`); required.")
     accepts: list[Literal["price", "number", "indicator"]] = Field(
         description="What it may be, as a condition's `value`: a price field, a number (or `$name`), "
-                    "an indicator object {indicator, params} (params may pick output, offset).")
+        "an indicator object {indicator, params} (params may pick output, offset)."
+    )
     description: str
 
 
@@ -44,11 +45,14 @@ class IndicatorOut(BaseModel):
     parameters: list[IndicatorParameterOut]
     sources: list[IndicatorSourceOut] = Field(description="Empty: the indicator reads fixed columns.")
     series_parameters: list[IndicatorSeriesParameterOut] = Field(
-        description="Parameters that are series, not numbers; empty for most indicators.")
+        description="Parameters that are series, not numbers; empty for most indicators."
+    )
     outputs: list[IndicatorOutputOut]
     default_output: str
-    warmup: int = Field(description="Leading undefined bars at the default parameters (after those of its "
-                                    "series parameters, when it has any).")
+    warmup: int = Field(
+        description="Leading undefined bars at the default parameters (after those of its "
+        "series parameters, when it has any)."
+    )
     warmup_depends_on_data: bool = Field(description="True when `warmup` is a lower bound (pivots, fractals).")
     lookback: int | None = Field(description="Bars a value depends on at the defaults; null: all history.")
 

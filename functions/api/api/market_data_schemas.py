@@ -61,8 +61,9 @@ def _decode_base64(value: Any) -> Any:
 # can describe it too; in this order the pattern shows in the OpenAPI document).
 Symbol = Annotated[str, StringConstraints(pattern=SYMBOL_REGEX), BeforeValidator(_upper)]
 SYMBOL_EXAMPLE = "BTCUSDT"
-_SYMBOL = Field(description="Trading pair, 2-20 letters or digits; lower case is upper-cased.",
-                examples=[SYMBOL_EXAMPLE])
+_SYMBOL = Field(
+    description="Trading pair, 2-20 letters or digits; lower case is upper-cased.", examples=[SYMBOL_EXAMPLE]
+)
 WireDateTime = Annotated[
     str, WithJsonSchema({"type": "string", "format": "date-time", "examples": ["2024-03-01T00:00:00Z"]})
 ]
@@ -70,10 +71,15 @@ FileFormat = Literal[tuple(FILE_EXTENSIONS)]  # type: ignore[valid-type]
 Base64File = Annotated[
     bytes,
     BeforeValidator(_decode_base64),
-    WithJsonSchema({"type": "string", "contentEncoding": "base64", "examples": [
-        "MTcwOTI1MTIwMDAwMCw2MjAwMC4wLDYyMTAwLjAsNjE5MDAuMCw2MjA1MC4wLDEyLjUK"],
-        "description": f"The file, base64-encoded; at most {MAX_INLINE_FILE_BYTES} bytes before encoding "
-                       f"(larger files: `POST {UPLOADS_PATH}`)."}),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "contentEncoding": "base64",
+            "examples": ["MTcwOTI1MTIwMDAwMCw2MjAwMC4wLDYyMTAwLjAsNjE5MDAuMCw2MjA1MC4wLDEyLjUK"],
+            "description": f"The file, base64-encoded; at most {MAX_INLINE_FILE_BYTES} bytes before encoding "
+            f"(larger files: `POST {UPLOADS_PATH}`).",
+        }
+    ),
 ]
 
 
@@ -86,8 +92,14 @@ class TimeframeList(BaseModel):
     data: list[Timeframe] = Field(examples=[["1m", "5m", "15m", "30m", "1h", "4h", "1d", "1w"]])
 
 
-_CANDLE_EXAMPLE = {"timestamp": "2024-03-01T00:00:00Z", "open": 61130.98, "high": 61320.0, "low": 61001.1,
-                   "close": 61249.99, "volume": 1234.56789}
+_CANDLE_EXAMPLE = {
+    "timestamp": "2024-03-01T00:00:00Z",
+    "open": 61130.98,
+    "high": 61320.0,
+    "low": 61001.1,
+    "close": 61249.99,
+    "volume": 1234.56789,
+}
 
 
 class Candle(BaseModel):
@@ -108,8 +120,9 @@ class CandleList(BaseModel):
 class MarketDataPoint(Candle):
     """A candle with an id of its own: `SYMBOL:timeframe:epoch ms`."""
 
-    model_config = ConfigDict(json_schema_extra={"examples": [
-        {"id": "BTCUSDT:1h:1709251200000", "symbol": "BTCUSDT", **_CANDLE_EXAMPLE}]})
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"id": "BTCUSDT:1h:1709251200000", "symbol": "BTCUSDT", **_CANDLE_EXAMPLE}]}
+    )
 
     id: str = Field(description="`SYMBOL:timeframe:open time in epoch milliseconds`: stable, one per candle.")
     symbol: str = Field(examples=["BTCUSDT"])
@@ -126,8 +139,11 @@ Market = Literal[MARKETS]  # type: ignore[valid-type]
 # ------------------------------------------------------------------ funding rates and symbol rules
 class FundingRate(BaseModel):
     time: WireDateTime = Field(description="Funding time (UTC).")
-    rate: float = Field(description="The rate paid at that time, as a fraction (0.0001 = 0.01 %); positive: "
-                                    "longs pay shorts. Exactly as the exchange sent it.", examples=[0.0001])
+    rate: float = Field(
+        description="The rate paid at that time, as a fraction (0.0001 = 0.01 %); positive: "
+        "longs pay shorts. Exactly as the exchange sent it.",
+        examples=[0.0001],
+    )
 
 
 class FundingRateList(BaseModel):
@@ -135,9 +151,20 @@ class FundingRateList(BaseModel):
 
 
 class SymbolInfo(BaseModel):
-    model_config = ConfigDict(json_schema_extra={"examples": [{
-        "symbol": "BTCUSDT", "exchange": "binance", "market": "spot", "tick_size": 0.01, "lot_size": 1e-05,
-        "min_notional": 5.0}]})
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "symbol": "BTCUSDT",
+                    "exchange": "binance",
+                    "market": "spot",
+                    "tick_size": 0.01,
+                    "lot_size": 1e-05,
+                    "min_notional": 5.0,
+                }
+            ]
+        }
+    )
 
     symbol: str
     exchange: Exchange
@@ -148,51 +175,83 @@ class SymbolInfo(BaseModel):
 
 
 # ------------------------------------------------------------------ imports
-ImportTimeframe = Annotated[Literal[(*TIMEFRAMES, FUNDING_SERIES)], Field(  # type: ignore[valid-type]
-    description="The candles' timeframe, or `funding` for a funding-rate history file (time and rate columns: "
-                "Binance's dumps and exports, Bybit's, JSON from their funding endpoints).")]
+ImportTimeframe = Annotated[
+    Literal[(*TIMEFRAMES, FUNDING_SERIES)],
+    Field(  # type: ignore[valid-type]
+        description="The candles' timeframe, or `funding` for a funding-rate history file (time and rate columns: "
+        "Binance's dumps and exports, Bybit's, JSON from their funding endpoints)."
+    ),
+]
 
 
 class CandleFileImport(RequestBody):
-    model_config = ConfigDict(json_schema_extra={"examples": [{
-        "symbol": "BTCUSDT", "timeframe": "1m", "file_format": "csv",
-        "file_content": "MTcwOTI1MTIwMDAwMCw2MjAwMC4wLDYyMTAwLjAsNjE5MDAuMCw2MjA1MC4wLDEyLjUK",
-    }]})
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "symbol": "BTCUSDT",
+                    "timeframe": "1m",
+                    "file_format": "csv",
+                    "file_content": "MTcwOTI1MTIwMDAwMCw2MjAwMC4wLDYyMTAwLjAsNjE5MDAuMCw2MjA1MC4wLDEyLjUK",
+                }
+            ]
+        }
+    )
 
     symbol: Symbol = _SYMBOL
     timeframe: ImportTimeframe
-    file_format: FileFormat = Field(description="The extension the file is stored with; the content itself is "
-                                                "detected (Binance kline CSV, OHLCV CSV, JSON, Parquet).")
+    file_format: FileFormat = Field(
+        description="The extension the file is stored with; the content itself is "
+        "detected (Binance kline CSV, OHLCV CSV, JSON, Parquet)."
+    )
     file_content: Base64File
 
 
 class UploadRequest(RequestBody):
-    model_config = ConfigDict(json_schema_extra={"examples": [
-        {"symbol": "BTCUSDT", "timeframe": "1m", "filename": "BTCUSDT-1m-2024.csv"}]})
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"symbol": "BTCUSDT", "timeframe": "1m", "filename": "BTCUSDT-1m-2024.csv"}]}
+    )
 
     symbol: Symbol = _SYMBOL
     timeframe: ImportTimeframe
-    filename: str = Field(min_length=1, max_length=255,
-                          description="Your file's name; kept (made safe) as the uploaded object's name.")
+    filename: str = Field(
+        min_length=1, max_length=255, description="Your file's name; kept (made safe) as the uploaded object's name."
+    )
 
 
 class FetchRequest(RequestBody):
-    model_config = ConfigDict(json_schema_extra={"examples": [{
-        "symbol": "BTCUSDT", "timeframe": "1h", "start_time": "2024-01-01T00:00:00Z",
-        "end_time": "2024-03-01T00:00:00Z"}]})
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "symbol": "BTCUSDT",
+                    "timeframe": "1h",
+                    "start_time": "2024-01-01T00:00:00Z",
+                    "end_time": "2024-03-01T00:00:00Z",
+                }
+            ]
+        }
+    )
 
     symbol: Symbol = _SYMBOL
     timeframe: Timeframe
     start_time: UtcDateTimeInput = Field(description="First open time to fetch (inclusive).")
     end_time: UtcDateTimeInput = Field(description="Open times before this one (exclusive; capped at now).")
     exchange: Exchange = Field("binance", description="Where to fetch from: Binance or Bybit (v5 public API).")
-    market: Market = Field("spot", description="spot, or linear (USDT-margined perpetuals: their funding rates "
-                                               "over the range are stored too).")
+    market: Market = Field(
+        "spot",
+        description="spot, or linear (USDT-margined perpetuals: their funding rates over the range are stored too).",
+    )
 
 
 class RepairRequest(RequestBody):
-    model_config = ConfigDict(json_schema_extra={"examples": [{
-        "start_time": "2024-01-01T00:00:00Z", "end_time": "2024-03-01T00:00:00Z", "exchange": "binance"}]})
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"start_time": "2024-01-01T00:00:00Z", "end_time": "2024-03-01T00:00:00Z", "exchange": "binance"}
+            ]
+        }
+    )
 
     start_time: UtcDateTimeInput = Field(description="Look for missing candles from this open time (inclusive).")
     end_time: UtcDateTimeInput = Field(description="... to this one (exclusive; capped at the candle in progress).")
@@ -209,23 +268,46 @@ class GapOut(BaseModel):
 class GapsOut(BaseModel):
     missing_candles: int = Field(description="Candles missing between the file's first and last.")
     gap_count: int
-    gaps: list[GapOut] = Field(description="The first gaps, in time order (20 in import records, 100 in quality "
-                                           "reports).")
+    gaps: list[GapOut] = Field(
+        description="The first gaps, in time order (20 in import records, 100 in quality reports)."
+    )
 
 
 class ImportOut(BaseModel):
     """An import job's status record."""
 
-    model_config = ConfigDict(json_schema_extra={"examples": [{
-        "import_id": "6f1c2b9e-3d4a-4c5b-8e7f-1a2b3c4d5e6f", "status": "completed", "symbol": "BTCUSDT",
-        "timeframe": "1m", "source": "api", "format": "binance_kline_csv", "rows_in_file": 1440,
-        "rows_imported": 1438, "rows_unchanged": 0, "duplicates_dropped": 2, "rows_without_trades": 0,
-        "gaps": {"missing_candles": 2, "gap_count": 1, "gaps": [
-            {"start": "2024-03-01T10:00:00Z", "end": "2024-03-01T10:02:00Z", "missing_candles": 2}]},
-        "errors": [], "error_count": 0, "first_timestamp": "2024-03-01T00:00:00Z",
-        "last_timestamp": "2024-03-01T23:59:00Z", "created_at": "2024-03-02T08:00:00Z",
-        "updated_at": "2024-03-02T08:00:03Z",
-    }]})
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "import_id": "6f1c2b9e-3d4a-4c5b-8e7f-1a2b3c4d5e6f",
+                    "status": "completed",
+                    "symbol": "BTCUSDT",
+                    "timeframe": "1m",
+                    "source": "api",
+                    "format": "binance_kline_csv",
+                    "rows_in_file": 1440,
+                    "rows_imported": 1438,
+                    "rows_unchanged": 0,
+                    "duplicates_dropped": 2,
+                    "rows_without_trades": 0,
+                    "gaps": {
+                        "missing_candles": 2,
+                        "gap_count": 1,
+                        "gaps": [
+                            {"start": "2024-03-01T10:00:00Z", "end": "2024-03-01T10:02:00Z", "missing_candles": 2}
+                        ],
+                    },
+                    "errors": [],
+                    "error_count": 0,
+                    "first_timestamp": "2024-03-01T00:00:00Z",
+                    "last_timestamp": "2024-03-01T23:59:00Z",
+                    "created_at": "2024-03-02T08:00:00Z",
+                    "updated_at": "2024-03-02T08:00:03Z",
+                }
+            ]
+        }
+    )
 
     import_id: UUID
     status: Literal[JOB_STATUSES]  # type: ignore[valid-type]
@@ -233,19 +315,25 @@ class ImportOut(BaseModel):
     timeframe: str
     source: Literal[SOURCES] = Field(  # type: ignore[valid-type]
         description="api: POST /market_data/import; upload: presigned upload; s3: a file dropped in the "
-                    "imports bucket; binance: POST /market_data/fetch.")
-    format: str | None = Field(description="The detected format (binance_kline_csv, ohlcv_csv, json, parquet, "
-                                           "binance_api) once the file was read.")
+        "imports bucket; binance: POST /market_data/fetch."
+    )
+    format: str | None = Field(
+        description="The detected format (binance_kline_csv, ohlcv_csv, json, parquet, "
+        "binance_api) once the file was read."
+    )
     rows_in_file: int
     rows_imported: int = Field(description="New candles stored.")
     rows_unchanged: int = Field(description="Candles already stored identically.")
     duplicates_dropped: int = Field(description="Identical repeats within the file.")
-    rows_without_trades: int = Field(description="Rows whose prices are all empty or NaN: periods without "
-                                                 "trades, skipped and counted in `gaps`.")
+    rows_without_trades: int = Field(
+        description="Rows whose prices are all empty or NaN: periods without trades, skipped and counted in `gaps`."
+    )
     funding_rates_imported: int = Field(description="Linear fetches: new funding rates stored beside the candles.")
     gaps: GapsOut
-    errors: list[ErrorDetail] = Field(description="Why a failed import failed: the first 100 problems, each "
-                                                  "naming its place in the file (`line 12`, `row 5`).")
+    errors: list[ErrorDetail] = Field(
+        description="Why a failed import failed: the first 100 problems, each "
+        "naming its place in the file (`line 12`, `row 5`)."
+    )
     error_count: int = Field(description="All problems found, listed or not.")
     first_timestamp: WireDateTime | None
     last_timestamp: WireDateTime | None
@@ -317,12 +405,20 @@ class ImportList(BaseModel):
 
 
 class UploadTicketOut(BaseModel):
-    model_config = ConfigDict(json_schema_extra={"examples": [{
-        "import_id": "6f1c2b9e-3d4a-4c5b-8e7f-1a2b3c4d5e6f", "status": "pending", "method": "PUT",
-        "upload_url": "https://backtest-imports.s3.amazonaws.com/imports/candles/BTCUSDT/1m/"
-                      "6f1c2b9e-3d4a-4c5b-8e7f-1a2b3c4d5e6f-BTCUSDT-1m-2024.csv?X-Amz-Algorithm=AWS4-HMAC-SHA256&...",
-        "expires_in": UPLOAD_URL_EXPIRES_S,
-    }]})
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "import_id": "6f1c2b9e-3d4a-4c5b-8e7f-1a2b3c4d5e6f",
+                    "status": "pending",
+                    "method": "PUT",
+                    "upload_url": "https://backtest-imports.s3.amazonaws.com/imports/candles/BTCUSDT/1m/"
+                    "6f1c2b9e-3d4a-4c5b-8e7f-1a2b3c4d5e6f-BTCUSDT-1m-2024.csv?X-Amz-Algorithm=AWS4-HMAC-SHA256&...",
+                    "expires_in": UPLOAD_URL_EXPIRES_S,
+                }
+            ]
+        }
+    )
 
     import_id: UUID
     status: Literal[JOB_STATUSES]  # type: ignore[valid-type]

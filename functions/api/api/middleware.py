@@ -52,6 +52,8 @@ def _replaying(body: bytes, receive: Receive) -> Receive:
         return {"type": "http.request", "body": body, "more_body": False}
 
     return replay
+
+
 # What a browser script on another origin may read besides the simple headers.
 EXPOSED_HEADERS = "X-RateLimit-Limit, X-RateLimit-Remaining, X-RateLimit-Reset, Retry-After, Content-Disposition"
 
@@ -90,8 +92,11 @@ def request_id(scope: Scope) -> str:
     """API Gateway's request id when behind it, else the Lambda request id, else a fresh one."""
     event = scope.get("aws.event") or {}
     context = scope.get("aws.context")
-    return (event.get("requestContext") or {}).get("requestId") or getattr(context, "aws_request_id", None) or \
-        f"local-{time.time_ns()}"
+    return (
+        (event.get("requestContext") or {}).get("requestId")
+        or getattr(context, "aws_request_id", None)
+        or f"local-{time.time_ns()}"
+    )
 
 
 class ApiGatewayMiddleware:
@@ -145,13 +150,22 @@ class ApiGatewayMiddleware:
             await self.app(scope, receive, send_with_headers)
         except Exception:
             rid = request_id(scope)
-            logger.exception("unhandled error", extra={"request_id": rid, "path": scope["path"], "method": scope["method"]})
+            logger.exception(
+                "unhandled error", extra={"request_id": rid, "path": scope["path"], "method": scope["method"]}
+            )
             if response_status:
                 raise
             await internal_error_response(rid)(scope, receive, send_with_headers)
         finally:
-            logger.info("request", extra={"method": scope["method"], "path": scope["path"], "status": response_status,
-                                          "duration_ms": round((time.perf_counter() - begun) * 1000, 1)})
+            logger.info(
+                "request",
+                extra={
+                    "method": scope["method"],
+                    "path": scope["path"],
+                    "status": response_status,
+                    "duration_ms": round((time.perf_counter() - begun) * 1000, 1),
+                },
+            )
 
     def _authenticate(self, scope: Scope) -> User | None:
         token = bearer_token(scope)

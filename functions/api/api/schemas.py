@@ -38,12 +38,10 @@ from shared.times import iso_utc_ms
 SIGNIFICANT_DIGITS = 12
 
 
-
 def round_decimal(value: float | None) -> float | None:
     if value is None or not math.isfinite(value):
         return None
     return float(f"{value:.{SIGNIFICANT_DIGITS}g}")
-
 
 
 def round_numbers(document: Any) -> Any:
@@ -85,8 +83,11 @@ class PageMeta(BaseModel):
 
 # ------------------------------------------------------------------ users and sessions
 class UserCreate(RequestBody):
-    model_config = ConfigDict(json_schema_extra={
-        "examples": [{"email": "ada@example.com", "password": "correct horse battery", "name": "Ada"}]})
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"email": "ada@example.com", "password": "correct horse battery", "name": "Ada"}]
+        }
+    )
 
     email: str = Field(max_length=accounts.MAX_EMAIL_LENGTH, pattern=accounts.EMAIL_PATTERN)
     password: str = Field(min_length=accounts.MIN_PASSWORD_LENGTH, max_length=accounts.MAX_PASSWORD_LENGTH)
@@ -94,8 +95,9 @@ class UserCreate(RequestBody):
 
 
 class SessionCreate(RequestBody):
-    model_config = ConfigDict(json_schema_extra={
-        "examples": [{"email": "ada@example.com", "password": "correct horse battery"}]})
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"email": "ada@example.com", "password": "correct horse battery"}]}
+    )
 
     email: str = Field(min_length=1, max_length=accounts.MAX_EMAIL_LENGTH)
     password: str = Field(max_length=accounts.MAX_PASSWORD_LENGTH)
@@ -109,8 +111,10 @@ class UserOut(_Out):
 
 
 class SessionOut(BaseModel):
-    token: str = Field(description="Send it as `Authorization: Bearer <token>`.",
-                       examples=["q3J0c2VjcmV0LXRva2VuLWV4YW1wbGUtMzItYnl0ZXMtbG9uZw"])
+    token: str = Field(
+        description="Send it as `Authorization: Bearer <token>`.",
+        examples=["q3J0c2VjcmV0LXRva2VuLWV4YW1wbGUtMzItYnl0ZXMtbG9uZw"],
+    )
     expires_at: UtcDateTime
     user: UserOut
 
@@ -118,13 +122,25 @@ class SessionOut(BaseModel):
 # ------------------------------------------------------------------ strategies
 _RULES_EXAMPLE = {
     "operator": "and",
-    "conditions": [{"indicator": "sma", "params": {"period": 10}, "comparator": "crosses_above",
-                    "value": {"indicator": "sma", "params": {"period": 50}}}],
+    "conditions": [
+        {
+            "indicator": "sma",
+            "params": {"period": 10},
+            "comparator": "crosses_above",
+            "value": {"indicator": "sma", "params": {"period": 50}},
+        }
+    ],
 }
 _EXIT_EXAMPLE = {
     "operator": "or",
-    "conditions": [{"indicator": "sma", "params": {"period": 10}, "comparator": "crosses_below",
-                    "value": {"indicator": "sma", "params": {"period": 50}}}],
+    "conditions": [
+        {
+            "indicator": "sma",
+            "params": {"period": 10},
+            "comparator": "crosses_below",
+            "value": {"indicator": "sma", "params": {"period": 50}},
+        }
+    ],
 }
 _STRATEGY_EXAMPLE = {
     "name": "SMA 10/50 cross",
@@ -136,8 +152,10 @@ _STRATEGY_EXAMPLE = {
     "is_active": True,
     "is_public": False,
 }
-Rules = Annotated[dict[str, Any], Field(description="A rule group: `{operator: and|or, conditions: [...]}`.",
-                                        examples=[_RULES_EXAMPLE])]
+Rules = Annotated[
+    dict[str, Any],
+    Field(description="A rule group: `{operator: and|or, conditions: [...]}`.", examples=[_RULES_EXAMPLE]),
+]
 
 
 class StrategyCreate(RequestBody):
@@ -145,13 +163,17 @@ class StrategyCreate(RequestBody):
 
     name: str = Field(min_length=1, max_length=strategies.MAX_NAME_LENGTH)
     description: str = Field("", max_length=strategies.MAX_DESCRIPTION_LENGTH)
-    strategy_type: str | None = Field(None, max_length=strategies.MAX_TYPE_LENGTH,
-                                      description="A free label to group and filter strategies by.")
+    strategy_type: str | None = Field(
+        None, max_length=strategies.MAX_TYPE_LENGTH, description="A free label to group and filter strategies by."
+    )
     entry_rules: Rules
     exit_rules: Rules
     config: dict[str, Any] = Field(default_factory=dict, description="Sizing, stops (in percent), parameters.")
-    short_entry_rules: Rules | None = Field(None, description="With config.direction both: the short side's entry "
-                                                              "rules (entry_rules/exit_rules are the long side's).")
+    short_entry_rules: Rules | None = Field(
+        None,
+        description="With config.direction both: the short side's entry "
+        "rules (entry_rules/exit_rules are the long side's).",
+    )
     short_exit_rules: Rules | None = Field(None, description="With config.direction both: the short side's exit rules.")
     is_active: bool = True
     is_public: bool = Field(False, description="Public strategies are readable (not writable) by every user.")
@@ -160,8 +182,7 @@ class StrategyCreate(RequestBody):
 class StrategyUpdate(RequestBody):
     """Any subset of the fields of a new strategy; absent fields keep their value."""
 
-    model_config = ConfigDict(json_schema_extra={"examples": [{"is_active": False},
-                                                                            _STRATEGY_EXAMPLE]})
+    model_config = ConfigDict(json_schema_extra={"examples": [{"is_active": False}, _STRATEGY_EXAMPLE]})
 
     name: str = Field(None, min_length=1, max_length=strategies.MAX_NAME_LENGTH)
     description: str | None = Field(None, max_length=strategies.MAX_DESCRIPTION_LENGTH)
@@ -227,8 +248,11 @@ class PerformanceSummary(BaseModel):
     sortino_ratio: Decimal = None
     total_pnl: Decimal = None
     total_pnl_percentage: Decimal = None
-    ambiguous_bars: int | None = Field(None, description="Exits whose order inside one bar the bar's OHLC could not "
-                                                         "decide (same_bar_priority or the finer candles decided).")
+    ambiguous_bars: int | None = Field(
+        None,
+        description="Exits whose order inside one bar the bar's OHLC could not "
+        "decide (same_bar_priority or the finer candles decided).",
+    )
     funding_paid: Decimal = Field(None, description="Funding paid over the backtest (negative: received).")
     skipped_orders: int | None = Field(None, description="Orders skipped for being below the symbol's min notional.")
     gross_profit: Decimal = None
@@ -311,8 +335,11 @@ class TradeOut(_Out):
     funding: Decimal = Field(0.0, description="Funding paid while open (negative: received), in the pnl.")
     leg: int = Field(1, ge=1, description="Which part of a position closed in parts (take-profit levels) this is.")
     created_at: UtcDateTime
-    mae: Decimal = Field(None, description="Maximum adverse excursion in price (>= 0) while open; "
-                                                   "null for trades stored before it was recorded.")
+    mae: Decimal = Field(
+        None,
+        description="Maximum adverse excursion in price (>= 0) while open; "
+        "null for trades stored before it was recorded.",
+    )
     mfe: Decimal = Field(None, description="Maximum favourable excursion in price (>= 0) while open.")
     mae_percentage: Decimal = Field(None, description="mae in percent of the entry price.")
     mfe_percentage: Decimal = Field(None, description="mfe in percent of the entry price.")

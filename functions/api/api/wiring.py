@@ -58,8 +58,9 @@ class LazyClient:
         import boto3
         from botocore.config import Config
 
-        return boto3.client(self._service, endpoint_url=self._endpoint_url,
-                            config=Config(signature_version=self._signature_version))
+        return boto3.client(
+            self._service, endpoint_url=self._endpoint_url, config=Config(signature_version=self._signature_version)
+        )
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._client, name)
@@ -116,17 +117,23 @@ def build_services(settings: ApiSettings, endpoint_url: str | None = None) -> Ap
         trade_exports=S3TradeExports(LazyClient("s3", endpoint_url, signature_version="s3v4"), settings.results_bucket),
         trades_csv_inline_max_bytes=settings.trades_csv_inline_max_bytes,
         results=BacktestResults(backtests, equity),
-        rate_limiter=RateLimiter(DynamoRateLimitCounter(bind(RateLimitItem, settings.rate_limits_table, endpoint_url)),
-                                 limits=dict(settings.rate_limits)),
+        rate_limiter=RateLimiter(
+            DynamoRateLimitCounter(bind(RateLimitItem, settings.rate_limits_table, endpoint_url)),
+            limits=dict(settings.rate_limits),
+        ),
         market_data=cache(partial(build_market_data, settings, endpoint_url)),
         optimizations=Optimizations(
             repository=DynamoOptimizationRepository(bind(OptimizationItem, settings.optimizations_table, endpoint_url)),
             strategies=strategies,
             catalog=backtests.catalog,
-            launcher=StepFunctionsLauncher(LazyClient("stepfunctions", endpoint_url),
-                                           settings.optimization_state_machine_arn, input_key="optimization_id"),
+            launcher=StepFunctionsLauncher(
+                LazyClient("stepfunctions", endpoint_url),
+                settings.optimization_state_machine_arn,
+                input_key="optimization_id",
+            ),
             store=S3OptimizationStore(s3, settings.results_bucket),
-            max_concurrency=settings.map_max_concurrency, max_combinations=settings.max_combinations,
+            max_concurrency=settings.map_max_concurrency,
+            max_combinations=settings.max_combinations,
             batch_memory_mb=settings.optimization_batch_memory_mb,
         ),
         transactions=cache(partial(build_transactions, settings, endpoint_url, backtests)),
@@ -158,8 +165,9 @@ def build_transactions(settings: ApiSettings, endpoint_url: str | None, backtest
     return TransactionServices(
         imports=TransactionImports(DynamoImportJobRepository(jobs), S3ImportInbox(s3, settings.imports_bucket), vault),
         history=TransactionHistory(transactions),
-        replays=Replays(transactions, DynamoReplayRecordRepository(jobs), backtests,
-                        S3ReplayStore(s3, settings.results_bucket)),
+        replays=Replays(
+            transactions, DynamoReplayRecordRepository(jobs), backtests, S3ReplayStore(s3, settings.results_bucket)
+        ),
     )
 
 

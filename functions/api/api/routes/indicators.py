@@ -27,8 +27,11 @@ def _catalogue() -> IndicatorList:
     return IndicatorList(data=json.loads(CATALOGUE_PATH.read_text()))
 
 
-@router.get("/indicators", response_model=IndicatorList,
-            summary="Every indicator a strategy can use",
-            description="Name, group, parameters with defaults and ranges, outputs, `source` support and warm-up.")
+@router.get(
+    "/indicators",
+    response_model=IndicatorList,
+    summary="Every indicator a strategy can use",
+    description="Name, group, parameters with defaults and ranges, outputs, `source` support and warm-up.",
+)
 def list_indicators(user: CurrentUser) -> IndicatorList:
     return _catalogue()

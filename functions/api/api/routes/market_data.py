@@ -65,10 +65,18 @@ MarketData = Annotated[Any, Depends(market_data_service)]  # a MarketDataService
 SYMBOL = "Trading pair; lower case is upper-cased."
 PathSymbol = Annotated[Symbol, Path(description=SYMBOL, examples=[SYMBOL_EXAMPLE])]
 QuerySymbol = Annotated[Symbol, Query(description=SYMBOL, examples=[SYMBOL_EXAMPLE])]
-Limit = Annotated[int, Query(ge=1, le=MAX_CANDLE_LIMIT, description=(
-    f"At most this many candles (default {DEFAULT_CANDLE_LIMIT}): the first ones from the start when it is "
-    "given, else the latest ones before the end (or the newest stored). To page forward, start the next "
-    "request at the last candle's open time plus one timeframe."))]
+Limit = Annotated[
+    int,
+    Query(
+        ge=1,
+        le=MAX_CANDLE_LIMIT,
+        description=(
+            f"At most this many candles (default {DEFAULT_CANDLE_LIMIT}): the first ones from the start when it is "
+            "given, else the latest ones before the end (or the newest stored). To page forward, start the next "
+            "request at the last candle's open time plus one timeframe."
+        ),
+    ),
+]
 DEFAULT_TIMEFRAME = "Default: the symbol's finest stored timeframe (1m when it has 1m candles)."
 OptionalTimeframe = Annotated[Timeframe | None, Query(description=DEFAULT_TIMEFRAME)]
 START = "First open time (inclusive), ISO-8601 with a timezone."
@@ -88,19 +96,29 @@ def list_symbols(_: CurrentUser, market_data: MarketData) -> SymbolList:
     return SymbolList(data=market_data.list_symbols())
 
 
-@router.get("/timeframes", response_model=TimeframeList, responses=error_responses(404), summary="List timeframes",
-            description="Every supported timeframe; with `symbol`, those its stored candles can serve (stored, "
-                        "or coarser ones resampled from them), finest first; 404 when nothing is stored for it.")
-def list_timeframes(_: CurrentUser, market_data: MarketData,
-                    symbol: Annotated[Symbol | None, Query(examples=[SYMBOL_EXAMPLE])] = None) -> TimeframeList:
+@router.get(
+    "/timeframes",
+    response_model=TimeframeList,
+    responses=error_responses(404),
+    summary="List timeframes",
+    description="Every supported timeframe; with `symbol`, those its stored candles can serve (stored, "
+    "or coarser ones resampled from them), finest first; 404 when nothing is stored for it.",
+)
+def list_timeframes(
+    _: CurrentUser, market_data: MarketData, symbol: Annotated[Symbol | None, Query(examples=[SYMBOL_EXAMPLE])] = None
+) -> TimeframeList:
     return TimeframeList(data=market_data.list_timeframes(symbol))
 
 
-@router.get("", response_model=MarketDataPointList, responses=error_responses(404),
-            summary="List candles as market-data points",
-            description="Candles with open time in [`from`, `to`) as MarketDataPoints, whose `id` is "
-                        f"`SYMBOL:timeframe:epoch ms`. {DEFAULT_TIMEFRAME} Otherwise the same as "
-                        "`GET /market_data/{symbol}/{timeframe}`.")
+@router.get(
+    "",
+    response_model=MarketDataPointList,
+    responses=error_responses(404),
+    summary="List candles as market-data points",
+    description="Candles with open time in [`from`, `to`) as MarketDataPoints, whose `id` is "
+    f"`SYMBOL:timeframe:epoch ms`. {DEFAULT_TIMEFRAME} Otherwise the same as "
+    "`GET /market_data/{symbol}/{timeframe}`.",
+)
 def list_market_data(
     _: CurrentUser,
     market_data: MarketData,
@@ -119,54 +137,77 @@ def list_market_data(
 
 
 # ------------------------------------------------------------------ imports
-@router.post("/import", status_code=202, response_model=ImportOut, responses=_queued_responses(202),
-             summary="Import a candle file",
-             description="Queues the file (status `pending`); follow it at `GET /market_data/imports/{import_id}` "
-                         "(the `Location` header). Every row is validated before anything is written, and the "
-                         "candles merge with those stored. Files above 7 MiB: `POST /market_data/uploads`.")
-def import_candle_file(body: CandleFileImport, user: CurrentUser, market_data: MarketData,
-                       response: Response) -> dict[str, Any]:
+@router.post(
+    "/import",
+    status_code=202,
+    response_model=ImportOut,
+    responses=_queued_responses(202),
+    summary="Import a candle file",
+    description="Queues the file (status `pending`); follow it at `GET /market_data/imports/{import_id}` "
+    "(the `Location` header). Every row is validated before anything is written, and the "
+    "candles merge with those stored. Files above 7 MiB: `POST /market_data/uploads`.",
+)
+def import_candle_file(
+    body: CandleFileImport, user: CurrentUser, market_data: MarketData, response: Response
+) -> dict[str, Any]:
     status = market_data.submit_file(user.id, body.symbol, body.timeframe, body.file_format, body.file_content)
     _point_to_status(response, status)
     return status.to_dict()
 
 
-@router.post("/uploads", status_code=201, response_model=UploadTicketOut, responses=_queued_responses(201),
-             summary="Get an upload URL for a large candle file",
-             description="For files too large for `POST /market_data/import`: PUT the file to `upload_url` before "
-                         "it expires; its arrival starts the import, followed like any other.")
-def create_upload(body: UploadRequest, user: CurrentUser, market_data: MarketData,
-                  response: Response) -> dict[str, Any]:
+@router.post(
+    "/uploads",
+    status_code=201,
+    response_model=UploadTicketOut,
+    responses=_queued_responses(201),
+    summary="Get an upload URL for a large candle file",
+    description="For files too large for `POST /market_data/import`: PUT the file to `upload_url` before "
+    "it expires; its arrival starts the import, followed like any other.",
+)
+def create_upload(
+    body: UploadRequest, user: CurrentUser, market_data: MarketData, response: Response
+) -> dict[str, Any]:
     ticket = market_data.create_upload(user.id, body.symbol, body.timeframe, body.filename)
     _point_to_status(response, ticket.status)
     return ticket.to_dict()
 
 
-@router.post("/fetch", status_code=202, response_model=ImportOut, responses=_queued_responses(202),
-             summary="Fetch candles from an exchange",
-             description="Queues a fetch of Binance's or Bybit's klines (spot or linear perpetuals) with open time in "
-                         "[start_time, end_time) (at most about two years of 1m candles per request); they are "
-                         "imported like a file. A linear fetch stores the range's funding rates too.")
-def fetch_candles(body: FetchRequest, user: CurrentUser, market_data: MarketData,
-                  response: Response) -> dict[str, Any]:
-    status = market_data.start_fetch(user.id, body.symbol, body.timeframe, body.start_time, body.end_time,
-                                     body.exchange, body.market)
+@router.post(
+    "/fetch",
+    status_code=202,
+    response_model=ImportOut,
+    responses=_queued_responses(202),
+    summary="Fetch candles from an exchange",
+    description="Queues a fetch of Binance's or Bybit's klines (spot or linear perpetuals) with open time in "
+    "[start_time, end_time) (at most about two years of 1m candles per request); they are "
+    "imported like a file. A linear fetch stores the range's funding rates too.",
+)
+def fetch_candles(body: FetchRequest, user: CurrentUser, market_data: MarketData, response: Response) -> dict[str, Any]:
+    status = market_data.start_fetch(
+        user.id, body.symbol, body.timeframe, body.start_time, body.end_time, body.exchange, body.market
+    )
     _point_to_status(response, status)
     return status.to_dict()
 
 
 @router.get("/imports", response_model=ImportList, summary="List your imports", description="Newest first.")
-def list_imports(user: CurrentUser, market_data: MarketData,
-                 limit: Annotated[int, Query(ge=1, le=MAX_PER_PAGE, description="At most this many.")] = 20,
-                 ) -> dict[str, Any]:
+def list_imports(
+    user: CurrentUser,
+    market_data: MarketData,
+    limit: Annotated[int, Query(ge=1, le=MAX_PER_PAGE, description="At most this many.")] = 20,
+) -> dict[str, Any]:
     return {"data": [status.to_dict() for status in market_data.list_imports(user.id, limit)]}
 
 
-@router.get("/imports/{import_id}", response_model=ImportOut, responses=error_responses(404),
-            summary="Get an import's status",
-            description="pending -> running -> completed | failed, with the rows imported, the gaps and, for a "
-                        "failed import, its problems by place in the file. Only its creator sees it (404 for "
-                        "anyone else).")
+@router.get(
+    "/imports/{import_id}",
+    response_model=ImportOut,
+    responses=error_responses(404),
+    summary="Get an import's status",
+    description="pending -> running -> completed | failed, with the rows imported, the gaps and, for a "
+    "failed import, its problems by place in the file. Only its creator sees it (404 for "
+    "anyone else).",
+)
 def get_import(import_id: UUID, user: CurrentUser, market_data: MarketData) -> dict[str, Any]:
     return market_data.get_import(str(import_id), user.id).to_dict()
 
@@ -174,54 +215,79 @@ def get_import(import_id: UUID, user: CurrentUser, market_data: MarketData) -> d
 # ------------------------------------------------------------------ candles, funding and rules of one symbol
 # Declared after /imports/{import_id}, and latest_candle, funding and info before {timeframe}: these
 # patterns match them too.
-@router.get("/{symbol}/funding", response_model=FundingRateList, responses=error_responses(404),
-            summary="Get funding-rate history",
-            description="The symbol's stored perpetual funding rates with funding time in [`start_time`, `end_time`), "
-                        "oldest first (fetched from Binance or Bybit, or imported from a file). 404 when none is "
-                        "stored for the symbol.")
-def get_funding(symbol: PathSymbol, _: CurrentUser, market_data: MarketData,
-                start_time: Annotated[UtcDateTimeInput | None, Query(description="First funding time (inclusive), "
-                                                                                  "ISO-8601 with a timezone.")] = None,
-                end_time: Annotated[UtcDateTimeInput | None, Query(description="Funding times before this one "
-                                                                                "(exclusive).")] = None,
-                ) -> JSONResponse:
+@router.get(
+    "/{symbol}/funding",
+    response_model=FundingRateList,
+    responses=error_responses(404),
+    summary="Get funding-rate history",
+    description="The symbol's stored perpetual funding rates with funding time in [`start_time`, `end_time`), "
+    "oldest first (fetched from Binance or Bybit, or imported from a file). 404 when none is "
+    "stored for the symbol.",
+)
+def get_funding(
+    symbol: PathSymbol,
+    _: CurrentUser,
+    market_data: MarketData,
+    start_time: Annotated[
+        UtcDateTimeInput | None, Query(description="First funding time (inclusive), ISO-8601 with a timezone.")
+    ] = None,
+    end_time: Annotated[
+        UtcDateTimeInput | None, Query(description="Funding times before this one (exclusive).")
+    ] = None,
+) -> JSONResponse:
     from shared.market_data.funding_history import funding_dicts
 
     return JSONResponse({"data": funding_dicts(market_data.get_funding(symbol, start_time, end_time))})
 
 
-@router.get("/{symbol}/info", response_model=SymbolInfo, responses=error_responses(404, 502),
-            summary="Get a symbol's trading rules",
-            description="Tick size, lot size (quantity step) and minimum order value on the exchange's market, from "
-                        "its instrument endpoint (Binance `exchangeInfo`, Bybit `instruments-info`); fetched once, "
-                        "then served from the store. 404 when the exchange does not list the symbol; 502 when "
-                        "the exchange refuses to answer.")
-def get_symbol_info(symbol: PathSymbol, _: CurrentUser, market_data: MarketData,
-                    exchange: Annotated[Exchange, Query(description="The exchange whose rules apply.")] = "binance",
-                    market: Annotated[Market, Query(description="spot, or linear (USDT-margined perpetuals).")] = "spot",
-                    ) -> dict[str, Any]:
+@router.get(
+    "/{symbol}/info",
+    response_model=SymbolInfo,
+    responses=error_responses(404, 502),
+    summary="Get a symbol's trading rules",
+    description="Tick size, lot size (quantity step) and minimum order value on the exchange's market, from "
+    "its instrument endpoint (Binance `exchangeInfo`, Bybit `instruments-info`); fetched once, "
+    "then served from the store. 404 when the exchange does not list the symbol; 502 when "
+    "the exchange refuses to answer.",
+)
+def get_symbol_info(
+    symbol: PathSymbol,
+    _: CurrentUser,
+    market_data: MarketData,
+    exchange: Annotated[Exchange, Query(description="The exchange whose rules apply.")] = "binance",
+    market: Annotated[Market, Query(description="spot, or linear (USDT-margined perpetuals).")] = "spot",
+) -> dict[str, Any]:
     return market_data.symbol_info(symbol, exchange, market)
 
 
-@router.get("/{symbol}/latest_candle", response_model=MarketDataPoint, responses=error_responses(404),
-            summary="Get the newest candle",
-            description="The newest candle of the symbol as a market-data point. "
-                        f"{DEFAULT_TIMEFRAME} A resampled newest candle may still be forming: it is built from "
-                        "the candles stored so far, as exchanges report an unfinished candle.")
-def get_latest_candle(symbol: PathSymbol, _: CurrentUser, market_data: MarketData,
-                      timeframe: OptionalTimeframe = None) -> JSONResponse:
+@router.get(
+    "/{symbol}/latest_candle",
+    response_model=MarketDataPoint,
+    responses=error_responses(404),
+    summary="Get the newest candle",
+    description="The newest candle of the symbol as a market-data point. "
+    f"{DEFAULT_TIMEFRAME} A resampled newest candle may still be forming: it is built from "
+    "the candles stored so far, as exchanges report an unfinished candle.",
+)
+def get_latest_candle(
+    symbol: PathSymbol, _: CurrentUser, market_data: MarketData, timeframe: OptionalTimeframe = None
+) -> JSONResponse:
     timeframe = timeframe or _finest_timeframe(market_data, symbol)
     [latest] = _market_data_points(symbol, timeframe, market_data.get_candles(symbol, timeframe, limit=1))
     return JSONResponse(latest)
 
 
-@router.get("/{symbol}/{timeframe}/quality", response_model=QualityOut, responses=error_responses(404),
-            summary="Check a stored series' quality",
-            description="Over the series stored at exactly this timeframe, in [`start_time`, `end_time`) (default: all "
-                        "of it): gaps (ranges, counts), zero-volume runs, price spikes (close-to-close returns beyond "
-                        "`k` robust deviations), flat stretches (5+ candles repeating the last close with no range) "
-                        "and a stale end (closed candles missing after the last one). 404 when the series is not "
-                        "stored at this timeframe.")
+@router.get(
+    "/{symbol}/{timeframe}/quality",
+    response_model=QualityOut,
+    responses=error_responses(404),
+    summary="Check a stored series' quality",
+    description="Over the series stored at exactly this timeframe, in [`start_time`, `end_time`) (default: all "
+    "of it): gaps (ranges, counts), zero-volume runs, price spikes (close-to-close returns beyond "
+    "`k` robust deviations), flat stretches (5+ candles repeating the last close with no range) "
+    "and a stale end (closed candles missing after the last one). 404 when the series is not "
+    "stored at this timeframe.",
+)
 def get_quality(
     symbol: PathSymbol,
     timeframe: Annotated[Timeframe, Path(description="A stored timeframe.", examples=["1h"])],
@@ -234,14 +300,21 @@ def get_quality(
     return market_data.quality(symbol, timeframe, start_time, end_time, k)
 
 
-@router.post("/{symbol}/{timeframe}/repair", status_code=202, response_model=RepairOut,
-             responses={**_queued_responses(202), **error_responses(404), 200: {
-                 "model": RepairOut, "description": "Nothing is missing: nothing queued (`import` is null)."}},
-             summary="Fetch the candles missing from a stored series",
-             description="Finds the candles missing from the series stored at this timeframe in [start_time, end_time) "
-                         "and queues a fetch of exactly those ranges from the exchange, imported through the same "
-                         "pipeline as any file (follow it at the `Location`). 200 with `import` null when nothing is "
-                         "missing; 404 when the series is not stored at this timeframe.")
+@router.post(
+    "/{symbol}/{timeframe}/repair",
+    status_code=202,
+    response_model=RepairOut,
+    responses={
+        **_queued_responses(202),
+        **error_responses(404),
+        200: {"model": RepairOut, "description": "Nothing is missing: nothing queued (`import` is null)."},
+    },
+    summary="Fetch the candles missing from a stored series",
+    description="Finds the candles missing from the series stored at this timeframe in [start_time, end_time) "
+    "and queues a fetch of exactly those ranges from the exchange, imported through the same "
+    "pipeline as any file (follow it at the `Location`). 200 with `import` null when nothing is "
+    "missing; 404 when the series is not stored at this timeframe.",
+)
 def repair_series(
     symbol: PathSymbol,
     timeframe: Annotated[Timeframe, Path(description="A stored timeframe.", examples=["1h"])],
@@ -250,24 +323,37 @@ def repair_series(
     market_data: MarketData,
     response: Response,
 ) -> JSONResponse:
-    ranges, status = market_data.start_repair(user.id, symbol, timeframe, body.start_time, body.end_time,
-                                              body.exchange, body.market)
-    content = {"missing_candles": sum(gap.missing for gap in ranges), "ranges": [gap.to_dict() for gap in ranges],
-               "import": None if status is None else status.to_dict()}
+    ranges, status = market_data.start_repair(
+        user.id, symbol, timeframe, body.start_time, body.end_time, body.exchange, body.market
+    )
+    content = {
+        "missing_candles": sum(gap.missing for gap in ranges),
+        "ranges": [gap.to_dict() for gap in ranges],
+        "import": None if status is None else status.to_dict(),
+    }
     if status is None:
         return JSONResponse(content, status_code=200)
     return JSONResponse(content, status_code=202, headers={"Location": f"{ROUTE}/imports/{status.import_id}"})
 
 
-@router.get("/{symbol}/{timeframe}", response_model=CandleList, responses=error_responses(404),
-            summary="Get candles",
-            description="Candles with open time in [`start_time`, `end_time`), oldest first. 404 when nothing is "
-                        "stored for the symbol or the timeframe is unknown; 422 for a timeframe finer than the "
-                        "stored candles, an end not after the start, or a limit out of range.")
+@router.get(
+    "/{symbol}/{timeframe}",
+    response_model=CandleList,
+    responses=error_responses(404),
+    summary="Get candles",
+    description="Candles with open time in [`start_time`, `end_time`), oldest first. 404 when nothing is "
+    "stored for the symbol or the timeframe is unknown; 422 for a timeframe finer than the "
+    "stored candles, an end not after the start, or a limit out of range.",
+)
 def get_candles(
     symbol: PathSymbol,
-    timeframe: Annotated[str, Path(description=f"One of {', '.join(TIMEFRAMES)}: stored, or resampled from a "
-                                               "finer stored series.", examples=["1h"])],
+    timeframe: Annotated[
+        str,
+        Path(
+            description=f"One of {', '.join(TIMEFRAMES)}: stored, or resampled from a finer stored series.",
+            examples=["1h"],
+        ),
+    ],
     _: CurrentUser,
     market_data: MarketData,
     start_time: Annotated[UtcDateTimeInput | None, Query(description=START)] = None,
@@ -287,8 +373,10 @@ def _finest_timeframe(market_data: MarketDataService, symbol: str) -> str:
 def _market_data_points(symbol: str, timeframe: str, candles: Candles) -> list[dict[str, Any]]:
     from shared.market_data.wire import candle_dicts
 
-    return [{"id": f"{symbol}:{timeframe}:{ts}", "symbol": symbol, **candle}
-            for ts, candle in zip(candles.ts.tolist(), candle_dicts(candles), strict=True)]
+    return [
+        {"id": f"{symbol}:{timeframe}:{ts}", "symbol": symbol, **candle}
+        for ts, candle in zip(candles.ts.tolist(), candle_dicts(candles), strict=True)
+    ]
 
 
 def _point_to_status(response: Response, status: ImportStatus) -> None:

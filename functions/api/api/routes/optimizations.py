@@ -35,79 +35,137 @@ Method = Literal["grid", "random", "bayesian"]
 Direction = Literal["max", "min"]
 OptimizationStatus = Literal[JOB_STATUSES]  # type: ignore[valid-type]
 _EXAMPLE = {
-    "strategy_id": "0b7e3c1e-4f5a-4d8b-9c1e-2f3a4b5c6d7e", "symbol": "BTCUSDT", "timeframe": "1h",
-    "start_time": "2024-01-01T00:00:00Z", "end_time": "2024-07-01T00:00:00Z", "initial_balance": 10000,
+    "strategy_id": "0b7e3c1e-4f5a-4d8b-9c1e-2f3a4b5c6d7e",
+    "symbol": "BTCUSDT",
+    "timeframe": "1h",
+    "start_time": "2024-01-01T00:00:00Z",
+    "end_time": "2024-07-01T00:00:00Z",
+    "initial_balance": 10000,
     "metadata": {"leverage": 1, "commission": 0.1},
     "parameters": {"fast": [5, 10, 20], "slow": {"start": 30, "stop": 90, "step": 20}, "config.stop_loss": [1, 2]},
-    "objective": "sharpe_ratio", "max_combinations": 100,
+    "objective": "sharpe_ratio",
+    "max_combinations": 100,
 }
 
 
 # What `shared.optimization.parameter_values` accepts for one parameter (the range's count and
 # stop >= start are checked there: JSON Schema cannot compare two fields).
-_PARAMETER_VALUES = {"oneOf": [
-    {"type": "array", "items": {"type": "number"}, "minItems": 1, "maxItems": MAX_VALUES_PER_PARAMETER},
-    {"type": "object", "additionalProperties": False, "required": ["start", "stop", "step"], "properties": {
-        "start": {"type": "number"}, "stop": {"type": "number"}, "step": {"type": "number", "exclusiveMinimum": 0}}},
-]}
+_PARAMETER_VALUES = {
+    "oneOf": [
+        {"type": "array", "items": {"type": "number"}, "minItems": 1, "maxItems": MAX_VALUES_PER_PARAMETER},
+        {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["start", "stop", "step"],
+            "properties": {
+                "start": {"type": "number"},
+                "stop": {"type": "number"},
+                "step": {"type": "number", "exclusiveMinimum": 0},
+            },
+        },
+    ]
+}
 
 
 class OptimizationMetadataIn(RequestBody):
-
-    leverage: float = Field(BacktestSettings.leverage, ge=BacktestSettings.MIN_LEVERAGE, le=BacktestSettings.MAX_LEVERAGE,
-                            allow_inf_nan=False)
-    commission: float = Field(BacktestSettings.commission, ge=BacktestSettings.MIN_COMMISSION, le=BacktestSettings.MAX_COMMISSION,
-                              allow_inf_nan=False, description="Percent of notional charged on each side.")
+    leverage: float = Field(
+        BacktestSettings.leverage,
+        ge=BacktestSettings.MIN_LEVERAGE,
+        le=BacktestSettings.MAX_LEVERAGE,
+        allow_inf_nan=False,
+    )
+    commission: float = Field(
+        BacktestSettings.commission,
+        ge=BacktestSettings.MIN_COMMISSION,
+        le=BacktestSettings.MAX_COMMISSION,
+        allow_inf_nan=False,
+        description="Percent of notional charged on each side.",
+    )
 
 
 class SweepCreate(BacktestRun):
     """What an optimization and a walk-forward share: the strategy, range, parameters and search."""
 
-
     metadata: OptimizationMetadataIn = Field(default_factory=OptimizationMetadataIn)
     parameters: dict[str, Any] = Field(
-        min_length=1, json_schema_extra={"additionalProperties": _PARAMETER_VALUES},
+        min_length=1,
+        json_schema_extra={"additionalProperties": _PARAMETER_VALUES},
         description="What to sweep: a name of the strategy's `config.parameters` (what rules reference as "
-                    "`$name`) or a dotted path to any field (`config.stop_loss`, "
-                    "`entry_rules.conditions[0].params.period`), each with a list of values or an inclusive "
-                    "range `{start, stop, step}`. The grid is their cartesian product.")
-    objective: str = Field("sharpe_ratio", min_length=1, max_length=64,
-                           description="Any numeric metric of the performance summary, a sub-summary's by its "
-                                       "dotted path (`long.total_pnl`); results are ranked by it.")
-    direction: Direction | None = Field(None, description="`max` or `min`; default `min` for drawdowns and "
-                                                          "max_consecutive_losses, else `max`.")
-    max_combinations: int = Field(DEFAULT_MAX_COMBINATIONS, ge=1, le=MAX_COMBINATIONS,
-                                  description="A larger grid (or more trials) is refused (422); the deployment's "
-                                              "MaxCombinations caps it.")
-    method: Method = Field("grid", description="`grid`: every combination; `random`: `n_trials` distinct "
-                                               "combinations of the grid drawn with `seed`; `bayesian`: Optuna's TPE "
-                                               "sampler, rounds of `batch_size` trials.")
+        "`$name`) or a dotted path to any field (`config.stop_loss`, "
+        "`entry_rules.conditions[0].params.period`), each with a list of values or an inclusive "
+        "range `{start, stop, step}`. The grid is their cartesian product.",
+    )
+    objective: str = Field(
+        "sharpe_ratio",
+        min_length=1,
+        max_length=64,
+        description="Any numeric metric of the performance summary, a sub-summary's by its "
+        "dotted path (`long.total_pnl`); results are ranked by it.",
+    )
+    direction: Direction | None = Field(
+        None, description="`max` or `min`; default `min` for drawdowns and max_consecutive_losses, else `max`."
+    )
+    max_combinations: int = Field(
+        DEFAULT_MAX_COMBINATIONS,
+        ge=1,
+        le=MAX_COMBINATIONS,
+        description="A larger grid (or more trials) is refused (422); the deployment's MaxCombinations caps it.",
+    )
+    method: Method = Field(
+        "grid",
+        description="`grid`: every combination; `random`: `n_trials` distinct "
+        "combinations of the grid drawn with `seed`; `bayesian`: Optuna's TPE "
+        "sampler, rounds of `batch_size` trials.",
+    )
     n_trials: int | None = Field(None, ge=1, le=MAX_COMBINATIONS, description="random and bayesian: how many.")
-    batch_size: int | None = Field(None, ge=1, le=MAX_BATCH_SIZE,
-                                   description="bayesian: trials per round (default 10).")
-    seed: int | None = Field(None, ge=0, le=2**32 - 1, description="random and bayesian: the same seed, the same "
-                                                                   "trials (default 0).")
-    constraints: list[str] = Field(default_factory=list, max_length=20, examples=[["fast < slow"]],
-                                   description="Expressions over the swept parameters a combination must meet before "
-                                               "it runs: numbers, parameter names, + - * / // %, comparisons, "
-                                               "and/or/not.")
+    batch_size: int | None = Field(
+        None, ge=1, le=MAX_BATCH_SIZE, description="bayesian: trials per round (default 10)."
+    )
+    seed: int | None = Field(
+        None, ge=0, le=2**32 - 1, description="random and bayesian: the same seed, the same trials (default 0)."
+    )
+    constraints: list[str] = Field(
+        default_factory=list,
+        max_length=20,
+        examples=[["fast < slow"]],
+        description="Expressions over the swept parameters a combination must meet before "
+        "it runs: numbers, parameter names, + - * / // %, comparisons, "
+        "and/or/not.",
+    )
     min_trades: int = Field(0, ge=0, le=1_000_000, description="Results with fewer closed trades rank last.")
 
     def request(self, **extra: Any) -> OptimizationRequest:
         return OptimizationRequest(
-            strategy_id=str(self.strategy_id), symbol=self.symbol, timeframe=self.timeframe,
-            start_time=self.start_time, end_time=self.end_time, initial_balance=self.initial_balance,
-            parameters=self.parameters, objective=self.objective, leverage=self.metadata.leverage,
-            commission=self.metadata.commission, max_combinations=self.max_combinations, method=self.method,
-            direction=self.direction, constraints=tuple(self.constraints), min_trades=self.min_trades,
-            n_trials=self.n_trials, batch_size=self.batch_size, seed=self.seed, **extra)
+            strategy_id=str(self.strategy_id),
+            symbol=self.symbol,
+            timeframe=self.timeframe,
+            start_time=self.start_time,
+            end_time=self.end_time,
+            initial_balance=self.initial_balance,
+            parameters=self.parameters,
+            objective=self.objective,
+            leverage=self.metadata.leverage,
+            commission=self.metadata.commission,
+            max_combinations=self.max_combinations,
+            method=self.method,
+            direction=self.direction,
+            constraints=tuple(self.constraints),
+            min_trades=self.min_trades,
+            n_trials=self.n_trials,
+            batch_size=self.batch_size,
+            seed=self.seed,
+            **extra,
+        )
 
 
 class OptimizationCreate(SweepCreate):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [_EXAMPLE]})
 
-    dry_run: bool = Field(False, description="Only check and estimate (200): combination and batch counts, Lambda "
-                                             "GB-seconds, cost and ETA; nothing runs.")
+    dry_run: bool = Field(
+        False,
+        description="Only check and estimate (200): combination and batch counts, Lambda "
+        "GB-seconds, cost and ETA; nothing runs.",
+    )
 
 
 class OptimizationResultOut(BaseModel):
@@ -138,8 +196,10 @@ class OptimizationOut(BaseModel):
     constraints: list[str]
     min_trades: int
     max_combinations: int
-    combination_count: int = Field(description="How many combinations run: the grid's size (after the constraints), "
-                                               "the random sample's, or a Bayesian search's n_trials.")
+    combination_count: int = Field(
+        description="How many combinations run: the grid's size (after the constraints), "
+        "the random sample's, or a Bayesian search's n_trials."
+    )
     status: OptimizationStatus
     progress: int = Field(ge=0, le=100, description="Percent done.")
     best: OptimizationResultOut | None = Field(description="The top-ranked result, once completed.")
@@ -169,8 +229,10 @@ class Heatmap(BaseModel):
     metric: str
     x_values: list[float]
     y_values: list[float]
-    values: list[list[DecimalNumber]] = Field(description="values[j][i]: the best metric at y_values[j], x_values[i] "
-                                                          "over the other parameters; null where nothing ran.")
+    values: list[list[DecimalNumber]] = Field(
+        description="values[j][i]: the best metric at y_values[j], x_values[i] "
+        "over the other parameters; null where nothing ran."
+    )
 
 
 class OptimizationList(BaseModel):
@@ -190,17 +252,24 @@ def present(optimization: Optimization) -> OptimizationOut:
 def _result(result: dict[str, Any] | None) -> OptimizationResultOut | None:
     if result is None:
         return None
-    return OptimizationResultOut.model_validate(round_numbers(
-        {key: result[key] for key in ("rank", "params", "objective_value", "final_balance", "performance_summary")}))
+    return OptimizationResultOut.model_validate(
+        round_numbers(
+            {key: result[key] for key in ("rank", "params", "objective_value", "final_balance", "performance_summary")}
+        )
+    )
 
 
-@router.post("", status_code=202, response_model=OptimizationOut,
-             responses=error_responses(400, 404, 422) | {200: {"model": OptimizationEstimate,
-                                                                "description": "A dry run's estimate."}},
-             summary="Run an optimization",
-             description="Validates every combination, then queues the optimization (status `pending`) and starts "
-                         "it: each combination is a backtest over the whole range. With `dry_run: true`, answers "
-                         "the estimate (200) instead.")
+@router.post(
+    "",
+    status_code=202,
+    response_model=OptimizationOut,
+    responses=error_responses(400, 404, 422)
+    | {200: {"model": OptimizationEstimate, "description": "A dry run's estimate."}},
+    summary="Run an optimization",
+    description="Validates every combination, then queues the optimization (status `pending`) and starts "
+    "it: each combination is a backtest over the whole range. With `dry_run: true`, answers "
+    "the estimate (200) instead.",
+)
 def create_optimization(body: OptimizationCreate, user: CurrentUser, services: Services) -> Any:
     request = body.request()
     if body.dry_run:
@@ -209,36 +278,62 @@ def create_optimization(body: OptimizationCreate, user: CurrentUser, services: S
     return present(services.optimizations.create(user, request))
 
 
-@router.get("", response_model=OptimizationList, responses=error_responses(422), summary="List your optimizations",
-            description="Newest first.")
-def list_optimizations(user: CurrentUser, services: Services, page: Pagination,
-                       status: OptimizationStatus | None = None) -> OptimizationList:
+@router.get(
+    "",
+    response_model=OptimizationList,
+    responses=error_responses(422),
+    summary="List your optimizations",
+    description="Newest first.",
+)
+def list_optimizations(
+    user: CurrentUser, services: Services, page: Pagination, status: OptimizationStatus | None = None
+) -> OptimizationList:
     found = services.optimizations.list(user, page, status)
     return OptimizationList(data=[present(o) for o in found.items], meta=found.meta())
 
 
-@router.get("/{optimization_id}", response_model=OptimizationOut, responses=error_responses(404, 422),
-            summary="Get an optimization")
+@router.get(
+    "/{optimization_id}",
+    response_model=OptimizationOut,
+    responses=error_responses(404, 422),
+    summary="Get an optimization",
+)
 def get_optimization(optimization_id: UUID, user: CurrentUser, services: Services) -> OptimizationOut:
     return present(services.optimizations.get(user, str(optimization_id)))
 
 
-@router.get("/{optimization_id}/results", response_model=OptimizationResultList,
-            responses=error_responses(404, 409, 422), summary="An optimization's results, best first",
-            description=f"The best {RANKED_RESULTS:,} combinations (every one of a smaller sweep) with their parameters and "
-                        "performance summaries, ranked by the objective; "
-                        "409 until the optimization completed.")
-def optimization_results(optimization_id: UUID, user: CurrentUser, services: Services,
-                         page: Pagination) -> OptimizationResultList:
+@router.get(
+    "/{optimization_id}/results",
+    response_model=OptimizationResultList,
+    responses=error_responses(404, 409, 422),
+    summary="An optimization's results, best first",
+    description=f"The best {RANKED_RESULTS:,} combinations (every one of a smaller sweep) with their parameters and "
+    "performance summaries, ranked by the objective; "
+    "409 until the optimization completed.",
+)
+def optimization_results(
+    optimization_id: UUID, user: CurrentUser, services: Services, page: Pagination
+) -> OptimizationResultList:
     found = services.optimizations.results(user, str(optimization_id), page)
     return OptimizationResultList(data=[_result(result) for result in found.items], meta=found.meta())
 
 
-@router.get("/{optimization_id}/heatmap", response_model=Heatmap, responses=error_responses(404, 409, 422),
-            summary="A metric over two parameters",
-            description="The grid of `metric` (default: the objective) over parameters `x` and `y`, each cell the best "
-                        "over the other parameters in the optimization's direction; 409 until completed.")
-def optimization_heatmap(optimization_id: UUID, user: CurrentUser, services: Services,
-                         x: str = Query(min_length=1, max_length=200), y: str = Query(min_length=1, max_length=200),
-                         metric: str | None = Query(None, min_length=1, max_length=64)) -> Heatmap:
-    return Heatmap.model_validate(round_numbers(services.optimizations.heatmap(user, str(optimization_id), x, y, metric)))
+@router.get(
+    "/{optimization_id}/heatmap",
+    response_model=Heatmap,
+    responses=error_responses(404, 409, 422),
+    summary="A metric over two parameters",
+    description="The grid of `metric` (default: the objective) over parameters `x` and `y`, each cell the best "
+    "over the other parameters in the optimization's direction; 409 until completed.",
+)
+def optimization_heatmap(
+    optimization_id: UUID,
+    user: CurrentUser,
+    services: Services,
+    x: str = Query(min_length=1, max_length=200),
+    y: str = Query(min_length=1, max_length=200),
+    metric: str | None = Query(None, min_length=1, max_length=64),
+) -> Heatmap:
+    return Heatmap.model_validate(
+        round_numbers(services.optimizations.heatmap(user, str(optimization_id), x, y, metric))
+    )

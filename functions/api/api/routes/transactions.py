@@ -65,7 +65,6 @@ Transactions = Annotated[Any, Depends(transaction_services)]  # api.wiring.Trans
 
 # ------------------------------------------------------------------ bodies
 class ExchangeApiCredentials(RequestBody):
-
     api_key: SecretStr = Field(min_length=1, max_length=256)
     api_secret: SecretStr = Field(min_length=1, max_length=256)
 
@@ -73,11 +72,19 @@ class ExchangeApiCredentials(RequestBody):
 class FileImportCreate(RequestBody):
     """A trade-history file, sent in the body."""
 
-    model_config = ConfigDict(json_schema_extra={"examples": [
-        {"source": "file", "file_format": "csv", "exchange": "binance",
-         "file_content": "time,symbol,side,price,quantity,fee,fee_asset,id\n"
-                         "2024-01-01T00:00:00Z,BTCUSDT,buy,42000,0.01,0.42,USDT,1001\n"},
-    ]})
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "source": "file",
+                    "file_format": "csv",
+                    "exchange": "binance",
+                    "file_content": "time,symbol,side,price,quantity,fee,fee_asset,id\n"
+                    "2024-01-01T00:00:00Z,BTCUSDT,buy,42000,0.01,0.42,USDT,1001\n",
+                },
+            ]
+        }
+    )
 
     source: Literal[SOURCE_FILE]
     exchange: str = Field("binance", min_length=1, max_length=30, description="Where the trades were made (any name).")
@@ -88,17 +95,35 @@ class FileImportCreate(RequestBody):
 class ExchangeImportCreate(RequestBody):
     """The account's trades, fetched from the exchange with a read-only key pair."""
 
-    model_config = ConfigDict(json_schema_extra={"examples": [
-        {"source": "exchange", "exchange": "binance", "symbols": ["BTCUSDT"], "start_time": "2024-01-01T00:00:00Z",
-         "api_credentials": {"api_key": "<key>", "api_secret": "<secret>"}},
-    ]})
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "source": "exchange",
+                    "exchange": "binance",
+                    "symbols": ["BTCUSDT"],
+                    "start_time": "2024-01-01T00:00:00Z",
+                    "api_credentials": {"api_key": "<key>", "api_secret": "<secret>"},
+                },
+            ]
+        }
+    )
 
     source: Literal[SOURCE_EXCHANGE]
-    exchange: str = Field("binance", min_length=1, max_length=30,
-                          description="The exchange to fetch them from (binance; another name is a 422).")
-    api_credentials: ExchangeApiCredentials = Field(description=(
-        "Read-only API key pair: kept in AWS Secrets Manager for the import's duration, never returned or logged."))
-    symbols: list[str] = Field(max_length=MAX_SYMBOLS, description="The pairs to import (Binance lists trades per pair).")
+    exchange: str = Field(
+        "binance",
+        min_length=1,
+        max_length=30,
+        description="The exchange to fetch them from (binance; another name is a 422).",
+    )
+    api_credentials: ExchangeApiCredentials = Field(
+        description=(
+            "Read-only API key pair: kept in AWS Secrets Manager for the import's duration, never returned or logged."
+        )
+    )
+    symbols: list[str] = Field(
+        max_length=MAX_SYMBOLS, description="The pairs to import (Binance lists trades per pair)."
+    )
     start_time: UtcDateTimeInput | None = Field(None, description="Trades from this time (default: all).")
 
 
@@ -128,8 +153,9 @@ class TransactionImportOut(BaseModel):
     received: int = Field(description="Rows in the file, or trades the exchange returned.")
     imported: int = Field(description="Transactions this import stored.")
     duplicates: int = Field(description="Rows repeated in the file or imported before: left as they were.")
-    errors: list[TransactionImportProblem] = Field(description=(
-        "Why it failed: the first 100 problems, each naming its line."))
+    errors: list[TransactionImportProblem] = Field(
+        description=("Why it failed: the first 100 problems, each naming its line.")
+    )
     error_count: int
     message: str
     created_at: UtcDateTime
@@ -159,28 +185,46 @@ class TransactionList(BaseModel):
 
 
 class ReplayMetadata(RequestBody):
-
     alternative_entry: str | None = Field(None, description="A strategy id: its entry rules pick the entries.")
-    alternative_exit: str | None = Field(None, description=(
-        "A strategy id, or rules: `stop_loss:2`, `take_profit:4`, `trailing_stop:1.5`, `time:24h`, comma-separated."))
-    initial_balance: float | None = Field(None, gt=0, allow_inf_nan=False, description=(
-        "Default: the cash the transactions needed (most ever tied up net of profit realised before)."))
+    alternative_exit: str | None = Field(
+        None,
+        description=(
+            "A strategy id, or rules: `stop_loss:2`, `take_profit:4`, `trailing_stop:1.5`, `time:24h`, comma-separated."
+        ),
+    )
+    initial_balance: float | None = Field(
+        None,
+        gt=0,
+        allow_inf_nan=False,
+        description=("Default: the cash the transactions needed (most ever tied up net of profit realised before)."),
+    )
 
 
 class ReplayCreate(RequestBody):
-    model_config = ConfigDict(json_schema_extra={"examples": [{
-        "transaction_ids": ["0b7e3c1e-4f5a-4d8b-9c1e-2f3a4b5c6d7e", "3c9a7f10-2b1d-4e8a-9f6c-1a2b3c4d5e6f"],
-        "symbol": "BTCUSDT", "timeframe": "1h", "window_before": "4h", "window_after": "2d",
-        "metadata": {"alternative_exit": "stop_loss:2,take_profit:4"},
-    }]})
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "transaction_ids": ["0b7e3c1e-4f5a-4d8b-9c1e-2f3a4b5c6d7e", "3c9a7f10-2b1d-4e8a-9f6c-1a2b3c4d5e6f"],
+                    "symbol": "BTCUSDT",
+                    "timeframe": "1h",
+                    "window_before": "4h",
+                    "window_after": "2d",
+                    "metadata": {"alternative_exit": "stop_loss:2,take_profit:4"},
+                }
+            ]
+        }
+    )
 
     transaction_ids: list[Id] = Field(min_length=1, max_length=MAX_REPLAY_TRANSACTIONS)
     symbol: str = Field(min_length=1, max_length=30)
     timeframe: Timeframe
-    window_before: str = Field(DEFAULT_WINDOW, max_length=20, pattern=DURATION_PATTERN,
-                               description="How early an alternative entry may come.")
-    window_after: str = Field(DEFAULT_WINDOW, max_length=20, pattern=DURATION_PATTERN,
-                              description="How long after an exit alternatives run.")
+    window_before: str = Field(
+        DEFAULT_WINDOW, max_length=20, pattern=DURATION_PATTERN, description="How early an alternative entry may come."
+    )
+    window_after: str = Field(
+        DEFAULT_WINDOW, max_length=20, pattern=DURATION_PATTERN, description="How long after an exit alternatives run."
+    )
     metadata: ReplayMetadata = Field(default_factory=ReplayMetadata)
 
 
@@ -205,9 +249,12 @@ class ReplayOut(BaseModel):
     alternative_entry: str | None
     alternative_exit: str | None
     created_at: UtcDateTime
-    comparison: dict[str, Any] | None = Field(description=(
-        "Once completed: `totals` (actual_pnl, alternative_pnl, pnl_difference), both performance summaries and, "
-        "per round trip, the actual and alternative legs (null when the alternative never entered)."))
+    comparison: dict[str, Any] | None = Field(
+        description=(
+            "Once completed: `totals` (actual_pnl, alternative_pnl, pnl_difference), both performance summaries and, "
+            "per round trip, the actual and alternative legs (null when the alternative never entered)."
+        )
+    )
 
 
 # ------------------------------------------------------------------ routes
@@ -219,31 +266,45 @@ def _file_bytes(text: str) -> bytes:
         return text.encode()
 
 
-@router.post("/import", status_code=202, response_model=TransactionImportQueued, responses=error_responses(400),
-             summary="Import transactions from a file or an exchange",
-             description="Queues the import. Progress: `transaction:import_update` events on `user:{id}` and "
-                         "`GET /transactions/imports/{import_id}`. A file with any bad line imports nothing.")
-def import_transactions(body: TransactionImportCreate, user: CurrentUser, transactions: Transactions,
-                        response: Response) -> TransactionImportQueued:
+@router.post(
+    "/import",
+    status_code=202,
+    response_model=TransactionImportQueued,
+    responses=error_responses(400),
+    summary="Import transactions from a file or an exchange",
+    description="Queues the import. Progress: `transaction:import_update` events on `user:{id}` and "
+    "`GET /transactions/imports/{import_id}`. A file with any bad line imports nothing.",
+)
+def import_transactions(
+    body: TransactionImportCreate, user: CurrentUser, transactions: Transactions, response: Response
+) -> TransactionImportQueued:
     if isinstance(body, FileImportCreate):
-        job = transactions.imports.submit_file(user.id, body.file_format, _file_bytes(body.file_content),
-                                               body.exchange)
+        job = transactions.imports.submit_file(user.id, body.file_format, _file_bytes(body.file_content), body.exchange)
     else:
-        credentials = ExchangeCredentials(body.api_credentials.api_key.get_secret_value(),
-                                          body.api_credentials.api_secret.get_secret_value())
+        credentials = ExchangeCredentials(
+            body.api_credentials.api_key.get_secret_value(), body.api_credentials.api_secret.get_secret_value()
+        )
         job = transactions.imports.submit_exchange(user.id, body.exchange, credentials, body.symbols, body.start_time)
     response.headers["Location"] = f"{ROUTE}/imports/{job.import_id}"
     return TransactionImportQueued(import_id=job.import_id, status=job.status, message=job.message)
 
 
-@router.get("/imports/{import_id}", response_model=TransactionImportOut, responses=error_responses(404),
-            summary="Get an import's status")
+@router.get(
+    "/imports/{import_id}",
+    response_model=TransactionImportOut,
+    responses=error_responses(404),
+    summary="Get an import's status",
+)
 def get_import(import_id: UUID, user: CurrentUser, transactions: Transactions) -> TransactionImportOut:
     return _import_out(transactions.imports.get(user.id, str(import_id)))
 
 
-@router.get("", response_model=TransactionList, summary="List your transactions",
-            description="Newest first. `start_time` and `end_time` bound `transaction_time`, both inclusive.")
+@router.get(
+    "",
+    response_model=TransactionList,
+    summary="List your transactions",
+    description="Newest first. `start_time` and `end_time` bound `transaction_time`, both inclusive.",
+)
 def list_transactions(
     user: CurrentUser,
     transactions: Transactions,
@@ -259,59 +320,102 @@ def list_transactions(
     return TransactionList(data=[_transaction_out(t) for t in found.items], meta=found.meta())
 
 
-@router.post("/replay", status_code=202, response_model=ReplayQueued, responses=error_responses(400, 404),
-             summary="Replay transactions as a backtest",
-             description="Pairs the transactions into round trips (FIFO, partial fills) and queues a backtest of "
-                         "them, with the alternative entry/exit beside them. 404 for transactions (or strategies) "
-                         "that are not yours; 422 for windows or rules that do not parse.")
-def replay_transactions(body: ReplayCreate, user: CurrentUser, transactions: Transactions,
-                        response: Response) -> ReplayQueued:
+@router.post(
+    "/replay",
+    status_code=202,
+    response_model=ReplayQueued,
+    responses=error_responses(400, 404),
+    summary="Replay transactions as a backtest",
+    description="Pairs the transactions into round trips (FIFO, partial fills) and queues a backtest of "
+    "them, with the alternative entry/exit beside them. 404 for transactions (or strategies) "
+    "that are not yours; 422 for windows or rules that do not parse.",
+)
+def replay_transactions(
+    body: ReplayCreate, user: CurrentUser, transactions: Transactions, response: Response
+) -> ReplayQueued:
     from shared.transactions.replays import ReplayRequest
 
     request = ReplayRequest(
-        transaction_ids=[str(i) for i in body.transaction_ids], symbol=body.symbol, timeframe=body.timeframe,
-        window_before=body.window_before, window_after=body.window_after,
-        alternative_entry=body.metadata.alternative_entry, alternative_exit=body.metadata.alternative_exit,
+        transaction_ids=[str(i) for i in body.transaction_ids],
+        symbol=body.symbol,
+        timeframe=body.timeframe,
+        window_before=body.window_before,
+        window_after=body.window_after,
+        alternative_entry=body.metadata.alternative_entry,
+        alternative_exit=body.metadata.alternative_exit,
         initial_balance=body.metadata.initial_balance,
     )
     record, backtest = transactions.replays.request(user, request)
     response.headers["Location"] = f"{ROUTE}/replays/{record.replay_id}"
-    return ReplayQueued(replay_id=record.replay_id, backtest_id=backtest.id, status=backtest.status,
-                        message=REPLAY_QUEUED_MESSAGE)
+    return ReplayQueued(
+        replay_id=record.replay_id, backtest_id=backtest.id, status=backtest.status, message=REPLAY_QUEUED_MESSAGE
+    )
 
 
-@router.get("/replays/{replay_id}", response_model=ReplayOut, responses=error_responses(404),
-            summary="Get a replay and its comparison")
+@router.get(
+    "/replays/{replay_id}",
+    response_model=ReplayOut,
+    responses=error_responses(404),
+    summary="Get a replay and its comparison",
+)
 def get_replay(replay_id: UUID, user: CurrentUser, transactions: Transactions) -> ReplayOut:
     return _replay_out(transactions.replays.get(user, str(replay_id)))
 
 
 def _import_out(job: ImportJob) -> TransactionImportOut:
     return TransactionImportOut(
-        import_id=job.import_id, status=job.status, source=job.source, exchange=job.exchange,
-        file_format=job.file_format, symbols=list(job.symbols), format=job.format, received=job.received,
-        imported=job.imported, duplicates=job.duplicates,
+        import_id=job.import_id,
+        status=job.status,
+        source=job.source,
+        exchange=job.exchange,
+        file_format=job.file_format,
+        symbols=list(job.symbols),
+        format=job.format,
+        received=job.received,
+        imported=job.imported,
+        duplicates=job.duplicates,
         errors=[TransactionImportProblem(**e.to_dict()) for e in job.errors],
-        error_count=job.error_count, message=job.message, created_at=job.created_at, updated_at=job.updated_at,
+        error_count=job.error_count,
+        message=job.message,
+        created_at=job.created_at,
+        updated_at=job.updated_at,
     )
 
 
 def _transaction_out(t: Transaction) -> TransactionOut:
     return TransactionOut(
-        id=t.id, transaction_time=datetime_of_ms(t.time_ms), symbol=t.symbol,
-        price=t.price, quantity=t.quantity, side=t.side, transaction_type=t.transaction_type,
-        transaction_id=t.transaction_id, exchange=t.exchange, fee=t.fee, fee_asset=t.fee_asset,
-        import_id=t.import_id, is_replayed=t.is_replayed, created_at=t.created_at,
+        id=t.id,
+        transaction_time=datetime_of_ms(t.time_ms),
+        symbol=t.symbol,
+        price=t.price,
+        quantity=t.quantity,
+        side=t.side,
+        transaction_type=t.transaction_type,
+        transaction_id=t.transaction_id,
+        exchange=t.exchange,
+        fee=t.fee,
+        fee_asset=t.fee_asset,
+        import_id=t.import_id,
+        is_replayed=t.is_replayed,
+        created_at=t.created_at,
     )
 
 
 def _replay_out(view: ReplayView) -> ReplayOut:
     record, backtest = view.record, view.backtest
     return ReplayOut(
-        replay_id=record.replay_id, backtest_id=record.backtest_id, status=backtest.status,
-        progress=backtest.progress, symbol=record.symbol, timeframe=record.timeframe,
-        transaction_count=record.transaction_count, round_trips=record.round_trips,
-        window_before=record.window_before, window_after=record.window_after,
-        alternative_entry=record.alternative_entry, alternative_exit=record.alternative_exit,
-        created_at=record.created_at, comparison=round_numbers(view.comparison),
+        replay_id=record.replay_id,
+        backtest_id=record.backtest_id,
+        status=backtest.status,
+        progress=backtest.progress,
+        symbol=record.symbol,
+        timeframe=record.timeframe,
+        transaction_count=record.transaction_count,
+        round_trips=record.round_trips,
+        window_before=record.window_before,
+        window_after=record.window_after,
+        alternative_entry=record.alternative_entry,
+        alternative_exit=record.alternative_exit,
+        created_at=record.created_at,
+        comparison=round_numbers(view.comparison),
     )

@@ -23,17 +23,41 @@ router = APIRouter(prefix=f"{PREFIX}/walk_forwards", tags=["walk_forwards"], res
 
 
 class WalkForwardCreate(SweepCreate):
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
-        "strategy_id": "0b7e3c1e-4f5a-4d8b-9c1e-2f3a4b5c6d7e", "symbol": "BTCUSDT", "timeframe": "1h",
-        "start_time": "2023-01-01T00:00:00Z", "end_time": "2024-01-01T00:00:00Z", "initial_balance": 10000,
-        "parameters": {"fast": [5, 10, 20], "slow": [50, 100]}, "method": "grid", "objective": "sharpe_ratio",
-        "train": "180d", "test": "30d", "step": "30d", "anchored": False}]})
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "strategy_id": "0b7e3c1e-4f5a-4d8b-9c1e-2f3a4b5c6d7e",
+                    "symbol": "BTCUSDT",
+                    "timeframe": "1h",
+                    "start_time": "2023-01-01T00:00:00Z",
+                    "end_time": "2024-01-01T00:00:00Z",
+                    "initial_balance": 10000,
+                    "parameters": {"fast": [5, 10, 20], "slow": [50, 100]},
+                    "method": "grid",
+                    "objective": "sharpe_ratio",
+                    "train": "180d",
+                    "test": "30d",
+                    "step": "30d",
+                    "anchored": False,
+                }
+            ]
+        },
+    )
 
-    train: str = Field(pattern=r"^[1-9][0-9]{0,5}[mhdw]$", examples=["180d"],
-                       description="Each train window's length: a number of m, h, d or w.")
+    train: str = Field(
+        pattern=r"^[1-9][0-9]{0,5}[mhdw]$",
+        examples=["180d"],
+        description="Each train window's length: a number of m, h, d or w.",
+    )
     test: str = Field(pattern=r"^[1-9][0-9]{0,5}[mhdw]$", examples=["30d"], description="Each test window's length.")
-    step: str | None = Field(None, pattern=r"^[1-9][0-9]{0,5}[mhdw]$", examples=["30d"],
-                             description="From one test window to the next (default: test).")
+    step: str | None = Field(
+        None,
+        pattern=r"^[1-9][0-9]{0,5}[mhdw]$",
+        examples=["30d"],
+        description="From one test window to the next (default: test).",
+    )
     anchored: bool = Field(False, description="Train windows all start at start_time (else they roll).")
 
 
@@ -84,8 +108,10 @@ class WalkForwardOut(OptimizationOut):
     test: str
     step: str
     anchored: bool
-    best: dict[str, Any] | None = Field(description="Once completed: the efficiency, the in-sample annualised "
-                                                    "return and the out-of-sample final balance.")
+    best: dict[str, Any] | None = Field(
+        description="Once completed: the efficiency, the in-sample annualised "
+        "return and the out-of-sample final balance."
+    )
     result: WalkForwardResult | None = Field(None, description="Once completed.")
 
 
@@ -96,22 +122,47 @@ class WalkForwardList(BaseModel):
 
 def present(walk_forward: Optimization, result: dict[str, Any] | None = None) -> WalkForwardOut:
     spec = walk_forward.walk_forward or {}
-    fields = asdict(walk_forward) | {"train": spec["train"], "test": spec["test"], "step": spec["step"] or spec["test"],
-                                     "anchored": spec["anchored"], "best": round_numbers(walk_forward.best)}
+    fields = asdict(walk_forward) | {
+        "train": spec["train"],
+        "test": spec["test"],
+        "step": spec["step"] or spec["test"],
+        "anchored": spec["anchored"],
+        "best": round_numbers(walk_forward.best),
+    }
     return WalkForwardOut.model_validate(fields | {"result": _result(result)})
 
 
 def _result(result: dict[str, Any] | None) -> WalkForwardResult | None:
     if result is None:
         return None
-    windows = [row | {name.removesuffix("_ms"): row[name] for name in
-                      ("train_start_ms", "train_end_ms", "test_start_ms", "test_end_ms")} for row in result["windows"]]
+    windows = [
+        row
+        | {
+            name.removesuffix("_ms"): row[name]
+            for name in ("train_start_ms", "train_end_ms", "test_start_ms", "test_end_ms")
+        }
+        for row in result["windows"]
+    ]
     equity = result["out_of_sample"]["equity"]
-    oos = result["out_of_sample"] | {"equity": {"timestamps": [_iso(ms) for ms in equity["timestamps_ms"]],
-                                                "equity": equity["equity"], "total_points": equity["total_points"]}}
-    return WalkForwardResult.model_validate(round_numbers(result | {"windows": [
-        w | {key: _iso(w[key]) for key in ("train_start", "train_end", "test_start", "test_end")} for w in windows],
-        "out_of_sample": oos}))
+    oos = result["out_of_sample"] | {
+        "equity": {
+            "timestamps": [_iso(ms) for ms in equity["timestamps_ms"]],
+            "equity": equity["equity"],
+            "total_points": equity["total_points"],
+        }
+    }
+    return WalkForwardResult.model_validate(
+        round_numbers(
+            result
+            | {
+                "windows": [
+                    w | {key: _iso(w[key]) for key in ("train_start", "train_end", "test_start", "test_end")}
+                    for w in windows
+                ],
+                "out_of_sample": oos,
+            }
+        )
+    )
 
 
 def _iso(epoch_ms: int) -> str:
@@ -120,25 +171,42 @@ def _iso(epoch_ms: int) -> str:
     return datetime.fromtimestamp(epoch_ms / 1000, tz=UTC).isoformat()
 
 
-@router.post("", status_code=202, response_model=WalkForwardOut, responses=error_responses(400, 404, 422),
-             summary="Run a walk-forward",
-             description="Lays the windows out from start_time, optimises each train window with the search "
-                         "method and runs its best parameters on the test window after it, capital carried.")
+@router.post(
+    "",
+    status_code=202,
+    response_model=WalkForwardOut,
+    responses=error_responses(400, 404, 422),
+    summary="Run a walk-forward",
+    description="Lays the windows out from start_time, optimises each train window with the search "
+    "method and runs its best parameters on the test window after it, capital carried.",
+)
 def create_walk_forward(body: WalkForwardCreate, user: CurrentUser, services: Services) -> WalkForwardOut:
-    request = body.request(walk_forward={"train": body.train, "test": body.test, "step": body.step,
-                                         "anchored": body.anchored})
+    request = body.request(
+        walk_forward={"train": body.train, "test": body.test, "step": body.step, "anchored": body.anchored}
+    )
     return present(services.optimizations.create(user, request))
 
 
-@router.get("", response_model=WalkForwardList, responses=error_responses(422), summary="List your walk-forwards",
-            description="Newest first.")
-def list_walk_forwards(user: CurrentUser, services: Services, page: Pagination,
-                       status: OptimizationStatus | None = None) -> WalkForwardList:
+@router.get(
+    "",
+    response_model=WalkForwardList,
+    responses=error_responses(422),
+    summary="List your walk-forwards",
+    description="Newest first.",
+)
+def list_walk_forwards(
+    user: CurrentUser, services: Services, page: Pagination, status: OptimizationStatus | None = None
+) -> WalkForwardList:
     found = services.optimizations.list(user, page, status, walk_forwards=True)
     return WalkForwardList(data=[present(w) for w in found.items], meta=found.meta())
 
 
-@router.get("/{walk_forward_id}", response_model=WalkForwardOut, responses=error_responses(404, 422),
-            summary="Get a walk-forward", description="With its windows and stitched out-of-sample run once completed.")
+@router.get(
+    "/{walk_forward_id}",
+    response_model=WalkForwardOut,
+    responses=error_responses(404, 422),
+    summary="Get a walk-forward",
+    description="With its windows and stitched out-of-sample run once completed.",
+)
 def get_walk_forward(walk_forward_id: UUID, user: CurrentUser, services: Services) -> WalkForwardOut:
     return present(*services.optimizations.walk_forward_result(user, str(walk_forward_id)))
