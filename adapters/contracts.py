@@ -53,7 +53,9 @@ class RequestBody(BaseModel):
 
 
 # ------------------------------------------------------------------ backtests
-class BacktestMetadataIn(RequestBody):
+class RunCostsIn(RequestBody):
+    # The leverage and commission every run over candles takes: a backtest's metadata adds its
+    # fills and data options, an optimization's (`api.routes.optimizations`) is these alone.
     leverage: float = Field(
         BacktestSettings.leverage,
         ge=BacktestSettings.MIN_LEVERAGE,
@@ -67,6 +69,9 @@ class BacktestMetadataIn(RequestBody):
         allow_inf_nan=False,
         description="Percent of notional charged on each side.",
     )
+
+
+class BacktestMetadataIn(RunCostsIn):
     chunks: int | None = Field(
         None,
         ge=1,

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from adapters.contracts import BacktestRun
+from adapters.contracts import BacktestRun, RunCostsIn
 from api import PREFIX
 from api.dependencies import CurrentUser, Pagination, Services
 from api.errors import error_responses
@@ -19,11 +19,9 @@ from api.schemas import Decimal as DecimalNumber
 from api.schemas import (
     PageMeta,
     PerformanceSummary,
-    RequestBody,
     UtcDateTime,
     round_numbers,
 )
-from shared.backtest_settings import BacktestSettings
 from shared.optimizations.model import Optimization
 from shared.optimizations.service import DEFAULT_MAX_COMBINATIONS, MAX_BATCH_SIZE, OptimizationRequest
 from shared.optimizations.sweep import MAX_COMBINATIONS, MAX_VALUES_PER_PARAMETER, RANKED_RESULTS
@@ -67,20 +65,8 @@ _PARAMETER_VALUES = {
 }
 
 
-class OptimizationMetadataIn(RequestBody):
-    leverage: float = Field(
-        BacktestSettings.leverage,
-        ge=BacktestSettings.MIN_LEVERAGE,
-        le=BacktestSettings.MAX_LEVERAGE,
-        allow_inf_nan=False,
-    )
-    commission: float = Field(
-        BacktestSettings.commission,
-        ge=BacktestSettings.MIN_COMMISSION,
-        le=BacktestSettings.MAX_COMMISSION,
-        allow_inf_nan=False,
-        description="Percent of notional charged on each side.",
-    )
+class OptimizationMetadataIn(RunCostsIn):
+    pass
 
 
 class SweepCreate(BacktestRun):
