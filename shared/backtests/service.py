@@ -61,13 +61,19 @@ class BacktestMetadata:
 
 
 @dataclass(frozen=True)
-class BacktestRequest:
+class RunRequest:
+    """What every run over candles names (a backtest's request; an optimization's adds its search)."""
+
     strategy_id: str
     symbol: str
     timeframe: str
     start_time: datetime
     end_time: datetime
     initial_balance: float
+
+
+@dataclass(frozen=True)
+class BacktestRequest(RunRequest):
     metadata: BacktestMetadata = BacktestMetadata()
 
 

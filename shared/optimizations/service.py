@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from shared.accounts.model import User
 from shared.backtests.ports import BacktestLauncher, MarketCatalog
-from shared.backtests.service import check_condition_timeframes, check_market, start_execution
+from shared.backtests.service import RunRequest, check_condition_timeframes, check_market, start_execution
 from shared.errors import Conflict, FieldError, NotFound, ValidationFailed
 from shared.ids import new_id
 from shared.optimizations.model import Optimization
@@ -40,13 +40,7 @@ MAX_BATCH_SIZE = 1_000
 
 
 @dataclass(frozen=True)
-class OptimizationRequest:
-    strategy_id: str
-    symbol: str
-    timeframe: str
-    start_time: datetime
-    end_time: datetime
-    initial_balance: float
+class OptimizationRequest(RunRequest):
     parameters: dict[str, Any]  # name or dotted path -> [values] | {start, stop, step}
     objective: str = "sharpe_ratio"
     leverage: float = 1.0
