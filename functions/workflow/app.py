@@ -21,20 +21,13 @@ from typing import Any
 from aws_lambda_powertools import Logger
 
 from adapters.workflow import backtest_workflow_from_env, optimization_workflow_from_env, step_errors
-from shared.backtests.workflow import BacktestWorkflow
-from shared.optimizations.workflow import OptimizationWorkflow
 
 logger = Logger()
 
 
-@functools.cache
-def backtests() -> BacktestWorkflow:
-    return backtest_workflow_from_env()
-
-
-@functools.cache
-def optimizations() -> OptimizationWorkflow:
-    return optimization_workflow_from_env()
+# Made once per execution environment, by the first event that needs them.
+backtests = functools.cache(backtest_workflow_from_env)
+optimizations = functools.cache(optimization_workflow_from_env)
 
 
 def prepare(event: dict[str, Any]) -> dict[str, Any]:
