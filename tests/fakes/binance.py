@@ -30,7 +30,7 @@ import json
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -39,6 +39,7 @@ import pytest
 
 from shared.candles import Candles
 from shared.timeframes import TIMEFRAME_MS
+from tests.fakes.serving import LocalServer, QuietHandler, next_failure
 
 KLINES_WEIGHT = 2
 UNKNOWN_SYMBOL = {"code": -1121, "msg": "Invalid symbol."}
@@ -87,20 +88,15 @@ class FakeBinance:
         self.route("GET", "/api/v3/exchangeInfo", self._serve_spot_info)
         self.route("GET", "/fapi/v1/exchangeInfo", self._serve_futures_info)
         self.route("GET", "/fapi/v1/fundingRate", self._serve_funding)
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
-        self._server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, args=(0.05,), name="fake-binance", daemon=True
-        )
+        self._server = LocalServer(self._handler_class(), "fake-binance")
+        self.url = self._server.url
 
     def __enter__(self) -> FakeBinance:
-        self._thread.start()
+        self._server.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        self._server.stop()
 
     def add_klines(self, symbol: str, interval: str, candles: Candles) -> None:
         self._klines[(symbol, interval)] = candles
@@ -226,13 +222,8 @@ class FakeBinance:
     def _answer(self, request: FakeRequest) -> tuple[int, Any, dict[str, str]]:
         with self._lock:
             self.requests.append(request)
-            if self._failures and self._failures[0].skip:
-                self._failures[0].skip -= 1
-            elif self._failures:
-                failure = self._failures[0]
-                failure.remaining -= 1
-                if failure.remaining == 0:
-                    self._failures.pop(0)
+            failure = next_failure(self._failures)
+            if failure is not None:
                 headers = {} if failure.retry_after is None else {"Retry-After": f"{failure.retry_after:g}"}
                 body = {418: RATE_LIMITED, 429: RATE_LIMITED, 451: RESTRICTED_LOCATION}.get(
                     failure.status, INTERNAL_ERROR
@@ -247,12 +238,7 @@ class FakeBinance:
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
         fake = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args: Any) -> None:
-                """Quiet: the tests read `requests` instead."""
-
+        class Handler(QuietHandler):
             def _handle(self) -> None:
                 url = urlsplit(self.path)
                 length = int(self.headers.get("Content-Length") or 0)

@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 import threading
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -31,6 +31,7 @@ import pytest
 
 from shared.candles import Candles
 from shared.market_data.funding import FundingRates
+from tests.fakes.serving import LocalServer, QuietHandler, next_failure
 
 INTERVALS = {"1": "1m", "5": "5m", "15": "15m", "30": "30m", "60": "1h", "240": "4h", "D": "1d", "W": "1w"}
 LIMIT_PER_WINDOW = 600
@@ -58,18 +59,15 @@ class FakeBybit:
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
-        self._server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), name="fake-bybit", daemon=True)
+        self._server = LocalServer(self._handler_class(), "fake-bybit")
+        self.url = self._server.url
 
     def __enter__(self) -> FakeBybit:
-        self._thread.start()
+        self._server.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        self._server.stop()
 
     def add_klines(self, category: str, symbol: str, timeframe: str, candles: Candles) -> None:
         self._klines[(category, symbol, timeframe)] = candles
@@ -178,13 +176,8 @@ class FakeBybit:
         with self._lock:
             self.requests.append((path, params))
             self.limit_status = max(0, self.limit_status - 1)
-            if self._failures and self._failures[0].skip:
-                self._failures[0].skip -= 1
-            elif self._failures:
-                failure = self._failures[0]
-                failure.remaining -= 1
-                if failure.remaining == 0:
-                    self._failures.pop(0)
+            failure = next_failure(self._failures)
+            if failure is not None:
                 if failure.http_status is not None:
                     headers = {} if failure.retry_after is None else {"Retry-After": f"{failure.retry_after:g}"}
                     return failure.http_status, {}, headers
@@ -206,13 +199,8 @@ class FakeBybit:
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
         fake = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args: Any) -> None:
-                """Quiet: the tests read `requests` instead."""
-
-            def do_GET(self) -> None:  # http.server's name
+        class Handler(QuietHandler):
+            def do_GET(self) -> None:  # noqa: N802 - http.server's name
                 url = urlsplit(self.path)
                 status, payload, headers = fake._answer(url.path, dict(parse_qsl(url.query)))
                 data = json.dumps(payload).encode()
