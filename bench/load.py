@@ -31,32 +31,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from tests.fanout.strategies import sma_cross  # noqa: E402
+
 PASSWORD = "load bench password"
-STRATEGY = {
-    "name": "load SMA cross",
-    "entry_rules": {
-        "operator": "and",
-        "conditions": [
-            {
-                "indicator": "sma",
-                "params": {"period": 10},
-                "comparator": "crosses_above",
-                "value": {"indicator": "sma", "params": {"period": 30}},
-            }
-        ],
-    },
-    "exit_rules": {
-        "operator": "or",
-        "conditions": [
-            {
-                "indicator": "sma",
-                "params": {"period": 10},
-                "comparator": "crosses_below",
-                "value": {"indicator": "sma", "params": {"period": 30}},
-            }
-        ],
-    },
-}
+STRATEGY = {"name": "load SMA cross", **sma_cross(10, 30)}
 BACKTEST = {"symbol": "BTCUSDT", "timeframe": "4h", "initial_balance": 10_000}
 # 180 days of the sample candles the local stack seeds (hourly for the 730 days before its start).
 _END = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(days=40)

@@ -13,35 +13,12 @@ import pytest
 
 from local.aws_front import _s3_event
 from tests.fanout.stack import HOUR_MS, Stack, random_walk
+from tests.fanout.strategies import sma_cross
 
 pytestmark = pytest.mark.stack
 
 SYMBOL = "BATCHUSDT"
-STRATEGY = {
-    "entry_rules": {
-        "operator": "and",
-        "conditions": [
-            {
-                "indicator": "sma",
-                "params": {"period": 10},
-                "comparator": "crosses_above",
-                "value": {"indicator": "sma", "params": {"period": 30}},
-            }
-        ],
-    },
-    "exit_rules": {
-        "operator": "or",
-        "conditions": [
-            {
-                "indicator": "sma",
-                "params": {"period": 10},
-                "comparator": "crosses_below",
-                "value": {"indicator": "sma", "params": {"period": 30}},
-            }
-        ],
-    },
-    "config": {"take_profit": 3},
-}
+STRATEGY = sma_cross(10, 30, take_profit=3)
 
 
 @pytest.fixture(scope="module")
