@@ -80,8 +80,7 @@ def main() -> None:
 
         user = stack.sign_up("Bench")
         strategy_id = stack.create_strategy(user, STRATEGY)["id"]
-        body = {
-            "strategy_id": strategy_id,
+        run = {
             "symbol": SYMBOL,
             "timeframe": "1m",
             "start_time": iso(START_MS),
@@ -91,16 +90,7 @@ def main() -> None:
         single_walls = []
         for _ in range(args.repeats):
             started = time.perf_counter()
-            created = stack.create_backtest(
-                user,
-                strategy_id,
-                symbol=SYMBOL,
-                timeframe="1m",
-                start_time=iso(START_MS),
-                end_time=iso(end_ms),
-                initial_balance=10_000,
-                metadata={"chunks": 1},
-            )
+            created = stack.create_backtest(user, strategy_id, **run, metadata={"chunks": 1})
             assert stack.wait_for_backtest(user, created["id"], timeout=600)["status"] == "completed"
             single_walls.append(time.perf_counter() - started)
             stack.wait_for_execution(created["id"], timeout=600)
@@ -115,7 +105,13 @@ def main() -> None:
                 "POST",
                 "/optimizations",
                 user.token,
-                body | {"parameters": GRID, "objective": "sharpe_ratio", "max_combinations": 100},
+                {
+                    "strategy_id": strategy_id,
+                    **run,
+                    "parameters": GRID,
+                    "objective": "sharpe_ratio",
+                    "max_combinations": 100,
+                },
             )
             assert status == 202, created
             while True:
