@@ -132,22 +132,20 @@ class BacktestRun(RequestBody):
     )
 
 
+# The documented example of a backtest's body; an optimization's (`api.routes.optimizations`) adds its search.
+BACKTEST_EXAMPLE = {
+    "strategy_id": "0b7e3c1e-4f5a-4d8b-9c1e-2f3a4b5c6d7e",
+    "symbol": "BTCUSDT",
+    "timeframe": "1h",
+    "start_time": "2024-01-01T00:00:00Z",
+    "end_time": "2024-07-01T00:00:00Z",
+    "initial_balance": 10000,
+    "metadata": {"leverage": 1, "commission": 0.1},
+}
+
+
 class BacktestCreate(BacktestRun):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "strategy_id": "0b7e3c1e-4f5a-4d8b-9c1e-2f3a4b5c6d7e",
-                    "symbol": "BTCUSDT",
-                    "timeframe": "1h",
-                    "start_time": "2024-01-01T00:00:00Z",
-                    "end_time": "2024-07-01T00:00:00Z",
-                    "initial_balance": 10000,
-                    "metadata": {"leverage": 1, "commission": 0.1},
-                }
-            ]
-        }
-    )
+    model_config = ConfigDict(json_schema_extra={"examples": [BACKTEST_EXAMPLE]})
 
     metadata: BacktestMetadataIn = Field(default_factory=BacktestMetadataIn)
 

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from adapters.contracts import BacktestRun, RunCostsIn
+from adapters.contracts import BACKTEST_EXAMPLE, BacktestRun, RunCostsIn
 from api import PREFIX
 from api.dependencies import CurrentUser, Pagination, Services
 from api.errors import error_responses
@@ -32,14 +32,7 @@ router = APIRouter(prefix=f"{PREFIX}/optimizations", tags=["optimizations"], res
 Method = Literal["grid", "random", "bayesian"]
 Direction = Literal["max", "min"]
 OptimizationStatus = Literal[JOB_STATUSES]  # type: ignore[valid-type]
-_EXAMPLE = {
-    "strategy_id": "0b7e3c1e-4f5a-4d8b-9c1e-2f3a4b5c6d7e",
-    "symbol": "BTCUSDT",
-    "timeframe": "1h",
-    "start_time": "2024-01-01T00:00:00Z",
-    "end_time": "2024-07-01T00:00:00Z",
-    "initial_balance": 10000,
-    "metadata": {"leverage": 1, "commission": 0.1},
+_EXAMPLE = BACKTEST_EXAMPLE | {
     "parameters": {"fast": [5, 10, 20], "slow": {"start": 30, "stop": 90, "step": 20}, "config.stop_loss": [1, 2]},
     "objective": "sharpe_ratio",
     "max_combinations": 100,
