@@ -96,16 +96,9 @@ class Api:
         return response.json()
 
     def create_backtest(self, token: str, strategy_id: str, **overrides: Any) -> dict:
-        body = {
-            "strategy_id": strategy_id,
-            "symbol": "BTCUSDT",
-            "timeframe": "1h",
-            "start_time": "2024-01-01T00:00:00Z",
-            "end_time": "2024-02-01T00:00:00Z",
-            "initial_balance": 10000,
-            **overrides,
-        }
-        response = self.client.post("/api/v1/backtests", json=body, headers=bearer(token))
+        response = self.client.post(
+            "/api/v1/backtests", json=backtest_body(strategy_id, **overrides), headers=bearer(token)
+        )
         assert response.status_code == 202, response.text
         return response.json()
 
@@ -135,6 +128,19 @@ class Api:
             trade_columns=trades,
             now=utc_now(),
         )
+
+
+def backtest_body(strategy_id: str, **overrides: Any) -> dict[str, Any]:
+    """A valid backtest body (January 2024 of the BTCUSDT 1h candles), `overrides` on top."""
+    return {
+        "strategy_id": strategy_id,
+        "symbol": "BTCUSDT",
+        "timeframe": "1h",
+        "start_time": "2024-01-01T00:00:00Z",
+        "end_time": "2024-02-01T00:00:00Z",
+        "initial_balance": 10000,
+        **overrides,
+    }
 
 
 def bearer(token: str) -> dict[str, str]:

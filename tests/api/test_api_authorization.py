@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from shared.backtests.trade_ids import trade_id
-from tests.api.conftest import STRATEGY, bearer, engine_trades
+from tests.api.conftest import STRATEGY, backtest_body, bearer, engine_trades
 
 
 @pytest.fixture(scope="module")
@@ -29,17 +29,6 @@ def world(api):
         "completed": completed["id"],
         "pending": pending["id"],
         "trade": trade_id(completed["id"], 0),
-    }
-
-
-def _backtest_body(strategy_id: str) -> dict:
-    return {
-        "strategy_id": strategy_id,
-        "symbol": "BTCUSDT",
-        "timeframe": "1h",
-        "start_time": "2024-01-01T00:00:00Z",
-        "end_time": "2024-02-01T00:00:00Z",
-        "initial_balance": 1000,
     }
 
 
@@ -65,7 +54,7 @@ MATRIX = [
 
 @pytest.mark.parametrize("method, path, body, status", MATRIX, ids=[f"{m} {p} {s}" for m, p, _, s in MATRIX])
 def test_bob_cannot_touch_alices_resources(api, world, method, path, body, status):
-    json_body = _backtest_body(world[body]) if body == "private" else body
+    json_body = backtest_body(world[body]) if body == "private" else body
     response = api.client.request(method, path.format(**world), json=json_body, headers=bearer(world["bob"]))
     assert response.status_code == status, response.text
     assert response.json()["error"]["code"] == {403: "forbidden", 404: "not_found"}[status]
@@ -81,7 +70,7 @@ def test_a_404_for_someone_elses_resource_is_indistinguishable_from_a_missing_on
 
 def test_bob_may_read_and_backtest_alices_public_strategy(api, world):
     assert api.client.get(f"/api/v1/strategies/{world['public']}", headers=bearer(world["bob"])).status_code == 200
-    response = api.client.post("/api/v1/backtests", json=_backtest_body(world["public"]), headers=bearer(world["bob"]))
+    response = api.client.post("/api/v1/backtests", json=backtest_body(world["public"]), headers=bearer(world["bob"]))
     assert response.status_code == 202
 
 

@@ -12,7 +12,7 @@ from adapters.repositories.trades import filters_key, trades_key
 from shared.backtests.service import record_results
 from shared.errors import Conflict, ValidationFailed
 from shared.times import utc_now
-from tests.api.conftest import bearer, engine_trades
+from tests.api.conftest import backtest_body, bearer, engine_trades
 
 SUMMARY = {
     "total_trades": 2,
@@ -122,15 +122,7 @@ def test_default_metadata(api, owner):
 )
 def test_invalid_requests_are_422_naming_the_field(api, owner, change, field):
     token, _, strategy = owner
-    body = {
-        "strategy_id": strategy["id"],
-        "symbol": "BTCUSDT",
-        "timeframe": "1h",
-        "start_time": "2024-01-01T00:00:00Z",
-        "end_time": "2024-02-01T00:00:00Z",
-        "initial_balance": 1000,
-        **change,
-    }
+    body = backtest_body(strategy["id"]) | change
     response = api.client.post("/api/v1/backtests", json=body, headers=bearer(token))
     assert response.status_code == 422, response.text
     assert field in [d["field"] for d in response.json()["error"]["details"]]
@@ -150,15 +142,7 @@ def test_invalid_requests_are_422_naming_the_field(api, owner, change, field):
 def test_a_batch_entry_is_refused_exactly_as_the_same_body_is(api, owner, change):
     # One contract (adapters.contracts): a batch file's entry gets the API's 422 details, under its position
     token, _, strategy = owner
-    body = {
-        "strategy_id": strategy["id"],
-        "symbol": "BTCUSDT",
-        "timeframe": "1h",
-        "start_time": "2024-01-01T00:00:00Z",
-        "end_time": "2024-02-01T00:00:00Z",
-        "initial_balance": 1000,
-        **change,
-    }
+    body = backtest_body(strategy["id"]) | change
     details = api.client.post("/api/v1/backtests", json=body, headers=bearer(token)).json()["error"]["details"]
     with pytest.raises(ValidationFailed) as refused:
         backtest_request(json.loads(json.dumps(body)), "backtests[7]")
@@ -193,15 +177,7 @@ def test_stored_funding_rates_and_symbol_rules_let_the_costs_through(api, owner)
         "taker_fee": 0.05,
         "same_bar_priority": "take_profit",
     }
-    body = {
-        "strategy_id": strategy["id"],
-        "symbol": "BTCUSDT",
-        "timeframe": "1h",
-        "start_time": "2024-01-01T00:00:00Z",
-        "end_time": "2024-02-01T00:00:00Z",
-        "initial_balance": 1000,
-        "metadata": metadata,
-    }
+    body = backtest_body(strategy["id"], metadata=metadata)
     response = api.client.post("/api/v1/backtests", json=body, headers=bearer(token))
     assert response.status_code == 202, response.text
     assert response.json()["metadata"] == {"leverage": 1.0, "commission": 0.1, **metadata}
@@ -216,14 +192,7 @@ def test_stored_funding_rates_and_symbol_rules_let_the_costs_through(api, owner)
 
 def test_an_unknown_strategy_is_404(api, owner):
     token, _, _ = owner
-    body = {
-        "strategy_id": str(uuid.uuid4()),
-        "symbol": "BTCUSDT",
-        "timeframe": "1h",
-        "start_time": "2024-01-01T00:00:00Z",
-        "end_time": "2024-02-01T00:00:00Z",
-        "initial_balance": 1000,
-    }
+    body = backtest_body(str(uuid.uuid4()))
     assert api.client.post("/api/v1/backtests", json=body, headers=bearer(token)).status_code == 404
 
 
@@ -248,14 +217,7 @@ def test_a_backtest_that_cannot_be_started_is_failed_not_left_pending(api, owner
     response = api.client.post(
         "/api/v1/backtests",
         headers=bearer(token),
-        json={
-            "strategy_id": strategy["id"],
-            "symbol": "BTCUSDT",
-            "timeframe": "1h",
-            "start_time": "2024-01-01T00:00:00Z",
-            "end_time": "2024-02-01T00:00:00Z",
-            "initial_balance": 1000,
-        },
+        json=backtest_body(strategy["id"]),
     )
     assert response.status_code == 500
     assert "Step Functions" not in response.text and "Traceback" not in response.text

@@ -17,7 +17,7 @@ from api.settings import ApiSettings
 from api.wiring import build_services
 from local.template import Template
 from shared.accounts.rate_limits import SEED_LIMITS, limits_from
-from tests.api.conftest import PASSWORD, TestClient, bearer, make_api
+from tests.api.conftest import PASSWORD, TestClient, backtest_body, bearer, make_api
 
 
 class Clock:
@@ -178,14 +178,7 @@ def test_backtest_creation_has_its_own_tighter_limit(limited, clock):
     refused = limited.client.post(
         "/api/v1/backtests",
         headers=bearer(token),
-        json={
-            "strategy_id": strategy["id"],
-            "symbol": "BTCUSDT",
-            "timeframe": "1h",
-            "start_time": "2024-01-01T00:00:00Z",
-            "end_time": "2024-02-01T00:00:00Z",
-            "initial_balance": 1000,
-        },
+        json=backtest_body(strategy["id"]),
     )
     assert refused.status_code == 429 and refused.headers["X-RateLimit-Limit"] == "10"
     listing = limited.client.get("/api/v1/backtests", headers=bearer(token))
