@@ -13,21 +13,15 @@ from shared.strategy import validate_strategy
 from shared.transactions.pairing import LONG, SHORT, RoundTrip
 from shared.transactions.replay import AlternativeSetup, ReplaySettings, compute_replay
 from shared.transactions.rules import Alternative, ExitRules, RuleError, parse_alternative, parse_duration
+from tests.fanout.replay_candles import OPEN, replay_candles
 
 JAN_1 = 1_704_067_200_000
 HOUR, MINUTE = 3_600_000, 60_000
 STRATEGY_ID = "0b7e3c1e-4f5a-4d8b-9c1e-2f3a4b5c6d7e"
 
-# bar:        0    1    2    3    4    5    6    7    8    9   10   11
-OPEN = [100, 100, 101, 102, 105, 106, 97, 96, 95, 94, 93, 92]
-HIGH = [101, 102, 103, 106, 107, 106, 98, 97, 96, 95, 94, 93]
-LOW = [99, 99, 100, 101, 104, 96, 95, 94, 93, 92, 91, 90]
-CLOSE = [100, 101, 102, 105, 106, 97, 96, 95, 94, 93, 92, 91]
 
-
-def hourly(open_=OPEN, high=HIGH, low=LOW, close=CLOSE) -> Candles:
-    n = len(open_)
-    return Candles.from_arrays(JAN_1 + np.arange(n) * HOUR, open_, high, low, close, np.ones(n))
+def hourly(open_=OPEN) -> Candles:
+    return replay_candles(JAN_1, open_)
 
 
 def at(hours: float) -> int:

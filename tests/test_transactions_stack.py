@@ -8,21 +8,15 @@ from __future__ import annotations
 import asyncio
 import json
 
-import numpy as np
 import pytest
 import websockets
 
-from shared.candles import Candles
-from tests.fanout.stack import HOUR_MS, START_MS, Stack, StackUser
+from tests.fanout.replay_candles import replay_candles
+from tests.fanout.stack import START_MS, Stack, StackUser
 
 pytestmark = pytest.mark.stack
 
 SYMBOL = "REPLAYUSDT"
-# The candles of tests/test_transactions_replay.py, hourly from 2024-01-01
-OPEN = [100, 100, 101, 102, 105, 106, 97, 96, 95, 94, 93, 92]
-HIGH = [101, 102, 103, 106, 107, 106, 98, 97, 96, 95, 94, 93]
-LOW = [99, 99, 100, 101, 104, 96, 95, 94, 93, 92, 91, 90]
-CLOSE = [100, 101, 102, 105, 106, 97, 96, 95, 94, 93, 92, 91]
 TRADES_CSV = (
     "time,symbol,side,price,quantity,fee,fee_asset,id\n"
     f"2024-01-01T01:30:00Z,{SYMBOL},buy,100.5,1,0.1005,USDT,b-1\n"
@@ -32,9 +26,7 @@ TRADES_CSV = (
 
 @pytest.fixture(scope="module")
 def stack_candles() -> dict:
-    return {
-        (SYMBOL, "1h"): Candles.from_arrays(START_MS + np.arange(12) * HOUR_MS, OPEN, HIGH, LOW, CLOSE, np.ones(12))
-    }
+    return {(SYMBOL, "1h"): replay_candles(START_MS)}
 
 
 def test_import_then_replay_through_the_state_machine_with_events(stack: Stack):

@@ -13,7 +13,6 @@ import base64
 import json
 import logging
 
-import numpy as np
 import pytest
 
 from adapters.binance import BinanceClient
@@ -29,23 +28,18 @@ from adapters.repositories.transactions import DynamoImportJobRepository, Dynamo
 from adapters.run_store import S3RunStore
 from adapters.secrets import SecretsManagerVault
 from shared.backtests.workflow import BacktestWorkflow
-from shared.candles import Candles
 from shared.market_data.store import month_index, month_name
 from shared.transactions.imports import ImportRunner
 from shared.transactions.jobs import exchange_request_key, file_key
 from shared.transactions.workflow import ReplayRun
 from tests.api.conftest import bearer
 from tests.fakes.market_data import RecordingPublisher
+from tests.fanout.replay_candles import replay_candles
 from tests.test_transactions_exchange import API_KEY, API_SECRET, MAR_1, FakeAccount
 
 TRANSACTIONS = "/api/v1/transactions"
 JAN_1 = 1_704_067_200_000
 HOUR = 3_600_000
-# The candles of tests/test_transactions_replay.py: bar i of 2024-01-01 (hourly)
-OPEN = [100, 100, 101, 102, 105, 106, 97, 96, 95, 94, 93, 92]
-HIGH = [101, 102, 103, 106, 107, 106, 98, 97, 96, 95, 94, 93]
-LOW = [99, 99, 100, 101, 104, 96, 95, 94, 93, 92, 91, 90]
-CLOSE = [100, 101, 102, 105, 106, 97, 96, 95, 94, 93, 92, 91]
 # A long of 1.0 BTCUSDT: bought 01:30 at 100.5 (fee 0.1005), sold 04:15 at 106.5 (fee 0.1065), and an ETH buy.
 TRADES_CSV = (
     "time,symbol,side,price,quantity,fee,fee_asset,id\n"
@@ -95,7 +89,7 @@ class Worker:
 @pytest.fixture(scope="module")
 def worker(api) -> Worker:
     worker = Worker(api)
-    candles = Candles.from_arrays(JAN_1 + np.arange(12) * HOUR, OPEN, HIGH, LOW, CLOSE, np.ones(12))
+    candles = replay_candles(JAN_1)  # bar i of 2024-01-01
     store = worker.candles
     if store.manifest("BTCUSDT", "1h") is None:
         store.commit("BTCUSDT", "1h", None, {month_name(month_index(candles.ts)[0]): candles})
