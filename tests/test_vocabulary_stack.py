@@ -208,21 +208,17 @@ def test_an_optimization_of_the_vocabulary_ranks_by_the_shorts_profit_factor(sta
     user = stack.sign_up()
     strategy = stack.create_strategy(user, VOCABULARY)
     grid = {"aroon": [10, 14, 25], "config.stop_loss": [2, 3]}
-    status, created = stack.request(
-        "POST",
-        "/optimizations",
-        user.token,
-        {
-            "strategy_id": strategy["id"],
-            "symbol": SYMBOL,
-            "timeframe": "1h",
-            "initial_balance": 10_000,
-            "parameters": grid,
-            "objective": "short.profit_factor",
-            "max_combinations": 10,
-            **RANGE,
-        },
-    )
+    body = {
+        "strategy_id": strategy["id"],
+        "symbol": SYMBOL,
+        "timeframe": "1h",
+        "initial_balance": 10_000,
+        "parameters": grid,
+        "objective": "short.profit_factor",
+        "max_combinations": 10,
+        **RANGE,
+    }
+    status, created = stack.request("POST", "/optimizations", user.token, body)
     assert status == 202, created
     optimization = wait_for(stack, user, created["id"], timeout=240)
     assert optimization["status"] == "completed", optimization
@@ -246,18 +242,5 @@ def test_an_optimization_of_the_vocabulary_ranks_by_the_shorts_profit_factor(sta
         "GET", f"/optimizations/{created['id']}/heatmap?x=aroon&y=config.stop_loss&metric=long.win_rate", user.token
     )
     assert status == 200 and heatmap["metric"] == "long.win_rate" and heatmap["x_values"] == [10, 14, 25]
-    status, refused = stack.request(
-        "POST",
-        "/optimizations",
-        user.token,
-        {
-            "strategy_id": strategy["id"],
-            "symbol": SYMBOL,
-            "timeframe": "1h",
-            "initial_balance": 10_000,
-            "parameters": grid,
-            "objective": "short",
-            **RANGE,
-        },
-    )
+    status, refused = stack.request("POST", "/optimizations", user.token, body | {"objective": "short"})
     assert status == 422 and refused["error"]["details"][0]["field"] == "objective"

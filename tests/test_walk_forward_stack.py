@@ -27,10 +27,10 @@ DAY_MS = 86_400_000
 GRID = {"fast": [5, 10], "slow": [30, 40], "config.stop_loss": [1, 3]}
 
 
-def test_a_walk_forward_chooses_on_train_windows_and_trades_them_out_of_sample(stack, user_and_strategy):
-    user, strategy = user_and_strategy
-    body = {
-        "strategy_id": strategy["id"],
+def walk_forward_body(strategy_id: str, **overrides) -> dict:
+    """A walk-forward over 79 days of the stack's candles, 30-day train and 10-day test windows."""
+    return {
+        "strategy_id": strategy_id,
         "symbol": SYMBOL,
         "timeframe": "1h",
         "initial_balance": 10_000,
@@ -40,7 +40,13 @@ def test_a_walk_forward_chooses_on_train_windows_and_trades_them_out_of_sample(s
         "objective": "total_pnl",
         "train": "30d",
         "test": "10d",
-    }  # test windows end on days 40..70 (80 > 79)
+        **overrides,
+    }
+
+
+def test_a_walk_forward_chooses_on_train_windows_and_trades_them_out_of_sample(stack, user_and_strategy):
+    user, strategy = user_and_strategy
+    body = walk_forward_body(strategy["id"])  # test windows end on days 40..70 (80 > 79)
     status, created = stack.request("POST", "/walk_forwards", user.token, body)
     assert status == 202, created
     assert created["combination_count"] == 8 * 4 and created["step"] == "10d" and created["anchored"] is False
@@ -101,17 +107,7 @@ def test_a_walk_forward_chooses_on_train_windows_and_trades_them_out_of_sample(s
 
 def test_a_range_too_short_for_one_window_is_refused(stack, user_and_strategy):
     user, strategy = user_and_strategy
-    body = {
-        "strategy_id": strategy["id"],
-        "symbol": SYMBOL,
-        "timeframe": "1h",
-        "initial_balance": 10_000,
-        "start_time": "2024-01-01T00:00:00Z",
-        "end_time": "2024-02-01T00:00:00Z",
-        "parameters": GRID,
-        "train": "30d",
-        "test": "10d",
-    }
+    body = walk_forward_body(strategy["id"], end_time="2024-02-01T00:00:00Z")
     status, answer = stack.request("POST", "/walk_forwards", user.token, body)
     assert status == 422 and answer["error"]["details"][0]["field"] == "end_time"
     status, answer = stack.request("POST", "/walk_forwards", user.token, body | {"train": "30 days"})
