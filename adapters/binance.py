@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import time
 import urllib.error
 import urllib.parse
@@ -31,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from adapters.settings import ExchangeSettings
 from shared.errors import DomainError, FieldError, NotFound, UpstreamRefused, ValidationFailed
 from shared.market_data.contract import MARKET_LINEAR, MARKET_SPOT
 from shared.market_data.funding import FundingRates
@@ -87,10 +87,8 @@ class BinanceClient:
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self.base_url = (base_url or os.environ.get("BINANCE_BASE_URL") or DEFAULT_BASE_URL).rstrip("/")
-        self.futures_base_url = (
-            futures_base_url or os.environ.get("BINANCE_FUTURES_BASE_URL") or DEFAULT_FUTURES_BASE_URL
-        ).rstrip("/")
+        self.base_url = (base_url or DEFAULT_BASE_URL).rstrip("/")
+        self.futures_base_url = (futures_base_url or DEFAULT_FUTURES_BASE_URL).rstrip("/")
         self.timeout_s = timeout_s
         self.max_attempts = max_attempts
         self.sleep = sleep
@@ -245,5 +243,7 @@ def fetch_historical_data(
     symbol: str, timeframe: str, start: datetime | int, end: datetime | int, client: BinanceClient | None = None
 ) -> RawCandles:
     """Klines of `symbol` at `timeframe` with open time in [start, end), from Binance (the seed's
-    internal `fetch_historical_data`). Import them with CandleImporter.import_raw."""
-    return (client or BinanceClient()).fetch_klines(symbol, timeframe, epoch_ms(start), epoch_ms(end))
+    internal `fetch_historical_data`; Binance at BINANCE_BASE_URL when set). Import them with
+    CandleImporter.import_raw."""
+    client = client or BinanceClient(ExchangeSettings.from_env().binance_base_url)
+    return client.fetch_klines(symbol, timeframe, epoch_ms(start), epoch_ms(end))

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import os
 import time
 import urllib.parse
 from collections.abc import Callable
@@ -48,9 +47,11 @@ def signer(credentials: ExchangeCredentials, clock: Callable[[], float] = time.t
 class BinanceAccountClient:
     """The TradeHistorySource port on Binance."""
 
-    def __init__(self, http: BinanceClient | None = None, page_limit: int = MY_TRADES_LIMIT) -> None:
+    def __init__(
+        self, http: BinanceClient | None = None, page_limit: int = MY_TRADES_LIMIT, base_url: str | None = None
+    ) -> None:
         # Account endpoints live on the API host only, not on the public market-data mirror.
-        self.http = http or BinanceClient(os.environ.get("BINANCE_ACCOUNT_BASE_URL") or ACCOUNT_BASE_URL)
+        self.http = http or BinanceClient(base_url or ACCOUNT_BASE_URL)
         self.page_limit = page_limit
 
     def my_trades(self, credentials: ExchangeCredentials, symbol: str, start_ms: int | None) -> list[dict[str, Any]]:

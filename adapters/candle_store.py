@@ -37,7 +37,7 @@ from botocore.config import Config
 
 from adapters.s3_objects import ObjectChanged, ObjectTooLarge, S3Objects
 from adapters.s3_parquet import read_table
-from adapters.settings import CandleImportSettings
+from adapters.settings import CandleImportSettings, ExchangeSettings
 from shared.candles import CANDLE_SCHEMA, PRICE_FIELDS, Candles
 from shared.errors import FieldError, ValidationFailed
 from shared.events import EventPublisher
@@ -180,13 +180,22 @@ class S3ImportInbox:
         return content
 
 
-def market_data_service_from_env(publisher: EventPublisher, s3_client: Any = None) -> MarketDataService:
-    """The market-data service of a deployed function (`CandleImportSettings`): buckets from
-    CANDLES_BUCKET and IMPORTS_BUCKET, status records in IMPORTS_TABLE, Binance at BINANCE_BASE_URL
-    (or the default), every client pointed at AWS_ENDPOINT_URL when it is set."""
-    # Imported here: functions that only read candles (compute) need neither DynamoDB nor Binance.
+def exchange_clients(settings: ExchangeSettings) -> dict[str, Any]:
+    """The market-data source of each exchange, at the hosts `settings` name."""
     from adapters.binance import BinanceClient
     from adapters.bybit import BybitClient
+
+    return {
+        "binance": BinanceClient(settings.binance_base_url, futures_base_url=settings.binance_futures_base_url),
+        "bybit": BybitClient(settings.bybit_base_url),
+    }
+
+
+def market_data_service_from_env(publisher: EventPublisher, s3_client: Any = None) -> MarketDataService:
+    """The market-data service of a deployed function (`CandleImportSettings`): buckets from
+    CANDLES_BUCKET and IMPORTS_BUCKET, status records in IMPORTS_TABLE, the exchanges at
+    `ExchangeSettings`' hosts, every client pointed at AWS_ENDPOINT_URL when it is set."""
+    # Imported here: functions that only read candles (compute) need neither DynamoDB nor Binance.
     from adapters.funding_store import S3FundingStore
     from adapters.models.market_data import CandleImportItem, DynamoImportRecords
     from adapters.repositories.binding import bind
@@ -201,7 +210,7 @@ def market_data_service_from_env(publisher: EventPublisher, s3_client: Any = Non
         records=DynamoImportRecords(bind(CandleImportItem, settings.imports_table)),
         inbox=S3ImportInbox(s3, settings.imports_bucket),
         publisher=publisher,
-        exchanges={"binance": BinanceClient(), "bybit": BybitClient()},
+        exchanges=exchange_clients(ExchangeSettings.from_env()),
         funding=S3FundingStore(s3, settings.candles_bucket),
         symbol_rules=S3SymbolRulesStore(s3, settings.candles_bucket),
     )

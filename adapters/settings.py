@@ -51,6 +51,18 @@ class EnvSettings:
 
 
 @dataclass(frozen=True)
+class ExchangeSettings(EnvSettings):
+    """Where the exchange clients connect: each exchange's public host when unset, a mirror or a
+    local fake when set (the template's BinanceBaseUrl, BinanceFuturesBaseUrl, BybitBaseUrl)."""
+
+    FUNCTION: ClassVar[str] = "the exchange clients"
+    binance_base_url: str | None = None
+    binance_futures_base_url: str | None = None
+    bybit_base_url: str | None = None
+    binance_account_base_url: str | None = None
+
+
+@dataclass(frozen=True)
 class PublisherSettings(EnvSettings):
     """THE WebSocket publisher: the connections table and the management API."""
 

@@ -35,11 +35,11 @@ HOURS = 61 * 24
 
 
 @pytest.fixture
-def sleeps(market_data) -> list[float]:
+def sleeps(market_data, fake_binance, fake_bybit) -> list[float]:
     """Every wait the exchange clients asked for (instant, recorded)."""
     waited: list[float] = []
-    market_data.exchanges["binance"] = BinanceClient(sleep=waited.append)
-    market_data.exchanges["bybit"] = BybitClient(sleep=waited.append)
+    market_data.exchanges["binance"] = BinanceClient(fake_binance.url, sleep=waited.append)
+    market_data.exchanges["bybit"] = BybitClient(fake_bybit.url, sleep=waited.append)
     return waited
 
 

@@ -31,7 +31,7 @@ def sleeps() -> Sleeps:
 
 @pytest.fixture
 def client(fake_binance, sleeps) -> BinanceClient:
-    return BinanceClient(sleep=sleeps, clock=lambda: 1_704_067_230.0)  # 30 s into a minute
+    return BinanceClient(fake_binance.url, sleep=sleeps, clock=lambda: 1_704_067_230.0)  # 30 s into a minute
 
 
 def klines_calls(fake: FakeBinance) -> list[dict[str, str]]:
@@ -92,7 +92,7 @@ def test_server_errors_back_off_exponentially(fake_binance, client, sleeps):
 def test_failures_beyond_the_last_attempt_give_up(fake_binance, sleeps):
     fake_binance.add_klines("BTCUSDT", "1h", random_candles(JAN_2024, 10, "1h"))
     fake_binance.fail_next(502, times=3)
-    client = BinanceClient(max_attempts=3, sleep=sleeps)
+    client = BinanceClient(fake_binance.url, max_attempts=3, sleep=sleeps)
     with pytest.raises(BinanceUnavailable, match="failed 3 times, last: HTTP 502"):
         client.fetch_klines("BTCUSDT", "1h", JAN_2024, JAN_2024 + 3_600_000)
     assert sleeps == [0.5, 1.0]

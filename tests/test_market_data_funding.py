@@ -118,27 +118,31 @@ def test_symbol_rules_are_kept_per_exchange_and_market(bucket):
 
 def test_binance_spot_rules_come_from_exchange_info_filters(fake_binance):
     fake_binance.add_symbol_rules("BTCUSDT", "spot", "0.01000000", "0.00001000", "5.00000000")
-    assert BinanceClient().fetch_symbol_rules("BTCUSDT", "spot") == SymbolRules(0.01, 0.00001, 5.0)
+    assert BinanceClient(fake_binance.url, futures_base_url=fake_binance.url).fetch_symbol_rules(
+        "BTCUSDT", "spot"
+    ) == SymbolRules(0.01, 0.00001, 5.0)
     assert fake_binance.calls("/api/v3/exchangeInfo")[0].params == {"symbol": "BTCUSDT"}
 
 
 def test_binance_linear_rules_come_from_futures_exchange_info(fake_binance):
     fake_binance.add_symbol_rules("BTCUSDT", "linear", "0.10", "0.001", "100")
     fake_binance.add_symbol_rules("ETHUSDT", "linear", "0.01", "0.001", "20")
-    assert BinanceClient().fetch_symbol_rules("ETHUSDT", "linear") == SymbolRules(0.01, 0.001, 20.0)
+    assert BinanceClient(fake_binance.url, futures_base_url=fake_binance.url).fetch_symbol_rules(
+        "ETHUSDT", "linear"
+    ) == SymbolRules(0.01, 0.001, 20.0)
 
 
 def test_a_symbol_binance_does_not_list_is_not_found(fake_binance):
     with pytest.raises(NotFound):
-        BinanceClient().fetch_symbol_rules("NOPEUSDT", "spot")
+        BinanceClient(fake_binance.url, futures_base_url=fake_binance.url).fetch_symbol_rules("NOPEUSDT", "spot")
     with pytest.raises(NotFound):
-        BinanceClient().fetch_symbol_rules("NOPEUSDT", "linear")
+        BinanceClient(fake_binance.url, futures_base_url=fake_binance.url).fetch_symbol_rules("NOPEUSDT", "linear")
 
 
 def test_binance_refusing_the_region_says_so_without_retrying(fake_binance):
     fake_binance.fail_next(451)
     with pytest.raises(UpstreamRefused) as refused:
-        BinanceClient(sleep=lambda seconds: None).fetch_symbol_rules("BTCUSDT", "spot")
+        BinanceClient(fake_binance.url, sleep=lambda seconds: None).fetch_symbol_rules("BTCUSDT", "spot")
     assert "451" in refused.value.message and "BinanceBaseUrl" in refused.value.message
     assert len(fake_binance.requests) == 1
 
@@ -147,7 +151,9 @@ def test_binance_refusing_the_region_says_so_without_retrying(fake_binance):
 def test_binance_funding_history_is_paged_by_start_time(fake_binance):
     times = [MAR_2024 + i * H8 for i in range(2500)]
     fake_binance.add_funding("BTCUSDT", times, [f"{0.0001 * (i % 7 - 3):.8f}" for i in range(2500)])
-    series = BinanceClient().fetch_funding("BTCUSDT", MAR_2024 + H8, MAR_2024 + 2400 * H8)
+    series = BinanceClient(fake_binance.url, futures_base_url=fake_binance.url).fetch_funding(
+        "BTCUSDT", MAR_2024 + H8, MAR_2024 + 2400 * H8
+    )
     assert series.times.tolist() == times[1:2400]
     assert series.rates[0] == float(f"{0.0001 * (1 % 7 - 3):.8f}")
     assert [call.params["startTime"] for call in fake_binance.calls("/fapi/v1/fundingRate")] == [

@@ -89,7 +89,10 @@ def market_data(candle_store, s3, tables, fake_binance, fake_bybit, publisher) -
         DynamoImportRecords(),
         S3ImportInbox(presigning, IMPORTS_BUCKET),
         publisher,
-        {"binance": BinanceClient(sleep=lambda seconds: None), "bybit": BybitClient(sleep=lambda seconds: None)},
+        {
+            "binance": BinanceClient(fake_binance.url, futures_base_url=fake_binance.url, sleep=lambda seconds: None),
+            "bybit": BybitClient(fake_bybit.url, sleep=lambda seconds: None),
+        },
         S3FundingStore(s3, CANDLES_BUCKET),
         S3SymbolRulesStore(s3, CANDLES_BUCKET),
     )

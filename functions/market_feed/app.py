@@ -15,6 +15,7 @@ from aws_lambda_powertools import Logger
 from adapters.binance import BinanceClient
 from adapters.connections import ConnectionStore
 from adapters.publisher import publisher_from_env
+from adapters.settings import ExchangeSettings
 from shared.realtime.market_feed import MarketFeed
 from shared.realtime.protocol import MARKET
 
@@ -28,7 +29,9 @@ BINANCE_TIMEOUT_S = 5.0
 @functools.cache
 def _feed() -> tuple[ConnectionStore, MarketFeed]:
     publisher = publisher_from_env()
-    klines = BinanceClient(timeout_s=BINANCE_TIMEOUT_S, max_attempts=BINANCE_ATTEMPTS)
+    klines = BinanceClient(
+        ExchangeSettings.from_env().binance_base_url, timeout_s=BINANCE_TIMEOUT_S, max_attempts=BINANCE_ATTEMPTS
+    )
     return publisher.connections, MarketFeed(klines, publisher, time.time)
 
 

@@ -25,7 +25,7 @@ from adapters.repositories.binding import bind
 from adapters.repositories.transactions import DynamoImportJobRepository, DynamoTransactionRepository
 from adapters.s3_events import OncePerRecord
 from adapters.secrets import SecretsManagerVault
-from adapters.settings import IdempotencySettings, TransactionImportSettings
+from adapters.settings import ExchangeSettings, IdempotencySettings, TransactionImportSettings
 from shared.transactions.imports import ImportRunner
 
 logger = Logger()
@@ -40,7 +40,9 @@ def runner_from_env(environ: Mapping[str, str] | None = None) -> ImportRunner:
         transactions=DynamoTransactionRepository(bind(TransactionItem, settings.transactions_table)),
         inbox=S3ImportInbox(boto3.client("s3"), settings.imports_bucket),
         vault=SecretsManagerVault(boto3.client("secretsmanager"), settings.exchange_secrets_prefix),
-        exchanges={"binance": BinanceAccountClient()},
+        exchanges={
+            "binance": BinanceAccountClient(base_url=ExchangeSettings.from_env(environ).binance_account_base_url)
+        },
         publisher=publisher_from_env(),
     )
 

@@ -177,11 +177,10 @@ def build_market_data(settings: ApiSettings, endpoint_url: str | None = None) ->
     import boto3
     from botocore.config import Config
 
-    from adapters.binance import BinanceClient
-    from adapters.bybit import BybitClient
-    from adapters.candle_store import S3CandleStore, S3ImportInbox
+    from adapters.candle_store import S3CandleStore, S3ImportInbox, exchange_clients
     from adapters.funding_store import S3FundingStore
     from adapters.models.market_data import CandleImportItem, DynamoImportRecords
+    from adapters.settings import ExchangeSettings
     from adapters.symbol_rules_store import S3SymbolRulesStore
     from shared.market_data.service import MarketDataService
 
@@ -191,7 +190,7 @@ def build_market_data(settings: ApiSettings, endpoint_url: str | None = None) ->
         records=DynamoImportRecords(bind(CandleImportItem, settings.imports_table, endpoint_url)),
         inbox=S3ImportInbox(s3, settings.imports_bucket),
         publisher=PublisherOnFirstUse(),
-        exchanges={"binance": BinanceClient(), "bybit": BybitClient()},
+        exchanges=exchange_clients(ExchangeSettings.from_env()),
         funding=S3FundingStore(s3, settings.candles_bucket),
         symbol_rules=S3SymbolRulesStore(s3, settings.candles_bucket),
     )
