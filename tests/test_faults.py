@@ -138,6 +138,8 @@ def test_a_results_write_refused_midway_fails_the_backtest_and_leaves_nothing(st
     assert backtest["error"] == (
         "the backtest failed on an internal error (AccessDenied); the execution's logs have the details"
     )
+    # (the MarkFailed step removes them right after the status reads failed: once the execution ended)
+    assert stack.wait_for_execution(backtest["id"])["status"] == "FAILED"
     assert stack.keys("ResultsBucket", f"backtests/{backtest['id']}/") == []
     assert stack.keys("ResultsBucket", f"partials/{backtest['id']}/") == []
     assert stack.trade_store().page(backtest["id"], None, None, 0, 10) == ([], 0)
