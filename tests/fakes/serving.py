@@ -14,7 +14,7 @@ class QuietHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
     def log_message(self, *args: Any) -> None:
-        pass
+        """Nothing: http.server would print every request to stderr."""
 
 
 class LocalServer:

@@ -59,7 +59,7 @@ _PARAMETER_VALUES = {
 
 
 class OptimizationMetadataIn(RunCostsIn):
-    pass
+    """An optimization's metadata: the run costs alone, under its own name in the OpenAPI document."""
 
 
 class SweepCreate(BacktestRun):
