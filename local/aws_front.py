@@ -39,7 +39,8 @@ from typing import Any
 import boto3
 
 from local.faults import Faults, dynamodb_error, dynamodb_operation, s3_error, s3_operation
-from local.functions import FunctionTimedOut, LocalFunction
+from local.functions import LocalFunction
+from local.lambda_runtime import FunctionTimedOut, HandlerFailed
 from shared.times import iso_utc_ms
 
 log = logging.getLogger("local.aws")
@@ -84,6 +85,9 @@ class AwsFront:
         except FunctionTimedOut as exc:  # Lambda stops the invocation; Step Functions sees Sandbox.Timedout
             log.warning("function %s: %s", function.logical_id, exc)
             return {"errorMessage": str(exc), "errorType": FunctionTimedOut.ERROR_TYPE}, "Unhandled"
+        except HandlerFailed as exc:  # raised in a process environment: reported there, as Lambda's runtime does
+            log.error("function %s failed: %s: %s", function.logical_id, exc.error.get("errorType"), exc)
+            return exc.error | {"requestId": str(uuid.uuid4())}, "Unhandled"
         except Exception as exc:  # an unhandled handler error is a Lambda result
             log.exception("function %s failed", function.logical_id)
             error = {

@@ -1,7 +1,8 @@
 """The whole service on one machine: moto as AWS, the template's resources, both APIs.
 
 `LocalStack` is what `make dev` runs and what the smoke and end-to-end tests start on free
-ports. It reads everything from template.yaml and hosts the template's handlers in-process.
+ports. It reads everything from template.yaml and hosts the template's handlers: in-process,
+but for the CPU-bound Map workers, each environment of which is a process of its own.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from moto.server import ThreadedMotoServer
 from local.aws_front import AwsFront
 from local.events import LocalEventBridge
 from local.faults import Faults
-from local.functions import LocalFunction, merged_environment, template_functions
+from local.functions import PROCESS_FUNCTIONS, LocalFunction, merged_environment, template_functions
 from local.resources import provision
 from local.rest_gateway import GatewayResponses, RestGateway, template_cors, template_routes
 from local.template import REGION, TEMPLATE_PATH, Template
@@ -41,6 +42,9 @@ class LocalStack:
     run_schedules: bool = False
     # Template parameter overrides, as `sam deploy --parameter-overrides` takes them (e.g. raised rate limits).
     parameters: dict[str, str] = field(default_factory=dict)
+    # The functions whose execution environments are processes of their own (local/functions.py);
+    # a test that patches one of these functions' module runs it in-process instead.
+    process_functions: frozenset[str] = PROCESS_FUNCTIONS
     functions: dict[str, LocalFunction] = field(default_factory=dict)
     # Errors the local AWS answers instead of the real thing, armed by fault tests (local/faults.py).
     faults: Faults = field(default_factory=Faults)
@@ -52,7 +56,7 @@ class LocalStack:
         self.moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
         self.moto.start()
         host, port = self.moto.get_host_and_port()
-        self.functions = template_functions(self.template)
+        self.functions = template_functions(self.template, self.process_functions)
         self.aws = AwsFront(f"http://{host}:{port}", self.functions, REGION, self.faults)
         self.aws.start()
         ws_api_id = self.template.physical_name(WEBSOCKET_API)

@@ -55,13 +55,20 @@ def stack_candles() -> dict:
 
 
 @pytest.fixture(scope="module")
-def stack(moto_server, stack_candles):
+def in_process_functions() -> frozenset[str]:
+    """Functions whose module a module's tests patch: its `stack` runs them as threads of this
+    process rather than in process environments of their own (local/functions.py)."""
+    return frozenset()
+
+
+@pytest.fixture(scope="module")
+def stack(moto_server, stack_candles, in_process_functions):
     """The local stack of a module (tests.fanout.stack.Stack): the template's functions on the
     session's moto server, emptied before and after, holding the module's `stack_candles`."""
     from tests.fanout.stack import start_stack
 
     reset_moto(moto_server)
-    local, started = start_stack()
+    local, started = start_stack(in_process_functions)
     try:
         for (symbol, timeframe), candles in stack_candles.items():
             started.import_candles(symbol, timeframe, candles)

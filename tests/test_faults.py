@@ -40,6 +40,11 @@ CHUNKS = 3
 
 
 @pytest.fixture(scope="module")
+def in_process_functions() -> frozenset[str]:
+    return frozenset({"ComputeFunction"})  # these tests patch its module
+
+
+@pytest.fixture(scope="module")
 def stack_candles() -> dict:
     return {(SYMBOL, "1h"): random_walk(11, 1500, HOUR_MS)}
 

@@ -8,12 +8,13 @@ import pytest
 
 from adapters.optimization_store import S3OptimizationStore
 from tests.fanout.stack import HOUR_MS, Stack
-from tests.test_optimizations_stack import (  # noqa: F401 - the candles of its stack
+from tests.test_optimizations_stack import (  # noqa: F401 - the candles of its stack, its batches in-process
     END_MS,
     START_MS,
     batch_module,
     create,
     execution,
+    in_process_functions,
     stack_candles,
     user_and_strategy,
     wait_for,

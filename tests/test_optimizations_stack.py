@@ -28,6 +28,11 @@ GRID = {"fast": [5, 10, 15], "slow": {"start": 30, "stop": 50, "step": 10}, "con
 
 
 @pytest.fixture(scope="module")
+def in_process_functions() -> frozenset[str]:
+    return frozenset({"OptimizationBatchFunction"})  # these tests patch its module
+
+
+@pytest.fixture(scope="module")
 def stack_candles() -> dict:
     return {(SYMBOL, "1h"): random_walk(21, 2000, HOUR_MS)}
 

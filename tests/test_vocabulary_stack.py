@@ -8,6 +8,7 @@ prints the same trades; an optimization over it ranks by a sub-summary's metric.
 from __future__ import annotations
 
 import json
+import os
 from datetime import datetime
 
 import pyarrow.parquet as pq
@@ -161,6 +162,8 @@ def test_a_backtest_with_the_new_vocabulary_runs_through_the_state_machine_as_on
     backtest = stack.wait_for_backtest(user, created["id"], timeout=180)
     assert backtest["status"] == "completed", backtest
     assert json.loads(stack.wait_for_execution(created["id"])["output"])["plan"]["chunks"] == [0, 1, 2]
+    # (its chunks ran in the compute function's own processes, as separate Lambda environments)
+    assert stack.local.functions["ComputeFunction"].pids - {os.getpid()}
     # Then both sides traded, and the summary it serves has the new metrics of the single pass
     summary, expected = backtest["performance_summary"], single_pass.performance_summary
     assert expected["long"]["trades"] > 20 and expected["short"]["trades"] > 20
@@ -222,6 +225,7 @@ def test_an_optimization_of_the_vocabulary_ranks_by_the_shorts_profit_factor(sta
     assert status == 202, created
     optimization = wait_for(stack, user, created["id"], timeout=240)
     assert optimization["status"] == "completed", optimization
+    assert stack.local.functions["OptimizationBatchFunction"].pids - {os.getpid()}  # batches in their own processes
     # Then its ranking is the order of each combination's own backtest by the shorts' profit factor
     status, page = stack.request("GET", f"/optimizations/{created['id']}/results?per_page=10", user.token)
     assert status == 200 and page["meta"]["total_count"] == 6

@@ -17,7 +17,7 @@ from adapters.models.sessions import SessionItem
 from adapters.repositories.backtests import DynamoBacktestRepository
 from adapters.repositories.binding import bind
 from adapters.repositories.sessions import DynamoSessionRepository
-from local.functions import load_handler
+from local.lambda_runtime import load_handler
 from local.template import ROOT, Template
 from shared.accounts.auth import new_token, token_digest
 from shared.accounts.model import Session, User

@@ -34,6 +34,11 @@ RANGE = {"start_time": "2024-01-01T00:00:00Z", "end_time": "2024-04-15T00:00:00Z
 
 
 @pytest.fixture(scope="module")
+def in_process_functions() -> frozenset[str]:
+    return frozenset({"ComputeFunction"})  # these tests patch its module
+
+
+@pytest.fixture(scope="module")
 def stack_candles() -> dict:
     return {(SYMBOL, "1h"): random_walk(7, BARS, HOUR_MS)}
 

@@ -8,8 +8,9 @@ result goes to partials/<backtest_id>/chunks/ in the results bucket; the answer 
 statemachine/optimization.asl.json: {"optimization_id", "batch"}), every combination over the
 whole range with one shared indicator cache; results to the results bucket.
 
-Test hook: the local stack runs this module in-process, so tests inject chunk failures by
-monkeypatching `compute_chunk_step` on the loaded module; nothing in an event can trigger one.
+Test hook: a test whose local stack runs this module in-process (its `in_process_functions`)
+injects chunk failures by monkeypatching `compute_chunk_step` on the loaded module; nothing in
+an event can trigger one.
 """
 
 from __future__ import annotations

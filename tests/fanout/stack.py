@@ -19,6 +19,7 @@ from adapters.models.backtests import BacktestItem
 from adapters.repositories.backtests import DynamoBacktestRepository
 from adapters.repositories.binding import bind
 from adapters.repositories.trades import S3TradeStore
+from local.functions import PROCESS_FUNCTIONS
 from local.stack import LocalStack
 from shared.candles import Candles
 from shared.market_data.query import get_candles
@@ -149,6 +150,10 @@ class Stack:
             time.sleep(0.1)
 
 
-def start_stack() -> tuple[LocalStack, Stack]:
-    local = LocalStack(api_port=0, ws_port=0, seed_sample_data=False).start()
+def start_stack(in_process: frozenset[str] = frozenset()) -> tuple[LocalStack, Stack]:
+    """A stack on free ports; the functions named in `in_process` run as threads of this process
+    (a test patches their module), whatever the stack's default."""
+    local = LocalStack(
+        api_port=0, ws_port=0, seed_sample_data=False, process_functions=PROCESS_FUNCTIONS - in_process
+    ).start()
     return local, Stack(local)
