@@ -22,7 +22,9 @@ from __future__ import annotations
 import hashlib
 import io
 import re
+import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
@@ -69,12 +71,23 @@ def partition_key(symbol: str, timeframe: str, month: str, digest: str) -> str:
 class S3CandleStore:
     """The CandleStore port on S3, every request through the given boto3 client: manifests and
     writes as whole objects, candles as Parquet through `adapters.s3_parquet` (footer + the row
-    groups whose `ts` statistics meet the range, as ranged GETs)."""
+    groups whose `ts` statistics meet the range, as ranged GETs).
 
-    def __init__(self, s3_client: Any, bucket: str, clock: Callable[[], float] = time.time) -> None:
+    `kept_reads` > 0 keeps that many of the latest reads for the life of the store (a warm Lambda
+    environment's): month objects are named by their content hash and never rewritten, so the same
+    objects and range always read the same candles, and an optimization's batches that land on one
+    environment read their range from S3 once. Kept candles are read-only arrays, shared by every
+    caller that asks for them again."""
+
+    def __init__(
+        self, s3_client: Any, bucket: str, clock: Callable[[], float] = time.time, kept_reads: int = 0
+    ) -> None:
         self.objects = S3Objects(s3_client, bucket)
         self.bucket = bucket
         self.clock = clock
+        self._kept_reads = kept_reads
+        self._kept: OrderedDict[tuple[tuple[str, ...], int | None, int | None], Candles] = OrderedDict()
+        self._kept_lock = threading.Lock()
 
     def list_series(self, symbol: str | None = None) -> list[tuple[str, str]]:
         prefix = MANIFESTS_PREFIX + (f"symbol={symbol}/" if symbol else "")
@@ -88,6 +101,23 @@ class S3CandleStore:
     def read_partitions(self, partitions: Sequence[Partition], start_ms: int | None, end_ms: int | None) -> Candles:
         """Reads exactly the named objects (no listing; sizes come from the manifest, so no HEAD
         either); row groups outside [start_ms, end_ms) are skipped by their `ts` statistics."""
+        if not self._kept_reads:
+            return self._read_partitions(partitions, start_ms, end_ms)
+        key = (tuple(sorted(p.key for p in partitions)), start_ms, end_ms)
+        with self._kept_lock:
+            if key in self._kept:
+                self._kept.move_to_end(key)
+                return self._kept[key]
+        candles = self._read_partitions(partitions, start_ms, end_ms)
+        for name in ("ts", *PRICE_FIELDS):
+            getattr(candles, name).flags.writeable = False
+        with self._kept_lock:
+            self._kept[key] = candles
+            while len(self._kept) > self._kept_reads:
+                self._kept.popitem(last=False)
+        return candles
+
+    def _read_partitions(self, partitions: Sequence[Partition], start_ms: int | None, end_ms: int | None) -> Candles:
         if not partitions:
             return Candles.from_arrays(*([[]] * 6))
         bound = pa.timestamp("ms", tz="UTC")

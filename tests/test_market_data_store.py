@@ -251,6 +251,34 @@ def test_a_one_month_read_of_a_multi_year_series_touches_only_that_month(candle_
     assert_same_candles(read, candles.between(start, end))
 
 
+def test_a_store_that_keeps_reads_reads_the_same_objects_and_range_once(candle_store, s3):
+    # Given a year of hourly candles and a store keeping its last two reads (a warm batch environment's)
+    candles = random_candles(1_672_531_200_000, 365 * 24, "1h")  # 2023
+    import_csv(candle_store, candles)
+    counter = CountingS3(s3, prefix="candles/symbol=")
+    kept = S3CandleStore(counter, CANDLES_BUCKET, kept_reads=2)
+    year, march = (1_672_531_200_000, 1_704_067_200_000), (1_677_628_800_000, 1_680_307_200_000)
+    # When the year is read twice, then March, then the year again
+    first = get_candles(kept, "BTCUSDT", "1h", *year)
+    gets_of_one_read = counter.gets
+    again = get_candles(kept, "BTCUSDT", "1h", *year)
+    assert counter.gets == gets_of_one_read  # Then the second read of the year asked S3 nothing
+    assert_same_candles(again, candles.between(*year)) and assert_same_candles(first, again)
+    assert_same_candles(get_candles(kept, "BTCUSDT", "1h", *march), candles.between(*march))
+    assert counter.gets > gets_of_one_read  # another range is read
+    counter.reset()
+    assert_same_candles(get_candles(kept, "BTCUSDT", "1h", *year), candles.between(*year))
+    assert counter.gets == 0  # both reads kept
+    # And what it keeps cannot be changed by a caller (it is shared by every later read)
+    with pytest.raises(ValueError, match="read-only"):
+        again.close[0] = 0.0
+    # A third range pushes out the least recently used read (the year was used last: March goes)
+    get_candles(kept, "BTCUSDT", "1h", 1_688_169_600_000, 1_690_848_000_000)  # July
+    counter.reset()
+    get_candles(kept, "BTCUSDT", "1h", *march)
+    assert counter.gets > 0
+
+
 def test_row_groups_outside_the_range_are_skipped(candle_store, s3):
     # Given a month of 1m candles (11 row groups of 4096)
     candles = random_candles(MAR_2024, 31 * 24 * 60, "1m")
