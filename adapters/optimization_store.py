@@ -10,6 +10,9 @@ rewrites the same object):
                                                     per combination, best first (the heatmap reads them all)
     optimizations/<id>/ranking.json                 the best RANKED_RESULTS, ranked (what the API pages through)
     optimizations/<id>/walk_forward.json            a walk-forward's windows, stitched OOS, figures
+    optimizations/<id>/full/<rank>.json             the best FULL_RESULTS run in full: rank, params,
+                                                    objective value, summary, trades
+    optimizations/<id>/full/<rank>.equity.parquet   ... and its equity curve (as a backtest's equity.parquet)
 
 The intermediate objects sit under partials/, which the bucket's lifecycle rule expires. A batch's
 results object is read lazily, in ranged GETs of growing size (`ranked_results`): Finish's merge of
@@ -24,8 +27,10 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from adapters.repositories.equity import parquet_series, series_parquet
 from adapters.s3_objects import S3Objects, is_missing
 from shared.errors import NotFound
+from shared.optimizations.full_results import FullResult
 
 
 def _intermediates(optimization_id: str) -> str:
@@ -38,6 +43,10 @@ def _ranking_key(optimization_id: str) -> str:
 
 def _walk_forward_key(optimization_id: str) -> str:
     return f"optimizations/{optimization_id}/walk_forward.json"
+
+
+def _full_result_key(optimization_id: str, rank: int) -> str:
+    return f"optimizations/{optimization_id}/full/{rank:06d}"
 
 
 def _results_prefix(optimization_id: str) -> str:
@@ -144,6 +153,20 @@ class S3OptimizationStore:
             return self._get(_ranking_key(optimization_id))
         except NotFound:
             return None
+
+    def put_full_result(self, optimization_id: str, result: FullResult) -> None:
+        key = _full_result_key(optimization_id, result.rank)
+        self._objects.put_bytes(f"{key}.equity.parquet", series_parquet(result.equity))
+        self._put(f"{key}.json", result.document)  # last: a document always has its curve
+
+    def full_result(self, optimization_id: str, rank: int) -> FullResult | None:
+        key = _full_result_key(optimization_id, rank)
+        try:
+            document = self._get(f"{key}.json")
+        except NotFound:
+            return None
+        equity = self._objects.get_bytes(f"{key}.equity.parquet")
+        return None if equity is None else FullResult(document, parquet_series(equity))
 
     def delete_intermediates(self, optimization_id: str) -> None:
         self._delete(self._keys(_intermediates(optimization_id)))
