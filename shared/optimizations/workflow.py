@@ -229,10 +229,7 @@ class OptimizationWorkflow:
         ]
         if optimization.walk_forward is None:
             self.store.put_ranking(optimization_id, rankings[0])
-            candles = self._candles(plan, *plan["windows"][0])
-            settings = BacktestSettings(**plan["settings"])
-            for full in full_results(plan["strategy"], rankings[0], candles, settings, self.full_results):
-                self.store.put_full_result(optimization_id, full)
+            self._store_full_results(optimization_id, plan, rankings[0])
             best = rankings[0][0]
             message = f"best {optimization.objective}: {best['objective_value']}"
         else:
@@ -262,6 +259,15 @@ class OptimizationWorkflow:
             total: round(sum(header[total] for header in headers), 6)
             for total in ("indicator_computations", "read_seconds", "compute_seconds")
         }
+
+    def _store_full_results(self, optimization_id: str, plan: dict[str, Any], ranking: list[dict[str, Any]]) -> None:
+        """The best `full_results` of the ranking run again, one at a time, on the sweep's candles."""
+        if not self.full_results:
+            return
+        candles = self._candles(plan, *plan["windows"][0])
+        settings = BacktestSettings(**plan["settings"])
+        for full in full_results(plan["strategy"], ranking, candles, settings, self.full_results):
+            self.store.put_full_result(optimization_id, full)
 
     def _candles(self, plan: dict[str, Any], start_ms: int, end_ms: int) -> Candles:
         source = SeriesManifest.from_json(json.dumps(plan["source"]).encode(), version=None)
