@@ -7,7 +7,6 @@ a smaller sweep), and nothing is left of them when the run fails or its objects 
 from __future__ import annotations
 
 import sys
-from datetime import UTC, datetime
 
 import pytest
 
@@ -21,10 +20,11 @@ from tests.test_optimizations_stack import (
     SMA_CROSS,
     START_MS,
     SYMBOL,
+    assert_failed_leaving_nothing,
     create,
+    fail_and_clean_up,
     stack_candles,  # noqa: F401 - the module's candles (a fixture)
     wait_for,
-    wait_for_execution_end,
 )
 
 pytestmark = pytest.mark.stack
@@ -136,16 +136,38 @@ def test_a_finish_that_finds_the_run_failed_leaves_no_full_result(stack, user_an
 
     def after_a_failure(optimization_id: str, full) -> None:
         if full.rank == 3:  # Given the run was failed (and cleaned up) while Finish ran the best in full
-            workflow.repository.fail(optimization_id, "the run watchdog gave up on it", datetime.now(UTC))
-            workflow.store.delete(optimization_id)
+            fail_and_clean_up(workflow, optimization_id, "the run watchdog gave up on it")
         real_put(optimization_id, full)
 
     monkeypatch.setattr(workflow.store, "put_full_result", after_a_failure)
     user, strategy = user_and_strategy
     created = create(stack, user, strategy["id"])[1]
-    wait_for_execution_end(stack, created["id"])
     # Then Finish removed what it wrote after the cleanup, and the run stays failed with its reason
-    optimization = stack.request("GET", f"/optimizations/{created['id']}", user.token)[1]
-    assert (optimization["status"], optimization["error"]) == ("failed", "the run watchdog gave up on it")
-    assert stack.keys("ResultsBucket", f"optimizations/{created['id']}/") == []
-    assert stack.keys("ResultsBucket", f"partials/optimizations/{created['id']}/") == []
+    assert_failed_leaving_nothing(stack, user, created["id"], "the run watchdog gave up on it")
+
+
+def test_a_finish_retried_midway_stores_the_same_full_results(stack, user_and_strategy, monkeypatch):
+    from adapters.workflow import TransientError
+
+    workflow = sys.modules[stack.local.functions["WorkflowFunction"].handler().__module__].optimizations()
+    real_put, written = workflow.store.put_full_result, []
+
+    def flaky(optimization_id: str, full) -> None:
+        written.append(full.rank)
+        if written.count(5) == 1 and full.rank == 5:  # Finish's first attempt dies at rank 5: an S3 5xx, say
+            raise TransientError("temporary S3 error: 503 Slow Down")
+        real_put(optimization_id, full)
+
+    monkeypatch.setattr(workflow.store, "put_full_result", flaky)
+    user, strategy = user_and_strategy
+    created = create(stack, user, strategy["id"])[1]
+    assert wait_for(stack, user, created["id"])["status"] == "completed"
+    # Then the state machine retried Finish, which wrote ranks 1-10 again: the same 10, once each
+    assert written == [1, 2, 3, 4, 5, *range(1, 11)]
+    assert len(full_result_keys(stack, created["id"])) == 20
+    store = S3OptimizationStore(stack.client("s3"), stack.bucket("ResultsBucket"))
+    ranking = store.ranking(created["id"])
+    for ranked in ranking[:10]:
+        full = store.full_result(created["id"], ranked["rank"])
+        assert full is not None and full.document["params"] == ranked["params"]
+        assert full.document["performance_summary"] == ranked["performance_summary"]
