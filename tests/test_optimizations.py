@@ -3,15 +3,17 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
 from shared.accounts.model import User
 from shared.engine import BacktestSettings, run_backtest
 from shared.errors import ValidationFailed
-from shared.optimizations.full_results import full_results
+from shared.optimizations.full_results import FULL_RESULTS, full_results
 from shared.optimizations.service import OptimizationRequest, Optimizations
 from shared.optimizations.sweep import (
     Combination,
@@ -150,6 +152,11 @@ def test_the_best_k_run_in_full_keep_their_ranking_with_the_trades_and_equity_it
         assert full.equity.benchmark.tolist() == pytest.approx((10_000.0 * candles.close / candles.open[0]).tolist())
     # A ranking shorter than keep: every result runs in full
     assert [full.rank for full in full_results(SMA_CROSS, ranked[:2], candles, settings, keep=10)] == [1, 2]
+
+
+def test_the_dashboard_links_as_many_ranks_in_full_as_the_api_keeps():
+    source = (Path(__file__).parents[1] / "web" / "src" / "logic" / "fullResults.ts").read_text()
+    assert re.search(r"export const FULL_RESULTS = (\d+);", source).group(1) == str(FULL_RESULTS)
 
 
 def test_a_sweep_over_a_talib_indicator_on_a_coarser_timeframe_ranks_by_a_new_metric():
