@@ -48,8 +48,8 @@ def test_the_best_ten_are_kept_in_full_each_equal_to_its_own_backtest(stack, use
     assert wait_for(stack, user, created["id"])["status"] == "completed"
     store = S3OptimizationStore(stack.client("s3"), stack.bucket("ResultsBucket"))
     ranking = store.ranking(created["id"])
-    # Then ranks 1-10 have a full result (a document and an equity curve each), rank 11 none
-    assert len(full_result_keys(stack, created["id"])) == 20
+    # Then ranks 1-10 have a full result (a document, its trades and its equity curve each), rank 11 none
+    assert len(full_result_keys(stack, created["id"])) == 30
     assert store.full_result(created["id"], 11) is None
     # And each is a separate single pass of its combination on the same candles: trades, equity, summary
     candles = stack.candles(SYMBOL, "1h", START_MS, END_MS)
@@ -63,7 +63,7 @@ def test_the_best_ten_are_kept_in_full_each_equal_to_its_own_backtest(stack, use
         assert document["objective_value"] == ranked["objective_value"] == single.performance_summary["total_pnl"]
         assert document["performance_summary"] == ranked["performance_summary"] == single.performance_summary
         assert document["final_balance"] == single.final_balance
-        assert document["trades"] == single.trades.to_records() and document["trades"]
+        assert full.trades == single.trades.to_records() and document["trade_count"] == len(full.trades) > 0
         assert full.equity.timestamps.tolist() == single.timestamps.tolist()
         assert full.equity.equity.tolist() == single.equity_curve.tolist()
 
@@ -164,7 +164,7 @@ def test_a_finish_retried_midway_stores_the_same_full_results(stack, user_and_st
     assert wait_for(stack, user, created["id"])["status"] == "completed"
     # Then the state machine retried Finish, which wrote ranks 1-10 again: the same 10, once each
     assert written == [1, 2, 3, 4, 5, *range(1, 11)]
-    assert len(full_result_keys(stack, created["id"])) == 20
+    assert len(full_result_keys(stack, created["id"])) == 30
     store = S3OptimizationStore(stack.client("s3"), stack.bucket("ResultsBucket"))
     ranking = store.ranking(created["id"])
     for ranked in ranking[:10]:

@@ -142,7 +142,7 @@ def test_the_best_k_run_in_full_keep_their_ranking_with_the_trades_and_equity_it
         assert document["performance_summary"] == result["performance_summary"]
         assert document["final_balance"] == result["final_balance"]
         # And trades that add up to that summary: closed trades' pnl summed is its total pnl
-        trades = document["trades"]
+        trades = full.trades
         closed = [trade for trade in trades if trade["exit_time"] is not None]
         assert len(closed) == document["performance_summary"]["total_trades"] > 0
         assert sum(trade["pnl"] for trade in closed) == pytest.approx(document["objective_value"], rel=1e-9)

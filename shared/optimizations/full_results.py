@@ -28,9 +28,11 @@ FULL_RESULTS = 10  # how many of the best combinations keep their trades and equ
 @dataclass(frozen=True, eq=False)
 class FullResult:
     """One ranked combination run in full: `document` its rank, params, objective value, final
-    balance, summary and trades (the engine's records); `equity` its curve beside buy-and-hold."""
+    balance and summary (and, as stored, `trade_count`); `trades` the engine's records in entry
+    order (as read back: those asked for); `equity` its curve beside buy-and-hold."""
 
     document: dict[str, Any]
+    trades: list[dict[str, Any]]
     equity: EquitySeries
 
     @property
@@ -60,7 +62,7 @@ def full_results(
                 "objective_value": ranked["objective_value"],
                 "final_balance": result.final_balance,
                 "performance_summary": result.performance_summary,
-                "trades": result.trades.to_records(),
             },
+            result.trades.to_records(),
             EquitySeries.of(result.equity_curve, candles, settings.initial_balance),
         )

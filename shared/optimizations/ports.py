@@ -97,8 +97,10 @@ class OptimizationStore(Protocol):
         """One of the best combinations run in full (`shared.optimizations.full_results`), by its
         rank: written whole, so a retried Finish rewrites the same objects. Removed by `delete`."""
 
-    def full_result(self, optimization_id: str, rank: int) -> FullResult | None:
-        """Rank `rank`'s full result; None when that rank has none (beyond the best kept)."""
+    def full_result(self, optimization_id: str, rank: int, trades: slice | None = None) -> FullResult | None:
+        """Rank `rank`'s full result, its document with `trade_count`; only the trades of `trades`
+        (a slice of the entry order; None: all), read no further than they go. None when that rank
+        has none (beyond the best kept)."""
 
     def delete_intermediates(self, optimization_id: str) -> None: ...
 

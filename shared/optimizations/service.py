@@ -221,14 +221,17 @@ class Optimizations:
         optimization = self.get(user, optimization_id)
         if optimization.status != COMPLETED:
             raise Conflict(f"the optimization is {optimization.status}: results come once it completed")
-        found = self.store.full_result(optimization_id, rank)
+        found = self.store.full_result(optimization_id, rank, slice(trades.offset, trades.offset + trades.limit))
         if found is None:
             raise NotFound(
                 f"rank {rank} has no full result: only the best {FULL_RESULTS} combinations keep their trades "
                 'and equity curve; run any other combination as a backtest ("run as backtest")'
             )
-        document = {key: value for key, value in found.document.items() if key != "trades"}
-        return document, paginate(found.document["trades"], trades), downsample(found.equity, points)
+        return (
+            found.document,
+            Page(found.trades, found.document["trade_count"], trades),
+            downsample(found.equity, points),
+        )
 
     def _check(self, request: OptimizationRequest, strategy: dict[str, Any]) -> None:
         from shared.optimizations.sweep import summary_metrics

@@ -207,11 +207,8 @@ def complete_optimization(api, optimization_id: str, grid: dict[str, list[int]])
     optimizations.store.put_full_result(
         optimization_id,
         FullResult(
-            best
-            | {
-                "performance_summary": ranking[0]["performance_summary"],
-                "trades": engine_trades([1, -1, 1], [3.0, -1.0, 2.0]).to_records(),
-            },
+            best | {"performance_summary": ranking[0]["performance_summary"]},
+            engine_trades([1, -1, 1], [3.0, -1.0, 2.0]).to_records(),
             EquitySeries(hours, np.full(6, ranking[0]["final_balance"]), np.full(6, 10_000.0)),
         ),
     )
