@@ -202,9 +202,11 @@ def test_results_come_once_completed(stack, user_and_strategy, monkeypatch):
     user, strategy = user_and_strategy
     created = create(stack, user, strategy["id"])[1]
     status, answer = stack.request("GET", f"/optimizations/{created['id']}/results", user.token)
+    in_full = stack.request("GET", f"/optimizations/{created['id']}/results/1", user.token)
     release.set()
     assert status == 409
     assert answer["error"]["message"].endswith("results come once it completed")
+    assert in_full == (409, answer)
     assert wait_for(stack, user, created["id"])["status"] == "completed"
 
 
