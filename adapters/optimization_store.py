@@ -10,6 +10,11 @@ rewrites the same object):
                                                     per combination, best first (the heatmap reads them all)
     optimizations/<id>/ranking.json                 the best RANKED_RESULTS, ranked (what the API pages through)
     optimizations/<id>/walk_forward.json            a walk-forward's windows, stitched OOS, figures
+    optimizations/<id>/full/<rank>.json             the best FULL_RESULTS run in full: rank, params,
+                                                    objective value, summary, trade count
+    optimizations/<id>/full/<rank>.trades.jsonl     ... its trades, one line each in entry order (a page
+                                                    reads no further than its last trade)
+    optimizations/<id>/full/<rank>.equity.parquet   ... and its equity curve (as a backtest's equity.parquet)
 
 The intermediate objects sit under partials/, which the bucket's lifecycle rule expires. A batch's
 results object is read lazily, in ranged GETs of growing size (`ranked_results`): Finish's merge of
@@ -20,12 +25,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Iterator
+from itertools import islice
 from typing import Any
 
 from botocore.exceptions import ClientError
 
+from adapters.repositories.equity import parquet_series, series_parquet
 from adapters.s3_objects import S3Objects, is_missing
 from shared.errors import NotFound
+from shared.optimizations.full_results import FullResult
 
 
 def _intermediates(optimization_id: str) -> str:
@@ -38,6 +46,10 @@ def _ranking_key(optimization_id: str) -> str:
 
 def _walk_forward_key(optimization_id: str) -> str:
     return f"optimizations/{optimization_id}/walk_forward.json"
+
+
+def _full_result_key(optimization_id: str, rank: int) -> str:
+    return f"optimizations/{optimization_id}/full/{rank:06d}"
 
 
 def _results_prefix(optimization_id: str) -> str:
@@ -115,8 +127,7 @@ class S3OptimizationStore:
     def put_results(
         self, optimization_id: str, index: int, header: dict[str, Any], results: list[dict[str, Any]]
     ) -> None:
-        lines = [json.dumps(document, separators=(",", ":"), allow_nan=False) for document in (header, *results)]
-        self._objects.put_bytes(_results_key(optimization_id, index), "\n".join(lines).encode(), "application/x-ndjson")
+        self._put_lines(_results_key(optimization_id, index), [header, *results])
 
     def results(self, optimization_id: str, indices: Iterable[int]) -> list[dict[str, Any]]:
         documents = []
@@ -145,11 +156,37 @@ class S3OptimizationStore:
         except NotFound:
             return None
 
+    def put_full_result(self, optimization_id: str, result: FullResult) -> None:
+        key = _full_result_key(optimization_id, result.rank)
+        self._objects.put_bytes(f"{key}.equity.parquet", series_parquet(result.equity))
+        if result.trades:
+            self._put_lines(f"{key}.trades.jsonl", result.trades)
+        # last: a document always has its curve and trades
+        self._put(f"{key}.json", result.document | {"trade_count": len(result.trades)})
+
+    def full_result(self, optimization_id: str, rank: int, trades: slice | None = None) -> FullResult | None:
+        key = _full_result_key(optimization_id, rank)
+        try:
+            document = self._get(f"{key}.json")
+        except NotFound:
+            return None
+        equity = self._objects.get_bytes(f"{key}.equity.parquet")
+        if equity is None:
+            return None
+        wanted = range(document["trade_count"])[trades or slice(None)]
+        lines = self._lines(f"{key}.trades.jsonl") if wanted else iter(())
+        return FullResult(document, list(islice(lines, wanted.start, wanted.stop)), parquet_series(equity))
+
     def delete_intermediates(self, optimization_id: str) -> None:
         self._delete(self._keys(_intermediates(optimization_id)))
 
     def delete(self, optimization_id: str) -> None:
         self._delete(self._keys(_intermediates(optimization_id)) + self._keys(f"optimizations/{optimization_id}/"))
+
+    def _put_lines(self, key: str, documents: list[Any]) -> None:
+        """JSON Lines (what `_lines` reads), one compact document a line."""
+        lines = [json.dumps(document, separators=(",", ":"), allow_nan=False) for document in documents]
+        self._objects.put_bytes(key, "\n".join(lines).encode(), "application/x-ndjson")
 
     def _put(self, key: str, document: Any) -> None:
         self._objects.put_json(key, document, allow_nan=False)

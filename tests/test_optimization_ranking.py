@@ -157,6 +157,7 @@ def finish_a_sweep(
         publisher=RecordingPublisher(),  # type: ignore[arg-type]
         max_concurrency=BATCHES,
         ranked_results=KEEP,
+        full_results=0,  # synthetic results: no strategy to run in full (tests/test_optimizations_stack.py does)
     )
     tracemalloc.start()
     answer = workflow.finish(subject.id)

@@ -3,14 +3,17 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
 from shared.accounts.model import User
 from shared.engine import BacktestSettings, run_backtest
 from shared.errors import ValidationFailed
+from shared.optimizations.full_results import FULL_RESULTS, full_results
 from shared.optimizations.service import OptimizationRequest, Optimizations
 from shared.optimizations.sweep import (
     Combination,
@@ -121,6 +124,39 @@ def test_a_batch_computes_each_shared_indicator_once_and_each_result_is_its_sing
         assert result["params"] == combo.params
         assert result["performance_summary"] == single.performance_summary
         assert result["final_balance"] == single.final_balance
+
+
+def test_the_best_k_run_in_full_keep_their_ranking_with_the_trades_and_equity_it_summarised():
+    candles = random_walk(14, 1500, HOUR_MS)
+    settings = BacktestSettings(initial_balance=10_000.0, commission=0.1, timeframe="1h")
+    combos = parameter_grid(SMA_CROSS, {"fast": [5, 10], "config.stop_loss": [1, 2, 3]}, 10)
+    ranked = rank(evaluate_batch(SMA_CROSS, combos, candles, settings).results, "total_pnl")
+    # When the best 3 of the 6 ranked combinations run in full
+    kept = list(full_results(SMA_CROSS, ranked, candles, settings, keep=3))
+    # Then they are ranks 1-3, each with the params, objective, summary and balance the sweep ranked
+    assert [full.rank for full in kept] == [1, 2, 3]
+    for full, result in zip(kept, ranked):
+        document = full.document
+        assert document["params"] == result["params"]
+        assert document["objective_value"] == result["objective_value"] == result["performance_summary"]["total_pnl"]
+        assert document["performance_summary"] == result["performance_summary"]
+        assert document["final_balance"] == result["final_balance"]
+        # And trades that add up to that summary: closed trades' pnl summed is its total pnl
+        trades = full.trades
+        closed = [trade for trade in trades if trade["exit_time"] is not None]
+        assert len(closed) == document["performance_summary"]["total_trades"] > 0
+        assert sum(trade["pnl"] for trade in closed) == pytest.approx(document["objective_value"], rel=1e-9)
+        # And an equity curve of one value per candle, ending at the final balance, beside buy-and-hold
+        assert full.equity.timestamps.tolist() == candles.ts.tolist()
+        assert full.equity.equity[-1] == pytest.approx(document["final_balance"], rel=1e-12)
+        assert full.equity.benchmark.tolist() == pytest.approx((10_000.0 * candles.close / candles.open[0]).tolist())
+    # A ranking shorter than keep: every result runs in full
+    assert [full.rank for full in full_results(SMA_CROSS, ranked[:2], candles, settings, keep=10)] == [1, 2]
+
+
+def test_the_dashboard_links_as_many_ranks_in_full_as_the_api_keeps():
+    source = (Path(__file__).parents[1] / "web" / "src" / "logic" / "fullResults.ts").read_text()
+    assert re.search(r"export const FULL_RESULTS = (\d+);", source).group(1) == str(FULL_RESULTS)
 
 
 def test_a_sweep_over_a_talib_indicator_on_a_coarser_timeframe_ranks_by_a_new_metric():

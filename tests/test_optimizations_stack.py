@@ -170,19 +170,29 @@ def test_a_batch_that_writes_after_the_run_failed_removes_what_it_wrote(stack, u
 
     def after_a_failure(optimization_id: str, index: int, header: dict, results: list) -> None:
         # Given the run failed (and its Fail step cleaned up) while this batch was computing
-        workflow.repository.fail(optimization_id, "another batch failed", datetime.now(UTC))
-        workflow.store.delete(optimization_id)
+        fail_and_clean_up(workflow, optimization_id, "another batch failed")
         real_put(optimization_id, index, header, results)
 
     monkeypatch.setattr(workflow.store, "put_results", after_a_failure)
     user, strategy = user_and_strategy
     created = create(stack, user, strategy["id"])[1]
-    wait_for_execution_end(stack, created["id"])
     # Then the late write is gone with the rest, and the run stays failed with the first reason
-    optimization = stack.request("GET", f"/optimizations/{created['id']}", user.token)[1]
-    assert (optimization["status"], optimization["error"]) == ("failed", "another batch failed")
-    assert stack.keys("ResultsBucket", f"optimizations/{created['id']}/") == []
-    assert stack.keys("ResultsBucket", f"partials/optimizations/{created['id']}/") == []
+    assert_failed_leaving_nothing(stack, user, created["id"], "another batch failed")
+
+
+def fail_and_clean_up(workflow, optimization_id: str, reason: str) -> None:
+    """What a Fail step (or the run watchdog) does while another step runs: mark failed, remove the objects."""
+    workflow.repository.fail(optimization_id, reason, datetime.now(UTC))
+    workflow.store.delete(optimization_id)
+
+
+def assert_failed_leaving_nothing(stack: Stack, user: StackUser, optimization_id: str, reason: str) -> None:
+    """Once its execution ended: the optimization failed for `reason`, and none of its objects is left."""
+    wait_for_execution_end(stack, optimization_id)
+    optimization = stack.request("GET", f"/optimizations/{optimization_id}", user.token)[1]
+    assert (optimization["status"], optimization["error"]) == ("failed", reason)
+    assert stack.keys("ResultsBucket", f"optimizations/{optimization_id}/") == []
+    assert stack.keys("ResultsBucket", f"partials/optimizations/{optimization_id}/") == []
 
 
 def test_results_come_once_completed(stack, user_and_strategy, monkeypatch):
@@ -197,9 +207,11 @@ def test_results_come_once_completed(stack, user_and_strategy, monkeypatch):
     user, strategy = user_and_strategy
     created = create(stack, user, strategy["id"])[1]
     status, answer = stack.request("GET", f"/optimizations/{created['id']}/results", user.token)
+    in_full = stack.request("GET", f"/optimizations/{created['id']}/results/1", user.token)
     release.set()
     assert status == 409
     assert answer["error"]["message"].endswith("results come once it completed")
+    assert in_full == (409, answer)
     assert wait_for(stack, user, created["id"])["status"] == "completed"
 
 

@@ -25,24 +25,29 @@ class S3EquityStore:
         self._objects = S3Objects(s3_client, bucket)
 
     def save(self, backtest_id: str, series: EquitySeries) -> None:
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
-        table = pa.table({"ts": series.timestamps, "equity": series.equity, "benchmark": series.benchmark})
-        sink = io.BytesIO()
-        pq.write_table(
-            table, sink, compression="zstd", use_dictionary=False, column_encoding={"ts": "DELTA_BINARY_PACKED"}
-        )
-        self._objects.put_bytes(equity_key(backtest_id), sink.getvalue())
+        self._objects.put_bytes(equity_key(backtest_id), series_parquet(series))
 
     def load(self, backtest_id: str) -> EquitySeries | None:
         """None when nothing is stored (a backtest completed before equity series were kept)."""
-        import pyarrow.parquet as pq
-
-        from shared.backtests.equity import EquitySeries
-
         body = self._objects.get_bytes(equity_key(backtest_id))
-        if body is None:
-            return None
-        table = pq.read_table(io.BytesIO(body))
-        return EquitySeries(*(table.column(name).to_numpy() for name in ("ts", "equity", "benchmark")))
+        return None if body is None else parquet_series(body)
+
+
+def series_parquet(series: EquitySeries) -> bytes:
+    """An equity series as this module stores it (also an optimization's full results'; `adapters.optimization_store`)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.table({"ts": series.timestamps, "equity": series.equity, "benchmark": series.benchmark})
+    sink = io.BytesIO()
+    pq.write_table(table, sink, compression="zstd", use_dictionary=False, column_encoding={"ts": "DELTA_BINARY_PACKED"})
+    return sink.getvalue()
+
+
+def parquet_series(body: bytes) -> EquitySeries:
+    import pyarrow.parquet as pq
+
+    from shared.backtests.equity import EquitySeries
+
+    table = pq.read_table(io.BytesIO(body))
+    return EquitySeries(*(table.column(name).to_numpy() for name in ("ts", "equity", "benchmark")))

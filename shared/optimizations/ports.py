@@ -5,9 +5,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from datetime import datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from shared.optimizations.model import Optimization
+
+if TYPE_CHECKING:
+    from shared.optimizations.full_results import FullResult
 
 
 class OptimizationRepository(Protocol):
@@ -89,6 +92,15 @@ class OptimizationStore(Protocol):
     def put_ranking(self, optimization_id: str, ranking: list[dict[str, Any]]) -> None: ...
 
     def ranking(self, optimization_id: str) -> list[dict[str, Any]] | None: ...
+
+    def put_full_result(self, optimization_id: str, result: FullResult) -> None:
+        """One of the best combinations run in full (`shared.optimizations.full_results`), by its
+        rank: written whole, so a retried Finish rewrites the same objects. Removed by `delete`."""
+
+    def full_result(self, optimization_id: str, rank: int, trades: slice | None = None) -> FullResult | None:
+        """Rank `rank`'s full result, its document with `trade_count`; only the trades of `trades`
+        (a slice of the entry order; None: all), read no further than they go. None when that rank
+        has none (beyond the best kept)."""
 
     def delete_intermediates(self, optimization_id: str) -> None: ...
 

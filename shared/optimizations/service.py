@@ -21,6 +21,7 @@ from shared.backtests.ports import BacktestLauncher, MarketCatalog
 from shared.backtests.service import RunRequest, check_condition_timeframes, check_market, start_execution
 from shared.errors import Conflict, FieldError, NotFound, ValidationFailed
 from shared.ids import new_id
+from shared.optimizations.full_results import FULL_RESULTS
 from shared.optimizations.model import Optimization
 from shared.optimizations.ports import OptimizationRepository, OptimizationStore
 from shared.optimizations.sweep import DIRECTIONS, MAX_COMBINATIONS, METHODS, default_direction
@@ -32,6 +33,7 @@ from shared.strategies.service import Strategies
 from shared.times import utc_now
 
 if TYPE_CHECKING:
+    from shared.backtests.equity import SeriesPoints
     from shared.engine import BacktestSettings
 
 DEFAULT_MAX_COMBINATIONS = 1_000
@@ -206,6 +208,30 @@ class Optimizations:
         if optimization.status != COMPLETED:
             raise Conflict(f"the optimization is {optimization.status}: results come once it completed")
         return paginate(self.store.ranking(optimization_id) or [], page)
+
+    def full_result(
+        self, user: User, optimization_id: str, rank: int, trades: PageRequest, points: int
+    ) -> tuple[dict[str, Any], Page[dict[str, Any]], SeriesPoints]:
+        """Rank `rank` of a completed optimization run in full: its result (rank, params, objective
+        value, final balance, summary), a page of its trades and its equity curve downsampled to
+        at most `points` (as a backtest's). NotFound beyond the best FULL_RESULTS; Conflict before
+        completion."""
+        from shared.backtests.equity import downsample
+
+        optimization = self.get(user, optimization_id)
+        if optimization.status != COMPLETED:
+            raise Conflict(f"the optimization is {optimization.status}: results come once it completed")
+        found = self.store.full_result(optimization_id, rank, slice(trades.offset, trades.offset + trades.limit))
+        if found is None:
+            raise NotFound(
+                f"rank {rank} has no full result: only the best {FULL_RESULTS} combinations keep their trades "
+                'and equity curve; run any other combination as a backtest ("run as backtest")'
+            )
+        return (
+            found.document,
+            Page(found.trades, found.document["trade_count"], trades),
+            downsample(found.equity, points),
+        )
 
     def _check(self, request: OptimizationRequest, strategy: dict[str, Any]) -> None:
         from shared.optimizations.sweep import summary_metrics

@@ -6,7 +6,8 @@ Prepare pins the candle series, orders and splits the grid into batches (batches
 writes the Map's item list (items.json) for its ItemReader; each Evaluate reads the candles once
 and runs its combinations with one shared indicator cache (`shared.optimizations.sweep.evaluate_batch`);
 each batch stores its results ranked (best first) under optimizations/<id>/results/; Finish merges
-those rankings into ranking.json (the best RANKED_RESULTS), records the best and completes.
+those rankings into ranking.json (the best RANKED_RESULTS), runs the best FULL_RESULTS again in full
+(their trades and equity curves: `shared.optimizations.full_results`), records the best and completes.
 Intermediate objects live under partials/optimizations/<id>/ (expired by the bucket's lifecycle if a
 run dies), the results and the ranking under optimizations/<id>/. Steps can run again with the same outcome, and events
 (`optimization:status_update` on the owner's channel, progress 0-100) are best effort.
@@ -29,6 +30,7 @@ from shared.events import EventPublisher, user_channel
 from shared.market_data.ports import CandleStore
 from shared.market_data.query import choose_source, read_series, stored_series
 from shared.market_data.store import SeriesManifest
+from shared.optimizations.full_results import FULL_RESULTS, full_results
 from shared.optimizations.model import Optimization
 from shared.optimizations.ports import OptimizationRepository, OptimizationStore
 from shared.optimizations.service import settings_of
@@ -70,6 +72,7 @@ class OptimizationWorkflow:
     max_concurrency: int
     clock: Callable[[], datetime] = utc_now
     ranked_results: int = RANKED_RESULTS  # how many results the ranking keeps
+    full_results: int = FULL_RESULTS  # how many of the best keep their trades and equity curve
 
     def prepare(self, optimization_id: str) -> dict[str, Any]:
         optimization = self._active(optimization_id)
@@ -206,7 +209,9 @@ class OptimizationWorkflow:
     def finish(self, optimization_id: str) -> dict[str, Any]:
         """Rank each window's results (`merge_ranked` of the batches' own rankings: Finish reads
         and holds the best `ranked_results` and one batch header each, not every summary), store the
-        ranking (a walk-forward: run each window's best out of sample) and complete."""
+        ranking and the best `full_results` run in full (a walk-forward: run each window's best out
+        of sample) and complete. A retried Finish writes the same objects again; one that finds the
+        optimization failed or deleted meanwhile removes what it wrote."""
         optimization = self._active(optimization_id, also=COMPLETED)
         plan = self.store.plan(optimization_id)
         self._check_finished(optimization_id, range(plan["batches"]))
@@ -224,6 +229,7 @@ class OptimizationWorkflow:
         ]
         if optimization.walk_forward is None:
             self.store.put_ranking(optimization_id, rankings[0])
+            self._store_full_results(optimization_id, plan, rankings[0])
             best = rankings[0][0]
             message = f"best {optimization.objective}: {best['objective_value']}"
         else:
@@ -239,7 +245,13 @@ class OptimizationWorkflow:
                 "out_of_sample_final_balance": result["out_of_sample"]["final_balance"]
             }
             message = f"walk-forward efficiency: {best['walk_forward_efficiency']}"
-        completed = self._transition(lambda: self.repository.complete(optimization_id, best, self.clock()))
+        try:
+            completed = self._transition(lambda: self.repository.complete(optimization_id, best, self.clock()))
+        except OptimizationNotRunning:
+            now = self.repository.get(optimization_id)
+            if now is None or now.status == FAILED:  # its cleanup may have preceded these writes
+                self.store.delete(optimization_id)
+            raise
         self.store.delete_intermediates(optimization_id)
         self._publish(completed, COMPLETED, DONE, message)
         headers = [header for header, _ in opened]
@@ -247,6 +259,15 @@ class OptimizationWorkflow:
             total: round(sum(header[total] for header in headers), 6)
             for total in ("indicator_computations", "read_seconds", "compute_seconds")
         }
+
+    def _store_full_results(self, optimization_id: str, plan: dict[str, Any], ranking: list[dict[str, Any]]) -> None:
+        """The best `full_results` of the ranking run again, one at a time, on the sweep's candles."""
+        if not self.full_results:
+            return
+        candles = self._candles(plan, *plan["windows"][0])
+        settings = BacktestSettings(**plan["settings"])
+        for full in full_results(plan["strategy"], ranking, candles, settings, self.full_results):
+            self.store.put_full_result(optimization_id, full)
 
     def _candles(self, plan: dict[str, Any], start_ms: int, end_ms: int) -> Candles:
         source = SeriesManifest.from_json(json.dumps(plan["source"]).encode(), version=None)

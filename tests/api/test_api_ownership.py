@@ -28,6 +28,7 @@ from api.wiring import build_services
 from local.template import Template
 from shared.backtests.equity import EquitySeries
 from shared.backtests.trade_ids import trade_id
+from shared.optimizations.full_results import FullResult
 from shared.optimizations.sweep import rank
 from shared.times import utc_now
 from tests.api.conftest import bearer, engine_trades
@@ -94,6 +95,8 @@ OWNED = [key for key in WITH_PATH_PARAMETERS if key not in PUBLIC_BY_DESIGN]
 def owned_id(world: dict[str, str], path: str, name: str) -> str:
     if name == "import_id":  # two kinds of import jobs, each with its own route
         return world["transaction_import" if path.startswith("/api/v1/transactions/") else "market_import"]
+    if name == "rank":  # a result of her optimization (the path's other parameter): its best, kept in full
+        return "1"
     key = OWNED_BY_PARAMETER.get(name)
     assert key is not None, (
         f"{path}: no owned resource is known for the path parameter {name!r}; add one to "
@@ -184,8 +187,8 @@ def world(api, worker) -> dict[str, str]:
 
 
 def complete_optimization(api, optimization_id: str, grid: dict[str, list[int]]) -> None:
-    """Play the optimization state machine's part: a ranking of every combination, then completed
-    (so Bob's reads meet results that exist, not a 409 before them)."""
+    """Play the optimization state machine's part: a ranking of every combination, the best in
+    full, then completed (so Bob's reads meet results that exist, not a 409 before them)."""
     results = [
         {
             "index": index,
@@ -199,6 +202,16 @@ def complete_optimization(api, optimization_id: str, grid: dict[str, list[int]])
     optimizations = api.services.optimizations
     optimizations.repository.mark_running(optimization_id, utc_now())
     optimizations.store.put_ranking(optimization_id, ranking)
+    hours = 1_704_067_200_000 + np.arange(6, dtype=np.int64) * 3_600_000
+    best = {key: ranking[0][key] for key in ("rank", "params", "objective_value", "final_balance")}
+    optimizations.store.put_full_result(
+        optimization_id,
+        FullResult(
+            best | {"performance_summary": ranking[0]["performance_summary"]},
+            engine_trades([1, -1, 1], [3.0, -1.0, 2.0]).to_records(),
+            EquitySeries(hours, np.full(6, ranking[0]["final_balance"]), np.full(6, 10_000.0)),
+        ),
+    )
     optimizations.repository.complete(optimization_id, ranking[0], utc_now())
 
 

@@ -122,6 +122,8 @@ export interface Trade {
   exit_reason: string;
   created_at: string;
 }
+/** A trade of a run that is no stored backtest (an optimization's full result): no ids. */
+export type RunTrade = Omit<Trade, "id" | "backtest_id" | "created_at">;
 export interface TradeQuery {
   page?: number;
   per_page?: number;
@@ -169,6 +171,14 @@ export interface OptimizationResult {
   params: Record<string, number>;
   performance_summary: Record<string, number | null>;
   [field: string]: unknown;
+}
+
+export interface OptimizationFullResult extends OptimizationResult {
+  rank: number;
+  final_balance: number | null;
+  objective_value: number | null;
+  trades: Listing<RunTrade>;
+  equity: EquityCurve;
 }
 
 export interface OptimizationEstimate {
@@ -368,6 +378,10 @@ export class Api {
   }
   optimizationResults(id: string, query: Query = {}): Promise<Listing<OptimizationResult>> {
     return this.request("GET", `/optimizations/${id}/results`, { query: { per_page: 100, ...query } });
+  }
+  /** One of the best ranks in full: a page of its trades (`page`, `per_page`) and its equity at `points`. */
+  optimizationFullResult(id: string, rank: number, query: Query = {}): Promise<OptimizationFullResult> {
+    return this.request("GET", `/optimizations/${id}/results/${rank}`, { query: { ...query } });
   }
   walkForwards(): Promise<Listing<WalkForward>> {
     return this.request("GET", "/walk_forwards", { query: { per_page: 100 } });

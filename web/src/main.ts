@@ -11,7 +11,7 @@ import { backtestsPage } from "./pages/backtests";
 import { backtestPage } from "./pages/backtest";
 import { comparePage } from "./pages/compare";
 import { strategiesPage, strategyEditPage } from "./pages/strategies";
-import { optimizationsPage, optimizationPage } from "./pages/optimizations";
+import { optimizationsPage, optimizationPage, optimizationResultPage } from "./pages/optimizations";
 import { transactionsPage } from "./pages/transactions";
 import { marketDataPage } from "./pages/market";
 
@@ -26,6 +26,7 @@ const ROUTES: Route<Page>[] = [
   { pattern: "/compare", page: comparePage },
   { pattern: "/optimizations", page: optimizationsPage },
   { pattern: "/optimizations/:id", page: optimizationPage },
+  { pattern: "/optimizations/:id/results/:rank", page: optimizationResultPage },
   { pattern: "/transactions", page: transactionsPage },
   { pattern: "/market", page: marketDataPage },
 ];

@@ -8,6 +8,7 @@ import { waitFor } from "../src/logic/polling";
 import { firstPageFrom, heatmap, increasing, normalise, parseCsv, visibleMarkers } from "../src/logic/series";
 import { isMaType, normaliseCatalogue, DOCUMENTED, outputOf, paramFor, readableName } from "../src/logic/catalogue";
 import { matchRoute } from "../src/router";
+import { FULL_RESULTS, fullResultHref } from "../src/logic/fullResults";
 import { parentPath } from "../src/dom";
 import type { RuleGroupJson, Trade } from "../src/api";
 
@@ -281,5 +282,20 @@ describe("catalogue and routes", () => {
     expect(matchRoute(routes, "/backtests/abc")).toEqual({ route: routes[1], params: { id: "abc" } });
     expect(matchRoute(routes, "/compare?ids=a,b")!.params).toEqual({ ids: "a,b" });
     expect(matchRoute(routes, "/nope")).toBeNull();
+  });
+});
+
+describe("an optimization's best ranks in full", () => {
+  it("links ranks 1 to 10 (the API's FULL_RESULTS) to their page, no other row", () => {
+    expect(FULL_RESULTS).toBe(10);
+    expect(fullResultHref("opt-1", 1)).toBe("#/optimizations/opt-1/results/1");
+    expect(fullResultHref("opt-1", 10)).toBe("#/optimizations/opt-1/results/10");
+    for (const rank of [11, 0, -1, 2.5, undefined]) expect(fullResultHref("opt-1", rank)).toBeNull();
+    expect(fullResultHref("opt-1", 3, 2)).toBeNull(); // fewer kept
+  });
+  it("the link reaches the result's route with its id and rank", () => {
+    const routes = [{ pattern: "/optimizations/:id", page: 1 }, { pattern: "/optimizations/:id/results/:rank", page: 2 }];
+    const href = fullResultHref("a b/c", 7)!;
+    expect(matchRoute(routes, href.slice(1))).toEqual({ route: routes[1], params: { id: "a b/c", rank: "7" } });
   });
 });

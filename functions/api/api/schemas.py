@@ -12,15 +12,17 @@ from __future__ import annotations
 
 import math
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 from uuid import UUID
 
+from fastapi import Query
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
     PlainSerializer,
     WithJsonSchema,
+    create_model,
 )
 
 # The request contracts shared with the other functions, re-exported for the routes.
@@ -31,9 +33,13 @@ from adapters.contracts import RequestBody as RequestBody
 from adapters.contracts import Timeframe as Timeframe
 from adapters.contracts import UtcDateTimeInput as UtcDateTimeInput
 from shared.accounts import service as accounts
+from shared.backtests.results import MAX_POINTS, MIN_POINTS
 from shared.statuses import BACKTEST_STATUSES
 from shared.strategies import service as strategies
 from shared.times import iso_utc_ms
+
+if TYPE_CHECKING:
+    from shared.backtests.equity import SeriesPoints
 
 SIGNIFICANT_DIGITS = 12
 
@@ -351,6 +357,24 @@ class TradeList(BaseModel):
     meta: PageMeta
 
 
+_STORED_TRADE_FIELDS = ("id", "backtest_id", "created_at")  # what a trade has as part of a stored backtest
+# A trade of a run that is no stored backtest (an optimization's full result): TradeOut's other fields.
+RunTradeOut = create_model(
+    "RunTradeOut",
+    __base__=_Out,
+    **{
+        name: (field.annotation, field)
+        for name, field in TradeOut.model_fields.items()
+        if name not in _STORED_TRADE_FIELDS
+    },
+)
+
+
+class RunTradeList(BaseModel):
+    data: list[RunTradeOut]  # type: ignore[valid-type]
+    meta: PageMeta
+
+
 # ------------------------------------------------------------------ result series
 class EquityPoint(BaseModel):
     timestamp: UtcDateTime = Field(description="The candle's open time; equity is at its close.")
@@ -368,6 +392,18 @@ class EquityMeta(BaseModel):
 class EquityCurve(BaseModel):
     data: list[EquityPoint]
     meta: EquityMeta
+
+
+EquityPoints = Annotated[int, Query(ge=MIN_POINTS, le=MAX_POINTS, description="Most points to serve.")]
+
+
+def equity_curve(served: SeriesPoints) -> dict[str, Any]:
+    """An EquityCurve as JSON, built directly: validating up to 10,000 points through the model
+    costs more than the rest of the answer."""
+    return {
+        "data": round_numbers(served.records()),
+        "meta": {"points": len(served.timestamps), "total_points": served.total_points},
+    }
 
 
 class DrawdownPeriodOut(BaseModel):

@@ -3,7 +3,7 @@
  * (filters, pages, CSV) and the drawdown periods. Clicking a trade scrolls the chart to it. */
 import { AreaSeries, LineSeries, type UTCTimestamp } from "lightweight-charts";
 import { monteCarloSection } from "../components/monteCarlo";
-import type { Api, Backtest, Trade, TradeQuery } from "../api";
+import type { Api, Backtest, EquityCurve, RunTrade, Trade, TradeQuery } from "../api";
 import type { App, Page } from "../app";
 import { chartBox, fitWhenShown, removeChart } from "../charts";
 import { priceChart, type PriceChart } from "../components/priceChart";
@@ -76,7 +76,11 @@ async function completedView(app: App, backtest: Backtest, root: HTMLElement): P
   const drawdownSlot = h("div");
   root.append(cards, sidesTable(summary, currency) ?? "", chart.element, equitySlot, trades.element, drawdownSlot, monteCarloSection(app.api, backtest));
   const [equity] = await Promise.all([
-    equityCharts(app.api, backtest).then((part) => (equitySlot.replaceWith(part.element), part)),
+    app.api.equity(backtest.id, EQUITY_POINTS).then((curve) => {
+      const part = equityCharts(curve);
+      equitySlot.replaceWith(part.element);
+      return part;
+    }),
     drawdownSection(app.api, backtest).then((part) => (drawdownSlot.replaceWith(part), part)),
     chart.ready,
   ]);
@@ -98,8 +102,9 @@ function sidesTable(summary: Summary, currency: string): HTMLElement | null {
     { class: "sides-table" }, { rowHeaders: true }));
 }
 
-async function equityCharts(api: Api, backtest: Backtest): Promise<{ element: HTMLElement; destroy: () => void }> {
-  const curve = await api.equity(backtest.id, EQUITY_POINTS);
+/** Equity vs buy-and-hold and the underwater chart of a served curve (a backtest's, or an
+ * optimization's full result). */
+export function equityCharts(curve: EquityCurve): { element: HTMLElement; destroy: () => void } {
   const equityBox = chartBox("Equity curve", 280);
   const times = curve.data.map((p) => epochSeconds(p.timestamp) as UTCTimestamp);
   const line = (values: number[]) => increasing(values.map((value, i) => ({ time: times[i], value })));
@@ -120,6 +125,19 @@ async function equityCharts(api: Api, backtest: Backtest): Promise<{ element: HT
   return { element, destroy: () => (removeChart(equityBox.chart), removeChart(drawdownBox.chart)) };
 }
 
+/** How each trades-table column shows a trade (`n`: its 1-based number in the run). */
+export function tradeCells(currency: string): Record<TradeColumn, (trade: RunTrade, n: number) => string | HTMLElement> {
+  const money = (value: number | null | undefined) => formatValue(value ?? null, "money", currency);
+  return {
+    number: (_, n) => String(n), side: (t) => t.side, leg: (t) => String(t.leg ?? 1),
+    entry_time: (t) => time(t.entry_time), entry_price: (t) => price(t.entry_price), exit_time: (t) => time(t.exit_time), exit_price: (t) => price(t.exit_price),
+    quantity: (t) => price(t.quantity), pnl: (t) => h("span", { class: t.pnl >= 0 ? "gain" : "loss" }, money(t.pnl)), pnl_percentage: (t) => formatValue(t.pnl_percentage, "percent"),
+    fees: (t) => money(t.fees), funding: (t) => money(t.funding ?? 0), bars: (t) => formatValue(t.bars ?? null, "count"),
+    mae_percentage: (t) => formatValue(t.mae_percentage ?? null, "percent"), mfe_percentage: (t) => formatValue(t.mfe_percentage ?? null, "percent"),
+    exit_reason: (t) => t.exit_reason,
+  };
+}
+
 function tradesSection(api: Api, backtest: Backtest, options: TradeTableOptions, onTrade: (trade: Trade) => void): { element: HTMLElement } {
   const side = select([["", "All"], ["long", "Long"], ["short", "Short"]], "");
   const result = select([["", "All"], ["win", "Win"], ["loss", "Loss"]], "");
@@ -128,16 +146,7 @@ function tradesSection(api: Api, backtest: Backtest, options: TradeTableOptions,
   const pager = h("nav", { class: "pager", "aria-label": "Trades pages" });
   let page = 1;
   const query = (): TradeQuery => ({ side: (side.value || undefined) as TradeQuery["side"], result: (result.value || undefined) as TradeQuery["result"] });
-  const currency = quoteAsset(backtest.symbol);
-  const money = (value: number | null | undefined) => formatValue(value ?? null, "money", currency);
-  const cells: Record<TradeColumn, (trade: Trade, n: number) => string | HTMLElement> = {
-    number: (_, n) => String(n), side: (t) => t.side, leg: (t) => String(t.leg ?? 1),
-    entry_time: (t) => time(t.entry_time), entry_price: (t) => price(t.entry_price), exit_time: (t) => time(t.exit_time), exit_price: (t) => price(t.exit_price),
-    quantity: (t) => price(t.quantity), pnl: (t) => h("span", { class: t.pnl >= 0 ? "gain" : "loss" }, money(t.pnl)), pnl_percentage: (t) => formatValue(t.pnl_percentage, "percent"),
-    fees: (t) => money(t.fees), funding: (t) => money(t.funding ?? 0), bars: (t) => formatValue(t.bars ?? null, "count"),
-    mae_percentage: (t) => formatValue(t.mae_percentage ?? null, "percent"), mfe_percentage: (t) => formatValue(t.mfe_percentage ?? null, "percent"),
-    exit_reason: (t) => t.exit_reason,
-  };
+  const cells = tradeCells(quoteAsset(backtest.symbol));
   const load = async () => {
     const listing = await api.trades(backtest.id, { ...query(), page, per_page: 50 });
     count.textContent = `${listing.meta.total_count} trades`;

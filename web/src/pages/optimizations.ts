@@ -1,5 +1,6 @@
 /** Optimizations: sweep a strategy's `config.parameters`, follow the progress live, rank the
- * results, map any two parameters as a heatmap, run a result as a backtest. */
+ * results, map any two parameters as a heatmap, open the best ranks' trades and equity (kept in
+ * full), run any result as a backtest. */
 import type { Api, Backtest, Optimization, OptimizationResult, Strategy } from "../api";
 import { monteCarloSection } from "../components/monteCarlo";
 import { waitFor } from "../logic/polling";
@@ -11,6 +12,9 @@ import { duration, formatValue, label, quoteAsset, SUMMARY_FIELDS, time, unitOf 
 import { heatmap } from "../logic/series";
 import { withParameters } from "../logic/rules";
 import { walkForwardsSection } from "../components/walkForwards";
+import { fullResultHref } from "../logic/fullResults";
+import { tradeColumns, tradeTableOptions, TRADE_HEADERS } from "../logic/trades";
+import { EQUITY_POINTS, equityCharts, tradeCells } from "./backtest";
 
 /** Any numeric summary metric can rank a sweep (the API picks its direction: drawdowns and costs
  * are minimised); the usual ones first. */
@@ -161,15 +165,64 @@ function resultsTable(app: App, runs: ResultRuns, optimization: Optimization, re
     toast("Backtest queued");
     app.navigate(`#/backtests/${backtest.id}`);
   };
-  return h("section", {}, h("h2", {}, "Ranked results"), table("Results, best first", ["Rank", ...names, label(String(optimization.objective)), "Final balance", ...shown.map(label), ""],
+  return h("section", {}, h("h2", {}, "Ranked results"), table("Results, best first", ["Rank", ...names, label(String(optimization.objective)), "Final balance", ...shown.map(label), "In full", ""],
     results.slice(0, 200).map((result) => [
       String(result.rank), ...names.map((n) => String(result.params[n])),
       formatValue(result.objective_value as number | null, unitOf(String(optimization.objective)), currency),
       formatValue(result.final_balance as number | null, "money", currency),
       ...shown.map((field) => formatValue(result.performance_summary[field] ?? null, unitOf(field), currency)),
+      fullResultLink(optimization.id, result.rank),
       button("Run as backtest", () => void runAsBacktest(result).catch((error: Error) => toast(error.message)), { "aria-label": `Run rank ${result.rank} as a backtest` }),
     ]), { class: "results" }));
 }
+
+function fullResultLink(optimizationId: string, rank: number | undefined): HTMLElement | string {
+  const href = fullResultHref(optimizationId, rank);
+  return href ? h("a", { href, "aria-label": `Trades and equity of rank ${rank}` }, "Trades & equity") : "";
+}
+
+const TRADES_PER_PAGE = 50;
+
+/** One of a sweep's best ranks in full: its row, equity vs buy-and-hold, its trades by page. */
+export const optimizationResultPage: Page = async (app, root, params) => {
+  const rank = Number(params.rank);
+  const [optimization, first] = await Promise.all([
+    app.api.optimization(params.id),
+    app.api.optimizationFullResult(params.id, rank, { page: 1, per_page: TRADES_PER_PAGE, points: EQUITY_POINTS }),
+  ]);
+  const currency = quoteAsset(String(optimization.symbol));
+  const objective = String(optimization.objective);
+  const values = Object.entries(first.params).map(([k, v]) => `${k}=${v}`).join(", ");
+  const equity = equityCharts(first.equity);
+  const holder = h("div", { class: "scroll" });
+  const pager = h("nav", { class: "pager", "aria-label": "Trades pages" });
+  const count = h("p", { class: "trade-count", "aria-live": "polite" });
+  const cells = tradeCells(currency);
+  // the columns the backtest of this combination shows (legs of partial exits; an optimization has no funding)
+  const columns = tradeColumns(tradeTableOptions(null, null, first.performance_summary, first.trades.data.some((t) => (t.leg ?? 1) > 1)));
+  const show = (listing: typeof first.trades) => {
+    count.textContent = `${listing.meta.total_count} trades`;
+    holder.replaceChildren(table("Trades", columns.map((column) => TRADE_HEADERS[column]),
+      listing.data.map((trade, i) => columns.map((column) => cells[column](trade, listing.meta.offset + i + 1))), { class: "trades" }));
+    const page = listing.meta.page;
+    const go = (to: number) => void app.api.optimizationFullResult(optimization.id, rank, { page: to, per_page: TRADES_PER_PAGE, points: 2 })
+      .then((answer) => show(answer.trades)).catch((error: Error) => toast(error.message));
+    pager.replaceChildren(
+      button("Previous page", () => go(page - 1), { disabled: page <= 1 }),
+      h("span", {}, `Page ${page} of ${Math.max(1, listing.meta.total_pages)}`),
+      button("Next page", () => go(page + 1), { disabled: page >= listing.meta.total_pages }),
+    );
+  };
+  show(first.trades);
+  root.append(
+    h("h1", {}, `Rank ${first.rank} · ${optimization.strategy_name} · ${optimization.symbol} ${optimization.timeframe}`),
+    h("p", { class: "muted" }, `${values} · ${label(objective)} ${formatValue(first.objective_value, unitOf(objective), currency)} · final balance ${formatValue(first.final_balance, "money", currency)} · `,
+      h("a", { href: `#/optimizations/${optimization.id}` }, "Back to the ranking")),
+    equity.element,
+    h("section", { class: "trades-section" }, h("h2", {}, "Trades"), count, holder, pager),
+  );
+  return equity.destroy;
+};
 
 /** The backtests of a sweep's rows, each made once per page: a copy of the strategy with the row's
  * parameters, run over the sweep's market and period. */

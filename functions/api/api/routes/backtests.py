@@ -24,12 +24,14 @@ from api.schemas import (
     DrawdownPeriodList,
     DrawdownPeriodOut,
     EquityCurve,
+    EquityPoints,
     OrderDir,
     Status,
+    equity_curve,
     round_numbers,
 )
 from shared.backtests.model import Backtest
-from shared.backtests.results import DEFAULT_POINTS, MAX_POINTS, MIN_POINTS
+from shared.backtests.results import DEFAULT_POINTS
 from shared.backtests.service import ORDER_FIELDS, BacktestFilters
 
 metrics = Metrics()
@@ -129,16 +131,9 @@ def get_equity(
     backtest_id: UUID,
     user: CurrentUser,
     services: Services,
-    points: Annotated[int, Query(ge=MIN_POINTS, le=MAX_POINTS, description="Most points to serve.")] = DEFAULT_POINTS,
+    points: EquityPoints = DEFAULT_POINTS,
 ) -> JSONResponse:
-    served = services.results.equity_points(user, str(backtest_id), points)
-    # Built as JSON directly: validating up to 10,000 points through the response model costs more than the rest.
-    return JSONResponse(
-        {
-            "data": round_numbers(served.records()),
-            "meta": {"points": len(served.timestamps), "total_points": served.total_points},
-        }
-    )
+    return JSONResponse(equity_curve(services.results.equity_points(user, str(backtest_id), points)))
 
 
 @router.get(

@@ -4,10 +4,10 @@ machine), list, get, and the ranked results."""
 from __future__ import annotations
 
 from dataclasses import asdict
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -17,11 +17,18 @@ from api.dependencies import CurrentUser, Pagination, Services
 from api.errors import error_responses
 from api.schemas import Decimal as DecimalNumber
 from api.schemas import (
+    EquityCurve,
+    EquityPoints,
     PageMeta,
     PerformanceSummary,
+    RunTradeList,
+    RunTradeOut,
     UtcDateTime,
+    equity_curve,
     round_numbers,
 )
+from shared.backtests.results import DEFAULT_POINTS
+from shared.optimizations.full_results import FULL_RESULTS
 from shared.optimizations.model import Optimization
 from shared.optimizations.service import DEFAULT_MAX_COMBINATIONS, MAX_BATCH_SIZE, OptimizationRequest
 from shared.optimizations.sweep import MAX_COMBINATIONS, MAX_VALUES_PER_PARAMETER, RANKED_RESULTS
@@ -155,6 +162,17 @@ class OptimizationResultOut(BaseModel):
     performance_summary: PerformanceSummary
 
 
+class OptimizationFullResultOut(OptimizationResultOut):
+    trades: RunTradeList = Field(
+        description="Its trades in entry order, as a backtest's (without the ids a stored backtest gives them), "
+        "a page at a time (`page`, `per_page`, or `limit` and `offset`)."
+    )
+    equity: EquityCurve = Field(
+        description="Its equity curve beside buy-and-hold, downsampled to at most `points` as "
+        "`GET /backtests/{backtest_id}/equity` serves a backtest's."
+    )
+
+
 class OptimizationOut(BaseModel):
     id: UUID
     strategy_id: UUID
@@ -229,8 +247,10 @@ def present(optimization: Optimization) -> OptimizationOut:
 
 
 def _result(result: dict[str, Any] | None) -> OptimizationResultOut | None:
-    if result is None:
-        return None
+    return None if result is None else _ranked(result)
+
+
+def _ranked(result: dict[str, Any]) -> OptimizationResultOut:
     return OptimizationResultOut.model_validate(
         round_numbers(
             {key: result[key] for key in ("rank", "params", "objective_value", "final_balance", "performance_summary")}
@@ -294,7 +314,7 @@ def optimization_results(
     optimization_id: UUID, user: CurrentUser, services: Services, page: Pagination
 ) -> OptimizationResultList:
     found = services.optimizations.results(user, str(optimization_id), page)
-    return OptimizationResultList(data=[_result(result) for result in found.items], meta=found.meta())
+    return OptimizationResultList(data=[_ranked(result) for result in found.items], meta=found.meta())
 
 
 @router.get(
@@ -315,4 +335,31 @@ def optimization_heatmap(
 ) -> Heatmap:
     return Heatmap.model_validate(
         round_numbers(services.optimizations.heatmap(user, str(optimization_id), x, y, metric))
+    )
+
+
+@router.get(
+    "/{optimization_id}/results/{rank}",
+    response_model=OptimizationFullResultOut,
+    responses=error_responses(404, 409, 422),
+    summary="One of the best results in full: its trades and equity curve",
+    description=f"Rank `rank` of the ranking (1 the best) with its trades and equity curve, from that combination "
+    f"run again as a single backtest on the same candles once the sweep was ranked. Only the best {FULL_RESULTS} "
+    "are kept in full (every one of a smaller sweep); another rank is a 404: run that combination as a "
+    "backtest. 409 until the optimization completed.",
+)
+def optimization_full_result(
+    optimization_id: UUID,
+    rank: Annotated[int, Path(ge=1, description="The result's rank, 1 the best.")],
+    user: CurrentUser,
+    services: Services,
+    page: Pagination,
+    points: EquityPoints = DEFAULT_POINTS,
+) -> JSONResponse:
+    result, trades, equity = services.optimizations.full_result(user, str(optimization_id), rank, page, points)
+    trade_page = RunTradeList(data=[RunTradeOut.model_validate(trade) for trade in trades.items], meta=trades.meta())
+    # Built as JSON (the equity curve as the backtests' equity route builds it) rather than validated whole
+    return JSONResponse(
+        _ranked(result).model_dump(mode="json")
+        | {"trades": trade_page.model_dump(mode="json"), "equity": equity_curve(equity)}
     )
