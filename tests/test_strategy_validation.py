@@ -619,6 +619,39 @@ def test_with_parameters_sets_named_parameters_and_dotted_paths() -> None:
     assert parsed.entry.conditions[0].left == series_ref("sma", {"period": 20})
 
 
+def test_with_parameters_copies_what_it_sets_and_shares_only_what_no_override_changes() -> None:
+    # Given a strategy with two conditions, and a variant setting a named parameter and a path
+    first, second = cond("sma", {"period": "$fast"}, ">", 1), cond("rsi", {"period": 14}, "<", 70)
+    body = strategy(first, second, config={"stop_loss": 2, "parameters": {"fast": 10, "slow": 50}})
+    before = copy.deepcopy(body)
+    variant = with_parameters(body, {"fast": 20, "entry_rules.conditions[0].value": 5})
+    # Then the input is untouched, and what the variant set lives in containers of its own
+    assert body == before
+    assert variant["config"]["parameters"] == {"fast": 20, "slow": 50}
+    rules = variant["entry_rules"]
+    for own in (variant, variant["config"], variant["config"]["parameters"], rules, rules["conditions"]):
+        assert all(own is not container for container in _containers(body))
+    assert all(rules["conditions"][0] is not container for container in _containers(body))
+    # while the condition nothing set is the input's own (not copied)
+    assert variant["entry_rules"]["conditions"][1] is body["entry_rules"]["conditions"][1]
+    # And a variant of the variant, setting what the first shares with the input, changes neither
+    again = with_parameters(variant, {"entry_rules.conditions[1].params.period": 21, "slow": 60, "config.stop_loss": 3})
+    assert body == before
+    assert variant["entry_rules"]["conditions"][1]["params"]["period"] == 14
+    assert (variant["config"]["parameters"]["slow"], variant["config"]["stop_loss"]) == (50, 2)
+    assert again["entry_rules"]["conditions"][1]["params"]["period"] == 21
+    assert again["config"]["parameters"] == {"fast": 20, "slow": 60} and again["config"]["stop_loss"] == 3
+
+
+def _containers(value: object) -> list[object]:
+    """Every dict and list inside `value`, itself included."""
+    inside = value.values() if isinstance(value, dict) else value if isinstance(value, list) else []
+    found: list[object] = [value] if isinstance(value, (dict, list)) else []
+    for item in inside:
+        found += _containers(item)
+    return found
+
+
 @pytest.mark.parametrize(
     ("key", "message"),
     [

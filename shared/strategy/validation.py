@@ -468,11 +468,7 @@ class _Validator:
         parameter (mavp's `periods`) as a condition's `value`: a price field, a number, a `$name`
         or an indicator object."""
         errors_before = len(self.errors)
-        numeric = {p.name: p for p in spec.params}
-        aliases = spec.param_aliases()
-        sources = dict(spec.sources)
-        accepted = list(spec.series_params) + list(numeric) + list(sources)
-        accepted += (["output"] if len(spec.outputs) > 1 else []) + ["offset", "timeframe"]
+        numeric, aliases, sources = spec.params_by_name, spec.param_aliases(), spec.source_defaults
         resolved: dict[str, float | str | SeriesRef] = {}
         given_as: dict[str, str] = {}
         output = None
@@ -515,7 +511,7 @@ class _Validator:
                     if value_ is not None:
                         resolved[name] = value_
             else:
-                self.fail(field, f"unknown parameter of {spec.name} (takes: {_names(accepted)})")
+                self.fail(field, f"unknown parameter of {spec.name} (takes: {_names(_accepted(spec))})")
         for name in spec.series_params:
             if name not in params:
                 self.fail(
@@ -559,6 +555,12 @@ class _Validator:
         if number is None:
             self.fail(field, 'must be a number or a "$name" from config.parameters')
         return number
+
+
+def _accepted(spec: IndicatorSpec) -> list[str]:
+    """The keys an indicator's params take, for the message naming an unknown one."""
+    accepted = [*spec.series_params, *spec.params_by_name, *spec.source_defaults]
+    return accepted + (["output"] if len(spec.outputs) > 1 else []) + ["offset", "timeframe"]
 
 
 def _nested(operand: Any) -> list[SeriesRef]:
