@@ -348,11 +348,8 @@ def _cagr(initial: float, final: float, candles: Candles, timeframe: str) -> flo
 
 
 def _longest_run(flags: NDArray[Any]) -> int:
-    if not flags.any():
-        return 0
-    padded = np.concatenate(([0], flags.view(np.int8), [0]))
-    changes = np.flatnonzero(np.diff(padded))
-    return int((changes[1::2] - changes[0::2]).max())
+    """The longest run of True: the longest piece of the flags' bytes (0 / 1) between zeros."""
+    return max(map(len, np.ascontiguousarray(flags, dtype=np.bool_).tobytes().split(b"\x00")))
 
 
 def _bars_held(entry: NDArray[Any], end: NDArray[Any]) -> int:

@@ -293,7 +293,8 @@ class BatchResult:
 def evaluate_batch(
     strategy: Mapping[str, Any], combos: Sequence[Combination], candles: Candles, settings: BacktestSettings
 ) -> BatchResult:
-    """Each combination's single pass over `candles`, all sharing one indicator cache."""
+    """Each combination's single pass over `candles`, all sharing one indicator cache (the trades'
+    excursions left out: only the summary is kept)."""
     from shared.engine import simulate
     from shared.indicators import IndicatorCache
     from shared.strategy import validate_strategy, with_parameters
@@ -302,7 +303,7 @@ def evaluate_batch(
     results = []
     for combo in combos:
         variant = validate_strategy(with_parameters(strategy, combo.params))
-        result = simulate(candles, variant.signals(candles, cache), variant.config, settings)
+        result = simulate(candles, variant.signals(candles, cache), variant.config, settings, excursions=False)
         results.append(
             {
                 "index": combo.index,
