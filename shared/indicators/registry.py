@@ -10,6 +10,7 @@ candles shares all of it.
 
 from __future__ import annotations
 
+import math
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
@@ -111,23 +112,29 @@ def series_ref(
 
     Equal arguments give the same (immutable) reference: a sweep's variants name the same few
     series over and over, and each reference computes its warm-up and memory once."""
-    try:  # the values' types are part of the key: 10 and 10.0 are equal but read differently
+    try:
         return _known_series_ref(
-            indicator, tuple((name, type(value), value) for name, value in params.items()), output, offset, timeframe
+            indicator, tuple((name, exact_key(value)) for name, value in params.items()), output, offset, timeframe
         )
     except TypeError:  # an unhashable value (not validated input): nothing to share
         return _series_ref(indicator, params, output, offset, timeframe)
 
 
+def exact_key(value: Any) -> Any:
+    """`value` as a dict key that only an identical value matches: with its type (10 and 10.0
+    are equal but read differently) and, for a zero, its sign (0.0 and -0.0 are equal too)."""
+    return (type(value), value, math.copysign(1.0, value) if isinstance(value, float) and value == 0.0 else 0.0)
+
+
 @lru_cache(maxsize=4096)
 def _known_series_ref(
     indicator: str,
-    params: tuple[tuple[str, type, float | str | SeriesRef], ...],
+    params: tuple[tuple[str, tuple[type, Any, float]], ...],
     output: str | None,
     offset: int,
     timeframe: str | None,
 ) -> SeriesRef:
-    return _series_ref(indicator, {name: value for name, _, value in params}, output, offset, timeframe)
+    return _series_ref(indicator, {name: value for name, (_, value, _) in params}, output, offset, timeframe)
 
 
 def _series_ref(
