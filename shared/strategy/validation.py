@@ -214,12 +214,10 @@ class _Validator:
             "risk_percentage": self.percent(config, "risk_percentage", maximum=100.0, inclusive=True),
             "quantity": self.positive(config, "quantity"),
             "notional": self.positive(config, "notional"),
-            "stop_loss": self.percent(config, "stop_loss", *self.move_bound(adverse=True, sides=sides)),
-            "take_profit": self.percent(config, "take_profit", *self.move_bound(adverse=False, sides=sides)),
-            "trailing_stop": self.percent(config, "trailing_stop", *self.move_bound(adverse=True, sides=sides)),
-            "trailing_activation": self.percent(
-                config, "trailing_activation", *self.move_bound(adverse=False, sides=sides)
-            ),
+            "stop_loss": self.move_percent(config, "stop_loss", adverse=True, sides=sides),
+            "take_profit": self.move_percent(config, "take_profit", adverse=False, sides=sides),
+            "trailing_stop": self.move_percent(config, "trailing_stop", adverse=True, sides=sides),
+            "trailing_activation": self.move_percent(config, "trailing_activation", adverse=False, sides=sides),
         }
         slippage = self.slippage(config)
         entry_order = self.entry_order(config.get("entry_order"), sides)
@@ -253,6 +251,12 @@ class _Validator:
             pyramiding=pyramiding,
             **values,
         )
+
+    def move_percent(self, config: Mapping[str, Any], key: str, adverse: bool, sides: tuple[bool, ...]) -> float | None:
+        """A stop's percentage (None when not set), within `move_bound`."""
+        if config.get(key) is None:
+            return None
+        return self.percent(config, key, *self.move_bound(adverse=adverse, sides=sides))
 
     @staticmethod
     def move_bound(adverse: bool, sides: tuple[bool, ...]) -> tuple[float, bool]:
