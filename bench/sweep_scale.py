@@ -1,6 +1,6 @@
 """Sweep time against the number of combinations, on the local stack, against a NumPy floor (issue 17).
 
-    .venv/bin/python bench/sweep_scale.py [--sizes 100 1000 10000]
+    .venv/bin/python bench/sweep_scale.py [--sizes 100 1000 10000] [--in-process-only]
 
 Two years of synthetic 1h candles (17,520 bars); an SMA cross (fast 2..101 x slow 110..1100, no
 stops) swept over the first N combinations of that grid: created over REST, run by the
@@ -19,6 +19,11 @@ Reported per size, in the same run:
 - a model of AWS wall time and cost at MapMaxConcurrency 100 and 1,000 for 10k and 100k
   combinations from the measured per-combination and per-batch times
   (shared/optimizations/estimate.py's cost model with these measured constants).
+
+`--in-process-only` skips the stack: per size, `evaluate_batch` (one batch's work) on the same
+combinations as the floor, one after another in this process, and its ratio to the floor; and
+the time `sweep_combinations` takes to lay out and check a random sweep of each size (what POST
+/optimizations and the Prepare step run).
 """
 
 from __future__ import annotations
@@ -46,7 +51,7 @@ from shared.engine import BacktestSettings, simulate  # noqa: E402
 from shared.indicators import IndicatorCache  # noqa: E402
 from shared.metrics import performance_summary  # noqa: E402
 from shared.optimizations import estimate  # noqa: E402
-from shared.optimizations.sweep import batch_count, parameter_grid  # noqa: E402
+from shared.optimizations.sweep import batch_count, evaluate_batch, parameter_grid, sweep_combinations  # noqa: E402
 from shared.strategy import validate_strategy, with_parameters  # noqa: E402
 from tests.fanout.stack import HOUR_MS, START_MS, random_walk, start_stack  # noqa: E402
 from tests.fanout.strategies import sma_cross  # noqa: E402
@@ -90,7 +95,7 @@ def in_process_split(candles, combos, settings) -> dict[str, float]:
         t1 = time.perf_counter()
         signals = variant.signals(candles, cache)
         t2 = time.perf_counter()
-        result = simulate(candles, signals, variant.config, settings)
+        result = simulate(candles, signals, variant.config, settings, excursions=False)  # as evaluate_batch
         t3 = time.perf_counter()
         performance_summary(result.trades, result.equity_curve, candles, initial_balance=10_000.0, timeframe="1h")
         t4 = time.perf_counter()
@@ -152,6 +157,7 @@ def aws_model(per_combination: float, read_per_batch: float, combinations: int, 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[100, 1_000, 10_000])
+    parser.add_argument("--in-process-only", action="store_true", help="skip the stack (see the module docstring)")
     args = parser.parse_args()
     logging.disable(logging.INFO)
     warnings.filterwarnings("ignore", "No application metrics to publish")
@@ -160,6 +166,9 @@ def main() -> None:
     settings = BacktestSettings(initial_balance=10_000.0, commission=COMMISSION, timeframe="1h")
     grid = parameter_grid(STRATEGY, GRID, 10_000)
     split = in_process_split(candles, grid[:: len(grid) // 300][:300], settings)
+    if args.in_process_only:
+        in_process_only(candles, settings, grid, split, args.sizes)
+        return
     local, stack = start_stack()
     try:
         stack.import_candles(SYMBOL, "1h", candles)
@@ -195,6 +204,26 @@ def main() -> None:
                 print("  " + aws_model(per_combination, read_per_batch, combinations, concurrency))
     finally:
         local.stop()
+
+
+def in_process_only(candles, settings, grid, split: dict[str, float], sizes: list[int]) -> None:
+    print(f"{BARS} 1h bars; SMA cross; in this process only (no stack)")
+    print("in-process per combination: " + ", ".join(f"{k} {v * 1000:.3f} ms" for k, v in split.items()))
+    for size in sizes:
+        sample = random_combinations_like(grid, size)
+        floor = statistics.median(numpy_floor(candles, sample) for _ in range(3))
+        started = time.perf_counter()
+        evaluate_batch(STRATEGY, sample, candles, settings)
+        engine = time.perf_counter() - started
+        started = time.perf_counter()
+        laid_out = sweep_combinations(STRATEGY, "random", GRID, [], size, size, 1)
+        prepare = time.perf_counter() - started
+        assert laid_out is not None and len(laid_out) == size
+        print(
+            f"{size:>6} combos: evaluate_batch {engine:7.2f} s ({engine / size * 1000:5.3f} ms/combo) vs NumPy floor "
+            f"{floor:6.2f} s ({floor / size * 1000:5.3f} ms/combo) = {engine / floor:4.2f}x; "
+            f"sweep_combinations (random, checked) {prepare:6.3f} s"
+        )
 
 
 def random_combinations_like(grid, size: int):

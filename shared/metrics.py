@@ -46,7 +46,8 @@ Definitions (percentages in percent; "None" where the quantity is undefined, nev
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, NamedTuple, Protocol
 
 import numpy as np
@@ -56,7 +57,7 @@ from shared.candles import Candles
 from shared.timeframes import YEAR_MS, bars_per_year, timeframe_ms
 
 DAY_MS = 86_400_000
-# Bars per block of the running-peak computation (see _underwater).
+# Bars per block of the running-peak and running-trough computations (see _underwater, _run_up).
 _PEAK_BLOCK = 1024
 # Below this many drawdown periods, troughs are found by one argmin per period (see _first_at_lowest).
 _TROUGH_LOOP_MAX_PERIODS = 500
@@ -97,16 +98,27 @@ class DrawdownPeriods:
 
     start: the bar of the peak the equity fell from; trough: the bar of the lowest equity in the
     period; recovery: the first bar back at or above the peak, -1 if the data ended first.
+    The troughs are found on first read (a sweep's summaries need only depths and durations).
     """
 
     start: NDArray[Any]
-    trough: NDArray[Any]
     recovery: NDArray[Any]
     depth: NDArray[Any]
     depth_percentage: NDArray[Any]
+    equity: NDArray[Any] = field(repr=False)  # the curve the periods are of
+    lowest: NDArray[Any] = field(repr=False)  # each period's lowest equity
 
     def __len__(self) -> int:
         return len(self.start)
+
+    @property
+    def end(self) -> NDArray[Any]:
+        """One past each period's last underwater bar (the recovery, or the curve's length)."""
+        return np.where(self.recovery >= 0, self.recovery, len(self.equity))
+
+    @cached_property
+    def trough(self) -> NDArray[Any]:
+        return _first_at_lowest(self.equity, self.start + 1, self.end, self.lowest)
 
 
 class Drawdown(NamedTuple):
@@ -158,48 +170,66 @@ def _underwater(equity: NDArray[Any]) -> NDArray[Any]:
 
 
 def _underwater_periods(equity: NDArray[Any]) -> DrawdownPeriods:
-    n = len(equity)
-    underwater = _underwater(equity)
-    changes = np.flatnonzero(underwater[1:] != underwater[:-1]) + 1  # bool: the fast nonzero path
-    entering = underwater[changes]
-    first_under = changes[entering]
+    first_under, ends = _segments(_underwater(equity))
     if not len(first_under):
         empty = np.empty(0, dtype=np.int64)
-        return DrawdownPeriods(empty, empty, empty, np.empty(0), np.empty(0))
-    recovered = changes[~entering]
-    ends = np.append(recovered, n) if len(recovered) < len(first_under) else recovered
-    # Segments alternate above-water / underwater and cover the curve: [0, u0) [u0, e0) [e0, u1) ...
-    starts = np.empty(2 * len(first_under) + 1, dtype=np.intp)
-    starts[0] = 0
-    starts[1::2] = first_under
-    starts[2::2] = ends
-    # reduceat indices must be < n: the last start equals n exactly when the curve ends underwater.
-    lowest = np.minimum.reduceat(equity, starts[:-1] if ends[-1] == n else starts)[1::2]
-    trough = _first_at_lowest(equity, starts, lowest)
+        return DrawdownPeriods(empty, empty, np.empty(0), np.empty(0), equity, np.empty(0))
+    lowest = _segment_extremes(np.minimum, equity, first_under, ends)
     top = equity[first_under - 1]  # the bar before a period is at the peak
     depth = top - lowest
     with np.errstate(divide="ignore", invalid="ignore"):
         depth_percentage = np.where(top > 0.0, 100.0 * depth / top, 0.0)
     return DrawdownPeriods(
         start=first_under - 1,
-        trough=trough,
-        recovery=np.where(ends == n, -1, ends),
+        recovery=np.where(ends == len(equity), -1, ends),
         depth=depth,
         depth_percentage=depth_percentage,
+        equity=equity,
+        lowest=lowest,
     )
 
 
-def _first_at_lowest(equity: NDArray[Any], starts: NDArray[Any], lowest: NDArray[Any]) -> NDArray[Any]:
-    """First bar of each underwater segment (starts[1::2] .. starts[2::2]) whose equity equals
-    the segment's minimum. Few periods: one argmin per period; many: one vectorised pass over the
+def _segments(flags: NDArray[Any]) -> tuple[NDArray[Any], NDArray[Any]]:
+    """(first, end) bars of each run of True in `flags` (which is False at bar 0), end exclusive."""
+    changes = np.flatnonzero(flags[1:] != flags[:-1]) + 1  # bool: the fast nonzero path
+    entering = flags[changes]
+    first = changes[entering]
+    ends = changes[~entering]
+    return first, (np.append(ends, len(flags)) if len(ends) < len(first) else ends)
+
+
+def _segment_extremes(extreme: np.ufunc, values: NDArray[Any], first: NDArray[Any], ends: NDArray[Any]) -> NDArray[Any]:
+    """`extreme` (np.minimum / np.maximum) of values[first:end] per segment, by one reduceat over
+    the curve."""
+    starts = _boundaries(first, ends)
+    # reduceat indices must be < n: the last start equals n exactly when the curve ends inside one.
+    reduced: NDArray[Any] = extreme.reduceat(values, starts[:-1] if ends[-1] == len(values) else starts)[1::2]
+    return reduced
+
+
+def _boundaries(first: NDArray[Any], ends: NDArray[Any]) -> NDArray[Any]:
+    """The starts of the segments that alternate outside / inside the (first, end) runs and cover
+    the curve: [0, f0) [f0, e0) [e0, f1) ... (the last start is the length when a run is open)."""
+    starts = np.empty(2 * len(first) + 1, dtype=np.intp)
+    starts[0] = 0
+    starts[1::2] = first
+    starts[2::2] = ends
+    return starts
+
+
+def _first_at_lowest(
+    equity: NDArray[Any], first_under: NDArray[Any], ends: NDArray[Any], lowest: NDArray[Any]
+) -> NDArray[Any]:
+    """First bar of each underwater segment (first_under .. ends) whose equity equals the
+    segment's minimum. Few periods: one argmin per period; many: one vectorised pass over the
     curve (a per-bar copy of each segment's minimum), which costs more until periods number in
     the hundreds."""
-    first_under, ends = starts[1::2], starts[2::2]
     if len(first_under) <= _TROUGH_LOOP_MAX_PERIODS:
         return np.array(
             [start + int(np.argmin(equity[start:end])) for start, end in zip(first_under.tolist(), ends.tolist())],
             dtype=np.intp,
         )
+    starts = _boundaries(first_under, ends)
     segment_lowest = np.full(len(starts), np.nan)
     segment_lowest[1::2] = lowest
     at_lowest = np.flatnonzero(equity == np.repeat(segment_lowest, np.diff(starts, append=len(equity))))
@@ -254,18 +284,14 @@ def performance_summary(
     drawdown = drawdown or calculate_drawdown(equity)
     closed = trades.exit_bar >= 0
     pnl = trades.pnl[closed]
-    wins, losses = pnl[pnl > 0.0], pnl[pnl < 0.0]
+    won, lost = pnl > 0.0, pnl < 0.0
+    wins, losses = pnl[won], pnl[lost]
     gross_loss = -float(losses.sum())
     final = float(equity[-1]) if n else float(initial_balance)
     total_pnl = final - initial_balance
     sharpe, sortino = return_ratios(equity, bars_per_year(timeframe))
     cagr = _cagr(initial_balance, final, candles, timeframe)
-    # Closes with a position open: the union of the trades' [entry, exit) spans (the legs of a
-    # position closed in parts share their entry).
-    held = np.zeros(n + 1, dtype=np.int64)
-    np.add.at(held, trades.entry_bar, 1)
-    np.add.at(held, np.where(closed, trades.exit_bar, n), -1)
-    exposure_bars = int(np.count_nonzero(np.cumsum(held[:n]) > 0))
+    exposure_bars = _bars_held(trades.entry_bar, np.where(closed, trades.exit_bar, n))
 
     summary: dict[str, Any] = {
         "total_trades": len(pnl),
@@ -284,19 +310,20 @@ def performance_summary(
         if cagr is not None and drawdown.max_drawdown_percentage > 0.0
         else None,
         "exposure": 100.0 * exposure_bars / n if n else 0.0,
-        "expectancy": float(pnl.mean()) if len(pnl) else None,
-        "average_win": float(wins.mean()) if len(wins) else None,
-        "average_loss": float(losses.mean()) if len(losses) else None,
-        "max_consecutive_losses": _longest_run(pnl < 0.0),
+        "expectancy": _mean(pnl),
+        "average_win": _mean(wins),
+        "average_loss": _mean(losses),
+        "max_consecutive_losses": _longest_run(lost),
         "buy_and_hold_return": 100.0 * (float(candles.close[-1]) / float(candles.open[0]) - 1.0)
         if len(candles)
         else None,
     }
-    summary.update(_trade_statistics(trades, closed, pnl))
+    summary.update(_trade_statistics(trades, closed, pnl, won, lost))
     summary.update(_equity_statistics(equity, drawdown, total_pnl))
     summary["trades_per_day"] = len(pnl) / _days(candles, timeframe) if len(candles) else None
-    summary["long"] = _side_summary(trades, closed, 1)
-    summary["short"] = _side_summary(trades, closed, -1)
+    side = trades.side[closed]
+    summary["long"] = _side_summary(pnl[side == 1])
+    summary["short"] = _side_summary(pnl[side == -1])
     buy_and_hold = summary["buy_and_hold_return"]
     summary["buy_and_hold_outperformance"] = (
         summary["total_pnl_percentage"] - buy_and_hold if buy_and_hold is not None else None
@@ -321,41 +348,59 @@ def _cagr(initial: float, final: float, candles: Candles, timeframe: str) -> flo
 
 
 def _longest_run(flags: NDArray[Any]) -> int:
-    if not flags.any():
+    """The longest run of True: the longest piece of the flags' bytes (0 / 1) between zeros."""
+    return max(map(len, np.ascontiguousarray(flags, dtype=np.bool_).tobytes().split(b"\x00")))
+
+
+def _bars_held(entry: NDArray[Any], end: NDArray[Any]) -> int:
+    """Bars in the union of the spans [entry, end) (the legs of a position closed in parts share
+    their entry): taken by start, each span adds what lies beyond the furthest end before it."""
+    if not len(entry):
         return 0
-    padded = np.concatenate(([0], flags.view(np.int8), [0]))
-    changes = np.flatnonzero(np.diff(padded))
-    return int((changes[1::2] - changes[0::2]).max())
+    order = np.argsort(entry, kind="stable")
+    start, end = entry[order], end[order]
+    begin = start.copy()
+    np.maximum(start[1:], np.maximum.accumulate(end[:-1]), out=begin[1:])
+    return int(np.maximum(end - begin, 0).sum())
 
 
 def _mean(values: NDArray[Any]) -> float | None:
-    return float(values.mean()) if len(values) else None
+    """NumPy's mean (its pairwise sum over the count), without its overhead on short arrays."""
+    return float(values.sum()) / len(values) if len(values) else None
 
 
-def _trade_statistics(trades: TradeColumns, closed: NDArray[Any], pnl: NDArray[Any]) -> dict[str, float | int | None]:
-    """The per-trade figures of closed trades (fees: of every trade, open ones included)."""
-    wins, losses = pnl[pnl > 0.0], pnl[pnl < 0.0]
+def _trade_statistics(
+    trades: TradeColumns, closed: NDArray[Any], pnl: NDArray[Any], won: NDArray[Any], lost: NDArray[Any]
+) -> dict[str, float | int | None]:
+    """The per-trade figures of closed trades (`won` / `lost`: pnl > 0 / < 0; fees: of every
+    trade, open ones included)."""
+    wins, losses = pnl[won], pnl[lost]
     average_win, average_loss = _mean(wins), _mean(losses)
     win_loss_ratio = average_win / -average_loss if average_win is not None and average_loss is not None else None
     win_rate = len(wins) / len(pnl) if len(pnl) else None
     held = (trades.exit_bar - trades.entry_bar)[closed]
     durations = (trades.exit_time - trades.entry_time)[closed] / 1000.0
-    deviation = float(pnl.std(ddof=1)) if len(pnl) > 1 else 0.0
+    average = _mean(pnl)
+    deviation = 0.0
+    if average is not None and len(pnl) > 1:  # NumPy's std(ddof=1): the same operations
+        squares = pnl - average
+        squares *= squares
+        deviation = math.sqrt(float(squares.sum()) / (len(pnl) - 1))
     return {
         "gross_profit": float(wins.sum()),
         "gross_loss": float(losses.sum()),
         "largest_win": float(pnl.max()) if len(pnl) else None,
         "largest_loss": float(pnl.min()) if len(pnl) else None,
-        "break_even_trades": int((pnl == 0.0).sum()),
-        "max_consecutive_wins": _longest_run(pnl > 0.0),
-        "average_trade": _mean(pnl),
+        "break_even_trades": int(np.count_nonzero(pnl == 0.0)),
+        "max_consecutive_wins": _longest_run(won),
+        "average_trade": average,
         "win_loss_ratio": win_loss_ratio,
         "commission_paid": float(trades.fees.sum()),
         "average_bars_in_trade": _mean(held),
-        "average_bars_in_winning_trade": _mean(held[pnl > 0.0]),
-        "average_bars_in_losing_trade": _mean(held[pnl < 0.0]),
+        "average_bars_in_winning_trade": _mean(held[won]),
+        "average_bars_in_losing_trade": _mean(held[lost]),
         "average_trade_duration": _mean(durations),
-        "sqn": math.sqrt(len(pnl)) * float(pnl.mean()) / deviation if deviation > 0.0 else None,
+        "sqn": math.sqrt(len(pnl)) * average / deviation if average is not None and deviation > 0.0 else None,
         "kelly": win_rate - (1.0 - win_rate) / win_loss_ratio if win_rate is not None and win_loss_ratio else None,
     }
 
@@ -374,23 +419,72 @@ def _equity_statistics(equity: NDArray[Any], drawdown: Drawdown, total_pnl: floa
                 "max_drawdown_duration",
             )
         )
-    # Two running extremes and a few passes over one buffer: this runs on every backtest.
-    ratio = _ratio_to(equity, np.maximum.accumulate(equity))
-    ratio -= 1.0  # minus the drawdown as a fraction of the peak
-    ulcer = 100.0 * math.sqrt(float(np.einsum("i,i->", ratio, ratio)) / n)
-    trough = np.minimum.accumulate(equity)
-    max_run_up_percentage = 100.0 * (float(_ratio_to(equity, trough).max()) - 1.0)
-    np.subtract(equity, trough, out=ratio)
+    # This runs on every backtest (and every combination of a sweep): no running extreme is taken
+    # over the whole curve where the periods already tell it.
     periods = drawdown.drawdown_periods
+    ratio = _drawdown_fractions(equity, periods)
+    ulcer = 100.0 * math.sqrt(float(np.einsum("i,i->", ratio, ratio)) / n)
+    max_run_up, max_run_up_ratio = _run_up(equity)
     durations = np.where(periods.recovery >= 0, periods.recovery, n - 1) - periods.start
     return {
         "recovery_factor": total_pnl / drawdown.max_drawdown if drawdown.max_drawdown > 0.0 else None,
         "ulcer_index": ulcer,
-        "max_run_up": float(ratio.max()),
-        "max_run_up_percentage": max_run_up_percentage,
+        "max_run_up": max_run_up,
+        "max_run_up_percentage": 100.0 * (max_run_up_ratio - 1.0),
         "average_drawdown_duration": _mean(durations),
         "max_drawdown_duration": int(durations.max()) if len(durations) else 0,
     }
+
+
+def _drawdown_fractions(equity: NDArray[Any], periods: DrawdownPeriods) -> NDArray[Any]:
+    """equity_t / peak_t - 1 at every bar (0 where the peak is not positive, a blown account):
+    off the underwater periods the equity is its peak (a fraction of 0), inside one the peak is
+    the period's start. A per-bar copy of each period's peak (NaN elsewhere) divides the curve;
+    fmin(NaN, 1) is 1, and inside a period the equity is below the peak (a fraction of 1 at most)."""
+    top = equity[periods.start]
+    segment_peak = np.full(2 * len(periods) + 1, np.nan)
+    segment_peak[1::2] = np.where(top > 0.0, top, np.nan)
+    starts = _boundaries(periods.start + 1, periods.end)
+    ratio = np.divide(equity, np.repeat(segment_peak, np.diff(starts, append=len(equity))))
+    np.fmin(ratio, 1.0, out=ratio)
+    ratio -= 1.0
+    return ratio
+
+
+def _run_up(equity: NDArray[Any]) -> tuple[float, float]:
+    """(max of equity_t - trough_t, max of equity_t / trough_t), trough_t = min(equity_0..t), the
+    ratio 1 where the trough is not positive (a blown account).
+
+    A running minimum is a slow sequential pass, and these are just two maxima. Per block of
+    _PEAK_BLOCK bars, a bar's rise is the larger of its rise over the lowest equity before its
+    block (whose maximum over the block is the block's high against that) and its rise over the
+    lowest bar so far inside its block (at most the block's high against its low). Only a block
+    whose high against its low beats the best rise across blocks needs its running minimum: the
+    maxima are those of the per-bar values, bit for bit.
+    """
+    n = len(equity)
+    full = n - n % _PEAK_BLOCK
+    if not full or float(equity.min()) <= 0.0:
+        trough = np.minimum.accumulate(equity)
+        return float((equity - trough).max()), float(_ratio_to(equity, trough).max())
+    rows = equity[:full].reshape(-1, _PEAK_BLOCK)
+    low, high = rows.min(axis=1), rows.max(axis=1)
+    entering = np.empty(len(rows))
+    entering[:1] = np.inf
+    np.minimum.accumulate(low[:-1], out=entering[1:])
+    rise, ratio = max(0.0, float((high - entering).max())), max(1.0, float((high / entering).max()))
+    if full < n:  # the tail is a block of its own, always scanned
+        tail = equity[full:]
+        trough = np.minimum.accumulate(tail)
+        np.minimum(trough, low.min(), out=trough)
+        rise, ratio = max(rise, float((tail - trough).max())), max(ratio, float((tail / trough).max()))
+    inside = np.flatnonzero((high - low > rise) | (high / low > ratio))
+    if len(inside):
+        scanned = rows[inside]
+        trough = np.minimum.accumulate(scanned, axis=1)
+        np.minimum(trough, entering[inside, None], out=trough)
+        rise, ratio = max(rise, float((scanned - trough).max())), max(ratio, float((scanned / trough).max()))
+    return rise, ratio
 
 
 def _ratio_to(values: NDArray[Any], reference: NDArray[Any]) -> NDArray[Any]:
@@ -402,8 +496,8 @@ def _ratio_to(values: NDArray[Any], reference: NDArray[Any]) -> NDArray[Any]:
     return out
 
 
-def _side_summary(trades: TradeColumns, closed: NDArray[Any], side: int) -> dict[str, float | int | None]:
-    pnl = trades.pnl[closed & (trades.side == side)]
+def _side_summary(pnl: NDArray[Any]) -> dict[str, float | int | None]:
+    """{trades, win_rate, total_pnl, profit_factor} of these closed trades' pnl."""
     wins, losses = pnl[pnl > 0.0], pnl[pnl < 0.0]
     gross_loss = -float(losses.sum())
     return {

@@ -279,3 +279,42 @@ class TestFullMetricsSet:
             mine = [p for p, s in zip(values, side.tolist()) if s == wanted]
             assert summary[name]["trades"] == len(mine)
             assert summary[name]["total_pnl"] == pytest.approx(sum(mine))
+
+    # The curve figures skip running extremes where blocks or drawdown periods bound them (see
+    # metrics._run_up): several block sizes, curves falling, flat and rising, one wiped out, and
+    # one whose best run-up is a rally inside one block from a new low (found only by scanning it).
+    @pytest.mark.parametrize("peak_block", [7, 64, 1024])
+    @pytest.mark.parametrize("shape", ["falling", "flat", "rising", "wiped_out", "rally"])
+    def test_curve_figures_match_a_brute_force_scan(self, monkeypatch, peak_block, shape):
+        monkeypatch.setattr(metrics, "_PEAK_BLOCK", peak_block)
+        rng = np.random.default_rng(11)
+        drift = {"falling": -0.002, "flat": 0.0, "rising": 0.002, "wiped_out": -0.002, "rally": 0.0}[shape]
+        curve = 1000.0 * np.exp(np.cumsum(rng.normal(drift, 0.01, 3000)))
+        if shape == "wiped_out":  # all in, liquidated at bar 2000: 0 from then on
+            curve[2000:] = 0.0
+        if shape == "rally":  # a steady fall, but +100 over bars 1000..1019 (block 15 of 64 bars)
+            curve = np.linspace(2000.0, 500.0, 3000)
+            curve[1000:1020] += np.linspace(0.0, 100.0, 20)
+        n = len(curve)
+        summary = performance_summary(
+            trades([], [], []), curve, hourly_candles([100.0] * n), initial_balance=1000.0, timeframe="1h"
+        )
+        peak, squares, trough, run_up, run_up_pct = -math.inf, 0.0, math.inf, 0.0, 0.0
+        for value in curve.tolist():
+            peak, trough = max(peak, value), min(trough, value)
+            squares += (100 * (peak - value) / peak) ** 2
+            run_up = max(run_up, value - trough)
+            run_up_pct = max(run_up_pct, 100 * (value - trough) / trough if trough > 0 else 0.0)
+        assert summary["ulcer_index"] == pytest.approx(math.sqrt(squares / n), rel=1e-12)
+        assert summary["max_run_up"] == pytest.approx(run_up, rel=1e-12)
+        assert summary["max_run_up_percentage"] == pytest.approx(run_up_pct, rel=1e-9)
+
+    def test_exposure_counts_the_union_of_overlapping_spans_in_any_order(self):
+        # Given spans [5, 9) and [2, 6) listed out of order, two legs sharing entry 12 ([12, 14) and
+        # [12, 16)), and an open trade from bar 18 of 20: bars 2..8, 12..15 and 18..19 are held
+        listed = trades([5, 2, 12, 12, 18], [9, 6, 14, 16, -1], [1.0, -1.0, 1.0, 1.0, 0.0])
+        summary = performance_summary(
+            listed, np.full(20, 1000.0), hourly_candles([100.0] * 20), initial_balance=1000.0, timeframe="1h"
+        )
+        held = {bar for start, end in ((5, 9), (2, 6), (12, 14), (12, 16), (18, 20)) for bar in range(start, end)}
+        assert summary["exposure"] == 100.0 * len(held) / 20

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from shared.candles import Candles
 from shared.errors import FieldError, ValidationFailed
 from shared.indicators import REGISTRY, SOURCES, series_ref
-from shared.strategy import Strategy, StrategyConfig, validate_strategy, with_parameters
+from shared.strategy import Strategy, StrategyConfig, VariantMemo, validate_strategy, with_parameters
 from shared.strategy.rules import Condition, RuleGroup
 
 
@@ -617,6 +617,82 @@ def test_with_parameters_sets_named_parameters_and_dotted_paths() -> None:
     assert body["config"] == {"stop_loss": 2, "parameters": {"fast": 10}}  # the original is untouched
     parsed = validate_strategy(swept)
     assert parsed.entry.conditions[0].left == series_ref("sma", {"period": 20})
+
+
+def test_with_parameters_copies_what_it_sets_and_shares_only_what_no_override_changes() -> None:
+    # Given a strategy with two conditions, and a variant setting a named parameter and a path
+    first, second = cond("sma", {"period": "$fast"}, ">", 1), cond("rsi", {"period": 14}, "<", 70)
+    body = strategy(first, second, config={"stop_loss": 2, "parameters": {"fast": 10, "slow": 50}})
+    before = copy.deepcopy(body)
+    variant = with_parameters(body, {"fast": 20, "entry_rules.conditions[0].value": 5})
+    # Then the input is untouched, and what the variant set lives in containers of its own
+    assert body == before
+    assert variant["config"]["parameters"] == {"fast": 20, "slow": 50}
+    rules = variant["entry_rules"]
+    for own in (variant, variant["config"], variant["config"]["parameters"], rules, rules["conditions"]):
+        assert all(own is not container for container in _containers(body))
+    assert all(rules["conditions"][0] is not container for container in _containers(body))
+    # while the condition nothing set is the input's own (not copied)
+    assert variant["entry_rules"]["conditions"][1] is body["entry_rules"]["conditions"][1]
+    # And a variant of the variant, setting what the first shares with the input, changes neither
+    again = with_parameters(variant, {"entry_rules.conditions[1].params.period": 21, "slow": 60, "config.stop_loss": 3})
+    assert body == before
+    assert variant["entry_rules"]["conditions"][1]["params"]["period"] == 14
+    assert (variant["config"]["parameters"]["slow"], variant["config"]["stop_loss"]) == (50, 2)
+    assert again["entry_rules"]["conditions"][1]["params"]["period"] == 21
+    assert again["config"]["parameters"] == {"fast": 20, "slow": 60} and again["config"]["stop_loss"] == 3
+
+
+def test_a_variant_memo_changes_no_outcome_of_validating_variants() -> None:
+    # Given a strategy whose indicator objects read $names (one nested in a series parameter, one
+    # as a numeric operand), and variants of it: valid, invalid (rsi periods of 1, one of them in
+    # mavp's series parameter) and set by a path inside the rules (an object the variant copies)
+    body = strategy(
+        cond("sma", {"period": "$fast"}, "crosses_above", {"indicator": "sma", "params": {"period": "$slow"}}),
+        cond("rsi", {"period": "$fast"}, "<", "$level"),
+        cond("mavp", {"periods": {"indicator": "rsi", "params": {"period": "$slow"}}, "minperiod": "$fast"}, ">", 1),
+        config={"parameters": {"fast": 10, "slow": 50, "level": 30}},
+    )
+    overrides = [
+        {"fast": 10, "slow": 50},
+        {"fast": 1, "slow": 1},  # both rsi periods 1: invalid
+        {"fast": 10, "slow": 60},
+        {"fast": 1, "slow": 1},  # the same errors again (now from the memo)
+        {"fast": 1, "slow": 60},
+        {"fast": 12, "slow": 50, "level": 40},
+        {"fast": 10, "slow": 50, "entry_rules.conditions[1].params.period": 1},  # a copied object, invalid
+        {"fast": 10, "slow": 50, "entry_rules.conditions[1].params.period": 14},
+        {"fast": 12, "slow": 50, "level": 40},  # repeated after the path overrides
+    ]
+    memo = VariantMemo(body)
+
+    def outcome(variant: dict, memo: VariantMemo | None) -> object:
+        try:
+            return validate_strategy(variant, memo)
+        except ValidationFailed as error:
+            return error.errors
+
+    # Then each variant's outcome (the parsed strategy, or every error in order) is the memo-less one
+    for values in overrides:
+        variant = with_parameters(body, values)
+        assert outcome(variant, memo) == outcome(variant, None), values
+    refused = outcome(with_parameters(body, {"fast": 1, "slow": 1}), memo)
+    assert [error.field for error in refused] == [
+        "entry_rules.conditions[1].params.period",
+        "entry_rules.conditions[2].params.periods.params.period",
+    ]
+    # And a memo of another strategy changes nothing either (none of its objects are that one's)
+    other = strategy(cond("sma", {"period": "$fast"}, ">", 1), config={"parameters": {"fast": 1}})
+    assert outcome(other, memo) == outcome(other, None) != outcome(body, None)
+
+
+def _containers(value: object) -> list[object]:
+    """Every dict and list inside `value`, itself included."""
+    inside = value.values() if isinstance(value, dict) else value if isinstance(value, list) else []
+    found: list[object] = [value] if isinstance(value, (dict, list)) else []
+    for item in inside:
+        found += _containers(item)
+    return found
 
 
 @pytest.mark.parametrize(

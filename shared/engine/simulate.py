@@ -46,12 +46,15 @@ def simulate(
     config: StrategyConfig,
     settings: BacktestSettings,
     market: MarketData | None = None,
+    *,
+    excursions: bool = True,
 ) -> BacktestResult:
     """Simulate one account trading `config` on `candles` from per-bar entry/exit signals.
 
     Single-entry market orders without exchange rules, funding or intrabar data take the
     vectorised pass (`exits`, `chain`, `sizing`); everything else resolves positions one at a
-    time (`positions`), by the same conventions.
+    time (`positions`), by the same conventions. `excursions=False` leaves the trades' mae, mfe
+    and bars out (None), for a caller that keeps only the summary (a sweep): no metric reads them.
     """
     n = len(candles)
     if n == 0:
@@ -63,11 +66,11 @@ def simulate(
     if needs_positions(config, settings, market):
         book = Book(candles, signals, config, settings, market, rules)
         sizer = Sizer(book, settings.initial_balance)
-        return settle_walk(book, walk(book, sizer), sizer)
+        return settle_walk(book, walk(book, sizer), sizer, excursions=excursions)
 
     candidates = resolve_exits(candles, entry, exit_, rules)
     chain = follow_chain(next_candidates(candidates.fill_bar, candidates.exit_bar))
-    return settle_chain(candles, candidates, chain, config, rules, settings)
+    return settle_chain(candles, candidates, chain, config, rules, settings, excursions=excursions)
 
 
 def settle_chain(
@@ -77,6 +80,8 @@ def settle_chain(
     config: StrategyConfig,
     rules: EngineRules,
     settings: BacktestSettings,
+    *,
+    excursions: bool = True,
 ) -> BacktestResult:
     """Steps 3-5 for the candidates `chain` selects (in order): sizes, equity curve, trades, metrics.
 
@@ -117,12 +122,11 @@ def settle_chain(
         fees=positions.fees,
         exit_reason=candidates.exit_reason[taken],
     )
-    return backtest_result(
-        candles, trades, equity, settings, execution_summary(int(candidates.ambiguous[taken].sum()), 0.0, 0)
-    )
+    extra = execution_summary(int(candidates.ambiguous[taken].sum()), 0.0, 0)
+    return backtest_result(candles, trades, equity, settings, extra, excursions=excursions)
 
 
-def settle_walk(book: Book, positions: Walked, sizer: Sizer) -> BacktestResult:
+def settle_walk(book: Book, positions: Walked, sizer: Sizer, *, excursions: bool = True) -> BacktestResult:
     """The result of positions walked and sized by `sizer` (`positions.walk`); chunked execution
     finishes through it too."""
     trades, equity = settle_positions(book, positions, sizer, book.settings.initial_balance)
@@ -131,14 +135,22 @@ def settle_walk(book: Book, positions: Walked, sizer: Sizer) -> BacktestResult:
         math.fsum(np.asarray(trades.funding).tolist()),
         positions.skipped_orders,
     )
-    return backtest_result(book.candles, trades, equity, book.settings, extra)
+    return backtest_result(book.candles, trades, equity, book.settings, extra, excursions=excursions)
 
 
 def backtest_result(
-    candles: Candles, trades: Trades, equity: NDArray[Any], settings: BacktestSettings, extra: dict[str, Any]
+    candles: Candles,
+    trades: Trades,
+    equity: NDArray[Any],
+    settings: BacktestSettings,
+    extra: dict[str, Any],
+    *,
+    excursions: bool = True,
 ) -> BacktestResult:
-    """Metrics and drawdowns of a simulated account, with the execution figures `extra`."""
-    trades = trades.with_excursions(candles)
+    """Metrics and drawdowns of a simulated account, with the execution figures `extra` (and the
+    trades' excursions unless `excursions` is False)."""
+    if excursions:
+        trades = trades.with_excursions(candles)
     drawdown = calculate_drawdown(equity)
     summary = performance_summary(
         trades,

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from shared.engine.exits import LIQUIDATION, OPEN, TAKE_PROFIT
+from shared.engine.exits import EXIT_REASONS, LIQUIDATION, OPEN, TAKE_PROFIT
 from shared.engine.rules import EngineRules
 from shared.strategy.model import StrategyConfig
 
@@ -57,11 +57,9 @@ def size_positions(
 ) -> Positions:
     """Sizes for the chain's trades in order; may return fewer rows once equity reaches zero."""
     leverage, fee = rules.leverage, rules.fee
-    exit_fee_rate = np.select(
-        [exit_reason == OPEN, exit_reason == LIQUIDATION, exit_reason == TAKE_PROFIT],
-        [0.0, fee + rules.maintenance_margin, rules.maker_fee],
-        fee,
-    )
+    rate_by_reason = np.full(len(EXIT_REASONS), fee)  # what each exit reason pays, looked up per trade
+    rate_by_reason[[OPEN, LIQUIDATION, TAKE_PROFIT]] = 0.0, fee + rules.maintenance_margin, rules.maker_fee
+    exit_fee_rate = rate_by_reason[exit_reason]
     fee_per_unit = fee * entry_price + exit_fee_rate * exit_price
     pnl_per_unit = rules.direction * (exit_price - entry_price) - fee_per_unit
     units_per_equity = leverage / (entry_price * (1.0 + leverage * fee))

@@ -5,7 +5,7 @@ the indicators TA-Lib lacks; `registry` joins them into one table and caches com
 per candle set; `catalogue` describes them for the API (`GET /api/v1/indicators`).
 """
 
-from shared.indicators.registry import REGISTRY, IndicatorCache, SeriesRef, find_indicator, series_ref
+from shared.indicators.registry import REGISTRY, IndicatorCache, SeriesRef, exact_key, find_indicator, series_ref
 from shared.indicators.spec import MAX_PERIOD, SOURCES, IndicatorSpec, Param
 from shared.indicators.talib_specs import INDICATOR_ALIASES
 
@@ -18,6 +18,7 @@ __all__ = [
     "IndicatorSpec",
     "Param",
     "SeriesRef",
+    "exact_key",
     "find_indicator",
     "series_ref",
 ]

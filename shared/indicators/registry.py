@@ -10,9 +10,11 @@ candles shares all of it.
 
 from __future__ import annotations
 
+import math
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
+from functools import cached_property, lru_cache
 from typing import Any
 
 import numpy as np
@@ -59,14 +61,14 @@ class SeriesRef:
         """The series parameters that are series (not constants)."""
         return tuple(value for _, value in self.series if isinstance(value, SeriesRef))
 
-    @property
+    @cached_property
     def warmup(self) -> int:
         """Leading undefined bars (on a coarser `timeframe`: that timeframe's bars, a lower bound);
         an indicator of series parameters warms up once they are defined."""
         after = max((ref.warmup for ref in self.inputs), default=0)
         return after + self.spec.warmup(dict(self.params)) + self.offset
 
-    @property
+    @cached_property
     def memory(self) -> int | None:
         """Bars a value depends on; unbounded on a coarser timeframe (the buckets are anchored to
         UTC boundaries, not to the first bar a chunk reads)."""
@@ -106,7 +108,42 @@ def series_ref(
 ) -> SeriesRef:
     """A canonical SeriesRef: canonical names (aliases resolved), defaults filled in, parameters
     sorted. A series parameter (mavp's `periods`) is a SeriesRef, a price field or a number.
-    Assumes validated input."""
+    Assumes validated input.
+
+    Equal arguments give the same (immutable) reference: a sweep's variants name the same few
+    series over and over, and each reference computes its warm-up and memory once."""
+    try:
+        return _known_series_ref(
+            indicator, tuple((name, exact_key(value)) for name, value in params.items()), output, offset, timeframe
+        )
+    except TypeError:  # an unhashable value (not validated input): nothing to share
+        return _series_ref(indicator, params, output, offset, timeframe)
+
+
+def exact_key(value: Any) -> Any:
+    """`value` as a dict key that only an identical value matches: with its type (10 and 10.0
+    are equal but read differently) and, for a zero, its sign (0.0 and -0.0 are equal too)."""
+    return (type(value), value, math.copysign(1.0, value) if isinstance(value, float) and value == 0.0 else 0.0)
+
+
+@lru_cache(maxsize=4096)
+def _known_series_ref(
+    indicator: str,
+    params: tuple[tuple[str, tuple[type, Any, float]], ...],
+    output: str | None,
+    offset: int,
+    timeframe: str | None,
+) -> SeriesRef:
+    return _series_ref(indicator, {name: value for name, (_, value, _) in params}, output, offset, timeframe)
+
+
+def _series_ref(
+    indicator: str,
+    params: Mapping[str, float | str | SeriesRef],
+    output: str | None,
+    offset: int,
+    timeframe: str | None,
+) -> SeriesRef:
     spec = find_indicator(indicator)
     if spec is None:
         raise KeyError(indicator)

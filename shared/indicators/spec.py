@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
@@ -163,18 +165,39 @@ class IndicatorSpec:
     def default_source(self) -> str | None:
         return self.sources[0][1] if self.sources else None
 
+    # Validation and `series_ref` look these up for every indicator of every strategy variant (a
+    # sweep makes one per combination): each is built once per indicator, read-only.
+
     def defaults(self) -> dict[str, float | str]:
+        """Every parameter's and source's default (a fresh dict)."""
+        return dict(self._defaults)
+
+    @cached_property
+    def _defaults(self) -> Mapping[str, float | str]:
         values: dict[str, float | str] = {p.name: p.default for p in self.params}
         values.update(self.sources)
-        return values
+        return MappingProxyType(values)
 
-    def param_aliases(self) -> dict[str, tuple[str, ...]]:
+    @cached_property
+    def params_by_name(self) -> Mapping[str, Param]:
+        return MappingProxyType({param.name: param for param in self.params})
+
+    @cached_property
+    def source_defaults(self) -> Mapping[str, str]:
+        """The parameters naming price series, with their defaults."""
+        return MappingProxyType(dict(self.sources))
+
+    def param_aliases(self) -> Mapping[str, tuple[str, ...]]:
         """alias -> the canonical parameters it sets."""
+        return self._param_aliases
+
+    @cached_property
+    def _param_aliases(self) -> Mapping[str, tuple[str, ...]]:
         aliases: dict[str, tuple[str, ...]] = {}
         for param in self.params:
             for alias in param.aliases:
                 aliases[alias] = (*aliases.get(alias, ()), param.name)
-        return aliases
+        return MappingProxyType(aliases)
 
     def output(self, name: str) -> str | None:
         """The canonical output `name` designates (itself or an alias), or None."""

@@ -243,12 +243,14 @@ def _reaches_the_rules(name: str) -> bool:
 
 
 def _check_combinations(strategy: Mapping[str, Any], combos: list[Combination], shown: int = 3) -> None:
-    from shared.strategy import validate_strategy, with_parameters
+    """Every combination's variant validated (each indicator object the variants share with
+    `strategy` once per distinct value of the parameters it reads: `VariantMemo`)."""
+    from shared.strategy import VariantMemo, validate_strategy, with_parameters
 
-    problems = []
+    problems, memo = [], VariantMemo(strategy)
     for combo in combos:
         try:
-            validate_strategy(with_parameters(strategy, combo.params))
+            validate_strategy(with_parameters(strategy, combo.params), memo)
         except ValidationFailed as error:
             detail = "; ".join(f"{e.field}: {e.message}" for e in error.errors)
             problems.append(
@@ -293,16 +295,17 @@ class BatchResult:
 def evaluate_batch(
     strategy: Mapping[str, Any], combos: Sequence[Combination], candles: Candles, settings: BacktestSettings
 ) -> BatchResult:
-    """Each combination's single pass over `candles`, all sharing one indicator cache."""
+    """Each combination's single pass over `candles`, all sharing one indicator cache (the trades'
+    excursions left out: only the summary is kept)."""
     from shared.engine import simulate
     from shared.indicators import IndicatorCache
-    from shared.strategy import validate_strategy, with_parameters
+    from shared.strategy import VariantMemo, validate_strategy, with_parameters
 
     cache = IndicatorCache(candles, max_bytes=BATCH_CACHE_BYTES, timeframe=settings.timeframe)
-    results = []
+    results, memo = [], VariantMemo(strategy)
     for combo in combos:
-        variant = validate_strategy(with_parameters(strategy, combo.params))
-        result = simulate(candles, variant.signals(candles, cache), variant.config, settings)
+        variant = validate_strategy(with_parameters(strategy, combo.params), memo)
+        result = simulate(candles, variant.signals(candles, cache), variant.config, settings, excursions=False)
         results.append(
             {
                 "index": combo.index,

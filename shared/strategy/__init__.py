@@ -4,7 +4,7 @@ from shared.strategy.model import Signals, StrategyConfig
 from shared.strategy.parameters import with_parameters
 from shared.strategy.rules import COMPARATORS, Condition, RuleGroup
 from shared.strategy.strategy import Strategy
-from shared.strategy.validation import validate_strategy
+from shared.strategy.validation import VariantMemo, validate_strategy
 
 __all__ = [
     "COMPARATORS",
@@ -13,6 +13,7 @@ __all__ = [
     "Signals",
     "Strategy",
     "StrategyConfig",
+    "VariantMemo",
     "validate_strategy",
     "with_parameters",
 ]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -13,17 +12,22 @@ _SEGMENT = re.compile(r"([^.\[\]]+)((?:\[\d+\])*)")
 
 
 def with_parameters(strategy: Mapping[str, Any], overrides: Mapping[str, float]) -> dict[str, Any]:
-    """A deep copy of the strategy dict with `overrides` applied; the input is left untouched.
+    """The strategy dict with `overrides` applied; the input is left untouched.
 
     A bare name sets `config.parameters[name]` (which must already be declared there, so a typo
     cannot silently sweep nothing); a dotted path sets that field, e.g. "config.stop_loss" or
     "entry_rules.conditions[0].params.period" (every step but the last must exist). The result
     still has to go through `validate_strategy`. Raises ValidationFailed naming each bad key.
+
+    Only the objects and lists on an overridden path are copied (a sweep makes one variant per
+    combination); the rest is shared with the input, so neither may be changed in place later
+    (`validate_strategy` only reads; a further `with_parameters` copies what it sets).
     """
-    result = copy.deepcopy(dict(strategy))
+    result = dict(strategy)
+    copies = {id(result)}  # the containers this call made (alive in `result`: their ids stay unique)
     errors = []
     for key, value in overrides.items():
-        problem = _apply(result, key, value)
+        problem = _apply(result, key, value, copies)
         if problem:
             errors.append(FieldError(key, problem))
     if errors:
@@ -31,21 +35,21 @@ def with_parameters(strategy: Mapping[str, Any], overrides: Mapping[str, float])
     return result
 
 
-def _apply(strategy: dict[str, Any], key: str, value: float) -> str | None:
+def _apply(strategy: dict[str, Any], key: str, value: float, copies: set[int]) -> str | None:
     if "." not in key and "[" not in key:
         parameters = (strategy.get("config") or {}).get("parameters")
         if not isinstance(parameters, dict) or key not in parameters:
             return f"is not declared in config.parameters (use a dotted path such as config.{key} for a field)"
-        parameters[key] = value
-        return None
-    steps = _steps(key)
+        steps: list[str | int] | None = ["config", "parameters", key]
+    else:
+        steps = _steps(key)
     if steps is None:
         return "is not a valid path (write e.g. config.stop_loss or entry_rules.conditions[0].params.period)"
     node: Any = strategy
     for step in steps[:-1]:
-        node = _child(node, step)
-        if node is None:
+        if _child(node, step) is None:
             return f"{_show(step)} does not exist in this strategy"
+        node = _own_child(node, step, copies)
     last = steps[-1]
     if isinstance(last, int):
         if not (isinstance(node, list) and 0 <= last < len(node)):
@@ -54,6 +58,17 @@ def _apply(strategy: dict[str, Any], key: str, value: float) -> str | None:
         return f"cannot set {_show(last)}: its parent is not an object"
     node[last] = value
     return None
+
+
+def _own_child(node: Any, step: str | int, copies: set[int]) -> Any:
+    """node[step], replaced in `node` (a container of this call's) by a copy of its own first when
+    it is an object or a list shared with the input."""
+    child = node[step]
+    if id(child) not in copies and isinstance(child, (dict, list)):
+        child = dict(child) if isinstance(child, dict) else list(child)
+        node[step] = child
+        copies.add(id(child))
+    return child
 
 
 def _steps(path: str) -> list[str | int] | None:

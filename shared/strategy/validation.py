@@ -14,7 +14,16 @@ from collections.abc import Mapping
 from typing import Any
 
 from shared.errors import FieldError, ValidationFailed
-from shared.indicators import MAX_PERIOD, SOURCES, IndicatorSpec, Param, SeriesRef, find_indicator, series_ref
+from shared.indicators import (
+    MAX_PERIOD,
+    SOURCES,
+    IndicatorSpec,
+    Param,
+    SeriesRef,
+    exact_key,
+    find_indicator,
+    series_ref,
+)
 from shared.strategy.model import EntryOrder, Pyramiding, StrategyConfig, TakeProfitLevel
 from shared.strategy.rules import COMPARATORS, Condition, RuleGroup, canonical_comparator
 from shared.strategy.strategy import Strategy
@@ -59,13 +68,66 @@ _LEVEL_KEYS = ("percent", "size")
 _PYRAMIDING_KEYS = ("max_entries", "size")
 
 
-def validate_strategy(strategy: Mapping[str, Any]) -> Strategy:
+def validate_strategy(strategy: Mapping[str, Any], variants_of: VariantMemo | None = None) -> Strategy:
     """The validated, parsed strategy; ValidationFailed listing every problem otherwise.
 
     Keys other than entry_rules / exit_rules / config (name, description, ...) are ignored, so
-    a whole POST /strategies body can be passed.
+    a whole POST /strategies body can be passed. `variants_of`: a memo of the strategy this one
+    is a `with_parameters` variant of (a sweep validates one per combination), same result.
     """
-    return _Validator().strategy(strategy)
+    return _Validator(variants_of).strategy(strategy)
+
+
+# Results a VariantMemo keeps at most (beyond them it still answers what it has).
+MAX_MEMO_RESULTS = 100_000
+
+
+class VariantMemo:
+    """What validating an indicator object of `base` gave, for the variants of `base` a sweep
+    validates one after another (`with_parameters` shares every object it does not set).
+
+    Validating an indicator object (`{indicator, params}`, its nested series objects included)
+    reads nothing but that object, its path and the `config.parameters` entries its `$names`
+    look up (the names declared, and the values of those it reads). So an object of `base`
+    itself - unchanged, as `base` is never changed in place, and alive while this memo holds
+    `base`, so no other object shares its id - validated again at the same path with the same
+    parameter names and the same values of the names it read gives the same reference and the
+    same errors. Objects a variant copied (those on an overridden path) are validated afresh.
+    """
+
+    def __init__(self, base: Mapping[str, Any]) -> None:
+        self._base = base  # keeps every object below alive: their ids stay theirs
+        self._objects = {id(obj) for obj in _objects_in(base)}
+        self._reads: dict[tuple[int, str], tuple[str, ...]] = {}
+        self._results: dict[tuple[Any, ...], tuple[SeriesRef | None, tuple[FieldError, ...]]] = {}
+
+    def knows(self, obj: Mapping[str, Any]) -> bool:
+        return id(obj) in self._objects
+
+    def reads(self, obj: Mapping[str, Any], path: str) -> tuple[str, ...] | None:
+        """The $names validating `obj` at `path` read, once it has been validated."""
+        return self._reads.get((id(obj), path))
+
+    def result(self, key: tuple[Any, ...]) -> tuple[SeriesRef | None, tuple[FieldError, ...]] | None:
+        return self._results.get(key)
+
+    def remember(
+        self, obj: Mapping[str, Any], path: str, reads: tuple[str, ...], key: tuple[Any, ...], result: Any
+    ) -> None:
+        self._reads[(id(obj), path)] = reads
+        if len(self._results) < MAX_MEMO_RESULTS:
+            self._results[key] = result
+
+
+def _objects_in(value: Any) -> list[Any]:
+    """Every object and list inside `value`, itself included."""
+    found, stack = [], [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, (Mapping, list)):
+            found.append(item)
+            stack.extend(item.values() if isinstance(item, Mapping) else item)
+    return found
 
 
 def _number(value: Any) -> float | None:
@@ -84,10 +146,12 @@ def _names(options: tuple[str, ...] | list[str]) -> str:
 
 
 class _Validator:
-    def __init__(self) -> None:
+    def __init__(self, memo: VariantMemo | None = None) -> None:
         self.errors: list[FieldError] = []
         self.parameters: dict[str, float] = {}
         self.conditions = 0
+        self.memo = memo
+        self.reads: list[str] = []  # the $names looked up, in order (see VariantMemo)
 
     def fail(self, field: str, message: str) -> None:
         self.errors.append(FieldError(field, message))
@@ -150,12 +214,10 @@ class _Validator:
             "risk_percentage": self.percent(config, "risk_percentage", maximum=100.0, inclusive=True),
             "quantity": self.positive(config, "quantity"),
             "notional": self.positive(config, "notional"),
-            "stop_loss": self.percent(config, "stop_loss", *self.move_bound(adverse=True, sides=sides)),
-            "take_profit": self.percent(config, "take_profit", *self.move_bound(adverse=False, sides=sides)),
-            "trailing_stop": self.percent(config, "trailing_stop", *self.move_bound(adverse=True, sides=sides)),
-            "trailing_activation": self.percent(
-                config, "trailing_activation", *self.move_bound(adverse=False, sides=sides)
-            ),
+            "stop_loss": self.move_percent(config, "stop_loss", adverse=True, sides=sides),
+            "take_profit": self.move_percent(config, "take_profit", adverse=False, sides=sides),
+            "trailing_stop": self.move_percent(config, "trailing_stop", adverse=True, sides=sides),
+            "trailing_activation": self.move_percent(config, "trailing_activation", adverse=False, sides=sides),
         }
         slippage = self.slippage(config)
         entry_order = self.entry_order(config.get("entry_order"), sides)
@@ -189,6 +251,12 @@ class _Validator:
             pyramiding=pyramiding,
             **values,
         )
+
+    def move_percent(self, config: Mapping[str, Any], key: str, adverse: bool, sides: tuple[bool, ...]) -> float | None:
+        """A stop's percentage (None when not set), within `move_bound`."""
+        if config.get(key) is None:
+            return None
+        return self.percent(config, key, *self.move_bound(adverse=adverse, sides=sides))
 
     @staticmethod
     def move_bound(adverse: bool, sides: tuple[bool, ...]) -> tuple[float, bool]:
@@ -439,6 +507,7 @@ class _Validator:
 
     def named_parameter(self, reference: str, path: str) -> float | None:
         name = reference[1:]
+        self.reads.append(name)
         if name not in self.parameters:
             known = _names(sorted(self.parameters)) or "none"
             self.fail(path, f"{reference} is not defined in config.parameters (defined: {known})")
@@ -446,6 +515,25 @@ class _Validator:
         return self.parameters[name]
 
     def indicator(self, obj: Mapping[str, Any], path: str) -> SeriesRef | None:
+        memo = self.memo
+        if memo is None or not memo.knows(obj):
+            return self.indicator_object(obj, path)
+        names = tuple(self.parameters)
+        reads = memo.reads(obj, path)
+        if reads is not None:
+            known = memo.result((id(obj), path, names, tuple(exact_key(self.parameters.get(name)) for name in reads)))
+            if known is not None:
+                self.reads += reads
+                self.errors += known[1]
+                return known[0]
+        first_read, errors_before = len(self.reads), len(self.errors)
+        ref = self.indicator_object(obj, path)
+        reads = tuple(self.reads[first_read:])
+        key = (id(obj), path, names, tuple(exact_key(self.parameters.get(name)) for name in reads))
+        memo.remember(obj, path, reads, key, (ref, tuple(self.errors[errors_before:])))
+        return ref
+
+    def indicator_object(self, obj: Mapping[str, Any], path: str) -> SeriesRef | None:
         name = obj.get("indicator")
         if name is None:
             self.fail(f"{path}.indicator", "is required")
@@ -468,11 +556,7 @@ class _Validator:
         parameter (mavp's `periods`) as a condition's `value`: a price field, a number, a `$name`
         or an indicator object."""
         errors_before = len(self.errors)
-        numeric = {p.name: p for p in spec.params}
-        aliases = spec.param_aliases()
-        sources = dict(spec.sources)
-        accepted = list(spec.series_params) + list(numeric) + list(sources)
-        accepted += (["output"] if len(spec.outputs) > 1 else []) + ["offset", "timeframe"]
+        numeric, aliases, sources = spec.params_by_name, spec.param_aliases(), spec.source_defaults
         resolved: dict[str, float | str | SeriesRef] = {}
         given_as: dict[str, str] = {}
         output = None
@@ -515,7 +599,7 @@ class _Validator:
                     if value_ is not None:
                         resolved[name] = value_
             else:
-                self.fail(field, f"unknown parameter of {spec.name} (takes: {_names(accepted)})")
+                self.fail(field, f"unknown parameter of {spec.name} (takes: {_names(_accepted(spec))})")
         for name in spec.series_params:
             if name not in params:
                 self.fail(
@@ -559,6 +643,12 @@ class _Validator:
         if number is None:
             self.fail(field, 'must be a number or a "$name" from config.parameters')
         return number
+
+
+def _accepted(spec: IndicatorSpec) -> list[str]:
+    """The keys an indicator's params take, for the message naming an unknown one."""
+    accepted = [*spec.series_params, *spec.params_by_name, *spec.source_defaults]
+    return accepted + (["output"] if len(spec.outputs) > 1 else []) + ["offset", "timeframe"]
 
 
 def _nested(operand: Any) -> list[SeriesRef]:
