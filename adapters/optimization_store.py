@@ -60,10 +60,12 @@ def _results_key(optimization_id: str, index: int) -> str:
     return f"{_results_prefix(optimization_id)}{index:06d}.jsonl"
 
 
-# A lazy read's first ranged GET (a header and ~50 results: a ranking of the best 10,000 over 16
-# batches reads each batch in 4 GETs, not 7), doubled on each further GET up to the last (what one
-# batch's reader holds at most: Finish holds one reader per batch).
+# A lazy read's first ranged GET, doubled on each further GET up to the last (what one reader holds
+# at most: Finish holds one per batch). A batch's results start at 64 KB (a header and ~50 results:
+# Finish reads a 16-batch ranking of 10,000 in 4 GETs a batch, not 7); a page of a full result's
+# trades at 8 KB (~20 trades).
 FIRST_READ_BYTES = 64 * 1024
+FIRST_TRADES_READ_BYTES = 8 * 1024
 LARGEST_READ_BYTES = 1024 * 1024
 
 
@@ -176,7 +178,7 @@ class S3OptimizationStore:
         if equity is None:
             return None
         wanted = range(document["trade_count"])[trades or slice(None)]
-        lines = self._lines(f"{key}.trades.jsonl") if wanted else iter(())
+        lines = self._lines(f"{key}.trades.jsonl", FIRST_TRADES_READ_BYTES) if wanted else iter(())
         return FullResult(document, list(islice(lines, wanted.start, wanted.stop)), parquet_series(equity))
 
     def delete_intermediates(self, optimization_id: str) -> None:
@@ -199,10 +201,10 @@ class S3OptimizationStore:
             raise NotFound(f"{self._objects.url(key)} does not exist")
         return json.loads(body)
 
-    def _lines(self, key: str) -> Iterator[Any]:
-        """The JSON lines of object `key`, read on demand: ranged GETs from FIRST_READ_BYTES, each
+    def _lines(self, key: str, first_read: int = FIRST_READ_BYTES) -> Iterator[Any]:
+        """The JSON lines of object `key`, read on demand: ranged GETs from `first_read` bytes, each
         twice the last up to LARGEST_READ_BYTES (an S3 that ignores the range answers it whole)."""
-        position, size, length, rest = 0, None, FIRST_READ_BYTES, b""
+        position, size, length, rest = 0, None, first_read, b""
         while size is None or position < size:
             try:
                 answer = self._objects.client.get_object(
