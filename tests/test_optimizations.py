@@ -23,6 +23,7 @@ from shared.optimizations.sweep import (
     parameter_grid,
     parameter_values,
     rank,
+    sweep_combinations,
 )
 from shared.strategies.model import Strategy
 from shared.strategy import validate_strategy, with_parameters
@@ -86,6 +87,17 @@ def test_unknown_parameters_and_invalid_combinations_are_named():
     with pytest.raises(ValidationFailed) as error:
         parameter_grid(SMA_CROSS, {"fast": [0, 5]}, 10)  # an SMA period of 0 is not a period
     assert error.value.errors[0].message.startswith("combination {'fast': 0} makes the strategy invalid:")
+
+
+def test_the_prepare_step_lays_out_the_checked_requests_combinations_without_checking_them_again():
+    # The API checked every combination; the state machine's Prepare lays out the same ones unchecked
+    grid = {"fast": {"start": 2, "stop": 21, "step": 1}, "slow": [30, 40, 50]}
+    for method in ("grid", "random"):
+        checked = sweep_combinations(SMA_CROSS, method, grid, ["fast < slow"], 100, 25, 7)
+        assert sweep_combinations(SMA_CROSS, method, grid, ["fast < slow"], 100, 25, 7, check=False) == checked
+    # (unchecked, an invalid combination is laid out: the batch that builds its variant refuses it)
+    unchecked = sweep_combinations(SMA_CROSS, "grid", {"fast": [0, 5]}, [], 10, None, None, check=False)
+    assert [c.params for c in unchecked] == [{"fast": 0}, {"fast": 5}]
 
 
 def test_dotted_paths_reach_any_field():

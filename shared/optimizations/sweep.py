@@ -159,7 +159,11 @@ def search_space(
 
 
 def parameter_grid(
-    strategy: Mapping[str, Any], parameters: Mapping[str, Any], max_combinations: int, constraints: Sequence[str] = ()
+    strategy: Mapping[str, Any],
+    parameters: Mapping[str, Any],
+    max_combinations: int,
+    constraints: Sequence[str] = (),
+    check: bool = True,
 ) -> list[Combination]:
     """Every combination that meets the constraints, rule parameters varying slowest (see the
     module docstring). ValidationFailed as `search_space`, and when more than `max_combinations`
@@ -191,7 +195,8 @@ def parameter_grid(
                 )
             ],
         )
-    _check_combinations(strategy, combos)
+    if check:
+        _check_combinations(strategy, combos)
     return combos
 
 
@@ -201,6 +206,7 @@ def random_combinations(
     n_trials: int,
     seed: int,
     constraints: Sequence[str] = (),
+    check: bool = True,
 ) -> list[Combination]:
     """`n_trials` distinct points of the grid that meet the constraints (all of them when fewer
     do), drawn by a generator seeded with `seed`: the same request samples the same points. They
@@ -219,7 +225,8 @@ def random_combinations(
             [FieldError("constraints", f"none of the {space.size} combinations tried meets every constraint")],
         )
     chosen.sort(key=lambda combo: combo.index)
-    _check_combinations(strategy, chosen)
+    if check:
+        _check_combinations(strategy, chosen)
     return chosen
 
 
@@ -420,12 +427,15 @@ def sweep_combinations(
     max_combinations: int,
     n_trials: int | None,
     seed: int | None,
+    check: bool = True,
 ) -> list[Combination] | None:
-    """What a grid or random sweep runs, every combination checked; None for a Bayesian search,
-    whose combinations come round by round (its space and constraints are checked here)."""
+    """What a grid or random sweep runs, every combination checked (unless `check` is False: the
+    request was checked when it was accepted, and the same request lays out the same
+    combinations); None for a Bayesian search, whose combinations come round by round (its space
+    and constraints are checked here)."""
     if method == "grid":
-        return parameter_grid(strategy, parameters, max_combinations, constraints)
+        return parameter_grid(strategy, parameters, max_combinations, constraints, check)
     if method == "random":
-        return random_combinations(strategy, parameters, n_trials or 1, seed or 0, constraints)
+        return random_combinations(strategy, parameters, n_trials or 1, seed or 0, constraints, check)
     search_space(strategy, parameters, constraints)
     return None

@@ -117,6 +117,7 @@ class OptimizationWorkflow:
                 optimization.max_combinations,
                 optimization.n_trials,
                 optimization.seed,
+                check=False,  # every combination was validated when POST /optimizations accepted the request
             )
             or []
         )
