@@ -30,6 +30,11 @@ RANGE = {"start_time": "2024-01-01T00:00:00Z", "end_time": "2024-02-20T00:00:00Z
 
 
 @pytest.fixture(scope="module")
+def in_process_functions() -> frozenset[str]:
+    return frozenset({"ComputeFunction", "OptimizationBatchFunction"})  # the engine_rules spy patches this process
+
+
+@pytest.fixture(scope="module")
 def stack_candles() -> dict:
     return {(SYMBOL, "1h"): CANDLES}
 
@@ -37,7 +42,8 @@ def stack_candles() -> dict:
 @pytest.fixture
 def engine_rules(monkeypatch) -> list[EngineRules]:
     """Every EngineRules the conversion makes while the test runs for an account of BALANCE (the
-    stack's handlers run in this process). An optimization also runs its strategy once with the
+    stack runs its handlers, the Map workers too, in this process: `in_process_functions`). An
+    optimization also runs its strategy once with the
     default settings on three flat candles, to list the metrics it may rank by
     (`shared.optimizations.sweep.summary_metrics`): that run is not the user's."""
     made: list[EngineRules] = []
@@ -144,7 +150,8 @@ def test_an_optimization_reaches_the_engine_in_fractions(stack: Stack, engine_ru
     optimization = _wait(lambda: _finished(stack, user.token, f"/optimizations/{queued['id']}"))
     assert optimization["status"] == "completed", optimization
     assert_fractions(engine_rules)
-    assert sorted(rules.take_profit for rules in engine_rules) == pytest.approx([0.03, 0.06])
+    # each combination twice: its batch, and Finish running the best in full (FULL_RESULTS)
+    assert sorted(rules.take_profit for rules in engine_rules) == pytest.approx([0.03, 0.03, 0.06, 0.06])
 
 
 def test_a_replay_reaches_the_engine_in_fractions(stack: Stack, engine_rules):
