@@ -11,11 +11,14 @@ Reported per size, in the same run:
   once by cumsum, per combination the position (fast > slow, filled at the next open), the equity
   curve from open-to-open returns less commission on each switch, final balance, max drawdown and
   Sharpe): what any engine must at least do;
-- where the time goes: the batches' compute and candle-read seconds (from the execution's
-  output), and in-process on a sample of 300 combinations the split between building the
-  strategy variant (with_parameters + validate_strategy), signals, simulation and metrics, and
-  what the same combinations cost run one after another in one process (the engine alone, against
-  the floor: the local stack runs its 16 batch Lambdas as threads of one Python process);
+- where the time goes: the POST (it validates every combination), then the state machine's
+  steps from its execution history (Prepare, the distributed Map over the batches, Finish with
+  its ranking and the best 10 run in full), the batches' compute and candle-read seconds summed
+  (from the execution's output; the batch Lambdas run as processes of their own, 4 environments
+  on this machine's cores, and a warm environment keeps its candle read), and in-process on a
+  sample of 300 combinations the split between building the strategy variant (with_parameters +
+  validate_strategy), signals, simulation and metrics, and what the same combinations cost run
+  one after another in one process (the engine alone, against the floor);
 - a model of AWS wall time and cost at MapMaxConcurrency 100 and 1,000 for 10k and 100k
   combinations from the measured per-combination and per-batch times
   (shared/optimizations/estimate.py's cost model with these measured constants).
@@ -106,7 +109,7 @@ def in_process_split(candles, combos, settings) -> dict[str, float]:
     return {name: seconds / len(combos) for name, seconds in parts.items()}
 
 
-def run_on_stack(stack, user, strategy_id: str, size: int) -> tuple[float, dict]:
+def run_on_stack(stack, user, strategy_id: str, size: int) -> tuple[float, dict, dict[str, float]]:
     body = {
         "strategy_id": strategy_id,
         "symbol": SYMBOL,
@@ -124,6 +127,7 @@ def run_on_stack(stack, user, strategy_id: str, size: int) -> tuple[float, dict]
     started = time.perf_counter()
     status, created = stack.request("POST", "/optimizations", user.token, body)
     assert status == 202, created
+    phases = {"POST": time.perf_counter() - started}
     while True:  # polled 4 times a second (the API's general limit is 120 a minute: a 429 waits its window)
         polled, got = stack.request("GET", f"/optimizations/{created['id']}", user.token)
         if polled == 200 and got["status"] in ("completed", "failed"):
@@ -135,7 +139,20 @@ def run_on_stack(stack, user, strategy_id: str, size: int) -> tuple[float, dict]
     arn = stack.template.arn("OptimizationStateMachine").replace(":stateMachine:", ":execution:") + f":{created['id']}"
     while (described := sfn.describe_execution(executionArn=arn))["status"] == "RUNNING":
         time.sleep(0.1)
-    return wall, json.loads(described["output"])["finished"]
+    history = sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"]
+    return wall, json.loads(described["output"])["finished"], phases | step_seconds(history)
+
+
+def step_seconds(history: list[dict]) -> dict[str, float]:
+    """Seconds from each named state's entry to its exit, from an execution's history."""
+    entered, seconds = {}, {}
+    for event in history:
+        if details := event.get("stateEnteredEventDetails"):
+            entered[details["name"]] = event["timestamp"]
+        elif (details := event.get("stateExitedEventDetails")) and details["name"] in entered:
+            spent = (event["timestamp"] - entered[details["name"]]).total_seconds()
+            seconds[details["name"]] = seconds.get(details["name"], 0.0) + spent
+    return {name: seconds[name] for name in ("Prepare", "EvaluateBatches", "Finish") if name in seconds}
 
 
 def aws_model(per_combination: float, read_per_batch: float, combinations: int, concurrency: int) -> str:
@@ -170,6 +187,9 @@ def main() -> None:
         in_process_only(candles, settings, grid, split, args.sizes)
         return
     local, stack = start_stack()
+    # The batch functions' environments are processes started with the environment of their first
+    # invocation: their per-invocation INFO logs would drown the figures.
+    os.environ["POWERTOOLS_LOG_LEVEL"] = "WARNING"
     try:
         stack.import_candles(SYMBOL, "1h", candles)
         user = stack.sign_up("Bench")
@@ -181,14 +201,15 @@ def main() -> None:
         for size in args.sizes:
             sample = random_combinations_like(grid, size)
             floor = statistics.median(numpy_floor(candles, sample) for _ in range(3))
-            wall, finished = run_on_stack(stack, user, strategy_id, size)
+            wall, finished, phases = run_on_stack(stack, user, strategy_id, size)
             measured[size] = finished
             print(
                 f"{size:>6} combos: wall {wall:7.2f} s ({wall / size * 1000:6.2f} ms/combo) vs NumPy floor "
                 f"{floor:6.2f} s ({floor / size * 1000:5.3f} ms/combo) = {wall / floor:5.1f}x; "
                 f"{finished['batches']} batches, compute {finished['compute_seconds']:.1f} s and reads "
                 f"{finished['read_seconds']:.2f} s summed over batches running at once; one process in a row: "
-                f"{size * in_process:.1f} s = {size * in_process / floor:.1f}x the floor"
+                f"{size * in_process:.1f} s = {size * in_process / floor:.1f}x the floor\n"
+                "         steps: " + ", ".join(f"{name} {seconds:.2f} s" for name, seconds in phases.items())
             )
         # One Lambda batch runs alone on its vCPUs: the in-process cost per combination, and the candle
         # read of the smallest run (one batch, no other batch reading at the same time).
